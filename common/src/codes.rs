@@ -1,0 +1,177 @@
+//! Codes of the national medical-insurance platform: provinces (2 digits),
+//! pooling regions (6 digits, GB/T 2260) and designated institutions.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::field::FieldError;
+
+/// A provincial-level unit: the two-digit prefix of GB/T 2260 ("32" Jiangsu).
+/// Which provinces exist in a network is configuration, not code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ProvinceCode([u8; 2]);
+
+impl ProvinceCode {
+    pub fn parse(field: &str, text: &str) -> Result<ProvinceCode, FieldError> {
+        match text.as_bytes() {
+            [a, b] if a.is_ascii_digit() && b.is_ascii_digit() && !(*a == b'0' && *b == b'0') => Ok(ProvinceCode([*a, *b])),
+            _ => Err(FieldError::new(
+                field,
+                format!("{text:?} is not a province code (two digits, e.g. \"32\")"),
+            )),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("a province code is two ASCII digits")
+    }
+}
+
+impl fmt::Display for ProvinceCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<ProvinceCode> for String {
+    fn from(code: ProvinceCode) -> String {
+        code.to_string()
+    }
+}
+
+impl TryFrom<String> for ProvinceCode {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        ProvinceCode::parse("province", &text).map_err(|e| e.to_string())
+    }
+}
+
+impl std::str::FromStr for ProvinceCode {
+    type Err = FieldError;
+    fn from_str(text: &str) -> Result<Self, FieldError> {
+        ProvinceCode::parse("province", text)
+    }
+}
+
+/// A pooling region (统筹区): six digits whose first two are the province.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RegionCode([u8; 6]);
+
+impl RegionCode {
+    pub fn parse(field: &str, text: &str) -> Result<RegionCode, FieldError> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 6 || !bytes.iter().all(u8::is_ascii_digit) {
+            return Err(FieldError::new(
+                field,
+                format!("{text:?} is not a pooling-region code (six digits, e.g. \"320500\")"),
+            ));
+        }
+        let mut code = [0u8; 6];
+        code.copy_from_slice(bytes);
+        ProvinceCode::parse(field, &text[..2])?;
+        Ok(RegionCode(code))
+    }
+
+    pub fn province(&self) -> ProvinceCode {
+        ProvinceCode([self.0[0], self.0[1]])
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("a region code is six ASCII digits")
+    }
+}
+
+impl fmt::Display for RegionCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<RegionCode> for String {
+    fn from(code: RegionCode) -> String {
+        code.to_string()
+    }
+}
+
+impl TryFrom<String> for RegionCode {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        RegionCode::parse("region_code", &text).map_err(|e| e.to_string())
+    }
+}
+
+/// The code of a designated medical institution or pharmacy (定点医药机构):
+/// "H" (medical institution) or "P" (pharmacy), the 6-digit region code where
+/// it is, and a 5-digit serial, as on the national platform ("H32050000001").
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct InstitutionCode(String);
+
+impl InstitutionCode {
+    pub fn parse(field: &str, text: &str) -> Result<InstitutionCode, FieldError> {
+        let bytes = text.as_bytes();
+        let well_formed = bytes.len() == 12 && matches!(bytes[0], b'H' | b'P') && bytes[1..].iter().all(u8::is_ascii_digit);
+        if !well_formed {
+            return Err(FieldError::new(
+                field,
+                format!("{text:?} is not an institution code (\"H\" or \"P\", a 6-digit region code and a 5-digit serial, e.g. \"H32050000001\")"),
+            ));
+        }
+        RegionCode::parse(field, &text[1..7])?;
+        Ok(InstitutionCode(text.to_owned()))
+    }
+
+    pub fn region(&self) -> RegionCode {
+        RegionCode::parse("institution_id", &self.0[1..7]).expect("checked when parsed")
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for InstitutionCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<InstitutionCode> for String {
+    fn from(code: InstitutionCode) -> String {
+        code.0
+    }
+}
+
+impl TryFrom<String> for InstitutionCode {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        InstitutionCode::parse("institution_id", &text).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_codes_know_their_province() {
+        let suzhou = RegionCode::parse("r", "320500").unwrap();
+        assert_eq!(suzhou.province().as_str(), "32");
+        for bad in ["32050", "3205000", "32O500", "000100", ""] {
+            assert!(RegionCode::parse("r", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn institution_codes_carry_a_region() {
+        let h = InstitutionCode::parse("i", "H32050000001").unwrap();
+        assert_eq!(h.region().as_str(), "320500");
+        assert!(InstitutionCode::parse("i", "P41010000002").is_ok());
+        for bad in ["X32050000001", "H3205000000", "H320500000011", "h32050000001"] {
+            assert!(InstitutionCode::parse("i", bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! Building blocks shared by the national hub, the province nodes and the
+//! CLI: money, codes, ids and months (validated once, at the edge), the
+//! durable store with its journal, and server/client plumbing. Nothing here
+//! knows the business flows.
+
+pub mod codes;
+pub mod field;
+pub mod ids;
+pub mod money;
+pub mod peer;
+pub mod period;
+pub mod server;
+pub mod store;
+
+pub use codes::{InstitutionCode, ProvinceCode, RegionCode};
+pub use field::FieldError;
+pub use ids::Id;
+pub use money::Money;
+pub use period::Period;

@@ -1,0 +1,62 @@
+//! Clients of other nodes: lazily connected channels with a deadline on every
+//! call, and the one rule for reading a failed call: did the other side give a
+//! definite answer, or do we not know?
+
+use std::time::Duration;
+
+use tonic::{transport::Channel, Code, Request, Status};
+
+/// Deadlines for calls to another node.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    /// How long to wait for a TCP connection.
+    pub connect: Duration,
+    /// How long a whole call may take before the caller stops waiting.
+    pub call: Duration,
+}
+
+/// Normalizes an address: `host:port` becomes `http://host:port`.
+pub fn endpoint_uri(address: &str) -> String {
+    if address.contains("://") {
+        address.to_owned()
+    } else {
+        format!("http://{address}")
+    }
+}
+
+/// A channel to `address` that connects on first use and reconnects after
+/// failures, with the connect deadline applied.
+pub fn lazy_channel(address: &str, deadlines: Deadlines) -> Result<Channel, String> {
+    let endpoint = Channel::from_shared(endpoint_uri(address)).map_err(|e| format!("{address:?} is not a valid address: {e}"))?;
+    Ok(endpoint
+        .connect_timeout(deadlines.connect)
+        .timeout(deadlines.call)
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
+/// Wraps a message in a request that carries the call deadline (sent to the
+/// server as `grpc-timeout`, so it can give up too).
+pub fn request<T>(message: T, deadlines: Deadlines) -> Request<T> {
+    let mut request = Request::new(message);
+    request.set_timeout(deadlines.call);
+    request
+}
+
+/// True when a failed call leaves the outcome unknown: the other side may or
+/// may not have acted, so the transaction stays pending and is retried with
+/// the same id. False when the other side definitely refused the request.
+pub fn outcome_unknown(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Cancelled
+            | Code::Unknown
+            | Code::Internal
+            | Code::ResourceExhausted
+            | Code::Aborted
+            | Code::Unimplemented
+            | Code::DataLoss
+    )
+}

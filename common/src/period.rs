@@ -1,0 +1,142 @@
+//! Months ("YYYY-MM") in China Standard Time, the unit of clearing, and the
+//! clock. CST is UTC+8 all year (no daylight saving), so the month of an
+//! instant is plain arithmetic on the Unix time.
+
+use std::{
+    fmt,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::field::FieldError;
+
+const CST_OFFSET_SECONDS: i64 = 8 * 3600;
+
+/// A calendar month in China Standard Time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Period {
+    year: u16,
+    month: u8,
+}
+
+impl Period {
+    pub fn new(year: u16, month: u8) -> Option<Period> {
+        ((1..=12).contains(&month) && (1970..=9999).contains(&year)).then_some(Period { year, month })
+    }
+
+    pub fn parse(field: &str, text: &str) -> Result<Period, FieldError> {
+        let bad = || FieldError::new(field, format!("{text:?} is not a month (\"YYYY-MM\", e.g. \"2026-11\")"));
+        let (year, month) = text.split_once('-').ok_or_else(bad)?;
+        if year.len() != 4 || month.len() != 2 {
+            return Err(bad());
+        }
+        let year: u16 = year.parse().map_err(|_| bad())?;
+        let month: u8 = month.parse().map_err(|_| bad())?;
+        Period::new(year, month).ok_or_else(bad)
+    }
+
+    /// The CST month containing a Unix time in milliseconds.
+    pub fn of_unix_millis(millis: i64) -> Period {
+        let days = (millis.div_euclid(1000) + CST_OFFSET_SECONDS).div_euclid(86_400);
+        let (year, month, _) = civil_from_days(days);
+        Period {
+            year: year as u16,
+            month: month as u8,
+        }
+    }
+
+    /// The CST month now.
+    pub fn current() -> Period {
+        Period::of_unix_millis(now_millis())
+    }
+
+    pub fn next(self) -> Period {
+        if self.month == 12 {
+            Period {
+                year: self.year + 1,
+                month: 1,
+            }
+        } else {
+            Period {
+                year: self.year,
+                month: self.month + 1,
+            }
+        }
+    }
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day); Howard
+/// Hinnant's `civil_from_days`.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+impl From<Period> for String {
+    fn from(p: Period) -> String {
+        p.to_string()
+    }
+}
+
+impl TryFrom<String> for Period {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        Period::parse("period", &text).map_err(|e| e.to_string())
+    }
+}
+
+/// Milliseconds since the Unix epoch, the timestamp stored in records.
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A stored millisecond timestamp as a protobuf `Timestamp`.
+pub fn timestamp(millis: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: millis.div_euclid(1000),
+        nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_are_china_standard_time() {
+        // 2026-10-31T16:00:00Z is 2026-11-01 00:00 in Beijing.
+        assert_eq!(Period::of_unix_millis(1_793_462_400_000).to_string(), "2026-11");
+        assert_eq!(Period::of_unix_millis(1_793_462_399_999).to_string(), "2026-10");
+        // 2024-02-29T12:00:00Z, a leap day.
+        assert_eq!(Period::of_unix_millis(1_709_208_000_000).to_string(), "2024-02");
+        assert_eq!(Period::of_unix_millis(0).to_string(), "1970-01");
+    }
+
+    #[test]
+    fn parses_and_steps_months() {
+        let p = Period::parse("period", "2026-12").unwrap();
+        assert_eq!(p.next().to_string(), "2027-01");
+        for bad in ["2026-13", "2026-1", "26-11", "2026/11", "abcd-ef", ""] {
+            assert!(Period::parse("period", bad).is_err(), "{bad}");
+        }
+    }
+}

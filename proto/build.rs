@@ -1,0 +1,23 @@
+//! Compiles the contracts in `gongji/v1` with protox (pure Rust; no system
+//! `protoc`) and writes both the generated code and the encoded descriptor set
+//! that the servers publish through gRPC reflection.
+
+use std::{env, fs, path::PathBuf};
+
+const PROTOS: &[&str] = &[
+    "gongji/v1/common.proto",
+    "gongji/v1/province_node.proto",
+    "gongji/v1/province_link.proto",
+    "gongji/v1/national_hub.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    for proto in PROTOS {
+        println!("cargo:rerun-if-changed={proto}");
+    }
+    let descriptors = protox::compile(PROTOS, ["."])?;
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    fs::write(out_dir.join("gongji_descriptor.bin"), prost::Message::encode_to_vec(&descriptors))?;
+    tonic_prost_build::configure().compile_fds(descriptors)?;
+    Ok(())
+}
