@@ -4,6 +4,7 @@
 //! knows the business flows.
 
 pub mod codes;
+pub mod contract;
 pub mod field;
 pub mod ids;
 pub mod money;

@@ -1,1 +1,72 @@
+//! A Gongji province node: insured persons, personal accounts, mutual-aid
+//! relationships and payments of one province, connected to the national hub.
+//!
+//! Layout: `domain` (rules, no I/O), `store` (trees and key layouts),
+//! `service` (the flows, step by durable step), `hub_client` (the only way
+//! out), `recovery` (pending transactions), `api` (gRPC adapters), `config`.
 
+pub mod api;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod hub_client;
+pub mod recovery;
+pub mod service;
+pub mod store;
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use gongji_common::{
+    server::{self, ServeError},
+    store::{Store, StoreError},
+};
+use gongji_proto::v1::{province_link_server::ProvinceLinkServer, province_node_server::ProvinceNodeServer};
+use tokio::net::TcpListener;
+
+pub use config::NodeConfig;
+
+/// The gRPC services a province node serves (besides health and reflection).
+pub const SERVICES: &[&str] = &["gongji.v1.ProvinceNode", "gongji.v1.ProvinceLink"];
+
+/// Why a node could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+/// Runs a province node on `listener` until `shutdown` completes, then
+/// drains calls, stops recovery and closes the store.
+pub async fn run(config: NodeConfig, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let store = Store::open(&config.data_dir, store::TREES)?;
+    let hub = hub_client::HubClient::new(&config.hub, config.deadlines()).map_err(RunError::Config)?;
+    let node = Arc::new(service::Node::new(config.province, store, hub));
+
+    let (stop_recovery, stopped) = tokio::sync::watch::channel(false);
+    let recovery = tokio::spawn(recovery::run(node.clone(), config.recovery_interval(), stopped));
+
+    tracing::info!(
+        province = %config.province,
+        listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        data_dir = %config.data_dir.display(),
+        hub = %config.hub,
+        "province node serving"
+    );
+    let router = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(256)
+        .add_service(ProvinceNodeServer::new(api::PublicApi::new(node.clone())))
+        .add_service(ProvinceLinkServer::new(api::LinkApi::new(node.clone())));
+    let served = server::serve(router, SERVICES, listener, shutdown, server::DEFAULT_GRACE).await;
+
+    let _ = stop_recovery.send(true);
+    if tokio::time::timeout(Duration::from_secs(10), recovery).await.is_err() {
+        tracing::warn!("recovery task did not stop in time");
+    }
+    tracing::info!(province = %config.province, "province node stopped");
+    served?;
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! Conversions between wire messages and the node's domain types, done once
+//! at the edge: every request becomes a validated command (or an error naming
+//! the field), every record a wire view. Shared vocabulary (grants, routed
+//! payments, outcomes) converts in `gongji_common::contract`.
+
+use gongji_common::{
+    contract::{Decline, Grant, Purpose, RelationKind},
+    period::timestamp,
+    FieldError, Id, InstitutionCode, Money, ProvinceCode, RegionCode,
+};
+use gongji_proto::v1 as pb;
+
+use crate::domain::{
+    AcquiredPayment, CreditCommand, EstablishCommand, InsuranceType, IssuedDebit, PayCommand, Person, PersonStatus, RegisterCommand,
+    Relationship, RelationshipStatus,
+};
+
+fn enum_error(field: &str, value: i32) -> FieldError {
+    if value == 0 {
+        FieldError::new(field, "is required")
+    } else {
+        FieldError::new(field, format!("{value} is not a known value"))
+    }
+}
+
+pub fn insurance_from_pb(field: &str, value: i32) -> Result<InsuranceType, FieldError> {
+    match pb::InsuranceType::try_from(value) {
+        Ok(pb::InsuranceType::Employee) => Ok(InsuranceType::Employee),
+        Ok(pb::InsuranceType::Resident) => Ok(InsuranceType::Resident),
+        _ => Err(enum_error(field, value)),
+    }
+}
+
+pub fn insurance_to_pb(value: InsuranceType) -> pb::InsuranceType {
+    match value {
+        InsuranceType::Employee => pb::InsuranceType::Employee,
+        InsuranceType::Resident => pb::InsuranceType::Resident,
+    }
+}
+
+pub fn person_status_from_pb(field: &str, value: i32) -> Result<PersonStatus, FieldError> {
+    match pb::PersonStatus::try_from(value) {
+        Ok(pb::PersonStatus::Active) => Ok(PersonStatus::Active),
+        Ok(pb::PersonStatus::Transferred) => Ok(PersonStatus::Transferred),
+        Ok(pb::PersonStatus::Terminated) => Ok(PersonStatus::Terminated),
+        _ => Err(enum_error(field, value)),
+    }
+}
+
+pub fn person_status_to_pb(value: PersonStatus) -> pb::PersonStatus {
+    match value {
+        PersonStatus::Active => pb::PersonStatus::Active,
+        PersonStatus::Transferred => pb::PersonStatus::Transferred,
+        PersonStatus::Terminated => pb::PersonStatus::Terminated,
+    }
+}
+
+fn relationship_status_to_pb(value: RelationshipStatus) -> pb::RelationshipStatus {
+    match value {
+        RelationshipStatus::Pending => pb::RelationshipStatus::Pending,
+        RelationshipStatus::Active => pb::RelationshipStatus::Active,
+        RelationshipStatus::Declined => pb::RelationshipStatus::Declined,
+        RelationshipStatus::Dissolved => pb::RelationshipStatus::Dissolved,
+    }
+}
+
+/// A person from the wire, with fields named under `prefix` ("person").
+pub fn register_command(prefix: &str, person: Option<pb::Person>) -> Result<RegisterCommand, FieldError> {
+    let person = person.ok_or_else(|| FieldError::new(prefix, "is required"))?;
+    let field = |name: &str| format!("{prefix}.{name}");
+    Ok(RegisterCommand {
+        id: Id::parse(&field("person_id"), &person.person_id)?,
+        name: RegisterCommand::check_name(&field("name"), &person.name)?,
+        insurance: insurance_from_pb(&field("insurance_type"), person.insurance_type)?,
+        region: RegionCode::parse(&field("region_code"), &person.region_code)?,
+        status: person_status_from_pb(&field("status"), person.status)?,
+    })
+}
+
+pub fn person_to_pb(person: &Person) -> pb::Person {
+    pb::Person {
+        person_id: person.id.to_string(),
+        name: person.name.clone(),
+        insurance_type: insurance_to_pb(person.insurance) as i32,
+        region_code: person.region.to_string(),
+        status: person_status_to_pb(person.status) as i32,
+        registered_at: Some(timestamp(person.registered_at)),
+    }
+}
+
+pub fn credit_command(request: pb::CreditContributionRequest) -> Result<CreditCommand, FieldError> {
+    Ok(CreditCommand {
+        contribution_id: Id::parse("contribution_id", &request.contribution_id)?,
+        person_id: Id::parse("person_id", &request.person_id)?,
+        amount: Money::parse_positive("amount", &request.amount)?,
+    })
+}
+
+pub fn establish_command(request: pb::EstablishRelationshipRequest, donor_province: ProvinceCode) -> Result<EstablishCommand, FieldError> {
+    let donor_id = Id::parse("donor_id", &request.donor_id)?;
+    let beneficiary_id = Id::parse("beneficiary_id", &request.beneficiary_id)?;
+    if donor_id == beneficiary_id {
+        return Err(FieldError::new("beneficiary_id", "must differ from donor_id"));
+    }
+    Ok(EstablishCommand {
+        grant: Grant {
+            relationship_id: Id::parse("relationship_id", &request.relationship_id)?,
+            donor_id,
+            donor_province,
+            beneficiary_id,
+            beneficiary_province: ProvinceCode::parse("beneficiary_province", &request.beneficiary_province)?,
+            kind: RelationKind::from_pb("relation_kind", request.relation_kind)?,
+            quota: Money::parse_positive("quota", &request.quota)?,
+        },
+    })
+}
+
+pub fn relationship_to_pb(relationship: &Relationship, here: ProvinceCode) -> pb::Relationship {
+    let grant = &relationship.grant;
+    let (decline_reason, decline_message) = Decline::to_pb_parts(relationship.decline.as_ref());
+    pb::Relationship {
+        relationship_id: grant.relationship_id.to_string(),
+        donor_id: grant.donor_id.to_string(),
+        donor_province: grant.donor_province.to_string(),
+        beneficiary_id: grant.beneficiary_id.to_string(),
+        beneficiary_province: grant.beneficiary_province.to_string(),
+        relation_kind: grant.kind.to_pb() as i32,
+        quota: relationship.quota.to_string(),
+        used: relationship.used.to_string(),
+        remaining: relationship.remaining().to_string(),
+        status: relationship_status_to_pb(relationship.status) as i32,
+        decline_reason,
+        decline_message,
+        owned_here: relationship.owned_by(here),
+        created_at: Some(timestamp(relationship.created_at)),
+        updated_at: Some(timestamp(relationship.updated_at)),
+    }
+}
+
+pub fn pay_command(request: pb::PayRequest) -> Result<PayCommand, FieldError> {
+    Ok(PayCommand {
+        payment_id: Id::parse("payment_id", &request.payment_id)?,
+        beneficiary_id: Id::parse("beneficiary_id", &request.beneficiary_id)?,
+        institution: InstitutionCode::parse("institution_id", &request.institution_id)?,
+        amount: Money::parse_positive("amount", &request.amount)?,
+        purpose: Purpose::from_pb("purpose", request.purpose)?,
+        relationship_id: match request.relationship_id.as_str() {
+            "" => None,
+            id => Some(Id::parse("relationship_id", id)?),
+        },
+    })
+}
+
+pub fn acquired_to_pb(payment: &AcquiredPayment) -> pb::Payment {
+    let command = &payment.command;
+    let route = payment.route.as_ref();
+    let (decline_reason, decline_message) = Decline::to_pb_parts(payment.decline.as_ref());
+    pb::Payment {
+        payment_id: command.payment_id.to_string(),
+        beneficiary_id: command.beneficiary_id.to_string(),
+        institution_id: command.institution.to_string(),
+        amount: command.amount.to_string(),
+        purpose: command.purpose.to_pb() as i32,
+        relationship_id: route.map(|r| r.relationship_id.to_string()).unwrap_or_default(),
+        donor_id: route.map(|r| r.donor_id.to_string()).unwrap_or_default(),
+        donor_province: route.map(|r| r.donor_province.to_string()).unwrap_or_default(),
+        beneficiary_province: route.map(|r| r.beneficiary_province.to_string()).unwrap_or_default(),
+        period: payment.period.map(|p| p.to_string()).unwrap_or_default(),
+        status: payment.status.to_pb() as i32,
+        decline_reason,
+        decline_message,
+        created_at: Some(timestamp(payment.created_at)),
+        decided_at: payment.decided_at.map(timestamp),
+    }
+}
+
+pub fn issued_to_pb(debit: &IssuedDebit) -> pb::Payment {
+    let p = &debit.payment;
+    let (decline_reason, decline_message) = Decline::to_pb_parts(debit.decline.as_ref());
+    pb::Payment {
+        payment_id: p.payment_id.to_string(),
+        beneficiary_id: p.beneficiary_id.to_string(),
+        institution_id: p.institution.to_string(),
+        amount: p.amount.to_string(),
+        purpose: p.purpose.to_pb() as i32,
+        relationship_id: p.relationship_id.to_string(),
+        donor_id: p.donor_id.to_string(),
+        donor_province: p.donor_province.to_string(),
+        beneficiary_province: p.beneficiary_province.to_string(),
+        period: debit.period.to_string(),
+        status: debit.status.to_pb() as i32,
+        decline_reason,
+        decline_message,
+        created_at: Some(timestamp(debit.decided_at)),
+        decided_at: Some(timestamp(debit.decided_at)),
+    }
+}
+
+/// The answer to the hub for a decided debit.
+pub fn debit_answer(debit: &IssuedDebit) -> pb::DebitAnswer {
+    let (decline_reason, message) = Decline::to_pb_parts(debit.decline.as_ref());
+    pb::DebitAnswer {
+        status: debit.status.to_pb() as i32,
+        decline_reason,
+        message,
+    }
+}
+
+/// The answer to the hub for a grant.
+pub fn grant_answer(decision: Result<(), Decline>) -> pb::GrantAnswer {
+    let (decline_reason, message) = Decline::to_pb_parts(decision.as_ref().err());
+    pb::GrantAnswer {
+        accepted: decision.is_ok(),
+        decline_reason,
+        message,
+    }
+}

@@ -1,0 +1,152 @@
+//! The public `gongji.v1.ProvinceNode` service.
+
+use std::sync::Arc;
+
+use gongji_common::{period::timestamp, Id};
+use gongji_proto::v1::{self as pb, province_node_server::ProvinceNode};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::convert;
+use crate::{
+    error::NodeError,
+    service::{ImportOutcome, Node, PaymentView},
+};
+
+pub struct PublicApi {
+    node: Arc<Node>,
+}
+
+impl PublicApi {
+    pub fn new(node: Arc<Node>) -> PublicApi {
+        PublicApi { node }
+    }
+}
+
+fn id(field: &str, text: &str) -> Result<Id, Status> {
+    Id::parse(field, text).map_err(|e| NodeError::from(e).into())
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl ProvinceNode for PublicApi {
+    async fn get_node_info(&self, _: Request<pb::GetNodeInfoRequest>) -> Reply<pb::NodeInfo> {
+        let stats = self.node.stats()?;
+        Ok(Response::new(pb::NodeInfo {
+            province_code: self.node.province().to_string(),
+            persons: stats.persons,
+            relationships: stats.relationships,
+            payments: stats.payments,
+            pending: stats.pending,
+            trial_balance: stats.trial_balance.to_string(),
+        }))
+    }
+
+    async fn register_person(&self, request: Request<pb::RegisterPersonRequest>) -> Reply<pb::Person> {
+        let command = convert::register_command("person", request.into_inner().person).map_err(NodeError::from)?;
+        let person = self.node.register_person(command).await?;
+        Ok(Response::new(convert::person_to_pb(&person)))
+    }
+
+    async fn import_persons(&self, request: Request<Streaming<pb::ImportPersonRow>>) -> Reply<pb::ImportSummary> {
+        let mut rows = request.into_inner();
+        let mut summary = pb::ImportSummary::default();
+        while let Some(row) = rows.message().await? {
+            let person_id = row.person.as_ref().map(|p| p.person_id.clone()).unwrap_or_default();
+            let result = convert::register_command("person", row.person)
+                .map_err(NodeError::from)
+                .and_then(|command| self.node.register_person_unflushed(command));
+            match result {
+                Ok((_, ImportOutcome::Imported)) => summary.imported += 1,
+                Ok((_, ImportOutcome::Unchanged)) => summary.unchanged += 1,
+                Err(error) => {
+                    let (field, message) = match error {
+                        NodeError::InvalidArgument(e) => (e.field, e.message),
+                        NodeError::AlreadyExists(message) => ("person.person_id".to_owned(), message),
+                        other => return Err(other.into()),
+                    };
+                    summary.rejected += 1;
+                    summary.errors.push(pb::ImportError {
+                        line: row.line,
+                        person_id,
+                        field: field.trim_start_matches("person.").to_owned(),
+                        message,
+                    });
+                }
+            }
+        }
+        self.node.finish_import().await?;
+        tracing::info!(
+            imported = summary.imported,
+            unchanged = summary.unchanged,
+            rejected = summary.rejected,
+            "import finished"
+        );
+        Ok(Response::new(summary))
+    }
+
+    async fn get_person(&self, request: Request<pb::GetPersonRequest>) -> Reply<pb::Person> {
+        let person = self.node.person(&id("person_id", &request.get_ref().person_id)?)?;
+        Ok(Response::new(convert::person_to_pb(&person)))
+    }
+
+    async fn credit_contribution(&self, request: Request<pb::CreditContributionRequest>) -> Reply<pb::ContributionReceipt> {
+        let command = convert::credit_command(request.into_inner()).map_err(NodeError::from)?;
+        let contribution = self.node.credit_contribution(command).await?;
+        Ok(Response::new(pb::ContributionReceipt {
+            contribution_id: contribution.command.contribution_id.to_string(),
+            person_id: contribution.command.person_id.to_string(),
+            amount: contribution.command.amount.to_string(),
+            credited_at: Some(timestamp(contribution.credited_at)),
+        }))
+    }
+
+    async fn get_account(&self, request: Request<pb::GetAccountRequest>) -> Reply<pb::Account> {
+        let account = self.node.account(&id("person_id", &request.get_ref().person_id)?)?;
+        let total = account.available.checked_add(account.frozen).map_err(NodeError::from)?;
+        Ok(Response::new(pb::Account {
+            person_id: account.person_id.to_string(),
+            available: account.available.to_string(),
+            frozen: account.frozen.to_string(),
+            total: total.to_string(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(relationship = %request.get_ref().relationship_id))]
+    async fn establish_relationship(&self, request: Request<pb::EstablishRelationshipRequest>) -> Reply<pb::Relationship> {
+        let command = convert::establish_command(request.into_inner(), self.node.province()).map_err(NodeError::from)?;
+        let relationship = self.node.establish(command).await?;
+        Ok(Response::new(convert::relationship_to_pb(&relationship, self.node.province())))
+    }
+
+    async fn get_relationship(&self, request: Request<pb::GetRelationshipRequest>) -> Reply<pb::Relationship> {
+        let relationship = self
+            .node
+            .relationship(&id("relationship_id", &request.get_ref().relationship_id)?)?;
+        Ok(Response::new(convert::relationship_to_pb(&relationship, self.node.province())))
+    }
+
+    async fn list_relationships(&self, request: Request<pb::ListRelationshipsRequest>) -> Reply<pb::ListRelationshipsResponse> {
+        let listed = self.node.list_relationships(&id("person_id", &request.get_ref().person_id)?)?;
+        let here = self.node.province();
+        Ok(Response::new(pb::ListRelationshipsResponse {
+            as_donor: listed.as_donor.iter().map(|r| convert::relationship_to_pb(r, here)).collect(),
+            as_beneficiary: listed.as_beneficiary.iter().map(|r| convert::relationship_to_pb(r, here)).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(payment = %request.get_ref().payment_id))]
+    async fn pay(&self, request: Request<pb::PayRequest>) -> Reply<pb::Payment> {
+        let command = convert::pay_command(request.into_inner()).map_err(NodeError::from)?;
+        let payment = self.node.pay(command).await?;
+        Ok(Response::new(convert::acquired_to_pb(&payment)))
+    }
+
+    async fn get_payment(&self, request: Request<pb::GetPaymentRequest>) -> Reply<pb::Payment> {
+        let payment = match self.node.payment(&id("payment_id", &request.get_ref().payment_id)?)? {
+            PaymentView::Acquired(acquired) => convert::acquired_to_pb(&acquired),
+            PaymentView::Issued(issued) => convert::issued_to_pb(&issued),
+        };
+        Ok(Response::new(payment))
+    }
+}

@@ -1,0 +1,62 @@
+//! How a province node is configured: flags, with environment fallbacks.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::Parser;
+use gongji_common::{peer::Deadlines, ProvinceCode};
+
+/// A Gongji province node: insured persons, personal accounts, mutual-aid
+/// relationships and payments of one province, connected to the national hub.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "province-node", version)]
+pub struct NodeConfig {
+    /// The province this node serves (two digits, e.g. 32).
+    #[arg(long, env = "GONGJI_PROVINCE")]
+    pub province: ProvinceCode,
+
+    /// Address to listen on for gRPC (public and hub-facing services).
+    #[arg(long, env = "GONGJI_LISTEN", default_value = "127.0.0.1:50052")]
+    pub listen: SocketAddr,
+
+    /// Directory of the node's embedded database (created if missing).
+    #[arg(long, env = "GONGJI_DATA_DIR", default_value = "./gongji-data/province")]
+    pub data_dir: PathBuf,
+
+    /// Address of the national hub.
+    #[arg(long, env = "GONGJI_HUB", default_value = "http://127.0.0.1:50050")]
+    pub hub: String,
+
+    /// Deadline of every call to the hub, in milliseconds.
+    #[arg(long, env = "GONGJI_CALL_TIMEOUT_MS", default_value_t = 8000)]
+    pub call_timeout_ms: u64,
+
+    /// How often pending transactions are retried, in milliseconds.
+    #[arg(long, env = "GONGJI_RECOVERY_INTERVAL_MS", default_value_t = 5000)]
+    pub recovery_interval_ms: u64,
+}
+
+impl NodeConfig {
+    /// A configuration with the defaults for everything but the essentials.
+    pub fn new(province: ProvinceCode, listen: SocketAddr, data_dir: PathBuf, hub: String) -> NodeConfig {
+        NodeConfig {
+            province,
+            listen,
+            data_dir,
+            hub,
+            call_timeout_ms: 8000,
+            recovery_interval_ms: 5000,
+        }
+    }
+
+    pub fn deadlines(&self) -> Deadlines {
+        let call = Duration::from_millis(self.call_timeout_ms);
+        Deadlines {
+            connect: call.min(Duration::from_secs(2)),
+            call,
+        }
+    }
+
+    pub fn recovery_interval(&self) -> Duration {
+        Duration::from_millis(self.recovery_interval_ms.max(10))
+    }
+}

@@ -1,0 +1,152 @@
+//! Mutual-aid payments: the acquirer's record (the beneficiary's node, where
+//! the institution is paid) and the issuer's record (the donor's node, which
+//! decides a cross-province payment).
+
+use gongji_common::{
+    contract::{CrossPayment, Decline, DeclineReason, Purpose, TxStatus},
+    period::now_millis,
+    Id, InstitutionCode, Money, Period, ProvinceCode,
+};
+use serde::{Deserialize, Serialize};
+
+use super::Relationship;
+
+/// A validated payment request from an institution; compared whole with a
+/// repeated request of the same id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayCommand {
+    pub payment_id: Id,
+    pub beneficiary_id: Id,
+    pub institution: InstitutionCode,
+    pub amount: Money,
+    pub purpose: Purpose,
+    /// The relationship the institution asked for, if any.
+    pub relationship_id: Option<Id>,
+}
+
+/// The route of `command` through `relationship`.
+pub fn route(command: &PayCommand, relationship: &Relationship) -> CrossPayment {
+    CrossPayment {
+        payment_id: command.payment_id.clone(),
+        relationship_id: relationship.grant.relationship_id.clone(),
+        donor_id: relationship.grant.donor_id.clone(),
+        donor_province: relationship.grant.donor_province,
+        beneficiary_id: command.beneficiary_id.clone(),
+        beneficiary_province: relationship.grant.beneficiary_province,
+        institution: command.institution.clone(),
+        amount: command.amount,
+        purpose: command.purpose,
+    }
+}
+
+/// A payment at the node where the beneficiary was served (the acquirer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcquiredPayment {
+    pub command: PayCommand,
+    /// The relationship chosen and its donor; `None` when the payment was
+    /// declined before one could be chosen.
+    pub route: Option<CrossPayment>,
+    /// The hub's month stamp (cross-province payments, once known).
+    pub period: Option<Period>,
+    pub status: TxStatus,
+    pub decline: Option<Decline>,
+    pub created_at: i64,
+    pub decided_at: Option<i64>,
+}
+
+impl AcquiredPayment {
+    pub fn pending(command: PayCommand, route: CrossPayment) -> AcquiredPayment {
+        AcquiredPayment {
+            command,
+            route: Some(route),
+            period: None,
+            status: TxStatus::Pending,
+            decline: None,
+            created_at: now_millis(),
+            decided_at: None,
+        }
+    }
+
+    pub fn approved(command: PayCommand, route: CrossPayment) -> AcquiredPayment {
+        let mut payment = AcquiredPayment::pending(command, route);
+        payment.approve(None);
+        payment
+    }
+
+    pub fn declined(command: PayCommand, route: Option<CrossPayment>, decline: Decline) -> AcquiredPayment {
+        let now = now_millis();
+        AcquiredPayment {
+            command,
+            route,
+            period: None,
+            status: TxStatus::Declined,
+            decline: Some(decline),
+            created_at: now,
+            decided_at: Some(now),
+        }
+    }
+
+    pub fn is_pending(&self) -> bool {
+        self.status == TxStatus::Pending
+    }
+
+    pub fn approve(&mut self, period: Option<Period>) {
+        self.status = TxStatus::Approved;
+        self.period = period;
+        self.decline = None;
+        self.decided_at = Some(now_millis());
+    }
+
+    pub fn decline(&mut self, period: Option<Period>, decline: Decline) {
+        self.status = TxStatus::Declined;
+        self.period = period;
+        self.decline = Some(decline);
+        self.decided_at = Some(now_millis());
+    }
+}
+
+/// A cross-province payment at the donor's node (the issuer), which decided it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedDebit {
+    pub payment: CrossPayment,
+    pub period: Period,
+    pub status: TxStatus,
+    pub decline: Option<Decline>,
+    pub decided_at: i64,
+}
+
+impl IssuedDebit {
+    pub fn decided(payment: CrossPayment, period: Period, outcome: Result<(), Decline>) -> IssuedDebit {
+        let (status, decline) = match outcome {
+            Ok(()) => (TxStatus::Approved, None),
+            Err(decline) => (TxStatus::Declined, Some(decline)),
+        };
+        IssuedDebit {
+            payment,
+            period,
+            status,
+            decline,
+            decided_at: now_millis(),
+        }
+    }
+}
+
+/// Picks the relationship to pay from among the beneficiary's: active ones,
+/// same-province first, oldest first, with enough remaining quota as this
+/// node knows it. The donor's node still decides a cross-province payment.
+pub fn choose_relationship(candidates: &[Relationship], here: ProvinceCode, amount: Money) -> Result<&Relationship, Decline> {
+    let mut active: Vec<&Relationship> = candidates.iter().filter(|r| r.is_active()).collect();
+    if active.is_empty() {
+        return Err(Decline::new(
+            DeclineReason::NoRelationship,
+            "the beneficiary has no active mutual-aid relationship",
+        ));
+    }
+    active.sort_by_key(|r| (r.grant.donor_province != here, r.created_at));
+    active.into_iter().find(|r| r.remaining() >= amount).ok_or_else(|| {
+        Decline::new(
+            DeclineReason::InsufficientQuota,
+            format!("no active relationship of the beneficiary has {amount} of quota remaining"),
+        )
+    })
+}

@@ -1,0 +1,165 @@
+//! Mutual-aid relationships (共济关系) and their quotas.
+
+use gongji_common::{
+    contract::{Decline, DeclineReason, Grant},
+    period::now_millis,
+    Id, Money, ProvinceCode,
+};
+use serde::{Deserialize, Serialize};
+
+use super::Person;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelationshipStatus {
+    Pending,
+    Active,
+    Declined,
+    Dissolved,
+}
+
+/// A validated request to establish a relationship at the donor's node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EstablishCommand {
+    pub grant: Grant,
+}
+
+/// A relationship as this node knows it: the owner's record at the donor's
+/// node, a grant record at the beneficiary's (both, for one record, when the
+/// two are insured in the same province).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Relationship {
+    pub grant: Grant,
+    /// The current quota.
+    pub quota: Money,
+    /// What approved payments have used of it.
+    pub used: Money,
+    pub status: RelationshipStatus,
+    pub decline: Option<Decline>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Relationship {
+    pub fn new(grant: Grant, status: RelationshipStatus, decline: Option<Decline>) -> Relationship {
+        let now = now_millis();
+        Relationship {
+            quota: grant.quota,
+            used: Money::ZERO,
+            grant,
+            status,
+            decline,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    pub fn id(&self) -> &Id {
+        &self.grant.relationship_id
+    }
+
+    pub fn remaining(&self) -> Money {
+        self.quota.checked_sub(self.used).unwrap_or(Money::ZERO)
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == RelationshipStatus::Active
+    }
+
+    /// The donor's node owns the relationship and its frozen quota.
+    pub fn owned_by(&self, province: ProvinceCode) -> bool {
+        self.grant.donor_province == province
+    }
+
+    pub fn is_cross_province(&self) -> bool {
+        self.grant.donor_province != self.grant.beneficiary_province
+    }
+
+    /// Moves to a new status, stamping the time.
+    pub fn set_status(&mut self, status: RelationshipStatus, decline: Option<Decline>) {
+        self.status = status;
+        self.decline = decline;
+        self.updated_at = now_millis();
+    }
+
+    /// Records an approved payment of `amount` against the quota.
+    pub fn use_quota(&mut self, amount: Money) -> Result<(), gongji_common::money::Overflow> {
+        self.used = self.used.checked_add(amount)?;
+        self.updated_at = now_millis();
+        Ok(())
+    }
+}
+
+/// The donor-side checks of a new relationship: may this donor freeze this
+/// quota? `available` is the donor's available balance; `existing` says
+/// whether a live relationship already joins the two.
+pub fn check_donor(donor: &Person, available: Money, quota: Money, existing: Option<&Id>) -> Result<(), Decline> {
+    if !donor.has_personal_account() {
+        return Err(Decline::new(
+            DeclineReason::NoPersonalAccount,
+            format!("donor {} holds resident insurance and has no personal account", donor.id),
+        ));
+    }
+    if !donor.is_active() {
+        return Err(Decline::new(
+            DeclineReason::PersonNotActive,
+            format!("donor {} is not an active insured person", donor.id),
+        ));
+    }
+    if let Some(existing) = existing {
+        return Err(Decline::new(
+            DeclineReason::RelationshipExists,
+            format!("relationship {existing} already joins these two; change its quota instead"),
+        ));
+    }
+    if available < quota {
+        return Err(Decline::new(
+            DeclineReason::InsufficientBalance,
+            format!("available balance {available} is less than the quota {quota}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The beneficiary-side check: is the beneficiary an active insured person here?
+pub fn check_beneficiary(beneficiary: Option<&Person>, id: &Id) -> Result<(), Decline> {
+    match beneficiary {
+        None => Err(Decline::new(
+            DeclineReason::PersonNotFound,
+            format!("beneficiary {id} is not insured in this province"),
+        )),
+        Some(person) if !person.is_active() => Err(Decline::new(
+            DeclineReason::PersonNotActive,
+            format!("beneficiary {id} is not an active insured person"),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The issuer's decision on spending `amount` from a relationship: the
+/// donor's node never approves more than the remaining quota.
+pub fn check_spend(relationship: &Relationship, donor: Option<&Person>, amount: gongji_common::Money) -> Result<(), Decline> {
+    if !relationship.is_active() {
+        return Err(Decline::new(
+            DeclineReason::RelationshipNotActive,
+            format!("relationship {} is {:?}", relationship.id(), relationship.status).to_lowercase(),
+        ));
+    }
+    if !donor.is_some_and(Person::is_active) {
+        return Err(Decline::new(
+            DeclineReason::PersonNotActive,
+            format!("donor {} is not an active insured person", relationship.grant.donor_id),
+        ));
+    }
+    let remaining = relationship.remaining();
+    if remaining < amount {
+        return Err(Decline::new(
+            DeclineReason::InsufficientQuota,
+            format!(
+                "remaining quota {remaining} of relationship {} is less than {amount}",
+                relationship.id()
+            ),
+        ));
+    }
+    Ok(())
+}

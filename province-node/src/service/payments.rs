@@ -1,0 +1,289 @@
+//! Payments: served here as the acquirer (the beneficiary's province), and
+//! decided here as the issuer (the donor's province).
+
+use gongji_common::{store::JournalEntry, Id, Period};
+
+use super::Node;
+use crate::{
+    domain::{
+        check_spend, choose_relationship, AcquiredPayment, CrossPayment, Decline, DeclineReason, IssuedDebit, PayCommand, Person,
+        Relationship,
+    },
+    error::{NodeError, NodeResult},
+    hub_client::{HubDecision, Unanswered},
+    store::{self, PendingKind, DEBITS, PAYMENTS, PENDING, PERSONS, RELATIONSHIPS},
+};
+
+/// A payment as this node knows it.
+pub enum PaymentView {
+    /// Served here: this node is the beneficiary's.
+    Acquired(AcquiredPayment),
+    /// Decided here for another province: this node is the donor's.
+    Issued(IssuedDebit),
+}
+
+impl Node {
+    /// Pays an institution from a beneficiary's relationship. Same-province
+    /// payments are decided here in one transaction; cross-province ones are
+    /// recorded pending, then routed through the hub to the donor's node.
+    pub async fn pay(&self, command: PayCommand) -> NodeResult<AcquiredPayment> {
+        let institution_province = command.institution.region().province();
+        if institution_province != self.province {
+            return Err(NodeError::InvalidArgument(gongji_common::FieldError::new(
+                "institution_id",
+                format!(
+                    "{} is an institution of province {institution_province}; this node serves province {}",
+                    command.institution, self.province
+                ),
+            )));
+        }
+        if let Some(existing) = self.store.get::<AcquiredPayment>(PAYMENTS, command.payment_id.as_bytes())? {
+            return self.answer_repeat(existing, &command).await;
+        }
+        let beneficiary = self.person(&command.beneficiary_id)?;
+        let relationship = self.pick_relationship(&command)?;
+
+        let payment = self.transact(|tx| {
+            if let Some(existing) = tx.get::<AcquiredPayment>(PAYMENTS, command.payment_id.as_bytes())? {
+                return Ok(Ok(existing));
+            }
+            let payment = match (&relationship, beneficiary.is_active()) {
+                (_, false) => AcquiredPayment::declined(
+                    command.clone(),
+                    None,
+                    Decline::new(
+                        DeclineReason::PersonNotActive,
+                        format!("beneficiary {} is not an active insured person", beneficiary.id),
+                    ),
+                ),
+                (Err(decline), true) => AcquiredPayment::declined(command.clone(), None, decline.clone()),
+                (Ok(chosen), true) => {
+                    // Re-read inside the transaction: the choice was made on a snapshot.
+                    let relationship = tx
+                        .get::<Relationship>(RELATIONSHIPS, chosen.id().as_bytes())?
+                        .unwrap_or_else(|| chosen.clone());
+                    let route = crate::domain::route(&command, &relationship);
+                    if route.is_cross_province() {
+                        if relationship.is_active() {
+                            tx.put(PENDING, &store::pending_key(PendingKind::Payment, &command.payment_id), &())?;
+                            AcquiredPayment::pending(command.clone(), route)
+                        } else {
+                            AcquiredPayment::declined(command.clone(), Some(route), Self::not_active(&relationship))
+                        }
+                    } else {
+                        let donor = tx.get::<Person>(PERSONS, relationship.grant.donor_id.as_bytes())?;
+                        match check_spend(&relationship, donor.as_ref(), command.amount) {
+                            Err(decline) => AcquiredPayment::declined(command.clone(), Some(route), decline),
+                            Ok(()) => {
+                                Self::spend_quota(
+                                    tx,
+                                    relationship,
+                                    &command.payment_id,
+                                    command.amount,
+                                    &store::institution(&command.institution),
+                                )?;
+                                AcquiredPayment::approved(command.clone(), route)
+                            }
+                        }
+                    }
+                }
+            };
+            tx.put(PAYMENTS, command.payment_id.as_bytes(), &payment)?;
+            Ok(Ok(payment))
+        })?;
+        self.durable().await?;
+        if payment.command != command {
+            return Err(NodeError::reused("payment", &command.payment_id));
+        }
+        if payment.is_pending() {
+            return self.resolve_payment(&command.payment_id).await;
+        }
+        tracing::info!(payment = %command.payment_id, status = ?payment.status, "payment decided here");
+        Ok(payment)
+    }
+
+    /// A repeated request: the recorded outcome, or another try at a pending one.
+    async fn answer_repeat(&self, existing: AcquiredPayment, command: &PayCommand) -> NodeResult<AcquiredPayment> {
+        if existing.command != *command {
+            return Err(NodeError::reused("payment", &command.payment_id));
+        }
+        if existing.is_pending() {
+            return self.resolve_payment(&command.payment_id).await;
+        }
+        Ok(existing)
+    }
+
+    fn not_active(relationship: &Relationship) -> Decline {
+        Decline::new(
+            DeclineReason::RelationshipNotActive,
+            format!("relationship {} is {:?}", relationship.id(), relationship.status).to_lowercase(),
+        )
+    }
+
+    /// Moves `amount` out of a relationship's quota to `to` and counts it as used.
+    fn spend_quota(
+        tx: &gongji_common::store::Tx,
+        mut relationship: Relationship,
+        payment_id: &Id,
+        amount: gongji_common::Money,
+        to: &gongji_common::store::Account,
+    ) -> Result<(), gongji_common::store::TxFail> {
+        tx.post(&JournalEntry::transfer(
+            payment_id.as_str(),
+            "payment",
+            &store::quota(relationship.id()),
+            to,
+            amount,
+        ))?;
+        relationship
+            .use_quota(amount)
+            .map_err(|e| gongji_common::store::StoreError::Invariant(e.to_string()))?;
+        tx.put(RELATIONSHIPS, relationship.id().as_bytes(), &relationship)?;
+        Ok(())
+    }
+
+    /// The relationship a payment should use, or why there is none.
+    fn pick_relationship(&self, command: &PayCommand) -> NodeResult<Result<Relationship, Decline>> {
+        let candidates = self.beneficiary_relationships(&command.beneficiary_id)?;
+        match &command.relationship_id {
+            Some(id) => match candidates.into_iter().find(|r| r.id() == id) {
+                Some(relationship) => Ok(Ok(relationship)),
+                None => Err(NodeError::NotFound {
+                    what: "relationship",
+                    id: format!("{id} for beneficiary {}", command.beneficiary_id),
+                }),
+            },
+            None => Ok(choose_relationship(&candidates, self.province, command.amount).cloned()),
+        }
+    }
+
+    /// Asks the hub for the decision on a pending cross-province payment and
+    /// records it. Safe to repeat: every hop answers a repeated id with its
+    /// recorded outcome.
+    pub async fn resolve_payment(&self, id: &Id) -> NodeResult<AcquiredPayment> {
+        let payment = self
+            .store
+            .get::<AcquiredPayment>(PAYMENTS, id.as_bytes())?
+            .ok_or_else(|| NodeError::not_found("payment", id))?;
+        let Some(route) = payment.route.clone().filter(|_| payment.is_pending()) else {
+            return Ok(payment);
+        };
+        let decision = match self.hub.route_payment(&route).await {
+            Ok(decision) => decision,
+            Err(Unanswered(why)) => {
+                tracing::info!(payment = %id, %why, "payment left pending: no decision from the hub");
+                return Err(NodeError::Unavailable(format!(
+                    "payment {id} is pending: the donor's province did not answer ({why}); \
+                     it is retried in the background, or retry with the same payment_id"
+                )));
+            }
+        };
+        let payment = self.transact(|tx| {
+            let Some(mut payment) = tx.get::<AcquiredPayment>(PAYMENTS, id.as_bytes())? else {
+                return Ok(Err(NodeError::not_found("payment", id)));
+            };
+            if !payment.is_pending() {
+                return Ok(Ok(payment));
+            }
+            match &decision {
+                HubDecision::Approved(period) => {
+                    if let Some(mut relationship) = tx.get::<Relationship>(RELATIONSHIPS, route.relationship_id.as_bytes())? {
+                        relationship
+                            .use_quota(route.amount)
+                            .map_err(|e| gongji_common::store::StoreError::Invariant(e.to_string()))?;
+                        tx.put(RELATIONSHIPS, relationship.id().as_bytes(), &relationship)?;
+                    }
+                    tx.post(&JournalEntry::transfer(
+                        id.as_str(),
+                        "cross-province payment",
+                        &store::province(route.donor_province, *period),
+                        &store::institution(&route.institution),
+                        route.amount,
+                    ))?;
+                    payment.approve(Some(*period));
+                }
+                HubDecision::Declined(period, decline) => payment.decline(*period, decline.clone()),
+            }
+            tx.put(PAYMENTS, id.as_bytes(), &payment)?;
+            tx.remove(PENDING, &store::pending_key(PendingKind::Payment, id))?;
+            Ok(Ok(payment))
+        })?;
+        self.durable().await?;
+        tracing::info!(payment = %id, status = ?payment.status, period = ?payment.period, "cross-province payment resolved");
+        Ok(payment)
+    }
+
+    /// The issuer's decision on a cross-province payment routed by the hub:
+    /// approve by debiting the quota (never beyond what remains), or decline.
+    /// Idempotent by payment id.
+    pub async fn authorize_debit(&self, payment: CrossPayment, period: Period) -> NodeResult<IssuedDebit> {
+        if payment.donor_province != self.province {
+            return Err(NodeError::InvalidArgument(gongji_common::FieldError::new(
+                "payment.donor_province",
+                format!("this node serves province {}, not {}", self.province, payment.donor_province),
+            )));
+        }
+        let debit = self.transact(|tx| {
+            if let Some(existing) = tx.get::<IssuedDebit>(DEBITS, payment.payment_id.as_bytes())? {
+                return Ok(if existing.payment == payment && existing.period == period {
+                    Ok(existing)
+                } else {
+                    Err(NodeError::reused("payment", &payment.payment_id))
+                });
+            }
+            let relationship = tx
+                .get::<Relationship>(RELATIONSHIPS, payment.relationship_id.as_bytes())?
+                .filter(|r| {
+                    r.owned_by(self.province)
+                        && r.grant.donor_id == payment.donor_id
+                        && r.grant.beneficiary_id == payment.beneficiary_id
+                        && r.grant.beneficiary_province == payment.beneficiary_province
+                });
+            let decision = match &relationship {
+                None => Err(Decline::new(
+                    DeclineReason::RelationshipNotFound,
+                    format!(
+                        "relationship {} from donor {} to beneficiary {} is not known here",
+                        payment.relationship_id, payment.donor_id, payment.beneficiary_id
+                    ),
+                )),
+                Some(relationship) => {
+                    let donor = tx.get::<Person>(PERSONS, relationship.grant.donor_id.as_bytes())?;
+                    check_spend(relationship, donor.as_ref(), payment.amount)
+                }
+            };
+            if let (Ok(()), Some(relationship)) = (&decision, relationship) {
+                let owed = store::province(payment.beneficiary_province, period);
+                Self::spend_quota(tx, relationship, &payment.payment_id, payment.amount, &owed)?;
+            }
+            let debit = IssuedDebit::decided(payment.clone(), period, decision);
+            tx.put(DEBITS, payment.payment_id.as_bytes(), &debit)?;
+            Ok(Ok(debit))
+        })?;
+        self.durable().await?;
+        tracing::info!(payment = %payment.payment_id, status = ?debit.status, %period, "cross-province debit decided");
+        Ok(debit)
+    }
+
+    /// A payment this node has seen, as acquirer or issuer.
+    pub fn payment(&self, id: &Id) -> NodeResult<PaymentView> {
+        if let Some(acquired) = self.store.get::<AcquiredPayment>(PAYMENTS, id.as_bytes())? {
+            return Ok(PaymentView::Acquired(acquired));
+        }
+        match self.store.get::<IssuedDebit>(DEBITS, id.as_bytes())? {
+            Some(issued) => Ok(PaymentView::Issued(issued)),
+            None => Err(NodeError::not_found("payment", id)),
+        }
+    }
+
+    /// Ids of the transactions waiting for another node, by kind.
+    pub fn pending_ids(&self, kind: PendingKind) -> NodeResult<Vec<Id>> {
+        let mut ids = Vec::new();
+        for key in self.store.scan_keys(PENDING, &store::pending_prefix(kind)) {
+            let key = key?;
+            let id = String::from_utf8_lossy(gongji_common::store::last_key_part(&key));
+            ids.push(Id::parse("pending id", &id)?);
+        }
+        Ok(ids)
+    }
+}

@@ -1,0 +1,139 @@
+//! Insured persons and personal accounts.
+
+use gongji_common::{Id, Money};
+
+use super::Node;
+use crate::{
+    domain::{Contribution, CreditCommand, Person, RegisterCommand},
+    error::{NodeError, NodeResult},
+    store::{self, CONTRIBUTIONS, PERSONS, RELS_BY_DONOR},
+};
+
+/// What registering one person did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    Imported,
+    Unchanged,
+}
+
+/// A personal account's balances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub person_id: Id,
+    pub available: Money,
+    pub frozen: Money,
+}
+
+impl Node {
+    /// Registers a person and waits until it is on disk.
+    pub async fn register_person(&self, command: RegisterCommand) -> NodeResult<Person> {
+        let (person, _) = self.register_person_unflushed(command)?;
+        self.durable().await?;
+        Ok(person)
+    }
+
+    /// Registers a person without waiting for the disk: the import flushes
+    /// once for a whole stream before it answers.
+    pub fn register_person_unflushed(&self, command: RegisterCommand) -> NodeResult<(Person, ImportOutcome)> {
+        command.check_province("region_code", self.province)?;
+        self.transact(|tx| {
+            if let Some(existing) = tx.get::<Person>(PERSONS, command.id.as_bytes())? {
+                return Ok(if existing.matches(&command) {
+                    Ok((existing, ImportOutcome::Unchanged))
+                } else {
+                    Err(NodeError::AlreadyExists(format!(
+                        "person {} is already registered with different details",
+                        command.id
+                    )))
+                });
+            }
+            let person = command.clone().into_person();
+            tx.put(PERSONS, person.id.as_bytes(), &person)?;
+            Ok(Ok((person, ImportOutcome::Imported)))
+        })
+    }
+
+    /// Waits until an import's writes are on disk.
+    pub async fn finish_import(&self) -> NodeResult<()> {
+        self.durable().await
+    }
+
+    pub fn person(&self, id: &Id) -> NodeResult<Person> {
+        self.store
+            .get(PERSONS, id.as_bytes())?
+            .ok_or_else(|| NodeError::not_found("person", id))
+    }
+
+    /// Credits a contribution into an employee's personal account, once per
+    /// contribution id.
+    pub async fn credit_contribution(&self, command: CreditCommand) -> NodeResult<Contribution> {
+        let contribution = self.transact(|tx| {
+            if let Some(existing) = tx.get::<Contribution>(CONTRIBUTIONS, command.contribution_id.as_bytes())? {
+                return Ok(if existing.command == command {
+                    Ok(existing)
+                } else {
+                    Err(NodeError::reused("contribution", &command.contribution_id))
+                });
+            }
+            let Some(person) = tx.get::<Person>(PERSONS, command.person_id.as_bytes())? else {
+                return Ok(Err(NodeError::not_found("person", &command.person_id)));
+            };
+            if let Err(e) = Self::check_account_holder(&person) {
+                return Ok(Err(e));
+            }
+            let entry = gongji_common::store::JournalEntry::transfer(
+                command.contribution_id.as_str(),
+                "contribution",
+                &store::contributions(),
+                &store::available(&person.id),
+                command.amount,
+            );
+            tx.post(&entry)?;
+            let contribution = Contribution {
+                command: command.clone(),
+                credited_at: entry.at,
+            };
+            tx.put(CONTRIBUTIONS, command.contribution_id.as_bytes(), &contribution)?;
+            Ok(Ok(contribution))
+        })?;
+        self.durable().await?;
+        Ok(contribution)
+    }
+
+    fn check_account_holder(person: &Person) -> NodeResult<()> {
+        if !person.has_personal_account() {
+            return Err(NodeError::FailedPrecondition(format!(
+                "person {} holds resident insurance and has no personal account",
+                person.id
+            )));
+        }
+        if !person.is_active() {
+            return Err(NodeError::FailedPrecondition(format!(
+                "person {} is not an active insured person",
+                person.id
+            )));
+        }
+        Ok(())
+    }
+
+    /// A personal account: available, and frozen as the remaining quotas of
+    /// the relationships the holder gives.
+    pub fn account(&self, person_id: &Id) -> NodeResult<Account> {
+        let person = self.person(person_id)?;
+        if !person.has_personal_account() {
+            return Err(NodeError::FailedPrecondition(format!(
+                "person {person_id} holds resident insurance and has no personal account"
+            )));
+        }
+        let available = self.store.balance(&store::available(person_id))?;
+        let mut frozen = Money::ZERO;
+        for relationship_id in self.indexed_relationships(RELS_BY_DONOR, person_id)? {
+            frozen = frozen.checked_add(self.store.balance(&store::quota(&relationship_id))?)?;
+        }
+        Ok(Account {
+            person_id: person_id.clone(),
+            available,
+            frozen,
+        })
+    }
+}
