@@ -29,6 +29,61 @@ impl ProvinceCode {
     }
 }
 
+/// The provincial-level units of the national platform (GB/T 2260), with
+/// the Xinjiang Production and Construction Corps as 66.
+const PROVINCE_NAMES: &[(&str, &str)] = &[
+    ("11", "Beijing"),
+    ("12", "Tianjin"),
+    ("13", "Hebei"),
+    ("14", "Shanxi"),
+    ("15", "Inner Mongolia"),
+    ("21", "Liaoning"),
+    ("22", "Jilin"),
+    ("23", "Heilongjiang"),
+    ("31", "Shanghai"),
+    ("32", "Jiangsu"),
+    ("33", "Zhejiang"),
+    ("34", "Anhui"),
+    ("35", "Fujian"),
+    ("36", "Jiangxi"),
+    ("37", "Shandong"),
+    ("41", "Henan"),
+    ("42", "Hubei"),
+    ("43", "Hunan"),
+    ("44", "Guangdong"),
+    ("45", "Guangxi"),
+    ("46", "Hainan"),
+    ("50", "Chongqing"),
+    ("51", "Sichuan"),
+    ("52", "Guizhou"),
+    ("53", "Yunnan"),
+    ("54", "Tibet"),
+    ("61", "Shaanxi"),
+    ("62", "Gansu"),
+    ("63", "Qinghai"),
+    ("64", "Ningxia"),
+    ("65", "Xinjiang"),
+    ("66", "Xinjiang Production and Construction Corps"),
+];
+
+impl ProvinceCode {
+    /// The usual English name of a known province code; which provinces a
+    /// network has is still configuration.
+    pub fn known_name(&self) -> Option<&'static str> {
+        PROVINCE_NAMES
+            .iter()
+            .find(|(code, _)| *code == self.as_str())
+            .map(|(_, name)| *name)
+    }
+
+    /// Every province code of the national platform.
+    pub fn all_known() -> impl Iterator<Item = ProvinceCode> {
+        PROVINCE_NAMES
+            .iter()
+            .map(|(code, _)| ProvinceCode::parse("province", code).expect("table codes are two digits"))
+    }
+}
+
 impl fmt::Display for ProvinceCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

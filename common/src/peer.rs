@@ -60,3 +60,28 @@ pub fn outcome_unknown(status: &Status) -> bool {
             | Code::DataLoss
     )
 }
+
+/// No definite answer came back: the other side may or may not have acted,
+/// so the transaction stays pending and is retried with the same id.
+#[derive(Debug, Clone)]
+pub struct Unanswered(pub String);
+
+impl std::fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Reads a failed call: a definite refusal by the other side becomes a
+/// decline (`RefusedByPeer`, with its message); anything that leaves the
+/// outcome unknown becomes `Unanswered`.
+pub fn read_failure(status: Status) -> Result<crate::contract::Decline, Unanswered> {
+    if outcome_unknown(&status) {
+        Err(Unanswered(format!("{:?}: {}", status.code(), status.message())))
+    } else {
+        Ok(crate::contract::Decline::new(
+            crate::contract::DeclineReason::RefusedByPeer,
+            status.message(),
+        ))
+    }
+}

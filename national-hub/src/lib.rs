@@ -1,1 +1,74 @@
+//! The Gongji national hub: routes every cross-province transaction, stamps
+//! its month and keeps each province's running position.
+//!
+//! Layout: `domain` (records, no I/O), `store` (trees and key layouts),
+//! `service` (the flows), `province_client` (calls to nodes), `recovery`
+//! (pending transactions), `api` (gRPC adapters), `config`.
 
+pub mod api;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod province_client;
+pub mod recovery;
+pub mod service;
+pub mod store;
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use gongji_common::{
+    server::{self, ServeError},
+    store::{Store, StoreError},
+};
+use gongji_proto::v1::{hub_router_server::HubRouterServer, national_hub_server::NationalHubServer};
+use tokio::net::TcpListener;
+
+pub use config::{HubConfig, ProvinceEntry};
+
+/// The gRPC services the hub serves (besides health and reflection).
+pub const SERVICES: &[&str] = &["gongji.v1.NationalHub", "gongji.v1.HubRouter"];
+
+/// Why the hub could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    #[error(transparent)]
+    Hub(#[from] error::HubError),
+}
+
+/// Runs the hub on `listener` until `shutdown` completes.
+pub async fn run(config: HubConfig, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let registry = config.registry().map_err(RunError::Config)?;
+    let store = Store::open(&config.data_dir, store::TREES)?;
+    let provinces = province_client::Provinces::new(registry, config.deadlines()).map_err(RunError::Config)?;
+    let hub = Arc::new(service::Hub::new(store, provinces).await?);
+
+    let (stop_recovery, stopped) = tokio::sync::watch::channel(false);
+    let recovery = tokio::spawn(recovery::run(hub.clone(), config.recovery_interval(), stopped));
+
+    tracing::info!(
+        listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        data_dir = %config.data_dir.display(),
+        provinces = hub.provinces().entries().count(),
+        open_period = %hub.open_period()?,
+        "national hub serving"
+    );
+    let router = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(256)
+        .add_service(HubRouterServer::new(api::RouterApi::new(hub.clone())))
+        .add_service(NationalHubServer::new(api::OperatorApi::new(hub.clone())));
+    let served = server::serve(router, SERVICES, listener, shutdown, server::DEFAULT_GRACE).await;
+
+    let _ = stop_recovery.send(true);
+    if tokio::time::timeout(Duration::from_secs(10), recovery).await.is_err() {
+        tracing::warn!("recovery task did not stop in time");
+    }
+    tracing::info!("national hub stopped");
+    served?;
+    Ok(())
+}

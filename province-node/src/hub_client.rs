@@ -3,18 +3,15 @@
 //! by the hub, read as a decline) or `Unanswered` when the outcome is unknown
 //! and the transaction must stay pending.
 
+pub use gongji_common::peer::Unanswered;
 use gongji_common::{
-    peer::{self, Deadlines},
+    peer::{self, read_failure, Deadlines},
     Period,
 };
 use gongji_proto::v1::hub_router_client::HubRouterClient;
-use tonic::{transport::Channel, Status};
+use tonic::transport::Channel;
 
-use gongji_common::contract::{CrossPayment, Decline, DeclineReason, Grant, TxStatus};
-
-/// No definite answer came back: the other side may or may not have acted.
-#[derive(Debug, Clone)]
-pub struct Unanswered(pub String);
+use gongji_common::contract::{CrossPayment, Decline, Grant, TxStatus};
 
 /// The hub's decision on a cross-province payment.
 #[derive(Debug, Clone)]
@@ -74,15 +71,5 @@ impl HubClient {
             }
             Err(status) => Ok(HubDecision::Declined(None, read_failure(status)?)),
         }
-    }
-}
-
-/// A failed call: a refusal by the hub becomes a decline; anything that
-/// leaves the outcome unknown becomes `Unanswered`.
-fn read_failure(status: Status) -> Result<Decline, Unanswered> {
-    if peer::outcome_unknown(&status) {
-        Err(Unanswered(format!("{:?}: {}", status.code(), status.message())))
-    } else {
-        Ok(Decline::new(DeclineReason::RefusedByPeer, status.message()))
     }
 }

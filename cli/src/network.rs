@@ -1,0 +1,321 @@
+//! A whole Gongji network in one process: the hub and a set of province
+//! nodes, each with its own data directory and listener. `gongji devnet`
+//! runs one; the integration tests run many (on port 0). Every server can be
+//! stopped and started again on the same address and data directory, which
+//! is how tests take a node down and bring it back.
+
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
+
+use gongji_common::ProvinceCode;
+use national_hub::{HubConfig, ProvinceEntry};
+use province_node::NodeConfig;
+use serde::{Deserialize, Serialize};
+use std::{future::Future, pin::Pin};
+
+use tokio::{
+    net::TcpListener,
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct NetworkSpec {
+    /// Parent of every server's data directory (`hub`, `province-CODE`).
+    pub data_dir: PathBuf,
+    /// Where the hub listens (port 0: any free port).
+    pub hub: SocketAddr,
+    /// Each province and where its node listens (port 0: any free port).
+    pub provinces: Vec<(ProvinceCode, SocketAddr)>,
+    /// How often every server retries pending transactions.
+    pub recovery_interval: Duration,
+    /// Deadline of the hub's calls to nodes.
+    pub hub_call_timeout: Duration,
+    /// Deadline of the nodes' calls to the hub (longer than the hub's).
+    pub node_call_timeout: Duration,
+}
+
+impl NetworkSpec {
+    /// The hub at `base_port`, the provinces on the following ports in order
+    /// (all ports 0 when `base_port` is 0).
+    pub fn on_ports(data_dir: PathBuf, host: std::net::IpAddr, base_port: u16, provinces: &[ProvinceCode]) -> Result<NetworkSpec, String> {
+        let port = |offset: usize| -> Result<u16, String> {
+            if base_port == 0 {
+                return Ok(0);
+            }
+            u16::try_from(usize::from(base_port) + offset)
+                .map_err(|_| format!("base port {base_port} leaves no room for {} provinces", provinces.len()))
+        };
+        Ok(NetworkSpec {
+            data_dir,
+            hub: SocketAddr::new(host, port(0)?),
+            provinces: provinces
+                .iter()
+                .enumerate()
+                .map(|(i, code)| Ok((*code, SocketAddr::new(host, port(i + 1)?))))
+                .collect::<Result<_, String>>()?,
+            recovery_interval: Duration::from_secs(2),
+            hub_call_timeout: Duration::from_secs(5),
+            node_call_timeout: Duration::from_secs(8),
+        })
+    }
+}
+
+/// The addresses of a running network, as written to `devnet.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub hub: String,
+    pub provinces: Vec<ManifestEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    pub code: String,
+    pub name: String,
+    pub address: String,
+    pub data_dir: String,
+}
+
+struct Running {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), String>>,
+}
+
+impl Running {
+    /// Stops the server and waits until its data directory is released.
+    async fn stop(self) -> Result<(), String> {
+        let _ = self.stop.send(());
+        match tokio::time::timeout(Duration::from_secs(30), self.task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(format!("server task failed: {join}")),
+            Err(_) => Err("server did not stop within 30 s".into()),
+        }
+    }
+}
+
+/// A running network.
+pub struct Network {
+    spec: NetworkSpec,
+    hub_addr: SocketAddr,
+    node_addrs: BTreeMap<ProvinceCode, SocketAddr>,
+    hub: Option<Running>,
+    nodes: BTreeMap<ProvinceCode, Running>,
+    failures: Failures,
+}
+
+impl Network {
+    /// Binds every listener (so port-0 addresses are known before anyone
+    /// needs them), then starts the hub and every node.
+    pub async fn start(spec: NetworkSpec) -> Result<Network, String> {
+        let hub_listener = bind(spec.hub).await?;
+        let hub_addr = local_addr(&hub_listener)?;
+        let mut node_listeners = BTreeMap::new();
+        for (code, addr) in &spec.provinces {
+            if node_listeners.contains_key(code) {
+                return Err(format!("province {code} is listed twice"));
+            }
+            node_listeners.insert(*code, bind(*addr).await?);
+        }
+        let node_addrs = node_listeners
+            .iter()
+            .map(|(code, listener)| Ok((*code, local_addr(listener)?)))
+            .collect::<Result<BTreeMap<_, _>, String>>()?;
+        let mut network = Network {
+            spec,
+            hub_addr,
+            node_addrs,
+            hub: None,
+            nodes: BTreeMap::new(),
+            failures: mpsc::unbounded_channel(),
+        };
+        network.hub = Some(network.spawn_hub(hub_listener));
+        for (code, listener) in node_listeners {
+            let running = network.spawn_node(code, listener);
+            network.nodes.insert(code, running);
+        }
+        Ok(network)
+    }
+
+    pub fn hub_addr(&self) -> SocketAddr {
+        self.hub_addr
+    }
+
+    /// The `http://` address of the hub.
+    pub fn hub_url(&self) -> String {
+        format!("http://{}", self.hub_addr)
+    }
+
+    pub fn node_addr(&self, code: ProvinceCode) -> Option<SocketAddr> {
+        self.node_addrs.get(&code).copied()
+    }
+
+    /// The `http://` address of a province node.
+    pub fn node_url(&self, code: ProvinceCode) -> String {
+        self.node_addr(code).map(|addr| format!("http://{addr}")).unwrap_or_default()
+    }
+
+    pub fn provinces(&self) -> impl Iterator<Item = ProvinceCode> + '_ {
+        self.node_addrs.keys().copied()
+    }
+
+    pub fn hub_data_dir(&self) -> PathBuf {
+        self.spec.data_dir.join("hub")
+    }
+
+    pub fn node_data_dir(&self, code: ProvinceCode) -> PathBuf {
+        self.spec.data_dir.join(format!("province-{code}"))
+    }
+
+    pub fn manifest(&self) -> Manifest {
+        Manifest {
+            hub: self.hub_url(),
+            provinces: self
+                .node_addrs
+                .keys()
+                .map(|code| ManifestEntry {
+                    code: code.to_string(),
+                    name: code.known_name().unwrap_or("").to_owned(),
+                    address: self.node_url(*code),
+                    data_dir: self.node_data_dir(*code).display().to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    fn spawn_hub(&self, listener: TcpListener) -> Running {
+        let registry = self
+            .node_addrs
+            .iter()
+            .map(|(code, addr)| ProvinceEntry {
+                code: *code,
+                name: code.known_name().unwrap_or("Province").to_owned(),
+                address: format!("http://{addr}"),
+            })
+            .collect();
+        let mut config = HubConfig::new(self.hub_addr, self.hub_data_dir(), registry);
+        config.call_timeout_ms = self.spec.hub_call_timeout.as_millis() as u64;
+        config.recovery_interval_ms = self.spec.recovery_interval.as_millis() as u64;
+        spawn(&self.failures.0, |stop| async move {
+            national_hub::run(config, listener, stop).await.map_err(|e| format!("hub: {e}"))
+        })
+    }
+
+    fn spawn_node(&self, code: ProvinceCode, listener: TcpListener) -> Running {
+        let addr = self.node_addrs[&code];
+        let mut config = NodeConfig::new(code, addr, self.node_data_dir(code), self.hub_url());
+        config.call_timeout_ms = self.spec.node_call_timeout.as_millis() as u64;
+        config.recovery_interval_ms = self.spec.recovery_interval.as_millis() as u64;
+        spawn(&self.failures.0, move |stop| async move {
+            province_node::run(config, listener, stop)
+                .await
+                .map_err(|e| format!("province {code}: {e}"))
+        })
+    }
+
+    /// Stops one province node (its address stays reserved for a restart).
+    pub async fn stop_node(&mut self, code: ProvinceCode) -> Result<(), String> {
+        match self.nodes.remove(&code) {
+            Some(running) => running.stop().await,
+            None => Err(format!("province {code} is not running")),
+        }
+    }
+
+    /// Starts a stopped province node again on its address and data directory.
+    pub async fn start_node(&mut self, code: ProvinceCode) -> Result<(), String> {
+        if self.nodes.contains_key(&code) {
+            return Err(format!("province {code} is already running"));
+        }
+        let addr = self
+            .node_addr(code)
+            .ok_or_else(|| format!("province {code} is not part of this network"))?;
+        let listener = bind_again(addr).await?;
+        let running = self.spawn_node(code, listener);
+        self.nodes.insert(code, running);
+        Ok(())
+    }
+
+    pub async fn stop_hub(&mut self) -> Result<(), String> {
+        match self.hub.take() {
+            Some(running) => running.stop().await,
+            None => Err("the hub is not running".into()),
+        }
+    }
+
+    pub async fn start_hub(&mut self) -> Result<(), String> {
+        if self.hub.is_some() {
+            return Err("the hub is already running".into());
+        }
+        let listener = bind_again(self.hub_addr).await?;
+        self.hub = Some(self.spawn_hub(listener));
+        Ok(())
+    }
+
+    /// Stops every server; reports the first failure of any.
+    pub async fn shutdown(mut self) -> Result<(), String> {
+        let mut first_error = None;
+        for (_, running) in std::mem::take(&mut self.nodes) {
+            if let Err(e) = running.stop().await {
+                first_error.get_or_insert(e);
+            }
+        }
+        if let Some(hub) = self.hub.take() {
+            if let Err(e) = hub.stop().await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Completes when a server fails on its own, with its error.
+    pub async fn failed(&mut self) -> String {
+        match self.failures.1.recv().await {
+            Some(error) => error,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+type Failures = (mpsc::UnboundedSender<String>, mpsc::UnboundedReceiver<String>);
+
+fn spawn<F, Fut>(failures: &mpsc::UnboundedSender<String>, serve: F) -> Running
+where
+    F: FnOnce(Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    let (stop, stopped) = oneshot::channel::<()>();
+    let signal: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
+        let _ = stopped.await;
+    });
+    let failures = failures.clone();
+    let serving = serve(signal);
+    let task = tokio::spawn(async move {
+        let result = serving.await;
+        if let Err(error) = &result {
+            let _ = failures.send(error.clone());
+        }
+        result
+    });
+    Running { stop, task }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+/// Binds an address a stopped server just released; the kernel may take a
+/// moment to let go of it.
+async fn bind_again(addr: SocketAddr) -> Result<TcpListener, String> {
+    let mut last_error = String::new();
+    for _ in 0..50 {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("cannot listen on {addr} again: {last_error}"))
+}
+
+fn local_addr(listener: &TcpListener) -> Result<SocketAddr, String> {
+    listener.local_addr().map_err(|e| format!("listener address: {e}"))
+}

@@ -1,0 +1,116 @@
+//! How the hub is configured: flags with environment fallbacks, and the
+//! province registry from flags or a JSON file.
+
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+
+use clap::Parser;
+use gongji_common::{peer::Deadlines, ProvinceCode};
+use serde::{Deserialize, Serialize};
+
+/// The Gongji national hub: routes every cross-province transaction, stamps
+/// its month and keeps each province's running position.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "national-hub", version)]
+pub struct HubConfig {
+    /// Address to listen on for gRPC.
+    #[arg(long, env = "GONGJI_LISTEN", default_value = "127.0.0.1:50050")]
+    pub listen: SocketAddr,
+
+    /// Directory of the hub's embedded database (created if missing).
+    #[arg(long, env = "GONGJI_DATA_DIR", default_value = "./gongji-data/hub")]
+    pub data_dir: PathBuf,
+
+    /// A province of the registry, as CODE=NAME=ADDRESS (repeatable; or
+    /// comma-separated in the environment variable), e.g.
+    /// 32=Jiangsu=http://127.0.0.1:50052.
+    #[arg(long = "province", env = "GONGJI_PROVINCES", value_delimiter = ',')]
+    pub provinces: Vec<ProvinceEntry>,
+
+    /// A JSON file with more provinces: [{"code":"32","name":"Jiangsu","address":"http://…"}].
+    #[arg(long, env = "GONGJI_PROVINCES_FILE")]
+    pub provinces_file: Option<PathBuf>,
+
+    /// Deadline of every call to a province node, in milliseconds. Keep it
+    /// below the nodes' deadline for calls to the hub.
+    #[arg(long, env = "GONGJI_CALL_TIMEOUT_MS", default_value_t = 5000)]
+    pub call_timeout_ms: u64,
+
+    /// How often pending transactions are retried, in milliseconds.
+    #[arg(long, env = "GONGJI_RECOVERY_INTERVAL_MS", default_value_t = 5000)]
+    pub recovery_interval_ms: u64,
+}
+
+/// One province of the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvinceEntry {
+    pub code: ProvinceCode,
+    pub name: String,
+    pub address: String,
+}
+
+impl FromStr for ProvinceEntry {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let mut parts = text.splitn(3, '=');
+        let (Some(code), Some(name), Some(address)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!(
+                "{text:?} is not CODE=NAME=ADDRESS (e.g. 32=Jiangsu=http://127.0.0.1:50052)"
+            ));
+        };
+        let code = ProvinceCode::parse("province code", code.trim()).map_err(|e| e.to_string())?;
+        if name.trim().is_empty() || address.trim().is_empty() {
+            return Err(format!("{text:?}: name and address are required"));
+        }
+        Ok(ProvinceEntry {
+            code,
+            name: name.trim().to_owned(),
+            address: address.trim().to_owned(),
+        })
+    }
+}
+
+impl HubConfig {
+    pub fn new(listen: SocketAddr, data_dir: PathBuf, provinces: Vec<ProvinceEntry>) -> HubConfig {
+        HubConfig {
+            listen,
+            data_dir,
+            provinces,
+            provinces_file: None,
+            call_timeout_ms: 5000,
+            recovery_interval_ms: 5000,
+        }
+    }
+
+    /// Every province from the flags and the file, refusing duplicates.
+    pub fn registry(&self) -> Result<BTreeMap<ProvinceCode, ProvinceEntry>, String> {
+        let mut entries = self.provinces.clone();
+        if let Some(path) = &self.provinces_file {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let listed: Vec<ProvinceEntry> = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            entries.extend(listed);
+        }
+        let mut registry = BTreeMap::new();
+        for entry in entries {
+            if let Some(previous) = registry.insert(entry.code, entry.clone()) {
+                return Err(format!(
+                    "province {} is configured twice ({} and {})",
+                    entry.code, previous.name, entry.name
+                ));
+            }
+        }
+        Ok(registry)
+    }
+
+    pub fn deadlines(&self) -> Deadlines {
+        let call = Duration::from_millis(self.call_timeout_ms);
+        Deadlines {
+            connect: call.min(Duration::from_secs(2)),
+            call,
+        }
+    }
+
+    pub fn recovery_interval(&self) -> Duration {
+        Duration::from_millis(self.recovery_interval_ms.max(10))
+    }
+}

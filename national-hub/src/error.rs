@@ -1,0 +1,44 @@
+//! The hub's one error type and its one mapping to gRPC status codes.
+
+use gongji_common::{money::Overflow, store::StoreError, FieldError};
+use tonic::Status;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("{0}")]
+    InvalidArgument(#[from] FieldError),
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("money arithmetic overflowed")]
+    Overflow(#[from] Overflow),
+}
+
+impl HubError {
+    pub fn reused(what: &str, id: impl std::fmt::Display) -> HubError {
+        HubError::AlreadyExists(format!("{what} id {id} was already used with different content"))
+    }
+}
+
+impl From<HubError> for Status {
+    fn from(error: HubError) -> Status {
+        let message = error.to_string();
+        match error {
+            HubError::InvalidArgument(_) => Status::invalid_argument(message),
+            HubError::NotFound { .. } => Status::not_found(message),
+            HubError::AlreadyExists(_) => Status::already_exists(message),
+            HubError::Unavailable(_) => Status::unavailable(message),
+            HubError::Store(_) | HubError::Overflow(_) => {
+                tracing::error!(%message, "internal error");
+                Status::internal(message)
+            }
+        }
+    }
+}
+
+pub type HubResult<T> = Result<T, HubError>;

@@ -1,0 +1,75 @@
+//! The hub's trees and key layouts, in one place.
+//!
+//! | tree             | key                              | value             |
+//! |------------------|----------------------------------|-------------------|
+//! | `transactions`   | transaction id                   | `HubTransaction`  |
+//! | `tx_by_period`   | YYYY-MM ␟ seq (u64 BE)           | transaction id    |
+//! | `tx_by_province` | YYYY-MM ␟ province ␟ seq (u64 BE) | transaction id (one entry for payer, one for payee) |
+//! | `grants`         | relationship id                  | `GrantRecord`     |
+//! | `pending`        | kind ␟ id                        | null: awaiting a province node |
+//! | `meta`           | name                             | e.g. `open_period` → "YYYY-MM" |
+//!
+//! Plus the shared `journal` and `balances`; accounts used here:
+//! `position/CODE/YYYY-MM` (receivable minus payable of a province in a month).
+
+use gongji_common::{
+    store::{key, key_prefix, Account, AccountKind, TreeId},
+    Id, Period, ProvinceCode,
+};
+
+pub const TREES: &[&str] = &["transactions", "tx_by_period", "tx_by_province", "grants", "pending", "meta"];
+pub const TRANSACTIONS: TreeId = TreeId::app(0);
+pub const TX_BY_PERIOD: TreeId = TreeId::app(1);
+pub const TX_BY_PROVINCE: TreeId = TreeId::app(2);
+pub const GRANTS: TreeId = TreeId::app(3);
+pub const PENDING: TreeId = TreeId::app(4);
+pub const META: TreeId = TreeId::app(5);
+
+pub const OPEN_PERIOD: &[u8] = b"open_period";
+
+/// What a pending entry waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingKind {
+    /// A grant the beneficiary's node has not answered.
+    Grant,
+    /// A payment the donor's node has not decided.
+    Payment,
+}
+
+impl PendingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PendingKind::Grant => "grant",
+            PendingKind::Payment => "payment",
+        }
+    }
+}
+
+pub fn pending_key(kind: PendingKind, id: &Id) -> Vec<u8> {
+    key(&[kind.as_str().as_bytes(), id.as_bytes()])
+}
+
+pub fn pending_prefix(kind: PendingKind) -> Vec<u8> {
+    key_prefix(&[kind.as_str().as_bytes()])
+}
+
+pub fn by_period_key(period: Period, seq: u64) -> Vec<u8> {
+    key(&[period.to_string().as_bytes(), &seq.to_be_bytes()])
+}
+
+pub fn by_province_key(period: Period, province: ProvinceCode, seq: u64) -> Vec<u8> {
+    key(&[period.to_string().as_bytes(), province.as_str().as_bytes(), &seq.to_be_bytes()])
+}
+
+pub fn period_prefix(period: Period) -> Vec<u8> {
+    key_prefix(&[period.to_string().as_bytes()])
+}
+
+pub fn province_prefix(period: Period, province: ProvinceCode) -> Vec<u8> {
+    key_prefix(&[period.to_string().as_bytes(), province.as_str().as_bytes()])
+}
+
+/// A province's position in a month.
+pub fn position(province: ProvinceCode, period: Period) -> Account {
+    Account::new(AccountKind::Position, format!("{province}/{period}"))
+}
