@@ -1,1 +1,236 @@
+//! The harness of the multi-node tests: a real hub and real province nodes
+//! in this process, on loopback port 0, each with a temporary data directory,
+//! talked to with the real gRPC clients. Servers can be stopped and started
+//! again on the same address and data, to take a node down and bring it back.
 
+use std::{future::Future, time::Duration};
+
+use gongji::network::{Network, NetworkSpec};
+use gongji_common::ProvinceCode;
+use gongji_proto::v1::{self as pb, national_hub_client::NationalHubClient, province_node_client::ProvinceNodeClient};
+use tonic::{transport::Channel, Code, Status};
+
+pub use gongji_proto::v1;
+
+/// A network of a hub and province nodes for one test.
+pub struct TestNetwork {
+    network: Network,
+    dir: tempfile::TempDir,
+}
+
+pub fn code(text: &str) -> ProvinceCode {
+    ProvinceCode::parse("province", text).expect("tests use valid province codes")
+}
+
+impl TestNetwork {
+    /// Starts the hub and one node per province, quick to retry so that
+    /// recovery shows within a test's patience.
+    pub async fn start(provinces: &[&str]) -> TestNetwork {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let codes: Vec<ProvinceCode> = provinces.iter().map(|p| code(p)).collect();
+        let mut spec =
+            NetworkSpec::on_ports(dir.path().to_path_buf(), "127.0.0.1".parse().expect("loopback"), 0, &codes).expect("port-0 spec");
+        spec.recovery_interval = Duration::from_millis(200);
+        spec.hub_call_timeout = Duration::from_secs(2);
+        spec.node_call_timeout = Duration::from_secs(4);
+        let network = Network::start(spec).await.expect("network starts");
+        let test_network = TestNetwork { network, dir };
+        test_network.wait_ready().await;
+        test_network
+    }
+
+    /// Waits until every server answers its health check.
+    pub async fn wait_ready(&self) {
+        let mut urls = vec![self.network.hub_url()];
+        urls.extend(self.network.provinces().map(|p| self.network.node_url(p)));
+        for url in urls {
+            eventually(&format!("{url} healthy"), || {
+                let url = url.clone();
+                async move {
+                    let channel = Channel::from_shared(url).ok()?.connect().await.ok()?;
+                    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+                    let reply = health
+                        .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
+                        .await
+                        .ok()?;
+                    (reply.into_inner().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32).then_some(())
+                }
+            })
+            .await;
+        }
+    }
+
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// A client of a province node's public service.
+    pub fn node(&self, province: &str) -> ProvinceNodeClient<Channel> {
+        let url = self.network.node_url(code(province));
+        ProvinceNodeClient::new(Channel::from_shared(url).expect("node url").connect_lazy())
+    }
+
+    /// A client of the hub's operator service.
+    pub fn hub(&self) -> NationalHubClient<Channel> {
+        NationalHubClient::new(Channel::from_shared(self.network.hub_url()).expect("hub url").connect_lazy())
+    }
+
+    pub async fn stop_node(&mut self, province: &str) {
+        self.network.stop_node(code(province)).await.expect("node stops");
+    }
+
+    pub async fn start_node(&mut self, province: &str) {
+        self.network.start_node(code(province)).await.expect("node starts");
+        self.wait_ready().await;
+    }
+
+    pub async fn stop_hub(&mut self) {
+        self.network.stop_hub().await.expect("hub stops");
+    }
+
+    pub async fn start_hub(&mut self) {
+        self.network.start_hub().await.expect("hub starts");
+        self.wait_ready().await;
+    }
+
+    /// Stops every server and starts them all again on their data.
+    pub async fn restart_all(&mut self) {
+        let provinces: Vec<ProvinceCode> = self.network.provinces().collect();
+        for p in &provinces {
+            self.network.stop_node(*p).await.expect("node stops");
+        }
+        self.network.stop_hub().await.expect("hub stops");
+        self.network.start_hub().await.expect("hub starts");
+        for p in &provinces {
+            self.network.start_node(*p).await.expect("node starts");
+        }
+        self.wait_ready().await;
+    }
+
+    pub async fn shutdown(self) {
+        self.network.shutdown().await.expect("clean shutdown");
+    }
+}
+
+/// Polls `probe` until it yields a value, for at most 15 seconds.
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+// ---- Shorthands for the calls every test makes --------------------------------------------
+
+/// Registers an active person; `region` decides the province.
+pub async fn register(node: &mut ProvinceNodeClient<Channel>, id: &str, insurance: pb::InsuranceType, region: &str) -> pb::Person {
+    node.register_person(pb::RegisterPersonRequest {
+        person: Some(pb::Person {
+            person_id: id.into(),
+            name: format!("Person {id}"),
+            insurance_type: insurance as i32,
+            region_code: region.into(),
+            status: pb::PersonStatus::Active as i32,
+            registered_at: None,
+        }),
+    })
+    .await
+    .expect("register person")
+    .into_inner()
+}
+
+/// Registers an active employee and credits `amount` into their account.
+pub async fn employee_with_balance(node: &mut ProvinceNodeClient<Channel>, id: &str, region: &str, amount: &str) {
+    register(node, id, pb::InsuranceType::Employee, region).await;
+    node.credit_contribution(pb::CreditContributionRequest {
+        contribution_id: format!("c-{id}"),
+        person_id: id.into(),
+        amount: amount.into(),
+    })
+    .await
+    .expect("credit contribution");
+}
+
+/// (available, frozen) of a personal account.
+pub async fn balances(node: &mut ProvinceNodeClient<Channel>, person: &str) -> (String, String) {
+    let account = node
+        .get_account(pb::GetAccountRequest { person_id: person.into() })
+        .await
+        .expect("get account")
+        .into_inner();
+    (account.available, account.frozen)
+}
+
+pub fn establish_request(id: &str, donor: &str, beneficiary: &str, province: &str, quota: &str) -> pb::EstablishRelationshipRequest {
+    pb::EstablishRelationshipRequest {
+        relationship_id: id.into(),
+        donor_id: donor.into(),
+        beneficiary_id: beneficiary.into(),
+        beneficiary_province: province.into(),
+        relation_kind: pb::RelationKind::Parent as i32,
+        quota: quota.into(),
+    }
+}
+
+pub async fn establish(
+    node: &mut ProvinceNodeClient<Channel>,
+    id: &str,
+    donor: &str,
+    beneficiary: &str,
+    province: &str,
+    quota: &str,
+) -> Result<pb::Relationship, Status> {
+    node.establish_relationship(establish_request(id, donor, beneficiary, province, quota))
+        .await
+        .map(|r| r.into_inner())
+}
+
+pub fn pay_request(id: &str, beneficiary: &str, institution: &str, amount: &str) -> pb::PayRequest {
+    pb::PayRequest {
+        payment_id: id.into(),
+        beneficiary_id: beneficiary.into(),
+        institution_id: institution.into(),
+        amount: amount.into(),
+        purpose: pb::PaymentPurpose::Outpatient as i32,
+        relationship_id: String::new(),
+    }
+}
+
+pub async fn pay(node: &mut ProvinceNodeClient<Channel>, request: pb::PayRequest) -> Result<pb::Payment, Status> {
+    node.pay(request).await.map(|r| r.into_inner())
+}
+
+pub async fn payment(node: &mut ProvinceNodeClient<Channel>, id: &str) -> Result<pb::Payment, Status> {
+    node.get_payment(pb::GetPaymentRequest { payment_id: id.into() })
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// Asserts a call failed with `code` and a message that mentions `needle`.
+pub fn assert_status<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, needle: &str) {
+    match result {
+        Ok(value) => panic!("expected {code:?} mentioning {needle:?}, got success: {value:?}"),
+        Err(status) => {
+            assert_eq!(status.code(), code, "unexpected status: {status:?}");
+            assert!(
+                status.message().contains(needle),
+                "message {:?} does not mention {needle:?}",
+                status.message()
+            );
+        }
+    }
+}
