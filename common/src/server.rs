@@ -13,6 +13,13 @@ use tonic_health::ServingStatus;
 /// How long a stopping server waits for in-flight calls before it drops them.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
+/// The services every server offers besides its own, listed by reflection.
+const STANDARD_SERVICES: &[&str] = &[
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
 /// Why a server could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -35,10 +42,13 @@ pub async fn serve(
     for name in services.iter().copied().chain([""]) {
         reporter.set_service_status(name, ServingStatus::Serving).await;
     }
+    let listed = services.iter().copied().chain(STANDARD_SERVICES.iter().copied());
     let reflection = || {
-        services.iter().fold(
-            tonic_reflection::server::Builder::configure().register_encoded_file_descriptor_set(gongji_proto::FILE_DESCRIPTOR_SET),
-            |builder, name| builder.with_service_name(*name),
+        listed.clone().fold(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(gongji_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),
+            |builder, name| builder.with_service_name(name),
         )
     };
     let router = router
