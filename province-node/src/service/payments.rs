@@ -107,6 +107,9 @@ impl Node {
         if existing.command != *command {
             return Err(NodeError::reused("payment", &command.payment_id));
         }
+        // The first attempt may have committed without flushing yet: never
+        // answer with an outcome that is not on disk.
+        self.durable().await?;
         if existing.is_pending() {
             return self.resolve_payment(&command.payment_id).await;
         }
