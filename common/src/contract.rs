@@ -294,3 +294,22 @@ impl CrossPayment {
         }
     }
 }
+
+/// The wire answer to a grant: accepted, or declined with a reason.
+pub fn grant_answer_to_pb(answer: &Result<(), Decline>) -> pb::GrantAnswer {
+    let (decline_reason, message) = Decline::to_pb_parts(answer.as_ref().err());
+    pb::GrantAnswer {
+        accepted: answer.is_ok(),
+        decline_reason,
+        message,
+    }
+}
+
+/// Reads a wire answer to a grant.
+pub fn grant_answer_from_pb(answer: pb::GrantAnswer) -> Result<(), Decline> {
+    if answer.accepted {
+        Ok(())
+    } else {
+        Err(Decline::from_pb_parts(answer.decline_reason, answer.message))
+    }
+}

@@ -9,6 +9,7 @@ pub mod field;
 pub mod ids;
 pub mod money;
 pub mod peer;
+pub mod pending;
 pub mod period;
 pub mod server;
 pub mod store;

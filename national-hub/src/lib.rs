@@ -49,7 +49,15 @@ pub async fn run(config: HubConfig, listener: TcpListener, shutdown: impl Future
     let hub = Arc::new(service::Hub::new(store, provinces).await?);
 
     let (stop_recovery, stopped) = tokio::sync::watch::channel(false);
-    let recovery = tokio::spawn(recovery::run(hub.clone(), config.recovery_interval(), stopped));
+    let recovery = tokio::spawn({
+        let hub = hub.clone();
+        gongji_common::pending::every(config.recovery_interval(), stopped, move || {
+            let hub = hub.clone();
+            async move {
+                recovery::resolve_pending(&hub).await;
+            }
+        })
+    });
 
     tracing::info!(
         listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),

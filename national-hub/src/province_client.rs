@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use gongji_common::{
-    contract::{CrossPayment, Decline, Grant, TxStatus},
+    contract::{grant_answer_from_pb, CrossPayment, Decline, Grant, TxStatus},
     peer::{self, read_failure, Deadlines, Unanswered},
     Period, ProvinceCode,
 };
@@ -48,14 +48,7 @@ impl Provinces {
     pub async fn receive_grant(&self, grant: &Grant) -> Result<Result<(), Decline>, Unanswered> {
         let mut client = self.client(grant.beneficiary_province)?;
         match client.receive_grant(peer::request(grant.to_pb(), self.deadlines)).await {
-            Ok(answer) => {
-                let answer = answer.into_inner();
-                Ok(if answer.accepted {
-                    Ok(())
-                } else {
-                    Err(Decline::from_pb_parts(answer.decline_reason, answer.message))
-                })
-            }
+            Ok(answer) => Ok(grant_answer_from_pb(answer.into_inner())),
             Err(status) => Ok(Err(read_failure(status)?)),
         }
     }

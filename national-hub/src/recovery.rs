@@ -1,30 +1,14 @@
-//! The hub's recovery task: on start-up and periodically, every routed
-//! transaction still waiting for a province node is asked again with its own
-//! id, until a definite answer comes back.
+//! The hub's recovery pass: every routed transaction still waiting for a
+//! province node is asked again with its own id (see `gongji_common::pending`).
 
-use std::{sync::Arc, time::Duration};
+use gongji_common::pending::PendingKind;
 
-use tokio::sync::watch;
-
-use crate::{service::Hub, store::PendingKind};
-
-pub async fn run(hub: Arc<Hub>, interval: Duration, mut stop: watch::Receiver<bool>) {
-    loop {
-        resolve_pending(&hub).await;
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
-            return;
-        }
-    }
-}
+use crate::service::Hub;
 
 /// One pass; returns how many transactions are still pending.
 pub async fn resolve_pending(hub: &Hub) -> usize {
     let mut still_pending = 0;
-    for kind in [PendingKind::Grant, PendingKind::Payment] {
+    for kind in PendingKind::ALL {
         let ids = match hub.pending_ids(kind) {
             Ok(ids) => ids,
             Err(error) => {

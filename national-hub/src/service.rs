@@ -11,11 +11,13 @@ use gongji_common::{
     Id, Money, Period, ProvinceCode,
 };
 
+use gongji_common::pending::PendingKind;
+
 use crate::{
     domain::{check_crosses, GrantRecord, HubTransaction},
     error::{HubError, HubResult},
     province_client::Provinces,
-    store::{self, PendingKind, GRANTS, META, OPEN_PERIOD, PENDING, TRANSACTIONS, TX_BY_PERIOD, TX_BY_PROVINCE},
+    store::{self, GRANTS, META, OPEN_PERIOD, PENDING, TRANSACTIONS, TX_BY_PERIOD, TX_BY_PROVINCE},
 };
 
 pub struct Hub {
@@ -93,7 +95,7 @@ impl Hub {
                 decided_at: None,
             };
             tx.put(GRANTS, id.as_bytes(), &record)?;
-            tx.put(PENDING, &store::pending_key(PendingKind::Grant, &id), &())?;
+            tx.put(PENDING, &PendingKind::Grant.key(&id), &())?;
             Ok(Ok(record))
         })?;
         self.store.durable().await?;
@@ -124,7 +126,7 @@ impl Hub {
                 record.decline = answer.clone().err();
                 record.decided_at = Some(now_millis());
                 tx.put(GRANTS, id.as_bytes(), &record)?;
-                tx.remove(PENDING, &store::pending_key(PendingKind::Grant, id))?;
+                tx.remove(PENDING, &PendingKind::Grant.key(id))?;
             }
             Ok(Ok(record))
         })?;
@@ -160,7 +162,7 @@ impl Hub {
             for province in [record.payer(), record.payee()] {
                 tx.put(TX_BY_PROVINCE, &store::by_province_key(period, province, seq), &id)?;
             }
-            tx.put(PENDING, &store::pending_key(PendingKind::Payment, &id), &())?;
+            tx.put(PENDING, &PendingKind::Payment.key(&id), &())?;
             Ok(Ok(record))
         })?;
         self.store.durable().await?;
@@ -228,7 +230,7 @@ impl Hub {
             }
             record.decided_at = Some(now_millis());
             tx.put(TRANSACTIONS, id.as_bytes(), &record)?;
-            tx.remove(PENDING, &store::pending_key(PendingKind::Payment, id))?;
+            tx.remove(PENDING, &PendingKind::Payment.key(id))?;
             Ok(Ok(record))
         })?;
         self.store.durable().await?;
@@ -265,15 +267,9 @@ impl Hub {
         Ok(self.store.balance(&store::position(province, period))?)
     }
 
-    /// Ids of the transactions waiting for a province node, by kind.
+    /// Ids of the transactions waiting for another node, by kind.
     pub fn pending_ids(&self, kind: PendingKind) -> HubResult<Vec<Id>> {
-        let mut ids = Vec::new();
-        for key in self.store.scan_keys(PENDING, &store::pending_prefix(kind)) {
-            let key = key?;
-            let id = String::from_utf8_lossy(gongji_common::store::last_key_part(&key));
-            ids.push(Id::parse("pending id", &id)?);
-        }
-        Ok(ids)
+        Ok(gongji_common::pending::pending_ids(&self.store, PENDING, kind)?)
     }
 }
 

@@ -14,7 +14,7 @@
 
 use gongji_common::{
     store::{key, key_prefix, Account, AccountKind, TreeId},
-    Id, Period, ProvinceCode,
+    Period, ProvinceCode,
 };
 
 pub const TREES: &[&str] = &["transactions", "tx_by_period", "tx_by_province", "grants", "pending", "meta"];
@@ -26,32 +26,6 @@ pub const PENDING: TreeId = TreeId::app(4);
 pub const META: TreeId = TreeId::app(5);
 
 pub const OPEN_PERIOD: &[u8] = b"open_period";
-
-/// What a pending entry waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PendingKind {
-    /// A grant the beneficiary's node has not answered.
-    Grant,
-    /// A payment the donor's node has not decided.
-    Payment,
-}
-
-impl PendingKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PendingKind::Grant => "grant",
-            PendingKind::Payment => "payment",
-        }
-    }
-}
-
-pub fn pending_key(kind: PendingKind, id: &Id) -> Vec<u8> {
-    key(&[kind.as_str().as_bytes(), id.as_bytes()])
-}
-
-pub fn pending_prefix(kind: PendingKind) -> Vec<u8> {
-    key_prefix(&[kind.as_str().as_bytes()])
-}
 
 pub fn by_period_key(period: Period, seq: u64) -> Vec<u8> {
     key(&[period.to_string().as_bytes(), &seq.to_be_bytes()])

@@ -11,7 +11,7 @@ use gongji_common::{
 use gongji_proto::v1::hub_router_client::HubRouterClient;
 use tonic::transport::Channel;
 
-use gongji_common::contract::{CrossPayment, Decline, Grant, TxStatus};
+use gongji_common::contract::{grant_answer_from_pb, CrossPayment, Decline, Grant, TxStatus};
 
 /// The hub's decision on a cross-province payment.
 #[derive(Debug, Clone)]
@@ -38,14 +38,7 @@ impl HubClient {
     pub async fn route_grant(&self, grant: &Grant) -> Result<Result<(), Decline>, Unanswered> {
         let mut client = self.client.clone();
         match client.route_grant(peer::request(grant.to_pb(), self.deadlines)).await {
-            Ok(answer) => {
-                let answer = answer.into_inner();
-                Ok(if answer.accepted {
-                    Ok(())
-                } else {
-                    Err(Decline::from_pb_parts(answer.decline_reason, answer.message))
-                })
-            }
+            Ok(answer) => Ok(grant_answer_from_pb(answer.into_inner())),
             Err(status) => Ok(Err(read_failure(status)?)),
         }
     }

@@ -47,7 +47,15 @@ pub async fn run(config: NodeConfig, listener: TcpListener, shutdown: impl Futur
     let node = Arc::new(service::Node::new(config.province, store, hub));
 
     let (stop_recovery, stopped) = tokio::sync::watch::channel(false);
-    let recovery = tokio::spawn(recovery::run(node.clone(), config.recovery_interval(), stopped));
+    let recovery = tokio::spawn({
+        let node = node.clone();
+        gongji_common::pending::every(config.recovery_interval(), stopped, move || {
+            let node = node.clone();
+            async move {
+                recovery::resolve_pending(&node).await;
+            }
+        })
+    });
 
     tracing::info!(
         province = %config.province,

@@ -1,32 +1,14 @@
-//! The recovery task: on start-up and then periodically, every transaction
-//! left pending (no definite answer from another node) is retried with its
-//! own id until one comes back. Retrying is always safe because every hop
-//! answers a repeated id with its recorded outcome.
+//! The node's recovery pass: every grant and payment still waiting for the
+//! hub is asked again with its own id (see `gongji_common::pending`).
 
-use std::{sync::Arc, time::Duration};
+use gongji_common::pending::PendingKind;
 
-use tokio::sync::watch;
-
-use crate::{service::Node, store::PendingKind};
-
-/// Runs until `stop` turns true.
-pub async fn run(node: Arc<Node>, interval: Duration, mut stop: watch::Receiver<bool>) {
-    loop {
-        resolve_pending(&node).await;
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
-            return;
-        }
-    }
-}
+use crate::service::Node;
 
 /// One pass over every pending transaction; returns how many are still pending.
 pub async fn resolve_pending(node: &Node) -> usize {
     let mut still_pending = 0;
-    for kind in [PendingKind::Grant, PendingKind::Payment] {
+    for kind in PendingKind::ALL {
         let ids = match node.pending_ids(kind) {
             Ok(ids) => ids,
             Err(error) => {

@@ -43,32 +43,6 @@ pub const PAYMENTS: TreeId = TreeId::app(6);
 pub const DEBITS: TreeId = TreeId::app(7);
 pub const PENDING: TreeId = TreeId::app(8);
 
-/// What a pending entry waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PendingKind {
-    /// A relationship whose grant the beneficiary's node has not answered.
-    Grant,
-    /// An acquired payment the donor's node has not decided.
-    Payment,
-}
-
-impl PendingKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PendingKind::Grant => "grant",
-            PendingKind::Payment => "payment",
-        }
-    }
-}
-
-pub fn pending_key(kind: PendingKind, id: &Id) -> Vec<u8> {
-    key(&[kind.as_str().as_bytes(), id.as_bytes()])
-}
-
-pub fn pending_prefix(kind: PendingKind) -> Vec<u8> {
-    key_prefix(&[kind.as_str().as_bytes()])
-}
-
 pub fn pair_key(a: &Id, b: &Id) -> Vec<u8> {
     key(&[a.as_bytes(), b.as_bytes()])
 }

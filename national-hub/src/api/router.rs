@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use gongji_common::contract::{CrossPayment, Decline, Grant, TxStatus};
+use gongji_common::contract::{grant_answer_to_pb, CrossPayment, Decline, Grant, TxStatus};
 use gongji_proto::v1::{self as pb, hub_router_server::HubRouter};
 use tonic::{Request, Response, Status};
 
@@ -25,12 +25,7 @@ impl HubRouter for RouterApi {
     async fn route_grant(&self, request: Request<pb::GrantNotice>) -> Result<Response<pb::GrantAnswer>, Status> {
         let grant = Grant::from_pb(request.into_inner()).map_err(HubError::from)?;
         let answer = self.hub.route_grant(grant).await?;
-        let (decline_reason, message) = Decline::to_pb_parts(answer.as_ref().err());
-        Ok(Response::new(pb::GrantAnswer {
-            accepted: answer.is_ok(),
-            decline_reason,
-            message,
-        }))
+        Ok(Response::new(grant_answer_to_pb(&answer)))
     }
 
     #[tracing::instrument(skip_all, fields(payment = %request.get_ref().payment_id))]

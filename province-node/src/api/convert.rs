@@ -205,13 +205,3 @@ pub fn debit_answer(debit: &IssuedDebit) -> pb::DebitAnswer {
         message,
     }
 }
-
-/// The answer to the hub for a grant.
-pub fn grant_answer(decision: Result<(), Decline>) -> pb::GrantAnswer {
-    let (decline_reason, message) = Decline::to_pb_parts(decision.as_ref().err());
-    pb::GrantAnswer {
-        accepted: decision.is_ok(),
-        decline_reason,
-        message,
-    }
-}

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use gongji_common::{
-    contract::{CrossPayment, Grant},
+    contract::{grant_answer_to_pb, CrossPayment, Grant},
     FieldError, Period,
 };
 use gongji_proto::v1::{self as pb, province_link_server::ProvinceLink};
@@ -28,7 +28,7 @@ impl ProvinceLink for LinkApi {
     async fn receive_grant(&self, request: Request<pb::GrantNotice>) -> Result<Response<pb::GrantAnswer>, Status> {
         let grant = Grant::from_pb(request.into_inner()).map_err(NodeError::from)?;
         let decision = self.node.receive_grant(grant).await?;
-        Ok(Response::new(convert::grant_answer(decision)))
+        Ok(Response::new(grant_answer_to_pb(&decision)))
     }
 
     #[tracing::instrument(skip_all, fields(payment = request.get_ref().payment.as_ref().map(|p| p.payment_id.as_str()).unwrap_or("")))]

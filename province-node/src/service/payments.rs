@@ -3,6 +3,8 @@
 
 use gongji_common::{store::JournalEntry, Id, Period};
 
+use gongji_common::pending::PendingKind;
+
 use super::Node;
 use crate::{
     domain::{
@@ -11,7 +13,7 @@ use crate::{
     },
     error::{NodeError, NodeResult},
     hub_client::{HubDecision, Unanswered},
-    store::{self, PendingKind, DEBITS, PAYMENTS, PENDING, PERSONS, RELATIONSHIPS},
+    store::{self, DEBITS, PAYMENTS, PENDING, PERSONS, RELATIONSHIPS},
 };
 
 /// A payment as this node knows it.
@@ -65,7 +67,7 @@ impl Node {
                     let route = crate::domain::route(&command, &relationship);
                     if route.is_cross_province() {
                         if relationship.is_active() {
-                            tx.put(PENDING, &store::pending_key(PendingKind::Payment, &command.payment_id), &())?;
+                            tx.put(PENDING, &PendingKind::Payment.key(&command.payment_id), &())?;
                             AcquiredPayment::pending(command.clone(), route)
                         } else {
                             AcquiredPayment::declined(command.clone(), Some(route), Self::not_active(&relationship))
@@ -208,7 +210,7 @@ impl Node {
                 HubDecision::Declined(period, decline) => payment.decline(*period, decline.clone()),
             }
             tx.put(PAYMENTS, id.as_bytes(), &payment)?;
-            tx.remove(PENDING, &store::pending_key(PendingKind::Payment, id))?;
+            tx.remove(PENDING, &PendingKind::Payment.key(id))?;
             Ok(Ok(payment))
         })?;
         self.durable().await?;
@@ -281,12 +283,6 @@ impl Node {
 
     /// Ids of the transactions waiting for another node, by kind.
     pub fn pending_ids(&self, kind: PendingKind) -> NodeResult<Vec<Id>> {
-        let mut ids = Vec::new();
-        for key in self.store.scan_keys(PENDING, &store::pending_prefix(kind)) {
-            let key = key?;
-            let id = String::from_utf8_lossy(gongji_common::store::last_key_part(&key));
-            ids.push(Id::parse("pending id", &id)?);
-        }
-        Ok(ids)
+        Ok(gongji_common::pending::pending_ids(&self.store, PENDING, kind)?)
     }
 }

@@ -6,12 +6,14 @@ use gongji_common::{
     Id,
 };
 
+use gongji_common::pending::PendingKind;
+
 use super::Node;
 use crate::{
     domain::{check_beneficiary, check_donor, Decline, EstablishCommand, Grant, Person, Relationship, RelationshipStatus},
     error::{NodeError, NodeResult},
     hub_client::Unanswered,
-    store::{self, PendingKind, LIVE_PAIRS, PENDING, PERSONS, RELATIONSHIPS, RELS_BY_BENEFICIARY, RELS_BY_DONOR},
+    store::{self, LIVE_PAIRS, PENDING, PERSONS, RELATIONSHIPS, RELS_BY_BENEFICIARY, RELS_BY_DONOR},
 };
 
 /// A person's relationships on both sides.
@@ -76,7 +78,7 @@ impl Node {
                 ))?;
                 tx.put(LIVE_PAIRS, &pair, id)?;
                 if Self::crosses(grant) {
-                    tx.put(PENDING, &store::pending_key(PendingKind::Grant, id), &())?;
+                    tx.put(PENDING, &PendingKind::Grant.key(id), &())?;
                     Relationship::new(grant.clone(), RelationshipStatus::Pending, None)
                 } else {
                     tx.put(RELS_BY_BENEFICIARY, &key(&[grant.beneficiary_id.as_bytes(), id.as_bytes()]), &())?;
@@ -136,7 +138,7 @@ impl Node {
                 }
             }
             tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
-            tx.remove(PENDING, &store::pending_key(PendingKind::Grant, id))?;
+            tx.remove(PENDING, &PendingKind::Grant.key(id))?;
             Ok(Ok(relationship))
         })?;
         self.durable().await?;

@@ -1,0 +1,74 @@
+//! Transactions waiting for another node, and the loop that finishes them.
+//!
+//! Each service keeps a `pending` tree (kind ␟ id → null) written in the same
+//! transaction as the pending record itself and removed with its outcome. On
+//! start-up and then periodically, a recovery pass re-sends every pending
+//! transaction with its own id until a definite answer comes back; that is
+//! always safe because every hop answers a repeated id with its recorded
+//! outcome.
+
+use std::{future::Future, time::Duration};
+
+use tokio::sync::watch;
+
+use crate::{
+    store::{key, key_prefix, last_key_part, Store, StoreError, TreeId},
+    Id,
+};
+
+/// What a pending entry waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingKind {
+    /// A relationship grant the beneficiary's node has not answered.
+    Grant,
+    /// A payment the donor's node has not decided.
+    Payment,
+}
+
+impl PendingKind {
+    pub const ALL: [PendingKind; 2] = [PendingKind::Grant, PendingKind::Payment];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PendingKind::Grant => "grant",
+            PendingKind::Payment => "payment",
+        }
+    }
+
+    /// The key of a pending entry.
+    pub fn key(self, id: &Id) -> Vec<u8> {
+        key(&[self.as_str().as_bytes(), id.as_bytes()])
+    }
+}
+
+/// Ids of the pending entries of one kind.
+pub fn pending_ids(store: &Store, tree: TreeId, kind: PendingKind) -> Result<Vec<Id>, StoreError> {
+    let mut ids = Vec::new();
+    for key in store.scan_keys(tree, &key_prefix(&[kind.as_str().as_bytes()])) {
+        let key = key?;
+        let id = Id::parse("pending id", &String::from_utf8_lossy(last_key_part(&key))).map_err(|e| StoreError::Encoding {
+            tree: "pending",
+            detail: e.to_string(),
+        })?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// Runs `pass` now and then every `interval` until `stop` turns true.
+pub async fn every<F, Fut>(interval: Duration, mut stop: watch::Receiver<bool>, mut pass: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    loop {
+        pass().await;
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
