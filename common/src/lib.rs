@@ -8,6 +8,7 @@ pub mod contract;
 pub mod field;
 pub mod ids;
 pub mod money;
+pub mod outbox;
 pub mod peer;
 pub mod pending;
 pub mod period;
