@@ -1,0 +1,141 @@
+//! The CLI's one error type, and the one place that turns it into a message on
+//! stderr and an exit status.
+
+use std::io::Write;
+
+use tonic::{Code, Status};
+
+/// Exit status of a successful command.
+pub const EXIT_OK: u8 = 0;
+/// Exit status of a failed command, or of an import with rejected rows.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit status of a command line that does not parse (clap's convention).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status when the transaction was recorded but is pending: retrying the
+/// same id later gives its outcome.
+pub const EXIT_PENDING: u8 = 3;
+
+/// Why a command failed.
+#[derive(Debug)]
+pub enum CliError {
+    /// The server answered with a gRPC error. `pending` names the transaction
+    /// ("payment p-1") when an unknown outcome leaves it pending.
+    Call { status: Status, pending: Option<String> },
+    /// The server could not be reached at all.
+    Connect { address: String, detail: String },
+    /// Anything else: a bad file, a failed devnet.
+    Other(String),
+}
+
+impl CliError {
+    pub fn call(status: Status) -> CliError {
+        CliError::Call { status, pending: None }
+    }
+
+    /// A failed call that recorded a transaction: an unknown outcome
+    /// (unavailable, deadline exceeded) means it stays pending at the node.
+    pub fn transaction_call(status: Status, what: &str, id: &str) -> CliError {
+        let pending = matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded).then(|| format!("{what} {id}"));
+        CliError::Call { status, pending }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Call { pending: Some(_), .. } => EXIT_PENDING,
+            _ => EXIT_FAILED,
+        }
+    }
+
+    /// Writes the error as `error: <what>: <message>`, plus a note for a
+    /// pending transaction.
+    pub fn report(&self, err: &mut dyn Write) {
+        // If stderr itself fails there is nowhere left to say so.
+        let _ = writeln!(err, "error: {self}");
+        if let CliError::Call { pending: Some(what), .. } = self {
+            let _ = writeln!(
+                err,
+                "note: {what} is pending: it is completed in the background; run the same command again (same id) to learn its outcome"
+            );
+        }
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Call { status, .. } => write!(f, "{}: {}", code_words(status.code()), status.message()),
+            CliError::Connect { address, detail } => write!(f, "cannot reach {address}: {detail}"),
+            CliError::Other(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+impl From<std::io::Error> for CliError {
+    fn from(error: std::io::Error) -> CliError {
+        CliError::Other(format!("writing output: {error}"))
+    }
+}
+
+/// A gRPC status code in words ("not found", "failed precondition").
+pub fn code_words(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "ok",
+        Code::Cancelled => "cancelled",
+        Code::Unknown => "unknown",
+        Code::InvalidArgument => "invalid argument",
+        Code::DeadlineExceeded => "deadline exceeded",
+        Code::NotFound => "not found",
+        Code::AlreadyExists => "already exists",
+        Code::PermissionDenied => "permission denied",
+        Code::ResourceExhausted => "resource exhausted",
+        Code::FailedPrecondition => "failed precondition",
+        Code::Aborted => "aborted",
+        Code::OutOfRange => "out of range",
+        Code::Unimplemented => "unimplemented",
+        Code::Internal => "internal",
+        Code::Unavailable => "unavailable",
+        Code::DataLoss => "data loss",
+        Code::Unauthenticated => "unauthenticated",
+    }
+}
+
+/// An error with its chain of causes, for transport errors whose own text
+/// ("transport error") says little.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        // Layers often repeat their cause's text; say it once.
+        if parts.last() != Some(&part) {
+            parts.push(part);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_payment_is_reported_as_pending() {
+        let error = CliError::transaction_call(Status::unavailable("no answer"), "payment", "p-1");
+        let mut err = Vec::new();
+        error.report(&mut err);
+        let text = String::from_utf8(err).unwrap();
+        assert!(text.starts_with("error: unavailable: no answer\n"), "{text}");
+        assert!(text.contains("payment p-1 is pending"), "{text}");
+        assert_eq!(error.exit_code(), EXIT_PENDING);
+    }
+
+    #[test]
+    fn a_refusal_is_a_plain_failure() {
+        let error = CliError::transaction_call(Status::invalid_argument("amount: bad"), "payment", "p-1");
+        assert_eq!(error.exit_code(), EXIT_FAILED);
+        assert_eq!(error.to_string(), "invalid argument: amount: bad");
+    }
+}

@@ -1,0 +1,451 @@
+//! How records look on a terminal: aligned `key: value` blocks and small
+//! tables, enums as lowercase words (`approved`, `insufficient_quota`), times
+//! in China Standard Time. Pure formatting: no calls, no parsing of input.
+
+use std::io::{self, Write};
+
+use gongji_proto::v1 as pb;
+
+/// Aligned `key: value` lines.
+#[derive(Debug, Default)]
+pub struct Fields {
+    lines: Vec<(String, String)>,
+}
+
+impl Fields {
+    pub fn new() -> Fields {
+        Fields::default()
+    }
+
+    pub fn add(mut self, key: &str, value: impl Into<String>) -> Fields {
+        self.lines.push((key.to_owned(), value.into()));
+        self
+    }
+
+    /// Adds the line only when the value is not empty.
+    pub fn add_some(self, key: &str, value: impl Into<String>) -> Fields {
+        let value = value.into();
+        if value.is_empty() {
+            self
+        } else {
+            self.add(key, value)
+        }
+    }
+
+    pub fn write(&self, out: &mut dyn Write) -> io::Result<()> {
+        let width = self.lines.iter().map(|(key, _)| key.chars().count()).max().unwrap_or(0);
+        for (key, value) in &self.lines {
+            let pad = width - key.chars().count();
+            writeln!(out, "{key}:{:pad$} {value}", "")?;
+        }
+        Ok(())
+    }
+}
+
+/// A table with a header row; columns as wide as their widest cell.
+#[derive(Debug)]
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(header: &[&str]) -> Table {
+        Table {
+            header: header.iter().map(|h| (*h).to_owned()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn write(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate() {
+                if let Some(width) = widths.get_mut(i) {
+                    *width = (*width).max(cell.chars().count());
+                }
+            }
+        }
+        for row in std::iter::once(&self.header).chain(&self.rows) {
+            let mut line = String::new();
+            for (i, cell) in row.iter().enumerate() {
+                let width = widths.get(i).copied().unwrap_or(0);
+                if i > 0 {
+                    line.push_str("  ");
+                }
+                line.push_str(cell);
+                line.extend(std::iter::repeat_n(' ', width.saturating_sub(cell.chars().count())));
+            }
+            writeln!(out, "{}", line.trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+/// `PREFIX_SOME_VALUE` → `some_value`; an unknown number shows as itself.
+fn word(name: Option<&str>, prefix: &str, value: i32) -> String {
+    match name {
+        Some(name) => name.strip_prefix(prefix).unwrap_or(name).to_ascii_lowercase(),
+        None => format!("unknown ({value})"),
+    }
+}
+
+pub fn insurance_word(value: i32) -> String {
+    word(
+        pb::InsuranceType::try_from(value).ok().map(|v| v.as_str_name()),
+        "INSURANCE_TYPE_",
+        value,
+    )
+}
+
+pub fn person_status_word(value: i32) -> String {
+    word(
+        pb::PersonStatus::try_from(value).ok().map(|v| v.as_str_name()),
+        "PERSON_STATUS_",
+        value,
+    )
+}
+
+pub fn kind_word(value: i32) -> String {
+    word(
+        pb::RelationKind::try_from(value).ok().map(|v| v.as_str_name()),
+        "RELATION_KIND_",
+        value,
+    )
+}
+
+pub fn purpose_word(value: i32) -> String {
+    word(
+        pb::PaymentPurpose::try_from(value).ok().map(|v| v.as_str_name()),
+        "PAYMENT_PURPOSE_",
+        value,
+    )
+}
+
+pub fn tx_status_word(value: i32) -> String {
+    word(
+        pb::TransactionStatus::try_from(value).ok().map(|v| v.as_str_name()),
+        "TRANSACTION_STATUS_",
+        value,
+    )
+}
+
+pub fn relationship_status_word(value: i32) -> String {
+    word(
+        pb::RelationshipStatus::try_from(value).ok().map(|v| v.as_str_name()),
+        "RELATIONSHIP_STATUS_",
+        value,
+    )
+}
+
+/// The decline reason, or "" when there is none.
+pub fn decline_word(value: i32) -> String {
+    if value == pb::DeclineReason::Unspecified as i32 {
+        return String::new();
+    }
+    word(
+        pb::DeclineReason::try_from(value).ok().map(|v| v.as_str_name()),
+        "DECLINE_REASON_",
+        value,
+    )
+}
+
+pub fn tx_kind_word(value: i32) -> String {
+    word(
+        pb::TransactionKind::try_from(value).ok().map(|v| v.as_str_name()),
+        "TRANSACTION_KIND_",
+        value,
+    )
+}
+
+/// A Unix time in seconds as `YYYY-MM-DD HH:MM:SS +08:00` (China Standard
+/// Time, the clock of every Gongji month); "" when unset.
+pub fn cst_time(seconds: Option<i64>) -> String {
+    let Some(seconds) = seconds else { return String::new() };
+    let local = seconds + 8 * 3600;
+    let (days, second_of_day) = (local.div_euclid(86_400), local.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} +08:00",
+        second_of_day / 3600,
+        second_of_day % 3600 / 60,
+        second_of_day % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian
+/// (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn province_label(code: &str) -> String {
+    let name = gongji_common::ProvinceCode::parse("province", code)
+        .ok()
+        .and_then(|c| c.known_name());
+    match name {
+        Some(name) => format!("{code} ({name})"),
+        None => code.to_owned(),
+    }
+}
+
+pub fn person(out: &mut dyn Write, p: &pb::Person) -> io::Result<()> {
+    Fields::new()
+        .add("person", &p.person_id)
+        .add("name", &p.name)
+        .add("insurance", insurance_word(p.insurance_type))
+        .add("region", &p.region_code)
+        .add("status", person_status_word(p.status))
+        .add_some("registered at", cst_time(p.registered_at.as_ref().map(|t| t.seconds)))
+        .write(out)
+}
+
+pub fn account(out: &mut dyn Write, a: &pb::Account) -> io::Result<()> {
+    Fields::new()
+        .add("person", &a.person_id)
+        .add("available", &a.available)
+        .add("frozen", &a.frozen)
+        .add("total", &a.total)
+        .write(out)
+}
+
+pub fn receipt(out: &mut dyn Write, r: &pb::ContributionReceipt) -> io::Result<()> {
+    Fields::new()
+        .add("contribution", &r.contribution_id)
+        .add("person", &r.person_id)
+        .add("amount", &r.amount)
+        .add_some("credited at", cst_time(r.credited_at.as_ref().map(|t| t.seconds)))
+        .write(out)
+}
+
+pub fn relationship(out: &mut dyn Write, r: &pb::Relationship) -> io::Result<()> {
+    Fields::new()
+        .add("relationship", &r.relationship_id)
+        .add("status", relationship_status_word(r.status))
+        .add_some("decline reason", decline_word(r.decline_reason))
+        .add_some("decline message", &r.decline_message)
+        .add("donor", format!("{} in {}", r.donor_id, province_label(&r.donor_province)))
+        .add(
+            "beneficiary",
+            format!("{} in {}", r.beneficiary_id, province_label(&r.beneficiary_province)),
+        )
+        .add("kind", kind_word(r.relation_kind))
+        .add("quota", &r.quota)
+        .add("used", &r.used)
+        .add("remaining", &r.remaining)
+        .add(
+            "owned here",
+            if r.owned_here {
+                "yes (donor's node)"
+            } else {
+                "no (beneficiary's node)"
+            },
+        )
+        .add_some("created at", cst_time(r.created_at.as_ref().map(|t| t.seconds)))
+        .add_some("updated at", cst_time(r.updated_at.as_ref().map(|t| t.seconds)))
+        .write(out)
+}
+
+/// Relationships as a table, one line each.
+pub fn relationships(out: &mut dyn Write, title: &str, list: &[pb::Relationship]) -> io::Result<()> {
+    writeln!(out, "{title}:")?;
+    if list.is_empty() {
+        return writeln!(out, "(none)");
+    }
+    let mut table = Table::new(&[
+        "relationship",
+        "donor",
+        "beneficiary",
+        "kind",
+        "quota",
+        "used",
+        "remaining",
+        "status",
+    ]);
+    for r in list {
+        let status = match decline_word(r.decline_reason) {
+            reason if reason.is_empty() => relationship_status_word(r.status),
+            reason => format!("{} ({reason})", relationship_status_word(r.status)),
+        };
+        table.row(vec![
+            r.relationship_id.clone(),
+            format!("{} ({})", r.donor_id, r.donor_province),
+            format!("{} ({})", r.beneficiary_id, r.beneficiary_province),
+            kind_word(r.relation_kind),
+            r.quota.clone(),
+            r.used.clone(),
+            r.remaining.clone(),
+            status,
+        ]);
+    }
+    table.write(out)
+}
+
+pub fn payment(out: &mut dyn Write, p: &pb::Payment) -> io::Result<()> {
+    let donor = match (p.donor_id.as_str(), p.donor_province.as_str()) {
+        ("", _) => String::new(),
+        (id, "") => id.to_owned(),
+        (id, province) => format!("{id} in {}", province_label(province)),
+    };
+    Fields::new()
+        .add("payment", &p.payment_id)
+        .add("status", tx_status_word(p.status))
+        .add_some("decline reason", decline_word(p.decline_reason))
+        .add_some("decline message", &p.decline_message)
+        .add("beneficiary", &p.beneficiary_id)
+        .add_some("beneficiary province", province_label(&p.beneficiary_province))
+        .add("institution", &p.institution_id)
+        .add("amount", &p.amount)
+        .add("purpose", purpose_word(p.purpose))
+        .add_some("relationship", &p.relationship_id)
+        .add_some("donor", donor)
+        .add_some("period", &p.period)
+        .add_some("created at", cst_time(p.created_at.as_ref().map(|t| t.seconds)))
+        .add_some("decided at", cst_time(p.decided_at.as_ref().map(|t| t.seconds)))
+        .write(out)
+}
+
+pub fn transaction(out: &mut dyn Write, t: &pb::Transaction) -> io::Result<()> {
+    Fields::new()
+        .add("transaction", &t.transaction_id)
+        .add("kind", tx_kind_word(t.kind))
+        .add("status", tx_status_word(t.status))
+        .add_some("decline reason", decline_word(t.decline_reason))
+        .add_some("decline message", &t.message)
+        .add("payer", province_label(&t.payer_province))
+        .add("payee", province_label(&t.payee_province))
+        .add("amount", &t.amount)
+        .add("period", &t.period)
+        .add_some("relationship", &t.relationship_id)
+        .add_some("payer position", &t.payer_position)
+        .add_some("payee position", &t.payee_position)
+        .add_some("recorded at", cst_time(t.recorded_at.as_ref().map(|t| t.seconds)))
+        .add_some("decided at", cst_time(t.decided_at.as_ref().map(|t| t.seconds)))
+        .write(out)
+}
+
+/// The header of the transactions table.
+pub fn transactions_table() -> Table {
+    Table::new(&[
+        "transaction",
+        "kind",
+        "payer",
+        "payee",
+        "amount",
+        "status",
+        "relationship",
+        "payer position",
+        "payee position",
+        "recorded at",
+    ])
+}
+
+pub fn transaction_row(table: &mut Table, t: &pb::Transaction) {
+    let status = match decline_word(t.decline_reason) {
+        reason if reason.is_empty() => tx_status_word(t.status),
+        reason => format!("{} ({reason})", tx_status_word(t.status)),
+    };
+    table.row(vec![
+        t.transaction_id.clone(),
+        tx_kind_word(t.kind),
+        t.payer_province.clone(),
+        t.payee_province.clone(),
+        t.amount.clone(),
+        status,
+        t.relationship_id.clone(),
+        t.payer_position.clone(),
+        t.payee_position.clone(),
+        cst_time(t.recorded_at.as_ref().map(|t| t.seconds)),
+    ]);
+}
+
+pub fn positions(out: &mut dyn Write, p: &pb::Positions) -> io::Result<()> {
+    writeln!(out, "period: {}", p.period)?;
+    let mut table = Table::new(&["province", "name", "net"]);
+    for position in &p.positions {
+        let name = gongji_common::ProvinceCode::parse("province", &position.province)
+            .ok()
+            .and_then(|c| c.known_name())
+            .unwrap_or("");
+        table.row(vec![position.province.clone(), name.to_owned(), position.net.clone()]);
+    }
+    table.write(out)
+}
+
+pub fn provinces(out: &mut dyn Write, list: &pb::ListProvincesResponse) -> io::Result<()> {
+    let mut table = Table::new(&["code", "name", "address"]);
+    for p in &list.provinces {
+        table.row(vec![p.code.clone(), p.name.clone(), p.address.clone()]);
+    }
+    table.write(out)
+}
+
+pub fn node_info(out: &mut dyn Write, info: &pb::NodeInfo) -> io::Result<()> {
+    Fields::new()
+        .add("province", province_label(&info.province_code))
+        .add("persons", info.persons.to_string())
+        .add("relationships", info.relationships.to_string())
+        .add("payments", info.payments.to_string())
+        .add("pending", info.pending.to_string())
+        .add(
+            "trial balance",
+            if info.trial_balance == "0.00" {
+                "0.00 (the books balance)".to_owned()
+            } else {
+                format!("{} (the books do NOT balance)", info.trial_balance)
+            },
+        )
+        .write(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_shown_in_china_standard_time() {
+        // 2024-12-01 00:00:00 UTC is 08:00 in Beijing.
+        assert_eq!(cst_time(Some(1_733_011_200)), "2024-12-01 08:00:00 +08:00");
+        // 2025-12-31 16:00:00 UTC is already 2026 in Beijing.
+        assert_eq!(cst_time(Some(1_767_196_800)), "2026-01-01 00:00:00 +08:00");
+        assert_eq!(cst_time(None), "");
+    }
+
+    #[test]
+    fn enums_are_lowercase_words() {
+        assert_eq!(tx_status_word(pb::TransactionStatus::Approved as i32), "approved");
+        assert_eq!(decline_word(pb::DeclineReason::InsufficientQuota as i32), "insufficient_quota");
+        assert_eq!(decline_word(0), "");
+        assert_eq!(kind_word(pb::RelationKind::MaternalGrandchild as i32), "maternal_grandchild");
+        assert_eq!(purpose_word(42), "unknown (42)");
+    }
+
+    #[test]
+    fn fields_align_their_values() {
+        let mut out = Vec::new();
+        Fields::new()
+            .add("id", "x")
+            .add("status", "approved")
+            .add_some("empty", "")
+            .write(&mut out)
+            .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "id:     x\nstatus: approved\n");
+    }
+}
