@@ -1,8 +1,65 @@
 //! The library behind the `gongji` CLI: a whole network in one process
-//! (`network`), used by `gongji devnet` and by the integration tests, and the
-//! building blocks of the operator commands.
+//! (`network`), the demo population (`demo`), the devnet (`devnet`), and the
+//! everyday commands against any node or hub. `main.rs` parses the command
+//! line and calls [`execute`]; tests call [`run`], the same path from a list
+//! of arguments, with the output captured.
 
+pub mod args;
 pub mod client;
+pub mod commands;
+pub mod demo;
+pub mod devnet;
 pub mod error;
+pub mod import;
 pub mod network;
 pub mod output;
+
+use std::{ffi::OsString, io::Write};
+
+use clap::Parser;
+
+use crate::{
+    args::{Cli, Command},
+    error::EXIT_USAGE,
+};
+
+/// Parses `args` (the first is the program name, as in `std::env::args_os`)
+/// and runs the command, writing to `out` and `err`. Returns the exit status.
+pub async fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match Cli::try_parse_from(args) {
+        Ok(cli) => execute(cli, out, err).await,
+        Err(error) => {
+            // --help and --version are "errors" that print to stdout and exit 0.
+            let target: &mut dyn Write = if error.use_stderr() { err } else { out };
+            let _ = write!(target, "{}", error.render());
+            u8::try_from(error.exit_code()).unwrap_or(EXIT_USAGE)
+        }
+    }
+}
+
+/// Runs a parsed command. Returns the exit status; errors are reported on `err`.
+pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let result = match cli.command {
+        Command::Devnet(args) => devnet::run(args, out, err).await,
+        Command::Register(args) => commands::register(args, out).await,
+        Command::Import(args) => import::import(args, out).await,
+        Command::Credit(args) => commands::credit(args, out).await,
+        Command::Establish(args) => commands::establish(args, out).await,
+        Command::Pay(args) => commands::pay(args, out).await,
+        Command::Show(what) => commands::show(what, out).await,
+        Command::Info(node) => commands::info(node, out).await,
+    };
+    let _ = out.flush();
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            error.report(err);
+            let _ = err.flush();
+            error.exit_code()
+        }
+    }
+}

@@ -1,1 +1,25 @@
-fn main() {}
+//! `gongji`: parses the command line and hands it to the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use gongji::{args::Cli, error::EXIT_FAILED};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Servers log through tracing to stderr; keep a devnet's terminal readable
+    // unless the operator asks for more. Set before any thread exists.
+    if std::env::var_os("RUST_LOG").is_none() {
+        std::env::set_var("RUST_LOG", "warn");
+    }
+    gongji_common::server::init_tracing();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let code = runtime.block_on(gongji::execute(cli, &mut std::io::stdout(), &mut std::io::stderr()));
+    ExitCode::from(code)
+}

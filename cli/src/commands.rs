@@ -1,0 +1,240 @@
+//! The everyday commands: each builds one request from its validated
+//! arguments, calls a node or the hub, and prints the answer. Business
+//! refusals (a declined payment) are answers, printed with their reason; only
+//! gRPC errors fail the command.
+
+use std::io::Write;
+
+use gongji_proto::v1 as pb;
+
+use crate::{
+    args::{
+        CreditArgs, EstablishArgs, HubArg, HubRecord, NodeArg, NodeRecord, PayArgs, PositionsArgs, RegisterArgs, Show, TransactionsArgs,
+    },
+    client,
+    error::{CliError, EXIT_OK},
+    output,
+};
+
+pub async fn register(args: RegisterArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = client::node(&args.node.node).await?;
+    let person = pb::Person {
+        person_id: args.id.to_string(),
+        name: args.name,
+        insurance_type: pb::InsuranceType::from(args.insurance) as i32,
+        region_code: args.region.to_string(),
+        status: pb::PersonStatus::from(args.status) as i32,
+        registered_at: None,
+    };
+    let person = node
+        .register_person(pb::RegisterPersonRequest { person: Some(person) })
+        .await
+        .map_err(CliError::call)?
+        .into_inner();
+    output::person(out, &person)?;
+    Ok(EXIT_OK)
+}
+
+pub async fn credit(args: CreditArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = client::node(&args.node.node).await?;
+    let receipt = node
+        .credit_contribution(pb::CreditContributionRequest {
+            contribution_id: args.contribution_id.to_string(),
+            person_id: args.person.to_string(),
+            amount: args.amount.to_string(),
+        })
+        .await
+        .map_err(CliError::call)?
+        .into_inner();
+    output::receipt(out, &receipt)?;
+    Ok(EXIT_OK)
+}
+
+pub async fn establish(args: EstablishArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = client::node(&args.node.node).await?;
+    let id = args.id.to_string();
+    let relationship = node
+        .establish_relationship(pb::EstablishRelationshipRequest {
+            relationship_id: id.clone(),
+            donor_id: args.donor.to_string(),
+            beneficiary_id: args.beneficiary.to_string(),
+            beneficiary_province: args.beneficiary_province.to_string(),
+            relation_kind: pb::RelationKind::from(args.kind) as i32,
+            quota: args.quota.to_string(),
+        })
+        .await
+        .map_err(|status| CliError::transaction_call(status, "relationship", &id))?
+        .into_inner();
+    output::relationship(out, &relationship)?;
+    Ok(EXIT_OK)
+}
+
+pub async fn pay(args: PayArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = client::node(&args.node.node).await?;
+    let id = args.id.to_string();
+    let payment = node
+        .pay(pb::PayRequest {
+            payment_id: id.clone(),
+            beneficiary_id: args.beneficiary.to_string(),
+            institution_id: args.institution.to_string(),
+            amount: args.amount.to_string(),
+            purpose: pb::PaymentPurpose::from(args.purpose) as i32,
+            relationship_id: args.relationship.map(|r| r.to_string()).unwrap_or_default(),
+        })
+        .await
+        .map_err(|status| CliError::transaction_call(status, "payment", &id))?
+        .into_inner();
+    output::payment(out, &payment)?;
+    Ok(EXIT_OK)
+}
+
+pub async fn info(args: NodeArg, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = client::node(&args.node).await?;
+    let info = node
+        .get_node_info(pb::GetNodeInfoRequest {})
+        .await
+        .map_err(CliError::call)?
+        .into_inner();
+    output::node_info(out, &info)?;
+    Ok(EXIT_OK)
+}
+
+pub async fn show(what: Show, out: &mut dyn Write) -> Result<u8, CliError> {
+    match what {
+        Show::Person(record) => show_person(record, out).await,
+        Show::Account(record) => show_account(record, out).await,
+        Show::Relationships(record) => show_relationships(record, out).await,
+        Show::Relationship(record) => show_relationship(record, out).await,
+        Show::Payment(record) => show_payment(record, out).await,
+        Show::Transaction(record) => show_transaction(record, out).await,
+        Show::Transactions(args) => show_transactions(args, out).await,
+        Show::Positions(args) => show_positions(args, out).await,
+        Show::Provinces(hub) => show_provinces(hub, out).await,
+    }
+}
+
+async fn show_person(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = client::node(&record.node.node).await?;
+    let person = node
+        .get_person(pb::GetPersonRequest {
+            person_id: record.id.to_string(),
+        })
+        .await
+        .map_err(CliError::call)?
+        .into_inner();
+    output::person(out, &person)?;
+    Ok(EXIT_OK)
+}
+
+async fn show_account(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = client::node(&record.node.node).await?;
+    let account = node
+        .get_account(pb::GetAccountRequest {
+            person_id: record.id.to_string(),
+        })
+        .await
+        .map_err(CliError::call)?
+        .into_inner();
+    output::account(out, &account)?;
+    Ok(EXIT_OK)
+}
+
+async fn show_relationships(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = client::node(&record.node.node).await?;
+    let list = node
+        .list_relationships(pb::ListRelationshipsRequest {
+            person_id: record.id.to_string(),
+        })
+        .await
+        .map_err(CliError::call)?
+        .into_inner();
+    output::relationships(out, &format!("{} as donor", record.id), &list.as_donor)?;
+    writeln!(out)?;
+    output::relationships(out, &format!("{} as beneficiary", record.id), &list.as_beneficiary)?;
+    Ok(EXIT_OK)
+}
+
+async fn show_relationship(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = client::node(&record.node.node).await?;
+    let relationship = node
+        .get_relationship(pb::GetRelationshipRequest {
+            relationship_id: record.id.to_string(),
+        })
+        .await
+        .map_err(CliError::call)?
+        .into_inner();
+    output::relationship(out, &relationship)?;
+    Ok(EXIT_OK)
+}
+
+async fn show_payment(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = client::node(&record.node.node).await?;
+    let payment = node
+        .get_payment(pb::GetPaymentRequest {
+            payment_id: record.id.to_string(),
+        })
+        .await
+        .map_err(CliError::call)?
+        .into_inner();
+    output::payment(out, &payment)?;
+    Ok(EXIT_OK)
+}
+
+async fn show_transaction(record: HubRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut hub = client::hub(&record.hub.hub).await?;
+    let transaction = hub
+        .get_transaction(pb::GetTransactionRequest {
+            transaction_id: record.id.to_string(),
+        })
+        .await
+        .map_err(CliError::call)?
+        .into_inner();
+    output::transaction(out, &transaction)?;
+    Ok(EXIT_OK)
+}
+
+async fn show_transactions(args: TransactionsArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut hub = client::hub(&args.hub.hub).await?;
+    let mut stream = hub
+        .list_transactions(pb::ListTransactionsRequest {
+            period: args.period.to_string(),
+            province: args.province.map(|p| p.to_string()).unwrap_or_default(),
+        })
+        .await
+        .map_err(CliError::call)?
+        .into_inner();
+    let mut table = output::transactions_table();
+    while let Some(transaction) = stream.message().await.map_err(CliError::call)? {
+        output::transaction_row(&mut table, &transaction);
+    }
+    if table.is_empty() {
+        writeln!(out, "no cross-province transactions in {}", args.period)?;
+    } else {
+        table.write(out)?;
+    }
+    Ok(EXIT_OK)
+}
+
+async fn show_positions(args: PositionsArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut hub = client::hub(&args.hub.hub).await?;
+    let positions = hub
+        .get_positions(pb::GetPositionsRequest {
+            period: args.period.map(|p| p.to_string()).unwrap_or_default(),
+        })
+        .await
+        .map_err(CliError::call)?
+        .into_inner();
+    output::positions(out, &positions)?;
+    Ok(EXIT_OK)
+}
+
+async fn show_provinces(args: HubArg, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut hub = client::hub(&args.hub).await?;
+    let provinces = hub
+        .list_provinces(pb::ListProvincesRequest {})
+        .await
+        .map_err(CliError::call)?
+        .into_inner();
+    output::provinces(out, &provinces)?;
+    Ok(EXIT_OK)
+}

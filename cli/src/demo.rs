@@ -1,0 +1,343 @@
+//! The demo population that `gongji devnet` seeds, with fixed ids so that a
+//! README can name them and a second run finds the recorded outcomes instead
+//! of crediting twice. For provinces P (in the given order), q the province
+//! after p (cyclically):
+//!
+//! - `demo-{p}-donor`: employee "Demo donor {p}" of region `{p}0100`, with
+//!   contribution `demo-contribution-{p}` of 5000.00;
+//! - `demo-{p}-relative`: resident "Demo relative {p}" of region `{p}0100`;
+//! - `demo-rel-{p}-{q}` (only with 2+ provinces): at p's node, donor
+//!   `demo-{p}-donor` → beneficiary `demo-{q}-relative`, parent, quota 1000.00;
+//! - `demo-rel-{p}-{p}`: donor `demo-{p}-donor` → `demo-{p}-relative`, spouse,
+//!   quota 200.00;
+//! - `demo-pay-{q}` (only with 2+ provinces): at q's node, 88.00 outpatient at
+//!   `H{q}010000001` for `demo-{q}-relative`, from `demo-rel-{p}-{q}`.
+//!
+//! So each donor ends with 3800.00 available and 1112.00 frozen. Seeding only
+//! calls the public ProvinceNode API; a failed step is a warning, never fatal.
+
+use std::{collections::BTreeMap, fmt};
+
+use gongji_common::ProvinceCode;
+use gongji_proto::v1::{self as pb, province_node_client::ProvinceNodeClient};
+use tonic::{transport::Channel, Status};
+
+use crate::{
+    client,
+    error::code_words,
+    network::Manifest,
+    output::{decline_word, relationship_status_word, tx_status_word},
+};
+
+/// Credited into every demo donor's account.
+pub const CONTRIBUTION: &str = "5000.00";
+/// Quota of each cross-province demo relationship.
+pub const CROSS_QUOTA: &str = "1000.00";
+/// Quota of each same-province demo relationship.
+pub const SAME_QUOTA: &str = "200.00";
+/// Amount of each demo payment.
+pub const PAYMENT_AMOUNT: &str = "88.00";
+
+pub fn donor(p: ProvinceCode) -> String {
+    format!("demo-{p}-donor")
+}
+
+pub fn relative(p: ProvinceCode) -> String {
+    format!("demo-{p}-relative")
+}
+
+pub fn region(p: ProvinceCode) -> String {
+    format!("{p}0100")
+}
+
+pub fn contribution(p: ProvinceCode) -> String {
+    format!("demo-contribution-{p}")
+}
+
+/// The relationship given by `demo-{donor}-donor` to `demo-{beneficiary}-relative`.
+pub fn relationship(donor: ProvinceCode, beneficiary: ProvinceCode) -> String {
+    format!("demo-rel-{donor}-{beneficiary}")
+}
+
+/// The demo payment made at `q`'s node.
+pub fn payment(q: ProvinceCode) -> String {
+    format!("demo-pay-{q}")
+}
+
+/// The demo hospital of `q`: region `{q}0100`, serial 00001.
+pub fn institution(q: ProvinceCode) -> String {
+    format!("H{q}010000001")
+}
+
+/// The province after `provinces[i]`, cyclically.
+pub fn next(provinces: &[ProvinceCode], i: usize) -> ProvinceCode {
+    provinces[(i + 1) % provinces.len()]
+}
+
+/// The province before `provinces[i]`, cyclically.
+pub fn previous(provinces: &[ProvinceCode], i: usize) -> ProvinceCode {
+    provinces[(i + provinces.len() - 1) % provinces.len()]
+}
+
+/// What seeding left behind.
+#[derive(Debug, Clone, Default)]
+pub struct SeedReport {
+    /// One line per province, in the order given.
+    pub provinces: Vec<ProvinceReport>,
+    /// Every step that failed or was skipped, and why.
+    pub warnings: Vec<String>,
+}
+
+/// The demo records of one province as they stand after seeding.
+#[derive(Debug, Clone)]
+pub struct ProvinceReport {
+    pub code: ProvinceCode,
+    pub address: String,
+    /// The donor's (available, frozen) balances, if they could be read.
+    pub donor_balances: Option<(String, String)>,
+    /// The relationships this province's donor gives: (id, status word).
+    pub relationships: Vec<(String, String)>,
+    /// The payment made at this province's node: (id, status word).
+    pub payment: Option<(String, String)>,
+}
+
+impl fmt::Display for ProvinceReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.code.known_name().unwrap_or("");
+        write!(f, "{} {name:<9} {}  {}", self.code, self.address, donor(self.code))?;
+        match &self.donor_balances {
+            Some((available, frozen)) => write!(f, " {available} available, {frozen} frozen")?,
+            None => write!(f, " (account unreadable)")?,
+        }
+        for (i, (id, status)) in self.relationships.iter().enumerate() {
+            write!(f, "{} {id} {status}", if i == 0 { ";" } else { "," })?;
+        }
+        if let Some((id, status)) = &self.payment {
+            write!(f, "; {id} {status}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Seeds the demo population into the network of `manifest`, for the
+/// provinces in `provinces` (their order decides who is linked to whom).
+/// Safe to run any number of times: every step uses a fixed id.
+pub async fn seed(manifest: &Manifest, provinces: &[ProvinceCode]) -> SeedReport {
+    let mut seeder = Seeder::connect(manifest, provinces);
+    let cross = provinces.len() >= 2;
+
+    for &p in provinces {
+        seeder
+            .register(p, donor(p), format!("Demo donor {p}"), pb::InsuranceType::Employee)
+            .await;
+        seeder
+            .register(p, relative(p), format!("Demo relative {p}"), pb::InsuranceType::Resident)
+            .await;
+        seeder.credit(p).await;
+    }
+    // Every beneficiary is registered before any relationship names them.
+    for (i, &p) in provinces.iter().enumerate() {
+        if cross {
+            seeder.establish(p, next(provinces, i), pb::RelationKind::Parent, CROSS_QUOTA).await;
+        }
+        seeder.establish(p, p, pb::RelationKind::Spouse, SAME_QUOTA).await;
+    }
+    if cross {
+        for (i, &q) in provinces.iter().enumerate() {
+            seeder.pay(previous(provinces, i), q).await;
+        }
+    }
+    seeder.report(provinces, cross).await
+}
+
+struct Seeder {
+    nodes: BTreeMap<ProvinceCode, (String, ProvinceNodeClient<Channel>)>,
+    relationships: BTreeMap<String, pb::Relationship>,
+    payments: BTreeMap<String, pb::Payment>,
+    warnings: Vec<String>,
+}
+
+impl Seeder {
+    fn connect(manifest: &Manifest, provinces: &[ProvinceCode]) -> Seeder {
+        let mut seeder = Seeder {
+            nodes: BTreeMap::new(),
+            relationships: BTreeMap::new(),
+            payments: BTreeMap::new(),
+            warnings: Vec::new(),
+        };
+        for &p in provinces {
+            let Some(entry) = manifest.provinces.iter().find(|e| e.code == p.as_str()) else {
+                seeder
+                    .warnings
+                    .push(format!("province {p} is not in the network; its demo data is skipped"));
+                continue;
+            };
+            match client::endpoint(&entry.address) {
+                Ok(endpoint) => {
+                    let node = ProvinceNodeClient::new(endpoint.connect_lazy());
+                    seeder.nodes.insert(p, (entry.address.clone(), node));
+                }
+                Err(e) => seeder.warnings.push(format!("province {p}: {e}; its demo data is skipped")),
+            }
+        }
+        seeder
+    }
+
+    /// A client of `p`'s node (cheap to clone: it shares the channel).
+    fn node(&self, p: ProvinceCode) -> Option<ProvinceNodeClient<Channel>> {
+        self.nodes.get(&p).map(|(_, node)| node.clone())
+    }
+
+    fn check<T>(&mut self, what: &str, result: Result<tonic::Response<T>, Status>) -> Option<T> {
+        match result {
+            Ok(response) => Some(response.into_inner()),
+            Err(status) => {
+                self.warnings
+                    .push(format!("{what} failed: {}: {}", code_words(status.code()), status.message()));
+                None
+            }
+        }
+    }
+
+    async fn register(&mut self, p: ProvinceCode, id: String, name: String, insurance: pb::InsuranceType) {
+        let Some(mut node) = self.node(p) else { return };
+        let person = pb::Person {
+            person_id: id.clone(),
+            name,
+            insurance_type: insurance as i32,
+            region_code: region(p),
+            status: pb::PersonStatus::Active as i32,
+            registered_at: None,
+        };
+        let result = node.register_person(pb::RegisterPersonRequest { person: Some(person) }).await;
+        self.check(&format!("registering {id}"), result);
+    }
+
+    async fn credit(&mut self, p: ProvinceCode) {
+        let Some(mut node) = self.node(p) else { return };
+        let result = node
+            .credit_contribution(pb::CreditContributionRequest {
+                contribution_id: contribution(p),
+                person_id: donor(p),
+                amount: CONTRIBUTION.to_owned(),
+            })
+            .await;
+        self.check(&format!("crediting {}", contribution(p)), result);
+    }
+
+    async fn establish(&mut self, p: ProvinceCode, q: ProvinceCode, kind: pb::RelationKind, quota: &str) {
+        let Some(mut node) = self.node(p) else { return };
+        let id = relationship(p, q);
+        let result = node
+            .establish_relationship(pb::EstablishRelationshipRequest {
+                relationship_id: id.clone(),
+                donor_id: donor(p),
+                beneficiary_id: relative(q),
+                beneficiary_province: q.to_string(),
+                relation_kind: kind as i32,
+                quota: quota.to_owned(),
+            })
+            .await;
+        if let Some(relationship) = self.check(&format!("establishing {id}"), result) {
+            if relationship.status != pb::RelationshipStatus::Active as i32 {
+                self.warnings.push(format!(
+                    "{id} is {}{}",
+                    relationship_status_word(relationship.status),
+                    because(relationship.decline_reason, &relationship.decline_message)
+                ));
+            }
+            self.relationships.insert(id, relationship);
+        }
+    }
+
+    /// Pays at `q` from `p`'s relationship, only once that relationship is
+    /// active: a payment id is spent for good, even on a decline.
+    async fn pay(&mut self, p: ProvinceCode, q: ProvinceCode) {
+        let Some(mut node) = self.node(q) else { return };
+        let id = payment(q);
+        let relationship_id = relationship(p, q);
+        let active = self
+            .relationships
+            .get(&relationship_id)
+            .is_some_and(|r| r.status == pb::RelationshipStatus::Active as i32);
+        if !active {
+            self.warnings.push(format!(
+                "{id} skipped: {relationship_id} is not active yet; run the seeding again to retry"
+            ));
+            return;
+        }
+        let result = node
+            .pay(pb::PayRequest {
+                payment_id: id.clone(),
+                beneficiary_id: relative(q),
+                institution_id: institution(q),
+                amount: PAYMENT_AMOUNT.to_owned(),
+                purpose: pb::PaymentPurpose::Outpatient as i32,
+                relationship_id,
+            })
+            .await;
+        if let Some(payment) = self.check(&format!("paying {id}"), result) {
+            if payment.status != pb::TransactionStatus::Approved as i32 {
+                self.warnings.push(format!(
+                    "{id} is {}{}",
+                    tx_status_word(payment.status),
+                    because(payment.decline_reason, &payment.decline_message)
+                ));
+            }
+            self.payments.insert(id, payment);
+        }
+    }
+
+    async fn report(mut self, provinces: &[ProvinceCode], cross: bool) -> SeedReport {
+        let mut lines = Vec::new();
+        for (i, &p) in provinces.iter().enumerate() {
+            let Some(mut node) = self.node(p) else { continue };
+            let result = node.get_account(pb::GetAccountRequest { person_id: donor(p) }).await;
+            let donor_balances = self
+                .check(&format!("reading the account of {}", donor(p)), result)
+                .map(|a| (a.available, a.frozen));
+            let mut owned = Vec::new();
+            if cross {
+                owned.push(relationship(p, next(provinces, i)));
+            }
+            owned.push(relationship(p, p));
+            let relationships = owned
+                .into_iter()
+                .map(|id| {
+                    let status = self
+                        .relationships
+                        .get(&id)
+                        .map_or_else(|| "unknown".to_owned(), |r| relationship_status_word(r.status));
+                    (id, status)
+                })
+                .collect();
+            let payment = cross.then(|| {
+                let id = payment(p);
+                let status = self
+                    .payments
+                    .get(&id)
+                    .map_or_else(|| "not made".to_owned(), |r| tx_status_word(r.status));
+                (id, status)
+            });
+            lines.push(ProvinceReport {
+                code: p,
+                address: self.nodes.get(&p).map(|(address, _)| address.clone()).unwrap_or_default(),
+                donor_balances,
+                relationships,
+                payment,
+            });
+        }
+        SeedReport {
+            provinces: lines,
+            warnings: self.warnings,
+        }
+    }
+}
+
+/// " (reason: message)" of a decline, or "" without one.
+fn because(reason: i32, message: &str) -> String {
+    match (decline_word(reason), message) {
+        (reason, "") if reason.is_empty() => String::new(),
+        (reason, message) => format!(" ({reason}: {message})"),
+    }
+}

@@ -1,0 +1,307 @@
+//! `gongji devnet`: the hub and a node per province in this process, with
+//! their data under one directory, the demo population seeded, and a grpcurl
+//! cheat sheet with the real addresses. Serves until Ctrl-C or SIGTERM, or
+//! until a server fails, then stops every server before returning.
+
+use std::{
+    collections::BTreeSet,
+    io::Write,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use gongji_common::{server::shutdown_signal, Period, ProvinceCode};
+use gongji_proto::v1::{self as pb, national_hub_client::NationalHubClient, province_node_client::ProvinceNodeClient};
+
+use crate::{
+    args::DevnetArgs,
+    client, demo,
+    error::{CliError, EXIT_OK},
+    network::{Manifest, Network, NetworkSpec},
+};
+
+/// How long the servers have to answer after they start.
+const READY_WITHIN: Duration = Duration::from_secs(30);
+
+/// What ended the devnet's run.
+enum Ended {
+    Stopped,
+    Failed(String),
+    StartupFailed(CliError),
+}
+
+pub async fn run(args: DevnetArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
+    check_provinces(&args.provinces)?;
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| CliError::Other(format!("cannot create the data directory {}: {e}", args.data_dir.display())))?;
+    let spec = NetworkSpec::on_ports(args.data_dir.clone(), args.host, args.base_port, &args.provinces).map_err(CliError::Other)?;
+    let mut network = Network::start(spec)
+        .await
+        .map_err(|e| CliError::Other(format!("cannot start the devnet: {e}")))?;
+    let manifest = network.manifest();
+
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    // The signal is watched from the start, so Ctrl-C during seeding still
+    // stops the servers cleanly.
+    let ended = tokio::select! {
+        started = start_up(&manifest, &args, out, err) => match started {
+            Err(error) => Ended::StartupFailed(error),
+            Ok(()) => tokio::select! {
+                () = &mut stop => Ended::Stopped,
+                failure = network.failed() => Ended::Failed(failure),
+            },
+        },
+        () = &mut stop => Ended::Stopped,
+        failure = network.failed() => Ended::Failed(failure),
+    };
+
+    let _ = writeln!(out, "stopping the devnet...");
+    let _ = out.flush();
+    let stopped = network.shutdown().await;
+    match (ended, stopped) {
+        (Ended::StartupFailed(error), _) => Err(error),
+        (Ended::Failed(failure), _) => Err(CliError::Other(format!("a server failed: {failure}"))),
+        (Ended::Stopped, Err(e)) => Err(CliError::Other(format!("the devnet did not stop cleanly: {e}"))),
+        (Ended::Stopped, Ok(())) => {
+            writeln!(out, "stopped; the data stays in {}", args.data_dir.display())?;
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+fn check_provinces(provinces: &[ProvinceCode]) -> Result<(), CliError> {
+    if provinces.is_empty() {
+        return Err(CliError::Other("--provinces needs at least one province code".into()));
+    }
+    let mut seen = BTreeSet::new();
+    if let Some(twice) = provinces.iter().find(|p| !seen.insert(**p)) {
+        return Err(CliError::Other(format!("province {twice} is listed twice in --provinces")));
+    }
+    Ok(())
+}
+
+/// Writes the manifest, waits for every server, seeds and prints the cheat sheet.
+async fn start_up(manifest: &Manifest, args: &DevnetArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), CliError> {
+    writeln!(
+        out,
+        "gongji devnet: the national hub and {} province nodes, data in {}",
+        manifest.provinces.len(),
+        args.data_dir.display()
+    )?;
+    writeln!(out, "  hub  {:<9} {}", "", bare(&manifest.hub))?;
+    for entry in &manifest.provinces {
+        writeln!(out, "  {}   {:<9} {}", entry.code, entry.name, bare(&entry.address))?;
+    }
+    out.flush()?;
+
+    wait_ready(manifest).await?;
+    // Written only once every server answers, so a devnet that cannot start
+    // (say, the data is in use by another one) leaves the file alone.
+    let manifest_path = args.data_dir.join("devnet.json");
+    let json = serde_json::to_string_pretty(manifest).map_err(|e| CliError::Other(format!("encoding devnet.json: {e}")))?;
+    std::fs::write(&manifest_path, json + "\n").map_err(|e| CliError::Other(format!("cannot write {}: {e}", manifest_path.display())))?;
+    writeln!(out, "addresses written to {}", manifest_path.display())?;
+
+    let report = demo::seed(manifest, &args.provinces).await;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "demo population (fixed ids: running again finds the same records, nothing is credited twice):"
+    )?;
+    for line in &report.provinces {
+        writeln!(out, "  {line}")?;
+    }
+    for warning in &report.warnings {
+        writeln!(err, "warning: demo data: {warning}")?;
+    }
+
+    let period = match open_period(&manifest.hub).await {
+        Ok(period) => period,
+        Err(e) => {
+            let current = Period::current().to_string();
+            writeln!(err, "warning: cannot read the hub's open month ({e}); assuming {current}")?;
+            current
+        }
+    };
+    writeln!(out)?;
+    cheat_sheet(out, manifest, &args.provinces, &period)?;
+    writeln!(out)?;
+    writeln!(out, "running; press Ctrl-C to stop (RUST_LOG=info shows the servers' logs)")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Waits until the hub and every node answer a call.
+async fn wait_ready(manifest: &Manifest) -> Result<(), CliError> {
+    let deadline = tokio::time::Instant::now() + READY_WITHIN;
+    let answered = |result: Result<(), String>, what: &str| -> Result<bool, CliError> {
+        match result {
+            Ok(()) => Ok(true),
+            Err(_) if tokio::time::Instant::now() < deadline => Ok(false),
+            Err(e) => Err(CliError::Other(format!(
+                "{what} did not answer within {} s: {e}",
+                READY_WITHIN.as_secs()
+            ))),
+        }
+    };
+    while !answered(
+        open_period(&manifest.hub).await.map(|_| ()),
+        &format!("the hub at {}", manifest.hub),
+    )? {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for entry in &manifest.provinces {
+        let what = format!("the node of province {} at {}", entry.code, entry.address);
+        while !answered(node_info(&entry.address).await, &what)? {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
+async fn open_period(hub: &str) -> Result<String, String> {
+    let mut hub = NationalHubClient::new(client::connect(hub).await.map_err(|e| e.to_string())?);
+    let period = hub
+        .get_open_period(pb::GetOpenPeriodRequest {})
+        .await
+        .map_err(|s| s.message().to_owned())?;
+    Ok(period.into_inner().period)
+}
+
+async fn node_info(address: &str) -> Result<(), String> {
+    let mut node = ProvinceNodeClient::new(client::connect(address).await.map_err(|e| e.to_string())?);
+    node.get_node_info(pb::GetNodeInfoRequest {})
+        .await
+        .map_err(|s| s.message().to_owned())?;
+    Ok(())
+}
+
+/// `http://host:port` → `host:port`, as grpcurl wants it.
+fn bare(address: &str) -> &str {
+    address.split_once("://").map_or(address, |(_, rest)| rest)
+}
+
+/// A few grpcurl calls against the running devnet, with its real addresses
+/// and the demo ids.
+fn cheat_sheet(out: &mut dyn Write, manifest: &Manifest, provinces: &[ProvinceCode], period: &str) -> std::io::Result<()> {
+    let address = |p: ProvinceCode| {
+        manifest
+            .provinces
+            .iter()
+            .find(|e| e.code == p.as_str())
+            .map_or(String::new(), |e| bare(&e.address).to_owned())
+    };
+    let Some(&first) = provinces.first() else { return Ok(()) };
+    // A payment in the second province from the first one's donor, or within
+    // the only province.
+    let (donor_province, payer) = match provinces.get(1) {
+        Some(&second) => (first, second),
+        None => (first, first),
+    };
+    let seconds = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let payment_id = format!("try-{payer}-{seconds}");
+    let hub = bare(&manifest.hub);
+    let node = address(payer);
+    let kind = if donor_province == payer {
+        "a same-province"
+    } else {
+        "a cross-province"
+    };
+
+    writeln!(out, "grpcurl cheat sheet:")?;
+    writeln!(out, "  # the services of a node, and the documented ProvinceNode contract")?;
+    writeln!(out, "  grpcurl -plaintext {node} list")?;
+    writeln!(out, "  grpcurl -plaintext {node} describe gongji.v1.ProvinceNode")?;
+    writeln!(out, "  # the personal account of a demo donor")?;
+    writeln!(
+        out,
+        "  grpcurl -plaintext -d '{{\"person_id\":\"{}\"}}' {} gongji.v1.ProvinceNode/GetAccount",
+        demo::donor(donor_province),
+        address(donor_province)
+    )?;
+    writeln!(
+        out,
+        "  # {kind} payment at {payer}'s node for {}, from the quota {} gives (a fresh payment id)",
+        demo::relative(payer),
+        demo::donor(donor_province)
+    )?;
+    writeln!(
+        out,
+        "  grpcurl -plaintext -d '{{\"payment_id\":\"{payment_id}\",\"beneficiary_id\":\"{}\",\"institution_id\":\"{}\",\
+         \"amount\":\"12.50\",\"purpose\":\"PAYMENT_PURPOSE_OUTPATIENT\",\"relationship_id\":\"{}\"}}' {node} gongji.v1.ProvinceNode/Pay",
+        demo::relative(payer),
+        demo::institution(payer),
+        demo::relationship(donor_province, payer)
+    )?;
+    writeln!(
+        out,
+        "  grpcurl -plaintext -d '{{\"payment_id\":\"{payment_id}\"}}' {node} gongji.v1.ProvinceNode/GetPayment"
+    )?;
+    writeln!(
+        out,
+        "  # the cross-province transactions of the open month, as the hub recorded them"
+    )?;
+    writeln!(
+        out,
+        "  grpcurl -plaintext -d '{{\"period\":\"{period}\"}}' {hub} gongji.v1.NationalHub/ListTransactions"
+    )?;
+    writeln!(
+        out,
+        "  # or with this CLI: gongji show payment {} --node {node}; gongji show transactions --period {period} --hub {hub}",
+        demo::payment(payer)
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_lose_their_scheme_for_grpcurl() {
+        assert_eq!(bare("http://127.0.0.1:50051"), "127.0.0.1:50051");
+        assert_eq!(bare("127.0.0.1:50051"), "127.0.0.1:50051");
+    }
+
+    #[test]
+    fn a_province_listed_twice_is_refused() {
+        let codes: Vec<ProvinceCode> = ["13", "32", "13"].iter().map(|c| c.parse().unwrap()).collect();
+        assert!(check_provinces(&codes).unwrap_err().to_string().contains("13"));
+        assert!(check_provinces(&[]).is_err());
+    }
+
+    #[test]
+    fn the_cheat_sheet_uses_the_real_addresses_and_demo_ids() {
+        let manifest = Manifest {
+            hub: "http://127.0.0.1:6000".into(),
+            provinces: vec![
+                crate::network::ManifestEntry {
+                    code: "13".into(),
+                    name: "Hebei".into(),
+                    address: "http://127.0.0.1:6001".into(),
+                    data_dir: String::new(),
+                },
+                crate::network::ManifestEntry {
+                    code: "32".into(),
+                    name: "Jiangsu".into(),
+                    address: "http://127.0.0.1:6002".into(),
+                    data_dir: String::new(),
+                },
+            ],
+        };
+        let codes: Vec<ProvinceCode> = ["13", "32"].iter().map(|c| c.parse().unwrap()).collect();
+        let mut out = Vec::new();
+        cheat_sheet(&mut out, &manifest, &codes, "2026-01").unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("grpcurl -plaintext 127.0.0.1:6002 list"), "{text}");
+        assert!(text.contains(r#"{"person_id":"demo-13-donor"}' 127.0.0.1:6001"#), "{text}");
+        assert!(
+            text.contains(r#""relationship_id":"demo-rel-13-32"}' 127.0.0.1:6002 gongji.v1.ProvinceNode/Pay"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"{"period":"2026-01"}' 127.0.0.1:6000 gongji.v1.NationalHub/ListTransactions"#),
+            "{text}"
+        );
+    }
+}

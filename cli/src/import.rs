@@ -1,0 +1,255 @@
+//! `gongji import FILE.csv`: streams the persons of a CSV file to a node's
+//! ImportPersons RPC, each row with its line number. A row whose insurance
+//! type or status is not a known word cannot become a request, so it is
+//! rejected here and not sent; everything else is checked by the node. The
+//! summary lists every rejected line, from either side.
+
+use std::{fs::File, io::Write, path::Path};
+
+use gongji_proto::v1 as pb;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::{
+    args::ImportArgs,
+    client,
+    error::{CliError, EXIT_FAILED, EXIT_OK},
+    output::Fields,
+};
+
+/// The header every import file has (in any column order).
+pub const HEADER: [&str; 5] = ["id", "name", "insurance_type", "region_code", "status"];
+
+/// Rows read ahead of the node.
+const ROWS_IN_FLIGHT: usize = 256;
+
+/// A row refused, by the CLI or by the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub line: u64,
+    pub person_id: String,
+    pub field: String,
+    pub message: String,
+}
+
+impl From<pb::ImportError> for Rejection {
+    fn from(e: pb::ImportError) -> Rejection {
+        Rejection {
+            line: e.line,
+            person_id: e.person_id,
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}", self.line)?;
+        if !self.person_id.is_empty() {
+            write!(f, " ({})", self.person_id)?;
+        }
+        if self.field.is_empty() {
+            write!(f, ": {}", self.message)
+        } else {
+            write!(f, ": {}: {}", self.field, self.message)
+        }
+    }
+}
+
+/// Where each header column is.
+#[derive(Debug, Clone, Copy)]
+struct Columns {
+    id: usize,
+    name: usize,
+    insurance_type: usize,
+    region_code: usize,
+    status: usize,
+    count: usize,
+}
+
+impl Columns {
+    fn find(header: &csv::StringRecord) -> Result<Columns, String> {
+        let index = |name: &str| {
+            header
+                .iter()
+                .position(|h| h.eq_ignore_ascii_case(name))
+                .ok_or_else(|| format!("the header has no {name:?} column (expected the header {:?})", HEADER.join(",")))
+        };
+        Ok(Columns {
+            id: index("id")?,
+            name: index("name")?,
+            insurance_type: index("insurance_type")?,
+            region_code: index("region_code")?,
+            status: index("status")?,
+            count: header.len(),
+        })
+    }
+}
+
+/// What reading the file gave besides the rows sent.
+#[derive(Debug, Default)]
+struct Reading {
+    rejected: Vec<Rejection>,
+    /// Why reading stopped before the end of the file, if it did.
+    stopped: Option<String>,
+}
+
+pub async fn import(args: ImportArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let path = args.file.clone();
+    let file = File::open(&path).map_err(|e| CliError::Other(format!("cannot open {}: {e}", path.display())))?;
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_reader(file);
+    let header = reader
+        .headers()
+        .map_err(|e| CliError::Other(format!("cannot read the header of {}: {e}", path.display())))?;
+    let columns = Columns::find(header).map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
+
+    let mut node = client::node(&args.node.node).await?;
+    let (rows, receiver) = mpsc::channel(ROWS_IN_FLIGHT);
+    // csv reads synchronously: a blocking thread feeds the stream, so a large
+    // file is never held in memory.
+    let reading = tokio::task::spawn_blocking(move || read_rows(reader, columns, rows));
+    let answer = node.import_persons(ReceiverStream::new(receiver)).await;
+    let reading = reading
+        .await
+        .map_err(|e| CliError::Other(format!("reading {} failed: {e}", path.display())))?;
+    let summary = answer.map_err(CliError::call)?.into_inner();
+    write_summary(out, &path, summary, reading)
+}
+
+fn write_summary(out: &mut dyn Write, path: &Path, summary: pb::ImportSummary, reading: Reading) -> Result<u8, CliError> {
+    let rejected_count = summary.rejected + reading.rejected.len() as u64;
+    let mut rejected: Vec<Rejection> = reading.rejected;
+    rejected.extend(summary.errors.into_iter().map(Rejection::from));
+    rejected.sort_by_key(|r| r.line);
+    Fields::new()
+        .add("imported", summary.imported.to_string())
+        .add("unchanged", summary.unchanged.to_string())
+        .add("rejected", rejected_count.to_string())
+        .write(out)?;
+    for rejection in &rejected {
+        writeln!(out, "{rejection}")?;
+    }
+    if let Some(why) = reading.stopped {
+        return Err(CliError::Other(format!(
+            "reading {} stopped early ({why}); the rows before it were imported, and importing the file again is safe",
+            path.display()
+        )));
+    }
+    Ok(if rejected_count == 0 { EXIT_OK } else { EXIT_FAILED })
+}
+
+/// Sends every well-formed row; returns the rows refused here.
+fn read_rows(mut reader: csv::Reader<File>, columns: Columns, rows: mpsc::Sender<pb::ImportPersonRow>) -> Reading {
+    let mut reading = Reading::default();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record.position().map_or(0, |p| p.line());
+                match person_of(&record, columns) {
+                    Ok(person) => {
+                        let row = pb::ImportPersonRow {
+                            line,
+                            person: Some(person),
+                        };
+                        if rows.blocking_send(row).is_err() {
+                            // The call ended (the node refused the stream); its error is reported.
+                            break;
+                        }
+                    }
+                    Err((field, message)) => reading.rejected.push(Rejection {
+                        line,
+                        person_id: record.get(columns.id).unwrap_or("").to_owned(),
+                        field: field.to_owned(),
+                        message,
+                    }),
+                }
+            }
+            Err(error) if error.is_io_error() => {
+                reading.stopped = Some(error.to_string());
+                break;
+            }
+            Err(error) => reading.rejected.push(Rejection {
+                line: error.position().map_or(0, |p| p.line()),
+                person_id: String::new(),
+                field: String::new(),
+                message: error.to_string(),
+            }),
+        }
+    }
+    reading
+}
+
+/// One CSV row as a person; the field at fault and why otherwise.
+fn person_of(record: &csv::StringRecord, columns: Columns) -> Result<pb::Person, (&'static str, String)> {
+    if record.len() != columns.count {
+        return Err(("", format!("the row has {} fields; the header has {}", record.len(), columns.count)));
+    }
+    let cell = |i: usize| record.get(i).unwrap_or("");
+    let insurance = match cell(columns.insurance_type).to_ascii_lowercase().as_str() {
+        "employee" => pb::InsuranceType::Employee,
+        "resident" => pb::InsuranceType::Resident,
+        other => {
+            return Err((
+                "insurance_type",
+                format!("{other:?} is not an insurance type (employee or resident)"),
+            ))
+        }
+    };
+    let status = match cell(columns.status).to_ascii_lowercase().as_str() {
+        "" | "active" => pb::PersonStatus::Active,
+        "transferred" => pb::PersonStatus::Transferred,
+        "terminated" => pb::PersonStatus::Terminated,
+        other => return Err(("status", format!("{other:?} is not a status (active, transferred or terminated)"))),
+    };
+    Ok(pb::Person {
+        person_id: cell(columns.id).to_owned(),
+        name: cell(columns.name).to_owned(),
+        insurance_type: insurance as i32,
+        region_code: cell(columns.region_code).to_owned(),
+        status: status as i32,
+        registered_at: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn columns() -> Columns {
+        Columns::find(&csv::StringRecord::from(vec![
+            "id",
+            "name",
+            "insurance_type",
+            "region_code",
+            "status",
+        ]))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_row_becomes_a_person_with_active_as_the_default_status() {
+        let row = csv::StringRecord::from(vec!["p-1", "Li Na", "Employee", "320500", ""]);
+        let person = person_of(&row, columns()).unwrap();
+        assert_eq!(person.insurance_type, pb::InsuranceType::Employee as i32);
+        assert_eq!(person.status, pb::PersonStatus::Active as i32);
+    }
+
+    #[test]
+    fn unknown_words_name_their_field() {
+        let row = csv::StringRecord::from(vec!["p-1", "Li Na", "student", "320500", "active"]);
+        assert_eq!(person_of(&row, columns()).unwrap_err().0, "insurance_type");
+        let row = csv::StringRecord::from(vec!["p-1", "Li Na", "resident", "320500", "gone"]);
+        assert_eq!(person_of(&row, columns()).unwrap_err().0, "status");
+        let row = csv::StringRecord::from(vec!["p-1", "Li Na", "resident"]);
+        assert!(person_of(&row, columns()).unwrap_err().1.contains("3 fields"));
+    }
+
+    #[test]
+    fn a_missing_column_is_named() {
+        let error = Columns::find(&csv::StringRecord::from(vec!["id", "name", "region_code", "status"])).unwrap_err();
+        assert!(error.contains("insurance_type"), "{error}");
+    }
+}
