@@ -29,6 +29,11 @@ pub struct Cli {
 pub enum Command {
     /// Run the hub and province nodes in this process, seed demo data, print a
     /// grpcurl cheat sheet and serve until Ctrl-C or SIGTERM.
+    ///
+    /// The demo ids are fixed (demo-13-donor, demo-32-relative, demo-rel-13-32,
+    /// demo-pay-32, ...), so running again on the same data directory finds the
+    /// same records and credits nothing twice. The servers log to stderr at
+    /// `warn` unless RUST_LOG says otherwise.
     Devnet(DevnetArgs),
     /// Register one insured person at their province's node.
     Register(RegisterArgs),
@@ -85,7 +90,7 @@ pub struct DevnetArgs {
 #[derive(Debug, Clone, Args)]
 pub struct RegisterArgs {
     /// National id of the person (1-64 of A-Z a-z 0-9 . _ : -).
-    #[arg(long, value_parser = id)]
+    #[arg(long, value_name = "ID", value_parser = id)]
     pub id: Id,
     /// Full name.
     #[arg(long)]
@@ -117,10 +122,10 @@ pub struct ImportArgs {
 #[derive(Debug, Clone, Args)]
 pub struct CreditArgs {
     /// Id of the contribution; crediting the same id again changes nothing.
-    #[arg(long, value_parser = id)]
+    #[arg(long, value_name = "ID", value_parser = id)]
     pub contribution_id: Id,
     /// National id of an active employee of the node's province.
-    #[arg(long, value_parser = id)]
+    #[arg(long, value_name = "ID", value_parser = id)]
     pub person: Id,
     /// Amount in CNY, at most two decimals (e.g. 300.00).
     #[arg(long, value_name = "YUAN", value_parser = amount)]
@@ -132,13 +137,13 @@ pub struct CreditArgs {
 #[derive(Debug, Clone, Args)]
 pub struct EstablishArgs {
     /// Id of the relationship; establishing the same id again returns its state.
-    #[arg(long, value_parser = id)]
+    #[arg(long, value_name = "ID", value_parser = id)]
     pub id: Id,
     /// National id of the donor: an active employee insured at --node.
-    #[arg(long, value_parser = id)]
+    #[arg(long, value_name = "ID", value_parser = id)]
     pub donor: Id,
     /// National id of the beneficiary, a close relative of the donor.
-    #[arg(long, value_parser = id)]
+    #[arg(long, value_name = "ID", value_parser = id)]
     pub beneficiary: Id,
     /// 2-digit code of the beneficiary's province (the node's own for a
     /// same-province relationship).
@@ -158,12 +163,12 @@ pub struct EstablishArgs {
 pub struct PayArgs {
     /// Id of the payment, unique in the network; paying the same id again
     /// returns its outcome.
-    #[arg(long, value_parser = id)]
+    #[arg(long, value_name = "ID", value_parser = id)]
     pub id: Id,
     /// National id of the beneficiary, insured in the node's province.
-    #[arg(long, value_parser = id)]
+    #[arg(long, value_name = "ID", value_parser = id)]
     pub beneficiary: Id,
-    /// Code of the institution paid: H (hospital) or P (pharmacy), a 6-digit
+    /// Code of the institution paid: H (medical institution) or P (pharmacy), a 6-digit
     /// region code of the node's province and a 5-digit serial (H32050000001).
     #[arg(long, value_name = "CODE", value_parser = institution)]
     pub institution: InstitutionCode,
@@ -175,7 +180,7 @@ pub struct PayArgs {
     pub purpose: Purpose,
     /// Relationship whose quota pays; without it the node picks an active one
     /// with enough quota, same-province first.
-    #[arg(long, value_parser = id)]
+    #[arg(long, value_name = "ID", value_parser = id)]
     pub relationship: Option<Id>,
     #[command(flatten)]
     pub node: NodeArg,
