@@ -8,11 +8,8 @@ use gongji::{args::Cli, error::EXIT_FAILED};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Servers log through tracing to stderr; keep a devnet's terminal readable
-    // unless the operator asks for more. Set before any thread exists.
-    if std::env::var_os("RUST_LOG").is_none() {
-        std::env::set_var("RUST_LOG", "warn");
-    }
-    gongji_common::server::init_tracing();
+    // unless the operator asks for more with RUST_LOG.
+    gongji_common::server::init_tracing_with_default("warn");
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
