@@ -185,6 +185,7 @@ async fn show_transaction(record: HubRecord, out: &mut dyn Write) -> Result<u8, 
     let transaction = hub
         .get_transaction(pb::GetTransactionRequest {
             transaction_id: record.id.to_string(),
+            kind: 0,
         })
         .await
         .map_err(CliError::call)?

@@ -15,6 +15,8 @@ pub enum TxStatus {
     Pending,
     Approved,
     Declined,
+    /// Reversed by the institution; the id can never be approved.
+    Reversed,
 }
 
 /// Why a transaction or relationship was declined.
@@ -32,6 +34,11 @@ pub enum DeclineReason {
     RelationshipExists,
     ProvinceNotConnected,
     RefusedByPeer,
+    QuotaBelowUsed,
+    Reversed,
+    RefundExceedsPayment,
+    NotResidentInsured,
+    AlreadyInsured,
 }
 
 /// A business refusal: a definite outcome recorded under the transaction's id.
@@ -72,6 +79,101 @@ pub enum Purpose {
     Outpatient,
     Inpatient,
     Pharmacy,
+    /// The beneficiary's resident-insurance personal contribution.
+    ResidentContribution,
+    /// The beneficiary's long-term-care insurance personal contribution.
+    LongTermCareContribution,
+}
+
+impl Purpose {
+    /// Contributions are paid to the beneficiary's province fund; the other
+    /// purposes to a designated institution.
+    pub fn is_contribution(self) -> bool {
+        matches!(self, Purpose::ResidentContribution | Purpose::LongTermCareContribution)
+    }
+}
+
+/// Who is paid: a designated institution, or a fund of the beneficiary's
+/// province (for contributions).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Payee {
+    Institution(InstitutionCode),
+    Fund(Fund),
+}
+
+/// A province's insurance fund that receives contributions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fund {
+    ResidentInsurance,
+    LongTermCare,
+}
+
+impl Fund {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fund::ResidentInsurance => "resident-insurance",
+            Fund::LongTermCare => "long-term-care",
+        }
+    }
+}
+
+impl Payee {
+    /// The payee of a purpose: the institution named, or the purpose's fund.
+    /// The error names `field` (the institution id).
+    pub fn for_purpose(field: &str, purpose: Purpose, institution: &str) -> Result<Payee, FieldError> {
+        match (purpose, institution) {
+            (Purpose::ResidentContribution, "") => Ok(Payee::Fund(Fund::ResidentInsurance)),
+            (Purpose::LongTermCareContribution, "") => Ok(Payee::Fund(Fund::LongTermCare)),
+            (p, _) if p.is_contribution() => Err(FieldError::new(
+                field,
+                "must be empty for a contribution, which is paid to the province fund",
+            )),
+            (_, code) => Ok(Payee::Institution(InstitutionCode::parse(field, code)?)),
+        }
+    }
+
+    /// The institution code on the wire ("" for a fund).
+    pub fn institution_id(&self) -> &str {
+        match self {
+            Payee::Institution(code) => code.as_str(),
+            Payee::Fund(_) => "",
+        }
+    }
+}
+
+/// Who asks for something to be done to a relationship.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Party {
+    Donor,
+    Beneficiary,
+}
+
+/// Why a relationship ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    DonorRequest,
+    BeneficiaryRequest,
+    DonorTransferred,
+    DonorTerminated,
+    BeneficiaryTransferred,
+    BeneficiaryTerminated,
+}
+
+impl EndReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            EndReason::DonorRequest => "dissolved by the donor",
+            EndReason::BeneficiaryRequest => "dissolved by the beneficiary",
+            EndReason::DonorTransferred => "the donor's insurance was transferred",
+            EndReason::DonorTerminated => "the donor's insurance was terminated",
+            EndReason::BeneficiaryTransferred => "the beneficiary's insurance was transferred",
+            EndReason::BeneficiaryTerminated => "the beneficiary's insurance was terminated",
+        }
+    }
 }
 
 /// What a relationship was established with. It never changes, and a
@@ -96,9 +198,64 @@ pub struct CrossPayment {
     pub donor_province: ProvinceCode,
     pub beneficiary_id: Id,
     pub beneficiary_province: ProvinceCode,
-    pub institution: InstitutionCode,
+    pub payee: Payee,
     pub amount: Money,
     pub purpose: Purpose,
+}
+
+/// A refund routed from the beneficiary's node to the donor's node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrossRefund {
+    pub refund_id: Id,
+    pub payment: CrossPayment,
+    pub amount: Money,
+}
+
+/// A person's insurance and balance moving to another province.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrossTransfer {
+    pub transfer_id: Id,
+    pub person_id: Id,
+    pub name: String,
+    /// True for employee insurance (with a personal account).
+    pub employee: bool,
+    pub from_province: ProvinceCode,
+    pub to_province: ProvinceCode,
+    pub to_region: crate::RegionCode,
+    /// May be zero (a resident, or an empty account).
+    pub amount: Money,
+}
+
+/// A message from one province node to another, relayed by the hub through
+/// durable outboxes and applied once per id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub id: String,
+    pub from: ProvinceCode,
+    pub to: ProvinceCode,
+    pub body: NoticeBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeBody {
+    /// The donor's node ended a relationship.
+    RelationshipEnded {
+        grant: Grant,
+        reason: EndReason,
+        quota: Money,
+        used: Money,
+        version: u64,
+    },
+    /// The beneficiary's side asks the donor's node to end a relationship.
+    DissolutionRequested { relationship_id: Id, reason: EndReason },
+    /// The donor's node changed a relationship's quota.
+    QuotaChanged {
+        relationship_id: Id,
+        change_id: Id,
+        quota: Money,
+        version: u64,
+    },
 }
 
 impl CrossPayment {
@@ -121,6 +278,7 @@ impl TxStatus {
             Ok(pb::TransactionStatus::Pending) => Some(TxStatus::Pending),
             Ok(pb::TransactionStatus::Approved) => Some(TxStatus::Approved),
             Ok(pb::TransactionStatus::Declined) => Some(TxStatus::Declined),
+            Ok(pb::TransactionStatus::Reversed) => Some(TxStatus::Reversed),
             _ => None,
         }
     }
@@ -130,6 +288,7 @@ impl TxStatus {
             TxStatus::Pending => pb::TransactionStatus::Pending,
             TxStatus::Approved => pb::TransactionStatus::Approved,
             TxStatus::Declined => pb::TransactionStatus::Declined,
+            TxStatus::Reversed => pb::TransactionStatus::Reversed,
         }
     }
 }
@@ -150,6 +309,11 @@ impl DeclineReason {
             Ok(R::NoPersonalAccount) => DeclineReason::NoPersonalAccount,
             Ok(R::RelationshipExists) => DeclineReason::RelationshipExists,
             Ok(R::ProvinceNotConnected) => DeclineReason::ProvinceNotConnected,
+            Ok(R::QuotaBelowUsed) => DeclineReason::QuotaBelowUsed,
+            Ok(R::Reversed) => DeclineReason::Reversed,
+            Ok(R::RefundExceedsPayment) => DeclineReason::RefundExceedsPayment,
+            Ok(R::NotResidentInsured) => DeclineReason::NotResidentInsured,
+            Ok(R::AlreadyInsured) => DeclineReason::AlreadyInsured,
             Ok(R::RefusedByPeer) | Ok(R::Unspecified) | Err(_) => DeclineReason::RefusedByPeer,
         }
     }
@@ -168,6 +332,11 @@ impl DeclineReason {
             DeclineReason::RelationshipExists => R::RelationshipExists,
             DeclineReason::ProvinceNotConnected => R::ProvinceNotConnected,
             DeclineReason::RefusedByPeer => R::RefusedByPeer,
+            DeclineReason::QuotaBelowUsed => R::QuotaBelowUsed,
+            DeclineReason::Reversed => R::Reversed,
+            DeclineReason::RefundExceedsPayment => R::RefundExceedsPayment,
+            DeclineReason::NotResidentInsured => R::NotResidentInsured,
+            DeclineReason::AlreadyInsured => R::AlreadyInsured,
         }
     }
 }
@@ -223,6 +392,8 @@ impl Purpose {
             Ok(pb::PaymentPurpose::Outpatient) => Ok(Purpose::Outpatient),
             Ok(pb::PaymentPurpose::Inpatient) => Ok(Purpose::Inpatient),
             Ok(pb::PaymentPurpose::Pharmacy) => Ok(Purpose::Pharmacy),
+            Ok(pb::PaymentPurpose::ResidentContribution) => Ok(Purpose::ResidentContribution),
+            Ok(pb::PaymentPurpose::LongTermCareContribution) => Ok(Purpose::LongTermCareContribution),
             _ => Err(enum_error(field, value)),
         }
     }
@@ -232,6 +403,8 @@ impl Purpose {
             Purpose::Outpatient => pb::PaymentPurpose::Outpatient,
             Purpose::Inpatient => pb::PaymentPurpose::Inpatient,
             Purpose::Pharmacy => pb::PaymentPurpose::Pharmacy,
+            Purpose::ResidentContribution => pb::PaymentPurpose::ResidentContribution,
+            Purpose::LongTermCareContribution => pb::PaymentPurpose::LongTermCareContribution,
         }
     }
 }
@@ -267,6 +440,7 @@ impl CrossPayment {
     /// ("payment." inside a debit request, "" at the hub).
     pub fn from_pb(prefix: &str, p: pb::CrossPayment) -> Result<CrossPayment, FieldError> {
         let field = |name: &str| format!("{prefix}{name}");
+        let purpose = Purpose::from_pb(&field("purpose"), p.purpose)?;
         Ok(CrossPayment {
             payment_id: Id::parse(&field("payment_id"), &p.payment_id)?,
             relationship_id: Id::parse(&field("relationship_id"), &p.relationship_id)?,
@@ -274,9 +448,9 @@ impl CrossPayment {
             donor_province: ProvinceCode::parse(&field("donor_province"), &p.donor_province)?,
             beneficiary_id: Id::parse(&field("beneficiary_id"), &p.beneficiary_id)?,
             beneficiary_province: ProvinceCode::parse(&field("beneficiary_province"), &p.beneficiary_province)?,
-            institution: InstitutionCode::parse(&field("institution_id"), &p.institution_id)?,
+            payee: Payee::for_purpose(&field("institution_id"), purpose, &p.institution_id)?,
             amount: Money::parse_positive(&field("amount"), &p.amount)?,
-            purpose: Purpose::from_pb(&field("purpose"), p.purpose)?,
+            purpose,
         })
     }
 
@@ -288,28 +462,316 @@ impl CrossPayment {
             donor_province: self.donor_province.to_string(),
             beneficiary_id: self.beneficiary_id.to_string(),
             beneficiary_province: self.beneficiary_province.to_string(),
-            institution_id: self.institution.to_string(),
+            institution_id: self.payee.institution_id().to_owned(),
             amount: self.amount.to_string(),
             purpose: self.purpose.to_pb() as i32,
         }
     }
 }
 
-/// The wire answer to a grant: accepted, or declined with a reason.
-pub fn grant_answer_to_pb(answer: &Result<(), Decline>) -> pb::GrantAnswer {
+/// The wire answer to a grant or a transfer: accepted, or declined with a reason.
+pub fn acceptance_to_pb(answer: &Result<(), Decline>) -> pb::Acceptance {
     let (decline_reason, message) = Decline::to_pb_parts(answer.as_ref().err());
-    pb::GrantAnswer {
+    pb::Acceptance {
         accepted: answer.is_ok(),
         decline_reason,
         message,
     }
 }
 
-/// Reads a wire answer to a grant.
-pub fn grant_answer_from_pb(answer: pb::GrantAnswer) -> Result<(), Decline> {
+/// Reads a wire answer to a grant or a transfer.
+pub fn acceptance_from_pb(answer: pb::Acceptance) -> Result<(), Decline> {
     if answer.accepted {
         Ok(())
     } else {
         Err(Decline::from_pb_parts(answer.decline_reason, answer.message))
+    }
+}
+
+impl Party {
+    pub fn from_pb(field: &str, value: i32) -> Result<Party, FieldError> {
+        match pb::Party::try_from(value) {
+            Ok(pb::Party::Donor) => Ok(Party::Donor),
+            Ok(pb::Party::Beneficiary) => Ok(Party::Beneficiary),
+            _ => Err(enum_error(field, value)),
+        }
+    }
+}
+
+impl EndReason {
+    pub fn from_pb(field: &str, value: i32) -> Result<EndReason, FieldError> {
+        use pb::EndReason as E;
+        match E::try_from(value) {
+            Ok(E::DonorRequest) => Ok(EndReason::DonorRequest),
+            Ok(E::BeneficiaryRequest) => Ok(EndReason::BeneficiaryRequest),
+            Ok(E::DonorTransferred) => Ok(EndReason::DonorTransferred),
+            Ok(E::DonorTerminated) => Ok(EndReason::DonorTerminated),
+            Ok(E::BeneficiaryTransferred) => Ok(EndReason::BeneficiaryTransferred),
+            Ok(E::BeneficiaryTerminated) => Ok(EndReason::BeneficiaryTerminated),
+            _ => Err(enum_error(field, value)),
+        }
+    }
+
+    pub fn to_pb(self) -> pb::EndReason {
+        use pb::EndReason as E;
+        match self {
+            EndReason::DonorRequest => E::DonorRequest,
+            EndReason::BeneficiaryRequest => E::BeneficiaryRequest,
+            EndReason::DonorTransferred => E::DonorTransferred,
+            EndReason::DonorTerminated => E::DonorTerminated,
+            EndReason::BeneficiaryTransferred => E::BeneficiaryTransferred,
+            EndReason::BeneficiaryTerminated => E::BeneficiaryTerminated,
+        }
+    }
+}
+
+impl Notice {
+    pub fn from_pb(notice: pb::Notice) -> Result<Notice, FieldError> {
+        if notice.notice_id.is_empty() || notice.notice_id.len() > 200 {
+            return Err(FieldError::new("notice_id", "is required (at most 200 characters)"));
+        }
+        use pb::notice::Body;
+        let body = match notice.body {
+            Some(Body::RelationshipEnded(ended)) => NoticeBody::RelationshipEnded {
+                grant: Grant::from_pb(
+                    ended
+                        .grant
+                        .ok_or_else(|| FieldError::new("relationship_ended.grant", "is required"))?,
+                )
+                .map_err(|e| e.within("relationship_ended.grant"))?,
+                reason: EndReason::from_pb("relationship_ended.reason", ended.reason)?,
+                quota: Money::parse_unsigned("relationship_ended.quota", &ended.quota)?,
+                used: Money::parse_unsigned("relationship_ended.used", &ended.used)?,
+                version: ended.version,
+            },
+            Some(Body::DissolutionRequested(request)) => NoticeBody::DissolutionRequested {
+                relationship_id: Id::parse("dissolution_requested.relationship_id", &request.relationship_id)?,
+                reason: EndReason::from_pb("dissolution_requested.reason", request.reason)?,
+            },
+            Some(Body::QuotaChanged(change)) => NoticeBody::QuotaChanged {
+                relationship_id: Id::parse("quota_changed.relationship_id", &change.relationship_id)?,
+                change_id: Id::parse("quota_changed.change_id", &change.change_id)?,
+                quota: Money::parse_positive("quota_changed.quota", &change.quota)?,
+                version: change.version,
+            },
+            None => return Err(FieldError::new("body", "is required")),
+        };
+        Ok(Notice {
+            id: notice.notice_id,
+            from: ProvinceCode::parse("from_province", &notice.from_province)?,
+            to: ProvinceCode::parse("to_province", &notice.to_province)?,
+            body,
+        })
+    }
+
+    pub fn to_pb(&self) -> pb::Notice {
+        use pb::notice::Body;
+        let body = match &self.body {
+            NoticeBody::RelationshipEnded {
+                grant,
+                reason,
+                quota,
+                used,
+                version,
+            } => Body::RelationshipEnded(pb::RelationshipEnded {
+                grant: Some(grant.to_pb()),
+                reason: reason.to_pb() as i32,
+                quota: quota.to_string(),
+                used: used.to_string(),
+                version: *version,
+            }),
+            NoticeBody::DissolutionRequested { relationship_id, reason } => Body::DissolutionRequested(pb::DissolutionRequested {
+                relationship_id: relationship_id.to_string(),
+                reason: reason.to_pb() as i32,
+            }),
+            NoticeBody::QuotaChanged {
+                relationship_id,
+                change_id,
+                quota,
+                version,
+            } => Body::QuotaChanged(pb::QuotaChanged {
+                relationship_id: relationship_id.to_string(),
+                quota: quota.to_string(),
+                version: *version,
+                change_id: change_id.to_string(),
+            }),
+        };
+        pb::Notice {
+            notice_id: self.id.clone(),
+            from_province: self.from.to_string(),
+            to_province: self.to.to_string(),
+            body: Some(body),
+        }
+    }
+}
+
+impl CrossRefund {
+    pub fn from_pb(prefix: &str, refund: pb::CrossRefund) -> Result<CrossRefund, FieldError> {
+        let payment = refund
+            .payment
+            .ok_or_else(|| FieldError::new(format!("{prefix}payment"), "is required"))?;
+        Ok(CrossRefund {
+            refund_id: Id::parse(&format!("{prefix}refund_id"), &refund.refund_id)?,
+            payment: CrossPayment::from_pb(&format!("{prefix}payment."), payment)?,
+            amount: Money::parse_positive(&format!("{prefix}amount"), &refund.amount)?,
+        })
+    }
+
+    pub fn to_pb(&self) -> pb::CrossRefund {
+        pb::CrossRefund {
+            refund_id: self.refund_id.to_string(),
+            payment: Some(self.payment.to_pb()),
+            amount: self.amount.to_string(),
+        }
+    }
+}
+
+impl CrossTransfer {
+    pub fn from_pb(prefix: &str, t: pb::CrossTransfer) -> Result<CrossTransfer, FieldError> {
+        let field = |name: &str| format!("{prefix}{name}");
+        let employee = match pb::InsuranceType::try_from(t.insurance_type) {
+            Ok(pb::InsuranceType::Employee) => true,
+            Ok(pb::InsuranceType::Resident) => false,
+            _ => return Err(enum_error(&field("insurance_type"), t.insurance_type)),
+        };
+        let name = t.name.trim();
+        if name.is_empty() {
+            return Err(FieldError::new(field("name"), "is required"));
+        }
+        Ok(CrossTransfer {
+            transfer_id: Id::parse(&field("transfer_id"), &t.transfer_id)?,
+            person_id: Id::parse(&field("person_id"), &t.person_id)?,
+            name: name.to_owned(),
+            employee,
+            from_province: ProvinceCode::parse(&field("from_province"), &t.from_province)?,
+            to_province: ProvinceCode::parse(&field("to_province"), &t.to_province)?,
+            to_region: crate::RegionCode::parse(&field("to_region"), &t.to_region)?,
+            amount: Money::parse_unsigned(&field("amount"), &t.amount)?,
+        })
+    }
+
+    pub fn to_pb(&self) -> pb::CrossTransfer {
+        pb::CrossTransfer {
+            transfer_id: self.transfer_id.to_string(),
+            person_id: self.person_id.to_string(),
+            name: self.name.clone(),
+            insurance_type: if self.employee {
+                pb::InsuranceType::Employee
+            } else {
+                pb::InsuranceType::Resident
+            } as i32,
+            from_province: self.from_province.to_string(),
+            to_province: self.to_province.to_string(),
+            to_region: self.to_region.to_string(),
+            amount: self.amount.to_string(),
+        }
+    }
+}
+
+/// What a reversal found and did, as the donor's node and the hub report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReversalOutcome {
+    /// True when the payment had been approved, so money went back.
+    pub was_approved: bool,
+    /// Month of the original payment, when it had been approved.
+    pub original_period: Option<crate::Period>,
+    /// Month of the credit back, when an approved payment was reversed.
+    pub reversal_period: Option<crate::Period>,
+}
+
+impl ReversalOutcome {
+    pub const NOTHING_APPROVED: ReversalOutcome = ReversalOutcome {
+        was_approved: false,
+        original_period: None,
+        reversal_period: None,
+    };
+
+    pub fn to_pb(&self) -> pb::ReversalAnswer {
+        pb::ReversalAnswer {
+            was_approved: self.was_approved,
+            original_period: self.original_period.map(|p| p.to_string()).unwrap_or_default(),
+            reversal_period: self.reversal_period.map(|p| p.to_string()).unwrap_or_default(),
+        }
+    }
+
+    /// Reads an answer; an approved reversal must name both months.
+    pub fn from_pb(answer: pb::ReversalAnswer) -> Result<ReversalOutcome, FieldError> {
+        let month = |field: &str, text: &str| match text {
+            "" => Ok(None),
+            text => crate::Period::parse(field, text).map(Some),
+        };
+        let outcome = ReversalOutcome {
+            was_approved: answer.was_approved,
+            original_period: month("original_period", &answer.original_period)?,
+            reversal_period: month("reversal_period", &answer.reversal_period)?,
+        };
+        if outcome.was_approved && (outcome.original_period.is_none() || outcome.reversal_period.is_none()) {
+            return Err(FieldError::new(
+                "reversal_period",
+                "an approved payment's reversal names both months",
+            ));
+        }
+        Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant() -> Grant {
+        Grant {
+            relationship_id: Id::parse("r", "rel-1").unwrap(),
+            donor_id: Id::parse("d", "donor").unwrap(),
+            donor_province: ProvinceCode::parse("p", "13").unwrap(),
+            beneficiary_id: Id::parse("b", "kin").unwrap(),
+            beneficiary_province: ProvinceCode::parse("p", "41").unwrap(),
+            kind: RelationKind::Parent,
+            quota: Money::from_fen(50_000),
+        }
+    }
+
+    #[test]
+    fn notices_survive_the_wire() {
+        let bodies = [
+            NoticeBody::RelationshipEnded {
+                grant: grant(),
+                reason: EndReason::DonorTerminated,
+                quota: Money::from_fen(50_000),
+                used: Money::from_fen(1_250),
+                version: 3,
+            },
+            NoticeBody::DissolutionRequested {
+                relationship_id: grant().relationship_id,
+                reason: EndReason::BeneficiaryRequest,
+            },
+            NoticeBody::QuotaChanged {
+                relationship_id: grant().relationship_id,
+                change_id: Id::parse("c", "change-1").unwrap(),
+                quota: Money::from_fen(80_000),
+                version: 2,
+            },
+        ];
+        for body in bodies {
+            let notice = Notice {
+                id: "n/1".into(),
+                from: grant().donor_province,
+                to: grant().beneficiary_province,
+                body,
+            };
+            assert_eq!(Notice::from_pb(notice.to_pb()).unwrap(), notice);
+        }
+    }
+
+    #[test]
+    fn contributions_go_to_a_fund_and_care_to_an_institution() {
+        assert_eq!(
+            Payee::for_purpose("institution_id", Purpose::ResidentContribution, "").unwrap(),
+            Payee::Fund(Fund::ResidentInsurance)
+        );
+        assert!(Payee::for_purpose("institution_id", Purpose::LongTermCareContribution, "H32050000001").is_err());
+        assert!(Payee::for_purpose("institution_id", Purpose::Inpatient, "").is_err());
+        let payee = Payee::for_purpose("institution_id", Purpose::Inpatient, "H32050000001").unwrap();
+        assert_eq!(payee.institution_id(), "H32050000001");
     }
 }

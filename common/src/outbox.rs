@@ -35,6 +35,14 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    /// From a tenth of a second (or `max`, if less) doubling up to `max`.
+    pub fn up_to(max: Duration) -> Backoff {
+        Backoff {
+            initial: Duration::from_millis(100).min(max),
+            max,
+        }
+    }
+
     fn after(&self, attempts: u32) -> Duration {
         let factor = 1u32.checked_shl(attempts.saturating_sub(1).min(20)).unwrap_or(u32::MAX);
         self.initial.saturating_mul(factor).min(self.max)

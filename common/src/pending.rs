@@ -23,15 +23,37 @@ pub enum PendingKind {
     Grant,
     /// A payment the donor's node has not decided.
     Payment,
+    /// A refund the donor's node has not taken back.
+    Refund,
+    /// A reversal the donor's node has not confirmed.
+    Reversal,
+    /// An insurance transfer the receiving node has not answered.
+    Transfer,
+    /// A person whose insurance ended or moved, whose relationships must
+    /// all dissolve (a node-local step).
+    Cascade,
 }
 
 impl PendingKind {
-    pub const ALL: [PendingKind; 2] = [PendingKind::Grant, PendingKind::Payment];
+    /// In the order a recovery pass resolves them: a person's relationships
+    /// dissolve before their transfer goes on.
+    pub const ALL: [PendingKind; 6] = [
+        PendingKind::Grant,
+        PendingKind::Payment,
+        PendingKind::Refund,
+        PendingKind::Reversal,
+        PendingKind::Cascade,
+        PendingKind::Transfer,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             PendingKind::Grant => "grant",
             PendingKind::Payment => "payment",
+            PendingKind::Refund => "refund",
+            PendingKind::Reversal => "reversal",
+            PendingKind::Transfer => "transfer",
+            PendingKind::Cascade => "cascade",
         }
     }
 

@@ -113,4 +113,9 @@ impl HubConfig {
     pub fn recovery_interval(&self) -> Duration {
         Duration::from_millis(self.recovery_interval_ms.max(10))
     }
+
+    /// Notices are retried from a tenth of a second up to the recovery interval.
+    pub fn outbox_backoff(&self) -> gongji_common::outbox::Backoff {
+        gongji_common::outbox::Backoff::up_to(self.recovery_interval())
+    }
 }

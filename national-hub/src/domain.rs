@@ -1,10 +1,11 @@
-//! What the hub records: cross-province transactions with their month stamp
-//! and the positions they leave, and the directory of grants it routed.
+//! What the hub records: cross-province transactions (payments, refunds,
+//! reversals, account transfers) with their month stamp and the positions
+//! they leave, and the directory of grants it routed.
 
 use gongji_common::{
-    contract::{CrossPayment, Decline, Grant, TxStatus},
+    contract::{CrossPayment, CrossRefund, CrossTransfer, Decline, DeclineReason, Grant, TxStatus},
     period::now_millis,
-    FieldError, Money, Period, ProvinceCode,
+    FieldError, Id, Money, Period, ProvinceCode,
 };
 use serde::{Deserialize, Serialize};
 
@@ -14,13 +15,116 @@ use serde::{Deserialize, Serialize};
 pub enum TxKind {
     /// The donor's province owes the beneficiary's.
     Payment,
+    /// The beneficiary's province owes the donor's.
+    Refund,
+    /// The beneficiary's province owes the donor's (an approved payment undone).
+    Reversal,
+    /// The releasing province owes the receiving one.
+    AccountTransfer,
+}
+
+impl TxKind {
+    pub const ALL: [TxKind; 4] = [TxKind::Payment, TxKind::Refund, TxKind::Reversal, TxKind::AccountTransfer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxKind::Payment => "payment",
+            TxKind::Refund => "refund",
+            TxKind::Reversal => "reversal",
+            TxKind::AccountTransfer => "transfer",
+        }
+    }
+
+    /// The store key of a transaction of this kind: kinds have their own id spaces.
+    pub fn key(self, id: &Id) -> String {
+        format!("{}/{id}", self.as_str())
+    }
+}
+
+/// What a transaction carries, by kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxBody {
+    Payment(CrossPayment),
+    Refund(CrossRefund),
+    /// The payment reversed (its id is the reversal's id).
+    Reversal(CrossPayment),
+    Transfer(CrossTransfer),
+}
+
+impl TxBody {
+    pub fn kind(&self) -> TxKind {
+        match self {
+            TxBody::Payment(_) => TxKind::Payment,
+            TxBody::Refund(_) => TxKind::Refund,
+            TxBody::Reversal(_) => TxKind::Reversal,
+            TxBody::Transfer(_) => TxKind::AccountTransfer,
+        }
+    }
+
+    pub fn id(&self) -> &Id {
+        match self {
+            TxBody::Payment(p) | TxBody::Reversal(p) => &p.payment_id,
+            TxBody::Refund(r) => &r.refund_id,
+            TxBody::Transfer(t) => &t.transfer_id,
+        }
+    }
+
+    pub fn key(&self) -> String {
+        self.kind().key(self.id())
+    }
+
+    /// The province that owes the amount.
+    pub fn payer(&self) -> ProvinceCode {
+        match self {
+            TxBody::Payment(p) => p.donor_province,
+            TxBody::Refund(r) => r.payment.beneficiary_province,
+            TxBody::Reversal(p) => p.beneficiary_province,
+            TxBody::Transfer(t) => t.from_province,
+        }
+    }
+
+    /// The province that is owed the amount.
+    pub fn payee(&self) -> ProvinceCode {
+        match self {
+            TxBody::Payment(p) => p.beneficiary_province,
+            TxBody::Refund(r) => r.payment.donor_province,
+            TxBody::Reversal(p) => p.donor_province,
+            TxBody::Transfer(t) => t.to_province,
+        }
+    }
+
+    pub fn amount(&self) -> Money {
+        match self {
+            TxBody::Payment(p) | TxBody::Reversal(p) => p.amount,
+            TxBody::Refund(r) => r.amount,
+            TxBody::Transfer(t) => t.amount,
+        }
+    }
+
+    /// The province whose node decides (or confirms) the transaction.
+    pub fn decider(&self) -> ProvinceCode {
+        match self {
+            TxBody::Payment(p) | TxBody::Reversal(p) => p.donor_province,
+            TxBody::Refund(r) => r.payment.donor_province,
+            TxBody::Transfer(t) => t.to_province,
+        }
+    }
+
+    /// The relationship the money came from, if any.
+    pub fn relationship_id(&self) -> Option<&Id> {
+        match self {
+            TxBody::Payment(p) | TxBody::Reversal(p) => Some(&p.relationship_id),
+            TxBody::Refund(r) => Some(&r.payment.relationship_id),
+            TxBody::Transfer(_) => None,
+        }
+    }
 }
 
 /// A cross-province transaction as the hub recorded it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HubTransaction {
-    pub kind: TxKind,
-    pub payment: CrossPayment,
+    pub body: TxBody,
     pub period: Period,
     pub status: TxStatus,
     pub decline: Option<Decline>,
@@ -29,13 +133,15 @@ pub struct HubTransaction {
     pub payee_position: Option<Money>,
     pub recorded_at: i64,
     pub decided_at: Option<i64>,
+    /// For an approved payment later reversed: the month of the reversal.
+    #[serde(default)]
+    pub reversal_period: Option<Period>,
 }
 
 impl HubTransaction {
-    pub fn pending_payment(payment: CrossPayment, period: Period) -> HubTransaction {
+    pub fn pending(body: TxBody, period: Period) -> HubTransaction {
         HubTransaction {
-            kind: TxKind::Payment,
-            payment,
+            body,
             period,
             status: TxStatus::Pending,
             decline: None,
@@ -43,21 +149,25 @@ impl HubTransaction {
             payee_position: None,
             recorded_at: now_millis(),
             decided_at: None,
+            reversal_period: None,
         }
-    }
-
-    /// The province that owes the amount.
-    pub fn payer(&self) -> ProvinceCode {
-        self.payment.donor_province
-    }
-
-    /// The province that is owed the amount.
-    pub fn payee(&self) -> ProvinceCode {
-        self.payment.beneficiary_province
     }
 
     pub fn is_pending(&self) -> bool {
         self.status == TxStatus::Pending
+    }
+
+    /// The answer a node gets for this transaction.
+    pub fn decision(&self) -> Result<(), Decline> {
+        match (self.status, &self.decline) {
+            (TxStatus::Approved, _) => Ok(()),
+            (TxStatus::Reversed, _) => Err(Decline::new(
+                DeclineReason::Reversed,
+                "the payment was reversed; it can never be approved",
+            )),
+            (_, Some(decline)) => Err(decline.clone()),
+            (_, None) => Err(Decline::new(DeclineReason::RefusedByPeer, "declined")),
+        }
     }
 }
 
@@ -76,10 +186,10 @@ impl GrantRecord {
         match self.status {
             TxStatus::Pending => None,
             TxStatus::Approved => Some(Ok(())),
-            TxStatus::Declined => Some(Err(self
+            TxStatus::Declined | TxStatus::Reversed => Some(Err(self
                 .decline
                 .clone()
-                .unwrap_or_else(|| Decline::new(gongji_common::contract::DeclineReason::RefusedByPeer, "declined")))),
+                .unwrap_or_else(|| Decline::new(DeclineReason::RefusedByPeer, "declined")))),
         }
     }
 }

@@ -17,9 +17,16 @@ pub enum HubError {
     Store(#[from] StoreError),
     #[error("money arithmetic overflowed")]
     Overflow(#[from] Overflow),
+    /// A broken internal expectation (a bug), never bad input.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl HubError {
+    pub fn not_found(what: &'static str, id: impl std::fmt::Display) -> HubError {
+        HubError::NotFound { what, id: id.to_string() }
+    }
+
     pub fn reused(what: &str, id: impl std::fmt::Display) -> HubError {
         HubError::AlreadyExists(format!("{what} id {id} was already used with different content"))
     }
@@ -33,7 +40,7 @@ impl From<HubError> for Status {
             HubError::NotFound { .. } => Status::not_found(message),
             HubError::AlreadyExists(_) => Status::already_exists(message),
             HubError::Unavailable(_) => Status::unavailable(message),
-            HubError::Store(_) | HubError::Overflow(_) => {
+            HubError::Store(_) | HubError::Overflow(_) | HubError::Internal(_) => {
                 tracing::error!(%message, "internal error");
                 Status::internal(message)
             }

@@ -17,6 +17,7 @@ pub mod store;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use gongji_common::{
+    outbox::Outbox,
     server::{self, ServeError},
     store::{Store, StoreError},
 };
@@ -46,9 +47,15 @@ pub async fn run(config: HubConfig, listener: TcpListener, shutdown: impl Future
     let registry = config.registry().map_err(RunError::Config)?;
     let store = Store::open(&config.data_dir, store::TREES)?;
     let provinces = province_client::Provinces::new(registry, config.deadlines()).map_err(RunError::Config)?;
-    let hub = Arc::new(service::Hub::new(store, provinces).await?);
+    let outbox = Outbox::new(store.clone(), store::OUTBOX, config.outbox_backoff());
+    let hub = Arc::new(service::Hub::new(store, provinces, outbox).await?);
 
     let (stop_recovery, stopped) = tokio::sync::watch::channel(false);
+    let sender = tokio::spawn({
+        let hub = hub.clone();
+        let stopped = stopped.clone();
+        async move { hub.run_outbox(stopped).await }
+    });
     let recovery = tokio::spawn({
         let hub = hub.clone();
         gongji_common::pending::every(config.recovery_interval(), stopped, move || {
@@ -73,8 +80,10 @@ pub async fn run(config: HubConfig, listener: TcpListener, shutdown: impl Future
     let served = server::serve(router, SERVICES, listener, shutdown, server::DEFAULT_GRACE).await;
 
     let _ = stop_recovery.send(true);
-    if tokio::time::timeout(Duration::from_secs(10), recovery).await.is_err() {
-        tracing::warn!("recovery task did not stop in time");
+    for (name, task) in [("recovery", recovery), ("outbox", sender)] {
+        if tokio::time::timeout(Duration::from_secs(10), task).await.is_err() {
+            tracing::warn!(task = name, "background task did not stop in time");
+        }
     }
     tracing::info!("national hub stopped");
     served?;

@@ -1,14 +1,15 @@
 //! The hub's clients of the province nodes, one lazily connected channel per
-//! registered province, with a deadline on every call.
+//! registered province, with a deadline on every call. Answers come back as
+//! domain types: a decision, or `Unanswered` when the outcome is unknown.
 
 use std::collections::BTreeMap;
 
 use gongji_common::{
-    contract::{grant_answer_from_pb, CrossPayment, Decline, Grant, TxStatus},
+    contract::{acceptance_from_pb, CrossPayment, CrossRefund, CrossTransfer, Decline, Grant, Notice, ReversalOutcome, TxStatus},
     peer::{self, read_failure, Deadlines, Unanswered},
     Period, ProvinceCode,
 };
-use gongji_proto::v1::{province_link_client::ProvinceLinkClient, DebitRequest};
+use gongji_proto::v1::{self as pb, province_link_client::ProvinceLinkClient};
 use tonic::transport::Channel;
 
 use crate::config::ProvinceEntry;
@@ -48,7 +49,7 @@ impl Provinces {
     pub async fn receive_grant(&self, grant: &Grant) -> Result<Result<(), Decline>, Unanswered> {
         let mut client = self.client(grant.beneficiary_province)?;
         match client.receive_grant(peer::request(grant.to_pb(), self.deadlines)).await {
-            Ok(answer) => Ok(grant_answer_from_pb(answer.into_inner())),
+            Ok(answer) => Ok(acceptance_from_pb(answer.into_inner())),
             Err(status) => Ok(Err(read_failure(status)?)),
         }
     }
@@ -56,23 +57,77 @@ impl Provinces {
     /// Asks the donor's node to decide a payment stamped with `period`.
     pub async fn authorize_debit(&self, payment: &CrossPayment, period: Period) -> Result<Result<(), Decline>, Unanswered> {
         let mut client = self.client(payment.donor_province)?;
-        let request = DebitRequest {
+        let request = pb::DebitRequest {
             payment: Some(payment.to_pb()),
             period: period.to_string(),
         };
-        match client.authorize_debit(peer::request(request, self.deadlines)).await {
-            Ok(answer) => {
-                let answer = answer.into_inner();
-                match TxStatus::from_pb(answer.status) {
-                    Some(TxStatus::Approved) => Ok(Ok(())),
-                    Some(TxStatus::Declined) => Ok(Err(Decline::from_pb_parts(answer.decline_reason, answer.message))),
-                    _ => Err(Unanswered(format!(
-                        "province {} answered without a decision",
-                        payment.donor_province
-                    ))),
-                }
-            }
+        decision(
+            payment.donor_province,
+            client.authorize_debit(peer::request(request, self.deadlines)).await,
+        )
+    }
+
+    /// Asks the donor's node to take back a refund stamped with `period`.
+    pub async fn apply_refund(&self, refund: &CrossRefund, period: Period) -> Result<Result<(), Decline>, Unanswered> {
+        let province = refund.payment.donor_province;
+        let mut client = self.client(province)?;
+        let request = pb::ApplyRefundRequest {
+            refund: Some(refund.to_pb()),
+            period: period.to_string(),
+        };
+        decision(province, client.apply_refund(peer::request(request, self.deadlines)).await)
+    }
+
+    /// Asks the receiving node to take in a transferred person.
+    pub async fn receive_transfer(&self, transfer: &CrossTransfer, period: Period) -> Result<Result<(), Decline>, Unanswered> {
+        let mut client = self.client(transfer.to_province)?;
+        let request = pb::ReceiveTransferRequest {
+            transfer: Some(transfer.to_pb()),
+            period: period.to_string(),
+        };
+        match client.receive_transfer(peer::request(request, self.deadlines)).await {
+            Ok(answer) => Ok(acceptance_from_pb(answer.into_inner())),
             Err(status) => Ok(Err(read_failure(status)?)),
         }
+    }
+
+    /// Asks the donor's node to reverse a payment, crediting it back in `period`.
+    pub async fn reverse_debit(&self, payment: &CrossPayment, period: Period) -> Result<ReversalOutcome, Unanswered> {
+        let mut client = self.client(payment.donor_province)?;
+        let request = pb::ReverseDebitRequest {
+            payment: Some(payment.to_pb()),
+            period: period.to_string(),
+        };
+        match client.reverse_debit(peer::request(request, self.deadlines)).await {
+            Ok(answer) => ReversalOutcome::from_pb(answer.into_inner())
+                .map_err(|e| Unanswered(format!("province {}: reversal answer: {e}", payment.donor_province))),
+            // A reversal cannot be refused; any failure is asked again.
+            Err(status) => Err(Unanswered(format!("{:?}: {}", status.code(), status.message()))),
+        }
+    }
+
+    /// Delivers a notice to its province; `Ok` once applied there.
+    pub async fn deliver_notice(&self, notice: &Notice) -> Result<(), Unanswered> {
+        let mut client = self.client(notice.to)?;
+        match client.deliver_notice(peer::request(notice.to_pb(), self.deadlines)).await {
+            Ok(_) => Ok(()),
+            Err(status) => Err(Unanswered(format!("{:?}: {}", status.code(), status.message()))),
+        }
+    }
+}
+
+/// Reads a node's decision on a payment or a refund.
+fn decision(
+    province: ProvinceCode,
+    reply: Result<tonic::Response<pb::DebitAnswer>, tonic::Status>,
+) -> Result<Result<(), Decline>, Unanswered> {
+    let answer = match reply {
+        Ok(answer) => answer.into_inner(),
+        Err(status) => return Ok(Err(read_failure(status)?)),
+    };
+    match TxStatus::from_pb(answer.status) {
+        Some(TxStatus::Approved) => Ok(Ok(())),
+        Some(TxStatus::Declined | TxStatus::Reversed) => Ok(Err(Decline::from_pb_parts(answer.decline_reason, answer.message))),
+        _ => Err(Unanswered(format!("province {province} answered without a decision"))),
     }
 }

@@ -5,26 +5,19 @@ use gongji_common::pending::PendingKind;
 
 use crate::service::Hub;
 
-/// One pass; returns how many transactions are still pending.
+/// One pass; returns how many pieces of work are still pending.
 pub async fn resolve_pending(hub: &Hub) -> usize {
     let mut still_pending = 0;
     for kind in PendingKind::ALL {
         let ids = match hub.pending_ids(kind) {
             Ok(ids) => ids,
             Err(error) => {
-                tracing::error!(%error, "cannot list pending transactions");
+                tracing::error!(%error, "cannot list pending work");
                 return 0;
             }
         };
         for id in ids {
-            let result = match kind {
-                PendingKind::Grant => match hub.grant(&id) {
-                    Ok(record) => hub.forward_grant(&record.grant).await.map(|_| ()),
-                    Err(e) => Err(e),
-                },
-                PendingKind::Payment => hub.forward_payment(&id).await.map(|_| ()),
-            };
-            if let Err(error) = result {
+            if let Err(error) = hub.resolve(kind, &id).await {
                 still_pending += 1;
                 tracing::debug!(%id, kind = kind.as_str(), %error, "still pending");
             }

@@ -2,39 +2,57 @@
 //! stamp) and flushed before the other province is asked, and its outcome
 //! recorded and flushed before the caller is answered. A province that does
 //! not answer leaves the transaction pending; the caller's retry, or the
-//! recovery task, asks again with the same id.
+//! recovery pass, asks again with the same id. Notices between provinces are
+//! taken into the hub's durable outbox and delivered until acknowledged.
 
 use gongji_common::{
-    contract::{CrossPayment, Decline, DeclineReason, Grant, TxStatus},
+    contract::{CrossPayment, Decline, DeclineReason, Grant, Notice, ReversalOutcome, TxStatus},
+    outbox::Outbox,
+    pending::PendingKind,
     period::now_millis,
     store::{JournalEntry, Posting, Store, Tx, TxFail},
     Id, Money, Period, ProvinceCode,
 };
-
-use gongji_common::pending::PendingKind;
+use tokio::sync::watch;
 
 use crate::{
-    domain::{check_crosses, GrantRecord, HubTransaction},
+    domain::{check_crosses, GrantRecord, HubTransaction, TxBody, TxKind},
     error::{HubError, HubResult},
     province_client::Provinces,
-    store::{self, GRANTS, META, OPEN_PERIOD, PENDING, TRANSACTIONS, TX_BY_PERIOD, TX_BY_PROVINCE},
+    store::{self, GRANTS, META, OPEN_PERIOD, OUTBOX, PENDING, RELAYED, TRANSACTIONS, TX_BY_PERIOD, TX_BY_PROVINCE},
 };
 
 pub struct Hub {
     store: Store,
     provinces: Provinces,
+    outbox: Outbox,
 }
 
-/// The hub's answer to a routed payment.
+/// The hub's answer to a routed transaction.
 pub struct RouteOutcome {
     pub period: Period,
     pub decision: Result<(), Decline>,
 }
 
+/// Where a reversal stands after its first step.
+enum ReversalStep {
+    Done(ReversalOutcome),
+    AskDonor,
+}
+
+fn pending_kind(kind: TxKind) -> PendingKind {
+    match kind {
+        TxKind::Payment => PendingKind::Payment,
+        TxKind::Refund => PendingKind::Refund,
+        TxKind::Reversal => PendingKind::Reversal,
+        TxKind::AccountTransfer => PendingKind::Transfer,
+    }
+}
+
 impl Hub {
     /// Opens the hub on its store, starting the first open month at the
     /// current month (China Standard Time) on a new store.
-    pub async fn new(store: Store, provinces: Provinces) -> HubResult<Hub> {
+    pub async fn new(store: Store, provinces: Provinces, outbox: Outbox) -> HubResult<Hub> {
         store.transact(|tx| {
             if !tx.contains(META, OPEN_PERIOD)? {
                 tx.put(META, OPEN_PERIOD, &Period::current())?;
@@ -42,7 +60,7 @@ impl Hub {
             Ok(())
         })?;
         store.durable().await?;
-        Ok(Hub { store, provinces })
+        Ok(Hub { store, provinces, outbox })
     }
 
     pub fn provinces(&self) -> &Provinces {
@@ -53,8 +71,18 @@ impl Hub {
         &self.store
     }
 
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
     fn transact<R>(&self, f: impl Fn(&Tx) -> Result<HubResult<R>, TxFail>) -> HubResult<R> {
         self.store.transact(f)?
+    }
+
+    async fn durable(&self) -> HubResult<()> {
+        self.store.durable().await?;
+        self.outbox.wake();
+        Ok(())
     }
 
     /// The month stamped on new transactions.
@@ -71,6 +99,8 @@ impl Hub {
             None => Ok(()),
         }
     }
+
+    // ---- Grants ------------------------------------------------------------------------
 
     /// Routes a grant from the donor's node to the beneficiary's.
     pub async fn route_grant(&self, grant: Grant) -> HubResult<Result<(), Decline>> {
@@ -98,16 +128,20 @@ impl Hub {
             tx.put(PENDING, &PendingKind::Grant.key(&id), &())?;
             Ok(Ok(record))
         })?;
-        self.store.durable().await?;
+        self.durable().await?;
         match record.answer() {
             Some(answer) => Ok(answer),
-            None => self.forward_grant(&record.grant).await,
+            None => self.forward_grant(&id).await,
         }
     }
 
     /// Asks the beneficiary's node about a pending grant and records the answer.
-    pub async fn forward_grant(&self, grant: &Grant) -> HubResult<Result<(), Decline>> {
-        let id = &grant.relationship_id;
+    pub async fn forward_grant(&self, id: &Id) -> HubResult<Result<(), Decline>> {
+        let record = self.grant(id)?;
+        if let Some(answer) = record.answer() {
+            return Ok(answer);
+        }
+        let grant = &record.grant;
         let answer = self.provinces.receive_grant(grant).await.map_err(|why| {
             HubError::Unavailable(format!(
                 "grant {id} is pending: province {} did not answer ({why})",
@@ -116,10 +150,7 @@ impl Hub {
         })?;
         let record = self.transact(|tx| {
             let Some(mut record) = tx.get::<GrantRecord>(GRANTS, id.as_bytes())? else {
-                return Ok(Err(HubError::NotFound {
-                    what: "grant",
-                    id: id.to_string(),
-                }));
+                return Ok(Err(HubError::not_found("grant", id)));
             };
             if record.status == TxStatus::Pending {
                 record.status = if answer.is_ok() { TxStatus::Approved } else { TxStatus::Declined };
@@ -130,97 +161,115 @@ impl Hub {
             }
             Ok(Ok(record))
         })?;
-        self.store.durable().await?;
+        self.durable().await?;
         tracing::info!(relationship = %id, status = ?record.status, "grant routed");
         Ok(record.answer().unwrap_or(answer))
     }
 
-    /// Routes a payment from the beneficiary's node to the donor's node,
-    /// stamping the open month first.
-    pub async fn route_payment(&self, payment: CrossPayment) -> HubResult<RouteOutcome> {
-        check_crosses("donor_province", payment.donor_province, payment.beneficiary_province)?;
-        if let Err(decline) = self.check_connected([payment.donor_province, payment.beneficiary_province]) {
+    // ---- Payments, refunds, account transfers ---------------------------------------------
+
+    /// Routes a payment, refund or account transfer to the province that
+    /// decides it, stamping the open month first.
+    pub async fn route(&self, body: TxBody) -> HubResult<RouteOutcome> {
+        let field = match body.kind() {
+            TxKind::Payment => "donor_province",
+            TxKind::Refund => "payment.donor_province",
+            TxKind::AccountTransfer => "to_province",
+            TxKind::Reversal => return Err(HubError::Internal("reversals are routed by route_reversal".into())),
+        };
+        check_crosses(field, body.payer(), body.payee())?;
+        if let Err(decline) = self.check_connected([body.payer(), body.payee()]) {
             return Ok(RouteOutcome {
                 period: self.open_period()?,
                 decision: Err(decline),
             });
         }
-        let id = payment.payment_id.clone();
+        let key = body.key();
         let record = self.transact(|tx| {
-            if let Some(existing) = tx.get::<HubTransaction>(TRANSACTIONS, id.as_bytes())? {
-                return Ok(if existing.payment == payment {
+            if let Some(existing) = tx.get::<HubTransaction>(TRANSACTIONS, key.as_bytes())? {
+                return Ok(if existing.body == body {
                     Ok(existing)
                 } else {
-                    Err(HubError::reused("transaction", &id))
+                    Err(HubError::reused(body.kind().as_str(), body.id()))
                 });
             }
-            let period = tx.get::<Period>(META, OPEN_PERIOD)?.unwrap_or_else(Period::current);
-            let record = HubTransaction::pending_payment(payment.clone(), period);
-            let seq = tx.next_id()?;
-            tx.put(TRANSACTIONS, id.as_bytes(), &record)?;
-            tx.put(TX_BY_PERIOD, &store::by_period_key(period, seq), &id)?;
-            for province in [record.payer(), record.payee()] {
-                tx.put(TX_BY_PROVINCE, &store::by_province_key(period, province, seq), &id)?;
-            }
-            tx.put(PENDING, &PendingKind::Payment.key(&id), &())?;
+            let record = Self::record_new(tx, body.clone())?;
+            tx.put(PENDING, &pending_kind(body.kind()).key(body.id()), &())?;
             Ok(Ok(record))
         })?;
-        self.store.durable().await?;
+        self.durable().await?;
         if record.is_pending() {
-            return self.forward_payment(&id).await;
+            return self.forward(body.kind(), body.id()).await;
         }
-        Ok(outcome_of(&record))
+        Ok(RouteOutcome {
+            period: record.period,
+            decision: record.decision(),
+        })
     }
 
-    /// Asks the donor's node to decide a pending payment and records the
-    /// decision with both provinces' positions.
-    pub async fn forward_payment(&self, id: &Id) -> HubResult<RouteOutcome> {
-        let record = self.transaction(id)?;
-        if !record.is_pending() {
-            return Ok(outcome_of(&record));
+    /// Records a new pending transaction stamped with the open month, indexed
+    /// by month and by both provinces.
+    fn record_new(tx: &Tx, body: TxBody) -> Result<HubTransaction, TxFail> {
+        let period = tx.get::<Period>(META, OPEN_PERIOD)?.unwrap_or_else(Period::current);
+        let record = HubTransaction::pending(body, period);
+        Self::put_new(tx, &record)?;
+        Ok(record)
+    }
+
+    fn put_new(tx: &Tx, record: &HubTransaction) -> Result<(), TxFail> {
+        let key = record.body.key();
+        let seq = tx.next_id()?;
+        tx.put(TRANSACTIONS, key.as_bytes(), record)?;
+        tx.put(TX_BY_PERIOD, &store::by_period_key(record.period, seq), &key)?;
+        for province in [record.body.payer(), record.body.payee()] {
+            tx.put(TX_BY_PROVINCE, &store::by_province_key(record.period, province, seq), &key)?;
         }
-        let decision = self
-            .provinces
-            .authorize_debit(&record.payment, record.period)
-            .await
-            .map_err(|why| {
-                HubError::Unavailable(format!(
-                    "payment {id} is pending: province {} did not answer ({why})",
-                    record.payer()
-                ))
-            })?;
+        Ok(())
+    }
+
+    /// Asks the deciding province about a pending transaction and records
+    /// the decision with both provinces' positions.
+    pub async fn forward(&self, kind: TxKind, id: &Id) -> HubResult<RouteOutcome> {
+        if kind == TxKind::Reversal {
+            self.forward_reversal(id).await?;
+            let record = self.transaction(kind, id)?;
+            return Ok(RouteOutcome {
+                period: record.period,
+                decision: record.decision(),
+            });
+        }
+        let record = self.transaction(kind, id)?;
+        if !record.is_pending() {
+            return Ok(RouteOutcome {
+                period: record.period,
+                decision: record.decision(),
+            });
+        }
+        let asked = match &record.body {
+            TxBody::Payment(payment) => self.provinces.authorize_debit(payment, record.period).await,
+            TxBody::Refund(refund) => self.provinces.apply_refund(refund, record.period).await,
+            TxBody::Transfer(transfer) => self.provinces.receive_transfer(transfer, record.period).await,
+            TxBody::Reversal(_) => return Err(HubError::Internal(format!("reversal {id} reached the generic forward"))),
+        };
+        let decision = asked.map_err(|why| {
+            HubError::Unavailable(format!(
+                "{} {id} is pending: province {} did not answer ({why})",
+                kind.as_str(),
+                record.body.decider()
+            ))
+        })?;
+        let key = kind.key(id);
         let record = self.transact(|tx| {
-            let Some(mut record) = tx.get::<HubTransaction>(TRANSACTIONS, id.as_bytes())? else {
-                return Ok(Err(HubError::NotFound {
-                    what: "transaction",
-                    id: id.to_string(),
-                }));
+            let Some(mut record) = tx.get::<HubTransaction>(TRANSACTIONS, key.as_bytes())? else {
+                return Ok(Err(HubError::not_found(kind.as_str(), id)));
             };
+            // Decided meanwhile, or cancelled by a reversal: a late answer changes nothing.
             if !record.is_pending() {
                 return Ok(Ok(record));
             }
             match &decision {
                 Ok(()) => {
-                    let payer = store::position(record.payer(), record.period);
-                    let payee = store::position(record.payee(), record.period);
-                    let amount = record.payment.amount;
-                    tx.post(&JournalEntry {
-                        reference: id.to_string(),
-                        memo: "cross-province payment".into(),
-                        at: now_millis(),
-                        postings: vec![
-                            Posting {
-                                account: payer.clone(),
-                                amount: amount.negated(),
-                            },
-                            Posting {
-                                account: payee.clone(),
-                                amount,
-                            },
-                        ],
-                    })?;
-                    record.payer_position = Some(tx.balance(&payer)?);
-                    record.payee_position = Some(tx.balance(&payee)?);
+                    Self::post_positions(tx, &mut record)?;
                     record.status = TxStatus::Approved;
                 }
                 Err(decline) => {
@@ -229,37 +278,241 @@ impl Hub {
                 }
             }
             record.decided_at = Some(now_millis());
-            tx.put(TRANSACTIONS, id.as_bytes(), &record)?;
-            tx.remove(PENDING, &PendingKind::Payment.key(id))?;
+            tx.put(TRANSACTIONS, key.as_bytes(), &record)?;
+            tx.remove(PENDING, &pending_kind(kind).key(id))?;
             Ok(Ok(record))
         })?;
-        self.store.durable().await?;
-        tracing::info!(payment = %id, status = ?record.status, period = %record.period, "payment routed");
-        Ok(outcome_of(&record))
+        self.durable().await?;
+        tracing::info!(transaction = %key, status = ?record.status, period = %record.period, "transaction routed");
+        Ok(RouteOutcome {
+            period: record.period,
+            decision: record.decision(),
+        })
     }
 
-    pub fn transaction(&self, id: &Id) -> HubResult<HubTransaction> {
-        self.store.get(TRANSACTIONS, id.as_bytes())?.ok_or_else(|| HubError::NotFound {
-            what: "transaction",
-            id: id.to_string(),
-        })
+    /// Moves both provinces' positions for an approved transaction and
+    /// records them on it.
+    fn post_positions(tx: &Tx, record: &mut HubTransaction) -> Result<(), TxFail> {
+        let payer = store::position(record.body.payer(), record.period);
+        let payee = store::position(record.body.payee(), record.period);
+        let amount = record.body.amount();
+        if !amount.is_zero() {
+            tx.post(&JournalEntry {
+                reference: record.body.key(),
+                memo: record.body.kind().as_str().to_owned(),
+                at: now_millis(),
+                postings: vec![
+                    Posting {
+                        account: payer.clone(),
+                        amount: amount.negated(),
+                    },
+                    Posting {
+                        account: payee.clone(),
+                        amount,
+                    },
+                ],
+            })?;
+        }
+        record.payer_position = Some(tx.balance(&payer)?);
+        record.payee_position = Some(tx.balance(&payee)?);
+        Ok(())
+    }
+
+    // ---- Reversals -----------------------------------------------------------------------
+
+    /// Routes a reversal: a payment the hub never saw is cancelled for good; a
+    /// pending one is cancelled at once (a late approval is then undone); an
+    /// approved one is credited back in the open month.
+    pub async fn route_reversal(&self, payment: CrossPayment) -> HubResult<ReversalOutcome> {
+        check_crosses("donor_province", payment.donor_province, payment.beneficiary_province)?;
+        let id = payment.payment_id.clone();
+        let payment_key = TxKind::Payment.key(&id);
+        let reversal_key = TxKind::Reversal.key(&id);
+        let step = self.transact(|tx| {
+            let Some(mut original) = tx.get::<HubTransaction>(TRANSACTIONS, payment_key.as_bytes())? else {
+                let mut cancelled = HubTransaction::pending(TxBody::Payment(payment.clone()), Self::open(tx)?);
+                cancelled.status = TxStatus::Reversed;
+                cancelled.decided_at = Some(now_millis());
+                Self::put_new(tx, &cancelled)?;
+                return Ok(Ok(ReversalStep::Done(ReversalOutcome::NOTHING_APPROVED)));
+            };
+            if original.body != TxBody::Payment(payment.clone()) {
+                return Ok(Err(HubError::reused("payment", &id)));
+            }
+            if let Some(reversal) = tx.get::<HubTransaction>(TRANSACTIONS, reversal_key.as_bytes())? {
+                return Ok(Ok(if reversal.is_pending() {
+                    ReversalStep::AskDonor
+                } else {
+                    ReversalStep::Done(Self::reversal_outcome(&original, &reversal))
+                }));
+            }
+            match original.status {
+                TxStatus::Declined | TxStatus::Reversed => return Ok(Ok(ReversalStep::Done(ReversalOutcome::NOTHING_APPROVED))),
+                TxStatus::Pending => {
+                    // Cancel at once: no answer can approve it here any more.
+                    original.status = TxStatus::Reversed;
+                    original.decided_at = Some(now_millis());
+                    tx.put(TRANSACTIONS, payment_key.as_bytes(), &original)?;
+                    tx.remove(PENDING, &PendingKind::Payment.key(&id))?;
+                }
+                TxStatus::Approved => {}
+            }
+            let reversal = HubTransaction::pending(TxBody::Reversal(payment.clone()), Self::open(tx)?);
+            Self::put_new(tx, &reversal)?;
+            tx.put(PENDING, &PendingKind::Reversal.key(&id), &())?;
+            Ok(Ok(ReversalStep::AskDonor))
+        })?;
+        self.durable().await?;
+        match step {
+            ReversalStep::Done(outcome) => Ok(outcome),
+            ReversalStep::AskDonor => self.forward_reversal(&id).await,
+        }
+    }
+
+    fn open(tx: &Tx) -> Result<Period, TxFail> {
+        Ok(tx.get::<Period>(META, OPEN_PERIOD)?.unwrap_or_else(Period::current))
+    }
+
+    fn reversal_outcome(original: &HubTransaction, reversal: &HubTransaction) -> ReversalOutcome {
+        if reversal.status == TxStatus::Approved {
+            ReversalOutcome {
+                was_approved: true,
+                original_period: Some(original.period),
+                reversal_period: Some(reversal.period),
+            }
+        } else {
+            ReversalOutcome::NOTHING_APPROVED
+        }
+    }
+
+    /// Asks the donor's node to reverse the payment and records what it did:
+    /// if it had approved it, the payment's approval (if the hub never
+    /// learned it) and the credit back, each in its own month.
+    pub async fn forward_reversal(&self, id: &Id) -> HubResult<ReversalOutcome> {
+        let payment_key = TxKind::Payment.key(id);
+        let reversal_key = TxKind::Reversal.key(id);
+        let reversal = self.transaction(TxKind::Reversal, id)?;
+        let TxBody::Reversal(payment) = &reversal.body else {
+            return Err(HubError::Internal(format!("reversal {id} carries no payment")));
+        };
+        if !reversal.is_pending() {
+            return Ok(Self::reversal_outcome(&self.transaction(TxKind::Payment, id)?, &reversal));
+        }
+        let answer = self.provinces.reverse_debit(payment, reversal.period).await.map_err(|why| {
+            HubError::Unavailable(format!(
+                "reversal {id} is pending: province {} did not answer ({why})",
+                payment.donor_province
+            ))
+        })?;
+        let outcome = self.transact(|tx| {
+            let (Some(mut original), Some(mut reversal)) = (
+                tx.get::<HubTransaction>(TRANSACTIONS, payment_key.as_bytes())?,
+                tx.get::<HubTransaction>(TRANSACTIONS, reversal_key.as_bytes())?,
+            ) else {
+                return Ok(Err(HubError::not_found("reversal", id)));
+            };
+            if !reversal.is_pending() {
+                return Ok(Ok(Self::reversal_outcome(&original, &reversal)));
+            }
+            if answer.was_approved {
+                if original.status != TxStatus::Approved {
+                    // The donor approved before the reversal reached it: the
+                    // payment happened in its month; book it there.
+                    Self::post_positions(tx, &mut original)?;
+                    original.status = TxStatus::Approved;
+                }
+                original.reversal_period = Some(reversal.period);
+                Self::post_positions(tx, &mut reversal)?;
+                reversal.status = TxStatus::Approved;
+            } else {
+                if original.status == TxStatus::Approved {
+                    tracing::error!(payment = %id, "the donor's node reports no approval of a payment the hub recorded approved");
+                }
+                reversal.status = TxStatus::Declined;
+                reversal.decline = Some(Decline::new(
+                    DeclineReason::Reversed,
+                    "nothing had been approved: the payment is cancelled",
+                ));
+            }
+            reversal.decided_at = Some(now_millis());
+            tx.put(TRANSACTIONS, payment_key.as_bytes(), &original)?;
+            tx.put(TRANSACTIONS, reversal_key.as_bytes(), &reversal)?;
+            tx.remove(PENDING, &PendingKind::Reversal.key(id))?;
+            Ok(Ok(Self::reversal_outcome(&original, &reversal)))
+        })?;
+        self.durable().await?;
+        tracing::info!(payment = %id, ?outcome, "reversal routed");
+        Ok(outcome)
+    }
+
+    // ---- Notices -------------------------------------------------------------------------
+
+    /// Takes a notice into the outbox for its province (once per id).
+    pub async fn relay_notice(&self, notice: Notice) -> HubResult<()> {
+        for (field, province) in [("from_province", notice.from), ("to_province", notice.to)] {
+            if !self.provinces.contains(province) {
+                return Err(
+                    gongji_common::FieldError::new(field, format!("province {province} is not connected to the national hub")).into(),
+                );
+            }
+        }
+        self.transact(|tx| {
+            if !tx.contains(RELAYED, notice.id.as_bytes())? {
+                Outbox::enqueue(tx, OUTBOX, &notice)?;
+                tx.put(RELAYED, notice.id.as_bytes(), &())?;
+            }
+            Ok(Ok(()))
+        })?;
+        self.durable().await
+    }
+
+    /// Delivers the outbox's notices until `stop` turns true.
+    pub async fn run_outbox(&self, stop: watch::Receiver<bool>) {
+        self.outbox
+            .run(stop, |notice: Notice| async move {
+                self.provinces.deliver_notice(&notice).await.map_err(|e| e.0)
+            })
+            .await
+    }
+
+    // ---- Queries and recovery ---------------------------------------------------------------
+
+    pub fn transaction(&self, kind: TxKind, id: &Id) -> HubResult<HubTransaction> {
+        self.store
+            .get(TRANSACTIONS, kind.key(id).as_bytes())?
+            .ok_or_else(|| HubError::not_found(kind.as_str(), id))
+    }
+
+    /// The transaction with this id, of the given kind or of the first kind
+    /// that has one (payment, refund, reversal, transfer).
+    pub fn find_transaction(&self, id: &Id, kind: Option<TxKind>) -> HubResult<HubTransaction> {
+        for kind in kind.map_or(TxKind::ALL.to_vec(), |k| vec![k]) {
+            if let Some(record) = self.store.get(TRANSACTIONS, kind.key(id).as_bytes())? {
+                return Ok(record);
+            }
+        }
+        Err(HubError::not_found("transaction", id))
     }
 
     pub fn grant(&self, id: &Id) -> HubResult<GrantRecord> {
-        self.store.get(GRANTS, id.as_bytes())?.ok_or_else(|| HubError::NotFound {
-            what: "grant",
-            id: id.to_string(),
-        })
+        self.store
+            .get(GRANTS, id.as_bytes())?
+            .ok_or_else(|| HubError::not_found("grant", id))
     }
 
-    /// Ids of a month's transactions (of one province, if given), in the
-    /// order recorded; lazily, so a large month is never held in memory.
-    pub fn transaction_ids(&self, period: Period, province: Option<ProvinceCode>) -> impl Iterator<Item = HubResult<Id>> + '_ {
+    /// A month's transactions (of one province, if given), in the order
+    /// recorded; lazily, so a large month is never held in memory.
+    pub fn transactions(&self, period: Period, province: Option<ProvinceCode>) -> impl Iterator<Item = HubResult<HubTransaction>> + '_ {
         let (tree, prefix) = match province {
             Some(p) => (TX_BY_PROVINCE, store::province_prefix(period, p)),
             None => (TX_BY_PERIOD, store::period_prefix(period)),
         };
-        self.store.scan_prefix::<Id>(tree, &prefix).map(|item| Ok(item?.1))
+        self.store.scan_prefix::<String>(tree, &prefix).map(move |item| {
+            let (_, key) = item?;
+            self.store
+                .get::<HubTransaction>(TRANSACTIONS, key.as_bytes())?
+                .ok_or_else(|| HubError::Internal(format!("index names transaction {key}, which is missing")))
+        })
     }
 
     /// A province's position in a month.
@@ -267,19 +520,20 @@ impl Hub {
         Ok(self.store.balance(&store::position(province, period))?)
     }
 
-    /// Ids of the transactions waiting for another node, by kind.
+    /// Ids of the work waiting for a province node, by kind.
     pub fn pending_ids(&self, kind: PendingKind) -> HubResult<Vec<Id>> {
         Ok(gongji_common::pending::pending_ids(&self.store, PENDING, kind)?)
     }
-}
 
-fn outcome_of(record: &HubTransaction) -> RouteOutcome {
-    RouteOutcome {
-        period: record.period,
-        decision: match (&record.status, &record.decline) {
-            (TxStatus::Approved, _) => Ok(()),
-            (_, Some(decline)) => Err(decline.clone()),
-            (_, None) => Err(Decline::new(DeclineReason::RefusedByPeer, "declined")),
-        },
+    /// Takes one pending piece of work up again (the recovery pass).
+    pub async fn resolve(&self, kind: PendingKind, id: &Id) -> HubResult<()> {
+        match kind {
+            PendingKind::Grant => self.forward_grant(id).await.map(drop),
+            PendingKind::Payment => self.forward(TxKind::Payment, id).await.map(drop),
+            PendingKind::Refund => self.forward(TxKind::Refund, id).await.map(drop),
+            PendingKind::Transfer => self.forward(TxKind::AccountTransfer, id).await.map(drop),
+            PendingKind::Reversal => self.forward_reversal(id).await.map(drop),
+            PendingKind::Cascade => Ok(()),
+        }
     }
 }

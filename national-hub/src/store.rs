@@ -2,12 +2,14 @@
 //!
 //! | tree             | key                              | value             |
 //! |------------------|----------------------------------|-------------------|
-//! | `transactions`   | transaction id                   | `HubTransaction`  |
-//! | `tx_by_period`   | YYYY-MM ␟ seq (u64 BE)           | transaction id    |
-//! | `tx_by_province` | YYYY-MM ␟ province ␟ seq (u64 BE) | transaction id (one entry for payer, one for payee) |
+//! | `transactions`   | kind/id (`payment/P1`, `refund/R1`, `reversal/P1`, `transfer/T1`) | `HubTransaction` |
+//! | `tx_by_period`   | YYYY-MM ␟ seq (u64 BE)           | transaction key   |
+//! | `tx_by_province` | YYYY-MM ␟ province ␟ seq (u64 BE) | transaction key (one entry for payer, one for payee) |
 //! | `grants`         | relationship id                  | `GrantRecord`     |
 //! | `pending`        | kind ␟ id                        | null: awaiting a province node |
 //! | `meta`           | name                             | e.g. `open_period` → "YYYY-MM" |
+//! | `outbox`         | seq (u64 BE)                     | notice to deliver, with attempts |
+//! | `relayed`        | notice id                        | null: notices already taken in |
 //!
 //! Plus the shared `journal` and `balances`; accounts used here:
 //! `position/CODE/YYYY-MM` (receivable minus payable of a province in a month).
@@ -17,13 +19,24 @@ use gongji_common::{
     Period, ProvinceCode,
 };
 
-pub const TREES: &[&str] = &["transactions", "tx_by_period", "tx_by_province", "grants", "pending", "meta"];
+pub const TREES: &[&str] = &[
+    "transactions",
+    "tx_by_period",
+    "tx_by_province",
+    "grants",
+    "pending",
+    "meta",
+    "outbox",
+    "relayed",
+];
 pub const TRANSACTIONS: TreeId = TreeId::app(0);
 pub const TX_BY_PERIOD: TreeId = TreeId::app(1);
 pub const TX_BY_PROVINCE: TreeId = TreeId::app(2);
 pub const GRANTS: TreeId = TreeId::app(3);
 pub const PENDING: TreeId = TreeId::app(4);
 pub const META: TreeId = TreeId::app(5);
+pub const OUTBOX: TreeId = TreeId::app(6);
+pub const RELAYED: TreeId = TreeId::app(7);
 
 pub const OPEN_PERIOD: &[u8] = b"open_period";
 

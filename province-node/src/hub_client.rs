@@ -1,19 +1,18 @@
 //! The node's client of the national hub. Every call carries a deadline. It
 //! speaks domain types to the service: a definite answer (including a refusal
 //! by the hub, read as a decline) or `Unanswered` when the outcome is unknown
-//! and the transaction must stay pending.
+//! and the work must stay pending.
 
 pub use gongji_common::peer::Unanswered;
 use gongji_common::{
+    contract::{acceptance_from_pb, CrossPayment, CrossRefund, CrossTransfer, Decline, Grant, Notice, ReversalOutcome, TxStatus},
     peer::{self, read_failure, Deadlines},
     Period,
 };
-use gongji_proto::v1::hub_router_client::HubRouterClient;
+use gongji_proto::v1::{hub_router_client::HubRouterClient, RouteAnswer};
 use tonic::transport::Channel;
 
-use gongji_common::contract::{grant_answer_from_pb, CrossPayment, Decline, Grant, TxStatus};
-
-/// The hub's decision on a cross-province payment.
+/// The hub's decision on a routed payment, refund or transfer.
 #[derive(Debug, Clone)]
 pub enum HubDecision {
     Approved(Period),
@@ -38,7 +37,7 @@ impl HubClient {
     pub async fn route_grant(&self, grant: &Grant) -> Result<Result<(), Decline>, Unanswered> {
         let mut client = self.client.clone();
         match client.route_grant(peer::request(grant.to_pb(), self.deadlines)).await {
-            Ok(answer) => Ok(grant_answer_from_pb(answer.into_inner())),
+            Ok(answer) => Ok(acceptance_from_pb(answer.into_inner())),
             Err(status) => Ok(Err(read_failure(status)?)),
         }
     }
@@ -46,23 +45,57 @@ impl HubClient {
     /// Routes a payment to the donor's node, which decides.
     pub async fn route_payment(&self, payment: &CrossPayment) -> Result<HubDecision, Unanswered> {
         let mut client = self.client.clone();
-        match client.route_payment(peer::request(payment.to_pb(), self.deadlines)).await {
-            Ok(answer) => {
-                let answer = answer.into_inner();
-                let period = Period::parse("period", &answer.period).ok();
-                match (TxStatus::from_pb(answer.status), period) {
-                    (Some(TxStatus::Approved), Some(period)) => Ok(HubDecision::Approved(period)),
-                    (Some(TxStatus::Declined), period) => Ok(HubDecision::Declined(
-                        period,
-                        Decline::from_pb_parts(answer.decline_reason, answer.message),
-                    )),
-                    _ => Err(Unanswered(format!(
-                        "the hub answered without a decision (status {}, period {:?})",
-                        answer.status, answer.period
-                    ))),
-                }
-            }
-            Err(status) => Ok(HubDecision::Declined(None, read_failure(status)?)),
+        decision(client.route_payment(peer::request(payment.to_pb(), self.deadlines)).await)
+    }
+
+    /// Routes a refund to the donor's node, which takes the money back.
+    pub async fn route_refund(&self, refund: &CrossRefund) -> Result<HubDecision, Unanswered> {
+        let mut client = self.client.clone();
+        decision(client.route_refund(peer::request(refund.to_pb(), self.deadlines)).await)
+    }
+
+    /// Routes an insurance transfer to the receiving node.
+    pub async fn route_transfer(&self, transfer: &CrossTransfer) -> Result<HubDecision, Unanswered> {
+        let mut client = self.client.clone();
+        decision(client.route_transfer(peer::request(transfer.to_pb(), self.deadlines)).await)
+    }
+
+    /// Routes a reversal. A reversal is always safe, so there is no decline:
+    /// any failure leaves it pending and it is asked again.
+    pub async fn route_reversal(&self, payment: &CrossPayment) -> Result<ReversalOutcome, Unanswered> {
+        let mut client = self.client.clone();
+        match client.route_reversal(peer::request(payment.to_pb(), self.deadlines)).await {
+            Ok(answer) => ReversalOutcome::from_pb(answer.into_inner()).map_err(|e| Unanswered(format!("the hub's reversal answer: {e}"))),
+            Err(status) => Err(Unanswered(format!("{:?}: {}", status.code(), status.message()))),
         }
+    }
+
+    /// Hands a notice to the hub, which relays it; `Ok` once the hub has it on disk.
+    pub async fn relay_notice(&self, notice: &Notice) -> Result<(), Unanswered> {
+        let mut client = self.client.clone();
+        match client.relay_notice(peer::request(notice.to_pb(), self.deadlines)).await {
+            Ok(_) => Ok(()),
+            Err(status) => Err(Unanswered(format!("{:?}: {}", status.code(), status.message()))),
+        }
+    }
+}
+
+/// Reads the hub's answer to a routed transaction.
+fn decision(reply: Result<tonic::Response<RouteAnswer>, tonic::Status>) -> Result<HubDecision, Unanswered> {
+    let answer = match reply {
+        Ok(answer) => answer.into_inner(),
+        Err(status) => return Ok(HubDecision::Declined(None, read_failure(status)?)),
+    };
+    let period = Period::parse("period", &answer.period).ok();
+    match (TxStatus::from_pb(answer.status), period) {
+        (Some(TxStatus::Approved), Some(period)) => Ok(HubDecision::Approved(period)),
+        (Some(TxStatus::Declined | TxStatus::Reversed), period) => Ok(HubDecision::Declined(
+            period,
+            Decline::from_pb_parts(answer.decline_reason, answer.message),
+        )),
+        _ => Err(Unanswered(format!(
+            "the hub answered without a decision (status {}, period {:?})",
+            answer.status, answer.period
+        ))),
     }
 }

@@ -17,6 +17,7 @@ pub mod store;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use gongji_common::{
+    outbox::Outbox,
     server::{self, ServeError},
     store::{Store, StoreError},
 };
@@ -44,9 +45,15 @@ pub enum RunError {
 pub async fn run(config: NodeConfig, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let store = Store::open(&config.data_dir, store::TREES)?;
     let hub = hub_client::HubClient::new(&config.hub, config.deadlines()).map_err(RunError::Config)?;
-    let node = Arc::new(service::Node::new(config.province, store, hub));
+    let outbox = Outbox::new(store.clone(), store::OUTBOX, config.outbox_backoff());
+    let node = Arc::new(service::Node::new(config.province, store, hub, outbox));
 
     let (stop_recovery, stopped) = tokio::sync::watch::channel(false);
+    let sender = tokio::spawn({
+        let node = node.clone();
+        let stopped = stopped.clone();
+        async move { node.run_outbox(stopped).await }
+    });
     let recovery = tokio::spawn({
         let node = node.clone();
         gongji_common::pending::every(config.recovery_interval(), stopped, move || {
@@ -71,8 +78,10 @@ pub async fn run(config: NodeConfig, listener: TcpListener, shutdown: impl Futur
     let served = server::serve(router, SERVICES, listener, shutdown, server::DEFAULT_GRACE).await;
 
     let _ = stop_recovery.send(true);
-    if tokio::time::timeout(Duration::from_secs(10), recovery).await.is_err() {
-        tracing::warn!("recovery task did not stop in time");
+    for (name, task) in [("recovery", recovery), ("outbox", sender)] {
+        if tokio::time::timeout(Duration::from_secs(10), task).await.is_err() {
+            tracing::warn!(task = name, "background task did not stop in time");
+        }
     }
     tracing::info!(province = %config.province, "province node stopped");
     served?;

@@ -11,13 +11,22 @@
 //! | `live_pairs`          | donor id ␟ beneficiary id         | relationship id (pending or active, local donors) |
 //! | `payments`            | payment id                        | `AcquiredPayment` (served here) |
 //! | `debits`              | payment id                        | `IssuedDebit` (decided here) |
-//! | `pending`             | kind ␟ id                         | null: transactions awaiting another node |
+//! | `pending`             | kind ␟ id                         | null: work awaiting another node (or a cascade) |
+//! | `outbox`              | seq (u64 BE)                      | notice for another node, with delivery attempts |
+//! | `applied_notices`     | notice id                         | null: notices already applied |
+//! | `rel_events`          | relationship id ␟ seq (u64 BE)    | `Event` (history) |
+//! | `quota_changes`       | change id                         | `QuotaChangeRecord` |
+//! | `refunds`             | refund id                         | `RefundRecord` |
+//! | `transfers_out`       | transfer id                       | `TransferOut` (released here) |
+//! | `transfers_in`        | transfer id                       | `TransferIn` (received here) |
+//! | `reversed_ids`        | payment id                        | time: reversed before this node saw it |
 //!
 //! Plus the shared `journal` and `balances` trees; accounts used here:
 //! `available/PERSON`, `quota/RELATIONSHIP`, `contributions/`,
-//! `institution/CODE`, `province/CODE/YYYY-MM`.
+//! `institution/CODE`, `fund/NAME`, `transit/TRANSFER`, `province/CODE/YYYY-MM`.
 
 use gongji_common::{
+    contract::Payee,
     store::{key, key_prefix, Account, AccountKind, TreeId},
     Id, Period, ProvinceCode,
 };
@@ -32,6 +41,14 @@ pub const TREES: &[&str] = &[
     "payments",
     "debits",
     "pending",
+    "outbox",
+    "applied_notices",
+    "rel_events",
+    "quota_changes",
+    "refunds",
+    "transfers_out",
+    "transfers_in",
+    "reversed_ids",
 ];
 pub const PERSONS: TreeId = TreeId::app(0);
 pub const CONTRIBUTIONS: TreeId = TreeId::app(1);
@@ -42,12 +59,20 @@ pub const LIVE_PAIRS: TreeId = TreeId::app(5);
 pub const PAYMENTS: TreeId = TreeId::app(6);
 pub const DEBITS: TreeId = TreeId::app(7);
 pub const PENDING: TreeId = TreeId::app(8);
+pub const OUTBOX: TreeId = TreeId::app(9);
+pub const APPLIED_NOTICES: TreeId = TreeId::app(10);
+pub const REL_EVENTS: TreeId = TreeId::app(11);
+pub const QUOTA_CHANGES: TreeId = TreeId::app(12);
+pub const REFUNDS: TreeId = TreeId::app(13);
+pub const TRANSFERS_OUT: TreeId = TreeId::app(14);
+pub const TRANSFERS_IN: TreeId = TreeId::app(15);
+pub const REVERSED_IDS: TreeId = TreeId::app(16);
 
 pub fn pair_key(a: &Id, b: &Id) -> Vec<u8> {
     key(&[a.as_bytes(), b.as_bytes()])
 }
 
-pub fn person_prefix(person: &Id) -> Vec<u8> {
+pub fn id_prefix(person: &Id) -> Vec<u8> {
     key_prefix(&[person.as_bytes()])
 }
 
@@ -63,8 +88,22 @@ pub fn contributions() -> Account {
     Account::new(AccountKind::Contributions, "")
 }
 
-pub fn institution(code: &gongji_common::InstitutionCode) -> Account {
-    Account::new(AccountKind::Institution, code.as_str())
+/// What this node owes whoever a payment paid: an institution or a fund.
+pub fn payee(payee: &Payee) -> Account {
+    match payee {
+        Payee::Institution(code) => Account::new(AccountKind::Institution, code.as_str()),
+        Payee::Fund(fund) => Account::new(AccountKind::Fund, fund.as_str()),
+    }
+}
+
+/// A balance held while transfer `id` is in flight.
+pub fn transit(id: &Id) -> Account {
+    Account::new(AccountKind::Transit, id.as_str())
+}
+
+/// The history key of an event of a relationship.
+pub fn event_key(relationship: &Id, seq: u64) -> Vec<u8> {
+    key(&[relationship.as_bytes(), &seq.to_be_bytes()])
 }
 
 /// What this node owes `province` for `period` (negative: what it is owed).

@@ -62,6 +62,7 @@ async fn cross_province_payment_agrees_on_both_nodes_and_the_hub() {
     let record = hub
         .get_transaction(pb::GetTransactionRequest {
             transaction_id: "pay-1".into(),
+            kind: 0,
         })
         .await
         .unwrap()
@@ -130,6 +131,7 @@ async fn same_province_payment_never_leaves_the_node() {
     assert_status(
         hub.get_transaction(pb::GetTransactionRequest {
             transaction_id: "pay-local".into(),
+            kind: 0,
         })
         .await,
         Code::NotFound,
@@ -274,6 +276,7 @@ async fn a_payment_waits_pending_while_the_donors_node_is_down_then_completes() 
         .hub()
         .get_transaction(pb::GetTransactionRequest {
             transaction_id: "pay-down".into(),
+            kind: 0,
         })
         .await
         .unwrap()

@@ -56,6 +56,7 @@ async fn a_restart_of_every_node_keeps_all_state() {
                     .into_inner(),
                 hub.get_transaction(pb::GetTransactionRequest {
                     transaction_id: "pay-a".into(),
+                    kind: 0,
                 })
                 .await
                 .unwrap()

@@ -32,6 +32,12 @@ pub enum AccountKind {
     /// A province's net position in a month at the hub: receivable minus
     /// payable (hub). Name: `CODE/YYYY-MM`.
     Position,
+    /// A province fund that received contributions paid from quotas (node).
+    /// Name: `resident-insurance` or `long-term-care`.
+    Fund,
+    /// A personal-account balance held while an insurance transfer is in
+    /// flight (node). Name: the transfer id.
+    Transit,
 }
 
 impl AccountKind {
@@ -39,7 +45,7 @@ impl AccountKind {
     /// record flows and claims may.
     pub fn may_go_negative(self) -> bool {
         match self {
-            AccountKind::Available | AccountKind::Quota | AccountKind::Institution => false,
+            AccountKind::Available | AccountKind::Quota | AccountKind::Institution | AccountKind::Fund | AccountKind::Transit => false,
             AccountKind::Contributions | AccountKind::Province | AccountKind::Position => true,
         }
     }
@@ -52,6 +58,8 @@ impl AccountKind {
             AccountKind::Institution => "institution",
             AccountKind::Province => "province",
             AccountKind::Position => "position",
+            AccountKind::Fund => "fund",
+            AccountKind::Transit => "transit",
         }
     }
 }

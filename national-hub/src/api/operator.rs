@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use gongji_common::{contract::Decline, period::timestamp, Id, Period, ProvinceCode};
+use gongji_common::{contract::Decline, period::timestamp, FieldError, Id, Period, ProvinceCode};
 use gongji_proto::v1::{self as pb, national_hub_server::NationalHub};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::{HubTransaction, TxKind},
+    domain::{HubTransaction, TxBody, TxKind},
     error::HubError,
     service::Hub,
 };
@@ -23,25 +23,53 @@ impl OperatorApi {
     }
 }
 
-fn transaction_to_pb(id: &str, record: &HubTransaction) -> pb::Transaction {
+fn transaction_to_pb(record: &HubTransaction) -> pb::Transaction {
     let (decline_reason, message) = Decline::to_pb_parts(record.decline.as_ref());
+    let body = &record.body;
+    let (payment_id, person_id) = match body {
+        TxBody::Payment(_) => (String::new(), String::new()),
+        TxBody::Refund(r) => (r.payment.payment_id.to_string(), String::new()),
+        TxBody::Reversal(p) => (p.payment_id.to_string(), String::new()),
+        TxBody::Transfer(t) => (String::new(), t.person_id.to_string()),
+    };
     pb::Transaction {
-        transaction_id: id.to_owned(),
-        kind: match record.kind {
-            TxKind::Payment => pb::TransactionKind::Payment,
-        } as i32,
-        payer_province: record.payer().to_string(),
-        payee_province: record.payee().to_string(),
-        amount: record.payment.amount.to_string(),
+        transaction_id: body.id().to_string(),
+        kind: kind_to_pb(body.kind()) as i32,
+        payer_province: body.payer().to_string(),
+        payee_province: body.payee().to_string(),
+        amount: body.amount().to_string(),
         period: record.period.to_string(),
         status: record.status.to_pb() as i32,
         decline_reason,
         message,
-        relationship_id: record.payment.relationship_id.to_string(),
+        relationship_id: body.relationship_id().map(|r| r.to_string()).unwrap_or_default(),
         payer_position: record.payer_position.map(|m| m.to_string()).unwrap_or_default(),
         payee_position: record.payee_position.map(|m| m.to_string()).unwrap_or_default(),
         recorded_at: Some(timestamp(record.recorded_at)),
         decided_at: record.decided_at.map(timestamp),
+        payment_id,
+        person_id,
+        reversal_period: record.reversal_period.map(|p| p.to_string()).unwrap_or_default(),
+    }
+}
+
+fn kind_to_pb(kind: TxKind) -> pb::TransactionKind {
+    match kind {
+        TxKind::Payment => pb::TransactionKind::Payment,
+        TxKind::Refund => pb::TransactionKind::Refund,
+        TxKind::Reversal => pb::TransactionKind::Reversal,
+        TxKind::AccountTransfer => pb::TransactionKind::AccountTransfer,
+    }
+}
+
+fn kind_from_pb(value: i32) -> Result<Option<TxKind>, FieldError> {
+    match pb::TransactionKind::try_from(value) {
+        Ok(pb::TransactionKind::Unspecified) => Ok(None),
+        Ok(pb::TransactionKind::Payment) => Ok(Some(TxKind::Payment)),
+        Ok(pb::TransactionKind::Refund) => Ok(Some(TxKind::Refund)),
+        Ok(pb::TransactionKind::Reversal) => Ok(Some(TxKind::Reversal)),
+        Ok(pb::TransactionKind::AccountTransfer) => Ok(Some(TxKind::AccountTransfer)),
+        Err(_) => Err(FieldError::new("kind", format!("{value} is not a known value"))),
     }
 }
 
@@ -77,8 +105,9 @@ impl NationalHub for OperatorApi {
 
     async fn get_transaction(&self, request: Request<pb::GetTransactionRequest>) -> Result<Response<pb::Transaction>, Status> {
         let id = Id::parse("transaction_id", &request.get_ref().transaction_id).map_err(HubError::from)?;
-        let record = self.hub.transaction(&id)?;
-        Ok(Response::new(transaction_to_pb(id.as_str(), &record)))
+        let kind = kind_from_pb(request.get_ref().kind).map_err(HubError::from)?;
+        let record = self.hub.find_transaction(&id, kind)?;
+        Ok(Response::new(transaction_to_pb(&record)))
     }
 
     type ListTransactionsStream = ReceiverStream<Result<pb::Transaction, Status>>;
@@ -98,10 +127,8 @@ impl NationalHub for OperatorApi {
         // A blocking thread walks the index, so a large month streams with
         // flat memory and never stalls the async workers on disk reads.
         tokio::task::spawn_blocking(move || {
-            for id in hub.transaction_ids(period, province) {
-                let item = id
-                    .and_then(|id| hub.transaction(&id).map(|record| transaction_to_pb(id.as_str(), &record)))
-                    .map_err(Status::from);
+            for record in hub.transactions(period, province) {
+                let item = record.map(|record| transaction_to_pb(&record)).map_err(Status::from);
                 if sender.blocking_send(item).is_err() {
                     return; // the client went away
                 }

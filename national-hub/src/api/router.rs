@@ -1,13 +1,20 @@
 //! `gongji.v1.HubRouter`: the calls province nodes make to route a
-//! cross-province transaction.
+//! cross-province transaction or relay a notice.
 
 use std::sync::Arc;
 
-use gongji_common::contract::{grant_answer_to_pb, CrossPayment, Decline, Grant, TxStatus};
+use gongji_common::{
+    contract::{acceptance_to_pb, CrossPayment, CrossRefund, CrossTransfer, Decline, Grant, Notice, TxStatus},
+    FieldError,
+};
 use gongji_proto::v1::{self as pb, hub_router_server::HubRouter};
 use tonic::{Request, Response, Status};
 
-use crate::{error::HubError, service::Hub};
+use crate::{
+    domain::TxBody,
+    error::HubError,
+    service::{Hub, RouteOutcome},
+};
 
 pub struct RouterApi {
     hub: Arc<Hub>,
@@ -17,32 +24,65 @@ impl RouterApi {
     pub fn new(hub: Arc<Hub>) -> RouterApi {
         RouterApi { hub }
     }
+
+    async fn route(&self, body: Result<TxBody, FieldError>) -> Result<Response<pb::RouteAnswer>, Status> {
+        let outcome = self.hub.route(body.map_err(HubError::from)?).await?;
+        Ok(Response::new(route_answer(&outcome)))
+    }
+}
+
+fn route_answer(outcome: &RouteOutcome) -> pb::RouteAnswer {
+    let (decline_reason, message) = Decline::to_pb_parts(outcome.decision.as_ref().err());
+    let status = if outcome.decision.is_ok() {
+        TxStatus::Approved
+    } else {
+        TxStatus::Declined
+    };
+    pb::RouteAnswer {
+        status: status.to_pb() as i32,
+        decline_reason,
+        message,
+        period: outcome.period.to_string(),
+    }
 }
 
 #[tonic::async_trait]
 impl HubRouter for RouterApi {
     #[tracing::instrument(skip_all, fields(relationship = %request.get_ref().relationship_id))]
-    async fn route_grant(&self, request: Request<pb::GrantNotice>) -> Result<Response<pb::GrantAnswer>, Status> {
+    async fn route_grant(&self, request: Request<pb::GrantNotice>) -> Result<Response<pb::Acceptance>, Status> {
         let grant = Grant::from_pb(request.into_inner()).map_err(HubError::from)?;
         let answer = self.hub.route_grant(grant).await?;
-        Ok(Response::new(grant_answer_to_pb(&answer)))
+        Ok(Response::new(acceptance_to_pb(&answer)))
     }
 
     #[tracing::instrument(skip_all, fields(payment = %request.get_ref().payment_id))]
     async fn route_payment(&self, request: Request<pb::CrossPayment>) -> Result<Response<pb::RouteAnswer>, Status> {
+        self.route(CrossPayment::from_pb("", request.into_inner()).map(TxBody::Payment))
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(notice = %request.get_ref().notice_id))]
+    async fn relay_notice(&self, request: Request<pb::Notice>) -> Result<Response<pb::NoticeAck>, Status> {
+        let notice = Notice::from_pb(request.into_inner()).map_err(HubError::from)?;
+        self.hub.relay_notice(notice).await?;
+        Ok(Response::new(pb::NoticeAck {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(refund = %request.get_ref().refund_id))]
+    async fn route_refund(&self, request: Request<pb::CrossRefund>) -> Result<Response<pb::RouteAnswer>, Status> {
+        self.route(CrossRefund::from_pb("", request.into_inner()).map(TxBody::Refund)).await
+    }
+
+    #[tracing::instrument(skip_all, fields(payment = %request.get_ref().payment_id))]
+    async fn route_reversal(&self, request: Request<pb::CrossPayment>) -> Result<Response<pb::ReversalAnswer>, Status> {
         let payment = CrossPayment::from_pb("", request.into_inner()).map_err(HubError::from)?;
-        let outcome = self.hub.route_payment(payment).await?;
-        let (decline_reason, message) = Decline::to_pb_parts(outcome.decision.as_ref().err());
-        let status = if outcome.decision.is_ok() {
-            TxStatus::Approved
-        } else {
-            TxStatus::Declined
-        };
-        Ok(Response::new(pb::RouteAnswer {
-            status: status.to_pb() as i32,
-            decline_reason,
-            message,
-            period: outcome.period.to_string(),
-        }))
+        let outcome = self.hub.route_reversal(payment).await?;
+        Ok(Response::new(outcome.to_pb()))
+    }
+
+    #[tracing::instrument(skip_all, fields(transfer = %request.get_ref().transfer_id))]
+    async fn route_transfer(&self, request: Request<pb::CrossTransfer>) -> Result<Response<pb::RouteAnswer>, Status> {
+        self.route(CrossTransfer::from_pb("", request.into_inner()).map(TxBody::Transfer))
+            .await
     }
 }

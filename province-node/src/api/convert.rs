@@ -4,15 +4,16 @@
 //! payments, outcomes) converts in `gongji_common::contract`.
 
 use gongji_common::{
-    contract::{Decline, Grant, Purpose, RelationKind},
+    contract::{Decline, DeclineReason, Grant, Payee, Purpose, RelationKind, TxStatus},
     period::timestamp,
-    FieldError, Id, InstitutionCode, Money, ProvinceCode, RegionCode,
+    FieldError, Id, Money, ProvinceCode, RegionCode,
 };
 use gongji_proto::v1 as pb;
 
 use crate::domain::{
-    AcquiredPayment, CreditCommand, EstablishCommand, InsuranceType, IssuedDebit, PayCommand, Person, PersonStatus, RegisterCommand,
-    Relationship, RelationshipStatus,
+    AcquiredPayment, CreditCommand, EstablishCommand, Event, EventKind, InsuranceType, IssuedDebit, PayCommand, Person, PersonStatus,
+    QuotaChangeCommand, QuotaChangeRecord, RefundCommand, RefundRecord, RegisterCommand, Relationship, RelationshipStatus, TransferCommand,
+    TransferIn, TransferOut,
 };
 
 fn enum_error(field: &str, value: i32) -> FieldError {
@@ -134,16 +135,19 @@ pub fn relationship_to_pb(relationship: &Relationship, here: ProvinceCode) -> pb
         owned_here: relationship.owned_by(here),
         created_at: Some(timestamp(relationship.created_at)),
         updated_at: Some(timestamp(relationship.updated_at)),
+        end_reason: relationship.end.map_or(pb::EndReason::Unspecified, |e| e.reason.to_pb()) as i32,
+        ended_at: relationship.end.map(|e| timestamp(e.at)),
     }
 }
 
 pub fn pay_command(request: pb::PayRequest) -> Result<PayCommand, FieldError> {
+    let purpose = Purpose::from_pb("purpose", request.purpose)?;
     Ok(PayCommand {
         payment_id: Id::parse("payment_id", &request.payment_id)?,
         beneficiary_id: Id::parse("beneficiary_id", &request.beneficiary_id)?,
-        institution: InstitutionCode::parse("institution_id", &request.institution_id)?,
+        payee: Payee::for_purpose("institution_id", purpose, &request.institution_id)?,
         amount: Money::parse_positive("amount", &request.amount)?,
-        purpose: Purpose::from_pb("purpose", request.purpose)?,
+        purpose,
         relationship_id: match request.relationship_id.as_str() {
             "" => None,
             id => Some(Id::parse("relationship_id", id)?),
@@ -158,7 +162,7 @@ pub fn acquired_to_pb(payment: &AcquiredPayment) -> pb::Payment {
     pb::Payment {
         payment_id: command.payment_id.to_string(),
         beneficiary_id: command.beneficiary_id.to_string(),
-        institution_id: command.institution.to_string(),
+        institution_id: command.payee.institution_id().to_owned(),
         amount: command.amount.to_string(),
         purpose: command.purpose.to_pb() as i32,
         relationship_id: route.map(|r| r.relationship_id.to_string()).unwrap_or_default(),
@@ -171,6 +175,22 @@ pub fn acquired_to_pb(payment: &AcquiredPayment) -> pb::Payment {
         decline_message,
         created_at: Some(timestamp(payment.created_at)),
         decided_at: payment.decided_at.map(timestamp),
+        refunded: payment.refunded.to_string(),
+        reversal_period: payment.reversal.and_then(|r| r.period).map(|p| p.to_string()).unwrap_or_default(),
+    }
+}
+
+/// A payment id reversed before this node ever saw the payment.
+pub fn cancelled_to_pb(payment_id: &Id, at: i64) -> pb::Payment {
+    pb::Payment {
+        payment_id: payment_id.to_string(),
+        status: pb::TransactionStatus::Reversed as i32,
+        decline_reason: pb::DeclineReason::Reversed as i32,
+        decline_message: "reversed by the institution before the payment arrived; this id can never be approved".into(),
+        created_at: Some(timestamp(at)),
+        decided_at: Some(timestamp(at)),
+        refunded: Money::ZERO.to_string(),
+        ..Default::default()
     }
 }
 
@@ -180,7 +200,7 @@ pub fn issued_to_pb(debit: &IssuedDebit) -> pb::Payment {
     pb::Payment {
         payment_id: p.payment_id.to_string(),
         beneficiary_id: p.beneficiary_id.to_string(),
-        institution_id: p.institution.to_string(),
+        institution_id: p.payee.institution_id().to_owned(),
         amount: p.amount.to_string(),
         purpose: p.purpose.to_pb() as i32,
         relationship_id: p.relationship_id.to_string(),
@@ -193,15 +213,166 @@ pub fn issued_to_pb(debit: &IssuedDebit) -> pb::Payment {
         decline_message,
         created_at: Some(timestamp(debit.decided_at)),
         decided_at: Some(timestamp(debit.decided_at)),
+        refunded: debit.refunded.to_string(),
+        reversal_period: debit.reversal.and_then(|r| r.period).map(|p| p.to_string()).unwrap_or_default(),
     }
 }
 
 /// The answer to the hub for a decided debit.
 pub fn debit_answer(debit: &IssuedDebit) -> pb::DebitAnswer {
-    let (decline_reason, message) = Decline::to_pb_parts(debit.decline.as_ref());
+    // A reversed id is declined, whatever happened to it before.
+    let decline = match debit.status {
+        TxStatus::Reversed => Some(Decline::new(
+            DeclineReason::Reversed,
+            "the payment was reversed; it can never be approved",
+        )),
+        _ => debit.decline.clone(),
+    };
+    let status = if debit.status == TxStatus::Reversed {
+        TxStatus::Declined
+    } else {
+        debit.status
+    };
+    let (decline_reason, message) = Decline::to_pb_parts(decline.as_ref());
     pb::DebitAnswer {
-        status: debit.status.to_pb() as i32,
+        status: status.to_pb() as i32,
         decline_reason,
         message,
+    }
+}
+
+/// The answer to the hub for a refund taken back (or not).
+pub fn refund_answer(record: &RefundRecord) -> pb::DebitAnswer {
+    let (decline_reason, message) = Decline::to_pb_parts(record.decline.as_ref());
+    pb::DebitAnswer {
+        status: record.status.to_pb() as i32,
+        decline_reason,
+        message,
+    }
+}
+
+pub fn quota_change_command(request: pb::ChangeQuotaRequest) -> Result<QuotaChangeCommand, FieldError> {
+    Ok(QuotaChangeCommand {
+        change_id: Id::parse("change_id", &request.change_id)?,
+        relationship_id: Id::parse("relationship_id", &request.relationship_id)?,
+        quota: Money::parse_positive("quota", &request.quota)?,
+    })
+}
+
+pub fn quota_change_to_pb(record: &QuotaChangeRecord, relationship: &Relationship, here: ProvinceCode) -> pb::QuotaChange {
+    let (decline_reason, decline_message) = Decline::to_pb_parts(record.decline.as_ref());
+    let status = if record.decline.is_some() {
+        TxStatus::Declined
+    } else {
+        TxStatus::Approved
+    };
+    pb::QuotaChange {
+        change_id: record.command.change_id.to_string(),
+        relationship_id: record.command.relationship_id.to_string(),
+        old_quota: record.old_quota.to_string(),
+        new_quota: record.command.quota.to_string(),
+        status: status.to_pb() as i32,
+        decline_reason,
+        decline_message,
+        relationship: Some(relationship_to_pb(relationship, here)),
+    }
+}
+
+pub fn event_to_pb(event: &Event) -> pb::RelationshipEvent {
+    use pb::RelationshipEventKind as K;
+    let kind = match event.kind {
+        EventKind::Established => K::Established,
+        EventKind::GrantAccepted => K::GrantAccepted,
+        EventKind::Declined => K::Declined,
+        EventKind::QuotaChanged => K::QuotaChanged,
+        EventKind::Payment => K::Payment,
+        EventKind::Refund => K::Refund,
+        EventKind::Reversal => K::Reversal,
+        EventKind::DissolutionRequested => K::DissolutionRequested,
+        EventKind::Dissolved => K::Dissolved,
+    };
+    pb::RelationshipEvent {
+        at: Some(timestamp(event.at)),
+        kind: kind as i32,
+        amount: event.amount.map(|a| a.to_string()).unwrap_or_default(),
+        reference: event.reference.clone().unwrap_or_default(),
+        detail: event.detail.clone(),
+        end_reason: event.end_reason.map_or(pb::EndReason::Unspecified, |r| r.to_pb()) as i32,
+    }
+}
+
+pub fn transfer_command(request: pb::TransferInsuranceRequest) -> Result<TransferCommand, FieldError> {
+    Ok(TransferCommand {
+        transfer_id: Id::parse("transfer_id", &request.transfer_id)?,
+        person_id: Id::parse("person_id", &request.person_id)?,
+        to_region: RegionCode::parse("to_region", &request.to_region)?,
+    })
+}
+
+pub fn transfer_out_to_pb(record: &TransferOut, here: ProvinceCode) -> pb::InsuranceTransfer {
+    let (decline_reason, decline_message) = Decline::to_pb_parts(record.decline.as_ref());
+    pb::InsuranceTransfer {
+        transfer_id: record.command.transfer_id.to_string(),
+        person_id: record.command.person_id.to_string(),
+        from_province: here.to_string(),
+        to_province: record.command.to_region.province().to_string(),
+        to_region: record.command.to_region.to_string(),
+        amount: record.amount.map(|a| a.to_string()).unwrap_or_default(),
+        period: record.period.map(|p| p.to_string()).unwrap_or_default(),
+        status: record.status.to_pb() as i32,
+        decline_reason,
+        decline_message,
+        created_at: Some(timestamp(record.created_at)),
+        decided_at: record.decided_at.map(timestamp),
+    }
+}
+
+pub fn transfer_in_to_pb(record: &TransferIn) -> pb::InsuranceTransfer {
+    let t = &record.transfer;
+    let (decline_reason, decline_message) = Decline::to_pb_parts(record.decline.as_ref());
+    let status = if record.decline.is_some() {
+        TxStatus::Declined
+    } else {
+        TxStatus::Approved
+    };
+    pb::InsuranceTransfer {
+        transfer_id: t.transfer_id.to_string(),
+        person_id: t.person_id.to_string(),
+        from_province: t.from_province.to_string(),
+        to_province: t.to_province.to_string(),
+        to_region: t.to_region.to_string(),
+        amount: t.amount.to_string(),
+        period: record.period.to_string(),
+        status: status.to_pb() as i32,
+        decline_reason,
+        decline_message,
+        created_at: Some(timestamp(record.at)),
+        decided_at: Some(timestamp(record.at)),
+    }
+}
+
+pub fn refund_command(request: pb::RefundPaymentRequest) -> Result<RefundCommand, FieldError> {
+    Ok(RefundCommand {
+        refund_id: Id::parse("refund_id", &request.refund_id)?,
+        payment_id: Id::parse("payment_id", &request.payment_id)?,
+        amount: Money::parse_positive("amount", &request.amount)?,
+    })
+}
+
+pub fn refund_to_pb(record: &RefundRecord) -> pb::Refund {
+    let (decline_reason, decline_message) = Decline::to_pb_parts(record.decline.as_ref());
+    pb::Refund {
+        refund_id: record.command.refund_id.to_string(),
+        payment_id: record.command.payment_id.to_string(),
+        amount: record.command.amount.to_string(),
+        relationship_id: record.payment.relationship_id.to_string(),
+        donor_province: record.payment.donor_province.to_string(),
+        beneficiary_province: record.payment.beneficiary_province.to_string(),
+        period: record.period.map(|p| p.to_string()).unwrap_or_default(),
+        status: record.status.to_pb() as i32,
+        decline_reason,
+        decline_message,
+        created_at: Some(timestamp(record.created_at)),
+        decided_at: record.decided_at.map(timestamp),
     }
 }

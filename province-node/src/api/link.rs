@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use gongji_common::{
-    contract::{grant_answer_to_pb, CrossPayment, Grant},
+    contract::{acceptance_to_pb, CrossPayment, CrossRefund, CrossTransfer, Grant, Notice},
     FieldError, Period,
 };
 use gongji_proto::v1::{self as pb, province_link_server::ProvinceLink};
@@ -25,10 +25,10 @@ impl LinkApi {
 #[tonic::async_trait]
 impl ProvinceLink for LinkApi {
     #[tracing::instrument(skip_all, fields(relationship = %request.get_ref().relationship_id))]
-    async fn receive_grant(&self, request: Request<pb::GrantNotice>) -> Result<Response<pb::GrantAnswer>, Status> {
+    async fn receive_grant(&self, request: Request<pb::GrantNotice>) -> Result<Response<pb::Acceptance>, Status> {
         let grant = Grant::from_pb(request.into_inner()).map_err(NodeError::from)?;
         let decision = self.node.receive_grant(grant).await?;
-        Ok(Response::new(grant_answer_to_pb(&decision)))
+        Ok(Response::new(acceptance_to_pb(&decision)))
     }
 
     #[tracing::instrument(skip_all, fields(payment = request.get_ref().payment.as_ref().map(|p| p.payment_id.as_str()).unwrap_or("")))]
@@ -42,5 +42,51 @@ impl ProvinceLink for LinkApi {
             .map_err(NodeError::from)?;
         let debit = self.node.authorize_debit(payment, period).await?;
         Ok(Response::new(convert::debit_answer(&debit)))
+    }
+
+    #[tracing::instrument(skip_all, fields(notice = %request.get_ref().notice_id))]
+    async fn deliver_notice(&self, request: Request<pb::Notice>) -> Result<Response<pb::NoticeAck>, Status> {
+        let notice = Notice::from_pb(request.into_inner()).map_err(NodeError::from)?;
+        self.node.deliver_notice(notice).await?;
+        Ok(Response::new(pb::NoticeAck {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(refund = request.get_ref().refund.as_ref().map(|r| r.refund_id.as_str()).unwrap_or("")))]
+    async fn apply_refund(&self, request: Request<pb::ApplyRefundRequest>) -> Result<Response<pb::DebitAnswer>, Status> {
+        let request = request.into_inner();
+        let period = Period::parse("period", &request.period).map_err(NodeError::from)?;
+        let refund = request
+            .refund
+            .ok_or_else(|| FieldError::new("refund", "is required"))
+            .and_then(|r| CrossRefund::from_pb("refund.", r))
+            .map_err(NodeError::from)?;
+        let record = self.node.apply_refund(refund, period).await?;
+        Ok(Response::new(convert::refund_answer(&record)))
+    }
+
+    #[tracing::instrument(skip_all, fields(payment = request.get_ref().payment.as_ref().map(|p| p.payment_id.as_str()).unwrap_or("")))]
+    async fn reverse_debit(&self, request: Request<pb::ReverseDebitRequest>) -> Result<Response<pb::ReversalAnswer>, Status> {
+        let request = request.into_inner();
+        let period = Period::parse("period", &request.period).map_err(NodeError::from)?;
+        let payment = request
+            .payment
+            .ok_or_else(|| FieldError::new("payment", "is required"))
+            .and_then(|p| CrossPayment::from_pb("payment.", p))
+            .map_err(NodeError::from)?;
+        let outcome = self.node.reverse_debit(payment, period).await?;
+        Ok(Response::new(outcome.to_pb()))
+    }
+
+    #[tracing::instrument(skip_all, fields(transfer = request.get_ref().transfer.as_ref().map(|t| t.transfer_id.as_str()).unwrap_or("")))]
+    async fn receive_transfer(&self, request: Request<pb::ReceiveTransferRequest>) -> Result<Response<pb::Acceptance>, Status> {
+        let request = request.into_inner();
+        let period = Period::parse("period", &request.period).map_err(NodeError::from)?;
+        let transfer = request
+            .transfer
+            .ok_or_else(|| FieldError::new("transfer", "is required"))
+            .and_then(|t| CrossTransfer::from_pb("transfer.", t))
+            .map_err(NodeError::from)?;
+        let answer = self.node.receive_transfer(transfer, period).await?;
+        Ok(Response::new(acceptance_to_pb(&answer)))
     }
 }

@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use gongji_common::{period::timestamp, Id};
+use gongji_common::{contract::Party, period::timestamp, Id};
 use gongji_proto::v1::{self as pb, province_node_server::ProvinceNode};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::convert;
 use crate::{
     error::NodeError,
-    service::{ImportOutcome, Node, PaymentView},
+    service::{ImportOutcome, Node, PaymentView, TransferView},
 };
 
 pub struct PublicApi {
@@ -139,14 +139,87 @@ impl ProvinceNode for PublicApi {
     async fn pay(&self, request: Request<pb::PayRequest>) -> Reply<pb::Payment> {
         let command = convert::pay_command(request.into_inner()).map_err(NodeError::from)?;
         let payment = self.node.pay(command).await?;
-        Ok(Response::new(convert::acquired_to_pb(&payment)))
+        Ok(Response::new(payment_to_pb(&payment)))
     }
 
     async fn get_payment(&self, request: Request<pb::GetPaymentRequest>) -> Reply<pb::Payment> {
-        let payment = match self.node.payment(&id("payment_id", &request.get_ref().payment_id)?)? {
-            PaymentView::Acquired(acquired) => convert::acquired_to_pb(&acquired),
-            PaymentView::Issued(issued) => convert::issued_to_pb(&issued),
+        let payment = self.node.payment(&id("payment_id", &request.get_ref().payment_id)?)?;
+        Ok(Response::new(payment_to_pb(&payment)))
+    }
+
+    #[tracing::instrument(skip_all, fields(relationship = %request.get_ref().relationship_id))]
+    async fn dissolve_relationship(&self, request: Request<pb::DissolveRelationshipRequest>) -> Reply<pb::Relationship> {
+        let request = request.into_inner();
+        let relationship_id = id("relationship_id", &request.relationship_id)?;
+        let party = Party::from_pb("requested_by", request.requested_by).map_err(NodeError::from)?;
+        let relationship = self.node.dissolve(&relationship_id, party).await?;
+        Ok(Response::new(convert::relationship_to_pb(&relationship, self.node.province())))
+    }
+
+    #[tracing::instrument(skip_all, fields(change = %request.get_ref().change_id))]
+    async fn change_quota(&self, request: Request<pb::ChangeQuotaRequest>) -> Reply<pb::QuotaChange> {
+        let command = convert::quota_change_command(request.into_inner()).map_err(NodeError::from)?;
+        let (record, relationship) = self.node.change_quota(command).await?;
+        Ok(Response::new(convert::quota_change_to_pb(
+            &record,
+            &relationship,
+            self.node.province(),
+        )))
+    }
+
+    async fn get_relationship_history(&self, request: Request<pb::GetRelationshipHistoryRequest>) -> Reply<pb::RelationshipHistory> {
+        let relationship_id = id("relationship_id", &request.get_ref().relationship_id)?;
+        let events = self.node.history(&relationship_id)?;
+        Ok(Response::new(pb::RelationshipHistory {
+            relationship_id: relationship_id.to_string(),
+            events: events.iter().map(convert::event_to_pb).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(person = %request.get_ref().person_id))]
+    async fn terminate_insurance(&self, request: Request<pb::TerminateInsuranceRequest>) -> Reply<pb::Person> {
+        let person = self.node.terminate(&id("person_id", &request.get_ref().person_id)?).await?;
+        Ok(Response::new(convert::person_to_pb(&person)))
+    }
+
+    #[tracing::instrument(skip_all, fields(transfer = %request.get_ref().transfer_id))]
+    async fn transfer_insurance(&self, request: Request<pb::TransferInsuranceRequest>) -> Reply<pb::InsuranceTransfer> {
+        let command = convert::transfer_command(request.into_inner()).map_err(NodeError::from)?;
+        let record = self.node.transfer(command).await?;
+        Ok(Response::new(convert::transfer_out_to_pb(&record, self.node.province())))
+    }
+
+    async fn get_transfer(&self, request: Request<pb::GetTransferRequest>) -> Reply<pb::InsuranceTransfer> {
+        let transfer = match self.node.transfer_view(&id("transfer_id", &request.get_ref().transfer_id)?)? {
+            TransferView::Out(out) => convert::transfer_out_to_pb(&out, self.node.province()),
+            TransferView::In(received) => convert::transfer_in_to_pb(&received),
         };
-        Ok(Response::new(payment))
+        Ok(Response::new(transfer))
+    }
+
+    #[tracing::instrument(skip_all, fields(refund = %request.get_ref().refund_id))]
+    async fn refund_payment(&self, request: Request<pb::RefundPaymentRequest>) -> Reply<pb::Refund> {
+        let command = convert::refund_command(request.into_inner()).map_err(NodeError::from)?;
+        let record = self.node.refund(command).await?;
+        Ok(Response::new(convert::refund_to_pb(&record)))
+    }
+
+    async fn get_refund(&self, request: Request<pb::GetRefundRequest>) -> Reply<pb::Refund> {
+        let record = self.node.refund_record(&id("refund_id", &request.get_ref().refund_id)?)?;
+        Ok(Response::new(convert::refund_to_pb(&record)))
+    }
+
+    #[tracing::instrument(skip_all, fields(payment = %request.get_ref().payment_id))]
+    async fn reverse_payment(&self, request: Request<pb::ReversePaymentRequest>) -> Reply<pb::Payment> {
+        let payment = self.node.reverse(&id("payment_id", &request.get_ref().payment_id)?).await?;
+        Ok(Response::new(payment_to_pb(&payment)))
+    }
+}
+
+fn payment_to_pb(payment: &PaymentView) -> pb::Payment {
+    match payment {
+        PaymentView::Acquired(acquired) => convert::acquired_to_pb(acquired),
+        PaymentView::Issued(issued) => convert::issued_to_pb(issued),
+        PaymentView::Cancelled { payment_id, at } => convert::cancelled_to_pb(payment_id, *at),
     }
 }

@@ -3,9 +3,9 @@
 //! decides a cross-province payment).
 
 use gongji_common::{
-    contract::{CrossPayment, Decline, DeclineReason, Purpose, TxStatus},
+    contract::{CrossPayment, Decline, DeclineReason, Payee, Purpose, TxStatus},
     period::now_millis,
-    Id, InstitutionCode, Money, Period, ProvinceCode,
+    Id, Money, Period, ProvinceCode,
 };
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +17,8 @@ use super::Relationship;
 pub struct PayCommand {
     pub payment_id: Id,
     pub beneficiary_id: Id,
-    pub institution: InstitutionCode,
+    /// The institution paid, or the province fund for a contribution.
+    pub payee: Payee,
     pub amount: Money,
     pub purpose: Purpose,
     /// The relationship the institution asked for, if any.
@@ -33,7 +34,7 @@ pub fn route(command: &PayCommand, relationship: &Relationship) -> CrossPayment 
         donor_province: relationship.grant.donor_province,
         beneficiary_id: command.beneficiary_id.clone(),
         beneficiary_province: relationship.grant.beneficiary_province,
-        institution: command.institution.clone(),
+        payee: command.payee.clone(),
         amount: command.amount,
         purpose: command.purpose,
     }
@@ -52,6 +53,35 @@ pub struct AcquiredPayment {
     pub decline: Option<Decline>,
     pub created_at: i64,
     pub decided_at: Option<i64>,
+    /// What refunds returned or are returning (approved and pending ones).
+    #[serde(default)]
+    pub refunded: Money,
+    /// Set once the payment was reversed.
+    #[serde(default)]
+    pub reversal: Option<Reversal>,
+}
+
+/// How a payment was reversed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reversal {
+    /// True when the payment had been approved, so money went back.
+    pub was_approved: bool,
+    /// Month the hub stamped on the credit back (cross-province, once known).
+    pub period: Option<Period>,
+    /// False while a cross-province reversal still waits for the hub.
+    pub settled: bool,
+    pub at: i64,
+}
+
+impl Reversal {
+    pub fn new(was_approved: bool, period: Option<Period>, settled: bool) -> Reversal {
+        Reversal {
+            was_approved,
+            period,
+            settled,
+            at: now_millis(),
+        }
+    }
 }
 
 impl AcquiredPayment {
@@ -64,6 +94,8 @@ impl AcquiredPayment {
             decline: None,
             created_at: now_millis(),
             decided_at: None,
+            refunded: Money::ZERO,
+            reversal: None,
         }
     }
 
@@ -83,6 +115,17 @@ impl AcquiredPayment {
             decline: Some(decline),
             created_at: now,
             decided_at: Some(now),
+            refunded: Money::ZERO,
+            reversal: None,
+        }
+    }
+
+    /// What is left to refund.
+    pub fn refundable(&self) -> Money {
+        if self.status == TxStatus::Approved {
+            self.command.amount.checked_sub(self.refunded).unwrap_or(Money::ZERO)
+        } else {
+            Money::ZERO
         }
     }
 
@@ -113,6 +156,12 @@ pub struct IssuedDebit {
     pub status: TxStatus,
     pub decline: Option<Decline>,
     pub decided_at: i64,
+    /// What refunds returned of it.
+    #[serde(default)]
+    pub refunded: Money,
+    /// Set once the payment was reversed (or cancelled before it arrived).
+    #[serde(default)]
+    pub reversal: Option<Reversal>,
 }
 
 impl IssuedDebit {
@@ -127,6 +176,22 @@ impl IssuedDebit {
             status,
             decline,
             decided_at: now_millis(),
+            refunded: Money::ZERO,
+            reversal: None,
+        }
+    }
+
+    /// A reversal that arrived before the payment: the id is cancelled, and a
+    /// late request to debit it is declined.
+    pub fn cancelled(payment: CrossPayment, period: Period) -> IssuedDebit {
+        IssuedDebit {
+            payment,
+            period,
+            status: TxStatus::Reversed,
+            decline: Some(Decline::new(DeclineReason::Reversed, "reversed before it was decided")),
+            decided_at: now_millis(),
+            refunded: Money::ZERO,
+            reversal: Some(Reversal::new(false, None, true)),
         }
     }
 }

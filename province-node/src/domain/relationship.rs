@@ -1,7 +1,7 @@
 //! Mutual-aid relationships (共济关系) and their quotas.
 
 use gongji_common::{
-    contract::{Decline, DeclineReason, Grant},
+    contract::{Decline, DeclineReason, EndReason, Grant},
     period::now_millis,
     Id, Money, ProvinceCode,
 };
@@ -16,6 +16,34 @@ pub enum RelationshipStatus {
     Active,
     Declined,
     Dissolved,
+}
+
+impl RelationshipStatus {
+    pub fn word(self) -> &'static str {
+        match self {
+            RelationshipStatus::Pending => "pending",
+            RelationshipStatus::Active => "active",
+            RelationshipStatus::Declined => "declined",
+            RelationshipStatus::Dissolved => "dissolved",
+        }
+    }
+}
+
+/// A validated quota change at the donor's node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaChangeCommand {
+    pub change_id: Id,
+    pub relationship_id: Id,
+    pub quota: Money,
+}
+
+/// A recorded quota change; its id is the idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaChangeRecord {
+    pub command: QuotaChangeCommand,
+    pub old_quota: Money,
+    pub decline: Option<Decline>,
+    pub at: i64,
 }
 
 /// A validated request to establish a relationship at the donor's node.
@@ -38,6 +66,20 @@ pub struct Relationship {
     pub decline: Option<Decline>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The donor node's version: bumped on every change of quota or status
+    /// there, so the beneficiary's node can ignore notices that arrive late.
+    #[serde(default)]
+    pub version: u64,
+    /// Why and when it ended, once dissolved.
+    #[serde(default)]
+    pub end: Option<End>,
+}
+
+/// The end of a relationship.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct End {
+    pub reason: EndReason,
+    pub at: i64,
 }
 
 impl Relationship {
@@ -51,6 +93,41 @@ impl Relationship {
             decline,
             created_at: now,
             updated_at: now,
+            version: 0,
+            end: None,
+        }
+    }
+
+    /// Pending or active: it holds a quota and can still end.
+    pub fn is_live(&self) -> bool {
+        matches!(self.status, RelationshipStatus::Pending | RelationshipStatus::Active)
+    }
+
+    /// Ends it for `reason`.
+    pub fn dissolve(&mut self, reason: EndReason) {
+        let now = now_millis();
+        self.status = RelationshipStatus::Dissolved;
+        self.end = Some(End { reason, at: now });
+        self.updated_at = now;
+        self.version += 1;
+    }
+
+    /// Records a refund or reversal of `amount` that returns to the quota.
+    pub fn return_quota(&mut self, amount: Money) -> Result<(), gongji_common::money::Overflow> {
+        self.used = self.used.checked_sub(amount)?;
+        self.updated_at = now_millis();
+        Ok(())
+    }
+
+    /// The party who is `person` in this relationship, if any.
+    pub fn party_of(&self, person: &Id) -> Option<gongji_common::contract::Party> {
+        use gongji_common::contract::Party;
+        if &self.grant.donor_id == person {
+            Some(Party::Donor)
+        } else if &self.grant.beneficiary_id == person {
+            Some(Party::Beneficiary)
+        } else {
+            None
         }
     }
 
@@ -88,6 +165,34 @@ impl Relationship {
         self.updated_at = now_millis();
         Ok(())
     }
+}
+
+/// Checks a new quota for a live relationship: raising needs `available`,
+/// lowering must not go below what is used. Returns the amount to freeze
+/// (positive) or release (negative).
+pub fn check_quota_change(relationship: &Relationship, new_quota: Money, available: Money) -> Result<Money, Decline> {
+    if !relationship.is_active() {
+        return Err(Decline::new(
+            DeclineReason::RelationshipNotActive,
+            format!("relationship {} is {}", relationship.id(), relationship.status.word()),
+        ));
+    }
+    let delta = new_quota
+        .checked_sub(relationship.quota)
+        .map_err(|e| Decline::new(DeclineReason::RefusedByPeer, e.to_string()))?;
+    if !delta.is_negative() && delta > available {
+        return Err(Decline::new(
+            DeclineReason::InsufficientBalance,
+            format!("raising the quota by {delta} needs more than the available balance {available}"),
+        ));
+    }
+    if new_quota < relationship.used {
+        return Err(Decline::new(
+            DeclineReason::QuotaBelowUsed,
+            format!("payments already used {} of the quota; it cannot go below that", relationship.used),
+        ));
+    }
+    Ok(delta)
 }
 
 /// The donor-side checks of a new relationship: may this donor freeze this
@@ -142,7 +247,7 @@ pub fn check_spend(relationship: &Relationship, donor: Option<&Person>, amount: 
     if !relationship.is_active() {
         return Err(Decline::new(
             DeclineReason::RelationshipNotActive,
-            format!("relationship {} is {:?}", relationship.id(), relationship.status).to_lowercase(),
+            format!("relationship {} is {}", relationship.id(), relationship.status.word()),
         ));
     }
     if !donor.is_some_and(Person::is_active) {

@@ -1,28 +1,43 @@
 //! The node's flows: each public or hub-facing call as a sequence of
 //! durable steps. A step is one store transaction (state change, journal
-//! entry and idempotency record together) followed by a wait for the disk;
-//! only then is another node called or the caller answered.
+//! entry, history event, outbox notice and idempotency record together)
+//! followed by a wait for the disk; only then is another node called or the
+//! caller answered.
 
+mod notices;
 mod payments;
 mod persons;
+mod refunds;
 mod relationships;
+mod reversals;
+mod transfers;
 
 use gongji_common::{
+    contract::{Notice, NoticeBody},
+    outbox::Outbox,
+    pending::PendingKind,
     store::{Store, Tx, TxFail},
-    ProvinceCode,
+    Id, ProvinceCode,
 };
 
-use crate::{error::NodeResult, hub_client::HubClient, store::PENDING};
+use crate::{
+    domain::Event,
+    error::{NodeError, NodeResult},
+    hub_client::HubClient,
+    store::{self, OUTBOX, PENDING, REL_EVENTS},
+};
 
 pub use payments::PaymentView;
 pub use persons::{Account, ImportOutcome};
 pub use relationships::PersonRelationships;
+pub use transfers::TransferView;
 
 /// One province node's state and its link to the hub.
 pub struct Node {
     province: ProvinceCode,
     store: Store,
     hub: HubClient,
+    outbox: Outbox,
 }
 
 /// Counts for `GetNodeInfo`.
@@ -31,12 +46,18 @@ pub struct NodeStats {
     pub relationships: u64,
     pub payments: u64,
     pub pending: u64,
+    pub outbox: u64,
     pub trial_balance: gongji_common::Money,
 }
 
 impl Node {
-    pub fn new(province: ProvinceCode, store: Store, hub: HubClient) -> Node {
-        Node { province, store, hub }
+    pub fn new(province: ProvinceCode, store: Store, hub: HubClient, outbox: Outbox) -> Node {
+        Node {
+            province,
+            store,
+            hub,
+            outbox,
+        }
     }
 
     pub fn province(&self) -> ProvinceCode {
@@ -47,15 +68,64 @@ impl Node {
         &self.store
     }
 
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
     /// Runs one transaction whose closure decides with domain errors, and
     /// maps storage errors into the node's error type.
     fn transact<R>(&self, f: impl Fn(&Tx) -> Result<NodeResult<R>, TxFail>) -> NodeResult<R> {
         self.store.transact(f)?
     }
 
-    /// Waits until every write so far is on disk.
+    /// Waits until every write so far is on disk, then lets the outbox send
+    /// what those writes queued.
     async fn durable(&self) -> NodeResult<()> {
-        Ok(self.store.durable().await?)
+        self.store.durable().await?;
+        self.outbox.wake();
+        Ok(())
+    }
+
+    /// Appends an event to a relationship's history.
+    fn record_event(tx: &Tx, relationship: &Id, event: &Event) -> Result<(), TxFail> {
+        let seq = tx.next_id()?;
+        tx.put(REL_EVENTS, &store::event_key(relationship, seq), event)
+    }
+
+    /// Queues a notice for another province's node.
+    fn send_notice(&self, tx: &Tx, to: ProvinceCode, id: String, body: NoticeBody) -> Result<(), TxFail> {
+        let notice = Notice {
+            id,
+            from: self.province,
+            to,
+            body,
+        };
+        Outbox::enqueue(tx, OUTBOX, &notice)
+    }
+
+    fn mark_pending(tx: &Tx, kind: PendingKind, id: &Id) -> Result<(), TxFail> {
+        tx.put(PENDING, &kind.key(id), &())
+    }
+
+    fn clear_pending(tx: &Tx, kind: PendingKind, id: &Id) -> Result<(), TxFail> {
+        tx.remove(PENDING, &kind.key(id))
+    }
+
+    /// Ids of the work waiting for another node (or a cascade), by kind.
+    pub fn pending_ids(&self, kind: PendingKind) -> NodeResult<Vec<Id>> {
+        Ok(gongji_common::pending::pending_ids(&self.store, PENDING, kind)?)
+    }
+
+    /// Finishes one pending piece of work (used by the recovery pass).
+    pub async fn resolve(&self, kind: PendingKind, id: &Id) -> NodeResult<()> {
+        match kind {
+            PendingKind::Grant => self.resolve_grant(id).await.map(drop),
+            PendingKind::Payment => self.resolve_payment(id).await.map(drop),
+            PendingKind::Refund => self.resolve_refund(id).await.map(drop),
+            PendingKind::Reversal => self.resolve_reversal(id).await.map(drop),
+            PendingKind::Transfer => self.resolve_transfer(id).await.map(drop),
+            PendingKind::Cascade => self.cascade(id).await,
+        }
     }
 
     pub fn stats(&self) -> NodeResult<NodeStats> {
@@ -65,7 +135,14 @@ impl Node {
             relationships: self.store.count(RELATIONSHIPS) as u64,
             payments: (self.store.count(PAYMENTS) + self.store.count(DEBITS)) as u64,
             pending: self.store.count(PENDING) as u64,
+            outbox: self.outbox.len() as u64,
             trial_balance: self.store.trial_balance()?,
         })
     }
+}
+
+/// A step that finds a relationship missing refers to an id it read earlier:
+/// the store lost it, which must never happen.
+fn vanished(what: &'static str, id: &Id) -> NodeError {
+    NodeError::not_found(what, id)
 }

@@ -1,19 +1,22 @@
 //! Payments: served here as the acquirer (the beneficiary's province), and
 //! decided here as the issuer (the donor's province).
 
-use gongji_common::{store::JournalEntry, Id, Period};
-
-use gongji_common::pending::PendingKind;
+use gongji_common::{
+    contract::{Payee, Purpose, TxStatus},
+    pending::PendingKind,
+    store::{Account, JournalEntry, Tx, TxFail},
+    Id, Money, Period,
+};
 
 use super::Node;
 use crate::{
     domain::{
-        check_spend, choose_relationship, AcquiredPayment, CrossPayment, Decline, DeclineReason, IssuedDebit, PayCommand, Person,
-        Relationship,
+        check_spend, choose_relationship, AcquiredPayment, CrossPayment, Decline, DeclineReason, Event, EventKind, InsuranceType,
+        IssuedDebit, PayCommand, Person, Relationship,
     },
     error::{NodeError, NodeResult},
     hub_client::{HubDecision, Unanswered},
-    store::{self, DEBITS, PAYMENTS, PENDING, PERSONS, RELATIONSHIPS},
+    store::{self, DEBITS, PAYMENTS, PERSONS, RELATIONSHIPS, REVERSED_IDS},
 };
 
 /// A payment as this node knows it.
@@ -22,44 +25,55 @@ pub enum PaymentView {
     Acquired(AcquiredPayment),
     /// Decided here for another province: this node is the donor's.
     Issued(IssuedDebit),
+    /// Reversed by its institution before this node ever saw it.
+    Cancelled { payment_id: Id, at: i64 },
 }
 
 impl Node {
-    /// Pays an institution from a beneficiary's relationship. Same-province
-    /// payments are decided here in one transaction; cross-province ones are
-    /// recorded pending, then routed through the hub to the donor's node.
-    pub async fn pay(&self, command: PayCommand) -> NodeResult<AcquiredPayment> {
-        let institution_province = command.institution.region().province();
-        if institution_province != self.province {
-            return Err(NodeError::InvalidArgument(gongji_common::FieldError::new(
-                "institution_id",
-                format!(
-                    "{} is an institution of province {institution_province}; this node serves province {}",
-                    command.institution, self.province
-                ),
-            )));
+    /// Pays an institution (or, for a contribution, the province fund) from a
+    /// beneficiary's relationship. Same-province payments are decided here
+    /// in one transaction; cross-province ones are recorded pending, then
+    /// routed through the hub to the donor's node.
+    pub async fn pay(&self, command: PayCommand) -> NodeResult<PaymentView> {
+        if let Payee::Institution(institution) = &command.payee {
+            let institution_province = institution.region().province();
+            if institution_province != self.province {
+                return Err(gongji_common::FieldError::new(
+                    "institution_id",
+                    format!(
+                        "{institution} is an institution of province {institution_province}; this node serves province {}",
+                        self.province
+                    ),
+                )
+                .into());
+            }
+        }
+        if let Some(at) = self.store.get::<i64>(REVERSED_IDS, command.payment_id.as_bytes())? {
+            return Ok(PaymentView::Cancelled {
+                payment_id: command.payment_id,
+                at,
+            });
         }
         if let Some(existing) = self.store.get::<AcquiredPayment>(PAYMENTS, command.payment_id.as_bytes())? {
-            return self.answer_repeat(existing, &command).await;
+            return self.answer_repeat(existing, &command).await.map(PaymentView::Acquired);
         }
         let beneficiary = self.person(&command.beneficiary_id)?;
         let relationship = self.pick_relationship(&command)?;
 
         let payment = self.transact(|tx| {
+            if tx.contains(REVERSED_IDS, command.payment_id.as_bytes())? {
+                return Ok(Err(NodeError::FailedPrecondition(format!(
+                    "payment {} was reversed",
+                    command.payment_id
+                ))));
+            }
             if let Some(existing) = tx.get::<AcquiredPayment>(PAYMENTS, command.payment_id.as_bytes())? {
                 return Ok(Ok(existing));
             }
-            let payment = match (&relationship, beneficiary.is_active()) {
-                (_, false) => AcquiredPayment::declined(
-                    command.clone(),
-                    None,
-                    Decline::new(
-                        DeclineReason::PersonNotActive,
-                        format!("beneficiary {} is not an active insured person", beneficiary.id),
-                    ),
-                ),
-                (Err(decline), true) => AcquiredPayment::declined(command.clone(), None, decline.clone()),
-                (Ok(chosen), true) => {
+            let chosen = Self::check_beneficiary_may_pay(&beneficiary, command.purpose).and_then(|()| relationship.clone());
+            let payment = match chosen {
+                Err(decline) => AcquiredPayment::declined(command.clone(), None, decline),
+                Ok(chosen) => {
                     // Re-read inside the transaction: the choice was made on a snapshot.
                     let relationship = tx
                         .get::<Relationship>(RELATIONSHIPS, chosen.id().as_bytes())?
@@ -67,7 +81,7 @@ impl Node {
                     let route = crate::domain::route(&command, &relationship);
                     if route.is_cross_province() {
                         if relationship.is_active() {
-                            tx.put(PENDING, &PendingKind::Payment.key(&command.payment_id), &())?;
+                            Self::mark_pending(tx, PendingKind::Payment, &command.payment_id)?;
                             AcquiredPayment::pending(command.clone(), route)
                         } else {
                             AcquiredPayment::declined(command.clone(), Some(route), Self::not_active(&relationship))
@@ -77,13 +91,7 @@ impl Node {
                         match check_spend(&relationship, donor.as_ref(), command.amount) {
                             Err(decline) => AcquiredPayment::declined(command.clone(), Some(route), decline),
                             Ok(()) => {
-                                Self::spend_quota(
-                                    tx,
-                                    relationship,
-                                    &command.payment_id,
-                                    command.amount,
-                                    &store::institution(&command.institution),
-                                )?;
+                                Self::spend_quota(tx, relationship, &command.payment_id, command.amount, &store::payee(&command.payee))?;
                                 AcquiredPayment::approved(command.clone(), route)
                             }
                         }
@@ -98,10 +106,31 @@ impl Node {
             return Err(NodeError::reused("payment", &command.payment_id));
         }
         if payment.is_pending() {
-            return self.resolve_payment(&command.payment_id).await;
+            return self.resolve_payment(&command.payment_id).await.map(PaymentView::Acquired);
         }
         tracing::info!(payment = %command.payment_id, status = ?payment.status, "payment decided here");
-        Ok(payment)
+        Ok(PaymentView::Acquired(payment))
+    }
+
+    /// A beneficiary may pay for care while active; a resident-insurance
+    /// contribution only for a resident-insured person.
+    fn check_beneficiary_may_pay(beneficiary: &Person, purpose: Purpose) -> Result<(), Decline> {
+        if !beneficiary.is_active() {
+            return Err(Decline::new(
+                DeclineReason::PersonNotActive,
+                format!("beneficiary {} is not an active insured person", beneficiary.id),
+            ));
+        }
+        if purpose == Purpose::ResidentContribution && beneficiary.insurance != InsuranceType::Resident {
+            return Err(Decline::new(
+                DeclineReason::NotResidentInsured,
+                format!(
+                    "beneficiary {} holds employee insurance; resident-insurance contributions are for residents",
+                    beneficiary.id
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// A repeated request: the recorded outcome, or another try at a pending one.
@@ -118,21 +147,15 @@ impl Node {
         Ok(existing)
     }
 
-    fn not_active(relationship: &Relationship) -> Decline {
+    pub(super) fn not_active(relationship: &Relationship) -> Decline {
         Decline::new(
             DeclineReason::RelationshipNotActive,
-            format!("relationship {} is {:?}", relationship.id(), relationship.status).to_lowercase(),
+            format!("relationship {} is {}", relationship.id(), relationship.status.word()),
         )
     }
 
     /// Moves `amount` out of a relationship's quota to `to` and counts it as used.
-    fn spend_quota(
-        tx: &gongji_common::store::Tx,
-        mut relationship: Relationship,
-        payment_id: &Id,
-        amount: gongji_common::Money,
-        to: &gongji_common::store::Account,
-    ) -> Result<(), gongji_common::store::TxFail> {
+    fn spend_quota(tx: &Tx, mut relationship: Relationship, payment_id: &Id, amount: Money, to: &Account) -> Result<(), TxFail> {
         tx.post(&JournalEntry::transfer(
             payment_id.as_str(),
             "payment",
@@ -140,11 +163,44 @@ impl Node {
             to,
             amount,
         ))?;
+        Self::count_use(tx, &mut relationship, payment_id, amount)
+    }
+
+    /// Counts an approved payment against a relationship and records it in its history.
+    fn count_use(tx: &Tx, relationship: &mut Relationship, payment_id: &Id, amount: Money) -> Result<(), TxFail> {
         relationship
             .use_quota(amount)
             .map_err(|e| gongji_common::store::StoreError::Invariant(e.to_string()))?;
-        tx.put(RELATIONSHIPS, relationship.id().as_bytes(), &relationship)?;
-        Ok(())
+        tx.put(RELATIONSHIPS, relationship.id().as_bytes(), relationship)?;
+        Self::record_event(
+            tx,
+            relationship.id(),
+            &Event::new(EventKind::Payment, "payment approved")
+                .amount(amount)
+                .reference(payment_id),
+        )
+    }
+
+    /// Where money coming back to a relationship goes: its quota while it is
+    /// active (used goes down), else the donor's available balance.
+    pub(super) fn return_to(
+        tx: &Tx,
+        relationship: Option<Relationship>,
+        donor: &Id,
+        amount: Money,
+    ) -> Result<(Account, &'static str), TxFail> {
+        match relationship {
+            Some(mut r) if r.is_active() => {
+                r.return_quota(amount)
+                    .map_err(|e| gongji_common::store::StoreError::Invariant(e.to_string()))?;
+                tx.put(RELATIONSHIPS, r.id().as_bytes(), &r)?;
+                Ok((store::quota(r.id()), "returned to the quota"))
+            }
+            _ => Ok((
+                store::available(donor),
+                "returned to the donor's available balance (the relationship has ended)",
+            )),
+        }
     }
 
     /// The relationship a payment should use, or why there is none.
@@ -166,10 +222,7 @@ impl Node {
     /// records it. Safe to repeat: every hop answers a repeated id with its
     /// recorded outcome.
     pub async fn resolve_payment(&self, id: &Id) -> NodeResult<AcquiredPayment> {
-        let payment = self
-            .store
-            .get::<AcquiredPayment>(PAYMENTS, id.as_bytes())?
-            .ok_or_else(|| NodeError::not_found("payment", id))?;
+        let payment = self.acquired(id)?;
         let Some(route) = payment.route.clone().filter(|_| payment.is_pending()) else {
             return Ok(payment);
         };
@@ -185,32 +238,21 @@ impl Node {
         };
         let payment = self.transact(|tx| {
             let Some(mut payment) = tx.get::<AcquiredPayment>(PAYMENTS, id.as_bytes())? else {
-                return Ok(Err(NodeError::not_found("payment", id)));
+                return Ok(Err(super::vanished("payment", id)));
             };
+            // Decided meanwhile, or reversed: a late answer changes nothing.
             if !payment.is_pending() {
                 return Ok(Ok(payment));
             }
             match &decision {
                 HubDecision::Approved(period) => {
-                    if let Some(mut relationship) = tx.get::<Relationship>(RELATIONSHIPS, route.relationship_id.as_bytes())? {
-                        relationship
-                            .use_quota(route.amount)
-                            .map_err(|e| gongji_common::store::StoreError::Invariant(e.to_string()))?;
-                        tx.put(RELATIONSHIPS, relationship.id().as_bytes(), &relationship)?;
-                    }
-                    tx.post(&JournalEntry::transfer(
-                        id.as_str(),
-                        "cross-province payment",
-                        &store::province(route.donor_province, *period),
-                        &store::institution(&route.institution),
-                        route.amount,
-                    ))?;
+                    Self::record_acquired_approval(tx, &route, *period)?;
                     payment.approve(Some(*period));
                 }
                 HubDecision::Declined(period, decline) => payment.decline(*period, decline.clone()),
             }
             tx.put(PAYMENTS, id.as_bytes(), &payment)?;
-            tx.remove(PENDING, &PendingKind::Payment.key(id))?;
+            Self::clear_pending(tx, PendingKind::Payment, id)?;
             Ok(Ok(payment))
         })?;
         self.durable().await?;
@@ -218,19 +260,38 @@ impl Node {
         Ok(payment)
     }
 
+    /// The acquirer's books for an approved cross-province payment: the
+    /// donor's province owes what this node owes the payee, and the grant
+    /// record counts the use.
+    pub(super) fn record_acquired_approval(tx: &Tx, route: &CrossPayment, period: Period) -> Result<(), TxFail> {
+        if let Some(mut relationship) = tx.get::<Relationship>(RELATIONSHIPS, route.relationship_id.as_bytes())? {
+            Self::count_use(tx, &mut relationship, &route.payment_id, route.amount)?;
+        }
+        tx.post(&JournalEntry::transfer(
+            route.payment_id.as_str(),
+            "cross-province payment",
+            &store::province(route.donor_province, period),
+            &store::payee(&route.payee),
+            route.amount,
+        ))?;
+        Ok(())
+    }
+
     /// The issuer's decision on a cross-province payment routed by the hub:
     /// approve by debiting the quota (never beyond what remains), or decline.
-    /// Idempotent by payment id.
+    /// Idempotent by payment id; a reversed id is always declined.
     pub async fn authorize_debit(&self, payment: CrossPayment, period: Period) -> NodeResult<IssuedDebit> {
         if payment.donor_province != self.province {
-            return Err(NodeError::InvalidArgument(gongji_common::FieldError::new(
+            return Err(gongji_common::FieldError::new(
                 "payment.donor_province",
                 format!("this node serves province {}, not {}", self.province, payment.donor_province),
-            )));
+            )
+            .into());
         }
         let debit = self.transact(|tx| {
             if let Some(existing) = tx.get::<IssuedDebit>(DEBITS, payment.payment_id.as_bytes())? {
-                return Ok(if existing.payment == payment && existing.period == period {
+                let same = existing.payment == payment && (existing.period == period || existing.status == TxStatus::Reversed);
+                return Ok(if same {
                     Ok(existing)
                 } else {
                     Err(NodeError::reused("payment", &payment.payment_id))
@@ -270,19 +331,26 @@ impl Node {
         Ok(debit)
     }
 
+    pub(super) fn acquired(&self, id: &Id) -> NodeResult<AcquiredPayment> {
+        self.store
+            .get::<AcquiredPayment>(PAYMENTS, id.as_bytes())?
+            .ok_or_else(|| NodeError::not_found("payment", id))
+    }
+
     /// A payment this node has seen, as acquirer or issuer.
     pub fn payment(&self, id: &Id) -> NodeResult<PaymentView> {
         if let Some(acquired) = self.store.get::<AcquiredPayment>(PAYMENTS, id.as_bytes())? {
             return Ok(PaymentView::Acquired(acquired));
         }
-        match self.store.get::<IssuedDebit>(DEBITS, id.as_bytes())? {
-            Some(issued) => Ok(PaymentView::Issued(issued)),
+        if let Some(issued) = self.store.get::<IssuedDebit>(DEBITS, id.as_bytes())? {
+            return Ok(PaymentView::Issued(issued));
+        }
+        match self.store.get::<i64>(REVERSED_IDS, id.as_bytes())? {
+            Some(at) => Ok(PaymentView::Cancelled {
+                payment_id: id.clone(),
+                at,
+            }),
             None => Err(NodeError::not_found("payment", id)),
         }
-    }
-
-    /// Ids of the transactions waiting for another node, by kind.
-    pub fn pending_ids(&self, kind: PendingKind) -> NodeResult<Vec<Id>> {
-        Ok(gongji_common::pending::pending_ids(&self.store, PENDING, kind)?)
     }
 }

@@ -1,12 +1,12 @@
 //! Insured persons and personal accounts.
 
-use gongji_common::{Id, Money};
+use gongji_common::{pending::PendingKind, Id, Money};
 
 use super::Node;
 use crate::{
-    domain::{Contribution, CreditCommand, Person, RegisterCommand},
+    domain::{Contribution, CreditCommand, EndReason, Person, PersonStatus, RegisterCommand, Relationship},
     error::{NodeError, NodeResult},
-    store::{self, CONTRIBUTIONS, PERSONS, RELS_BY_DONOR},
+    store::{self, CONTRIBUTIONS, PERSONS, RELATIONSHIPS, RELS_BY_BENEFICIARY, RELS_BY_DONOR},
 };
 
 /// What registering one person did.
@@ -135,5 +135,77 @@ impl Node {
             available,
             frozen,
         })
+    }
+}
+
+impl Node {
+    /// Terminates a person's insurance; their relationships then dissolve
+    /// (see [`Node::cascade`]). Terminating a terminated person changes nothing.
+    pub async fn terminate(&self, id: &Id) -> NodeResult<Person> {
+        let person = self.transact(|tx| {
+            let Some(mut person) = tx.get::<Person>(PERSONS, id.as_bytes())? else {
+                return Ok(Err(NodeError::not_found("person", id)));
+            };
+            match person.status {
+                PersonStatus::Terminated => return Ok(Ok(person)),
+                PersonStatus::Transferred => {
+                    return Ok(Err(NodeError::FailedPrecondition(format!(
+                        "person {id} was transferred to another province; their insurance there is not this node's"
+                    ))))
+                }
+                PersonStatus::Active => {}
+            }
+            person.status = PersonStatus::Terminated;
+            tx.put(PERSONS, id.as_bytes(), &person)?;
+            Self::mark_pending(tx, PendingKind::Cascade, id)?;
+            Ok(Ok(person))
+        })?;
+        self.durable().await?;
+        self.cascade(id).await?;
+        tracing::info!(person = %id, "insurance terminated");
+        Ok(person)
+    }
+
+    /// Dissolves every live relationship of a person whose insurance ended
+    /// or moved, on both sides: as donor here (quota returns at once) and as
+    /// beneficiary (here, or by asking the donor's node). The person's status
+    /// was changed first, in its own transaction, so no new relationship can
+    /// appear meanwhile; a crash in between leaves the cascade pending for
+    /// the recovery pass.
+    pub async fn cascade(&self, person_id: &Id) -> NodeResult<()> {
+        let person = self.person(person_id)?;
+        let reasons = match person.status {
+            PersonStatus::Terminated => Some((EndReason::DonorTerminated, EndReason::BeneficiaryTerminated)),
+            PersonStatus::Transferred => Some((EndReason::DonorTransferred, EndReason::BeneficiaryTransferred)),
+            PersonStatus::Active => None,
+        };
+        let mut ids = self.indexed_relationships(RELS_BY_DONOR, person_id)?;
+        ids.extend(self.indexed_relationships(RELS_BY_BENEFICIARY, person_id)?);
+        let ended = self.transact(|tx| {
+            let mut ended = 0;
+            if let Some((as_donor, as_beneficiary)) = reasons {
+                for id in &ids {
+                    let Some(relationship) = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())? else {
+                        continue;
+                    };
+                    if relationship.is_live() {
+                        let reason = if relationship.grant.donor_id == *person_id {
+                            as_donor
+                        } else {
+                            as_beneficiary
+                        };
+                        self.end_here(tx, relationship, reason)?;
+                        ended += 1;
+                    }
+                }
+            }
+            Self::clear_pending(tx, PendingKind::Cascade, person_id)?;
+            Ok(Ok(ended))
+        })?;
+        self.durable().await?;
+        if ended > 0 {
+            tracing::info!(person = %person_id, ended, "relationships dissolved with the person's insurance");
+        }
+        Ok(())
     }
 }

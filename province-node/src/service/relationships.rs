@@ -1,19 +1,22 @@
-//! Mutual-aid relationships at the donor's node (owner) and the
-//! beneficiary's node (grant record).
+//! Mutual-aid relationships at the donor's node (the owner, which holds the
+//! frozen quota) and at the beneficiary's node (a grant record).
 
 use gongji_common::{
+    contract::{NoticeBody, Party},
+    pending::PendingKind,
     store::{key, last_key_part, JournalEntry, TreeId, Tx, TxFail},
-    Id,
+    FieldError, Id, Money,
 };
-
-use gongji_common::pending::PendingKind;
 
 use super::Node;
 use crate::{
-    domain::{check_beneficiary, check_donor, Decline, EstablishCommand, Grant, Person, Relationship, RelationshipStatus},
+    domain::{
+        check_beneficiary, check_donor, check_quota_change, Decline, EndReason, EstablishCommand, Event, EventKind, Grant, Person,
+        QuotaChangeCommand, QuotaChangeRecord, Relationship, RelationshipStatus,
+    },
     error::{NodeError, NodeResult},
     hub_client::Unanswered,
-    store::{self, LIVE_PAIRS, PENDING, PERSONS, RELATIONSHIPS, RELS_BY_BENEFICIARY, RELS_BY_DONOR},
+    store::{self, LIVE_PAIRS, PERSONS, QUOTA_CHANGES, RELATIONSHIPS, RELS_BY_BENEFICIARY, RELS_BY_DONOR, REL_EVENTS},
 };
 
 /// A person's relationships on both sides.
@@ -30,10 +33,7 @@ impl Node {
     pub async fn establish(&self, command: EstablishCommand) -> NodeResult<Relationship> {
         let grant = &command.grant;
         if grant.donor_province != self.province {
-            return Err(NodeError::InvalidArgument(gongji_common::FieldError::new(
-                "donor_id",
-                "the donor must be insured in this node's province",
-            )));
+            return Err(FieldError::new("donor_id", "the donor must be insured in this node's province").into());
         }
         let relationship = self.transact(|tx| {
             if let Some(existing) = tx.get::<Relationship>(RELATIONSHIPS, grant.relationship_id.as_bytes())? {
@@ -67,7 +67,10 @@ impl Node {
             decision = check_beneficiary(beneficiary.as_ref(), &grant.beneficiary_id);
         }
         let relationship = match decision {
-            Err(decline) => Relationship::new(grant.clone(), RelationshipStatus::Declined, Some(decline)),
+            Err(decline) => {
+                Self::record_event(tx, id, &Event::new(EventKind::Declined, &decline.message))?;
+                Relationship::new(grant.clone(), RelationshipStatus::Declined, Some(decline))
+            }
             Ok(()) => {
                 tx.post(&JournalEntry::transfer(
                     id.as_str(),
@@ -77,8 +80,17 @@ impl Node {
                     grant.quota,
                 ))?;
                 tx.put(LIVE_PAIRS, &pair, id)?;
+                Self::record_event(
+                    tx,
+                    id,
+                    &Event::new(
+                        EventKind::Established,
+                        format!("{:?} of the donor; quota frozen", grant.kind).to_lowercase(),
+                    )
+                    .amount(grant.quota),
+                )?;
                 if Self::crosses(grant) {
-                    tx.put(PENDING, &PendingKind::Grant.key(id), &())?;
+                    Self::mark_pending(tx, PendingKind::Grant, id)?;
                     Relationship::new(grant.clone(), RelationshipStatus::Pending, None)
                 } else {
                     tx.put(RELS_BY_BENEFICIARY, &key(&[grant.beneficiary_id.as_bytes(), id.as_bytes()]), &())?;
@@ -115,30 +127,39 @@ impl Node {
         };
         let relationship = self.transact(|tx| {
             let Some(mut relationship) = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())? else {
-                return Ok(Err(NodeError::not_found("relationship", id)));
+                return Ok(Err(super::vanished("relationship", id)));
             };
             if relationship.status != RelationshipStatus::Pending {
                 return Ok(Ok(relationship));
             }
             match &answer {
-                Ok(()) => relationship.set_status(RelationshipStatus::Active, None),
+                Ok(()) => {
+                    relationship.set_status(RelationshipStatus::Active, None);
+                    Self::record_event(
+                        tx,
+                        id,
+                        &Event::new(EventKind::GrantAccepted, "the beneficiary's province accepted the grant"),
+                    )?;
+                }
                 Err(decline) => {
+                    let released = tx.balance(&store::quota(id))?;
                     tx.post(&JournalEntry::transfer(
                         id.as_str(),
                         "quota released: grant declined",
                         &store::quota(id),
                         &store::available(&relationship.grant.donor_id),
-                        relationship.remaining(),
+                        released,
                     ))?;
                     tx.remove(
                         LIVE_PAIRS,
                         &store::pair_key(&relationship.grant.donor_id, &relationship.grant.beneficiary_id),
                     )?;
                     relationship.set_status(RelationshipStatus::Declined, Some(decline.clone()));
+                    Self::record_event(tx, id, &Event::new(EventKind::Declined, &decline.message).amount(released))?;
                 }
             }
             tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
-            tx.remove(PENDING, &PendingKind::Grant.key(id))?;
+            Self::clear_pending(tx, PendingKind::Grant, id)?;
             Ok(Ok(relationship))
         })?;
         self.durable().await?;
@@ -150,10 +171,11 @@ impl Node {
     /// beneficiary is an active insured person here. Idempotent by id.
     pub async fn receive_grant(&self, grant: Grant) -> NodeResult<Result<(), Decline>> {
         if grant.beneficiary_province != self.province {
-            return Err(NodeError::InvalidArgument(gongji_common::FieldError::new(
+            return Err(FieldError::new(
                 "beneficiary_province",
                 format!("this node serves province {}, not {}", self.province, grant.beneficiary_province),
-            )));
+            )
+            .into());
         }
         let answer = self.transact(|tx| {
             let id = &grant.relationship_id;
@@ -172,9 +194,21 @@ impl Node {
             let relationship = match &decision {
                 Ok(()) => {
                     tx.put(RELS_BY_BENEFICIARY, &key(&[grant.beneficiary_id.as_bytes(), id.as_bytes()]), &())?;
+                    Self::record_event(
+                        tx,
+                        id,
+                        &Event::new(
+                            EventKind::GrantAccepted,
+                            format!("granted by {} of province {}", grant.donor_id, grant.donor_province),
+                        )
+                        .amount(grant.quota),
+                    )?;
                     Relationship::new(grant.clone(), RelationshipStatus::Active, None)
                 }
-                Err(decline) => Relationship::new(grant.clone(), RelationshipStatus::Declined, Some(decline.clone())),
+                Err(decline) => {
+                    Self::record_event(tx, id, &Event::new(EventKind::Declined, &decline.message))?;
+                    Relationship::new(grant.clone(), RelationshipStatus::Declined, Some(decline.clone()))
+                }
             };
             tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
             Ok(Ok(decision))
@@ -183,16 +217,228 @@ impl Node {
         Ok(answer)
     }
 
+    /// Dissolves a relationship at the request of `party`, who must be
+    /// insured here. Ending an ended relationship returns it unchanged.
+    pub async fn dissolve(&self, id: &Id, party: Party) -> NodeResult<Relationship> {
+        let relationship = self.relationship(id)?;
+        let (their_province, reason) = match party {
+            Party::Donor => (relationship.grant.donor_province, EndReason::DonorRequest),
+            Party::Beneficiary => (relationship.grant.beneficiary_province, EndReason::BeneficiaryRequest),
+        };
+        if their_province != self.province {
+            let who = match party {
+                Party::Donor => "donor",
+                Party::Beneficiary => "beneficiary",
+            };
+            return Err(NodeError::FailedPrecondition(format!(
+                "the {who} of relationship {id} is insured in province {their_province}; ask that province's node"
+            )));
+        }
+        let relationship = self.transact(|tx| {
+            let Some(relationship) = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())? else {
+                return Ok(Err(super::vanished("relationship", id)));
+            };
+            if !relationship.is_live() {
+                return Ok(Ok(relationship));
+            }
+            Ok(Ok(self.end_here(tx, relationship, reason)?))
+        })?;
+        self.durable().await?;
+        tracing::info!(relationship = %id, ?reason, status = ?relationship.status, "relationship dissolved here");
+        Ok(relationship)
+    }
+
+    /// Ends a live relationship at this node: the owner returns the unused
+    /// quota and tells the beneficiary's node; a grant record stops payments
+    /// at once and asks the donor's node to end it.
+    pub(super) fn end_here(&self, tx: &Tx, relationship: Relationship, reason: EndReason) -> Result<Relationship, TxFail> {
+        if relationship.owned_by(self.province) {
+            self.end_owned(tx, relationship, reason)
+        } else {
+            self.end_grant(tx, relationship, reason)
+        }
+    }
+
+    /// The donor's node ends a relationship it owns.
+    pub(super) fn end_owned(&self, tx: &Tx, mut relationship: Relationship, reason: EndReason) -> Result<Relationship, TxFail> {
+        let id = relationship.id().clone();
+        let grant = relationship.grant.clone();
+        let returned = tx.balance(&store::quota(&id))?;
+        if !returned.is_zero() {
+            tx.post(&JournalEntry::transfer(
+                id.as_str(),
+                "quota returned: relationship ended",
+                &store::quota(&id),
+                &store::available(&grant.donor_id),
+                returned,
+            ))?;
+        }
+        tx.remove(LIVE_PAIRS, &store::pair_key(&grant.donor_id, &grant.beneficiary_id))?;
+        Self::clear_pending(tx, PendingKind::Grant, &id)?;
+        relationship.dissolve(reason);
+        tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
+        Self::record_event(
+            tx,
+            &id,
+            &Event::new(
+                EventKind::Dissolved,
+                format!("{}; unused quota returned to the donor", reason.describe()),
+            )
+            .amount(returned)
+            .ended(reason),
+        )?;
+        if relationship.is_cross_province() {
+            self.send_notice(
+                tx,
+                grant.beneficiary_province,
+                format!("ended/{id}"),
+                NoticeBody::RelationshipEnded {
+                    grant,
+                    reason,
+                    quota: relationship.quota,
+                    used: relationship.used,
+                    version: relationship.version,
+                },
+            )?;
+        }
+        Ok(relationship)
+    }
+
+    /// The beneficiary's node stops a grant at once and asks the donor's node.
+    fn end_grant(&self, tx: &Tx, mut relationship: Relationship, reason: EndReason) -> Result<Relationship, TxFail> {
+        let id = relationship.id().clone();
+        let version = relationship.version;
+        relationship.dissolve(reason);
+        // The version is the donor node's; only its notices move it.
+        relationship.version = version;
+        tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
+        Self::record_event(
+            tx,
+            &id,
+            &Event::new(
+                EventKind::DissolutionRequested,
+                format!("{}; payments stopped here", reason.describe()),
+            )
+            .ended(reason),
+        )?;
+        self.send_notice(
+            tx,
+            relationship.grant.donor_province,
+            format!("dissolve/{id}"),
+            NoticeBody::DissolutionRequested {
+                relationship_id: id,
+                reason,
+            },
+        )?;
+        Ok(relationship)
+    }
+
+    /// Changes the quota of a relationship owned here. Idempotent by change id.
+    pub async fn change_quota(&self, command: QuotaChangeCommand) -> NodeResult<(QuotaChangeRecord, Relationship)> {
+        let id = &command.relationship_id;
+        let outcome = self.transact(|tx| {
+            if let Some(existing) = tx.get::<QuotaChangeRecord>(QUOTA_CHANGES, command.change_id.as_bytes())? {
+                if existing.command != command {
+                    return Ok(Err(NodeError::reused("quota change", &command.change_id)));
+                }
+                let relationship = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())?;
+                return Ok(relationship
+                    .map(|r| (existing, r))
+                    .ok_or_else(|| super::vanished("relationship", id)));
+            }
+            let Some(mut relationship) = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())? else {
+                return Ok(Err(NodeError::not_found("relationship", id)));
+            };
+            if !relationship.owned_by(self.province) {
+                return Ok(Err(NodeError::FailedPrecondition(format!(
+                    "relationship {id} is owned by the donor's node (province {}); change its quota there",
+                    relationship.grant.donor_province
+                ))));
+            }
+            let donor = relationship.grant.donor_id.clone();
+            let available = tx.balance(&store::available(&donor))?;
+            let old_quota = relationship.quota;
+            let decision = check_quota_change(&relationship, command.quota, available);
+            if let Ok(delta) = decision {
+                let (from, to, amount) = if delta.is_negative() {
+                    (store::quota(id), store::available(&donor), delta.negated())
+                } else {
+                    (store::available(&donor), store::quota(id), delta)
+                };
+                if !amount.is_zero() {
+                    tx.post(&JournalEntry::transfer(
+                        command.change_id.as_str(),
+                        "quota changed",
+                        &from,
+                        &to,
+                        amount,
+                    ))?;
+                }
+                relationship.quota = command.quota;
+                relationship.version += 1;
+                relationship.updated_at = gongji_common::period::now_millis();
+                tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
+                Self::record_quota_event(tx, &relationship, old_quota, &command.change_id)?;
+                if relationship.is_cross_province() {
+                    self.send_notice(
+                        tx,
+                        relationship.grant.beneficiary_province,
+                        format!("quota/{id}/{}", command.change_id),
+                        NoticeBody::QuotaChanged {
+                            relationship_id: id.clone(),
+                            change_id: command.change_id.clone(),
+                            quota: command.quota,
+                            version: relationship.version,
+                        },
+                    )?;
+                }
+            }
+            let record = QuotaChangeRecord {
+                command: command.clone(),
+                old_quota,
+                decline: decision.err(),
+                at: gongji_common::period::now_millis(),
+            };
+            tx.put(QUOTA_CHANGES, command.change_id.as_bytes(), &record)?;
+            Ok(Ok((record, relationship)))
+        })?;
+        self.durable().await?;
+        Ok(outcome)
+    }
+
+    pub(super) fn record_quota_event(tx: &Tx, relationship: &Relationship, old_quota: Money, change_id: &Id) -> Result<(), TxFail> {
+        Self::record_event(
+            tx,
+            relationship.id(),
+            &Event::new(
+                EventKind::QuotaChanged,
+                format!("quota changed from {old_quota} to {}", relationship.quota),
+            )
+            .amount(relationship.quota)
+            .reference(change_id),
+        )
+    }
+
     pub fn relationship(&self, id: &Id) -> NodeResult<Relationship> {
         self.store
             .get(RELATIONSHIPS, id.as_bytes())?
             .ok_or_else(|| NodeError::not_found("relationship", id))
     }
 
+    /// A relationship's history at this node, oldest first.
+    pub fn history(&self, id: &Id) -> NodeResult<Vec<Event>> {
+        self.relationship(id)?;
+        let mut events = Vec::new();
+        for item in self.store.scan_prefix::<Event>(REL_EVENTS, &store::id_prefix(id)) {
+            events.push(item?.1);
+        }
+        Ok(events)
+    }
+
     /// Ids of the relationships an index lists for a person.
     pub(super) fn indexed_relationships(&self, index: TreeId, person: &Id) -> NodeResult<Vec<Id>> {
         let mut ids = Vec::new();
-        for key in self.store.scan_keys(index, &store::person_prefix(person)) {
+        for key in self.store.scan_keys(index, &store::id_prefix(person)) {
             let key = key?;
             let id = String::from_utf8_lossy(last_key_part(&key));
             ids.push(Id::parse("relationship_id", &id)?);

@@ -1,0 +1,262 @@
+//! Insurance transfers across provinces (医保关系转移接续). At the releasing
+//! node: the person is marked transferred (no new relationships, payments or
+//! contributions), their relationships dissolve, the balance is fixed and
+//! held, the hub routes it to the receiving node, and the held balance leaves
+//! (or comes back if the receiving node declines). Each step is durable and
+//! the whole is resumed by the recovery pass, so any node may be down midway.
+
+use gongji_common::{
+    contract::{CrossTransfer, Decline, DeclineReason},
+    pending::PendingKind,
+    store::JournalEntry,
+    Id, Period,
+};
+
+use super::Node;
+use crate::{
+    domain::{InsuranceType, Person, PersonStatus, TransferCommand, TransferIn, TransferOut},
+    error::{NodeError, NodeResult},
+    hub_client::{HubDecision, Unanswered},
+    store::{self, PERSONS, TRANSFERS_IN, TRANSFERS_OUT},
+};
+
+/// A transfer as this node knows it.
+pub enum TransferView {
+    /// Released here.
+    Out(TransferOut),
+    /// Received here.
+    In(TransferIn),
+}
+
+impl Node {
+    /// Starts (or resumes) the transfer of a person's insurance to another province.
+    pub async fn transfer(&self, command: TransferCommand) -> NodeResult<TransferOut> {
+        if command.to_region.province() == self.province {
+            return Err(gongji_common::FieldError::new(
+                "to_region",
+                format!(
+                    "{} is a region of this province; a transfer moves insurance to another province",
+                    command.to_region
+                ),
+            )
+            .into());
+        }
+        let record = self.transact(|tx| {
+            if let Some(existing) = tx.get::<TransferOut>(TRANSFERS_OUT, command.transfer_id.as_bytes())? {
+                return Ok(if existing.command == command {
+                    Ok(existing)
+                } else {
+                    Err(NodeError::reused("transfer", &command.transfer_id))
+                });
+            }
+            let Some(mut person) = tx.get::<Person>(PERSONS, command.person_id.as_bytes())? else {
+                return Ok(Err(NodeError::not_found("person", &command.person_id)));
+            };
+            if !person.is_active() {
+                return Ok(Err(NodeError::FailedPrecondition(format!(
+                    "person {} is not an active insured person here; only active insurance can be transferred",
+                    person.id
+                ))));
+            }
+            person.status = PersonStatus::Transferred;
+            tx.put(PERSONS, person.id.as_bytes(), &person)?;
+            Self::mark_pending(tx, PendingKind::Cascade, &person.id)?;
+            Self::mark_pending(tx, PendingKind::Transfer, &command.transfer_id)?;
+            let record = TransferOut {
+                command: command.clone(),
+                name: person.name.clone(),
+                employee: person.insurance == InsuranceType::Employee,
+                amount: None,
+                period: None,
+                status: gongji_common::contract::TxStatus::Pending,
+                decline: None,
+                created_at: gongji_common::period::now_millis(),
+                decided_at: None,
+            };
+            tx.put(TRANSFERS_OUT, command.transfer_id.as_bytes(), &record)?;
+            Ok(Ok(record))
+        })?;
+        self.durable().await?;
+        if record.is_pending() {
+            return self.resolve_transfer(&command.transfer_id).await;
+        }
+        Ok(record)
+    }
+
+    /// Takes a pending transfer as far as it can go.
+    pub async fn resolve_transfer(&self, id: &Id) -> NodeResult<TransferOut> {
+        let mut record = self.transfer_out(id)?;
+        if !record.is_pending() {
+            return Ok(record);
+        }
+        let person_id = record.command.person_id.clone();
+        if record.amount.is_none() {
+            // Relationships first: their unused quotas return to the balance that moves.
+            self.cascade(&person_id).await?;
+            record = self.transact(|tx| {
+                let Some(mut record) = tx.get::<TransferOut>(TRANSFERS_OUT, id.as_bytes())? else {
+                    return Ok(Err(super::vanished("transfer", id)));
+                };
+                if record.amount.is_some() || !record.is_pending() {
+                    return Ok(Ok(record));
+                }
+                let amount = tx.balance(&store::available(&person_id))?;
+                if !amount.is_zero() {
+                    tx.post(&JournalEntry::transfer(
+                        id.as_str(),
+                        "balance held for transfer",
+                        &store::available(&person_id),
+                        &store::transit(id),
+                        amount,
+                    ))?;
+                }
+                record.amount = Some(amount);
+                tx.put(TRANSFERS_OUT, id.as_bytes(), &record)?;
+                Ok(Ok(record))
+            })?;
+            self.durable().await?;
+        }
+        let Some(amount) = record.amount else {
+            return Err(super::vanished("transfer amount", id));
+        };
+        let crossing = CrossTransfer {
+            transfer_id: id.clone(),
+            person_id: person_id.clone(),
+            name: record.name.clone(),
+            employee: record.employee,
+            from_province: self.province,
+            to_province: record.command.to_region.province(),
+            to_region: record.command.to_region,
+            amount,
+        };
+        let decision = self.hub.route_transfer(&crossing).await.map_err(|Unanswered(why)| {
+            NodeError::Unavailable(format!(
+                "transfer {id} is pending: the receiving province did not answer ({why}); it is retried in the background"
+            ))
+        })?;
+        let record = self.transact(|tx| {
+            let Some(mut record) = tx.get::<TransferOut>(TRANSFERS_OUT, id.as_bytes())? else {
+                return Ok(Err(super::vanished("transfer", id)));
+            };
+            if !record.is_pending() {
+                return Ok(Ok(record));
+            }
+            match &decision {
+                HubDecision::Approved(period) => {
+                    if !amount.is_zero() {
+                        tx.post(&JournalEntry::transfer(
+                            id.as_str(),
+                            "balance transferred",
+                            &store::transit(id),
+                            &store::province(crossing.to_province, *period),
+                            amount,
+                        ))?;
+                    }
+                    record.decide(Some(*period), Ok(()));
+                }
+                HubDecision::Declined(period, decline) => {
+                    if !amount.is_zero() {
+                        tx.post(&JournalEntry::transfer(
+                            id.as_str(),
+                            "transfer declined: balance back",
+                            &store::transit(id),
+                            &store::available(&person_id),
+                            amount,
+                        ))?;
+                    }
+                    if let Some(mut person) = tx.get::<Person>(PERSONS, person_id.as_bytes())? {
+                        person.status = PersonStatus::Active;
+                        tx.put(PERSONS, person_id.as_bytes(), &person)?;
+                    }
+                    record.decide(*period, Err(decline.clone()));
+                }
+            }
+            tx.put(TRANSFERS_OUT, id.as_bytes(), &record)?;
+            Self::clear_pending(tx, PendingKind::Transfer, id)?;
+            Ok(Ok(record))
+        })?;
+        self.durable().await?;
+        tracing::info!(transfer = %id, status = ?record.status, "insurance transfer resolved");
+        Ok(record)
+    }
+
+    /// The receiving node takes a person in with their balance. Idempotent by
+    /// transfer id. Declined if the person is already actively insured here.
+    pub async fn receive_transfer(&self, transfer: CrossTransfer, period: Period) -> NodeResult<Result<(), Decline>> {
+        if transfer.to_province != self.province || transfer.to_region.province() != self.province {
+            return Err(
+                gongji_common::FieldError::new("transfer.to_region", format!("this node serves province {}", self.province)).into(),
+            );
+        }
+        let answer = self.transact(|tx| {
+            let id = &transfer.transfer_id;
+            if let Some(existing) = tx.get::<TransferIn>(TRANSFERS_IN, id.as_bytes())? {
+                return Ok(if existing.transfer == transfer && existing.period == period {
+                    Ok(existing.decline.map_or(Ok(()), Err))
+                } else {
+                    Err(NodeError::reused("transfer", id))
+                });
+            }
+            let existing = tx.get::<Person>(PERSONS, transfer.person_id.as_bytes())?;
+            let decline = match &existing {
+                Some(person) if person.is_active() => Some(Decline::new(
+                    DeclineReason::AlreadyInsured,
+                    format!("person {} is already actively insured in province {}", person.id, self.province),
+                )),
+                _ => None,
+            };
+            if decline.is_none() {
+                let person = Person {
+                    id: transfer.person_id.clone(),
+                    name: transfer.name.clone(),
+                    insurance: if transfer.employee {
+                        InsuranceType::Employee
+                    } else {
+                        InsuranceType::Resident
+                    },
+                    region: transfer.to_region,
+                    status: PersonStatus::Active,
+                    registered_at: gongji_common::period::now_millis(),
+                };
+                tx.put(PERSONS, person.id.as_bytes(), &person)?;
+                if !transfer.amount.is_zero() {
+                    tx.post(&JournalEntry::transfer(
+                        id.as_str(),
+                        "balance received by transfer",
+                        &store::province(transfer.from_province, period),
+                        &store::available(&person.id),
+                        transfer.amount,
+                    ))?;
+                }
+            }
+            let record = TransferIn {
+                transfer: transfer.clone(),
+                period,
+                decline: decline.clone(),
+                at: gongji_common::period::now_millis(),
+            };
+            tx.put(TRANSFERS_IN, id.as_bytes(), &record)?;
+            Ok(Ok(decline.map_or(Ok(()), Err)))
+        })?;
+        self.durable().await?;
+        tracing::info!(transfer = %transfer.transfer_id, person = %transfer.person_id, accepted = answer.is_ok(), "insurance transfer received");
+        Ok(answer)
+    }
+
+    fn transfer_out(&self, id: &Id) -> NodeResult<TransferOut> {
+        self.store
+            .get(TRANSFERS_OUT, id.as_bytes())?
+            .ok_or_else(|| NodeError::not_found("transfer", id))
+    }
+
+    /// A transfer released or received here.
+    pub fn transfer_view(&self, id: &Id) -> NodeResult<TransferView> {
+        if let Some(out) = self.store.get::<TransferOut>(TRANSFERS_OUT, id.as_bytes())? {
+            return Ok(TransferView::Out(out));
+        }
+        match self.store.get::<TransferIn>(TRANSFERS_IN, id.as_bytes())? {
+            Some(received) => Ok(TransferView::In(received)),
+            None => Err(NodeError::not_found("transfer", id)),
+        }
+    }
+}
