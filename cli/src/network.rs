@@ -101,6 +101,9 @@ pub struct Network {
     hub: Option<Running>,
     nodes: BTreeMap<ProvinceCode, Running>,
     failures: Failures,
+    /// Where the hub reaches a province instead of its node's own address
+    /// (tests put a fault-injecting proxy there).
+    hub_sees: BTreeMap<ProvinceCode, SocketAddr>,
 }
 
 impl Network {
@@ -127,6 +130,7 @@ impl Network {
             hub: None,
             nodes: BTreeMap::new(),
             failures: mpsc::unbounded_channel(),
+            hub_sees: BTreeMap::new(),
         };
         network.hub = Some(network.spawn_hub(hub_listener));
         for (code, listener) in node_listeners {
@@ -189,7 +193,7 @@ impl Network {
             .map(|(code, addr)| ProvinceEntry {
                 code: *code,
                 name: code.known_name().unwrap_or("Province").to_owned(),
-                address: format!("http://{addr}"),
+                address: format!("http://{}", self.hub_sees.get(code).unwrap_or(addr)),
             })
             .collect();
         let mut config = HubConfig::new(self.hub_addr, self.hub_data_dir(), registry);
@@ -210,6 +214,12 @@ impl Network {
                 .await
                 .map_err(|e| format!("province {code}: {e}"))
         })
+    }
+
+    /// Makes the hub reach a province at `addr` (a proxy in front of its
+    /// node) from the hub's next start on.
+    pub fn route_hub_via(&mut self, code: ProvinceCode, addr: SocketAddr) {
+        self.hub_sees.insert(code, addr);
     }
 
     /// Stops one province node (its address stays reserved for a restart).

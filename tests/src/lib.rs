@@ -99,6 +99,31 @@ impl TestNetwork {
         self.wait_ready().await;
     }
 
+    /// Puts a fault-injecting proxy between the hub and a province's node
+    /// (the hub restarts to take the new route).
+    pub async fn proxy_hub_to(&mut self, province: &str) -> proxy::FaultProxy {
+        let node = self.network.node_addr(code(province)).expect("province is part of the network");
+        let proxy = proxy::FaultProxy::start(node).await;
+        self.network.route_hub_via(code(province), proxy.addr());
+        self.stop_hub().await;
+        self.start_hub().await;
+        proxy
+    }
+
+    /// A client of a province node's hub-facing service, to play a late or
+    /// repeated message from the hub.
+    pub fn link(&self, province: &str) -> gongji_proto::v1::province_link_client::ProvinceLinkClient<Channel> {
+        let url = self.network.node_url(code(province));
+        gongji_proto::v1::province_link_client::ProvinceLinkClient::new(Channel::from_shared(url).expect("node url").connect_lazy())
+    }
+
+    /// A client of the hub's router, to play a late or repeated message from a node.
+    pub fn router(&self) -> gongji_proto::v1::hub_router_client::HubRouterClient<Channel> {
+        gongji_proto::v1::hub_router_client::HubRouterClient::new(
+            Channel::from_shared(self.network.hub_url()).expect("hub url").connect_lazy(),
+        )
+    }
+
     /// Stops every server and starts them all again on their data.
     pub async fn restart_all(&mut self) {
         let provinces: Vec<ProvinceCode> = self.network.provinces().collect();
@@ -235,4 +260,105 @@ pub fn assert_status<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, 
             );
         }
     }
+}
+
+pub async fn relationship(node: &mut ProvinceNodeClient<Channel>, id: &str) -> pb::Relationship {
+    node.get_relationship(pb::GetRelationshipRequest {
+        relationship_id: id.into(),
+    })
+    .await
+    .expect("get relationship")
+    .into_inner()
+}
+
+/// The kinds of a relationship's history events at a node, oldest first.
+pub async fn history(node: &mut ProvinceNodeClient<Channel>, id: &str) -> Vec<pb::RelationshipEventKind> {
+    node.get_relationship_history(pb::GetRelationshipHistoryRequest {
+        relationship_id: id.into(),
+    })
+    .await
+    .expect("get history")
+    .into_inner()
+    .events
+    .iter()
+    .map(|e| pb::RelationshipEventKind::try_from(e.kind).expect("known event kind"))
+    .collect()
+}
+
+pub async fn dissolve(node: &mut ProvinceNodeClient<Channel>, id: &str, by: pb::Party) -> Result<pb::Relationship, Status> {
+    node.dissolve_relationship(pb::DissolveRelationshipRequest {
+        relationship_id: id.into(),
+        requested_by: by as i32,
+    })
+    .await
+    .map(|r| r.into_inner())
+}
+
+pub async fn change_quota(
+    node: &mut ProvinceNodeClient<Channel>,
+    change: &str,
+    relationship: &str,
+    quota: &str,
+) -> Result<pb::QuotaChange, Status> {
+    node.change_quota(pb::ChangeQuotaRequest {
+        change_id: change.into(),
+        relationship_id: relationship.into(),
+        quota: quota.into(),
+    })
+    .await
+    .map(|r| r.into_inner())
+}
+
+pub async fn refund(node: &mut ProvinceNodeClient<Channel>, id: &str, payment: &str, amount: &str) -> Result<pb::Refund, Status> {
+    node.refund_payment(pb::RefundPaymentRequest {
+        refund_id: id.into(),
+        payment_id: payment.into(),
+        amount: amount.into(),
+    })
+    .await
+    .map(|r| r.into_inner())
+}
+
+pub async fn reverse(node: &mut ProvinceNodeClient<Channel>, payment: &str) -> Result<pb::Payment, Status> {
+    node.reverse_payment(pb::ReversePaymentRequest {
+        payment_id: payment.into(),
+    })
+    .await
+    .map(|r| r.into_inner())
+}
+
+/// Waits until a relationship has `status` at a node, and returns it.
+pub async fn relationship_becomes(net: &TestNetwork, province: &str, id: &str, status: pb::RelationshipStatus) -> pb::Relationship {
+    eventually(&format!("relationship {id} {status:?} at {province}"), || {
+        let mut node = net.node(province);
+        let id = id.to_owned();
+        async move {
+            let r = node
+                .get_relationship(pb::GetRelationshipRequest { relationship_id: id })
+                .await
+                .ok()?
+                .into_inner();
+            (r.status == status as i32).then_some(r)
+        }
+    })
+    .await
+}
+
+/// The trial balance a node reports ("0.00" when its books balance).
+pub async fn trial_balance(node: &mut ProvinceNodeClient<Channel>) -> String {
+    node.get_node_info(pb::GetNodeInfoRequest {})
+        .await
+        .expect("node info")
+        .into_inner()
+        .trial_balance
+}
+
+/// An amount in wire form ("128.50") as a whole number of fen, exactly.
+pub fn fen(amount: &str) -> i64 {
+    let (whole, fraction) = amount.split_once('.').unwrap_or((amount, "0"));
+    let fraction = format!("{fraction:0<2}");
+    let sign = if whole.starts_with('-') { -1 } else { 1 };
+    let whole: i64 = whole.trim_start_matches('-').parse().expect("whole yuan");
+    let fraction: i64 = fraction[..2].parse().expect("fen");
+    sign * (whole * 100 + fraction)
 }
