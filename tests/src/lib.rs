@@ -46,19 +46,7 @@ impl TestNetwork {
         let mut urls = vec![self.network.hub_url()];
         urls.extend(self.network.provinces().map(|p| self.network.node_url(p)));
         for url in urls {
-            eventually(&format!("{url} healthy"), || {
-                let url = url.clone();
-                async move {
-                    let channel = Channel::from_shared(url).ok()?.connect().await.ok()?;
-                    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-                    let reply = health
-                        .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
-                        .await
-                        .ok()?;
-                    (reply.into_inner().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32).then_some(())
-                }
-            })
-            .await;
+            wait_healthy(&url).await;
         }
     }
 
@@ -87,7 +75,7 @@ impl TestNetwork {
 
     pub async fn start_node(&mut self, province: &str) {
         self.network.start_node(code(province)).await.expect("node starts");
-        self.wait_ready().await;
+        wait_healthy(&self.network.node_url(code(province))).await;
     }
 
     pub async fn stop_hub(&mut self) {
@@ -96,7 +84,7 @@ impl TestNetwork {
 
     pub async fn start_hub(&mut self) {
         self.network.start_hub().await.expect("hub starts");
-        self.wait_ready().await;
+        wait_healthy(&self.network.hub_url()).await;
     }
 
     /// Puts a fault-injecting proxy between the hub and a province's node
@@ -141,6 +129,23 @@ impl TestNetwork {
     pub async fn shutdown(self) {
         self.network.shutdown().await.expect("clean shutdown");
     }
+}
+
+/// Waits until the server at `url` answers its health check as serving.
+async fn wait_healthy(url: &str) {
+    eventually(&format!("{url} healthy"), || {
+        let url = url.to_owned();
+        async move {
+            let channel = Channel::from_shared(url).ok()?.connect().await.ok()?;
+            let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+            let reply = health
+                .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
+                .await
+                .ok()?;
+            (reply.into_inner().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32).then_some(())
+        }
+    })
+    .await;
 }
 
 /// Polls `probe` until it yields a value, for at most 15 seconds.
