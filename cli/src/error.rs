@@ -18,11 +18,14 @@ pub const EXIT_PENDING: u8 = 3;
 /// Why a command failed.
 #[derive(Debug)]
 pub enum CliError {
-    /// The server answered with a gRPC error. `pending` names the transaction
-    /// ("payment p-1") when an unknown outcome leaves it pending.
+    /// The server answered with a gRPC error. `pending` is set when an
+    /// unknown outcome leaves a recorded transaction pending: it says what
+    /// happens next ("payment p-1 is pending: …").
     Call { status: Status, pending: Option<String> },
     /// The server could not be reached at all.
     Connect { address: String, detail: String },
+    /// Options that parse one by one but do not fit together; nothing was called.
+    Usage(String),
     /// Anything else: a bad file, a failed devnet.
     Other(String),
 }
@@ -35,13 +38,34 @@ impl CliError {
     /// A failed call that recorded a transaction: an unknown outcome
     /// (unavailable, deadline exceeded) means it stays pending at the node.
     pub fn transaction_call(status: Status, what: &str, id: &str) -> CliError {
-        let pending = matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded).then(|| format!("{what} {id}"));
+        let pending = unknown_outcome(&status).then(|| {
+            format!("{what} {id} is pending: it is completed in the background; run the same command again (same id) to learn its outcome")
+        });
+        CliError::Call { status, pending }
+    }
+
+    /// A failed reversal. UNAVAILABLE means the node recorded the reversal
+    /// (the payment can no longer be approved) but the donor's province has
+    /// not confirmed it; a deadline leaves even that unknown. Reversing again
+    /// is always safe.
+    pub fn reversal_call(status: Status, payment_id: &str) -> CliError {
+        let pending = match status.code() {
+            Code::Unavailable => Some(format!(
+                "the reversal of payment {payment_id} is recorded here and completes in the background once the donor's \
+                 province confirms it; `gongji show payment {payment_id}` shows where it stands, and reversing again is safe"
+            )),
+            Code::DeadlineExceeded => Some(format!(
+                "the reversal of payment {payment_id} may not be recorded yet; reversing again is safe: run the same command again"
+            )),
+            _ => None,
+        };
         CliError::Call { status, pending }
     }
 
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Call { pending: Some(_), .. } => EXIT_PENDING,
+            CliError::Usage(_) => EXIT_USAGE,
             _ => EXIT_FAILED,
         }
     }
@@ -51,11 +75,8 @@ impl CliError {
     pub fn report(&self, err: &mut dyn Write) {
         // If stderr itself fails there is nowhere left to say so.
         let _ = writeln!(err, "error: {self}");
-        if let CliError::Call { pending: Some(what), .. } = self {
-            let _ = writeln!(
-                err,
-                "note: {what} is pending: it is completed in the background; run the same command again (same id) to learn its outcome"
-            );
+        if let CliError::Call { pending: Some(note), .. } = self {
+            let _ = writeln!(err, "note: {note}");
         }
     }
 }
@@ -65,7 +86,7 @@ impl std::fmt::Display for CliError {
         match self {
             CliError::Call { status, .. } => write!(f, "{}: {}", code_words(status.code()), status.message()),
             CliError::Connect { address, detail } => write!(f, "cannot reach {address}: {detail}"),
-            CliError::Other(message) => f.write_str(message),
+            CliError::Other(message) | CliError::Usage(message) => f.write_str(message),
         }
     }
 }
@@ -76,6 +97,12 @@ impl From<std::io::Error> for CliError {
     fn from(error: std::io::Error) -> CliError {
         CliError::Other(format!("writing output: {error}"))
     }
+}
+
+/// Whether a call may or may not have been carried out: the server or a
+/// node behind it did not answer in time.
+fn unknown_outcome(status: &Status) -> bool {
+    matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded)
 }
 
 /// A gRPC status code in words ("not found", "failed precondition").
@@ -130,6 +157,25 @@ mod tests {
         assert!(text.starts_with("error: unavailable: no answer\n"), "{text}");
         assert!(text.contains("payment p-1 is pending"), "{text}");
         assert_eq!(error.exit_code(), EXIT_PENDING);
+    }
+
+    #[test]
+    fn an_unavailable_reversal_is_recorded_and_completes_in_the_background() {
+        let error = CliError::reversal_call(Status::unavailable("not confirmed"), "p-1");
+        let mut err = Vec::new();
+        error.report(&mut err);
+        let text = String::from_utf8(err).unwrap();
+        assert!(
+            text.contains("note: the reversal of payment p-1 is recorded here and completes in the background"),
+            "{text}"
+        );
+        assert_eq!(error.exit_code(), EXIT_PENDING);
+        assert_eq!(CliError::reversal_call(Status::not_found("x"), "p-1").exit_code(), EXIT_FAILED);
+    }
+
+    #[test]
+    fn options_that_do_not_fit_together_are_a_usage_error() {
+        assert_eq!(CliError::Usage("--institution must be omitted".into()).exit_code(), EXIT_USAGE);
     }
 
     #[test]
