@@ -166,6 +166,40 @@ pub fn tx_kind_word(value: i32) -> String {
     )
 }
 
+/// Why a relationship ended, or "" while it has not.
+pub fn end_reason_word(value: i32) -> String {
+    if value == pb::EndReason::Unspecified as i32 {
+        return String::new();
+    }
+    word(pb::EndReason::try_from(value).ok().map(|v| v.as_str_name()), "END_REASON_", value)
+}
+
+pub fn event_kind_word(value: i32) -> String {
+    word(
+        pb::RelationshipEventKind::try_from(value).ok().map(|v| v.as_str_name()),
+        "RELATIONSHIP_EVENT_KIND_",
+        value,
+    )
+}
+
+/// A status word with its reason in brackets, if there is one: `declined (insufficient_quota)`.
+fn with_reason(status: String, reason: String) -> String {
+    if reason.is_empty() {
+        status
+    } else {
+        format!("{status} ({reason})")
+    }
+}
+
+/// An amount that is worth a line only when it is not zero.
+fn nonzero(amount: &str) -> &str {
+    if amount == "0.00" {
+        ""
+    } else {
+        amount
+    }
+}
+
 /// A Unix time in seconds as `YYYY-MM-DD HH:MM:SS +08:00` (China Standard
 /// Time, the clock of every Gongji month); "" when unset.
 pub fn cst_time(seconds: Option<i64>) -> String {
@@ -260,6 +294,8 @@ pub fn relationship(out: &mut dyn Write, r: &pb::Relationship) -> io::Result<()>
         )
         .add_some("created at", cst_time(r.created_at.as_ref().map(|t| t.seconds)))
         .add_some("updated at", cst_time(r.updated_at.as_ref().map(|t| t.seconds)))
+        .add_some("end reason", end_reason_word(r.end_reason))
+        .add_some("ended at", cst_time(r.ended_at.as_ref().map(|t| t.seconds)))
         .write(out)
 }
 
@@ -280,10 +316,11 @@ pub fn relationships(out: &mut dyn Write, title: &str, list: &[pb::Relationship]
         "status",
     ]);
     for r in list {
-        let status = match decline_word(r.decline_reason) {
-            reason if reason.is_empty() => relationship_status_word(r.status),
-            reason => format!("{} ({reason})", relationship_status_word(r.status)),
+        let reason = match decline_word(r.decline_reason) {
+            declined if declined.is_empty() => end_reason_word(r.end_reason),
+            declined => declined,
         };
+        let status = with_reason(relationship_status_word(r.status), reason);
         table.row(vec![
             r.relationship_id.clone(),
             format!("{} ({})", r.donor_id, r.donor_province),
@@ -304,22 +341,44 @@ pub fn payment(out: &mut dyn Write, p: &pb::Payment) -> io::Result<()> {
         (id, "") => id.to_owned(),
         (id, province) => format!("{id} in {}", province_label(province)),
     };
+    let purpose = if p.purpose == pb::PaymentPurpose::Unspecified as i32 {
+        String::new()
+    } else {
+        purpose_word(p.purpose)
+    };
+    let payee = payee(p);
     Fields::new()
         .add("payment", &p.payment_id)
         .add("status", tx_status_word(p.status))
         .add_some("decline reason", decline_word(p.decline_reason))
         .add_some("decline message", &p.decline_message)
-        .add("beneficiary", &p.beneficiary_id)
+        // A payment reversed before this node saw it has only an id and a status.
+        .add_some("beneficiary", &p.beneficiary_id)
         .add_some("beneficiary province", province_label(&p.beneficiary_province))
-        .add("institution", &p.institution_id)
-        .add("amount", &p.amount)
-        .add("purpose", purpose_word(p.purpose))
+        .add_some(payee.0, payee.1)
+        .add_some("amount", &p.amount)
+        .add_some("purpose", purpose)
+        .add_some("refunded", nonzero(&p.refunded))
         .add_some("relationship", &p.relationship_id)
         .add_some("donor", donor)
         .add_some("period", &p.period)
+        .add_some("reversal period", &p.reversal_period)
         .add_some("created at", cst_time(p.created_at.as_ref().map(|t| t.seconds)))
         .add_some("decided at", cst_time(p.decided_at.as_ref().map(|t| t.seconds)))
         .write(out)
+}
+
+/// Who a payment pays: the institution, or for a contribution (which names
+/// none) the beneficiary's province fund.
+fn payee(p: &pb::Payment) -> (&'static str, String) {
+    if !p.institution_id.is_empty() {
+        return ("institution", p.institution_id.clone());
+    }
+    match pb::PaymentPurpose::try_from(p.purpose) {
+        Ok(pb::PaymentPurpose::ResidentContribution) => ("payee", "resident-insurance fund".to_owned()),
+        Ok(pb::PaymentPurpose::LongTermCareContribution) => ("payee", "long-term-care fund".to_owned()),
+        _ => ("institution", String::new()),
+    }
 }
 
 pub fn transaction(out: &mut dyn Write, t: &pb::Transaction) -> io::Result<()> {
@@ -334,6 +393,9 @@ pub fn transaction(out: &mut dyn Write, t: &pb::Transaction) -> io::Result<()> {
         .add("amount", &t.amount)
         .add("period", &t.period)
         .add_some("relationship", &t.relationship_id)
+        .add_some("payment", &t.payment_id)
+        .add_some("person", &t.person_id)
+        .add_some("reversal period", &t.reversal_period)
         .add_some("payer position", &t.payer_position)
         .add_some("payee position", &t.payee_position)
         .add_some("recorded at", cst_time(t.recorded_at.as_ref().map(|t| t.seconds)))
@@ -358,10 +420,7 @@ pub fn transactions_table() -> Table {
 }
 
 pub fn transaction_row(table: &mut Table, t: &pb::Transaction) {
-    let status = match decline_word(t.decline_reason) {
-        reason if reason.is_empty() => tx_status_word(t.status),
-        reason => format!("{} ({reason})", tx_status_word(t.status)),
-    };
+    let status = with_reason(tx_status_word(t.status), decline_word(t.decline_reason));
     table.row(vec![
         t.transaction_id.clone(),
         tx_kind_word(t.kind),
@@ -374,6 +433,82 @@ pub fn transaction_row(table: &mut Table, t: &pb::Transaction) {
         t.payee_position.clone(),
         cst_time(t.recorded_at.as_ref().map(|t| t.seconds)),
     ]);
+}
+
+pub fn quota_change(out: &mut dyn Write, q: &pb::QuotaChange) -> io::Result<()> {
+    let declined = q.status == pb::TransactionStatus::Declined as i32;
+    let quota = format!("{} → {}{}", q.old_quota, q.new_quota, if declined { " (not changed)" } else { "" });
+    Fields::new()
+        .add("change", &q.change_id)
+        .add("status", tx_status_word(q.status))
+        .add_some("decline reason", decline_word(q.decline_reason))
+        .add_some("decline message", &q.decline_message)
+        .add("quota", quota)
+        .write(out)?;
+    if let Some(r) = &q.relationship {
+        writeln!(out)?;
+        relationship(out, r)?;
+    }
+    Ok(())
+}
+
+/// A relationship's history as a table, oldest first.
+pub fn history(out: &mut dyn Write, h: &pb::RelationshipHistory) -> io::Result<()> {
+    if h.events.is_empty() {
+        return writeln!(out, "no events recorded for relationship {}", h.relationship_id);
+    }
+    let mut table = Table::new(&["time", "event", "amount", "reference", "detail"]);
+    for e in &h.events {
+        table.row(vec![
+            cst_time(e.at.as_ref().map(|t| t.seconds)),
+            with_reason(event_kind_word(e.kind), end_reason_word(e.end_reason)),
+            e.amount.clone(),
+            e.reference.clone(),
+            e.detail.clone(),
+        ]);
+    }
+    table.write(out)
+}
+
+pub fn refund(out: &mut dyn Write, r: &pb::Refund) -> io::Result<()> {
+    Fields::new()
+        .add("refund", &r.refund_id)
+        .add("status", tx_status_word(r.status))
+        .add_some("decline reason", decline_word(r.decline_reason))
+        .add_some("decline message", &r.decline_message)
+        .add("payment", &r.payment_id)
+        .add("amount", &r.amount)
+        .add_some("relationship", &r.relationship_id)
+        .add_some("donor province", province_label(&r.donor_province))
+        .add_some("beneficiary province", province_label(&r.beneficiary_province))
+        .add_some("period", &r.period)
+        .add_some("created at", cst_time(r.created_at.as_ref().map(|t| t.seconds)))
+        .add_some("decided at", cst_time(r.decided_at.as_ref().map(|t| t.seconds)))
+        .write(out)
+}
+
+pub fn transfer(out: &mut dyn Write, t: &pb::InsuranceTransfer) -> io::Result<()> {
+    Fields::new()
+        .add("transfer", &t.transfer_id)
+        .add("status", tx_status_word(t.status))
+        .add_some("decline reason", decline_word(t.decline_reason))
+        .add_some("decline message", &t.decline_message)
+        .add("person", &t.person_id)
+        .add("from", province_label(&t.from_province))
+        .add("to", format!("{} in {}", t.to_region, province_label(&t.to_province)))
+        // Fixed only once the person's relationships have dissolved.
+        .add(
+            "amount",
+            if t.amount.is_empty() {
+                "not fixed yet".to_owned()
+            } else {
+                t.amount.clone()
+            },
+        )
+        .add_some("period", &t.period)
+        .add_some("created at", cst_time(t.created_at.as_ref().map(|t| t.seconds)))
+        .add_some("decided at", cst_time(t.decided_at.as_ref().map(|t| t.seconds)))
+        .write(out)
 }
 
 pub fn positions(out: &mut dyn Write, p: &pb::Positions) -> io::Result<()> {
@@ -435,6 +570,62 @@ mod tests {
         assert_eq!(decline_word(0), "");
         assert_eq!(kind_word(pb::RelationKind::MaternalGrandchild as i32), "maternal_grandchild");
         assert_eq!(purpose_word(42), "unknown (42)");
+        assert_eq!(
+            purpose_word(pb::PaymentPurpose::LongTermCareContribution as i32),
+            "long_term_care_contribution"
+        );
+        assert_eq!(end_reason_word(pb::EndReason::BeneficiaryRequest as i32), "beneficiary_request");
+        assert_eq!(end_reason_word(0), "");
+        assert_eq!(
+            event_kind_word(pb::RelationshipEventKind::DissolutionRequested as i32),
+            "dissolution_requested"
+        );
+    }
+
+    #[test]
+    fn a_contribution_shows_the_fund_it_pays_instead_of_an_institution() {
+        let paid = |purpose: pb::PaymentPurpose, institution: &str| {
+            let mut out = Vec::new();
+            payment(
+                &mut out,
+                &pb::Payment {
+                    payment_id: "p-1".into(),
+                    institution_id: institution.into(),
+                    purpose: purpose as i32,
+                    refunded: "0.00".into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let text = paid(pb::PaymentPurpose::ResidentContribution, "");
+        assert!(text.contains("payee:   resident-insurance fund\n"), "{text}");
+        assert!(!text.contains("institution") && !text.contains("refunded"), "{text}");
+        let text = paid(pb::PaymentPurpose::LongTermCareContribution, "");
+        assert!(text.contains("long-term-care fund"), "{text}");
+        let text = paid(pb::PaymentPurpose::Pharmacy, "P32050000001");
+        assert!(text.contains("institution: P32050000001\n"), "{text}");
+    }
+
+    #[test]
+    fn a_declined_quota_change_says_the_quota_did_not_change() {
+        let mut out = Vec::new();
+        quota_change(
+            &mut out,
+            &pb::QuotaChange {
+                change_id: "q-1".into(),
+                old_quota: "500.00".into(),
+                new_quota: "10.00".into(),
+                status: pb::TransactionStatus::Declined as i32,
+                decline_reason: pb::DeclineReason::QuotaBelowUsed as i32,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("decline reason: quota_below_used\n"), "{text}");
+        assert!(text.contains("quota:          500.00 → 10.00 (not changed)\n"), "{text}");
     }
 
     #[test]
