@@ -17,7 +17,8 @@ use gongji_proto::v1 as pb;
     about,
     long_about = None,
     after_help = "Exit status: 0 success; 1 error (or an import with rejected rows); 2 bad command line; \
-                  3 the transaction is pending (retry with the same id to learn its outcome).\n\
+                  3 the payment, refund, transfer or reversal is recorded but pending: it completes in the background \
+                  (run the same command again, same id, to learn its outcome).\n\
                   Money is CNY with at most two decimals (\"128.50\"); months are YYYY-MM in China Standard Time."
 )]
 pub struct Cli {
@@ -43,8 +44,25 @@ pub enum Command {
     Credit(CreditArgs),
     /// Establish a mutual-aid relationship at the donor's node, freezing the quota.
     Establish(EstablishArgs),
-    /// Pay a designated institution the beneficiary's personal share from a quota.
+    /// Pay a designated institution the beneficiary's personal share, or the
+    /// beneficiary's contribution to their province fund, from a quota.
     Pay(PayArgs),
+    /// Refund all or part of an approved payment made at --node; the money
+    /// returns to the quota (or to the donor if the relationship has ended).
+    Refund(RefundArgs),
+    /// Reverse a payment whose answer the institution never got: an approved
+    /// one is credited back, a pending or unknown one is cancelled for good.
+    Reverse(ReverseArgs),
+    /// Raise or lower the quota of a live relationship, at the donor's node.
+    ChangeQuota(ChangeQuotaArgs),
+    /// Dissolve a relationship: at the donor's node with --by donor, at the
+    /// beneficiary's node with --by beneficiary. Unused quota returns to the donor.
+    Dissolve(DissolveArgs),
+    /// Terminate a person's insurance; their relationships dissolve on both sides.
+    Terminate(TerminateArgs),
+    /// Transfer a person's insurance to a region of another province; their
+    /// relationships dissolve and their personal-account balance moves with them.
+    Transfer(TransferArgs),
     /// Show records of a province node or the national hub.
     #[command(subcommand)]
     Show(Show),
@@ -170,8 +188,10 @@ pub struct PayArgs {
     pub beneficiary: Id,
     /// Code of the institution paid: H (medical institution) or P (pharmacy), a 6-digit
     /// region code of the node's province and a 5-digit serial (H32050000001).
+    /// Required, except for a contribution, which is paid to the beneficiary's
+    /// province fund and must name no institution.
     #[arg(long, value_name = "CODE", value_parser = institution)]
-    pub institution: InstitutionCode,
+    pub institution: Option<InstitutionCode>,
     /// Personal share to pay in CNY, at most two decimals (e.g. 128.50).
     #[arg(long, value_name = "YUAN", value_parser = amount)]
     pub amount: Money,
@@ -182,6 +202,104 @@ pub struct PayArgs {
     /// with enough quota, same-province first.
     #[arg(long, value_name = "ID", value_parser = id)]
     pub relationship: Option<Id>,
+    #[command(flatten)]
+    pub node: NodeArg,
+}
+
+impl PayArgs {
+    /// The institution id to send, checked against the purpose: a contribution
+    /// goes to the beneficiary's province fund and names no institution (""),
+    /// every other purpose pays the institution named. The error says which
+    /// option to add or drop.
+    pub fn institution_id(&self) -> Result<String, String> {
+        let purpose = self.purpose.name();
+        match (&self.institution, self.purpose.is_contribution()) {
+            (None, true) => Ok(String::new()),
+            (Some(code), false) => Ok(code.to_string()),
+            (Some(_), true) => Err(format!(
+                "--institution must be omitted with --purpose {purpose}: contributions are paid to the beneficiary's province fund, not to an institution"
+            )),
+            (None, false) => Err(format!(
+                "--institution is required with --purpose {purpose}: the code of the designated institution paid (e.g. H32050000001)"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RefundArgs {
+    /// Id of the refund, unique in the network; refunding the same id again
+    /// returns its outcome.
+    #[arg(long, value_name = "ID", value_parser = id)]
+    pub id: Id,
+    /// Id of the approved payment refunded, made at --node.
+    #[arg(long, value_name = "ID", value_parser = id)]
+    pub payment: Id,
+    /// Amount returned in CNY, at most what is left to refund (e.g. 30.00).
+    #[arg(long, value_name = "YUAN", value_parser = amount)]
+    pub amount: Money,
+    #[command(flatten)]
+    pub node: NodeArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReverseArgs {
+    /// Id of the payment to reverse, at the node where it was (or would have
+    /// been) made; it need not be known there yet. Reversing again is safe.
+    #[arg(value_name = "PAYMENT_ID", value_parser = id)]
+    pub payment: Id,
+    #[command(flatten)]
+    pub node: NodeArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ChangeQuotaArgs {
+    /// Id of the change; changing with the same id again returns its outcome.
+    #[arg(long, value_name = "ID", value_parser = id)]
+    pub id: Id,
+    /// The relationship, owned by --node (the donor's node).
+    #[arg(long, value_name = "ID", value_parser = id)]
+    pub relationship: Id,
+    /// The new quota in CNY (e.g. 800.00); not below what payments have used.
+    #[arg(long, value_name = "YUAN", value_parser = amount)]
+    pub quota: Money,
+    #[command(flatten)]
+    pub node: NodeArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DissolveArgs {
+    /// Id of the relationship.
+    #[arg(value_name = "REL_ID", value_parser = id)]
+    pub relationship: Id,
+    /// Who asks: the donor (at the donor's node) or the beneficiary (at the
+    /// beneficiary's node).
+    #[arg(long, value_enum)]
+    pub by: Party,
+    #[command(flatten)]
+    pub node: NodeArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TerminateArgs {
+    /// National id of a person insured at --node.
+    #[arg(value_name = "PERSON_ID", value_parser = id)]
+    pub person: Id,
+    #[command(flatten)]
+    pub node: NodeArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TransferArgs {
+    /// Id of the transfer; transferring with the same id again returns its outcome.
+    #[arg(long, value_name = "ID", value_parser = id)]
+    pub id: Id,
+    /// National id of an active person insured at --node.
+    #[arg(long, value_name = "ID", value_parser = id)]
+    pub person: Id,
+    /// 6-digit pooling-region code of the receiving province (e.g. 340100).
+    #[arg(long, value_name = "CODE", value_parser = region)]
+    pub to_region: RegionCode,
     #[command(flatten)]
     pub node: NodeArg,
 }
@@ -198,6 +316,12 @@ pub enum Show {
     Relationship(NodeRecord),
     /// One payment as this node knows it: acquired here or decided here (node).
     Payment(NodeRecord),
+    /// One refund as this node knows it (node).
+    Refund(NodeRecord),
+    /// One insurance transfer this node released or received (node).
+    Transfer(NodeRecord),
+    /// What happened to a relationship, oldest first, as this node saw it (node).
+    History(NodeRecord),
     /// One cross-province transaction as the hub recorded it (hub).
     Transaction(HubRecord),
     /// The cross-province transactions of a month, in recorded order (hub).
@@ -219,9 +343,14 @@ pub struct NodeRecord {
 
 #[derive(Debug, Clone, Args)]
 pub struct HubRecord {
-    /// Id of the transaction (a payment's id).
+    /// Id of the transaction: a payment, refund or transfer id (a reversal has
+    /// the id of the payment it reverses).
     #[arg(value_name = "ID", value_parser = id)]
     pub id: Id,
+    /// Which kind of transaction; without it the hub looks for a payment, then
+    /// a refund, a reversal and a transfer with that id.
+    #[arg(long, value_enum)]
+    pub kind: Option<TxKind>,
     #[command(flatten)]
     pub hub: HubArg,
 }
@@ -279,6 +408,43 @@ pub enum Purpose {
     Outpatient,
     Inpatient,
     Pharmacy,
+    /// The beneficiary's resident-insurance personal contribution, paid to
+    /// their province fund (no --institution).
+    ResidentContribution,
+    /// The beneficiary's long-term-care insurance personal contribution, paid
+    /// to their province fund (no --institution).
+    LongTermCareContribution,
+}
+
+impl Purpose {
+    /// Contributions are paid to a province fund, not to an institution.
+    pub fn is_contribution(self) -> bool {
+        matches!(self, Purpose::ResidentContribution | Purpose::LongTermCareContribution)
+    }
+
+    /// The word on the command line ("long-term-care-contribution").
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map(|value| value.get_name().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Party {
+    /// The donor (共济人), at the donor's node.
+    Donor,
+    /// The beneficiary (被共济人), at the beneficiary's node.
+    Beneficiary,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TxKind {
+    Payment,
+    Refund,
+    Reversal,
+    /// A personal-account balance moving with an insurance transfer.
+    Transfer,
 }
 
 impl From<Insurance> for pb::InsuranceType {
@@ -321,6 +487,28 @@ impl From<Purpose> for pb::PaymentPurpose {
             Purpose::Outpatient => pb::PaymentPurpose::Outpatient,
             Purpose::Inpatient => pb::PaymentPurpose::Inpatient,
             Purpose::Pharmacy => pb::PaymentPurpose::Pharmacy,
+            Purpose::ResidentContribution => pb::PaymentPurpose::ResidentContribution,
+            Purpose::LongTermCareContribution => pb::PaymentPurpose::LongTermCareContribution,
+        }
+    }
+}
+
+impl From<Party> for pb::Party {
+    fn from(value: Party) -> Self {
+        match value {
+            Party::Donor => pb::Party::Donor,
+            Party::Beneficiary => pb::Party::Beneficiary,
+        }
+    }
+}
+
+impl From<TxKind> for pb::TransactionKind {
+    fn from(value: TxKind) -> Self {
+        match value {
+            TxKind::Payment => pb::TransactionKind::Payment,
+            TxKind::Refund => pb::TransactionKind::Refund,
+            TxKind::Reversal => pb::TransactionKind::Reversal,
+            TxKind::Transfer => pb::TransactionKind::AccountTransfer,
         }
     }
 }
@@ -410,5 +598,32 @@ mod tests {
             "10",
         ]);
         assert!(establish.is_ok());
+    }
+
+    fn pay_args(extra: &[&str]) -> PayArgs {
+        let args = ["gongji", "pay", "--id", "p1", "--beneficiary", "b", "--amount", "10"];
+        let cli = Cli::try_parse_from(args.iter().chain(extra)).unwrap();
+        let Command::Pay(pay) = cli.command else { panic!("not pay") };
+        pay
+    }
+
+    #[test]
+    fn a_contribution_names_no_institution_and_everything_else_names_one() {
+        let fund = pay_args(&["--purpose", "resident-contribution"]);
+        assert_eq!(fund.institution_id(), Ok(String::new()));
+        let care = pay_args(&["--purpose", "long-term-care-contribution", "--institution", "H32050000001"]);
+        let message = care.institution_id().unwrap_err();
+        assert!(
+            message.starts_with("--institution must be omitted with --purpose long-term-care-contribution: "),
+            "{message}"
+        );
+        let hospital = pay_args(&["--purpose", "outpatient"]);
+        let message = hospital.institution_id().unwrap_err();
+        assert!(
+            message.starts_with("--institution is required with --purpose outpatient: "),
+            "{message}"
+        );
+        let pharmacy = pay_args(&["--purpose", "pharmacy", "--institution", "P32050000001"]);
+        assert_eq!(pharmacy.institution_id(), Ok("P32050000001".to_owned()));
     }
 }

@@ -9,7 +9,8 @@ use gongji_proto::v1 as pb;
 
 use crate::{
     args::{
-        CreditArgs, EstablishArgs, HubArg, HubRecord, NodeArg, NodeRecord, PayArgs, PositionsArgs, RegisterArgs, Show, TransactionsArgs,
+        ChangeQuotaArgs, CreditArgs, DissolveArgs, EstablishArgs, HubArg, HubRecord, NodeArg, NodeRecord, PayArgs, PositionsArgs,
+        RefundArgs, RegisterArgs, ReverseArgs, Show, TerminateArgs, TransactionsArgs, TransferArgs,
     },
     client,
     error::{CliError, EXIT_OK},
@@ -70,13 +71,15 @@ pub async fn establish(args: EstablishArgs, out: &mut dyn Write) -> Result<u8, C
 }
 
 pub async fn pay(args: PayArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    // Before connecting: a wrong pairing is the command line's fault.
+    let institution_id = args.institution_id().map_err(CliError::Usage)?;
     let mut node = client::node(&args.node.node).await?;
     let id = args.id.to_string();
     let payment = node
         .pay(pb::PayRequest {
             payment_id: id.clone(),
             beneficiary_id: args.beneficiary.to_string(),
-            institution_id: args.institution.to_string(),
+            institution_id,
             amount: args.amount.to_string(),
             purpose: pb::PaymentPurpose::from(args.purpose) as i32,
             relationship_id: args.relationship.map(|r| r.to_string()).unwrap_or_default(),
@@ -85,6 +88,92 @@ pub async fn pay(args: PayArgs, out: &mut dyn Write) -> Result<u8, CliError> {
         .map_err(|status| CliError::transaction_call(status, "payment", &id))?
         .into_inner();
     output::payment(out, &payment)?;
+    Ok(EXIT_OK)
+}
+
+pub async fn refund(args: RefundArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = client::node(&args.node.node).await?;
+    let id = args.id.to_string();
+    let refund = node
+        .refund_payment(pb::RefundPaymentRequest {
+            refund_id: id.clone(),
+            payment_id: args.payment.to_string(),
+            amount: args.amount.to_string(),
+        })
+        .await
+        .map_err(|status| CliError::transaction_call(status, "refund", &id))?
+        .into_inner();
+    output::refund(out, &refund)?;
+    Ok(EXIT_OK)
+}
+
+pub async fn reverse(args: ReverseArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = client::node(&args.node.node).await?;
+    let id = args.payment.to_string();
+    let payment = node
+        .reverse_payment(pb::ReversePaymentRequest { payment_id: id.clone() })
+        .await
+        .map_err(|status| CliError::reversal_call(status, &id))?
+        .into_inner();
+    output::payment(out, &payment)?;
+    Ok(EXIT_OK)
+}
+
+pub async fn change_quota(args: ChangeQuotaArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = client::node(&args.node.node).await?;
+    let change = node
+        .change_quota(pb::ChangeQuotaRequest {
+            change_id: args.id.to_string(),
+            relationship_id: args.relationship.to_string(),
+            quota: args.quota.to_string(),
+        })
+        .await
+        .map_err(CliError::call)?
+        .into_inner();
+    output::quota_change(out, &change)?;
+    Ok(EXIT_OK)
+}
+
+pub async fn dissolve(args: DissolveArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = client::node(&args.node.node).await?;
+    let relationship = node
+        .dissolve_relationship(pb::DissolveRelationshipRequest {
+            relationship_id: args.relationship.to_string(),
+            requested_by: pb::Party::from(args.by) as i32,
+        })
+        .await
+        .map_err(CliError::call)?
+        .into_inner();
+    output::relationship(out, &relationship)?;
+    Ok(EXIT_OK)
+}
+
+pub async fn terminate(args: TerminateArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = client::node(&args.node.node).await?;
+    let person = node
+        .terminate_insurance(pb::TerminateInsuranceRequest {
+            person_id: args.person.to_string(),
+        })
+        .await
+        .map_err(CliError::call)?
+        .into_inner();
+    output::person(out, &person)?;
+    Ok(EXIT_OK)
+}
+
+pub async fn transfer(args: TransferArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = client::node(&args.node.node).await?;
+    let id = args.id.to_string();
+    let transfer = node
+        .transfer_insurance(pb::TransferInsuranceRequest {
+            transfer_id: id.clone(),
+            person_id: args.person.to_string(),
+            to_region: args.to_region.to_string(),
+        })
+        .await
+        .map_err(|status| CliError::transaction_call(status, "transfer", &id))?
+        .into_inner();
+    output::transfer(out, &transfer)?;
     Ok(EXIT_OK)
 }
 
@@ -106,6 +195,9 @@ pub async fn show(what: Show, out: &mut dyn Write) -> Result<u8, CliError> {
         Show::Relationships(record) => show_relationships(record, out).await,
         Show::Relationship(record) => show_relationship(record, out).await,
         Show::Payment(record) => show_payment(record, out).await,
+        Show::Refund(record) => show_refund(record, out).await,
+        Show::Transfer(record) => show_transfer(record, out).await,
+        Show::History(record) => show_history(record, out).await,
         Show::Transaction(record) => show_transaction(record, out).await,
         Show::Transactions(args) => show_transactions(args, out).await,
         Show::Positions(args) => show_positions(args, out).await,
@@ -180,12 +272,51 @@ async fn show_payment(record: NodeRecord, out: &mut dyn Write) -> Result<u8, Cli
     Ok(EXIT_OK)
 }
 
+async fn show_refund(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = client::node(&record.node.node).await?;
+    let refund = node
+        .get_refund(pb::GetRefundRequest {
+            refund_id: record.id.to_string(),
+        })
+        .await
+        .map_err(CliError::call)?
+        .into_inner();
+    output::refund(out, &refund)?;
+    Ok(EXIT_OK)
+}
+
+async fn show_transfer(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = client::node(&record.node.node).await?;
+    let transfer = node
+        .get_transfer(pb::GetTransferRequest {
+            transfer_id: record.id.to_string(),
+        })
+        .await
+        .map_err(CliError::call)?
+        .into_inner();
+    output::transfer(out, &transfer)?;
+    Ok(EXIT_OK)
+}
+
+async fn show_history(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = client::node(&record.node.node).await?;
+    let history = node
+        .get_relationship_history(pb::GetRelationshipHistoryRequest {
+            relationship_id: record.id.to_string(),
+        })
+        .await
+        .map_err(CliError::call)?
+        .into_inner();
+    output::history(out, &history)?;
+    Ok(EXIT_OK)
+}
+
 async fn show_transaction(record: HubRecord, out: &mut dyn Write) -> Result<u8, CliError> {
     let mut hub = client::hub(&record.hub.hub).await?;
     let transaction = hub
         .get_transaction(pb::GetTransactionRequest {
             transaction_id: record.id.to_string(),
-            kind: 0,
+            kind: record.kind.map_or(pb::TransactionKind::Unspecified, pb::TransactionKind::from) as i32,
         })
         .await
         .map_err(CliError::call)?

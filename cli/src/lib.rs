@@ -50,6 +50,12 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Credit(args) => commands::credit(args, out).await,
         Command::Establish(args) => commands::establish(args, out).await,
         Command::Pay(args) => commands::pay(args, out).await,
+        Command::Refund(args) => commands::refund(args, out).await,
+        Command::Reverse(args) => commands::reverse(args, out).await,
+        Command::ChangeQuota(args) => commands::change_quota(args, out).await,
+        Command::Dissolve(args) => commands::dissolve(args, out).await,
+        Command::Terminate(args) => commands::terminate(args, out).await,
+        Command::Transfer(args) => commands::transfer(args, out).await,
         Command::Show(what) => commands::show(what, out).await,
         Command::Info(node) => commands::info(node, out).await,
     };
