@@ -2,7 +2,7 @@
 //! the `gongji` commands driven through `gongji::run` (the same path as the
 //! binary, with the output captured).
 
-use gongji_tests::{code, eventually, v1 as pb, TestNetwork};
+use gongji_tests::{code, employee_with_balance, establish, eventually, register, v1 as pb, TestNetwork};
 
 /// What one `gongji …` invocation printed and returned.
 struct Ran {
@@ -424,5 +424,548 @@ async fn a_payment_whose_donor_province_is_down_is_reported_pending_then_complet
     let again = gongji(&args).await;
     assert_eq!(again.code, 0, "{}", again.err);
     assert_eq!(value(&again.out, "status"), Some("approved"));
+    net.shutdown().await;
+}
+
+// ---- The relationship lifecycle through the CLI ---------------------------------------------
+
+/// A Hebei donor `d-13` with 1000.00 gives the Henan resident `b-41` a
+/// 500.00 quota: relationship `rel-13-41`, owned by node 13.
+async fn cross_province_relationship(net: &TestNetwork) {
+    employee_with_balance(&mut net.node("13"), "d-13", "130100", "1000.00").await;
+    register(&mut net.node("41"), "b-41", pb::InsuranceType::Resident, "410100").await;
+    let relationship = establish(&mut net.node("13"), "rel-13-41", "d-13", "b-41", "41", "500.00")
+        .await
+        .expect("establish");
+    assert_eq!(relationship.status, pb::RelationshipStatus::Active as i32);
+}
+
+/// `gongji pay` of an outpatient bill at a Henan hospital for `b-41`.
+async fn pay_at_41(net: &TestNetwork, id: &str, amount: &str) -> Ran {
+    gongji(&[
+        "pay",
+        "--id",
+        id,
+        "--beneficiary",
+        "b-41",
+        "--institution",
+        "H41010000001",
+        "--amount",
+        amount,
+        "--purpose",
+        "outpatient",
+        "--node",
+        &node_url(net, "41"),
+    ])
+    .await
+}
+
+/// Runs a command that must succeed and returns its output.
+async fn ok(args: &[&str]) -> String {
+    let ran = gongji(args).await;
+    assert_eq!(ran.code, 0, "gongji {}: {}{}", args.join(" "), ran.out, ran.err);
+    assert_eq!(ran.err, "", "gongji {}", args.join(" "));
+    ran.out
+}
+
+/// The row of a table whose first cells include all of `cells`.
+fn row_with<'a>(table: &'a str, cells: &[&str]) -> Option<&'a str> {
+    table.lines().find(|line| {
+        let words: Vec<&str> = line.split("  ").map(str::trim).filter(|w| !w.is_empty()).collect();
+        cells.iter().all(|cell| words.contains(cell))
+    })
+}
+
+#[tokio::test]
+async fn a_partial_refund_and_a_reversal_return_money_to_the_quota_and_appear_in_the_history() {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    cross_province_relationship(&net).await;
+    let (hebei, henan, hub) = (node_url(&net, "13"), node_url(&net, "41"), net.network().hub_url());
+    let period = open_period(&net).await;
+    assert_eq!(pay_at_41(&net, "pay-1", "100.00").await.code, 0);
+
+    let refunded = ok(&[
+        "refund",
+        "--id",
+        "ref-1",
+        "--payment",
+        "pay-1",
+        "--amount",
+        "30.00",
+        "--node",
+        &henan,
+    ])
+    .await;
+    assert_eq!(value(&refunded, "status"), Some("approved"), "{refunded}");
+    assert_eq!(value(&refunded, "amount"), Some("30.00"));
+    assert_eq!(value(&refunded, "relationship"), Some("rel-13-41"));
+    assert_eq!(value(&refunded, "donor province"), Some("13 (Hebei)"));
+    assert_eq!(value(&refunded, "period"), Some(period.as_str()));
+    // The refund as each side knows it.
+    for node in [&henan, &hebei] {
+        let shown = ok(&["show", "refund", "ref-1", "--node", node]).await;
+        assert_eq!(value(&shown, "status"), Some("approved"), "{shown}");
+        assert_eq!(value(&shown, "payment"), Some("pay-1"));
+    }
+    let paid = ok(&["show", "payment", "pay-1", "--node", &henan]).await;
+    assert_eq!(value(&paid, "refunded"), Some("30.00"), "{paid}");
+    assert_eq!(value(&paid, "institution"), Some("H41010000001"));
+
+    // More than is left to refund is a business refusal, printed with its reason.
+    let too_much = ok(&[
+        "refund",
+        "--id",
+        "ref-2",
+        "--payment",
+        "pay-1",
+        "--amount",
+        "80.00",
+        "--node",
+        &henan,
+    ])
+    .await;
+    assert_eq!(value(&too_much, "status"), Some("declined"), "{too_much}");
+    assert_eq!(value(&too_much, "decline reason"), Some("refund_exceeds_payment"));
+
+    assert_eq!(pay_at_41(&net, "pay-2", "50.00").await.code, 0);
+    let reversed = ok(&["reverse", "pay-2", "--node", &henan]).await;
+    assert_eq!(value(&reversed, "status"), Some("reversed"), "{reversed}");
+    assert_eq!(value(&reversed, "reversal period"), Some(period.as_str()));
+    assert_eq!(value(&reversed, "amount"), Some("50.00"));
+    // A payment with refunds got its answer: it is refunded, not reversed.
+    let refused = gongji(&["reverse", "pay-1", "--node", &henan]).await;
+    assert_eq!(refused.code, 1, "{}", refused.out);
+    assert!(refused.err.starts_with("error: failed precondition: "), "{}", refused.err);
+    // A payment this node never saw is cancelled for good.
+    let cancelled = ok(&["reverse", "pay-never-seen", "--node", &henan]).await;
+    assert_eq!(value(&cancelled, "status"), Some("reversed"), "{cancelled}");
+    assert_eq!(value(&cancelled, "decline reason"), Some("reversed"));
+    assert_eq!(value(&cancelled, "purpose"), None, "no empty fields: {cancelled}");
+
+    // 100.00 paid, 30.00 refunded; the 50.00 reversed never counts.
+    let donor_side = ok(&["show", "relationship", "rel-13-41", "--node", &hebei]).await;
+    assert_eq!(value(&donor_side, "used"), Some("70.00"), "{donor_side}");
+    let history = ok(&["show", "history", "rel-13-41", "--node", &hebei]).await;
+    assert!(history.starts_with("time "), "{history}");
+    for (event, amount, reference) in [
+        ("established", "500.00", ""),
+        ("payment", "100.00", "pay-1"),
+        ("refund", "30.00", "ref-1"),
+        ("payment", "50.00", "pay-2"),
+        ("reversal", "50.00", "pay-2"),
+    ] {
+        let cells: Vec<&str> = [event, amount, reference].into_iter().filter(|c| !c.is_empty()).collect();
+        let row = row_with(&history, &cells).unwrap_or_else(|| panic!("no {cells:?} in\n{history}"));
+        assert!(row.contains(" +08:00  "), "times in China Standard Time: {row}");
+    }
+
+    // The hub: a reversal has its payment's id; --kind tells them apart.
+    let payment = ok(&["show", "transaction", "pay-2", "--hub", &hub]).await;
+    assert_eq!(value(&payment, "kind"), Some("payment"), "{payment}");
+    assert_eq!(value(&payment, "reversal period"), Some(period.as_str()));
+    let reversal = ok(&["show", "transaction", "pay-2", "--kind", "reversal", "--hub", &hub]).await;
+    assert_eq!(value(&reversal, "kind"), Some("reversal"), "{reversal}");
+    assert_eq!(value(&reversal, "payment"), Some("pay-2"));
+    assert_eq!(value(&reversal, "payer"), Some("41 (Henan)"));
+    let refund = ok(&["show", "transaction", "ref-1", "--hub", &hub]).await;
+    assert_eq!(value(&refund, "kind"), Some("refund"), "{refund}");
+    assert_eq!(value(&refund, "payment"), Some("pay-1"));
+    let no_such = gongji(&["show", "transaction", "ref-1", "--kind", "transfer", "--hub", &hub]).await;
+    assert_eq!(no_such.code, 1, "{}", no_such.out);
+    assert!(no_such.err.starts_with("error: not found: "), "{}", no_such.err);
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_quota_can_be_raised_but_not_lowered_below_what_is_used() {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    cross_province_relationship(&net).await;
+    let (hebei, henan) = (node_url(&net, "13"), node_url(&net, "41"));
+    assert_eq!(pay_at_41(&net, "pay-1", "100.00").await.code, 0);
+
+    let raised = ok(&[
+        "change-quota",
+        "--id",
+        "q-1",
+        "--relationship",
+        "rel-13-41",
+        "--quota",
+        "800.00",
+        "--node",
+        &hebei,
+    ])
+    .await;
+    assert_eq!(value(&raised, "change"), Some("q-1"), "{raised}");
+    assert_eq!(value(&raised, "status"), Some("approved"));
+    assert_eq!(value(&raised, "quota"), Some("500.00 → 800.00"));
+    // Then the relationship as it stands now.
+    assert_eq!(value(&raised, "relationship"), Some("rel-13-41"));
+    assert_eq!(value(&raised, "remaining"), Some("700.00"));
+    assert_eq!(account(&net, "13", "d-13").await, ("200.00".into(), "700.00".into()));
+
+    let lowered = ok(&[
+        "change-quota",
+        "--id",
+        "q-2",
+        "--relationship",
+        "rel-13-41",
+        "--quota",
+        "50.00",
+        "--node",
+        &hebei,
+    ])
+    .await;
+    assert_eq!(value(&lowered, "status"), Some("declined"), "{lowered}");
+    assert_eq!(value(&lowered, "decline reason"), Some("quota_below_used"));
+    assert_eq!(value(&lowered, "quota"), Some("800.00 → 50.00 (not changed)"));
+    assert!(lowered.contains("\nrelationship:"), "{lowered}");
+
+    // Only the donor's node changes a quota; the beneficiary's learns of it.
+    let elsewhere = gongji(&[
+        "change-quota",
+        "--id",
+        "q-3",
+        "--relationship",
+        "rel-13-41",
+        "--quota",
+        "600.00",
+        "--node",
+        &henan,
+    ])
+    .await;
+    assert_eq!(elsewhere.code, 1, "{}", elsewhere.out);
+    assert!(elsewhere.err.starts_with("error: failed precondition: "), "{}", elsewhere.err);
+    eventually("the beneficiary's node has the new quota", || async {
+        let shown = gongji(&["show", "relationship", "rel-13-41", "--node", &henan]).await;
+        (value(&shown.out, "quota") == Some("800.00")).then_some(())
+    })
+    .await;
+    let history = ok(&["show", "history", "rel-13-41", "--node", &hebei]).await;
+    assert!(row_with(&history, &["quota_changed", "800.00", "q-1"]).is_some(), "{history}");
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_beneficiary_dissolves_at_their_node_and_the_donor_node_returns_the_quota() {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    cross_province_relationship(&net).await;
+    let (hebei, henan) = (node_url(&net, "13"), node_url(&net, "41"));
+    assert_eq!(pay_at_41(&net, "pay-1", "100.00").await.code, 0);
+
+    // The donor is insured in Hebei: Henan's node cannot speak for them.
+    let wrong_side = gongji(&["dissolve", "rel-13-41", "--by", "donor", "--node", &henan]).await;
+    assert_eq!(wrong_side.code, 1, "{}", wrong_side.out);
+    assert!(wrong_side.err.starts_with("error: failed precondition: "), "{}", wrong_side.err);
+    let bad_party = gongji(&["dissolve", "rel-13-41", "--by", "uncle", "--node", &henan]).await;
+    assert_eq!(bad_party.code, 2, "{}", bad_party.err);
+
+    let dissolved = ok(&["dissolve", "rel-13-41", "--by", "beneficiary", "--node", &henan]).await;
+    assert_eq!(value(&dissolved, "status"), Some("dissolved"), "{dissolved}");
+    assert_eq!(value(&dissolved, "end reason"), Some("beneficiary_request"));
+    assert!(value(&dissolved, "ended at").is_some_and(|t| t.ends_with("+08:00")), "{dissolved}");
+    // Payments stop at once at the beneficiary's node.
+    let refused = pay_at_41(&net, "pay-2", "10.00").await;
+    assert_eq!(value(&refused.out, "status"), Some("declined"), "{}{}", refused.out, refused.err);
+
+    eventually("the donor's node dissolves it too", || async {
+        let shown = gongji(&["show", "relationship", "rel-13-41", "--node", &hebei]).await;
+        (value(&shown.out, "status") == Some("dissolved")).then_some(shown.out)
+    })
+    .await;
+    let donor_side = ok(&["show", "relationship", "rel-13-41", "--node", &hebei]).await;
+    assert_eq!(value(&donor_side, "end reason"), Some("beneficiary_request"), "{donor_side}");
+    // The unused 400.00 went back to the donor.
+    assert_eq!(account(&net, "13", "d-13").await, ("900.00".into(), "0.00".into()));
+    let listed = ok(&["show", "relationships", "d-13", "--node", &hebei]).await;
+    assert!(listed.contains("dissolved (beneficiary_request)"), "{listed}");
+
+    let asked = ok(&["show", "history", "rel-13-41", "--node", &henan]).await;
+    assert!(
+        row_with(&asked, &["dissolution_requested (beneficiary_request)"]).is_some(),
+        "{asked}"
+    );
+    let ended = ok(&["show", "history", "rel-13-41", "--node", &hebei]).await;
+    assert!(
+        row_with(&ended, &["dissolved (beneficiary_request)", "400.00"]).is_some(),
+        "{ended}"
+    );
+    // Dissolving an ended relationship returns it unchanged.
+    let again = ok(&["dissolve", "rel-13-41", "--by", "beneficiary", "--node", &henan]).await;
+    assert_eq!(value(&again, "ended at"), value(&dissolved, "ended at"));
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn terminating_a_donor_dissolves_their_relationship_on_both_sides() {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    cross_province_relationship(&net).await;
+    let (hebei, henan) = (node_url(&net, "13"), node_url(&net, "41"));
+
+    let terminated = ok(&["terminate", "d-13", "--node", &hebei]).await;
+    assert_eq!(value(&terminated, "person"), Some("d-13"), "{terminated}");
+    assert_eq!(value(&terminated, "status"), Some("terminated"));
+    let donor_side = ok(&["show", "relationship", "rel-13-41", "--node", &hebei]).await;
+    assert_eq!(value(&donor_side, "status"), Some("dissolved"), "{donor_side}");
+    assert_eq!(value(&donor_side, "end reason"), Some("donor_terminated"));
+    eventually("the beneficiary's node learns of the end", || async {
+        let shown = gongji(&["show", "relationship", "rel-13-41", "--node", &henan]).await;
+        (value(&shown.out, "end reason") == Some("donor_terminated")).then_some(())
+    })
+    .await;
+    // Terminating again changes nothing.
+    let again = ok(&["terminate", "d-13", "--node", &hebei]).await;
+    assert_eq!(again, terminated);
+    let missing = gongji(&["terminate", "nobody", "--node", &hebei]).await;
+    assert_eq!(
+        (missing.code, missing.err.as_str()),
+        (1, "error: not found: person nobody not found\n")
+    );
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_transfer_moves_the_person_and_their_balance_to_the_receiving_province() {
+    let net = TestNetwork::start(&["13", "34", "41"]).await;
+    cross_province_relationship(&net).await;
+    let (hebei, anhui, henan, hub) = (
+        node_url(&net, "13"),
+        node_url(&net, "34"),
+        node_url(&net, "41"),
+        net.network().hub_url(),
+    );
+    assert_eq!(pay_at_41(&net, "pay-1", "100.00").await.code, 0);
+
+    let same_province = gongji(&[
+        "transfer",
+        "--id",
+        "t-0",
+        "--person",
+        "d-13",
+        "--to-region",
+        "130200",
+        "--node",
+        &hebei,
+    ])
+    .await;
+    assert_eq!(same_province.code, 1, "{}", same_province.out);
+    assert!(same_province.err.starts_with("error: invalid argument: "), "{}", same_province.err);
+
+    let transferred = ok(&[
+        "transfer",
+        "--id",
+        "t-1",
+        "--person",
+        "d-13",
+        "--to-region",
+        "340100",
+        "--node",
+        &hebei,
+    ])
+    .await;
+    assert_eq!(value(&transferred, "transfer"), Some("t-1"), "{transferred}");
+    assert_eq!(value(&transferred, "from"), Some("13 (Hebei)"));
+    assert_eq!(value(&transferred, "to"), Some("340100 in 34 (Anhui)"));
+    // The relationship dissolved first: 1000.00 less the 100.00 paid moves.
+    assert_eq!(value(&transferred, "amount"), Some("900.00"));
+    // The transfer as the releasing and the receiving node know it.
+    for node in [&hebei, &anhui] {
+        eventually(&format!("transfer approved at {node}"), || async {
+            let shown = gongji(&["show", "transfer", "t-1", "--node", node]).await;
+            (value(&shown.out, "status") == Some("approved") && value(&shown.out, "amount") == Some("900.00")).then_some(())
+        })
+        .await;
+    }
+    let received = ok(&["show", "person", "d-13", "--node", &anhui]).await;
+    assert_eq!(
+        (value(&received, "status"), value(&received, "region")),
+        (Some("active"), Some("340100")),
+        "{received}"
+    );
+    assert_eq!(account(&net, "34", "d-13").await, ("900.00".into(), "0.00".into()));
+    let released = ok(&["show", "person", "d-13", "--node", &hebei]).await;
+    assert_eq!(value(&released, "status"), Some("transferred"), "{released}");
+    eventually("the beneficiary's node learns why it ended", || async {
+        let shown = gongji(&["show", "relationship", "rel-13-41", "--node", &henan]).await;
+        (value(&shown.out, "end reason") == Some("donor_transferred")).then_some(())
+    })
+    .await;
+
+    let moved = ok(&["show", "transaction", "t-1", "--kind", "transfer", "--hub", &hub]).await;
+    assert_eq!(value(&moved, "kind"), Some("account_transfer"), "{moved}");
+    assert_eq!(value(&moved, "person"), Some("d-13"));
+    assert_eq!(
+        (value(&moved, "payer"), value(&moved, "payee"), value(&moved, "amount")),
+        (Some("13 (Hebei)"), Some("34 (Anhui)"), Some("900.00"))
+    );
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn contributions_are_paid_to_the_province_fund_and_name_no_institution() {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    cross_province_relationship(&net).await;
+    let henan = node_url(&net, "41");
+    let contribute = |id: &'static str, purpose: &'static str, institution: Option<&'static str>| {
+        let henan = henan.clone();
+        async move {
+            let mut args = vec![
+                "pay",
+                "--id",
+                id,
+                "--beneficiary",
+                "b-41",
+                "--amount",
+                "150.00",
+                "--purpose",
+                purpose,
+            ];
+            if let Some(code) = institution {
+                args.extend(["--institution", code]);
+            }
+            args.extend(["--node", henan.as_str()]);
+            gongji(&args).await
+        }
+    };
+
+    let resident = contribute("c-res-1", "resident-contribution", None).await;
+    assert_eq!(resident.code, 0, "{}", resident.err);
+    assert_eq!(value(&resident.out, "status"), Some("approved"), "{}", resident.out);
+    assert_eq!(value(&resident.out, "payee"), Some("resident-insurance fund"));
+    assert_eq!(value(&resident.out, "purpose"), Some("resident_contribution"));
+    assert_eq!(value(&resident.out, "institution"), None, "{}", resident.out);
+    let care = contribute("c-ltc-1", "long-term-care-contribution", None).await;
+    assert_eq!(value(&care.out, "status"), Some("approved"), "{}{}", care.out, care.err);
+    assert_eq!(value(&care.out, "payee"), Some("long-term-care fund"));
+    // Both paid from the cross-province quota, decided at the donor's node.
+    assert_eq!(relationship(&net, "13", "rel-13-41").await.used, "300.00");
+
+    // The pairing is checked before anything is sent.
+    let named = contribute("c-res-2", "resident-contribution", Some("H41010000001")).await;
+    assert_eq!(named.code, 2, "{}", named.out);
+    assert_eq!(named.out, "");
+    assert!(
+        named
+            .err
+            .starts_with("error: --institution must be omitted with --purpose resident-contribution: "),
+        "{}",
+        named.err
+    );
+    let unnamed = contribute("pay-no-hospital", "outpatient", None).await;
+    assert_eq!(unnamed.code, 2, "{}", unnamed.out);
+    assert!(
+        unnamed
+            .err
+            .starts_with("error: --institution is required with --purpose outpatient: "),
+        "{}",
+        unnamed.err
+    );
+    for id in ["c-res-2", "pay-no-hospital"] {
+        let shown = gongji(&["show", "payment", id, "--node", &henan]).await;
+        assert_eq!(shown.code, 1, "{id} was never sent: {}", shown.out);
+    }
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refund_and_a_reversal_while_the_donor_province_is_down_are_pending_then_complete() {
+    let mut net = TestNetwork::start(&["13", "41"]).await;
+    cross_province_relationship(&net).await;
+    let henan = node_url(&net, "41");
+    assert_eq!(pay_at_41(&net, "pay-1", "100.00").await.code, 0);
+    assert_eq!(pay_at_41(&net, "pay-2", "50.00").await.code, 0);
+    net.stop_node("13").await;
+
+    let refund = [
+        "refund",
+        "--id",
+        "ref-1",
+        "--payment",
+        "pay-1",
+        "--amount",
+        "30.00",
+        "--node",
+        &henan,
+    ];
+    let pending = gongji(&refund).await;
+    assert_eq!(pending.code, 3, "{}{}", pending.out, pending.err);
+    assert!(pending.err.starts_with("error: unavailable: "), "{}", pending.err);
+    assert!(pending.err.contains("note: refund ref-1 is pending"), "{}", pending.err);
+
+    let reverse = ["reverse", "pay-2", "--node", &henan];
+    let recorded = gongji(&reverse).await;
+    assert_eq!(recorded.code, 3, "{}{}", recorded.out, recorded.err);
+    assert!(recorded.err.starts_with("error: unavailable: "), "{}", recorded.err);
+    assert!(
+        recorded
+            .err
+            .contains("note: the reversal of payment pay-2 is recorded here and completes in the background"),
+        "{}",
+        recorded.err
+    );
+    // Recorded: the payment can no longer be approved here.
+    let shown = ok(&["show", "payment", "pay-2", "--node", &henan]).await;
+    assert_eq!(value(&shown, "status"), Some("reversed"), "{shown}");
+    assert_eq!(value(&shown, "reversal period"), None, "not confirmed yet: {shown}");
+
+    net.start_node("13").await;
+    let period = open_period(&net).await;
+    eventually("the refund completes in the background", || async {
+        let ran = gongji(&["show", "refund", "ref-1", "--node", &henan]).await;
+        (value(&ran.out, "status") == Some("approved")).then_some(())
+    })
+    .await;
+    eventually("the reversal is confirmed in the background", || async {
+        let ran = gongji(&["show", "payment", "pay-2", "--node", &henan]).await;
+        (value(&ran.out, "reversal period") == Some(period.as_str())).then_some(())
+    })
+    .await;
+    let again = gongji(&refund).await;
+    assert_eq!((again.code, value(&again.out, "status")), (0, Some("approved")), "{}", again.err);
+    assert_eq!(relationship(&net, "13", "rel-13-41").await.used, "70.00");
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_transfer_while_the_receiving_province_is_down_is_pending_then_completes() {
+    let mut net = TestNetwork::start(&["13", "34"]).await;
+    employee_with_balance(&mut net.node("13"), "d-13", "130100", "1000.00").await;
+    let (hebei, anhui) = (node_url(&net, "13"), node_url(&net, "34"));
+    net.stop_node("34").await;
+
+    let transfer = [
+        "transfer",
+        "--id",
+        "t-1",
+        "--person",
+        "d-13",
+        "--to-region",
+        "340100",
+        "--node",
+        &hebei,
+    ];
+    let pending = gongji(&transfer).await;
+    assert_eq!(pending.code, 3, "{}{}", pending.out, pending.err);
+    assert!(pending.err.starts_with("error: unavailable: "), "{}", pending.err);
+    assert!(pending.err.contains("note: transfer t-1 is pending"), "{}", pending.err);
+    // The balance is fixed and held; the person can no longer act here.
+    let held = ok(&["show", "transfer", "t-1", "--node", &hebei]).await;
+    assert_eq!(
+        (value(&held, "status"), value(&held, "amount"), value(&held, "period")),
+        (Some("pending"), Some("1000.00"), None),
+        "{held}"
+    );
+    let person = ok(&["show", "person", "d-13", "--node", &hebei]).await;
+    assert_eq!(value(&person, "status"), Some("transferred"), "{person}");
+
+    net.start_node("34").await;
+    eventually("the receiving province takes the person in", || async {
+        let ran = gongji(&["show", "transfer", "t-1", "--node", &anhui]).await;
+        (value(&ran.out, "status") == Some("approved")).then_some(())
+    })
+    .await;
+    let again = gongji(&transfer).await;
+    assert_eq!(again.code, 0, "{}", again.err);
+    assert_eq!(value(&again.out, "status"), Some("approved"), "{}", again.out);
+    assert_eq!(account(&net, "34", "d-13").await, ("1000.00".into(), "0.00".into()));
     net.shutdown().await;
 }
