@@ -367,3 +367,15 @@ pub fn fen(amount: &str) -> i64 {
     let fraction: i64 = fraction[..2].parse().expect("fen");
     sign * (whole * 100 + fraction)
 }
+
+/// The most common family of the tests: a Hebei donor `donor-13` (employee,
+/// 2000.00 contributed) gives a Henan parent `parent-41` (resident) a quota
+/// of 500.00 as relationship `rel-13-41`.
+pub async fn hebei_donor_henan_parent(net: &TestNetwork) {
+    employee_with_balance(&mut net.node("13"), "donor-13", "130100", "2000.00").await;
+    register(&mut net.node("41"), "parent-41", pb::InsuranceType::Resident, "410100").await;
+    let relationship = establish(&mut net.node("13"), "rel-13-41", "donor-13", "parent-41", "41", "500.00")
+        .await
+        .expect("establish rel-13-41");
+    assert_eq!(relationship.status, pb::RelationshipStatus::Active as i32);
+}

@@ -5,21 +5,11 @@
 //! raise (freezing more) or lower (releasing unused) the quota.
 
 use gongji_tests::{
-    assert_status, balances, change_quota, dissolve, employee_with_balance, establish, fen, history, pay, pay_request, register,
-    relationship, relationship_becomes, trial_balance, v1 as pb, TestNetwork,
+    assert_status, balances, change_quota, dissolve, employee_with_balance, establish, fen, hebei_donor_henan_parent, history, pay,
+    pay_request, register, relationship, relationship_becomes, trial_balance, v1 as pb, TestNetwork,
 };
 use pb::{Party, RelationshipEventKind as Ev, RelationshipStatus as Rs};
 use tonic::Code;
-
-/// Hebei donor (13) with 2000.00 gives a Henan parent (41) a quota of 500.00.
-async fn hebei_donor_henan_parent(net: &TestNetwork) {
-    employee_with_balance(&mut net.node("13"), "donor-13", "130100", "2000.00").await;
-    register(&mut net.node("41"), "parent-41", pb::InsuranceType::Resident, "410100").await;
-    let r = establish(&mut net.node("13"), "rel-13-41", "donor-13", "parent-41", "41", "500.00")
-        .await
-        .unwrap();
-    assert_eq!(r.status, Rs::Active as i32);
-}
 
 fn approved(p: &pb::Payment) -> bool {
     p.status == pb::TransactionStatus::Approved as i32

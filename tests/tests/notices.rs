@@ -4,18 +4,10 @@
 //! lost or applied twice.
 
 use gongji_tests::{
-    balances, change_quota, dissolve, employee_with_balance, establish, eventually, history, register, relationship, relationship_becomes,
-    v1 as pb, TestNetwork,
+    balances, change_quota, dissolve, eventually, hebei_donor_henan_parent, history, relationship, relationship_becomes, v1 as pb,
+    TestNetwork,
 };
 use pb::{RelationshipEventKind as Ev, RelationshipStatus as Rs};
-
-async fn hebei_donor_henan_parent(net: &TestNetwork) {
-    employee_with_balance(&mut net.node("13"), "donor-13", "130100", "2000.00").await;
-    register(&mut net.node("41"), "parent-41", pb::InsuranceType::Resident, "410100").await;
-    establish(&mut net.node("13"), "rel-13-41", "donor-13", "parent-41", "41", "500.00")
-        .await
-        .unwrap();
-}
 
 #[tokio::test]
 async fn a_node_that_was_down_receives_every_notice_once_in_effect() {

@@ -3,20 +3,10 @@
 //! when a node does not answer.
 
 use gongji_tests::{
-    assert_status, balances, employee_with_balance, establish, eventually, pay, pay_request, payment, register, v1 as pb, TestNetwork,
+    assert_status, balances, employee_with_balance, establish, eventually, hebei_donor_henan_parent, pay, pay_request, payment, register,
+    v1 as pb, TestNetwork,
 };
 use tonic::Code;
-
-/// Hebei donor (13) gives a Henan parent (41) a quota of 500.00.
-async fn hebei_donor_henan_parent(net: &TestNetwork) {
-    let (mut hebei, mut henan) = (net.node("13"), net.node("41"));
-    employee_with_balance(&mut hebei, "donor-13", "130100", "2000.00").await;
-    register(&mut henan, "parent-41", pb::InsuranceType::Resident, "410100").await;
-    let relationship = establish(&mut hebei, "rel-13-41", "donor-13", "parent-41", "41", "500.00")
-        .await
-        .expect("establish");
-    assert_eq!(relationship.status, pb::RelationshipStatus::Active as i32);
-}
 
 fn approved(payment: &pb::Payment) -> bool {
     payment.status == pb::TransactionStatus::Approved as i32

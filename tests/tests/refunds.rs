@@ -6,19 +6,11 @@
 //! care) are paid to the beneficiary's province fund.
 
 use gongji_tests::{
-    assert_status, balances, dissolve, employee_with_balance, establish, history, pay, pay_request, refund, register, relationship,
-    relationship_becomes, trial_balance, v1 as pb, TestNetwork,
+    assert_status, balances, dissolve, employee_with_balance, establish, hebei_donor_henan_parent, history, pay, pay_request, refund,
+    register, relationship, relationship_becomes, trial_balance, v1 as pb, TestNetwork,
 };
 use pb::{RelationshipEventKind as Ev, TransactionStatus as Ts};
 use tonic::Code;
-
-async fn hebei_donor_henan_parent(net: &TestNetwork) {
-    employee_with_balance(&mut net.node("13"), "donor-13", "130100", "2000.00").await;
-    register(&mut net.node("41"), "parent-41", pb::InsuranceType::Resident, "410100").await;
-    establish(&mut net.node("13"), "rel-13-41", "donor-13", "parent-41", "41", "500.00")
-        .await
-        .unwrap();
-}
 
 async fn hub_transaction(net: &TestNetwork, id: &str, kind: pb::TransactionKind) -> pb::Transaction {
     net.hub()

@@ -4,19 +4,11 @@
 //! be approved later, even by a late message.
 
 use gongji_tests::{
-    balances, employee_with_balance, establish, eventually, pay, pay_request, payment, proxy::Fault, register, relationship, reverse,
-    trial_balance, v1 as pb, TestNetwork,
+    balances, employee_with_balance, establish, eventually, hebei_donor_henan_parent, pay, pay_request, payment, proxy::Fault, register,
+    relationship, reverse, trial_balance, v1 as pb, TestNetwork,
 };
 use pb::TransactionStatus as Ts;
 use tonic::Code;
-
-async fn hebei_donor_henan_parent(net: &TestNetwork) {
-    employee_with_balance(&mut net.node("13"), "donor-13", "130100", "2000.00").await;
-    register(&mut net.node("41"), "parent-41", pb::InsuranceType::Resident, "410100").await;
-    establish(&mut net.node("13"), "rel-13-41", "donor-13", "parent-41", "41", "500.00")
-        .await
-        .unwrap();
-}
 
 /// The request a hub sends a donor's node, replayed as a late duplicate.
 fn late_debit(payment: &pb::Payment, period: &str) -> pb::DebitRequest {
