@@ -224,6 +224,9 @@ pub struct CrossTransfer {
     pub to_region: crate::RegionCode,
     /// May be zero (a resident, or an empty account).
     pub amount: Money,
+    /// Money that arrived after the person had moved, sent on after them.
+    #[serde(default)]
+    pub follow_up: bool,
 }
 
 /// A message from one province node to another, relayed by the hub through
@@ -647,6 +650,7 @@ impl CrossTransfer {
             to_province: ProvinceCode::parse(&field("to_province"), &t.to_province)?,
             to_region: crate::RegionCode::parse(&field("to_region"), &t.to_region)?,
             amount: Money::parse_unsigned(&field("amount"), &t.amount)?,
+            follow_up: t.follow_up,
         })
     }
 
@@ -664,6 +668,7 @@ impl CrossTransfer {
             to_province: self.to_province.to_string(),
             to_region: self.to_region.to_string(),
             amount: self.amount.to_string(),
+            follow_up: self.follow_up,
         }
     }
 }

@@ -72,12 +72,26 @@ impl std::fmt::Display for Unanswered {
     }
 }
 
+/// Describes a call that got no definite answer, for a human: the other
+/// side was unreachable, too slow, or said it could not answer (its own
+/// message then says why).
+pub fn unanswered(status: &Status) -> Unanswered {
+    let why = if std::error::Error::source(status).is_some() {
+        format!("unreachable ({})", status.message())
+    } else if status.code() == Code::DeadlineExceeded {
+        format!("no answer in time ({})", status.message())
+    } else {
+        status.message().to_owned()
+    };
+    Unanswered(why)
+}
+
 /// Reads a failed call: a definite refusal by the other side becomes a
 /// decline (`RefusedByPeer`, with its message); anything that leaves the
 /// outcome unknown becomes `Unanswered`.
 pub fn read_failure(status: Status) -> Result<crate::contract::Decline, Unanswered> {
     if outcome_unknown(&status) {
-        Err(Unanswered(format!("{:?}: {}", status.code(), status.message())))
+        Err(unanswered(&status))
     } else {
         Ok(crate::contract::Decline::new(
             crate::contract::DeclineReason::RefusedByPeer,

@@ -102,7 +102,7 @@ impl Provinces {
             Ok(answer) => ReversalOutcome::from_pb(answer.into_inner())
                 .map_err(|e| Unanswered(format!("province {}: reversal answer: {e}", payment.donor_province))),
             // A reversal cannot be refused; any failure is asked again.
-            Err(status) => Err(Unanswered(format!("{:?}: {}", status.code(), status.message()))),
+            Err(status) => Err(peer::unanswered(&status)),
         }
     }
 
@@ -111,7 +111,7 @@ impl Provinces {
         let mut client = self.client(notice.to)?;
         match client.deliver_notice(peer::request(notice.to_pb(), self.deadlines)).await {
             Ok(_) => Ok(()),
-            Err(status) => Err(Unanswered(format!("{:?}: {}", status.code(), status.message()))),
+            Err(status) => Err(peer::unanswered(&status)),
         }
     }
 }

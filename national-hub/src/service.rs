@@ -142,12 +142,11 @@ impl Hub {
             return Ok(answer);
         }
         let grant = &record.grant;
-        let answer = self.provinces.receive_grant(grant).await.map_err(|why| {
-            HubError::Unavailable(format!(
-                "grant {id} is pending: province {} did not answer ({why})",
-                grant.beneficiary_province
-            ))
-        })?;
+        let answer = self
+            .provinces
+            .receive_grant(grant)
+            .await
+            .map_err(|why| HubError::Unavailable(format!("province {} did not answer: {why}", grant.beneficiary_province)))?;
         let record = self.transact(|tx| {
             let Some(mut record) = tx.get::<GrantRecord>(GRANTS, id.as_bytes())? else {
                 return Ok(Err(HubError::not_found("grant", id)));
@@ -251,13 +250,7 @@ impl Hub {
             TxBody::Transfer(transfer) => self.provinces.receive_transfer(transfer, record.period).await,
             TxBody::Reversal(_) => return Err(HubError::Internal(format!("reversal {id} reached the generic forward"))),
         };
-        let decision = asked.map_err(|why| {
-            HubError::Unavailable(format!(
-                "{} {id} is pending: province {} did not answer ({why})",
-                kind.as_str(),
-                record.body.decider()
-            ))
-        })?;
+        let decision = asked.map_err(|why| HubError::Unavailable(format!("province {} did not answer: {why}", record.body.decider())))?;
         let key = kind.key(id);
         let record = self.transact(|tx| {
             let Some(mut record) = tx.get::<HubTransaction>(TRANSACTIONS, key.as_bytes())? else {
@@ -398,12 +391,11 @@ impl Hub {
         if !reversal.is_pending() {
             return Ok(Self::reversal_outcome(&self.transaction(TxKind::Payment, id)?, &reversal));
         }
-        let answer = self.provinces.reverse_debit(payment, reversal.period).await.map_err(|why| {
-            HubError::Unavailable(format!(
-                "reversal {id} is pending: province {} did not answer ({why})",
-                payment.donor_province
-            ))
-        })?;
+        let answer = self
+            .provinces
+            .reverse_debit(payment, reversal.period)
+            .await
+            .map_err(|why| HubError::Unavailable(format!("province {} did not answer: {why}", payment.donor_province)))?;
         let outcome = self.transact(|tx| {
             let (Some(mut original), Some(mut reversal)) = (
                 tx.get::<HubTransaction>(TRANSACTIONS, payment_key.as_bytes())?,

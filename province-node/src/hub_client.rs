@@ -66,7 +66,7 @@ impl HubClient {
         let mut client = self.client.clone();
         match client.route_reversal(peer::request(payment.to_pb(), self.deadlines)).await {
             Ok(answer) => ReversalOutcome::from_pb(answer.into_inner()).map_err(|e| Unanswered(format!("the hub's reversal answer: {e}"))),
-            Err(status) => Err(Unanswered(format!("{:?}: {}", status.code(), status.message()))),
+            Err(status) => Err(peer::unanswered(&status)),
         }
     }
 
@@ -75,7 +75,7 @@ impl HubClient {
         let mut client = self.client.clone();
         match client.relay_notice(peer::request(notice.to_pb(), self.deadlines)).await {
             Ok(_) => Ok(()),
-            Err(status) => Err(Unanswered(format!("{:?}: {}", status.code(), status.message()))),
+            Err(status) => Err(peer::unanswered(&status)),
         }
     }
 }

@@ -68,7 +68,11 @@ async fn the_donor_dissolves_after_payments_and_only_the_unused_quota_returns() 
     // 2000 - 500 frozen + 349.50 unused back; the 150.50 paid is gone.
     assert_eq!(balances(&mut hebei, "donor-13").await, ("1849.50".into(), "0.00".into()));
     let at_donor = relationship(&mut hebei, "rel-13-41").await;
-    assert_eq!((at_donor.used.as_str(), at_donor.remaining.as_str()), ("150.50", "349.50"));
+    assert_eq!(
+        (at_donor.used.as_str(), at_donor.remaining.as_str()),
+        ("150.50", "0.00"),
+        "nothing left to spend once ended"
+    );
     relationship_becomes(&net, "41", "rel-13-41", Rs::Dissolved).await;
     assert_eq!(
         history(&mut hebei, "rel-13-41").await,
@@ -101,10 +105,14 @@ async fn the_beneficiary_dissolves_stopping_payments_at_once_and_the_donors_node
     let at_donor = relationship_becomes(&net, "13", "rel-13-41", Rs::Dissolved).await;
     assert_eq!(at_donor.end_reason, pb::EndReason::BeneficiaryRequest as i32);
     assert_eq!(balances(&mut hebei, "donor-13").await, ("1900.00".into(), "0.00".into()));
-    assert_eq!(
-        history(&mut henan, "rel-13-41").await,
-        vec![Ev::GrantAccepted, Ev::Payment, Ev::DissolutionRequested, Ev::Dissolved]
-    );
+    // The donor's node confirms the end back to the beneficiary's node.
+    let expected = vec![Ev::GrantAccepted, Ev::Payment, Ev::DissolutionRequested, Ev::Dissolved];
+    gongji_tests::eventually("the beneficiary's node records the confirmed end", || {
+        let mut henan = net.node("41");
+        let expected = expected.clone();
+        async move { (history(&mut henan, "rel-13-41").await == expected).then_some(()) }
+    })
+    .await;
     // The donor cannot be asked to dissolve at the beneficiary's node, nor the other way round.
     assert_status(
         dissolve(&mut henan, "rel-13-41", Party::Donor).await,

@@ -80,10 +80,13 @@ async fn terminating_the_donor_dissolves_all_their_relationships_on_both_sides()
     let sister_side = relationship_becomes(&net, "41", "rel-sister", Rs::Dissolved).await;
     assert_eq!(sister_side.end_reason, End::BeneficiaryTerminated as i32);
     assert_eq!(balances(&mut net.node("41"), "sister-41").await, ("800.00".into(), "0.00".into()));
-    assert_eq!(
-        history(&mut hebei, "rel-sister").await,
-        vec![Ev::GrantAccepted, Ev::DissolutionRequested, Ev::Dissolved]
-    );
+    eventually("the end is confirmed back to the beneficiary's node", || {
+        let mut hebei = net.node("13");
+        async move {
+            (history(&mut hebei, "rel-sister").await == vec![Ev::GrantAccepted, Ev::DissolutionRequested, Ev::Dissolved]).then_some(())
+        }
+    })
+    .await;
     // Terminating again changes nothing; a terminated person can no longer give.
     assert_eq!(
         hebei
@@ -296,5 +299,69 @@ async fn a_transfer_waits_while_the_receiving_node_is_down_and_a_refused_transfe
         Code::InvalidArgument,
         "to_region",
     );
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn money_returned_after_a_donor_moved_follows_them_to_their_new_province() {
+    let net = TestNetwork::start(&["13", "34", "41"]).await;
+    family(&net).await;
+    let moved = net
+        .node("13")
+        .transfer_insurance(transfer("t-1", "donor-13", "340100"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((moved.status, moved.amount.as_str()), (Ts::Approved as i32, "1900.00"));
+
+    // The Henan hospital refunds part of the parent's payment afterwards.
+    let back = gongji_tests::refund(&mut net.node("41"), "r-late", "p-parent", "30.00")
+        .await
+        .unwrap();
+    assert_eq!(back.status, Ts::Approved as i32);
+    eventually("the refund reaches the donor in Anhui", || {
+        let mut anhui = net.node("34");
+        async move { (balances(&mut anhui, "donor-13").await.0 == "1930.00").then_some(()) }
+    })
+    .await;
+    assert_eq!(
+        balances(&mut net.node("13"), "donor-13").await,
+        ("0.00".into(), "0.00".into()),
+        "nothing stranded in Hebei"
+    );
+
+    // The hub cleared the follow-up like any account transfer: 13 owes 34.
+    let period = net
+        .hub()
+        .get_open_period(pb::GetOpenPeriodRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .period;
+    let mut listed = net
+        .hub()
+        .list_transactions(pb::ListTransactionsRequest {
+            period,
+            province: "34".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut moved_amounts = Vec::new();
+    while let Some(t) = listed.message().await.unwrap() {
+        if t.kind == pb::TransactionKind::AccountTransfer as i32 {
+            assert_eq!((t.payer_province.as_str(), t.status), ("13", Ts::Approved as i32));
+            moved_amounts.push(t.amount);
+        }
+    }
+    assert_eq!(moved_amounts, vec!["1900.00".to_string(), "30.00".to_string()]);
+    for node in ["13", "34", "41"] {
+        eventually(&format!("nothing pending at {node}"), || {
+            let mut client = net.node(node);
+            async move { (client.get_node_info(pb::GetNodeInfoRequest {}).await.ok()?.into_inner().pending == 0).then_some(()) }
+        })
+        .await;
+        assert_eq!(trial_balance(&mut net.node(node)).await, "0.00", "province {node}");
+    }
     net.shutdown().await;
 }

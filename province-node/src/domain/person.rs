@@ -29,6 +29,10 @@ pub struct Person {
     pub region: RegionCode,
     pub status: PersonStatus,
     pub registered_at: i64,
+    /// Where the person's insurance moved, once a transfer out completed:
+    /// money that reaches their account here afterwards is sent after them.
+    #[serde(default)]
+    pub moved_to: Option<RegionCode>,
 }
 
 impl Person {
@@ -100,6 +104,7 @@ impl RegisterCommand {
             region: self.region,
             status: self.status,
             registered_at: now_millis(),
+            moved_to: None,
         }
     }
 }

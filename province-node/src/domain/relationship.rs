@@ -135,8 +135,12 @@ impl Relationship {
         &self.grant.relationship_id
     }
 
+    /// What the beneficiary can still spend: nothing once it has ended.
     pub fn remaining(&self) -> Money {
-        self.quota.checked_sub(self.used).unwrap_or(Money::ZERO)
+        match self.status {
+            RelationshipStatus::Pending | RelationshipStatus::Active => self.quota.checked_sub(self.used).unwrap_or(Money::ZERO),
+            RelationshipStatus::Declined | RelationshipStatus::Dissolved => Money::ZERO,
+        }
     }
 
     pub fn is_active(&self) -> bool {

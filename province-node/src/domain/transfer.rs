@@ -33,6 +33,9 @@ pub struct TransferOut {
     pub decline: Option<Decline>,
     pub created_at: i64,
     pub decided_at: Option<i64>,
+    /// Money that reached this node after the person had moved, sent after them.
+    #[serde(default)]
+    pub follow_up: bool,
 }
 
 impl TransferOut {

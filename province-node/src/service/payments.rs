@@ -181,26 +181,39 @@ impl Node {
         )
     }
 
-    /// Where money coming back to a relationship goes: its quota while it is
-    /// active (used goes down), else the donor's available balance.
-    pub(super) fn return_to(
+    /// Gives money back to where a relationship's money came from: its
+    /// quota while it is active (used goes down), else the donor's available
+    /// balance, from which it follows the donor if they have moved away.
+    /// `reference` names the cause, once per cause. Returns how, for history.
+    pub(super) fn give_back(
         tx: &Tx,
         relationship: Option<Relationship>,
         donor: &Id,
         amount: Money,
-    ) -> Result<(Account, &'static str), TxFail> {
-        match relationship {
+        from: &Account,
+        reference: &str,
+        memo: &str,
+    ) -> Result<&'static str, TxFail> {
+        let (to, how) = match relationship {
             Some(mut r) if r.is_active() => {
                 r.return_quota(amount)
                     .map_err(|e| gongji_common::store::StoreError::Invariant(e.to_string()))?;
                 tx.put(RELATIONSHIPS, r.id().as_bytes(), &r)?;
-                Ok((store::quota(r.id()), "returned to the quota"))
+                (store::quota(r.id()), "returned to the quota")
             }
-            _ => Ok((
+            _ => (
                 store::available(donor),
                 "returned to the donor's available balance (the relationship has ended)",
-            )),
+            ),
+        };
+        if amount.is_zero() {
+            return Ok(how);
         }
+        tx.post(&JournalEntry::transfer(reference, memo, from, &to, amount))?;
+        if to == store::available(donor) && Self::follow_person(tx, donor, amount, reference)? {
+            return Ok("returned to the donor, and sent on to the province they moved to");
+        }
+        Ok(how)
     }
 
     /// The relationship a payment should use, or why there is none.
@@ -231,8 +244,7 @@ impl Node {
             Err(Unanswered(why)) => {
                 tracing::info!(payment = %id, %why, "payment left pending: no decision from the hub");
                 return Err(NodeError::Unavailable(format!(
-                    "payment {id} is pending: the donor's province did not answer ({why}); \
-                     it is retried in the background, or retry with the same payment_id"
+                    "payment {id} is pending: {why}; it is retried in the background, or retry with the same payment_id"
                 )));
             }
         };

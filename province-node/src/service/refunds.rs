@@ -74,14 +74,15 @@ impl Node {
                 RefundRecord::new(command.clone(), route, TxStatus::Pending, None, None)
             } else {
                 let relationship = tx.get::<Relationship>(RELATIONSHIPS, route.relationship_id.as_bytes())?;
-                let (to, how) = Self::return_to(tx, relationship, &route.donor_id, command.amount)?;
-                tx.post(&JournalEntry::transfer(
+                let how = Self::give_back(
+                    tx,
+                    relationship,
+                    &route.donor_id,
+                    command.amount,
+                    &store::payee(&route.payee),
                     command.refund_id.as_str(),
                     "refund",
-                    &store::payee(&route.payee),
-                    &to,
-                    command.amount,
-                ))?;
+                )?;
                 Self::record_refund_event(tx, &route.relationship_id, &command.refund_id, command.amount, how)?;
                 RefundRecord::new(command.clone(), route, TxStatus::Approved, None, None)
             };
@@ -123,11 +124,10 @@ impl Node {
             payment: record.payment.clone(),
             amount: record.command.amount,
         };
-        let decision = self.hub.route_refund(&crossing).await.map_err(|Unanswered(why)| {
-            NodeError::Unavailable(format!(
-                "refund {id} is pending: the donor's province did not answer ({why}); it is retried in the background"
-            ))
-        })?;
+        let decision =
+            self.hub.route_refund(&crossing).await.map_err(|Unanswered(why)| {
+                NodeError::Unavailable(format!("refund {id} is pending: {why}; it is retried in the background"))
+            })?;
         let record = self.transact(|tx| {
             let Some(mut record) = tx.get::<RefundRecord>(REFUNDS, id.as_bytes())? else {
                 return Ok(Err(super::vanished("refund", id)));
@@ -229,14 +229,15 @@ impl Node {
                     .map_err(|e| gongji_common::store::StoreError::Invariant(e.to_string()))?;
                 tx.put(DEBITS, refund.payment.payment_id.as_bytes(), &debit)?;
                 let relationship = tx.get::<Relationship>(RELATIONSHIPS, refund.payment.relationship_id.as_bytes())?;
-                let (to, how) = Self::return_to(tx, relationship, &refund.payment.donor_id, refund.amount)?;
-                tx.post(&JournalEntry::transfer(
+                let how = Self::give_back(
+                    tx,
+                    relationship,
+                    &refund.payment.donor_id,
+                    refund.amount,
+                    &store::province(refund.payment.beneficiary_province, period),
                     refund.refund_id.as_str(),
                     "cross-province refund",
-                    &store::province(refund.payment.beneficiary_province, period),
-                    &to,
-                    refund.amount,
-                ))?;
+                )?;
                 Self::record_refund_event(tx, &refund.payment.relationship_id, &refund.refund_id, refund.amount, how)?;
             }
             let (status, decline) = match decision {

@@ -120,8 +120,7 @@ impl Node {
             Err(Unanswered(why)) => {
                 tracing::info!(relationship = %id, %why, "grant left pending: no answer from the hub");
                 return Err(NodeError::Unavailable(format!(
-                    "relationship {id} is pending: the beneficiary's province did not answer ({why}); \
-                     it is retried in the background, or retry with the same relationship_id"
+                    "relationship {id} is pending: {why}; it is retried in the background, or retry with the same relationship_id"
                 )));
             }
         };

@@ -41,14 +41,15 @@ impl Node {
                 (TxStatus::Declined | TxStatus::Reversed, _) | (_, None) => {}
                 (TxStatus::Approved, Some(route)) if !route.is_cross_province() => {
                     let relationship = tx.get::<Relationship>(RELATIONSHIPS, route.relationship_id.as_bytes())?;
-                    let (to, how) = Self::return_to(tx, relationship, &route.donor_id, route.amount)?;
-                    tx.post(&JournalEntry::transfer(
-                        id.as_str(),
-                        "payment reversed",
-                        &store::payee(&route.payee),
-                        &to,
+                    let how = Self::give_back(
+                        tx,
+                        relationship,
+                        &route.donor_id,
                         route.amount,
-                    ))?;
+                        &store::payee(&route.payee),
+                        &format!("reversal/{id}"),
+                        "payment reversed",
+                    )?;
                     Self::record_reversal_event(tx, &route, how)?;
                     payment.status = TxStatus::Reversed;
                     payment.reversal = Some(Reversal::new(true, None, true));
@@ -102,7 +103,7 @@ impl Node {
         }
         let outcome = self.hub.route_reversal(&route).await.map_err(|Unanswered(why)| {
             NodeError::Unavailable(format!(
-                "payment {id} is reversed here; the donor's province has not confirmed yet ({why}); this is retried in the background"
+                "payment {id} is reversed here; the donor's province has not confirmed yet: {why}; this is retried in the background"
             ))
         })?;
         let payment = self.transact(|tx| {
@@ -186,16 +187,15 @@ impl Node {
                         .checked_sub(debit.refunded)
                         .unwrap_or(gongji_common::Money::ZERO);
                     let relationship = tx.get::<Relationship>(RELATIONSHIPS, payment.relationship_id.as_bytes())?;
-                    let (to, how) = Self::return_to(tx, relationship, &payment.donor_id, amount)?;
-                    if !amount.is_zero() {
-                        tx.post(&JournalEntry::transfer(
-                            id.as_str(),
-                            "cross-province payment reversed",
-                            &store::province(payment.beneficiary_province, period),
-                            &to,
-                            amount,
-                        ))?;
-                    }
+                    let how = Self::give_back(
+                        tx,
+                        relationship,
+                        &payment.donor_id,
+                        amount,
+                        &store::province(payment.beneficiary_province, period),
+                        &format!("reversal/{id}"),
+                        "cross-province payment reversed",
+                    )?;
                     Self::record_reversal_event(tx, &payment, how)?;
                     debit.status = TxStatus::Reversed;
                     debit.reversal = Some(Reversal::new(true, Some(period), true));

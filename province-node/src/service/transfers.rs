@@ -8,8 +8,8 @@
 use gongji_common::{
     contract::{CrossTransfer, Decline, DeclineReason},
     pending::PendingKind,
-    store::JournalEntry,
-    Id, Period,
+    store::{JournalEntry, Tx, TxFail},
+    Id, Money, Period,
 };
 
 use super::Node;
@@ -72,6 +72,7 @@ impl Node {
                 decline: None,
                 created_at: gongji_common::period::now_millis(),
                 decided_at: None,
+                follow_up: false,
             };
             tx.put(TRANSFERS_OUT, command.transfer_id.as_bytes(), &record)?;
             Ok(Ok(record))
@@ -128,11 +129,10 @@ impl Node {
             to_province: record.command.to_region.province(),
             to_region: record.command.to_region,
             amount,
+            follow_up: record.follow_up,
         };
         let decision = self.hub.route_transfer(&crossing).await.map_err(|Unanswered(why)| {
-            NodeError::Unavailable(format!(
-                "transfer {id} is pending: the receiving province did not answer ({why}); it is retried in the background"
-            ))
+            NodeError::Unavailable(format!("transfer {id} is pending: {why}; it is retried in the background"))
         })?;
         let record = self.transact(|tx| {
             let Some(mut record) = tx.get::<TransferOut>(TRANSFERS_OUT, id.as_bytes())? else {
@@ -152,6 +152,12 @@ impl Node {
                             amount,
                         ))?;
                     }
+                    if !record.follow_up {
+                        if let Some(mut person) = tx.get::<Person>(PERSONS, person_id.as_bytes())? {
+                            person.moved_to = Some(record.command.to_region);
+                            tx.put(PERSONS, person_id.as_bytes(), &person)?;
+                        }
+                    }
                     record.decide(Some(*period), Ok(()));
                 }
                 HubDecision::Declined(period, decline) => {
@@ -164,9 +170,13 @@ impl Node {
                             amount,
                         ))?;
                     }
-                    if let Some(mut person) = tx.get::<Person>(PERSONS, person_id.as_bytes())? {
-                        person.status = PersonStatus::Active;
-                        tx.put(PERSONS, person_id.as_bytes(), &person)?;
+                    // A refused move leaves the person insured here; a refused
+                    // follow-up only leaves the money in their account here.
+                    if !record.follow_up {
+                        if let Some(mut person) = tx.get::<Person>(PERSONS, person_id.as_bytes())? {
+                            person.status = PersonStatus::Active;
+                            tx.put(PERSONS, person_id.as_bytes(), &person)?;
+                        }
                     }
                     record.decide(*period, Err(decline.clone()));
                 }
@@ -198,6 +208,9 @@ impl Node {
                 });
             }
             let existing = tx.get::<Person>(PERSONS, transfer.person_id.as_bytes())?;
+            if transfer.follow_up {
+                return Ok(Ok(self.receive_follow_up(tx, &transfer, period, existing)?));
+            }
             let decline = match &existing {
                 Some(person) if person.is_active() => Some(Decline::new(
                     DeclineReason::AlreadyInsured,
@@ -217,6 +230,7 @@ impl Node {
                     region: transfer.to_region,
                     status: PersonStatus::Active,
                     registered_at: gongji_common::period::now_millis(),
+                    moved_to: None,
                 };
                 tx.put(PERSONS, person.id.as_bytes(), &person)?;
                 if !transfer.amount.is_zero() {
@@ -241,6 +255,88 @@ impl Node {
         self.durable().await?;
         tracing::info!(transfer = %transfer.transfer_id, person = %transfer.person_id, accepted = answer.is_ok(), "insurance transfer received");
         Ok(answer)
+    }
+
+    /// Money sent after a person who moved here: credited to their account,
+    /// and sent on again if they have moved on since.
+    fn receive_follow_up(
+        &self,
+        tx: &Tx,
+        transfer: &CrossTransfer,
+        period: Period,
+        person: Option<Person>,
+    ) -> Result<Result<(), Decline>, TxFail> {
+        let decline = match person {
+            None => Some(Decline::new(
+                DeclineReason::PersonNotFound,
+                format!("person {} is not insured in province {}", transfer.person_id, self.province),
+            )),
+            Some(person) => {
+                if !transfer.amount.is_zero() {
+                    tx.post(&JournalEntry::transfer(
+                        transfer.transfer_id.as_str(),
+                        "balance sent after a transferred person",
+                        &store::province(transfer.from_province, period),
+                        &store::available(&person.id),
+                        transfer.amount,
+                    ))?;
+                    Self::follow_person(tx, &person.id, transfer.amount, &format!("transfer-in/{}", transfer.transfer_id))?;
+                }
+                None
+            }
+        };
+        let record = TransferIn {
+            transfer: transfer.clone(),
+            period,
+            decline: decline.clone(),
+            at: gongji_common::period::now_millis(),
+        };
+        tx.put(TRANSFERS_IN, transfer.transfer_id.as_bytes(), &record)?;
+        Ok(decline.map_or(Ok(()), Err))
+    }
+
+    /// Money just credited to the account of a person who has moved away is
+    /// held and sent after them as a follow-up transfer (finished by the
+    /// recovery pass). `reference` names the cause; once per cause. Returns
+    /// whether it was sent on.
+    pub(super) fn follow_person(tx: &Tx, person_id: &Id, amount: Money, reference: &str) -> Result<bool, TxFail> {
+        let Some(person) = tx.get::<Person>(PERSONS, person_id.as_bytes())? else {
+            return Ok(false);
+        };
+        let (PersonStatus::Transferred, Some(region)) = (person.status, person.moved_to) else {
+            return Ok(false);
+        };
+        let id = Id::derived("fwd", reference);
+        if tx.contains(TRANSFERS_OUT, id.as_bytes())? {
+            return Ok(true);
+        }
+        tx.post(&JournalEntry::transfer(
+            id.as_str(),
+            "held to follow a transferred person",
+            &store::available(person_id),
+            &store::transit(&id),
+            amount,
+        ))?;
+        let record = TransferOut {
+            command: TransferCommand {
+                transfer_id: id.clone(),
+                person_id: person_id.clone(),
+                to_region: region,
+            },
+            name: person.name.clone(),
+            employee: person.insurance == InsuranceType::Employee,
+            amount: Some(amount),
+            period: None,
+            status: gongji_common::contract::TxStatus::Pending,
+            decline: None,
+            created_at: gongji_common::period::now_millis(),
+            decided_at: None,
+            follow_up: true,
+        };
+        tx.put(TRANSFERS_OUT, id.as_bytes(), &record)?;
+        Self::mark_pending(tx, PendingKind::Transfer, &id)?;
+        tracing::info!(person = %person_id, transfer = %id, %amount, "money follows a transferred person");
+        Ok(true)
     }
 
     fn transfer_out(&self, id: &Id) -> NodeResult<TransferOut> {
