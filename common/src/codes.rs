@@ -134,6 +134,13 @@ impl RegionCode {
         ProvinceCode([self.0[0], self.0[1]])
     }
 
+    /// The province-level code of a province ("320000"), for totals that
+    /// belong to no city.
+    pub fn of_province(province: ProvinceCode) -> RegionCode {
+        let [a, b] = province.0;
+        RegionCode([a, b, b'0', b'0', b'0', b'0'])
+    }
+
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("a region code is six ASCII digits")
     }

@@ -39,6 +39,61 @@ pub enum DeclineReason {
     RefundExceedsPayment,
     NotResidentInsured,
     AlreadyInsured,
+    PrepaidExhausted,
+}
+
+/// The kind of a cross-province transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxKind {
+    /// The donor's province owes the beneficiary's.
+    Payment,
+    /// The beneficiary's province owes the donor's.
+    Refund,
+    /// The beneficiary's province owes the donor's (an approved payment undone).
+    Reversal,
+    /// The releasing province owes the receiving one.
+    AccountTransfer,
+}
+
+impl TxKind {
+    pub const ALL: [TxKind; 4] = [TxKind::Payment, TxKind::Refund, TxKind::Reversal, TxKind::AccountTransfer];
+
+    /// Its word in keys, statements and logs; kinds sort by it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxKind::Payment => "payment",
+            TxKind::Refund => "refund",
+            TxKind::Reversal => "reversal",
+            TxKind::AccountTransfer => "transfer",
+        }
+    }
+
+    /// The store key of a transaction of this kind: kinds have their own id spaces.
+    pub fn key(self, id: &Id) -> String {
+        format!("{}/{id}", self.as_str())
+    }
+
+    pub fn to_pb(self) -> pb::TransactionKind {
+        match self {
+            TxKind::Payment => pb::TransactionKind::Payment,
+            TxKind::Refund => pb::TransactionKind::Refund,
+            TxKind::Reversal => pb::TransactionKind::Reversal,
+            TxKind::AccountTransfer => pb::TransactionKind::AccountTransfer,
+        }
+    }
+
+    /// Reads a kind; unspecified is `None`.
+    pub fn from_pb(value: i32) -> Result<Option<TxKind>, FieldError> {
+        match pb::TransactionKind::try_from(value) {
+            Ok(pb::TransactionKind::Unspecified) => Ok(None),
+            Ok(pb::TransactionKind::Payment) => Ok(Some(TxKind::Payment)),
+            Ok(pb::TransactionKind::Refund) => Ok(Some(TxKind::Refund)),
+            Ok(pb::TransactionKind::Reversal) => Ok(Some(TxKind::Reversal)),
+            Ok(pb::TransactionKind::AccountTransfer) => Ok(Some(TxKind::AccountTransfer)),
+            Err(_) => Err(FieldError::new("kind", format!("{value} is not a known value"))),
+        }
+    }
 }
 
 /// A business refusal: a definite outcome recorded under the transaction's id.
@@ -317,6 +372,7 @@ impl DeclineReason {
             Ok(R::RefundExceedsPayment) => DeclineReason::RefundExceedsPayment,
             Ok(R::NotResidentInsured) => DeclineReason::NotResidentInsured,
             Ok(R::AlreadyInsured) => DeclineReason::AlreadyInsured,
+            Ok(R::PrepaidExhausted) => DeclineReason::PrepaidExhausted,
             Ok(R::RefusedByPeer) | Ok(R::Unspecified) | Err(_) => DeclineReason::RefusedByPeer,
         }
     }
@@ -340,6 +396,7 @@ impl DeclineReason {
             DeclineReason::RefundExceedsPayment => R::RefundExceedsPayment,
             DeclineReason::NotResidentInsured => R::NotResidentInsured,
             DeclineReason::AlreadyInsured => R::AlreadyInsured,
+            DeclineReason::PrepaidExhausted => R::PrepaidExhausted,
         }
     }
 }

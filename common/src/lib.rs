@@ -13,6 +13,7 @@ pub mod peer;
 pub mod pending;
 pub mod period;
 pub mod server;
+pub mod statement;
 pub mod store;
 
 pub use codes::{InstitutionCode, ProvinceCode, RegionCode};

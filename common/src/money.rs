@@ -28,8 +28,19 @@ impl Money {
     pub const ZERO: Money = Money(Decimal::from_parts(0, 0, 0, false, 2));
 
     /// Builds an amount from a whole number of fen.
-    pub fn from_fen(fen: i64) -> Money {
-        Money(Decimal::new(fen, 2))
+    pub const fn from_fen(fen: i64) -> Money {
+        Money(Decimal::from_parts(
+            fen.unsigned_abs() as u32,
+            (fen.unsigned_abs() >> 32) as u32,
+            0,
+            fen < 0,
+            2,
+        ))
+    }
+
+    /// An amount from any decimal, rounded to the fen (half to even).
+    pub fn from_decimal_fen(decimal: Decimal) -> Money {
+        Money::from_decimal(decimal.round_dp(2))
     }
 
     /// Parses a request amount: digits with at most two decimal places, no

@@ -38,6 +38,25 @@ pub struct HubConfig {
     /// How often pending transactions are retried, in milliseconds.
     #[arg(long, env = "GONGJI_RECOVERY_INTERVAL_MS", default_value_t = 5000)]
     pub recovery_interval_ms: u64,
+
+    /// Prepaid funds deposited for each province the first time the hub sees
+    /// it (CNY, e.g. 1000000.00; 0 for none), recorded as an operation of
+    /// "hub configuration".
+    #[arg(long, env = "GONGJI_OPENING_PREPAID", default_value = "1000000.00")]
+    pub opening_prepaid: String,
+
+    /// The least any province's required prepaid level can be (CNY).
+    #[arg(long, env = "GONGJI_PREPAID_FLOOR", default_value = "100000.00")]
+    pub prepaid_floor: String,
+
+    /// Usage of prepaid funds (percent) from which a province is at the
+    /// yellow level and warnings are logged.
+    #[arg(long, env = "GONGJI_PREPAID_YELLOW_PERCENT", default_value_t = 70)]
+    pub prepaid_yellow_percent: u32,
+
+    /// Usage of prepaid funds (percent) from which a province is at the red level.
+    #[arg(long, env = "GONGJI_PREPAID_RED_PERCENT", default_value_t = 90)]
+    pub prepaid_red_percent: u32,
 }
 
 /// One province of the registry.
@@ -79,7 +98,25 @@ impl HubConfig {
             provinces_file: None,
             call_timeout_ms: 5000,
             recovery_interval_ms: 5000,
+            opening_prepaid: "1000000.00".into(),
+            prepaid_floor: "100000.00".into(),
+            prepaid_yellow_percent: 70,
+            prepaid_red_percent: 90,
         }
+    }
+
+    /// The prepaid policy these flags describe.
+    pub fn prepaid_policy(&self) -> Result<crate::service::PrepaidPolicy, String> {
+        let money = |flag: &str, text: &str| gongji_common::Money::parse_unsigned(flag, text).map_err(|e| e.to_string());
+        if self.prepaid_yellow_percent > self.prepaid_red_percent {
+            return Err("--prepaid-yellow-percent must not exceed --prepaid-red-percent".into());
+        }
+        Ok(crate::service::PrepaidPolicy {
+            opening: money("--opening-prepaid", &self.opening_prepaid)?,
+            floor: money("--prepaid-floor", &self.prepaid_floor)?,
+            yellow_percent: self.prepaid_yellow_percent,
+            red_percent: self.prepaid_red_percent,
+        })
     }
 
     /// Every province from the flags and the file, refusing duplicates.

@@ -3,43 +3,11 @@
 //! they leave, and the directory of grants it routed.
 
 use gongji_common::{
-    contract::{CrossPayment, CrossRefund, CrossTransfer, Decline, DeclineReason, Grant, TxStatus},
+    contract::{CrossPayment, CrossRefund, CrossTransfer, Decline, DeclineReason, Grant, TxKind, TxStatus},
     period::now_millis,
     FieldError, Id, Money, Period, ProvinceCode,
 };
 use serde::{Deserialize, Serialize};
-
-/// The kind of a cross-province transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TxKind {
-    /// The donor's province owes the beneficiary's.
-    Payment,
-    /// The beneficiary's province owes the donor's.
-    Refund,
-    /// The beneficiary's province owes the donor's (an approved payment undone).
-    Reversal,
-    /// The releasing province owes the receiving one.
-    AccountTransfer,
-}
-
-impl TxKind {
-    pub const ALL: [TxKind; 4] = [TxKind::Payment, TxKind::Refund, TxKind::Reversal, TxKind::AccountTransfer];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TxKind::Payment => "payment",
-            TxKind::Refund => "refund",
-            TxKind::Reversal => "reversal",
-            TxKind::AccountTransfer => "transfer",
-        }
-    }
-
-    /// The store key of a transaction of this kind: kinds have their own id spaces.
-    pub fn key(self, id: &Id) -> String {
-        format!("{}/{id}", self.as_str())
-    }
-}
 
 /// What a transaction carries, by kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,4 +172,103 @@ pub fn check_crosses(field: &str, from: ProvinceCode, to: ProvinceCode) -> Resul
     } else {
         Ok(())
     }
+}
+
+/// The stage of a month at the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MonthState {
+    Open,
+    Closing,
+    Closed,
+    Reconciled,
+    Settled,
+}
+
+impl MonthState {
+    /// Cleared: nothing stamped with it can change any more.
+    pub fn is_cleared(self) -> bool {
+        self >= MonthState::Closed
+    }
+}
+
+/// A month from its close on: its clearing, the provinces' answers, its settlement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonthRecord {
+    pub period: Period,
+    pub state: MonthState,
+    pub closed_at: i64,
+    pub cleared_at: Option<i64>,
+    pub clearing: Option<ClearingResult>,
+    pub confirmed: std::collections::BTreeMap<ProvinceCode, String>,
+    pub disputes: std::collections::BTreeMap<ProvinceCode, Dispute>,
+    pub settlement: Option<SettlementRecord>,
+}
+
+/// The clearing (清分) of a month.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClearingResult {
+    /// Approved transactions stamped with the month.
+    pub transactions: u64,
+    /// Gross and count per ordered pair and kind, ordered.
+    pub lines: Vec<PairLine>,
+    /// Each province's statement totals (with its digest), by code.
+    pub provinces: std::collections::BTreeMap<ProvinceCode, gongji_common::statement::Totals>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairLine {
+    pub payer: ProvinceCode,
+    pub payee: ProvinceCode,
+    pub kind: TxKind,
+    pub count: u64,
+    pub gross: Money,
+}
+
+/// A province's dispute of its statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dispute {
+    pub digest: String,
+    pub only_at_hub: u64,
+    pub only_at_node: u64,
+    pub amount_differs: u64,
+    pub counterpart_differs: u64,
+    pub detail: String,
+    pub at: i64,
+}
+
+/// The settlement (清算) of a month.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementRecord {
+    pub lines: Vec<SettleLine>,
+    pub override_reason: Option<String>,
+    pub operator: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettleLine {
+    pub province: ProvinceCode,
+    pub net: Money,
+    pub drawn: Money,
+    pub paid: Money,
+}
+
+/// A statement line at the hub, with the province it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HubLine {
+    pub owner: ProvinceCode,
+    pub line: gongji_common::statement::Line,
+}
+
+/// A deposit into or a withdrawal from a province's prepaid funds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrepaidOp {
+    pub withdrawal: bool,
+    pub province: ProvinceCode,
+    pub amount: Money,
+    pub operator: String,
+    pub reason: String,
+    pub at: i64,
+    pub balance_after: Money,
 }

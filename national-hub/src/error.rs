@@ -13,6 +13,9 @@ pub enum HubError {
     AlreadyExists(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The request is well-formed but the state does not allow it.
+    #[error("{0}")]
+    FailedPrecondition(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("money arithmetic overflowed")]
@@ -40,6 +43,7 @@ impl From<HubError> for Status {
             HubError::NotFound { .. } => Status::not_found(message),
             HubError::AlreadyExists(_) => Status::already_exists(message),
             HubError::Unavailable(_) => Status::unavailable(message),
+            HubError::FailedPrecondition(_) => Status::failed_precondition(message),
             HubError::Store(_) | HubError::Overflow(_) | HubError::Internal(_) => {
                 tracing::error!(%message, "internal error");
                 Status::internal(message)

@@ -9,6 +9,8 @@ pub mod api;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod months;
+pub mod prepaid;
 pub mod province_client;
 pub mod recovery;
 pub mod service;
@@ -48,7 +50,8 @@ pub async fn run(config: HubConfig, listener: TcpListener, shutdown: impl Future
     let store = Store::open(&config.data_dir, store::TREES)?;
     let provinces = province_client::Provinces::new(registry, config.deadlines()).map_err(RunError::Config)?;
     let outbox = Outbox::new(store.clone(), store::OUTBOX, config.outbox_backoff());
-    let hub = Arc::new(service::Hub::new(store, provinces, outbox).await?);
+    let policy = config.prepaid_policy().map_err(RunError::Config)?;
+    let hub = Arc::new(service::Hub::new(store, provinces, outbox, policy).await?);
 
     let (stop_recovery, stopped) = tokio::sync::watch::channel(false);
     let sender = tokio::spawn({

@@ -23,5 +23,8 @@ pub async fn resolve_pending(hub: &Hub) -> usize {
             }
         }
     }
+    if let Err(error) = hub.complete_closes().await {
+        tracing::error!(%error, "cannot complete a month's close");
+    }
     still_pending
 }

@@ -6,7 +6,7 @@
 //! taken into the hub's durable outbox and delivered until acknowledged.
 
 use gongji_common::{
-    contract::{CrossPayment, Decline, DeclineReason, Grant, Notice, ReversalOutcome, TxStatus},
+    contract::{CrossPayment, Decline, DeclineReason, Grant, Notice, ReversalOutcome, TxKind, TxStatus},
     outbox::Outbox,
     pending::PendingKind,
     period::now_millis,
@@ -15,17 +15,36 @@ use gongji_common::{
 };
 use tokio::sync::watch;
 
+use gongji_common::{
+    statement::{Direction, Line},
+    store::StoreError,
+};
+
 use crate::{
-    domain::{check_crosses, GrantRecord, HubTransaction, TxBody, TxKind},
+    domain::{check_crosses, GrantRecord, HubLine, HubTransaction, MonthRecord, TxBody},
     error::{HubError, HubResult},
     province_client::Provinces,
-    store::{self, GRANTS, META, OPEN_PERIOD, OUTBOX, PENDING, RELAYED, TRANSACTIONS, TX_BY_PERIOD, TX_BY_PROVINCE},
+    store::{self, GRANTS, META, MONTHS, OPEN_PERIOD, OUTBOX, PENDING, RELAYED, STATEMENT, TRANSACTIONS, TX_BY_PERIOD, TX_BY_PROVINCE},
 };
 
 pub struct Hub {
-    store: Store,
+    pub(crate) store: Store,
     provinces: Provinces,
     outbox: Outbox,
+    policy: PrepaidPolicy,
+}
+
+/// How prepaid funds are checked and sized.
+#[derive(Debug, Clone, Copy)]
+pub struct PrepaidPolicy {
+    /// Deposited for each province the first time the hub sees it.
+    pub opening: Money,
+    /// The least a province's required prepaid level can be.
+    pub floor: Money,
+    /// Usage (percent) from which a province is at the yellow level.
+    pub yellow_percent: u32,
+    /// Usage (percent) from which a province is at the red level.
+    pub red_percent: u32,
 }
 
 /// The hub's answer to a routed transaction.
@@ -52,15 +71,26 @@ fn pending_kind(kind: TxKind) -> PendingKind {
 impl Hub {
     /// Opens the hub on its store, starting the first open month at the
     /// current month (China Standard Time) on a new store.
-    pub async fn new(store: Store, provinces: Provinces, outbox: Outbox) -> HubResult<Hub> {
+    pub async fn new(store: Store, provinces: Provinces, outbox: Outbox, policy: PrepaidPolicy) -> HubResult<Hub> {
         store.transact(|tx| {
             if !tx.contains(META, OPEN_PERIOD)? {
                 tx.put(META, OPEN_PERIOD, &Period::current())?;
             }
             Ok(())
         })?;
-        store.durable().await?;
-        Ok(Hub { store, provinces, outbox })
+        let hub = Hub {
+            store,
+            provinces,
+            outbox,
+            policy,
+        };
+        hub.open_prepaid_accounts()?;
+        hub.store.durable().await?;
+        Ok(hub)
+    }
+
+    pub fn policy(&self) -> &PrepaidPolicy {
+        &self.policy
     }
 
     pub fn provinces(&self) -> &Provinces {
@@ -192,7 +222,15 @@ impl Hub {
                     Err(HubError::reused(body.kind().as_str(), body.id()))
                 });
             }
-            let record = Self::record_new(tx, body.clone())?;
+            let mut record = Self::record_new(tx, body.clone())?;
+            if let Err(decline) = self.reserve_outflow(tx, &body)? {
+                // The payer cannot cover it: a definite, recorded decline.
+                record.status = TxStatus::Declined;
+                record.decline = Some(decline);
+                record.decided_at = Some(now_millis());
+                tx.put(TRANSACTIONS, key.as_bytes(), &record)?;
+                return Ok(Ok(record));
+            }
             tx.put(PENDING, &pending_kind(body.kind()).key(body.id()), &())?;
             Ok(Ok(record))
         })?;
@@ -260,6 +298,7 @@ impl Hub {
             if !record.is_pending() {
                 return Ok(Ok(record));
             }
+            Self::release_outflow(tx, &record.body)?;
             match &decision {
                 Ok(()) => {
                     Self::post_positions(tx, &mut record)?;
@@ -276,6 +315,9 @@ impl Hub {
             Ok(Ok(record))
         })?;
         self.durable().await?;
+        if record.status == TxStatus::Approved {
+            self.warn_on_usage(record.body.payer());
+        }
         tracing::info!(transaction = %key, status = ?record.status, period = %record.period, "transaction routed");
         Ok(RouteOutcome {
             period: record.period,
@@ -286,28 +328,53 @@ impl Hub {
     /// Moves both provinces' positions for an approved transaction and
     /// records them on it.
     fn post_positions(tx: &Tx, record: &mut HubTransaction) -> Result<(), TxFail> {
-        let payer = store::position(record.body.payer(), record.period);
-        let payee = store::position(record.body.payee(), record.period);
-        let amount = record.body.amount();
+        if let Some(month) = tx.get::<MonthRecord>(MONTHS, record.period.to_string().as_bytes())? {
+            if month.state.is_cleared() {
+                return Err(StoreError::Invariant(format!(
+                    "{} would change month {}, which is already cleared",
+                    record.body.key(),
+                    record.period
+                ))
+                .into());
+            }
+        }
+        let body = &record.body;
+        let payer = store::position(body.payer(), record.period);
+        let payee = store::position(body.payee(), record.period);
+        let amount = body.amount();
         if !amount.is_zero() {
+            let posting = |account, amount| Posting { account, amount };
             tx.post(&JournalEntry {
-                reference: record.body.key(),
-                memo: record.body.kind().as_str().to_owned(),
+                reference: body.key(),
+                memo: body.kind().as_str().to_owned(),
                 at: now_millis(),
                 postings: vec![
-                    Posting {
-                        account: payer.clone(),
-                        amount: amount.negated(),
-                    },
-                    Posting {
-                        account: payee.clone(),
-                        amount,
-                    },
+                    posting(payer.clone(), amount.negated()),
+                    posting(payee.clone(), amount),
+                    posting(store::unsettled(body.payer()), amount.negated()),
+                    posting(store::unsettled(body.payee()), amount),
                 ],
             })?;
         }
         record.payer_position = Some(tx.balance(&payer)?);
         record.payee_position = Some(tx.balance(&payee)?);
+        for (owner, counterpart, direction) in [
+            (body.payer(), body.payee(), Direction::Payable),
+            (body.payee(), body.payer(), Direction::Receivable),
+        ] {
+            let line = Line {
+                kind: body.kind(),
+                id: body.id().to_string(),
+                counterpart,
+                direction,
+                amount,
+            };
+            tx.put(
+                STATEMENT,
+                &store::statement_key(record.period, owner, body.kind().as_str(), body.id().as_str()),
+                &HubLine { owner, line },
+            )?;
+        }
         Ok(())
     }
 
@@ -343,6 +410,7 @@ impl Hub {
                 TxStatus::Declined | TxStatus::Reversed => return Ok(Ok(ReversalStep::Done(ReversalOutcome::NOTHING_APPROVED))),
                 TxStatus::Pending => {
                     // Cancel at once: no answer can approve it here any more.
+                    Self::release_outflow(tx, &original.body)?;
                     original.status = TxStatus::Reversed;
                     original.decided_at = Some(now_millis());
                     tx.put(TRANSACTIONS, payment_key.as_bytes(), &original)?;

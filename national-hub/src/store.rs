@@ -10,9 +10,15 @@
 //! | `meta`           | name                             | e.g. `open_period` → "YYYY-MM" |
 //! | `outbox`         | seq (u64 BE)                     | notice to deliver, with attempts |
 //! | `relayed`        | notice id                        | null: notices already taken in |
+//! | `months`         | YYYY-MM                          | `MonthRecord` (from its close on) |
+//! | `statement`      | YYYY-MM ␟ province ␟ kind ␟ id   | `HubLine`: an approved transaction as the province sees it |
+//! | `reserved`       | province                         | outflow of its payments and transfers still being decided |
+//! | `prepaid_ops`    | operation id                     | `PrepaidOp` (deposits and withdrawals) |
 //!
 //! Plus the shared `journal` and `balances`; accounts used here:
-//! `position/CODE/YYYY-MM` (receivable minus payable of a province in a month).
+//! `position/CODE/YYYY-MM` (receivable minus payable of a province in a month),
+//! `unsettled/CODE` (the same over all unsettled months), `prepaid/CODE`,
+//! `deposits/CODE` (external money in, less withdrawals) and `paid_out/CODE`.
 
 use gongji_common::{
     store::{key, key_prefix, Account, AccountKind, TreeId},
@@ -28,6 +34,10 @@ pub const TREES: &[&str] = &[
     "meta",
     "outbox",
     "relayed",
+    "months",
+    "statement",
+    "reserved",
+    "prepaid_ops",
 ];
 pub const TRANSACTIONS: TreeId = TreeId::app(0);
 pub const TX_BY_PERIOD: TreeId = TreeId::app(1);
@@ -37,6 +47,10 @@ pub const PENDING: TreeId = TreeId::app(4);
 pub const META: TreeId = TreeId::app(5);
 pub const OUTBOX: TreeId = TreeId::app(6);
 pub const RELAYED: TreeId = TreeId::app(7);
+pub const MONTHS: TreeId = TreeId::app(8);
+pub const STATEMENT: TreeId = TreeId::app(9);
+pub const RESERVED: TreeId = TreeId::app(10);
+pub const PREPAID_OPS: TreeId = TreeId::app(11);
 
 pub const OPEN_PERIOD: &[u8] = b"open_period";
 
@@ -54,6 +68,32 @@ pub fn period_prefix(period: Period) -> Vec<u8> {
 
 pub fn province_prefix(period: Period, province: ProvinceCode) -> Vec<u8> {
     key_prefix(&[period.to_string().as_bytes(), province.as_str().as_bytes()])
+}
+
+/// The key of a statement line.
+pub fn statement_key(period: Period, province: ProvinceCode, kind: &str, id: &str) -> Vec<u8> {
+    key(&[
+        period.to_string().as_bytes(),
+        province.as_str().as_bytes(),
+        kind.as_bytes(),
+        id.as_bytes(),
+    ])
+}
+
+pub fn prepaid(province: ProvinceCode) -> Account {
+    Account::new(AccountKind::Prepaid, province.as_str())
+}
+
+pub fn unsettled(province: ProvinceCode) -> Account {
+    Account::new(AccountKind::Unsettled, province.as_str())
+}
+
+pub fn paid_out(province: ProvinceCode) -> Account {
+    Account::new(AccountKind::PaidOut, province.as_str())
+}
+
+pub fn deposits(province: ProvinceCode) -> Account {
+    Account::new(AccountKind::Deposits, province.as_str())
 }
 
 /// A province's position in a month.

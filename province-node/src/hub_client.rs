@@ -70,6 +70,37 @@ impl HubClient {
         }
     }
 
+    /// This province's statement of a closed month, as a stream.
+    pub async fn statement(
+        &self,
+        period: Period,
+        province: gongji_common::ProvinceCode,
+    ) -> Result<tonic::Streaming<gongji_proto::v1::StatementItem>, tonic::Status> {
+        let mut client = self.client.clone();
+        let request = gongji_proto::v1::StatementRequest {
+            period: period.to_string(),
+            province: province.to_string(),
+        };
+        Ok(client.stream_statement(tonic::Request::new(request)).await?.into_inner())
+    }
+
+    /// Confirms this province's statement of a month.
+    pub async fn confirm_month(&self, period: Period, province: gongji_common::ProvinceCode, digest: &str) -> Result<(), tonic::Status> {
+        let mut client = self.client.clone();
+        let request = gongji_proto::v1::MonthConfirmation {
+            period: period.to_string(),
+            province: province.to_string(),
+            digest: digest.to_owned(),
+        };
+        client.confirm_month(peer::request(request, self.deadlines)).await.map(drop)
+    }
+
+    /// Disputes this province's statement of a month.
+    pub async fn dispute_month(&self, dispute: gongji_proto::v1::MonthDispute) -> Result<(), tonic::Status> {
+        let mut client = self.client.clone();
+        client.dispute_month(peer::request(dispute, self.deadlines)).await.map(drop)
+    }
+
     /// Hands a notice to the hub, which relays it; `Ok` once the hub has it on disk.
     pub async fn relay_notice(&self, notice: &Notice) -> Result<(), Unanswered> {
         let mut client = self.client.clone();

@@ -20,6 +20,8 @@
 //! | `transfers_out`       | transfer id                       | `TransferOut` (released here) |
 //! | `transfers_in`        | transfer id                       | `TransferIn` (received here) |
 //! | `reversed_ids`        | payment id                        | time: reversed before this node saw it |
+//! | `cross_lines`         | YYYY-MM ␟ kind ␟ id                | `CrossLine`: this node's own statement line, with its pooling region |
+//! | `reconciliations`     | YYYY-MM                           | `Reconciliation` report of the month |
 //!
 //! Plus the shared `journal` and `balances` trees; accounts used here:
 //! `available/PERSON`, `quota/RELATIONSHIP`, `contributions/`,
@@ -49,6 +51,8 @@ pub const TREES: &[&str] = &[
     "transfers_out",
     "transfers_in",
     "reversed_ids",
+    "cross_lines",
+    "reconciliations",
 ];
 pub const PERSONS: TreeId = TreeId::app(0);
 pub const CONTRIBUTIONS: TreeId = TreeId::app(1);
@@ -67,6 +71,13 @@ pub const REFUNDS: TreeId = TreeId::app(13);
 pub const TRANSFERS_OUT: TreeId = TreeId::app(14);
 pub const TRANSFERS_IN: TreeId = TreeId::app(15);
 pub const REVERSED_IDS: TreeId = TreeId::app(16);
+pub const CROSS_LINES: TreeId = TreeId::app(17);
+pub const RECONCILIATIONS: TreeId = TreeId::app(18);
+
+/// The key of a cross-province line: month, kind, id (the hub's statement order).
+pub fn cross_line_key(period: Period, kind: &str, id: &str) -> Vec<u8> {
+    key(&[period.to_string().as_bytes(), kind.as_bytes(), id.as_bytes()])
+}
 
 pub fn pair_key(a: &Id, b: &Id) -> Vec<u8> {
     key(&[a.as_bytes(), b.as_bytes()])

@@ -38,6 +38,16 @@ pub enum AccountKind {
     /// A personal-account balance held while an insurance transfer is in
     /// flight (node). Name: the transfer id.
     Transit,
+    /// A province's prepaid funds (预付金) held by the hub. Name: `CODE`.
+    Prepaid,
+    /// A province's net position over all months not yet settled (hub):
+    /// receivable minus payable. Name: `CODE`.
+    Unsettled,
+    /// What settlements paid out to a province (hub). Name: `CODE`.
+    PaidOut,
+    /// Prepaid funds deposited from outside the hub, less withdrawals (hub):
+    /// goes negative by what provinces put in. Name: `CODE`.
+    Deposits,
 }
 
 impl AccountKind {
@@ -45,8 +55,16 @@ impl AccountKind {
     /// record flows and claims may.
     pub fn may_go_negative(self) -> bool {
         match self {
-            AccountKind::Available | AccountKind::Quota | AccountKind::Institution | AccountKind::Fund | AccountKind::Transit => false,
-            AccountKind::Contributions | AccountKind::Province | AccountKind::Position => true,
+            AccountKind::Available
+            | AccountKind::Quota
+            | AccountKind::Institution
+            | AccountKind::Fund
+            | AccountKind::Transit
+            | AccountKind::Prepaid
+            | AccountKind::PaidOut => false,
+            AccountKind::Contributions | AccountKind::Province | AccountKind::Position | AccountKind::Unsettled | AccountKind::Deposits => {
+                true
+            }
         }
     }
 
@@ -60,6 +78,10 @@ impl AccountKind {
             AccountKind::Position => "position",
             AccountKind::Fund => "fund",
             AccountKind::Transit => "transit",
+            AccountKind::Prepaid => "prepaid",
+            AccountKind::Unsettled => "unsettled",
+            AccountKind::PaidOut => "paid_out",
+            AccountKind::Deposits => "deposits",
         }
     }
 }

@@ -2,14 +2,20 @@
 
 use std::sync::Arc;
 
-use gongji_common::{contract::Decline, period::timestamp, FieldError, Id, Period, ProvinceCode};
+use gongji_common::{
+    contract::{Decline, TxKind},
+    period::timestamp,
+    Id, Period, ProvinceCode,
+};
 use gongji_proto::v1::{self as pb, national_hub_server::NationalHub};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use super::months;
 use crate::{
-    domain::{HubTransaction, TxBody, TxKind},
+    domain::{HubTransaction, TxBody},
     error::HubError,
+    prepaid::PrepaidCommand,
     service::Hub,
 };
 
@@ -34,7 +40,7 @@ fn transaction_to_pb(record: &HubTransaction) -> pb::Transaction {
     };
     pb::Transaction {
         transaction_id: body.id().to_string(),
-        kind: kind_to_pb(body.kind()) as i32,
+        kind: body.kind().to_pb() as i32,
         payer_province: body.payer().to_string(),
         payee_province: body.payee().to_string(),
         amount: body.amount().to_string(),
@@ -50,34 +56,6 @@ fn transaction_to_pb(record: &HubTransaction) -> pb::Transaction {
         payment_id,
         person_id,
         reversal_period: record.reversal_period.map(|p| p.to_string()).unwrap_or_default(),
-    }
-}
-
-fn kind_to_pb(kind: TxKind) -> pb::TransactionKind {
-    match kind {
-        TxKind::Payment => pb::TransactionKind::Payment,
-        TxKind::Refund => pb::TransactionKind::Refund,
-        TxKind::Reversal => pb::TransactionKind::Reversal,
-        TxKind::AccountTransfer => pb::TransactionKind::AccountTransfer,
-    }
-}
-
-fn kind_from_pb(value: i32) -> Result<Option<TxKind>, FieldError> {
-    match pb::TransactionKind::try_from(value) {
-        Ok(pb::TransactionKind::Unspecified) => Ok(None),
-        Ok(pb::TransactionKind::Payment) => Ok(Some(TxKind::Payment)),
-        Ok(pb::TransactionKind::Refund) => Ok(Some(TxKind::Refund)),
-        Ok(pb::TransactionKind::Reversal) => Ok(Some(TxKind::Reversal)),
-        Ok(pb::TransactionKind::AccountTransfer) => Ok(Some(TxKind::AccountTransfer)),
-        Err(_) => Err(FieldError::new("kind", format!("{value} is not a known value"))),
-    }
-}
-
-fn period_or_open(hub: &Hub, text: &str) -> Result<Period, HubError> {
-    if text.is_empty() {
-        hub.open_period()
-    } else {
-        Ok(Period::parse("period", text)?)
     }
 }
 
@@ -105,7 +83,7 @@ impl NationalHub for OperatorApi {
 
     async fn get_transaction(&self, request: Request<pb::GetTransactionRequest>) -> Result<Response<pb::Transaction>, Status> {
         let id = Id::parse("transaction_id", &request.get_ref().transaction_id).map_err(HubError::from)?;
-        let kind = kind_from_pb(request.get_ref().kind).map_err(HubError::from)?;
+        let kind = TxKind::from_pb(request.get_ref().kind).map_err(HubError::from)?;
         let record = self.hub.find_transaction(&id, kind)?;
         Ok(Response::new(transaction_to_pb(&record)))
     }
@@ -138,7 +116,7 @@ impl NationalHub for OperatorApi {
     }
 
     async fn get_positions(&self, request: Request<pb::GetPositionsRequest>) -> Result<Response<pb::Positions>, Status> {
-        let period = period_or_open(&self.hub, &request.get_ref().period)?;
+        let period = months::period_or_open(&self.hub, &request.get_ref().period)?;
         let mut positions = Vec::new();
         for entry in self.hub.provinces().entries() {
             positions.push(pb::Position {
@@ -150,5 +128,62 @@ impl NationalHub for OperatorApi {
             period: period.to_string(),
             positions,
         }))
+    }
+
+    async fn close_month(&self, request: Request<pb::CloseMonthRequest>) -> Result<Response<pb::Month>, Status> {
+        let period = match request.get_ref().period.as_str() {
+            "" => None,
+            text => Some(months::period(text)?),
+        };
+        let view = self.hub.close_month(period).await?;
+        Ok(Response::new(months::month_to_pb(&view)))
+    }
+
+    async fn get_month(&self, request: Request<pb::GetMonthRequest>) -> Result<Response<pb::Month>, Status> {
+        let period = months::period_or_open(&self.hub, &request.get_ref().period)?;
+        Ok(Response::new(months::month_to_pb(&self.hub.month(period)?)))
+    }
+
+    async fn get_clearing(&self, request: Request<pb::GetClearingRequest>) -> Result<Response<pb::Clearing>, Status> {
+        let period = months::period(&request.get_ref().period)?;
+        let clearing = self.hub.clearing(period)?;
+        Ok(Response::new(months::clearing_to_pb(period, &clearing)?))
+    }
+
+    async fn settle_month(&self, request: Request<pb::SettleMonthRequest>) -> Result<Response<pb::Settlement>, Status> {
+        let request = request.into_inner();
+        let period = months::period(&request.period)?;
+        let reason = request.override_reason.trim();
+        let operator = match request.operator.trim() {
+            "" => "unnamed operator".to_owned(),
+            name => name.to_owned(),
+        };
+        let settlement = self
+            .hub
+            .settle_month(period, (!reason.is_empty()).then(|| reason.to_owned()), operator)
+            .await?;
+        Ok(Response::new(months::settlement_to_pb(period, &settlement)))
+    }
+
+    async fn deposit_prepaid(&self, request: Request<pb::PrepaidOperationRequest>) -> Result<Response<pb::PrepaidOperation>, Status> {
+        self.prepaid_operation(request.into_inner(), false).await
+    }
+
+    async fn withdraw_prepaid(&self, request: Request<pb::PrepaidOperationRequest>) -> Result<Response<pb::PrepaidOperation>, Status> {
+        self.prepaid_operation(request.into_inner(), true).await
+    }
+
+    async fn get_prepaid(&self, _: Request<pb::GetPrepaidRequest>) -> Result<Response<pb::PrepaidStatus>, Status> {
+        let provinces = self.hub.prepaid_status()?.iter().map(months::prepaid_to_pb).collect();
+        Ok(Response::new(pb::PrepaidStatus { provinces }))
+    }
+}
+
+impl OperatorApi {
+    async fn prepaid_operation(&self, r: pb::PrepaidOperationRequest, withdrawal: bool) -> Result<Response<pb::PrepaidOperation>, Status> {
+        let command =
+            PrepaidCommand::parse(&r.operation_id, &r.province, &r.amount, &r.operator, &r.reason, withdrawal).map_err(HubError::from)?;
+        let op = self.hub.prepaid_operation(command.clone()).await?;
+        Ok(Response::new(months::prepaid_op_to_pb(command.operation_id.as_str(), &op)))
     }
 }

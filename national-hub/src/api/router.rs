@@ -5,11 +5,14 @@ use std::sync::Arc;
 
 use gongji_common::{
     contract::{acceptance_to_pb, CrossPayment, CrossRefund, CrossTransfer, Decline, Grant, Notice, TxStatus},
-    FieldError,
+    statement::Summer,
+    FieldError, ProvinceCode,
 };
 use gongji_proto::v1::{self as pb, hub_router_server::HubRouter};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use super::months;
 use crate::{
     domain::TxBody,
     error::HubError,
@@ -84,5 +87,74 @@ impl HubRouter for RouterApi {
     async fn route_transfer(&self, request: Request<pb::CrossTransfer>) -> Result<Response<pb::RouteAnswer>, Status> {
         self.route(CrossTransfer::from_pb("", request.into_inner()).map(TxBody::Transfer))
             .await
+    }
+
+    type StreamStatementStream = ReceiverStream<Result<pb::StatementItem, Status>>;
+
+    async fn stream_statement(&self, request: Request<pb::StatementRequest>) -> Result<Response<Self::StreamStatementStream>, Status> {
+        let request = request.into_inner();
+        let period = months::period(&request.period)?;
+        let province = ProvinceCode::parse("province", &request.province).map_err(HubError::from)?;
+        self.hub.clearing(period)?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(256);
+        let hub = self.hub.clone();
+        // A blocking thread walks the month's lines for the province, so a
+        // statement of any size streams with flat memory.
+        tokio::task::spawn_blocking(move || {
+            let lines = match hub.statement(period, province) {
+                Ok(lines) => lines,
+                Err(error) => {
+                    let _ = sender.blocking_send(Err(error.into()));
+                    return;
+                }
+            };
+            let mut summer = Summer::default();
+            for line in lines {
+                let item = line.and_then(|line| {
+                    summer.add(&line)?;
+                    Ok(pb::StatementItem {
+                        item: Some(pb::statement_item::Item::Line(line.to_pb())),
+                    })
+                });
+                let failed = item.is_err();
+                if sender.blocking_send(item.map_err(Status::from)).is_err() || failed {
+                    return;
+                }
+            }
+            let totals = summer.finish();
+            let summary = totals.net().map(|net| pb::StatementSummary {
+                period: period.to_string(),
+                province: province.to_string(),
+                lines: totals.lines,
+                payable: totals.payable.to_string(),
+                receivable: totals.receivable.to_string(),
+                net: net.to_string(),
+                digest: totals.digest.clone(),
+            });
+            let item = summary
+                .map(|s| pb::StatementItem {
+                    item: Some(pb::statement_item::Item::Summary(s)),
+                })
+                .map_err(|e| Status::from(HubError::from(e)));
+            let _ = sender.blocking_send(item);
+        });
+        Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+
+    async fn confirm_month(&self, request: Request<pb::MonthConfirmation>) -> Result<Response<pb::Month>, Status> {
+        let request = request.into_inner();
+        let period = months::period(&request.period)?;
+        let province = ProvinceCode::parse("province", &request.province).map_err(HubError::from)?;
+        let view = self.hub.confirm_month(period, province, &request.digest).await?;
+        Ok(Response::new(months::month_to_pb(&view)))
+    }
+
+    async fn dispute_month(&self, request: Request<pb::MonthDispute>) -> Result<Response<pb::Month>, Status> {
+        let request = request.into_inner();
+        let period = months::period(&request.period)?;
+        let province = ProvinceCode::parse("province", &request.province).map_err(HubError::from)?;
+        let dispute = months::dispute_from_pb(&request).map_err(HubError::from)?;
+        let view = self.hub.dispute_month(period, province, dispute).await?;
+        Ok(Response::new(months::month_to_pb(&view)))
     }
 }

@@ -376,3 +376,47 @@ pub fn refund_to_pb(record: &RefundRecord) -> pb::Refund {
         decided_at: record.decided_at.map(timestamp),
     }
 }
+
+pub fn reconciliation_to_pb(report: &crate::service::Report, province: ProvinceCode) -> pb::Reconciliation {
+    use crate::service::Comparison;
+    let comparison = |c: Comparison| match c {
+        Comparison::OnlyAtHub => pb::Comparison::OnlyAtHub,
+        Comparison::OnlyAtNode => pb::Comparison::OnlyAtNode,
+        Comparison::AmountDiffers => pb::Comparison::AmountDiffers,
+        Comparison::CounterpartDiffers => pb::Comparison::CounterpartDiffers,
+    };
+    pb::Reconciliation {
+        period: report.period.to_string(),
+        province: province.to_string(),
+        confirmed: report.confirmed,
+        matched: report.matched,
+        only_at_hub: report.only_at_hub,
+        only_at_node: report.only_at_node,
+        amount_differs: report.amount_differs,
+        counterpart_differs: report.counterpart_differs,
+        mismatches: report
+            .mismatches
+            .iter()
+            .map(|m| pb::Mismatch {
+                comparison: comparison(m.comparison) as i32,
+                at_hub: m.at_hub.as_ref().map(|l| l.to_pb()),
+                at_node: m.at_node.as_ref().map(|l| l.to_pb()),
+            })
+            .collect(),
+        regions: report
+            .regions
+            .iter()
+            .map(|(region, t)| pb::RegionTotal {
+                region: region.to_string(),
+                lines: t.lines,
+                payable: t.payable.to_string(),
+                receivable: t.receivable.to_string(),
+                net: t.receivable.checked_sub(t.payable).unwrap_or(Money::ZERO).to_string(),
+            })
+            .collect(),
+        statement_lines: report.statement.lines,
+        statement_digest: report.statement.digest.clone(),
+        net: report.statement.net().unwrap_or(Money::ZERO).to_string(),
+        reconciled_at: Some(timestamp(report.at)),
+    }
+}

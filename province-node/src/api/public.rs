@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use gongji_common::{contract::Party, period::timestamp, Id};
+use gongji_common::{contract::Party, period::timestamp, Id, Period};
 use gongji_proto::v1::{self as pb, province_node_server::ProvinceNode};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -213,6 +213,19 @@ impl ProvinceNode for PublicApi {
     async fn reverse_payment(&self, request: Request<pb::ReversePaymentRequest>) -> Reply<pb::Payment> {
         let payment = self.node.reverse(&id("payment_id", &request.get_ref().payment_id)?).await?;
         Ok(Response::new(payment_to_pb(&payment)))
+    }
+
+    #[tracing::instrument(skip_all, fields(period = %request.get_ref().period))]
+    async fn reconcile_month(&self, request: Request<pb::ReconcileMonthRequest>) -> Reply<pb::Reconciliation> {
+        let period = Period::parse("period", &request.get_ref().period).map_err(NodeError::from)?;
+        let report = self.node.reconcile(period).await?;
+        Ok(Response::new(convert::reconciliation_to_pb(&report, self.node.province())))
+    }
+
+    async fn get_reconciliation(&self, request: Request<pb::ReconcileMonthRequest>) -> Reply<pb::Reconciliation> {
+        let period = Period::parse("period", &request.get_ref().period).map_err(NodeError::from)?;
+        let report = self.node.reconciliation(period)?;
+        Ok(Response::new(convert::reconciliation_to_pb(&report, self.node.province())))
     }
 }
 

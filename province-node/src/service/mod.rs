@@ -4,9 +4,11 @@
 //! followed by a wait for the disk; only then is another node called or the
 //! caller answered.
 
+mod cross;
 mod notices;
 mod payments;
 mod persons;
+mod reconcile;
 mod refunds;
 mod relationships;
 mod reversals;
@@ -29,6 +31,7 @@ use crate::{
 
 pub use payments::PaymentView;
 pub use persons::{Account, ImportOutcome};
+pub use reconcile::{Comparison, Mismatch, RegionTotals, Report};
 pub use relationships::PersonRelationships;
 pub use transfers::TransferView;
 

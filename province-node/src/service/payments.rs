@@ -2,13 +2,14 @@
 //! decided here as the issuer (the donor's province).
 
 use gongji_common::{
-    contract::{Payee, Purpose, TxStatus},
+    contract::{Payee, Purpose, TxKind, TxStatus},
     pending::PendingKind,
+    statement::Direction,
     store::{Account, JournalEntry, Tx, TxFail},
     Id, Money, Period,
 };
 
-use super::Node;
+use super::{cross::CrossLine, Node};
 use crate::{
     domain::{
         check_spend, choose_relationship, AcquiredPayment, CrossPayment, Decline, DeclineReason, Event, EventKind, InsuranceType,
@@ -18,6 +19,13 @@ use crate::{
     hub_client::{HubDecision, Unanswered},
     store::{self, DEBITS, PAYMENTS, PERSONS, RELATIONSHIPS, REVERSED_IDS},
 };
+
+/// Where money given back comes from: an account of this node, or another
+/// province (a cross-province line).
+pub(super) enum Source {
+    Local(Account),
+    Cross(CrossLine),
+}
 
 /// A payment as this node knows it.
 pub enum PaymentView {
@@ -190,7 +198,7 @@ impl Node {
         relationship: Option<Relationship>,
         donor: &Id,
         amount: Money,
-        from: &Account,
+        from: Source,
         reference: &str,
         memo: &str,
     ) -> Result<&'static str, TxFail> {
@@ -206,10 +214,14 @@ impl Node {
                 "returned to the donor's available balance (the relationship has ended)",
             ),
         };
+        match &from {
+            Source::Local(from) if !amount.is_zero() => tx.post(&JournalEntry::transfer(reference, memo, from, &to, amount)).map(drop)?,
+            Source::Local(_) => {}
+            Source::Cross(line) => Self::post_cross(tx, line, &to, memo)?,
+        }
         if amount.is_zero() {
             return Ok(how);
         }
-        tx.post(&JournalEntry::transfer(reference, memo, from, &to, amount))?;
         if to == store::available(donor) && Self::follow_person(tx, donor, amount, reference)? {
             return Ok("returned to the donor, and sent on to the province they moved to");
         }
@@ -258,7 +270,7 @@ impl Node {
             }
             match &decision {
                 HubDecision::Approved(period) => {
-                    Self::record_acquired_approval(tx, &route, *period)?;
+                    self.record_acquired_approval(tx, &route, *period)?;
                     payment.approve(Some(*period));
                 }
                 HubDecision::Declined(period, decline) => payment.decline(*period, decline.clone()),
@@ -275,18 +287,21 @@ impl Node {
     /// The acquirer's books for an approved cross-province payment: the
     /// donor's province owes what this node owes the payee, and the grant
     /// record counts the use.
-    pub(super) fn record_acquired_approval(tx: &Tx, route: &CrossPayment, period: Period) -> Result<(), TxFail> {
+    pub(super) fn record_acquired_approval(&self, tx: &Tx, route: &CrossPayment, period: Period) -> Result<(), TxFail> {
         if let Some(mut relationship) = tx.get::<Relationship>(RELATIONSHIPS, route.relationship_id.as_bytes())? {
             Self::count_use(tx, &mut relationship, &route.payment_id, route.amount)?;
         }
-        tx.post(&JournalEntry::transfer(
-            route.payment_id.as_str(),
-            "cross-province payment",
-            &store::province(route.donor_province, period),
-            &store::payee(&route.payee),
+        let region = self.payee_region(tx, &route.payee, &route.beneficiary_id)?;
+        let line = CrossLine::new(
+            period,
+            TxKind::Payment,
+            &route.payment_id,
+            route.donor_province,
+            Direction::Receivable,
             route.amount,
-        ))?;
-        Ok(())
+            region,
+        );
+        Self::post_cross(tx, &line, &store::payee(&route.payee), "cross-province payment")
     }
 
     /// The issuer's decision on a cross-province payment routed by the hub:
@@ -330,9 +345,19 @@ impl Node {
                     check_spend(relationship, donor.as_ref(), payment.amount)
                 }
             };
-            if let (Ok(()), Some(relationship)) = (&decision, relationship) {
-                let owed = store::province(payment.beneficiary_province, period);
-                Self::spend_quota(tx, relationship, &payment.payment_id, payment.amount, &owed)?;
+            if let (Ok(()), Some(mut relationship)) = (&decision, relationship) {
+                let region = self.region_of(tx, &payment.donor_id)?;
+                let line = CrossLine::new(
+                    period,
+                    TxKind::Payment,
+                    &payment.payment_id,
+                    payment.beneficiary_province,
+                    Direction::Payable,
+                    payment.amount,
+                    region,
+                );
+                Self::post_cross(tx, &line, &store::quota(relationship.id()), "cross-province payment")?;
+                Self::count_use(tx, &mut relationship, &payment.payment_id, payment.amount)?;
             }
             let debit = IssuedDebit::decided(payment.clone(), period, decision);
             tx.put(DEBITS, payment.payment_id.as_bytes(), &debit)?;

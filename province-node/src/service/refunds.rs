@@ -4,13 +4,13 @@
 //! relationship has ended. Never more than the payment paid.
 
 use gongji_common::{
-    contract::{CrossRefund, TxStatus},
+    contract::{CrossRefund, TxKind, TxStatus},
     pending::PendingKind,
-    store::JournalEntry,
+    statement::Direction,
     Id, Money, Period,
 };
 
-use super::Node;
+use super::{cross::CrossLine, payments::Source, Node};
 use crate::{
     domain::{AcquiredPayment, Decline, DeclineReason, Event, EventKind, IssuedDebit, RefundCommand, RefundRecord, Relationship},
     error::{NodeError, NodeResult},
@@ -79,7 +79,7 @@ impl Node {
                     relationship,
                     &route.donor_id,
                     command.amount,
-                    &store::payee(&route.payee),
+                    Source::Local(store::payee(&route.payee)),
                     command.refund_id.as_str(),
                     "refund",
                 )?;
@@ -139,13 +139,17 @@ impl Node {
             let amount = record.command.amount;
             match &decision {
                 HubDecision::Approved(period) => {
-                    tx.post(&JournalEntry::transfer(
-                        id.as_str(),
-                        "cross-province refund",
-                        &store::payee(&route.payee),
-                        &store::province(route.donor_province, *period),
+                    let region = self.payee_region(tx, &route.payee, &route.beneficiary_id)?;
+                    let line = CrossLine::new(
+                        *period,
+                        TxKind::Refund,
+                        id,
+                        route.donor_province,
+                        Direction::Payable,
                         amount,
-                    ))?;
+                        region,
+                    );
+                    Self::post_cross(tx, &line, &store::payee(&route.payee), "cross-province refund")?;
                     // The grant record mirrors the quota coming back while it is live.
                     if let Some(mut relationship) = tx.get::<Relationship>(RELATIONSHIPS, route.relationship_id.as_bytes())? {
                         if relationship.is_active() {
@@ -229,12 +233,22 @@ impl Node {
                     .map_err(|e| gongji_common::store::StoreError::Invariant(e.to_string()))?;
                 tx.put(DEBITS, refund.payment.payment_id.as_bytes(), &debit)?;
                 let relationship = tx.get::<Relationship>(RELATIONSHIPS, refund.payment.relationship_id.as_bytes())?;
+                let region = self.region_of(tx, &refund.payment.donor_id)?;
+                let line = CrossLine::new(
+                    period,
+                    TxKind::Refund,
+                    &refund.refund_id,
+                    refund.payment.beneficiary_province,
+                    Direction::Receivable,
+                    refund.amount,
+                    region,
+                );
                 let how = Self::give_back(
                     tx,
                     relationship,
                     &refund.payment.donor_id,
                     refund.amount,
-                    &store::province(refund.payment.beneficiary_province, period),
+                    Source::Cross(line),
                     refund.refund_id.as_str(),
                     "cross-province refund",
                 )?;

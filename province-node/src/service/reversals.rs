@@ -6,14 +6,14 @@
 //! else can approve the id.
 
 use gongji_common::{
-    contract::{CrossPayment, ReversalOutcome, TxStatus},
+    contract::{CrossPayment, ReversalOutcome, TxKind, TxStatus},
     pending::PendingKind,
     period::now_millis,
-    store::JournalEntry,
+    statement::Direction,
     Id, Period,
 };
 
-use super::{Node, PaymentView};
+use super::{cross::CrossLine, payments::Source, Node, PaymentView};
 use crate::{
     domain::{AcquiredPayment, Event, EventKind, IssuedDebit, Relationship, Reversal},
     error::{NodeError, NodeResult},
@@ -46,7 +46,7 @@ impl Node {
                         relationship,
                         &route.donor_id,
                         route.amount,
-                        &store::payee(&route.payee),
+                        Source::Local(store::payee(&route.payee)),
                         &format!("reversal/{id}"),
                         "payment reversed",
                     )?;
@@ -121,15 +121,19 @@ impl Node {
             {
                 if !reversal.was_approved {
                     // The approval never reached this node: book it now, in its month.
-                    Self::record_acquired_approval(tx, &route, original)?;
+                    self.record_acquired_approval(tx, &route, original)?;
                 }
-                tx.post(&JournalEntry::transfer(
-                    id.as_str(),
-                    "cross-province payment reversed",
-                    &store::payee(&route.payee),
-                    &store::province(route.donor_province, back),
+                let region = self.payee_region(tx, &route.payee, &route.beneficiary_id)?;
+                let line = CrossLine::new(
+                    back,
+                    TxKind::Reversal,
+                    id,
+                    route.donor_province,
+                    Direction::Payable,
                     route.amount,
-                ))?;
+                    region,
+                );
+                Self::post_cross(tx, &line, &store::payee(&route.payee), "cross-province payment reversed")?;
                 if let Some(mut relationship) = tx.get::<Relationship>(RELATIONSHIPS, route.relationship_id.as_bytes())? {
                     if relationship.is_active() {
                         relationship
@@ -187,12 +191,22 @@ impl Node {
                         .checked_sub(debit.refunded)
                         .unwrap_or(gongji_common::Money::ZERO);
                     let relationship = tx.get::<Relationship>(RELATIONSHIPS, payment.relationship_id.as_bytes())?;
+                    let region = self.region_of(tx, &payment.donor_id)?;
+                    let line = CrossLine::new(
+                        period,
+                        TxKind::Reversal,
+                        &id,
+                        payment.beneficiary_province,
+                        Direction::Receivable,
+                        amount,
+                        region,
+                    );
                     let how = Self::give_back(
                         tx,
                         relationship,
                         &payment.donor_id,
                         amount,
-                        &store::province(payment.beneficiary_province, period),
+                        Source::Cross(line),
                         &format!("reversal/{id}"),
                         "cross-province payment reversed",
                     )?;

@@ -6,13 +6,14 @@
 //! the whole is resumed by the recovery pass, so any node may be down midway.
 
 use gongji_common::{
-    contract::{CrossTransfer, Decline, DeclineReason},
+    contract::{CrossTransfer, Decline, DeclineReason, TxKind},
     pending::PendingKind,
+    statement::Direction,
     store::{JournalEntry, Tx, TxFail},
     Id, Money, Period,
 };
 
-use super::Node;
+use super::{cross::CrossLine, Node};
 use crate::{
     domain::{InsuranceType, Person, PersonStatus, TransferCommand, TransferIn, TransferOut},
     error::{NodeError, NodeResult},
@@ -143,15 +144,17 @@ impl Node {
             }
             match &decision {
                 HubDecision::Approved(period) => {
-                    if !amount.is_zero() {
-                        tx.post(&JournalEntry::transfer(
-                            id.as_str(),
-                            "balance transferred",
-                            &store::transit(id),
-                            &store::province(crossing.to_province, *period),
-                            amount,
-                        ))?;
-                    }
+                    let region = self.region_of(tx, &person_id)?;
+                    let line = CrossLine::new(
+                        *period,
+                        TxKind::AccountTransfer,
+                        id,
+                        crossing.to_province,
+                        Direction::Payable,
+                        amount,
+                        region,
+                    );
+                    Self::post_cross(tx, &line, &store::transit(id), "balance transferred")?;
                     if !record.follow_up {
                         if let Some(mut person) = tx.get::<Person>(PERSONS, person_id.as_bytes())? {
                             person.moved_to = Some(record.command.to_region);
@@ -233,15 +236,16 @@ impl Node {
                     moved_to: None,
                 };
                 tx.put(PERSONS, person.id.as_bytes(), &person)?;
-                if !transfer.amount.is_zero() {
-                    tx.post(&JournalEntry::transfer(
-                        id.as_str(),
-                        "balance received by transfer",
-                        &store::province(transfer.from_province, period),
-                        &store::available(&person.id),
-                        transfer.amount,
-                    ))?;
-                }
+                let line = CrossLine::new(
+                    period,
+                    TxKind::AccountTransfer,
+                    id,
+                    transfer.from_province,
+                    Direction::Receivable,
+                    transfer.amount,
+                    transfer.to_region,
+                );
+                Self::post_cross(tx, &line, &store::available(&person.id), "balance received by transfer")?;
             }
             let record = TransferIn {
                 transfer: transfer.clone(),
@@ -272,14 +276,17 @@ impl Node {
                 format!("person {} is not insured in province {}", transfer.person_id, self.province),
             )),
             Some(person) => {
+                let line = CrossLine::new(
+                    period,
+                    TxKind::AccountTransfer,
+                    &transfer.transfer_id,
+                    transfer.from_province,
+                    Direction::Receivable,
+                    transfer.amount,
+                    person.region,
+                );
+                Self::post_cross(tx, &line, &store::available(&person.id), "balance sent after a transferred person")?;
                 if !transfer.amount.is_zero() {
-                    tx.post(&JournalEntry::transfer(
-                        transfer.transfer_id.as_str(),
-                        "balance sent after a transferred person",
-                        &store::province(transfer.from_province, period),
-                        &store::available(&person.id),
-                        transfer.amount,
-                    ))?;
                     Self::follow_person(tx, &person.id, transfer.amount, &format!("transfer-in/{}", transfer.transfer_id))?;
                 }
                 None

@@ -1,0 +1,170 @@
+//! Wire forms of months, clearings, settlements and prepaid funds, shared
+//! by the operators' and the nodes' services.
+
+use gongji_common::{period::timestamp, statement::Totals, FieldError, Period};
+use gongji_proto::v1 as pb;
+
+use crate::{
+    domain::{ClearingResult, Dispute, MonthState, PrepaidOp, SettlementRecord},
+    error::HubError,
+    months::MonthView,
+    prepaid::{Level, ProvincePrepaid},
+    service::Hub,
+};
+
+/// A month named on the wire, or the open month when empty.
+pub fn period_or_open(hub: &Hub, text: &str) -> Result<Period, HubError> {
+    if text.is_empty() {
+        hub.open_period()
+    } else {
+        Ok(Period::parse("period", text)?)
+    }
+}
+
+pub fn period(text: &str) -> Result<Period, HubError> {
+    Ok(Period::parse("period", text)?)
+}
+
+fn state_to_pb(state: MonthState) -> pb::MonthState {
+    match state {
+        MonthState::Open => pb::MonthState::Open,
+        MonthState::Closing => pb::MonthState::Closing,
+        MonthState::Closed => pb::MonthState::Closed,
+        MonthState::Reconciled => pb::MonthState::Reconciled,
+        MonthState::Settled => pb::MonthState::Settled,
+    }
+}
+
+pub fn dispute_to_pb(period: Period, province: &str, d: &Dispute) -> pb::MonthDispute {
+    pb::MonthDispute {
+        period: period.to_string(),
+        province: province.to_owned(),
+        digest: d.digest.clone(),
+        only_at_hub: d.only_at_hub,
+        only_at_node: d.only_at_node,
+        amount_differs: d.amount_differs,
+        counterpart_differs: d.counterpart_differs,
+        detail: d.detail.clone(),
+    }
+}
+
+pub fn dispute_from_pb(d: &pb::MonthDispute) -> Result<Dispute, FieldError> {
+    if d.detail.chars().count() > 2000 {
+        return Err(FieldError::new("detail", "is longer than 2000 characters"));
+    }
+    Ok(Dispute {
+        digest: d.digest.clone(),
+        only_at_hub: d.only_at_hub,
+        only_at_node: d.only_at_node,
+        amount_differs: d.amount_differs,
+        counterpart_differs: d.counterpart_differs,
+        detail: d.detail.clone(),
+        at: gongji_common::period::now_millis(),
+    })
+}
+
+pub fn month_to_pb(view: &MonthView) -> pb::Month {
+    let record = view.record.as_ref();
+    let clearing = record.and_then(|r| r.clearing.as_ref());
+    pb::Month {
+        period: view.period.to_string(),
+        state: state_to_pb(view.state) as i32,
+        pending: view.pending,
+        transactions: clearing.map_or(0, |c| c.transactions),
+        provinces: clearing
+            .map(|c| c.provinces.keys().map(|p| p.to_string()).collect())
+            .unwrap_or_default(),
+        confirmed: record
+            .map(|r| r.confirmed.keys().map(|p| p.to_string()).collect())
+            .unwrap_or_default(),
+        disputes: record
+            .map(|r| r.disputes.iter().map(|(p, d)| dispute_to_pb(view.period, p.as_str(), d)).collect())
+            .unwrap_or_default(),
+        closed_at: record.map(|r| timestamp(r.closed_at)),
+        cleared_at: record.and_then(|r| r.cleared_at).map(timestamp),
+        settled_at: record.and_then(|r| r.settlement.as_ref()).map(|s| timestamp(s.at)),
+        override_reason: record
+            .and_then(|r| r.settlement.as_ref())
+            .and_then(|s| s.override_reason.clone())
+            .unwrap_or_default(),
+    }
+}
+
+pub fn clearing_to_pb(period: Period, clearing: &ClearingResult) -> Result<pb::Clearing, HubError> {
+    let nets = clearing
+        .provinces
+        .iter()
+        .map(|(province, totals): (_, &Totals)| {
+            Ok(pb::ProvinceNet {
+                province: province.to_string(),
+                payable: totals.payable.to_string(),
+                receivable: totals.receivable.to_string(),
+                net: totals.net()?.to_string(),
+            })
+        })
+        .collect::<Result<_, HubError>>()?;
+    Ok(pb::Clearing {
+        period: period.to_string(),
+        lines: clearing
+            .lines
+            .iter()
+            .map(|l| pb::ClearingLine {
+                payer: l.payer.to_string(),
+                payee: l.payee.to_string(),
+                kind: l.kind.to_pb() as i32,
+                count: l.count,
+                gross: l.gross.to_string(),
+            })
+            .collect(),
+        nets,
+    })
+}
+
+pub fn settlement_to_pb(period: Period, s: &SettlementRecord) -> pb::Settlement {
+    pb::Settlement {
+        period: period.to_string(),
+        lines: s
+            .lines
+            .iter()
+            .map(|l| pb::SettlementLine {
+                province: l.province.to_string(),
+                net: l.net.to_string(),
+                drawn: l.drawn.to_string(),
+                paid: l.paid.to_string(),
+            })
+            .collect(),
+        override_reason: s.override_reason.clone().unwrap_or_default(),
+        operator: s.operator.clone(),
+        settled_at: Some(timestamp(s.at)),
+    }
+}
+
+pub fn prepaid_op_to_pb(id: &str, op: &PrepaidOp) -> pb::PrepaidOperation {
+    pb::PrepaidOperation {
+        operation_id: id.to_owned(),
+        kind: if op.withdrawal { "withdrawal" } else { "deposit" }.into(),
+        province: op.province.to_string(),
+        amount: op.amount.to_string(),
+        operator: op.operator.clone(),
+        reason: op.reason.clone(),
+        at: Some(timestamp(op.at)),
+        balance_after: op.balance_after.to_string(),
+    }
+}
+
+pub fn prepaid_to_pb(p: &ProvincePrepaid) -> pb::ProvincePrepaid {
+    pb::ProvincePrepaid {
+        province: p.province.to_string(),
+        balance: p.balance.to_string(),
+        unsettled_outflow: p.unsettled_outflow.to_string(),
+        reserved: p.reserved.to_string(),
+        usage_percent: format!("{:.1}", p.usage_percent),
+        level: match p.level {
+            Level::Green => pb::PrepaidLevel::Green,
+            Level::Yellow => pb::PrepaidLevel::Yellow,
+            Level::Red => pb::PrepaidLevel::Red,
+        } as i32,
+        required: p.required.to_string(),
+        top_up: p.top_up.to_string(),
+    }
+}

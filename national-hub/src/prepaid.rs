@@ -1,0 +1,356 @@
+//! Prepaid funds (预付金): each province's advance at the hub, which must
+//! cover its unsettled net outflow. Payments and account transfers that
+//! would make a province owe more than its funds are declined when they are
+//! routed; usage is watched against configurable thresholds; after each
+//! settlement the required level is two months of the province's average
+//! monthly payable over the last three settled months (at least a floor).
+
+use std::collections::BTreeMap;
+
+use gongji_common::{
+    contract::{Decline, DeclineReason, TxKind},
+    period::now_millis,
+    store::{JournalEntry, Tx, TxFail},
+    FieldError, Id, Money, ProvinceCode,
+};
+use rust_decimal::Decimal;
+
+use crate::{
+    domain::{MonthRecord, MonthState, PrepaidOp, TxBody},
+    error::{HubError, HubResult},
+    service::Hub,
+    store::{self, MONTHS, PREPAID_OPS, RESERVED},
+};
+
+/// The largest single deposit or withdrawal: a trillion yuan.
+const MAX_OPERATION: Money = Money::from_fen(100_000_000_000_000);
+
+/// How full a province's prepaid funds are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Green,
+    Yellow,
+    Red,
+}
+
+/// One province's prepaid funds as the operators see them.
+#[derive(Debug, Clone)]
+pub struct ProvincePrepaid {
+    pub province: ProvinceCode,
+    pub balance: Money,
+    pub unsettled_outflow: Money,
+    pub reserved: Money,
+    /// Percent, one decimal.
+    pub usage_percent: Decimal,
+    pub level: Level,
+    pub required: Money,
+    pub top_up: Money,
+}
+
+/// A validated deposit or withdrawal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrepaidCommand {
+    pub operation_id: Id,
+    pub province: ProvinceCode,
+    pub amount: Money,
+    pub operator: String,
+    pub reason: String,
+    pub withdrawal: bool,
+}
+
+impl PrepaidCommand {
+    pub fn parse(
+        operation_id: &str,
+        province: &str,
+        amount: &str,
+        operator: &str,
+        reason: &str,
+        withdrawal: bool,
+    ) -> Result<PrepaidCommand, FieldError> {
+        let amount = Money::parse_unsigned("amount", amount)?;
+        if amount.is_zero() || amount > MAX_OPERATION {
+            return Err(FieldError::new(
+                "amount",
+                format!("must be more than 0.00 and at most {MAX_OPERATION}"),
+            ));
+        }
+        let text = |field: &str, value: &str| {
+            let value = value.trim();
+            if value.is_empty() || value.chars().count() > 200 {
+                Err(FieldError::new(field, "is required (at most 200 characters)"))
+            } else {
+                Ok(value.to_owned())
+            }
+        };
+        Ok(PrepaidCommand {
+            operation_id: Id::parse("operation_id", operation_id)?,
+            province: ProvinceCode::parse("province", province)?,
+            amount,
+            operator: text("operator", operator)?,
+            reason: text("reason", reason)?,
+            withdrawal,
+        })
+    }
+}
+
+fn subject_to_prepaid(body: &TxBody) -> bool {
+    matches!(body.kind(), TxKind::Payment | TxKind::AccountTransfer)
+}
+
+impl Hub {
+    /// Deposits the configured opening funds for every registered province
+    /// the first time the hub sees it, as a recorded operation.
+    pub(crate) fn open_prepaid_accounts(&self) -> HubResult<()> {
+        if self.policy().opening.is_zero() {
+            return Ok(());
+        }
+        for entry in self.provinces().entries() {
+            let command = PrepaidCommand {
+                operation_id: Id::parse("operation_id", &format!("opening-{}", entry.code))?,
+                province: entry.code,
+                amount: self.policy().opening,
+                operator: "hub configuration".into(),
+                reason: "opening prepaid funds (--opening-prepaid)".into(),
+                withdrawal: false,
+            };
+            self.store.transact(|tx| {
+                if !tx.contains(PREPAID_OPS, command.operation_id.as_bytes())? {
+                    Self::apply_prepaid(tx, &command)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// What a province owes over unsettled months, net, plus what its
+    /// transactions being decided would add.
+    fn outflow(tx: &Tx, province: ProvinceCode) -> Result<(Money, Money), TxFail> {
+        let unsettled = tx.balance(&store::unsettled(province))?;
+        let owed = if unsettled.is_negative() {
+            unsettled.negated()
+        } else {
+            Money::ZERO
+        };
+        let reserved = tx.get::<Money>(RESERVED, province.as_str().as_bytes())?.unwrap_or(Money::ZERO);
+        Ok((owed, reserved))
+    }
+
+    /// Reserves a payment's or transfer's amount against the payer's prepaid
+    /// funds, or declines it if they cannot cover it.
+    pub(crate) fn reserve_outflow(&self, tx: &Tx, body: &TxBody) -> Result<Result<(), Decline>, TxFail> {
+        if !subject_to_prepaid(body) {
+            return Ok(Ok(()));
+        }
+        let payer = body.payer();
+        let (owed, reserved) = Self::outflow(tx, payer)?;
+        let prepaid = tx.balance(&store::prepaid(payer))?;
+        let overflow = |e: gongji_common::money::Overflow| gongji_common::store::StoreError::Invariant(e.to_string());
+        let after = owed
+            .checked_add(reserved)
+            .and_then(|o| o.checked_add(body.amount()))
+            .map_err(overflow)?;
+        if after > prepaid {
+            return Ok(Err(Decline::new(
+                DeclineReason::PrepaidExhausted,
+                format!(
+                    "province {payer} owes {owed} unsettled and {reserved} in flight; {} more would exceed its prepaid funds {prepaid}",
+                    body.amount()
+                ),
+            )));
+        }
+        tx.put(
+            RESERVED,
+            payer.as_str().as_bytes(),
+            &reserved.checked_add(body.amount()).map_err(overflow)?,
+        )?;
+        Ok(Ok(()))
+    }
+
+    /// Frees what a decided (or cancelled) transaction had reserved.
+    pub(crate) fn release_outflow(tx: &Tx, body: &TxBody) -> Result<(), TxFail> {
+        if !subject_to_prepaid(body) {
+            return Ok(());
+        }
+        let payer = body.payer();
+        let reserved = tx.get::<Money>(RESERVED, payer.as_str().as_bytes())?.unwrap_or(Money::ZERO);
+        let left = reserved.checked_sub(body.amount()).unwrap_or(Money::ZERO);
+        tx.put(
+            RESERVED,
+            payer.as_str().as_bytes(),
+            &if left.is_negative() { Money::ZERO } else { left },
+        )
+    }
+
+    /// Logs a warning when a province's usage reaches the yellow or red level.
+    pub(crate) fn warn_on_usage(&self, province: ProvinceCode) {
+        match self.province_prepaid(province) {
+            Ok(p) if p.level >= Level::Yellow => tracing::warn!(
+                province = %province,
+                usage_percent = %p.usage_percent,
+                level = ?p.level,
+                balance = %p.balance,
+                "prepaid funds running short: deposit before payments are declined"
+            ),
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "cannot read prepaid funds"),
+        }
+    }
+
+    /// Deposits into or withdraws from a province's prepaid funds. Idempotent by operation id.
+    pub async fn prepaid_operation(&self, command: PrepaidCommand) -> HubResult<PrepaidOp> {
+        if !self.provinces().contains(command.province) {
+            return Err(FieldError::new(
+                "province",
+                format!("province {} is not connected to the national hub", command.province),
+            )
+            .into());
+        }
+        let op = self.store.transact(|tx| {
+            if let Some(existing) = tx.get::<PrepaidOp>(PREPAID_OPS, command.operation_id.as_bytes())? {
+                let same = existing.withdrawal == command.withdrawal
+                    && existing.province == command.province
+                    && existing.amount == command.amount
+                    && existing.operator == command.operator
+                    && existing.reason == command.reason;
+                return Ok(if same { Ok(existing) } else { Err(HubError::reused("prepaid operation", &command.operation_id)) });
+            }
+            if command.withdrawal {
+                let (owed, reserved) = Self::outflow(tx, command.province)?;
+                let balance = tx.balance(&store::prepaid(command.province))?;
+                let free = balance.checked_sub(owed).and_then(|b| b.checked_sub(reserved)).unwrap_or(Money::ZERO);
+                if command.amount > free {
+                    return Ok(Err(HubError::FailedPrecondition(format!(
+                        "province {} can withdraw at most {free}: of its {balance}, {owed} covers unsettled obligations and {reserved} transactions in flight",
+                        command.province
+                    ))));
+                }
+            }
+            Ok(Ok(Self::apply_prepaid(tx, &command)?))
+        })??;
+        self.store.durable().await?;
+        tracing::info!(province = %op.province, amount = %op.amount, withdrawal = op.withdrawal, operator = %op.operator, reason = %op.reason, "prepaid funds changed");
+        Ok(op)
+    }
+
+    fn apply_prepaid(tx: &Tx, command: &PrepaidCommand) -> Result<PrepaidOp, TxFail> {
+        let (from, to) = if command.withdrawal {
+            (store::prepaid(command.province), store::deposits(command.province))
+        } else {
+            (store::deposits(command.province), store::prepaid(command.province))
+        };
+        tx.post(&JournalEntry::transfer(
+            command.operation_id.as_str(),
+            if command.withdrawal {
+                "prepaid withdrawal"
+            } else {
+                "prepaid deposit"
+            },
+            &from,
+            &to,
+            command.amount,
+        ))?;
+        let op = PrepaidOp {
+            withdrawal: command.withdrawal,
+            province: command.province,
+            amount: command.amount,
+            operator: command.operator.clone(),
+            reason: command.reason.clone(),
+            at: now_millis(),
+            balance_after: tx.balance(&store::prepaid(command.province))?,
+        };
+        tx.put(PREPAID_OPS, command.operation_id.as_bytes(), &op)?;
+        Ok(op)
+    }
+
+    /// Every registered province's prepaid funds.
+    pub fn prepaid_status(&self) -> HubResult<Vec<ProvincePrepaid>> {
+        self.provinces().entries().map(|e| self.province_prepaid(e.code)).collect()
+    }
+
+    pub fn province_prepaid(&self, province: ProvinceCode) -> HubResult<ProvincePrepaid> {
+        let balance = self.store.balance(&store::prepaid(province))?;
+        let unsettled = self.store.balance(&store::unsettled(province))?;
+        let unsettled_outflow = if unsettled.is_negative() {
+            unsettled.negated()
+        } else {
+            Money::ZERO
+        };
+        let reserved = self
+            .store
+            .get::<Money>(RESERVED, province.as_str().as_bytes())?
+            .unwrap_or(Money::ZERO);
+        let used = unsettled_outflow.checked_add(reserved)?;
+        let usage_percent = if balance.is_zero() {
+            if used.is_zero() {
+                Decimal::ZERO
+            } else {
+                Decimal::ONE_HUNDRED
+            }
+        } else {
+            (used.as_decimal() * Decimal::ONE_HUNDRED / balance.as_decimal()).round_dp(1)
+        };
+        let level = if usage_percent >= Decimal::from(self.policy().red_percent) {
+            Level::Red
+        } else if usage_percent >= Decimal::from(self.policy().yellow_percent) {
+            Level::Yellow
+        } else {
+            Level::Green
+        };
+        let required = self.required_level(province)?;
+        let top_up = required.checked_sub(balance)?;
+        Ok(ProvincePrepaid {
+            province,
+            balance,
+            unsettled_outflow,
+            reserved,
+            usage_percent,
+            level,
+            required,
+            top_up: if top_up.is_negative() { Money::ZERO } else { top_up },
+        })
+    }
+
+    /// Two months of the province's average monthly payable over the last
+    /// three settled months, at least the floor.
+    pub fn required_level(&self, province: ProvinceCode) -> HubResult<Money> {
+        let mut payables = Vec::new();
+        for item in self
+            .store
+            .scan_prefix::<MonthRecord>(MONTHS, b"")
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+        {
+            let (_, month) = item?;
+            if month.state != MonthState::Settled {
+                continue;
+            }
+            let payable = month
+                .clearing
+                .as_ref()
+                .and_then(|c| c.provinces.get(&province))
+                .map_or(Money::ZERO, |t| t.payable);
+            payables.push(payable);
+            if payables.len() == 3 {
+                break;
+            }
+        }
+        if payables.is_empty() {
+            return Ok(self.policy().floor);
+        }
+        let total = payables.iter().try_fold(Money::ZERO, |sum, p| sum.checked_add(*p))?;
+        let two_months = Money::from_decimal_fen(total.as_decimal() * Decimal::TWO / Decimal::from(payables.len() as u64));
+        Ok(two_months.max(self.policy().floor))
+    }
+
+    /// The required levels and top-ups right after a settlement, for the log.
+    pub(crate) fn top_up_requests(&self) -> HubResult<BTreeMap<ProvinceCode, Money>> {
+        Ok(self
+            .prepaid_status()?
+            .into_iter()
+            .filter(|p| !p.top_up.is_zero())
+            .map(|p| (p.province, p.top_up))
+            .collect())
+    }
+}

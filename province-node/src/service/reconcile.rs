@@ -1,0 +1,268 @@
+//! Reconciliation (对账) of a closed month: this node's own cross-province
+//! lines against its statement from the hub. Both come sorted by kind and
+//! id, so the comparison is a merge of two streams in constant memory; the
+//! statement's digest proves it arrived whole. The node's totals are broken
+//! down by pooling region for the provincial level of settlement
+//! (省市分级清算). Everything matched: the month is confirmed to the hub;
+//! otherwise it is disputed with the report.
+
+use std::{cmp::Ordering, collections::BTreeMap};
+
+use gongji_common::{
+    period::now_millis,
+    statement::{self, Direction, Line, Summer, Totals},
+    store::key_prefix,
+    Money, Period, RegionCode,
+};
+use gongji_proto::v1 as pb;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::{cross::CrossLine, Node};
+use crate::{
+    error::{NodeError, NodeResult},
+    store::{CROSS_LINES, RECONCILIATIONS},
+};
+
+/// How many mismatched lines a stored report lists (the counts are always complete).
+const LISTED_MISMATCHES: usize = 10_000;
+
+/// How a line compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Comparison {
+    OnlyAtHub,
+    OnlyAtNode,
+    AmountDiffers,
+    CounterpartDiffers,
+}
+
+/// A line that did not match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mismatch {
+    pub comparison: Comparison,
+    pub at_hub: Option<Line>,
+    pub at_node: Option<Line>,
+}
+
+/// This node's totals in one pooling region.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionTotals {
+    pub lines: u64,
+    pub payable: Money,
+    pub receivable: Money,
+}
+
+/// A stored reconciliation report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub period: Period,
+    pub confirmed: bool,
+    pub matched: u64,
+    pub only_at_hub: u64,
+    pub only_at_node: u64,
+    pub amount_differs: u64,
+    pub counterpart_differs: u64,
+    pub mismatches: Vec<Mismatch>,
+    pub regions: BTreeMap<RegionCode, RegionTotals>,
+    pub statement: Totals,
+    pub at: i64,
+}
+
+impl Report {
+    pub fn all_matched(&self) -> bool {
+        self.only_at_hub + self.only_at_node + self.amount_differs + self.counterpart_differs == 0
+    }
+
+    fn note(&mut self, comparison: Comparison, at_hub: Option<Line>, at_node: Option<Line>) {
+        match comparison {
+            Comparison::OnlyAtHub => self.only_at_hub += 1,
+            Comparison::OnlyAtNode => self.only_at_node += 1,
+            Comparison::AmountDiffers => self.amount_differs += 1,
+            Comparison::CounterpartDiffers => self.counterpart_differs += 1,
+        }
+        if self.mismatches.len() < LISTED_MISMATCHES {
+            self.mismatches.push(Mismatch {
+                comparison,
+                at_hub,
+                at_node,
+            });
+        }
+    }
+
+    /// A sentence on the first differences, for the hub's dispute record.
+    fn detail(&self) -> String {
+        let first: Vec<String> = self
+            .mismatches
+            .iter()
+            .take(5)
+            .map(|m| {
+                let line = m.at_hub.as_ref().or(m.at_node.as_ref());
+                let id = line.map_or(String::new(), |l| format!("{} {}", l.kind.as_str(), l.id));
+                format!("{id}: {:?}", m.comparison).to_lowercase()
+            })
+            .collect();
+        first.join("; ")
+    }
+}
+
+fn overflow(e: gongji_common::money::Overflow) -> NodeError {
+    NodeError::from(e)
+}
+
+impl Node {
+    /// Reconciles a closed month and confirms or disputes it at the hub.
+    pub async fn reconcile(&self, period: Period) -> NodeResult<Report> {
+        let mut statement = self.hub.statement(period, self.province).await.map_err(hub_refusal)?;
+
+        // This node's own lines, sorted like the statement, from a blocking reader.
+        let (sender, mut own) = mpsc::channel(256);
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            for item in store.scan_prefix::<CrossLine>(CROSS_LINES, &key_prefix(&[period.to_string().as_bytes()])) {
+                if sender.blocking_send(item.map(|(_, line)| line)).is_err() {
+                    return;
+                }
+            }
+        });
+
+        let mut report = Report {
+            period,
+            confirmed: false,
+            matched: 0,
+            only_at_hub: 0,
+            only_at_node: 0,
+            amount_differs: 0,
+            counterpart_differs: 0,
+            mismatches: Vec::new(),
+            regions: BTreeMap::new(),
+            statement: Summer::default().finish(),
+            at: now_millis(),
+        };
+        let mut received = Summer::default();
+        let mut summary = None;
+        let mut at_hub = next_statement_line(&mut statement, &mut received, &mut summary).await?;
+        let mut at_node = own.recv().await.transpose()?;
+        loop {
+            let order = match (&at_hub, &at_node) {
+                (None, None) => break,
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (Some(h), Some(n)) => h.sort_key().cmp(&n.line.sort_key()),
+            };
+            if order != Ordering::Less {
+                if let Some(n) = &at_node {
+                    let totals = report.regions.entry(n.region).or_default();
+                    totals.lines += 1;
+                    match n.line.direction {
+                        Direction::Payable => totals.payable = totals.payable.checked_add(n.line.amount).map_err(overflow)?,
+                        Direction::Receivable => totals.receivable = totals.receivable.checked_add(n.line.amount).map_err(overflow)?,
+                    }
+                }
+            }
+            match order {
+                Ordering::Less => report.note(Comparison::OnlyAtHub, at_hub.take(), None),
+                Ordering::Greater => report.note(Comparison::OnlyAtNode, None, at_node.take().map(|n| n.line)),
+                Ordering::Equal => {
+                    let (h, n) = (at_hub.take(), at_node.take().map(|n| n.line));
+                    match (&h, &n) {
+                        (Some(hl), Some(nl)) if hl.counterpart != nl.counterpart || hl.direction != nl.direction => {
+                            report.note(Comparison::CounterpartDiffers, h, n)
+                        }
+                        (Some(hl), Some(nl)) if hl.amount != nl.amount => report.note(Comparison::AmountDiffers, h, n),
+                        _ => report.matched += 1,
+                    }
+                }
+            }
+            if at_hub.is_none() && summary.is_none() {
+                at_hub = next_statement_line(&mut statement, &mut received, &mut summary).await?;
+            }
+            if at_node.is_none() {
+                at_node = own.recv().await.transpose()?;
+            }
+        }
+        let received = received.finish();
+        let summary = summary
+            .ok_or_else(|| NodeError::Unavailable(format!("the statement of {period} ended without its summary; reconcile again")))?;
+        statement::verify(&received, &summary)
+            .map_err(|why| NodeError::Unavailable(format!("the statement of {period} did not arrive whole ({why}); reconcile again")))?;
+        report.statement = received;
+
+        let answer = if report.all_matched() {
+            self.hub.confirm_month(period, self.province, &report.statement.digest).await
+        } else {
+            self.hub
+                .dispute_month(pb::MonthDispute {
+                    period: period.to_string(),
+                    province: self.province.to_string(),
+                    digest: report.statement.digest.clone(),
+                    only_at_hub: report.only_at_hub,
+                    only_at_node: report.only_at_node,
+                    amount_differs: report.amount_differs,
+                    counterpart_differs: report.counterpart_differs,
+                    detail: report.detail(),
+                })
+                .await
+        };
+        answer.map_err(hub_refusal)?;
+        report.confirmed = report.all_matched();
+        self.store
+            .transact(|tx| tx.put(RECONCILIATIONS, period.to_string().as_bytes(), &report))?;
+        self.durable().await?;
+        tracing::info!(%period, matched = report.matched, only_at_hub = report.only_at_hub, only_at_node = report.only_at_node, amount_differs = report.amount_differs, counterpart_differs = report.counterpart_differs, confirmed = report.confirmed, "month reconciled");
+        Ok(report)
+    }
+
+    /// The stored report of a month's last reconciliation.
+    pub fn reconciliation(&self, period: Period) -> NodeResult<Report> {
+        self.store
+            .get(RECONCILIATIONS, period.to_string().as_bytes())?
+            .ok_or_else(|| NodeError::not_found("reconciliation of month", period))
+    }
+}
+
+/// The next line of the statement, adding it to the running totals; `None`
+/// once the summary (kept in `summary`) or the end of the stream arrives.
+async fn next_statement_line(
+    stream: &mut tonic::Streaming<pb::StatementItem>,
+    received: &mut Summer,
+    summary: &mut Option<Totals>,
+) -> NodeResult<Option<Line>> {
+    match stream.message().await.map_err(hub_refusal)? {
+        Some(pb::StatementItem {
+            item: Some(pb::statement_item::Item::Line(line)),
+        }) => {
+            let line = Line::from_pb(line).map_err(|e| NodeError::Unavailable(format!("the hub sent a malformed statement line: {e}")))?;
+            received.add(&line).map_err(overflow)?;
+            Ok(Some(line))
+        }
+        Some(pb::StatementItem {
+            item: Some(pb::statement_item::Item::Summary(s)),
+        }) => {
+            let money = |field: &str, text: &str| {
+                Money::parse_unsigned(field, text).map_err(|e| NodeError::Unavailable(format!("the hub sent a malformed summary: {e}")))
+            };
+            *summary = Some(Totals {
+                lines: s.lines,
+                payable: money("payable", &s.payable)?,
+                receivable: money("receivable", &s.receivable)?,
+                digest: s.digest,
+            });
+            Ok(None)
+        }
+        Some(_) | None => Ok(None),
+    }
+}
+
+/// A refusal from the hub becomes the same kind of error here.
+fn hub_refusal(status: tonic::Status) -> NodeError {
+    match status.code() {
+        tonic::Code::FailedPrecondition => NodeError::FailedPrecondition(status.message().to_owned()),
+        tonic::Code::NotFound => NodeError::NotFound {
+            what: "month",
+            id: status.message().to_owned(),
+        },
+        tonic::Code::InvalidArgument => NodeError::FailedPrecondition(format!("the hub refused: {}", status.message())),
+        _ => NodeError::Unavailable(format!("the hub did not answer: {}", gongji_common::peer::unanswered(&status))),
+    }
+}
