@@ -111,6 +111,12 @@ impl Outbox {
     {
         let mut next_due: Option<i64> = None;
         let entries: Vec<(Vec<u8>, Entry<T>)> = self.store.scan_prefix(self.tree, b"").collect::<Result<_, _>>()?;
+        if entries.is_empty() {
+            return Ok(None);
+        }
+        // The scan may see messages whose cause is committed but not yet on
+        // disk: never tell another node about a change this one could lose.
+        self.store.durable().await?;
         for (key, entry) in entries {
             let now = now_millis();
             if entry.next_attempt_at > now {

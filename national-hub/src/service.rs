@@ -135,17 +135,19 @@ impl Hub {
     /// Routes a grant from the donor's node to the beneficiary's.
     pub async fn route_grant(&self, grant: Grant) -> HubResult<Result<(), Decline>> {
         check_crosses("beneficiary_province", grant.donor_province, grant.beneficiary_province)?;
-        if let Err(decline) = self.check_connected([grant.donor_province, grant.beneficiary_province]) {
-            return Ok(Err(decline));
-        }
         let id = grant.relationship_id.clone();
         let record = self.transact(|tx| {
             if let Some(existing) = tx.get::<GrantRecord>(GRANTS, id.as_bytes())? {
                 return Ok(if existing.grant == grant {
-                    Ok(existing)
+                    Ok(Ok(existing))
                 } else {
                     Err(HubError::reused("relationship", &id))
                 });
+            }
+            // Only a new grant is refused for a province the hub does not know:
+            // an existing one keeps its recorded answer whatever the registry says.
+            if let Err(decline) = self.check_connected([grant.donor_province, grant.beneficiary_province]) {
+                return Ok(Ok(Err(decline)));
             }
             let record = GrantRecord {
                 grant: grant.clone(),
@@ -156,9 +158,13 @@ impl Hub {
             };
             tx.put(GRANTS, id.as_bytes(), &record)?;
             tx.put(PENDING, &PendingKind::Grant.key(&id), &())?;
-            Ok(Ok(record))
+            Ok(Ok(Ok(record)))
         })?;
         self.durable().await?;
+        let record = match record {
+            Ok(record) => record,
+            Err(decline) => return Ok(Err(decline)),
+        };
         match record.answer() {
             Some(answer) => Ok(answer),
             None => self.forward_grant(&id).await,
@@ -207,20 +213,22 @@ impl Hub {
             TxKind::Reversal => return Err(HubError::Internal("reversals are routed by route_reversal".into())),
         };
         check_crosses(field, body.payer(), body.payee())?;
-        if let Err(decline) = self.check_connected([body.payer(), body.payee()]) {
-            return Ok(RouteOutcome {
-                period: self.open_period()?,
-                decision: Err(decline),
-            });
-        }
         let key = body.key();
         let record = self.transact(|tx| {
             if let Some(existing) = tx.get::<HubTransaction>(TRANSACTIONS, key.as_bytes())? {
                 return Ok(if existing.body == body {
-                    Ok(existing)
+                    Ok(Ok(existing))
                 } else {
                     Err(HubError::reused(body.kind().as_str(), body.id()))
                 });
+            }
+            // Only a new transaction is refused for a province the hub does not
+            // know: an existing one keeps its recorded outcome.
+            if let Err(decline) = self.check_connected([body.payer(), body.payee()]) {
+                return Ok(Ok(Err(RouteOutcome {
+                    period: Self::open(tx)?,
+                    decision: Err(decline),
+                })));
             }
             let mut record = Self::record_new(tx, body.clone())?;
             if let Err(decline) = self.reserve_outflow(tx, &body)? {
@@ -229,12 +237,16 @@ impl Hub {
                 record.decline = Some(decline);
                 record.decided_at = Some(now_millis());
                 tx.put(TRANSACTIONS, key.as_bytes(), &record)?;
-                return Ok(Ok(record));
+                return Ok(Ok(Ok(record)));
             }
             tx.put(PENDING, &pending_kind(body.kind()).key(body.id()), &())?;
-            Ok(Ok(record))
+            Ok(Ok(Ok(record)))
         })?;
         self.durable().await?;
+        let record = match record {
+            Ok(record) => record,
+            Err(refused) => return Ok(refused),
+        };
         if record.is_pending() {
             return self.forward(body.kind(), body.id()).await;
         }
@@ -397,7 +409,10 @@ impl Hub {
                 return Ok(Ok(ReversalStep::Done(ReversalOutcome::NOTHING_APPROVED)));
             };
             if original.body != TxBody::Payment(payment.clone()) {
-                return Ok(Err(HubError::reused("payment", &id)));
+                // Another payment holds this id at the hub, so this one never
+                // got past it: there is nothing of it to undo.
+                tracing::warn!(payment = %id, "reversal of a payment whose id another payment holds at the hub");
+                return Ok(Ok(ReversalStep::Done(ReversalOutcome::NOTHING_APPROVED)));
             }
             if let Some(reversal) = tx.get::<HubTransaction>(TRANSACTIONS, reversal_key.as_bytes())? {
                 return Ok(Ok(if reversal.is_pending() {

@@ -365,3 +365,46 @@ async fn money_returned_after_a_donor_moved_follows_them_to_their_new_province()
     }
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn money_returned_while_a_transfer_is_pending_follows_the_person() {
+    // Found by review: a refund landing between the start and the end of a
+    // transfer used to stay in the old province.
+    let mut net = TestNetwork::start(&["13", "34", "41"]).await;
+    family(&net).await;
+    net.stop_node("34").await;
+    assert!(
+        net.node("13")
+            .transfer_insurance(transfer("t-1", "donor-13", "340100"))
+            .await
+            .is_err(),
+        "Anhui is down"
+    );
+    let held = transfer_record(&mut net.node("13"), "t-1").await;
+    assert_eq!((held.status, held.amount.as_str()), (Ts::Pending as i32, "1900.00"));
+
+    // Meanwhile the Henan hospital refunds 30.00; it lands in the donor's Hebei account.
+    let back = gongji_tests::refund(&mut net.node("41"), "r-1", "p-parent", "30.00").await.unwrap();
+    assert_eq!(back.status, Ts::Approved as i32);
+
+    net.start_node("34").await;
+    eventually("the transfer completes", || {
+        let mut hebei = net.node("13");
+        async move { (transfer_record(&mut hebei, "t-1").await.status == Ts::Approved as i32).then_some(()) }
+    })
+    .await;
+    eventually("the late refund follows to Anhui", || {
+        let mut anhui = net.node("34");
+        async move { (balances(&mut anhui, "donor-13").await.0 == "1930.00").then_some(()) }
+    })
+    .await;
+    assert_eq!(
+        balances(&mut net.node("13"), "donor-13").await.0,
+        "0.00",
+        "nothing stranded in Hebei"
+    );
+    for node in ["13", "34", "41"] {
+        assert_eq!(trial_balance(&mut net.node(node)).await, "0.00", "province {node}");
+    }
+    net.shutdown().await;
+}

@@ -114,7 +114,12 @@ impl Relationship {
 
     /// Records a refund or reversal of `amount` that returns to the quota.
     pub fn return_quota(&mut self, amount: Money) -> Result<(), gongji_common::money::Overflow> {
-        self.used = self.used.checked_sub(amount)?;
+        let used = self.used.checked_sub(amount)?;
+        if used.is_negative() {
+            // More coming back than was ever used: a broken caller, never input.
+            return Err(gongji_common::money::Overflow);
+        }
+        self.used = used;
         self.updated_at = now_millis();
         Ok(())
     }

@@ -57,6 +57,8 @@ impl Node {
             }
         }
         if let Some(at) = self.store.get::<i64>(REVERSED_IDS, command.payment_id.as_bytes())? {
+            // The reversal may be committed but not yet flushed.
+            self.durable().await?;
             return Ok(PaymentView::Cancelled {
                 payment_id: command.payment_id,
                 at,

@@ -160,6 +160,12 @@ impl Node {
                             person.moved_to = Some(record.command.to_region);
                             tx.put(PERSONS, person_id.as_bytes(), &person)?;
                         }
+                        // Money that came back while the transfer was in
+                        // flight (a late refund) goes after the person too.
+                        let arrived = tx.balance(&store::available(&person_id))?;
+                        if !arrived.is_zero() {
+                            Self::follow_person(tx, &person_id, arrived, &format!("transfer-rest/{id}"))?;
+                        }
                     }
                     record.decide(Some(*period), Ok(()));
                 }
