@@ -33,6 +33,10 @@ pub struct NetworkSpec {
     pub hub_call_timeout: Duration,
     /// Deadline of the nodes' calls to the hub (longer than the hub's).
     pub node_call_timeout: Duration,
+    /// Prepaid funds the hub deposits for each province at first start (CNY).
+    pub opening_prepaid: String,
+    /// The least required prepaid level of any province (CNY).
+    pub prepaid_floor: String,
 }
 
 impl NetworkSpec {
@@ -57,6 +61,8 @@ impl NetworkSpec {
             recovery_interval: Duration::from_secs(2),
             hub_call_timeout: Duration::from_secs(5),
             node_call_timeout: Duration::from_secs(8),
+            opening_prepaid: "1000000.00".into(),
+            prepaid_floor: "100000.00".into(),
         })
     }
 }
@@ -199,6 +205,8 @@ impl Network {
         let mut config = HubConfig::new(self.hub_addr, self.hub_data_dir(), registry);
         config.call_timeout_ms = self.spec.hub_call_timeout.as_millis() as u64;
         config.recovery_interval_ms = self.spec.recovery_interval.as_millis() as u64;
+        config.opening_prepaid = self.spec.opening_prepaid.clone();
+        config.prepaid_floor = self.spec.prepaid_floor.clone();
         spawn(&self.failures.0, |stop| async move {
             national_hub::run(config, listener, stop).await.map_err(|e| format!("hub: {e}"))
         })
