@@ -28,6 +28,11 @@ impl TestNetwork {
     /// Starts the hub and one node per province, quick to retry so that
     /// recovery shows within a test's patience.
     pub async fn start(provinces: &[&str]) -> TestNetwork {
+        TestNetwork::start_with(provinces, |_| {}).await
+    }
+
+    /// Starts a network after `adjust` has changed its spec (prepaid funds, say).
+    pub async fn start_with(provinces: &[&str], adjust: impl FnOnce(&mut NetworkSpec)) -> TestNetwork {
         let dir = tempfile::tempdir().expect("temporary directory");
         let codes: Vec<ProvinceCode> = provinces.iter().map(|p| code(p)).collect();
         let mut spec =
@@ -35,6 +40,7 @@ impl TestNetwork {
         spec.recovery_interval = Duration::from_millis(200);
         spec.hub_call_timeout = Duration::from_secs(2);
         spec.node_call_timeout = Duration::from_secs(4);
+        adjust(&mut spec);
         let network = Network::start(spec).await.expect("network starts");
         let test_network = TestNetwork { network, dir };
         test_network.wait_ready().await;
