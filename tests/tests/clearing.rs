@@ -386,25 +386,24 @@ async fn a_payment_is_declined_at_prepaid_exhaustion_and_passes_after_a_deposit(
     let net = TestNetwork::start_with(&["13", "41"], |spec| spec.opening_prepaid = "1000.00".into()).await;
     gongji_tests::hebei_donor_henan_parent(&net).await;
     let mut henan = net.node("41");
+    // Name the relationship: the donor's node decides, whatever the beneficiary's
+    // node has heard of the new quota yet.
+    let named = |id: &str, amount: &str| {
+        let mut request = pay_request(id, "parent-41", "H41010000001", amount);
+        request.relationship_id = "rel-13-41".into();
+        request
+    };
     let change = gongji_tests::change_quota(&mut net.node("13"), "c1", "rel-13-41", "1900.00")
         .await
         .unwrap();
     assert_eq!(change.status, Ts::Approved as i32);
 
-    assert_eq!(
-        pay(&mut henan, pay_request("p1", "parent-41", "H41010000001", "750.00"))
-            .await
-            .unwrap()
-            .status,
-        Ts::Approved as i32
-    );
+    assert_eq!(pay(&mut henan, named("p1", "750.00")).await.unwrap().status, Ts::Approved as i32);
     let hebei = &prepaid(&net).await["13"];
     assert_eq!((hebei.unsettled_outflow.as_str(), hebei.usage_percent.as_str()), ("750.00", "75.0"));
     assert_eq!(hebei.level, pb::PrepaidLevel::Yellow as i32, "warned well before exhaustion");
 
-    let refused = pay(&mut henan, pay_request("p2", "parent-41", "H41010000001", "300.00"))
-        .await
-        .unwrap();
+    let refused = pay(&mut henan, named("p2", "300.00")).await.unwrap();
     assert_eq!(
         (refused.status, refused.decline_reason),
         (Ts::Declined as i32, pb::DeclineReason::PrepaidExhausted as i32)
@@ -435,13 +434,7 @@ async fn a_payment_is_declined_at_prepaid_exhaustion_and_passes_after_a_deposit(
         deposit,
         "idempotent"
     );
-    assert_eq!(
-        pay(&mut henan, pay_request("p3", "parent-41", "H41010000001", "300.00"))
-            .await
-            .unwrap()
-            .status,
-        Ts::Approved as i32
-    );
+    assert_eq!(pay(&mut henan, named("p3", "300.00")).await.unwrap().status, Ts::Approved as i32);
     assert_eq!(
         prepaid(&net).await["13"].level,
         pb::PrepaidLevel::Yellow as i32,
