@@ -6,6 +6,7 @@
 //! (pending transactions), `api` (gRPC adapters), `config`.
 
 pub mod api;
+pub mod audit;
 pub mod config;
 pub mod domain;
 pub mod error;

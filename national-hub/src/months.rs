@@ -192,8 +192,7 @@ impl Hub {
     /// One province's statement lines of a cleared month, in order; lazily.
     pub fn statement(&self, period: Period, province: ProvinceCode) -> HubResult<impl Iterator<Item = HubResult<Line>> + '_> {
         self.clearing(period)?;
-        let prefix = key_prefix(&[period.to_string().as_bytes(), province.as_str().as_bytes()]);
-        Ok(self.store.scan_prefix::<HubLine>(STATEMENT, &prefix).map(|item| Ok(item?.1.line)))
+        Ok(self.lines(period, province))
     }
 
     /// A province confirms its statement; once every province with activity

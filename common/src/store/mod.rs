@@ -14,6 +14,7 @@
 //!   flushes for every waiter that queued while the last flush ran (group
 //!   commit), which avoids sled's `flush_async` hangs under concurrency.
 
+pub mod audit;
 mod flusher;
 pub mod journal;
 

@@ -1,8 +1,16 @@
 //! Wire forms of months, clearings, settlements and prepaid funds, shared
 //! by the operators' and the nodes' services.
 
-use gongji_common::{period::timestamp, statement::Totals, FieldError, Period};
+use std::sync::Arc;
+
+use gongji_common::{
+    period::timestamp,
+    statement::{Summer, Totals},
+    FieldError, Period, ProvinceCode,
+};
 use gongji_proto::v1 as pb;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
 
 use crate::{
     domain::{ClearingResult, Dispute, MonthState, PrepaidOp, SettlementRecord},
@@ -167,4 +175,43 @@ pub fn prepaid_to_pb(p: &ProvincePrepaid) -> pb::ProvincePrepaid {
         required: p.required.to_string(),
         top_up: p.top_up.to_string(),
     }
+}
+
+/// Streams a province's lines of a month, then a summary with their count,
+/// totals and digest, from a blocking thread so that a statement of any size
+/// streams with flat memory.
+pub fn statement_stream(hub: Arc<Hub>, period: Period, province: ProvinceCode) -> ReceiverStream<Result<pb::StatementItem, Status>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(256);
+    tokio::task::spawn_blocking(move || {
+        let mut summer = Summer::default();
+        for line in hub.lines(period, province) {
+            let item = line.and_then(|line| {
+                summer.add(&line)?;
+                Ok(pb::StatementItem {
+                    item: Some(pb::statement_item::Item::Line(line.to_pb())),
+                })
+            });
+            let failed = item.is_err();
+            if sender.blocking_send(item.map_err(Status::from)).is_err() || failed {
+                return;
+            }
+        }
+        let totals = summer.finish();
+        let summary = totals.net().map(|net| pb::StatementSummary {
+            period: period.to_string(),
+            province: province.to_string(),
+            lines: totals.lines,
+            payable: totals.payable.to_string(),
+            receivable: totals.receivable.to_string(),
+            net: net.to_string(),
+            digest: totals.digest.clone(),
+        });
+        let item = summary
+            .map(|s| pb::StatementItem {
+                item: Some(pb::statement_item::Item::Summary(s)),
+            })
+            .map_err(|e| Status::from(HubError::from(e)));
+        let _ = sender.blocking_send(item);
+    });
+    ReceiverStream::new(receiver)
 }

@@ -177,6 +177,32 @@ impl NationalHub for OperatorApi {
         let provinces = self.hub.prepaid_status()?.iter().map(months::prepaid_to_pb).collect();
         Ok(Response::new(pb::PrepaidStatus { provinces }))
     }
+
+    async fn list_periods(&self, _: Request<pb::ListPeriodsRequest>) -> Result<Response<pb::ListPeriodsResponse>, Status> {
+        let periods = self.hub.periods()?.iter().map(|p| p.to_string()).collect();
+        Ok(Response::new(pb::ListPeriodsResponse { periods }))
+    }
+
+    async fn self_check(&self, _: Request<pb::SelfCheckRequest>) -> Result<Response<pb::SelfCheck>, Status> {
+        let hub = self.hub.clone();
+        let check = tokio::task::spawn_blocking(move || hub.self_check())
+            .await
+            .map_err(|e| Status::internal(format!("self-check task failed: {e}")))??;
+        let pending = gongji_common::pending::PendingKind::ALL
+            .iter()
+            .map(|kind| self.hub.pending_ids(*kind).map(|ids| ids.len() as u64))
+            .sum::<Result<u64, _>>()?;
+        Ok(Response::new(check.to_pb(pending, self.hub.outbox().len() as u64)))
+    }
+
+    type StreamLinesStream = ReceiverStream<Result<pb::StatementItem, Status>>;
+
+    async fn stream_lines(&self, request: Request<pb::StatementRequest>) -> Result<Response<Self::StreamLinesStream>, Status> {
+        let request = request.into_inner();
+        let period = months::period(&request.period)?;
+        let province = ProvinceCode::parse("province", &request.province).map_err(HubError::from)?;
+        Ok(Response::new(months::statement_stream(self.hub.clone(), period, province)))
+    }
 }
 
 impl OperatorApi {

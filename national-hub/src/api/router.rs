@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use gongji_common::{
     contract::{acceptance_to_pb, CrossPayment, CrossRefund, CrossTransfer, Decline, Grant, Notice, TxStatus},
-    statement::Summer,
     FieldError, ProvinceCode,
 };
 use gongji_proto::v1::{self as pb, hub_router_server::HubRouter};
@@ -96,49 +95,7 @@ impl HubRouter for RouterApi {
         let period = months::period(&request.period)?;
         let province = ProvinceCode::parse("province", &request.province).map_err(HubError::from)?;
         self.hub.clearing(period)?;
-        let (sender, receiver) = tokio::sync::mpsc::channel(256);
-        let hub = self.hub.clone();
-        // A blocking thread walks the month's lines for the province, so a
-        // statement of any size streams with flat memory.
-        tokio::task::spawn_blocking(move || {
-            let lines = match hub.statement(period, province) {
-                Ok(lines) => lines,
-                Err(error) => {
-                    let _ = sender.blocking_send(Err(error.into()));
-                    return;
-                }
-            };
-            let mut summer = Summer::default();
-            for line in lines {
-                let item = line.and_then(|line| {
-                    summer.add(&line)?;
-                    Ok(pb::StatementItem {
-                        item: Some(pb::statement_item::Item::Line(line.to_pb())),
-                    })
-                });
-                let failed = item.is_err();
-                if sender.blocking_send(item.map_err(Status::from)).is_err() || failed {
-                    return;
-                }
-            }
-            let totals = summer.finish();
-            let summary = totals.net().map(|net| pb::StatementSummary {
-                period: period.to_string(),
-                province: province.to_string(),
-                lines: totals.lines,
-                payable: totals.payable.to_string(),
-                receivable: totals.receivable.to_string(),
-                net: net.to_string(),
-                digest: totals.digest.clone(),
-            });
-            let item = summary
-                .map(|s| pb::StatementItem {
-                    item: Some(pb::statement_item::Item::Summary(s)),
-                })
-                .map_err(|e| Status::from(HubError::from(e)));
-            let _ = sender.blocking_send(item);
-        });
-        Ok(Response::new(ReceiverStream::new(receiver)))
+        Ok(Response::new(months::statement_stream(self.hub.clone(), period, province)))
     }
 
     async fn confirm_month(&self, request: Request<pb::MonthConfirmation>) -> Result<Response<pb::Month>, Status> {

@@ -227,6 +227,32 @@ impl ProvinceNode for PublicApi {
         let report = self.node.reconciliation(period)?;
         Ok(Response::new(convert::reconciliation_to_pb(&report, self.node.province())))
     }
+
+    async fn self_check(&self, _: Request<pb::SelfCheckRequest>) -> Reply<pb::SelfCheck> {
+        let node = self.node.clone();
+        let check = tokio::task::spawn_blocking(move || node.self_check())
+            .await
+            .map_err(|e| Status::internal(format!("self-check task failed: {e}")))??;
+        let stats = self.node.stats()?;
+        Ok(Response::new(check.to_pb(stats.pending, stats.outbox)))
+    }
+
+    type StreamLinesStream = tokio_stream::wrappers::ReceiverStream<Result<pb::StatementLine, Status>>;
+
+    async fn stream_lines(&self, request: Request<pb::ReconcileMonthRequest>) -> Reply<Self::StreamLinesStream> {
+        let period = Period::parse("period", &request.get_ref().period).map_err(NodeError::from)?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(256);
+        let node = self.node.clone();
+        tokio::task::spawn_blocking(move || {
+            for line in node.lines(period) {
+                let item = line.map(|l| l.to_pb()).map_err(Status::from);
+                if sender.blocking_send(item).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(receiver)))
+    }
 }
 
 fn payment_to_pb(payment: &PaymentView) -> pb::Payment {

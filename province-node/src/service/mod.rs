@@ -4,6 +4,7 @@
 //! followed by a wait for the disk; only then is another node called or the
 //! caller answered.
 
+mod audit;
 mod cross;
 mod notices;
 mod payments;
