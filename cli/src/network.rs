@@ -37,6 +37,8 @@ pub struct NetworkSpec {
     pub opening_prepaid: String,
     /// The least required prepaid level of any province (CNY).
     pub prepaid_floor: String,
+    /// How long nodes let a payment stay pending before reversing it.
+    pub give_up_after: Duration,
 }
 
 impl NetworkSpec {
@@ -63,6 +65,7 @@ impl NetworkSpec {
             node_call_timeout: Duration::from_secs(8),
             opening_prepaid: "1000000.00".into(),
             prepaid_floor: "100000.00".into(),
+            give_up_after: Duration::from_secs(600),
         })
     }
 }
@@ -217,6 +220,7 @@ impl Network {
         let mut config = NodeConfig::new(code, addr, self.node_data_dir(code), self.hub_url());
         config.call_timeout_ms = self.spec.node_call_timeout.as_millis() as u64;
         config.recovery_interval_ms = self.spec.recovery_interval.as_millis() as u64;
+        config.give_up_after_ms = self.spec.give_up_after.as_millis() as u64;
         spawn(&self.failures.0, move |stop| async move {
             province_node::run(config, listener, stop)
                 .await

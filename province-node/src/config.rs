@@ -33,6 +33,12 @@ pub struct NodeConfig {
     /// How often pending transactions are retried, in milliseconds.
     #[arg(long, env = "GONGJI_RECOVERY_INTERVAL_MS", default_value_t = 5000)]
     pub recovery_interval_ms: u64,
+
+    /// How long a payment may stay pending before the node gives up on it for
+    /// its institution and reverses it (cancelling it for good), in
+    /// milliseconds; 0 never gives up.
+    #[arg(long, env = "GONGJI_GIVE_UP_AFTER_MS", default_value_t = 600_000)]
+    pub give_up_after_ms: u64,
 }
 
 impl NodeConfig {
@@ -45,6 +51,7 @@ impl NodeConfig {
             hub,
             call_timeout_ms: 8000,
             recovery_interval_ms: 5000,
+            give_up_after_ms: 600_000,
         }
     }
 
@@ -54,6 +61,11 @@ impl NodeConfig {
             connect: call.min(Duration::from_secs(2)),
             call,
         }
+    }
+
+    /// How long a payment may stay pending; `None` never gives up.
+    pub fn give_up_after(&self) -> Option<Duration> {
+        (self.give_up_after_ms > 0).then(|| Duration::from_millis(self.give_up_after_ms))
     }
 
     pub fn recovery_interval(&self) -> Duration {

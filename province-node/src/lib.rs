@@ -46,7 +46,7 @@ pub async fn run(config: NodeConfig, listener: TcpListener, shutdown: impl Futur
     let store = Store::open(&config.data_dir, store::TREES)?;
     let hub = hub_client::HubClient::new(&config.hub, config.deadlines()).map_err(RunError::Config)?;
     let outbox = Outbox::new(store.clone(), store::OUTBOX, config.outbox_backoff());
-    let node = Arc::new(service::Node::new(config.province, store, hub, outbox));
+    let node = Arc::new(service::Node::new(config.province, store, hub, outbox, config.give_up_after()));
 
     let (stop_recovery, stopped) = tokio::sync::watch::channel(false);
     let sender = tokio::spawn({

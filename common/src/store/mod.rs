@@ -373,3 +373,17 @@ mod tests {
         assert_eq!(last_key_part(b"a\x1fb\x1fc"), b"c");
     }
 }
+
+#[cfg(test)]
+mod opening {
+    use super::*;
+
+    #[test]
+    fn a_data_directory_that_cannot_be_read_fails_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_a_directory = dir.path().join("data");
+        std::fs::write(&not_a_directory, b"not a database").unwrap();
+        let err = Store::open(&not_a_directory, &[]).err().expect("a file is no data directory");
+        assert!(err.to_string().contains(&not_a_directory.display().to_string()), "{err}");
+    }
+}

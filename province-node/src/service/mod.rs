@@ -42,6 +42,8 @@ pub struct Node {
     store: Store,
     hub: HubClient,
     outbox: Outbox,
+    /// How long a payment may stay pending before it is reversed.
+    give_up_after: Option<std::time::Duration>,
 }
 
 /// Counts for `GetNodeInfo`.
@@ -55,12 +57,13 @@ pub struct NodeStats {
 }
 
 impl Node {
-    pub fn new(province: ProvinceCode, store: Store, hub: HubClient, outbox: Outbox) -> Node {
+    pub fn new(province: ProvinceCode, store: Store, hub: HubClient, outbox: Outbox, give_up_after: Option<std::time::Duration>) -> Node {
         Node {
             province,
             store,
             hub,
             outbox,
+            give_up_after,
         }
     }
 
@@ -124,12 +127,25 @@ impl Node {
     pub async fn resolve(&self, kind: PendingKind, id: &Id) -> NodeResult<()> {
         match kind {
             PendingKind::Grant => self.resolve_grant(id).await.map(drop),
+            PendingKind::Payment if self.gave_up(id)? => {
+                tracing::warn!(payment = %id, "payment pending too long: reversing it for its institution");
+                self.reverse(id).await.map(drop)
+            }
             PendingKind::Payment => self.resolve_payment(id).await.map(drop),
             PendingKind::Refund => self.resolve_refund(id).await.map(drop),
             PendingKind::Reversal => self.resolve_reversal(id).await.map(drop),
             PendingKind::Transfer => self.resolve_transfer(id).await.map(drop),
             PendingKind::Cascade => self.cascade(id).await,
         }
+    }
+
+    /// Has a pending payment waited longer than its institution would?
+    fn gave_up(&self, id: &Id) -> NodeResult<bool> {
+        let Some(limit) = self.give_up_after else {
+            return Ok(false);
+        };
+        let waited = gongji_common::period::now_millis() - self.acquired(id)?.created_at;
+        Ok(waited > limit.as_millis() as i64)
     }
 
     pub fn stats(&self) -> NodeResult<NodeStats> {
