@@ -16,24 +16,46 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// hub, so a node that waits for another province answers before we give up.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// An endpoint for `address`, not yet connected.
+/// How long a node may take to reconcile a month: it streams the province's
+/// whole statement from the hub and merges it with its own records.
+pub const RECONCILE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// An endpoint for `address`, not yet connected, for calls of at most [`CALL_TIMEOUT`].
 pub fn endpoint(address: &str) -> Result<Endpoint, CliError> {
+    endpoint_with(address, CALL_TIMEOUT)
+}
+
+/// An endpoint for `address`, not yet connected, whose calls may take `call_timeout`.
+pub fn endpoint_with(address: &str, call_timeout: Duration) -> Result<Endpoint, CliError> {
     let uri = endpoint_uri(address.trim());
     let endpoint = Endpoint::from_shared(uri)
         .map_err(|e| CliError::Other(format!("{address:?} is not an address (use host:port or http://host:port): {e}")))?;
-    Ok(endpoint.connect_timeout(CONNECT_TIMEOUT).timeout(CALL_TIMEOUT).tcp_nodelay(true))
+    Ok(endpoint.connect_timeout(CONNECT_TIMEOUT).timeout(call_timeout).tcp_nodelay(true))
 }
 
-/// A connected channel to `address`.
+/// A connected channel to `address`, for calls of at most [`CALL_TIMEOUT`].
 pub async fn connect(address: &str) -> Result<Channel, CliError> {
-    endpoint(address)?.connect().await.map_err(|e| CliError::Connect {
-        address: endpoint_uri(address.trim()),
-        detail: with_causes(&e),
-    })
+    connect_with(address, CALL_TIMEOUT).await
+}
+
+/// A connected channel to `address`, for calls of at most `call_timeout`.
+pub async fn connect_with(address: &str, call_timeout: Duration) -> Result<Channel, CliError> {
+    endpoint_with(address, call_timeout)?
+        .connect()
+        .await
+        .map_err(|e| CliError::Connect {
+            address: endpoint_uri(address.trim()),
+            detail: with_causes(&e),
+        })
 }
 
 pub async fn node(address: &str) -> Result<ProvinceNodeClient<Channel>, CliError> {
     Ok(ProvinceNodeClient::new(connect(address).await?))
+}
+
+/// A node client for a reconciliation, which may take long.
+pub async fn reconciling_node(address: &str) -> Result<ProvinceNodeClient<Channel>, CliError> {
+    Ok(ProvinceNodeClient::new(connect_with(address, RECONCILE_TIMEOUT).await?))
 }
 
 pub async fn hub(address: &str) -> Result<NationalHubClient<Channel>, CliError> {

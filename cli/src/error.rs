@@ -9,6 +9,9 @@ use tonic::{Code, Status};
 pub const EXIT_OK: u8 = 0;
 /// Exit status of a failed command, or of an import with rejected rows.
 pub const EXIT_FAILED: u8 = 1;
+/// Exit status of a reconciliation that found differences and disputed the
+/// month: not an error, but scripts must be able to tell.
+pub const EXIT_DISPUTED: u8 = 1;
 /// Exit status of a command line that does not parse (clap's convention).
 pub const EXIT_USAGE: u8 = 2;
 /// Exit status when the transaction was recorded but is pending: retrying the
@@ -18,10 +21,9 @@ pub const EXIT_PENDING: u8 = 3;
 /// Why a command failed.
 #[derive(Debug)]
 pub enum CliError {
-    /// The server answered with a gRPC error. `pending` is set when an
-    /// unknown outcome leaves a recorded transaction pending: it says what
-    /// happens next ("payment p-1 is pending: …").
-    Call { status: Status, pending: Option<String> },
+    /// The server answered with a gRPC error, with a note on what happens
+    /// next when its outcome is unknown.
+    Call { status: Status, note: Option<Note> },
     /// The server could not be reached at all.
     Connect { address: String, detail: String },
     /// Options that parse one by one but do not fit together; nothing was called.
@@ -30,18 +32,39 @@ pub enum CliError {
     Other(String),
 }
 
+/// What happens after a call whose outcome is unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// A recorded transaction stays pending and completes in the background
+    /// ("payment p-1 is pending: …"); exit status 3.
+    Pending(String),
+    /// The call may or may not have taken effect and repeating it is safe
+    /// (an idempotent operation); exit status 1.
+    RetrySafe(String),
+}
+
 impl CliError {
     pub fn call(status: Status) -> CliError {
-        CliError::Call { status, pending: None }
+        CliError::Call { status, note: None }
+    }
+
+    /// A failed call of an idempotent operation: when its outcome is unknown,
+    /// the note says that running the same command again is safe (`again`
+    /// says what it does then).
+    pub fn idempotent_call(status: Status, again: &str) -> CliError {
+        let note = unknown_outcome(&status).then(|| Note::RetrySafe(format!("the outcome is unknown; {again}")));
+        CliError::Call { status, note }
     }
 
     /// A failed call that recorded a transaction: an unknown outcome
     /// (unavailable, deadline exceeded) means it stays pending at the node.
     pub fn transaction_call(status: Status, what: &str, id: &str) -> CliError {
-        let pending = unknown_outcome(&status).then(|| {
-            format!("{what} {id} is pending: it is completed in the background; run the same command again (same id) to learn its outcome")
+        let note = unknown_outcome(&status).then(|| {
+            Note::Pending(format!(
+                "{what} {id} is pending: it is completed in the background; run the same command again (same id) to learn its outcome"
+            ))
         });
-        CliError::Call { status, pending }
+        CliError::Call { status, note }
     }
 
     /// A failed reversal. UNAVAILABLE means the node recorded the reversal
@@ -49,33 +72,40 @@ impl CliError {
     /// not confirmed it; a deadline leaves even that unknown. Reversing again
     /// is always safe.
     pub fn reversal_call(status: Status, payment_id: &str) -> CliError {
-        let pending = match status.code() {
-            Code::Unavailable => Some(format!(
+        let note = match status.code() {
+            Code::Unavailable => Some(Note::Pending(format!(
                 "the reversal of payment {payment_id} is recorded here and completes in the background once the donor's \
                  province confirms it; `gongji show payment {payment_id}` shows where it stands, and reversing again is safe"
-            )),
-            Code::DeadlineExceeded => Some(format!(
+            ))),
+            Code::DeadlineExceeded => Some(Note::Pending(format!(
                 "the reversal of payment {payment_id} may not be recorded yet; reversing again is safe: run the same command again"
-            )),
+            ))),
             _ => None,
         };
-        CliError::Call { status, pending }
+        CliError::Call { status, note }
     }
 
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Call { pending: Some(_), .. } => EXIT_PENDING,
+            CliError::Call {
+                note: Some(Note::Pending(_)),
+                ..
+            } => EXIT_PENDING,
             CliError::Usage(_) => EXIT_USAGE,
             _ => EXIT_FAILED,
         }
     }
 
-    /// Writes the error as `error: <what>: <message>`, plus a note for a
-    /// pending transaction.
+    /// Writes the error as `error: <what>: <message>`, plus a note on what
+    /// happens next when the outcome is unknown.
     pub fn report(&self, err: &mut dyn Write) {
         // If stderr itself fails there is nowhere left to say so.
         let _ = writeln!(err, "error: {self}");
-        if let CliError::Call { pending: Some(note), .. } = self {
+        if let CliError::Call {
+            note: Some(Note::Pending(note) | Note::RetrySafe(note)),
+            ..
+        } = self
+        {
             let _ = writeln!(err, "note: {note}");
         }
     }
@@ -171,6 +201,21 @@ mod tests {
         );
         assert_eq!(error.exit_code(), EXIT_PENDING);
         assert_eq!(CliError::reversal_call(Status::not_found("x"), "p-1").exit_code(), EXIT_FAILED);
+    }
+
+    #[test]
+    fn an_unknown_outcome_of_an_idempotent_call_says_repeating_is_safe_and_is_a_plain_failure() {
+        let error = CliError::idempotent_call(Status::deadline_exceeded("slow"), "depositing again with the same --id is safe");
+        let mut err = Vec::new();
+        error.report(&mut err);
+        let text = String::from_utf8(err).unwrap();
+        assert_eq!(
+            text,
+            "error: deadline exceeded: slow\nnote: the outcome is unknown; depositing again with the same --id is safe\n"
+        );
+        assert_eq!(error.exit_code(), EXIT_FAILED);
+        let refused = CliError::idempotent_call(Status::failed_precondition("no"), "again");
+        assert!(matches!(refused, CliError::Call { note: None, .. }));
     }
 
     #[test]
