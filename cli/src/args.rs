@@ -16,7 +16,8 @@ use gongji_proto::v1 as pb;
     version,
     about,
     long_about = None,
-    after_help = "Exit status: 0 success; 1 error (or an import with rejected rows); 2 bad command line; \
+    after_help = "Exit status: 0 success; 1 error (or an import with rejected rows, or a reconciliation that disputed \
+                  its month); 2 bad command line; \
                   3 the payment, refund, transfer or reversal is recorded but pending: it completes in the background \
                   (run the same command again, same id, to learn its outcome).\n\
                   Money is CNY with at most two decimals (\"128.50\"); months are YYYY-MM in China Standard Time."
@@ -68,6 +69,13 @@ pub enum Command {
     Show(Show),
     /// Describe a province node: its province, what it holds, its trial balance.
     Info(NodeArg),
+    /// The monthly cycle: close a month at the hub, reconcile it (对账) at
+    /// every province node, report its clearing (清分), settle it (清算).
+    #[command(subcommand)]
+    Month(MonthCommand),
+    /// Each province's prepaid funds (预付金) at the hub: status, deposits, withdrawals.
+    #[command(subcommand)]
+    Prepaid(PrepaidCommand),
 }
 
 /// Where a province node listens.
@@ -376,6 +384,136 @@ pub struct PositionsArgs {
     pub hub: HubArg,
 }
 
+#[derive(Debug, Clone, Subcommand)]
+pub enum MonthCommand {
+    /// Where a month stands at the hub (the open month if none is named).
+    ///
+    /// Its stage (open, closing, closed, reconciled, settled), transactions
+    /// still pending, the provinces with activity, which of them confirmed or
+    /// disputed their statements, and when it was closed, cleared and settled.
+    Status(MonthAtHub),
+    /// Close the hub's open month.
+    ///
+    /// New transactions are stamped with the next month at once; the close
+    /// completes by itself (the month is cleared) once none of its
+    /// transactions is pending. Closing a month that is closing or closed
+    /// changes nothing.
+    Close(MonthAtHub),
+    /// Reconcile (对账) a closed month at a province node; exit status 1 if disputed.
+    ///
+    /// The node streams its statement from the hub, checks the digest,
+    /// compares it line by line with its own records, and confirms the month
+    /// to the hub when every line matches, or disputes it with the report.
+    /// Prints the report. A dispute is not an error, but the exit status is 1
+    /// (0 when confirmed) so that scripts can tell.
+    Reconcile(MonthAtNode),
+    /// A node's stored report of its last reconciliation of a month; exit status 1 if disputed.
+    Reconciliation(MonthAtNode),
+    /// The clearing (清分) of a closed month at the hub, optionally as CSV.
+    ///
+    /// The gross amounts province by province (rows pay, columns are paid),
+    /// the same per kind of transaction, and each province's payable,
+    /// receivable and net, checked to sum to 0.00.
+    Report(ReportArgs),
+    /// Settle (清算) a month at the hub against prepaid funds.
+    ///
+    /// Net payers' prepaid funds are drawn and net receivers paid, at once.
+    /// Waits for every province with activity to confirm, unless --override
+    /// gives a reason. Settling again returns the same settlement and changes
+    /// nothing.
+    Settle(SettleArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MonthAtHub {
+    /// The month, YYYY-MM (China Standard Time); the hub's open month if omitted.
+    #[arg(value_name = "YYYY-MM", value_parser = period)]
+    pub period: Option<Period>,
+    #[command(flatten)]
+    pub hub: HubArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MonthAtNode {
+    /// The month, YYYY-MM (China Standard Time); closed at the hub.
+    #[arg(value_name = "YYYY-MM", value_parser = period)]
+    pub period: Period,
+    #[command(flatten)]
+    pub node: NodeArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// The month, YYYY-MM (China Standard Time); closed at the hub.
+    #[arg(value_name = "YYYY-MM", value_parser = period)]
+    pub period: Period,
+    /// Also write the matrix and the nets to FILE as CSV: two tables
+    /// separated by one empty line. First the matrix, with the header
+    /// `payer \ payee,<codes...>,total`: one row per paying province, one
+    /// column per paid province (empty where payer and payee are the same), a
+    /// last `total` row; then the nets, with the header
+    /// `province,payable,receivable,net` and a last `total` row. Amounts are
+    /// CNY with two decimals, nets signed.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    #[command(flatten)]
+    pub hub: HubArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SettleArgs {
+    /// The month, YYYY-MM (China Standard Time); closed at the hub.
+    #[arg(value_name = "YYYY-MM", value_parser = period)]
+    pub period: Period,
+    /// Settle before every province with activity has confirmed its
+    /// statement, for this reason (recorded with the settlement); needs --operator.
+    #[arg(long = "override", value_name = "REASON", value_parser = text, requires = "operator")]
+    pub override_reason: Option<String>,
+    /// Who settles, recorded with the settlement.
+    #[arg(long, value_name = "NAME", value_parser = text)]
+    pub operator: Option<String>,
+    #[command(flatten)]
+    pub hub: HubArg,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum PrepaidCommand {
+    /// Every province's prepaid funds, usage and warning level.
+    ///
+    /// Balance, unsettled net outflow, outflow reserved by transactions being
+    /// decided, usage, warning level (green, yellow, red), the required level
+    /// and the top-up the hub asks for.
+    Status(HubArg),
+    /// Deposit into a province's prepaid funds; idempotent by --id.
+    Deposit(PrepaidOperationArgs),
+    /// Withdraw from a province's prepaid funds; idempotent by --id.
+    ///
+    /// Refused beyond what the province's unsettled obligations and
+    /// transactions in flight leave free.
+    Withdraw(PrepaidOperationArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PrepaidOperationArgs {
+    /// Id of the operation; the same id again returns the recorded operation.
+    #[arg(long, value_name = "OP_ID", value_parser = id)]
+    pub id: Id,
+    /// 2-digit code of the province whose funds change.
+    #[arg(long, value_name = "CODE", value_parser = province)]
+    pub province: ProvinceCode,
+    /// Amount in CNY, at most two decimals (e.g. 500000.00).
+    #[arg(long, value_name = "YUAN", value_parser = prepaid_amount)]
+    pub amount: Money,
+    /// Who does it (an operator's name or id), recorded with the operation.
+    #[arg(long, value_name = "NAME", value_parser = text)]
+    pub operator: String,
+    /// Why, recorded with the operation.
+    #[arg(long, value_name = "TEXT", value_parser = text)]
+    pub reason: String,
+    #[command(flatten)]
+    pub hub: HubArg,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Insurance {
     /// Employee insurance (职工医保): has a personal account.
@@ -540,6 +678,27 @@ fn period(text: &str) -> Result<Period, String> {
     Period::parse("period", text).map_err(|e| e.message)
 }
 
+/// Prepaid funds move in amounts far above a single payment's limit, so
+/// only the form is checked here; the hub enforces its own ceiling.
+fn prepaid_amount(text: &str) -> Result<Money, String> {
+    let amount = Money::parse_unsigned("amount", text).map_err(|e| e.message)?;
+    if amount.is_zero() {
+        return Err("must be greater than 0.00".into());
+    }
+    Ok(amount)
+}
+
+/// Free text the hub records (an operator, a reason): not blank, at most
+/// 200 characters, as the hub requires.
+fn text(text: &str) -> Result<String, String> {
+    let trimmed = text.trim();
+    match trimmed.chars().count() {
+        0 => Err("must not be empty".into()),
+        n if n > 200 => Err(format!("is {n} characters long; at most 200")),
+        _ => Ok(trimmed.to_owned()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -598,6 +757,63 @@ mod tests {
             "10",
         ]);
         assert!(establish.is_ok());
+    }
+
+    #[test]
+    fn the_month_commands_take_the_month_as_an_argument() {
+        let cli = Cli::try_parse_from(["gongji", "month", "status"]).unwrap();
+        let Command::Month(MonthCommand::Status(status)) = cli.command else {
+            panic!("not month status")
+        };
+        assert_eq!(status.period, None, "the hub's open month");
+        assert!(Cli::try_parse_from(["gongji", "month", "close", "2026-13"]).is_err());
+        assert!(
+            Cli::try_parse_from(["gongji", "month", "reconcile"]).is_err(),
+            "a reconciliation names its month"
+        );
+        let cli = Cli::try_parse_from(["gongji", "month", "report", "2026-11", "--csv", "out.csv"]).unwrap();
+        let Command::Month(MonthCommand::Report(report)) = cli.command else {
+            panic!("not month report")
+        };
+        assert_eq!(report.period.to_string(), "2026-11");
+        assert_eq!(report.csv, Some(PathBuf::from("out.csv")));
+    }
+
+    #[test]
+    fn an_override_needs_a_reason_and_an_operator() {
+        let settle = |extra: &[&str]| Cli::try_parse_from(["gongji", "month", "settle", "2026-11"].iter().chain(extra));
+        assert!(settle(&[]).is_ok());
+        assert!(settle(&["--override", "Henan's node is down", "--operator", "wang"]).is_ok());
+        assert!(settle(&["--override", "Henan's node is down"]).is_err(), "who overrode is recorded");
+        assert!(
+            settle(&["--override", "  ", "--operator", "wang"]).is_err(),
+            "a blank reason is no reason"
+        );
+    }
+
+    #[test]
+    fn prepaid_amounts_may_exceed_a_payments_limit_but_not_be_zero() {
+        let deposit = |amount: &str| {
+            Cli::try_parse_from([
+                "gongji",
+                "prepaid",
+                "deposit",
+                "--id",
+                "dep-1",
+                "--province",
+                "13",
+                "--amount",
+                amount,
+                "--operator",
+                "wang",
+                "--reason",
+                "top-up",
+            ])
+        };
+        assert!(deposit("50000000.00").is_ok());
+        assert!(deposit("0.00").is_err());
+        assert!(deposit("-5").is_err());
+        assert!(deposit("1.001").is_err());
     }
 
     fn pay_args(extra: &[&str]) -> PayArgs {

@@ -1,18 +1,21 @@
 //! The library behind the `gongji` CLI: a whole network in one process
-//! (`network`), the demo population (`demo`), the devnet (`devnet`), and the
-//! everyday commands against any node or hub. `main.rs` parses the command
+//! (`network`), the demo population (`demo`), the devnet (`devnet`), the
+//! everyday commands against any node or hub (`commands`), and the monthly
+//! cycle and prepaid funds (`cycle`). `main.rs` parses the command
 //! line and calls [`execute`]; tests call [`run`], the same path from a list
 //! of arguments, with the output captured.
 
 pub mod args;
 pub mod client;
 pub mod commands;
+pub mod cycle;
 pub mod demo;
 pub mod devnet;
 pub mod error;
 pub mod import;
 pub mod network;
 pub mod output;
+pub mod totals;
 
 use std::{ffi::OsString, io::Write};
 
@@ -58,6 +61,8 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Transfer(args) => commands::transfer(args, out).await,
         Command::Show(what) => commands::show(what, out).await,
         Command::Info(node) => commands::info(node, out).await,
+        Command::Month(command) => cycle::month(command, out).await,
+        Command::Prepaid(command) => cycle::prepaid(command, out).await,
     };
     let _ = out.flush();
     match result {

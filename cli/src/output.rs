@@ -1,10 +1,13 @@
 //! How records look on a terminal: aligned `key: value` blocks and small
 //! tables, enums as lowercase words (`approved`, `insufficient_quota`), times
 //! in China Standard Time. Pure formatting: no calls, no parsing of input.
+//! The monthly cycle's records are in `cycle`.
 
 use std::io::{self, Write};
 
 use gongji_proto::v1 as pb;
+
+pub mod cycle;
 
 /// Aligned `key: value` lines.
 #[derive(Debug, Default)]
@@ -47,14 +50,28 @@ impl Fields {
 pub struct Table {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
+    /// Columns whose cells line up on the right (amounts, counts).
+    right: Vec<usize>,
 }
 
 impl Table {
     pub fn new(header: &[&str]) -> Table {
+        Table::with_header(header.iter().map(|h| (*h).to_owned()).collect())
+    }
+
+    pub fn with_header(header: Vec<String>) -> Table {
         Table {
-            header: header.iter().map(|h| (*h).to_owned()).collect(),
+            header,
             rows: Vec::new(),
+            right: Vec::new(),
         }
+    }
+
+    /// Aligns these columns (counted from 0) on the right, so amounts line
+    /// up on their decimal point.
+    pub fn right_aligned(mut self, columns: impl IntoIterator<Item = usize>) -> Table {
+        self.right.extend(columns);
+        self
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -81,8 +98,14 @@ impl Table {
                 if i > 0 {
                     line.push_str("  ");
                 }
-                line.push_str(cell);
-                line.extend(std::iter::repeat_n(' ', width.saturating_sub(cell.chars().count())));
+                let pad = std::iter::repeat_n(' ', width.saturating_sub(cell.chars().count()));
+                if self.right.contains(&i) {
+                    line.extend(pad);
+                    line.push_str(cell);
+                } else {
+                    line.push_str(cell);
+                    line.extend(pad);
+                }
             }
             writeln!(out, "{}", line.trim_end())?;
         }

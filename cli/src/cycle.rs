@@ -1,0 +1,226 @@
+//! The monthly cycle and prepaid funds: `gongji month status|close|
+//! reconcile|reconciliation|report|settle` and `gongji prepaid
+//! status|deposit|withdraw`. Each command makes one call to the hub or a
+//! node and prints the answer; sums are computed on `Money` (`totals`).
+//! A disputed reconciliation is an answer, not an error, but exits with 1 so
+//! scripts can tell.
+
+use std::io::Write;
+
+use gongji_proto::v1 as pb;
+
+use crate::{
+    args::{MonthAtHub, MonthAtNode, MonthCommand, PrepaidCommand, PrepaidOperationArgs, ReportArgs, SettleArgs},
+    client,
+    error::{CliError, EXIT_DISPUTED, EXIT_OK},
+    output::cycle as output,
+    totals::{AmountError, ClearingTotals, RegionSums, SettlementSums},
+};
+
+pub async fn month(command: MonthCommand, out: &mut dyn Write) -> Result<u8, CliError> {
+    match command {
+        MonthCommand::Status(args) => status(args, out).await,
+        MonthCommand::Close(args) => close(args, out).await,
+        MonthCommand::Reconcile(args) => reconcile(args, out).await,
+        MonthCommand::Reconciliation(args) => reconciliation(args, out).await,
+        MonthCommand::Report(args) => report(args, out).await,
+        MonthCommand::Settle(args) => settle(args, out).await,
+    }
+}
+
+pub async fn prepaid(command: PrepaidCommand, out: &mut dyn Write) -> Result<u8, CliError> {
+    match command {
+        PrepaidCommand::Status(hub) => {
+            let mut hub = client::hub(&hub.hub).await?;
+            let status = hub
+                .get_prepaid(pb::GetPrepaidRequest {})
+                .await
+                .map_err(CliError::call)?
+                .into_inner();
+            output::prepaid_status(out, &status)?;
+            Ok(EXIT_OK)
+        }
+        PrepaidCommand::Deposit(args) => prepaid_operation(args, false, out).await,
+        PrepaidCommand::Withdraw(args) => prepaid_operation(args, true, out).await,
+    }
+}
+
+/// The month named, or "" for the hub's open month.
+fn period_or_open(args: &MonthAtHub) -> String {
+    args.period.map(|p| p.to_string()).unwrap_or_default()
+}
+
+/// An amount the server sent that does not add up as an amount.
+fn malformed(what: &str, period: &str) -> impl Fn(AmountError) -> CliError {
+    let (what, period) = (what.to_owned(), period.to_owned());
+    move |e| CliError::Other(format!("the {what} of {period} has {e}"))
+}
+
+async fn status(args: MonthAtHub, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut hub = client::hub(&args.hub.hub).await?;
+    let month = hub
+        .get_month(pb::GetMonthRequest {
+            period: period_or_open(&args),
+        })
+        .await
+        .map_err(CliError::call)?
+        .into_inner();
+    output::month(out, &month)?;
+    Ok(EXIT_OK)
+}
+
+async fn close(args: MonthAtHub, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut hub = client::hub(&args.hub.hub).await?;
+    let month = hub
+        .close_month(pb::CloseMonthRequest {
+            period: period_or_open(&args),
+        })
+        .await
+        .map_err(|status| CliError::idempotent_call(status, "closing again is safe: run the same command again"))?
+        .into_inner();
+    output::month(out, &month)?;
+    output::close_note(out, &month)?;
+    Ok(EXIT_OK)
+}
+
+/// A disputed month exits with [`EXIT_DISPUTED`]: not an error, but scripts
+/// must be able to tell.
+fn reconciliation_exit(report: &pb::Reconciliation) -> u8 {
+    if report.confirmed {
+        EXIT_OK
+    } else {
+        EXIT_DISPUTED
+    }
+}
+
+fn print_reconciliation(report: &pb::Reconciliation, out: &mut dyn Write) -> Result<u8, CliError> {
+    let sums = RegionSums::of(&report.regions).map_err(malformed("reconciliation report", &report.period))?;
+    output::reconciliation(out, report, &sums)?;
+    Ok(reconciliation_exit(report))
+}
+
+async fn reconcile(args: MonthAtNode, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = client::reconciling_node(&args.node.node).await?;
+    let period = args.period.to_string();
+    let report = node
+        .reconcile_month(pb::ReconcileMonthRequest { period: period.clone() })
+        .await
+        .map_err(|status| {
+            CliError::idempotent_call(
+                status,
+                &format!("reconciling again is safe; `gongji month reconciliation {period}` shows the last report the node stored"),
+            )
+        })?
+        .into_inner();
+    print_reconciliation(&report, out)
+}
+
+async fn reconciliation(args: MonthAtNode, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = client::node(&args.node.node).await?;
+    let report = node
+        .get_reconciliation(pb::ReconcileMonthRequest {
+            period: args.period.to_string(),
+        })
+        .await
+        .map_err(CliError::call)?
+        .into_inner();
+    print_reconciliation(&report, out)
+}
+
+async fn report(args: ReportArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut hub = client::hub(&args.hub.hub).await?;
+    let period = args.period.to_string();
+    let clearing = hub
+        .get_clearing(pb::GetClearingRequest { period: period.clone() })
+        .await
+        .map_err(CliError::call)?
+        .into_inner();
+    let totals = ClearingTotals::from_pb(&clearing).map_err(malformed("clearing", &period))?;
+    output::clearing(out, &clearing, &totals)?;
+    if !totals.balanced() {
+        let mut why = totals.inconsistencies.clone();
+        if !totals.nets_sum.is_zero() {
+            why.insert(0, format!("its nets sum to {}, not 0.00", totals.nets_sum));
+        }
+        let unwritten = match &args.csv {
+            Some(path) => format!("; {} was not written", path.display()),
+            None => String::new(),
+        };
+        return Err(CliError::Other(format!(
+            "the clearing of {period} does not add up: {}{unwritten}",
+            why.join("; ")
+        )));
+    }
+    if let Some(path) = &args.csv {
+        let bytes = totals
+            .to_csv()
+            .map_err(|e| CliError::Other(format!("cannot format the CSV: {e}")))?;
+        std::fs::write(path, bytes).map_err(|e| CliError::Other(format!("cannot write {}: {e}", path.display())))?;
+        writeln!(out, "matrix and nets written to {}", path.display())?;
+    }
+    Ok(EXIT_OK)
+}
+
+async fn settle(args: SettleArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut hub = client::hub(&args.hub.hub).await?;
+    let period = args.period.to_string();
+    let settlement = hub
+        .settle_month(pb::SettleMonthRequest {
+            period: period.clone(),
+            override_reason: args.override_reason.unwrap_or_default(),
+            operator: args.operator.unwrap_or_default(),
+        })
+        .await
+        .map_err(|status| {
+            CliError::idempotent_call(
+                status,
+                &format!("settling again is safe (it never settles twice); `gongji month status {period}` shows whether it is settled"),
+            )
+        })?
+        .into_inner();
+    let sums = SettlementSums::of(&settlement).map_err(malformed("settlement", &period))?;
+    output::settlement(out, &settlement, &sums)?;
+    Ok(EXIT_OK)
+}
+
+async fn prepaid_operation(args: PrepaidOperationArgs, withdrawal: bool, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut hub = client::hub(&args.hub.hub).await?;
+    let request = pb::PrepaidOperationRequest {
+        operation_id: args.id.to_string(),
+        province: args.province.to_string(),
+        amount: args.amount.to_string(),
+        operator: args.operator,
+        reason: args.reason,
+    };
+    let (what, answer) = if withdrawal {
+        ("withdrawing", hub.withdraw_prepaid(request).await)
+    } else {
+        ("depositing", hub.deposit_prepaid(request).await)
+    };
+    let operation = answer
+        .map_err(|status| {
+            CliError::idempotent_call(
+                status,
+                &format!("{what} again with the same --id is safe: it is recorded at most once"),
+            )
+        })?
+        .into_inner();
+    output::prepaid_operation(out, &operation)?;
+    Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_disputed_reconciliation_exits_with_1_and_a_confirmed_one_with_0() {
+        let mut report = pb::Reconciliation {
+            confirmed: true,
+            ..Default::default()
+        };
+        assert_eq!(reconciliation_exit(&report), 0);
+        report.confirmed = false;
+        assert_eq!(reconciliation_exit(&report), 1);
+    }
+}
