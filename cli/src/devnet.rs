@@ -250,6 +250,13 @@ fn cheat_sheet(out: &mut dyn Write, manifest: &Manifest, provinces: &[ProvinceCo
         "  # or with this CLI: gongji show payment {} --node {node}; gongji show transactions --period {period} --hub {hub}",
         demo::payment(payer)
     )?;
+    writeln!(
+        out,
+        "  # the monthly cycle with this CLI: the open month, closing it, prepaid funds (more: gongji month --help)"
+    )?;
+    writeln!(out, "  gongji month status --hub {hub}")?;
+    writeln!(out, "  gongji month close --hub {hub}")?;
+    writeln!(out, "  gongji prepaid status --hub {hub}")?;
     Ok(())
 }
 
@@ -303,5 +310,6 @@ mod tests {
             text.contains(r#"{"period":"2026-01"}' 127.0.0.1:6000 gongji.v1.NationalHub/ListTransactions"#),
             "{text}"
         );
+        assert!(text.contains("\n  gongji month close --hub 127.0.0.1:6000\n"), "{text}");
     }
 }
