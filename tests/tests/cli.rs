@@ -2,7 +2,7 @@
 //! the `gongji` commands driven through `gongji::run` (the same path as the
 //! binary, with the output captured).
 
-use gongji_tests::{code, employee_with_balance, establish, eventually, register, v1 as pb, TestNetwork};
+use gongji_tests::{code, employee_with_balance, establish, eventually, fen, pay, pay_request, register, v1 as pb, TestNetwork};
 
 /// What one `gongji …` invocation printed and returned.
 struct Ran {
@@ -968,4 +968,485 @@ async fn a_transfer_while_the_receiving_province_is_down_is_pending_then_complet
     assert_eq!(value(&again.out, "status"), Some("approved"), "{}", again.out);
     assert_eq!(account(&net, "34", "d-13").await, ("1000.00".into(), "0.00".into()));
     net.shutdown().await;
+}
+
+// ---- The monthly cycle and prepaid funds through the CLI ------------------------------------
+
+/// The rows of the table whose header line starts with the words of
+/// `header`, each split on whitespace, up to the first empty line.
+fn rows<'a>(text: &'a str, header: &str) -> Vec<Vec<&'a str>> {
+    let header: Vec<&str> = header.split_whitespace().collect();
+    text.lines()
+        .skip_while(|line| !line.split_whitespace().collect::<Vec<_>>().starts_with(&header))
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .map(|line| line.split_whitespace().collect())
+        .collect()
+}
+
+/// Fen as an amount in wire form ("-46.85").
+fn yuan(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", fen.abs() / 100, fen.abs() % 100)
+}
+
+/// Waits until `gongji month status PERIOD` shows `state`, and returns what it printed.
+async fn month_becomes(hub: &str, period: &str, state: &str) -> String {
+    eventually(&format!("month {period} {state}"), || async {
+        let ran = gongji(&["month", "status", period, "--hub", hub]).await;
+        (value(&ran.out, "state") == Some(state)).then_some(ran.out)
+    })
+    .await
+}
+
+/// Payments in three directions and a refund, between Hebei (13), Jiangsu
+/// (32) and Henan (41). Returns what each ordered pair owes, in fen, per
+/// kind: (payer, payee, kind) → (count, gross).
+async fn a_month_of_cross_province_traffic(
+    net: &TestNetwork,
+) -> std::collections::BTreeMap<(&'static str, &'static str, &'static str), (u64, i64)> {
+    // donor-13 (region 130100) gives parent-41; donor-32 gives kid-13 (region
+    // 130200); donor-41 gives kin-32.
+    gongji_tests::hebei_donor_henan_parent(net).await;
+    employee_with_balance(&mut net.node("32"), "donor-32", "320500", "1000.00").await;
+    register(&mut net.node("13"), "kid-13", pb::InsuranceType::Resident, "130200").await;
+    establish(&mut net.node("32"), "rel-32-13", "donor-32", "kid-13", "13", "300.00")
+        .await
+        .expect("establish rel-32-13");
+    employee_with_balance(&mut net.node("41"), "donor-41", "410100", "1000.00").await;
+    register(&mut net.node("32"), "kin-32", pb::InsuranceType::Resident, "320500").await;
+    establish(&mut net.node("41"), "rel-41-32", "donor-41", "kin-32", "32", "300.00")
+        .await
+        .expect("establish rel-41-32");
+
+    let mut owed = std::collections::BTreeMap::new();
+    let mut note = |payer, payee, kind, amount: &str| {
+        let entry = owed.entry((payer, payee, kind)).or_insert((0, 0));
+        entry.0 += 1;
+        entry.1 += fen(amount);
+    };
+    for (at, id, beneficiary, institution, amount, donor_province) in [
+        ("41", "p-41-a", "parent-41", "H41010000001", "100.00", "13"),
+        ("41", "p-41-b", "parent-41", "H41010000001", "23.45", "13"),
+        ("13", "p-13-a", "kid-13", "H13020000001", "66.60", "32"),
+        ("32", "p-32-a", "kin-32", "H32050000001", "12.34", "41"),
+    ] {
+        let paid = pay(&mut net.node(at), pay_request(id, beneficiary, institution, amount))
+            .await
+            .expect("pay");
+        assert_eq!(paid.status, pb::TransactionStatus::Approved as i32, "{paid:?}");
+        note(donor_province, at, "payment", amount);
+    }
+    let refunded = gongji_tests::refund(&mut net.node("41"), "r-41-a", "p-41-a", "10.00")
+        .await
+        .expect("refund");
+    assert_eq!(refunded.status, pb::TransactionStatus::Approved as i32, "{refunded:?}");
+    note("41", "13", "refund", "10.00");
+    owed
+}
+
+#[tokio::test]
+async fn a_month_closes_reconciles_at_every_province_reports_its_clearing_and_settles_once() {
+    let net = TestNetwork::start(&["13", "32", "41"]).await;
+    let hub = net.network().hub_url();
+    let owed = a_month_of_cross_province_traffic(&net).await;
+    let period = open_period(&net).await;
+
+    let open = ok(&["month", "status", "--hub", &hub]).await;
+    assert_eq!(value(&open, "month"), Some(period.as_str()), "{open}");
+    assert_eq!(value(&open, "state"), Some("open"));
+    assert_eq!(value(&open, "pending"), Some("0"));
+    // Before the close, Hebei owes 46.85 net: usage of its prepaid funds.
+    let prepaid = ok(&["prepaid", "status", "--hub", &hub]).await;
+    assert_eq!(
+        rows(&prepaid, "province  ")[0],
+        ["13", "1000000.00", "46.85", "0.00", "0.0", "green", "100000.00", "0.00"],
+        "{prepaid}"
+    );
+
+    let closed = ok(&["month", "close", "--hub", &hub]).await;
+    assert_eq!(value(&closed, "month"), Some(period.as_str()), "{closed}");
+    assert!(
+        closed.contains(&format!("`gongji month reconcile {period} --node ADDR`")),
+        "{closed}"
+    );
+    let status = month_becomes(&hub, &period, "closed").await;
+    assert_eq!(value(&status, "transactions"), Some("5"), "{status}");
+    assert_eq!(value(&status, "provinces"), Some("13, 32, 41"));
+    assert_eq!(value(&status, "confirmed"), Some("none (0 of 3)"));
+    assert_eq!(value(&status, "waiting for"), Some("13, 32, 41"));
+    assert!(value(&status, "cleared at").is_some_and(|t| t.ends_with("+08:00")), "{status}");
+    assert_ne!(open_period(&net).await, period, "new transactions go into the next month");
+
+    // Every province reconciles and confirms; the stored report says the same.
+    let nets: std::collections::BTreeMap<&str, i64> = ["13", "32", "41"]
+        .into_iter()
+        .map(|p| {
+            let net: i64 = owed
+                .iter()
+                .map(|((payer, payee, _), (_, gross))| {
+                    if *payee == p {
+                        *gross
+                    } else if *payer == p {
+                        -gross
+                    } else {
+                        0
+                    }
+                })
+                .sum();
+            (p, net)
+        })
+        .collect();
+    for p in ["13", "32", "41"] {
+        let node = node_url(&net, p);
+        let report = ok(&["month", "reconcile", &period, "--node", &node]).await;
+        assert_eq!(
+            value(&report, "outcome"),
+            Some("confirmed: every line matched, and the hub has the confirmation"),
+            "{p}: {report}"
+        );
+        assert_eq!(value(&report, "statement net"), Some(yuan(nets[p]).as_str()), "{p}");
+        assert_eq!(value(&report, "only at hub"), Some("0"));
+        assert!(report.contains("mismatched lines: none\n"), "{report}");
+        let regions = rows(&report, "region  ");
+        assert_eq!(
+            regions.last().map(|r| r[4]),
+            Some(yuan(nets[p]).as_str()),
+            "{p}: the regions add up to the statement: {report}"
+        );
+        // The stored report says the same (its regional amounts aside: see
+        // zero_regional_amounts_of_a_fresh_reconciliation_have_two_decimals).
+        let stored = ok(&["month", "reconciliation", &period, "--node", &node]).await;
+        let head = |text: &str| text.split("\npooling regions").next().unwrap_or_default().to_owned();
+        assert_eq!(head(&stored), head(&report), "{p}");
+    }
+    // Hebei's lines by pooling region: the donor's (two payments and the
+    // refund) and the child's (one payment received).
+    let hebei = ok(&["month", "reconciliation", &period, "--node", &node_url(&net, "13")]).await;
+    assert_eq!(
+        rows(&hebei, "region  "),
+        [
+            vec!["130100", "3", "123.45", "10.00", "-113.45"],
+            vec!["130200", "1", "0.00", "66.60", "66.60"],
+            vec!["total", "4", "123.45", "76.60", "-46.85"],
+        ],
+        "{hebei}"
+    );
+    let status = month_becomes(&hub, &period, "reconciled").await;
+    assert_eq!(value(&status, "confirmed"), Some("13, 32, 41 (3 of 3)"), "{status}");
+    assert_eq!(value(&status, "waiting for"), None);
+
+    // The clearing: every cell is what the test paid, the nets sum to zero.
+    let dir = tempfile::tempdir().unwrap();
+    let csv_path = dir.path().join("clearing.csv");
+    let report = ok(&["month", "report", &period, "--csv", csv_path.to_str().unwrap(), "--hub", &hub]).await;
+    let cell = |payer: &str, payee: &str| -> i64 {
+        owed.iter()
+            .filter(|((from, to, _), _)| *from == payer && *to == payee)
+            .map(|(_, (_, gross))| gross)
+            .sum()
+    };
+    let provinces = ["13", "32", "41"];
+    let mut expected_matrix: Vec<Vec<String>> = provinces
+        .iter()
+        .map(|payer| {
+            let mut row = vec![payer.to_string()];
+            row.extend(
+                provinces
+                    .iter()
+                    .map(|payee| if payer == payee { "-".into() } else { yuan(cell(payer, payee)) }),
+            );
+            row.push(yuan(provinces.iter().map(|payee| cell(payer, payee)).sum()));
+            row
+        })
+        .collect();
+    let mut totals = vec!["total".to_owned()];
+    totals.extend(
+        provinces
+            .iter()
+            .map(|payee| yuan(provinces.iter().map(|payer| cell(payer, payee)).sum())),
+    );
+    totals.push(yuan(owed.values().map(|(_, gross)| gross).sum()));
+    expected_matrix.push(totals);
+    assert_eq!(rows(&report, "payer \\ payee"), expected_matrix, "{report}");
+    assert_eq!(
+        expected_matrix[0],
+        ["13", "-", "0.00", "123.45", "123.45"],
+        "the test's own arithmetic"
+    );
+    let by_kind: Vec<Vec<String>> = owed
+        .iter()
+        .map(|((payer, payee, kind), (count, gross))| {
+            vec![
+                payer.to_string(),
+                payee.to_string(),
+                kind.to_string(),
+                count.to_string(),
+                yuan(*gross),
+            ]
+        })
+        .collect();
+    assert_eq!(rows(&report, "payer  payee  kind"), by_kind, "{report}");
+    let nets_table = rows(&report, "province  payable");
+    for (row, p) in nets_table.iter().zip(provinces) {
+        assert_eq!((row[0], row[3]), (p, yuan(nets[p]).as_str()), "{report}");
+    }
+    assert_eq!(nets_table[3], ["total", "212.39", "212.39", "0.00"], "{report}");
+    assert!(report.contains("\nsum of nets: 0.00 (balanced)\n"), "{report}");
+    assert!(
+        report.starts_with(&format!("clearing (清分) of {period}: 5 transactions\n")),
+        "{report}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&csv_path).unwrap(),
+        "payer \\ payee,13,32,41,total\n\
+         13,,0.00,123.45,123.45\n\
+         32,66.60,,0.00,66.60\n\
+         41,10.00,12.34,,22.34\n\
+         total,76.60,12.34,123.45,212.39\n\
+         \n\
+         province,payable,receivable,net\n\
+         13,123.45,76.60,-46.85\n\
+         32,66.60,12.34,-54.26\n\
+         41,22.34,123.45,101.11\n\
+         total,212.39,212.39,0.00\n"
+    );
+
+    // Settled once: the net payers' funds are drawn, the net receiver paid;
+    // settling again prints the same settlement.
+    let settle = ["month", "settle", &period, "--operator", "wang", "--hub", &hub];
+    let settled = ok(&settle).await;
+    assert_eq!(value(&settled, "operator"), Some("wang"), "{settled}");
+    assert_eq!(value(&settled, "override reason"), None);
+    assert_eq!(
+        rows(&settled, "province  net"),
+        [
+            vec!["13", "-46.85", "46.85", "0.00"],
+            vec!["32", "-54.26", "54.26", "0.00"],
+            vec!["41", "101.11", "0.00", "101.11"],
+            vec!["total", "0.00", "101.11", "101.11"],
+        ],
+        "{settled}"
+    );
+    assert_eq!(ok(&settle).await, settled);
+    let status = ok(&["month", "status", &period, "--hub", &hub]).await;
+    assert_eq!(value(&status, "state"), Some("settled"), "{status}");
+    assert!(value(&status, "settled at").is_some(), "{status}");
+
+    // Prepaid funds: Hebei's drawn; a deposit is recorded once; a withdrawal
+    // beyond the balance is refused.
+    let prepaid = ok(&["prepaid", "status", "--hub", &hub]).await;
+    let hebei = rows(&prepaid, "province  ");
+    assert_eq!(
+        hebei[0],
+        ["13", "999953.15", "0.00", "0.00", "0.0", "green", "100000.00", "0.00"],
+        "{prepaid}"
+    );
+    let deposit = [
+        "prepaid",
+        "deposit",
+        "--id",
+        "dep-13-1",
+        "--province",
+        "13",
+        "--amount",
+        "500.00",
+        "--operator",
+        "wang",
+        "--reason",
+        "monthly top-up",
+        "--hub",
+        &hub,
+    ];
+    let deposited = ok(&deposit).await;
+    assert_eq!(value(&deposited, "kind"), Some("deposit"), "{deposited}");
+    assert_eq!(value(&deposited, "province"), Some("13 (Hebei)"));
+    assert_eq!(value(&deposited, "balance after"), Some("1000453.15"));
+    assert_eq!(value(&deposited, "reason"), Some("monthly top-up"));
+    assert_eq!(ok(&deposit).await, deposited, "the same id is recorded once");
+    let refused = gongji(&[
+        "prepaid",
+        "withdraw",
+        "--id",
+        "wd-41-1",
+        "--province",
+        "41",
+        "--amount",
+        "2000000.00",
+        "--operator",
+        "wang",
+        "--reason",
+        "too much",
+        "--hub",
+        &hub,
+    ])
+    .await;
+    assert_eq!((refused.code, refused.out.as_str()), (1, ""), "{}", refused.err);
+    assert!(
+        refused
+            .err
+            .starts_with("error: failed precondition: province 41 can withdraw at most "),
+        "{}",
+        refused.err
+    );
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_line_lost_at_a_node_is_disputed_with_exit_status_1_and_the_month_settles_only_with_an_override() {
+    let mut net = TestNetwork::start(&["13", "41"]).await;
+    gongji_tests::hebei_donor_henan_parent(&net).await;
+    for id in ["p0", "p1", "p2"] {
+        let paid = pay(&mut net.node("41"), pay_request(id, "parent-41", "H41010000001", "10.00"))
+            .await
+            .unwrap();
+        assert_eq!(paid.status, pb::TransactionStatus::Approved as i32);
+    }
+    let (hebei, hub) = (node_url(&net, "13"), net.network().hub_url());
+    let period = open_period(&net).await;
+    ok(&["month", "close", &period, "--hub", &hub]).await;
+    month_becomes(&hub, &period, "closed").await;
+
+    // Lose one record at Henan's node, as a damaged store might.
+    net.stop_node("41").await;
+    {
+        let dir = net.network().node_data_dir(code("41"));
+        let store = gongji_common::store::Store::open(&dir, province_node::store::TREES).unwrap();
+        let month = gongji_common::Period::parse("period", &period).unwrap();
+        let key = province_node::store::cross_line_key(month, "payment", "p1");
+        store.transact(|tx| tx.remove(province_node::store::CROSS_LINES, &key)).unwrap();
+        store.durable().await.unwrap();
+    }
+    net.start_node("41").await;
+    let henan = node_url(&net, "41");
+
+    let disputed = gongji(&["month", "reconcile", &period, "--node", &henan]).await;
+    assert_eq!(
+        (disputed.code, disputed.err.as_str()),
+        (1, ""),
+        "not an error, but not 0: {}",
+        disputed.out
+    );
+    assert_eq!(
+        value(&disputed.out, "outcome"),
+        Some("disputed: 1 line differs, and the hub has the dispute with this report"),
+        "{}",
+        disputed.out
+    );
+    assert_eq!(
+        (value(&disputed.out, "matched"), value(&disputed.out, "only at hub")),
+        (Some("2"), Some("1"))
+    );
+    assert_eq!(
+        rows(&disputed.out, "comparison  "),
+        [["only_at_hub", "payment", "p1", "13", "receivable", "10.00", "-"]],
+        "{}",
+        disputed.out
+    );
+    let stored = gongji(&["month", "reconciliation", &period, "--node", &henan]).await;
+    assert_eq!(stored.code, 1, "{}", stored.err);
+    assert_eq!(value(&stored.out, "outcome"), value(&disputed.out, "outcome"), "{}", stored.out);
+    assert_eq!(rows(&stored.out, "comparison  "), rows(&disputed.out, "comparison  "));
+    ok(&["month", "reconcile", &period, "--node", &hebei]).await;
+
+    let status = ok(&["month", "status", &period, "--hub", &hub]).await;
+    assert_eq!(value(&status, "state"), Some("closed"), "{status}");
+    assert_eq!(value(&status, "confirmed"), Some("13 (1 of 2)"));
+    assert_eq!(value(&status, "waiting for"), Some("41"));
+    assert_eq!(value(&status, "disputes"), Some("1"));
+    let dispute = &rows(&status, "province  only at hub")[0];
+    assert_eq!(dispute[..5], ["41", "1", "0", "0", "0"], "{status}");
+    assert!(dispute[5..].join(" ").contains("p1"), "the detail names the line: {status}");
+
+    // Settling waits for Henan, unless an operator overrides with a reason.
+    let waiting = gongji(&["month", "settle", &period, "--hub", &hub]).await;
+    assert_eq!(waiting.code, 1, "{}", waiting.out);
+    assert!(
+        waiting.err.starts_with("error: failed precondition: ") && waiting.err.contains("41"),
+        "{}",
+        waiting.err
+    );
+    let reason = "Henan's store lost a line; the hub's record stands";
+    let anonymous = gongji(&["month", "settle", &period, "--override", reason, "--hub", &hub]).await;
+    assert_eq!(anonymous.code, 2, "an override names its operator: {}", anonymous.err);
+    let settled = ok(&[
+        "month",
+        "settle",
+        &period,
+        "--override",
+        reason,
+        "--operator",
+        "wang",
+        "--hub",
+        &hub,
+    ])
+    .await;
+    assert_eq!(value(&settled, "override reason"), Some(reason), "{settled}");
+    assert_eq!(rows(&settled, "province  net")[0], ["13", "-30.00", "30.00", "0.00"], "{settled}");
+    let status = ok(&["month", "status", &period, "--hub", &hub]).await;
+    assert_eq!(value(&status, "state"), Some("settled"), "{status}");
+    assert_eq!(value(&status, "override reason"), Some(reason));
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_month_closing_with_a_pending_payment_says_so_and_the_close_completes_by_itself() {
+    let mut net = TestNetwork::start(&["13", "41"]).await;
+    gongji_tests::hebei_donor_henan_parent(&net).await;
+    let hub = net.network().hub_url();
+    let period = open_period(&net).await;
+    net.stop_node("13").await;
+    let pending = pay(&mut net.node("41"), pay_request("p-late", "parent-41", "H41010000001", "40.00")).await;
+    assert_eq!(pending.unwrap_err().code(), tonic::Code::Unavailable);
+
+    let closing = ok(&["month", "close", &period, "--hub", &hub]).await;
+    assert_eq!(value(&closing, "state"), Some("closing"), "{closing}");
+    assert_eq!(value(&closing, "pending"), Some("1"));
+    assert!(
+        closing.contains(&format!("{period} is still closing: 1 transaction stamped with it is pending.")),
+        "{closing}"
+    );
+    assert!(closing.contains("the close completes by itself"), "{closing}");
+    let early = gongji(&["month", "report", &period, "--hub", &hub]).await;
+    assert_eq!(early.code, 1, "{}", early.out);
+    assert!(early.err.starts_with("error: failed precondition: "), "{}", early.err);
+    let unknown = gongji(&["month", "status", "2001-01", "--hub", &hub]).await;
+    assert_eq!(unknown.code, 1, "{}", unknown.out);
+    assert!(unknown.err.starts_with("error: not found: "), "{}", unknown.err);
+
+    net.start_node("13").await;
+    let closed = month_becomes(&hub, &period, "closed").await;
+    assert_eq!(value(&closed, "pending"), Some("0"), "{closed}");
+    assert_eq!(value(&closed, "transactions"), Some("1"), "the late payment landed in its month");
+    // Closing again changes nothing.
+    let again = ok(&["month", "close", &period, "--hub", &hub]).await;
+    assert_eq!(value(&again, "cleared at"), value(&closed, "cleared at"), "{again}");
+    net.shutdown().await;
+}
+
+/// Amounts are decimal strings with exactly two places; a pooling region
+/// with nothing payable must say "0.00".
+#[tokio::test]
+#[ignore = "server bug: ReconcileMonth answers a zero regional payable as \"0\" (RegionTotals::default() uses \
+            Money::default(), a zero of scale 0); GetReconciliation of the same report says \"0.00\""]
+async fn zero_regional_amounts_of_a_fresh_reconciliation_have_two_decimals() {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    gongji_tests::hebei_donor_henan_parent(&net).await;
+    pay(&mut net.node("41"), pay_request("p0", "parent-41", "H41010000001", "10.00"))
+        .await
+        .unwrap();
+    let (henan, hub) = (node_url(&net, "41"), net.network().hub_url());
+    let period = open_period(&net).await;
+    ok(&["month", "close", &period, "--hub", &hub]).await;
+    month_becomes(&hub, &period, "closed").await;
+    let fresh = ok(&["month", "reconcile", &period, "--node", &henan]).await;
+    assert_eq!(rows(&fresh, "region  ")[0], ["410100", "1", "0.00", "10.00", "10.00"], "{fresh}");
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn month_report_help_documents_the_csv_layout() {
+    let help = ok(&["month", "report", "--help"]).await;
+    assert!(help.contains("two tables"), "{help}");
+    assert!(help.contains("province,payable,receivable,net"), "{help}");
 }
