@@ -15,6 +15,7 @@ pub mod period;
 pub mod server;
 pub mod statement;
 pub mod store;
+pub mod testing;
 
 pub use codes::{InstitutionCode, ProvinceCode, RegionCode};
 pub use field::FieldError;
