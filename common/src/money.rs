@@ -15,9 +15,16 @@ pub const MAX_REQUEST_AMOUNT: Money = Money(Decimal::from_parts(1_000_000_000, 0
 
 /// An amount of CNY, scaled to exactly two decimals. Balances may be negative
 /// (a claim on a counterpart); request amounts are parsed as positive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Money(Decimal);
+
+impl Default for Money {
+    /// Zero, with its two decimal places ("0.00", never "0").
+    fn default() -> Money {
+        Money::ZERO
+    }
+}
 
 /// An arithmetic result that does not fit a `Decimal`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -215,5 +222,6 @@ mod tests {
         assert_eq!(json, "\"-12.34\"");
         assert_eq!(serde_json::from_str::<Money>(&json).unwrap(), a);
         assert_eq!(Money::ZERO.negated().to_string(), "0.00");
+        assert_eq!(Money::default().to_string(), "0.00");
     }
 }

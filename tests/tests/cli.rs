@@ -1427,8 +1427,6 @@ async fn a_month_closing_with_a_pending_payment_says_so_and_the_close_completes_
 /// Amounts are decimal strings with exactly two places; a pooling region
 /// with nothing payable must say "0.00".
 #[tokio::test]
-#[ignore = "server bug: ReconcileMonth answers a zero regional payable as \"0\" (RegionTotals::default() uses \
-            Money::default(), a zero of scale 0); GetReconciliation of the same report says \"0.00\""]
 async fn zero_regional_amounts_of_a_fresh_reconciliation_have_two_decimals() {
     let net = TestNetwork::start(&["13", "41"]).await;
     gongji_tests::hebei_donor_henan_parent(&net).await;

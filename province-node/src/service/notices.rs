@@ -61,10 +61,13 @@ impl Node {
                     }
                 };
                 relationship.status = RelationshipStatus::Dissolved;
-                relationship.end = Some(End {
-                    reason: *reason,
-                    at: gongji_common::period::now_millis(),
-                });
+                // An end asked for here keeps its own time; otherwise it ends now.
+                if relationship.end.is_none() {
+                    relationship.end = Some(End {
+                        reason: *reason,
+                        at: gongji_common::period::now_millis(),
+                    });
+                }
                 relationship.version = relationship.version.max(*version);
                 relationship.updated_at = gongji_common::period::now_millis();
                 tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
