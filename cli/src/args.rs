@@ -76,6 +76,25 @@ pub enum Command {
     /// Each province's prepaid funds (预付金) at the hub: status, deposits, withdrawals.
     #[command(subcommand)]
     Prepaid(PrepaidCommand),
+    /// Check every invariant of the network: each server's books, every
+    /// cross-province transaction the same at the hub and both nodes, nets
+    /// summing to zero, money conserved. Streams everything once; exits 1 on
+    /// any violation.
+    Audit(AuditArgs),
+}
+
+/// Which network to audit: a devnet's address file, or the hub and each node.
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// The address file `gongji devnet` writes (DATA_DIR/devnet.json).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["hub", "nodes"])]
+    pub devnet: Option<std::path::PathBuf>,
+    /// The national hub: host:port or http://host:port (with --node for each province).
+    #[arg(long, value_name = "ADDR", env = "GONGJI_HUB")]
+    pub hub: Option<String>,
+    /// A province node as CODE=ADDR (repeat for every province), e.g. 32=127.0.0.1:50052.
+    #[arg(long = "node", value_name = "CODE=ADDR")]
+    pub nodes: Vec<String>,
 }
 
 /// Where a province node listens.

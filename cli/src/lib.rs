@@ -6,6 +6,7 @@
 //! of arguments, with the output captured.
 
 pub mod args;
+pub mod audit;
 pub mod client;
 pub mod commands;
 pub mod cycle;
@@ -63,6 +64,7 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Info(node) => commands::info(node, out).await,
         Command::Month(command) => cycle::month(command, out).await,
         Command::Prepaid(command) => cycle::prepaid(command, out).await,
+        Command::Audit(args) => audit::command(args, out, err).await,
     };
     let _ = out.flush();
     match result {

@@ -1,0 +1,130 @@
+//! `gongji audit` checks every invariant of DESIGN.md across a live network:
+//! it passes on honest books and names what is wrong in tampered ones.
+
+use gongji::audit::{audit, Target};
+use gongji_tests::{dissolve, eventually, hebei_donor_henan_parent, pay, pay_request, refund, reverse, v1 as pb, TestNetwork};
+
+fn target(net: &TestNetwork) -> Target {
+    Target::from_manifest(&net.network().manifest()).unwrap()
+}
+
+/// Payments, a refund, a reversal, a dissolution and a closed month.
+async fn some_history(net: &TestNetwork) {
+    hebei_donor_henan_parent(net).await;
+    let mut henan = net.node("41");
+    for i in 0..3 {
+        pay(&mut henan, pay_request(&format!("p{i}"), "parent-41", "H41010000001", "12.34"))
+            .await
+            .unwrap();
+    }
+    refund(&mut henan, "r0", "p0", "2.34").await.unwrap();
+    reverse(&mut henan, "p1").await.unwrap();
+    reverse(&mut henan, "never-seen").await.unwrap();
+    let period = net
+        .hub()
+        .get_open_period(pb::GetOpenPeriodRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .period;
+    net.hub().close_month(pb::CloseMonthRequest { period }).await.unwrap();
+    pay(&mut henan, pay_request("p-next", "parent-41", "H41010000001", "1.00"))
+        .await
+        .unwrap();
+    dissolve(&mut net.node("13"), "rel-13-41", pb::Party::Donor).await.unwrap();
+    eventually("everything settles down", || {
+        let (mut hebei, mut henan) = (net.node("13"), net.node("41"));
+        async move {
+            let idle = |info: pb::NodeInfo| info.pending == 0;
+            let a = hebei.get_node_info(pb::GetNodeInfoRequest {}).await.ok()?.into_inner();
+            let b = henan.get_node_info(pb::GetNodeInfoRequest {}).await.ok()?.into_inner();
+            (idle(a) && idle(b)).then_some(())
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_honest_network_passes_the_audit() {
+    let net = TestNetwork::start(&["13", "32", "41"]).await;
+    some_history(&net).await;
+    gongji_tests::relationship_becomes(&net, "41", "rel-13-41", pb::RelationshipStatus::Dissolved).await;
+
+    let report = audit(&target(&net), &mut std::io::sink()).await.unwrap();
+    assert!(report.passed(), "{:?}", report.violations);
+    assert_eq!(report.servers, 4);
+    assert!(report.journal_entries > 10 && report.lines >= 6, "{report:?}");
+    assert_eq!(report.months, 2);
+    // 2000.00 came in; held: the donor's 2000 less what was paid and not returned; out: paid.
+    assert_eq!(report.inflows.to_string(), "2000.00");
+    assert_eq!(report.held.checked_add(report.outflows).unwrap(), report.inflows);
+
+    // Through the command line too: exit 0 and the summary.
+    let devnet = net.data_dir().join("devnet.json");
+    std::fs::write(&devnet, serde_json::to_string(&net.network().manifest()).unwrap()).unwrap();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = gongji::run(["gongji", "audit", "--devnet", devnet.to_str().unwrap()], &mut out, &mut err).await;
+    let printed = String::from_utf8(out).unwrap();
+    assert_eq!(code, 0, "{printed}{}", String::from_utf8_lossy(&err));
+    assert!(printed.contains("no violations"), "{printed}");
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_tampered_store_fails_the_audit_naming_what_is_wrong() {
+    let mut net = TestNetwork::start(&["13", "41"]).await;
+    some_history(&net).await;
+
+    // Henan's node loses a booked line, and a balance changes behind its journal.
+    net.stop_node("41").await;
+    {
+        let dir = net.network().node_data_dir(gongji_tests::code("41"));
+        let store = gongji_common::store::Store::open(&dir, province_node::store::TREES).unwrap();
+        let period = net
+            .hub()
+            .get_open_period(pb::GetOpenPeriodRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .period;
+        let key = province_node::store::cross_line_key(gongji_common::Period::parse("p", &period).unwrap(), "payment", "p-next");
+        let account = gongji_common::store::Account::new(gongji_common::store::AccountKind::Institution, "H41010000001");
+        store
+            .transact(|tx| {
+                tx.remove(province_node::store::CROSS_LINES, &key)?;
+                tx.put(
+                    gongji_common::store::BALANCES,
+                    account.key().as_bytes(),
+                    &gongji_common::Money::from_fen(1),
+                )
+            })
+            .unwrap();
+        store.durable().await.unwrap();
+    }
+    net.start_node("41").await;
+
+    let report = audit(&target(&net), &mut std::io::sink()).await.unwrap();
+    assert!(!report.passed());
+    let said = report.violations.join("\n");
+    assert!(
+        said.contains("payment p-next: approved at the hub, not booked by the node"),
+        "{said}"
+    );
+    assert!(said.contains("institution/H41010000001 has balance 0.01"), "{said}");
+    assert!(said.contains("money is not conserved"), "{said}");
+
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let hub = net.network().hub_url();
+    let nodes: Vec<String> = ["13", "41"]
+        .iter()
+        .map(|p| format!("{p}={}", net.network().node_url(gongji_tests::code(p))))
+        .collect();
+    let mut args = vec!["gongji".to_string(), "audit".into(), "--hub".into(), hub];
+    for n in &nodes {
+        args.extend(["--node".to_string(), n.clone()]);
+    }
+    let code = gongji::run(args, &mut out, &mut err).await;
+    assert_eq!(code, 1, "a violation fails the command");
+    assert!(String::from_utf8(out).unwrap().contains("violation(s):"));
+    net.shutdown().await;
+}
