@@ -12,4 +12,6 @@ if ! grpcurl --version 2>&1 | grep -q 'v1\.8\.6'; then
 fi
 grpcurl --version >&2
 
+# The chaos test runs the real server binaries as separate processes.
+cargo build --workspace --bins --locked
 cargo test --workspace --locked "$@"

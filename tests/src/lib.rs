@@ -3,6 +3,8 @@
 //! talked to with the real gRPC clients. Servers can be stopped and started
 //! again on the same address and data, to take a node down and bring it back.
 
+pub mod chaos;
+pub mod cluster;
 pub mod proxy;
 
 use std::{future::Future, time::Duration};

@@ -39,6 +39,7 @@ impl ProvinceNode for PublicApi {
             payments: stats.payments,
             pending: stats.pending,
             trial_balance: stats.trial_balance.to_string(),
+            outbox: stats.outbox,
         }))
     }
 

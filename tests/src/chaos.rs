@@ -1,0 +1,436 @@
+//! The chaos run: real server processes, a seeded random workload (payments
+//! in all directions, refunds, reversals, quota changes, dissolutions, an
+//! insurance transfer, a month close), a random server killed with SIGKILL
+//! every few hundred milliseconds and started again on its data, and proxies
+//! between the hub and the nodes that delay, drop and cut. Then the faults
+//! stop, the network settles, and `gongji audit` must find nothing wrong.
+//!
+//! The seed decides every choice the driver makes; the exact interleaving
+//! with the servers also depends on timing, so a failing seed is the place
+//! to start looking, run again with its duration.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use gongji::audit::{AuditReport, Target};
+use gongji_common::{testing::Rng, ProvinceCode};
+use gongji_proto::v1::{self as pb, national_hub_client::NationalHubClient, province_node_client::ProvinceNodeClient};
+use tonic::transport::Channel;
+
+use crate::{cluster::Cluster, proxy::Fault};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct ChaosConfig {
+    pub seed: u64,
+    /// How long the workload and the faults last.
+    pub duration: Duration,
+    /// The provinces (one node each).
+    pub provinces: Vec<String>,
+    /// Concurrent workers issuing operations.
+    pub workers: usize,
+}
+
+impl ChaosConfig {
+    pub fn new(seed: u64, duration: Duration) -> ChaosConfig {
+        ChaosConfig {
+            seed,
+            duration,
+            provinces: vec!["13".into(), "32".into(), "41".into()],
+            workers: 6,
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Default)]
+pub struct ChaosReport {
+    pub operations: u64,
+    /// Payments approved while the chaos went on.
+    pub approved: u64,
+    pub unanswered: u64,
+    pub kills: u64,
+    pub faults: u64,
+    pub audit: AuditReport,
+}
+
+#[derive(Default)]
+struct Counters {
+    operations: AtomicU64,
+    approved: AtomicU64,
+    unanswered: AtomicU64,
+    kills: AtomicU64,
+    faults: AtomicU64,
+}
+
+fn region(province: &str) -> String {
+    format!("{province}0100")
+}
+
+fn node(url: &str) -> ProvinceNodeClient<Channel> {
+    ProvinceNodeClient::new(
+        Channel::from_shared(url.to_owned())
+            .expect("url")
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(Duration::from_secs(4))
+            .connect_lazy(),
+    )
+}
+
+/// Runs one chaos run in `data_dir`; panics if the audit finds a violation.
+pub async fn run(config: ChaosConfig, data_dir: &std::path::Path) -> ChaosReport {
+    let provinces: Vec<&str> = config.provinces.iter().map(String::as_str).collect();
+    let cluster = Arc::new(tokio::sync::Mutex::new(Cluster::start(data_dir, &provinces).await));
+    let urls: Vec<(String, String)> = {
+        let c = cluster.lock().await;
+        provinces.iter().map(|p| (p.to_string(), c.node_url(p))).collect()
+    };
+    let hub_url = cluster.lock().await.hub_url();
+    setup(&urls).await;
+
+    let counters = Arc::new(Counters::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let payments: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let mut tasks = Vec::new();
+
+    // The workload.
+    for worker in 0..config.workers {
+        let (urls, counters, stop, payments) = (urls.clone(), counters.clone(), stop.clone(), payments.clone());
+        let seed = config.seed;
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng::new(seed.wrapping_mul(1000).wrapping_add(worker as u64));
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let id = format!("s{seed}-w{worker}-{n}");
+                operate(&mut rng, &id, &urls, &counters, &payments).await;
+            }
+        }));
+    }
+    // One-off operations: a month close halfway, an insurance transfer at a quarter.
+    {
+        let (hub_url, urls, stop) = (hub_url.clone(), urls.clone(), stop.clone());
+        let duration = config.duration;
+        tasks.push(tokio::spawn(async move {
+            // Each is asked again (same id) until an answer comes back:
+            // the server it needs may be down at that moment.
+            tokio::time::sleep(duration / 4).await;
+            let mover = &urls.last().expect("a province").1;
+            let transfer = pb::TransferInsuranceRequest {
+                transfer_id: "chaos-move".into(),
+                person_id: "chaos-mover".into(),
+                to_region: region(&urls[0].0),
+            };
+            while !stop.load(Ordering::Relaxed) && node(mover).transfer_insurance(transfer.clone()).await.is_err() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            tokio::time::sleep(duration / 4).await;
+            // Name the month: closing it again after a lost reply is then a
+            // no-op, where an unnamed close would close the next month too.
+            let hub = NationalHubClient::new(Channel::from_shared(hub_url).expect("url").connect_lazy());
+            let mut period = None;
+            while period.is_none() && !stop.load(Ordering::Relaxed) {
+                match hub.clone().get_open_period(pb::GetOpenPeriodRequest {}).await {
+                    Ok(open) => period = Some(open.into_inner().period),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+            while let (Some(period), false) = (&period, stop.load(Ordering::Relaxed)) {
+                let request = pb::CloseMonthRequest { period: period.clone() };
+                if hub.clone().close_month(request).await.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }));
+    }
+    // The killer.
+    {
+        let (cluster, counters, stop) = (cluster.clone(), counters.clone(), stop.clone());
+        let seed = config.seed;
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng::new(seed ^ 0x6b11);
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(200 + rng.below(500))).await;
+                let mut c = cluster.lock().await;
+                let names = c.names();
+                let victim = rng.pick(&names).clone();
+                c.kill(&victim);
+                counters.kills.fetch_add(1, Ordering::Relaxed);
+                drop(c);
+                tokio::time::sleep(Duration::from_millis(50 + rng.below(300))).await;
+                cluster.lock().await.restart(&victim).await;
+            }
+        }));
+    }
+    // The faulty network.
+    {
+        let (cluster, counters, stop) = (cluster.clone(), counters.clone(), stop.clone());
+        let seed = config.seed;
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng::new(seed ^ 0xfa17);
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(300 + rng.below(700))).await;
+                let c = cluster.lock().await;
+                let proxy = &c.proxies[rng.below(c.proxies.len() as u64) as usize];
+                match rng.below(4) {
+                    0 => proxy.set(Fault::Delay(Duration::from_millis(20 + rng.below(400)))),
+                    1 => proxy.set(Fault::DropReplies),
+                    2 => proxy.set(Fault::Refuse),
+                    _ => proxy.cut(),
+                }
+                counters.faults.fetch_add(1, Ordering::Relaxed);
+                drop(c);
+                tokio::time::sleep(Duration::from_millis(200 + rng.below(800))).await;
+                let c = cluster.lock().await;
+                c.proxies.iter().for_each(|p| p.heal());
+            }
+        }));
+    }
+
+    tokio::time::sleep(config.duration).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        let _ = task.await;
+    }
+
+    // Faults off, everyone up, let the network settle, then audit.
+    let target = {
+        let mut c = cluster.lock().await;
+        c.proxies.iter().for_each(|p| p.heal());
+        for name in c.names() {
+            if !c.is_running(&name) {
+                c.restart(&name).await;
+            }
+        }
+        c.wait_idle(Duration::from_secs(90)).await;
+        Target {
+            hub: c.hub_url(),
+            provinces: c
+                .node_addrs
+                .iter()
+                .map(|(code, addr)| (ProvinceCode::parse("province", code).expect("a code"), format!("http://{addr}")))
+                .collect(),
+        }
+    };
+    let audit = gongji::audit::audit(&target, &mut std::io::sink()).await.expect("the audit runs");
+    ChaosReport {
+        operations: counters.operations.load(Ordering::Relaxed),
+        approved: counters.approved.load(Ordering::Relaxed),
+        unanswered: counters.unanswered.load(Ordering::Relaxed),
+        kills: counters.kills.load(Ordering::Relaxed),
+        faults: counters.faults.load(Ordering::Relaxed),
+        audit,
+    }
+}
+
+/// Donors in every province, a relative of each in every province, a
+/// relationship for every ordered pair (and within each province), and a
+/// person who will move. Done before any fault.
+async fn setup(urls: &[(String, String)]) {
+    for (p, url) in urls {
+        let mut n = node(url);
+        register(&mut n, &format!("donor-{p}"), pb::InsuranceType::Employee, &region(p)).await;
+        for i in 0..3 {
+            n.credit_contribution(pb::CreditContributionRequest {
+                contribution_id: format!("c-{p}-{i}"),
+                person_id: format!("donor-{p}"),
+                amount: "9000000.00".into(),
+            })
+            .await
+            .expect("credit");
+        }
+        for (q, _) in urls {
+            register(
+                &mut node(&url_of(urls, q)),
+                &format!("kin-{q}-of-{p}"),
+                pb::InsuranceType::Resident,
+                &region(q),
+            )
+            .await;
+        }
+    }
+    for (p, url) in urls {
+        for (q, _) in urls {
+            let r = node(url)
+                .establish_relationship(pb::EstablishRelationshipRequest {
+                    relationship_id: format!("rel-{p}-{q}"),
+                    donor_id: format!("donor-{p}"),
+                    beneficiary_id: format!("kin-{q}-of-{p}"),
+                    beneficiary_province: q.clone(),
+                    relation_kind: pb::RelationKind::Sibling as i32,
+                    quota: "2000000.00".into(),
+                })
+                .await
+                .expect("establish")
+                .into_inner();
+            assert_eq!(r.status, pb::RelationshipStatus::Active as i32, "rel-{p}-{q}");
+        }
+    }
+    let mover_province = &urls.last().expect("a province").0;
+    let mut mover_node = node(&url_of(urls, mover_province));
+    register(&mut mover_node, "chaos-mover", pb::InsuranceType::Employee, &region(mover_province)).await;
+    mover_node
+        .credit_contribution(pb::CreditContributionRequest {
+            contribution_id: "c-mover".into(),
+            person_id: "chaos-mover".into(),
+            amount: "777.77".into(),
+        })
+        .await
+        .expect("credit the mover");
+}
+
+fn url_of(urls: &[(String, String)], province: &str) -> String {
+    urls.iter()
+        .find(|(p, _)| p == province)
+        .map(|(_, u)| u.clone())
+        .expect("a known province")
+}
+
+async fn register(node: &mut ProvinceNodeClient<Channel>, id: &str, insurance: pb::InsuranceType, region: &str) {
+    try_register(node, id, insurance, region).await.expect("register");
+}
+
+async fn try_register(
+    node: &mut ProvinceNodeClient<Channel>,
+    id: &str,
+    insurance: pb::InsuranceType,
+    region: &str,
+) -> Result<(), tonic::Status> {
+    node.register_person(pb::RegisterPersonRequest {
+        person: Some(pb::Person {
+            person_id: id.into(),
+            name: format!("Chaos {id}"),
+            insurance_type: insurance as i32,
+            region_code: region.into(),
+            status: pb::PersonStatus::Active as i32,
+            registered_at: None,
+        }),
+    })
+    .await
+    .map(drop)
+}
+
+/// One random operation; failures (a server down, an answer lost) are
+/// counted, never fatal: the network must cope.
+async fn operate(rng: &mut Rng, id: &str, urls: &[(String, String)], counters: &Counters, payments: &Mutex<Vec<(String, String)>>) {
+    counters.operations.fetch_add(1, Ordering::Relaxed);
+    let (p, _) = rng.pick(urls).clone();
+    let (q, q_url) = rng.pick(urls).clone();
+    let known = |rng: &mut Rng| -> Option<(String, String)> {
+        let list = payments.lock().expect("payments lock");
+        (!list.is_empty()).then(|| list[rng.below(list.len() as u64) as usize].clone())
+    };
+    // Ok(true): a payment approved; Ok(false): any other definite answer.
+    let result: Result<bool, tonic::Status> = match rng.below(100) {
+        0..=59 => {
+            let amount = format!("{}.{:02}", 1 + rng.below(200), rng.below(100));
+            let request = pb::PayRequest {
+                payment_id: id.into(),
+                beneficiary_id: format!("kin-{q}-of-{p}"),
+                institution_id: format!("H{q}010000001"),
+                amount,
+                purpose: pb::PaymentPurpose::Outpatient as i32,
+                relationship_id: format!("rel-{p}-{q}"),
+            };
+            payments.lock().expect("payments lock").push((id.to_owned(), q_url.clone()));
+            node(&q_url)
+                .pay(request)
+                .await
+                .map(|r| r.into_inner().status == pb::TransactionStatus::Approved as i32)
+        }
+        60..=71 => match known(rng) {
+            Some((payment, url)) => node(&url)
+                .refund_payment(pb::RefundPaymentRequest {
+                    refund_id: format!("{id}-refund"),
+                    payment_id: payment,
+                    amount: "0.50".into(),
+                })
+                .await
+                .map(|_| false),
+            None => Ok(false),
+        },
+        72..=83 => {
+            let (payment, url) = if rng.chance(50) {
+                known(rng).unwrap_or((format!("{id}-never"), q_url.clone()))
+            } else {
+                (format!("{id}-never"), q_url.clone())
+            };
+            node(&url)
+                .reverse_payment(pb::ReversePaymentRequest { payment_id: payment })
+                .await
+                .map(|_| false)
+        }
+        84..=93 => {
+            let quota = format!("{}.00", 1_500_000 + rng.below(1_000_000));
+            node(&url_of(urls, &p))
+                .change_quota(pb::ChangeQuotaRequest {
+                    change_id: format!("{id}-quota"),
+                    relationship_id: format!("rel-{p}-{q}"),
+                    quota,
+                })
+                .await
+                .map(|_| false)
+        }
+        _ => {
+            // A short-lived relationship: established, paid from at once,
+            // dissolved from either side (racing the payment's answer).
+            let kin = format!("{id}-kin");
+            let relationship = format!("{id}-rel");
+            let established = async {
+                try_register(&mut node(&q_url), &kin, pb::InsuranceType::Resident, &region(&q)).await?;
+                node(&url_of(urls, &p))
+                    .establish_relationship(pb::EstablishRelationshipRequest {
+                        relationship_id: relationship.clone(),
+                        donor_id: format!("donor-{p}"),
+                        beneficiary_id: kin.clone(),
+                        beneficiary_province: q.clone(),
+                        relation_kind: pb::RelationKind::Sibling as i32,
+                        quota: "1000.00".into(),
+                    })
+                    .await
+            };
+            match tokio::time::timeout(Duration::from_secs(5), established).await {
+                Ok(Ok(_)) => {
+                    let mut pay = pb::PayRequest {
+                        payment_id: format!("{id}-short"),
+                        beneficiary_id: kin,
+                        institution_id: format!("P{q}010000002"),
+                        amount: "99.99".into(),
+                        purpose: pb::PaymentPurpose::Pharmacy as i32,
+                        relationship_id: relationship.clone(),
+                    };
+                    let (party, url) = if rng.chance(50) {
+                        (pb::Party::Donor, url_of(urls, &p))
+                    } else {
+                        (pb::Party::Beneficiary, q_url.clone())
+                    };
+                    let (mut ender, mut payer) = (node(&url), node(&q_url));
+                    let dissolve = ender.dissolve_relationship(pb::DissolveRelationshipRequest {
+                        relationship_id: relationship,
+                        requested_by: party as i32,
+                    });
+                    let paying = payer.pay(std::mem::take(&mut pay));
+                    let (_, ended) = tokio::join!(paying, dissolve);
+                    ended.map(|_| false)
+                }
+                Ok(Err(status)) => Err(status),
+                Err(_) => Err(tonic::Status::deadline_exceeded("setting up a short-lived relationship")),
+            }
+        }
+    };
+    match result {
+        Ok(true) => {
+            counters.approved.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(false) => {}
+        Err(_) => {
+            counters.unanswered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

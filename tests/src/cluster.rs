@@ -1,0 +1,269 @@
+//! A network of real server processes on loopback: the `national-hub` and
+//! `province-node` binaries, each on its own port and data directory, with a
+//! fault-injecting proxy on every link between the hub and a node (both
+//! ways). Any process can be killed (SIGKILL) and started again on its data.
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use tonic::transport::Channel;
+
+use crate::proxy::FaultProxy;
+
+/// The directory of the workspace's binaries, next to the running executable
+/// (`target/<profile>/` for a test in `target/<profile>/deps/`).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the running executable");
+    let mut dir = exe.parent().expect("a directory").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the servers first with `cargo build --workspace --bins` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    listener.local_addr().expect("local address")
+}
+
+/// One server process and how to start it again.
+struct Server {
+    name: String,
+    program: PathBuf,
+    args: Vec<String>,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Server {
+    fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open log");
+        let child = Command::new(&self.program)
+            .args(&self.args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", self.name));
+        self.child = Some(child);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The hub and province nodes as processes, with proxies between them.
+pub struct Cluster {
+    pub hub_addr: SocketAddr,
+    pub node_addrs: BTreeMap<String, SocketAddr>,
+    /// Proxies the hub uses to reach each node, and each node to reach the hub.
+    pub proxies: Vec<FaultProxy>,
+    servers: BTreeMap<String, Server>,
+    pub data_dir: PathBuf,
+}
+
+impl Cluster {
+    pub async fn start(data_dir: &Path, provinces: &[&str]) -> Cluster {
+        let hub_addr = free_port();
+        let node_addrs: BTreeMap<String, SocketAddr> = provinces.iter().map(|p| (p.to_string(), free_port())).collect();
+        let mut proxies = Vec::new();
+        let mut registry = Vec::new();
+        let mut hub_seen_by = BTreeMap::new();
+        for (code, addr) in &node_addrs {
+            let to_node = FaultProxy::start(*addr).await;
+            registry.push(format!("--province={code}=Province {code}=http://{}", to_node.addr()));
+            proxies.push(to_node);
+            let to_hub = FaultProxy::start(hub_addr).await;
+            hub_seen_by.insert(code.clone(), to_hub.addr());
+            proxies.push(to_hub);
+        }
+        std::fs::create_dir_all(data_dir.join("logs")).expect("log directory");
+        let mut servers = BTreeMap::new();
+        let mut hub_args = vec![
+            format!("--listen={hub_addr}"),
+            format!("--data-dir={}", data_dir.join("hub").display()),
+            "--call-timeout-ms=1500".into(),
+            "--recovery-interval-ms=200".into(),
+            "--opening-prepaid=100000000.00".into(),
+        ];
+        hub_args.extend(registry);
+        servers.insert(
+            "hub".to_string(),
+            Server {
+                name: "hub".into(),
+                program: binary("national-hub"),
+                args: hub_args,
+                log: data_dir.join("logs/hub.log"),
+                child: None,
+            },
+        );
+        for (code, addr) in &node_addrs {
+            servers.insert(
+                code.clone(),
+                Server {
+                    name: format!("province {code}"),
+                    program: binary("province-node"),
+                    args: vec![
+                        format!("--province={code}"),
+                        format!("--listen={addr}"),
+                        format!("--data-dir={}", data_dir.join(format!("province-{code}")).display()),
+                        format!("--hub=http://{}", hub_seen_by[code]),
+                        "--call-timeout-ms=3000".into(),
+                        "--recovery-interval-ms=200".into(),
+                    ],
+                    log: data_dir.join(format!("logs/province-{code}.log")),
+                    child: None,
+                },
+            );
+        }
+        let mut cluster = Cluster {
+            hub_addr,
+            node_addrs,
+            proxies,
+            servers,
+            data_dir: data_dir.to_path_buf(),
+        };
+        let names: Vec<String> = cluster.servers.keys().cloned().collect();
+        for name in names {
+            cluster.restart(&name).await;
+        }
+        cluster
+    }
+
+    /// The servers' names: "hub" and the province codes.
+    pub fn names(&self) -> Vec<String> {
+        self.servers.keys().cloned().collect()
+    }
+
+    fn addr(&self, name: &str) -> SocketAddr {
+        if name == "hub" {
+            self.hub_addr
+        } else {
+            self.node_addrs[name]
+        }
+    }
+
+    /// Kills a server with SIGKILL: no shutdown, no flush.
+    pub fn kill(&mut self, name: &str) {
+        if let Some(server) = self.servers.get_mut(name) {
+            server.kill();
+        }
+    }
+
+    pub fn is_running(&self, name: &str) -> bool {
+        self.servers.get(name).is_some_and(|s| s.child.is_some())
+    }
+
+    /// Starts a server (again) on its port and data, and waits until it serves.
+    pub async fn restart(&mut self, name: &str) {
+        let addr = self.addr(name);
+        if let Some(server) = self.servers.get_mut(name) {
+            server.kill();
+            server.start();
+        }
+        let url = format!("http://{addr}");
+        let log = self.servers[name].log.clone();
+        let waited = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                if let Ok(channel) = Channel::from_shared(url.clone()).expect("url").connect().await {
+                    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+                    if health
+                        .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
+                        .await
+                        .is_ok()
+                    {
+                        return;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        })
+        .await;
+        if waited.is_err() {
+            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!(
+                "{name} did not come up on {addr}; its log:\n{}",
+                &tail[tail.len().saturating_sub(4000)..]
+            );
+        }
+    }
+
+    pub fn hub_url(&self) -> String {
+        format!("http://{}", self.hub_addr)
+    }
+
+    pub fn node_url(&self, province: &str) -> String {
+        format!("http://{}", self.node_addrs[province])
+    }
+
+    /// Waits until no server has work pending or notices unsent.
+    pub async fn wait_idle(&self, patience: Duration) {
+        let hub = self.hub_url();
+        let nodes: Vec<String> = self.node_addrs.keys().map(|p| self.node_url(p)).collect();
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let mut busy = Vec::new();
+            if let Some(check) = hub_check(&hub).await {
+                if check.pending + check.outbox > 0 {
+                    busy.push(format!("hub ({} pending, {} unsent)", check.pending, check.outbox));
+                }
+            } else {
+                busy.push("hub (no answer)".into());
+            }
+            for url in &nodes {
+                match node_check(url).await {
+                    Some(check) if check.pending + check.outbox == 0 => {}
+                    Some(check) => busy.push(format!("{url} ({} pending, {} unsent)", check.pending, check.outbox)),
+                    None => busy.push(format!("{url} (no answer)")),
+                }
+            }
+            if busy.is_empty() {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the network did not settle: {}",
+                busy.join(", ")
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+async fn hub_check(url: &str) -> Option<gongji_proto::v1::SelfCheck> {
+    let channel = Channel::from_shared(url.to_owned()).ok()?.connect().await.ok()?;
+    let mut hub = gongji_proto::v1::national_hub_client::NationalHubClient::new(channel);
+    Some(hub.self_check(gongji_proto::v1::SelfCheckRequest {}).await.ok()?.into_inner())
+}
+
+async fn node_check(url: &str) -> Option<gongji_proto::v1::NodeInfo> {
+    let channel = Channel::from_shared(url.to_owned()).ok()?.connect().await.ok()?;
+    let mut node = gongji_proto::v1::province_node_client::ProvinceNodeClient::new(channel);
+    Some(node.get_node_info(gongji_proto::v1::GetNodeInfoRequest {}).await.ok()?.into_inner())
+}
