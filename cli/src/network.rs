@@ -113,6 +113,15 @@ pub struct Network {
     /// Where the hub reaches a province instead of its node's own address
     /// (tests put a fault-injecting proxy there).
     hub_sees: BTreeMap<ProvinceCode, SocketAddr>,
+    /// The links' secrets, made fresh for this network.
+    tokens: Tokens,
+}
+
+/// The secrets of a network's links: the hub's and each province's.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub hub: String,
+    pub provinces: BTreeMap<ProvinceCode, String>,
 }
 
 impl Network {
@@ -135,11 +144,15 @@ impl Network {
         let mut network = Network {
             spec,
             hub_addr,
-            node_addrs,
+            node_addrs: node_addrs.clone(),
             hub: None,
             nodes: BTreeMap::new(),
             failures: mpsc::unbounded_channel(),
             hub_sees: BTreeMap::new(),
+            tokens: Tokens {
+                hub: gongji_common::auth::random_token(),
+                provinces: node_addrs.keys().map(|code| (*code, gongji_common::auth::random_token())).collect(),
+            },
         };
         network.hub = Some(network.spawn_hub(hub_listener));
         for (code, listener) in node_listeners {
@@ -147,6 +160,11 @@ impl Network {
             network.nodes.insert(code, running);
         }
         Ok(network)
+    }
+
+    /// The links' secrets (tests use them to play a server).
+    pub fn tokens(&self) -> &Tokens {
+        &self.tokens
     }
 
     pub fn hub_addr(&self) -> SocketAddr {
@@ -210,6 +228,13 @@ impl Network {
         config.recovery_interval_ms = self.spec.recovery_interval.as_millis() as u64;
         config.opening_prepaid = self.spec.opening_prepaid.clone();
         config.prepaid_floor = self.spec.prepaid_floor.clone();
+        config.hub_token = Some(self.tokens.hub.clone());
+        config.province_tokens = self
+            .tokens
+            .provinces
+            .iter()
+            .map(|(code, token)| format!("{code}={token}"))
+            .collect();
         spawn(&self.failures.0, |stop| async move {
             national_hub::run(config, listener, stop).await.map_err(|e| format!("hub: {e}"))
         })
@@ -221,6 +246,8 @@ impl Network {
         config.call_timeout_ms = self.spec.node_call_timeout.as_millis() as u64;
         config.recovery_interval_ms = self.spec.recovery_interval.as_millis() as u64;
         config.give_up_after_ms = self.spec.give_up_after.as_millis() as u64;
+        config.link_token = self.tokens.provinces.get(&code).cloned();
+        config.hub_token = Some(self.tokens.hub.clone());
         spawn(&self.failures.0, move |stop| async move {
             province_node::run(config, listener, stop)
                 .await

@@ -3,6 +3,7 @@
 //! durable store with its journal, and server/client plumbing. Nothing here
 //! knows the business flows.
 
+pub mod auth;
 pub mod codes;
 pub mod contract;
 pub mod field;

@@ -30,6 +30,26 @@ pub struct HubConfig {
     #[arg(long, env = "GONGJI_PROVINCES_FILE")]
     pub provinces_file: Option<PathBuf>,
 
+    /// A province's secret, as CODE=TOKEN (repeatable; or comma-separated in
+    /// the environment variable): the hub's router accepts a province only
+    /// with its own token.
+    #[arg(
+        long = "province-token",
+        env = "GONGJI_PROVINCE_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub province_tokens: Vec<String>,
+
+    /// The hub's secret, presented to the province nodes on every call.
+    #[arg(long, env = "GONGJI_HUB_TOKEN", hide_env_values = true)]
+    pub hub_token: Option<String>,
+
+    /// Run the links without tokens (anyone who can reach the hub may call
+    /// its router): for a local test network only.
+    #[arg(long, env = "GONGJI_INSECURE_LINKS")]
+    pub insecure_links: bool,
+
     /// Deadline of every call to a province node, in milliseconds. Keep it
     /// below the nodes' deadline for calls to the hub.
     #[arg(long, env = "GONGJI_CALL_TIMEOUT_MS", default_value_t = 5000)]
@@ -102,7 +122,42 @@ impl HubConfig {
             prepaid_floor: "100000.00".into(),
             prepaid_yellow_percent: 70,
             prepaid_red_percent: 90,
+            province_tokens: Vec::new(),
+            hub_token: None,
+            insecure_links: false,
         }
+    }
+
+    /// What the hub presents to the nodes, and who may call its router: every
+    /// registered province needs a token unless `--insecure-links` says otherwise.
+    pub fn links(
+        &self,
+        registry: &BTreeMap<ProvinceCode, ProvinceEntry>,
+    ) -> Result<(gongji_common::auth::Credential, gongji_common::auth::Gate), String> {
+        use gongji_common::auth::{Credential, Gate};
+        if self.insecure_links {
+            return Ok((Credential::hub(None)?, Gate::Open));
+        }
+        let hub = self
+            .hub_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .ok_or("give --hub-token and a --province-token for every province (or --insecure-links for a local test network)")?;
+        let mut tokens = BTreeMap::new();
+        for entry in &self.province_tokens {
+            let (code, token) = entry
+                .split_once('=')
+                .ok_or_else(|| format!("--province-token {entry:?} is not CODE=TOKEN"))?;
+            let code = ProvinceCode::parse("--province-token", code.trim()).map_err(|e| e.to_string())?;
+            if token.is_empty() {
+                return Err(format!("--province-token for {code} is empty"));
+            }
+            tokens.insert(code, token.to_owned());
+        }
+        if let Some(missing) = registry.keys().find(|code| !tokens.contains_key(code)) {
+            return Err(format!("province {missing} has no --province-token"));
+        }
+        Ok((Credential::hub(Some(hub))?, Gate::Provinces(std::sync::Arc::new(tokens))))
     }
 
     /// The prepaid policy these flags describe.

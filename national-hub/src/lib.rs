@@ -48,8 +48,9 @@ pub enum RunError {
 /// Runs the hub on `listener` until `shutdown` completes.
 pub async fn run(config: HubConfig, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let registry = config.registry().map_err(RunError::Config)?;
+    let (credential, gate) = config.links(&registry).map_err(RunError::Config)?;
     let store = Store::open(&config.data_dir, store::TREES)?;
-    let provinces = province_client::Provinces::new(registry, config.deadlines()).map_err(RunError::Config)?;
+    let provinces = province_client::Provinces::new(registry, config.deadlines(), credential).map_err(RunError::Config)?;
     let outbox = Outbox::new(store.clone(), store::OUTBOX, config.outbox_backoff());
     let policy = config.prepaid_policy().map_err(RunError::Config)?;
     let hub = Arc::new(service::Hub::new(store, provinces, outbox, policy).await?);
@@ -79,7 +80,7 @@ pub async fn run(config: HubConfig, listener: TcpListener, shutdown: impl Future
     );
     let router = tonic::transport::Server::builder()
         .concurrency_limit_per_connection(256)
-        .add_service(HubRouterServer::new(api::RouterApi::new(hub.clone())))
+        .add_service(HubRouterServer::with_interceptor(api::RouterApi::new(hub.clone()), gate))
         .add_service(NationalHubServer::new(api::OperatorApi::new(hub.clone())));
     let served = server::serve(router, SERVICES, listener, shutdown, server::DEFAULT_GRACE).await;
 

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use gongji_common::{
+    auth::Credential,
     contract::{acceptance_from_pb, CrossPayment, CrossRefund, CrossTransfer, Decline, Grant, Notice, ReversalOutcome, TxStatus},
     peer::{self, read_failure, Deadlines, Unanswered},
     Period, ProvinceCode,
@@ -14,18 +15,21 @@ use tonic::transport::Channel;
 
 use crate::config::ProvinceEntry;
 
+type Authenticated = tonic::service::interceptor::InterceptedService<Channel, Credential>;
+
 /// The registry of provinces with a client for each.
 pub struct Provinces {
-    entries: BTreeMap<ProvinceCode, (ProvinceEntry, ProvinceLinkClient<Channel>)>,
+    entries: BTreeMap<ProvinceCode, (ProvinceEntry, ProvinceLinkClient<Authenticated>)>,
     deadlines: Deadlines,
 }
 
 impl Provinces {
-    pub fn new(registry: BTreeMap<ProvinceCode, ProvinceEntry>, deadlines: Deadlines) -> Result<Provinces, String> {
+    /// Clients that present the hub's `credential` on every call.
+    pub fn new(registry: BTreeMap<ProvinceCode, ProvinceEntry>, deadlines: Deadlines, credential: Credential) -> Result<Provinces, String> {
         let mut entries = BTreeMap::new();
         for (code, entry) in registry {
             let channel = peer::lazy_channel(&entry.address, deadlines).map_err(|e| format!("province {code}: {e}"))?;
-            entries.insert(code, (entry, ProvinceLinkClient::new(channel)));
+            entries.insert(code, (entry, ProvinceLinkClient::with_interceptor(channel, credential.clone())));
         }
         Ok(Provinces { entries, deadlines })
     }
@@ -38,7 +42,7 @@ impl Provinces {
         self.entries.values().map(|(entry, _)| entry)
     }
 
-    fn client(&self, code: ProvinceCode) -> Result<ProvinceLinkClient<Channel>, Unanswered> {
+    fn client(&self, code: ProvinceCode) -> Result<ProvinceLinkClient<Authenticated>, Unanswered> {
         self.entries
             .get(&code)
             .map(|(_, client)| client.clone())

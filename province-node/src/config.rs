@@ -34,6 +34,20 @@ pub struct NodeConfig {
     #[arg(long, env = "GONGJI_RECOVERY_INTERVAL_MS", default_value_t = 5000)]
     pub recovery_interval_ms: u64,
 
+    /// The secret this node presents to the hub (the hub knows it as this
+    /// province's token).
+    #[arg(long, env = "GONGJI_LINK_TOKEN", hide_env_values = true)]
+    pub link_token: Option<String>,
+
+    /// The hub's secret: calls to this node's hub-facing service must present it.
+    #[arg(long, env = "GONGJI_HUB_TOKEN", hide_env_values = true)]
+    pub hub_token: Option<String>,
+
+    /// Run the links to the hub without tokens (anyone who can reach the node
+    /// may call its hub-facing service): for a local test network only.
+    #[arg(long, env = "GONGJI_INSECURE_LINKS")]
+    pub insecure_links: bool,
+
     /// How long a payment may stay pending before the node gives up on it for
     /// its institution and reverses it (cancelling it for good), in
     /// milliseconds; 0 never gives up.
@@ -52,6 +66,24 @@ impl NodeConfig {
             call_timeout_ms: 8000,
             recovery_interval_ms: 5000,
             give_up_after_ms: 600_000,
+            link_token: None,
+            hub_token: None,
+            insecure_links: false,
+        }
+    }
+
+    /// What this node presents to the hub, and who may call its hub-facing
+    /// service. Tokens are required unless `--insecure-links` says otherwise.
+    pub fn links(&self) -> Result<(gongji_common::auth::Credential, gongji_common::auth::Gate), String> {
+        use gongji_common::auth::{Credential, Gate};
+        if self.insecure_links {
+            return Ok((Credential::province(self.province, None)?, Gate::Open));
+        }
+        match (&self.link_token, &self.hub_token) {
+            (Some(mine), Some(hubs)) if !mine.is_empty() && !hubs.is_empty() => {
+                Ok((Credential::province(self.province, Some(mine))?, Gate::Hub(hubs.as_str().into())))
+            }
+            _ => Err("give --link-token and --hub-token (or --insecure-links for a local test network)".into()),
         }
     }
 

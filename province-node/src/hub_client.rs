@@ -5,6 +5,7 @@
 
 pub use gongji_common::peer::Unanswered;
 use gongji_common::{
+    auth::Credential,
     contract::{acceptance_from_pb, CrossPayment, CrossRefund, CrossTransfer, Decline, Grant, Notice, ReversalOutcome, TxStatus},
     peer::{self, read_failure, Deadlines},
     Period,
@@ -19,16 +20,19 @@ pub enum HubDecision {
     Declined(Option<Period>, Decline),
 }
 
+type Authenticated = tonic::service::interceptor::InterceptedService<Channel, Credential>;
+
 #[derive(Clone)]
 pub struct HubClient {
-    client: HubRouterClient<Channel>,
+    client: HubRouterClient<Authenticated>,
     deadlines: Deadlines,
 }
 
 impl HubClient {
-    pub fn new(address: &str, deadlines: Deadlines) -> Result<HubClient, String> {
+    /// A client that presents `credential` (this province and its token) on every call.
+    pub fn new(address: &str, deadlines: Deadlines, credential: Credential) -> Result<HubClient, String> {
         Ok(HubClient {
-            client: HubRouterClient::new(peer::lazy_channel(address, deadlines)?),
+            client: HubRouterClient::with_interceptor(peer::lazy_channel(address, deadlines)?, credential),
             deadlines,
         })
     }

@@ -44,7 +44,8 @@ pub enum RunError {
 /// drains calls, stops recovery and closes the store.
 pub async fn run(config: NodeConfig, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let store = Store::open(&config.data_dir, store::TREES)?;
-    let hub = hub_client::HubClient::new(&config.hub, config.deadlines()).map_err(RunError::Config)?;
+    let (credential, gate) = config.links().map_err(RunError::Config)?;
+    let hub = hub_client::HubClient::new(&config.hub, config.deadlines(), credential).map_err(RunError::Config)?;
     let outbox = Outbox::new(store.clone(), store::OUTBOX, config.outbox_backoff());
     let node = Arc::new(service::Node::new(config.province, store, hub, outbox, config.give_up_after()));
 
@@ -74,7 +75,7 @@ pub async fn run(config: NodeConfig, listener: TcpListener, shutdown: impl Futur
     let router = tonic::transport::Server::builder()
         .concurrency_limit_per_connection(256)
         .add_service(ProvinceNodeServer::new(api::PublicApi::new(node.clone())))
-        .add_service(ProvinceLinkServer::new(api::LinkApi::new(node.clone())));
+        .add_service(ProvinceLinkServer::with_interceptor(api::LinkApi::new(node.clone()), gate));
     let served = server::serve(router, SERVICES, listener, shutdown, server::DEFAULT_GRACE).await;
 
     let _ = stop_recovery.send(true);

@@ -94,6 +94,11 @@ impl Cluster {
         let node_addrs: BTreeMap<String, SocketAddr> = provinces.iter().map(|p| (p.to_string(), free_port())).collect();
         let mut proxies = Vec::new();
         let mut registry = Vec::new();
+        let hub_token = gongji_common::auth::random_token();
+        let tokens: BTreeMap<String, String> = node_addrs
+            .keys()
+            .map(|p| (p.clone(), gongji_common::auth::random_token()))
+            .collect();
         let mut hub_seen_by = BTreeMap::new();
         for (code, addr) in &node_addrs {
             let to_node = FaultProxy::start(*addr).await;
@@ -111,8 +116,10 @@ impl Cluster {
             "--call-timeout-ms=1500".into(),
             "--recovery-interval-ms=200".into(),
             "--opening-prepaid=100000000.00".into(),
+            format!("--hub-token={hub_token}"),
         ];
         hub_args.extend(registry);
+        hub_args.extend(tokens.iter().map(|(code, token)| format!("--province-token={code}={token}")));
         servers.insert(
             "hub".to_string(),
             Server {
@@ -136,6 +143,8 @@ impl Cluster {
                         format!("--hub=http://{}", hub_seen_by[code]),
                         "--call-timeout-ms=3000".into(),
                         "--recovery-interval-ms=200".into(),
+                        format!("--link-token={}", tokens[code]),
+                        format!("--hub-token={hub_token}"),
                     ],
                     log: data_dir.join(format!("logs/province-{code}.log")),
                     child: None,

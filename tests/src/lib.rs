@@ -16,6 +16,11 @@ use tonic::{transport::Channel, Code, Status};
 
 pub use gongji_proto::v1;
 
+use gongji_common::auth::Credential;
+
+/// A channel that presents a link credential on every call.
+pub type Authenticated = tonic::service::interceptor::InterceptedService<Channel, Credential>;
+
 /// A network of a hub and province nodes for one test.
 pub struct TestNetwork {
     network: Network,
@@ -106,17 +111,30 @@ impl TestNetwork {
         proxy
     }
 
-    /// A client of a province node's hub-facing service, to play a late or
-    /// repeated message from the hub.
-    pub fn link(&self, province: &str) -> gongji_proto::v1::province_link_client::ProvinceLinkClient<Channel> {
+    /// A client of a province node's hub-facing service presenting the
+    /// hub's token, to play a late or repeated message from the hub.
+    pub fn link(&self, province: &str) -> gongji_proto::v1::province_link_client::ProvinceLinkClient<Authenticated> {
         let url = self.network.node_url(code(province));
-        gongji_proto::v1::province_link_client::ProvinceLinkClient::new(Channel::from_shared(url).expect("node url").connect_lazy())
+        let credential = Credential::hub(Some(&self.network.tokens().hub)).expect("a token");
+        gongji_proto::v1::province_link_client::ProvinceLinkClient::with_interceptor(
+            Channel::from_shared(url).expect("node url").connect_lazy(),
+            credential,
+        )
     }
 
-    /// A client of the hub's router, to play a late or repeated message from a node.
-    pub fn router(&self) -> gongji_proto::v1::hub_router_client::HubRouterClient<Channel> {
-        gongji_proto::v1::hub_router_client::HubRouterClient::new(
+    /// A client of the hub's router presenting `province`'s own token, to
+    /// play a late or repeated message from that province's node.
+    pub fn router(&self, province: &str) -> gongji_proto::v1::hub_router_client::HubRouterClient<Authenticated> {
+        let token = self
+            .network
+            .tokens()
+            .provinces
+            .get(&code(province))
+            .expect("a province of the network");
+        let credential = Credential::province(code(province), Some(token)).expect("a token");
+        gongji_proto::v1::hub_router_client::HubRouterClient::with_interceptor(
             Channel::from_shared(self.network.hub_url()).expect("hub url").connect_lazy(),
+            credential,
         )
     }
 

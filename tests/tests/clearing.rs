@@ -221,7 +221,7 @@ async fn a_month_clears_to_the_independent_computation_reconciles_everywhere_and
     assert_eq!(settle(&net, &period, "").await.unwrap(), settled);
     assert_eq!(prepaid(&net).await[&"13".to_string()].balance, after["13"].balance);
     let refused = net
-        .router()
+        .router("13")
         .confirm_month(pb::MonthConfirmation {
             period: period.clone(),
             province: "13".into(),
@@ -281,7 +281,7 @@ async fn the_statement_digest_catches_a_truncated_stream() {
     close(&net, &period).await;
 
     let mut stream = net
-        .router()
+        .router("41")
         .stream_statement(pb::StatementRequest {
             period: period.clone(),
             province: "41".into(),
@@ -320,7 +320,7 @@ async fn the_statement_digest_catches_a_truncated_stream() {
     );
     // An open month has no statement yet.
     let open = net
-        .router()
+        .router("41")
         .stream_statement(pb::StatementRequest {
             period: open_period(&net).await,
             province: "41".into(),

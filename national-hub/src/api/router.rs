@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use gongji_common::{
+    auth::Caller,
     contract::{acceptance_to_pb, CrossPayment, CrossRefund, CrossTransfer, Decline, Grant, Notice, TxStatus},
     FieldError, ProvinceCode,
 };
@@ -27,9 +28,30 @@ impl RouterApi {
         RouterApi { hub }
     }
 
-    async fn route(&self, body: Result<TxBody, FieldError>) -> Result<Response<pb::RouteAnswer>, Status> {
-        let outcome = self.hub.route(body.map_err(HubError::from)?).await?;
+    async fn route(&self, caller: Option<Caller>, body: Result<TxBody, FieldError>) -> Result<Response<pb::RouteAnswer>, Status> {
+        let body = body.map_err(HubError::from)?;
+        // Payments and refunds come from the beneficiary's province (where the
+        // institution is); a transfer from the releasing province.
+        let origin = match &body {
+            TxBody::Payment(p) | TxBody::Reversal(p) => p.beneficiary_province,
+            TxBody::Refund(r) => r.payment.beneficiary_province,
+            TxBody::Transfer(t) => t.from_province,
+        };
+        check(caller, origin, &format!("this {}", body.kind().as_str()))?;
+        let outcome = self.hub.route(body).await?;
         Ok(Response::new(route_answer(&outcome)))
+    }
+}
+
+/// The calling province (known from its token) must be `origin`; an open
+/// link lets anyone through.
+fn check(caller: Option<Caller>, origin: ProvinceCode, what: &str) -> Result<(), Status> {
+    match caller {
+        Some(Caller(Some(province))) if province != origin => Err(Status::permission_denied(format!(
+            "province {province} may not send {what}: only province {origin} may"
+        ))),
+        Some(_) => Ok(()),
+        None => Err(Status::internal("the link gate did not run")),
     }
 }
 
@@ -52,64 +74,80 @@ fn route_answer(outcome: &RouteOutcome) -> pb::RouteAnswer {
 impl HubRouter for RouterApi {
     #[tracing::instrument(skip_all, fields(relationship = %request.get_ref().relationship_id))]
     async fn route_grant(&self, request: Request<pb::GrantNotice>) -> Result<Response<pb::Acceptance>, Status> {
+        let caller = request.extensions().get::<Caller>().copied();
         let grant = Grant::from_pb(request.into_inner()).map_err(HubError::from)?;
+        check(caller, grant.donor_province, "a grant of a donor it does not insure")?;
         let answer = self.hub.route_grant(grant).await?;
         Ok(Response::new(acceptance_to_pb(&answer)))
     }
 
     #[tracing::instrument(skip_all, fields(payment = %request.get_ref().payment_id))]
     async fn route_payment(&self, request: Request<pb::CrossPayment>) -> Result<Response<pb::RouteAnswer>, Status> {
-        self.route(CrossPayment::from_pb("", request.into_inner()).map(TxBody::Payment))
+        let caller = request.extensions().get::<Caller>().copied();
+        self.route(caller, CrossPayment::from_pb("", request.into_inner()).map(TxBody::Payment))
             .await
     }
 
     #[tracing::instrument(skip_all, fields(notice = %request.get_ref().notice_id))]
     async fn relay_notice(&self, request: Request<pb::Notice>) -> Result<Response<pb::NoticeAck>, Status> {
+        let caller = request.extensions().get::<Caller>().copied();
         let notice = Notice::from_pb(request.into_inner()).map_err(HubError::from)?;
+        check(caller, notice.from, "a notice from another province")?;
         self.hub.relay_notice(notice).await?;
         Ok(Response::new(pb::NoticeAck {}))
     }
 
     #[tracing::instrument(skip_all, fields(refund = %request.get_ref().refund_id))]
     async fn route_refund(&self, request: Request<pb::CrossRefund>) -> Result<Response<pb::RouteAnswer>, Status> {
-        self.route(CrossRefund::from_pb("", request.into_inner()).map(TxBody::Refund)).await
+        let caller = request.extensions().get::<Caller>().copied();
+        self.route(caller, CrossRefund::from_pb("", request.into_inner()).map(TxBody::Refund))
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(payment = %request.get_ref().payment_id))]
     async fn route_reversal(&self, request: Request<pb::CrossPayment>) -> Result<Response<pb::ReversalAnswer>, Status> {
+        let caller = request.extensions().get::<Caller>().copied();
         let payment = CrossPayment::from_pb("", request.into_inner()).map_err(HubError::from)?;
+        check(caller, payment.beneficiary_province, "the reversal of a payment it did not serve")?;
         let outcome = self.hub.route_reversal(payment).await?;
         Ok(Response::new(outcome.to_pb()))
     }
 
     #[tracing::instrument(skip_all, fields(transfer = %request.get_ref().transfer_id))]
     async fn route_transfer(&self, request: Request<pb::CrossTransfer>) -> Result<Response<pb::RouteAnswer>, Status> {
-        self.route(CrossTransfer::from_pb("", request.into_inner()).map(TxBody::Transfer))
+        let caller = request.extensions().get::<Caller>().copied();
+        self.route(caller, CrossTransfer::from_pb("", request.into_inner()).map(TxBody::Transfer))
             .await
     }
 
     type StreamStatementStream = ReceiverStream<Result<pb::StatementItem, Status>>;
 
     async fn stream_statement(&self, request: Request<pb::StatementRequest>) -> Result<Response<Self::StreamStatementStream>, Status> {
+        let caller = request.extensions().get::<Caller>().copied();
         let request = request.into_inner();
         let period = months::period(&request.period)?;
         let province = ProvinceCode::parse("province", &request.province).map_err(HubError::from)?;
+        check(caller, province, "another province's statement")?;
         self.hub.clearing(period)?;
         Ok(Response::new(months::statement_stream(self.hub.clone(), period, province)))
     }
 
     async fn confirm_month(&self, request: Request<pb::MonthConfirmation>) -> Result<Response<pb::Month>, Status> {
+        let caller = request.extensions().get::<Caller>().copied();
         let request = request.into_inner();
         let period = months::period(&request.period)?;
         let province = ProvinceCode::parse("province", &request.province).map_err(HubError::from)?;
+        check(caller, province, "another province's confirmation")?;
         let view = self.hub.confirm_month(period, province, &request.digest).await?;
         Ok(Response::new(months::month_to_pb(&view)))
     }
 
     async fn dispute_month(&self, request: Request<pb::MonthDispute>) -> Result<Response<pb::Month>, Status> {
+        let caller = request.extensions().get::<Caller>().copied();
         let request = request.into_inner();
         let period = months::period(&request.period)?;
         let province = ProvinceCode::parse("province", &request.province).map_err(HubError::from)?;
+        check(caller, province, "another province's dispute")?;
         let dispute = months::dispute_from_pb(&request).map_err(HubError::from)?;
         let view = self.hub.dispute_month(period, province, dispute).await?;
         Ok(Response::new(months::month_to_pb(&view)))
