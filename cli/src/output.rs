@@ -226,31 +226,7 @@ fn nonzero(amount: &str) -> &str {
 /// A Unix time in seconds as `YYYY-MM-DD HH:MM:SS +08:00` (China Standard
 /// Time, the clock of every Gongji month); "" when unset.
 pub fn cst_time(seconds: Option<i64>) -> String {
-    let Some(seconds) = seconds else { return String::new() };
-    let local = seconds + 8 * 3600;
-    let (days, second_of_day) = (local.div_euclid(86_400), local.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} +08:00",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60
-    )
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian
-/// (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    seconds.map(gongji_common::period::cst_datetime).unwrap_or_default()
 }
 
 fn province_label(code: &str) -> String {

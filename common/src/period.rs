@@ -101,6 +101,20 @@ impl TryFrom<String> for Period {
     }
 }
 
+/// A Unix time in seconds as `YYYY-MM-DD HH:MM:SS +08:00`, China Standard
+/// Time (the clock of every Gongji month).
+pub fn cst_datetime(seconds: i64) -> String {
+    let local = seconds + CST_OFFSET_SECONDS;
+    let (days, second_of_day) = (local.div_euclid(86_400), local.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} +08:00",
+        second_of_day / 3600,
+        second_of_day % 3600 / 60,
+        second_of_day % 60
+    )
+}
+
 /// Milliseconds since the Unix epoch, the timestamp stored in records.
 pub fn now_millis() -> i64 {
     SystemTime::now()
@@ -129,6 +143,7 @@ mod tests {
         // 2024-02-29T12:00:00Z, a leap day.
         assert_eq!(Period::of_unix_millis(1_709_208_000_000).to_string(), "2024-02");
         assert_eq!(Period::of_unix_millis(0).to_string(), "1970-01");
+        assert_eq!(cst_datetime(1_793_462_400), "2026-11-01 00:00:00 +08:00");
     }
 
     #[test]

@@ -293,7 +293,7 @@ fn url_of(urls: &[(String, String)], province: &str) -> String {
 }
 
 async fn register(node: &mut ProvinceNodeClient<Channel>, id: &str, insurance: pb::InsuranceType, region: &str) {
-    try_register(node, id, insurance, region).await.expect("register");
+    crate::register(node, id, insurance, region).await;
 }
 
 async fn try_register(
@@ -302,18 +302,7 @@ async fn try_register(
     insurance: pb::InsuranceType,
     region: &str,
 ) -> Result<(), tonic::Status> {
-    node.register_person(pb::RegisterPersonRequest {
-        person: Some(pb::Person {
-            person_id: id.into(),
-            name: format!("Chaos {id}"),
-            insurance_type: insurance as i32,
-            region_code: region.into(),
-            status: pb::PersonStatus::Active as i32,
-            registered_at: None,
-        }),
-    })
-    .await
-    .map(drop)
+    node.register_person(crate::register_request(id, insurance, region)).await.map(drop)
 }
 
 /// One random operation; failures (a server down, an answer lost) are

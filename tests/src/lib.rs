@@ -196,7 +196,15 @@ where
 
 /// Registers an active person; `region` decides the province.
 pub async fn register(node: &mut ProvinceNodeClient<Channel>, id: &str, insurance: pb::InsuranceType, region: &str) -> pb::Person {
-    node.register_person(pb::RegisterPersonRequest {
+    node.register_person(register_request(id, insurance, region))
+        .await
+        .expect("register person")
+        .into_inner()
+}
+
+/// The registration of an active person; `region` decides the province.
+pub fn register_request(id: &str, insurance: pb::InsuranceType, region: &str) -> pb::RegisterPersonRequest {
+    pb::RegisterPersonRequest {
         person: Some(pb::Person {
             person_id: id.into(),
             name: format!("Person {id}"),
@@ -205,10 +213,7 @@ pub async fn register(node: &mut ProvinceNodeClient<Channel>, id: &str, insuranc
             status: pb::PersonStatus::Active as i32,
             registered_at: None,
         }),
-    })
-    .await
-    .expect("register person")
-    .into_inner()
+    }
 }
 
 /// Registers an active employee and credits `amount` into their account.
