@@ -85,6 +85,10 @@ impl Cluster {
         std::fs::create_dir_all(&logs)?;
         let ports = free_ports(provinces.len() + 1)?;
         let (hub_port, node_ports) = ports.split_first().expect("one port per server, the hub's first");
+        // The links are authenticated as in production: one secret for the
+        // hub, one per province.
+        let hub_token = gongji_common::auth::random_token();
+        let tokens: Vec<String> = provinces.iter().map(|_| gongji_common::auth::random_token()).collect();
 
         let mut hub_args = vec![
             "--listen".to_owned(),
@@ -97,11 +101,13 @@ impl Cluster {
             RECOVERY_INTERVAL_MS.to_string(),
             "--opening-prepaid".to_owned(),
             OPENING_PREPAID.to_owned(),
+            format!("--hub-token={hub_token}"),
         ];
-        for (code, port) in provinces.iter().zip(node_ports) {
+        for ((code, port), token) in provinces.iter().zip(node_ports).zip(&tokens) {
             let name = code.known_name().unwrap_or("Province");
             hub_args.push("--province".to_owned());
             hub_args.push(format!("{code}={name}=http://{}", loopback(*port)));
+            hub_args.push(format!("--province-token={code}={token}"));
         }
         let hub = spawn("hub", SERVE_HUB, &hub_args, &loopback(*hub_port), &logs)?;
         let mut cluster = Cluster {
@@ -109,7 +115,7 @@ impl Cluster {
             nodes: Vec::new(),
             stopped: false,
         };
-        for (code, port) in provinces.iter().zip(node_ports) {
+        for ((code, port), token) in provinces.iter().zip(node_ports).zip(&tokens) {
             let args = vec![
                 "--province".to_owned(),
                 code.to_string(),
@@ -123,6 +129,8 @@ impl Cluster {
                 NODE_CALL_TIMEOUT_MS.to_string(),
                 "--recovery-interval-ms".to_owned(),
                 RECOVERY_INTERVAL_MS.to_string(),
+                format!("--link-token={token}"),
+                format!("--hub-token={hub_token}"),
             ];
             let node = spawn(&format!("node {code}"), SERVE_NODE, &args, &loopback(*port), &logs)?;
             cluster.nodes.push((*code, node));
