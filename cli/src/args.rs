@@ -81,6 +81,56 @@ pub enum Command {
     /// summing to zero, money conserved. Streams everything once; exits 1 on
     /// any violation.
     Audit(AuditArgs),
+    /// Measure throughput and latency (p50, p95, p99, max) of cross-province
+    /// payments, same-province payments and relationship establishment on a
+    /// durable network, each beside a baseline: the same servers and gRPC hops
+    /// with handlers that do nothing.
+    Bench(BenchArgs),
+}
+
+/// What `gongji bench` loads, how hard and for how long.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Comma-separated province codes (at least two). Without --devnet a
+    /// network of these provinces is started; with it, they must be some of
+    /// the devnet's.
+    #[arg(long, value_name = "CODES", value_delimiter = ',', default_value = "11,31", value_parser = province)]
+    pub provinces: Vec<ProvinceCode>,
+    /// Requests in flight at once: each client sends its next request when
+    /// the last one is answered.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub clients: u16,
+    /// Measured seconds of each workload.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub duration: u64,
+    /// Seconds of load before each measurement (connections, caches).
+    #[arg(long, value_name = "SECONDS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub warmup: u64,
+    /// Comma-separated workloads to run, in this order.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "cross,same,establish")]
+    pub workloads: Vec<BenchWorkload>,
+    /// Do not run the baseline (no ratios are printed).
+    #[arg(long)]
+    pub no_baseline: bool,
+    /// Load the running devnet of this address file (DATA_DIR/devnet.json)
+    /// instead of starting a network.
+    #[arg(long, value_name = "FILE", conflicts_with = "data_dir")]
+    pub devnet: Option<PathBuf>,
+    /// Keep the started network's data in DIR (default: a temporary
+    /// directory, removed afterwards).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// A workload of `gongji bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchWorkload {
+    /// Cross-province payments: beneficiary's node → hub → donor's node.
+    Cross,
+    /// Same-province payments, decided at one node.
+    Same,
+    /// Cross-province relationships established: donor's node → hub → beneficiary's node.
+    Establish,
 }
 
 /// Which network to audit: a devnet's address file, or the hub and each node.

@@ -132,7 +132,7 @@ async fn start_up(manifest: &Manifest, args: &DevnetArgs, out: &mut dyn Write, e
 }
 
 /// Waits until the hub and every node answer a call.
-async fn wait_ready(manifest: &Manifest) -> Result<(), CliError> {
+pub(crate) async fn wait_ready(manifest: &Manifest) -> Result<(), CliError> {
     let deadline = tokio::time::Instant::now() + READY_WITHIN;
     let answered = |result: Result<(), String>, what: &str| -> Result<bool, CliError> {
         match result {

@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod audit;
+pub mod bench;
 pub mod client;
 pub mod commands;
 pub mod cycle;
@@ -65,6 +66,7 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Month(command) => cycle::month(command, out).await,
         Command::Prepaid(command) => cycle::prepaid(command, out).await,
         Command::Audit(args) => audit::command(args, out, err).await,
+        Command::Bench(args) => bench::run(args, out, err).await,
     };
     let _ = out.flush();
     match result {

@@ -1,0 +1,362 @@
+//! `gongji bench`: throughput and latency of the network under load, beside
+//! a do-nothing baseline of the same topology measured in the same run.
+//!
+//! It starts a durable network of the given provinces in this process (or
+//! loads a running devnet), sets up its population, then runs each workload
+//! first against a stub network (`baseline`) and then against the real one,
+//! each for a warm-up and a measured window, and prints a table with the
+//! ratio of the two rates and the targets.
+
+mod baseline;
+mod load;
+mod population;
+
+use std::{
+    collections::BTreeMap,
+    io::Write,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use gongji_common::ProvinceCode;
+use gongji_proto::v1::province_node_client::ProvinceNodeClient;
+
+use self::{
+    baseline::{PaymentRoute, StubNetwork},
+    load::{Measured, Shape},
+    population::{Call, Nodes, Population},
+};
+use crate::{
+    args::{BenchArgs, BenchWorkload},
+    client,
+    error::{CliError, EXIT_FAILED, EXIT_OK},
+    network::{Manifest, Network, NetworkSpec},
+};
+
+/// Setup calls in flight at once.
+const SETUP_CONCURRENCY: usize = 32;
+/// Prepaid funds of each province of a started network: payments must
+/// never be declined for want of them during a run.
+const OPENING_PREPAID: &str = "100000000.00";
+
+/// The targets, printed beside the figures (never asserted).
+const CROSS_RATIO_TARGET: f64 = 0.5;
+const CROSS_P99_TARGET_MS: f64 = 30.0;
+const SAME_RATE_TARGET: f64 = 10_000.0;
+
+impl BenchWorkload {
+    fn label(self) -> &'static str {
+        match self {
+            BenchWorkload::Cross => "cross-province payments",
+            BenchWorkload::Same => "same-province payments",
+            BenchWorkload::Establish => "relationships established",
+        }
+    }
+
+    fn route(self) -> PaymentRoute {
+        match self {
+            BenchWorkload::Cross => PaymentRoute::ViaHub,
+            BenchWorkload::Same | BenchWorkload::Establish => PaymentRoute::Local,
+        }
+    }
+
+    fn call(self, population: &Population, nodes: &Nodes, client: usize, n: u64) -> Option<Call> {
+        match self {
+            BenchWorkload::Cross => Some(population.cross_payment(nodes, client, n)),
+            BenchWorkload::Same => Some(population.same_payment(nodes, client, n)),
+            BenchWorkload::Establish => population.establishment(nodes, client, n),
+        }
+    }
+}
+
+/// One workload's figures: the real network's, and the baseline's if run.
+struct Row {
+    workload: BenchWorkload,
+    real: Measured,
+    baseline: Option<Measured>,
+}
+
+/// A network the benchmark started (without one, it loads a devnet).
+struct Started {
+    network: Network,
+    data_dir: PathBuf,
+    /// Whether its data stays after the run (given with --data-dir).
+    keep: bool,
+}
+
+pub async fn run(args: BenchArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
+    let provinces = check_provinces(&args.provinces)?;
+    let clients = usize::from(args.clients);
+    let shape = Shape {
+        clients,
+        warmup: Duration::from_secs(args.warmup),
+        duration: Duration::from_secs(args.duration),
+    };
+    let workloads = distinct(&args.workloads);
+    let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let population = Population::new(format!("bench{millis}"), provinces.clone(), clients, args.warmup + args.duration);
+
+    let (started, manifest) = match &args.devnet {
+        Some(path) => (None, read_manifest(path)?),
+        None => {
+            let (data_dir, keep) = match &args.data_dir {
+                Some(dir) => (dir.clone(), true),
+                None => (
+                    std::env::temp_dir().join(format!("gongji-bench-{}-{millis}", std::process::id())),
+                    false,
+                ),
+            };
+            std::fs::create_dir_all(&data_dir)
+                .map_err(|e| CliError::Other(format!("cannot create the data directory {}: {e}", data_dir.display())))?;
+            let mut spec =
+                NetworkSpec::on_ports(data_dir.clone(), std::net::Ipv4Addr::LOCALHOST.into(), 0, &provinces).map_err(CliError::Other)?;
+            spec.opening_prepaid = OPENING_PREPAID.into();
+            let network = Network::start(spec)
+                .await
+                .map_err(|e| CliError::Other(format!("cannot start the network: {e}")))?;
+            let manifest = network.manifest();
+            (Some(Started { network, data_dir, keep }), manifest)
+        }
+    };
+    writeln!(
+        out,
+        "gongji bench: {} clients, {} s warm-up + {} s measured per workload, provinces {}",
+        clients,
+        args.warmup,
+        args.duration,
+        provinces.iter().map(ProvinceCode::as_str).collect::<Vec<_>>().join(",")
+    )?;
+    match &started {
+        Some(started) => writeln!(
+            out,
+            "network: started in this process, durable, data in {}",
+            started.data_dir.display()
+        )?,
+        None => writeln!(out, "network: the devnet at {}", manifest.hub)?,
+    }
+    out.flush()?;
+
+    let outcome = measure(&manifest, &population, &workloads, shape, !args.no_baseline, err).await;
+    let stopped = match started {
+        Some(Started { network, data_dir, keep }) => {
+            let stopped = network.shutdown().await;
+            if !keep {
+                let _ = std::fs::remove_dir_all(&data_dir);
+            }
+            stopped
+        }
+        None => Ok(()),
+    };
+    let rows = outcome?;
+    stopped.map_err(|e| CliError::Other(format!("the network did not stop cleanly: {e}")))?;
+
+    report(out, &rows, clients)?;
+    let problems: Vec<_> = rows
+        .iter()
+        .flat_map(|row| {
+            [Some(&row.real), row.baseline.as_ref()]
+                .into_iter()
+                .flatten()
+                .map(move |m| (row.workload, m))
+        })
+        .filter(|(_, m)| m.refused + m.failed > 0)
+        .collect();
+    for (workload, m) in &problems {
+        writeln!(
+            err,
+            "error: {}: {} refused, {} failed; first: {}",
+            workload.label(),
+            m.refused,
+            m.failed,
+            m.first_problem.as_deref().unwrap_or("?")
+        )?;
+    }
+    Ok(if problems.is_empty() { EXIT_OK } else { EXIT_FAILED })
+}
+
+/// Sets up the population, then runs every workload (baseline first).
+async fn measure(
+    manifest: &Manifest,
+    population: &Population,
+    workloads: &[BenchWorkload],
+    shape: Shape,
+    with_baseline: bool,
+    progress: &mut dyn Write,
+) -> Result<Vec<Row>, CliError> {
+    crate::devnet::wait_ready(manifest).await?;
+    let nodes = connect(manifest, &population.provinces).await?;
+    let establish = workloads.contains(&BenchWorkload::Establish);
+    let payments = workloads.iter().any(|w| *w != BenchWorkload::Establish);
+    writeln!(progress, "setting up the population")?;
+    let steps = [
+        ("registering persons", population.registrations(&nodes, establish)),
+        ("crediting contributions", population.contributions(&nodes, establish)),
+        (
+            "establishing payment relationships",
+            if payments {
+                population.payment_relationships(&nodes)
+            } else {
+                Vec::new()
+            },
+        ),
+    ];
+    for (label, calls) in steps {
+        load::all(label, calls, SETUP_CONCURRENCY, progress)
+            .await
+            .map_err(CliError::Other)?;
+    }
+
+    let mut rows = Vec::new();
+    for &workload in workloads {
+        let baseline = if with_baseline {
+            let stubs = StubNetwork::start(&population.provinces, workload.route())
+                .await
+                .map_err(CliError::Other)?;
+            let stub_nodes = connect_urls(population.provinces.iter().map(|p| (*p, stubs.node_url(*p)))).await?;
+            let label = format!("{} (baseline)", workload.label());
+            let measured = drive(workload, &label, population, stub_nodes, shape, progress).await;
+            stubs.stop().await.map_err(CliError::Other)?;
+            Some(measured)
+        } else {
+            None
+        };
+        let real = drive(workload, workload.label(), population, nodes.clone(), shape, progress).await;
+        rows.push(Row { workload, real, baseline });
+    }
+    Ok(rows)
+}
+
+async fn drive(
+    workload: BenchWorkload,
+    label: &str,
+    population: &Population,
+    nodes: Nodes,
+    shape: Shape,
+    progress: &mut dyn Write,
+) -> Measured {
+    let population = population.clone();
+    load::drive(label, shape, progress, move |client, n| {
+        workload.call(&population, &nodes, client, n)
+    })
+    .await
+}
+
+async fn connect(manifest: &Manifest, provinces: &[ProvinceCode]) -> Result<Nodes, CliError> {
+    let addresses = provinces.iter().map(|p| {
+        let address = manifest
+            .provinces
+            .iter()
+            .find(|entry| entry.code == p.as_str())
+            .map(|entry| entry.address.clone());
+        (*p, address)
+    });
+    connect_urls(addresses).await
+}
+
+async fn connect_urls(addresses: impl Iterator<Item = (ProvinceCode, Option<String>)>) -> Result<Nodes, CliError> {
+    let mut nodes = BTreeMap::new();
+    for (code, address) in addresses {
+        let address = address.ok_or_else(|| CliError::Other(format!("the network has no node for province {code}")))?;
+        nodes.insert(code, ProvinceNodeClient::new(client::connect(&address).await?));
+    }
+    Ok(Arc::new(nodes))
+}
+
+fn read_manifest(path: &std::path::Path) -> Result<Manifest, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::Other(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| CliError::Other(format!("{}: {e}", path.display())))
+}
+
+fn check_provinces(provinces: &[ProvinceCode]) -> Result<Vec<ProvinceCode>, CliError> {
+    let distinct = distinct(provinces);
+    if distinct.len() != provinces.len() {
+        return Err(CliError::Other("--provinces lists a province twice".into()));
+    }
+    if distinct.len() < 2 {
+        return Err(CliError::Other(
+            "--provinces needs at least two provinces (cross-province traffic needs two)".into(),
+        ));
+    }
+    Ok(distinct)
+}
+
+/// `items` without repeats, in their first order.
+fn distinct<T: PartialEq + Copy>(items: &[T]) -> Vec<T> {
+    let mut out = Vec::new();
+    for item in items {
+        if !out.contains(item) {
+            out.push(*item);
+        }
+    }
+    out
+}
+
+fn ms(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".into(), |v| format!("{v:.1}"))
+}
+
+/// The results table, then each target and whether it was met.
+fn report(out: &mut dyn Write, rows: &[Row], clients: usize) -> std::io::Result<()> {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<27} {:>9} {:>8} {:>8} {:>8} {:>8} {:>11} {:>7}",
+        "workload", "per s", "p50 ms", "p95 ms", "p99 ms", "max ms", "baseline/s", "ratio"
+    )?;
+    for row in rows {
+        let figures = |label: &str, m: &Measured, baseline: Option<&Measured>| {
+            let (base, ratio) = match baseline {
+                Some(b) if b.rate() > 0.0 => (format!("{:.0}", b.rate()), format!("{:.2}", m.rate() / b.rate())),
+                _ => ("-".into(), "-".into()),
+            };
+            format!(
+                "{label:<27} {:>9.0} {:>8} {:>8} {:>8} {:>8} {base:>11} {ratio:>7}",
+                m.rate(),
+                ms(m.latency_ms(0.5)),
+                ms(m.latency_ms(0.95)),
+                ms(m.latency_ms(0.99)),
+                ms(m.latency_ms(1.0)),
+            )
+        };
+        writeln!(out, "{}", figures(row.workload.label(), &row.real, row.baseline.as_ref()))?;
+        if let Some(baseline) = &row.baseline {
+            writeln!(out, "{}", figures("  baseline (no-op servers)", baseline, None))?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "targets ({clients} clients; the cross-province target is set at 64):")?;
+    for row in rows {
+        let rate = row.real.rate();
+        match row.workload {
+            BenchWorkload::Cross => {
+                let p99 = row.real.latency_ms(0.99);
+                let ratio = row.baseline.as_ref().filter(|b| b.rate() > 0.0).map(|b| rate / b.rate());
+                let met = ratio.is_some_and(|r| r >= CROSS_RATIO_TARGET) && p99.is_some_and(|p| p < CROSS_P99_TARGET_MS);
+                writeln!(
+                    out,
+                    "  cross-province: at least {:.0}% of the baseline with p99 under {CROSS_P99_TARGET_MS} ms: {} of the baseline, p99 {} ms: {}",
+                    CROSS_RATIO_TARGET * 100.0,
+                    ratio.map_or_else(|| "no baseline".into(), |r| format!("{:.0}%", r * 100.0)),
+                    ms(p99),
+                    verdict(met)
+                )?;
+            }
+            BenchWorkload::Same => writeln!(
+                out,
+                "  same-province: at least {SAME_RATE_TARGET:.0} a second: {rate:.0} a second: {}",
+                verdict(rate >= SAME_RATE_TARGET)
+            )?,
+            BenchWorkload::Establish => {}
+        }
+    }
+    Ok(())
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "MISSED"
+    }
+}

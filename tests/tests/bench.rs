@@ -1,0 +1,71 @@
+//! `gongji bench`: a short run against a running network measures every
+//! workload beside its baseline, leaves books that pass the audit, and
+//! refuses bad arguments naming them.
+
+use gongji_tests::TestNetwork;
+
+async fn gongji(args: &[&str]) -> (u8, String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = gongji::run(std::iter::once("gongji").chain(args.iter().copied()), &mut out, &mut err).await;
+    (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_run_measures_every_workload_beside_its_baseline_and_keeps_the_books() {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    let devnet = net.data_dir().join("devnet.json");
+    std::fs::write(&devnet, serde_json::to_string(&net.network().manifest()).unwrap()).unwrap();
+
+    let (code, out, err) = gongji(&[
+        "bench",
+        "--devnet",
+        devnet.to_str().unwrap(),
+        "--provinces",
+        "13,41",
+        "--clients",
+        "4",
+        "--warmup",
+        "0",
+        "--duration",
+        "1",
+    ])
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    for workload in ["cross-province payments", "same-province payments", "relationships established"] {
+        let row = out
+            .lines()
+            .find(|line| line.starts_with(workload))
+            .unwrap_or_else(|| panic!("no row for {workload} in\n{out}"));
+        let rate: f64 = row.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert!(rate > 0.0, "{row}");
+        assert!(!row.ends_with(" -"), "a ratio against the baseline: {row}");
+    }
+    assert_eq!(out.matches("baseline (no-op servers)").count(), 3, "{out}");
+    assert!(out.contains("cross-province: at least 50% of the baseline"), "{out}");
+    assert!(err.contains("(measuring)"), "progress lines while it runs: {err}");
+
+    // What the benchmark did is real money: the audit finds the books whole.
+    let (code, audited, audit_err) = gongji(&["audit", "--devnet", devnet.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{audited}{audit_err}");
+    assert!(audited.contains("no violations"), "{audited}");
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_arguments_are_refused_naming_them() {
+    let (code, _, err) = gongji(&["bench", "--provinces", "11"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("--provinces needs at least two provinces"), "{err}");
+
+    let (code, _, err) = gongji(&["bench", "--provinces", "11,11"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("--provinces lists a province twice"), "{err}");
+
+    let (code, _, err) = gongji(&["bench", "--clients", "0"]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("--clients"), "{err}");
+
+    let (code, _, err) = gongji(&["bench", "--workloads", "cross,everything"]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("everything"), "{err}");
+}
