@@ -11,7 +11,6 @@
 //! (the node answers errors, and a restart replays what is on disk).
 
 use std::{
-    fs::File,
     path::PathBuf,
     sync::{mpsc, Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard},
     thread::JoinHandle,
@@ -68,7 +67,7 @@ struct Checkpoint {
 pub(super) struct Segments {
     pub dir: PathBuf,
     pub current: u64,
-    pub file: File,
+    pub file: wal::SegmentFile,
     /// A segment is closed (and a checkpoint started) once it holds this much.
     pub limit: u64,
 }
@@ -121,7 +120,7 @@ fn run(db: sled::Db, data: sled::Tree, shared: Arc<Shared>, mut segments: Segmen
             .spawn(move || checkpoint_loop(&db, &data, &shared, &dir, &checkpoints))
             .expect("spawning the checkpoint thread needs only memory")
     };
-    let mut written = segments.file.metadata().map_or(0, |m| m.len());
+
     let mut poisoned: Option<String> = None;
     let mut last_sync: Option<Instant> = None;
     while let Ok(first) = waiting.recv() {
@@ -141,8 +140,7 @@ fn run(db: sled::Db, data: sled::Tree, shared: Arc<Shared>, mut segments: Segmen
             Some(why) => Err(why.clone()),
             None => {
                 let bytes = take_tail(&shared);
-                written += bytes.len() as u64;
-                wal::write_durably(&mut segments.file, &bytes).map_err(|e| format!("writing the log: {e}"))
+                segments.file.append_durably(&bytes).map_err(|e| format!("writing the log: {e}"))
             }
         };
         if let Err(why) = &result {
@@ -156,10 +154,9 @@ fn run(db: sled::Db, data: sled::Tree, shared: Arc<Shared>, mut segments: Segmen
         }
         // A full segment is closed once the last checkpoint is done (one
         // frozen memtable at a time); until then it grows.
-        if poisoned.is_none() && written >= segments.limit && !shared.memtable().is_frozen() {
+        if poisoned.is_none() && segments.file.written() >= segments.limit && !shared.memtable().is_frozen() {
             match rotate(&shared, &mut segments) {
                 Ok(frozen) => {
-                    written = 0;
                     let _ = checkpoint.send(frozen);
                 }
                 Err(why) => {
@@ -172,7 +169,7 @@ fn run(db: sled::Db, data: sled::Tree, shared: Arc<Shared>, mut segments: Segmen
     // The queue closed: the store is being dropped. Whatever was committed
     // goes to the log, then the checkpointer finishes.
     if poisoned.is_none() {
-        let _ = wal::write_durably(&mut segments.file, &take_tail(&shared));
+        let _ = segments.file.append_durably(&take_tail(&shared));
     }
     drop(checkpoint);
     let _ = checkpointer.join();
@@ -184,7 +181,10 @@ fn run(db: sled::Db, data: sled::Tree, shared: Arc<Shared>, mut segments: Segmen
 /// lock, so no transaction commits meanwhile.
 fn rotate(shared: &Shared, segments: &mut Segments) -> Result<Checkpoint, String> {
     let writer = shared.writer();
-    wal::write_durably(&mut segments.file, &take_tail(shared)).map_err(|e| format!("writing the log: {e}"))?;
+    segments
+        .file
+        .append_durably(&take_tail(shared))
+        .map_err(|e| format!("writing the log: {e}"))?;
     let next = segments.current + 1;
     segments.file = wal::create_segment(&segments.dir, next).map_err(|e| format!("creating log segment {next}: {e}"))?;
     segments.current = next;
@@ -201,8 +201,8 @@ fn rotate(shared: &Shared, segments: &mut Segments) -> Result<Checkpoint, String
 
 /// For each frozen memtable: applies it to sled, flushes sled (which then
 /// holds every record of the closed segments), drops the frozen table and
-/// deletes the closed segments. A failure is retried: until it succeeds
-/// the log keeps every record and the memtable every write.
+/// deletes the closed segments. A failed checkpoint is retried: until it
+/// succeeds the log keeps every record and the memtable every write.
 fn checkpoint_loop(db: &sled::Db, data: &sled::Tree, shared: &Shared, dir: &std::path::Path, checkpoints: &mpsc::Receiver<Checkpoint>) {
     while let Ok(checkpoint) = checkpoints.recv() {
         while let Err(e) = super::apply(data, checkpoint.lsn, &checkpoint.writes).and_then(|()| db.flush().map(drop)) {

@@ -421,11 +421,13 @@ fn replay_log(path: &Path, db: &sled::Db, data: &sled::Tree, segment_bytes: u64)
             Err(wal::Damage::Torn { at }) if last => {
                 tracing::warn!(segment = %segment.display(), at, "the log ends inside a record that was never acknowledged; dropped");
             }
-            Err(wal::Damage::Corrupt { at, .. }) if last && only_zeros_from(segment, at) => {
-                tracing::warn!(segment = %segment.display(), at, "the log ends in unwritten space; dropped");
+            Err(wal::Damage::Corrupt { at, next, .. }) if last && !next.is_some_and(|n| wal::holds_a_record_at(segment, n)) => {
+                // Nothing whole follows: a write cut short by the crash (torn
+                // over the zeros a segment is created with), never acknowledged.
+                tracing::warn!(segment = %segment.display(), at, "the log ends inside a record that was never acknowledged; dropped");
             }
             Err(wal::Damage::Torn { at }) => return Err(log_error(format!("{} ends inside a record at byte {at}", segment.display()))),
-            Err(wal::Damage::Corrupt { at, detail }) => {
+            Err(wal::Damage::Corrupt { at, detail, .. }) => {
                 return Err(log_error(format!("{} is damaged at byte {at}: {detail}", segment.display())))
             }
             Err(wal::Damage::Io(e)) => return Err(log_error(format!("reading {}: {e}", segment.display()))),
@@ -449,11 +451,6 @@ fn replay_log(path: &Path, db: &sled::Db, data: &sled::Tree, segment_bytes: u64)
             limit: segment_bytes,
         },
     ))
-}
-
-/// Whether the file holds nothing but zero bytes from `at` on.
-fn only_zeros_from(path: &Path, at: u64) -> bool {
-    std::fs::read(path).is_ok_and(|bytes| bytes.get(at as usize..).is_some_and(|rest| rest.iter().all(|b| *b == 0)))
 }
 
 /// The view of the store inside a transaction: committed data overlaid
@@ -798,33 +795,41 @@ mod log_and_checkpoints {
         assert_eq!(things(&store), vec![(b"x".to_vec(), 7), (b"z".to_vec(), 8)]);
     }
 
+    /// The last segment and where its records end (zeros follow).
+    fn last_segment(path: &Path) -> (PathBuf, Vec<u8>, usize) {
+        let (_, segment) = wal::segments(&wal::dir(path)).unwrap().into_iter().next_back().unwrap();
+        let bytes = std::fs::read(&segment).unwrap();
+        let end = bytes.iter().rposition(|b| *b != 0).map_or(0, |at| at + 1);
+        (segment, bytes, end)
+    }
+
     #[tokio::test]
-    async fn a_torn_last_record_is_dropped_and_damage_before_it_stops_the_open() {
+    async fn a_record_torn_by_a_crash_is_dropped_and_damage_before_an_intact_one_stops_the_open() {
         let dir = tempfile::tempdir().unwrap();
-        {
+        let write_two = || async {
             let store = Store::open(dir.path(), APP).unwrap();
             store.transact(|tx| tx.put(THINGS, b"a", &1u32)).unwrap();
             store.transact(|tx| tx.put(THINGS, b"b", &2u32)).unwrap();
             store.durable().await.unwrap();
-        }
-        let (_, segment) = wal::segments(&wal::dir(dir.path())).unwrap().into_iter().next_back().unwrap();
-        let bytes = std::fs::read(&segment).unwrap();
-        std::fs::write(&segment, &bytes[..bytes.len() - 3]).unwrap();
+        };
+        write_two().await;
+        // The last record half written over the zeros: its end never made it.
+        let (segment, mut bytes, end) = last_segment(dir.path());
+        bytes[end - 4..end].fill(0);
+        std::fs::write(&segment, &bytes).unwrap();
         {
             let store = Store::open(dir.path(), APP).unwrap();
             assert_eq!(things(&store), vec![(b"a".to_vec(), 1)], "the torn record b is dropped");
-            store.transact(|tx| tx.put(THINGS, b"c", &3u32)).unwrap();
-            store.durable().await.unwrap();
         }
-        // Damage in a segment followed by another one is not a torn tail.
-        let (_, older) = wal::segments(&wal::dir(dir.path())).unwrap().into_iter().next().unwrap();
-        let mut bytes = Vec::new();
-        let put = (b"things\0a".to_vec(), Some(b"9".to_vec()));
-        wal::encode_record(1000, &[put].into_iter().collect(), &mut bytes);
+        // A damaged record followed by an intact one is damage, not a torn end.
+        write_two().await;
+        let (segment, mut bytes, _) = last_segment(dir.path());
         bytes[12] ^= 0xff;
-        std::fs::write(wal::dir(dir.path()).join("00000000000000000000.log"), &bytes).unwrap();
-        let err = Store::open(dir.path(), APP).err().expect("a damaged segment stops the open");
-        assert!(err.to_string().contains("damaged"), "{err} ({})", older.display());
+        std::fs::write(&segment, &bytes).unwrap();
+        let err = Store::open(dir.path(), APP)
+            .err()
+            .expect("damage before an intact record stops the open");
+        assert!(err.to_string().contains("damaged"), "{err}");
     }
 }
 

@@ -20,13 +20,17 @@
 //! A segment is a sequence of records: length (u32 LE) of the payload,
 //! CRC-32 of the payload (u32 LE), payload. A payload is the LSN (u64 LE),
 //! the number of writes (u32 LE), then each write: key length (u32 LE), key, 1 and value
-//! length (u32 LE) and value for a put, or 0 for a removal. A torn record at
-//! the end of the last segment is a write that was never acknowledged and
-//! is dropped; damage anywhere else stops the store from opening.
+//! length (u32 LE) and value for a put, or 0 for a removal. Segments are
+//! filled with zeros ahead of their records (so that a sync writes data,
+//! not file-system metadata): a zero header ends the records. A damaged record at the end of the last segment,
+//! with no intact record after it, is a write cut short by a crash, never
+//! acknowledged, and is dropped; damage anywhere else stops the store from
+//! opening.
 
 use std::{
     fs::{File, OpenOptions},
-    io::{self, BufReader, Read, Write},
+    io::{self, BufReader, Read, Seek},
+    os::unix::fs::FileExt,
     path::{Path, PathBuf},
 };
 
@@ -88,9 +92,11 @@ pub(super) enum Damage {
     Torn {
         at: u64,
     },
-    /// A record whose checksum or structure is wrong.
+    /// A record whose checksum or structure is wrong; `next` is where the
+    /// record after it would start if its length is right.
     Corrupt {
         at: u64,
+        next: Option<u64>,
         detail: String,
     },
     Io(io::Error),
@@ -108,14 +114,20 @@ pub(super) fn read_segment(path: &Path, mut apply: impl FnMut(Record) -> Result<
             Filled::Partly => return Err(Damage::Torn { at }),
             Filled::All => {}
         }
+        if header == [0; 8] {
+            // Unwritten space: segments are filled with zeros when created.
+            return Ok(());
+        }
         let length = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
         let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
         if length > MAX_RECORD {
             return Err(Damage::Corrupt {
                 at,
+                next: None,
                 detail: format!("record length {length}"),
             });
         }
+        let next = Some(at + 8 + u64::from(length));
         let mut payload = vec![0u8; length as usize];
         if !matches!(read_exact_or_end(&mut file, &mut payload).map_err(Damage::Io)?, Filled::All) {
             return Err(Damage::Torn { at });
@@ -123,13 +135,38 @@ pub(super) fn read_segment(path: &Path, mut apply: impl FnMut(Record) -> Result<
         if crc32fast::hash(&payload) != crc {
             return Err(Damage::Corrupt {
                 at,
+                next,
                 detail: "checksum mismatch".into(),
             });
         }
-        let record = decode_payload(&payload).map_err(|detail| Damage::Corrupt { at, detail })?;
-        apply(record).map_err(|detail| Damage::Corrupt { at, detail })?;
+        let record = decode_payload(&payload).map_err(|detail| Damage::Corrupt { at, next, detail })?;
+        apply(record).map_err(|detail| Damage::Corrupt { at, next, detail })?;
         at += 8 + u64::from(length);
     }
+}
+
+/// Whether a whole, intact record starts at byte `at` of the segment: after
+/// a damaged record, one means the damage is not a torn end.
+pub(super) fn holds_a_record_at(path: &Path, at: u64) -> bool {
+    let Ok(mut file) = File::open(path) else {
+        return false;
+    };
+    if file.seek(io::SeekFrom::Start(at)).is_err() {
+        return false;
+    }
+    let mut header = [0u8; 8];
+    if !matches!(read_exact_or_end(&mut file, &mut header), Ok(Filled::All)) || header == [0; 8] {
+        return false;
+    }
+    let length = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    if length > MAX_RECORD {
+        return false;
+    }
+    let mut payload = vec![0u8; length as usize];
+    matches!(read_exact_or_end(&mut file, &mut payload), Ok(Filled::All))
+        && crc32fast::hash(&payload) == crc
+        && decode_payload(&payload).is_ok()
 }
 
 enum Filled {
@@ -225,24 +262,61 @@ pub(super) fn segment_path(dir: &Path, number: u64) -> PathBuf {
 }
 
 /// Creates segment `number` (empty) and makes its directory entry durable.
-pub(super) fn create_segment(dir: &Path, number: u64) -> io::Result<File> {
-    let file = OpenOptions::new().create(true).append(true).open(segment_path(dir, number))?;
+pub(super) fn create_segment(dir: &Path, number: u64) -> io::Result<SegmentFile> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(segment_path(dir, number))?;
     sync_dir(dir)?;
-    Ok(file)
+    Ok(SegmentFile {
+        file,
+        written: 0,
+        zeroed: 0,
+    })
+}
+
+/// How far ahead of the records a segment is filled with zeros.
+const ZERO_AHEAD: u64 = 1024 * 1024;
+
+/// A segment being written: records from its start, zeros ahead of them.
+/// Overwriting blocks already allocated lets a sync write data alone, not
+/// the file system's journal; the zeros are written a mebibyte at a time.
+pub(super) struct SegmentFile {
+    file: File,
+    /// Bytes of records written.
+    written: u64,
+    /// The file's length: records, then zeros.
+    zeroed: u64,
+}
+
+impl SegmentFile {
+    /// Bytes of records written.
+    pub(super) fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Writes `bytes` after the records and waits until they are on disk.
+    pub(super) fn append_durably(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let end = self.written + bytes.len() as u64;
+        if end > self.zeroed {
+            let target = end.div_ceil(ZERO_AHEAD) * ZERO_AHEAD + ZERO_AHEAD;
+            let zeros = vec![0u8; usize::try_from(target - self.zeroed).unwrap_or(usize::MAX)];
+            self.file.write_all_at(&zeros, self.zeroed)?;
+            self.zeroed = target;
+        }
+        self.file.write_all_at(bytes, self.written)?;
+        self.written = end;
+        self.file.sync_data()
+    }
 }
 
 /// Makes the directory's entries (files created or removed) durable.
 pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
-}
-
-/// Writes `bytes` at the end of `file` and waits until they are on disk.
-pub(super) fn write_durably(file: &mut File, bytes: &[u8]) -> io::Result<()> {
-    if bytes.is_empty() {
-        return Ok(());
-    }
-    file.write_all(bytes)?;
-    file.sync_data()
 }
 
 #[cfg(test)]
@@ -309,6 +383,26 @@ mod tests {
                 "cut at {cut}: {result:?}"
             );
         }
+    }
+
+    #[test]
+    fn zeros_after_the_records_end_the_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = Record {
+            lsn: 4,
+            writes: writes(&[(b"k", Some(b"v"))]),
+        };
+        let mut file = create_segment(dir.path(), 1).unwrap();
+        let mut bytes = Vec::new();
+        encode_record(record.lsn, &record.writes, &mut bytes);
+        file.append_durably(&bytes).unwrap();
+        let path = segment_path(dir.path(), 1);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 2 * ZERO_AHEAD);
+        let (seen, result) = read_all(&path);
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(seen, vec![record]);
+        assert!(holds_a_record_at(&path, 0));
+        assert!(!holds_a_record_at(&path, bytes.len() as u64), "zeros are no record");
     }
 
     #[test]
