@@ -1,8 +1,11 @@
 //! Statements of a month: the lines of one province's cross-province
 //! transactions, in the same order and canonical form at the hub and at the
-//! node, with a running SHA-256 digest so a node can tell it received the
-//! whole statement. Lines sort by kind then id, which is also how both sides
-//! key them, so a reconciliation is a merge of two sorted streams.
+//! node, with a digest so a node can tell it received the whole statement.
+//! Lines sort by kind then id, which is also how both sides key them, so a
+//! reconciliation is a merge of two sorted streams. The digest is the sum of
+//! each line's SHA-256 (modulo 2^256): it does not depend on the order, so
+//! the hub keeps each statement's totals as lines are posted, and a missing,
+//! extra or altered line changes it.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -111,38 +114,39 @@ impl Totals {
     }
 }
 
-/// Adds up lines as they stream past, in constant memory.
+/// Adds up lines, in any order, in constant memory; kept as a stored value
+/// by the hub, which adds each line as it is posted.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Summer {
-    hasher: Sha256,
     lines: u64,
     payable: Money,
     receivable: Money,
-}
-
-impl Default for Summer {
-    fn default() -> Summer {
-        Summer {
-            hasher: Sha256::new(),
-            lines: 0,
-            payable: Money::ZERO,
-            receivable: Money::ZERO,
-        }
-    }
+    /// The sum of the lines' SHA-256 digests, a 256-bit little-endian number.
+    digest_sum: [u8; 32],
 }
 
 impl Summer {
     pub fn add(&mut self, line: &Line) -> Result<(), Overflow> {
-        self.hasher.update(line.canonical().as_bytes());
+        let (payable, receivable) = match line.direction {
+            Direction::Payable => (self.payable.checked_add(line.amount)?, self.receivable),
+            Direction::Receivable => (self.payable, self.receivable.checked_add(line.amount)?),
+        };
+        self.payable = payable;
+        self.receivable = receivable;
         self.lines += 1;
-        match line.direction {
-            Direction::Payable => self.payable = self.payable.checked_add(line.amount)?,
-            Direction::Receivable => self.receivable = self.receivable.checked_add(line.amount)?,
+        let digest = Sha256::digest(line.canonical().as_bytes());
+        let mut carry = 0u16;
+        for (sum, byte) in self.digest_sum.iter_mut().zip(digest.iter()) {
+            let total = u16::from(*sum) + u16::from(*byte) + carry;
+            *sum = (total & 0xff) as u8;
+            carry = total >> 8;
         }
         Ok(())
     }
 
-    pub fn finish(self) -> Totals {
-        let digest = self.hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    pub fn finish(&self) -> Totals {
+        // Written most significant byte first, as numbers are.
+        let digest = self.digest_sum.iter().rev().map(|b| format!("{b:02x}")).collect();
         Totals {
             lines: self.lines,
             payable: self.payable,
@@ -207,6 +211,41 @@ mod tests {
         changed[2].amount = Money::from_fen(0);
         changed.iter().for_each(|l| altered.add(l).unwrap());
         assert!(verify(&altered.finish(), &summary).unwrap_err().contains("digest"));
+    }
+
+    #[test]
+    fn the_digest_does_not_depend_on_the_order_and_carries_across_bytes() {
+        let lines: Vec<Line> = (0..50)
+            .map(|i| {
+                line(
+                    &format!("p{i}"),
+                    if i % 3 == 0 { Direction::Payable } else { Direction::Receivable },
+                    i * 7,
+                )
+            })
+            .collect();
+        let mut forward = Summer::default();
+        lines.iter().for_each(|l| forward.add(l).unwrap());
+        let mut backward = Summer::default();
+        lines.iter().rev().for_each(|l| backward.add(l).unwrap());
+        assert_eq!(forward.finish(), backward.finish());
+        assert_eq!(forward.finish().lines, 50);
+
+        // The sum of two digests, computed independently with u128 halves.
+        let (a, b) = (&lines[0], &lines[1]);
+        let mut two = Summer::default();
+        two.add(a).unwrap();
+        two.add(b).unwrap();
+        let halves = |l: &Line| {
+            let d = Sha256::digest(l.canonical().as_bytes());
+            let low = u128::from_le_bytes(d[..16].try_into().unwrap());
+            let high = u128::from_le_bytes(d[16..].try_into().unwrap());
+            (low, high)
+        };
+        let ((al, ah), (bl, bh)) = (halves(a), halves(b));
+        let (low, carry) = al.overflowing_add(bl);
+        let high = ah.wrapping_add(bh).wrapping_add(u128::from(carry));
+        assert_eq!(two.finish().digest, format!("{high:032x}{low:032x}"));
     }
 
     #[test]

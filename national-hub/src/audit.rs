@@ -1,17 +1,23 @@
 //! The hub's self-check for `gongji audit`: its books (see
 //! `gongji_common::store::audit`) plus the hub's own rules — each month's
-//! positions sum to zero and equal the provinces' statement lines, and a
-//! payment cancelled by a reversal never reached a statement.
+//! positions sum to zero and equal the provinces' statement lines, the
+//! sums the clearing reads equal the lines, and a payment cancelled by a
+//! reversal never reached a statement.
 
 use std::collections::BTreeMap;
 
-use gongji_common::{contract::TxStatus, statement::Direction, store::audit::BooksCheck, Money, Period, ProvinceCode};
+use gongji_common::{
+    contract::TxStatus,
+    statement::{Direction, Summer},
+    store::audit::BooksCheck,
+    Money, Period, ProvinceCode,
+};
 
 use crate::{
-    domain::{HubLine, HubTransaction, MonthRecord, TxBody},
+    domain::{HubLine, HubTransaction, MonthRecord, PairLine, TxBody},
     error::HubResult,
     service::Hub,
-    store::{self, MONTHS, STATEMENT, TRANSACTIONS},
+    store::{self, META, MONTHS, PAIR_SUMS, STATEMENT, STATEMENT_SUMS, SUMS_FROM, TRANSACTIONS},
 };
 
 impl Hub {
@@ -39,11 +45,28 @@ impl Hub {
                 check.violations.add(format!("the positions of {period} sum to {sum}, not 0.00"));
             }
         }
+        let sums_from = self.store.get::<Period>(META, SUMS_FROM)?.map(|p| p.to_string());
         let mut lines: BTreeMap<(String, String), Money> = BTreeMap::new();
+        let mut sums: BTreeMap<(String, String), Summer> = BTreeMap::new();
+        let mut pairs: BTreeMap<(String, String, String, String), (u64, Money)> = BTreeMap::new();
         for item in self.store.scan_prefix::<HubLine>(STATEMENT, b"") {
             let (key, HubLine { owner, line }) = item?;
             let period =
                 String::from_utf8_lossy(key.split(|b| *b == gongji_common::store::KEY_SEPARATOR).next().unwrap_or_default()).into_owned();
+            if sums_from.as_ref().is_some_and(|from| period >= *from) {
+                sums.entry((period.clone(), owner.to_string())).or_default().add(&line)?;
+                if line.direction == Direction::Payable {
+                    let pair_key = (
+                        period.clone(),
+                        owner.to_string(),
+                        line.counterpart.to_string(),
+                        line.kind.as_str().to_owned(),
+                    );
+                    let pair = pairs.entry(pair_key).or_insert((0, Money::ZERO));
+                    pair.0 += 1;
+                    pair.1 = pair.1.checked_add(line.amount)?;
+                }
+            }
             let net = lines.entry((period, owner.to_string())).or_insert(Money::ZERO);
             *net = match line.direction {
                 Direction::Payable => net.checked_sub(line.amount)?,
@@ -66,6 +89,52 @@ impl Hub {
                     key.1, key.0
                 ));
             }
+        }
+
+        // The sums the clearing reads are the lines' (months they cover).
+        for item in self.store.scan_prefix::<Summer>(STATEMENT_SUMS, b"") {
+            let (key, stored) = item?;
+            let mut parts = key
+                .split(|b| *b == gongji_common::store::KEY_SEPARATOR)
+                .map(|p| String::from_utf8_lossy(p).into_owned());
+            let key = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+            let from_lines = sums.remove(&key).unwrap_or_default().finish();
+            if stored.finish() != from_lines {
+                check.violations.add(format!(
+                    "province {} in {}: the statement sums the clearing reads ({:?}) differ from its lines ({from_lines:?})",
+                    key.1,
+                    key.0,
+                    stored.finish()
+                ));
+            }
+        }
+        for ((period, province), _) in sums {
+            check
+                .violations
+                .add(format!("province {province} in {period}: statement lines with no statement sums"));
+        }
+        for item in self.store.scan_prefix::<PairLine>(PAIR_SUMS, b"") {
+            let (key, stored) = item?;
+            let period =
+                String::from_utf8_lossy(key.split(|b| *b == gongji_common::store::KEY_SEPARATOR).next().unwrap_or_default()).into_owned();
+            let key = (
+                period,
+                stored.payer.to_string(),
+                stored.payee.to_string(),
+                stored.kind.as_str().to_owned(),
+            );
+            let from_lines = pairs.remove(&key).unwrap_or((0, Money::ZERO));
+            if (stored.count, stored.gross) != from_lines {
+                check.violations.add(format!(
+                    "{} → {} ({}) in {}: the clearing's sums say {} transaction(s), {}; the lines {}, {}",
+                    key.1, key.2, key.3, key.0, stored.count, stored.gross, from_lines.0, from_lines.1
+                ));
+            }
+        }
+        for ((period, payer, payee, kind), _) in pairs {
+            check
+                .violations
+                .add(format!("{payer} → {payee} ({kind}) in {period}: statement lines with no pair sums"));
         }
 
         // Cancelled payments never reach a statement.

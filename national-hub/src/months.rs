@@ -1,8 +1,8 @@
 //! Months at the hub: closing (new transactions are stamped with the next
 //! month, and the close completes once nothing stamped with the closed one is
 //! pending), clearing (清分: gross per ordered pair and kind, each province's
-//! net and statement digest, from one pass over the month's statement
-//! lines), the provinces' confirmations and disputes, and settlement (清算)
+//! net and statement digest, read from the sums the hub keeps as it posts
+//! each statement line), the provinces' confirmations and disputes, and settlement (清算)
 //! against prepaid funds. A cleared month never changes; a settled one is
 //! final, and settling it again returns the same settlement.
 
@@ -13,7 +13,7 @@ use gongji_common::{
     pending::PendingKind,
     period::now_millis,
     statement::{Direction, Line, Summer, Totals},
-    store::{key_prefix, JournalEntry, Posting, StoreError},
+    store::{key_prefix, last_key_part, JournalEntry, Posting, StoreError},
     Money, Period, ProvinceCode,
 };
 
@@ -21,7 +21,7 @@ use crate::{
     domain::{ClearingResult, Dispute, HubLine, MonthRecord, MonthState, PairLine, SettleLine, SettlementRecord},
     error::{HubError, HubResult},
     service::Hub,
-    store::{self, META, MONTHS, OPEN_PERIOD, STATEMENT},
+    store::{self, META, MONTHS, OPEN_PERIOD, PAIR_SUMS, STATEMENT, STATEMENT_SUMS, SUMS_FROM},
 };
 
 /// A month as operators see it.
@@ -355,7 +355,41 @@ impl Hub {
 /// One pass over a month's statement lines: gross per pair and kind (from
 /// the payers' lines), and each province's totals and digest (lines arrive
 /// grouped by province, in statement order).
+/// Clears a month: from the sums kept as its lines were posted, or, for a
+/// month older than the sums, from one pass over its lines.
 fn clear(store: &gongji_common::store::Store, period: Period) -> HubResult<ClearingResult> {
+    let sums_from = store.get::<Period>(META, SUMS_FROM)?;
+    if sums_from.is_some_and(|from| period >= from) {
+        clear_from_sums(store, period)
+    } else {
+        clear_from_lines(store, period)
+    }
+}
+
+fn clear_from_sums(store: &gongji_common::store::Store, period: Period) -> HubResult<ClearingResult> {
+    let prefix = key_prefix(&[period.to_string().as_bytes()]);
+    let mut pairs = BTreeMap::new();
+    let mut transactions = 0;
+    for item in store.scan_prefix::<PairLine>(PAIR_SUMS, &prefix) {
+        let (_, pair) = item?;
+        transactions += pair.count;
+        pairs.insert((pair.payer, pair.payee, pair.kind), pair);
+    }
+    let mut provinces = BTreeMap::new();
+    for item in store.scan_prefix::<Summer>(STATEMENT_SUMS, &prefix) {
+        let (key, sums) = item?;
+        let province = ProvinceCode::parse("statement_sums", &String::from_utf8_lossy(last_key_part(&key)))
+            .map_err(|e| HubError::Internal(format!("statement sums of {period}: {e}")))?;
+        provinces.insert(province, sums.finish());
+    }
+    Ok(ClearingResult {
+        transactions,
+        lines: pairs.into_values().collect(),
+        provinces,
+    })
+}
+
+fn clear_from_lines(store: &gongji_common::store::Store, period: Period) -> HubResult<ClearingResult> {
     let mut pairs: BTreeMap<(ProvinceCode, ProvinceCode, TxKind), (u64, Money)> = BTreeMap::new();
     let mut provinces = BTreeMap::new();
     let mut current: Option<(ProvinceCode, Summer)> = None;

@@ -16,15 +16,18 @@ use gongji_common::{
 use tokio::sync::watch;
 
 use gongji_common::{
-    statement::{Direction, Line},
+    statement::{Direction, Line, Summer},
     store::StoreError,
 };
 
 use crate::{
-    domain::{check_crosses, GrantRecord, HubLine, HubTransaction, MonthRecord, TxBody},
+    domain::{check_crosses, GrantRecord, HubLine, HubTransaction, MonthRecord, PairLine, TxBody},
     error::{HubError, HubResult},
     province_client::Provinces,
-    store::{self, GRANTS, META, MONTHS, OPEN_PERIOD, OUTBOX, PENDING, RELAYED, STATEMENT, TRANSACTIONS, TX_BY_PERIOD, TX_BY_PROVINCE},
+    store::{
+        self, GRANTS, META, MONTHS, OPEN_PERIOD, OUTBOX, PAIR_SUMS, PENDING, RELAYED, STATEMENT, STATEMENT_SUMS, SUMS_FROM, TRANSACTIONS,
+        TX_BY_PERIOD, TX_BY_PROVINCE,
+    },
 };
 
 pub struct Hub {
@@ -72,9 +75,19 @@ impl Hub {
     /// Opens the hub on its store, starting the first open month at the
     /// current month (China Standard Time) on a new store.
     pub async fn new(store: Store, provinces: Provinces, outbox: Outbox, policy: PrepaidPolicy) -> HubResult<Hub> {
+        let any_lines = store.scan_keys(STATEMENT, b"").next().transpose()?.is_some();
         store.transact(|tx| {
-            if !tx.contains(META, OPEN_PERIOD)? {
-                tx.put(META, OPEN_PERIOD, &Period::current())?;
+            let open = match tx.get::<Period>(META, OPEN_PERIOD)? {
+                Some(open) => open,
+                None => {
+                    tx.put(META, OPEN_PERIOD, &Period::current())?;
+                    Period::current()
+                }
+            };
+            if !tx.contains(META, SUMS_FROM)? {
+                // Lines written by an older hub have no sums: the sums are
+                // whole from the next month on, or at once on a new store.
+                tx.put(META, SUMS_FROM, &if any_lines { open.next() } else { open })?;
             }
             Ok(())
         })?;
@@ -381,11 +394,36 @@ impl Hub {
                 direction,
                 amount,
             };
+            Self::add_to_sums(tx, record.period, owner, &line)?;
             tx.put(
                 STATEMENT,
                 &store::statement_key(record.period, owner, body.kind().as_str(), body.id().as_str()),
                 &HubLine { owner, line },
             )?;
+        }
+        Ok(())
+    }
+
+    /// Adds a statement line to its province's statement sums and, if the
+    /// province pays, to the pair's sums: what the month's clearing reads.
+    fn add_to_sums(tx: &Tx, period: Period, owner: ProvinceCode, line: &Line) -> Result<(), TxFail> {
+        let overflow = |e: gongji_common::money::Overflow| StoreError::Invariant(e.to_string());
+        let sums_key = store::statement_sums_key(period, owner);
+        let mut sums = tx.get::<Summer>(STATEMENT_SUMS, &sums_key)?.unwrap_or_default();
+        sums.add(line).map_err(overflow)?;
+        tx.put(STATEMENT_SUMS, &sums_key, &sums)?;
+        if line.direction == Direction::Payable {
+            let pair_key = store::pair_sums_key(period, owner, line.counterpart, line.kind.as_str());
+            let mut pair = tx.get::<PairLine>(PAIR_SUMS, &pair_key)?.unwrap_or(PairLine {
+                payer: owner,
+                payee: line.counterpart,
+                kind: line.kind,
+                count: 0,
+                gross: Money::ZERO,
+            });
+            pair.count += 1;
+            pair.gross = pair.gross.checked_add(line.amount).map_err(overflow)?;
+            tx.put(PAIR_SUMS, &pair_key, &pair)?;
         }
         Ok(())
     }

@@ -14,6 +14,13 @@
 //! | `statement`      | YYYY-MM ␟ province ␟ kind ␟ id   | `HubLine`: an approved transaction as the province sees it |
 //! | `reserved`       | province                         | outflow of its payments and transfers still being decided |
 //! | `prepaid_ops`    | operation id                     | `PrepaidOp` (deposits and withdrawals) |
+//! | `statement_sums` | YYYY-MM ␟ province               | `Summer`: the totals and digest of the province's statement so far |
+//! | `pair_sums`      | YYYY-MM ␟ payer ␟ payee ␟ kind   | `PairLine`: count and gross of the pair's transactions so far |
+//!
+//! The two sums are written with every statement line, so a month's
+//! clearing reads them instead of the lines; `meta/sums_from` is the first
+//! month they cover whole (months before it, written by an older hub, are
+//! cleared from their lines).
 //!
 //! Plus the shared `journal` and `balances`; accounts used here:
 //! `position/CODE/YYYY-MM` (receivable minus payable of a province in a month),
@@ -38,6 +45,8 @@ pub const TREES: &[&str] = &[
     "statement",
     "reserved",
     "prepaid_ops",
+    "statement_sums",
+    "pair_sums",
 ];
 pub const TRANSACTIONS: TreeId = TreeId::app(0);
 pub const TX_BY_PERIOD: TreeId = TreeId::app(1);
@@ -51,8 +60,27 @@ pub const MONTHS: TreeId = TreeId::app(8);
 pub const STATEMENT: TreeId = TreeId::app(9);
 pub const RESERVED: TreeId = TreeId::app(10);
 pub const PREPAID_OPS: TreeId = TreeId::app(11);
+pub const STATEMENT_SUMS: TreeId = TreeId::app(12);
+pub const PAIR_SUMS: TreeId = TreeId::app(13);
 
 pub const OPEN_PERIOD: &[u8] = b"open_period";
+/// The first month whose statement and pair sums are whole.
+pub const SUMS_FROM: &[u8] = b"sums_from";
+
+/// The key of a province's statement sums in a month.
+pub fn statement_sums_key(period: Period, province: ProvinceCode) -> Vec<u8> {
+    key(&[period.to_string().as_bytes(), province.as_str().as_bytes()])
+}
+
+/// The key of an ordered pair's sums of one kind in a month.
+pub fn pair_sums_key(period: Period, payer: ProvinceCode, payee: ProvinceCode, kind: &str) -> Vec<u8> {
+    key(&[
+        period.to_string().as_bytes(),
+        payer.as_str().as_bytes(),
+        payee.as_str().as_bytes(),
+        kind.as_bytes(),
+    ])
+}
 
 pub fn by_period_key(period: Period, seq: u64) -> Vec<u8> {
     key(&[period.to_string().as_bytes(), &seq.to_be_bytes()])

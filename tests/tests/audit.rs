@@ -102,6 +102,17 @@ async fn a_tampered_store_fails_the_audit_naming_what_is_wrong() {
         store.durable().await.unwrap();
     }
     net.start_node("41").await;
+    // The hub's clearing sums of a pair drift from its statement lines.
+    net.stop_hub().await;
+    {
+        use national_hub::{domain::PairLine, store::PAIR_SUMS};
+        let store = gongji_common::store::Store::open(&net.network().hub_data_dir(), national_hub::store::TREES).unwrap();
+        let (key, mut pair) = store.scan_prefix::<PairLine>(PAIR_SUMS, b"").next().unwrap().unwrap();
+        pair.gross = pair.gross.checked_add(gongji_common::Money::from_fen(1)).unwrap();
+        store.transact(|tx| tx.put(PAIR_SUMS, &key, &pair)).unwrap();
+        store.durable().await.unwrap();
+    }
+    net.start_hub().await;
 
     let report = audit(&target(&net), &mut std::io::sink()).await.unwrap();
     assert!(!report.passed());
@@ -112,6 +123,10 @@ async fn a_tampered_store_fails_the_audit_naming_what_is_wrong() {
     );
     assert!(said.contains("institution/H41010000001 has balance 0.01"), "{said}");
     assert!(said.contains("money is not conserved"), "{said}");
+    assert!(
+        said.contains("13 → 41 (payment)") && said.contains("the clearing's sums say"),
+        "{said}"
+    );
 
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let hub = net.network().hub_url();

@@ -559,3 +559,77 @@ async fn transactions_in_flight_during_a_close_land_in_exactly_one_month_on_ever
     }
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_month_posted_before_the_hub_kept_clearing_sums_is_cleared_from_its_lines() {
+    let mut net = TestNetwork::start(&PROVINCES).await;
+    let expected = a_month_of_traffic(&net).await;
+    let period = open_period(&net).await;
+
+    // Make the hub's data what an older hub left: lines, no sums.
+    net.stop_hub().await;
+    {
+        use national_hub::store::{META, PAIR_SUMS, STATEMENT_SUMS, SUMS_FROM, TREES};
+        let store = gongji_common::store::Store::open(&net.network().hub_data_dir(), TREES).unwrap();
+        let sums: Vec<Vec<u8>> = store.scan_keys(STATEMENT_SUMS, b"").map(Result::unwrap).collect();
+        let pairs: Vec<Vec<u8>> = store.scan_keys(PAIR_SUMS, b"").map(Result::unwrap).collect();
+        assert_eq!(sums.len(), PROVINCES.len(), "the hub kept sums for every province");
+        store
+            .transact(|tx| {
+                for key in &sums {
+                    tx.remove(STATEMENT_SUMS, key)?;
+                }
+                for key in &pairs {
+                    tx.remove(PAIR_SUMS, key)?;
+                }
+                tx.remove(META, SUMS_FROM)
+            })
+            .unwrap();
+        store.durable().await.unwrap();
+    }
+    net.start_hub().await;
+
+    let month = close(&net, &period).await;
+    assert_eq!(month.transactions, expected.lines.values().map(|(count, _)| count).sum::<u64>());
+    let clearing = net
+        .hub()
+        .get_clearing(pb::GetClearingRequest { period: period.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    let cleared: BTreeMap<(String, String, i32), (u64, i64)> = clearing
+        .lines
+        .iter()
+        .map(|l| ((l.payer.clone(), l.payee.clone(), l.kind), (l.count, fen(&l.gross))))
+        .collect();
+    assert_eq!(cleared, expected.lines);
+    for p in PROVINCES {
+        assert!(reconcile(&net, p, &period).await.confirmed, "{p}: the statement digest agrees");
+    }
+    // The next month is cleared from its sums again.
+    let next = open_period(&net).await;
+    employee_with_balance(&mut net.node("13"), "late-donor", &region("13"), "100.00").await;
+    register(&mut net.node("32"), "late-kin", pb::InsuranceType::Resident, &region("32")).await;
+    establish(&mut net.node("13"), "late-rel", "late-donor", "late-kin", "32", "50.00")
+        .await
+        .unwrap();
+    let paid = pay(&mut net.node("32"), pay_request("late-pay", "late-kin", "H32010000001", "12.34"))
+        .await
+        .unwrap();
+    assert_eq!(paid.status, Ts::Approved as i32);
+    close(&net, &next).await;
+    let clearing = net
+        .hub()
+        .get_clearing(pb::GetClearingRequest { period: next.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    let lines: Vec<(String, String, u64, String)> = clearing
+        .lines
+        .iter()
+        .map(|l| (l.payer.clone(), l.payee.clone(), l.count, l.gross.clone()))
+        .collect();
+    assert_eq!(lines, vec![("13".to_string(), "32".to_string(), 1, "12.34".to_string())]);
+    assert!(reconcile(&net, "32", &next).await.confirmed);
+    net.shutdown().await;
+}

@@ -125,6 +125,11 @@ impl From<sled::Error> for TxFail {
     }
 }
 
+/// sled's page cache. Recent writes are read from the memtable, so the
+/// cache serves older data; the process's memory is about twice this plus
+/// the memtable (at most two log segments' writes).
+const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The sled tree that holds every tree of the store.
 const DATA_TREE: &str = "gongji-data";
 
@@ -167,7 +172,7 @@ impl Store {
         };
         let db = sled::Config::new()
             .path(path)
-            .cache_capacity(128 * 1024 * 1024)
+            .cache_capacity(SLED_CACHE_BYTES)
             // sled is written only at checkpoints, each ending in a flush.
             .flush_every_ms(None)
             .open()
