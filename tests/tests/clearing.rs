@@ -126,6 +126,22 @@ async fn close(net: &TestNetwork, period: &str) -> pb::Month {
     .await
 }
 
+/// The hub's clearing of a month, and its lines as (payer, payee, kind) → (count, gross fen).
+async fn clearing_of(net: &TestNetwork, period: &str) -> (pb::Clearing, BTreeMap<(String, String, i32), (u64, i64)>) {
+    let clearing = net
+        .hub()
+        .get_clearing(pb::GetClearingRequest { period: period.into() })
+        .await
+        .unwrap()
+        .into_inner();
+    let lines = clearing
+        .lines
+        .iter()
+        .map(|l| ((l.payer.clone(), l.payee.clone(), l.kind), (l.count, fen(&l.gross))))
+        .collect();
+    (clearing, lines)
+}
+
 async fn reconcile(net: &TestNetwork, province: &str, period: &str) -> pb::Reconciliation {
     net.node(province)
         .reconcile_month(pb::ReconcileMonthRequest { period: period.into() })
@@ -163,17 +179,7 @@ async fn a_month_clears_to_the_independent_computation_reconciles_everywhere_and
     assert_ne!(open_period(&net).await, period, "new transactions go into the next month");
 
     // The clearing: gross and count per ordered pair and kind, and the nets.
-    let clearing = net
-        .hub()
-        .get_clearing(pb::GetClearingRequest { period: period.clone() })
-        .await
-        .unwrap()
-        .into_inner();
-    let cleared: BTreeMap<(String, String, i32), (u64, i64)> = clearing
-        .lines
-        .iter()
-        .map(|l| ((l.payer.clone(), l.payee.clone(), l.kind), (l.count, fen(&l.gross))))
-        .collect();
+    let (clearing, cleared) = clearing_of(&net, &period).await;
     assert_eq!(cleared, expected.lines);
     let nets: BTreeMap<String, i64> = clearing.nets.iter().map(|n| (n.province.clone(), fen(&n.net))).collect();
     assert_eq!(nets, expected.nets());
@@ -591,18 +597,7 @@ async fn a_month_posted_before_the_hub_kept_clearing_sums_is_cleared_from_its_li
 
     let month = close(&net, &period).await;
     assert_eq!(month.transactions, expected.lines.values().map(|(count, _)| count).sum::<u64>());
-    let clearing = net
-        .hub()
-        .get_clearing(pb::GetClearingRequest { period: period.clone() })
-        .await
-        .unwrap()
-        .into_inner();
-    let cleared: BTreeMap<(String, String, i32), (u64, i64)> = clearing
-        .lines
-        .iter()
-        .map(|l| ((l.payer.clone(), l.payee.clone(), l.kind), (l.count, fen(&l.gross))))
-        .collect();
-    assert_eq!(cleared, expected.lines);
+    assert_eq!(clearing_of(&net, &period).await.1, expected.lines);
     for p in PROVINCES {
         assert!(reconcile(&net, p, &period).await.confirmed, "{p}: the statement digest agrees");
     }
@@ -618,18 +613,8 @@ async fn a_month_posted_before_the_hub_kept_clearing_sums_is_cleared_from_its_li
         .unwrap();
     assert_eq!(paid.status, Ts::Approved as i32);
     close(&net, &next).await;
-    let clearing = net
-        .hub()
-        .get_clearing(pb::GetClearingRequest { period: next.clone() })
-        .await
-        .unwrap()
-        .into_inner();
-    let lines: Vec<(String, String, u64, String)> = clearing
-        .lines
-        .iter()
-        .map(|l| (l.payer.clone(), l.payee.clone(), l.count, l.gross.clone()))
-        .collect();
-    assert_eq!(lines, vec![("13".to_string(), "32".to_string(), 1, "12.34".to_string())]);
+    let payment = (("13".to_string(), "32".to_string(), pb::TransactionKind::Payment as i32), (1, 1234));
+    assert_eq!(clearing_of(&net, &next).await.1, BTreeMap::from([payment]));
     assert!(reconcile(&net, "32", &next).await.confirmed);
     net.shutdown().await;
 }
