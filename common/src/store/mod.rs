@@ -125,10 +125,10 @@ impl From<sled::Error> for TxFail {
     }
 }
 
-/// sled's page cache. Recent writes are read from the memtable, so the
-/// cache serves older data; the process's memory is about twice this plus
-/// the memtable (at most two log segments' writes).
-const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// sled's page cache by default. Recent writes are read from the memtable,
+/// so the cache serves older data; the process's memory is about twice this
+/// plus the memtable (at most two log segments' writes).
+pub const DEFAULT_CACHE_BYTES: u64 = 128 * 1024 * 1024;
 
 /// The sled tree that holds every tree of the store.
 const DATA_TREE: &str = "gongji-data";
@@ -161,18 +161,28 @@ impl Store {
     /// Fails with a clear error naming the path if the directory is locked
     /// by another process or cannot be read.
     pub fn open(path: &Path, app_trees: &[&'static str]) -> Result<Store, StoreError> {
-        Store::open_with_segments(path, app_trees, wal::SEGMENT_BYTES)
+        Store::open_with_cache(path, app_trees, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`Store::open`] with a sled page cache of `cache_bytes`.
+    pub fn open_with_cache(path: &Path, app_trees: &[&'static str], cache_bytes: u64) -> Result<Store, StoreError> {
+        Store::open_with(path, app_trees, cache_bytes, wal::SEGMENT_BYTES)
     }
 
     /// [`Store::open`] with log segments closed at `segment_bytes`.
+    #[cfg(test)]
     fn open_with_segments(path: &Path, app_trees: &[&'static str], segment_bytes: u64) -> Result<Store, StoreError> {
+        Store::open_with(path, app_trees, DEFAULT_CACHE_BYTES, segment_bytes)
+    }
+
+    fn open_with(path: &Path, app_trees: &[&'static str], cache_bytes: u64, segment_bytes: u64) -> Result<Store, StoreError> {
         let open_error = |source| StoreError::Open {
             path: path.to_owned(),
             source,
         };
         let db = sled::Config::new()
             .path(path)
-            .cache_capacity(SLED_CACHE_BYTES)
+            .cache_capacity(cache_bytes)
             // sled is written only at checkpoints, each ending in a flush.
             .flush_every_ms(None)
             .open()
