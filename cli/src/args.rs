@@ -80,7 +80,12 @@ pub enum Command {
     /// cross-province transaction the same at the hub and both nodes, nets
     /// summing to zero, money conserved. Streams everything once; exits 1 on
     /// any violation.
-    Audit(AuditArgs),
+    Audit(NetworkArgs),
+    /// The network at a glance: each server's health, version, the open
+    /// month, pending transactions and outbox, and each province's prepaid
+    /// usage with its warning level. Exits 1 if any server is unreachable or
+    /// unhealthy.
+    Status(NetworkArgs),
     /// Measure throughput and latency (p50, p95, p99, max) of cross-province
     /// payments, same-province payments and relationship establishment on a
     /// durable network, each beside a baseline: the same servers and gRPC hops
@@ -133,9 +138,9 @@ pub enum BenchWorkload {
     Establish,
 }
 
-/// Which network to audit: a devnet's address file, or the hub and each node.
+/// Which network to look at: a devnet's address file, or the hub and each node.
 #[derive(Debug, Clone, Args)]
-pub struct AuditArgs {
+pub struct NetworkArgs {
     /// The address file `gongji devnet` writes (DATA_DIR/devnet.json).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["hub", "nodes"])]
     pub devnet: Option<std::path::PathBuf>,
@@ -173,6 +178,11 @@ pub struct DevnetArgs {
     /// order of --provinces.
     #[arg(long, value_name = "PORT", default_value_t = 50050)]
     pub base_port: u16,
+    /// TCP port of the hub's Prometheus metrics (`GET /metrics`); the
+    /// province nodes take the following ports, in the order of --provinces
+    /// (0: any free ports).
+    #[arg(long, value_name = "PORT", default_value_t = 50150)]
+    pub metrics_base_port: u16,
     /// Comma-separated 2-digit province codes, one node each. The demo data
     /// links each province to the next one in this order (the last to the first).
     #[arg(long, value_name = "CODES", value_delimiter = ',', default_value = "13,32,34,37,41", value_parser = province)]

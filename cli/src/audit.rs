@@ -25,7 +25,7 @@ use gongji_proto::v1 as pb;
 use tonic::Streaming;
 
 use crate::{
-    args::AuditArgs,
+    args::NetworkArgs,
     client,
     error::{CliError, EXIT_FAILED, EXIT_OK},
     network::Manifest,
@@ -42,6 +42,37 @@ pub struct Target {
 }
 
 impl Target {
+    /// The network named on the command line: a devnet's address file, or
+    /// the hub and every node.
+    pub fn from_args(args: &NetworkArgs) -> Result<Target, CliError> {
+        Ok(match (&args.devnet, &args.hub) {
+            (Some(path), _) => {
+                let text = std::fs::read_to_string(path).map_err(|e| CliError::Other(format!("cannot read {}: {e}", path.display())))?;
+                let manifest: Manifest = serde_json::from_str(&text).map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
+                Target::from_manifest(&manifest)?
+            }
+            (None, Some(hub)) if !args.nodes.is_empty() => Target {
+                hub: hub.clone(),
+                provinces: args
+                    .nodes
+                    .iter()
+                    .map(|entry| {
+                        let (code, address) = entry
+                            .split_once('=')
+                            .ok_or_else(|| CliError::Usage(format!("--node {entry:?} is not CODE=ADDR (e.g. 32=127.0.0.1:50052)")))?;
+                        let code = ProvinceCode::parse("--node", code.trim()).map_err(|e| CliError::Usage(e.to_string()))?;
+                        Ok((code, address.trim().to_owned()))
+                    })
+                    .collect::<Result<_, CliError>>()?,
+            },
+            _ => {
+                return Err(CliError::Usage(
+                    "give --devnet DATA_DIR/devnet.json, or --hub ADDR and --node CODE=ADDR for every province".into(),
+                ))
+            }
+        })
+    }
+
     pub fn from_manifest(manifest: &Manifest) -> Result<Target, CliError> {
         let provinces = manifest
             .provinces
@@ -348,33 +379,8 @@ async fn next_node_line(stream: &mut Streaming<pb::StatementLine>) -> Result<Opt
 
 /// `gongji audit`: the network from the arguments, the report on `out`,
 /// progress on `err`; exit 1 on any violation.
-pub async fn command(args: AuditArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
-    let target = match (&args.devnet, &args.hub) {
-        (Some(path), _) => {
-            let text = std::fs::read_to_string(path).map_err(|e| CliError::Other(format!("cannot read {}: {e}", path.display())))?;
-            let manifest: Manifest = serde_json::from_str(&text).map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
-            Target::from_manifest(&manifest)?
-        }
-        (None, Some(hub)) if !args.nodes.is_empty() => Target {
-            hub: hub.clone(),
-            provinces: args
-                .nodes
-                .iter()
-                .map(|entry| {
-                    let (code, address) = entry
-                        .split_once('=')
-                        .ok_or_else(|| CliError::Usage(format!("--node {entry:?} is not CODE=ADDR (e.g. 32=127.0.0.1:50052)")))?;
-                    let code = ProvinceCode::parse("--node", code.trim()).map_err(|e| CliError::Usage(e.to_string()))?;
-                    Ok((code, address.trim().to_owned()))
-                })
-                .collect::<Result<_, CliError>>()?,
-        },
-        _ => {
-            return Err(CliError::Usage(
-                "give --devnet DATA_DIR/devnet.json, or --hub ADDR and --node CODE=ADDR for every province".into(),
-            ))
-        }
-    };
+pub async fn command(args: NetworkArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
+    let target = Target::from_args(&args)?;
     let report = audit(&target, err).await?;
     report.print(out).map_err(|e| CliError::Other(e.to_string()))?;
     Ok(if report.passed() { EXIT_OK } else { EXIT_FAILED })

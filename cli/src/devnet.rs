@@ -33,7 +33,8 @@ pub async fn run(args: DevnetArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
     check_provinces(&args.provinces)?;
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| CliError::Other(format!("cannot create the data directory {}: {e}", args.data_dir.display())))?;
-    let spec = NetworkSpec::on_ports(args.data_dir.clone(), args.host, args.base_port, &args.provinces).map_err(CliError::Other)?;
+    let mut spec = NetworkSpec::on_ports(args.data_dir.clone(), args.host, args.base_port, &args.provinces).map_err(CliError::Other)?;
+    spec.metrics_base_port = Some(args.metrics_base_port);
     let mut network = Network::start(spec)
         .await
         .map_err(|e| CliError::Other(format!("cannot start the devnet: {e}")))?;
@@ -88,9 +89,16 @@ async fn start_up(manifest: &Manifest, args: &DevnetArgs, out: &mut dyn Write, e
         manifest.provinces.len(),
         args.data_dir.display()
     )?;
-    writeln!(out, "  hub  {:<9} {}", "", bare(&manifest.hub))?;
+    writeln!(out, "  hub  {:<9} {:<16} metrics {}", "", bare(&manifest.hub), manifest.hub_metrics)?;
     for entry in &manifest.provinces {
-        writeln!(out, "  {}   {:<9} {}", entry.code, entry.name, bare(&entry.address))?;
+        writeln!(
+            out,
+            "  {}   {:<9} {:<16} metrics {}",
+            entry.code,
+            entry.name,
+            bare(&entry.address),
+            entry.metrics
+        )?;
     }
     out.flush()?;
 
@@ -257,6 +265,20 @@ fn cheat_sheet(out: &mut dyn Write, manifest: &Manifest, provinces: &[ProvinceCo
     writeln!(out, "  gongji month status --hub {hub}")?;
     writeln!(out, "  gongji month close --hub {hub}")?;
     writeln!(out, "  gongji prepaid status --hub {hub}")?;
+    writeln!(
+        out,
+        "  # the network at a glance: health, versions, pending, outboxes, prepaid usage"
+    )?;
+    let nodes: Vec<String> = manifest
+        .provinces
+        .iter()
+        .map(|p| format!("--node {}={}", p.code, bare(&p.address)))
+        .collect();
+    writeln!(out, "  gongji status --hub {hub} {}", nodes.join(" "))?;
+    if !manifest.hub_metrics.is_empty() {
+        writeln!(out, "  # the hub's Prometheus metrics (each node has its own, listed above)")?;
+        writeln!(out, "  curl -s {}", manifest.hub_metrics)?;
+    }
     Ok(())
 }
 
@@ -287,14 +309,17 @@ mod tests {
                     name: "Hebei".into(),
                     address: "http://127.0.0.1:6001".into(),
                     data_dir: String::new(),
+                    metrics: String::new(),
                 },
                 crate::network::ManifestEntry {
                     code: "32".into(),
                     name: "Jiangsu".into(),
                     address: "http://127.0.0.1:6002".into(),
                     data_dir: String::new(),
+                    metrics: String::new(),
                 },
             ],
+            hub_metrics: String::new(),
         };
         let codes: Vec<ProvinceCode> = ["13", "32"].iter().map(|c| c.parse().unwrap()).collect();
         let mut out = Vec::new();

@@ -17,6 +17,7 @@ pub mod error;
 pub mod import;
 pub mod network;
 pub mod output;
+pub mod status;
 pub mod totals;
 
 use std::{ffi::OsString, io::Write};
@@ -66,6 +67,7 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Month(command) => cycle::month(command, out).await,
         Command::Prepaid(command) => cycle::prepaid(command, out).await,
         Command::Audit(args) => audit::command(args, out, err).await,
+        Command::Status(args) => status::command(args, out).await,
         Command::Bench(args) => bench::run(args, out, err).await,
     };
     let _ = out.flush();

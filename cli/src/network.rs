@@ -39,6 +39,9 @@ pub struct NetworkSpec {
     pub prepaid_floor: String,
     /// How long nodes let a payment stay pending before reversing it.
     pub give_up_after: Duration,
+    /// Where the servers serve metrics: none, or the hub's port with the
+    /// provinces on the following ports in order (all ports 0 when it is 0).
+    pub metrics_base_port: Option<u16>,
 }
 
 impl NetworkSpec {
@@ -66,6 +69,7 @@ impl NetworkSpec {
             opening_prepaid: "1000000.00".into(),
             prepaid_floor: "100000.00".into(),
             give_up_after: Duration::from_secs(600),
+            metrics_base_port: None,
         })
     }
 }
@@ -75,6 +79,9 @@ impl NetworkSpec {
 pub struct Manifest {
     pub hub: String,
     pub provinces: Vec<ManifestEntry>,
+    /// The hub's metrics URL (none when metrics are off).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hub_metrics: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +90,9 @@ pub struct ManifestEntry {
     pub name: String,
     pub address: String,
     pub data_dir: String,
+    /// The node's metrics URL (none when metrics are off).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub metrics: String,
 }
 
 struct Running {
@@ -107,6 +117,9 @@ pub struct Network {
     spec: NetworkSpec,
     hub_addr: SocketAddr,
     node_addrs: BTreeMap<ProvinceCode, SocketAddr>,
+    /// Where each server serves metrics, when it does.
+    hub_metrics: Option<SocketAddr>,
+    node_metrics: BTreeMap<ProvinceCode, SocketAddr>,
     hub: Option<Running>,
     nodes: BTreeMap<ProvinceCode, Running>,
     failures: Failures,
@@ -141,9 +154,30 @@ impl Network {
             .iter()
             .map(|(code, listener)| Ok((*code, local_addr(listener)?)))
             .collect::<Result<BTreeMap<_, _>, String>>()?;
+        let (mut hub_metrics_listener, mut node_metrics_listeners) = (None, BTreeMap::new());
+        if let Some(base) = spec.metrics_base_port {
+            let port = |offset: usize| -> Result<u16, String> {
+                if base == 0 {
+                    return Ok(0);
+                }
+                u16::try_from(usize::from(base) + offset)
+                    .map_err(|_| format!("metrics base port {base} leaves no room for {} provinces", spec.provinces.len()))
+            };
+            hub_metrics_listener = Some(bind(SocketAddr::new(spec.hub.ip(), port(0)?)).await?);
+            for (i, (code, addr)) in spec.provinces.iter().enumerate() {
+                node_metrics_listeners.insert(*code, bind(SocketAddr::new(addr.ip(), port(i + 1)?)).await?);
+            }
+        }
+        let hub_metrics = hub_metrics_listener.as_ref().map(local_addr).transpose()?;
+        let node_metrics = node_metrics_listeners
+            .iter()
+            .map(|(code, listener)| Ok((*code, local_addr(listener)?)))
+            .collect::<Result<BTreeMap<_, _>, String>>()?;
         let mut network = Network {
             spec,
             hub_addr,
+            hub_metrics,
+            node_metrics,
             node_addrs: node_addrs.clone(),
             hub: None,
             nodes: BTreeMap::new(),
@@ -154,9 +188,9 @@ impl Network {
                 provinces: node_addrs.keys().map(|code| (*code, gongji_common::auth::random_token())).collect(),
             },
         };
-        network.hub = Some(network.spawn_hub(hub_listener));
+        network.hub = Some(network.spawn_hub(hub_listener, hub_metrics_listener));
         for (code, listener) in node_listeners {
-            let running = network.spawn_node(code, listener);
+            let running = network.spawn_node(code, listener, node_metrics_listeners.remove(&code));
             network.nodes.insert(code, running);
         }
         Ok(network)
@@ -185,6 +219,16 @@ impl Network {
         self.node_addr(code).map(|addr| format!("http://{addr}")).unwrap_or_default()
     }
 
+    /// The hub's metrics URL (`http://…/metrics`), when it serves metrics.
+    pub fn hub_metrics_url(&self) -> Option<String> {
+        self.hub_metrics.map(|addr| format!("http://{addr}/metrics"))
+    }
+
+    /// A province node's metrics URL (`http://…/metrics`), when it serves metrics.
+    pub fn node_metrics_url(&self, code: ProvinceCode) -> Option<String> {
+        self.node_metrics.get(&code).map(|addr| format!("http://{addr}/metrics"))
+    }
+
     pub fn provinces(&self) -> impl Iterator<Item = ProvinceCode> + '_ {
         self.node_addrs.keys().copied()
     }
@@ -208,12 +252,22 @@ impl Network {
                     name: code.known_name().unwrap_or("").to_owned(),
                     address: self.node_url(*code),
                     data_dir: self.node_data_dir(*code).display().to_string(),
+                    metrics: self.node_metrics_url(*code).unwrap_or_default(),
                 })
                 .collect(),
+            hub_metrics: self.hub_metrics_url().unwrap_or_default(),
         }
     }
 
-    fn spawn_hub(&self, listener: TcpListener) -> Running {
+    /// Binds a restarting server's metrics listener again, if it has one.
+    async fn metrics_again(addr: Option<SocketAddr>) -> Result<Option<TcpListener>, String> {
+        match addr {
+            Some(addr) => Ok(Some(bind_again(addr).await?)),
+            None => Ok(None),
+        }
+    }
+
+    fn spawn_hub(&self, listener: TcpListener, metrics: Option<TcpListener>) -> Running {
         let registry = self
             .node_addrs
             .iter()
@@ -236,11 +290,13 @@ impl Network {
             .map(|(code, token)| format!("{code}={token}"))
             .collect();
         spawn(&self.failures.0, |stop| async move {
-            national_hub::run(config, listener, stop).await.map_err(|e| format!("hub: {e}"))
+            national_hub::run_with_metrics(config, listener, metrics, stop)
+                .await
+                .map_err(|e| format!("hub: {e}"))
         })
     }
 
-    fn spawn_node(&self, code: ProvinceCode, listener: TcpListener) -> Running {
+    fn spawn_node(&self, code: ProvinceCode, listener: TcpListener, metrics: Option<TcpListener>) -> Running {
         let addr = self.node_addrs[&code];
         let mut config = NodeConfig::new(code, addr, self.node_data_dir(code), self.hub_url());
         config.call_timeout_ms = self.spec.node_call_timeout.as_millis() as u64;
@@ -249,7 +305,7 @@ impl Network {
         config.link_token = self.tokens.provinces.get(&code).cloned();
         config.hub_token = Some(self.tokens.hub.clone());
         spawn(&self.failures.0, move |stop| async move {
-            province_node::run(config, listener, stop)
+            province_node::run_with_metrics(config, listener, metrics, stop)
                 .await
                 .map_err(|e| format!("province {code}: {e}"))
         })
@@ -278,7 +334,8 @@ impl Network {
             .node_addr(code)
             .ok_or_else(|| format!("province {code} is not part of this network"))?;
         let listener = bind_again(addr).await?;
-        let running = self.spawn_node(code, listener);
+        let metrics = Self::metrics_again(self.node_metrics.get(&code).copied()).await?;
+        let running = self.spawn_node(code, listener, metrics);
         self.nodes.insert(code, running);
         Ok(())
     }
@@ -295,7 +352,8 @@ impl Network {
             return Err("the hub is already running".into());
         }
         let listener = bind_again(self.hub_addr).await?;
-        self.hub = Some(self.spawn_hub(listener));
+        let metrics = Self::metrics_again(self.hub_metrics).await?;
+        self.hub = Some(self.spawn_hub(listener, metrics));
         Ok(())
     }
 

@@ -8,6 +8,7 @@ pub mod codes;
 pub mod contract;
 pub mod field;
 pub mod ids;
+pub mod metrics;
 pub mod money;
 pub mod outbox;
 pub mod peer;

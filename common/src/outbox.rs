@@ -100,6 +100,18 @@ impl Outbox {
         self.len() == 0
     }
 
+    /// How long the oldest waiting message has waited (none when empty).
+    pub fn oldest_age(&self) -> Result<Option<Duration>, StoreError> {
+        /// An entry's enqueue time, whatever its message.
+        #[derive(Deserialize)]
+        struct Enqueued {
+            enqueued_at: i64,
+        }
+        // Keys are sequence numbers, so the first entry is the oldest.
+        let first = self.store.scan_prefix::<Enqueued>(self.tree, b"").next().transpose()?;
+        Ok(first.map(|(_, entry)| Duration::from_millis(u64::try_from(now_millis().saturating_sub(entry.enqueued_at)).unwrap_or(0))))
+    }
+
     /// Sends every due message, oldest first, with `send`; removes those
     /// acknowledged and reschedules the others. Returns when the next
     /// message falls due (None when the outbox is empty).

@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use tonic::{transport::Channel, Code, Request, Status};
 
+/// The metadata key carrying the id of the transaction a call between
+/// nodes is about, so the receiving server's logs name it too.
+pub const TX_HEADER: &str = "x-gongji-tx";
+
 /// Deadlines for calls to another node.
 #[derive(Debug, Clone, Copy)]
 pub struct Deadlines {
@@ -40,6 +44,16 @@ pub fn lazy_channel(address: &str, deadlines: Deadlines) -> Result<Channel, Stri
 pub fn request<T>(message: T, deadlines: Deadlines) -> Request<T> {
     let mut request = Request::new(message);
     request.set_timeout(deadlines.call);
+    request
+}
+
+/// Like [`request`], naming the transaction the call is about in
+/// `x-gongji-tx` (an id that is not valid metadata is left out).
+pub fn request_for<T>(message: T, deadlines: Deadlines, transaction: &str) -> Request<T> {
+    let mut request = request(message, deadlines);
+    if let Ok(value) = transaction.parse() {
+        request.metadata_mut().insert(TX_HEADER, value);
+    }
     request
 }
 

@@ -1,13 +1,31 @@
 //! Serving plumbing shared by the hub and the nodes: every server publishes
 //! gRPC reflection (v1 and v1alpha, so grpcurl 1.8.6 works) and the standard
 //! health service, stops on a shutdown signal passed in by the caller, and
-//! bounds how long it waits for open connections to drain.
+//! bounds how long it waits for open connections to drain. Each service
+//! can be wrapped in [`observed`], which times every call for the metrics
+//! and runs it in a span carrying the caller's transaction id.
 
-use std::{future::Future, time::Duration};
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
 
 use tokio::net::TcpListener;
-use tonic::transport::server::{Router, TcpIncoming};
+use tonic::{
+    body::Body,
+    codegen::{http, BoxFuture, Bytes, Service},
+    server::NamedService,
+    transport::server::{Router, TcpIncoming},
+    Code,
+};
 use tonic_health::ServingStatus;
+use tracing::Instrument;
+
+use crate::{metrics::Metrics, peer::TX_HEADER};
 
 /// How long a stopping server waits for in-flight calls before it drops them.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
@@ -70,6 +88,143 @@ pub async fn serve(
         _ = async { if stopped.await.is_ok() { tokio::time::sleep(grace).await } else { std::future::pending::<()>().await } } => {
             tracing::warn!(grace_ms = grace.as_millis() as u64, "connections still open after the grace period; dropping them");
             Ok(())
+        }
+    }
+}
+
+/// Wraps a gRPC service so that every call runs in a span
+/// `rpc{method=… tx=…}` (the transaction id the caller sent in
+/// `x-gongji-tx`, so one payment can be followed through every process's
+/// logs) and its latency is recorded per method and status code.
+pub fn observed<S>(service: S, metrics: &Arc<Metrics>) -> Observed<S> {
+    Observed {
+        inner: service,
+        metrics: metrics.clone(),
+    }
+}
+
+/// A gRPC service wrapped by [`observed`].
+#[derive(Clone)]
+pub struct Observed<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S: NamedService> NamedService for Observed<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, B> Service<http::Request<Body>> for Observed<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Into<tonic::codegen::StdError>,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<http::Response<Body>, Infallible>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let started = Instant::now();
+        let method = request.uri().path().to_owned();
+        let span = match request.headers().get(TX_HEADER).and_then(|v| v.to_str().ok()) {
+            Some(tx) => tracing::info_span!("rpc", method = %method, tx = %tx),
+            None => tracing::info_span!("rpc", method = %method),
+        };
+        let call = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        let metrics = self.metrics.clone();
+        Box::pin(
+            async move {
+                let response = match call.await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                };
+                let (parts, body) = response.into_parts();
+                let finish = Finish { metrics, method, started };
+                // An error comes as a trailers-only answer (the status in the
+                // headers); anything else ends with the status in trailers.
+                let body = match parts.headers.get("grpc-status") {
+                    Some(code) => {
+                        finish.record(Code::from_bytes(code.as_bytes()));
+                        Body::new(body)
+                    }
+                    None => Body::new(ObservedBody {
+                        inner: body,
+                        finish: Some(finish),
+                    }),
+                };
+                Ok(http::Response::from_parts(parts, body))
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// What to record once a call's status is known.
+struct Finish {
+    metrics: Arc<Metrics>,
+    method: String,
+    started: Instant,
+}
+
+impl Finish {
+    fn record(self, code: Code) {
+        self.metrics.rpc(&self.method, code, self.started.elapsed());
+    }
+}
+
+/// A response body that records its call when the trailers pass (or, if it
+/// is dropped before, as cancelled).
+struct ObservedBody<B> {
+    inner: B,
+    finish: Option<Finish>,
+}
+
+impl<B: http_body::Body<Data = Bytes> + Unpin> http_body::Body for ObservedBody<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, B::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        let code = match &polled {
+            Poll::Ready(Some(Ok(frame))) => frame.trailers_ref().map(|trailers| {
+                trailers
+                    .get("grpc-status")
+                    .map_or(Code::Unknown, |code| Code::from_bytes(code.as_bytes()))
+            }),
+            Poll::Ready(Some(Err(_))) => Some(Code::Internal),
+            Poll::Ready(None) => Some(Code::Unknown),
+            Poll::Pending => None,
+        };
+        if let Some(code) = code {
+            if let Some(finish) = self.finish.take() {
+                finish.record(code);
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B> Drop for ObservedBody<B> {
+    fn drop(&mut self) {
+        if let Some(finish) = self.finish.take() {
+            finish.record(Code::Cancelled);
         }
     }
 }

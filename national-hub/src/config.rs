@@ -77,6 +77,11 @@ pub struct HubConfig {
     /// Usage of prepaid funds (percent) from which a province is at the red level.
     #[arg(long, env = "GONGJI_PREPAID_RED_PERCENT", default_value_t = 90)]
     pub prepaid_red_percent: u32,
+
+    /// Address to serve Prometheus metrics on (plain HTTP, `GET /metrics`);
+    /// none unless given.
+    #[arg(long, env = "GONGJI_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// One province of the registry.
@@ -125,6 +130,7 @@ impl HubConfig {
             province_tokens: Vec::new(),
             hub_token: None,
             insecure_links: false,
+            metrics_listen: None,
         }
     }
 

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod gauges;
 pub mod months;
 pub mod prepaid;
 pub mod province_client;
@@ -20,8 +21,9 @@ pub mod store;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use gongji_common::{
+    metrics::Metrics,
     outbox::Outbox,
-    server::{self, ServeError},
+    server::{self, observed, ServeError},
     store::{Store, StoreError},
 };
 use gongji_proto::v1::{hub_router_server::HubRouterServer, national_hub_server::NationalHubServer};
@@ -43,10 +45,35 @@ pub enum RunError {
     Serve(#[from] ServeError),
     #[error(transparent)]
     Hub(#[from] error::HubError),
+    #[error("cannot serve metrics on {address}: {source}")]
+    MetricsListen {
+        address: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
-/// Runs the hub on `listener` until `shutdown` completes.
+/// Runs the hub on `listener` until `shutdown` completes. Metrics are
+/// served on `--metrics-listen` when it is given.
 pub async fn run(config: HubConfig, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let metrics_listener = match config.metrics_listen {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .map_err(|source| RunError::MetricsListen { address, source })?,
+        ),
+        None => None,
+    };
+    run_with_metrics(config, listener, metrics_listener, shutdown).await
+}
+
+/// Like [`run`], serving metrics on `metrics_listener` (bound by the caller,
+/// e.g. on port 0) instead of `--metrics-listen`.
+pub async fn run_with_metrics(
+    config: HubConfig,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
     let registry = config.registry().map_err(RunError::Config)?;
     let (credential, gate) = config.links(&registry).map_err(RunError::Config)?;
     // Half the default cache: the hub holds every province's transactions,
@@ -57,6 +84,15 @@ pub async fn run(config: HubConfig, listener: TcpListener, shutdown: impl Future
     let outbox = Outbox::new(store.clone(), store::OUTBOX, config.outbox_backoff());
     let policy = config.prepaid_policy().map_err(RunError::Config)?;
     let hub = Arc::new(service::Hub::new(store, provinces, outbox, policy).await?);
+    let metrics = Metrics::new("hub");
+    metrics.set_collector(Box::new({
+        let hub = hub.clone();
+        move |out| {
+            if let Err(error) = hub.gauges(out) {
+                tracing::warn!(%error, "metrics: cannot read the hub's gauges");
+            }
+        }
+    }));
 
     let (stop_recovery, stopped) = tokio::sync::watch::channel(false);
     let sender = tokio::spawn({
@@ -73,6 +109,16 @@ pub async fn run(config: HubConfig, listener: TcpListener, shutdown: impl Future
             }
         })
     });
+    let exporter = metrics_listener.map(|listener| {
+        tracing::info!(
+            listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            "serving metrics at /metrics"
+        );
+        let mut stopped = stop_recovery.subscribe();
+        tokio::spawn(gongji_common::metrics::serve(listener, metrics.clone(), async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }))
+    });
 
     tracing::info!(
         listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
@@ -83,12 +129,16 @@ pub async fn run(config: HubConfig, listener: TcpListener, shutdown: impl Future
     );
     let router = tonic::transport::Server::builder()
         .concurrency_limit_per_connection(256)
-        .add_service(HubRouterServer::with_interceptor(api::RouterApi::new(hub.clone()), gate))
-        .add_service(NationalHubServer::new(api::OperatorApi::new(hub.clone())));
+        .add_service(observed(
+            HubRouterServer::with_interceptor(api::RouterApi::new(hub.clone(), metrics.clone()), gate),
+            &metrics,
+        ))
+        .add_service(observed(NationalHubServer::new(api::OperatorApi::new(hub.clone())), &metrics));
     let served = server::serve(router, SERVICES, listener, shutdown, server::DEFAULT_GRACE).await;
 
     let _ = stop_recovery.send(true);
-    for (name, task) in [("recovery", recovery), ("outbox", sender)] {
+    let tasks = [("recovery", Some(recovery)), ("outbox", Some(sender)), ("metrics", exporter)];
+    for (name, task) in tasks.into_iter().filter_map(|(name, task)| Some((name, task?))) {
         if tokio::time::timeout(Duration::from_secs(10), task).await.is_err() {
             tracing::warn!(task = name, "background task did not stop in time");
         }

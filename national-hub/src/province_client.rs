@@ -52,7 +52,10 @@ impl Provinces {
     /// Asks the beneficiary's node to accept a grant.
     pub async fn receive_grant(&self, grant: &Grant) -> Result<Result<(), Decline>, Unanswered> {
         let mut client = self.client(grant.beneficiary_province)?;
-        match client.receive_grant(peer::request(grant.to_pb(), self.deadlines)).await {
+        match client
+            .receive_grant(peer::request_for(grant.to_pb(), self.deadlines, grant.relationship_id.as_str()))
+            .await
+        {
             Ok(answer) => Ok(acceptance_from_pb(answer.into_inner())),
             Err(status) => Ok(Err(read_failure(status)?)),
         }
@@ -67,7 +70,9 @@ impl Provinces {
         };
         decision(
             payment.donor_province,
-            client.authorize_debit(peer::request(request, self.deadlines)).await,
+            client
+                .authorize_debit(peer::request_for(request, self.deadlines, payment.payment_id.as_str()))
+                .await,
         )
     }
 
@@ -79,7 +84,12 @@ impl Provinces {
             refund: Some(refund.to_pb()),
             period: period.to_string(),
         };
-        decision(province, client.apply_refund(peer::request(request, self.deadlines)).await)
+        decision(
+            province,
+            client
+                .apply_refund(peer::request_for(request, self.deadlines, refund.refund_id.as_str()))
+                .await,
+        )
     }
 
     /// Asks the receiving node to take in a transferred person.
@@ -89,7 +99,10 @@ impl Provinces {
             transfer: Some(transfer.to_pb()),
             period: period.to_string(),
         };
-        match client.receive_transfer(peer::request(request, self.deadlines)).await {
+        match client
+            .receive_transfer(peer::request_for(request, self.deadlines, transfer.transfer_id.as_str()))
+            .await
+        {
             Ok(answer) => Ok(acceptance_from_pb(answer.into_inner())),
             Err(status) => Ok(Err(read_failure(status)?)),
         }
@@ -102,7 +115,10 @@ impl Provinces {
             payment: Some(payment.to_pb()),
             period: period.to_string(),
         };
-        match client.reverse_debit(peer::request(request, self.deadlines)).await {
+        match client
+            .reverse_debit(peer::request_for(request, self.deadlines, payment.payment_id.as_str()))
+            .await
+        {
             Ok(answer) => ReversalOutcome::from_pb(answer.into_inner())
                 .map_err(|e| Unanswered(format!("province {}: reversal answer: {e}", payment.donor_province))),
             // A reversal cannot be refused; any failure is asked again.
@@ -113,7 +129,10 @@ impl Provinces {
     /// Delivers a notice to its province; `Ok` once applied there.
     pub async fn deliver_notice(&self, notice: &Notice) -> Result<(), Unanswered> {
         let mut client = self.client(notice.to)?;
-        match client.deliver_notice(peer::request(notice.to_pb(), self.deadlines)).await {
+        match client
+            .deliver_notice(peer::request_for(notice.to_pb(), self.deadlines, &notice.id))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(status) => Err(peer::unanswered(&status)),
         }

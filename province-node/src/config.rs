@@ -53,6 +53,11 @@ pub struct NodeConfig {
     /// milliseconds; 0 never gives up.
     #[arg(long, env = "GONGJI_GIVE_UP_AFTER_MS", default_value_t = 600_000)]
     pub give_up_after_ms: u64,
+
+    /// Address to serve Prometheus metrics on (plain HTTP, `GET /metrics`);
+    /// none unless given.
+    #[arg(long, env = "GONGJI_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl NodeConfig {
@@ -69,6 +74,7 @@ impl NodeConfig {
             link_token: None,
             hub_token: None,
             insecure_links: false,
+            metrics_listen: None,
         }
     }
 

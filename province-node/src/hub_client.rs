@@ -40,7 +40,10 @@ impl HubClient {
     /// Routes a grant to the beneficiary's node; `Ok(Ok(()))` when accepted.
     pub async fn route_grant(&self, grant: &Grant) -> Result<Result<(), Decline>, Unanswered> {
         let mut client = self.client.clone();
-        match client.route_grant(peer::request(grant.to_pb(), self.deadlines)).await {
+        match client
+            .route_grant(peer::request_for(grant.to_pb(), self.deadlines, grant.relationship_id.as_str()))
+            .await
+        {
             Ok(answer) => Ok(acceptance_from_pb(answer.into_inner())),
             Err(status) => Ok(Err(read_failure(status)?)),
         }
@@ -49,26 +52,41 @@ impl HubClient {
     /// Routes a payment to the donor's node, which decides.
     pub async fn route_payment(&self, payment: &CrossPayment) -> Result<HubDecision, Unanswered> {
         let mut client = self.client.clone();
-        decision(client.route_payment(peer::request(payment.to_pb(), self.deadlines)).await)
+        decision(
+            client
+                .route_payment(peer::request_for(payment.to_pb(), self.deadlines, payment.payment_id.as_str()))
+                .await,
+        )
     }
 
     /// Routes a refund to the donor's node, which takes the money back.
     pub async fn route_refund(&self, refund: &CrossRefund) -> Result<HubDecision, Unanswered> {
         let mut client = self.client.clone();
-        decision(client.route_refund(peer::request(refund.to_pb(), self.deadlines)).await)
+        decision(
+            client
+                .route_refund(peer::request_for(refund.to_pb(), self.deadlines, refund.refund_id.as_str()))
+                .await,
+        )
     }
 
     /// Routes an insurance transfer to the receiving node.
     pub async fn route_transfer(&self, transfer: &CrossTransfer) -> Result<HubDecision, Unanswered> {
         let mut client = self.client.clone();
-        decision(client.route_transfer(peer::request(transfer.to_pb(), self.deadlines)).await)
+        decision(
+            client
+                .route_transfer(peer::request_for(transfer.to_pb(), self.deadlines, transfer.transfer_id.as_str()))
+                .await,
+        )
     }
 
     /// Routes a reversal. A reversal is always safe, so there is no decline:
     /// any failure leaves it pending and it is asked again.
     pub async fn route_reversal(&self, payment: &CrossPayment) -> Result<ReversalOutcome, Unanswered> {
         let mut client = self.client.clone();
-        match client.route_reversal(peer::request(payment.to_pb(), self.deadlines)).await {
+        match client
+            .route_reversal(peer::request_for(payment.to_pb(), self.deadlines, payment.payment_id.as_str()))
+            .await
+        {
             Ok(answer) => ReversalOutcome::from_pb(answer.into_inner()).map_err(|e| Unanswered(format!("the hub's reversal answer: {e}"))),
             Err(status) => Err(peer::unanswered(&status)),
         }
@@ -108,7 +126,10 @@ impl HubClient {
     /// Hands a notice to the hub, which relays it; `Ok` once the hub has it on disk.
     pub async fn relay_notice(&self, notice: &Notice) -> Result<(), Unanswered> {
         let mut client = self.client.clone();
-        match client.relay_notice(peer::request(notice.to_pb(), self.deadlines)).await {
+        match client
+            .relay_notice(peer::request_for(notice.to_pb(), self.deadlines, &notice.id))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(status) => Err(peer::unanswered(&status)),
         }

@@ -17,8 +17,9 @@ pub mod store;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use gongji_common::{
+    metrics::Metrics,
     outbox::Outbox,
-    server::{self, ServeError},
+    server::{self, observed, ServeError},
     store::{Store, StoreError},
 };
 use gongji_proto::v1::{province_link_server::ProvinceLinkServer, province_node_server::ProvinceNodeServer};
@@ -38,16 +39,50 @@ pub enum RunError {
     Config(String),
     #[error(transparent)]
     Serve(#[from] ServeError),
+    #[error("cannot serve metrics on {address}: {source}")]
+    MetricsListen {
+        address: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Runs a province node on `listener` until `shutdown` completes, then
-/// drains calls, stops recovery and closes the store.
+/// drains calls, stops recovery and closes the store. Metrics are served on
+/// `--metrics-listen` when it is given.
 pub async fn run(config: NodeConfig, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let metrics_listener = match config.metrics_listen {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .map_err(|source| RunError::MetricsListen { address, source })?,
+        ),
+        None => None,
+    };
+    run_with_metrics(config, listener, metrics_listener, shutdown).await
+}
+
+/// Like [`run`], serving metrics on `metrics_listener` (bound by the caller,
+/// e.g. on port 0) instead of `--metrics-listen`.
+pub async fn run_with_metrics(
+    config: NodeConfig,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
     let store = Store::open(&config.data_dir, store::TREES)?;
     let (credential, gate) = config.links().map_err(RunError::Config)?;
     let hub = hub_client::HubClient::new(&config.hub, config.deadlines(), credential).map_err(RunError::Config)?;
     let outbox = Outbox::new(store.clone(), store::OUTBOX, config.outbox_backoff());
     let node = Arc::new(service::Node::new(config.province, store, hub, outbox, config.give_up_after()));
+    let metrics = Metrics::new("node");
+    metrics.set_collector(Box::new({
+        let node = node.clone();
+        move |out| {
+            if let Err(error) = node.gauges(out) {
+                tracing::warn!(%error, "metrics: cannot read the node's gauges");
+            }
+        }
+    }));
 
     let (stop_recovery, stopped) = tokio::sync::watch::channel(false);
     let sender = tokio::spawn({
@@ -64,6 +99,16 @@ pub async fn run(config: NodeConfig, listener: TcpListener, shutdown: impl Futur
             }
         })
     });
+    let exporter = metrics_listener.map(|listener| {
+        tracing::info!(
+            listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            "serving metrics at /metrics"
+        );
+        let mut stopped = stop_recovery.subscribe();
+        tokio::spawn(gongji_common::metrics::serve(listener, metrics.clone(), async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }))
+    });
 
     tracing::info!(
         province = %config.province,
@@ -74,12 +119,19 @@ pub async fn run(config: NodeConfig, listener: TcpListener, shutdown: impl Futur
     );
     let router = tonic::transport::Server::builder()
         .concurrency_limit_per_connection(256)
-        .add_service(ProvinceNodeServer::new(api::PublicApi::new(node.clone())))
-        .add_service(ProvinceLinkServer::with_interceptor(api::LinkApi::new(node.clone()), gate));
+        .add_service(observed(
+            ProvinceNodeServer::new(api::PublicApi::new(node.clone(), metrics.clone())),
+            &metrics,
+        ))
+        .add_service(observed(
+            ProvinceLinkServer::with_interceptor(api::LinkApi::new(node.clone(), metrics.clone()), gate),
+            &metrics,
+        ));
     let served = server::serve(router, SERVICES, listener, shutdown, server::DEFAULT_GRACE).await;
 
     let _ = stop_recovery.send(true);
-    for (name, task) in [("recovery", recovery), ("outbox", sender)] {
+    let tasks = [("recovery", Some(recovery)), ("outbox", Some(sender)), ("metrics", exporter)];
+    for (name, task) in tasks.into_iter().filter_map(|(name, task)| Some((name, task?))) {
         if tokio::time::timeout(Duration::from_secs(10), task).await.is_err() {
             tracing::warn!(task = name, "background task did not stop in time");
         }

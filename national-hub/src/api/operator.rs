@@ -61,6 +61,18 @@ fn transaction_to_pb(record: &HubTransaction) -> pb::Transaction {
 
 #[tonic::async_trait]
 impl NationalHub for OperatorApi {
+    async fn get_hub_info(&self, _: Request<pb::GetHubInfoRequest>) -> Result<Response<pb::HubInfo>, Status> {
+        let info = self.hub.info()?;
+        Ok(Response::new(pb::HubInfo {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            open_period: info.open_period.to_string(),
+            provinces: info.provinces,
+            pending: info.pending,
+            outbox: info.outbox,
+            outbox_oldest_age_seconds: info.outbox_oldest_age.map_or(0, |age| age.as_secs()),
+        }))
+    }
+
     async fn list_provinces(&self, _: Request<pb::ListProvincesRequest>) -> Result<Response<pb::ListProvincesResponse>, Status> {
         let provinces = self
             .hub

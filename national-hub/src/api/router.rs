@@ -6,6 +6,7 @@ use std::sync::Arc;
 use gongji_common::{
     auth::Caller,
     contract::{acceptance_to_pb, CrossPayment, CrossRefund, CrossTransfer, Decline, Grant, Notice, TxStatus},
+    metrics::{Kind, Metrics},
     FieldError, ProvinceCode,
 };
 use gongji_proto::v1::{self as pb, hub_router_server::HubRouter};
@@ -21,14 +22,27 @@ use crate::{
 
 pub struct RouterApi {
     hub: Arc<Hub>,
+    metrics: Arc<Metrics>,
 }
 
 impl RouterApi {
-    pub fn new(hub: Arc<Hub>) -> RouterApi {
-        RouterApi { hub }
+    pub fn new(hub: Arc<Hub>, metrics: Arc<Metrics>) -> RouterApi {
+        RouterApi { hub, metrics }
     }
 
-    async fn route(&self, caller: Option<Caller>, body: Result<TxBody, FieldError>) -> Result<Response<pb::RouteAnswer>, Status> {
+    /// Routes a payment, refund or transfer, counting the answer as `kind`.
+    async fn route(
+        &self,
+        kind: Kind,
+        caller: Option<Caller>,
+        body: Result<TxBody, FieldError>,
+    ) -> Result<Response<pb::RouteAnswer>, Status> {
+        let reply = self.route_body(caller, body).await;
+        self.metrics.answered(kind, &reply, |answer| answer.status);
+        reply
+    }
+
+    async fn route_body(&self, caller: Option<Caller>, body: Result<TxBody, FieldError>) -> Result<Response<pb::RouteAnswer>, Status> {
         let body = body.map_err(HubError::from)?;
         // Payments and refunds come from the beneficiary's province (where the
         // institution is); a transfer from the releasing province.
@@ -84,8 +98,12 @@ impl HubRouter for RouterApi {
     #[tracing::instrument(skip_all, fields(payment = %request.get_ref().payment_id))]
     async fn route_payment(&self, request: Request<pb::CrossPayment>) -> Result<Response<pb::RouteAnswer>, Status> {
         let caller = request.extensions().get::<Caller>().copied();
-        self.route(caller, CrossPayment::from_pb("", request.into_inner()).map(TxBody::Payment))
-            .await
+        self.route(
+            Kind::Payment,
+            caller,
+            CrossPayment::from_pb("", request.into_inner()).map(TxBody::Payment),
+        )
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(notice = %request.get_ref().notice_id))]
@@ -100,24 +118,39 @@ impl HubRouter for RouterApi {
     #[tracing::instrument(skip_all, fields(refund = %request.get_ref().refund_id))]
     async fn route_refund(&self, request: Request<pb::CrossRefund>) -> Result<Response<pb::RouteAnswer>, Status> {
         let caller = request.extensions().get::<Caller>().copied();
-        self.route(caller, CrossRefund::from_pb("", request.into_inner()).map(TxBody::Refund))
-            .await
+        self.route(
+            Kind::Refund,
+            caller,
+            CrossRefund::from_pb("", request.into_inner()).map(TxBody::Refund),
+        )
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(payment = %request.get_ref().payment_id))]
     async fn route_reversal(&self, request: Request<pb::CrossPayment>) -> Result<Response<pb::ReversalAnswer>, Status> {
         let caller = request.extensions().get::<Caller>().copied();
-        let payment = CrossPayment::from_pb("", request.into_inner()).map_err(HubError::from)?;
-        check(caller, payment.beneficiary_province, "the reversal of a payment it did not serve")?;
-        let outcome = self.hub.route_reversal(payment).await?;
-        Ok(Response::new(outcome.to_pb()))
+        let reply: Result<Response<pb::ReversalAnswer>, Status> = async {
+            let payment = CrossPayment::from_pb("", request.into_inner()).map_err(HubError::from)?;
+            check(caller, payment.beneficiary_province, "the reversal of a payment it did not serve")?;
+            let outcome = self.hub.route_reversal(payment).await?;
+            Ok(Response::new(outcome.to_pb()))
+        }
+        .await;
+        // A reversal cannot be refused: any answer means it is done.
+        self.metrics
+            .answered(Kind::Reversal, &reply, |_| pb::TransactionStatus::Approved as i32);
+        reply
     }
 
     #[tracing::instrument(skip_all, fields(transfer = %request.get_ref().transfer_id))]
     async fn route_transfer(&self, request: Request<pb::CrossTransfer>) -> Result<Response<pb::RouteAnswer>, Status> {
         let caller = request.extensions().get::<Caller>().copied();
-        self.route(caller, CrossTransfer::from_pb("", request.into_inner()).map(TxBody::Transfer))
-            .await
+        self.route(
+            Kind::Transfer,
+            caller,
+            CrossTransfer::from_pb("", request.into_inner()).map(TxBody::Transfer),
+        )
+        .await
     }
 
     type StreamStatementStream = ReceiverStream<Result<pb::StatementItem, Status>>;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use gongji_common::{
     contract::{acceptance_to_pb, CrossPayment, CrossRefund, CrossTransfer, Grant, Notice},
+    metrics::{Kind, Metrics},
     FieldError, Period,
 };
 use gongji_proto::v1::{self as pb, province_link_server::ProvinceLink};
@@ -14,11 +15,24 @@ use crate::{error::NodeError, service::Node};
 
 pub struct LinkApi {
     node: Arc<Node>,
+    metrics: Arc<Metrics>,
 }
 
 impl LinkApi {
-    pub fn new(node: Arc<Node>) -> LinkApi {
-        LinkApi { node }
+    pub fn new(node: Arc<Node>, metrics: Arc<Metrics>) -> LinkApi {
+        LinkApi { node, metrics }
+    }
+}
+
+/// A reversal cannot be refused: any answer means it is done.
+const APPROVED: i32 = pb::TransactionStatus::Approved as i32;
+
+/// The outcome an acceptance stands for.
+fn accepted(acceptance: &pb::Acceptance) -> i32 {
+    if acceptance.accepted {
+        APPROVED
+    } else {
+        pb::TransactionStatus::Declined as i32
     }
 }
 
@@ -33,15 +47,20 @@ impl ProvinceLink for LinkApi {
 
     #[tracing::instrument(skip_all, fields(payment = request.get_ref().payment.as_ref().map(|p| p.payment_id.as_str()).unwrap_or("")))]
     async fn authorize_debit(&self, request: Request<pb::DebitRequest>) -> Result<Response<pb::DebitAnswer>, Status> {
-        let request = request.into_inner();
-        let period = Period::parse("period", &request.period).map_err(NodeError::from)?;
-        let payment = request
-            .payment
-            .ok_or_else(|| FieldError::new("payment", "is required"))
-            .and_then(|p| CrossPayment::from_pb("payment.", p))
-            .map_err(NodeError::from)?;
-        let debit = self.node.authorize_debit(payment, period).await?;
-        Ok(Response::new(convert::debit_answer(&debit)))
+        let reply: Result<Response<pb::DebitAnswer>, Status> = async {
+            let request = request.into_inner();
+            let period = Period::parse("period", &request.period).map_err(NodeError::from)?;
+            let payment = request
+                .payment
+                .ok_or_else(|| FieldError::new("payment", "is required"))
+                .and_then(|p| CrossPayment::from_pb("payment.", p))
+                .map_err(NodeError::from)?;
+            let debit = self.node.authorize_debit(payment, period).await?;
+            Ok(Response::new(convert::debit_answer(&debit)))
+        }
+        .await;
+        self.metrics.answered(Kind::Payment, &reply, |a| a.status);
+        reply
     }
 
     #[tracing::instrument(skip_all, fields(notice = %request.get_ref().notice_id))]
@@ -53,40 +72,55 @@ impl ProvinceLink for LinkApi {
 
     #[tracing::instrument(skip_all, fields(refund = request.get_ref().refund.as_ref().map(|r| r.refund_id.as_str()).unwrap_or("")))]
     async fn apply_refund(&self, request: Request<pb::ApplyRefundRequest>) -> Result<Response<pb::DebitAnswer>, Status> {
-        let request = request.into_inner();
-        let period = Period::parse("period", &request.period).map_err(NodeError::from)?;
-        let refund = request
-            .refund
-            .ok_or_else(|| FieldError::new("refund", "is required"))
-            .and_then(|r| CrossRefund::from_pb("refund.", r))
-            .map_err(NodeError::from)?;
-        let record = self.node.apply_refund(refund, period).await?;
-        Ok(Response::new(convert::refund_answer(&record)))
+        let reply: Result<Response<pb::DebitAnswer>, Status> = async {
+            let request = request.into_inner();
+            let period = Period::parse("period", &request.period).map_err(NodeError::from)?;
+            let refund = request
+                .refund
+                .ok_or_else(|| FieldError::new("refund", "is required"))
+                .and_then(|r| CrossRefund::from_pb("refund.", r))
+                .map_err(NodeError::from)?;
+            let record = self.node.apply_refund(refund, period).await?;
+            Ok(Response::new(convert::refund_answer(&record)))
+        }
+        .await;
+        self.metrics.answered(Kind::Refund, &reply, |a| a.status);
+        reply
     }
 
     #[tracing::instrument(skip_all, fields(payment = request.get_ref().payment.as_ref().map(|p| p.payment_id.as_str()).unwrap_or("")))]
     async fn reverse_debit(&self, request: Request<pb::ReverseDebitRequest>) -> Result<Response<pb::ReversalAnswer>, Status> {
-        let request = request.into_inner();
-        let period = Period::parse("period", &request.period).map_err(NodeError::from)?;
-        let payment = request
-            .payment
-            .ok_or_else(|| FieldError::new("payment", "is required"))
-            .and_then(|p| CrossPayment::from_pb("payment.", p))
-            .map_err(NodeError::from)?;
-        let outcome = self.node.reverse_debit(payment, period).await?;
-        Ok(Response::new(outcome.to_pb()))
+        let reply: Result<Response<pb::ReversalAnswer>, Status> = async {
+            let request = request.into_inner();
+            let period = Period::parse("period", &request.period).map_err(NodeError::from)?;
+            let payment = request
+                .payment
+                .ok_or_else(|| FieldError::new("payment", "is required"))
+                .and_then(|p| CrossPayment::from_pb("payment.", p))
+                .map_err(NodeError::from)?;
+            let outcome = self.node.reverse_debit(payment, period).await?;
+            Ok(Response::new(outcome.to_pb()))
+        }
+        .await;
+        self.metrics.answered(Kind::Reversal, &reply, |_| APPROVED);
+        reply
     }
 
     #[tracing::instrument(skip_all, fields(transfer = request.get_ref().transfer.as_ref().map(|t| t.transfer_id.as_str()).unwrap_or("")))]
     async fn receive_transfer(&self, request: Request<pb::ReceiveTransferRequest>) -> Result<Response<pb::Acceptance>, Status> {
-        let request = request.into_inner();
-        let period = Period::parse("period", &request.period).map_err(NodeError::from)?;
-        let transfer = request
-            .transfer
-            .ok_or_else(|| FieldError::new("transfer", "is required"))
-            .and_then(|t| CrossTransfer::from_pb("transfer.", t))
-            .map_err(NodeError::from)?;
-        let answer = self.node.receive_transfer(transfer, period).await?;
-        Ok(Response::new(acceptance_to_pb(&answer)))
+        let reply: Result<Response<pb::Acceptance>, Status> = async {
+            let request = request.into_inner();
+            let period = Period::parse("period", &request.period).map_err(NodeError::from)?;
+            let transfer = request
+                .transfer
+                .ok_or_else(|| FieldError::new("transfer", "is required"))
+                .and_then(|t| CrossTransfer::from_pb("transfer.", t))
+                .map_err(NodeError::from)?;
+            let answer = self.node.receive_transfer(transfer, period).await?;
+            Ok(Response::new(acceptance_to_pb(&answer)))
+        }
+        .await;
+        self.metrics.answered(Kind::Transfer, &reply, accepted);
+        reply
     }
 }

@@ -2,7 +2,12 @@
 
 use std::sync::Arc;
 
-use gongji_common::{contract::Party, period::timestamp, Id, Period};
+use gongji_common::{
+    contract::Party,
+    metrics::{Kind, Metrics},
+    period::timestamp,
+    Id, Period,
+};
 use gongji_proto::v1::{self as pb, province_node_server::ProvinceNode};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -14,11 +19,12 @@ use crate::{
 
 pub struct PublicApi {
     node: Arc<Node>,
+    metrics: Arc<Metrics>,
 }
 
 impl PublicApi {
-    pub fn new(node: Arc<Node>) -> PublicApi {
-        PublicApi { node }
+    pub fn new(node: Arc<Node>, metrics: Arc<Metrics>) -> PublicApi {
+        PublicApi { node, metrics }
     }
 }
 
@@ -40,6 +46,8 @@ impl ProvinceNode for PublicApi {
             pending: stats.pending,
             trial_balance: stats.trial_balance.to_string(),
             outbox: stats.outbox,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            outbox_oldest_age_seconds: stats.outbox_oldest_age.map_or(0, |age| age.as_secs()),
         }))
     }
 
@@ -113,7 +121,7 @@ impl ProvinceNode for PublicApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(relationship = %request.get_ref().relationship_id))]
+    #[tracing::instrument(skip_all, fields(tx = %request.get_ref().relationship_id))]
     async fn establish_relationship(&self, request: Request<pb::EstablishRelationshipRequest>) -> Reply<pb::Relationship> {
         let command = convert::establish_command(request.into_inner(), self.node.province()).map_err(NodeError::from)?;
         let relationship = self.node.establish(command).await?;
@@ -136,11 +144,16 @@ impl ProvinceNode for PublicApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(payment = %request.get_ref().payment_id))]
+    #[tracing::instrument(skip_all, fields(tx = %request.get_ref().payment_id))]
     async fn pay(&self, request: Request<pb::PayRequest>) -> Reply<pb::Payment> {
-        let command = convert::pay_command(request.into_inner()).map_err(NodeError::from)?;
-        let payment = self.node.pay(command).await?;
-        Ok(Response::new(payment_to_pb(&payment)))
+        let reply: Reply<pb::Payment> = async {
+            let command = convert::pay_command(request.into_inner()).map_err(NodeError::from)?;
+            let payment = self.node.pay(command).await?;
+            Ok(Response::new(payment_to_pb(&payment)))
+        }
+        .await;
+        self.metrics.answered(Kind::Payment, &reply, |p| p.status);
+        reply
     }
 
     async fn get_payment(&self, request: Request<pb::GetPaymentRequest>) -> Reply<pb::Payment> {
@@ -183,11 +196,16 @@ impl ProvinceNode for PublicApi {
         Ok(Response::new(convert::person_to_pb(&person)))
     }
 
-    #[tracing::instrument(skip_all, fields(transfer = %request.get_ref().transfer_id))]
+    #[tracing::instrument(skip_all, fields(tx = %request.get_ref().transfer_id))]
     async fn transfer_insurance(&self, request: Request<pb::TransferInsuranceRequest>) -> Reply<pb::InsuranceTransfer> {
-        let command = convert::transfer_command(request.into_inner()).map_err(NodeError::from)?;
-        let record = self.node.transfer(command).await?;
-        Ok(Response::new(convert::transfer_out_to_pb(&record, self.node.province())))
+        let reply: Reply<pb::InsuranceTransfer> = async {
+            let command = convert::transfer_command(request.into_inner()).map_err(NodeError::from)?;
+            let record = self.node.transfer(command).await?;
+            Ok(Response::new(convert::transfer_out_to_pb(&record, self.node.province())))
+        }
+        .await;
+        self.metrics.answered(Kind::Transfer, &reply, |t| t.status);
+        reply
     }
 
     async fn get_transfer(&self, request: Request<pb::GetTransferRequest>) -> Reply<pb::InsuranceTransfer> {
@@ -198,11 +216,16 @@ impl ProvinceNode for PublicApi {
         Ok(Response::new(transfer))
     }
 
-    #[tracing::instrument(skip_all, fields(refund = %request.get_ref().refund_id))]
+    #[tracing::instrument(skip_all, fields(tx = %request.get_ref().refund_id))]
     async fn refund_payment(&self, request: Request<pb::RefundPaymentRequest>) -> Reply<pb::Refund> {
-        let command = convert::refund_command(request.into_inner()).map_err(NodeError::from)?;
-        let record = self.node.refund(command).await?;
-        Ok(Response::new(convert::refund_to_pb(&record)))
+        let reply: Reply<pb::Refund> = async {
+            let command = convert::refund_command(request.into_inner()).map_err(NodeError::from)?;
+            let record = self.node.refund(command).await?;
+            Ok(Response::new(convert::refund_to_pb(&record)))
+        }
+        .await;
+        self.metrics.answered(Kind::Refund, &reply, |r| r.status);
+        reply
     }
 
     async fn get_refund(&self, request: Request<pb::GetRefundRequest>) -> Reply<pb::Refund> {
@@ -210,10 +233,15 @@ impl ProvinceNode for PublicApi {
         Ok(Response::new(convert::refund_to_pb(&record)))
     }
 
-    #[tracing::instrument(skip_all, fields(payment = %request.get_ref().payment_id))]
+    #[tracing::instrument(skip_all, fields(tx = %request.get_ref().payment_id))]
     async fn reverse_payment(&self, request: Request<pb::ReversePaymentRequest>) -> Reply<pb::Payment> {
-        let payment = self.node.reverse(&id("payment_id", &request.get_ref().payment_id)?).await?;
-        Ok(Response::new(payment_to_pb(&payment)))
+        let reply: Reply<pb::Payment> = async {
+            let payment = self.node.reverse(&id("payment_id", &request.get_ref().payment_id)?).await?;
+            Ok(Response::new(payment_to_pb(&payment)))
+        }
+        .await;
+        self.metrics.answered(Kind::Reversal, &reply, |p| p.status);
+        reply
     }
 
     #[tracing::instrument(skip_all, fields(period = %request.get_ref().period))]

@@ -53,6 +53,8 @@ pub struct NodeStats {
     pub payments: u64,
     pub pending: u64,
     pub outbox: u64,
+    /// How long the oldest notice in the outbox has waited.
+    pub outbox_oldest_age: Option<std::time::Duration>,
     pub trial_balance: gongji_common::Money,
 }
 
@@ -156,8 +158,17 @@ impl Node {
             payments: (self.store.count(PAYMENTS) + self.store.count(DEBITS)) as u64,
             pending: self.store.count(PENDING) as u64,
             outbox: self.outbox.len() as u64,
+            outbox_oldest_age: self.outbox.oldest_age()?,
             trial_balance: self.store.trial_balance()?,
         })
+    }
+}
+
+impl Node {
+    /// Writes the node's gauges for a metrics scrape: pending intents and the outbox.
+    pub fn gauges(&self, out: &mut gongji_common::metrics::Exposition) -> NodeResult<()> {
+        gongji_common::metrics::queue_gauges(out, &self.store, PENDING, &self.outbox)?;
+        Ok(())
     }
 }
 

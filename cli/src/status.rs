@@ -1,0 +1,270 @@
+//! `gongji status`: the network at a glance. One row per server (the hub,
+//! then each province node): whether it answers its `grpc.health.v1` check,
+//! its version, the open month (the hub's), what is pending and waiting in
+//! its outbox, and for each province its prepaid usage at the hub with the
+//! hub's warning level; then a warning line for every province at yellow or
+//! red. Every server is asked at once, each with a short deadline, so a
+//! server that is down costs seconds, not minutes.
+
+use std::{io::Write, time::Duration};
+
+use gongji_common::{peer::endpoint_uri, ProvinceCode};
+use gongji_proto::v1::{self as pb, national_hub_client::NationalHubClient, province_node_client::ProvinceNodeClient};
+use tonic::transport::Channel;
+use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest};
+
+use crate::{
+    args::NetworkArgs,
+    audit::Target,
+    client,
+    error::{with_causes, CliError, EXIT_FAILED, EXIT_OK},
+    output::{cycle::prepaid_level_word, Table},
+};
+
+/// How long `status` waits for any one server.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What one server said (or why it said nothing).
+#[derive(Debug, Clone)]
+pub struct ServerStatus {
+    /// "hub" or the province code.
+    pub name: String,
+    pub address: String,
+    /// "serving", or why not ("unreachable: …", "not serving").
+    pub health: String,
+    pub healthy: bool,
+    pub version: String,
+    pub pending: Option<u64>,
+    pub outbox: Option<u64>,
+}
+
+/// The whole network's status.
+#[derive(Debug, Clone)]
+pub struct NetworkStatus {
+    pub hub: ServerStatus,
+    pub open_period: Option<String>,
+    pub nodes: Vec<ServerStatus>,
+    /// Each province's prepaid funds as the hub reports them (empty if the
+    /// hub did not answer).
+    pub prepaid: Vec<pb::ProvincePrepaid>,
+}
+
+impl NetworkStatus {
+    /// True when every server answered and is serving.
+    pub fn healthy(&self) -> bool {
+        self.hub.healthy && self.nodes.iter().all(|n| n.healthy)
+    }
+
+    pub fn print(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let mut table = Table::new(&[
+            "server",
+            "address",
+            "health",
+            "version",
+            "open month",
+            "pending",
+            "outbox",
+            "prepaid usage",
+        ])
+        .right_aligned([5, 6]);
+        let count = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+        table.row(vec![
+            "hub".into(),
+            self.hub.address.clone(),
+            self.hub.health.clone(),
+            self.hub.version.clone(),
+            self.open_period.clone().unwrap_or_else(|| "-".into()),
+            count(self.hub.pending),
+            count(self.hub.outbox),
+            "-".into(),
+        ]);
+        for node in &self.nodes {
+            let usage = self.prepaid_of(&node.name).map_or_else(
+                || "-".to_owned(),
+                |p| format!("{}% {}", p.usage_percent, prepaid_level_word(p.level)),
+            );
+            table.row(vec![
+                node.name.clone(),
+                node.address.clone(),
+                node.health.clone(),
+                node.version.clone(),
+                "-".into(),
+                count(node.pending),
+                count(node.outbox),
+                usage,
+            ]);
+        }
+        table.write(out)?;
+        for p in &self.prepaid {
+            let level = pb::PrepaidLevel::try_from(p.level).unwrap_or(pb::PrepaidLevel::Unspecified);
+            if matches!(level, pb::PrepaidLevel::Yellow | pb::PrepaidLevel::Red) {
+                writeln!(
+                    out,
+                    "warning: province {} has used {}% of its prepaid funds ({}; balance {}, required {}, top-up {})",
+                    p.province,
+                    p.usage_percent,
+                    prepaid_level_word(p.level),
+                    p.balance,
+                    p.required,
+                    p.top_up
+                )?;
+            }
+        }
+        let down: Vec<&str> = std::iter::once(&self.hub)
+            .chain(&self.nodes)
+            .filter(|s| !s.healthy)
+            .map(|s| s.name.as_str())
+            .collect();
+        if down.is_empty() {
+            writeln!(out, "all {} servers are serving", self.nodes.len() + 1)
+        } else {
+            writeln!(out, "not serving: {}", down.join(", "))
+        }
+    }
+
+    fn prepaid_of(&self, province: &str) -> Option<&pb::ProvincePrepaid> {
+        self.prepaid.iter().find(|p| p.province == province)
+    }
+}
+
+/// Asks every server of `target` at once.
+pub async fn probe(target: &Target) -> NetworkStatus {
+    let nodes = target.provinces.iter().map(|(code, address)| probe_node(*code, address.clone()));
+    let (hub, nodes) = tokio::join!(probe_hub(target.hub.clone()), join_all(nodes));
+    let (hub, open_period, prepaid) = hub;
+    NetworkStatus {
+        hub,
+        open_period,
+        nodes,
+        prepaid,
+    }
+}
+
+/// Runs the futures concurrently, keeping their order.
+async fn join_all<F: std::future::Future<Output = ServerStatus> + Send + 'static>(futures: impl Iterator<Item = F>) -> Vec<ServerStatus> {
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut results = Vec::with_capacity(handles.len());
+    for handle in handles {
+        results.push(handle.await.unwrap_or_else(|e| ServerStatus {
+            name: "?".into(),
+            address: String::new(),
+            health: format!("probe failed: {e}"),
+            healthy: false,
+            version: "-".into(),
+            pending: None,
+            outbox: None,
+        }));
+    }
+    results
+}
+
+/// A connected channel and its health, or why there is none.
+async fn connect(address: &str) -> Result<Channel, String> {
+    let endpoint = client::endpoint_with(address, PROBE_TIMEOUT).map_err(|e| e.to_string())?;
+    match tokio::time::timeout(PROBE_TIMEOUT, endpoint.connect()).await {
+        Ok(Ok(channel)) => Ok(channel),
+        Ok(Err(e)) => Err(format!("unreachable ({})", with_causes(&e))),
+        Err(_) => Err("unreachable (no connection in time)".into()),
+    }
+}
+
+async fn health(channel: Channel) -> Result<(), String> {
+    let reply = HealthClient::new(channel)
+        .check(HealthCheckRequest { service: String::new() })
+        .await
+        .map_err(|status| format!("health check failed: {}", status.message()))?;
+    match reply.into_inner().status() {
+        ServingStatus::Serving => Ok(()),
+        other => Err(other.as_str_name().to_ascii_lowercase().replace('_', " ")),
+    }
+}
+
+fn server(name: String, address: &str) -> ServerStatus {
+    ServerStatus {
+        name,
+        address: endpoint_uri(address.trim()),
+        health: String::new(),
+        healthy: false,
+        version: "-".into(),
+        pending: None,
+        outbox: None,
+    }
+}
+
+async fn probe_hub(address: String) -> (ServerStatus, Option<String>, Vec<pb::ProvincePrepaid>) {
+    let mut status = server("hub".into(), &address);
+    let channel = match connect(&address).await {
+        Ok(channel) => channel,
+        Err(why) => {
+            status.health = why;
+            return (status, None, Vec::new());
+        }
+    };
+    if let Err(why) = health(channel.clone()).await {
+        status.health = why;
+        return (status, None, Vec::new());
+    }
+    let mut hub = NationalHubClient::new(channel);
+    let mut for_prepaid = hub.clone();
+    let (info, prepaid) = tokio::join!(
+        hub.get_hub_info(pb::GetHubInfoRequest {}),
+        for_prepaid.get_prepaid(pb::GetPrepaidRequest {})
+    );
+    let open_period = match info {
+        Ok(info) => {
+            let info = info.into_inner();
+            status.version = info.version;
+            status.pending = Some(info.pending);
+            status.outbox = Some(info.outbox);
+            status.health = "serving".into();
+            status.healthy = true;
+            Some(info.open_period)
+        }
+        Err(e) => {
+            status.health = format!("serving, but GetHubInfo failed: {}", e.message());
+            None
+        }
+    };
+    let prepaid = prepaid.map(|p| p.into_inner().provinces).unwrap_or_default();
+    (status, open_period, prepaid)
+}
+
+async fn probe_node(code: ProvinceCode, address: String) -> ServerStatus {
+    let mut status = server(code.to_string(), &address);
+    let channel = match connect(&address).await {
+        Ok(channel) => channel,
+        Err(why) => {
+            status.health = why;
+            return status;
+        }
+    };
+    if let Err(why) = health(channel.clone()).await {
+        status.health = why;
+        return status;
+    }
+    match ProvinceNodeClient::new(channel).get_node_info(pb::GetNodeInfoRequest {}).await {
+        Ok(info) => {
+            let info = info.into_inner();
+            if info.province_code != code.as_str() {
+                status.health = format!("serving province {}, not {code}", info.province_code);
+                return status;
+            }
+            status.version = if info.version.is_empty() { "unknown".into() } else { info.version };
+            status.pending = Some(info.pending);
+            status.outbox = Some(info.outbox);
+            status.health = "serving".into();
+            status.healthy = true;
+        }
+        Err(e) => status.health = format!("serving, but GetNodeInfo failed: {}", e.message()),
+    }
+    status
+}
+
+/// `gongji status`: the table on `out`; exit 1 if any server is unreachable
+/// or unhealthy.
+pub async fn command(args: NetworkArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let target = Target::from_args(&args)?;
+    let status = probe(&target).await;
+    status.print(out).map_err(|e| CliError::Other(e.to_string()))?;
+    Ok(if status.healthy() { EXIT_OK } else { EXIT_FAILED })
+}

@@ -1,0 +1,511 @@
+//! Operator visibility: every process serves Prometheus metrics, the id of a
+//! transaction travels with its calls between processes (and lands in the
+//! receiving server's span), and `gongji status` shows the network.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use gongji_tests::{hebei_donor_henan_parent, pay, pay_request, v1 as pb, TestNetwork};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+// ---- A small parser of the Prometheus text format ----------------------------------------
+
+/// One sample: its name, labels and value.
+#[derive(Debug, Clone)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+/// A parsed exposition: the declared families (name → type) and samples.
+#[derive(Debug, Default)]
+struct Exposition {
+    types: BTreeMap<String, String>,
+    helps: BTreeSet<String>,
+    samples: Vec<Sample>,
+}
+
+impl Exposition {
+    fn parse(text: &str) -> Exposition {
+        let mut parsed = Exposition::default();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, help) = rest.split_once(' ').expect("HELP has a name and a text");
+                assert!(!help.trim().is_empty(), "empty HELP for {name}");
+                parsed.helps.insert(name.to_owned());
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').expect("TYPE has a name and a type");
+                assert!(
+                    ["counter", "gauge", "histogram"].contains(&kind),
+                    "unexpected type {kind} of {name}"
+                );
+                assert!(
+                    parsed.types.insert(name.to_owned(), kind.to_owned()).is_none(),
+                    "{name} declared twice"
+                );
+            } else if !line.is_empty() {
+                parsed.samples.push(sample(line));
+            }
+        }
+        for s in &parsed.samples {
+            let family = family_of(&s.name, &parsed.types);
+            assert!(parsed.types.contains_key(&family), "sample {} has no # TYPE", s.name);
+            assert!(parsed.helps.contains(&family), "sample {} has no # HELP", s.name);
+        }
+        parsed
+    }
+
+    /// The samples of `name` whose labels include every pair of `labels`.
+    fn find(&self, name: &str, labels: &[(&str, &str)]) -> Vec<&Sample> {
+        self.samples
+            .iter()
+            .filter(|s| s.name == name && labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
+            .collect()
+    }
+
+    /// The value of the one sample of `name` with `labels`.
+    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let found = self.find(name, labels);
+        assert_eq!(found.len(), 1, "expected one sample {name}{labels:?}, found {found:?}");
+        found[0].value
+    }
+
+    fn assert_family(&self, name: &str, kind: &str) {
+        assert_eq!(self.types.get(name).map(String::as_str), Some(kind), "family {name} of type {kind}");
+    }
+
+    /// Every histogram's buckets are cumulative and end at its count.
+    fn assert_histograms_consistent(&self) {
+        for (family, kind) in &self.types {
+            if kind != "histogram" {
+                continue;
+            }
+            let mut series: BTreeMap<BTreeMap<String, String>, Vec<(f64, f64)>> = BTreeMap::new();
+            for s in self.find(&format!("{family}_bucket"), &[]) {
+                let mut labels = s.labels.clone();
+                let le = labels.remove("le").expect("a bucket has le");
+                let bound = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().expect("numeric le")
+                };
+                series.entry(labels).or_default().push((bound, s.value));
+            }
+            for (labels, mut buckets) in series {
+                buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+                assert!(buckets.windows(2).all(|w| w[0].1 <= w[1].1), "{family}{labels:?} not cumulative");
+                let last = buckets.last().expect("buckets");
+                assert_eq!(last.0, f64::INFINITY, "{family}{labels:?} has a +Inf bucket");
+                let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                assert_eq!(self.value(&format!("{family}_count"), &pairs), last.1, "{family}{labels:?} count");
+            }
+        }
+    }
+}
+
+fn family_of(sample: &str, types: &BTreeMap<String, String>) -> String {
+    for suffix in ["_bucket", "_sum", "_count"] {
+        if let Some(base) = sample.strip_suffix(suffix) {
+            if types.get(base).map(String::as_str) == Some("histogram") {
+                return base.to_owned();
+            }
+        }
+    }
+    sample.to_owned()
+}
+
+/// `name{a="x",b="y"} 1.5`, with escapes in label values.
+fn sample(line: &str) -> Sample {
+    let (head, value) = line.rsplit_once(' ').expect("a sample has a value");
+    let value = match value {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        v => v.parse().unwrap_or_else(|_| panic!("bad value in {line:?}")),
+    };
+    let (name, mut rest) = match head.split_once('{') {
+        Some((name, rest)) => (name, rest.strip_suffix('}').expect("labels end with }")),
+        None => (head, ""),
+    };
+    assert!(
+        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && name.starts_with("gongji_"),
+        "metric name {name:?}"
+    );
+    let mut labels = BTreeMap::new();
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once("=\"").expect("label=\"value\"");
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let end = loop {
+            match chars.next().expect("closing quote") {
+                (_, '\\') => match chars.next().expect("escaped char").1 {
+                    'n' => value.push('\n'),
+                    c => value.push(c),
+                },
+                (i, '"') => break i,
+                (_, c) => value.push(c),
+            }
+        };
+        labels.insert(key.to_owned(), value);
+        rest = after[end + 1..].strip_prefix(',').unwrap_or(&after[end + 1..]);
+    }
+    Sample {
+        name: name.to_owned(),
+        labels,
+        value,
+    }
+}
+
+/// `GET url` over plain HTTP/1.1; the status line and the body.
+async fn http_get(url: &str) -> (String, String) {
+    let rest = url.strip_prefix("http://").expect("an http:// url");
+    let (host, path) = rest.split_once('/').map_or((rest, "/"), |(h, p)| (h, p));
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect to the metrics listener");
+    stream
+        .write_all(format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/plain\r\n\r\n").as_bytes())
+        .await
+        .expect("send request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a head and a body");
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    if status.contains("200") {
+        assert!(
+            head.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"),
+            "content type in {head:?}"
+        );
+    }
+    (status, body.to_owned())
+}
+
+async fn scrape(url: &str) -> Exposition {
+    let (status, body) = http_get(url).await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{url}: {status}");
+    Exposition::parse(&body)
+}
+
+async fn start_with_metrics(provinces: &[&str]) -> TestNetwork {
+    TestNetwork::start_with(provinces, |spec| spec.metrics_base_port = Some(0)).await
+}
+
+fn metrics_url(net: &TestNetwork, province: &str) -> String {
+    net.network()
+        .node_metrics_url(gongji_tests::code(province))
+        .expect("the node serves metrics")
+}
+
+fn hub_metrics_url(net: &TestNetwork) -> String {
+    net.network().hub_metrics_url().expect("the hub serves metrics")
+}
+
+const PAYMENT_APPROVED: [(&str, &str); 2] = [("kind", "payment"), ("outcome", "approved")];
+
+/// The families every process serves, with their types.
+const COMMON_FAMILIES: [(&str, &str); 6] = [
+    ("gongji_build_info", "gauge"),
+    ("gongji_transactions_total", "counter"),
+    ("gongji_rpc_duration_seconds", "histogram"),
+    ("gongji_pending_intents", "gauge"),
+    ("gongji_outbox_depth", "gauge"),
+    ("gongji_outbox_oldest_age_seconds", "gauge"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_endpoints_serve_every_named_metric_and_count_a_cross_province_payment() {
+    let net = start_with_metrics(&["13", "41"]).await;
+    hebei_donor_henan_parent(&net).await;
+    let hub_before = scrape(&hub_metrics_url(&net)).await;
+    let henan_before = scrape(&metrics_url(&net, "41")).await;
+    let hebei_before = scrape(&metrics_url(&net, "13")).await;
+
+    let paid = pay(&mut net.node("41"), pay_request("vis-pay-1", "parent-41", "H41010000001", "128.50"))
+        .await
+        .expect("pay");
+    assert_eq!(paid.status, pb::TransactionStatus::Approved as i32);
+
+    let hub = scrape(&hub_metrics_url(&net)).await;
+    let henan = scrape(&metrics_url(&net, "41")).await;
+    let hebei = scrape(&metrics_url(&net, "13")).await;
+    for (process, exposition) in [("hub", &hub), ("node", &henan), ("node", &hebei)] {
+        for (family, kind) in COMMON_FAMILIES {
+            exposition.assert_family(family, kind);
+        }
+        exposition.assert_histograms_consistent();
+        assert_eq!(exposition.value("gongji_build_info", &[("process", process)]), 1.0);
+        // Every kind and outcome is there from the start, so rates never miss a series.
+        for kind in ["payment", "refund", "reversal", "transfer"] {
+            for outcome in ["approved", "declined", "failed", "pending"] {
+                exposition.value("gongji_transactions_total", &[("kind", kind), ("outcome", outcome)]);
+            }
+        }
+        for kind in ["grant", "payment", "refund", "reversal", "transfer", "cascade"] {
+            assert_eq!(
+                exposition.value("gongji_pending_intents", &[("kind", kind)]),
+                0.0,
+                "{process} pending {kind}"
+            );
+        }
+        assert_eq!(exposition.value("gongji_outbox_depth", &[]), 0.0);
+        assert_eq!(exposition.value("gongji_outbox_oldest_age_seconds", &[]), 0.0);
+    }
+
+    // The payment was answered once at each hop: served at Henan, routed by
+    // the hub, decided at Hebei.
+    let moved = |before: &Exposition, after: &Exposition| {
+        after.value("gongji_transactions_total", &PAYMENT_APPROVED) - before.value("gongji_transactions_total", &PAYMENT_APPROVED)
+    };
+    assert_eq!(moved(&henan_before, &henan), 1.0, "Henan's Pay");
+    assert_eq!(moved(&hub_before, &hub), 1.0, "the hub's RoutePayment");
+    assert_eq!(moved(&hebei_before, &hebei), 1.0, "Hebei's AuthorizeDebit");
+
+    // Latency per RPC, by method and status code.
+    let calls = |exposition: &Exposition, method: &str| {
+        exposition.value("gongji_rpc_duration_seconds_count", &[("method", method), ("code", "OK")])
+    };
+    assert_eq!(calls(&henan, "/gongji.v1.ProvinceNode/Pay"), 1.0);
+    assert_eq!(calls(&hub, "/gongji.v1.HubRouter/RoutePayment"), 1.0);
+    assert_eq!(calls(&hebei, "/gongji.v1.ProvinceLink/AuthorizeDebit"), 1.0);
+    assert!(
+        hub.value(
+            "gongji_rpc_duration_seconds_sum",
+            &[("method", "/gongji.v1.HubRouter/RoutePayment"), ("code", "OK")]
+        ) > 0.0
+    );
+
+    // A refused call is counted under its status code.
+    let refused = pay(&mut net.node("41"), pay_request("vis-pay-2", "parent-41", "H41010000001", "12.345")).await;
+    assert_eq!(refused.unwrap_err().code(), tonic::Code::InvalidArgument);
+    let henan = scrape(&metrics_url(&net, "41")).await;
+    assert_eq!(
+        henan.value(
+            "gongji_rpc_duration_seconds_count",
+            &[("method", "/gongji.v1.ProvinceNode/Pay"), ("code", "INVALID_ARGUMENT")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        henan.value("gongji_transactions_total", &[("kind", "payment"), ("outcome", "failed")]),
+        1.0
+    );
+
+    // The hub: prepaid funds per province and the month's state.
+    for (family, kind) in [
+        ("gongji_prepaid_balance_yuan", "gauge"),
+        ("gongji_prepaid_unsettled_outflow_yuan", "gauge"),
+        ("gongji_prepaid_reserved_yuan", "gauge"),
+        ("gongji_prepaid_required_yuan", "gauge"),
+        ("gongji_prepaid_usage_percent", "gauge"),
+        ("gongji_prepaid_level", "gauge"),
+        ("gongji_month_state", "gauge"),
+    ] {
+        hub.assert_family(family, kind);
+    }
+    assert_eq!(hub.value("gongji_prepaid_balance_yuan", &[("province", "13")]), 1_000_000.0);
+    assert_eq!(hub.value("gongji_prepaid_unsettled_outflow_yuan", &[("province", "13")]), 128.5);
+    // 128.50 of 1,000,000.00 is 0.0% to one decimal (the yellow test sees more).
+    assert_eq!(hub.value("gongji_prepaid_usage_percent", &[("province", "13")]), 0.0);
+    assert!(hub.value("gongji_prepaid_required_yuan", &[("province", "13")]) > 0.0);
+    assert_eq!(hub.value("gongji_prepaid_level", &[("province", "13"), ("level", "green")]), 1.0);
+    assert_eq!(hub.value("gongji_prepaid_level", &[("province", "13"), ("level", "red")]), 0.0);
+    let open = net
+        .hub()
+        .get_open_period(pb::GetOpenPeriodRequest {})
+        .await
+        .expect("open period")
+        .into_inner()
+        .period;
+    assert_eq!(hub.value("gongji_month_state", &[("period", &open), ("state", "open")]), 1.0);
+    assert_eq!(hub.value("gongji_month_state", &[("period", &open), ("state", "closing")]), 0.0);
+
+    // Anything but GET /metrics is refused.
+    let (status, _) = http_get(&hub_metrics_url(&net).replace("/metrics", "/other")).await;
+    assert!(status.starts_with("HTTP/1.1 404"), "{status}");
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_survive_a_node_restart_on_the_same_address() {
+    let mut net = start_with_metrics(&["13", "41"]).await;
+    let url = metrics_url(&net, "13");
+    scrape(&url).await;
+    net.stop_node("13").await;
+    assert!(
+        tokio::net::TcpStream::connect(url.trim_start_matches("http://").trim_end_matches("/metrics"))
+            .await
+            .is_err()
+    );
+    net.start_node("13").await;
+    scrape(&url).await.assert_family("gongji_outbox_depth", "gauge");
+    net.shutdown().await;
+}
+
+// ---- The transaction id across hops -----------------------------------------------------
+
+/// The `rpc` spans every server opened: (method, tx).
+type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
+struct RpcSpans(Seen);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for RpcSpans {
+    fn on_new_span(&self, attrs: &tracing::span::Attributes<'_>, _: &tracing::span::Id, _: tracing_subscriber::layer::Context<'_, S>) {
+        if attrs.metadata().name() != "rpc" {
+            return;
+        }
+        #[derive(Default)]
+        struct Fields {
+            method: String,
+            tx: String,
+        }
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                match field.name() {
+                    "method" => self.method = format!("{value:?}"),
+                    "tx" => self.tx = format!("{value:?}"),
+                    _ => {}
+                }
+            }
+        }
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        self.0.lock().expect("span log").push((fields.method, fields.tx));
+    }
+}
+
+/// Installs (once for this test binary) a subscriber that records every `rpc` span.
+fn rpc_spans() -> Seen {
+    static SEEN: OnceLock<Seen> = OnceLock::new();
+    SEEN.get_or_init(|| {
+        use tracing_subscriber::layer::SubscriberExt;
+        let seen: Seen = Arc::default();
+        let subscriber = tracing_subscriber::registry().with(RpcSpans(seen.clone()));
+        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber in this test binary");
+        seen
+    })
+    .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payments_id_travels_with_it_to_the_hub_and_the_donors_node() {
+    let seen = rpc_spans();
+    let net = TestNetwork::start(&["13", "41"]).await;
+    hebei_donor_henan_parent(&net).await;
+    pay(
+        &mut net.node("41"),
+        pay_request("vis-traced-1", "parent-41", "H41010000001", "10.00"),
+    )
+    .await
+    .expect("pay");
+    // The answer came back only after the hub asked Hebei, so both spans exist.
+    let spans = seen.lock().expect("span log").clone();
+    let of = |method: &str| -> Vec<String> { spans.iter().filter(|(m, _)| m == method).map(|(_, tx)| tx.clone()).collect() };
+    assert!(
+        of("/gongji.v1.HubRouter/RoutePayment").contains(&"vis-traced-1".to_owned()),
+        "the hub's span: {spans:?}"
+    );
+    assert!(
+        of("/gongji.v1.ProvinceLink/AuthorizeDebit").contains(&"vis-traced-1".to_owned()),
+        "Hebei's span: {spans:?}"
+    );
+    // The grant before it carried the relationship's id the same way.
+    assert!(
+        of("/gongji.v1.ProvinceLink/ReceiveGrant").contains(&"rel-13-41".to_owned()),
+        "{spans:?}"
+    );
+    net.shutdown().await;
+}
+
+// ---- gongji status ----------------------------------------------------------------------
+
+async fn status(net: &TestNetwork) -> (u8, String, String) {
+    let mut args = vec!["gongji".to_owned(), "status".into(), "--hub".into(), net.network().hub_url()];
+    for code in net.network().provinces() {
+        args.push("--node".into());
+        args.push(format!("{code}={}", net.network().node_url(code)));
+    }
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = gongji::run(args, &mut out, &mut err).await;
+    (
+        code,
+        String::from_utf8(out).expect("utf-8 output"),
+        String::from_utf8(err).expect("utf-8 errors"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_every_server_and_exits_1_when_a_node_is_down() {
+    let mut net = TestNetwork::start(&["13", "32", "41"]).await;
+    hebei_donor_henan_parent(&net).await;
+
+    let (code, out, err) = status(&net).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let version = env!("CARGO_PKG_VERSION");
+    let open = net
+        .hub()
+        .get_open_period(pb::GetOpenPeriodRequest {})
+        .await
+        .expect("open period")
+        .into_inner()
+        .period;
+    let row = |name: &str| -> Vec<String> {
+        out.lines()
+            .find(|line| line.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no row for {name} in:\n{out}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    let hub = row("hub");
+    assert_eq!(
+        &hub[1..7],
+        [
+            net.network().hub_url(),
+            "serving".into(),
+            version.into(),
+            open.clone(),
+            "0".into(),
+            "0".into()
+        ]
+    );
+    for province in ["13", "32", "41"] {
+        let node = row(province);
+        assert_eq!(node[2], "serving", "{out}");
+        assert_eq!(node[3], version, "{out}");
+        assert!(node[7].ends_with('%') && node[8] == "green", "prepaid usage of {province}: {out}");
+    }
+    assert!(out.contains("all 4 servers are serving"), "{out}");
+
+    net.stop_node("32").await;
+    let (code, out, _) = status(&net).await;
+    assert_eq!(code, 1, "{out}");
+    let jiangsu = out.lines().find(|l| l.starts_with("32")).expect("a row for 32");
+    assert!(jiangsu.contains("unreachable"), "{out}");
+    assert!(out.contains("not serving: 32"), "{out}");
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_warns_of_a_province_whose_prepaid_usage_is_yellow() {
+    // 600.00 of prepaid funds: a payment of 450.00 from Hebei uses 75% of them.
+    let net = TestNetwork::start_with(&["13", "41"], |spec| spec.opening_prepaid = "600.00".into()).await;
+    hebei_donor_henan_parent(&net).await;
+    let paid = pay(
+        &mut net.node("41"),
+        pay_request("vis-yellow-1", "parent-41", "H41010000001", "450.00"),
+    )
+    .await
+    .expect("pay");
+    assert_eq!(paid.status, pb::TransactionStatus::Approved as i32, "{paid:?}");
+
+    let (code, out, err) = status(&net).await;
+    assert_eq!(code, 0, "a warning is not a failure: {out}{err}");
+    let hebei = out.lines().find(|l| l.starts_with("13")).expect("a row for 13");
+    assert!(hebei.contains("75.0% yellow"), "{out}");
+    assert!(
+        out.contains("warning: province 13 has used 75.0% of its prepaid funds (yellow"),
+        "{out}"
+    );
+    assert!(!out.contains("warning: province 41"), "{out}");
+    net.shutdown().await;
+}
