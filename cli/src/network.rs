@@ -42,6 +42,8 @@ pub struct NetworkSpec {
     /// Where the servers serve metrics: none, or the hub's port with the
     /// provinces on the following ports in order (all ports 0 when it is 0).
     pub metrics_base_port: Option<u16>,
+    /// Calls one peer may have in progress at a server at once.
+    pub max_in_flight_per_peer: usize,
 }
 
 impl NetworkSpec {
@@ -70,6 +72,7 @@ impl NetworkSpec {
             prepaid_floor: "100000.00".into(),
             give_up_after: Duration::from_secs(600),
             metrics_base_port: None,
+            max_in_flight_per_peer: gongji_common::server::DEFAULT_MAX_IN_FLIGHT_PER_PEER,
         })
     }
 }
@@ -279,6 +282,7 @@ impl Network {
             .collect();
         let mut config = HubConfig::new(self.hub_addr, self.hub_data_dir(), registry);
         config.call_timeout_ms = self.spec.hub_call_timeout.as_millis() as u64;
+        config.max_in_flight_per_peer = self.spec.max_in_flight_per_peer;
         config.recovery_interval_ms = self.spec.recovery_interval.as_millis() as u64;
         config.opening_prepaid = self.spec.opening_prepaid.clone();
         config.prepaid_floor = self.spec.prepaid_floor.clone();
@@ -301,6 +305,7 @@ impl Network {
         let mut config = NodeConfig::new(code, addr, self.node_data_dir(code), self.hub_url());
         config.call_timeout_ms = self.spec.node_call_timeout.as_millis() as u64;
         config.recovery_interval_ms = self.spec.recovery_interval.as_millis() as u64;
+        config.max_in_flight_per_peer = self.spec.max_in_flight_per_peer;
         config.give_up_after_ms = self.spec.give_up_after.as_millis() as u64;
         config.link_token = self.tokens.provinces.get(&code).cloned();
         config.hub_token = Some(self.tokens.hub.clone());

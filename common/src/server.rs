@@ -27,6 +27,19 @@ use tracing::Instrument;
 
 use crate::{metrics::Metrics, peer::TX_HEADER};
 
+/// Calls one peer may have in progress at once, by default.
+pub const DEFAULT_MAX_IN_FLIGHT_PER_PEER: usize = 256;
+
+/// A server builder with the limits every server has: at most
+/// `max_in_flight_per_peer` calls in progress per connection, and a call
+/// beyond it refused at once with RESOURCE_EXHAUSTED (load shedding) rather
+/// than queued. (Messages are limited to tonic's 4 MiB when decoded.)
+pub fn builder(max_in_flight_per_peer: usize) -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(max_in_flight_per_peer.max(1))
+        .load_shed(true)
+}
+
 /// How long a stopping server waits for in-flight calls before it drops them.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 

@@ -82,6 +82,12 @@ pub struct HubConfig {
     /// none unless given.
     #[arg(long, env = "GONGJI_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+
+    /// Calls one peer (one connection) may have in progress at once; a
+    /// call beyond it is refused at once with RESOURCE_EXHAUSTED (load
+    /// shedding), never queued without bound.
+    #[arg(long, env = "GONGJI_MAX_IN_FLIGHT_PER_PEER", default_value_t = gongji_common::server::DEFAULT_MAX_IN_FLIGHT_PER_PEER)]
+    pub max_in_flight_per_peer: usize,
 }
 
 /// One province of the registry.
@@ -131,6 +137,7 @@ impl HubConfig {
             hub_token: None,
             insecure_links: false,
             metrics_listen: None,
+            max_in_flight_per_peer: gongji_common::server::DEFAULT_MAX_IN_FLIGHT_PER_PEER,
         }
     }
 

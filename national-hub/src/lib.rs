@@ -127,8 +127,7 @@ pub async fn run_with_metrics(
         open_period = %hub.open_period()?,
         "national hub serving"
     );
-    let router = tonic::transport::Server::builder()
-        .concurrency_limit_per_connection(256)
+    let router = server::builder(config.max_in_flight_per_peer)
         .add_service(observed(
             HubRouterServer::with_interceptor(api::RouterApi::new(hub.clone(), metrics.clone()), gate),
             &metrics,

@@ -58,6 +58,12 @@ pub struct NodeConfig {
     /// none unless given.
     #[arg(long, env = "GONGJI_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+
+    /// Calls one peer (one connection) may have in progress at once; a
+    /// call beyond it is refused at once with RESOURCE_EXHAUSTED (load
+    /// shedding), never queued without bound.
+    #[arg(long, env = "GONGJI_MAX_IN_FLIGHT_PER_PEER", default_value_t = gongji_common::server::DEFAULT_MAX_IN_FLIGHT_PER_PEER)]
+    pub max_in_flight_per_peer: usize,
 }
 
 impl NodeConfig {
@@ -71,6 +77,7 @@ impl NodeConfig {
             call_timeout_ms: 8000,
             recovery_interval_ms: 5000,
             give_up_after_ms: 600_000,
+            max_in_flight_per_peer: gongji_common::server::DEFAULT_MAX_IN_FLIGHT_PER_PEER,
             link_token: None,
             hub_token: None,
             insecure_links: false,

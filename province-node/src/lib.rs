@@ -117,8 +117,7 @@ pub async fn run_with_metrics(
         hub = %config.hub,
         "province node serving"
     );
-    let router = tonic::transport::Server::builder()
-        .concurrency_limit_per_connection(256)
+    let router = server::builder(config.max_in_flight_per_peer)
         .add_service(observed(
             ProvinceNodeServer::new(api::PublicApi::new(node.clone(), metrics.clone())),
             &metrics,
