@@ -33,7 +33,7 @@ pub const DEFAULT_MAX_IN_FLIGHT_PER_PEER: usize = 256;
 /// A server builder with the limits every server has: at most
 /// `max_in_flight_per_peer` calls in progress per connection, and a call
 /// beyond it refused at once with RESOURCE_EXHAUSTED (load shedding) rather
-/// than queued. (Messages are limited to tonic's 4 MiB when decoded.)
+/// than queued. (Incoming messages are limited to tonic's default of 4 MiB.)
 pub fn builder(max_in_flight_per_peer: usize) -> tonic::transport::Server {
     tonic::transport::Server::builder()
         .concurrency_limit_per_connection(max_in_flight_per_peer.max(1))
