@@ -32,9 +32,25 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// A free loopback port below Linux's ephemeral range (32768 and up): the
+/// servers are killed and restarted on their ports, and a port the kernel
+/// hands out for port 0 could meanwhile go to another test's server.
 fn free_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    listener.local_addr().expect("local address")
+    use std::hash::{BuildHasher, Hasher};
+    for _ in 0..1000 {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos(),
+        );
+        let port = 20_000 + (hasher.finish() % 12_000) as u16;
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return listener.local_addr().expect("local address");
+        }
+    }
+    panic!("no free loopback port in 20000-31999")
 }
 
 /// One server process and how to start it again.
