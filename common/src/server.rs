@@ -40,6 +40,25 @@ pub fn builder(max_in_flight_per_peer: usize) -> tonic::transport::Server {
         .load_shed(true)
 }
 
+/// Binds `address` when one is given (an optional listener, such as the
+/// metrics endpoint's); the error names the address.
+pub async fn bind_optional(address: Option<std::net::SocketAddr>) -> Result<Option<TcpListener>, (std::net::SocketAddr, std::io::Error)> {
+    match address {
+        Some(address) => TcpListener::bind(address).await.map(Some).map_err(|e| (address, e)),
+        None => Ok(None),
+    }
+}
+
+/// Waits (up to 10 s each) for a stopping server's background tasks, by
+/// name; a task given as `None` never ran.
+pub async fn wait_for_tasks<T>(tasks: impl IntoIterator<Item = (&'static str, Option<tokio::task::JoinHandle<T>>)>) {
+    for (name, task) in tasks.into_iter().filter_map(|(name, task)| Some((name, task?))) {
+        if tokio::time::timeout(Duration::from_secs(10), task).await.is_err() {
+            tracing::warn!(task = name, "background task did not stop in time");
+        }
+    }
+}
+
 /// How long a stopping server waits for in-flight calls before it drops them.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 

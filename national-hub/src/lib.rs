@@ -18,7 +18,7 @@ pub mod recovery;
 pub mod service;
 pub mod store;
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc};
 
 use gongji_common::{
     metrics::Metrics,
@@ -58,14 +58,9 @@ pub enum RunError {
 /// Runs the hub on `listener` until `shutdown` completes. Metrics are
 /// served on `--metrics-listen` when it is given.
 pub async fn run(config: HubConfig, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
-    let metrics_listener = match config.metrics_listen {
-        Some(address) => Some(
-            TcpListener::bind(address)
-                .await
-                .map_err(|source| RunError::MetricsListen { address, source })?,
-        ),
-        None => None,
-    };
+    let metrics_listener = server::bind_optional(config.metrics_listen)
+        .await
+        .map_err(|(address, source)| RunError::MetricsListen { address, source })?;
     run_with_metrics(config, listener, metrics_listener, shutdown).await
 }
 
@@ -139,12 +134,7 @@ pub async fn run_with_metrics(
     let served = server::serve(router, SERVICES, listener, shutdown, server::DEFAULT_GRACE).await;
 
     let _ = stop_recovery.send(true);
-    let tasks = [("recovery", Some(recovery)), ("outbox", Some(sender)), ("metrics", exporter)];
-    for (name, task) in tasks.into_iter().filter_map(|(name, task)| Some((name, task?))) {
-        if tokio::time::timeout(Duration::from_secs(10), task).await.is_err() {
-            tracing::warn!(task = name, "background task did not stop in time");
-        }
-    }
+    server::wait_for_tasks([("recovery", Some(recovery)), ("outbox", Some(sender)), ("metrics", exporter)]).await;
     tracing::info!("national hub stopped");
     served?;
     Ok(())
