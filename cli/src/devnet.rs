@@ -10,11 +10,12 @@ use std::{
 };
 
 use gongji_common::{server::shutdown_signal, Period, ProvinceCode};
-use gongji_proto::v1::{self as pb, national_hub_client::NationalHubClient, province_node_client::ProvinceNodeClient};
+use gongji_proto::v1 as pb;
 
 use crate::{
     args::DevnetArgs,
-    client, demo,
+    client, credentials, demo,
+    devnet_access::DevnetAccess,
     error::{CliError, EXIT_OK},
     network::{Manifest, Network, NetworkSpec},
 };
@@ -35,17 +36,21 @@ pub async fn run(args: DevnetArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
         .map_err(|e| CliError::Other(format!("cannot create the data directory {}: {e}", args.data_dir.display())))?;
     let mut spec = NetworkSpec::on_ports(args.data_dir.clone(), args.host, args.base_port, &args.provinces).map_err(CliError::Other)?;
     spec.metrics_base_port = Some(args.metrics_base_port);
+    let access = DevnetAccess::prepare(&args.data_dir)?;
+    spec.clients = Some(access.clients_file.clone());
     let mut network = Network::start(spec)
         .await
         .map_err(|e| CliError::Other(format!("cannot start the devnet: {e}")))?;
-    let manifest = network.manifest();
+    let mut manifest = network.manifest();
+    manifest.operator_token_file = access.operator_token_file.display().to_string();
+    let operator = access.operator()?;
 
     let stop = shutdown_signal();
     tokio::pin!(stop);
     // The signal is watched from the start, so Ctrl-C during seeding still
     // stops the servers cleanly.
     let ended = tokio::select! {
-        started = start_up(&manifest, &args, out, err) => match started {
+        started = credentials::scope(operator, start_up(&manifest, &args, out, err)) => match started {
             Err(error) => Ended::StartupFailed(error),
             Ok(()) => tokio::select! {
                 () = &mut stop => Ended::Stopped,
@@ -168,7 +173,7 @@ pub(crate) async fn wait_ready(manifest: &Manifest) -> Result<(), CliError> {
 }
 
 async fn open_period(hub: &str) -> Result<String, String> {
-    let mut hub = NationalHubClient::new(client::connect(hub).await.map_err(|e| e.to_string())?);
+    let mut hub = client::hub_on(client::connect(hub).await.map_err(|e| e.to_string())?);
     let period = hub
         .get_open_period(pb::GetOpenPeriodRequest {})
         .await
@@ -177,7 +182,7 @@ async fn open_period(hub: &str) -> Result<String, String> {
 }
 
 async fn node_info(address: &str) -> Result<(), String> {
-    let mut node = ProvinceNodeClient::new(client::connect(address).await.map_err(|e| e.to_string())?);
+    let mut node = client::node_on(client::connect(address).await.map_err(|e| e.to_string())?);
     node.get_node_info(pb::GetNodeInfoRequest {})
         .await
         .map_err(|s| s.message().to_owned())?;
@@ -216,14 +221,31 @@ fn cheat_sheet(out: &mut dyn Write, manifest: &Manifest, provinces: &[ProvinceCo
         "a cross-province"
     };
 
+    // Every call but reflection presents the operator's client token.
+    let auth = match manifest.operator_token_file.as_str() {
+        "" => String::new(),
+        file => format!("-H \"authorization: Bearer $(cat {file})\" "),
+    };
     writeln!(out, "grpcurl cheat sheet:")?;
+    if !auth.is_empty() {
+        writeln!(
+            out,
+            "  # every call presents a client token: the operator's is in {} (a read-only viewer's beside it);",
+            manifest.operator_token_file
+        )?;
+        writeln!(
+            out,
+            "  # grpcurl sends it with -H, this CLI reads it from --token-file or GONGJI_TOKEN_FILE (or --devnet FILE)"
+        )?;
+        writeln!(out, "  export GONGJI_TOKEN_FILE={}", manifest.operator_token_file)?;
+    }
     writeln!(out, "  # the services of a node, and the documented ProvinceNode contract")?;
     writeln!(out, "  grpcurl -plaintext {node} list")?;
     writeln!(out, "  grpcurl -plaintext {node} describe gongji.v1.ProvinceNode")?;
     writeln!(out, "  # the personal account of a demo donor")?;
     writeln!(
         out,
-        "  grpcurl -plaintext -d '{{\"person_id\":\"{}\"}}' {} gongji.v1.ProvinceNode/GetAccount",
+        "  grpcurl -plaintext {auth}-d '{{\"person_id\":\"{}\"}}' {} gongji.v1.ProvinceNode/GetAccount",
         demo::donor(donor_province),
         address(donor_province)
     )?;
@@ -235,7 +257,7 @@ fn cheat_sheet(out: &mut dyn Write, manifest: &Manifest, provinces: &[ProvinceCo
     )?;
     writeln!(
         out,
-        "  grpcurl -plaintext -d '{{\"payment_id\":\"{payment_id}\",\"beneficiary_id\":\"{}\",\"institution_id\":\"{}\",\
+        "  grpcurl -plaintext {auth}-d '{{\"payment_id\":\"{payment_id}\",\"beneficiary_id\":\"{}\",\"institution_id\":\"{}\",\
          \"amount\":\"12.50\",\"purpose\":\"PAYMENT_PURPOSE_OUTPATIENT\",\"relationship_id\":\"{}\"}}' {node} gongji.v1.ProvinceNode/Pay",
         demo::relative(payer),
         demo::institution(payer),
@@ -243,7 +265,7 @@ fn cheat_sheet(out: &mut dyn Write, manifest: &Manifest, provinces: &[ProvinceCo
     )?;
     writeln!(
         out,
-        "  grpcurl -plaintext -d '{{\"payment_id\":\"{payment_id}\"}}' {node} gongji.v1.ProvinceNode/GetPayment"
+        "  grpcurl -plaintext {auth}-d '{{\"payment_id\":\"{payment_id}\"}}' {node} gongji.v1.ProvinceNode/GetPayment"
     )?;
     writeln!(
         out,
@@ -251,7 +273,7 @@ fn cheat_sheet(out: &mut dyn Write, manifest: &Manifest, provinces: &[ProvinceCo
     )?;
     writeln!(
         out,
-        "  grpcurl -plaintext -d '{{\"period\":\"{period}\"}}' {hub} gongji.v1.NationalHub/ListTransactions"
+        "  grpcurl -plaintext {auth}-d '{{\"period\":\"{period}\"}}' {hub} gongji.v1.NationalHub/ListTransactions"
     )?;
     writeln!(
         out,
@@ -265,6 +287,8 @@ fn cheat_sheet(out: &mut dyn Write, manifest: &Manifest, provinces: &[ProvinceCo
     writeln!(out, "  gongji month status --hub {hub}")?;
     writeln!(out, "  gongji month close --hub {hub}")?;
     writeln!(out, "  gongji prepaid status --hub {hub}")?;
+    writeln!(out, "  # what operators did at the hub, and why (--reason TEXT on any command)")?;
+    writeln!(out, "  gongji oplog --hub {hub}")?;
     writeln!(
         out,
         "  # the network at a glance: health, versions, pending, outboxes, prepaid usage"
@@ -320,6 +344,7 @@ mod tests {
                 },
             ],
             hub_metrics: String::new(),
+            operator_token_file: String::new(),
         };
         let codes: Vec<ProvinceCode> = ["13", "32"].iter().map(|c| c.parse().unwrap()).collect();
         let mut out = Vec::new();

@@ -10,12 +10,15 @@ pub mod audit;
 pub mod bench;
 pub mod client;
 pub mod commands;
+pub mod credentials;
 pub mod cycle;
 pub mod demo;
 pub mod devnet;
+pub mod devnet_access;
 pub mod error;
 pub mod import;
 pub mod network;
+pub mod oplog;
 pub mod output;
 pub mod status;
 pub mod totals;
@@ -49,7 +52,18 @@ where
 
 /// Runs a parsed command. Returns the exit status; errors are reported on `err`.
 pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let result = match cli.command {
+    let credentials = match credentials::Credentials::from_args(&cli.credentials) {
+        Ok(credentials) => credentials,
+        Err(error) => {
+            error.report(err);
+            return error.exit_code();
+        }
+    };
+    credentials::scope(credentials, run_command(cli.command, out, err)).await
+}
+
+async fn run_command(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let result = match command {
         Command::Devnet(args) => devnet::run(args, out, err).await,
         Command::Register(args) => commands::register(args, out).await,
         Command::Import(args) => import::import(args, out).await,
@@ -69,6 +83,7 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Audit(args) => audit::command(args, out, err).await,
         Command::Status(args) => status::command(args, out).await,
         Command::Bench(args) => bench::run(args, out, err).await,
+        Command::Oplog(args) => oplog::command(args, out).await,
     };
     let _ = out.flush();
     match result {

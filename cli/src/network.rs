@@ -44,6 +44,8 @@ pub struct NetworkSpec {
     pub metrics_base_port: Option<u16>,
     /// Calls one peer may have in progress at a server at once.
     pub max_in_flight_per_peer: usize,
+    /// The clients file of the public services (`--clients`); none: open.
+    pub clients: Option<PathBuf>,
 }
 
 impl NetworkSpec {
@@ -73,6 +75,7 @@ impl NetworkSpec {
             give_up_after: Duration::from_secs(600),
             metrics_base_port: None,
             max_in_flight_per_peer: gongji_common::server::DEFAULT_MAX_IN_FLIGHT_PER_PEER,
+            clients: None,
         })
     }
 }
@@ -85,6 +88,10 @@ pub struct Manifest {
     /// The hub's metrics URL (none when metrics are off).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hub_metrics: String,
+    /// The file holding the operator's client token, which commands given
+    /// this manifest present (none when the network is open).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub operator_token_file: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -259,6 +266,7 @@ impl Network {
                 })
                 .collect(),
             hub_metrics: self.hub_metrics_url().unwrap_or_default(),
+            operator_token_file: String::new(),
         }
     }
 
@@ -287,6 +295,7 @@ impl Network {
         config.opening_prepaid = self.spec.opening_prepaid.clone();
         config.prepaid_floor = self.spec.prepaid_floor.clone();
         config.hub_token = Some(self.tokens.hub.clone());
+        config.clients = self.spec.clients.clone();
         config.province_tokens = self
             .tokens
             .provinces
@@ -309,6 +318,7 @@ impl Network {
         config.give_up_after_ms = self.spec.give_up_after.as_millis() as u64;
         config.link_token = self.tokens.provinces.get(&code).cloned();
         config.hub_token = Some(self.tokens.hub.clone());
+        config.clients = self.spec.clients.clone();
         spawn(&self.failures.0, move |stop| async move {
             province_node::run_with_metrics(config, listener, metrics, stop)
                 .await

@@ -25,6 +25,8 @@ pub type Authenticated = tonic::service::interceptor::InterceptedService<Channel
 pub struct TestNetwork {
     network: Network,
     dir: tempfile::TempDir,
+    /// The clients' tokens, when the network has a clients file.
+    clients: Option<TestClients>,
 }
 
 pub fn code(text: &str) -> ProvinceCode {
@@ -49,7 +51,11 @@ impl TestNetwork {
         spec.node_call_timeout = Duration::from_secs(4);
         adjust(&mut spec);
         let network = Network::start(spec).await.expect("network starts");
-        let test_network = TestNetwork { network, dir };
+        let test_network = TestNetwork {
+            network,
+            dir,
+            clients: None,
+        };
         test_network.wait_ready().await;
         test_network
     }
@@ -154,6 +160,100 @@ impl TestNetwork {
 
     pub async fn shutdown(self) {
         self.network.shutdown().await.expect("clean shutdown");
+    }
+}
+
+/// A channel that presents a client token (and a reason) on every call.
+pub type AsClient = tonic::service::interceptor::InterceptedService<Channel, gongji::credentials::Credentials>;
+
+/// The clients of a network started by [`TestNetwork::start_with_clients`]
+/// (name, role, institution): "ops-wang" (operator), "auditor" (viewer),
+/// "service-app" (service), "clinic-a" and "clinic-b" (institutions
+/// [`INSTITUTION_A`] and [`INSTITUTION_B`] of province 32).
+#[derive(Debug, Clone)]
+pub struct TestClients {
+    tokens: std::collections::BTreeMap<&'static str, String>,
+}
+
+/// The two institutions of the clients file, both in Suzhou (32).
+pub const INSTITUTION_A: &str = "H32050000001";
+pub const INSTITUTION_B: &str = "H32050000002";
+
+impl TestClients {
+    fn new() -> TestClients {
+        let names = ["ops-wang", "auditor", "service-app", "clinic-a", "clinic-b"];
+        TestClients {
+            tokens: names.iter().map(|n| (*n, gongji_common::auth::random_token())).collect(),
+        }
+    }
+
+    /// The client's token; panics for a name not in the file.
+    pub fn token(&self, name: &str) -> &str {
+        self.tokens.get(name).map(String::as_str).expect("a client of the test file")
+    }
+
+    fn file(&self) -> String {
+        use gongji_common::access::{ClientEntry, Role};
+        let institution = |code: &str| Some(gongji_common::InstitutionCode::parse("institution", code).expect("valid code"));
+        let entry = |name: &str, role, institution| ClientEntry {
+            name: name.into(),
+            role,
+            institution,
+            token: self.token(name).into(),
+        };
+        gongji_common::access::clients_file(&[
+            entry("ops-wang", Role::Operator, None),
+            entry("auditor", Role::Viewer, None),
+            entry("service-app", Role::Service, None),
+            entry("clinic-a", Role::Institution, institution(INSTITUTION_A)),
+            entry("clinic-b", Role::Institution, institution(INSTITUTION_B)),
+        ])
+    }
+}
+
+impl TestNetwork {
+    /// Starts a network whose public services admit only the clients of
+    /// [`TestClients`], each with its role.
+    pub async fn start_with_clients(provinces: &[&str]) -> TestNetwork {
+        let clients = TestClients::new();
+        let written = clients.file();
+        let mut net = TestNetwork::start_with(provinces, |spec| {
+            let file = spec.data_dir.join("clients.json");
+            std::fs::write(&file, written).expect("clients file written");
+            spec.clients = Some(file);
+        })
+        .await;
+        net.clients = Some(clients);
+        net
+    }
+
+    /// The clients of a network started with clients.
+    pub fn clients(&self) -> &TestClients {
+        self.clients.as_ref().expect("the network was started with clients")
+    }
+
+    /// A client of a node's public service presenting `client`'s token
+    /// (none: no token) and `reason`.
+    pub fn node_as(&self, province: &str, client: Option<&str>, reason: Option<&str>) -> ProvinceNodeClient<AsClient> {
+        let url = self.network.node_url(code(province));
+        ProvinceNodeClient::with_interceptor(
+            Channel::from_shared(url).expect("node url").connect_lazy(),
+            self.credentials(client, reason),
+        )
+    }
+
+    /// A client of the hub's public service presenting `client`'s token
+    /// (none: no token) and `reason`.
+    pub fn hub_as(&self, client: Option<&str>, reason: Option<&str>) -> NationalHubClient<AsClient> {
+        NationalHubClient::with_interceptor(
+            Channel::from_shared(self.network.hub_url()).expect("hub url").connect_lazy(),
+            self.credentials(client, reason),
+        )
+    }
+
+    fn credentials(&self, client: Option<&str>, reason: Option<&str>) -> gongji::credentials::Credentials {
+        let token = client.map(|name| self.clients().token(name).to_owned());
+        gongji::credentials::Credentials::new(token.as_deref(), reason).expect("ASCII token and reason")
     }
 }
 

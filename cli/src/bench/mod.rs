@@ -20,7 +20,6 @@ use std::{
 };
 
 use gongji_common::ProvinceCode;
-use gongji_proto::v1::province_node_client::ProvinceNodeClient;
 
 use self::{
     baseline::{PaymentRoute, StubNetwork},
@@ -258,14 +257,16 @@ async fn connect_urls(addresses: impl Iterator<Item = (ProvinceCode, Option<Stri
     let mut nodes = BTreeMap::new();
     for (code, address) in addresses {
         let address = address.ok_or_else(|| CliError::Other(format!("the network has no node for province {code}")))?;
-        nodes.insert(code, ProvinceNodeClient::new(client::connect(&address).await?));
+        nodes.insert(code, client::node_on(client::connect(&address).await?));
     }
     Ok(Arc::new(nodes))
 }
 
 fn read_manifest(path: &std::path::Path) -> Result<Manifest, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| CliError::Other(format!("cannot read {}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| CliError::Other(format!("{}: {e}", path.display())))
+    let manifest = serde_json::from_str(&text).map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
+    crate::credentials::adopt_devnet(&manifest)?;
+    Ok(manifest)
 }
 
 fn check_provinces(provinces: &[ProvinceCode]) -> Result<Vec<ProvinceCode>, CliError> {
