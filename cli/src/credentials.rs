@@ -36,6 +36,9 @@ impl Credentials {
         let token = match token.map(str::trim) {
             None => None,
             Some("") => return Err("the client token is empty".into()),
+            Some(token) if !token.bytes().all(|b| b.is_ascii_graphic()) => {
+                return Err("a client token must be printable ASCII without spaces".into())
+            }
             Some(token) => Some(
                 format!("Bearer {token}")
                     .parse()
@@ -43,6 +46,12 @@ impl Credentials {
             ),
         };
         let reason_text = reason.map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned);
+        let printable = |text: &str| text.bytes().all(|b| (b' '..=b'~').contains(&b));
+        if let Some(text) = reason_text.as_deref().filter(|text| !printable(text)) {
+            return Err(format!(
+                "--reason {text:?}: a reason travels as gRPC metadata, which is printable ASCII only; write it without other characters"
+            ));
+        }
         let reason = match &reason_text {
             None => None,
             Some(text) => Some(text.parse().map_err(|_| {
