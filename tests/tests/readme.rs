@@ -28,9 +28,15 @@ async fn the_readme_grpcurl_walkthrough_works_as_written() {
     let commands = readme_commands(&readme);
     assert!(commands.len() >= 8, "the walkthrough lost its commands: {commands:?}");
 
-    let net = TestNetwork::start(&DEFAULT_PROVINCES).await;
+    // Like the devnet: clients only, the operator's token in gongji-data/operator.token.
+    let net = TestNetwork::start_with_clients(&DEFAULT_PROVINCES).await;
+    let operator = net.clients().token("ops-wang").to_owned();
+    let workdir = net.data_dir().to_path_buf();
+    std::fs::create_dir_all(workdir.join("gongji-data")).expect("gongji-data");
+    std::fs::write(workdir.join("gongji-data/operator.token"), format!("{operator}\n")).expect("operator.token");
     let provinces: Vec<_> = DEFAULT_PROVINCES.iter().map(|p| code(p)).collect();
-    let report = gongji::demo::seed(&net.network().manifest(), &provinces).await;
+    let as_operator = gongji::credentials::Credentials::new(Some(&operator), Some("README walkthrough")).expect("credentials");
+    let report = gongji::credentials::scope(as_operator, gongji::demo::seed(&net.network().manifest(), &provinces)).await;
     assert!(report.warnings.is_empty(), "demo seeding: {:?}", report.warnings);
 
     let mut addresses = vec![(format!("127.0.0.1:{DEFAULT_BASE_PORT}"), net.network().hub_addr().to_string())];
@@ -49,6 +55,7 @@ async fn the_readme_grpcurl_walkthrough_works_as_written() {
         let output = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(&local)
+            .current_dir(&workdir)
             .output()
             .await
             .expect("run sh");
