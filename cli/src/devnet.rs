@@ -361,5 +361,21 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("\n  gongji month close --hub 127.0.0.1:6000\n"), "{text}");
+        assert!(!text.contains("authorization"), "an open network needs no token: {text}");
+
+        let secured = Manifest {
+            operator_token_file: "/data/operator.token".into(),
+            ..manifest
+        };
+        let mut out = Vec::new();
+        cheat_sheet(&mut out, &secured, &codes, "2026-01").unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(
+                r#"grpcurl -plaintext -H "authorization: Bearer $(cat /data/operator.token)" -d '{"person_id":"demo-13-donor"}'"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains("export GONGJI_TOKEN_FILE=/data/operator.token"), "{text}");
     }
 }

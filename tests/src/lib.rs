@@ -101,9 +101,22 @@ impl TestNetwork {
         self.network.stop_hub().await.expect("hub stops");
     }
 
+    /// Starts the stopped hub again. Connection tasks of the stopped hub
+    /// may hold its store a moment after `stop_hub` returns: a start that
+    /// finds the store locked is tried again (for up to 10 s).
     pub async fn start_hub(&mut self) {
-        self.network.start_hub().await.expect("hub starts");
-        wait_healthy(&self.network.hub_url()).await;
+        for _ in 0..200 {
+            self.network.start_hub().await.expect("hub starts");
+            let url = self.network.hub_url();
+            let failure = tokio::select! {
+                () = wait_healthy(&url) => return,
+                failure = self.network.failed() => failure,
+            };
+            assert!(failure.contains("could not acquire lock"), "the hub failed to start: {failure}");
+            let _ = self.network.stop_hub().await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the hub's store stays locked after it stopped");
     }
 
     /// Puts a fault-injecting proxy between the hub and a province's node

@@ -350,6 +350,8 @@ async fn every_operator_action_is_logged_with_who_what_why_and_outcome_and_survi
         ("payroll import 2026-01", "OK")
     );
 
+    // Connections still open keep a stopped hub's store busy a moment.
+    drop((hub, closing, node));
     net.stop_hub().await;
     net.start_hub().await;
     check_hub(&actions(net.hub_as(Some("auditor"), None)).await);
@@ -498,5 +500,33 @@ async fn the_cli_presents_its_token_and_reason_and_demo_seeding_works_as_the_ope
             String::from_utf8_lossy(&err)
         );
     }
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_operators_request_over_the_size_limit_is_refused_and_not_logged() {
+    let net = TestNetwork::start_with_clients(&["13"]).await;
+    let mut hub = net.hub_as(Some("ops-wang"), Some("a very long reason"));
+    let huge = hub
+        .deposit_prepaid(pb::PrepaidOperationRequest {
+            operation_id: "dep-huge".into(),
+            province: "13".into(),
+            amount: "1.00".into(),
+            operator: "wang".into(),
+            reason: "x".repeat(5 * 1024 * 1024),
+        })
+        .await;
+    assert_status(huge, Code::ResourceExhausted, "larger than");
+    assert!(actions(net.hub_as(Some("auditor"), None)).await.is_empty());
+    // A request that is no message of its type is logged as such, and refused by the handler.
+    let refused = hub
+        .close_month(pb::CloseMonthRequest {
+            period: "not-a-month".into(),
+        })
+        .await;
+    assert_status(refused, Code::InvalidArgument, "period");
+    let logged = actions(net.hub_as(Some("auditor"), None)).await;
+    assert_eq!(logged.len(), 1);
+    assert_eq!(logged[0].outcome_code, "INVALID_ARGUMENT");
     net.shutdown().await;
 }
