@@ -330,7 +330,7 @@ async fn every_operator_action_is_logged_with_who_what_why_and_outcome_and_survi
         );
         let failed = &logged[1];
         assert!(failed.what.contains(r#""period":"2099-01""#), "{}", failed.what);
-        assert_eq!(failed.outcome_code, gongji_common::oplog::code_name(refused.code()));
+        assert_eq!(failed.outcome_code, gongji_common::metrics::code_name(refused.code()));
         assert_eq!(failed.outcome_message, refused.message());
         let closed = &logged[2];
         assert!(closed.what.contains(&format!(r#""period":"{open}""#)), "{}", closed.what);
