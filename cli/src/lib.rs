@@ -8,6 +8,7 @@
 pub mod args;
 pub mod audit;
 pub mod bench;
+pub mod certs;
 pub mod client;
 pub mod commands;
 pub mod cycle;
@@ -49,8 +50,54 @@ where
 
 /// Runs a parsed command. Returns the exit status; errors are reported on `err`.
 pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let result = match cli.command {
+    let (result, plaintext) = match connection(&cli) {
+        Ok(connection) => {
+            let plaintext = connection.is_plaintext();
+            (
+                client::with_connection(connection, dispatch(cli.command, out, err)).await,
+                plaintext,
+            )
+        }
+        Err(error) => (Err(error), false),
+    };
+    let _ = out.flush();
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            error.report(err);
+            if plaintext && error.is_transport_failure() {
+                let _ = writeln!(
+                    err,
+                    "hint: a server that runs mutual TLS needs the CLI's certificates: --certs DIR (a devnet's are in DATA_DIR/certs)"
+                );
+            }
+            let _ = err.flush();
+            error.exit_code()
+        }
+    }
+}
+
+/// How the command connects: with --certs, or a devnet's certificates when
+/// it is given --devnet, else in plaintext.
+fn connection(cli: &Cli) -> Result<client::Connection, error::CliError> {
+    if let Some(dir) = &cli.certs {
+        return client::Connection::with_certs(dir);
+    }
+    let devnet = match &cli.command {
+        Command::Audit(args) | Command::Status(args) => args.devnet.as_deref(),
+        Command::Bench(args) => args.devnet.as_deref(),
+        _ => None,
+    };
+    match devnet {
+        Some(path) => client::Connection::for_manifest(&network::Manifest::read(path)?),
+        None => Ok(client::Connection::plaintext()),
+    }
+}
+
+async fn dispatch(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, error::CliError> {
+    match command {
         Command::Devnet(args) => devnet::run(args, out, err).await,
+        Command::Certs(args) => devnet::certs(args, out),
         Command::Register(args) => commands::register(args, out).await,
         Command::Import(args) => import::import(args, out).await,
         Command::Credit(args) => commands::credit(args, out).await,
@@ -69,14 +116,5 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Audit(args) => audit::command(args, out, err).await,
         Command::Status(args) => status::command(args, out).await,
         Command::Bench(args) => bench::run(args, out, err).await,
-    };
-    let _ = out.flush();
-    match result {
-        Ok(code) => code,
-        Err(error) => {
-            error.report(err);
-            let _ = err.flush();
-            error.exit_code()
-        }
     }
 }

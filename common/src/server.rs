@@ -34,10 +34,19 @@ pub const DEFAULT_MAX_IN_FLIGHT_PER_PEER: usize = 256;
 /// `max_in_flight_per_peer` calls in progress per connection, and a call
 /// beyond it refused at once with RESOURCE_EXHAUSTED (load shedding) rather
 /// than queued. (Incoming messages are limited to tonic's default of 4 MiB.)
-pub fn builder(max_in_flight_per_peer: usize) -> tonic::transport::Server {
-    tonic::transport::Server::builder()
+/// With `tls`, every connection is mutual TLS: the peer must present a
+/// certificate issued by the network's CA.
+pub fn builder(max_in_flight_per_peer: usize, tls: Option<&crate::tls::Tls>) -> Result<tonic::transport::Server, String> {
+    let builder = tonic::transport::Server::builder();
+    let builder = match tls {
+        Some(tls) => builder
+            .tls_config(tls.server_config())
+            .map_err(|e| format!("TLS: {}", crate::tls::describe(&e)))?,
+        None => builder,
+    };
+    Ok(builder
         .concurrency_limit_per_connection(max_in_flight_per_peer.max(1))
-        .load_shed(true)
+        .load_shed(true))
 }
 
 /// Binds `address` when one is given (an optional listener, such as the

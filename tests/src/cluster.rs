@@ -133,6 +133,8 @@ impl Cluster {
             "--recovery-interval-ms=200".into(),
             "--opening-prepaid=100000000.00".into(),
             format!("--hub-token={hub_token}"),
+            // Plaintext with link tokens (tests/tests/tls.rs covers mutual TLS).
+            "--insecure".into(),
         ];
         hub_args.extend(registry);
         hub_args.extend(tokens.iter().map(|(code, token)| format!("--province-token={code}={token}")));
@@ -161,6 +163,7 @@ impl Cluster {
                         "--recovery-interval-ms=200".into(),
                         format!("--link-token={}", tokens[code]),
                         format!("--hub-token={hub_token}"),
+                        "--insecure".into(),
                     ],
                     log: data_dir.join(format!("logs/province-{code}.log")),
                     child: None,

@@ -1,6 +1,7 @@
 //! The README's grpcurl walkthrough, run as written against a devnet-like
-//! network with the demo population: if the README drifts from the product,
-//! this test fails. Only the addresses change (README ports → port-0 servers).
+//! network (mutual TLS, the demo population), from its certificates'
+//! directory as the README says: if the README drifts from the product, this
+//! test fails. Only the addresses change (README ports → port-0 servers).
 
 use gongji_tests::{code, TestNetwork};
 
@@ -28,7 +29,8 @@ async fn the_readme_grpcurl_walkthrough_works_as_written() {
     let commands = readme_commands(&readme);
     assert!(commands.len() >= 8, "the walkthrough lost its commands: {commands:?}");
 
-    let net = TestNetwork::start(&DEFAULT_PROVINCES).await;
+    let net = TestNetwork::start_tls(&DEFAULT_PROVINCES).await;
+    let certs = net.network().certs().expect("a TLS network").to_path_buf();
     let provinces: Vec<_> = DEFAULT_PROVINCES.iter().map(|p| code(p)).collect();
     let report = gongji::demo::seed(&net.network().manifest(), &provinces).await;
     assert!(report.warnings.is_empty(), "demo seeding: {:?}", report.warnings);
@@ -49,6 +51,7 @@ async fn the_readme_grpcurl_walkthrough_works_as_written() {
         let output = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(&local)
+            .current_dir(&certs)
             .output()
             .await
             .expect("run sh");

@@ -98,7 +98,7 @@ pub async fn run(args: BenchArgs, out: &mut dyn Write, err: &mut dyn Write) -> R
     let population = Population::new(format!("bench{millis}"), provinces.clone(), clients, args.warmup + args.duration);
 
     let (started, manifest) = match &args.devnet {
-        Some(path) => (None, read_manifest(path)?),
+        Some(path) => (None, Manifest::read(path)?),
         None => {
             let (data_dir, keep) = match &args.data_dir {
                 Some(dir) => (dir.clone(), true),
@@ -261,11 +261,6 @@ async fn connect_urls(addresses: impl Iterator<Item = (ProvinceCode, Option<Stri
         nodes.insert(code, ProvinceNodeClient::new(client::connect(&address).await?));
     }
     Ok(Arc::new(nodes))
-}
-
-fn read_manifest(path: &std::path::Path) -> Result<Manifest, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|e| CliError::Other(format!("cannot read {}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| CliError::Other(format!("{}: {e}", path.display())))
 }
 
 fn check_provinces(provinces: &[ProvinceCode]) -> Result<Vec<ProvinceCode>, CliError> {
