@@ -68,6 +68,16 @@ pub async fn wait_for_tasks<T>(tasks: impl IntoIterator<Item = (&'static str, Op
     }
 }
 
+/// Closes a stopped server's store: gives up `store`, the server's last
+/// handle of its own, and waits (up to 10 s) for the handles its
+/// connections still hold, so the data directory is free when the server's
+/// run returns.
+pub async fn release_store(store: crate::store::Store) {
+    if !store.release(Duration::from_secs(10)).await {
+        tracing::warn!("the store is still in use 10 s after the server stopped; the data directory stays locked until it is released");
+    }
+}
+
 /// How long a stopping server waits for in-flight calls before it drops them.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 

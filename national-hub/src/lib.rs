@@ -140,6 +140,9 @@ pub async fn run_with_metrics(
 
     let _ = stop_recovery.send(true);
     server::wait_for_tasks([("recovery", Some(recovery)), ("outbox", Some(sender)), ("metrics", exporter)]).await;
+    let store = hub.store().clone();
+    drop((hub, metrics));
+    server::release_store(store).await;
     tracing::info!("national hub stopped");
     served?;
     Ok(())

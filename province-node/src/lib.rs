@@ -130,6 +130,9 @@ pub async fn run_with_metrics(
 
     let _ = stop_recovery.send(true);
     server::wait_for_tasks([("recovery", Some(recovery)), ("outbox", Some(sender)), ("metrics", exporter)]).await;
+    let store = node.store().clone();
+    drop((node, metrics));
+    server::release_store(store).await;
     tracing::info!(province = %config.province, "province node stopped");
     served?;
     Ok(())
