@@ -128,6 +128,11 @@ pub struct BenchArgs {
     /// Do not run the baseline (no ratios are printed).
     #[arg(long)]
     pub no_baseline: bool,
+    /// Run the started network, and the baseline, over mutual TLS with
+    /// certificates made for the run (default: plaintext). With --devnet,
+    /// the devnet's own setting holds.
+    #[arg(long, conflicts_with = "devnet")]
+    pub tls: bool,
     /// Load the running devnet of this address file (DATA_DIR/devnet.json)
     /// instead of starting a network.
     #[arg(long, value_name = "FILE", conflicts_with = "data_dir")]
