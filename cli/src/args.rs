@@ -23,6 +23,12 @@ use gongji_proto::v1 as pb;
                   Money is CNY with at most two decimals (\"128.50\"); months are YYYY-MM in China Standard Time."
 )]
 pub struct Cli {
+    /// Connect over mutual TLS with the certificates in DIR (ca.pem,
+    /// client.pem, client.key, as `gongji certs` writes them; a devnet's are in
+    /// DATA_DIR/certs). Without it, commands given --devnet use the devnet's
+    /// certificates, and all others connect in plaintext.
+    #[arg(long, global = true, value_name = "DIR", env = "GONGJI_CERTS")]
+    pub certs: Option<PathBuf>,
     #[command(flatten)]
     pub credentials: CredentialArgs,
     #[command(subcommand)]
@@ -59,6 +65,11 @@ pub enum Command {
     /// same records and credits nothing twice. The servers log to stderr at
     /// `warn` unless RUST_LOG says otherwise.
     Devnet(DevnetArgs),
+    /// Write a development certificate authority and the certificates of a
+    /// network: the hub (hub.gongji), each province node (province-NN.gongji)
+    /// and clients (client.gongji), as PEM files (ca.pem, hub.pem, hub.key,
+    /// province-NN.pem, ...). Private keys are readable by their owner only.
+    Certs(CertsArgs),
     /// Register one insured person at their province's node.
     Register(RegisterArgs),
     /// Register the persons of a CSV file at a province node, streaming its rows.
@@ -163,6 +174,11 @@ pub struct BenchArgs {
     /// Do not run the baseline (no ratios are printed).
     #[arg(long)]
     pub no_baseline: bool,
+    /// Run the started network, and the baseline, over mutual TLS with
+    /// certificates made for the run (default: plaintext). With --devnet,
+    /// the devnet's own setting holds.
+    #[arg(long, conflicts_with = "devnet")]
+    pub tls: bool,
     /// Load the running devnet of this address file (DATA_DIR/devnet.json)
     /// instead of starting a network.
     #[arg(long, value_name = "FILE", conflicts_with = "data_dir")]
@@ -236,6 +252,29 @@ pub struct DevnetArgs {
     /// IP address every server listens on.
     #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
     pub host: IpAddr,
+    /// Run without TLS: every link and client in plaintext, without
+    /// certificates (a warning is logged). By default the devnet runs mutual
+    /// TLS with the certificates in DATA_DIR/certs, made on first start.
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// Where and for whom `gongji certs` writes certificates.
+#[derive(Debug, Clone, Args)]
+pub struct CertsArgs {
+    /// Directory to write into (created if missing).
+    #[arg(long, value_name = "DIR", default_value = "./gongji-data/certs")]
+    pub out: PathBuf,
+    /// Comma-separated province codes: one node certificate each.
+    #[arg(long, value_name = "CODES", value_delimiter = ',', default_value = "13,32,34,37,41", value_parser = province)]
+    pub provinces: Vec<ProvinceCode>,
+    /// Another DNS name or IP address the servers are reached by (repeatable),
+    /// besides localhost and 127.0.0.1.
+    #[arg(long = "host", value_name = "NAME")]
+    pub hosts: Vec<String>,
+    /// Replace the certificates (and the CA) already in the directory.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Args)]

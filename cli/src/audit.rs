@@ -46,12 +46,7 @@ impl Target {
     /// the hub and every node.
     pub fn from_args(args: &NetworkArgs) -> Result<Target, CliError> {
         Ok(match (&args.devnet, &args.hub) {
-            (Some(path), _) => {
-                let text = std::fs::read_to_string(path).map_err(|e| CliError::Other(format!("cannot read {}: {e}", path.display())))?;
-                let manifest: Manifest = serde_json::from_str(&text).map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
-                crate::credentials::adopt_devnet(&manifest)?;
-                Target::from_manifest(&manifest)?
-            }
+            (Some(path), _) => Target::from_manifest(&Manifest::read(path)?)?,
             (None, Some(hub)) if !args.nodes.is_empty() => Target {
                 hub: hub.clone(),
                 provinces: args

@@ -1,10 +1,15 @@
 //! Connections of the CLI to a province node or the hub: addresses given as
-//! `host:port` or `http://host:port`, connected before the first call so that
-//! "cannot reach the server" is never confused with an answer from it.
+//! `host:port`, `http://host:port` or `https://host:port`, connected before
+//! the first call so that "cannot reach the server" is never confused with an
+//! answer from it. How to connect (mutual TLS with which certificates) is the
+//! [`Connection`] the command runs under (see [`with_connection`]).
 
 use std::time::Duration;
 
-use gongji_common::peer::endpoint_uri;
+use gongji_common::{
+    peer::{endpoint_uri, secure_uri},
+    tls::{Tls, TlsFiles},
+};
 use gongji_proto::v1::{national_hub_client::NationalHubClient, province_node_client::ProvinceNodeClient};
 use tonic::{
     service::interceptor::InterceptedService,
@@ -26,6 +31,59 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// whole statement from the hub and merges it with its own records.
 pub const RECONCILE_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// How the CLI connects to servers: over mutual TLS with the client
+/// certificate of a certificates directory, or in plaintext.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    tls: Option<Tls>,
+}
+
+impl Connection {
+    pub fn is_plaintext(&self) -> bool {
+        self.tls.is_none()
+    }
+
+    /// Plaintext connections.
+    pub fn plaintext() -> Connection {
+        Connection::default()
+    }
+
+    /// Mutual TLS with `DIR/ca.pem`, `DIR/client.pem` and `DIR/client.key`
+    /// (as `gongji certs` writes them).
+    pub fn with_certs(dir: &std::path::Path) -> Result<Connection, CliError> {
+        let tls = Tls::load(&TlsFiles::in_dir(dir, "client")).map_err(CliError::Other)?;
+        Ok(Connection { tls: Some(tls) })
+    }
+
+    /// How to reach a network from its manifest: with its certificates, if it has them.
+    pub fn for_manifest(manifest: &crate::network::Manifest) -> Result<Connection, CliError> {
+        if manifest.certs.is_empty() {
+            Ok(Connection::plaintext())
+        } else {
+            Connection::with_certs(std::path::Path::new(&manifest.certs))
+        }
+    }
+}
+
+tokio::task_local! {
+    static CONNECTION: Connection;
+}
+
+/// Runs `work` with every connection it makes set up as `connection` says.
+pub async fn with_connection<F: std::future::Future>(connection: Connection, work: F) -> F::Output {
+    CONNECTION.scope(connection, work).await
+}
+
+/// The connection settings of the running command (to carry them into a
+/// spawned task with [`with_connection`]).
+pub fn current() -> Connection {
+    CONNECTION.try_with(Connection::clone).unwrap_or_default()
+}
+
+fn current_tls() -> Option<Tls> {
+    current().tls
+}
+
 /// An endpoint for `address`, not yet connected, for calls of at most [`CALL_TIMEOUT`].
 pub fn endpoint(address: &str) -> Result<Endpoint, CliError> {
     endpoint_with(address, CALL_TIMEOUT)
@@ -33,9 +91,18 @@ pub fn endpoint(address: &str) -> Result<Endpoint, CliError> {
 
 /// An endpoint for `address`, not yet connected, whose calls may take `call_timeout`.
 pub fn endpoint_with(address: &str, call_timeout: Duration) -> Result<Endpoint, CliError> {
-    let uri = endpoint_uri(address.trim());
-    let endpoint = Endpoint::from_shared(uri)
+    let tls = current_tls();
+    let uri = match tls {
+        Some(_) => secure_uri(address.trim()),
+        None => endpoint_uri(address.trim()),
+    };
+    let mut endpoint = Endpoint::from_shared(uri)
         .map_err(|e| CliError::Other(format!("{address:?} is not an address (use host:port or http://host:port): {e}")))?;
+    if let Some(tls) = tls {
+        endpoint = endpoint
+            .tls_config(tls.client_config(None))
+            .map_err(|e| CliError::Other(format!("TLS towards {address}: {}", gongji_common::tls::describe(&e))))?;
+    }
     Ok(endpoint.connect_timeout(CONNECT_TIMEOUT).timeout(call_timeout).tcp_nodelay(true))
 }
 
@@ -46,11 +113,15 @@ pub async fn connect(address: &str) -> Result<Channel, CliError> {
 
 /// A connected channel to `address`, for calls of at most `call_timeout`.
 pub async fn connect_with(address: &str, call_timeout: Duration) -> Result<Channel, CliError> {
+    let tls = current_tls();
     endpoint_with(address, call_timeout)?
         .connect()
         .await
         .map_err(|e| CliError::Connect {
-            address: endpoint_uri(address.trim()),
+            address: match tls {
+                Some(_) => secure_uri(address.trim()),
+                None => endpoint_uri(address.trim()),
+            },
             detail: with_causes(&e),
         })
 }

@@ -5,13 +5,13 @@
 //! operator audit log.
 //!
 //! [`crate::execute`] runs each command in a [`scope`] holding the
-//! credentials of its command line, so the connection functions of
-//! `client` find them without every command passing them along. A command
-//! pointed at a devnet's address file adopts the devnet's operator token
-//! when none was given ([`adopt_token_file`]). Work spawned onto other
-//! tasks carries them along with [`inherit`].
+//! credentials of its command line (a command given a devnet's address
+//! file and no token presents the devnet's operator token), so the
+//! connection functions of `client` find them without every command
+//! passing them along. Work spawned onto other tasks carries them along
+//! with [`inherit`].
 
-use std::{cell::RefCell, future::Future, path::Path};
+use std::{future::Future, path::Path};
 
 use tonic::{metadata::AsciiMetadataValue, service::Interceptor, Request, Status};
 
@@ -83,6 +83,18 @@ impl Credentials {
     pub fn reason(&self) -> Option<&str> {
         self.reason_text.as_deref()
     }
+
+    /// These credentials with the operator token of the devnet `manifest`
+    /// describes, if it names one (the reason stays).
+    pub fn or_devnet_token(self, manifest: &crate::network::Manifest) -> Result<Credentials, CliError> {
+        match manifest.operator_token_file.as_str() {
+            "" => Ok(self),
+            path => {
+                let token = read_token(Path::new(path))?;
+                Credentials::new(Some(&token), self.reason_text.as_deref()).map_err(CliError::Usage)
+            }
+        }
+    }
 }
 
 /// The token in `path`, without surrounding white space.
@@ -108,44 +120,22 @@ impl Interceptor for Credentials {
 }
 
 tokio::task_local! {
-    static CURRENT: RefCell<Credentials>;
+    static CURRENT: Credentials;
 }
 
 /// Runs `work` with `credentials` as the current ones.
 pub async fn scope<F: Future>(credentials: Credentials, work: F) -> F::Output {
-    CURRENT.scope(RefCell::new(credentials), work).await
+    CURRENT.scope(credentials, work).await
 }
 
 /// The credentials of the running command (none outside a [`scope`]).
 pub fn current() -> Credentials {
-    CURRENT.try_with(|cell| cell.borrow().clone()).unwrap_or_default()
+    CURRENT.try_with(Credentials::clone).unwrap_or_default()
 }
 
 /// `work` with the current credentials, to be spawned onto another task.
 pub fn inherit<F: Future>(work: F) -> impl Future<Output = F::Output> {
     scope(current(), work)
-}
-
-/// Presents the token in `path` from now on, unless the command line gave
-/// one (a devnet's operator token, named in its address file).
-pub fn adopt_token_file(path: &Path) -> Result<(), CliError> {
-    if current().has_token() {
-        return Ok(());
-    }
-    let token = read_token(path)?;
-    let reason = current().reason_text;
-    let adopted = Credentials::new(Some(&token), reason.as_deref()).map_err(CliError::Usage)?;
-    let _ = CURRENT.try_with(|cell| *cell.borrow_mut() = adopted);
-    Ok(())
-}
-
-/// Presents the operator token of the devnet `manifest` describes, unless
-/// the command line gave a token.
-pub fn adopt_devnet(manifest: &crate::network::Manifest) -> Result<(), CliError> {
-    match manifest.operator_token_file.as_str() {
-        "" => Ok(()),
-        path => adopt_token_file(Path::new(path)),
-    }
 }
 
 #[cfg(test)]
@@ -169,21 +159,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_scope_holds_the_command_lines_credentials() {
+    async fn a_scope_holds_the_command_lines_credentials_and_a_devnets_token_fills_in() {
         assert!(!current().has_token());
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("operator.token");
         std::fs::write(&file, "from-file\n").unwrap();
-        scope(Credentials::new(None, Some("why")).unwrap(), async {
-            adopt_token_file(&file).unwrap();
+        let manifest = crate::network::Manifest {
+            hub: String::new(),
+            provinces: Vec::new(),
+            hub_metrics: String::new(),
+            certs: String::new(),
+            operator_token_file: file.display().to_string(),
+        };
+        let devnet = Credentials::new(None, Some("why")).unwrap().or_devnet_token(&manifest).unwrap();
+        scope(devnet, async {
             assert_eq!(presented(&current()), (Some("Bearer from-file".into()), Some("why".into())));
             let spawned = tokio::spawn(inherit(async { current().has_token() }));
             assert!(spawned.await.unwrap());
-        })
-        .await;
-        scope(Credentials::new(Some("given"), None).unwrap(), async {
-            adopt_token_file(&file).unwrap();
-            assert_eq!(presented(&current()).0, Some("Bearer given".into()), "a token given wins");
         })
         .await;
     }

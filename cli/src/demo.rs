@@ -123,6 +123,16 @@ impl fmt::Display for ProvinceReport {
 /// provinces in `provinces` (their order decides who is linked to whom).
 /// Safe to run any number of times: every step uses a fixed id.
 pub async fn seed(manifest: &Manifest, provinces: &[ProvinceCode]) -> SeedReport {
+    match crate::client::Connection::for_manifest(manifest) {
+        Ok(connection) => crate::client::with_connection(connection, seed_with(manifest, provinces)).await,
+        Err(error) => SeedReport {
+            provinces: Vec::new(),
+            warnings: vec![format!("cannot connect to the network: {error}")],
+        },
+    }
+}
+
+async fn seed_with(manifest: &Manifest, provinces: &[ProvinceCode]) -> SeedReport {
     let mut seeder = Seeder::connect(manifest, provinces);
     let cross = provinces.len() >= 2;
 

@@ -13,8 +13,8 @@ use gongji_common::{server::shutdown_signal, Period, ProvinceCode};
 use gongji_proto::v1 as pb;
 
 use crate::{
-    args::DevnetArgs,
-    client, credentials, demo,
+    args::{CertsArgs, DevnetArgs},
+    certs, client, credentials, demo,
     devnet_access::DevnetAccess,
     error::{CliError, EXIT_OK},
     network::{Manifest, Network, NetworkSpec},
@@ -36,6 +36,11 @@ pub async fn run(args: DevnetArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
         .map_err(|e| CliError::Other(format!("cannot create the data directory {}: {e}", args.data_dir.display())))?;
     let mut spec = NetworkSpec::on_ports(args.data_dir.clone(), args.host, args.base_port, &args.provinces).map_err(CliError::Other)?;
     spec.metrics_base_port = Some(args.metrics_base_port);
+    if args.insecure {
+        writeln!(err, "warning: --insecure: {}", gongji_common::auth::PLAINTEXT_WARNING)?;
+    } else {
+        spec.certs = Some(ensure_certs(&args, out)?);
+    }
     let access = DevnetAccess::prepare(&args.data_dir)?;
     spec.clients = Some(access.clients_file.clone());
     let mut network = Network::start(spec)
@@ -43,6 +48,7 @@ pub async fn run(args: DevnetArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
         .map_err(|e| CliError::Other(format!("cannot start the devnet: {e}")))?;
     let mut manifest = network.manifest();
     manifest.operator_token_file = access.operator_token_file.display().to_string();
+    let connection = client::Connection::for_manifest(&manifest)?;
     let operator = access.operator()?;
 
     let stop = shutdown_signal();
@@ -50,7 +56,7 @@ pub async fn run(args: DevnetArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
     // The signal is watched from the start, so Ctrl-C during seeding still
     // stops the servers cleanly.
     let ended = tokio::select! {
-        started = credentials::scope(operator, start_up(&manifest, &args, out, err)) => match started {
+        started = client::with_connection(connection, credentials::scope(operator, start_up(&manifest, &args, out, err))) => match started {
             Err(error) => Ended::StartupFailed(error),
             Ok(()) => tokio::select! {
                 () = &mut stop => Ended::Stopped,
@@ -73,6 +79,50 @@ pub async fn run(args: DevnetArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
             Ok(EXIT_OK)
         }
     }
+}
+
+/// The devnet's certificates (DATA_DIR/certs), made on first start or when
+/// a province has none yet. Returns the directory's absolute path.
+fn ensure_certs(args: &DevnetArgs, out: &mut dyn Write) -> Result<std::path::PathBuf, CliError> {
+    let dir = args.data_dir.join("certs");
+    let mut spec = certs::CertsSpec {
+        provinces: args.provinces.clone(),
+        hosts: Vec::new(),
+    };
+    if !args.host.is_loopback() && !args.host.is_unspecified() {
+        spec.hosts.push(args.host.to_string());
+    }
+    if !certs::complete(&dir, &spec) {
+        certs::write(&dir, &spec).map_err(CliError::Other)?;
+        writeln!(out, "certificates (a development CA) written to {}", dir.display())?;
+    }
+    std::fs::canonicalize(&dir).map_err(|e| CliError::Other(format!("{}: {e}", dir.display())))
+}
+
+/// `gongji certs`: writes a development CA and every certificate of a network.
+pub fn certs(args: CertsArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    if args.out.join("ca.pem").exists() && !args.force {
+        return Err(CliError::Other(format!(
+            "{} already holds a CA (ca.pem); give --force to replace it and every certificate (servers using the old ones need the new ones and a restart)",
+            args.out.display()
+        )));
+    }
+    check_provinces(&args.provinces)?;
+    let spec = certs::CertsSpec {
+        provinces: args.provinces,
+        hosts: args.hosts,
+    };
+    let written = certs::write(&args.out, &spec).map_err(CliError::Other)?;
+    for path in &written {
+        writeln!(out, "{}", path.display())?;
+    }
+    writeln!(
+        out,
+        "{} files: a development CA, the hub, {} province nodes and a client certificate",
+        written.len(),
+        spec.provinces.len()
+    )?;
+    Ok(EXIT_OK)
 }
 
 fn check_provinces(provinces: &[ProvinceCode]) -> Result<(), CliError> {
@@ -221,6 +271,10 @@ fn cheat_sheet(out: &mut dyn Write, manifest: &Manifest, provinces: &[ProvinceCo
         "a cross-province"
     };
 
+    let tls = match manifest.certs.as_str() {
+        "" => "-plaintext".to_owned(),
+        dir => format!("-cacert {dir}/ca.pem -cert {dir}/client.pem -key {dir}/client.key"),
+    };
     // Every call but reflection presents the operator's client token.
     let auth = match manifest.operator_token_file.as_str() {
         "" => String::new(),
@@ -240,12 +294,12 @@ fn cheat_sheet(out: &mut dyn Write, manifest: &Manifest, provinces: &[ProvinceCo
         writeln!(out, "  export GONGJI_TOKEN_FILE={}", manifest.operator_token_file)?;
     }
     writeln!(out, "  # the services of a node, and the documented ProvinceNode contract")?;
-    writeln!(out, "  grpcurl -plaintext {node} list")?;
-    writeln!(out, "  grpcurl -plaintext {node} describe gongji.v1.ProvinceNode")?;
+    writeln!(out, "  grpcurl {tls} {node} list")?;
+    writeln!(out, "  grpcurl {tls} {node} describe gongji.v1.ProvinceNode")?;
     writeln!(out, "  # the personal account of a demo donor")?;
     writeln!(
         out,
-        "  grpcurl -plaintext {auth}-d '{{\"person_id\":\"{}\"}}' {} gongji.v1.ProvinceNode/GetAccount",
+        "  grpcurl {tls} {auth}-d '{{\"person_id\":\"{}\"}}' {} gongji.v1.ProvinceNode/GetAccount",
         demo::donor(donor_province),
         address(donor_province)
     )?;
@@ -257,7 +311,7 @@ fn cheat_sheet(out: &mut dyn Write, manifest: &Manifest, provinces: &[ProvinceCo
     )?;
     writeln!(
         out,
-        "  grpcurl -plaintext {auth}-d '{{\"payment_id\":\"{payment_id}\",\"beneficiary_id\":\"{}\",\"institution_id\":\"{}\",\
+        "  grpcurl {tls} {auth}-d '{{\"payment_id\":\"{payment_id}\",\"beneficiary_id\":\"{}\",\"institution_id\":\"{}\",\
          \"amount\":\"12.50\",\"purpose\":\"PAYMENT_PURPOSE_OUTPATIENT\",\"relationship_id\":\"{}\"}}' {node} gongji.v1.ProvinceNode/Pay",
         demo::relative(payer),
         demo::institution(payer),
@@ -265,7 +319,7 @@ fn cheat_sheet(out: &mut dyn Write, manifest: &Manifest, provinces: &[ProvinceCo
     )?;
     writeln!(
         out,
-        "  grpcurl -plaintext {auth}-d '{{\"payment_id\":\"{payment_id}\"}}' {node} gongji.v1.ProvinceNode/GetPayment"
+        "  grpcurl {tls} {auth}-d '{{\"payment_id\":\"{payment_id}\"}}' {node} gongji.v1.ProvinceNode/GetPayment"
     )?;
     writeln!(
         out,
@@ -273,13 +327,17 @@ fn cheat_sheet(out: &mut dyn Write, manifest: &Manifest, provinces: &[ProvinceCo
     )?;
     writeln!(
         out,
-        "  grpcurl -plaintext {auth}-d '{{\"period\":\"{period}\"}}' {hub} gongji.v1.NationalHub/ListTransactions"
+        "  grpcurl {tls} {auth}-d '{{\"period\":\"{period}\"}}' {hub} gongji.v1.NationalHub/ListTransactions"
     )?;
     writeln!(
         out,
         "  # or with this CLI: gongji show payment {} --node {node}; gongji show transactions --period {period} --hub {hub}",
         demo::payment(payer)
     )?;
+    if !manifest.certs.is_empty() {
+        writeln!(out, "  # the CLI connects with the devnet's client certificate")?;
+        writeln!(out, "  export GONGJI_CERTS={}", manifest.certs)?;
+    }
     writeln!(
         out,
         "  # the monthly cycle with this CLI: the open month, closing it, prepaid funds (more: gongji month --help)"
@@ -344,6 +402,7 @@ mod tests {
                 },
             ],
             hub_metrics: String::new(),
+            certs: String::new(),
             operator_token_file: String::new(),
         };
         let codes: Vec<ProvinceCode> = ["13", "32"].iter().map(|c| c.parse().unwrap()).collect();

@@ -96,6 +96,16 @@ impl CliError {
         }
     }
 
+    /// True when the connection failed under the call (the server was not
+    /// reached, or the transport broke before any answer).
+    pub fn is_transport_failure(&self) -> bool {
+        match self {
+            CliError::Connect { .. } => true,
+            CliError::Call { status, .. } => std::error::Error::source(status).is_some(),
+            CliError::Usage(_) | CliError::Other(_) => false,
+        }
+    }
+
     /// Writes the error as `error: <what>: <message>`, plus a note on what
     /// happens next when the outcome is unknown.
     pub fn report(&self, err: &mut dyn Write) {

@@ -8,6 +8,7 @@
 pub mod args;
 pub mod audit;
 pub mod bench;
+pub mod certs;
 pub mod client;
 pub mod commands;
 pub mod credentials;
@@ -52,19 +53,69 @@ where
 
 /// Runs a parsed command. Returns the exit status; errors are reported on `err`.
 pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let credentials = match credentials::Credentials::from_args(&cli.credentials) {
-        Ok(credentials) => credentials,
+    let settings = connection(&cli).and_then(|connection| Ok((connection, credentials(&cli)?)));
+    let (result, plaintext) = match settings {
+        Ok((connection, credentials)) => {
+            let plaintext = connection.is_plaintext();
+            // Boxed: the commands' futures are large, and two scopes around
+            // them on the stack overflowed a test thread's in debug builds.
+            let work = credentials::scope(credentials, Box::pin(dispatch(cli.command, out, err)));
+            (client::with_connection(connection, work).await, plaintext)
+        }
+        Err(error) => (Err(error), false),
+    };
+    let _ = out.flush();
+    match result {
+        Ok(code) => code,
         Err(error) => {
             error.report(err);
-            return error.exit_code();
+            if plaintext && error.is_transport_failure() {
+                let _ = writeln!(
+                    err,
+                    "hint: a server that runs mutual TLS needs the CLI's certificates: --certs DIR (a devnet's are in DATA_DIR/certs)"
+                );
+            }
+            let _ = err.flush();
+            error.exit_code()
         }
-    };
-    credentials::scope(credentials, run_command(cli.command, out, err)).await
+    }
 }
 
-async fn run_command(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let result = match command {
+/// The devnet address file a command was given, if any.
+fn devnet_of(command: &Command) -> Option<&std::path::Path> {
+    match command {
+        Command::Audit(args) | Command::Status(args) => args.devnet.as_deref(),
+        Command::Bench(args) => args.devnet.as_deref(),
+        _ => None,
+    }
+}
+
+/// How the command connects: with --certs, or a devnet's certificates when
+/// it is given --devnet, else in plaintext.
+fn connection(cli: &Cli) -> Result<client::Connection, error::CliError> {
+    if let Some(dir) = &cli.certs {
+        return client::Connection::with_certs(dir);
+    }
+    match devnet_of(&cli.command) {
+        Some(path) => client::Connection::for_manifest(&network::Manifest::read(path)?),
+        None => Ok(client::Connection::plaintext()),
+    }
+}
+
+/// What every call presents: --token-file or --token, and --reason; a
+/// command given --devnet and no token presents the devnet's operator token.
+fn credentials(cli: &Cli) -> Result<credentials::Credentials, error::CliError> {
+    let given = credentials::Credentials::from_args(&cli.credentials)?;
+    match devnet_of(&cli.command) {
+        Some(path) if !given.has_token() => given.or_devnet_token(&network::Manifest::read(path)?),
+        _ => Ok(given),
+    }
+}
+
+async fn dispatch(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, error::CliError> {
+    match command {
         Command::Devnet(args) => devnet::run(args, out, err).await,
+        Command::Certs(args) => devnet::certs(args, out),
         Command::Register(args) => commands::register(args, out).await,
         Command::Import(args) => import::import(args, out).await,
         Command::Credit(args) => commands::credit(args, out).await,
@@ -84,14 +135,5 @@ async fn run_command(command: Command, out: &mut dyn Write, err: &mut dyn Write)
         Command::Status(args) => status::command(args, out).await,
         Command::Bench(args) => bench::run(args, out, err).await,
         Command::Oplog(args) => oplog::command(args, out).await,
-    };
-    let _ = out.flush();
-    match result {
-        Ok(code) => code,
-        Err(error) => {
-            error.report(err);
-            let _ = err.flush();
-            error.exit_code()
-        }
     }
 }

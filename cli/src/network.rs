@@ -6,7 +6,7 @@
 
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
 
-use gongji_common::ProvinceCode;
+use gongji_common::{tls::TlsFlags, ProvinceCode};
 use national_hub::{HubConfig, ProvinceEntry};
 use province_node::NodeConfig;
 use serde::{Deserialize, Serialize};
@@ -44,6 +44,9 @@ pub struct NetworkSpec {
     pub metrics_base_port: Option<u16>,
     /// Calls one peer may have in progress at a server at once.
     pub max_in_flight_per_peer: usize,
+    /// The directory of the network's certificates (`gongji certs`): every
+    /// server runs mutual TLS with its own. None: plaintext (`--insecure`).
+    pub certs: Option<PathBuf>,
     /// The clients file of the public services (`--clients`); none: open.
     pub clients: Option<PathBuf>,
 }
@@ -75,6 +78,7 @@ impl NetworkSpec {
             give_up_after: Duration::from_secs(600),
             metrics_base_port: None,
             max_in_flight_per_peer: gongji_common::server::DEFAULT_MAX_IN_FLIGHT_PER_PEER,
+            certs: None,
             clients: None,
         })
     }
@@ -88,10 +92,22 @@ pub struct Manifest {
     /// The hub's metrics URL (none when metrics are off).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hub_metrics: String,
+    /// The directory of the network's certificates (none: plaintext).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub certs: String,
     /// The file holding the operator's client token, which commands given
     /// this manifest present (none when the network is open).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub operator_token_file: String,
+}
+
+impl Manifest {
+    /// Reads a devnet's address file; errors name the file.
+    pub fn read(path: &std::path::Path) -> Result<Manifest, crate::error::CliError> {
+        let fail = |e: String| crate::error::CliError::Other(format!("{}: {e}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+        serde_json::from_str(&text).map_err(|e| fail(e.to_string()))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,18 +231,34 @@ impl Network {
         self.hub_addr
     }
 
-    /// The `http://` address of the hub.
+    /// The scheme of the servers' addresses: `https` with TLS, else `http`.
+    fn scheme(&self) -> &'static str {
+        if self.spec.certs.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The address of the hub (`https://` with TLS, else `http://`).
     pub fn hub_url(&self) -> String {
-        format!("http://{}", self.hub_addr)
+        format!("{}://{}", self.scheme(), self.hub_addr)
+    }
+
+    /// The directory of the network's certificates, when it runs TLS.
+    pub fn certs(&self) -> Option<&std::path::Path> {
+        self.spec.certs.as_deref()
     }
 
     pub fn node_addr(&self, code: ProvinceCode) -> Option<SocketAddr> {
         self.node_addrs.get(&code).copied()
     }
 
-    /// The `http://` address of a province node.
+    /// The address of a province node (`https://` with TLS, else `http://`).
     pub fn node_url(&self, code: ProvinceCode) -> String {
-        self.node_addr(code).map(|addr| format!("http://{addr}")).unwrap_or_default()
+        self.node_addr(code)
+            .map(|addr| format!("{}://{addr}", self.scheme()))
+            .unwrap_or_default()
     }
 
     /// The hub's metrics URL (`http://…/metrics`), when it serves metrics.
@@ -266,6 +298,7 @@ impl Network {
                 })
                 .collect(),
             hub_metrics: self.hub_metrics_url().unwrap_or_default(),
+            certs: self.certs().map(|dir| dir.display().to_string()).unwrap_or_default(),
             operator_token_file: String::new(),
         }
     }
@@ -294,14 +327,19 @@ impl Network {
         config.recovery_interval_ms = self.spec.recovery_interval.as_millis() as u64;
         config.opening_prepaid = self.spec.opening_prepaid.clone();
         config.prepaid_floor = self.spec.prepaid_floor.clone();
-        config.hub_token = Some(self.tokens.hub.clone());
+        config.tls = self.tls_flags("hub");
+        // Over TLS, certificates say who is calling; plaintext links
+        // (tests) still check tokens.
+        if self.spec.certs.is_none() {
+            config.hub_token = Some(self.tokens.hub.clone());
+            config.province_tokens = self
+                .tokens
+                .provinces
+                .iter()
+                .map(|(code, token)| format!("{code}={token}"))
+                .collect();
+        }
         config.clients = self.spec.clients.clone();
-        config.province_tokens = self
-            .tokens
-            .provinces
-            .iter()
-            .map(|(code, token)| format!("{code}={token}"))
-            .collect();
         spawn(&self.failures.0, |stop| async move {
             national_hub::run_with_metrics(config, listener, metrics, stop)
                 .await
@@ -316,14 +354,29 @@ impl Network {
         config.recovery_interval_ms = self.spec.recovery_interval.as_millis() as u64;
         config.max_in_flight_per_peer = self.spec.max_in_flight_per_peer;
         config.give_up_after_ms = self.spec.give_up_after.as_millis() as u64;
-        config.link_token = self.tokens.provinces.get(&code).cloned();
-        config.hub_token = Some(self.tokens.hub.clone());
+        config.tls = self.tls_flags(&crate::certs::province_file(code));
+        if self.spec.certs.is_none() {
+            config.link_token = self.tokens.provinces.get(&code).cloned();
+            config.hub_token = Some(self.tokens.hub.clone());
+        }
         config.clients = self.spec.clients.clone();
         spawn(&self.failures.0, move |stop| async move {
             province_node::run_with_metrics(config, listener, metrics, stop)
                 .await
                 .map_err(|e| format!("province {code}: {e}"))
         })
+    }
+
+    /// A server's TLS flags: its files in the certificates directory, or
+    /// `--insecure` when the network has none.
+    fn tls_flags(&self, name: &str) -> TlsFlags {
+        match &self.spec.certs {
+            Some(dir) => TlsFlags::in_dir(dir, name),
+            None => TlsFlags {
+                insecure: true,
+                ..TlsFlags::default()
+            },
+        }
     }
 
     /// Makes the hub reach a province at `addr` (a proxy in front of its

@@ -142,7 +142,10 @@ pub async fn probe(target: &Target) -> NetworkStatus {
 
 /// Runs the futures concurrently, keeping their order.
 async fn join_all<F: std::future::Future<Output = ServerStatus> + Send + 'static>(futures: impl Iterator<Item = F>) -> Vec<ServerStatus> {
-    let handles: Vec<_> = futures.map(|f| tokio::spawn(crate::credentials::inherit(f))).collect();
+    let connection = client::current();
+    let handles: Vec<_> = futures
+        .map(|future| tokio::spawn(client::with_connection(connection.clone(), crate::credentials::inherit(future))))
+        .collect();
     let mut results = Vec::with_capacity(handles.len());
     for handle in handles {
         results.push(handle.await.unwrap_or_else(|e| ServerStatus {

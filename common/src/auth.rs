@@ -1,21 +1,19 @@
-//! Who may call the services between nodes. Each province node holds a
-//! secret token it presents to the hub with its province code; the hub holds
-//! a token it presents to the nodes. The hub-facing service of a node only
-//! accepts the hub's token; the hub's router only accepts a registered
-//! province's own token, and each handler then checks that the calling
-//! province is the one the message must come from (a payment is routed by
-//! the beneficiary's province, a grant by the donor's, …). Without tokens
-//! the links are open, which a server allows only when told so explicitly
-//! (`--insecure-links`), for a local test network.
-//!
-//! The tokens travel in plain gRPC metadata: on a network that is not
-//! private they need TLS underneath (see DESIGN.md on mTLS).
+//! Who may call the services between servers. With mutual TLS (the
+//! normal way), a server knows its peer by the name in its certificate (see
+//! `tls`): the hub's router takes the calling node's province from its
+//! certificate, and a node's hub-facing service accepts only the hub's
+//! certificate. Link tokens can be required on top: each province node
+//! presents its own to the hub, the hub presents its to the nodes. Each
+//! router handler then checks that the calling province is the one the
+//! message must come from (a payment is routed by the beneficiary's
+//! province, a grant by the donor's, ...). Plaintext links, with tokens or
+//! none, run only when a server is told `--insecure` (a local test network).
 
 use std::{collections::BTreeMap, sync::Arc};
 
 use tonic::{metadata::MetadataValue, service::Interceptor, Request, Status};
 
-use crate::ProvinceCode;
+use crate::{tls, ProvinceCode};
 
 /// The metadata key naming the calling province.
 pub const PROVINCE_HEADER: &str = "x-gongji-province";
@@ -73,15 +71,37 @@ impl Interceptor for Credential {
     }
 }
 
+/// How a server takes part in the links between servers: what it presents
+/// when it calls another, who may call its own link service, and the TLS of
+/// both (none on plaintext links).
+pub struct Links {
+    pub credential: Credential,
+    pub gate: Gate,
+    pub tls: Option<crate::tls::Tls>,
+}
+
+/// What a server logs when it runs without TLS.
+pub const PLAINTEXT_WARNING: &str =
+    "--insecure: serving and calling in plaintext, without certificates; anyone on the network can read the traffic (a local test network only)";
+
 /// Who may call a server's inter-node service.
 #[derive(Clone)]
 pub enum Gate {
-    /// Anyone (an open link, for a local test network).
+    /// Anyone (plaintext links without tokens, for a local test network).
     Open,
-    /// Only the hub (a node's hub-facing service).
-    Hub(Arc<str>),
-    /// Only registered provinces, each with its own token (the hub's router).
-    Provinces(Arc<BTreeMap<ProvinceCode, String>>),
+    /// Only the hub (a node's hub-facing service): by its certificate
+    /// (`hub.gongji`) when `certificate` is set, and by its token when one is
+    /// configured.
+    Hub { token: Option<Arc<str>>, certificate: bool },
+    /// Only registered provinces (the hub's router), each as itself: the
+    /// province is the one its certificate names (`province-NN.gongji`)
+    /// when `certificates` is set, else the one it names in
+    /// `x-gongji-province`; with tokens, it must present its own.
+    Provinces {
+        registered: Arc<Vec<ProvinceCode>>,
+        tokens: Option<Arc<BTreeMap<ProvinceCode, String>>>,
+        certificates: bool,
+    },
 }
 
 /// Compares two secrets in time that does not depend on where they differ.
@@ -97,6 +117,36 @@ fn presented(request: &Request<()>) -> Result<&[u8], Status> {
         .ok_or_else(|| Status::unauthenticated("this service is for the network's own servers: present a link token"))
 }
 
+/// The province a request claims in `x-gongji-province`, if any.
+fn claimed(request: &Request<()>) -> Option<ProvinceCode> {
+    request
+        .metadata()
+        .get(PROVINCE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|code| ProvinceCode::parse("province", code).ok())
+}
+
+/// Which registered province the peer's certificate names.
+fn certified_province(request: &Request<()>, registered: &[ProvinceCode]) -> Result<ProvinceCode, Status> {
+    let certs = request.peer_certs();
+    if certs.as_ref().is_none_or(|c| c.is_empty()) {
+        return Err(Status::unauthenticated(
+            "this service is for the network's own servers: connect with a province certificate (mutual TLS)",
+        ));
+    }
+    let province = registered
+        .iter()
+        .copied()
+        .find(|code| tls::certificate_names(&certs, &tls::province_name(*code)))
+        .ok_or_else(|| Status::permission_denied("the client certificate names no province registered at the hub"))?;
+    match claimed(request) {
+        Some(other) if other != province => Err(Status::permission_denied(format!(
+            "the certificate is province {province}'s; it cannot act for province {other}"
+        ))),
+        _ => Ok(province),
+    }
+}
+
 impl Interceptor for Gate {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         match self {
@@ -104,30 +154,56 @@ impl Interceptor for Gate {
                 request.extensions_mut().insert(Caller(None));
                 Ok(request)
             }
-            Gate::Hub(token) => {
-                if same_secret(presented(&request)?, token.as_bytes()) {
-                    request.extensions_mut().insert(Caller(None));
-                    Ok(request)
-                } else {
-                    Err(Status::unauthenticated("the link token is not the hub's"))
+            Gate::Hub { token, certificate } => {
+                if *certificate {
+                    let certs = request.peer_certs();
+                    if certs.as_ref().is_none_or(|c| c.is_empty()) {
+                        return Err(Status::unauthenticated(
+                            "this service is for the national hub: connect with the hub's certificate (mutual TLS)",
+                        ));
+                    }
+                    if !tls::certificate_names(&certs, tls::HUB_NAME) {
+                        return Err(Status::permission_denied(format!(
+                            "this service is for the national hub only; the client certificate is not {}",
+                            tls::HUB_NAME
+                        )));
+                    }
                 }
+                if let Some(token) = token {
+                    if !same_secret(presented(&request)?, token.as_bytes()) {
+                        return Err(Status::unauthenticated("the link token is not the hub's"));
+                    }
+                }
+                request.extensions_mut().insert(Caller(None));
+                Ok(request)
             }
-            Gate::Provinces(tokens) => {
-                let province = request
-                    .metadata()
-                    .get(PROVINCE_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|code| ProvinceCode::parse("province", code).ok())
-                    .ok_or_else(|| Status::unauthenticated(format!("name the calling province in {PROVINCE_HEADER}")))?;
-                let expected = tokens
-                    .get(&province)
-                    .ok_or_else(|| Status::permission_denied(format!("province {province} is not registered at the hub")))?;
-                if same_secret(presented(&request)?, expected.as_bytes()) {
-                    request.extensions_mut().insert(Caller(Some(province)));
-                    Ok(request)
+            Gate::Provinces {
+                registered,
+                tokens,
+                certificates,
+            } => {
+                let province = if *certificates {
+                    certified_province(&request, registered)?
                 } else {
-                    Err(Status::unauthenticated(format!("the link token is not province {province}'s")))
+                    let province = claimed(&request)
+                        .ok_or_else(|| Status::unauthenticated(format!("name the calling province in {PROVINCE_HEADER}")))?;
+                    if !registered.contains(&province) {
+                        return Err(Status::permission_denied(format!(
+                            "province {province} is not registered at the hub"
+                        )));
+                    }
+                    province
+                };
+                if let Some(tokens) = tokens {
+                    let expected = tokens
+                        .get(&province)
+                        .ok_or_else(|| Status::permission_denied(format!("province {province} has no link token at the hub")))?;
+                    if !same_secret(presented(&request)?, expected.as_bytes()) {
+                        return Err(Status::unauthenticated(format!("the link token is not province {province}'s")));
+                    }
                 }
+                request.extensions_mut().insert(Caller(Some(province)));
+                Ok(request)
             }
         }
     }
@@ -160,7 +236,11 @@ mod tests {
         let p13 = ProvinceCode::parse("p", "13").unwrap();
         let p41 = ProvinceCode::parse("p", "41").unwrap();
         let tokens: BTreeMap<_, _> = [(p13, "t13".to_owned()), (p41, "t41".to_owned())].into();
-        let mut router = Gate::Provinces(Arc::new(tokens));
+        let mut router = Gate::Provinces {
+            registered: Arc::new(vec![p13, p41]),
+            tokens: Some(Arc::new(tokens)),
+            certificates: false,
+        };
         assert_eq!(
             call(&mut router, &mut Credential::province(p13, Some("t13")).unwrap()).unwrap(),
             Some(p13)
@@ -175,7 +255,10 @@ mod tests {
             call(&mut router, &mut Credential::hub(Some("t13")).unwrap()).unwrap_err().code(),
             tonic::Code::Unauthenticated
         );
-        let mut link = Gate::Hub("hub-secret".into());
+        let mut link = Gate::Hub {
+            token: Some("hub-secret".into()),
+            certificate: false,
+        };
         assert!(call(&mut link, &mut Credential::hub(Some("hub-secret")).unwrap()).is_ok());
         assert!(call(&mut link, &mut Credential::province(p41, Some("t41")).unwrap()).is_err());
         assert!(call(&mut link, &mut Credential::default()).is_err());

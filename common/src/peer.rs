@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use tonic::{transport::Channel, Code, Request, Status};
+use tonic::{
+    transport::{Channel, ClientTlsConfig},
+    Code, Request, Status,
+};
 
 /// The metadata key carrying the id of the transaction a call between
 /// nodes is about, so the receiving server's logs name it too.
@@ -28,10 +31,27 @@ pub fn endpoint_uri(address: &str) -> String {
     }
 }
 
+/// Normalizes an address for TLS: `host:port` and `http://host:port`
+/// become `https://host:port`.
+pub fn secure_uri(address: &str) -> String {
+    match address.split_once("://") {
+        Some((_, rest)) => format!("https://{rest}"),
+        None => format!("https://{address}"),
+    }
+}
+
 /// A channel to `address` that connects on first use and reconnects after
-/// failures, with the connect deadline applied.
-pub fn lazy_channel(address: &str, deadlines: Deadlines) -> Result<Channel, String> {
-    let endpoint = Channel::from_shared(endpoint_uri(address)).map_err(|e| format!("{address:?} is not a valid address: {e}"))?;
+/// failures, with the connect deadline applied; over TLS when `tls` is given.
+pub fn lazy_channel(address: &str, deadlines: Deadlines, tls: Option<ClientTlsConfig>) -> Result<Channel, String> {
+    let uri = if tls.is_some() {
+        secure_uri(address)
+    } else {
+        endpoint_uri(address)
+    };
+    let mut endpoint = Channel::from_shared(uri).map_err(|e| format!("{address:?} is not a valid address: {e}"))?;
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls).map_err(|e| format!("TLS towards {address}: {e}"))?;
+    }
     Ok(endpoint
         .connect_timeout(deadlines.connect)
         .timeout(deadlines.call)

@@ -34,10 +34,19 @@ pub const DEFAULT_MAX_IN_FLIGHT_PER_PEER: usize = 256;
 /// `max_in_flight_per_peer` calls in progress per connection, and a call
 /// beyond it refused at once with RESOURCE_EXHAUSTED (load shedding) rather
 /// than queued. (Incoming messages are limited to tonic's default of 4 MiB.)
-pub fn builder(max_in_flight_per_peer: usize) -> tonic::transport::Server {
-    tonic::transport::Server::builder()
+/// With `tls`, every connection is mutual TLS: the peer must present a
+/// certificate issued by the network's CA.
+pub fn builder(max_in_flight_per_peer: usize, tls: Option<&crate::tls::Tls>) -> Result<tonic::transport::Server, String> {
+    let builder = tonic::transport::Server::builder();
+    let builder = match tls {
+        Some(tls) => builder
+            .tls_config(tls.server_config())
+            .map_err(|e| format!("TLS: {}", crate::tls::describe(&e)))?,
+        None => builder,
+    };
+    Ok(builder
         .concurrency_limit_per_connection(max_in_flight_per_peer.max(1))
-        .load_shed(true)
+        .load_shed(true))
 }
 
 /// Binds `address` when one is given (an optional listener, such as the
@@ -56,6 +65,16 @@ pub async fn wait_for_tasks<T>(tasks: impl IntoIterator<Item = (&'static str, Op
         if tokio::time::timeout(Duration::from_secs(10), task).await.is_err() {
             tracing::warn!(task = name, "background task did not stop in time");
         }
+    }
+}
+
+/// Closes a stopped server's store: gives up `store`, the server's last
+/// handle of its own, and waits (up to 10 s) for the handles its
+/// connections still hold, so the data directory is free when the server's
+/// run returns.
+pub async fn release_store(store: crate::store::Store) {
+    if !store.release(Duration::from_secs(10)).await {
+        tracing::warn!("the store is still in use 10 s after the server stopped; the data directory stays locked until it is released");
     }
 }
 

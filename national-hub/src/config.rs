@@ -45,10 +45,8 @@ pub struct HubConfig {
     #[arg(long, env = "GONGJI_HUB_TOKEN", hide_env_values = true)]
     pub hub_token: Option<String>,
 
-    /// Run the links without tokens (anyone who can reach the hub may call
-    /// its router): for a local test network only.
-    #[arg(long, env = "GONGJI_INSECURE_LINKS")]
-    pub insecure_links: bool,
+    #[command(flatten)]
+    pub tls: gongji_common::tls::TlsFlags,
 
     /// Deadline of every call to a province node, in milliseconds. Keep it
     /// below the nodes' deadline for calls to the hub.
@@ -144,28 +142,20 @@ impl HubConfig {
             prepaid_red_percent: 90,
             province_tokens: Vec::new(),
             hub_token: None,
-            insecure_links: false,
+            tls: gongji_common::tls::TlsFlags::default(),
             metrics_listen: None,
             max_in_flight_per_peer: gongji_common::server::DEFAULT_MAX_IN_FLIGHT_PER_PEER,
             clients: None,
         }
     }
 
-    /// What the hub presents to the nodes, and who may call its router: every
-    /// registered province needs a token unless `--insecure-links` says otherwise.
-    pub fn links(
-        &self,
-        registry: &BTreeMap<ProvinceCode, ProvinceEntry>,
-    ) -> Result<(gongji_common::auth::Credential, gongji_common::auth::Gate), String> {
-        use gongji_common::auth::{Credential, Gate};
-        if self.insecure_links {
-            return Ok((Credential::hub(None)?, Gate::Open));
-        }
-        let hub = self
-            .hub_token
-            .as_deref()
-            .filter(|t| !t.is_empty())
-            .ok_or("give --hub-token and a --province-token for every province (or --insecure-links for a local test network)")?;
+    /// What the hub presents to the nodes, who may call its router, and the
+    /// TLS of both. TLS is required unless `--insecure`; tokens are optional,
+    /// but once the hub's is given every registered province needs its own.
+    pub fn links(&self, registry: &BTreeMap<ProvinceCode, ProvinceEntry>) -> Result<gongji_common::auth::Links, String> {
+        use gongji_common::auth::{Credential, Gate, Links};
+        let tls = self.tls.load()?;
+        let hub = self.hub_token.as_deref().filter(|t| !t.is_empty());
         let mut tokens = BTreeMap::new();
         for entry in &self.province_tokens {
             let (code, token) = entry
@@ -177,10 +167,29 @@ impl HubConfig {
             }
             tokens.insert(code, token.to_owned());
         }
-        if let Some(missing) = registry.keys().find(|code| !tokens.contains_key(code)) {
-            return Err(format!("province {missing} has no --province-token"));
-        }
-        Ok((Credential::hub(Some(hub))?, Gate::Provinces(std::sync::Arc::new(tokens))))
+        let tokens = match hub {
+            None if tokens.is_empty() => None,
+            None => return Err("--province-token needs --hub-token too".into()),
+            Some(_) => {
+                if let Some(missing) = registry.keys().find(|code| !tokens.contains_key(code)) {
+                    return Err(format!("province {missing} has no --province-token"));
+                }
+                Some(std::sync::Arc::new(tokens))
+            }
+        };
+        let gate = match (&tls, &tokens) {
+            (None, None) => Gate::Open,
+            _ => Gate::Provinces {
+                registered: std::sync::Arc::new(registry.keys().copied().collect()),
+                tokens,
+                certificates: tls.is_some(),
+            },
+        };
+        Ok(Links {
+            credential: Credential::hub(hub)?,
+            gate,
+            tls,
+        })
     }
 
     /// The prepaid policy these flags describe.

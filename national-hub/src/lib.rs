@@ -75,7 +75,10 @@ pub async fn run_with_metrics(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     let registry = config.registry().map_err(RunError::Config)?;
-    let (credential, gate) = config.links(&registry).map_err(RunError::Config)?;
+    let links = config.links(&registry).map_err(RunError::Config)?;
+    if links.tls.is_none() {
+        tracing::warn!("{}", gongji_common::auth::PLAINTEXT_WARNING);
+    }
     // A small cache: the hub holds every province's transactions, and its
     // reads on the payment path are mostly of recent ones (in the memtable).
     // At 64 MiB the hub peaked at 309 MiB in a month of a million payments.
@@ -86,7 +89,8 @@ pub async fn run_with_metrics(
         OpLog::new(store.clone(), store::OPLOG),
     )
     .map_err(RunError::Config)?;
-    let provinces = province_client::Provinces::new(registry, config.deadlines(), credential).map_err(RunError::Config)?;
+    let provinces =
+        province_client::Provinces::new(registry, config.deadlines(), links.credential, links.tls.as_ref()).map_err(RunError::Config)?;
     let outbox = Outbox::new(store.clone(), store::OUTBOX, config.outbox_backoff());
     let policy = config.prepaid_policy().map_err(RunError::Config)?;
     let hub = Arc::new(service::Hub::new(store, provinces, outbox, policy).await?);
@@ -133,9 +137,10 @@ pub async fn run_with_metrics(
         open_period = %hub.open_period()?,
         "national hub serving"
     );
-    let router = server::builder(config.max_in_flight_per_peer)
+    let router = server::builder(config.max_in_flight_per_peer, links.tls.as_ref())
+        .map_err(RunError::Config)?
         .add_service(observed(
-            HubRouterServer::with_interceptor(api::RouterApi::new(hub.clone(), metrics.clone()), gate),
+            HubRouterServer::with_interceptor(api::RouterApi::new(hub.clone(), metrics.clone()), links.gate),
             &metrics,
         ))
         .add_service(observed(
@@ -146,6 +151,9 @@ pub async fn run_with_metrics(
 
     let _ = stop_recovery.send(true);
     server::wait_for_tasks([("recovery", Some(recovery)), ("outbox", Some(sender)), ("metrics", exporter)]).await;
+    let store = hub.store().clone();
+    drop((hub, metrics));
+    server::release_store(store).await;
     tracing::info!("national hub stopped");
     served?;
     Ok(())

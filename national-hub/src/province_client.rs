@@ -8,6 +8,7 @@ use gongji_common::{
     auth::Credential,
     contract::{acceptance_from_pb, CrossPayment, CrossRefund, CrossTransfer, Decline, Grant, Notice, ReversalOutcome, TxStatus},
     peer::{self, read_failure, Deadlines, Unanswered},
+    tls::{self, Tls},
     Period, ProvinceCode,
 };
 use gongji_proto::v1::{self as pb, province_link_client::ProvinceLinkClient};
@@ -24,11 +25,18 @@ pub struct Provinces {
 }
 
 impl Provinces {
-    /// Clients that present the hub's `credential` on every call.
-    pub fn new(registry: BTreeMap<ProvinceCode, ProvinceEntry>, deadlines: Deadlines, credential: Credential) -> Result<Provinces, String> {
+    /// Clients that present the hub's `credential` on every call, over
+    /// `tls` when it is given (each node's certificate must name its province).
+    pub fn new(
+        registry: BTreeMap<ProvinceCode, ProvinceEntry>,
+        deadlines: Deadlines,
+        credential: Credential,
+        tls: Option<&Tls>,
+    ) -> Result<Provinces, String> {
         let mut entries = BTreeMap::new();
         for (code, entry) in registry {
-            let channel = peer::lazy_channel(&entry.address, deadlines).map_err(|e| format!("province {code}: {e}"))?;
+            let tls = tls.map(|tls| tls.client_config(Some(&tls::province_name(code))));
+            let channel = peer::lazy_channel(&entry.address, deadlines, tls).map_err(|e| format!("province {code}: {e}"))?;
             entries.insert(code, (entry, ProvinceLinkClient::with_interceptor(channel, credential.clone())));
         }
         Ok(Provinces { entries, deadlines })

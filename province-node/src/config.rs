@@ -43,10 +43,8 @@ pub struct NodeConfig {
     #[arg(long, env = "GONGJI_HUB_TOKEN", hide_env_values = true)]
     pub hub_token: Option<String>,
 
-    /// Run the links to the hub without tokens (anyone who can reach the node
-    /// may call its hub-facing service): for a local test network only.
-    #[arg(long, env = "GONGJI_INSECURE_LINKS")]
-    pub insecure_links: bool,
+    #[command(flatten)]
+    pub tls: gongji_common::tls::TlsFlags,
 
     /// How long a payment may stay pending before the node gives up on it for
     /// its institution and reverses it (cancelling it for good), in
@@ -89,25 +87,36 @@ impl NodeConfig {
             max_in_flight_per_peer: gongji_common::server::DEFAULT_MAX_IN_FLIGHT_PER_PEER,
             link_token: None,
             hub_token: None,
-            insecure_links: false,
+            tls: gongji_common::tls::TlsFlags::default(),
             metrics_listen: None,
             clients: None,
         }
     }
 
-    /// What this node presents to the hub, and who may call its hub-facing
-    /// service. Tokens are required unless `--insecure-links` says otherwise.
-    pub fn links(&self) -> Result<(gongji_common::auth::Credential, gongji_common::auth::Gate), String> {
-        use gongji_common::auth::{Credential, Gate};
-        if self.insecure_links {
-            return Ok((Credential::province(self.province, None)?, Gate::Open));
-        }
-        match (&self.link_token, &self.hub_token) {
-            (Some(mine), Some(hubs)) if !mine.is_empty() && !hubs.is_empty() => {
-                Ok((Credential::province(self.province, Some(mine))?, Gate::Hub(hubs.as_str().into())))
-            }
-            _ => Err("give --link-token and --hub-token (or --insecure-links for a local test network)".into()),
-        }
+    /// What this node presents to the hub, who may call its hub-facing
+    /// service, and the TLS of both. TLS is required unless `--insecure`;
+    /// tokens are optional, but come in pairs (--link-token and --hub-token).
+    pub fn links(&self) -> Result<gongji_common::auth::Links, String> {
+        use gongji_common::auth::{Credential, Gate, Links};
+        let tls = self.tls.load()?;
+        let given = |token: &Option<String>| token.clone().filter(|t| !t.is_empty());
+        let (mine, hubs) = match (given(&self.link_token), given(&self.hub_token)) {
+            (Some(mine), Some(hubs)) => (Some(mine), Some(hubs)),
+            (None, None) => (None, None),
+            _ => return Err("give both --link-token and --hub-token, or neither".into()),
+        };
+        let gate = match (&tls, &hubs) {
+            (None, None) => Gate::Open,
+            _ => Gate::Hub {
+                token: hubs.map(|t| t.as_str().into()),
+                certificate: tls.is_some(),
+            },
+        };
+        Ok(Links {
+            credential: Credential::province(self.province, mine.as_deref())?,
+            gate,
+            tls,
+        })
     }
 
     pub fn deadlines(&self) -> Deadlines {

@@ -11,7 +11,7 @@ use gongji_common::{
     Period,
 };
 use gongji_proto::v1::{hub_router_client::HubRouterClient, RouteAnswer};
-use tonic::transport::Channel;
+use tonic::transport::{Channel, ClientTlsConfig};
 
 /// The hub's decision on a routed payment, refund or transfer.
 #[derive(Debug, Clone)]
@@ -29,10 +29,11 @@ pub struct HubClient {
 }
 
 impl HubClient {
-    /// A client that presents `credential` (this province and its token) on every call.
-    pub fn new(address: &str, deadlines: Deadlines, credential: Credential) -> Result<HubClient, String> {
+    /// A client that presents `credential` (this province and its token) on
+    /// every call, over `tls` when it is given.
+    pub fn new(address: &str, deadlines: Deadlines, credential: Credential, tls: Option<ClientTlsConfig>) -> Result<HubClient, String> {
         Ok(HubClient {
-            client: HubRouterClient::with_interceptor(peer::lazy_channel(address, deadlines)?, credential),
+            client: HubRouterClient::with_interceptor(peer::lazy_channel(address, deadlines, tls)?, credential),
             deadlines,
         })
     }

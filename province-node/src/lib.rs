@@ -73,8 +73,12 @@ pub async fn run_with_metrics(
         OpLog::new(store.clone(), store::OPLOG),
     )
     .map_err(RunError::Config)?;
-    let (credential, gate) = config.links().map_err(RunError::Config)?;
-    let hub = hub_client::HubClient::new(&config.hub, config.deadlines(), credential).map_err(RunError::Config)?;
+    let links = config.links().map_err(RunError::Config)?;
+    if links.tls.is_none() {
+        tracing::warn!("{}", gongji_common::auth::PLAINTEXT_WARNING);
+    }
+    let towards_hub = links.tls.as_ref().map(|tls| tls.client_config(Some(gongji_common::tls::HUB_NAME)));
+    let hub = hub_client::HubClient::new(&config.hub, config.deadlines(), links.credential, towards_hub).map_err(RunError::Config)?;
     let outbox = Outbox::new(store.clone(), store::OUTBOX, config.outbox_backoff());
     let node = Arc::new(service::Node::new(config.province, store, hub, outbox, config.give_up_after()));
     let metrics = Metrics::new("node");
@@ -120,19 +124,23 @@ pub async fn run_with_metrics(
         hub = %config.hub,
         "province node serving"
     );
-    let router = server::builder(config.max_in_flight_per_peer)
+    let router = server::builder(config.max_in_flight_per_peer, links.tls.as_ref())
+        .map_err(RunError::Config)?
         .add_service(observed(
             guarded(ProvinceNodeServer::new(api::PublicApi::new(node.clone(), metrics.clone())), access),
             &metrics,
         ))
         .add_service(observed(
-            ProvinceLinkServer::with_interceptor(api::LinkApi::new(node.clone(), metrics.clone()), gate),
+            ProvinceLinkServer::with_interceptor(api::LinkApi::new(node.clone(), metrics.clone()), links.gate),
             &metrics,
         ));
     let served = server::serve(router, SERVICES, listener, shutdown, server::DEFAULT_GRACE).await;
 
     let _ = stop_recovery.send(true);
     server::wait_for_tasks([("recovery", Some(recovery)), ("outbox", Some(sender)), ("metrics", exporter)]).await;
+    let store = node.store().clone();
+    drop((node, metrics));
+    server::release_store(store).await;
     tracing::info!(province = %config.province, "province node stopped");
     served?;
     Ok(())

@@ -20,7 +20,7 @@ use std::{
 use gongji::audit::{AuditReport, Target};
 use gongji_common::{testing::Rng, ProvinceCode};
 use gongji_proto::v1::{self as pb, national_hub_client::NationalHubClient, province_node_client::ProvinceNodeClient};
-use tonic::transport::Channel;
+use tonic::transport::{Channel, Endpoint};
 
 use crate::{cluster::Cluster, proxy::Fault};
 
@@ -72,30 +72,27 @@ fn region(province: &str) -> String {
     format!("{province}0100")
 }
 
-fn node(url: &str) -> ProvinceNodeClient<Channel> {
-    ProvinceNodeClient::new(
-        Channel::from_shared(url.to_owned())
-            .expect("url")
-            .connect_timeout(Duration::from_secs(1))
-            .timeout(Duration::from_secs(4))
-            .connect_lazy(),
-    )
+/// A client of a node (the endpoint carries the TLS and the deadlines).
+fn node(endpoint: &Endpoint) -> ProvinceNodeClient<Channel> {
+    ProvinceNodeClient::new(endpoint.connect_lazy())
 }
 
 /// Runs one chaos run in `data_dir`; panics if the audit finds a violation.
 pub async fn run(config: ChaosConfig, data_dir: &std::path::Path) -> ChaosReport {
     let provinces: Vec<&str> = config.provinces.iter().map(String::as_str).collect();
     let cluster = Arc::new(tokio::sync::Mutex::new(Cluster::start(data_dir, &provinces).await));
-    let urls: Vec<(String, String)> = {
+    let (urls, hub_url): (Vec<(String, Endpoint)>, Endpoint) = {
         let c = cluster.lock().await;
-        provinces.iter().map(|p| (p.to_string(), c.node_url(p))).collect()
+        (
+            provinces.iter().map(|p| (p.to_string(), c.endpoint(&c.node_url(p)))).collect(),
+            c.endpoint(&c.hub_url()),
+        )
     };
-    let hub_url = cluster.lock().await.hub_url();
     setup(&urls).await;
 
     let counters = Arc::new(Counters::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let payments: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let payments: Arc<Mutex<Vec<(String, Endpoint)>>> = Arc::default();
     let mut tasks = Vec::new();
 
     // The workload.
@@ -132,7 +129,7 @@ pub async fn run(config: ChaosConfig, data_dir: &std::path::Path) -> ChaosReport
             tokio::time::sleep(duration / 4).await;
             // Name the month: closing it again after a lost reply is then a
             // no-op, where an unnamed close would close the next month too.
-            let hub = NationalHubClient::new(Channel::from_shared(hub_url).expect("url").connect_lazy());
+            let hub = NationalHubClient::new(hub_url.connect_lazy());
             let mut period = None;
             while period.is_none() && !stop.load(Ordering::Relaxed) {
                 match hub.clone().get_open_period(pb::GetOpenPeriodRequest {}).await {
@@ -214,11 +211,15 @@ pub async fn run(config: ChaosConfig, data_dir: &std::path::Path) -> ChaosReport
             provinces: c
                 .node_addrs
                 .iter()
-                .map(|(code, addr)| (ProvinceCode::parse("province", code).expect("a code"), format!("http://{addr}")))
+                .map(|(code, addr)| (ProvinceCode::parse("province", code).expect("a code"), format!("https://{addr}")))
                 .collect(),
         }
     };
-    let audit = gongji::audit::audit(&target, &mut std::io::sink()).await.expect("the audit runs");
+    let certs = cluster.lock().await.certs();
+    let connection = gongji::client::Connection::with_certs(&certs).expect("the client certificate");
+    let audit = gongji::client::with_connection(connection, gongji::audit::audit(&target, &mut std::io::sink()))
+        .await
+        .expect("the audit runs");
     ChaosReport {
         operations: counters.operations.load(Ordering::Relaxed),
         approved: counters.approved.load(Ordering::Relaxed),
@@ -232,7 +233,7 @@ pub async fn run(config: ChaosConfig, data_dir: &std::path::Path) -> ChaosReport
 /// Donors in every province, a relative of each in every province, a
 /// relationship for every ordered pair (and within each province), and a
 /// person who will move. Done before any fault.
-async fn setup(urls: &[(String, String)]) {
+async fn setup(urls: &[(String, Endpoint)]) {
     for (p, url) in urls {
         let mut n = node(url);
         register(&mut n, &format!("donor-{p}"), pb::InsuranceType::Employee, &region(p)).await;
@@ -285,7 +286,7 @@ async fn setup(urls: &[(String, String)]) {
         .expect("credit the mover");
 }
 
-fn url_of(urls: &[(String, String)], province: &str) -> String {
+fn url_of(urls: &[(String, Endpoint)], province: &str) -> Endpoint {
     urls.iter()
         .find(|(p, _)| p == province)
         .map(|(_, u)| u.clone())
@@ -307,11 +308,11 @@ async fn try_register(
 
 /// One random operation; failures (a server down, an answer lost) are
 /// counted, never fatal: the network must cope.
-async fn operate(rng: &mut Rng, id: &str, urls: &[(String, String)], counters: &Counters, payments: &Mutex<Vec<(String, String)>>) {
+async fn operate(rng: &mut Rng, id: &str, urls: &[(String, Endpoint)], counters: &Counters, payments: &Mutex<Vec<(String, Endpoint)>>) {
     counters.operations.fetch_add(1, Ordering::Relaxed);
     let (p, _) = rng.pick(urls).clone();
     let (q, q_url) = rng.pick(urls).clone();
-    let known = |rng: &mut Rng| -> Option<(String, String)> {
+    let known = |rng: &mut Rng| -> Option<(String, Endpoint)> {
         let list = payments.lock().expect("payments lock");
         (!list.is_empty()).then(|| list[rng.below(list.len() as u64) as usize].clone())
     };

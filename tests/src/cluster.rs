@@ -1,7 +1,9 @@
 //! A network of real server processes on loopback: the `national-hub` and
 //! `province-node` binaries, each on its own port and data directory, with a
 //! fault-injecting proxy on every link between the hub and a node (both
-//! ways). Any process can be killed (SIGKILL) and started again on its data.
+//! ways). Every link runs mutual TLS with certificates made for the cluster
+//! (`gongji certs`), and link tokens on top, as in production. Any process
+//! can be killed (SIGKILL) and started again on its data.
 
 use std::{
     collections::BTreeMap,
@@ -11,7 +13,8 @@ use std::{
     time::Duration,
 };
 
-use tonic::transport::Channel;
+use gongji_common::tls::{Tls, TlsFiles};
+use tonic::transport::{Channel, Endpoint};
 
 use crate::proxy::FaultProxy;
 
@@ -102,6 +105,8 @@ pub struct Cluster {
     pub proxies: Vec<FaultProxy>,
     servers: BTreeMap<String, Server>,
     pub data_dir: PathBuf,
+    /// The client certificate every call of the tests presents.
+    client: Tls,
 }
 
 impl Cluster {
@@ -125,6 +130,20 @@ impl Cluster {
             proxies.push(to_hub);
         }
         std::fs::create_dir_all(data_dir.join("logs")).expect("log directory");
+        let certs = data_dir.join("certs");
+        let spec = gongji::certs::CertsSpec {
+            provinces: provinces.iter().map(|p| crate::code(p)).collect(),
+            hosts: Vec::new(),
+        };
+        gongji::certs::write(&certs, &spec).expect("certificates");
+        let tls_args = |name: &str| {
+            let files = TlsFiles::in_dir(&certs, name);
+            vec![
+                format!("--tls-ca={}", files.ca.display()),
+                format!("--tls-cert={}", files.cert.display()),
+                format!("--tls-key={}", files.key.display()),
+            ]
+        };
         let mut servers = BTreeMap::new();
         let mut hub_args = vec![
             format!("--listen={hub_addr}"),
@@ -134,6 +153,7 @@ impl Cluster {
             "--opening-prepaid=100000000.00".into(),
             format!("--hub-token={hub_token}"),
         ];
+        hub_args.extend(tls_args("hub"));
         hub_args.extend(registry);
         hub_args.extend(tokens.iter().map(|(code, token)| format!("--province-token={code}={token}")));
         servers.insert(
@@ -152,7 +172,7 @@ impl Cluster {
                 Server {
                     name: format!("province {code}"),
                     program: binary("province-node"),
-                    args: vec![
+                    args: [
                         format!("--province={code}"),
                         format!("--listen={addr}"),
                         format!("--data-dir={}", data_dir.join(format!("province-{code}")).display()),
@@ -161,7 +181,10 @@ impl Cluster {
                         "--recovery-interval-ms=200".into(),
                         format!("--link-token={}", tokens[code]),
                         format!("--hub-token={hub_token}"),
-                    ],
+                    ]
+                    .into_iter()
+                    .chain(tls_args(&format!("province-{code}")))
+                    .collect(),
                     log: data_dir.join(format!("logs/province-{code}.log")),
                     child: None,
                 },
@@ -173,6 +196,7 @@ impl Cluster {
             proxies,
             servers,
             data_dir: data_dir.to_path_buf(),
+            client: Tls::load(&TlsFiles::in_dir(&certs, "client")).expect("the client certificate"),
         };
         let names: Vec<String> = cluster.servers.keys().cloned().collect();
         for name in names {
@@ -212,11 +236,11 @@ impl Cluster {
             server.kill();
             server.start();
         }
-        let url = format!("http://{addr}");
+        let endpoint = self.endpoint(&format!("https://{addr}"));
         let log = self.servers[name].log.clone();
         let waited = tokio::time::timeout(Duration::from_secs(30), async {
             loop {
-                if let Ok(channel) = Channel::from_shared(url.clone()).expect("url").connect().await {
+                if let Ok(channel) = endpoint.connect().await {
                     let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
                     if health
                         .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
@@ -240,17 +264,37 @@ impl Cluster {
     }
 
     pub fn hub_url(&self) -> String {
-        format!("http://{}", self.hub_addr)
+        format!("https://{}", self.hub_addr)
     }
 
     pub fn node_url(&self, province: &str) -> String {
-        format!("http://{}", self.node_addrs[province])
+        format!("https://{}", self.node_addrs[province])
+    }
+
+    /// Where the tests' calls to the cluster's certificates are.
+    pub fn certs(&self) -> PathBuf {
+        self.data_dir.join("certs")
+    }
+
+    /// An endpoint for `url` that presents the client certificate, with
+    /// short deadlines (servers come and go).
+    pub fn endpoint(&self, url: &str) -> Endpoint {
+        Channel::from_shared(url.to_owned())
+            .expect("a server url")
+            .tls_config(self.client.client_config(None))
+            .expect("TLS configuration")
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(Duration::from_secs(4))
     }
 
     /// Waits until no server has work pending or notices unsent.
     pub async fn wait_idle(&self, patience: Duration) {
-        let hub = self.hub_url();
-        let nodes: Vec<String> = self.node_addrs.keys().map(|p| self.node_url(p)).collect();
+        let hub = self.endpoint(&self.hub_url());
+        let nodes: Vec<(String, Endpoint)> = self
+            .node_addrs
+            .keys()
+            .map(|p| (self.node_url(p), self.endpoint(&self.node_url(p))))
+            .collect();
         let deadline = tokio::time::Instant::now() + patience;
         loop {
             let mut busy = Vec::new();
@@ -261,8 +305,8 @@ impl Cluster {
             } else {
                 busy.push("hub (no answer)".into());
             }
-            for url in &nodes {
-                match node_check(url).await {
+            for (url, endpoint) in &nodes {
+                match node_check(endpoint).await {
                     Some(check) if check.pending + check.outbox == 0 => {}
                     Some(check) => busy.push(format!("{url} ({} pending, {} unsent)", check.pending, check.outbox)),
                     None => busy.push(format!("{url} (no answer)")),
@@ -281,14 +325,14 @@ impl Cluster {
     }
 }
 
-async fn hub_check(url: &str) -> Option<gongji_proto::v1::SelfCheck> {
-    let channel = Channel::from_shared(url.to_owned()).ok()?.connect().await.ok()?;
+async fn hub_check(endpoint: &Endpoint) -> Option<gongji_proto::v1::SelfCheck> {
+    let channel = endpoint.connect().await.ok()?;
     let mut hub = gongji_proto::v1::national_hub_client::NationalHubClient::new(channel);
     Some(hub.self_check(gongji_proto::v1::SelfCheckRequest {}).await.ok()?.into_inner())
 }
 
-async fn node_check(url: &str) -> Option<gongji_proto::v1::NodeInfo> {
-    let channel = Channel::from_shared(url.to_owned()).ok()?.connect().await.ok()?;
+async fn node_check(endpoint: &Endpoint) -> Option<gongji_proto::v1::NodeInfo> {
+    let channel = endpoint.connect().await.ok()?;
     let mut node = gongji_proto::v1::province_node_client::ProvinceNodeClient::new(channel);
     Some(node.get_node_info(gongji_proto::v1::GetNodeInfoRequest {}).await.ok()?.into_inner())
 }

@@ -21,6 +21,18 @@ use gongji_common::auth::Credential;
 /// A channel that presents a link credential on every call.
 pub type Authenticated = tonic::service::interceptor::InterceptedService<Channel, Credential>;
 
+/// Makes certificates for the network of `spec` (in DATA_DIR/certs, as
+/// `gongji certs` writes them) and has its servers run mutual TLS.
+fn with_certs(spec: &mut NetworkSpec) {
+    let certs = spec.data_dir.join("certs");
+    let wanted = gongji::certs::CertsSpec {
+        provinces: spec.provinces.iter().map(|(code, _)| *code).collect(),
+        hosts: Vec::new(),
+    };
+    gongji::certs::write(&certs, &wanted).expect("certificates");
+    spec.certs = Some(certs);
+}
+
 /// A network of a hub and province nodes for one test.
 pub struct TestNetwork {
     network: Network,
@@ -60,13 +72,54 @@ impl TestNetwork {
         test_network
     }
 
+    /// Starts a network whose servers run mutual TLS with certificates made
+    /// for it (in DATA_DIR/certs, as `gongji certs` writes them).
+    pub async fn start_tls(provinces: &[&str]) -> TestNetwork {
+        TestNetwork::start_with(provinces, with_certs).await
+    }
+
     /// Waits until every server answers its health check.
     pub async fn wait_ready(&self) {
         let mut urls = vec![self.network.hub_url()];
         urls.extend(self.network.provinces().map(|p| self.network.node_url(p)));
         for url in urls {
-            wait_healthy(&url).await;
+            self.wait_healthy(&url).await;
         }
+    }
+
+    /// A channel to `url` presenting the certificate `name` of the network's
+    /// certificates (`client`, `hub`, `province-13`), or a plaintext one when
+    /// the network has none.
+    pub fn channel_as(&self, url: &str, name: &str) -> Channel {
+        let endpoint = Channel::from_shared(url.to_owned()).expect("a server url");
+        let endpoint = match self.network.certs() {
+            Some(dir) => {
+                let tls = gongji_common::tls::Tls::load(&gongji_common::tls::TlsFiles::in_dir(dir, name)).expect("the certificate");
+                endpoint.tls_config(tls.client_config(None)).expect("TLS configuration")
+            }
+            None => endpoint,
+        };
+        endpoint.connect_lazy()
+    }
+
+    fn channel(&self, url: &str) -> Channel {
+        self.channel_as(url, "client")
+    }
+
+    /// Waits until the server at `url` answers its health check as serving.
+    async fn wait_healthy(&self, url: &str) {
+        eventually(&format!("{url} healthy"), || {
+            let channel = self.channel(url);
+            async move {
+                let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+                let reply = health
+                    .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
+                    .await
+                    .ok()?;
+                (reply.into_inner().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32).then_some(())
+            }
+        })
+        .await;
     }
 
     pub fn network(&self) -> &Network {
@@ -79,13 +132,12 @@ impl TestNetwork {
 
     /// A client of a province node's public service.
     pub fn node(&self, province: &str) -> ProvinceNodeClient<Channel> {
-        let url = self.network.node_url(code(province));
-        ProvinceNodeClient::new(Channel::from_shared(url).expect("node url").connect_lazy())
+        ProvinceNodeClient::new(self.channel(&self.network.node_url(code(province))))
     }
 
     /// A client of the hub's operator service.
     pub fn hub(&self) -> NationalHubClient<Channel> {
-        NationalHubClient::new(Channel::from_shared(self.network.hub_url()).expect("hub url").connect_lazy())
+        NationalHubClient::new(self.channel(&self.network.hub_url()))
     }
 
     pub async fn stop_node(&mut self, province: &str) {
@@ -94,7 +146,7 @@ impl TestNetwork {
 
     pub async fn start_node(&mut self, province: &str) {
         self.network.start_node(code(province)).await.expect("node starts");
-        wait_healthy(&self.network.node_url(code(province))).await;
+        self.wait_healthy(&self.network.node_url(code(province))).await;
     }
 
     pub async fn stop_hub(&mut self) {
@@ -105,18 +157,8 @@ impl TestNetwork {
     /// may hold its store a moment after `stop_hub` returns: a start that
     /// finds the store locked is tried again (for up to 10 s).
     pub async fn start_hub(&mut self) {
-        for _ in 0..200 {
-            self.network.start_hub().await.expect("hub starts");
-            let url = self.network.hub_url();
-            let failure = tokio::select! {
-                () = wait_healthy(&url) => return,
-                failure = self.network.failed() => failure,
-            };
-            assert!(failure.contains("could not acquire lock"), "the hub failed to start: {failure}");
-            let _ = self.network.stop_hub().await;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the hub's store stays locked after it stopped");
+        self.network.start_hub().await.expect("hub starts");
+        self.wait_healthy(&self.network.hub_url()).await;
     }
 
     /// Puts a fault-injecting proxy between the hub and a province's node
@@ -228,12 +270,24 @@ impl TestNetwork {
     /// Starts a network whose public services admit only the clients of
     /// [`TestClients`], each with its role.
     pub async fn start_with_clients(provinces: &[&str]) -> TestNetwork {
+        TestNetwork::start_secured(provinces, false).await
+    }
+
+    /// Like the devnet: mutual TLS, and only the clients of [`TestClients`].
+    pub async fn start_tls_with_clients(provinces: &[&str]) -> TestNetwork {
+        TestNetwork::start_secured(provinces, true).await
+    }
+
+    async fn start_secured(provinces: &[&str], tls: bool) -> TestNetwork {
         let clients = TestClients::new();
         let written = clients.file();
         let mut net = TestNetwork::start_with(provinces, |spec| {
             let file = spec.data_dir.join("clients.json");
             std::fs::write(&file, written).expect("clients file written");
             spec.clients = Some(file);
+            if tls {
+                with_certs(spec);
+            }
         })
         .await;
         net.clients = Some(clients);
@@ -249,42 +303,19 @@ impl TestNetwork {
     /// (none: no token) and `reason`.
     pub fn node_as(&self, province: &str, client: Option<&str>, reason: Option<&str>) -> ProvinceNodeClient<AsClient> {
         let url = self.network.node_url(code(province));
-        ProvinceNodeClient::with_interceptor(
-            Channel::from_shared(url).expect("node url").connect_lazy(),
-            self.credentials(client, reason),
-        )
+        ProvinceNodeClient::with_interceptor(self.channel(&url), self.credentials(client, reason))
     }
 
     /// A client of the hub's public service presenting `client`'s token
     /// (none: no token) and `reason`.
     pub fn hub_as(&self, client: Option<&str>, reason: Option<&str>) -> NationalHubClient<AsClient> {
-        NationalHubClient::with_interceptor(
-            Channel::from_shared(self.network.hub_url()).expect("hub url").connect_lazy(),
-            self.credentials(client, reason),
-        )
+        NationalHubClient::with_interceptor(self.channel(&self.network.hub_url()), self.credentials(client, reason))
     }
 
     fn credentials(&self, client: Option<&str>, reason: Option<&str>) -> gongji::credentials::Credentials {
         let token = client.map(|name| self.clients().token(name).to_owned());
         gongji::credentials::Credentials::new(token.as_deref(), reason).expect("ASCII token and reason")
     }
-}
-
-/// Waits until the server at `url` answers its health check as serving.
-async fn wait_healthy(url: &str) {
-    eventually(&format!("{url} healthy"), || {
-        let url = url.to_owned();
-        async move {
-            let channel = Channel::from_shared(url).ok()?.connect().await.ok()?;
-            let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-            let reply = health
-                .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
-                .await
-                .ok()?;
-            (reply.into_inner().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32).then_some(())
-        }
-    })
-    .await;
 }
 
 /// Polls `probe` until it yields a value, for at most 15 seconds.
@@ -515,6 +546,52 @@ pub fn fen(amount: &str) -> i64 {
 /// The most common family of the tests: a Hebei donor `donor-13` (employee,
 /// 2000.00 contributed) gives a Henan parent `parent-41` (resident) a quota
 /// of 500.00 as relationship `rel-13-41`.
+/// A payment served in Henan (41) from the Hebei donor's quota of
+/// [`hebei_donor_henan_parent`], as the hub's router receives it.
+pub fn henan_payment(id: &str) -> pb::CrossPayment {
+    pb::CrossPayment {
+        payment_id: id.into(),
+        relationship_id: "rel-13-41".into(),
+        donor_id: "donor-13".into(),
+        donor_province: "13".into(),
+        beneficiary_id: "parent-41".into(),
+        beneficiary_province: "41".into(),
+        institution_id: "H41010000001".into(),
+        amount: "100.00".into(),
+        purpose: pb::PaymentPurpose::Outpatient as i32,
+    }
+}
+
+/// A forged transfer into Henan (41) that would credit 99,999.00 to a person
+/// nobody registered, were it accepted: only the hub may deliver transfers.
+pub fn forged_transfer() -> pb::ReceiveTransferRequest {
+    pb::ReceiveTransferRequest {
+        transfer: Some(pb::CrossTransfer {
+            transfer_id: "forged".into(),
+            person_id: "ghost-41".into(),
+            name: "Ghost".into(),
+            insurance_type: pb::InsuranceType::Employee as i32,
+            from_province: "13".into(),
+            to_province: "41".into(),
+            to_region: "410100".into(),
+            amount: "99999.00".into(),
+            follow_up: false,
+        }),
+        period: "2026-11".into(),
+    }
+}
+
+/// Asserts that the person of [`forged_transfer`] was never credited.
+pub async fn assert_no_ghost(net: &TestNetwork) {
+    let ghost = net
+        .node("41")
+        .get_person(pb::GetPersonRequest {
+            person_id: "ghost-41".into(),
+        })
+        .await;
+    assert_eq!(ghost.unwrap_err().code(), Code::NotFound, "nothing was credited");
+}
+
 pub async fn hebei_donor_henan_parent(net: &TestNetwork) {
     employee_with_balance(&mut net.node("13"), "donor-13", "130100", "2000.00").await;
     register(&mut net.node("41"), "parent-41", pb::InsuranceType::Resident, "410100").await;
@@ -524,17 +601,8 @@ pub async fn hebei_donor_henan_parent(net: &TestNetwork) {
     assert_eq!(relationship.status, pb::RelationshipStatus::Active as i32);
 }
 
-/// Opens a stopped server's store, waiting (up to 10 s) until the server's
-/// last handles on it are gone: connection tasks of a stopped server may
-/// still be winding down when `stop_*` returns.
-pub async fn open_stopped_store(dir: &std::path::Path, trees: &[&'static str]) -> gongji_common::store::Store {
-    let mut last = None;
-    for _ in 0..200 {
-        match gongji_common::store::Store::open(dir, trees) {
-            Ok(store) => return store,
-            Err(e) => last = Some(e),
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("{} stays locked: {last:?}", dir.display())
+/// Opens the store of a stopped server (to play with its data): a server's
+/// run returns only once its data directory is free.
+pub fn open_stopped_store(dir: &std::path::Path, trees: &[&'static str]) -> gongji_common::store::Store {
+    gongji_common::store::Store::open(dir, trees).unwrap_or_else(|e| panic!("{} stays locked after its server stopped: {e}", dir.display()))
 }

@@ -79,7 +79,7 @@ async fn a_tampered_store_fails_the_audit_naming_what_is_wrong() {
     net.stop_node("41").await;
     {
         let dir = net.network().node_data_dir(gongji_tests::code("41"));
-        let store = gongji_tests::open_stopped_store(&dir, province_node::store::TREES).await;
+        let store = gongji_tests::open_stopped_store(&dir, province_node::store::TREES);
         let period = net
             .hub()
             .get_open_period(pb::GetOpenPeriodRequest {})
@@ -106,7 +106,7 @@ async fn a_tampered_store_fails_the_audit_naming_what_is_wrong() {
     net.stop_hub().await;
     {
         use national_hub::{domain::PairLine, store::PAIR_SUMS};
-        let store = gongji_tests::open_stopped_store(&net.network().hub_data_dir(), national_hub::store::TREES).await;
+        let store = gongji_tests::open_stopped_store(&net.network().hub_data_dir(), national_hub::store::TREES);
         let (key, mut pair) = store.scan_prefix::<PairLine>(PAIR_SUMS, b"").next().unwrap().unwrap();
         pair.gross = pair.gross.checked_add(gongji_common::Money::from_fen(1)).unwrap();
         store.transact(|tx| tx.put(PAIR_SUMS, &key, &pair)).unwrap();

@@ -12,7 +12,8 @@ async fn gongji(args: &[&str]) -> (u8, String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_run_measures_every_workload_beside_its_baseline_and_keeps_the_books() {
-    let net = TestNetwork::start(&["13", "41"]).await;
+    // Over mutual TLS, as a devnet runs: the baseline then runs TLS too.
+    let net = TestNetwork::start_tls(&["13", "41"]).await;
     let devnet = net.data_dir().join("devnet.json");
     std::fs::write(&devnet, serde_json::to_string(&net.network().manifest()).unwrap()).unwrap();
 

@@ -355,7 +355,7 @@ async fn a_record_missing_at_a_node_shows_up_as_only_at_the_hub_and_blocks_settl
     net.stop_node("41").await;
     {
         let dir = net.network().node_data_dir(gongji_tests::code("41"));
-        let store = gongji_tests::open_stopped_store(&dir, province_node::store::TREES).await;
+        let store = gongji_tests::open_stopped_store(&dir, province_node::store::TREES);
         let key = province_node::store::cross_line_key(gongji_common::Period::parse("p", &period).unwrap(), "payment", "p1");
         store.transact(|tx| tx.remove(province_node::store::CROSS_LINES, &key)).unwrap();
         store.durable().await.unwrap();
@@ -576,7 +576,7 @@ async fn a_month_posted_before_the_hub_kept_clearing_sums_is_cleared_from_its_li
     net.stop_hub().await;
     {
         use national_hub::store::{META, PAIR_SUMS, STATEMENT_SUMS, SUMS_FROM, TREES};
-        let store = gongji_tests::open_stopped_store(&net.network().hub_data_dir(), TREES).await;
+        let store = gongji_tests::open_stopped_store(&net.network().hub_data_dir(), TREES);
         let sums: Vec<Vec<u8>> = store.scan_keys(STATEMENT_SUMS, b"").map(Result::unwrap).collect();
         let pairs: Vec<Vec<u8>> = store.scan_keys(PAIR_SUMS, b"").map(Result::unwrap).collect();
         assert_eq!(sums.len(), PROVINCES.len(), "the hub kept sums for every province");

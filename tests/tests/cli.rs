@@ -1311,7 +1311,7 @@ async fn a_line_lost_at_a_node_is_disputed_with_exit_status_1_and_the_month_sett
     net.stop_node("41").await;
     {
         let dir = net.network().node_data_dir(code("41"));
-        let store = gongji_tests::open_stopped_store(&dir, province_node::store::TREES).await;
+        let store = gongji_tests::open_stopped_store(&dir, province_node::store::TREES);
         let month = gongji_common::Period::parse("period", &period).unwrap();
         let key = province_node::store::cross_line_key(month, "payment", "p1");
         store.transact(|tx| tx.remove(province_node::store::CROSS_LINES, &key)).unwrap();

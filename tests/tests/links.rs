@@ -4,26 +4,9 @@
 //! any client could credit money through `ReceiveTransfer`.)
 
 use gongji_common::auth::Credential;
-use gongji_tests::{code, hebei_donor_henan_parent, v1 as pb, Authenticated, TestNetwork};
+use gongji_tests::{assert_no_ghost, code, forged_transfer, hebei_donor_henan_parent, henan_payment, v1 as pb, Authenticated, TestNetwork};
 use pb::{hub_router_client::HubRouterClient, province_link_client::ProvinceLinkClient};
 use tonic::{transport::Channel, Code};
-
-fn transfer() -> pb::ReceiveTransferRequest {
-    pb::ReceiveTransferRequest {
-        transfer: Some(pb::CrossTransfer {
-            transfer_id: "forged".into(),
-            person_id: "ghost-41".into(),
-            name: "Ghost".into(),
-            insurance_type: pb::InsuranceType::Employee as i32,
-            from_province: "13".into(),
-            to_province: "41".into(),
-            to_region: "410100".into(),
-            amount: "99999.00".into(),
-            follow_up: false,
-        }),
-        period: "2026-11".into(),
-    }
-}
 
 fn with(credential: Credential, url: String) -> tonic::service::interceptor::InterceptedService<Channel, Credential> {
     tonic::service::interceptor::InterceptedService::new(Channel::from_shared(url).unwrap().connect_lazy(), credential)
@@ -34,23 +17,20 @@ async fn a_nodes_hub_facing_service_accepts_only_the_hub() {
     let net = TestNetwork::start(&["13", "41"]).await;
     let url = net.network().node_url(code("41"));
     let mut anyone = ProvinceLinkClient::new(Channel::from_shared(url.clone()).unwrap().connect_lazy());
-    assert_eq!(anyone.receive_transfer(transfer()).await.unwrap_err().code(), Code::Unauthenticated);
+    assert_eq!(
+        anyone.receive_transfer(forged_transfer()).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
     let province_token = net.network().tokens().provinces[&code("13")].clone();
     let mut a_province: ProvinceLinkClient<Authenticated> =
         ProvinceLinkClient::new(with(Credential::province(code("13"), Some(&province_token)).unwrap(), url));
     assert_eq!(
-        a_province.receive_transfer(transfer()).await.unwrap_err().code(),
+        a_province.receive_transfer(forged_transfer()).await.unwrap_err().code(),
         Code::Unauthenticated
     );
-    let ghost = net
-        .node("41")
-        .get_person(pb::GetPersonRequest {
-            person_id: "ghost-41".into(),
-        })
-        .await;
-    assert_eq!(ghost.unwrap_err().code(), Code::NotFound, "nothing was credited");
+    assert_no_ghost(&net).await;
     // The hub's own token passes.
-    assert!(net.link("41").receive_transfer(transfer()).await.is_ok());
+    assert!(net.link("41").receive_transfer(forged_transfer()).await.is_ok());
     net.shutdown().await;
 }
 
@@ -58,17 +38,7 @@ async fn a_nodes_hub_facing_service_accepts_only_the_hub() {
 async fn the_hubs_router_accepts_a_province_only_for_its_own_messages() {
     let net = TestNetwork::start(&["13", "41"]).await;
     hebei_donor_henan_parent(&net).await;
-    let payment = pb::CrossPayment {
-        payment_id: "forged-pay".into(),
-        relationship_id: "rel-13-41".into(),
-        donor_id: "donor-13".into(),
-        donor_province: "13".into(),
-        beneficiary_id: "parent-41".into(),
-        beneficiary_province: "41".into(),
-        institution_id: "H41010000001".into(),
-        amount: "100.00".into(),
-        purpose: pb::PaymentPurpose::Outpatient as i32,
-    };
+    let payment = henan_payment("forged-pay");
     let mut anyone = HubRouterClient::new(Channel::from_shared(net.network().hub_url()).unwrap().connect_lazy());
     assert_eq!(
         anyone.route_payment(payment.clone()).await.unwrap_err().code(),
@@ -105,28 +75,46 @@ async fn the_hubs_router_accepts_a_province_only_for_its_own_messages() {
 }
 
 #[tokio::test]
-async fn servers_refuse_to_start_without_link_tokens_unless_told_the_links_are_insecure() {
+async fn servers_refuse_plaintext_unless_told_insecure_and_half_configurations() {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = province_node::NodeConfig::new(
+    let mut config = province_node::NodeConfig::new(
         code("13"),
         listener.local_addr().unwrap(),
         dir.path().join("n"),
         "http://127.0.0.1:1".into(),
     );
+    let refused = province_node::run(config.clone(), listener, async {}).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("--tls-ca") && refused.to_string().contains("--insecure"),
+        "{refused}"
+    );
+
+    // Half a TLS configuration, or one token of a pair, is a mistake, not plaintext.
+    config.tls.ca = Some(dir.path().join("ca.pem"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let refused = province_node::run(config.clone(), listener, async {}).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("all of --tls-ca, --tls-cert and --tls-key"),
+        "{refused}"
+    );
+    config.tls.ca = None;
+    config.tls.insecure = true;
+    config.link_token = Some("mine".into());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let refused = province_node::run(config, listener, async {}).await.unwrap_err();
-    assert!(refused.to_string().contains("--link-token"), "{refused}");
+    assert!(refused.to_string().contains("--hub-token"), "{refused}");
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hub = national_hub_config(listener.local_addr().unwrap(), dir.path().join("h"));
     let refused = national_hub::run(hub.clone(), listener, async {}).await.unwrap_err();
-    assert!(refused.to_string().contains("--hub-token"), "{refused}");
+    assert!(refused.to_string().contains("--insecure"), "{refused}");
     let mut open = hub;
-    open.insecure_links = true;
+    open.tls.insecure = true;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     national_hub::run(open, listener, async {})
         .await
-        .expect("an open hub starts when told so");
+        .expect("a plaintext hub starts when told --insecure");
 }
 
 fn national_hub_config(listen: std::net::SocketAddr, data_dir: std::path::PathBuf) -> national_hub::HubConfig {

@@ -1,6 +1,7 @@
 //! The README's grpcurl walkthrough, run as written against a devnet-like
-//! network with the demo population: if the README drifts from the product,
-//! this test fails. Only the addresses change (README ports → port-0 servers).
+//! network (mutual TLS, the demo population), from its certificates'
+//! directory as the README says: if the README drifts from the product, this
+//! test fails. Only the addresses change (README ports → port-0 servers).
 
 use gongji_tests::{code, TestNetwork};
 
@@ -28,12 +29,12 @@ async fn the_readme_grpcurl_walkthrough_works_as_written() {
     let commands = readme_commands(&readme);
     assert!(commands.len() >= 8, "the walkthrough lost its commands: {commands:?}");
 
-    // Like the devnet: clients only, the operator's token in gongji-data/operator.token.
-    let net = TestNetwork::start_with_clients(&DEFAULT_PROVINCES).await;
+    // Like the devnet: mutual TLS, clients only, the operator's token in
+    // DATA_DIR/operator.token (the walkthrough runs in DATA_DIR/certs).
+    let net = TestNetwork::start_tls_with_clients(&DEFAULT_PROVINCES).await;
+    let certs = net.network().certs().expect("a TLS network").to_path_buf();
     let operator = net.clients().token("ops-wang").to_owned();
-    let workdir = net.data_dir().to_path_buf();
-    std::fs::create_dir_all(workdir.join("gongji-data")).expect("gongji-data");
-    std::fs::write(workdir.join("gongji-data/operator.token"), format!("{operator}\n")).expect("operator.token");
+    std::fs::write(net.data_dir().join("operator.token"), format!("{operator}\n")).expect("operator.token");
     let provinces: Vec<_> = DEFAULT_PROVINCES.iter().map(|p| code(p)).collect();
     let as_operator = gongji::credentials::Credentials::new(Some(&operator), Some("README walkthrough")).expect("credentials");
     let report = gongji::credentials::scope(as_operator, gongji::demo::seed(&net.network().manifest(), &provinces)).await;
@@ -55,7 +56,7 @@ async fn the_readme_grpcurl_walkthrough_works_as_written() {
         let output = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(&local)
-            .current_dir(&workdir)
+            .current_dir(&certs)
             .output()
             .await
             .expect("run sh");

@@ -5,16 +5,19 @@
 //! and every stub answers "approved" at once; what the real network does
 //! beyond that is what the benchmark's ratio measures.
 
-use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::Path, time::Duration};
 
-use gongji_common::ProvinceCode;
+use gongji_common::{
+    tls::{self, Tls, TlsFiles},
+    ProvinceCode,
+};
 use gongji_proto::{
     stubs::{hub_router_server, province_link_server, province_node_server},
     v1::{self as pb, hub_router_client::HubRouterClient, province_link_client::ProvinceLinkClient},
 };
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{
-    transport::{Channel, Endpoint, Server},
+    transport::{Channel, ClientTlsConfig, Endpoint, Server},
     Request, Response, Status,
 };
 
@@ -31,13 +34,19 @@ pub enum PaymentRoute {
 /// A running stub network on loopback ports.
 pub struct StubNetwork {
     nodes: BTreeMap<ProvinceCode, SocketAddr>,
+    /// Whether it runs mutual TLS.
+    tls: bool,
     stops: Vec<oneshot::Sender<()>>,
     tasks: Vec<JoinHandle<Result<(), String>>>,
 }
 
 impl StubNetwork {
-    /// Starts a stub hub and a stub node for each of `provinces` (at least two).
-    pub async fn start(provinces: &[ProvinceCode], route: PaymentRoute) -> Result<StubNetwork, String> {
+    /// Starts a stub hub and a stub node for each of `provinces` (at least
+    /// two); over mutual TLS with the certificates in `certs`, when given,
+    /// as the real servers (the same identities and checks of the peer's name).
+    pub async fn start(provinces: &[ProvinceCode], route: PaymentRoute, certs: Option<&Path>) -> Result<StubNetwork, String> {
+        let identity = |name: &str| certs.map(|dir| Tls::load(&TlsFiles::in_dir(dir, name))).transpose();
+        let hub_tls = identity("hub")?;
         let hub_listener = bind().await?;
         let hub_addr = local_addr(&hub_listener)?;
         let mut listeners = Vec::new();
@@ -48,18 +57,23 @@ impl StubNetwork {
         let nodes: BTreeMap<_, _> = listeners.iter().map(|(code, addr, _)| (*code, *addr)).collect();
         let mut network = StubNetwork {
             nodes: nodes.clone(),
+            tls: certs.is_some(),
             stops: Vec::new(),
             tasks: Vec::new(),
         };
 
         let links = nodes
             .iter()
-            .map(|(code, addr)| Ok((*code, ProvinceLinkClient::new(lazy(*addr)?))))
+            .map(|(code, addr)| {
+                let tls = hub_tls.as_ref().map(|tls| tls.client_config(Some(&tls::province_name(*code))));
+                Ok((*code, ProvinceLinkClient::new(lazy(*addr, tls)?)))
+            })
             .collect::<Result<BTreeMap<_, _>, String>>()?;
-        let hub = Server::builder().add_service(hub_router_server::HubRouterServer::new(StubHub { links }));
+        let hub = builder(hub_tls.as_ref())?.add_service(hub_router_server::HubRouterServer::new(StubHub { links }));
         network.spawn(hub, &["gongji.v1.HubRouter"], hub_listener);
 
         for (i, (code, _, listener)) in listeners.into_iter().enumerate() {
+            let node_tls = identity(&crate::certs::province_file(code))?;
             let previous = provinces[(i + provinces.len() - 1) % provinces.len()];
             let node = StubNode {
                 province: code,
@@ -67,9 +81,9 @@ impl StubNetwork {
                     PaymentRoute::Local => code,
                     PaymentRoute::ViaHub => previous,
                 },
-                hub: HubRouterClient::new(lazy(hub_addr)?),
+                hub: HubRouterClient::new(lazy(hub_addr, node_tls.as_ref().map(|tls| tls.client_config(Some(tls::HUB_NAME))))?),
             };
-            let router = Server::builder()
+            let router = builder(node_tls.as_ref())?
                 .add_service(province_node_server::ProvinceNodeServer::new(node.clone()))
                 .add_service(province_link_server::ProvinceLinkServer::new(node));
             network.spawn(router, &["gongji.v1.ProvinceNode", "gongji.v1.ProvinceLink"], listener);
@@ -90,9 +104,10 @@ impl StubNetwork {
         }));
     }
 
-    /// The address of `code`'s stub node, as `http://host:port`.
+    /// The address of `code`'s stub node, as `http://host:port` (`https` with TLS).
     pub fn node_url(&self, code: ProvinceCode) -> Option<String> {
-        self.nodes.get(&code).map(|addr| format!("http://{addr}"))
+        let scheme = if self.tls { "https" } else { "http" };
+        self.nodes.get(&code).map(|addr| format!("{scheme}://{addr}"))
     }
 
     /// Stops every stub server.
@@ -117,11 +132,23 @@ fn local_addr(listener: &TcpListener) -> Result<SocketAddr, String> {
     listener.local_addr().map_err(|e| format!("listener address: {e}"))
 }
 
-fn lazy(addr: SocketAddr) -> Result<Channel, String> {
-    Ok(Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| e.to_string())?
-        .tcp_nodelay(true)
-        .connect_lazy())
+/// A stub server's builder: plain tonic, over TLS when given.
+fn builder(tls: Option<&Tls>) -> Result<Server, String> {
+    match tls {
+        Some(tls) => Server::builder().tls_config(tls.server_config()).map_err(|e| e.to_string()),
+        None => Ok(Server::builder()),
+    }
+}
+
+fn lazy(addr: SocketAddr, tls: Option<ClientTlsConfig>) -> Result<Channel, String> {
+    let endpoint = match tls {
+        Some(tls) => Endpoint::from_shared(format!("https://{addr}"))
+            .map_err(|e| e.to_string())?
+            .tls_config(tls)
+            .map_err(|e| e.to_string())?,
+        None => Endpoint::from_shared(format!("http://{addr}")).map_err(|e| e.to_string())?,
+    };
+    Ok(endpoint.tcp_nodelay(true).connect_lazy())
 }
 
 /// The stub hub: passes payments and grants on to the deciding node.

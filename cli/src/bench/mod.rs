@@ -97,7 +97,7 @@ pub async fn run(args: BenchArgs, out: &mut dyn Write, err: &mut dyn Write) -> R
     let population = Population::new(format!("bench{millis}"), provinces.clone(), clients, args.warmup + args.duration);
 
     let (started, manifest) = match &args.devnet {
-        Some(path) => (None, read_manifest(path)?),
+        Some(path) => (None, Manifest::read(path)?),
         None => {
             let (data_dir, keep) = match &args.data_dir {
                 Some(dir) => (dir.clone(), true),
@@ -111,6 +111,15 @@ pub async fn run(args: BenchArgs, out: &mut dyn Write, err: &mut dyn Write) -> R
             let mut spec =
                 NetworkSpec::on_ports(data_dir.clone(), std::net::Ipv4Addr::LOCALHOST.into(), 0, &provinces).map_err(CliError::Other)?;
             spec.opening_prepaid = OPENING_PREPAID.into();
+            if args.tls {
+                let certs = data_dir.join("certs");
+                let wanted = crate::certs::CertsSpec {
+                    provinces: provinces.clone(),
+                    hosts: Vec::new(),
+                };
+                crate::certs::write(&certs, &wanted).map_err(CliError::Other)?;
+                spec.certs = Some(certs);
+            }
             let network = Network::start(spec)
                 .await
                 .map_err(|e| CliError::Other(format!("cannot start the network: {e}")))?;
@@ -129,14 +138,21 @@ pub async fn run(args: BenchArgs, out: &mut dyn Write, err: &mut dyn Write) -> R
     match &started {
         Some(started) => writeln!(
             out,
-            "network: started in this process, durable, data in {}",
+            "network: started in this process, durable, {}, data in {}",
+            if args.tls { "mutual TLS (the baseline too)" } else { "plaintext" },
             started.data_dir.display()
         )?,
         None => writeln!(out, "network: the devnet at {}", manifest.hub)?,
     }
     out.flush()?;
 
-    let outcome = measure(&manifest, &population, &workloads, shape, !args.no_baseline, err).await;
+    let connection = crate::client::Connection::for_manifest(&manifest)?;
+    let certs = (!manifest.certs.is_empty()).then(|| PathBuf::from(&manifest.certs));
+    let outcome = crate::client::with_connection(
+        connection,
+        measure(&manifest, &population, &workloads, shape, !args.no_baseline, certs.as_deref(), err),
+    )
+    .await;
     let stopped = match started {
         Some(Started { network, data_dir, keep }) => {
             let stopped = network.shutdown().await;
@@ -181,6 +197,7 @@ async fn measure(
     workloads: &[BenchWorkload],
     shape: Shape,
     with_baseline: bool,
+    certs: Option<&std::path::Path>,
     progress: &mut dyn Write,
 ) -> Result<Vec<Row>, CliError> {
     crate::devnet::wait_ready(manifest).await?;
@@ -209,7 +226,7 @@ async fn measure(
     let mut rows = Vec::new();
     for &workload in workloads {
         let baseline = if with_baseline {
-            let stubs = StubNetwork::start(&population.provinces, workload.route())
+            let stubs = StubNetwork::start(&population.provinces, workload.route(), certs)
                 .await
                 .map_err(CliError::Other)?;
             let stub_nodes = connect_urls(population.provinces.iter().map(|p| (*p, stubs.node_url(*p)))).await?;
@@ -260,13 +277,6 @@ async fn connect_urls(addresses: impl Iterator<Item = (ProvinceCode, Option<Stri
         nodes.insert(code, client::node_on(client::connect(&address).await?));
     }
     Ok(Arc::new(nodes))
-}
-
-fn read_manifest(path: &std::path::Path) -> Result<Manifest, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|e| CliError::Other(format!("cannot read {}: {e}", path.display())))?;
-    let manifest = serde_json::from_str(&text).map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
-    crate::credentials::adopt_devnet(&manifest)?;
-    Ok(manifest)
 }
 
 fn check_provinces(provinces: &[ProvinceCode]) -> Result<Vec<ProvinceCode>, CliError> {

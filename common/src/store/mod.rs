@@ -147,6 +147,9 @@ struct Inner {
     shared: Arc<flusher::Shared>,
     flusher: flusher::Flusher,
     db: sled::Db,
+    /// Dropped last, after the database (fields drop in order): whoever
+    /// waits in [`Store::release`] learns that the directory is free.
+    released: Mutex<Vec<tokio::sync::oneshot::Sender<()>>>,
 }
 
 /// A handle on one node's data directory. Cheap to clone; the directory is
@@ -206,8 +209,24 @@ impl Store {
                 shared,
                 flusher,
                 db,
+                released: Mutex::new(Vec::new()),
             }),
         })
+    }
+
+    /// Gives up this handle and waits, up to `patience`, until every other
+    /// handle is gone and the database is closed, so that the directory can
+    /// be opened again at once. False if some handle outlived `patience`.
+    pub async fn release(self, patience: std::time::Duration) -> bool {
+        let (closed, on_close) = tokio::sync::oneshot::channel();
+        match self.inner.released.lock() {
+            Ok(mut waiting) => waiting.push(closed),
+            Err(poisoned) => poisoned.into_inner().push(closed),
+        }
+        drop(self);
+        // The sender is never used: it is dropped with the store, which
+        // completes the wait.
+        tokio::time::timeout(patience, on_close).await.is_ok()
     }
 
     /// `key` of `tree` as stored: the tree's prefix, then the key.
@@ -575,6 +594,33 @@ mod tests {
         }
         let store = Store::open(dir.path(), APP).unwrap();
         assert_eq!(store.get::<String>(THINGS, b"a").unwrap().as_deref(), Some("one"));
+    }
+
+    #[tokio::test]
+    async fn release_waits_for_the_other_handles_then_the_directory_opens_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), APP).unwrap();
+        store.transact(|tx| tx.put(THINGS, b"a", &"one".to_string())).unwrap();
+        store.durable().await.unwrap();
+        let elsewhere = store.clone();
+        let held = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            drop(elsewhere);
+        });
+        let started = std::time::Instant::now();
+        assert!(store.release(std::time::Duration::from_secs(5)).await);
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(150),
+            "waited for the other handle"
+        );
+        let reopened = Store::open(dir.path(), APP).expect("free right after release");
+        assert_eq!(reopened.get::<String>(THINGS, b"a").unwrap().as_deref(), Some("one"));
+        held.await.unwrap();
+
+        // A handle kept past the patience: release says so.
+        let kept = reopened.clone();
+        assert!(!reopened.release(std::time::Duration::from_millis(50)).await);
+        drop(kept);
     }
 
     #[test]

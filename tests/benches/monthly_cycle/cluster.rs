@@ -102,6 +102,8 @@ impl Cluster {
             "--opening-prepaid".to_owned(),
             OPENING_PREPAID.to_owned(),
             format!("--hub-token={hub_token}"),
+            // Plaintext with link tokens, as the runs in docs/BENCHMARKS.md.
+            "--insecure".to_owned(),
         ];
         for ((code, port), token) in provinces.iter().zip(node_ports).zip(&tokens) {
             let name = code.known_name().unwrap_or("Province");
@@ -131,6 +133,7 @@ impl Cluster {
                 RECOVERY_INTERVAL_MS.to_string(),
                 format!("--link-token={token}"),
                 format!("--hub-token={hub_token}"),
+                "--insecure".to_owned(),
             ];
             let node = spawn(&format!("node {code}"), SERVE_NODE, &args, &loopback(*port), &logs)?;
             cluster.nodes.push((*code, node));
