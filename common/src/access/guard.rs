@@ -9,7 +9,6 @@
 use std::{
     convert::Infallible,
     path::Path,
-    pin::Pin,
     sync::Arc,
     task::{Context, Poll},
 };
@@ -23,7 +22,10 @@ use tonic::{
 };
 
 use super::{policy::Policy, Clients, Principal, Role, REASON_HEADER};
-use crate::oplog::{self, Action, OpLog};
+use crate::{
+    oplog::{self, Action, OpLog},
+    server::on_status,
+};
 
 /// The largest request body read to describe an operator's call: tonic's
 /// own limit on an incoming message (4 MiB) and the frame's header.
@@ -169,20 +171,7 @@ where
             tracing::info!(seq, who = %principal.name, action = %method, "operator action");
             let outcome = Outcome { oplog, seq: Some(seq) };
             let response = inner.call(http::Request::from_parts(parts, body)).await?;
-            let (parts, body) = response.into_parts();
-            // An error comes as a trailers-only answer (the status in the
-            // headers); anything else ends with the status in trailers.
-            let body = match Status::from_header_map(&parts.headers) {
-                Some(status) => {
-                    outcome.record(status.code(), status.message());
-                    Body::new(body)
-                }
-                None => Body::new(OutcomeBody {
-                    inner: body,
-                    outcome: Some(outcome),
-                }),
-            };
-            Ok(http::Response::from_parts(parts, body))
+            Ok(on_status(response, move |status| outcome.record(status.code(), status.message())))
         })
     }
 }
@@ -254,42 +243,5 @@ impl Outcome {
 impl Drop for Outcome {
     fn drop(&mut self) {
         self.write(Code::Cancelled, "the call ended before it was answered");
-    }
-}
-
-/// A response body that records its call's outcome when the trailers pass.
-struct OutcomeBody<B> {
-    inner: B,
-    outcome: Option<Outcome>,
-}
-
-impl<B: http_body::Body<Data = Bytes> + Unpin> http_body::Body for OutcomeBody<B> {
-    type Data = Bytes;
-    type Error = B::Error;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, B::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        let status = match &polled {
-            Poll::Ready(Some(Ok(frame))) => frame
-                .trailers_ref()
-                .map(|trailers| Status::from_header_map(trailers).unwrap_or_else(|| Status::unknown("no status in the trailers"))),
-            Poll::Ready(Some(Err(_))) => Some(Status::internal("the answer could not be sent")),
-            Poll::Ready(None) => Some(Status::unknown("the answer ended without a status")),
-            Poll::Pending => None,
-        };
-        if let Some(status) = status {
-            if let Some(outcome) = self.outcome.take() {
-                outcome.record(status.code(), status.message());
-            }
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
     }
 }
