@@ -29,8 +29,30 @@ pub struct Cli {
     /// certificates, and all others connect in plaintext.
     #[arg(long, global = true, value_name = "DIR", env = "GONGJI_CERTS")]
     pub certs: Option<PathBuf>,
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// What every call presents to a server that has a clients file (options
+/// of every command).
+#[derive(Debug, Clone, Default, Args)]
+pub struct CredentialArgs {
+    /// A file holding the client token presented on every call (as
+    /// `authorization: Bearer TOKEN`); commands given --devnet present the
+    /// devnet's operator token unless this or --token is given.
+    #[arg(long, global = true, value_name = "FILE", env = "GONGJI_TOKEN_FILE", conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
+    /// The client token itself (prefer --token-file: other users of this
+    /// machine can see a command line).
+    #[arg(long, global = true, value_name = "TOKEN", env = "GONGJI_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Why you do this: sent with every call (metadata x-gongji-reason,
+    /// ASCII) and recorded in the server's operator audit log; for a
+    /// prepaid deposit or withdrawal, also the reason recorded with it.
+    #[arg(long, global = true, value_name = "TEXT", env = "GONGJI_REASON", value_parser = text)]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +124,30 @@ pub enum Command {
     /// durable network, each beside a baseline: the same servers and gRPC hops
     /// with handlers that do nothing.
     Bench(BenchArgs),
+    /// The operator audit log of a province node or the hub: every call
+    /// made with the operator role that may change state, oldest first,
+    /// with who, when, what (the request), why (--reason) and the outcome.
+    Oplog(OplogArgs),
+}
+
+/// Whose audit log `gongji oplog` reads, and how much of it.
+#[derive(Debug, Clone, Args)]
+pub struct OplogArgs {
+    /// The province node whose log to read: host:port or http://host:port.
+    #[arg(long, value_name = "ADDR", required_unless_present = "hub", conflicts_with = "hub")]
+    pub node: Option<String>,
+    /// The national hub whose log to read: host:port or http://host:port.
+    #[arg(long, value_name = "ADDR")]
+    pub hub: Option<String>,
+    /// Only actions after this sequence number.
+    #[arg(long, value_name = "SEQ", default_value_t = 0)]
+    pub after: u64,
+    /// At most this many actions (default: all).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
+    /// One JSON object per action and line, instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// What `gongji bench` loads, how hard and for how long.
@@ -623,11 +669,9 @@ pub struct PrepaidOperationArgs {
     #[arg(long, value_name = "YUAN", value_parser = prepaid_amount)]
     pub amount: Money,
     /// Who does it (an operator's name or id), recorded with the operation.
+    /// Why is the global --reason, which it requires.
     #[arg(long, value_name = "NAME", value_parser = text)]
     pub operator: String,
-    /// Why, recorded with the operation.
-    #[arg(long, value_name = "TEXT", value_parser = text)]
-    pub reason: String,
     #[command(flatten)]
     pub hub: HubArg,
 }

@@ -11,9 +11,15 @@ use gongji_common::{
     tls::{Tls, TlsFiles},
 };
 use gongji_proto::v1::{national_hub_client::NationalHubClient, province_node_client::ProvinceNodeClient};
-use tonic::transport::{Channel, Endpoint};
+use tonic::{
+    service::interceptor::InterceptedService,
+    transport::{Channel, Endpoint},
+};
 
-use crate::error::{with_causes, CliError};
+use crate::{
+    credentials::{self, Credentials},
+    error::{with_causes, CliError},
+};
 
 /// How long to wait for a TCP connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -120,15 +126,32 @@ pub async fn connect_with(address: &str, call_timeout: Duration) -> Result<Chann
         })
 }
 
-pub async fn node(address: &str) -> Result<ProvinceNodeClient<Channel>, CliError> {
-    Ok(ProvinceNodeClient::new(connect(address).await?))
+pub async fn node(address: &str) -> Result<NodeClient, CliError> {
+    Ok(node_on(connect(address).await?))
 }
 
 /// A node client for a reconciliation, which may take long.
-pub async fn reconciling_node(address: &str) -> Result<ProvinceNodeClient<Channel>, CliError> {
-    Ok(ProvinceNodeClient::new(connect_with(address, RECONCILE_TIMEOUT).await?))
+pub async fn reconciling_node(address: &str) -> Result<NodeClient, CliError> {
+    Ok(node_on(connect_with(address, RECONCILE_TIMEOUT).await?))
 }
 
-pub async fn hub(address: &str) -> Result<NationalHubClient<Channel>, CliError> {
-    Ok(NationalHubClient::new(connect(address).await?))
+pub async fn hub(address: &str) -> Result<HubClient, CliError> {
+    Ok(hub_on(connect(address).await?))
+}
+
+/// A channel that presents the command's credentials on every call.
+pub type Authorized = InterceptedService<Channel, Credentials>;
+/// A client of a province node's public service.
+pub type NodeClient = ProvinceNodeClient<Authorized>;
+/// A client of the hub's public service.
+pub type HubClient = NationalHubClient<Authorized>;
+
+/// A node client on `channel`, presenting the command's credentials.
+pub fn node_on(channel: Channel) -> NodeClient {
+    ProvinceNodeClient::with_interceptor(channel, credentials::current())
+}
+
+/// A hub client on `channel`, presenting the command's credentials.
+pub fn hub_on(channel: Channel) -> HubClient {
+    NationalHubClient::with_interceptor(channel, credentials::current())
 }

@@ -184,13 +184,17 @@ async fn settle(args: SettleArgs, out: &mut dyn Write) -> Result<u8, CliError> {
 }
 
 async fn prepaid_operation(args: PrepaidOperationArgs, withdrawal: bool, out: &mut dyn Write) -> Result<u8, CliError> {
+    let reason = crate::credentials::current()
+        .reason()
+        .map(str::to_owned)
+        .ok_or_else(|| CliError::Usage("--reason is required: why the prepaid funds move, recorded with the operation".into()))?;
     let mut hub = client::hub(&args.hub.hub).await?;
     let request = pb::PrepaidOperationRequest {
         operation_id: args.id.to_string(),
         province: args.province.to_string(),
         amount: args.amount.to_string(),
         operator: args.operator,
-        reason: args.reason,
+        reason,
     };
     let (what, answer) = if withdrawal {
         ("withdrawing", hub.withdraw_prepaid(request).await)

@@ -19,11 +19,11 @@
 use std::{collections::BTreeMap, fmt};
 
 use gongji_common::ProvinceCode;
-use gongji_proto::v1::{self as pb, province_node_client::ProvinceNodeClient};
-use tonic::{transport::Channel, Status};
+use gongji_proto::v1 as pb;
+use tonic::Status;
 
 use crate::{
-    client,
+    client::{self, NodeClient},
     error::code_words,
     network::Manifest,
     output::{decline_word, relationship_status_word, tx_status_word},
@@ -161,7 +161,7 @@ async fn seed_with(manifest: &Manifest, provinces: &[ProvinceCode]) -> SeedRepor
 }
 
 struct Seeder {
-    nodes: BTreeMap<ProvinceCode, (String, ProvinceNodeClient<Channel>)>,
+    nodes: BTreeMap<ProvinceCode, (String, NodeClient)>,
     relationships: BTreeMap<String, pb::Relationship>,
     payments: BTreeMap<String, pb::Payment>,
     warnings: Vec<String>,
@@ -184,7 +184,7 @@ impl Seeder {
             };
             match client::endpoint(&entry.address) {
                 Ok(endpoint) => {
-                    let node = ProvinceNodeClient::new(endpoint.connect_lazy());
+                    let node = client::node_on(endpoint.connect_lazy());
                     seeder.nodes.insert(p, (entry.address.clone(), node));
                 }
                 Err(e) => seeder.warnings.push(format!("province {p}: {e}; its demo data is skipped")),
@@ -194,7 +194,7 @@ impl Seeder {
     }
 
     /// A client of `p`'s node (cheap to clone: it shares the channel).
-    fn node(&self, p: ProvinceCode) -> Option<ProvinceNodeClient<Channel>> {
+    fn node(&self, p: ProvinceCode) -> Option<NodeClient> {
         self.nodes.get(&p).map(|(_, node)| node.clone())
     }
 

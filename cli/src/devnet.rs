@@ -10,11 +10,12 @@ use std::{
 };
 
 use gongji_common::{server::shutdown_signal, Period, ProvinceCode};
-use gongji_proto::v1::{self as pb, national_hub_client::NationalHubClient, province_node_client::ProvinceNodeClient};
+use gongji_proto::v1 as pb;
 
 use crate::{
     args::{CertsArgs, DevnetArgs},
-    certs, client, demo,
+    certs, client, credentials, demo,
+    devnet_access::DevnetAccess,
     error::{CliError, EXIT_OK},
     network::{Manifest, Network, NetworkSpec},
 };
@@ -40,18 +41,22 @@ pub async fn run(args: DevnetArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
     } else {
         spec.certs = Some(ensure_certs(&args, out)?);
     }
+    let access = DevnetAccess::prepare(&args.data_dir)?;
+    spec.clients = Some(access.clients_file.clone());
     let mut network = Network::start(spec)
         .await
         .map_err(|e| CliError::Other(format!("cannot start the devnet: {e}")))?;
-    let manifest = network.manifest();
+    let mut manifest = network.manifest();
+    manifest.operator_token_file = access.operator_token_file.display().to_string();
     let connection = client::Connection::for_manifest(&manifest)?;
+    let operator = access.operator()?;
 
     let stop = shutdown_signal();
     tokio::pin!(stop);
     // The signal is watched from the start, so Ctrl-C during seeding still
     // stops the servers cleanly.
     let ended = tokio::select! {
-        started = client::with_connection(connection, start_up(&manifest, &args, out, err)) => match started {
+        started = client::with_connection(connection, credentials::scope(operator, start_up(&manifest, &args, out, err))) => match started {
             Err(error) => Ended::StartupFailed(error),
             Ok(()) => tokio::select! {
                 () = &mut stop => Ended::Stopped,
@@ -218,7 +223,7 @@ pub(crate) async fn wait_ready(manifest: &Manifest) -> Result<(), CliError> {
 }
 
 async fn open_period(hub: &str) -> Result<String, String> {
-    let mut hub = NationalHubClient::new(client::connect(hub).await.map_err(|e| e.to_string())?);
+    let mut hub = client::hub_on(client::connect(hub).await.map_err(|e| e.to_string())?);
     let period = hub
         .get_open_period(pb::GetOpenPeriodRequest {})
         .await
@@ -227,7 +232,7 @@ async fn open_period(hub: &str) -> Result<String, String> {
 }
 
 async fn node_info(address: &str) -> Result<(), String> {
-    let mut node = ProvinceNodeClient::new(client::connect(address).await.map_err(|e| e.to_string())?);
+    let mut node = client::node_on(client::connect(address).await.map_err(|e| e.to_string())?);
     node.get_node_info(pb::GetNodeInfoRequest {})
         .await
         .map_err(|s| s.message().to_owned())?;
@@ -270,14 +275,31 @@ fn cheat_sheet(out: &mut dyn Write, manifest: &Manifest, provinces: &[ProvinceCo
         "" => "-plaintext".to_owned(),
         dir => format!("-cacert {dir}/ca.pem -cert {dir}/client.pem -key {dir}/client.key"),
     };
+    // Every call but reflection presents the operator's client token.
+    let auth = match manifest.operator_token_file.as_str() {
+        "" => String::new(),
+        file => format!("-H \"authorization: Bearer $(cat {file})\" "),
+    };
     writeln!(out, "grpcurl cheat sheet:")?;
+    if !auth.is_empty() {
+        writeln!(
+            out,
+            "  # every call presents a client token: the operator's is in {} (a read-only viewer's beside it);",
+            manifest.operator_token_file
+        )?;
+        writeln!(
+            out,
+            "  # grpcurl sends it with -H, this CLI reads it from --token-file or GONGJI_TOKEN_FILE (or --devnet FILE)"
+        )?;
+        writeln!(out, "  export GONGJI_TOKEN_FILE={}", manifest.operator_token_file)?;
+    }
     writeln!(out, "  # the services of a node, and the documented ProvinceNode contract")?;
     writeln!(out, "  grpcurl {tls} {node} list")?;
     writeln!(out, "  grpcurl {tls} {node} describe gongji.v1.ProvinceNode")?;
     writeln!(out, "  # the personal account of a demo donor")?;
     writeln!(
         out,
-        "  grpcurl {tls} -d '{{\"person_id\":\"{}\"}}' {} gongji.v1.ProvinceNode/GetAccount",
+        "  grpcurl {tls} {auth}-d '{{\"person_id\":\"{}\"}}' {} gongji.v1.ProvinceNode/GetAccount",
         demo::donor(donor_province),
         address(donor_province)
     )?;
@@ -289,7 +311,7 @@ fn cheat_sheet(out: &mut dyn Write, manifest: &Manifest, provinces: &[ProvinceCo
     )?;
     writeln!(
         out,
-        "  grpcurl {tls} -d '{{\"payment_id\":\"{payment_id}\",\"beneficiary_id\":\"{}\",\"institution_id\":\"{}\",\
+        "  grpcurl {tls} {auth}-d '{{\"payment_id\":\"{payment_id}\",\"beneficiary_id\":\"{}\",\"institution_id\":\"{}\",\
          \"amount\":\"12.50\",\"purpose\":\"PAYMENT_PURPOSE_OUTPATIENT\",\"relationship_id\":\"{}\"}}' {node} gongji.v1.ProvinceNode/Pay",
         demo::relative(payer),
         demo::institution(payer),
@@ -297,7 +319,7 @@ fn cheat_sheet(out: &mut dyn Write, manifest: &Manifest, provinces: &[ProvinceCo
     )?;
     writeln!(
         out,
-        "  grpcurl {tls} -d '{{\"payment_id\":\"{payment_id}\"}}' {node} gongji.v1.ProvinceNode/GetPayment"
+        "  grpcurl {tls} {auth}-d '{{\"payment_id\":\"{payment_id}\"}}' {node} gongji.v1.ProvinceNode/GetPayment"
     )?;
     writeln!(
         out,
@@ -305,7 +327,7 @@ fn cheat_sheet(out: &mut dyn Write, manifest: &Manifest, provinces: &[ProvinceCo
     )?;
     writeln!(
         out,
-        "  grpcurl {tls} -d '{{\"period\":\"{period}\"}}' {hub} gongji.v1.NationalHub/ListTransactions"
+        "  grpcurl {tls} {auth}-d '{{\"period\":\"{period}\"}}' {hub} gongji.v1.NationalHub/ListTransactions"
     )?;
     writeln!(
         out,
@@ -323,6 +345,8 @@ fn cheat_sheet(out: &mut dyn Write, manifest: &Manifest, provinces: &[ProvinceCo
     writeln!(out, "  gongji month status --hub {hub}")?;
     writeln!(out, "  gongji month close --hub {hub}")?;
     writeln!(out, "  gongji prepaid status --hub {hub}")?;
+    writeln!(out, "  # what operators did at the hub, and why (--reason TEXT on any command)")?;
+    writeln!(out, "  gongji oplog --hub {hub}")?;
     writeln!(
         out,
         "  # the network at a glance: health, versions, pending, outboxes, prepaid usage"
@@ -379,6 +403,7 @@ mod tests {
             ],
             hub_metrics: String::new(),
             certs: String::new(),
+            operator_token_file: String::new(),
         };
         let codes: Vec<ProvinceCode> = ["13", "32"].iter().map(|c| c.parse().unwrap()).collect();
         let mut out = Vec::new();
@@ -395,5 +420,21 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("\n  gongji month close --hub 127.0.0.1:6000\n"), "{text}");
+        assert!(!text.contains("authorization"), "an open network needs no token: {text}");
+
+        let secured = Manifest {
+            operator_token_file: "/data/operator.token".into(),
+            ..manifest
+        };
+        let mut out = Vec::new();
+        cheat_sheet(&mut out, &secured, &codes, "2026-01").unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(
+                r#"grpcurl -plaintext -H "authorization: Bearer $(cat /data/operator.token)" -d '{"person_id":"demo-13-donor"}'"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains("export GONGJI_TOKEN_FILE=/data/operator.token"), "{text}");
     }
 }

@@ -11,12 +11,15 @@ pub mod bench;
 pub mod certs;
 pub mod client;
 pub mod commands;
+pub mod credentials;
 pub mod cycle;
 pub mod demo;
 pub mod devnet;
+pub mod devnet_access;
 pub mod error;
 pub mod import;
 pub mod network;
+pub mod oplog;
 pub mod output;
 pub mod status;
 pub mod totals;
@@ -50,13 +53,14 @@ where
 
 /// Runs a parsed command. Returns the exit status; errors are reported on `err`.
 pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let (result, plaintext) = match connection(&cli) {
-        Ok(connection) => {
+    let settings = connection(&cli).and_then(|connection| Ok((connection, credentials(&cli)?)));
+    let (result, plaintext) = match settings {
+        Ok((connection, credentials)) => {
             let plaintext = connection.is_plaintext();
-            (
-                client::with_connection(connection, dispatch(cli.command, out, err)).await,
-                plaintext,
-            )
+            // Boxed: the commands' futures are large, and two scopes around
+            // them on the stack overflowed a test thread's in debug builds.
+            let work = credentials::scope(credentials, Box::pin(dispatch(cli.command, out, err)));
+            (client::with_connection(connection, work).await, plaintext)
         }
         Err(error) => (Err(error), false),
     };
@@ -77,20 +81,34 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     }
 }
 
+/// The devnet address file a command was given, if any.
+fn devnet_of(command: &Command) -> Option<&std::path::Path> {
+    match command {
+        Command::Audit(args) | Command::Status(args) => args.devnet.as_deref(),
+        Command::Bench(args) => args.devnet.as_deref(),
+        _ => None,
+    }
+}
+
 /// How the command connects: with --certs, or a devnet's certificates when
 /// it is given --devnet, else in plaintext.
 fn connection(cli: &Cli) -> Result<client::Connection, error::CliError> {
     if let Some(dir) = &cli.certs {
         return client::Connection::with_certs(dir);
     }
-    let devnet = match &cli.command {
-        Command::Audit(args) | Command::Status(args) => args.devnet.as_deref(),
-        Command::Bench(args) => args.devnet.as_deref(),
-        _ => None,
-    };
-    match devnet {
+    match devnet_of(&cli.command) {
         Some(path) => client::Connection::for_manifest(&network::Manifest::read(path)?),
         None => Ok(client::Connection::plaintext()),
+    }
+}
+
+/// What every call presents: --token-file or --token, and --reason; a
+/// command given --devnet and no token presents the devnet's operator token.
+fn credentials(cli: &Cli) -> Result<credentials::Credentials, error::CliError> {
+    let given = credentials::Credentials::from_args(&cli.credentials)?;
+    match devnet_of(&cli.command) {
+        Some(path) if !given.has_token() => given.or_devnet_token(&network::Manifest::read(path)?),
+        _ => Ok(given),
     }
 }
 
@@ -116,5 +134,6 @@ async fn dispatch(command: Command, out: &mut dyn Write, err: &mut dyn Write) ->
         Command::Audit(args) => audit::command(args, out, err).await,
         Command::Status(args) => status::command(args, out).await,
         Command::Bench(args) => bench::run(args, out, err).await,
+        Command::Oplog(args) => oplog::command(args, out).await,
     }
 }

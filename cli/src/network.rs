@@ -47,6 +47,8 @@ pub struct NetworkSpec {
     /// The directory of the network's certificates (`gongji certs`): every
     /// server runs mutual TLS with its own. None: plaintext (`--insecure`).
     pub certs: Option<PathBuf>,
+    /// The clients file of the public services (`--clients`); none: open.
+    pub clients: Option<PathBuf>,
 }
 
 impl NetworkSpec {
@@ -77,6 +79,7 @@ impl NetworkSpec {
             metrics_base_port: None,
             max_in_flight_per_peer: gongji_common::server::DEFAULT_MAX_IN_FLIGHT_PER_PEER,
             certs: None,
+            clients: None,
         })
     }
 }
@@ -92,6 +95,10 @@ pub struct Manifest {
     /// The directory of the network's certificates (none: plaintext).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub certs: String,
+    /// The file holding the operator's client token, which commands given
+    /// this manifest present (none when the network is open).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub operator_token_file: String,
 }
 
 impl Manifest {
@@ -292,6 +299,7 @@ impl Network {
                 .collect(),
             hub_metrics: self.hub_metrics_url().unwrap_or_default(),
             certs: self.certs().map(|dir| dir.display().to_string()).unwrap_or_default(),
+            operator_token_file: String::new(),
         }
     }
 
@@ -331,6 +339,7 @@ impl Network {
                 .map(|(code, token)| format!("{code}={token}"))
                 .collect();
         }
+        config.clients = self.spec.clients.clone();
         spawn(&self.failures.0, |stop| async move {
             national_hub::run_with_metrics(config, listener, metrics, stop)
                 .await
@@ -350,6 +359,7 @@ impl Network {
             config.link_token = self.tokens.provinces.get(&code).cloned();
             config.hub_token = Some(self.tokens.hub.clone());
         }
+        config.clients = self.spec.clients.clone();
         spawn(&self.failures.0, move |stop| async move {
             province_node::run_with_metrics(config, listener, metrics, stop)
                 .await

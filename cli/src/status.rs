@@ -9,7 +9,7 @@
 use std::{io::Write, time::Duration};
 
 use gongji_common::{peer::endpoint_uri, ProvinceCode};
-use gongji_proto::v1::{self as pb, national_hub_client::NationalHubClient, province_node_client::ProvinceNodeClient};
+use gongji_proto::v1 as pb;
 use tonic::transport::Channel;
 use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest};
 
@@ -144,7 +144,7 @@ pub async fn probe(target: &Target) -> NetworkStatus {
 async fn join_all<F: std::future::Future<Output = ServerStatus> + Send + 'static>(futures: impl Iterator<Item = F>) -> Vec<ServerStatus> {
     let connection = client::current();
     let handles: Vec<_> = futures
-        .map(|future| tokio::spawn(client::with_connection(connection.clone(), future)))
+        .map(|future| tokio::spawn(client::with_connection(connection.clone(), crate::credentials::inherit(future))))
         .collect();
     let mut results = Vec::with_capacity(handles.len());
     for handle in handles {
@@ -207,7 +207,7 @@ async fn probe_hub(address: String) -> (ServerStatus, Option<String>, Vec<pb::Pr
         status.health = why;
         return (status, None, Vec::new());
     }
-    let mut hub = NationalHubClient::new(channel);
+    let mut hub = client::hub_on(channel);
     let mut for_prepaid = hub.clone();
     let (info, prepaid) = tokio::join!(
         hub.get_hub_info(pb::GetHubInfoRequest {}),
@@ -245,7 +245,7 @@ async fn probe_node(code: ProvinceCode, address: String) -> ServerStatus {
         status.health = why;
         return status;
     }
-    match ProvinceNodeClient::new(channel).get_node_info(pb::GetNodeInfoRequest {}).await {
+    match client::node_on(channel).get_node_info(pb::GetNodeInfoRequest {}).await {
         Ok(info) => {
             let info = info.into_inner();
             if info.province_code != code.as_str() {

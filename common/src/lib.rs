@@ -3,6 +3,7 @@
 //! durable store with its journal, and server/client plumbing. Nothing here
 //! knows the business flows.
 
+pub mod access;
 pub mod auth;
 pub mod codes;
 pub mod contract;
@@ -10,6 +11,7 @@ pub mod field;
 pub mod ids;
 pub mod metrics;
 pub mod money;
+pub mod oplog;
 pub mod outbox;
 pub mod peer;
 pub mod pending;

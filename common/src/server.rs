@@ -20,7 +20,7 @@ use tonic::{
     codegen::{http, BoxFuture, Bytes, Service},
     server::NamedService,
     transport::server::{Router, TcpIncoming},
-    Code,
+    Code, Status,
 };
 use tonic_health::ServingStatus;
 use tracing::Instrument;
@@ -198,21 +198,8 @@ where
                     Ok(response) => response,
                     Err(never) => match never {},
                 };
-                let (parts, body) = response.into_parts();
                 let finish = Finish { metrics, method, started };
-                // An error comes as a trailers-only answer (the status in the
-                // headers); anything else ends with the status in trailers.
-                let body = match parts.headers.get("grpc-status") {
-                    Some(code) => {
-                        finish.record(Code::from_bytes(code.as_bytes()));
-                        Body::new(body)
-                    }
-                    None => Body::new(ObservedBody {
-                        inner: body,
-                        finish: Some(finish),
-                    }),
-                };
-                Ok(http::Response::from_parts(parts, body))
+                Ok(on_status(response, move |status| finish.record(status.code())))
             }
             .instrument(span),
         )
@@ -232,32 +219,53 @@ impl Finish {
     }
 }
 
-/// A response body that records its call when the trailers pass (or, if it
-/// is dropped before, as cancelled).
-struct ObservedBody<B> {
-    inner: B,
-    finish: Option<Finish>,
+/// `response` as it is, with `report` told the call's status once it is
+/// known: at once for an error (a trailers-only answer, the status in the
+/// headers), else when the body's trailers pass; as UNKNOWN or INTERNAL if
+/// the body ends or fails without them, as CANCELLED if it is dropped first.
+pub fn on_status<B, F>(response: http::Response<B>, report: F) -> http::Response<Body>
+where
+    B: http_body::Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Into<tonic::codegen::StdError>,
+    F: FnOnce(Status) + Send + Unpin + 'static,
+{
+    let (parts, body) = response.into_parts();
+    let body = match Status::from_header_map(&parts.headers) {
+        Some(status) => {
+            report(status);
+            Body::new(body)
+        }
+        None => Body::new(StatusBody {
+            inner: body,
+            report: Some(report),
+        }),
+    };
+    http::Response::from_parts(parts, body)
 }
 
-impl<B: http_body::Body<Data = Bytes> + Unpin> http_body::Body for ObservedBody<B> {
+/// A response body that tells its call's status when the trailers pass.
+struct StatusBody<B, F: FnOnce(Status)> {
+    inner: B,
+    report: Option<F>,
+}
+
+impl<B: http_body::Body<Data = Bytes> + Unpin, F: FnOnce(Status) + Unpin> http_body::Body for StatusBody<B, F> {
     type Data = Bytes;
     type Error = B::Error;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, B::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        let code = match &polled {
-            Poll::Ready(Some(Ok(frame))) => frame.trailers_ref().map(|trailers| {
-                trailers
-                    .get("grpc-status")
-                    .map_or(Code::Unknown, |code| Code::from_bytes(code.as_bytes()))
-            }),
-            Poll::Ready(Some(Err(_))) => Some(Code::Internal),
-            Poll::Ready(None) => Some(Code::Unknown),
+        let status = match &polled {
+            Poll::Ready(Some(Ok(frame))) => frame
+                .trailers_ref()
+                .map(|trailers| Status::from_header_map(trailers).unwrap_or_else(|| Status::unknown("no status in the trailers"))),
+            Poll::Ready(Some(Err(_))) => Some(Status::internal("the answer could not be sent")),
+            Poll::Ready(None) => Some(Status::unknown("the answer ended without a status")),
             Poll::Pending => None,
         };
-        if let Some(code) = code {
-            if let Some(finish) = self.finish.take() {
-                finish.record(code);
+        if let Some(status) = status {
+            if let Some(report) = self.report.take() {
+                report(status);
             }
         }
         polled
@@ -272,10 +280,10 @@ impl<B: http_body::Body<Data = Bytes> + Unpin> http_body::Body for ObservedBody<
     }
 }
 
-impl<B> Drop for ObservedBody<B> {
+impl<B, F: FnOnce(Status)> Drop for StatusBody<B, F> {
     fn drop(&mut self) {
-        if let Some(finish) = self.finish.take() {
-            finish.record(Code::Cancelled);
+        if let Some(report) = self.report.take() {
+            report(Status::cancelled("the call ended before it was answered"));
         }
     }
 }

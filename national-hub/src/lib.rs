@@ -21,7 +21,9 @@ pub mod store;
 use std::{future::Future, sync::Arc};
 
 use gongji_common::{
+    access::{self, guarded},
     metrics::Metrics,
+    oplog::OpLog,
     outbox::Outbox,
     server::{self, observed, ServeError},
     store::{Store, StoreError},
@@ -81,6 +83,12 @@ pub async fn run_with_metrics(
     // reads on the payment path are mostly of recent ones (in the memtable).
     // At 64 MiB the hub peaked at 309 MiB in a month of a million payments.
     let store = Store::open_with_cache(&config.data_dir, store::TREES, HUB_CACHE_BYTES)?;
+    let access = access::Access::load(
+        config.clients.as_deref(),
+        &access::policy::NATIONAL_HUB,
+        OpLog::new(store.clone(), store::OPLOG),
+    )
+    .map_err(RunError::Config)?;
     let provinces =
         province_client::Provinces::new(registry, config.deadlines(), links.credential, links.tls.as_ref()).map_err(RunError::Config)?;
     let outbox = Outbox::new(store.clone(), store::OUTBOX, config.outbox_backoff());
@@ -135,7 +143,10 @@ pub async fn run_with_metrics(
             HubRouterServer::with_interceptor(api::RouterApi::new(hub.clone(), metrics.clone()), links.gate),
             &metrics,
         ))
-        .add_service(observed(NationalHubServer::new(api::OperatorApi::new(hub.clone())), &metrics));
+        .add_service(observed(
+            guarded(NationalHubServer::new(api::OperatorApi::new(hub.clone())), access),
+            &metrics,
+        ));
     let served = server::serve(router, SERVICES, listener, shutdown, server::DEFAULT_GRACE).await;
 
     let _ = stop_recovery.send(true);

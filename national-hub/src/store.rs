@@ -16,6 +16,7 @@
 //! | `prepaid_ops`    | operation id                     | `PrepaidOp` (deposits and withdrawals) |
 //! | `statement_sums` | YYYY-MM ␟ province               | `Summer`: the totals and digest of the province's statement so far |
 //! | `pair_sums`      | YYYY-MM ␟ payer ␟ payee ␟ kind   | `PairLine`: count and gross of the pair's transactions so far |
+//! | `oplog`          | see `gongji_common::oplog`       | the operator audit log (append-only) |
 //!
 //! The two sums are written with every statement line, so a month's
 //! clearing reads them instead of the lines; `meta/sums_from` is the first
@@ -47,6 +48,7 @@ pub const TREES: &[&str] = &[
     "prepaid_ops",
     "statement_sums",
     "pair_sums",
+    "oplog",
 ];
 pub const TRANSACTIONS: TreeId = TreeId::app(0);
 pub const TX_BY_PERIOD: TreeId = TreeId::app(1);
@@ -62,6 +64,7 @@ pub const RESERVED: TreeId = TreeId::app(10);
 pub const PREPAID_OPS: TreeId = TreeId::app(11);
 pub const STATEMENT_SUMS: TreeId = TreeId::app(12);
 pub const PAIR_SUMS: TreeId = TreeId::app(13);
+pub const OPLOG: TreeId = TreeId::app(14);
 
 pub const OPEN_PERIOD: &[u8] = b"open_period";
 /// The first month whose statement and pair sums are whole.

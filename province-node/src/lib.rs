@@ -17,7 +17,9 @@ pub mod store;
 use std::{future::Future, sync::Arc};
 
 use gongji_common::{
+    access::{self, guarded},
     metrics::Metrics,
+    oplog::OpLog,
     outbox::Outbox,
     server::{self, observed, ServeError},
     store::{Store, StoreError},
@@ -65,6 +67,12 @@ pub async fn run_with_metrics(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     let store = Store::open(&config.data_dir, store::TREES)?;
+    let access = access::Access::load(
+        config.clients.as_deref(),
+        &access::policy::PROVINCE_NODE,
+        OpLog::new(store.clone(), store::OPLOG),
+    )
+    .map_err(RunError::Config)?;
     let links = config.links().map_err(RunError::Config)?;
     if links.tls.is_none() {
         tracing::warn!("{}", gongji_common::auth::PLAINTEXT_WARNING);
@@ -119,7 +127,7 @@ pub async fn run_with_metrics(
     let router = server::builder(config.max_in_flight_per_peer, links.tls.as_ref())
         .map_err(RunError::Config)?
         .add_service(observed(
-            ProvinceNodeServer::new(api::PublicApi::new(node.clone(), metrics.clone())),
+            guarded(ProvinceNodeServer::new(api::PublicApi::new(node.clone(), metrics.clone())), access),
             &metrics,
         ))
         .add_service(observed(

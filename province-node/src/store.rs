@@ -22,6 +22,7 @@
 //! | `reversed_ids`        | payment id                        | time: reversed before this node saw it |
 //! | `cross_lines`         | YYYY-MM ␟ kind ␟ id                | `CrossLine`: this node's own statement line, with its pooling region |
 //! | `reconciliations`     | YYYY-MM                           | `Reconciliation` report of the month |
+//! | `oplog`               | see `gongji_common::oplog`        | the operator audit log (append-only) |
 //!
 //! Plus the shared `journal` and `balances` trees; accounts used here:
 //! `available/PERSON`, `quota/RELATIONSHIP`, `contributions/`,
@@ -53,6 +54,7 @@ pub const TREES: &[&str] = &[
     "reversed_ids",
     "cross_lines",
     "reconciliations",
+    "oplog",
 ];
 pub const PERSONS: TreeId = TreeId::app(0);
 pub const CONTRIBUTIONS: TreeId = TreeId::app(1);
@@ -73,6 +75,7 @@ pub const TRANSFERS_IN: TreeId = TreeId::app(15);
 pub const REVERSED_IDS: TreeId = TreeId::app(16);
 pub const CROSS_LINES: TreeId = TreeId::app(17);
 pub const RECONCILIATIONS: TreeId = TreeId::app(18);
+pub const OPLOG: TreeId = TreeId::app(19);
 
 /// The key of a cross-province line: month, kind, id (the hub's statement order).
 pub fn cross_line_key(period: Period, kind: &str, id: &str) -> Vec<u8> {

@@ -21,10 +21,24 @@ use gongji_common::auth::Credential;
 /// A channel that presents a link credential on every call.
 pub type Authenticated = tonic::service::interceptor::InterceptedService<Channel, Credential>;
 
+/// Makes certificates for the network of `spec` (in DATA_DIR/certs, as
+/// `gongji certs` writes them) and has its servers run mutual TLS.
+fn with_certs(spec: &mut NetworkSpec) {
+    let certs = spec.data_dir.join("certs");
+    let wanted = gongji::certs::CertsSpec {
+        provinces: spec.provinces.iter().map(|(code, _)| *code).collect(),
+        hosts: Vec::new(),
+    };
+    gongji::certs::write(&certs, &wanted).expect("certificates");
+    spec.certs = Some(certs);
+}
+
 /// A network of a hub and province nodes for one test.
 pub struct TestNetwork {
     network: Network,
     dir: tempfile::TempDir,
+    /// The clients' tokens, when the network has a clients file.
+    clients: Option<TestClients>,
 }
 
 pub fn code(text: &str) -> ProvinceCode {
@@ -49,7 +63,11 @@ impl TestNetwork {
         spec.node_call_timeout = Duration::from_secs(4);
         adjust(&mut spec);
         let network = Network::start(spec).await.expect("network starts");
-        let test_network = TestNetwork { network, dir };
+        let test_network = TestNetwork {
+            network,
+            dir,
+            clients: None,
+        };
         test_network.wait_ready().await;
         test_network
     }
@@ -57,16 +75,7 @@ impl TestNetwork {
     /// Starts a network whose servers run mutual TLS with certificates made
     /// for it (in DATA_DIR/certs, as `gongji certs` writes them).
     pub async fn start_tls(provinces: &[&str]) -> TestNetwork {
-        TestNetwork::start_with(provinces, |spec| {
-            let certs = spec.data_dir.join("certs");
-            let wanted = gongji::certs::CertsSpec {
-                provinces: spec.provinces.iter().map(|(code, _)| *code).collect(),
-                hosts: Vec::new(),
-            };
-            gongji::certs::write(&certs, &wanted).expect("certificates");
-            spec.certs = Some(certs);
-        })
-        .await
+        TestNetwork::start_with(provinces, with_certs).await
     }
 
     /// Waits until every server answers its health check.
@@ -144,6 +153,9 @@ impl TestNetwork {
         self.network.stop_hub().await.expect("hub stops");
     }
 
+    /// Starts the stopped hub again. Connection tasks of the stopped hub
+    /// may hold its store a moment after `stop_hub` returns: a start that
+    /// finds the store locked is tried again (for up to 10 s).
     pub async fn start_hub(&mut self) {
         self.network.start_hub().await.expect("hub starts");
         self.wait_healthy(&self.network.hub_url()).await;
@@ -203,6 +215,106 @@ impl TestNetwork {
 
     pub async fn shutdown(self) {
         self.network.shutdown().await.expect("clean shutdown");
+    }
+}
+
+/// A channel that presents a client token (and a reason) on every call.
+pub type AsClient = tonic::service::interceptor::InterceptedService<Channel, gongji::credentials::Credentials>;
+
+/// The clients of a network started by [`TestNetwork::start_with_clients`]
+/// (name, role, institution): "ops-wang" (operator), "auditor" (viewer),
+/// "service-app" (service), "clinic-a" and "clinic-b" (institutions
+/// [`INSTITUTION_A`] and [`INSTITUTION_B`] of province 32).
+#[derive(Debug, Clone)]
+pub struct TestClients {
+    tokens: std::collections::BTreeMap<&'static str, String>,
+}
+
+/// The two institutions of the clients file, both in Suzhou (32).
+pub const INSTITUTION_A: &str = "H32050000001";
+pub const INSTITUTION_B: &str = "H32050000002";
+
+impl TestClients {
+    fn new() -> TestClients {
+        let names = ["ops-wang", "auditor", "service-app", "clinic-a", "clinic-b"];
+        TestClients {
+            tokens: names.iter().map(|n| (*n, gongji_common::auth::random_token())).collect(),
+        }
+    }
+
+    /// The client's token; panics for a name not in the file.
+    pub fn token(&self, name: &str) -> &str {
+        self.tokens.get(name).map(String::as_str).expect("a client of the test file")
+    }
+
+    fn file(&self) -> String {
+        use gongji_common::access::{ClientEntry, Role};
+        let institution = |code: &str| Some(gongji_common::InstitutionCode::parse("institution", code).expect("valid code"));
+        let entry = |name: &str, role, institution| ClientEntry {
+            name: name.into(),
+            role,
+            institution,
+            token: self.token(name).into(),
+        };
+        gongji_common::access::clients_file(&[
+            entry("ops-wang", Role::Operator, None),
+            entry("auditor", Role::Viewer, None),
+            entry("service-app", Role::Service, None),
+            entry("clinic-a", Role::Institution, institution(INSTITUTION_A)),
+            entry("clinic-b", Role::Institution, institution(INSTITUTION_B)),
+        ])
+    }
+}
+
+impl TestNetwork {
+    /// Starts a network whose public services admit only the clients of
+    /// [`TestClients`], each with its role.
+    pub async fn start_with_clients(provinces: &[&str]) -> TestNetwork {
+        TestNetwork::start_secured(provinces, false).await
+    }
+
+    /// Like the devnet: mutual TLS, and only the clients of [`TestClients`].
+    pub async fn start_tls_with_clients(provinces: &[&str]) -> TestNetwork {
+        TestNetwork::start_secured(provinces, true).await
+    }
+
+    async fn start_secured(provinces: &[&str], tls: bool) -> TestNetwork {
+        let clients = TestClients::new();
+        let written = clients.file();
+        let mut net = TestNetwork::start_with(provinces, |spec| {
+            let file = spec.data_dir.join("clients.json");
+            std::fs::write(&file, written).expect("clients file written");
+            spec.clients = Some(file);
+            if tls {
+                with_certs(spec);
+            }
+        })
+        .await;
+        net.clients = Some(clients);
+        net
+    }
+
+    /// The clients of a network started with clients.
+    pub fn clients(&self) -> &TestClients {
+        self.clients.as_ref().expect("the network was started with clients")
+    }
+
+    /// A client of a node's public service presenting `client`'s token
+    /// (none: no token) and `reason`.
+    pub fn node_as(&self, province: &str, client: Option<&str>, reason: Option<&str>) -> ProvinceNodeClient<AsClient> {
+        let url = self.network.node_url(code(province));
+        ProvinceNodeClient::with_interceptor(self.channel(&url), self.credentials(client, reason))
+    }
+
+    /// A client of the hub's public service presenting `client`'s token
+    /// (none: no token) and `reason`.
+    pub fn hub_as(&self, client: Option<&str>, reason: Option<&str>) -> NationalHubClient<AsClient> {
+        NationalHubClient::with_interceptor(self.channel(&self.network.hub_url()), self.credentials(client, reason))
+    }
+
+    fn credentials(&self, client: Option<&str>, reason: Option<&str>) -> gongji::credentials::Credentials {
+        let token = client.map(|name| self.clients().token(name).to_owned());
+        gongji::credentials::Credentials::new(token.as_deref(), reason).expect("ASCII token and reason")
     }
 }
 

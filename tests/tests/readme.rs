@@ -29,10 +29,15 @@ async fn the_readme_grpcurl_walkthrough_works_as_written() {
     let commands = readme_commands(&readme);
     assert!(commands.len() >= 8, "the walkthrough lost its commands: {commands:?}");
 
-    let net = TestNetwork::start_tls(&DEFAULT_PROVINCES).await;
+    // Like the devnet: mutual TLS, clients only, the operator's token in
+    // DATA_DIR/operator.token (the walkthrough runs in DATA_DIR/certs).
+    let net = TestNetwork::start_tls_with_clients(&DEFAULT_PROVINCES).await;
     let certs = net.network().certs().expect("a TLS network").to_path_buf();
+    let operator = net.clients().token("ops-wang").to_owned();
+    std::fs::write(net.data_dir().join("operator.token"), format!("{operator}\n")).expect("operator.token");
     let provinces: Vec<_> = DEFAULT_PROVINCES.iter().map(|p| code(p)).collect();
-    let report = gongji::demo::seed(&net.network().manifest(), &provinces).await;
+    let as_operator = gongji::credentials::Credentials::new(Some(&operator), Some("README walkthrough")).expect("credentials");
+    let report = gongji::credentials::scope(as_operator, gongji::demo::seed(&net.network().manifest(), &provinces)).await;
     assert!(report.warnings.is_empty(), "demo seeding: {:?}", report.warnings);
 
     let mut addresses = vec![(format!("127.0.0.1:{DEFAULT_BASE_PORT}"), net.network().hub_addr().to_string())];

@@ -20,7 +20,6 @@ use std::{
 };
 
 use gongji_common::ProvinceCode;
-use gongji_proto::v1::province_node_client::ProvinceNodeClient;
 
 use self::{
     baseline::{PaymentRoute, StubNetwork},
@@ -275,7 +274,7 @@ async fn connect_urls(addresses: impl Iterator<Item = (ProvinceCode, Option<Stri
     let mut nodes = BTreeMap::new();
     for (code, address) in addresses {
         let address = address.ok_or_else(|| CliError::Other(format!("the network has no node for province {code}")))?;
-        nodes.insert(code, ProvinceNodeClient::new(client::connect(&address).await?));
+        nodes.insert(code, client::node_on(client::connect(&address).await?));
     }
     Ok(Arc::new(nodes))
 }

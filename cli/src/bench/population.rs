@@ -13,8 +13,9 @@
 use std::{future::Future, pin::Pin, sync::Arc};
 
 use gongji_common::ProvinceCode;
-use gongji_proto::v1::{self as pb, province_node_client::ProvinceNodeClient};
-use tonic::transport::Channel;
+use gongji_proto::v1 as pb;
+
+use crate::client::NodeClient;
 
 use super::load::Answer;
 use crate::demo;
@@ -34,7 +35,7 @@ const ESTABLISH_QUOTA: &str = "1.00";
 pub type Call = Pin<Box<dyn Future<Output = Answer> + Send>>;
 
 /// The clients of each province's node.
-pub type Nodes = Arc<std::collections::BTreeMap<ProvinceCode, ProvinceNodeClient<Channel>>>;
+pub type Nodes = Arc<std::collections::BTreeMap<ProvinceCode, NodeClient>>;
 
 /// The benchmark's people and relationships.
 #[derive(Debug, Clone)]
@@ -198,7 +199,7 @@ impl Population {
     }
 }
 
-fn node(nodes: &Nodes, province: ProvinceCode) -> Result<ProvinceNodeClient<Channel>, Answer> {
+fn node(nodes: &Nodes, province: ProvinceCode) -> Result<NodeClient, Answer> {
     nodes
         .get(&province)
         .cloned()

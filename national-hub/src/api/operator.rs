@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use gongji_common::{
     contract::{Decline, TxKind},
+    oplog::OpLog,
     period::timestamp,
     Id, Period, ProvinceCode,
 };
@@ -214,6 +215,14 @@ impl NationalHub for OperatorApi {
         let period = months::period(&request.period)?;
         let province = ProvinceCode::parse("province", &request.province).map_err(HubError::from)?;
         Ok(Response::new(months::statement_stream(self.hub.clone(), period, province)))
+    }
+
+    async fn list_operator_actions(
+        &self,
+        request: Request<pb::ListOperatorActionsRequest>,
+    ) -> Result<Response<pb::ListOperatorActionsResponse>, Status> {
+        let log = OpLog::new(self.hub.store().clone(), crate::store::OPLOG);
+        Ok(Response::new(log.list_pb(request.get_ref()).map_err(HubError::from)?))
     }
 }
 

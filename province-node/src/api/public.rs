@@ -3,15 +3,17 @@
 use std::sync::Arc;
 
 use gongji_common::{
+    access::Principal,
     contract::Party,
     metrics::{Kind, Metrics},
+    oplog::OpLog,
     period::timestamp,
     Id, Period,
 };
 use gongji_proto::v1::{self as pb, province_node_server::ProvinceNode};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::convert;
+use super::{acting, convert};
 use crate::{
     error::NodeError,
     service::{ImportOutcome, Node, PaymentView, TransferView},
@@ -147,6 +149,7 @@ impl ProvinceNode for PublicApi {
     #[tracing::instrument(skip_all, fields(tx = %request.get_ref().payment_id))]
     async fn pay(&self, request: Request<pb::PayRequest>) -> Reply<pb::Payment> {
         let reply: Reply<pb::Payment> = async {
+            acting::may_pay(Principal::of(&request)?, &request.get_ref().institution_id)?;
             let command = convert::pay_command(request.into_inner()).map_err(NodeError::from)?;
             let payment = self.node.pay(command).await?;
             Ok(Response::new(payment_to_pb(&payment)))
@@ -219,6 +222,7 @@ impl ProvinceNode for PublicApi {
     #[tracing::instrument(skip_all, fields(tx = %request.get_ref().refund_id))]
     async fn refund_payment(&self, request: Request<pb::RefundPaymentRequest>) -> Reply<pb::Refund> {
         let reply: Reply<pb::Refund> = async {
+            acting::may_touch(Principal::of(&request)?, &self.node, &request.get_ref().payment_id, "refund")?;
             let command = convert::refund_command(request.into_inner()).map_err(NodeError::from)?;
             let record = self.node.refund(command).await?;
             Ok(Response::new(convert::refund_to_pb(&record)))
@@ -236,6 +240,7 @@ impl ProvinceNode for PublicApi {
     #[tracing::instrument(skip_all, fields(tx = %request.get_ref().payment_id))]
     async fn reverse_payment(&self, request: Request<pb::ReversePaymentRequest>) -> Reply<pb::Payment> {
         let reply: Reply<pb::Payment> = async {
+            acting::may_touch(Principal::of(&request)?, &self.node, &request.get_ref().payment_id, "reverse")?;
             let payment = self.node.reverse(&id("payment_id", &request.get_ref().payment_id)?).await?;
             Ok(Response::new(payment_to_pb(&payment)))
         }
@@ -281,6 +286,11 @@ impl ProvinceNode for PublicApi {
             }
         });
         Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(receiver)))
+    }
+
+    async fn list_operator_actions(&self, request: Request<pb::ListOperatorActionsRequest>) -> Reply<pb::ListOperatorActionsResponse> {
+        let log = OpLog::new(self.node.store().clone(), crate::store::OPLOG);
+        Ok(Response::new(log.list_pb(request.get_ref()).map_err(NodeError::from)?))
     }
 }
 

@@ -1,0 +1,182 @@
+//! What the CLI presents on every call to a node's or the hub's public
+//! service: a client token (`authorization: Bearer TOKEN`, from
+//! `--token-file` or `--token`) and the operator's reason
+//! (`x-gongji-reason`, from `--reason`), which the servers record in their
+//! operator audit log.
+//!
+//! [`crate::execute`] runs each command in a [`scope`] holding the
+//! credentials of its command line (a command given a devnet's address
+//! file and no token presents the devnet's operator token), so the
+//! connection functions of `client` find them without every command
+//! passing them along. Work spawned onto other tasks carries them along
+//! with [`inherit`].
+
+use std::{future::Future, path::Path};
+
+use tonic::{metadata::AsciiMetadataValue, service::Interceptor, Request, Status};
+
+use crate::{args::CredentialArgs, error::CliError};
+
+/// The metadata key of an operator's reason.
+pub use gongji_common::access::REASON_HEADER;
+
+/// A token and a reason to present; either may be absent.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    token: Option<AsciiMetadataValue>,
+    reason: Option<AsciiMetadataValue>,
+    /// The reason as given, for commands that also send it in a message.
+    reason_text: Option<String>,
+}
+
+impl Credentials {
+    /// Credentials of a token and a reason. A token must be printable
+    /// ASCII; so must a reason (gRPC metadata carries nothing else).
+    pub fn new(token: Option<&str>, reason: Option<&str>) -> Result<Credentials, String> {
+        let token = match token.map(str::trim) {
+            None => None,
+            Some("") => return Err("the client token is empty".into()),
+            Some(token) if !token.bytes().all(|b| b.is_ascii_graphic()) => {
+                return Err("a client token must be printable ASCII without spaces".into())
+            }
+            Some(token) => Some(
+                format!("Bearer {token}")
+                    .parse()
+                    .map_err(|_| "a client token must be printable ASCII".to_owned())?,
+            ),
+        };
+        let reason_text = reason.map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned);
+        let printable = |text: &str| text.bytes().all(|b| (b' '..=b'~').contains(&b));
+        if let Some(text) = reason_text.as_deref().filter(|text| !printable(text)) {
+            return Err(format!(
+                "--reason {text:?}: a reason travels as gRPC metadata, which is printable ASCII only; write it without other characters"
+            ));
+        }
+        let reason = match &reason_text {
+            None => None,
+            Some(text) => Some(text.parse().map_err(|_| {
+                format!("--reason {text:?}: a reason travels as gRPC metadata, which is ASCII only; write it without other characters")
+            })?),
+        };
+        Ok(Credentials {
+            token,
+            reason,
+            reason_text,
+        })
+    }
+
+    /// The credentials of a command line: --token-file or --token, and --reason.
+    pub fn from_args(args: &CredentialArgs) -> Result<Credentials, CliError> {
+        let token = match (&args.token_file, &args.token) {
+            (Some(path), _) => Some(read_token(path)?),
+            (None, Some(token)) => Some(token.clone()),
+            (None, None) => None,
+        };
+        Credentials::new(token.as_deref(), args.reason.as_deref()).map_err(CliError::Usage)
+    }
+
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// The reason given, if any.
+    pub fn reason(&self) -> Option<&str> {
+        self.reason_text.as_deref()
+    }
+
+    /// These credentials with the operator token of the devnet `manifest`
+    /// describes, if it names one (the reason stays).
+    pub fn or_devnet_token(self, manifest: &crate::network::Manifest) -> Result<Credentials, CliError> {
+        match manifest.operator_token_file.as_str() {
+            "" => Ok(self),
+            path => {
+                let token = read_token(Path::new(path))?;
+                Credentials::new(Some(&token), self.reason_text.as_deref()).map_err(CliError::Usage)
+            }
+        }
+    }
+}
+
+/// The token in `path`, without surrounding white space.
+pub fn read_token(path: &Path) -> Result<String, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::Usage(format!("cannot read the token file {}: {e}", path.display())))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(CliError::Usage(format!("the token file {} is empty", path.display())));
+    }
+    Ok(token.to_owned())
+}
+
+impl Interceptor for Credentials {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(token) = &self.token {
+            request.metadata_mut().insert("authorization", token.clone());
+        }
+        if let Some(reason) = &self.reason {
+            request.metadata_mut().insert(REASON_HEADER, reason.clone());
+        }
+        Ok(request)
+    }
+}
+
+tokio::task_local! {
+    static CURRENT: Credentials;
+}
+
+/// Runs `work` with `credentials` as the current ones.
+pub async fn scope<F: Future>(credentials: Credentials, work: F) -> F::Output {
+    CURRENT.scope(credentials, work).await
+}
+
+/// The credentials of the running command (none outside a [`scope`]).
+pub fn current() -> Credentials {
+    CURRENT.try_with(Credentials::clone).unwrap_or_default()
+}
+
+/// `work` with the current credentials, to be spawned onto another task.
+pub fn inherit<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    scope(current(), work)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn presented(credentials: &Credentials) -> (Option<String>, Option<String>) {
+        let request = credentials.clone().call(Request::new(())).unwrap();
+        let get = |key: &str| request.metadata().get(key).map(|v| v.to_str().unwrap().to_owned());
+        (get("authorization"), get(REASON_HEADER))
+    }
+
+    #[test]
+    fn the_token_and_reason_travel_as_metadata() {
+        let both = Credentials::new(Some(" s3cret\n"), Some("month end")).unwrap();
+        assert_eq!(presented(&both), (Some("Bearer s3cret".into()), Some("month end".into())));
+        assert_eq!(presented(&Credentials::default()), (None, None));
+        assert!(Credentials::new(Some(""), None).is_err());
+        let error = Credentials::new(None, Some("月结")).unwrap_err();
+        assert!(error.contains("ASCII"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_scope_holds_the_command_lines_credentials_and_a_devnets_token_fills_in() {
+        assert!(!current().has_token());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("operator.token");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let manifest = crate::network::Manifest {
+            hub: String::new(),
+            provinces: Vec::new(),
+            hub_metrics: String::new(),
+            certs: String::new(),
+            operator_token_file: file.display().to_string(),
+        };
+        let devnet = Credentials::new(None, Some("why")).unwrap().or_devnet_token(&manifest).unwrap();
+        scope(devnet, async {
+            assert_eq!(presented(&current()), (Some("Bearer from-file".into()), Some("why".into())));
+            let spawned = tokio::spawn(inherit(async { current().has_token() }));
+            assert!(spawned.await.unwrap());
+        })
+        .await;
+    }
+}

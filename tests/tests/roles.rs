@@ -1,0 +1,532 @@
+//! Client roles and the operator audit log, on a network whose servers have
+//! a clients file: an operator, a viewer, the service app and two clinics
+//! of Jiangsu (32). Institutions pay, refund and reverse only as
+//! themselves; only operators close months or move prepaid funds; a call
+//! without a known token is refused; every operator action is logged with
+//! who, what, why and its outcome, and the log outlives a restart.
+
+use gongji_tests::{assert_status, v1 as pb, AsClient, TestNetwork, INSTITUTION_A, INSTITUTION_B};
+use tonic::Code;
+
+type Node = pb::province_node_client::ProvinceNodeClient<AsClient>;
+type Hub = pb::national_hub_client::NationalHubClient<AsClient>;
+
+/// A Suzhou donor with 2000.00 and a relative with a quota of 500.00 from
+/// them, set up by the operator and the service app.
+async fn donor_and_relative(net: &TestNetwork) {
+    let mut ops = net.node_as("32", Some("ops-wang"), Some("onboarding"));
+    for (id, insurance) in [
+        ("donor-32", pb::InsuranceType::Employee),
+        ("relative-32", pb::InsuranceType::Resident),
+    ] {
+        ops.register_person(gongji_tests::register_request(id, insurance, "320500"))
+            .await
+            .expect("the operator registers");
+    }
+    ops.credit_contribution(pb::CreditContributionRequest {
+        contribution_id: "c-donor-32".into(),
+        person_id: "donor-32".into(),
+        amount: "2000.00".into(),
+    })
+    .await
+    .expect("the operator credits");
+    let relationship = net
+        .node_as("32", Some("service-app"), None)
+        .establish_relationship(gongji_tests::establish_request("rel-32", "donor-32", "relative-32", "32", "500.00"))
+        .await
+        .expect("the service app establishes")
+        .into_inner();
+    assert_eq!(relationship.status, pb::RelationshipStatus::Active as i32);
+}
+
+async fn pay(node: &mut Node, id: &str, institution: &str, amount: &str) -> Result<pb::Payment, tonic::Status> {
+    node.pay(gongji_tests::pay_request(id, "relative-32", institution, amount))
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn actions(hub_or_node: impl Into<Log>) -> Vec<pb::OperatorAction> {
+    let request = pb::ListOperatorActionsRequest { after_seq: 0, limit: 0 };
+    match hub_or_node.into() {
+        Log::Hub(mut hub) => hub.list_operator_actions(request).await,
+        Log::Node(mut node) => node.list_operator_actions(request).await,
+    }
+    .expect("list operator actions")
+    .into_inner()
+    .actions
+}
+
+enum Log {
+    Hub(Hub),
+    Node(Node),
+}
+
+impl From<Hub> for Log {
+    fn from(hub: Hub) -> Log {
+        Log::Hub(hub)
+    }
+}
+
+impl From<Node> for Log {
+    fn from(node: Node) -> Log {
+        Log::Node(node)
+    }
+}
+
+#[tokio::test]
+async fn an_institution_pays_refunds_and_reverses_only_as_itself() {
+    let net = TestNetwork::start_with_clients(&["32"]).await;
+    donor_and_relative(&net).await;
+    let mut clinic_a = net.node_as("32", Some("clinic-a"), None);
+    let mut clinic_b = net.node_as("32", Some("clinic-b"), None);
+
+    let paid = pay(&mut clinic_a, "pay-a", INSTITUTION_A, "100.00")
+        .await
+        .expect("clinic A pays as itself");
+    assert_eq!(paid.status, pb::TransactionStatus::Approved as i32);
+    assert_status(
+        pay(&mut clinic_a, "pay-as-b", INSTITUTION_B, "10.00").await,
+        Code::PermissionDenied,
+        &format!("is institution {INSTITUTION_A} and cannot pay for {INSTITUTION_B}"),
+    );
+    assert_status(
+        net.node_as("32", Some("clinic-a"), None)
+            .get_payment(pb::GetPaymentRequest {
+                payment_id: "pay-as-b".into(),
+            })
+            .await,
+        Code::NotFound,
+        "pay-as-b",
+    );
+    let refund_b = clinic_b
+        .refund_payment(pb::RefundPaymentRequest {
+            refund_id: "refund-by-b".into(),
+            payment_id: "pay-a".into(),
+            amount: "10.00".into(),
+        })
+        .await;
+    assert_status(
+        refund_b,
+        Code::PermissionDenied,
+        &format!("cannot refund for {INSTITUTION_A}'s payment pay-a"),
+    );
+    let reverse_b = clinic_b
+        .reverse_payment(pb::ReversePaymentRequest {
+            payment_id: "pay-a".into(),
+        })
+        .await;
+    assert_status(
+        reverse_b,
+        Code::PermissionDenied,
+        &format!("is institution {INSTITUTION_B} and cannot reverse"),
+    );
+    let still = net
+        .node_as("32", Some("auditor"), None)
+        .get_payment(pb::GetPaymentRequest {
+            payment_id: "pay-a".into(),
+        })
+        .await
+        .expect("a viewer reads")
+        .into_inner();
+    assert_eq!(
+        (still.status, still.refunded.as_str()),
+        (pb::TransactionStatus::Approved as i32, "0.00")
+    );
+
+    // Its own payments it refunds and reverses; an id the node never saw it may reverse.
+    let refunded = clinic_a
+        .refund_payment(pb::RefundPaymentRequest {
+            refund_id: "refund-by-a".into(),
+            payment_id: "pay-a".into(),
+            amount: "10.00".into(),
+        })
+        .await
+        .expect("clinic A refunds its own payment")
+        .into_inner();
+    assert_eq!(refunded.status, pb::TransactionStatus::Approved as i32);
+    pay(&mut clinic_a, "pay-a2", INSTITUTION_A, "20.00")
+        .await
+        .expect("clinic A pays again");
+    let reversed = clinic_a
+        .reverse_payment(pb::ReversePaymentRequest {
+            payment_id: "pay-a2".into(),
+        })
+        .await
+        .expect("clinic A reverses its own payment")
+        .into_inner();
+    assert_eq!(reversed.status, pb::TransactionStatus::Reversed as i32);
+    let unknown = clinic_b
+        .reverse_payment(pb::ReversePaymentRequest {
+            payment_id: "never-seen".into(),
+        })
+        .await
+        .expect("a payment unknown to the node may be reversed")
+        .into_inner();
+    assert_eq!(unknown.status, pb::TransactionStatus::Reversed as i32);
+
+    // The service app does not pay; the operator may pay for any institution.
+    let mut service = net.node_as("32", Some("service-app"), None);
+    assert_status(
+        pay(&mut service, "pay-by-app", INSTITUTION_A, "10.00").await,
+        Code::PermissionDenied,
+        "Pay needs the institution or operator role; client \"service-app\" has the service role",
+    );
+    let mut ops = net.node_as("32", Some("ops-wang"), Some("manual payment for a clinic whose terminal is down"));
+    pay(&mut ops, "pay-by-ops", INSTITUTION_B, "10.00")
+        .await
+        .expect("the operator pays");
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn only_an_operator_closes_a_month_or_moves_prepaid_funds() {
+    let net = TestNetwork::start_with_clients(&["13", "32"]).await;
+    let open = net
+        .hub_as(Some("auditor"), None)
+        .get_open_period(pb::GetOpenPeriodRequest {})
+        .await
+        .expect("open month");
+    let open = open.into_inner().period;
+    let prepaid_before = net
+        .hub_as(Some("auditor"), None)
+        .get_prepaid(pb::GetPrepaidRequest {})
+        .await
+        .expect("prepaid")
+        .into_inner();
+
+    for client in ["auditor", "clinic-a", "service-app"] {
+        let mut hub = net.hub_as(Some(client), Some("let me try"));
+        assert_status(
+            hub.close_month(pb::CloseMonthRequest { period: String::new() }).await,
+            Code::PermissionDenied,
+            "CloseMonth needs the operator role",
+        );
+        assert_status(
+            hub.deposit_prepaid(pb::PrepaidOperationRequest {
+                operation_id: format!("dep-{client}"),
+                province: "13".into(),
+                amount: "1000.00".into(),
+                operator: client.into(),
+                reason: "top-up".into(),
+            })
+            .await,
+            Code::PermissionDenied,
+            "DepositPrepaid needs the operator role",
+        );
+        assert_status(
+            net.node_as("32", Some(client), None)
+                .reconcile_month(pb::ReconcileMonthRequest { period: open.clone() })
+                .await,
+            Code::PermissionDenied,
+            "ReconcileMonth needs the operator role",
+        );
+    }
+    let mut viewer = net.hub_as(Some("auditor"), None);
+    let month = viewer
+        .get_month(pb::GetMonthRequest { period: String::new() })
+        .await
+        .expect("month")
+        .into_inner();
+    assert_eq!((month.period.as_str(), month.state), (open.as_str(), pb::MonthState::Open as i32));
+    assert_eq!(
+        viewer.get_prepaid(pb::GetPrepaidRequest {}).await.expect("prepaid").into_inner(),
+        prepaid_before
+    );
+    assert!(actions(viewer.clone()).await.is_empty(), "refused calls are no operator actions");
+    assert_status(
+        net.hub_as(Some("clinic-a"), None)
+            .list_operator_actions(pb::ListOperatorActionsRequest::default())
+            .await,
+        Code::PermissionDenied,
+        "ListOperatorActions needs the viewer or operator role",
+    );
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_call_without_a_known_token_is_unauthenticated() {
+    let net = TestNetwork::start_with_clients(&["32"]).await;
+    assert_status(
+        net.hub_as(None, None).get_open_period(pb::GetOpenPeriodRequest {}).await,
+        Code::Unauthenticated,
+        "present a client token",
+    );
+    assert_status(
+        net.node_as("32", None, None).get_node_info(pb::GetNodeInfoRequest {}).await,
+        Code::Unauthenticated,
+        "present a client token",
+    );
+    let stranger = gongji::credentials::Credentials::new(Some("not-a-token-of-this-network"), None).unwrap();
+    let mut hub = pb::national_hub_client::NationalHubClient::with_interceptor(
+        tonic::transport::Channel::from_shared(net.network().hub_url())
+            .unwrap()
+            .connect_lazy(),
+        stranger,
+    );
+    assert_status(
+        hub.close_month(pb::CloseMonthRequest { period: String::new() }).await,
+        Code::Unauthenticated,
+        "not in the server's clients file",
+    );
+    // The links between servers do not take client tokens; they still work.
+    let mut ops = net.node_as("32", Some("ops-wang"), None);
+    ops.get_node_info(pb::GetNodeInfoRequest {}).await.expect("the operator reads");
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_operator_action_is_logged_with_who_what_why_and_outcome_and_survives_a_restart() {
+    let mut net = TestNetwork::start_with_clients(&["13", "32"]).await;
+    let mut node = net.node_as("32", Some("ops-wang"), Some("payroll import 2026-01"));
+    node.register_person(gongji_tests::register_request("emp-32", pb::InsuranceType::Employee, "320500"))
+        .await
+        .expect("register");
+    node.credit_contribution(pb::CreditContributionRequest {
+        contribution_id: "c-emp-32".into(),
+        person_id: "emp-32".into(),
+        amount: "321.50".into(),
+    })
+    .await
+    .expect("credit");
+
+    let mut hub = net.hub_as(Some("ops-wang"), Some("Hebei asked for a top-up"));
+    hub.deposit_prepaid(pb::PrepaidOperationRequest {
+        operation_id: "dep-13-1".into(),
+        province: "13".into(),
+        amount: "250000.00".into(),
+        operator: "wang".into(),
+        reason: "top-up".into(),
+    })
+    .await
+    .expect("deposit");
+    let mut closing = net.hub_as(Some("ops-wang"), Some("month end"));
+    let refused = closing.close_month(pb::CloseMonthRequest { period: "2099-01".into() }).await;
+    let refused = refused.expect_err("a month that has not started cannot be closed");
+    let open = closing
+        .get_open_period(pb::GetOpenPeriodRequest {})
+        .await
+        .expect("open")
+        .into_inner()
+        .period;
+    closing
+        .close_month(pb::CloseMonthRequest { period: open.clone() })
+        .await
+        .expect("close the open month");
+
+    let check_hub = |logged: &[pb::OperatorAction]| {
+        let names: Vec<&str> = logged.iter().map(|a| a.action.as_str()).collect();
+        assert_eq!(names, ["DepositPrepaid", "CloseMonth", "CloseMonth"], "reads are not logged");
+        assert_eq!(logged.iter().map(|a| a.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        for action in logged {
+            assert_eq!((action.who.as_str(), action.role.as_str()), ("ops-wang", "operator"));
+            assert!(action.at.is_some() && action.outcome_at.is_some());
+        }
+        let deposit = &logged[0];
+        assert!(deposit.what.contains(r#""amount":"250000.00""#), "{}", deposit.what);
+        assert!(deposit.what.contains(r#""operation_id":"dep-13-1""#), "{}", deposit.what);
+        assert_eq!(
+            (deposit.why.as_str(), deposit.outcome_code.as_str()),
+            ("Hebei asked for a top-up", "OK")
+        );
+        let failed = &logged[1];
+        assert!(failed.what.contains(r#""period":"2099-01""#), "{}", failed.what);
+        assert_eq!(failed.outcome_code, gongji_common::metrics::code_name(refused.code()));
+        assert_eq!(failed.outcome_message, refused.message());
+        let closed = &logged[2];
+        assert!(closed.what.contains(&format!(r#""period":"{open}""#)), "{}", closed.what);
+        assert_eq!((closed.why.as_str(), closed.outcome_code.as_str()), ("month end", "OK"));
+    };
+    let logged = actions(net.hub_as(Some("auditor"), None)).await;
+    check_hub(&logged);
+    assert_ne!(logged[1].outcome_code, "OK");
+
+    let at_node = actions(net.node_as("32", Some("auditor"), None)).await;
+    let names: Vec<&str> = at_node.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(names, ["RegisterPerson", "CreditContribution"]);
+    let credit = &at_node[1];
+    assert!(credit.what.contains(r#""amount":"321.50""#), "{}", credit.what);
+    assert_eq!(
+        (credit.why.as_str(), credit.outcome_code.as_str()),
+        ("payroll import 2026-01", "OK")
+    );
+
+    // Connections still open keep a stopped hub's store busy a moment.
+    drop((hub, closing, node));
+    net.stop_hub().await;
+    net.start_hub().await;
+    check_hub(&actions(net.hub_as(Some("auditor"), None)).await);
+
+    // Paged: after the first action, one at a time.
+    let page = net
+        .hub_as(Some("ops-wang"), None)
+        .list_operator_actions(pb::ListOperatorActionsRequest { after_seq: 1, limit: 1 })
+        .await
+        .expect("a page")
+        .into_inner()
+        .actions;
+    assert_eq!(page.iter().map(|a| a.seq).collect::<Vec<_>>(), [2]);
+
+    // The CLI prints the log, as a table and as JSON lines.
+    let token = net.clients().token("auditor").to_owned();
+    let hub_url = net.network().hub_url();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = gongji::run(["gongji", "oplog", "--hub", &hub_url, "--token", &token], &mut out, &mut err).await;
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(code, 0, "{text}{}", String::from_utf8_lossy(&err));
+    for needle in [
+        "DepositPrepaid",
+        "CloseMonth",
+        "ops-wang",
+        "Hebei asked for a top-up",
+        "month end",
+        "INVALID_ARGUMENT",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = gongji::run(
+        ["gongji", "oplog", "--hub", &hub_url, "--token", &token, "--json", "--after", "2"],
+        &mut out,
+        &mut err,
+    )
+    .await;
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(
+        (lines[0]["seq"].as_u64(), lines[0]["action"].as_str()),
+        (Some(3), Some("CloseMonth"))
+    );
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = gongji::run(["gongji", "oplog", "--hub", &hub_url], &mut out, &mut err).await;
+    assert_ne!(code, 0, "no token, no log");
+    assert!(
+        String::from_utf8_lossy(&err).contains("present a client token"),
+        "{}",
+        String::from_utf8_lossy(&err)
+    );
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_cli_presents_its_token_and_reason_and_demo_seeding_works_as_the_operator() {
+    let net = TestNetwork::start_with_clients(&["13", "32"]).await;
+    let token = net.clients().token("ops-wang").to_owned();
+    let hub_url = net.network().hub_url();
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("ops.token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let token_file = token_file.display().to_string();
+    let args = [
+        "gongji",
+        "prepaid",
+        "deposit",
+        "--id",
+        "dep-cli",
+        "--province",
+        "32",
+        "--amount",
+        "1000.00",
+        "--operator",
+        "wang",
+        "--hub",
+        &hub_url,
+        "--token-file",
+        &token_file,
+        "--reason",
+        "quarterly top-up",
+    ];
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = gongji::run(args, &mut out, &mut err).await;
+    assert_eq!(code, 0, "{}{}", String::from_utf8_lossy(&out), String::from_utf8_lossy(&err));
+    let logged = actions(net.hub_as(Some("auditor"), None)).await;
+    assert_eq!(logged.len(), 1);
+    assert_eq!(
+        (logged[0].why.as_str(), logged[0].outcome_code.as_str()),
+        ("quarterly top-up", "OK")
+    );
+    assert!(
+        logged[0].what.contains(r#""reason":"quarterly top-up""#),
+        "the deposit's own reason: {}",
+        logged[0].what
+    );
+
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = gongji::run(
+        ["gongji", "month", "close", "--hub", &hub_url, "--token-file", &token_file],
+        &mut out,
+        &mut err,
+    )
+    .await;
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    let viewer = net.clients().token("auditor").to_owned();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = gongji::run(
+        ["gongji", "month", "close", "--hub", &hub_url, "--token", &viewer],
+        &mut out,
+        &mut err,
+    )
+    .await;
+    assert_ne!(code, 0);
+    assert!(
+        String::from_utf8_lossy(&err).contains("CloseMonth needs the operator role"),
+        "{}",
+        String::from_utf8_lossy(&err)
+    );
+
+    // The demo data goes in with the operator's token, and status and
+    // audit read with it too.
+    let manifest = net.network().manifest();
+    let provinces = [gongji_tests::code("13"), gongji_tests::code("32")];
+    let operator = gongji::credentials::Credentials::new(Some(&token), Some("demo")).unwrap();
+    let report = gongji::credentials::scope(operator, gongji::demo::seed(&manifest, &provinces)).await;
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let mut manifest = manifest;
+    manifest.operator_token_file = token_file.clone();
+    let manifest_file = dir.path().join("devnet.json");
+    std::fs::write(&manifest_file, serde_json::to_string(&manifest).unwrap()).unwrap();
+    let manifest_file = manifest_file.display().to_string();
+    for command in ["status", "audit"] {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = gongji::run(["gongji", command, "--devnet", &manifest_file], &mut out, &mut err).await;
+        assert_eq!(
+            code,
+            0,
+            "gongji {command} --devnet presents the devnet's operator token:\n{}{}",
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&err)
+        );
+    }
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_operators_request_over_the_size_limit_is_refused_and_not_logged() {
+    let net = TestNetwork::start_with_clients(&["13"]).await;
+    let mut hub = net.hub_as(Some("ops-wang"), Some("a very long reason"));
+    let huge = hub
+        .deposit_prepaid(pb::PrepaidOperationRequest {
+            operation_id: "dep-huge".into(),
+            province: "13".into(),
+            amount: "1.00".into(),
+            operator: "wang".into(),
+            reason: "x".repeat(5 * 1024 * 1024),
+        })
+        .await;
+    assert_status(huge, Code::ResourceExhausted, "larger than");
+    assert!(actions(net.hub_as(Some("auditor"), None)).await.is_empty());
+    // A request that is no message of its type is logged as such, and refused by the handler.
+    let refused = hub
+        .close_month(pb::CloseMonthRequest {
+            period: "not-a-month".into(),
+        })
+        .await;
+    assert_status(refused, Code::InvalidArgument, "period");
+    let logged = actions(net.hub_as(Some("auditor"), None)).await;
+    assert_eq!(logged.len(), 1);
+    assert_eq!(logged[0].outcome_code, "INVALID_ARGUMENT");
+    net.shutdown().await;
+}
