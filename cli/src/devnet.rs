@@ -281,6 +281,14 @@ fn cheat_sheet(out: &mut dyn Write, manifest: &Manifest, provinces: &[ProvinceCo
         file => format!("-H \"authorization: Bearer $(cat {file})\" "),
     };
     writeln!(out, "grpcurl cheat sheet:")?;
+    if !manifest.certs.is_empty() {
+        writeln!(
+            out,
+            "  # every connection is mutual TLS: grpcurl presents the devnet's client certificate (-cacert, -cert, -key),"
+        )?;
+        writeln!(out, "  # this CLI reads it from --certs or GONGJI_CERTS (or --devnet FILE)")?;
+        writeln!(out, "  export GONGJI_CERTS={}", manifest.certs)?;
+    }
     if !auth.is_empty() {
         writeln!(
             out,
@@ -334,10 +342,6 @@ fn cheat_sheet(out: &mut dyn Write, manifest: &Manifest, provinces: &[ProvinceCo
         "  # or with this CLI: gongji show payment {} --node {node}; gongji show transactions --period {period} --hub {hub}",
         demo::payment(payer)
     )?;
-    if !manifest.certs.is_empty() {
-        writeln!(out, "  # the CLI connects with the devnet's client certificate")?;
-        writeln!(out, "  export GONGJI_CERTS={}", manifest.certs)?;
-    }
     writeln!(
         out,
         "  # the monthly cycle with this CLI: the open month, closing it, prepaid funds (more: gongji month --help)"
@@ -436,5 +440,22 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("export GONGJI_TOKEN_FILE=/data/operator.token"), "{text}");
+        assert!(!text.contains("GONGJI_CERTS"), "a plaintext network has no certificates: {text}");
+
+        let tls = Manifest {
+            certs: "/data/certs".into(),
+            ..secured
+        };
+        let mut out = Vec::new();
+        cheat_sheet(&mut out, &tls, &codes, "2026-01").unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(
+                "grpcurl -cacert /data/certs/ca.pem -cert /data/certs/client.pem -key /data/certs/client.key 127.0.0.1:6002 list"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("export GONGJI_CERTS=/data/certs"), "{text}");
+        assert!(!text.contains("-plaintext"), "{text}");
     }
 }
