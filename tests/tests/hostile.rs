@@ -1,6 +1,7 @@
 //! Hostile messages to every RPC of every service: empty messages, huge
 //! strings, unknown enum values, extreme numbers, strange characters, bytes
-//! that are no protobuf at all and fields of the wrong wire type. Each must
+//! that are no protobuf at all, fields of the wrong wire type and messages
+//! over the 4 MiB limit (OUT_OF_RANGE, before decoding). Each must
 //! be answered with a clean refusal (never UNKNOWN, never a dropped
 //! connection, never INTERNAL except tonic's own "cannot decode" for bytes
 //! that are not the message), and none may change what the servers hold.
@@ -180,6 +181,21 @@ fn wrong_wire_type(messages: &BTreeMap<String, DescriptorProto>, name: &str) -> 
     Some(out)
 }
 
+/// A message just over the 4 MiB every server accepts: field 1 as 4 MiB + 1
+/// bytes of text. Refused before it is decoded.
+fn oversize() -> Vec<u8> {
+    let len = 4 * 1024 * 1024 + 1;
+    let mut body = vec![0x0a];
+    let mut n = len;
+    while n >= 0x80 {
+        body.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    body.push(n as u8);
+    body.resize(body.len() + len, b'9');
+    body
+}
+
 async fn call(channel: Channel, method: &Method, body: Vec<u8>) -> Result<(), Status> {
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
@@ -277,10 +293,21 @@ async fn every_rpc_refuses_hostile_messages_cleanly_and_changes_nothing() {
         if let Some(wrong) = wrong_wire_type(&messages, &method.input) {
             bodies.push(("wrong wire type", wrong));
         }
+        bodies.push(("oversize", oversize()));
         for (what, body) in bodies {
             let undecodable = matches!(what, "garbage" | "wrong wire type");
             match call(channel.clone(), method, body).await {
+                Ok(()) if what == "oversize" => panic!("{} accepted a message over 4 MiB", method.path),
                 Ok(()) => {}
+                Err(status) if what == "oversize" => {
+                    // The link services ask who is calling first.
+                    assert!(
+                        matches!(status.code(), Code::OutOfRange | Code::Unauthenticated),
+                        "{} with a message over 4 MiB: {status:?}",
+                        method.path
+                    );
+                    *refusals.entry(format!("oversize {:?}", status.code())).or_default() += 1;
+                }
                 Err(status) => {
                     let clean = match status.code() {
                         Code::Unknown | Code::Unavailable | Code::Cancelled | Code::DataLoss | Code::Unimplemented => false,
@@ -295,6 +322,10 @@ async fn every_rpc_refuses_hostile_messages_cleanly_and_changes_nothing() {
     }
     eprintln!("{} methods; refusals by code: {refusals:?}", methods.len());
     assert!(refusals.get("InvalidArgument").copied().unwrap_or(0) > 50, "{refusals:?}");
+    assert!(
+        refusals.get("oversize OutOfRange").copied().unwrap_or(0) >= 40,
+        "the public services refuse messages over 4 MiB: {refusals:?}"
+    );
     assert_eq!(holdings(&net).await, before, "hostile messages changed nothing");
 
     // And the servers still work.
