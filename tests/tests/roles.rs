@@ -244,6 +244,49 @@ async fn only_an_operator_closes_a_month_or_moves_prepaid_funds() {
 }
 
 #[tokio::test]
+async fn a_settlement_override_needs_the_operator_and_records_the_clients_name() {
+    let net = TestNetwork::start_with_clients(&["13", "32"]).await;
+    let mut ops = net.hub_as(Some("ops-wang"), Some("month end"));
+    let month = ops
+        .close_month(pb::CloseMonthRequest { period: String::new() })
+        .await
+        .expect("the operator closes the open month")
+        .into_inner();
+    let settle = |operator: &str| pb::SettleMonthRequest {
+        period: month.period.clone(),
+        override_reason: "13 cannot reconcile before the deadline".into(),
+        operator: operator.into(),
+    };
+    assert_status(
+        net.hub_as(Some("auditor"), None).settle_month(settle("auditor")).await,
+        Code::PermissionDenied,
+        "SettleMonth needs the operator role",
+    );
+    let settled = net
+        .hub_as(Some("ops-wang"), Some("deadline passed"))
+        .settle_month(settle(""))
+        .await
+        .expect("the operator settles with an override")
+        .into_inner();
+    assert_eq!(settled.operator, "ops-wang", "the client's name when none is given");
+    assert_eq!(settled.override_reason, "13 cannot reconcile before the deadline");
+    let logged = actions(ops.clone()).await;
+    let last = logged.last().expect("logged");
+    assert_eq!(
+        (
+            last.who.as_str(),
+            last.action.as_str(),
+            last.why.as_str(),
+            last.outcome_code.as_str()
+        ),
+        ("ops-wang", "SettleMonth", "deadline passed", "OK"),
+        "{last:?}"
+    );
+    assert!(last.what.contains("13 cannot reconcile"), "{last:?}");
+    net.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_call_without_a_known_token_is_unauthenticated() {
     let net = TestNetwork::start_with_clients(&["32"]).await;
     assert_status(

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use gongji_common::{
+    access::Principal,
     contract::{Decline, TxKind},
     oplog::OpLog,
     period::timestamp,
@@ -164,12 +165,16 @@ impl NationalHub for OperatorApi {
     }
 
     async fn settle_month(&self, request: Request<pb::SettleMonthRequest>) -> Result<Response<pb::Settlement>, Status> {
+        // Who settles: the name given, else the client's own name (an open
+        // hub knows no names).
+        let client = Principal::of(&request)?.clone();
         let request = request.into_inner();
         let period = months::period(&request.period)?;
         let reason = request.override_reason.trim();
-        let operator = match request.operator.trim() {
-            "" => "unnamed operator".to_owned(),
-            name => name.to_owned(),
+        let operator = match (request.operator.trim(), client.name.as_str()) {
+            ("", "anonymous") => "unnamed operator".to_owned(),
+            ("", client) => client.to_owned(),
+            (name, _) => name.to_owned(),
         };
         let settlement = self
             .hub
