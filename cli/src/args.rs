@@ -48,9 +48,10 @@ pub struct CredentialArgs {
     /// machine can see a command line).
     #[arg(long, global = true, value_name = "TOKEN", env = "GONGJI_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Why you do this: sent with every call (metadata x-gongji-reason,
-    /// ASCII) and recorded in the server's operator audit log; for a
-    /// prepaid deposit or withdrawal, also the reason recorded with it.
+    /// Why you do this, in any language: sent with every call (metadata
+    /// x-gongji-reason, or x-gongji-reason-bin for text that is not ASCII)
+    /// and recorded in the server's operator audit log; for a prepaid
+    /// deposit or withdrawal, also the reason recorded with it.
     #[arg(long, global = true, value_name = "TEXT", env = "GONGJI_REASON", value_parser = text)]
     pub reason: Option<String>,
 }

@@ -18,20 +18,29 @@ use tonic::{metadata::AsciiMetadataValue, service::Interceptor, Request, Status}
 use crate::{args::CredentialArgs, error::CliError};
 
 /// The metadata key of an operator's reason.
-pub use gongji_common::access::REASON_HEADER;
+pub use gongji_common::access::{REASON_BIN_HEADER, REASON_HEADER};
+
+/// A reason as metadata: printable ASCII as it is, anything else as UTF-8
+/// in binary metadata (`x-gongji-reason-bin`).
+#[derive(Debug, Clone)]
+enum Reason {
+    Ascii(AsciiMetadataValue),
+    Utf8(tonic::metadata::BinaryMetadataValue),
+}
 
 /// A token and a reason to present; either may be absent.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
     token: Option<AsciiMetadataValue>,
-    reason: Option<AsciiMetadataValue>,
+    reason: Option<Reason>,
     /// The reason as given, for commands that also send it in a message.
     reason_text: Option<String>,
 }
 
 impl Credentials {
     /// Credentials of a token and a reason. A token must be printable
-    /// ASCII; so must a reason (gRPC metadata carries nothing else).
+    /// ASCII; a reason may be any text without control characters (one
+    /// that is not ASCII travels as binary metadata).
     pub fn new(token: Option<&str>, reason: Option<&str>) -> Result<Credentials, String> {
         let token = match token.map(str::trim) {
             None => None,
@@ -46,17 +55,16 @@ impl Credentials {
             ),
         };
         let reason_text = reason.map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned);
-        let printable = |text: &str| text.bytes().all(|b| (b' '..=b'~').contains(&b));
-        if let Some(text) = reason_text.as_deref().filter(|text| !printable(text)) {
-            return Err(format!(
-                "--reason {text:?}: a reason travels as gRPC metadata, which is printable ASCII only; write it without other characters"
-            ));
+        if let Some(text) = reason_text.as_deref().filter(|text| text.chars().any(char::is_control)) {
+            return Err(format!("--reason {text:?}: write it on one line, without control characters"));
         }
+        let printable = |text: &str| text.bytes().all(|b| (b' '..=b'~').contains(&b));
         let reason = match &reason_text {
             None => None,
-            Some(text) => Some(text.parse().map_err(|_| {
-                format!("--reason {text:?}: a reason travels as gRPC metadata, which is ASCII only; write it without other characters")
-            })?),
+            Some(text) if printable(text) => Some(Reason::Ascii(
+                text.parse().map_err(|_| format!("--reason {text:?} cannot travel as metadata"))?,
+            )),
+            Some(text) => Some(Reason::Utf8(tonic::metadata::BinaryMetadataValue::from_bytes(text.as_bytes()))),
         };
         Ok(Credentials {
             token,
@@ -112,8 +120,14 @@ impl Interceptor for Credentials {
         if let Some(token) = &self.token {
             request.metadata_mut().insert("authorization", token.clone());
         }
-        if let Some(reason) = &self.reason {
-            request.metadata_mut().insert(REASON_HEADER, reason.clone());
+        match &self.reason {
+            Some(Reason::Ascii(reason)) => {
+                request.metadata_mut().insert(REASON_HEADER, reason.clone());
+            }
+            Some(Reason::Utf8(reason)) => {
+                request.metadata_mut().insert_bin(REASON_BIN_HEADER, reason.clone());
+            }
+            None => {}
         }
         Ok(request)
     }
@@ -154,8 +168,20 @@ mod tests {
         assert_eq!(presented(&both), (Some("Bearer s3cret".into()), Some("month end".into())));
         assert_eq!(presented(&Credentials::default()), (None, None));
         assert!(Credentials::new(Some(""), None).is_err());
-        let error = Credentials::new(None, Some("月结")).unwrap_err();
-        assert!(error.contains("ASCII"), "{error}");
+        // A reason in Chinese travels as binary metadata.
+        let chinese = Credentials::new(None, Some("月结")).unwrap();
+        let request = chinese.clone().call(Request::new(())).unwrap();
+        let sent = request
+            .metadata()
+            .get_bin(REASON_BIN_HEADER)
+            .expect("binary reason")
+            .to_bytes()
+            .unwrap();
+        assert_eq!(&sent[..], "月结".as_bytes());
+        assert!(request.metadata().get(REASON_HEADER).is_none());
+        assert_eq!(chinese.reason(), Some("月结"));
+        let error = Credentials::new(None, Some("two\nlines")).unwrap_err();
+        assert!(error.contains("control characters"), "{error}");
     }
 
     #[tokio::test]

@@ -498,13 +498,29 @@ async fn the_cli_presents_its_token_and_reason_and_demo_seeding_works_as_the_ope
     );
 
     let (mut out, mut err) = (Vec::new(), Vec::new());
+    // A reason in Chinese travels as binary metadata and is logged as written.
     let code = gongji::run(
-        ["gongji", "month", "close", "--hub", &hub_url, "--token-file", &token_file],
+        [
+            "gongji",
+            "month",
+            "close",
+            "--hub",
+            &hub_url,
+            "--token-file",
+            &token_file,
+            "--reason",
+            "月结：按月全额清算",
+        ],
         &mut out,
         &mut err,
     )
     .await;
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    let logged = actions(net.hub_as(Some("auditor"), None)).await;
+    assert_eq!(
+        (logged[1].action.as_str(), logged[1].why.as_str()),
+        ("CloseMonth", "月结：按月全额清算")
+    );
     let viewer = net.clients().token("auditor").to_owned();
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = gongji::run(

@@ -21,7 +21,7 @@ use tonic::{
     Code, Status,
 };
 
-use super::{policy::Policy, Clients, Principal, Role, REASON_HEADER};
+use super::{policy::Policy, Clients, Principal, Role, REASON_BIN_HEADER, REASON_HEADER};
 use crate::{
     oplog::{self, Action, OpLog},
     server::on_status,
@@ -200,13 +200,28 @@ async fn read_request(path: &str, body: Body) -> Result<(String, Body), Status> 
     Ok((what, Body::new(Full::new(bytes))))
 }
 
-/// The caller's reason (`x-gongji-reason`), empty if none.
+/// The caller's reason (`x-gongji-reason-bin`, else `x-gongji-reason`),
+/// empty if none.
 fn reason(headers: &http::HeaderMap) -> String {
+    if let Some(value) = headers.get(REASON_BIN_HEADER) {
+        return decode_bin(value.as_bytes())
+            .map(|text| text.trim().to_owned())
+            .unwrap_or_else(|| "(not readable: x-gongji-reason-bin must be UTF-8 text)".into());
+    }
     match headers.get(REASON_HEADER).map(|v| v.to_str()) {
         Some(Ok(text)) => text.trim().to_owned(),
         Some(Err(_)) => "(not readable: a reason must be ASCII)".into(),
         None => String::new(),
     }
+}
+
+/// The text of a binary metadata value: base64 (padded or not, as gRPC
+/// allows) of UTF-8.
+fn decode_bin(value: &[u8]) -> Option<String> {
+    use base64::Engine;
+    let unpadded = value.strip_suffix(b"==").or_else(|| value.strip_suffix(b"=")).unwrap_or(value);
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD.decode(unpadded).ok()?;
+    String::from_utf8(bytes).ok()
 }
 
 /// The outcome still to be recorded for action `seq`; a call dropped before
@@ -243,5 +258,35 @@ impl Outcome {
 impl Drop for Outcome {
     fn drop(&mut self) {
         self.write(Code::Cancelled, "the call ended before it was answered");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (http::HeaderName::from_static(k), v.parse().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn a_reason_comes_as_ascii_or_as_utf8_in_binary_metadata() {
+        assert_eq!(reason(&headers(&[])), "");
+        assert_eq!(reason(&headers(&[(REASON_HEADER, " month end ")])), "month end");
+        // "月结：河北预付金补足" in base64, padded and unpadded.
+        let chinese = "月结：河北预付金补足";
+        use base64::Engine;
+        let padded = base64::engine::general_purpose::STANDARD.encode(chinese);
+        let unpadded = padded.trim_end_matches('=').to_owned();
+        assert_eq!(reason(&headers(&[(REASON_BIN_HEADER, &padded)])), chinese);
+        assert_eq!(reason(&headers(&[(REASON_BIN_HEADER, &unpadded)])), chinese);
+        // The binary one wins; a value that is not base64 of UTF-8 is said to be unreadable.
+        assert_eq!(reason(&headers(&[(REASON_HEADER, "ascii"), (REASON_BIN_HEADER, &padded)])), chinese);
+        assert!(reason(&headers(&[(REASON_BIN_HEADER, "%%%")])).contains("not readable"));
+        let latin1 = base64::engine::general_purpose::STANDARD.encode([0xe9u8, 0x74, 0xe9]);
+        assert!(reason(&headers(&[(REASON_BIN_HEADER, &latin1)])).contains("not readable"));
     }
 }

@@ -27,8 +27,13 @@ use crate::InstitutionCode;
 
 pub use guard::{guarded, Access, Guarded};
 
-/// The metadata key of the caller's reason for an operator action.
+/// The metadata key of the caller's reason for an operator action, in
+/// printable ASCII.
 pub const REASON_HEADER: &str = "x-gongji-reason";
+/// The same as binary metadata: any UTF-8 text (a reason in Chinese, say),
+/// base64 on the wire as gRPC does for every `-bin` key. It wins over
+/// [`REASON_HEADER`] when both are sent.
+pub const REASON_BIN_HEADER: &str = "x-gongji-reason-bin";
 
 /// What a client of a public service is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
