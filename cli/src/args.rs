@@ -274,8 +274,12 @@ pub struct CertsArgs {
     #[arg(long = "host", value_name = "NAME")]
     pub hosts: Vec<String>,
     /// Replace the certificates (and the CA) already in the directory.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "add")]
     pub force: bool,
+    /// Keep the CA already in the directory and issue certificates for the
+    /// --provinces only (a province joining the network).
+    #[arg(long)]
+    pub add: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -55,56 +55,125 @@ pub fn complete(dir: &Path, spec: &CertsSpec) -> bool {
 /// missing), replacing any files of the same names. Returns the files written.
 pub fn write(dir: &Path, spec: &CertsSpec) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let generated = |e: rcgen::Error| format!("generating a certificate: {e}");
-
     let ca_key = KeyPair::generate().map_err(generated)?;
+    let ca = ca_params();
+    let ca_cert = ca.self_signed(&ca_key).map_err(generated)?;
+    let mut written = vec![write_file(&dir.join("ca.pem"), &ca_cert.pem(), false)?];
+    written.push(write_file(&dir.join("ca.key"), &ca_key.serialize_pem(), true)?);
+    let issuer = Issuer::new(ca, ca_key);
+
+    let mut parties = vec![Party::server("hub", "Gongji national hub", tls::HUB_NAME)];
+    parties.extend(spec.provinces.iter().map(|code| Party::province(*code)));
+    parties.push(Party {
+        file: "client".into(),
+        common_name: "Gongji client".into(),
+        names: vec![tls::CLIENT_NAME.into()],
+        serves: false,
+    });
+    for party in parties {
+        written.extend(issue(dir, &issuer, &party, &spec.hosts)?);
+    }
+    Ok(written)
+}
+
+/// Issues certificates for more provinces with the CA already in `dir`
+/// (its `ca.key`): a province joining a running network. Returns the files
+/// written.
+pub fn add_provinces(dir: &Path, spec: &CertsSpec) -> Result<Vec<PathBuf>, String> {
+    let issuer = existing_issuer(dir)?;
+    let mut written = Vec::new();
+    for code in &spec.provinces {
+        written.extend(issue(dir, &issuer, &Party::province(*code), &spec.hosts)?);
+    }
+    Ok(written)
+}
+
+/// Issues one certificate of any names with the CA in `dir` (tests use it
+/// for certificates the network would never issue).
+pub fn issue_odd(dir: &Path, file: &str, names: &[&str], serves: bool) -> Result<Vec<PathBuf>, String> {
+    let party = Party {
+        file: file.into(),
+        common_name: format!("Gongji {file}"),
+        names: names.iter().map(|n| (*n).to_owned()).collect(),
+        serves,
+    };
+    issue(dir, &existing_issuer(dir)?, &party, &[])
+}
+
+fn generated(e: rcgen::Error) -> String {
+    format!("generating a certificate: {e}")
+}
+
+/// The development CA's parameters (its subject, constraints and usages).
+fn ca_params() -> CertificateParams {
     let mut ca = CertificateParams::default();
     ca.distinguished_name.push(DnType::CommonName, "Gongji development CA");
     ca.distinguished_name.push(DnType::OrganizationName, "Gongji");
     ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     set_validity(&mut ca);
-    let ca_cert = ca.self_signed(&ca_key).map_err(generated)?;
-    let mut written = vec![write_file(&dir.join("ca.pem"), &ca_cert.pem(), false)?];
-    written.push(write_file(&dir.join("ca.key"), &ca_key.serialize_pem(), true)?);
-    let issuer = Issuer::new(ca, ca_key);
+    ca
+}
 
-    let mut server_names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-    server_names.extend(spec.hosts.iter().cloned());
-    let mut parties = vec![("hub".to_owned(), "Gongji national hub".to_owned(), tls::HUB_NAME.to_owned(), true)];
-    for code in &spec.provinces {
-        parties.push((
-            province_file(*code),
-            format!("Gongji province {code}"),
-            tls::province_name(*code),
-            true,
-        ));
-    }
-    parties.push(("client".to_owned(), "Gongji client".to_owned(), tls::CLIENT_NAME.to_owned(), false));
+/// The CA of `dir`, from its key (the subject is always the development CA's).
+fn existing_issuer(dir: &Path) -> Result<Issuer<'static, KeyPair>, String> {
+    let path = dir.join("ca.key");
+    let pem = std::fs::read_to_string(&path).map_err(|e| format!("cannot read the CA's key {}: {e}", path.display()))?;
+    let key = KeyPair::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Issuer::new(ca_params(), key))
+}
 
-    for (file, common_name, identity, serves) in parties {
-        let mut names = vec![identity];
-        if serves {
-            names.extend(server_names.iter().cloned());
+/// Who a certificate is for.
+struct Party {
+    /// File name without extension: `hub`, `province-32`, `client`.
+    file: String,
+    common_name: String,
+    /// Its identity names (servers also get localhost, 127.0.0.1 and --host).
+    names: Vec<String>,
+    /// A server (both ends of a link) rather than a client only.
+    serves: bool,
+}
+
+impl Party {
+    fn server(file: &str, common_name: &str, name: &str) -> Party {
+        Party {
+            file: file.into(),
+            common_name: common_name.into(),
+            names: vec![name.into()],
+            serves: true,
         }
-        let mut params = CertificateParams::new(names).map_err(|e| format!("{file}: {e}"))?;
-        params.distinguished_name.push(DnType::CommonName, common_name);
-        params.distinguished_name.push(DnType::OrganizationName, "Gongji");
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = if serves {
-            vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth]
-        } else {
-            vec![ExtendedKeyUsagePurpose::ClientAuth]
-        };
-        params.use_authority_key_identifier_extension = true;
-        set_validity(&mut params);
-        let key = KeyPair::generate().map_err(generated)?;
-        let cert = params.signed_by(&key, &issuer).map_err(generated)?;
-        written.push(write_file(&dir.join(format!("{file}.pem")), &cert.pem(), false)?);
-        written.push(write_file(&dir.join(format!("{file}.key")), &key.serialize_pem(), true)?);
     }
-    Ok(written)
+
+    fn province(code: ProvinceCode) -> Party {
+        Party::server(&province_file(code), &format!("Gongji province {code}"), &tls::province_name(code))
+    }
+}
+
+/// Writes `party`'s certificate and key, signed by `issuer`.
+fn issue(dir: &Path, issuer: &Issuer<'_, KeyPair>, party: &Party, hosts: &[String]) -> Result<Vec<PathBuf>, String> {
+    let mut names = party.names.clone();
+    if party.serves {
+        names.extend(["localhost".to_owned(), "127.0.0.1".to_owned()]);
+        names.extend(hosts.iter().cloned());
+    }
+    let mut params = CertificateParams::new(names).map_err(|e| format!("{}: {e}", party.file))?;
+    params.distinguished_name.push(DnType::CommonName, party.common_name.clone());
+    params.distinguished_name.push(DnType::OrganizationName, "Gongji");
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = if party.serves {
+        vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth]
+    } else {
+        vec![ExtendedKeyUsagePurpose::ClientAuth]
+    };
+    params.use_authority_key_identifier_extension = true;
+    set_validity(&mut params);
+    let key = KeyPair::generate().map_err(generated)?;
+    let cert = params.signed_by(&key, issuer).map_err(generated)?;
+    Ok(vec![
+        write_file(&dir.join(format!("{}.pem", party.file)), &cert.pem(), false)?,
+        write_file(&dir.join(format!("{}.key", party.file)), &key.serialize_pem(), true)?,
+    ])
 }
 
 /// Valid from the start of last year (so a clock a little behind still

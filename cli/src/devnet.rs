@@ -99,11 +99,21 @@ fn ensure_certs(args: &DevnetArgs, out: &mut dyn Write) -> Result<std::path::Pat
     std::fs::canonicalize(&dir).map_err(|e| CliError::Other(format!("{}: {e}", dir.display())))
 }
 
-/// `gongji certs`: writes a development CA and every certificate of a network.
+/// `gongji certs`: writes a development CA and every certificate of a
+/// network, or (with --add) certificates for more provinces from the CA
+/// already there.
 pub fn certs(args: CertsArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    if args.out.join("ca.pem").exists() && !args.force {
+    let has_ca = args.out.join("ca.pem").exists();
+    if has_ca && !args.force && !args.add {
         return Err(CliError::Other(format!(
-            "{} already holds a CA (ca.pem); give --force to replace it and every certificate (servers using the old ones need the new ones and a restart)",
+            "{} already holds a CA (ca.pem): give --add to issue certificates for more provinces from it, or --force to replace \
+             it and every certificate (servers using the old ones need the new ones and a restart)",
+            args.out.display()
+        )));
+    }
+    if args.add && !has_ca {
+        return Err(CliError::Other(format!(
+            "{} holds no CA (ca.pem) to add certificates from: run gongji certs without --add first",
             args.out.display()
         )));
     }
@@ -112,16 +122,31 @@ pub fn certs(args: CertsArgs, out: &mut dyn Write) -> Result<u8, CliError> {
         provinces: args.provinces,
         hosts: args.hosts,
     };
-    let written = certs::write(&args.out, &spec).map_err(CliError::Other)?;
+    let written = if args.add {
+        certs::add_provinces(&args.out, &spec)
+    } else {
+        certs::write(&args.out, &spec)
+    }
+    .map_err(CliError::Other)?;
     for path in &written {
         writeln!(out, "{}", path.display())?;
     }
-    writeln!(
-        out,
-        "{} files: a development CA, the hub, {} province nodes and a client certificate",
-        written.len(),
-        spec.provinces.len()
-    )?;
+    if args.add {
+        writeln!(
+            out,
+            "{} files: {} province nodes, issued by the CA in {}",
+            written.len(),
+            spec.provinces.len(),
+            args.out.display()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{} files: a development CA, the hub, {} province nodes and a client certificate",
+            written.len(),
+            spec.provinces.len()
+        )?;
+    }
     Ok(EXIT_OK)
 }
 

@@ -134,11 +134,24 @@ fn certified_province(request: &Request<()>, registered: &[ProvinceCode]) -> Res
             "this service is for the network's own servers: connect with a province certificate (mutual TLS)",
         ));
     }
-    let province = registered
+    let named: Vec<ProvinceCode> = registered
         .iter()
         .copied()
-        .find(|code| tls::certificate_names(&certs, &tls::province_name(*code)))
-        .ok_or_else(|| Status::permission_denied("the client certificate names no province registered at the hub"))?;
+        .filter(|code| tls::certificate_names(&certs, &tls::province_name(*code)))
+        .collect();
+    let province = match named.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(Status::permission_denied(
+                "the client certificate names no province registered at the hub",
+            ))
+        }
+        _ => {
+            return Err(Status::permission_denied(
+                "the client certificate names more than one province: a node's certificate names its own only",
+            ))
+        }
+    };
     match claimed(request) {
         Some(other) if other != province => Err(Status::permission_denied(format!(
             "the certificate is province {province}'s; it cannot act for province {other}"

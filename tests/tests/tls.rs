@@ -90,6 +90,36 @@ async fn the_hub_takes_the_province_from_the_certificate_and_refuses_another() {
 }
 
 #[tokio::test]
+async fn a_certificate_of_an_unregistered_province_or_of_two_provinces_is_refused_at_the_router() {
+    let net = TestNetwork::start_tls(&["13", "41"]).await;
+    hebei_donor_henan_parent(&net).await;
+    let certs = net.network().certs().expect("a TLS network").to_path_buf();
+    let hub = net.network().hub_url();
+    // Issued by the network's own CA, so the handshake passes: what the
+    // certificate names is what the router refuses.
+    gongji::certs::add_provinces(
+        &certs,
+        &gongji::certs::CertsSpec {
+            provinces: vec![code("32")],
+            hosts: Vec::new(),
+        },
+    )
+    .unwrap();
+    gongji::certs::issue_odd(&certs, "two-provinces", &["province-13.gongji", "province-41.gongji"], true).unwrap();
+    for (name, needle) in [
+        ("province-32", "names no province registered"),
+        ("two-provinces", "more than one province"),
+    ] {
+        let mut router = HubRouterClient::new(net.channel_as(&hub, name));
+        let refused = router.route_payment(henan_payment(&format!("forged-{name}"))).await.unwrap_err();
+        assert_eq!(refused.code(), Code::PermissionDenied, "{name}: {refused:?}");
+        assert!(refused.message().contains(needle), "{name}: {refused:?}");
+    }
+    assert_eq!(donor_balances(&net).await.1, "500.00");
+    net.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_nodes_hub_facing_service_accepts_only_the_hubs_certificate() {
     let net = TestNetwork::start_tls(&["13", "41"]).await;
     let henan = net.network().node_url(code("41"));
@@ -255,8 +285,18 @@ async fn gongji_certs_writes_a_ca_and_every_certificate_and_keeps_an_existing_ca
     let ca = std::fs::read(out_dir.join("ca.pem")).unwrap();
     let (status, _, err) = gongji(&["certs", "--out", out_arg]).await;
     assert_eq!(status, 1, "{err}");
-    assert!(err.contains("--force"), "{err}");
+    assert!(err.contains("--force") && err.contains("--add"), "{err}");
     assert_eq!(std::fs::read(out_dir.join("ca.pem")).unwrap(), ca, "the CA was kept");
+    // A province joins: its certificate comes from the same CA.
+    let hub_before = std::fs::read(out_dir.join("hub.pem")).unwrap();
+    let (status, out, err) = gongji(&["certs", "--out", out_arg, "--add", "--provinces", "44"]).await;
+    assert_eq!(status, 0, "{out}{err}");
+    assert!(names("province-44.pem", "province-44.gongji"));
+    assert_eq!(std::fs::read(out_dir.join("ca.pem")).unwrap(), ca, "the same CA");
+    assert_eq!(std::fs::read(out_dir.join("hub.pem")).unwrap(), hub_before, "the others untouched");
+    let (status, _, err) = gongji(&["certs", "--out", dir.path().join("empty").to_str().unwrap(), "--add"]).await;
+    assert_eq!(status, 1, "{err}");
+    assert!(err.contains("no CA"), "{err}");
     let (status, out, err) = gongji(&["certs", "--out", out_arg, "--force"]).await;
     assert_eq!(status, 0, "{out}{err}");
     assert_ne!(std::fs::read(out_dir.join("ca.pem")).unwrap(), ca, "a new CA");
