@@ -42,8 +42,8 @@ impl DevnetAccess {
             }
             return Ok(access);
         }
-        let operator = gongji_common::auth::random_token();
-        let viewer = gongji_common::auth::random_token();
+        let operator = gongji_common::auth::random_token().map_err(CliError::Other)?;
+        let viewer = gongji_common::auth::random_token().map_err(CliError::Other)?;
         write_secret(&access.operator_token_file, &operator)?;
         write_secret(&access.viewer_token_file, &viewer)?;
         let entry = |name: &str, role, token: &str| ClientEntry {

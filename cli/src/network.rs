@@ -210,8 +210,11 @@ impl Network {
             failures: mpsc::unbounded_channel(),
             hub_sees: BTreeMap::new(),
             tokens: Tokens {
-                hub: gongji_common::auth::random_token(),
-                provinces: node_addrs.keys().map(|code| (*code, gongji_common::auth::random_token())).collect(),
+                hub: gongji_common::auth::random_token()?,
+                provinces: node_addrs
+                    .keys()
+                    .map(|code| Ok((*code, gongji_common::auth::random_token()?)))
+                    .collect::<Result<_, String>>()?,
             },
         };
         network.hub = Some(network.spawn_hub(hub_listener, hub_metrics_listener));

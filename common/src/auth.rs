@@ -222,16 +222,15 @@ impl Interceptor for Gate {
     }
 }
 
-/// A fresh random token (for a local network whose servers start together).
-pub fn random_token() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut token = String::new();
-    for i in 0..4u64 {
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u64(i ^ crate::period::now_millis() as u64);
-        token.push_str(&format!("{:016x}", hasher.finish()));
-    }
-    token
+/// A fresh secret: 32 bytes from the operating system's cryptographic
+/// random source, as 64 hex digits (`openssl rand -hex 32` makes the same).
+pub fn random_token() -> Result<String, String> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| "the operating system's random source failed".to_owned())?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]
@@ -275,6 +274,8 @@ mod tests {
         assert!(call(&mut link, &mut Credential::hub(Some("hub-secret")).unwrap()).is_ok());
         assert!(call(&mut link, &mut Credential::province(p41, Some("t41")).unwrap()).is_err());
         assert!(call(&mut link, &mut Credential::default()).is_err());
-        assert_ne!(random_token(), random_token());
+        let (a, b) = (random_token().unwrap(), random_token().unwrap());
+        assert_ne!(a, b);
+        assert!(a.len() == 64 && a.bytes().all(|c| c.is_ascii_hexdigit()), "{a}");
     }
 }

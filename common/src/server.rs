@@ -215,7 +215,14 @@ struct Finish {
 
 impl Finish {
     fn record(self, code: Code) {
-        self.metrics.rpc(&self.method, code, self.started.elapsed());
+        // A path no service has would otherwise add a label of the
+        // caller's choosing with every call.
+        let method = if code == Code::Unimplemented {
+            "(unknown method)"
+        } else {
+            &self.method
+        };
+        self.metrics.rpc(method, code, self.started.elapsed());
     }
 }
 

@@ -24,6 +24,10 @@ use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
 use crate::ProvinceCode;
 
+/// How long a peer may take over its TLS handshake before the server drops
+/// the connection (a peer that connects and says nothing holds no socket).
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The name in the hub's certificate.
 pub const HUB_NAME: &str = "hub.gongji";
 /// The name in a client's certificate.
@@ -95,6 +99,7 @@ impl Tls {
             .identity(self.identity.clone())
             .client_ca_root(self.ca.clone())
             .client_auth_optional(false)
+            .timeout(HANDSHAKE_TIMEOUT)
     }
 
     /// A client's side towards a server whose certificate must carry

@@ -115,10 +115,10 @@ impl Cluster {
         let node_addrs: BTreeMap<String, SocketAddr> = provinces.iter().map(|p| (p.to_string(), free_port())).collect();
         let mut proxies = Vec::new();
         let mut registry = Vec::new();
-        let hub_token = gongji_common::auth::random_token();
+        let hub_token = gongji_common::auth::random_token().expect("a random token");
         let tokens: BTreeMap<String, String> = node_addrs
             .keys()
-            .map(|p| (p.clone(), gongji_common::auth::random_token()))
+            .map(|p| (p.clone(), gongji_common::auth::random_token().expect("a random token")))
             .collect();
         let mut hub_seen_by = BTreeMap::new();
         for (code, addr) in &node_addrs {

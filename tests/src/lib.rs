@@ -238,7 +238,10 @@ impl TestClients {
     fn new() -> TestClients {
         let names = ["ops-wang", "auditor", "service-app", "clinic-a", "clinic-b"];
         TestClients {
-            tokens: names.iter().map(|n| (*n, gongji_common::auth::random_token())).collect(),
+            tokens: names
+                .iter()
+                .map(|n| (*n, gongji_common::auth::random_token().expect("a random token")))
+                .collect(),
         }
     }
 

@@ -307,3 +307,23 @@ fn pem_to_der(pem: &str) -> rustls_pki_types::CertificateDer<'static> {
     use rustls_pki_types::pem::PemObject;
     rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).expect("a PEM certificate")
 }
+
+#[tokio::test]
+async fn a_peer_that_connects_and_never_finishes_its_handshake_is_dropped() {
+    use tokio::io::AsyncReadExt;
+    let net = TestNetwork::start_tls(&["13"]).await;
+    let mut silent = tokio::net::TcpStream::connect(net.network().hub_addr()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    // The server says nothing to a peer that says nothing, and hangs up
+    // after the handshake timeout.
+    let read = tokio::time::timeout(
+        gongji_common::tls::HANDSHAKE_TIMEOUT + Duration::from_secs(5),
+        silent.read(&mut buf),
+    )
+    .await
+    .expect("the server hung up within the handshake timeout");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert!(started.elapsed() >= gongji_common::tls::HANDSHAKE_TIMEOUT - Duration::from_secs(1));
+    net.shutdown().await;
+}

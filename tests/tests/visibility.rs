@@ -290,6 +290,33 @@ async fn metrics_endpoints_serve_every_named_metric_and_count_a_cross_province_p
         1.0
     );
 
+    // Calls to methods no service has are counted under one label, not one
+    // label per path a caller makes up.
+    for made_up in ["/gongji.v1.ProvinceNode/NoSuchMethod1", "/gongji.v1.ProvinceNode/NoSuchMethod2"] {
+        let mut grpc = tonic::client::Grpc::new(net.channel_as(&net.network().node_url(gongji_tests::code("41")), "client"));
+        grpc.ready().await.expect("ready");
+        let answered: Result<tonic::Response<pb::NodeInfo>, _> = grpc
+            .unary(
+                tonic::Request::new(pb::GetNodeInfoRequest {}),
+                made_up.parse().expect("a path"),
+                tonic_prost::ProstCodec::default(),
+            )
+            .await;
+        assert_eq!(answered.unwrap_err().code(), tonic::Code::Unimplemented);
+    }
+    let henan = scrape(&metrics_url(&net, "41")).await;
+    assert_eq!(
+        henan.value(
+            "gongji_rpc_duration_seconds_count",
+            &[("method", "(unknown method)"), ("code", "UNIMPLEMENTED")]
+        ),
+        2.0
+    );
+    assert!(
+        !henan.samples.iter().any(|s| s.labels.values().any(|v| v.contains("NoSuchMethod"))),
+        "a made-up path became a label"
+    );
+
     // The hub: prepaid funds per province and the month's state.
     for (family, kind) in [
         ("gongji_prepaid_balance_yuan", "gauge"),

@@ -87,8 +87,11 @@ impl Cluster {
         let (hub_port, node_ports) = ports.split_first().expect("one port per server, the hub's first");
         // The links are authenticated as in production: one secret for the
         // hub, one per province.
-        let hub_token = gongji_common::auth::random_token();
-        let tokens: Vec<String> = provinces.iter().map(|_| gongji_common::auth::random_token()).collect();
+        let hub_token = gongji_common::auth::random_token().expect("a random token");
+        let tokens: Vec<String> = provinces
+            .iter()
+            .map(|_| gongji_common::auth::random_token().expect("a random token"))
+            .collect();
 
         let mut hub_args = vec![
             "--listen".to_owned(),
