@@ -74,8 +74,12 @@ impl Table {
         self
     }
 
+    /// Adds a row. A control character in a cell (text from a server can
+    /// hold any) is shown escaped, so no cell can start a line of its own
+    /// or move the cursor.
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows
+            .push(cells.into_iter().map(|cell| gongji_common::text::escape_controls(&cell)).collect());
     }
 
     pub fn is_empty(&self) -> bool {
@@ -552,6 +556,17 @@ pub fn node_info(out: &mut dyn Write, info: &pb::NodeInfo) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cell_cannot_start_a_line_of_its_own() {
+        let mut table = Table::new(&["seq", "why"]);
+        table.row(vec!["1".into(), "month end\n    99  forged row\u{1b}[2K".into()]);
+        let mut out = Vec::new();
+        table.write(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(text.contains("month end\\n    99  forged row\\u{1b}[2K"), "{text}");
+    }
 
     #[test]
     fn times_are_shown_in_china_standard_time() {

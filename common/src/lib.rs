@@ -20,6 +20,7 @@ pub mod server;
 pub mod statement;
 pub mod store;
 pub mod testing;
+pub mod text;
 pub mod tls;
 
 pub use codes::{InstitutionCode, ProvinceCode, RegionCode};

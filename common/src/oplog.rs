@@ -96,9 +96,17 @@ impl OpLog {
 
     /// Appends an action and waits until it is on disk; returns its seq.
     pub async fn record_action(&self, action: Action) -> Result<u64, StoreError> {
+        let seq = self.append_action(action)?;
+        self.store.durable().await?;
+        Ok(seq)
+    }
+
+    /// Appends an action, on disk with the store's next durable write (see
+    /// [`OpLog::durable`]); returns its seq.
+    pub fn append_action(&self, action: Action) -> Result<u64, StoreError> {
         let at = now_millis();
         let tree = self.tree;
-        let seq = self.store.transact(|tx| {
+        self.store.transact(|tx| {
             let seq = tx.get::<u64>(tree, LAST_SEQ)?.unwrap_or(0) + 1;
             let record = ActionRecord {
                 seq,
@@ -112,9 +120,7 @@ impl OpLog {
             tx.put(tree, &action_key(seq), &record)?;
             tx.put(tree, LAST_SEQ, &seq)?;
             Ok(seq)
-        })?;
-        self.store.durable().await?;
-        Ok(seq)
+        })
     }
 
     /// Appends the outcome of action `seq` (an outcome already recorded

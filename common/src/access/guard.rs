@@ -25,6 +25,7 @@ use super::{policy::Policy, Clients, Principal, Role, REASON_BIN_HEADER, REASON_
 use crate::{
     oplog::{self, Action, OpLog},
     server::on_status,
+    store::StoreError,
 };
 
 /// The largest request body read to describe an operator's call: tonic's
@@ -159,17 +160,27 @@ where
                 what,
                 why,
             };
-            let seq = match oplog.record_action(action).await {
-                Ok(seq) => seq,
-                Err(error) => {
-                    tracing::error!(%error, method = %path, "cannot write the operator audit log; the call is refused");
-                    return Ok(
-                        Status::unavailable(format!("the operator audit log cannot be written, so nothing was done: {error}")).into_http(),
-                    );
-                }
+            let refused = |error: StoreError| {
+                tracing::error!(%error, method = %path, "cannot write the operator audit log; the call is refused");
+                Status::unavailable(format!("the operator audit log cannot be written, so nothing was done: {error}"))
             };
+            let seq = match oplog.append_action(action) {
+                Ok(seq) => seq,
+                Err(error) => return Ok(refused(error).into_http()),
+            };
+            // From here the action has an outcome whatever happens: refused
+            // below, answered by the handler, or cancelled if the caller goes
+            // away while the record is made durable (the handler then never runs).
+            let outcome = Outcome {
+                oplog: oplog.clone(),
+                seq: Some(seq),
+            };
+            if let Err(error) = oplog.durable().await {
+                let status = refused(error);
+                outcome.record(status.code(), status.message());
+                return Ok(status.into_http());
+            }
             tracing::info!(seq, who = %principal.name, action = %method, "operator action");
-            let outcome = Outcome { oplog, seq: Some(seq) };
             let response = inner.call(http::Request::from_parts(parts, body)).await?;
             Ok(on_status(response, move |status| outcome.record(status.code(), status.message())))
         })
@@ -201,18 +212,19 @@ async fn read_request(path: &str, body: Body) -> Result<(String, Body), Status> 
 }
 
 /// The caller's reason (`x-gongji-reason-bin`, else `x-gongji-reason`),
-/// empty if none.
+/// empty if none; control characters are kept out (escaped), so a reason
+/// can never pass for more than one line of the log.
 fn reason(headers: &http::HeaderMap) -> String {
-    if let Some(value) = headers.get(REASON_BIN_HEADER) {
-        return decode_bin(value.as_bytes())
-            .map(|text| text.trim().to_owned())
-            .unwrap_or_else(|| "(not readable: x-gongji-reason-bin must be UTF-8 text)".into());
-    }
-    match headers.get(REASON_HEADER).map(|v| v.to_str()) {
-        Some(Ok(text)) => text.trim().to_owned(),
-        Some(Err(_)) => "(not readable: a reason must be ASCII)".into(),
-        None => String::new(),
-    }
+    let text = if let Some(value) = headers.get(REASON_BIN_HEADER) {
+        decode_bin(value.as_bytes()).unwrap_or_else(|| "(not readable: x-gongji-reason-bin must be UTF-8 text)".into())
+    } else {
+        match headers.get(REASON_HEADER).map(|v| v.to_str()) {
+            Some(Ok(text)) => text.to_owned(),
+            Some(Err(_)) => "(not readable: a reason must be ASCII)".into(),
+            None => String::new(),
+        }
+    };
+    crate::text::escape_controls(text.trim())
 }
 
 /// The text of a binary metadata value: base64 (padded or not, as gRPC
@@ -257,7 +269,10 @@ impl Outcome {
 
 impl Drop for Outcome {
     fn drop(&mut self) {
-        self.write(Code::Cancelled, "the call ended before it was answered");
+        self.write(
+            Code::Cancelled,
+            "the call ended before it was answered: whether it was done shows in the records it would change",
+        );
     }
 }
 
@@ -286,6 +301,12 @@ mod tests {
         // The binary one wins; a value that is not base64 of UTF-8 is said to be unreadable.
         assert_eq!(reason(&headers(&[(REASON_HEADER, "ascii"), (REASON_BIN_HEADER, &padded)])), chinese);
         assert!(reason(&headers(&[(REASON_BIN_HEADER, "%%%")])).contains("not readable"));
+        let forged = base64::engine::general_purpose::STANDARD.encode("end\n   99  ops-li  CloseMonth  OK");
+        assert_eq!(
+            reason(&headers(&[(REASON_BIN_HEADER, &forged)])),
+            "end\\n   99  ops-li  CloseMonth  OK",
+            "one line, the newline escaped"
+        );
         let latin1 = base64::engine::general_purpose::STANDARD.encode([0xe9u8, 0x74, 0xe9]);
         assert!(reason(&headers(&[(REASON_BIN_HEADER, &latin1)])).contains("not readable"));
     }
