@@ -266,8 +266,9 @@ pub struct CertsArgs {
     /// Directory to write into (created if missing).
     #[arg(long, value_name = "DIR", default_value = "./gongji-data/certs")]
     pub out: PathBuf,
-    /// Comma-separated province codes: one node certificate each.
-    #[arg(long, value_name = "CODES", value_delimiter = ',', default_value = "13,32,34,37,41", value_parser = province)]
+    /// Comma-separated province codes: one node certificate each (default
+    /// 13,32,34,37,41, the devnet's; with --add, required).
+    #[arg(long, value_name = "CODES", value_delimiter = ',', value_parser = province)]
     pub provinces: Vec<ProvinceCode>,
     /// Another DNS name or IP address the servers are reached by (repeatable),
     /// besides localhost and 127.0.0.1.

@@ -39,12 +39,18 @@ pub struct CertsSpec {
     pub hosts: Vec<String>,
 }
 
+/// The file that lists the extra host names the servers' certificates
+/// carry (one per line), so a changed list is noticed.
+const HOSTS_FILE: &str = "hosts.txt";
+
 /// True when `dir` holds a complete set for `spec` (the CA, the hub, every
-/// province and the client).
+/// province and the client, for the same extra host names).
 pub fn complete(dir: &Path, spec: &CertsSpec) -> bool {
     let mut names = vec!["hub".to_owned(), "client".to_owned()];
     names.extend(spec.provinces.iter().map(|code| province_file(*code)));
+    let hosts = std::fs::read_to_string(dir.join(HOSTS_FILE)).unwrap_or_default();
     dir.join("ca.pem").is_file()
+        && hosts.lines().map(str::to_owned).collect::<Vec<_>>() == spec.hosts
         && names.iter().all(|name| {
             let files = tls::TlsFiles::in_dir(dir, name);
             files.cert.is_file() && files.key.is_file()
@@ -73,6 +79,8 @@ pub fn write(dir: &Path, spec: &CertsSpec) -> Result<Vec<PathBuf>, String> {
     for party in parties {
         written.extend(issue(dir, &issuer, &party, &spec.hosts)?);
     }
+    let hosts: String = spec.hosts.iter().map(|host| format!("{host}\n")).collect();
+    written.push(write_file(&dir.join(HOSTS_FILE), &hosts, false)?);
     Ok(written)
 }
 
@@ -80,6 +88,17 @@ pub fn write(dir: &Path, spec: &CertsSpec) -> Result<Vec<PathBuf>, String> {
 /// (its `ca.key`): a province joining a running network. Returns the files
 /// written.
 pub fn add_provinces(dir: &Path, spec: &CertsSpec) -> Result<Vec<PathBuf>, String> {
+    if let Some(existing) = spec
+        .provinces
+        .iter()
+        .map(|code| dir.join(format!("{}.pem", province_file(*code))))
+        .find(|path| path.exists())
+    {
+        return Err(format!(
+            "{} exists: --add issues certificates for provinces that have none",
+            existing.display()
+        ));
+    }
     let issuer = existing_issuer(dir)?;
     let mut written = Vec::new();
     for code in &spec.provinces {
@@ -185,18 +204,55 @@ fn set_validity(params: &mut CertificateParams) {
     params.not_after = rcgen::date_time_ymd(year + VALID_YEARS, 1, 1);
 }
 
+/// Writes `path` whole or not at all: a fresh temporary file beside it
+/// (readable by its owner only when `private`), synced, then renamed over
+/// it, so a key that was readable by others before is not any more.
 fn write_file(path: &Path, contents: &str, private: bool) -> Result<PathBuf, String> {
+    let failed = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    let temporary = path.with_extension(format!("{}.new", path.extension().and_then(|e| e.to_str()).unwrap_or_default()));
+    match std::fs::remove_file(&temporary) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(failed(e)),
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     if private {
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     }
     #[cfg(not(unix))]
     let _ = private;
-    let mut file = options.open(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    file.write_all(contents.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let mut file = options.open(&temporary).map_err(failed)?;
+    file.write_all(contents.as_bytes()).and_then(|()| file.sync_all()).map_err(failed)?;
+    std::fs::rename(&temporary, path).map_err(failed)?;
     Ok(path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_set_is_complete_only_for_the_same_provinces_and_hosts() {
+        let dir = tempfile::tempdir().unwrap();
+        let code = |c: &str| ProvinceCode::parse("p", c).unwrap();
+        let spec = CertsSpec {
+            provinces: vec![code("13")],
+            hosts: vec!["node.example".into()],
+        };
+        assert!(!complete(dir.path(), &spec));
+        write(dir.path(), &spec).unwrap();
+        assert!(complete(dir.path(), &spec));
+        let other_host = CertsSpec {
+            hosts: vec!["192.0.2.2".into()],
+            ..spec.clone()
+        };
+        assert!(!complete(dir.path(), &other_host), "a changed --host makes them again");
+        let more = CertsSpec {
+            provinces: vec![code("13"), code("41")],
+            ..spec
+        };
+        assert!(!complete(dir.path(), &more));
+    }
 }

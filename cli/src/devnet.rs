@@ -20,6 +20,10 @@ use crate::{
     network::{Manifest, Network, NetworkSpec},
 };
 
+/// The provinces `gongji certs` makes certificates for by default: the
+/// devnet's (its --provinces default).
+const DEVNET_PROVINCES: [&str; 5] = ["13", "32", "34", "37", "41"];
+
 /// How long the servers have to answer after they start.
 const READY_WITHIN: Duration = Duration::from_secs(30);
 
@@ -81,8 +85,9 @@ pub async fn run(args: DevnetArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
     }
 }
 
-/// The devnet's certificates (DATA_DIR/certs), made on first start or when
-/// a province has none yet. Returns the directory's absolute path.
+/// The devnet's certificates (DATA_DIR/certs): made on first start, and
+/// made again (a new CA and all) when a province has none yet or --host
+/// changed. Returns the directory's absolute path.
 fn ensure_certs(args: &DevnetArgs, out: &mut dyn Write) -> Result<std::path::PathBuf, CliError> {
     let dir = args.data_dir.join("certs");
     let mut spec = certs::CertsSpec {
@@ -117,9 +122,17 @@ pub fn certs(args: CertsArgs, out: &mut dyn Write) -> Result<u8, CliError> {
             args.out.display()
         )));
     }
-    check_provinces(&args.provinces)?;
+    let provinces = match (args.provinces.is_empty(), args.add) {
+        (true, true) => return Err(CliError::Usage("--add needs --provinces: which provinces join".into())),
+        (true, false) => DEVNET_PROVINCES
+            .iter()
+            .map(|code| ProvinceCode::parse("province", code).map_err(|e| CliError::Other(e.to_string())))
+            .collect::<Result<_, _>>()?,
+        (false, _) => args.provinces,
+    };
+    check_provinces(&provinces)?;
     let spec = certs::CertsSpec {
-        provinces: args.provinces,
+        provinces,
         hosts: args.hosts,
     };
     let written = if args.add {

@@ -294,12 +294,47 @@ async fn gongji_certs_writes_a_ca_and_every_certificate_and_keeps_an_existing_ca
     assert!(names("province-44.pem", "province-44.gongji"));
     assert_eq!(std::fs::read(out_dir.join("ca.pem")).unwrap(), ca, "the same CA");
     assert_eq!(std::fs::read(out_dir.join("hub.pem")).unwrap(), hub_before, "the others untouched");
-    let (status, _, err) = gongji(&["certs", "--out", dir.path().join("empty").to_str().unwrap(), "--add"]).await;
+    let (status, _, err) = gongji(&["certs", "--out", out_arg, "--add", "--provinces", "44"]).await;
+    assert_eq!(status, 1, "{err}");
+    assert!(
+        err.contains("province-44.pem exists"),
+        "a province's key is never replaced by --add: {err}"
+    );
+    let (status, _, err) = gongji(&["certs", "--out", out_arg, "--add"]).await;
+    assert_eq!(status, 2, "{err}");
+    assert!(err.contains("--provinces"), "{err}");
+    let (status, _, err) = gongji(&[
+        "certs",
+        "--out",
+        dir.path().join("empty").to_str().unwrap(),
+        "--add",
+        "--provinces",
+        "44",
+    ])
+    .await;
     assert_eq!(status, 1, "{err}");
     assert!(err.contains("no CA"), "{err}");
+    // A key someone made readable is private again once replaced.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(out_dir.join("hub.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     let (status, out, err) = gongji(&["certs", "--out", out_arg, "--force"]).await;
     assert_eq!(status, 0, "{out}{err}");
     assert_ne!(std::fs::read(out_dir.join("ca.pem")).unwrap(), ca, "a new CA");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(out_dir.join("hub.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "replaced keys are private: {mode:o}");
+    }
+    assert!(
+        std::fs::read_dir(&out_dir)
+            .unwrap()
+            .all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".new")),
+        "no temporary files left"
+    );
 }
 
 /// The DER bytes of a one-certificate PEM file.
