@@ -29,6 +29,12 @@ pub struct Cli {
     /// certificates, and all others connect in plaintext.
     #[arg(long, global = true, value_name = "DIR", env = "GONGJI_CERTS")]
     pub certs: Option<PathBuf>,
+    /// Send a client token in plaintext (to a network started --insecure):
+    /// without it, a command that would present a token over a plaintext
+    /// connection is refused before any call. A devnet address file of a
+    /// plaintext devnet says so by itself.
+    #[arg(long, global = true, env = "GONGJI_INSECURE")]
+    pub insecure: bool,
     #[command(flatten)]
     pub credentials: CredentialArgs,
     #[command(subcommand)]

@@ -53,7 +53,17 @@ where
 
 /// Runs a parsed command. Returns the exit status; errors are reported on `err`.
 pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let settings = connection(&cli).and_then(|connection| Ok((connection, credentials(&cli)?)));
+    let settings = connection(&cli)
+        .and_then(|connection| Ok((connection, credentials(&cli)?)))
+        .and_then(|(connection, credentials)| {
+            if connection.is_plaintext() && credentials.has_token() && !plaintext_allowed(&cli)? {
+                return Err(error::CliError::Usage(
+                    "refusing to send the client token in plaintext: give --certs DIR (mutual TLS), or --insecure for a network started --insecure"
+                        .into(),
+                ));
+            }
+            Ok((connection, credentials))
+        });
     let (result, plaintext) = match settings {
         Ok((connection, credentials)) => {
             let plaintext = connection.is_plaintext();
@@ -100,6 +110,16 @@ fn connection(cli: &Cli) -> Result<client::Connection, error::CliError> {
         Some(path) => client::Connection::for_manifest(&network::Manifest::read(path)?),
         None => Ok(client::Connection::plaintext()),
     }
+}
+
+/// Whether the command may send a token in plaintext: told --insecure, or
+/// given the address file of a devnet that runs without certificates.
+fn plaintext_allowed(cli: &Cli) -> Result<bool, error::CliError> {
+    Ok(cli.insecure
+        || match devnet_of(&cli.command) {
+            Some(path) => network::Manifest::read(path)?.certs.is_empty(),
+            None => false,
+        })
 }
 
 /// What every call presents: --token-file or --token, and --reason; a

@@ -342,7 +342,7 @@ impl Network {
                 .map(|(code, token)| format!("{code}={token}"))
                 .collect();
         }
-        config.clients = self.spec.clients.clone();
+        config.access = self.client_flags();
         spawn(&self.failures.0, |stop| async move {
             national_hub::run_with_metrics(config, listener, metrics, stop)
                 .await
@@ -362,12 +362,21 @@ impl Network {
             config.link_token = self.tokens.provinces.get(&code).cloned();
             config.hub_token = Some(self.tokens.hub.clone());
         }
-        config.clients = self.spec.clients.clone();
+        config.access = self.client_flags();
         spawn(&self.failures.0, move |stop| async move {
             province_node::run_with_metrics(config, listener, metrics, stop)
                 .await
                 .map_err(|e| format!("province {code}: {e}"))
         })
+    }
+
+    /// The servers' client flags: the network's clients file, or (a test
+    /// network without one) anonymous clients.
+    fn client_flags(&self) -> gongji_common::access::ClientFlags {
+        gongji_common::access::ClientFlags {
+            clients: self.spec.clients.clone(),
+            anonymous_clients: self.spec.clients.is_none(),
+        }
     }
 
     /// A server's TLS flags: its files in the certificates directory, or

@@ -87,14 +87,8 @@ pub struct HubConfig {
     #[arg(long, env = "GONGJI_MAX_IN_FLIGHT_PER_PEER", default_value_t = gongji_common::server::DEFAULT_MAX_IN_FLIGHT_PER_PEER)]
     pub max_in_flight_per_peer: usize,
 
-    /// A JSON file of the clients of the public service and their roles:
-    /// [{"name":"alice","role":"operator","token_sha256":"<hex>"},
-    /// {"name":"h32","role":"institution","institution":"H32050000001","token_sha256":"<hex>"}]
-    /// (roles: operator, institution, service, viewer). Without it the
-    /// public service is open to anyone, as the operator: for a local test
-    /// network only.
-    #[arg(long, env = "GONGJI_CLIENTS_FILE")]
-    pub clients: Option<PathBuf>,
+    #[command(flatten)]
+    pub access: gongji_common::access::ClientFlags,
 }
 
 /// One province of the registry.
@@ -145,7 +139,7 @@ impl HubConfig {
             tls: gongji_common::tls::TlsFlags::default(),
             metrics_listen: None,
             max_in_flight_per_peer: gongji_common::server::DEFAULT_MAX_IN_FLIGHT_PER_PEER,
-            clients: None,
+            access: gongji_common::access::ClientFlags::default(),
         }
     }
 

@@ -83,12 +83,14 @@ pub async fn run_with_metrics(
     // reads on the payment path are mostly of recent ones (in the memtable).
     // At 64 MiB the hub peaked at 309 MiB in a month of a million payments.
     let store = Store::open_with_cache(&config.data_dir, store::TREES, HUB_CACHE_BYTES)?;
-    let access = access::Access::load(
-        config.clients.as_deref(),
-        &access::policy::NATIONAL_HUB,
-        OpLog::new(store.clone(), store::OPLOG),
-    )
-    .map_err(RunError::Config)?;
+    let access = config
+        .access
+        .access(
+            &access::policy::NATIONAL_HUB,
+            OpLog::new(store.clone(), store::OPLOG),
+            config.tls.insecure,
+        )
+        .map_err(RunError::Config)?;
     let provinces =
         province_client::Provinces::new(registry, config.deadlines(), links.credential, links.tls.as_ref()).map_err(RunError::Config)?;
     let outbox = Outbox::new(store.clone(), store::OUTBOX, config.outbox_backoff());

@@ -63,14 +63,8 @@ pub struct NodeConfig {
     #[arg(long, env = "GONGJI_MAX_IN_FLIGHT_PER_PEER", default_value_t = gongji_common::server::DEFAULT_MAX_IN_FLIGHT_PER_PEER)]
     pub max_in_flight_per_peer: usize,
 
-    /// A JSON file of the clients of the public service and their roles:
-    /// [{"name":"alice","role":"operator","token_sha256":"<hex>"},
-    /// {"name":"h32","role":"institution","institution":"H32050000001","token_sha256":"<hex>"}]
-    /// (roles: operator, institution, service, viewer). Without it the
-    /// public service is open to anyone, as the operator: for a local test
-    /// network only.
-    #[arg(long, env = "GONGJI_CLIENTS_FILE")]
-    pub clients: Option<PathBuf>,
+    #[command(flatten)]
+    pub access: gongji_common::access::ClientFlags,
 }
 
 impl NodeConfig {
@@ -89,7 +83,7 @@ impl NodeConfig {
             hub_token: None,
             tls: gongji_common::tls::TlsFlags::default(),
             metrics_listen: None,
-            clients: None,
+            access: gongji_common::access::ClientFlags::default(),
         }
     }
 

@@ -67,12 +67,14 @@ pub async fn run_with_metrics(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     let store = Store::open(&config.data_dir, store::TREES)?;
-    let access = access::Access::load(
-        config.clients.as_deref(),
-        &access::policy::PROVINCE_NODE,
-        OpLog::new(store.clone(), store::OPLOG),
-    )
-    .map_err(RunError::Config)?;
+    let access = config
+        .access
+        .access(
+            &access::policy::PROVINCE_NODE,
+            OpLog::new(store.clone(), store::OPLOG),
+            config.tls.insecure,
+        )
+        .map_err(RunError::Config)?;
     let links = config.links().map_err(RunError::Config)?;
     if links.tls.is_none() {
         tracing::warn!("{}", gongji_common::auth::PLAINTEXT_WARNING);

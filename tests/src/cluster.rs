@@ -152,6 +152,8 @@ impl Cluster {
             "--recovery-interval-ms=200".into(),
             "--opening-prepaid=100000000.00".into(),
             format!("--hub-token={hub_token}"),
+            // The chaos clients present no token.
+            "--anonymous-clients".into(),
         ];
         hub_args.extend(tls_args("hub"));
         hub_args.extend(registry);
@@ -181,6 +183,7 @@ impl Cluster {
                         "--recovery-interval-ms=200".into(),
                         format!("--link-token={}", tokens[code]),
                         format!("--hub-token={hub_token}"),
+                        "--anonymous-clients".into(),
                     ]
                     .into_iter()
                     .chain(tls_args(&format!("province-{code}")))

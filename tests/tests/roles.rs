@@ -319,7 +319,8 @@ async fn a_call_without_a_known_token_is_unauthenticated() {
 
 #[tokio::test]
 async fn every_operator_action_is_logged_with_who_what_why_and_outcome_and_survives_a_restart() {
-    let mut net = TestNetwork::start_with_clients(&["13", "32"]).await;
+    let mut net = TestNetwork::start_tls_with_clients(&["13", "32"]).await;
+    let certs = net.network().certs().expect("a TLS network").display().to_string();
     let mut node = net.node_as("32", Some("ops-wang"), Some("payroll import 2026-01"));
     node.register_person(gongji_tests::register_request("emp-32", pb::InsuranceType::Employee, "320500"))
         .await
@@ -413,7 +414,12 @@ async fn every_operator_action_is_logged_with_who_what_why_and_outcome_and_survi
     let token = net.clients().token("auditor").to_owned();
     let hub_url = net.network().hub_url();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = gongji::run(["gongji", "oplog", "--hub", &hub_url, "--token", &token], &mut out, &mut err).await;
+    let code = gongji::run(
+        ["gongji", "--certs", &certs, "oplog", "--hub", &hub_url, "--token", &token],
+        &mut out,
+        &mut err,
+    )
+    .await;
     let text = String::from_utf8_lossy(&out);
     assert_eq!(code, 0, "{text}{}", String::from_utf8_lossy(&err));
     for needle in [
@@ -428,7 +434,9 @@ async fn every_operator_action_is_logged_with_who_what_why_and_outcome_and_survi
     }
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = gongji::run(
-        ["gongji", "oplog", "--hub", &hub_url, "--token", &token, "--json", "--after", "2"],
+        [
+            "gongji", "--certs", &certs, "oplog", "--hub", &hub_url, "--token", &token, "--json", "--after", "2",
+        ],
         &mut out,
         &mut err,
     )
@@ -444,7 +452,17 @@ async fn every_operator_action_is_logged_with_who_what_why_and_outcome_and_survi
         (Some(3), Some("CloseMonth"))
     );
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = gongji::run(["gongji", "oplog", "--hub", &hub_url], &mut out, &mut err).await;
+    // Never a token in plaintext unless told: refused before any call.
+    let plain = hub_url.replace("https://", "http://");
+    let code = gongji::run(["gongji", "oplog", "--hub", &plain, "--token", &token], &mut out, &mut err).await;
+    assert_eq!(code, 2, "{}", String::from_utf8_lossy(&err));
+    assert!(
+        String::from_utf8_lossy(&err).contains("refusing to send the client token in plaintext"),
+        "{}",
+        String::from_utf8_lossy(&err)
+    );
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = gongji::run(["gongji", "--certs", &certs, "oplog", "--hub", &hub_url], &mut out, &mut err).await;
     assert_ne!(code, 0, "no token, no log");
     assert!(
         String::from_utf8_lossy(&err).contains("present a client token"),
@@ -456,7 +474,8 @@ async fn every_operator_action_is_logged_with_who_what_why_and_outcome_and_survi
 
 #[tokio::test]
 async fn the_cli_presents_its_token_and_reason_and_demo_seeding_works_as_the_operator() {
-    let net = TestNetwork::start_with_clients(&["13", "32"]).await;
+    let net = TestNetwork::start_tls_with_clients(&["13", "32"]).await;
+    let certs = net.network().certs().expect("a TLS network").display().to_string();
     let token = net.clients().token("ops-wang").to_owned();
     let hub_url = net.network().hub_url();
     let dir = tempfile::tempdir().unwrap();
@@ -465,6 +484,8 @@ async fn the_cli_presents_its_token_and_reason_and_demo_seeding_works_as_the_ope
     let token_file = token_file.display().to_string();
     let args = [
         "gongji",
+        "--certs",
+        &certs,
         "prepaid",
         "deposit",
         "--id",
@@ -502,6 +523,8 @@ async fn the_cli_presents_its_token_and_reason_and_demo_seeding_works_as_the_ope
     let code = gongji::run(
         [
             "gongji",
+            "--certs",
+            &certs,
             "month",
             "close",
             "--hub",
@@ -524,7 +547,7 @@ async fn the_cli_presents_its_token_and_reason_and_demo_seeding_works_as_the_ope
     let viewer = net.clients().token("auditor").to_owned();
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = gongji::run(
-        ["gongji", "month", "close", "--hub", &hub_url, "--token", &viewer],
+        ["gongji", "--certs", &certs, "month", "close", "--hub", &hub_url, "--token", &viewer],
         &mut out,
         &mut err,
     )
@@ -550,7 +573,12 @@ async fn the_cli_presents_its_token_and_reason_and_demo_seeding_works_as_the_ope
     let manifest_file = manifest_file.display().to_string();
     for command in ["status", "audit"] {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = gongji::run(["gongji", command, "--devnet", &manifest_file], &mut out, &mut err).await;
+        let code = gongji::run(
+            ["gongji", "--certs", &certs, command, "--devnet", &manifest_file],
+            &mut out,
+            &mut err,
+        )
+        .await;
         assert_eq!(
             code,
             0,

@@ -362,3 +362,35 @@ async fn a_peer_that_connects_and_never_finishes_its_handshake_is_dropped() {
     assert!(started.elapsed() >= gongji_common::tls::HANDSHAKE_TIMEOUT - Duration::from_secs(1));
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_tls_server_needs_a_clients_file_unless_told_its_clients_are_anonymous() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    gongji::certs::write(
+        &certs,
+        &gongji::certs::CertsSpec {
+            provinces: vec![code("13")],
+            hosts: Vec::new(),
+        },
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut config = province_node::NodeConfig::new(
+        code("13"),
+        listener.local_addr().unwrap(),
+        dir.path().join("n"),
+        "https://127.0.0.1:1".into(),
+    );
+    config.tls = gongji_common::tls::TlsFlags::in_dir(&certs, "province-13");
+    let refused = province_node::run(config.clone(), listener, async {}).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("--clients") && refused.to_string().contains("--anonymous-clients"),
+        "{refused}"
+    );
+    config.access.anonymous_clients = true;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    province_node::run(config, listener, async {})
+        .await
+        .expect("a TLS node with anonymous clients starts when told so");
+}

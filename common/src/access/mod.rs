@@ -23,9 +23,47 @@ use std::{collections::BTreeSet, fmt, path::Path};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use std::path::PathBuf;
+
 use crate::InstitutionCode;
 
 pub use guard::{guarded, Access, Guarded};
+
+/// A server's flags for the clients of its public service.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ClientFlags {
+    /// A JSON file of the clients of the public service and their roles:
+    /// [{"name":"alice","role":"operator","token_sha256":"<hex>"},
+    /// {"name":"h32","role":"institution","institution":"H32050000001","token_sha256":"<hex>"}]
+    /// (roles: operator, institution, service, viewer). Required unless
+    /// --insecure or --anonymous-clients.
+    #[arg(long, env = "GONGJI_CLIENTS_FILE", value_name = "FILE")]
+    pub clients: Option<PathBuf>,
+
+    /// Serve the public service without a clients file: every caller with
+    /// a certificate acts as an anonymous operator, and nothing is logged.
+    /// For a local test network only; logged as a warning.
+    #[arg(long, env = "GONGJI_ANONYMOUS_CLIENTS", conflicts_with = "clients")]
+    pub anonymous_clients: bool,
+}
+
+impl ClientFlags {
+    /// The access these flags give to `policy`'s service. A server with
+    /// TLS (`insecure` false) needs a clients file unless told
+    /// `--anonymous-clients`.
+    pub fn access(&self, policy: &'static policy::Policy, oplog: crate::oplog::OpLog, insecure: bool) -> Result<Access, String> {
+        if self.clients.is_none() {
+            if !insecure && !self.anonymous_clients {
+                return Err("give --clients FILE (the clients of the public service and their roles), or --anonymous-clients for a local test network".into());
+            }
+            tracing::warn!(
+                service = policy.service,
+                "no clients file: every caller acts as an anonymous operator and nothing is logged (a local test network only)"
+            );
+        }
+        Access::load(self.clients.as_deref(), policy, oplog)
+    }
+}
 
 /// The metadata key of the caller's reason for an operator action, in
 /// printable ASCII.
