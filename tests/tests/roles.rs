@@ -108,7 +108,7 @@ async fn an_institution_pays_refunds_and_reverses_only_as_itself() {
     assert_status(
         refund_b,
         Code::PermissionDenied,
-        &format!("cannot refund for {INSTITUTION_A}'s payment pay-a"),
+        &format!("institution {INSTITUTION_B} cannot refund payment pay-a: it was made at institution {INSTITUTION_A}"),
     );
     let reverse_b = clinic_b
         .reverse_payment(pb::ReversePaymentRequest {
@@ -146,6 +146,14 @@ async fn an_institution_pays_refunds_and_reverses_only_as_itself() {
         .expect("clinic A refunds its own payment")
         .into_inner();
     assert_eq!(refunded.status, pb::TransactionStatus::Approved as i32);
+    let replayed_by_b = clinic_b
+        .refund_payment(pb::RefundPaymentRequest {
+            refund_id: "refund-by-a".into(),
+            payment_id: "pay-a".into(),
+            amount: "10.00".into(),
+        })
+        .await;
+    assert_status(replayed_by_b, Code::PermissionDenied, "cannot refund payment pay-a");
     pay(&mut clinic_a, "pay-a2", INSTITUTION_A, "20.00")
         .await
         .expect("clinic A pays again");

@@ -1,21 +1,17 @@
 //! "An institution pays, refunds and reverses only as itself": who a caller
 //! acts as, for the public handlers of Pay, RefundPayment and
 //! ReversePayment (which the guard, `gongji_common::access`, lets an
-//! institution call). Pay and RefundPayment are checked here; a reversal
-//! may name an id the node has not seen yet, so the node checks it in the
-//! same store transaction that reverses the payment or tombstones the id
-//! (`Node::reverse`).
+//! institution call). Pay is checked here, on the request alone. A refund
+//! or a reversal depends on the payment, which may be stored or change at
+//! any moment, so the node checks it in the same store transaction that
+//! refunds or reverses the payment, or tombstones an unknown id
+//! (`Node::refund`, `Node::reverse`): handlers pass the acting institution.
 
 use gongji_common::{
     access::{Principal, Role},
-    Id, InstitutionCode,
+    InstitutionCode,
 };
 use tonic::Status;
-
-use crate::{
-    error::NodeError,
-    service::{Node, PaymentView},
-};
 
 /// The institution `principal` acts as, if it acts as one; `None` for the
 /// other roles, whom the guard checked (an operator may act for any).
@@ -45,27 +41,4 @@ fn denied(principal: &Principal, mine: &InstitutionCode, theirs: &str, what: &st
         "client {:?} is institution {mine} and cannot {what} for {theirs}",
         principal.name
     ))
-}
-
-/// Payment `payment_id` may be refunded by `principal`: an institution only
-/// refunds its own payments. A payment this node does not know passes: the
-/// handler refuses to refund it.
-pub fn may_refund(principal: &Principal, node: &Node, payment_id: &str) -> Result<(), Status> {
-    let Some(mine) = institution(principal)? else {
-        return Ok(());
-    };
-    let Ok(id) = Id::parse("payment_id", payment_id) else {
-        return Ok(()); // the handler refuses the id itself
-    };
-    let theirs = match node.payment(&id) {
-        Ok(PaymentView::Acquired(payment)) => payment.command.payee.institution_id().to_owned(),
-        Ok(PaymentView::Issued(debit)) => debit.payment.payee.institution_id().to_owned(),
-        Ok(PaymentView::Cancelled { .. }) | Err(NodeError::NotFound { .. }) => return Ok(()),
-        Err(other) => return Err(other.into()),
-    };
-    if theirs == mine.as_str() {
-        Ok(())
-    } else {
-        Err(denied(principal, mine, &format!("{theirs}'s payment {payment_id}"), "refund"))
-    }
 }

@@ -222,9 +222,9 @@ impl ProvinceNode for PublicApi {
     #[tracing::instrument(skip_all, fields(tx = %request.get_ref().refund_id))]
     async fn refund_payment(&self, request: Request<pb::RefundPaymentRequest>) -> Reply<pb::Refund> {
         let reply: Reply<pb::Refund> = async {
-            acting::may_refund(Principal::of(&request)?, &self.node, &request.get_ref().payment_id)?;
+            let acting = acting::institution(Principal::of(&request)?)?.cloned();
             let command = convert::refund_command(request.into_inner()).map_err(NodeError::from)?;
-            let record = self.node.refund(command).await?;
+            let record = self.node.refund(command, acting.as_ref()).await?;
             Ok(Response::new(convert::refund_to_pb(&record)))
         }
         .await;
