@@ -1,7 +1,7 @@
 //! The node's one error type and its one mapping to gRPC status codes.
 //! Business refusals are not errors: they are recorded outcomes.
 
-use gongji_common::{money::Overflow, store::StoreError, FieldError};
+use gongji_common::{contract::Payee, money::Overflow, store::StoreError, FieldError, Id, InstitutionCode};
 use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +18,10 @@ pub enum NodeError {
     /// The request is well-formed but the state does not allow it.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The caller may not do this to this object (an institution touching
+    /// another's payment).
+    #[error("{0}")]
+    PermissionDenied(String),
     /// Another node did not answer in time; the transaction is pending.
     #[error("{0}")]
     Unavailable(String),
@@ -38,6 +42,23 @@ impl NodeError {
             "{what} id {id} was already used with different content; use a new id for a new {what}"
         ))
     }
+
+    /// The refusal of institution `mine` touching (`what`: "refund",
+    /// "reverse") payment `id` made to `payee`; names both.
+    pub fn not_yours(mine: &InstitutionCode, what: &str, id: &Id, payee: &Payee) -> NodeError {
+        let whose = match payee {
+            Payee::Institution(theirs) => format!("made at institution {theirs}"),
+            Payee::Fund(_) => "to a fund, not an institution".to_owned(),
+        };
+        NodeError::PermissionDenied(format!("institution {mine} cannot {what} payment {id}: it was {whose}"))
+    }
+
+    /// The refusal of a payment whose id another institution reversed first.
+    pub fn taken(id: &Id) -> NodeError {
+        NodeError::AlreadyExists(format!(
+            "payment id {id} is taken by another institution's reversal; use another id"
+        ))
+    }
 }
 
 impl From<NodeError> for Status {
@@ -48,6 +69,7 @@ impl From<NodeError> for Status {
             NodeError::NotFound { .. } => Status::not_found(message),
             NodeError::AlreadyExists(_) => Status::already_exists(message),
             NodeError::FailedPrecondition(_) => Status::failed_precondition(message),
+            NodeError::PermissionDenied(_) => Status::permission_denied(message),
             NodeError::Unavailable(_) => Status::unavailable(message),
             NodeError::Store(_) | NodeError::Overflow(_) => {
                 tracing::error!(%message, "internal error");

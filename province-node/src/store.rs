@@ -19,7 +19,7 @@
 //! | `refunds`             | refund id                         | `RefundRecord` |
 //! | `transfers_out`       | transfer id                       | `TransferOut` (released here) |
 //! | `transfers_in`        | transfer id                       | `TransferIn` (received here) |
-//! | `reversed_ids`        | payment id                        | time: reversed before this node saw it |
+//! | `reversed_ids`        | payment id                        | `Tombstone`: reversed before this node saw it, when and by which institution (older records: the time alone) |
 //! | `cross_lines`         | YYYY-MM ␟ kind ␟ id                | `CrossLine`: this node's own statement line, with its pooling region |
 //! | `reconciliations`     | YYYY-MM                           | `Reconciliation` report of the month |
 //! | `oplog`               | see `gongji_common::oplog`        | the operator audit log (append-only) |

@@ -108,7 +108,7 @@ async fn an_institution_pays_refunds_and_reverses_only_as_itself() {
     assert_status(
         refund_b,
         Code::PermissionDenied,
-        &format!("cannot refund for {INSTITUTION_A}'s payment pay-a"),
+        &format!("institution {INSTITUTION_B} cannot refund payment pay-a: it was made at institution {INSTITUTION_A}"),
     );
     let reverse_b = clinic_b
         .reverse_payment(pb::ReversePaymentRequest {
@@ -118,7 +118,7 @@ async fn an_institution_pays_refunds_and_reverses_only_as_itself() {
     assert_status(
         reverse_b,
         Code::PermissionDenied,
-        &format!("is institution {INSTITUTION_B} and cannot reverse"),
+        &format!("institution {INSTITUTION_B} cannot reverse payment pay-a: it was made at institution {INSTITUTION_A}"),
     );
     let still = net
         .node_as("32", Some("auditor"), None)
@@ -133,7 +133,9 @@ async fn an_institution_pays_refunds_and_reverses_only_as_itself() {
         (pb::TransactionStatus::Approved as i32, "0.00")
     );
 
-    // Its own payments it refunds and reverses; an id the node never saw it may reverse.
+    // Its own payments it refunds and reverses; an id the node never saw it
+    // may reverse (the id becomes its own:
+    // `a_reversal_of_an_unknown_id_takes_the_id_for_that_institution_only`).
     let refunded = clinic_a
         .refund_payment(pb::RefundPaymentRequest {
             refund_id: "refund-by-a".into(),
@@ -144,6 +146,14 @@ async fn an_institution_pays_refunds_and_reverses_only_as_itself() {
         .expect("clinic A refunds its own payment")
         .into_inner();
     assert_eq!(refunded.status, pb::TransactionStatus::Approved as i32);
+    let replayed_by_b = clinic_b
+        .refund_payment(pb::RefundPaymentRequest {
+            refund_id: "refund-by-a".into(),
+            payment_id: "pay-a".into(),
+            amount: "10.00".into(),
+        })
+        .await;
+    assert_status(replayed_by_b, Code::PermissionDenied, "cannot refund payment pay-a");
     pay(&mut clinic_a, "pay-a2", INSTITUTION_A, "20.00")
         .await
         .expect("clinic A pays again");
@@ -175,6 +185,258 @@ async fn an_institution_pays_refunds_and_reverses_only_as_itself() {
     pay(&mut ops, "pay-by-ops", INSTITUTION_B, "10.00")
         .await
         .expect("the operator pays");
+    net.shutdown().await;
+}
+
+async fn reverse(node: &mut Node, id: &str) -> Result<pb::Payment, tonic::Status> {
+    node.reverse_payment(pb::ReversePaymentRequest { payment_id: id.into() })
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// What a viewer sees of `relationship` at `province`: (used, remaining).
+async fn quota_use(net: &TestNetwork, province: &str, relationship: &str) -> (String, String) {
+    let relationship = net
+        .node_as(province, Some("auditor"), None)
+        .get_relationship(pb::GetRelationshipRequest {
+            relationship_id: relationship.into(),
+        })
+        .await
+        .expect("a viewer reads the relationship")
+        .into_inner();
+    (relationship.used, relationship.remaining)
+}
+
+/// What a viewer sees of `person`'s account at `province`: (available, frozen).
+async fn account(net: &TestNetwork, province: &str, person: &str) -> (String, String) {
+    let account = net
+        .node_as(province, Some("auditor"), None)
+        .get_account(pb::GetAccountRequest { person_id: person.into() })
+        .await
+        .expect("a viewer reads the account")
+        .into_inner();
+    (account.available, account.frozen)
+}
+
+async fn viewed(net: &TestNetwork, province: &str, id: &str) -> Result<pb::Payment, tonic::Status> {
+    net.node_as(province, Some("auditor"), None)
+        .get_payment(pb::GetPaymentRequest { payment_id: id.into() })
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn self_check(net: &TestNetwork, province: &str) -> pb::SelfCheck {
+    net.node_as(province, Some("auditor"), None)
+        .self_check(pb::SelfCheckRequest {})
+        .await
+        .expect("a viewer runs the self-check")
+        .into_inner()
+}
+
+const TAKEN: &str = "is taken by another institution's reversal; use another id";
+
+#[tokio::test]
+async fn a_reversal_of_an_unknown_id_takes_the_id_for_that_institution_only() {
+    let mut net = TestNetwork::start_with_clients(&["32"]).await;
+    donor_and_relative(&net).await;
+    let mut clinic_a = net.node_as("32", Some("clinic-a"), None);
+    let mut clinic_b = net.node_as("32", Some("clinic-b"), None);
+    let before = (account(&net, "32", "donor-32").await, quota_use(&net, "32", "rel-32").await);
+
+    // Clinic A reverses an id the node has never seen: the id is now A's, cancelled.
+    let squatted = reverse(&mut clinic_a, "pay-b-0001")
+        .await
+        .expect("an institution may reverse an id the node never saw");
+    assert_eq!(
+        (squatted.status, squatted.institution_id.as_str()),
+        (pb::TransactionStatus::Reversed as i32, INSTITUTION_A)
+    );
+    // Clinic B's payment with that id is refused as a taken id, not reported
+    // reversed, and nothing is recorded: its retry, or the operator paying
+    // for it, gets the same answer.
+    assert_status(
+        pay(&mut clinic_b, "pay-b-0001", INSTITUTION_B, "100.00").await,
+        Code::AlreadyExists,
+        TAKEN,
+    );
+    assert_status(
+        pay(&mut clinic_b, "pay-b-0001", INSTITUTION_B, "100.00").await,
+        Code::AlreadyExists,
+        TAKEN,
+    );
+    let mut ops = net.node_as("32", Some("ops-wang"), Some("clinic B's terminal is down"));
+    assert_status(
+        pay(&mut ops, "pay-b-0001", INSTITUTION_B, "100.00").await,
+        Code::AlreadyExists,
+        TAKEN,
+    );
+    let still = viewed(&net, "32", "pay-b-0001").await.expect("the tombstone is readable");
+    assert_eq!(
+        (still.status, still.institution_id.as_str(), still.amount.as_str()),
+        (pb::TransactionStatus::Reversed as i32, INSTITUTION_A, "")
+    );
+    assert_eq!(
+        (account(&net, "32", "donor-32").await, quota_use(&net, "32", "rel-32").await),
+        before,
+        "B's refused payment moved nothing"
+    );
+    // Clinic B reversing that id learns nothing of its own was paid, and
+    // takes nothing from A; clinic A reversing it again changes nothing.
+    let by_b = reverse(&mut clinic_b, "pay-b-0001")
+        .await
+        .expect("B's reversal of the id is answered");
+    assert_eq!(
+        (by_b.status, by_b.institution_id.as_str()),
+        (pb::TransactionStatus::Reversed as i32, INSTITUTION_A)
+    );
+    assert_eq!(reverse(&mut clinic_a, "pay-b-0001").await.expect("A reverses again"), squatted);
+    assert_status(
+        pay(&mut clinic_b, "pay-b-0001", INSTITUTION_B, "100.00").await,
+        Code::AlreadyExists,
+        TAKEN,
+    );
+    // With another id, B pays as usual.
+    let paid = pay(&mut clinic_b, "pay-b-0002", INSTITUTION_B, "100.00").await.expect("B pays");
+    assert_eq!(paid.status, pb::TransactionStatus::Approved as i32);
+
+    // Clinic A's own payment of an id it reversed first is reversed, as before: never approved.
+    reverse(&mut clinic_a, "pay-a-early").await.expect("A reverses before paying");
+    let late = pay(&mut clinic_a, "pay-a-early", INSTITUTION_A, "50.00")
+        .await
+        .expect("A's late payment is answered");
+    assert_eq!(
+        (late.status, late.decline_reason),
+        (pb::TransactionStatus::Reversed as i32, pb::DeclineReason::Reversed as i32)
+    );
+    // An operator's reversal of an unknown id names no institution: it cancels any payment of the id.
+    let by_ops = reverse(&mut ops, "pay-ops-cancelled").await.expect("the operator reverses");
+    assert_eq!(by_ops.institution_id, "");
+    let cancelled = pay(&mut clinic_b, "pay-ops-cancelled", INSTITUTION_B, "30.00")
+        .await
+        .expect("answered");
+    assert_eq!(cancelled.status, pb::TransactionStatus::Reversed as i32);
+    assert_eq!(
+        quota_use(&net, "32", "rel-32").await,
+        ("100.00".into(), "400.00".into()),
+        "only pay-b-0002 was paid"
+    );
+
+    // A tombstone written before institutions were recorded (the time alone)
+    // is still read, and cancels the id for any institution.
+    net.stop_node("32").await;
+    {
+        let dir = net.network().node_data_dir(gongji_tests::code("32"));
+        let store = gongji_tests::open_stopped_store(&dir, province_node::store::TREES);
+        store
+            .transact(|tx| tx.put(province_node::store::REVERSED_IDS, b"pay-old", &1_767_225_600_000_i64))
+            .expect("an old tombstone is written");
+        store.durable().await.expect("written to disk");
+    }
+    net.start_node("32").await;
+    let old = pay(&mut net.node_as("32", Some("clinic-b"), None), "pay-old", INSTITUTION_B, "10.00")
+        .await
+        .expect("answered");
+    assert_eq!(
+        (old.status, old.institution_id.as_str()),
+        (pb::TransactionStatus::Reversed as i32, "")
+    );
+    assert_eq!(
+        viewed(&net, "32", "pay-b-0001")
+            .await
+            .expect("read after the restart")
+            .institution_id,
+        INSTITUTION_A
+    );
+    let check = self_check(&net, "32").await;
+    assert_eq!((check.violations, check.trial_balance.as_str()), (Vec::<String>::new(), "0.00"));
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_institution_reverses_only_its_own_cross_province_payment_and_a_taken_id_never_reaches_the_hub() {
+    let net = TestNetwork::start_with_clients(&["13", "32"]).await;
+    let mut ops_13 = net.node_as("13", Some("ops-wang"), Some("onboarding"));
+    ops_13
+        .register_person(gongji_tests::register_request("donor-13", pb::InsuranceType::Employee, "130100"))
+        .await
+        .expect("the operator registers the donor");
+    ops_13
+        .credit_contribution(pb::CreditContributionRequest {
+            contribution_id: "c-donor-13".into(),
+            person_id: "donor-13".into(),
+            amount: "2000.00".into(),
+        })
+        .await
+        .expect("the operator credits");
+    net.node_as("32", Some("ops-wang"), Some("onboarding"))
+        .register_person(gongji_tests::register_request("parent-32", pb::InsuranceType::Resident, "320500"))
+        .await
+        .expect("the operator registers the beneficiary");
+    let relationship = net
+        .node_as("13", Some("service-app"), None)
+        .establish_relationship(gongji_tests::establish_request(
+            "rel-13-32",
+            "donor-13",
+            "parent-32",
+            "32",
+            "500.00",
+        ))
+        .await
+        .expect("the service app establishes")
+        .into_inner();
+    assert_eq!(relationship.status, pb::RelationshipStatus::Active as i32);
+    let mut clinic_a = net.node_as("32", Some("clinic-a"), None);
+    let mut clinic_b = net.node_as("32", Some("clinic-b"), None);
+    let cross_pay = |id: &str, institution: &str| gongji_tests::pay_request(id, "parent-32", institution, "80.00");
+
+    // Clinic A cannot reverse clinic B's cross-province payment: nothing moves at either node.
+    let paid = clinic_b
+        .pay(cross_pay("pay-b-x1", INSTITUTION_B))
+        .await
+        .expect("B pays across provinces")
+        .into_inner();
+    assert_eq!(
+        (paid.status, paid.donor_province.as_str()),
+        (pb::TransactionStatus::Approved as i32, "13")
+    );
+    assert_status(
+        reverse(&mut clinic_a, "pay-b-x1").await,
+        Code::PermissionDenied,
+        &format!("institution {INSTITUTION_A} cannot reverse payment pay-b-x1: it was made at institution {INSTITUTION_B}"),
+    );
+    assert_eq!(
+        viewed(&net, "32", "pay-b-x1").await.unwrap().status,
+        pb::TransactionStatus::Approved as i32
+    );
+    assert_eq!(
+        viewed(&net, "13", "pay-b-x1").await.unwrap().status,
+        pb::TransactionStatus::Approved as i32
+    );
+    assert_eq!(account(&net, "13", "donor-13").await, ("1500.00".into(), "420.00".into()));
+
+    // Clinic A's reversal of an unknown id stays at this node; B's payment
+    // with it is refused here and never reaches the hub or the donor's node.
+    reverse(&mut clinic_a, "pay-b-x2").await.expect("A reverses an unknown id");
+    assert_status(clinic_b.pay(cross_pay("pay-b-x2", INSTITUTION_B)).await, Code::AlreadyExists, TAKEN);
+    let at_hub = net
+        .hub_as(Some("auditor"), None)
+        .get_transaction(pb::GetTransactionRequest {
+            transaction_id: "pay-b-x2".into(),
+            kind: 0,
+        })
+        .await;
+    assert_status(at_hub, Code::NotFound, "pay-b-x2");
+    assert_status(viewed(&net, "13", "pay-b-x2").await, Code::NotFound, "pay-b-x2");
+    assert_eq!(account(&net, "13", "donor-13").await, ("1500.00".into(), "420.00".into()));
+
+    // Its own cross-province payment B reverses through the hub, as before.
+    let reversed = reverse(&mut clinic_b, "pay-b-x1").await.expect("B reverses its own payment");
+    assert_eq!(reversed.status, pb::TransactionStatus::Reversed as i32);
+    assert_eq!(
+        viewed(&net, "13", "pay-b-x1").await.unwrap().status,
+        pb::TransactionStatus::Reversed as i32
+    );
+    assert_eq!(account(&net, "13", "donor-13").await, ("1500.00".into(), "500.00".into()));
     net.shutdown().await;
 }
 

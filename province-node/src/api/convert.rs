@@ -12,8 +12,8 @@ use gongji_proto::v1 as pb;
 
 use crate::domain::{
     AcquiredPayment, CreditCommand, EstablishCommand, Event, EventKind, InsuranceType, IssuedDebit, PayCommand, Person, PersonStatus,
-    QuotaChangeCommand, QuotaChangeRecord, RefundCommand, RefundRecord, RegisterCommand, Relationship, RelationshipStatus, TransferCommand,
-    TransferIn, TransferOut,
+    QuotaChangeCommand, QuotaChangeRecord, RefundCommand, RefundRecord, RegisterCommand, Relationship, RelationshipStatus, Tombstone,
+    TransferCommand, TransferIn, TransferOut,
 };
 
 fn enum_error(field: &str, value: i32) -> FieldError {
@@ -180,15 +180,21 @@ pub fn acquired_to_pb(payment: &AcquiredPayment) -> pb::Payment {
     }
 }
 
-/// A payment id reversed before this node ever saw the payment.
-pub fn cancelled_to_pb(payment_id: &Id, at: i64) -> pb::Payment {
+/// A payment id reversed before this node ever saw the payment; it names
+/// the institution that reversed it, if one did.
+pub fn cancelled_to_pb(payment_id: &Id, tombstone: &Tombstone) -> pb::Payment {
+    let by = match &tombstone.institution {
+        Some(institution) => format!("institution {institution}"),
+        None => "an operator or the institution".to_owned(),
+    };
     pb::Payment {
         payment_id: payment_id.to_string(),
+        institution_id: tombstone.institution.as_ref().map(|code| code.to_string()).unwrap_or_default(),
         status: pb::TransactionStatus::Reversed as i32,
         decline_reason: pb::DeclineReason::Reversed as i32,
-        decline_message: "reversed by the institution before the payment arrived; this id can never be approved".into(),
-        created_at: Some(timestamp(at)),
-        decided_at: Some(timestamp(at)),
+        decline_message: format!("reversed by {by} before the payment arrived; this id can never be approved"),
+        created_at: Some(timestamp(tombstone.at)),
+        decided_at: Some(timestamp(tombstone.at)),
         refunded: Money::ZERO.to_string(),
         ..Default::default()
     }

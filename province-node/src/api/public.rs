@@ -222,9 +222,9 @@ impl ProvinceNode for PublicApi {
     #[tracing::instrument(skip_all, fields(tx = %request.get_ref().refund_id))]
     async fn refund_payment(&self, request: Request<pb::RefundPaymentRequest>) -> Reply<pb::Refund> {
         let reply: Reply<pb::Refund> = async {
-            acting::may_touch(Principal::of(&request)?, &self.node, &request.get_ref().payment_id, "refund")?;
+            let acting = acting::institution(Principal::of(&request)?)?.cloned();
             let command = convert::refund_command(request.into_inner()).map_err(NodeError::from)?;
-            let record = self.node.refund(command).await?;
+            let record = self.node.refund(command, acting.as_ref()).await?;
             Ok(Response::new(convert::refund_to_pb(&record)))
         }
         .await;
@@ -240,8 +240,8 @@ impl ProvinceNode for PublicApi {
     #[tracing::instrument(skip_all, fields(tx = %request.get_ref().payment_id))]
     async fn reverse_payment(&self, request: Request<pb::ReversePaymentRequest>) -> Reply<pb::Payment> {
         let reply: Reply<pb::Payment> = async {
-            acting::may_touch(Principal::of(&request)?, &self.node, &request.get_ref().payment_id, "reverse")?;
-            let payment = self.node.reverse(&id("payment_id", &request.get_ref().payment_id)?).await?;
+            let acting = acting::institution(Principal::of(&request)?)?;
+            let payment = self.node.reverse(&id("payment_id", &request.get_ref().payment_id)?, acting).await?;
             Ok(Response::new(payment_to_pb(&payment)))
         }
         .await;
@@ -298,6 +298,6 @@ fn payment_to_pb(payment: &PaymentView) -> pb::Payment {
     match payment {
         PaymentView::Acquired(acquired) => convert::acquired_to_pb(acquired),
         PaymentView::Issued(issued) => convert::issued_to_pb(issued),
-        PaymentView::Cancelled { payment_id, at } => convert::cancelled_to_pb(payment_id, *at),
+        PaymentView::Cancelled { payment_id, tombstone } => convert::cancelled_to_pb(payment_id, tombstone),
     }
 }

@@ -5,7 +5,7 @@
 use gongji_common::{
     contract::{CrossPayment, Decline, DeclineReason, Payee, Purpose, TxStatus},
     period::now_millis,
-    Id, Money, Period, ProvinceCode,
+    Id, InstitutionCode, Money, Period, ProvinceCode,
 };
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +81,66 @@ impl Reversal {
             settled,
             at: now_millis(),
         }
+    }
+}
+
+/// "An institution refunds and reverses only its own payments": may the
+/// institution acting (`None`: an operator, or the node itself) touch a
+/// payment made to `payee`?
+pub fn may_touch(acting: Option<&InstitutionCode>, payee: &Payee) -> bool {
+    acting.is_none_or(|mine| matches!(payee, Payee::Institution(theirs) if theirs == mine))
+}
+
+/// A payment id reversed before this node saw the payment (tree
+/// `reversed_ids`). It can never be paid, and it is the reversing
+/// institution's: another institution's payment with that id is refused
+/// (the id is taken), never reported reversed, so one institution cannot
+/// cancel another's payment in advance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredTombstone")]
+pub struct Tombstone {
+    pub at: i64,
+    /// The institution that reversed the id; none when an operator (or the
+    /// node itself) did, or when the tombstone predates this field: then it
+    /// cancels the id for any payee.
+    pub institution: Option<InstitutionCode>,
+}
+
+/// A tombstone as stored: before institutions were recorded, the time alone.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredTombstone {
+    Recorded {
+        at: i64,
+        #[serde(default)]
+        institution: Option<InstitutionCode>,
+    },
+    TimeOnly(i64),
+}
+
+impl From<StoredTombstone> for Tombstone {
+    fn from(stored: StoredTombstone) -> Tombstone {
+        match stored {
+            StoredTombstone::Recorded { at, institution } => Tombstone { at, institution },
+            StoredTombstone::TimeOnly(at) => Tombstone { at, institution: None },
+        }
+    }
+}
+
+impl Tombstone {
+    /// A tombstone written now for the institution reversing (`None`: an operator).
+    pub fn new(institution: Option<InstitutionCode>) -> Tombstone {
+        Tombstone {
+            at: now_millis(),
+            institution,
+        }
+    }
+
+    /// Is a payment to `payee` the one this tombstone cancelled? Yes when it
+    /// names no institution or names the payee; otherwise the id was taken
+    /// by another institution's reversal.
+    pub fn cancels(&self, payee: &Payee) -> bool {
+        may_touch(self.institution.as_ref(), payee)
     }
 }
 

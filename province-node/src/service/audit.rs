@@ -7,7 +7,7 @@ use gongji_common::{contract::TxStatus, store::audit::BooksCheck, Id};
 
 use super::Node;
 use crate::{
-    domain::{AcquiredPayment, IssuedDebit},
+    domain::{AcquiredPayment, IssuedDebit, Tombstone},
     error::NodeResult,
     store::{self, CROSS_LINES, DEBITS, PAYMENTS, REVERSED_IDS},
 };
@@ -16,7 +16,7 @@ impl Node {
     /// Checks this node's books and rules; reads everything once.
     pub fn self_check(&self) -> NodeResult<BooksCheck> {
         let mut check = self.store.check_books()?;
-        for item in self.store.scan_prefix::<i64>(REVERSED_IDS, b"") {
+        for item in self.store.scan_prefix::<Tombstone>(REVERSED_IDS, b"") {
             let (key, _) = item?;
             let id = String::from_utf8_lossy(&key).into_owned();
             if let Some(paid) = self.store.get::<AcquiredPayment>(PAYMENTS, &key)? {

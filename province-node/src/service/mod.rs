@@ -16,11 +16,11 @@ mod reversals;
 mod transfers;
 
 use gongji_common::{
-    contract::{Notice, NoticeBody},
+    contract::{Notice, NoticeBody, Payee},
     outbox::Outbox,
     pending::PendingKind,
     store::{Store, Tx, TxFail},
-    Id, ProvinceCode,
+    Id, InstitutionCode, ProvinceCode,
 };
 
 use crate::{
@@ -129,11 +129,17 @@ impl Node {
     pub async fn resolve(&self, kind: PendingKind, id: &Id) -> NodeResult<()> {
         match kind {
             PendingKind::Grant => self.resolve_grant(id).await.map(drop),
-            PendingKind::Payment if self.gave_up(id)? => {
-                tracing::warn!(payment = %id, "payment pending too long: reversing it for its institution");
-                self.reverse(id).await.map(drop)
-            }
-            PendingKind::Payment => self.resolve_payment(id).await.map(drop),
+            PendingKind::Payment => match self.given_up(id)? {
+                Some(payee) => {
+                    tracing::warn!(payment = %id, "payment pending too long: reversing it for its institution");
+                    let acting = match &payee {
+                        Payee::Institution(code) => Some(code),
+                        Payee::Fund(_) => None,
+                    };
+                    self.reverse(id, acting).await.map(drop)
+                }
+                None => self.resolve_payment(id).await.map(drop),
+            },
             PendingKind::Refund => self.resolve_refund(id).await.map(drop),
             PendingKind::Reversal => self.resolve_reversal(id).await.map(drop),
             PendingKind::Transfer => self.resolve_transfer(id).await.map(drop),
@@ -141,13 +147,15 @@ impl Node {
         }
     }
 
-    /// Has a pending payment waited longer than its institution would?
-    fn gave_up(&self, id: &Id) -> NodeResult<bool> {
+    /// Has a pending payment waited longer than its institution would? If
+    /// so, whom it pays: the node reverses it as that institution.
+    fn given_up(&self, id: &Id) -> NodeResult<Option<Payee>> {
         let Some(limit) = self.give_up_after else {
-            return Ok(false);
+            return Ok(None);
         };
-        let waited = gongji_common::period::now_millis() - self.acquired(id)?.created_at;
-        Ok(waited > limit.as_millis() as i64)
+        let payment = self.acquired(id)?;
+        let waited = gongji_common::period::now_millis() - payment.created_at;
+        Ok((waited > limit.as_millis() as i64).then_some(payment.command.payee))
     }
 
     pub fn stats(&self) -> NodeResult<NodeStats> {
@@ -169,6 +177,16 @@ impl Node {
     pub fn gauges(&self, out: &mut gongji_common::metrics::Exposition) -> NodeResult<()> {
         gongji_common::metrics::queue_gauges(out, &self.store, PENDING, &self.outbox)?;
         Ok(())
+    }
+}
+
+/// "An institution refunds and reverses only its own payments": refuses
+/// institution `acting` (`None`: an operator, or this node) doing `what` to
+/// payment `id` made to `payee` at another institution.
+fn check_touch(acting: Option<&InstitutionCode>, what: &str, id: &Id, payee: &Payee) -> NodeResult<()> {
+    match acting {
+        Some(mine) if !crate::domain::may_touch(acting, payee) => Err(NodeError::not_yours(mine, what, id, payee)),
+        _ => Ok(()),
     }
 }
 

@@ -13,7 +13,7 @@ use super::{cross::CrossLine, Node};
 use crate::{
     domain::{
         check_spend, choose_relationship, AcquiredPayment, CrossPayment, Decline, DeclineReason, Event, EventKind, InsuranceType,
-        IssuedDebit, PayCommand, Person, Relationship,
+        IssuedDebit, PayCommand, Person, Relationship, Tombstone,
     },
     error::{NodeError, NodeResult},
     hub_client::{HubDecision, Unanswered},
@@ -33,8 +33,9 @@ pub enum PaymentView {
     Acquired(AcquiredPayment),
     /// Decided here for another province: this node is the donor's.
     Issued(IssuedDebit),
-    /// Reversed by its institution before this node ever saw it.
-    Cancelled { payment_id: Id, at: i64 },
+    /// Reversed before this node ever saw it (by the institution the
+    /// tombstone names, or an operator).
+    Cancelled { payment_id: Id, tombstone: Tombstone },
 }
 
 impl Node {
@@ -56,12 +57,17 @@ impl Node {
                 .into());
             }
         }
-        if let Some(at) = self.store.get::<i64>(REVERSED_IDS, command.payment_id.as_bytes())? {
+        if let Some(tombstone) = self.store.get::<Tombstone>(REVERSED_IDS, command.payment_id.as_bytes())? {
             // The reversal may be committed but not yet flushed.
             self.durable().await?;
+            if !tombstone.cancels(&command.payee) {
+                // Another institution reversed this id first: not this
+                // payment's reversal, so not reported as one; nothing recorded.
+                return Err(NodeError::taken(&command.payment_id));
+            }
             return Ok(PaymentView::Cancelled {
                 payment_id: command.payment_id,
-                at,
+                tombstone,
             });
         }
         if let Some(existing) = self.store.get::<AcquiredPayment>(PAYMENTS, command.payment_id.as_bytes())? {
@@ -71,11 +77,12 @@ impl Node {
         let relationship = self.pick_relationship(&command)?;
 
         let payment = self.transact(|tx| {
-            if tx.contains(REVERSED_IDS, command.payment_id.as_bytes())? {
-                return Ok(Err(NodeError::FailedPrecondition(format!(
-                    "payment {} was reversed",
-                    command.payment_id
-                ))));
+            if let Some(tombstone) = tx.get::<Tombstone>(REVERSED_IDS, command.payment_id.as_bytes())? {
+                return Ok(Err(if tombstone.cancels(&command.payee) {
+                    NodeError::FailedPrecondition(format!("payment {} was reversed", command.payment_id))
+                } else {
+                    NodeError::taken(&command.payment_id)
+                }));
             }
             if let Some(existing) = tx.get::<AcquiredPayment>(PAYMENTS, command.payment_id.as_bytes())? {
                 return Ok(Ok(existing));
@@ -384,10 +391,10 @@ impl Node {
         if let Some(issued) = self.store.get::<IssuedDebit>(DEBITS, id.as_bytes())? {
             return Ok(PaymentView::Issued(issued));
         }
-        match self.store.get::<i64>(REVERSED_IDS, id.as_bytes())? {
-            Some(at) => Ok(PaymentView::Cancelled {
+        match self.store.get::<Tombstone>(REVERSED_IDS, id.as_bytes())? {
+            Some(tombstone) => Ok(PaymentView::Cancelled {
                 payment_id: id.clone(),
-                at,
+                tombstone,
             }),
             None => Err(NodeError::not_found("payment", id)),
         }

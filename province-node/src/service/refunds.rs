@@ -1,16 +1,17 @@
 //! Refunds of approved payments: asked at the beneficiary's node (where the
 //! institution or fund is), taken back at the donor's node. The money returns
 //! to the quota it came from, or to the donor's available balance if the
-//! relationship has ended. Never more than the payment paid.
+//! relationship has ended. Never more than the payment paid. An institution
+//! refunds only its own payments, checked in the refund's own transaction.
 
 use gongji_common::{
     contract::{CrossRefund, TxKind, TxStatus},
     pending::PendingKind,
     statement::Direction,
-    Id, Money, Period,
+    Id, InstitutionCode, Money, Period,
 };
 
-use super::{cross::CrossLine, payments::Source, Node};
+use super::{check_touch, cross::CrossLine, payments::Source, Node};
 use crate::{
     domain::{AcquiredPayment, Decline, DeclineReason, Event, EventKind, IssuedDebit, RefundCommand, RefundRecord, Relationship},
     error::{NodeError, NodeResult},
@@ -19,12 +20,15 @@ use crate::{
 };
 
 impl Node {
-    /// Refunds all or part of a payment served here. Idempotent by refund id.
-    pub async fn refund(&self, command: RefundCommand) -> NodeResult<RefundRecord> {
+    /// Refunds all or part of a payment served here, for `acting`: the
+    /// institution asking, which may refund only its own payments, or `None`
+    /// for an operator, who may refund any. Idempotent by refund id.
+    pub async fn refund(&self, command: RefundCommand, acting: Option<&InstitutionCode>) -> NodeResult<RefundRecord> {
         if let Some(existing) = self.store.get::<RefundRecord>(REFUNDS, command.refund_id.as_bytes())? {
             if existing.command != command {
                 return Err(NodeError::reused("refund", &command.refund_id));
             }
+            check_touch(acting, "refund", &command.payment_id, &existing.payment.payee)?;
             self.durable().await?;
             return if existing.is_pending() {
                 self.resolve_refund(&command.refund_id).await
@@ -36,7 +40,7 @@ impl Node {
         let record = self.transact(|tx| {
             if let Some(existing) = tx.get::<RefundRecord>(REFUNDS, command.refund_id.as_bytes())? {
                 return Ok(if existing.command == command {
-                    Ok(existing)
+                    check_touch(acting, "refund", &command.payment_id, &existing.payment.payee).map(|()| existing)
                 } else {
                     Err(NodeError::reused("refund", &command.refund_id))
                 });
@@ -44,6 +48,9 @@ impl Node {
             let Some(mut payment) = tx.get::<AcquiredPayment>(PAYMENTS, command.payment_id.as_bytes())? else {
                 return Ok(Err(super::vanished("payment", &command.payment_id)));
             };
+            if let Err(refusal) = check_touch(acting, "refund", &command.payment_id, &payment.command.payee) {
+                return Ok(Err(refusal));
+            }
             let (TxStatus::Approved, Some(route)) = (payment.status, payment.route.clone()) else {
                 return Ok(Err(NodeError::FailedPrecondition(format!(
                     "payment {} is {}; only an approved payment can be refunded",

@@ -1,37 +1,63 @@
 //! Reversals: an institution that never got the answer to a payment reverses
-//! it. Always safe: an approved payment is credited back (to the quota, or
-//! the donor's balance if the relationship has ended), a pending or unknown
-//! one is cancelled, and a reversed id is never approved afterwards, even by
-//! a late message, because every hop records the reversal before anything
-//! else can approve the id.
+//! it. An approved payment is credited back (to the quota, or the donor's
+//! balance if the relationship has ended), a pending or unknown one is
+//! cancelled, and a reversed id is never approved afterwards, even by a late
+//! message, because every hop records the reversal before anything else can
+//! approve the id. An institution reverses only its own payments, checked in
+//! the reversal's own transaction; an unknown id it reverses becomes its id
+//! (see `Tombstone`), so it cannot cancel another institution's payment in
+//! advance.
 
 use gongji_common::{
     contract::{CrossPayment, ReversalOutcome, TxKind, TxStatus},
     pending::PendingKind,
     period::now_millis,
     statement::Direction,
-    Id, Period,
+    Id, InstitutionCode, Period,
 };
 
-use super::{cross::CrossLine, payments::Source, Node, PaymentView};
+use super::{check_touch, cross::CrossLine, payments::Source, Node, PaymentView};
 use crate::{
-    domain::{AcquiredPayment, Event, EventKind, IssuedDebit, Relationship, Reversal},
+    domain::{AcquiredPayment, Event, EventKind, IssuedDebit, Relationship, Reversal, Tombstone},
     error::{NodeError, NodeResult},
     hub_client::Unanswered,
     store::{self, DEBITS, PAYMENTS, RELATIONSHIPS, REVERSED_IDS},
 };
 
 impl Node {
-    /// Reverses a payment at the node where it was (or would have been) served.
-    pub async fn reverse(&self, id: &Id) -> NodeResult<PaymentView> {
-        let payment = self.transact(|tx| {
+    /// Reverses a payment at the node where it was (or would have been)
+    /// served, for `acting`: the institution asking, which may reverse only
+    /// its own payments, or `None` for an operator (or this node giving up),
+    /// who may reverse any.
+    pub async fn reverse(&self, id: &Id, acting: Option<&InstitutionCode>) -> NodeResult<PaymentView> {
+        let view = self.transact(|tx| {
             let Some(mut payment) = tx.get::<AcquiredPayment>(PAYMENTS, id.as_bytes())? else {
-                // Never seen: cancel the id for good.
-                if !tx.contains(REVERSED_IDS, id.as_bytes())? {
-                    tx.put(REVERSED_IDS, id.as_bytes(), &now_millis())?;
+                if let Some(debit) = tx.get::<IssuedDebit>(DEBITS, id.as_bytes())? {
+                    // Decided here for another province's payment (reversed
+                    // through the hub, by the node that served it): no
+                    // institution but its payee may even cancel the id here.
+                    if let Err(refusal) = check_touch(acting, "reverse", id, &debit.payment.payee) {
+                        return Ok(Err(refusal));
+                    }
                 }
-                return Ok(Ok(None));
+                // Never seen: cancel the id for good, as the reversing
+                // institution's. A repeated reversal (by anyone) changes nothing.
+                let tombstone = match tx.get::<Tombstone>(REVERSED_IDS, id.as_bytes())? {
+                    Some(tombstone) => tombstone,
+                    None => {
+                        let tombstone = Tombstone::new(acting.cloned());
+                        tx.put(REVERSED_IDS, id.as_bytes(), &tombstone)?;
+                        tombstone
+                    }
+                };
+                return Ok(Ok(PaymentView::Cancelled {
+                    payment_id: id.clone(),
+                    tombstone,
+                }));
             };
+            if let Err(refusal) = check_touch(acting, "reverse", id, &payment.command.payee) {
+                return Ok(Err(refusal));
+            }
             if payment.refunded > gongji_common::Money::ZERO {
                 return Ok(Err(NodeError::FailedPrecondition(format!(
                     "payment {id} has refunds, so its answer arrived; refund the rest instead of reversing"
@@ -66,16 +92,14 @@ impl Node {
                     tx.put(PAYMENTS, id.as_bytes(), &payment)?;
                 }
             }
-            Ok(Ok(Some(payment)))
+            Ok(Ok(PaymentView::Acquired(payment)))
         })?;
         self.durable().await?;
-        match payment {
-            None => Ok(PaymentView::Cancelled {
-                payment_id: id.clone(),
-                at: self.store.get::<i64>(REVERSED_IDS, id.as_bytes())?.unwrap_or_else(now_millis),
-            }),
-            Some(p) if p.reversal.is_some_and(|r| !r.settled) => self.resolve_reversal(id).await.map(PaymentView::Acquired),
-            Some(p) => Ok(PaymentView::Acquired(p)),
+        match view {
+            PaymentView::Acquired(p) if p.reversal.is_some_and(|r| !r.settled) => {
+                self.resolve_reversal(id).await.map(PaymentView::Acquired)
+            }
+            view => Ok(view),
         }
     }
 
