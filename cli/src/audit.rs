@@ -160,7 +160,7 @@ fn add(a: Money, b: Money) -> Result<Money, CliError> {
 pub async fn audit(target: &Target, progress: &mut dyn Write) -> Result<AuditReport, CliError> {
     let mut report = AuditReport::default();
     // A self-check or a month's lines of a large network take a while.
-    let mut hub = client::hub_on(client::connect_with(&target.hub, client::RECONCILE_TIMEOUT).await?);
+    let mut hub = client::hub_on(client::connect_to(&target.hub, client::RECONCILE_TIMEOUT, Some(gongji_common::tls::HUB_NAME)).await?);
 
     // 1. Each server's own books.
     let mut totals: BTreeMap<String, Money> = BTreeMap::new();
@@ -168,7 +168,8 @@ pub async fn audit(target: &Target, progress: &mut dyn Write) -> Result<AuditRep
     absorb(&mut report, "hub", &hub_check)?;
     let mut nodes = BTreeMap::new();
     for (code, address) in &target.provinces {
-        let mut node = client::node_on(client::connect_with(address, client::RECONCILE_TIMEOUT).await?);
+        let name = gongji_common::tls::province_name(*code);
+        let mut node = client::node_on(client::connect_to(address, client::RECONCILE_TIMEOUT, Some(&name)).await?);
         let check = node.self_check(pb::SelfCheckRequest {}).await.map_err(CliError::call)?.into_inner();
         absorb(&mut report, &format!("province {code}"), &check)?;
         for total in &check.totals {

@@ -91,6 +91,13 @@ pub fn endpoint(address: &str) -> Result<Endpoint, CliError> {
 
 /// An endpoint for `address`, not yet connected, whose calls may take `call_timeout`.
 pub fn endpoint_with(address: &str, call_timeout: Duration) -> Result<Endpoint, CliError> {
+    endpoint_for(address, call_timeout, None)
+}
+
+/// Like [`endpoint_with`]; over TLS the server's certificate must name
+/// `server_name` (`hub.gongji`, `province-NN.gongji`) when given, else the
+/// address's host.
+pub fn endpoint_for(address: &str, call_timeout: Duration, server_name: Option<&str>) -> Result<Endpoint, CliError> {
     let tls = current_tls();
     let uri = match tls {
         Some(_) => secure_uri(address.trim()),
@@ -100,7 +107,7 @@ pub fn endpoint_with(address: &str, call_timeout: Duration) -> Result<Endpoint, 
         .map_err(|e| CliError::Other(format!("{address:?} is not an address (use host:port or http://host:port): {e}")))?;
     if let Some(tls) = tls {
         endpoint = endpoint
-            .tls_config(tls.client_config(None))
+            .tls_config(tls.client_config(server_name))
             .map_err(|e| CliError::Other(format!("TLS towards {address}: {}", gongji_common::tls::describe(&e))))?;
     }
     Ok(endpoint.connect_timeout(CONNECT_TIMEOUT).timeout(call_timeout).tcp_nodelay(true))
@@ -113,8 +120,14 @@ pub async fn connect(address: &str) -> Result<Channel, CliError> {
 
 /// A connected channel to `address`, for calls of at most `call_timeout`.
 pub async fn connect_with(address: &str, call_timeout: Duration) -> Result<Channel, CliError> {
+    connect_to(address, call_timeout, None).await
+}
+
+/// A connected channel to `address`, whose certificate must name
+/// `server_name` when given (see [`endpoint_for`]).
+pub async fn connect_to(address: &str, call_timeout: Duration, server_name: Option<&str>) -> Result<Channel, CliError> {
     let tls = current_tls();
-    endpoint_with(address, call_timeout)?
+    endpoint_for(address, call_timeout, server_name)?
         .connect()
         .await
         .map_err(|e| CliError::Connect {
@@ -135,8 +148,10 @@ pub async fn reconciling_node(address: &str) -> Result<NodeClient, CliError> {
     Ok(node_on(connect_with(address, RECONCILE_TIMEOUT).await?))
 }
 
+/// A client of the hub at `address`: over TLS its certificate must be the
+/// hub's (`hub.gongji`), so a province node cannot pose as the hub.
 pub async fn hub(address: &str) -> Result<HubClient, CliError> {
-    Ok(hub_on(connect(address).await?))
+    Ok(hub_on(connect_to(address, CALL_TIMEOUT, Some(gongji_common::tls::HUB_NAME)).await?))
 }
 
 /// A channel that presents the command's credentials on every call.

@@ -253,7 +253,7 @@ pub(crate) async fn wait_ready(manifest: &Manifest) -> Result<(), CliError> {
     }
     for entry in &manifest.provinces {
         let what = format!("the node of province {} at {}", entry.code, entry.address);
-        while !answered(node_info(&entry.address).await, &what)? {
+        while !answered(node_info(&entry.address, &entry.code).await, &what)? {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -261,7 +261,7 @@ pub(crate) async fn wait_ready(manifest: &Manifest) -> Result<(), CliError> {
 }
 
 async fn open_period(hub: &str) -> Result<String, String> {
-    let mut hub = client::hub_on(client::connect(hub).await.map_err(|e| e.to_string())?);
+    let mut hub = client::hub(hub).await.map_err(|e| e.to_string())?;
     let period = hub
         .get_open_period(pb::GetOpenPeriodRequest {})
         .await
@@ -269,8 +269,15 @@ async fn open_period(hub: &str) -> Result<String, String> {
     Ok(period.into_inner().period)
 }
 
-async fn node_info(address: &str) -> Result<(), String> {
-    let mut node = client::node_on(client::connect(address).await.map_err(|e| e.to_string())?);
+/// Asks province `code`'s node (over TLS, its certificate must say so) for its info.
+async fn node_info(address: &str, code: &str) -> Result<(), String> {
+    let name = ProvinceCode::parse("province", code)
+        .map(gongji_common::tls::province_name)
+        .map_err(|e| e.to_string())?;
+    let channel = client::connect_to(address, client::CALL_TIMEOUT, Some(&name))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut node = client::node_on(channel);
     node.get_node_info(pb::GetNodeInfoRequest {})
         .await
         .map_err(|s| s.message().to_owned())?;

@@ -231,6 +231,11 @@ async fn the_cli_connects_with_certs_and_is_refused_without() {
     let (status, out, err) = gongji(&["--certs", &certs, "month", "status", "--hub", &hub]).await;
     assert_eq!(status, 0, "{out}{err}");
 
+    // A node cannot pose as the hub: the CLI wants the hub's certificate.
+    let (status, _, err) = gongji(&["--certs", &certs, "month", "status", "--hub", &node]).await;
+    assert_eq!(status, 1, "{err}");
+    assert!(err.contains("hub.gongji"), "{err}");
+
     // Plaintext towards a TLS server: refused, and the error says what to do.
     let (status, _, err) = gongji(&["info", "--node", &node]).await;
     assert_eq!(status, 1, "{err}");
