@@ -133,8 +133,9 @@ pub struct TlsFlags {
     #[arg(long = "tls-key", env = "GONGJI_TLS_KEY", value_name = "PEM")]
     pub key: Option<PathBuf>,
 
-    /// Serve and call in plaintext, without certificates (link tokens are
-    /// then optional): for a local test network only; logged as a warning.
+    /// Serve and call in plaintext, without certificates: for a local test
+    /// network only; logged as a warning. (Link tokens, optional either
+    /// way, then travel in clear.)
     #[arg(long, alias = "insecure-links", env = "GONGJI_INSECURE")]
     pub insecure: bool,
 }
