@@ -66,6 +66,10 @@ pub async fn run_with_metrics(
     metrics_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
+    let links = config.links().map_err(RunError::Config)?;
+    if links.tls.is_none() {
+        tracing::warn!("{}", gongji_common::auth::PLAINTEXT_WARNING);
+    }
     let store = Store::open(&config.data_dir, store::TREES)?;
     let access = config
         .access
@@ -75,10 +79,6 @@ pub async fn run_with_metrics(
             config.tls.insecure,
         )
         .map_err(RunError::Config)?;
-    let links = config.links().map_err(RunError::Config)?;
-    if links.tls.is_none() {
-        tracing::warn!("{}", gongji_common::auth::PLAINTEXT_WARNING);
-    }
     let towards_hub = links.tls.as_ref().map(|tls| tls.client_config(Some(gongji_common::tls::HUB_NAME)));
     let hub = hub_client::HubClient::new(&config.hub, config.deadlines(), links.credential, towards_hub).map_err(RunError::Config)?;
     let outbox = Outbox::new(store.clone(), store::OUTBOX, config.outbox_backoff());
