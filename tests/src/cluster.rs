@@ -74,7 +74,9 @@ impl Server {
             .expect("open log");
         let child = Command::new(&self.program)
             .args(&self.args)
-            .env("RUST_LOG", "warn")
+            // Info: every call's span names its transaction, so the logs of a
+            // failed run follow each payment through the three processes.
+            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))

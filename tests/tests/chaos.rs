@@ -22,11 +22,52 @@ async fn chaos(seed: u64) {
     );
     assert!(report.kills >= 10 && report.faults >= 5, "the chaos was real: {report:?}");
     assert!(report.approved >= 20, "the network did work meanwhile: {report:?}");
-    assert!(
-        report.audit.passed(),
-        "seed {seed}: the audit found violations:\n{}",
-        report.audit.violations.join("\n")
-    );
+    if !report.audit.passed() {
+        // Keep the data and put what the logs say of each named transaction
+        // in the failure itself: a rare race must not leave only its verdict.
+        let kept = dir.keep();
+        panic!(
+            "seed {seed}: the audit found violations:\n{}\ndata and logs kept in {}\n{}",
+            report.audit.violations.join("\n"),
+            kept.display(),
+            evidence(&kept, seed, &report.audit.violations)
+        );
+    }
+}
+
+/// The log lines of every server that name a transaction of the violations
+/// (ids of this seed's workload: `s{seed}-w…`), at most 60 per id.
+fn evidence(dir: &std::path::Path, seed: u64, violations: &[String]) -> String {
+    let prefix = format!("s{seed}-w");
+    let mut ids: Vec<String> = violations
+        .iter()
+        .flat_map(|v| v.split_whitespace())
+        .filter(|word| word.starts_with(&prefix))
+        .map(|word| word.trim_end_matches([':', ',', '.']).to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let logs: Vec<(String, String)> = std::fs::read_dir(dir.join("logs"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    (name, std::fs::read_to_string(e.path()).unwrap_or_default())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut text = String::new();
+    for id in &ids {
+        text.push_str(&format!("--- {id}\n"));
+        for (name, log) in &logs {
+            for line in log.lines().filter(|line| line.contains(id.as_str())).take(60) {
+                text.push_str(&format!("{name}: {line}\n"));
+            }
+        }
+    }
+    text
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
