@@ -238,6 +238,10 @@ pub(crate) async fn wait_ready(manifest: &Manifest) -> Result<(), CliError> {
     let answered = |result: Result<(), String>, what: &str| -> Result<bool, CliError> {
         match result {
             Ok(()) => Ok(true),
+            // Waiting does not mend a certificate: say so at once.
+            Err(e) if e.contains("certificate") => Err(CliError::Other(format!(
+                "{what} refused the TLS handshake: {e} (the certificates do not fit the servers: make new ones with gongji certs --force, or delete the certificates' directory of a devnet)"
+            ))),
             Err(_) if tokio::time::Instant::now() < deadline => Ok(false),
             Err(e) => Err(CliError::Other(format!(
                 "{what} did not answer within {} s: {e}",

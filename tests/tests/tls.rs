@@ -399,3 +399,39 @@ async fn a_tls_server_needs_a_clients_file_unless_told_its_clients_are_anonymous
         .await
         .expect("a TLS node with anonymous clients starts when told so");
 }
+
+#[tokio::test]
+async fn waiting_for_a_network_with_certificates_that_do_not_fit_fails_at_once() {
+    let net = TestNetwork::start_tls(&["13", "41"]).await;
+    let other = tempfile::tempdir().unwrap();
+    gongji::certs::write(
+        other.path(),
+        &gongji::certs::CertsSpec {
+            provinces: vec![code("13"), code("41")],
+            hosts: Vec::new(),
+        },
+    )
+    .unwrap();
+    let mut manifest = net.network().manifest();
+    manifest.certs = other.path().display().to_string();
+    let file = other.path().join("devnet.json");
+    std::fs::write(&file, serde_json::to_string(&manifest).unwrap()).unwrap();
+    let started = std::time::Instant::now();
+    let (status, out, err) = gongji(&[
+        "bench",
+        "--devnet",
+        file.to_str().unwrap(),
+        "--provinces",
+        "13,41",
+        "--duration",
+        "1",
+    ])
+    .await;
+    assert_eq!(status, 1, "{out}{err}");
+    assert!(err.contains("refused the TLS handshake"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "it did not wait out the readiness deadline"
+    );
+    net.shutdown().await;
+}
