@@ -36,7 +36,7 @@ pub const MAX_LIMIT: u32 = 1000;
 const LAST_SEQ: &[u8] = b"n";
 
 /// An action about to be taken.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Action {
     pub who: String,
     pub role: String,
@@ -46,16 +46,14 @@ pub struct Action {
     pub why: String,
 }
 
-/// An action as recorded.
+/// An action as recorded: its number, when, and the action (its fields
+/// stored beside the others).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionRecord {
     pub seq: u64,
     pub at: i64,
-    pub who: String,
-    pub role: String,
-    pub action: String,
-    pub what: String,
-    pub why: String,
+    #[serde(flatten)]
+    pub taken: Action,
 }
 
 /// How an action's call was answered.
@@ -94,13 +92,6 @@ impl OpLog {
         OpLog { store, tree }
     }
 
-    /// Appends an action and waits until it is on disk; returns its seq.
-    pub async fn record_action(&self, action: Action) -> Result<u64, StoreError> {
-        let seq = self.append_action(action)?;
-        self.store.durable().await?;
-        Ok(seq)
-    }
-
     /// Appends an action, on disk with the store's next durable write (see
     /// [`OpLog::durable`]); returns its seq.
     pub fn append_action(&self, action: Action) -> Result<u64, StoreError> {
@@ -111,11 +102,11 @@ impl OpLog {
             let record = ActionRecord {
                 seq,
                 at,
-                who: action.who.clone(),
-                role: action.role.clone(),
-                action: action.action.clone(),
-                what: cut(&action.what),
-                why: cut(&action.why),
+                taken: Action {
+                    what: cut(&action.what),
+                    why: cut(&action.why),
+                    ..action.clone()
+                },
             };
             tx.put(tree, &action_key(seq), &record)?;
             tx.put(tree, LAST_SEQ, &seq)?;
@@ -174,10 +165,11 @@ impl OpLog {
 
 impl Entry {
     pub fn to_pb(&self) -> pb::OperatorAction {
-        let action = &self.action;
+        let record = &self.action;
+        let action = &record.taken;
         pb::OperatorAction {
-            seq: action.seq,
-            at: Some(timestamp(action.at)),
+            seq: record.seq,
+            at: Some(timestamp(record.at)),
             who: action.who.clone(),
             role: action.role.clone(),
             action: action.action.clone(),
@@ -301,15 +293,16 @@ mod tests {
             what: what.into(),
             why: "month end".into(),
         };
-        assert_eq!(log.record_action(action("1")).await.unwrap(), 1);
-        assert_eq!(log.record_action(action("2")).await.unwrap(), 2);
+        assert_eq!(log.append_action(action("1")).unwrap(), 1);
+        assert_eq!(log.append_action(action("2")).unwrap(), 2);
+        log.durable().await.unwrap();
         log.record_outcome(1, Code::Ok, "").unwrap();
         log.record_outcome(1, Code::Internal, "later").unwrap();
         let entries = log.list(0, 0).unwrap();
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].outcome.as_ref().unwrap().code, "OK");
         assert_eq!(entries[1].outcome, None);
-        assert_eq!(log.list(1, 10).unwrap()[0].action.what, "2");
+        assert_eq!(log.list(1, 10).unwrap()[0].action.taken.what, "2");
         assert!(log.list(u64::MAX, 10).unwrap().is_empty());
         assert_eq!(log.list(0, 1).unwrap().len(), 1);
         let pb = entries[0].to_pb();
