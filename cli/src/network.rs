@@ -326,7 +326,7 @@ impl Network {
             .collect();
         let mut config = HubConfig::new(self.hub_addr, self.hub_data_dir(), registry);
         config.call_timeout_ms = self.spec.hub_call_timeout.as_millis() as u64;
-        config.max_in_flight_per_peer = self.spec.max_in_flight_per_peer;
+        config.serve.max_in_flight_per_peer = self.spec.max_in_flight_per_peer;
         config.recovery_interval_ms = self.spec.recovery_interval.as_millis() as u64;
         config.opening_prepaid = self.spec.opening_prepaid.clone();
         config.prepaid_floor = self.spec.prepaid_floor.clone();
@@ -355,7 +355,7 @@ impl Network {
         let mut config = NodeConfig::new(code, addr, self.node_data_dir(code), self.hub_url());
         config.call_timeout_ms = self.spec.node_call_timeout.as_millis() as u64;
         config.recovery_interval_ms = self.spec.recovery_interval.as_millis() as u64;
-        config.max_in_flight_per_peer = self.spec.max_in_flight_per_peer;
+        config.serve.max_in_flight_per_peer = self.spec.max_in_flight_per_peer;
         config.give_up_after_ms = self.spec.give_up_after.as_millis() as u64;
         config.tls = self.tls_flags(&crate::certs::province_file(code));
         if self.spec.certs.is_none() {

@@ -49,6 +49,31 @@ pub fn builder(max_in_flight_per_peer: usize, tls: Option<&crate::tls::Tls>) -> 
         .load_shed(true))
 }
 
+/// The flags every server has for how it serves: its metrics listener and
+/// its per-connection limit.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeFlags {
+    /// Address to serve Prometheus metrics on (plain HTTP, `GET /metrics`);
+    /// none unless given.
+    #[arg(long, env = "GONGJI_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+
+    /// Calls one peer (one connection) may have in progress at once; a
+    /// call beyond it is refused at once with RESOURCE_EXHAUSTED (load
+    /// shedding), never queued without bound.
+    #[arg(long, env = "GONGJI_MAX_IN_FLIGHT_PER_PEER", default_value_t = DEFAULT_MAX_IN_FLIGHT_PER_PEER)]
+    pub max_in_flight_per_peer: usize,
+}
+
+impl Default for ServeFlags {
+    fn default() -> ServeFlags {
+        ServeFlags {
+            metrics_listen: None,
+            max_in_flight_per_peer: DEFAULT_MAX_IN_FLIGHT_PER_PEER,
+        }
+    }
+}
+
 /// Binds `address` when one is given (an optional listener, such as the
 /// metrics endpoint's); the error names the address.
 pub async fn bind_optional(address: Option<std::net::SocketAddr>) -> Result<Option<TcpListener>, (std::net::SocketAddr, std::io::Error)> {

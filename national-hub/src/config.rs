@@ -76,16 +76,8 @@ pub struct HubConfig {
     #[arg(long, env = "GONGJI_PREPAID_RED_PERCENT", default_value_t = 90)]
     pub prepaid_red_percent: u32,
 
-    /// Address to serve Prometheus metrics on (plain HTTP, `GET /metrics`);
-    /// none unless given.
-    #[arg(long, env = "GONGJI_METRICS_LISTEN")]
-    pub metrics_listen: Option<SocketAddr>,
-
-    /// Calls one peer (one connection) may have in progress at once; a
-    /// call beyond it is refused at once with RESOURCE_EXHAUSTED (load
-    /// shedding), never queued without bound.
-    #[arg(long, env = "GONGJI_MAX_IN_FLIGHT_PER_PEER", default_value_t = gongji_common::server::DEFAULT_MAX_IN_FLIGHT_PER_PEER)]
-    pub max_in_flight_per_peer: usize,
+    #[command(flatten)]
+    pub serve: gongji_common::server::ServeFlags,
 
     #[command(flatten)]
     pub access: gongji_common::access::ClientFlags,
@@ -137,8 +129,7 @@ impl HubConfig {
             province_tokens: Vec::new(),
             hub_token: None,
             tls: gongji_common::tls::TlsFlags::default(),
-            metrics_listen: None,
-            max_in_flight_per_peer: gongji_common::server::DEFAULT_MAX_IN_FLIGHT_PER_PEER,
+            serve: gongji_common::server::ServeFlags::default(),
             access: gongji_common::access::ClientFlags::default(),
         }
     }

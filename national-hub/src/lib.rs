@@ -60,7 +60,7 @@ pub enum RunError {
 /// Runs the hub on `listener` until `shutdown` completes. Metrics are
 /// served on `--metrics-listen` when it is given.
 pub async fn run(config: HubConfig, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
-    let metrics_listener = server::bind_optional(config.metrics_listen)
+    let metrics_listener = server::bind_optional(config.serve.metrics_listen)
         .await
         .map_err(|(address, source)| RunError::MetricsListen { address, source })?;
     run_with_metrics(config, listener, metrics_listener, shutdown).await
@@ -139,7 +139,7 @@ pub async fn run_with_metrics(
         open_period = %hub.open_period()?,
         "national hub serving"
     );
-    let router = server::builder(config.max_in_flight_per_peer, links.tls.as_ref())
+    let router = server::builder(config.serve.max_in_flight_per_peer, links.tls.as_ref())
         .map_err(RunError::Config)?
         .add_service(observed(
             HubRouterServer::with_interceptor(api::RouterApi::new(hub.clone(), metrics.clone()), links.gate),

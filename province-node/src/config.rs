@@ -52,16 +52,8 @@ pub struct NodeConfig {
     #[arg(long, env = "GONGJI_GIVE_UP_AFTER_MS", default_value_t = 600_000)]
     pub give_up_after_ms: u64,
 
-    /// Address to serve Prometheus metrics on (plain HTTP, `GET /metrics`);
-    /// none unless given.
-    #[arg(long, env = "GONGJI_METRICS_LISTEN")]
-    pub metrics_listen: Option<SocketAddr>,
-
-    /// Calls one peer (one connection) may have in progress at once; a
-    /// call beyond it is refused at once with RESOURCE_EXHAUSTED (load
-    /// shedding), never queued without bound.
-    #[arg(long, env = "GONGJI_MAX_IN_FLIGHT_PER_PEER", default_value_t = gongji_common::server::DEFAULT_MAX_IN_FLIGHT_PER_PEER)]
-    pub max_in_flight_per_peer: usize,
+    #[command(flatten)]
+    pub serve: gongji_common::server::ServeFlags,
 
     #[command(flatten)]
     pub access: gongji_common::access::ClientFlags,
@@ -78,11 +70,10 @@ impl NodeConfig {
             call_timeout_ms: 8000,
             recovery_interval_ms: 5000,
             give_up_after_ms: 600_000,
-            max_in_flight_per_peer: gongji_common::server::DEFAULT_MAX_IN_FLIGHT_PER_PEER,
+            serve: gongji_common::server::ServeFlags::default(),
             link_token: None,
             hub_token: None,
             tls: gongji_common::tls::TlsFlags::default(),
-            metrics_listen: None,
             access: gongji_common::access::ClientFlags::default(),
         }
     }

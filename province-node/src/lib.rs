@@ -52,7 +52,7 @@ pub enum RunError {
 /// drains calls, stops recovery and closes the store. Metrics are served on
 /// `--metrics-listen` when it is given.
 pub async fn run(config: NodeConfig, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
-    let metrics_listener = server::bind_optional(config.metrics_listen)
+    let metrics_listener = server::bind_optional(config.serve.metrics_listen)
         .await
         .map_err(|(address, source)| RunError::MetricsListen { address, source })?;
     run_with_metrics(config, listener, metrics_listener, shutdown).await
@@ -126,7 +126,7 @@ pub async fn run_with_metrics(
         hub = %config.hub,
         "province node serving"
     );
-    let router = server::builder(config.max_in_flight_per_peer, links.tls.as_ref())
+    let router = server::builder(config.serve.max_in_flight_per_peer, links.tls.as_ref())
         .map_err(RunError::Config)?
         .add_service(observed(
             guarded(ProvinceNodeServer::new(api::PublicApi::new(node.clone(), metrics.clone())), access),
