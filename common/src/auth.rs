@@ -98,7 +98,7 @@ pub enum Gate {
     /// when `certificates` is set, else the one it names in
     /// `x-gongji-province`; with tokens, it must present its own.
     Provinces {
-        registered: Arc<Vec<ProvinceCode>>,
+        registered: Arc<Registered>,
         tokens: Option<Arc<BTreeMap<ProvinceCode, String>>>,
         certificates: bool,
     },
@@ -126,18 +126,35 @@ fn claimed(request: &Request<()>) -> Option<ProvinceCode> {
         .and_then(|code| ProvinceCode::parse("province", code).ok())
 }
 
+/// The provinces registered at the hub, each with the name its node's
+/// certificate must carry (made once, not per call).
+#[derive(Debug, Clone)]
+pub struct Registered(Vec<(ProvinceCode, String)>);
+
+impl Registered {
+    pub fn new(codes: impl IntoIterator<Item = ProvinceCode>) -> Registered {
+        Registered(codes.into_iter().map(|code| (code, tls::province_name(code))).collect())
+    }
+
+    pub fn contains(&self, province: &ProvinceCode) -> bool {
+        self.0.iter().any(|(code, _)| code == province)
+    }
+}
+
 /// Which registered province the peer's certificate names.
-fn certified_province(request: &Request<()>, registered: &[ProvinceCode]) -> Result<ProvinceCode, Status> {
+fn certified_province(request: &Request<()>, registered: &Registered) -> Result<ProvinceCode, Status> {
     let certs = request.peer_certs();
     if certs.as_ref().is_none_or(|c| c.is_empty()) {
         return Err(Status::unauthenticated(
             "this service is for the network's own servers: connect with a province certificate (mutual TLS)",
         ));
     }
+    let carried = tls::names_among(&certs, registered.0.iter().map(|(_, name)| name.as_str()));
     let named: Vec<ProvinceCode> = registered
+        .0
         .iter()
-        .copied()
-        .filter(|code| tls::certificate_names(&certs, &tls::province_name(*code)))
+        .filter(|(_, name)| carried.contains(&name.as_str()))
+        .map(|(code, _)| *code)
         .collect();
     let province = match named.as_slice() {
         [one] => *one,
@@ -249,7 +266,7 @@ mod tests {
         let p41 = ProvinceCode::parse("p", "41").unwrap();
         let tokens: BTreeMap<_, _> = [(p13, "t13".to_owned()), (p41, "t41".to_owned())].into();
         let mut router = Gate::Provinces {
-            registered: Arc::new(vec![p13, p41]),
+            registered: Arc::new(Registered::new([p13, p41])),
             tokens: Some(Arc::new(tokens)),
             certificates: false,
         };

@@ -197,14 +197,20 @@ pub type PeerCerts = Option<Arc<Vec<CertificateDer<'static>>>>;
 /// True when the peer's certificate (already verified against the CA by the
 /// handshake) carries `name`.
 pub fn certificate_names(certs: &PeerCerts, name: &str) -> bool {
-    let (Some(certs), Ok(name)) = (certs, ServerName::try_from(name)) else {
-        return false;
+    !names_among(certs, [name]).is_empty()
+}
+
+/// Which of `candidates` the peer's certificate carries (parsed once for
+/// all of them: the hub asks this for every registered province).
+pub fn names_among<'n>(certs: &PeerCerts, candidates: impl IntoIterator<Item = &'n str>) -> Vec<&'n str> {
+    let Some(leaf) = certs.as_ref().and_then(|certs| certs.first()) else {
+        return Vec::new();
     };
-    let Some(leaf) = certs.first() else {
-        return false;
+    let Ok(cert) = webpki::EndEntityCert::try_from(leaf) else {
+        return Vec::new();
     };
-    match webpki::EndEntityCert::try_from(leaf) {
-        Ok(cert) => cert.verify_is_valid_for_subject_name(&name).is_ok(),
-        Err(_) => false,
-    }
+    candidates
+        .into_iter()
+        .filter(|name| ServerName::try_from(*name).is_ok_and(|server| cert.verify_is_valid_for_subject_name(&server).is_ok()))
+        .collect()
 }

@@ -165,7 +165,7 @@ impl HubConfig {
         let gate = match (&tls, &tokens) {
             (None, None) => Gate::Open,
             _ => Gate::Provinces {
-                registered: std::sync::Arc::new(registry.keys().copied().collect()),
+                registered: std::sync::Arc::new(gongji_common::auth::Registered::new(registry.keys().copied())),
                 tokens,
                 certificates: tls.is_some(),
             },
