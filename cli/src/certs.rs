@@ -207,7 +207,7 @@ fn set_validity(params: &mut CertificateParams) {
 /// Writes `path` whole or not at all: a fresh temporary file beside it
 /// (readable by its owner only when `private`), synced, then renamed over
 /// it, so a key that was readable by others before is not any more.
-fn write_file(path: &Path, contents: &str, private: bool) -> Result<PathBuf, String> {
+pub(crate) fn write_file(path: &Path, contents: &str, private: bool) -> Result<PathBuf, String> {
     let failed = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
     let temporary = path.with_extension(format!("{}.new", path.extension().and_then(|e| e.to_str()).unwrap_or_default()));
     match std::fs::remove_file(&temporary) {

@@ -71,15 +71,9 @@ impl DevnetAccess {
 
 /// Writes a token readable by its owner only.
 fn write_secret(path: &Path, token: &str) -> Result<(), CliError> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .map_err(|e| CliError::Other(format!("cannot write {}: {e}", path.display())))?;
-    writeln!(file, "{token}").map_err(|e| CliError::Other(format!("cannot write {}: {e}", path.display())))
+    crate::certs::write_file(path, &format!("{token}\n"), true)
+        .map(drop)
+        .map_err(CliError::Other)
 }
 
 #[cfg(test)]
