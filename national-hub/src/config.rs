@@ -20,6 +20,9 @@ pub struct HubConfig {
     #[arg(long, env = "GONGJI_DATA_DIR", default_value = "./gongji-data/hub")]
     pub data_dir: PathBuf,
 
+    #[command(flatten)]
+    pub store: gongji_common::store::StoreFlags,
+
     /// A province of the registry, as CODE=NAME=ADDRESS (repeatable; or
     /// comma-separated in the environment variable), e.g.
     /// 32=Jiangsu=http://127.0.0.1:50052.
@@ -118,6 +121,7 @@ impl HubConfig {
         HubConfig {
             listen,
             data_dir,
+            store: gongji_common::store::StoreFlags::default(),
             provinces,
             provinces_file: None,
             call_timeout_ms: 5000,

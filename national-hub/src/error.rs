@@ -44,6 +44,7 @@ impl From<HubError> for Status {
             HubError::AlreadyExists(_) => Status::already_exists(message),
             HubError::Unavailable(_) => Status::unavailable(message),
             HubError::FailedPrecondition(_) => Status::failed_precondition(message),
+            HubError::Store(store) if store.is_unavailable() => Status::unavailable(message),
             HubError::Store(_) | HubError::Overflow(_) | HubError::Internal(_) => {
                 tracing::error!(%message, "internal error");
                 Status::internal(message)

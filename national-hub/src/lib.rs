@@ -82,7 +82,8 @@ pub async fn run_with_metrics(
     // A small cache: the hub holds every province's transactions, and its
     // reads on the payment path are mostly of recent ones (in the memtable).
     // At 64 MiB the hub peaked at 309 MiB in a month of a million payments.
-    let store = Store::open_with_cache(&config.data_dir, store::TREES, HUB_CACHE_BYTES)?;
+    let options = config.store.options(HUB_CACHE_BYTES).map_err(RunError::Config)?;
+    let store = Store::open_with(&config.data_dir, store::TREES, options)?;
     let access = config
         .access
         .access(
@@ -149,7 +150,7 @@ pub async fn run_with_metrics(
             guarded(NationalHubServer::new(api::OperatorApi::new(hub.clone())), access),
             &metrics,
         ));
-    let served = server::serve(router, SERVICES, listener, shutdown, server::DEFAULT_GRACE).await;
+    let served = server::serve(router, SERVICES, listener, shutdown, server::DEFAULT_GRACE, hub.store().failed()).await;
 
     let _ = stop_recovery.send(true);
     server::wait_for_tasks([("recovery", Some(recovery)), ("outbox", Some(sender)), ("metrics", exporter)]).await;

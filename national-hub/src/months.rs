@@ -45,25 +45,27 @@ impl Hub {
         if period > open {
             return Err(gongji_common::FieldError::new("period", format!("{period} has not started; the open month is {open}")).into());
         }
-        self.store.transact(|tx| {
-            let open = tx.get::<Period>(META, OPEN_PERIOD)?.unwrap_or(open);
-            if tx.contains(MONTHS, &month_key(period))? || period != open {
-                return Ok(());
-            }
-            tx.put(META, OPEN_PERIOD, &period.next())?;
-            let record = MonthRecord {
-                period,
-                state: MonthState::Closing,
-                closed_at: now_millis(),
-                cleared_at: None,
-                clearing: None,
-                confirmed: BTreeMap::new(),
-                disputes: BTreeMap::new(),
-                settlement: None,
-            };
-            tx.put(MONTHS, &month_key(period), &record)
-        })?;
-        self.store.durable().await?;
+        self.store
+            .transact(|tx| {
+                let open = tx.get::<Period>(META, OPEN_PERIOD)?.unwrap_or(open);
+                if tx.contains(MONTHS, &month_key(period))? || period != open {
+                    return Ok(());
+                }
+                tx.put(META, OPEN_PERIOD, &period.next())?;
+                let record = MonthRecord {
+                    period,
+                    state: MonthState::Closing,
+                    closed_at: now_millis(),
+                    cleared_at: None,
+                    clearing: None,
+                    confirmed: BTreeMap::new(),
+                    disputes: BTreeMap::new(),
+                    settlement: None,
+                };
+                tx.put(MONTHS, &month_key(period), &record)
+            })?
+            .durable()
+            .await?;
         tracing::info!(%period, next = %period.next(), "month closing: new transactions are stamped with the next month");
         self.complete_close(period).await?;
         self.month(period)
@@ -72,6 +74,9 @@ impl Hub {
     /// Completes the close of a closing month if nothing stamped with it is
     /// pending: clears it. Returns whether it is closed now.
     pub async fn complete_close(&self, period: Period) -> HubResult<bool> {
+        // What follows reads what is on disk: let it hold every transaction
+        // committed so far (a reversal of this month's payment just routed).
+        self.store.durable().await?;
         match self.month_record(period)? {
             Some(record) if record.state == MonthState::Closing => {}
             Some(_) => return Ok(true),
@@ -98,20 +103,23 @@ impl Hub {
                 )));
             }
         }
-        let closed = self.store.transact(|tx| {
-            let Some(mut record) = tx.get::<MonthRecord>(MONTHS, &month_key(period))? else {
-                return Ok(false);
-            };
-            if record.state != MonthState::Closing {
-                return Ok(true);
-            }
-            record.state = MonthState::Closed;
-            record.cleared_at = Some(now_millis());
-            record.clearing = Some(clearing.clone());
-            tx.put(MONTHS, &month_key(period), &record)?;
-            Ok(true)
-        })?;
-        self.store.durable().await?;
+        let closed = self
+            .store
+            .transact(|tx| {
+                let Some(mut record) = tx.get::<MonthRecord>(MONTHS, &month_key(period))? else {
+                    return Ok(false);
+                };
+                if record.state != MonthState::Closing {
+                    return Ok(true);
+                }
+                record.state = MonthState::Closed;
+                record.cleared_at = Some(now_millis());
+                record.clearing = Some(clearing.clone());
+                tx.put(MONTHS, &month_key(period), &record)?;
+                Ok(true)
+            })?
+            .durable()
+            .await?;
         tracing::info!(%period, transactions = clearing.transactions, provinces = clearing.provinces.len(), "month closed and cleared");
         Ok(closed)
     }
@@ -239,113 +247,117 @@ impl Hub {
 
     /// Changes a cleared, unsettled month's answers.
     async fn update_month(&self, period: Period, change: impl Fn(&mut MonthRecord)) -> HubResult<()> {
-        self.store.transact(|tx| {
-            let Some(mut record) = tx.get::<MonthRecord>(MONTHS, &month_key(period))? else {
-                return Ok(Err(HubError::not_found("month", period)));
-            };
-            if record.state == MonthState::Settled {
-                return Ok(Err(HubError::FailedPrecondition(format!(
-                    "month {period} is settled and never changes; corrections go into a later month"
-                ))));
-            }
-            change(&mut record);
-            tx.put(MONTHS, &month_key(period), &record)?;
-            Ok(Ok(()))
-        })??;
-        self.store.durable().await?;
-        Ok(())
+        self.store
+            .transact(|tx| {
+                let Some(mut record) = tx.get::<MonthRecord>(MONTHS, &month_key(period))? else {
+                    return Ok(Err(HubError::not_found("month", period)));
+                };
+                if record.state == MonthState::Settled {
+                    return Ok(Err(HubError::FailedPrecondition(format!(
+                        "month {period} is settled and never changes; corrections go into a later month"
+                    ))));
+                }
+                change(&mut record);
+                tx.put(MONTHS, &month_key(period), &record)?;
+                Ok(Ok(()))
+            })?
+            .durable()
+            .await?
     }
 
     /// Settles a month: draws net payers' prepaid funds and pays net
     /// receivers, atomically. Needs every confirmation or an override reason.
     pub async fn settle_month(&self, period: Period, override_reason: Option<String>, operator: String) -> HubResult<SettlementRecord> {
-        let settlement = self.store.transact(|tx| {
-            let Some(mut record) = tx.get::<MonthRecord>(MONTHS, &month_key(period))? else {
-                return Ok(Err(HubError::FailedPrecondition(format!("month {period} is not closed"))));
-            };
-            if let Some(done) = &record.settlement {
-                return Ok(Ok(done.clone()));
-            }
-            let Some(clearing) = record.clearing.clone() else {
-                return Ok(Err(HubError::FailedPrecondition(format!(
-                    "month {period} is still closing: transactions stamped with it are pending"
-                ))));
-            };
-            let missing: Vec<String> = clearing
-                .provinces
-                .keys()
-                .filter(|p| !record.confirmed.contains_key(p))
-                .map(|p| p.to_string())
-                .collect();
-            if !missing.is_empty() && override_reason.is_none() {
-                return Ok(Err(HubError::FailedPrecondition(format!(
-                    "month {period} waits for the confirmation of province(s) {}; settle with an override reason to go ahead without",
-                    missing.join(", ")
-                ))));
-            }
-            let mut lines = Vec::new();
-            let mut postings = Vec::new();
-            for (province, totals) in &clearing.provinces {
-                let net = totals.net().map_err(|e| StoreError::Invariant(e.to_string()))?;
-                let (drawn, paid) = if net.is_negative() {
-                    (net.negated(), Money::ZERO)
-                } else {
-                    (Money::ZERO, net)
+        let settlement = self
+            .store
+            .transact(|tx| {
+                let Some(mut record) = tx.get::<MonthRecord>(MONTHS, &month_key(period))? else {
+                    return Ok(Err(HubError::FailedPrecondition(format!("month {period} is not closed"))));
                 };
-                if !drawn.is_zero() {
-                    let funds = tx.balance(&store::prepaid(*province))?;
-                    if funds < drawn {
-                        return Ok(Err(HubError::FailedPrecondition(format!(
+                if let Some(done) = &record.settlement {
+                    return Ok(Ok(done.clone()));
+                }
+                let Some(clearing) = record.clearing.clone() else {
+                    return Ok(Err(HubError::FailedPrecondition(format!(
+                        "month {period} is still closing: transactions stamped with it are pending"
+                    ))));
+                };
+                let missing: Vec<String> = clearing
+                    .provinces
+                    .keys()
+                    .filter(|p| !record.confirmed.contains_key(p))
+                    .map(|p| p.to_string())
+                    .collect();
+                if !missing.is_empty() && override_reason.is_none() {
+                    return Ok(Err(HubError::FailedPrecondition(format!(
+                        "month {period} waits for the confirmation of province(s) {}; settle with an override reason to go ahead without",
+                        missing.join(", ")
+                    ))));
+                }
+                let mut lines = Vec::new();
+                let mut postings = Vec::new();
+                for (province, totals) in &clearing.provinces {
+                    let net = totals.net().map_err(|e| StoreError::Invariant(e.to_string()))?;
+                    let (drawn, paid) = if net.is_negative() {
+                        (net.negated(), Money::ZERO)
+                    } else {
+                        (Money::ZERO, net)
+                    };
+                    if !drawn.is_zero() {
+                        let funds = tx.balance(&store::prepaid(*province))?;
+                        if funds < drawn {
+                            return Ok(Err(HubError::FailedPrecondition(format!(
                             "province {province} owes {drawn} for {period} but has {funds} of prepaid funds; it needs a top-up of {} first",
                             drawn.checked_sub(funds).unwrap_or(drawn)
                         ))));
+                        }
                     }
-                }
-                if !net.is_zero() {
-                    postings.push(Posting {
-                        account: store::unsettled(*province),
-                        amount: net.negated(),
+                    if !net.is_zero() {
+                        postings.push(Posting {
+                            account: store::unsettled(*province),
+                            amount: net.negated(),
+                        });
+                        if !drawn.is_zero() {
+                            postings.push(Posting {
+                                account: store::prepaid(*province),
+                                amount: drawn.negated(),
+                            });
+                        }
+                        if !paid.is_zero() {
+                            postings.push(Posting {
+                                account: store::paid_out(*province),
+                                amount: paid,
+                            });
+                        }
+                    }
+                    lines.push(SettleLine {
+                        province: *province,
+                        net,
+                        drawn,
+                        paid,
                     });
-                    if !drawn.is_zero() {
-                        postings.push(Posting {
-                            account: store::prepaid(*province),
-                            amount: drawn.negated(),
-                        });
-                    }
-                    if !paid.is_zero() {
-                        postings.push(Posting {
-                            account: store::paid_out(*province),
-                            amount: paid,
-                        });
-                    }
                 }
-                lines.push(SettleLine {
-                    province: *province,
-                    net,
-                    drawn,
-                    paid,
-                });
-            }
-            if !postings.is_empty() {
-                tx.post(&JournalEntry {
-                    reference: format!("settlement/{period}"),
-                    memo: "monthly settlement".into(),
+                if !postings.is_empty() {
+                    tx.post(&JournalEntry {
+                        reference: format!("settlement/{period}"),
+                        memo: "monthly settlement".into(),
+                        at: now_millis(),
+                        postings,
+                    })?;
+                }
+                let settlement = SettlementRecord {
+                    lines,
+                    override_reason: override_reason.clone(),
+                    operator: operator.clone(),
                     at: now_millis(),
-                    postings,
-                })?;
-            }
-            let settlement = SettlementRecord {
-                lines,
-                override_reason: override_reason.clone(),
-                operator: operator.clone(),
-                at: now_millis(),
-            };
-            record.settlement = Some(settlement.clone());
-            record.state = MonthState::Settled;
-            tx.put(MONTHS, &month_key(period), &record)?;
-            Ok(Ok(settlement))
-        })??;
-        self.store.durable().await?;
+                };
+                record.settlement = Some(settlement.clone());
+                record.state = MonthState::Settled;
+                tx.put(MONTHS, &month_key(period), &record)?;
+                Ok(Ok(settlement))
+            })?
+            .durable()
+            .await??;
         let top_ups = self.top_up_requests()?;
         tracing::info!(%period, provinces = settlement.lines.len(), override_reason = ?settlement.override_reason, ?top_ups, "month settled");
         Ok(settlement)

@@ -113,12 +113,15 @@ impl Hub {
                 reason: "opening prepaid funds (--opening-prepaid)".into(),
                 withdrawal: false,
             };
-            self.store.transact(|tx| {
-                if !tx.contains(PREPAID_OPS, command.operation_id.as_bytes())? {
-                    Self::apply_prepaid(tx, &command)?;
-                }
-                Ok(())
-            })?;
+            // On disk with the hub's first sync (`Hub::new` waits for it).
+            self.store
+                .transact(|tx| {
+                    if !tx.contains(PREPAID_OPS, command.operation_id.as_bytes())? {
+                        Self::apply_prepaid(tx, &command)?;
+                    }
+                    Ok(())
+                })?
+                .unconfirmed();
         }
         Ok(())
     }
@@ -227,8 +230,9 @@ impl Hub {
                 }
             }
             Ok(Ok(Self::apply_prepaid(tx, &command)?))
-        })??;
-        self.store.durable().await?;
+        })?
+        .durable()
+        .await??;
         tracing::info!(province = %op.province, amount = %op.amount, withdrawal = op.withdrawal, operator = %op.operator, reason = %op.reason, "prepaid funds changed");
         Ok(op)
     }

@@ -76,21 +76,23 @@ impl Hub {
     /// current month (China Standard Time) on a new store.
     pub async fn new(store: Store, provinces: Provinces, outbox: Outbox, policy: PrepaidPolicy) -> HubResult<Hub> {
         let any_lines = store.scan_keys(STATEMENT, b"").next().transpose()?.is_some();
-        store.transact(|tx| {
-            let open = match tx.get::<Period>(META, OPEN_PERIOD)? {
-                Some(open) => open,
-                None => {
-                    tx.put(META, OPEN_PERIOD, &Period::current())?;
-                    Period::current()
+        store
+            .transact(|tx| {
+                let open = match tx.get::<Period>(META, OPEN_PERIOD)? {
+                    Some(open) => open,
+                    None => {
+                        tx.put(META, OPEN_PERIOD, &Period::current())?;
+                        Period::current()
+                    }
+                };
+                if !tx.contains(META, SUMS_FROM)? {
+                    // Lines written by an older hub have no sums: the sums are
+                    // whole from the next month on, or at once on a new store.
+                    tx.put(META, SUMS_FROM, &if any_lines { open.next() } else { open })?;
                 }
-            };
-            if !tx.contains(META, SUMS_FROM)? {
-                // Lines written by an older hub have no sums: the sums are
-                // whole from the next month on, or at once on a new store.
-                tx.put(META, SUMS_FROM, &if any_lines { open.next() } else { open })?;
-            }
-            Ok(())
-        })?;
+                Ok(())
+            })?
+            .unconfirmed();
         let hub = Hub {
             store,
             provinces,
@@ -118,14 +120,13 @@ impl Hub {
         &self.outbox
     }
 
-    fn transact<R>(&self, f: impl Fn(&Tx) -> Result<HubResult<R>, TxFail>) -> HubResult<R> {
-        self.store.transact(f)?
-    }
-
-    async fn durable(&self) -> HubResult<()> {
-        self.store.durable().await?;
+    /// Runs one transaction whose closure decides with hub errors, waits
+    /// until it (and everything it read) is on disk, then lets the outbox
+    /// send what it queued.
+    async fn transact<R>(&self, f: impl FnOnce(&Tx) -> Result<HubResult<R>, TxFail>) -> HubResult<R> {
+        let result = self.store.transact(f)?.durable().await?;
         self.outbox.wake();
-        Ok(())
+        result
     }
 
     /// The month stamped on new transactions.
@@ -149,31 +150,32 @@ impl Hub {
     pub async fn route_grant(&self, grant: Grant) -> HubResult<Result<(), Decline>> {
         check_crosses("beneficiary_province", grant.donor_province, grant.beneficiary_province)?;
         let id = grant.relationship_id.clone();
-        let record = self.transact(|tx| {
-            if let Some(existing) = tx.get::<GrantRecord>(GRANTS, id.as_bytes())? {
-                return Ok(if existing.grant == grant {
-                    Ok(Ok(existing))
-                } else {
-                    Err(HubError::reused("relationship", &id))
-                });
-            }
-            // Only a new grant is refused for a province the hub does not know:
-            // an existing one keeps its recorded answer whatever the registry says.
-            if let Err(decline) = self.check_connected([grant.donor_province, grant.beneficiary_province]) {
-                return Ok(Ok(Err(decline)));
-            }
-            let record = GrantRecord {
-                grant: grant.clone(),
-                status: TxStatus::Pending,
-                decline: None,
-                recorded_at: now_millis(),
-                decided_at: None,
-            };
-            tx.put(GRANTS, id.as_bytes(), &record)?;
-            tx.put(PENDING, &PendingKind::Grant.key(&id), &())?;
-            Ok(Ok(Ok(record)))
-        })?;
-        self.durable().await?;
+        let record = self
+            .transact(|tx| {
+                if let Some(existing) = tx.get::<GrantRecord>(GRANTS, id.as_bytes())? {
+                    return Ok(if existing.grant == grant {
+                        Ok(Ok(existing))
+                    } else {
+                        Err(HubError::reused("relationship", &id))
+                    });
+                }
+                // Only a new grant is refused for a province the hub does not know:
+                // an existing one keeps its recorded answer whatever the registry says.
+                if let Err(decline) = self.check_connected([grant.donor_province, grant.beneficiary_province]) {
+                    return Ok(Ok(Err(decline)));
+                }
+                let record = GrantRecord {
+                    grant: grant.clone(),
+                    status: TxStatus::Pending,
+                    decline: None,
+                    recorded_at: now_millis(),
+                    decided_at: None,
+                };
+                tx.put(GRANTS, id.as_bytes(), &record)?;
+                tx.put(PENDING, &PendingKind::Grant.key(&id), &())?;
+                Ok(Ok(Ok(record)))
+            })
+            .await?;
         let record = match record {
             Ok(record) => record,
             Err(decline) => return Ok(Err(decline)),
@@ -196,20 +198,21 @@ impl Hub {
             .receive_grant(grant)
             .await
             .map_err(|why| HubError::Unavailable(format!("province {} did not answer: {why}", grant.beneficiary_province)))?;
-        let record = self.transact(|tx| {
-            let Some(mut record) = tx.get::<GrantRecord>(GRANTS, id.as_bytes())? else {
-                return Ok(Err(HubError::not_found("grant", id)));
-            };
-            if record.status == TxStatus::Pending {
-                record.status = if answer.is_ok() { TxStatus::Approved } else { TxStatus::Declined };
-                record.decline = answer.clone().err();
-                record.decided_at = Some(now_millis());
-                tx.put(GRANTS, id.as_bytes(), &record)?;
-                tx.remove(PENDING, &PendingKind::Grant.key(id))?;
-            }
-            Ok(Ok(record))
-        })?;
-        self.durable().await?;
+        let record = self
+            .transact(|tx| {
+                let Some(mut record) = tx.get::<GrantRecord>(GRANTS, id.as_bytes())? else {
+                    return Ok(Err(HubError::not_found("grant", id)));
+                };
+                if record.status == TxStatus::Pending {
+                    record.status = if answer.is_ok() { TxStatus::Approved } else { TxStatus::Declined };
+                    record.decline = answer.clone().err();
+                    record.decided_at = Some(now_millis());
+                    tx.put(GRANTS, id.as_bytes(), &record)?;
+                    tx.remove(PENDING, &PendingKind::Grant.key(id))?;
+                }
+                Ok(Ok(record))
+            })
+            .await?;
         tracing::info!(relationship = %id, status = ?record.status, "grant routed");
         Ok(record.answer().unwrap_or(answer))
     }
@@ -227,35 +230,36 @@ impl Hub {
         };
         check_crosses(field, body.payer(), body.payee())?;
         let key = body.key();
-        let record = self.transact(|tx| {
-            if let Some(existing) = tx.get::<HubTransaction>(TRANSACTIONS, key.as_bytes())? {
-                return Ok(if existing.body == body {
-                    Ok(Ok(existing))
-                } else {
-                    Err(HubError::reused(body.kind().as_str(), body.id()))
-                });
-            }
-            // Only a new transaction is refused for a province the hub does not
-            // know: an existing one keeps its recorded outcome.
-            if let Err(decline) = self.check_connected([body.payer(), body.payee()]) {
-                return Ok(Ok(Err(RouteOutcome {
-                    period: Self::open(tx)?,
-                    decision: Err(decline),
-                })));
-            }
-            let mut record = Self::record_new(tx, body.clone())?;
-            if let Err(decline) = self.reserve_outflow(tx, &body)? {
-                // The payer cannot cover it: a definite, recorded decline.
-                record.status = TxStatus::Declined;
-                record.decline = Some(decline);
-                record.decided_at = Some(now_millis());
-                tx.put(TRANSACTIONS, key.as_bytes(), &record)?;
-                return Ok(Ok(Ok(record)));
-            }
-            tx.put(PENDING, &pending_kind(body.kind()).key(body.id()), &())?;
-            Ok(Ok(Ok(record)))
-        })?;
-        self.durable().await?;
+        let record = self
+            .transact(|tx| {
+                if let Some(existing) = tx.get::<HubTransaction>(TRANSACTIONS, key.as_bytes())? {
+                    return Ok(if existing.body == body {
+                        Ok(Ok(existing))
+                    } else {
+                        Err(HubError::reused(body.kind().as_str(), body.id()))
+                    });
+                }
+                // Only a new transaction is refused for a province the hub does not
+                // know: an existing one keeps its recorded outcome.
+                if let Err(decline) = self.check_connected([body.payer(), body.payee()]) {
+                    return Ok(Ok(Err(RouteOutcome {
+                        period: Self::open(tx)?,
+                        decision: Err(decline),
+                    })));
+                }
+                let mut record = Self::record_new(tx, body.clone())?;
+                if let Err(decline) = self.reserve_outflow(tx, &body)? {
+                    // The payer cannot cover it: a definite, recorded decline.
+                    record.status = TxStatus::Declined;
+                    record.decline = Some(decline);
+                    record.decided_at = Some(now_millis());
+                    tx.put(TRANSACTIONS, key.as_bytes(), &record)?;
+                    return Ok(Ok(Ok(record)));
+                }
+                tx.put(PENDING, &pending_kind(body.kind()).key(body.id()), &())?;
+                Ok(Ok(Ok(record)))
+            })
+            .await?;
         let record = match record {
             Ok(record) => record,
             Err(refused) => return Ok(refused),
@@ -315,31 +319,32 @@ impl Hub {
         };
         let decision = asked.map_err(|why| HubError::Unavailable(format!("province {} did not answer: {why}", record.body.decider())))?;
         let key = kind.key(id);
-        let record = self.transact(|tx| {
-            let Some(mut record) = tx.get::<HubTransaction>(TRANSACTIONS, key.as_bytes())? else {
-                return Ok(Err(HubError::not_found(kind.as_str(), id)));
-            };
-            // Decided meanwhile, or cancelled by a reversal: a late answer changes nothing.
-            if !record.is_pending() {
-                return Ok(Ok(record));
-            }
-            Self::release_outflow(tx, &record.body)?;
-            match &decision {
-                Ok(()) => {
-                    Self::post_positions(tx, &mut record)?;
-                    record.status = TxStatus::Approved;
+        let record = self
+            .transact(|tx| {
+                let Some(mut record) = tx.get::<HubTransaction>(TRANSACTIONS, key.as_bytes())? else {
+                    return Ok(Err(HubError::not_found(kind.as_str(), id)));
+                };
+                // Decided meanwhile, or cancelled by a reversal: a late answer changes nothing.
+                if !record.is_pending() {
+                    return Ok(Ok(record));
                 }
-                Err(decline) => {
-                    record.status = TxStatus::Declined;
-                    record.decline = Some(decline.clone());
+                Self::release_outflow(tx, &record.body)?;
+                match &decision {
+                    Ok(()) => {
+                        Self::post_positions(tx, &mut record)?;
+                        record.status = TxStatus::Approved;
+                    }
+                    Err(decline) => {
+                        record.status = TxStatus::Declined;
+                        record.decline = Some(decline.clone());
+                    }
                 }
-            }
-            record.decided_at = Some(now_millis());
-            tx.put(TRANSACTIONS, key.as_bytes(), &record)?;
-            tx.remove(PENDING, &pending_kind(kind).key(id))?;
-            Ok(Ok(record))
-        })?;
-        self.durable().await?;
+                record.decided_at = Some(now_millis());
+                tx.put(TRANSACTIONS, key.as_bytes(), &record)?;
+                tx.remove(PENDING, &pending_kind(kind).key(id))?;
+                Ok(Ok(record))
+            })
+            .await?;
         if record.status == TxStatus::Approved {
             self.warn_on_usage(record.body.payer());
         }
@@ -438,45 +443,46 @@ impl Hub {
         let id = payment.payment_id.clone();
         let payment_key = TxKind::Payment.key(&id);
         let reversal_key = TxKind::Reversal.key(&id);
-        let step = self.transact(|tx| {
-            let Some(mut original) = tx.get::<HubTransaction>(TRANSACTIONS, payment_key.as_bytes())? else {
-                let mut cancelled = HubTransaction::pending(TxBody::Payment(payment.clone()), Self::open(tx)?);
-                cancelled.status = TxStatus::Reversed;
-                cancelled.decided_at = Some(now_millis());
-                Self::put_new(tx, &cancelled)?;
-                return Ok(Ok(ReversalStep::Done(ReversalOutcome::NOTHING_APPROVED)));
-            };
-            if original.body != TxBody::Payment(payment.clone()) {
-                // Another payment holds this id at the hub, so this one never
-                // got past it: there is nothing of it to undo.
-                tracing::warn!(payment = %id, "reversal of a payment whose id another payment holds at the hub");
-                return Ok(Ok(ReversalStep::Done(ReversalOutcome::NOTHING_APPROVED)));
-            }
-            if let Some(reversal) = tx.get::<HubTransaction>(TRANSACTIONS, reversal_key.as_bytes())? {
-                return Ok(Ok(if reversal.is_pending() {
-                    ReversalStep::AskDonor
-                } else {
-                    ReversalStep::Done(Self::reversal_outcome(&original, &reversal))
-                }));
-            }
-            match original.status {
-                TxStatus::Declined | TxStatus::Reversed => return Ok(Ok(ReversalStep::Done(ReversalOutcome::NOTHING_APPROVED))),
-                TxStatus::Pending => {
-                    // Cancel at once: no answer can approve it here any more.
-                    Self::release_outflow(tx, &original.body)?;
-                    original.status = TxStatus::Reversed;
-                    original.decided_at = Some(now_millis());
-                    tx.put(TRANSACTIONS, payment_key.as_bytes(), &original)?;
-                    tx.remove(PENDING, &PendingKind::Payment.key(&id))?;
+        let step = self
+            .transact(|tx| {
+                let Some(mut original) = tx.get::<HubTransaction>(TRANSACTIONS, payment_key.as_bytes())? else {
+                    let mut cancelled = HubTransaction::pending(TxBody::Payment(payment.clone()), Self::open(tx)?);
+                    cancelled.status = TxStatus::Reversed;
+                    cancelled.decided_at = Some(now_millis());
+                    Self::put_new(tx, &cancelled)?;
+                    return Ok(Ok(ReversalStep::Done(ReversalOutcome::NOTHING_APPROVED)));
+                };
+                if original.body != TxBody::Payment(payment.clone()) {
+                    // Another payment holds this id at the hub, so this one never
+                    // got past it: there is nothing of it to undo.
+                    tracing::warn!(payment = %id, "reversal of a payment whose id another payment holds at the hub");
+                    return Ok(Ok(ReversalStep::Done(ReversalOutcome::NOTHING_APPROVED)));
                 }
-                TxStatus::Approved => {}
-            }
-            let reversal = HubTransaction::pending(TxBody::Reversal(payment.clone()), Self::open(tx)?);
-            Self::put_new(tx, &reversal)?;
-            tx.put(PENDING, &PendingKind::Reversal.key(&id), &())?;
-            Ok(Ok(ReversalStep::AskDonor))
-        })?;
-        self.durable().await?;
+                if let Some(reversal) = tx.get::<HubTransaction>(TRANSACTIONS, reversal_key.as_bytes())? {
+                    return Ok(Ok(if reversal.is_pending() {
+                        ReversalStep::AskDonor
+                    } else {
+                        ReversalStep::Done(Self::reversal_outcome(&original, &reversal))
+                    }));
+                }
+                match original.status {
+                    TxStatus::Declined | TxStatus::Reversed => return Ok(Ok(ReversalStep::Done(ReversalOutcome::NOTHING_APPROVED))),
+                    TxStatus::Pending => {
+                        // Cancel at once: no answer can approve it here any more.
+                        Self::release_outflow(tx, &original.body)?;
+                        original.status = TxStatus::Reversed;
+                        original.decided_at = Some(now_millis());
+                        tx.put(TRANSACTIONS, payment_key.as_bytes(), &original)?;
+                        tx.remove(PENDING, &PendingKind::Payment.key(&id))?;
+                    }
+                    TxStatus::Approved => {}
+                }
+                let reversal = HubTransaction::pending(TxBody::Reversal(payment.clone()), Self::open(tx)?);
+                Self::put_new(tx, &reversal)?;
+                tx.put(PENDING, &PendingKind::Reversal.key(&id), &())?;
+                Ok(Ok(ReversalStep::AskDonor))
+            })
+            .await?;
         match step {
             ReversalStep::Done(outcome) => Ok(outcome),
             ReversalStep::AskDonor => self.forward_reversal(&id).await,
@@ -517,43 +523,44 @@ impl Hub {
             .reverse_debit(payment, reversal.period)
             .await
             .map_err(|why| HubError::Unavailable(format!("province {} did not answer: {why}", payment.donor_province)))?;
-        let outcome = self.transact(|tx| {
-            let (Some(mut original), Some(mut reversal)) = (
-                tx.get::<HubTransaction>(TRANSACTIONS, payment_key.as_bytes())?,
-                tx.get::<HubTransaction>(TRANSACTIONS, reversal_key.as_bytes())?,
-            ) else {
-                return Ok(Err(HubError::not_found("reversal", id)));
-            };
-            if !reversal.is_pending() {
-                return Ok(Ok(Self::reversal_outcome(&original, &reversal)));
-            }
-            if answer.was_approved {
-                if original.status != TxStatus::Approved {
-                    // The donor approved before the reversal reached it: the
-                    // payment happened in its month; book it there.
-                    Self::post_positions(tx, &mut original)?;
-                    original.status = TxStatus::Approved;
+        let outcome = self
+            .transact(|tx| {
+                let (Some(mut original), Some(mut reversal)) = (
+                    tx.get::<HubTransaction>(TRANSACTIONS, payment_key.as_bytes())?,
+                    tx.get::<HubTransaction>(TRANSACTIONS, reversal_key.as_bytes())?,
+                ) else {
+                    return Ok(Err(HubError::not_found("reversal", id)));
+                };
+                if !reversal.is_pending() {
+                    return Ok(Ok(Self::reversal_outcome(&original, &reversal)));
                 }
-                original.reversal_period = Some(reversal.period);
-                Self::post_positions(tx, &mut reversal)?;
-                reversal.status = TxStatus::Approved;
-            } else {
-                if original.status == TxStatus::Approved {
-                    tracing::error!(payment = %id, "the donor's node reports no approval of a payment the hub recorded approved");
+                if answer.was_approved {
+                    if original.status != TxStatus::Approved {
+                        // The donor approved before the reversal reached it: the
+                        // payment happened in its month; book it there.
+                        Self::post_positions(tx, &mut original)?;
+                        original.status = TxStatus::Approved;
+                    }
+                    original.reversal_period = Some(reversal.period);
+                    Self::post_positions(tx, &mut reversal)?;
+                    reversal.status = TxStatus::Approved;
+                } else {
+                    if original.status == TxStatus::Approved {
+                        tracing::error!(payment = %id, "the donor's node reports no approval of a payment the hub recorded approved");
+                    }
+                    reversal.status = TxStatus::Declined;
+                    reversal.decline = Some(Decline::new(
+                        DeclineReason::Reversed,
+                        "nothing had been approved: the payment is cancelled",
+                    ));
                 }
-                reversal.status = TxStatus::Declined;
-                reversal.decline = Some(Decline::new(
-                    DeclineReason::Reversed,
-                    "nothing had been approved: the payment is cancelled",
-                ));
-            }
-            reversal.decided_at = Some(now_millis());
-            tx.put(TRANSACTIONS, payment_key.as_bytes(), &original)?;
-            tx.put(TRANSACTIONS, reversal_key.as_bytes(), &reversal)?;
-            tx.remove(PENDING, &PendingKind::Reversal.key(id))?;
-            Ok(Ok(Self::reversal_outcome(&original, &reversal)))
-        })?;
-        self.durable().await?;
+                reversal.decided_at = Some(now_millis());
+                tx.put(TRANSACTIONS, payment_key.as_bytes(), &original)?;
+                tx.put(TRANSACTIONS, reversal_key.as_bytes(), &reversal)?;
+                tx.remove(PENDING, &PendingKind::Reversal.key(id))?;
+                Ok(Ok(Self::reversal_outcome(&original, &reversal)))
+            })
+            .await?;
         tracing::info!(payment = %id, ?outcome, "reversal routed");
         Ok(outcome)
     }
@@ -575,8 +582,8 @@ impl Hub {
                 tx.put(RELAYED, notice.id.as_bytes(), &())?;
             }
             Ok(Ok(()))
-        })?;
-        self.durable().await
+        })
+        .await
     }
 
     /// Delivers the outbox's notices until `stop` turns true.

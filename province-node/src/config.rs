@@ -22,6 +22,9 @@ pub struct NodeConfig {
     #[arg(long, env = "GONGJI_DATA_DIR", default_value = "./gongji-data/province")]
     pub data_dir: PathBuf,
 
+    #[command(flatten)]
+    pub store: gongji_common::store::StoreFlags,
+
     /// Address of the national hub.
     #[arg(long, env = "GONGJI_HUB", default_value = "http://127.0.0.1:50050")]
     pub hub: String,
@@ -66,6 +69,7 @@ impl NodeConfig {
             province,
             listen,
             data_dir,
+            store: gongji_common::store::StoreFlags::default(),
             hub,
             call_timeout_ms: 8000,
             recovery_interval_ms: 5000,

@@ -71,6 +71,7 @@ impl From<NodeError> for Status {
             NodeError::FailedPrecondition(_) => Status::failed_precondition(message),
             NodeError::PermissionDenied(_) => Status::permission_denied(message),
             NodeError::Unavailable(_) => Status::unavailable(message),
+            NodeError::Store(store) if store.is_unavailable() => Status::unavailable(message),
             NodeError::Store(_) | NodeError::Overflow(_) => {
                 tracing::error!(%message, "internal error");
                 Status::internal(message)

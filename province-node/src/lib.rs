@@ -70,7 +70,11 @@ pub async fn run_with_metrics(
     if links.tls.is_none() {
         tracing::warn!("{}", gongji_common::auth::PLAINTEXT_WARNING);
     }
-    let store = Store::open(&config.data_dir, store::TREES)?;
+    let options = config
+        .store
+        .options(gongji_common::store::DEFAULT_CACHE_BYTES)
+        .map_err(RunError::Config)?;
+    let store = Store::open_with(&config.data_dir, store::TREES, options)?;
     let access = config
         .access
         .access(
@@ -136,7 +140,7 @@ pub async fn run_with_metrics(
             ProvinceLinkServer::with_interceptor(api::LinkApi::new(node.clone(), metrics.clone()), links.gate),
             &metrics,
         ));
-    let served = server::serve(router, SERVICES, listener, shutdown, server::DEFAULT_GRACE).await;
+    let served = server::serve(router, SERVICES, listener, shutdown, server::DEFAULT_GRACE, node.store().failed()).await;
 
     let _ = stop_recovery.send(true);
     server::wait_for_tasks([("recovery", Some(recovery)), ("outbox", Some(sender)), ("metrics", exporter)]).await;

@@ -98,8 +98,10 @@ async fn a_tampered_store_fails_the_audit_naming_what_is_wrong() {
                     &gongji_common::Money::from_fen(1),
                 )
             })
+            .unwrap()
+            .durable()
+            .await
             .unwrap();
-        store.durable().await.unwrap();
     }
     net.start_node("41").await;
     // The hub's clearing sums of a pair drift from its statement lines.
@@ -109,7 +111,7 @@ async fn a_tampered_store_fails_the_audit_naming_what_is_wrong() {
         let store = gongji_tests::open_stopped_store(&net.network().hub_data_dir(), national_hub::store::TREES);
         let (key, mut pair) = store.scan_prefix::<PairLine>(PAIR_SUMS, b"").next().unwrap().unwrap();
         pair.gross = pair.gross.checked_add(gongji_common::Money::from_fen(1)).unwrap();
-        store.transact(|tx| tx.put(PAIR_SUMS, &key, &pair)).unwrap();
+        store.transact(|tx| tx.put(PAIR_SUMS, &key, &pair)).unwrap().unconfirmed(); // on disk when the store is dropped
         store.durable().await.unwrap();
     }
     net.start_hub().await;

@@ -357,7 +357,10 @@ async fn a_record_missing_at_a_node_shows_up_as_only_at_the_hub_and_blocks_settl
         let dir = net.network().node_data_dir(gongji_tests::code("41"));
         let store = gongji_tests::open_stopped_store(&dir, province_node::store::TREES);
         let key = province_node::store::cross_line_key(gongji_common::Period::parse("p", &period).unwrap(), "payment", "p1");
-        store.transact(|tx| tx.remove(province_node::store::CROSS_LINES, &key)).unwrap();
+        store
+            .transact(|tx| tx.remove(province_node::store::CROSS_LINES, &key))
+            .unwrap()
+            .unconfirmed(); // on disk when the store is dropped
         store.durable().await.unwrap();
     }
     net.start_node("41").await;
@@ -590,8 +593,10 @@ async fn a_month_posted_before_the_hub_kept_clearing_sums_is_cleared_from_its_li
                 }
                 tx.remove(META, SUMS_FROM)
             })
+            .unwrap()
+            .durable()
+            .await
             .unwrap();
-        store.durable().await.unwrap();
     }
     net.start_hub().await;
 

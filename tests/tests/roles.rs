@@ -329,8 +329,10 @@ async fn a_reversal_of_an_unknown_id_takes_the_id_for_that_institution_only() {
         let store = gongji_tests::open_stopped_store(&dir, province_node::store::TREES);
         store
             .transact(|tx| tx.put(province_node::store::REVERSED_IDS, b"pay-old", &1_767_225_600_000_i64))
-            .expect("an old tombstone is written");
-        store.durable().await.expect("written to disk");
+            .expect("an old tombstone is written")
+            .durable()
+            .await
+            .expect("written to disk");
     }
     net.start_node("32").await;
     let old = pay(&mut net.node_as("32", Some("clinic-b"), None), "pay-old", INSTITUTION_B, "10.00")

@@ -98,7 +98,7 @@ impl StubNetwork {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            gongji_common::server::serve(router, services, listener, shutdown, Duration::from_secs(1))
+            gongji_common::server::serve(router, services, listener, shutdown, Duration::from_secs(1), std::future::pending())
                 .await
                 .map_err(|e| e.to_string())
         }));

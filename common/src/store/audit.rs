@@ -176,14 +176,17 @@ mod tests {
     use super::*;
     use crate::store::{Account, JournalEntry, BALANCES};
 
-    #[test]
-    fn clean_books_pass_and_tampered_books_are_caught() {
+    #[tokio::test]
+    async fn clean_books_pass_and_tampered_books_are_caught() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), &["things"]).unwrap();
         let income = Account::new(AccountKind::Contributions, "");
         let alice = Account::new(AccountKind::Available, "alice");
         store
             .transact(|tx| tx.post(&JournalEntry::transfer("c1", "contribution", &income, &alice, Money::from_fen(500))))
+            .unwrap()
+            .durable()
+            .await
             .unwrap();
         let clean = store.check_books().unwrap();
         assert_eq!((clean.violations.count, clean.entries, clean.accounts), (0, 1, 2));
@@ -192,6 +195,9 @@ mod tests {
         // A balance changed behind the journal's back.
         store
             .transact(|tx| tx.put(BALANCES, alice.key().as_bytes(), &Money::from_fen(700)))
+            .unwrap()
+            .durable()
+            .await
             .unwrap();
         let tampered = store.check_books().unwrap();
         assert!(

@@ -1,25 +1,35 @@
 //! Group commit: one thread owns the write-ahead log. Waiters queue a reply
-//! channel; the thread takes every waiter queued so far, writes the log's
-//! tail (every record committed so far) to the current segment, syncs it
-//! once and answers them all. A waiter that queues during a write is served
-//! by the next one, so no transaction is acknowledged before it is on disk.
+//! channel; the thread takes every waiter queued so far, writes every
+//! record committed so far as one batch, syncs it once, moves its writes
+//! from the unsynced records to the memtable (where reads outside
+//! transactions find them) and answers every waiter. A waiter that queues
+//! during a write is served by the next one, so nothing is acknowledged,
+//! nor seen outside a transaction, before it is on disk.
 //!
 //! When a segment is full the thread starts the next one (holding the
-//! store's writer lock, so that every record in the old segments is applied
-//! to sled) and asks the checkpointer thread to flush sled and then delete
-//! the old segments. A failed write poisons the log: every later wait fails
-//! (the node answers errors, and a restart replays what is on disk).
+//! store's writer lock, so that every record in the old segments is in the
+//! memtable) and hands the memtable to the checkpointer thread, which
+//! writes it to sled, syncs sled's files with `fsync`, records the
+//! checkpoint and only then deletes the old segments.
+//!
+//! A failed log write stops the store for good: every later transaction and
+//! wait fails, the records of the failed batch stay unseen (they are in no
+//! file a restart reads, or in a batch a restart drops or refuses), and the
+//! store reports its failure so the server can say it is not serving.
 
 use std::{
-    path::PathBuf,
-    sync::{mpsc, Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard},
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        mpsc, Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+    },
     thread::JoinHandle,
     time::{Duration, Instant},
 };
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
-use super::{memtable::Memtable, wal, wal::Writes, StoreError};
+use super::{faults::Faults, memtable::Memtable, unsynced::Unsynced, wal, wal::Writes, StoreError};
 
 type Waiter = oneshot::Sender<Result<(), String>>;
 
@@ -29,16 +39,35 @@ const BUSY_SYNC_INTERVAL: Duration = Duration::from_micros(1000);
 
 /// What the store and the flusher share.
 pub(super) struct Shared {
-    /// Records committed but not yet handed to the flusher.
-    pub tail: Mutex<Vec<u8>>,
     /// Held by each transaction while it runs and commits; its value is the
     /// LSN of the next record.
     pub writer: Mutex<u64>,
-    /// Committed writes sled does not hold yet.
+    /// Records committed but not yet on disk.
+    pub unsynced: Mutex<Unsynced>,
+    /// Writes on disk that sled does not hold yet.
     pub memtable: RwLock<Memtable>,
+    /// The LSN of the last record on disk.
+    pub durable_lsn: AtomicU64,
+    /// Why the log stopped taking writes; none while it works.
+    pub failure: watch::Sender<Option<String>>,
+    /// Snapshots alive; no checkpoint starts while there is one.
+    pub snapshots: AtomicUsize,
+    pub faults: Arc<Faults>,
 }
 
 impl Shared {
+    pub(super) fn new(next_lsn: u64, faults: Arc<Faults>) -> Shared {
+        Shared {
+            writer: Mutex::new(next_lsn),
+            unsynced: Mutex::new(Unsynced::default()),
+            memtable: RwLock::new(Memtable::default()),
+            durable_lsn: AtomicU64::new(next_lsn.saturating_sub(1)),
+            failure: watch::Sender::new(None),
+            snapshots: AtomicUsize::new(0),
+            faults,
+        }
+    }
+
     // A panic while a lock is held leaves nothing half-done (each holder
     // changes the guarded value in one step), so a poisoned lock is safe.
 
@@ -50,8 +79,24 @@ impl Shared {
         self.memtable.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn writer(&self) -> MutexGuard<'_, u64> {
+    pub(super) fn unsynced(&self) -> MutexGuard<'_, Unsynced> {
+        self.unsynced.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(super) fn writer(&self) -> MutexGuard<'_, u64> {
         self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Why the log stopped taking writes, if it did.
+    pub(super) fn failure(&self) -> Option<String> {
+        self.failure.borrow().clone()
+    }
+
+    fn fail(&self, why: &str) {
+        if self.failure().is_none() {
+            tracing::error!(error = %why, "the write-ahead log failed: this store takes no more writes until the server restarts");
+            self.failure.send_replace(Some(why.to_owned()));
+        }
     }
 }
 
@@ -65,6 +110,8 @@ struct Checkpoint {
 
 /// Where the log is, and the segment open for writing.
 pub(super) struct Segments {
+    /// The data directory (sled's files) and its `wal` directory.
+    pub data_dir: PathBuf,
     pub dir: PathBuf,
     pub current: u64,
     pub file: wal::SegmentFile,
@@ -90,38 +137,63 @@ impl Flusher {
         }
     }
 
+    /// Waits until every record committed before the call is on disk.
     pub(super) async fn flush(&self) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
         {
-            let queue = self.queue.lock().map_err(|_| StoreError::Flush("flusher lock poisoned".into()))?;
-            let queue = queue.as_ref().ok_or_else(|| StoreError::Flush("store is closing".into()))?;
-            queue.send(reply).map_err(|_| StoreError::Flush("flusher thread stopped".into()))?;
+            let queue = self
+                .queue
+                .lock()
+                .map_err(|_| StoreError::Failed("the flusher's lock is poisoned".into()))?;
+            let queue = queue.as_ref().ok_or_else(|| StoreError::Failed("the store is closing".into()))?;
+            queue
+                .send(reply)
+                .map_err(|_| StoreError::Failed("the flusher thread stopped".into()))?;
         }
         match answer.await {
-            Ok(result) => result.map_err(StoreError::Flush),
-            Err(_) => Err(StoreError::Flush("flusher thread stopped".into())),
+            Ok(result) => result.map_err(StoreError::Failed),
+            Err(_) => Err(StoreError::Failed("the flusher thread stopped".into())),
         }
     }
 }
 
-/// Takes the records committed so far.
-fn take_tail(shared: &Shared) -> Vec<u8> {
-    let mut tail = shared.tail.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    std::mem::take(&mut *tail)
+/// Writes every record committed so far to the log, durably, then lets
+/// reads outside transactions see them.
+fn write_tail(shared: &Shared, segments: &mut Segments) -> Result<(), String> {
+    let batch = shared.unsynced().take_batch();
+    let Some(batch) = batch else {
+        return Ok(());
+    };
+    segments
+        .file
+        .append_durably(&batch.bytes)
+        .map_err(|e| format!("writing the log in {}: {e}", segments.dir.display()))?;
+    publish(shared, batch.last);
+    Ok(())
+}
+
+/// Moves the writes of the records up to `lsn`, now on disk, to the
+/// memtable. Both locks are held together, so a transaction finds each
+/// key in one or the other.
+fn publish(shared: &Shared, lsn: u64) {
+    let mut memtable = shared.memtable_mut();
+    for writes in shared.unsynced().drain_through(lsn) {
+        memtable.commit(writes);
+    }
+    shared.durable_lsn.store(lsn, Ordering::SeqCst);
 }
 
 fn run(db: sled::Db, data: sled::Tree, shared: Arc<Shared>, mut segments: Segments, waiting: &mpsc::Receiver<Waiter>) {
     let (checkpoint, checkpoints) = mpsc::channel::<Checkpoint>();
     let checkpointer = {
-        let dir = segments.dir.clone();
+        let (dir, data_dir) = (segments.dir.clone(), segments.data_dir.clone());
         let shared = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("store-checkpoint".into())
-            .spawn(move || checkpoint_loop(&db, &data, &shared, &dir, &checkpoints))
+            .spawn(move || checkpoint_loop(&db, &data, &shared, &data_dir, &dir, &checkpoints))
             .expect("spawning the checkpoint thread needs only memory")
     };
 
-    let mut poisoned: Option<String> = None;
     let mut last_sync: Option<Instant> = None;
     while let Ok(first) = waiting.recv() {
         // Under load (the last sync served several waiters), let more
@@ -136,40 +208,34 @@ fn run(db: sled::Db, data: sled::Tree, shared: Arc<Shared>, mut segments: Segmen
         let mut batch = vec![first];
         batch.extend(waiting.try_iter());
         last_sync = (batch.len() > 1).then(Instant::now);
-        let result = match &poisoned {
-            Some(why) => Err(why.clone()),
-            None => {
-                let bytes = take_tail(&shared);
-                segments.file.append_durably(&bytes).map_err(|e| format!("writing the log: {e}"))
-            }
+        let result = match shared.failure() {
+            Some(why) => Err(why),
+            None => write_tail(&shared, &mut segments),
         };
         if let Err(why) = &result {
-            if poisoned.is_none() {
-                tracing::error!(error = %why, "the write-ahead log failed; every later write fails until the server restarts");
-                poisoned = Some(why.clone());
-            }
+            shared.fail(why);
         }
         for waiter in batch {
             let _ = waiter.send(result.clone());
         }
         // A full segment is closed once the last checkpoint is done (one
         // frozen memtable at a time); until then it grows.
-        if poisoned.is_none() && segments.file.written() >= segments.limit && !shared.memtable().is_frozen() {
+        if shared.failure().is_none() && segments.file.written() >= segments.limit && !shared.memtable().is_frozen() {
             match rotate(&shared, &mut segments) {
-                Ok(frozen) => {
+                Ok(Some(frozen)) => {
                     let _ = checkpoint.send(frozen);
                 }
-                Err(why) => {
-                    tracing::error!(error = %why, "starting a new log segment failed; every later write fails until the server restarts");
-                    poisoned = Some(why);
-                }
+                Ok(None) => {}
+                Err(why) => shared.fail(&why),
             }
         }
     }
     // The queue closed: the store is being dropped. Whatever was committed
     // goes to the log, then the checkpointer finishes.
-    if poisoned.is_none() {
-        let _ = segments.file.append_durably(&take_tail(&shared));
+    if shared.failure().is_none() {
+        if let Err(why) = write_tail(&shared, &mut segments) {
+            shared.fail(&why);
+        }
     }
     drop(checkpoint);
     let _ = checkpointer.join();
@@ -178,34 +244,43 @@ fn run(db: sled::Db, data: sled::Tree, shared: Arc<Shared>, mut segments: Segmen
 /// Closes the current segment with every record committed so far, opens
 /// the next one and freezes the memtable, whose writes are then exactly
 /// those of the closed segments' records not yet in sled. Holds the writer
-/// lock, so no transaction commits meanwhile.
-fn rotate(shared: &Shared, segments: &mut Segments) -> Result<Checkpoint, String> {
+/// lock, so no transaction commits (and no snapshot is taken) meanwhile;
+/// waits while a snapshot is alive (`None`).
+fn rotate(shared: &Shared, segments: &mut Segments) -> Result<Option<Checkpoint>, String> {
     let writer = shared.writer();
-    segments
-        .file
-        .append_durably(&take_tail(shared))
-        .map_err(|e| format!("writing the log: {e}"))?;
+    if shared.snapshots.load(Ordering::SeqCst) > 0 {
+        return Ok(None);
+    }
+    write_tail(shared, segments)?;
     let next = segments.current + 1;
-    segments.file = wal::create_segment(&segments.dir, next).map_err(|e| format!("creating log segment {next}: {e}"))?;
+    segments.file = wal::create_segment(&segments.dir, next, *writer, Arc::clone(&shared.faults))
+        .map_err(|e| format!("creating log segment {next} in {}: {e}", segments.dir.display()))?;
     segments.current = next;
     let writes = shared
         .memtable_mut()
         .freeze()
         .ok_or_else(|| "a checkpoint was still running".to_string())?;
-    Ok(Checkpoint {
+    Ok(Some(Checkpoint {
         writes,
         lsn: writer.saturating_sub(1),
         keep_from: next,
-    })
+    }))
 }
 
-/// For each frozen memtable: applies it to sled, flushes sled (which then
-/// holds every record of the closed segments), drops the frozen table and
-/// deletes the closed segments. A failed checkpoint is retried: until it
-/// succeeds the log keeps every record and the memtable every write.
-fn checkpoint_loop(db: &sled::Db, data: &sled::Tree, shared: &Shared, dir: &std::path::Path, checkpoints: &mpsc::Receiver<Checkpoint>) {
+/// For each frozen memtable: applies it to sled, flushes sled, syncs sled's
+/// files, records the checkpoint, drops the frozen table and deletes the
+/// closed segments. A failed checkpoint is retried: until it succeeds the
+/// log keeps every record and the memtable every write.
+fn checkpoint_loop(
+    db: &sled::Db,
+    data: &sled::Tree,
+    shared: &Shared,
+    data_dir: &Path,
+    dir: &Path,
+    checkpoints: &mpsc::Receiver<Checkpoint>,
+) {
     while let Ok(checkpoint) = checkpoints.recv() {
-        while let Err(e) = super::apply(data, checkpoint.lsn, &checkpoint.writes).and_then(|()| db.flush().map(drop)) {
+        while let Err(e) = make_checkpoint(db, data, data_dir, dir, checkpoint.lsn, Some(&checkpoint.writes)) {
             tracing::error!(error = %e, "checkpoint: writing the data failed; the log is kept, retrying in a second");
             std::thread::sleep(Duration::from_secs(1));
         }
@@ -216,8 +291,45 @@ fn checkpoint_loop(db: &sled::Db, data: &sled::Tree, shared: &Shared, dir: &std:
     }
 }
 
+/// Makes sled hold every record up to `lsn` on disk (after applying
+/// `writes`, if given), then records the checkpoint. sled's own flush does
+/// not reach the disk's write cache on every system, so its files and
+/// directories are synced with `fsync` before the log may be dropped.
+pub(super) fn make_checkpoint(
+    db: &sled::Db,
+    data: &sled::Tree,
+    data_dir: &Path,
+    dir: &Path,
+    lsn: u64,
+    writes: Option<&Writes>,
+) -> Result<(), String> {
+    if let Some(writes) = writes {
+        super::apply(data, lsn, writes).map_err(|e| format!("writing to the database: {e}"))?;
+    }
+    db.flush().map_err(|e| format!("flushing the database: {e}"))?;
+    sync_database_files(data_dir, dir).map_err(|e| format!("syncing the database's files: {e}"))?;
+    wal::write_checkpoint(dir, lsn).map_err(|e| format!("recording the checkpoint: {e}"))
+}
+
+/// `fsync`s every file and directory of the data directory but the log's.
+fn sync_database_files(path: &Path, skip: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        let entry_path = entry.path();
+        if entry_path == skip {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            sync_database_files(&entry_path, skip)?;
+        } else {
+            std::fs::File::open(&entry_path)?.sync_all()?;
+        }
+    }
+    wal::sync_dir(path)
+}
+
 /// Deletes the segments numbered below `keep_from`.
-pub(super) fn delete_before(dir: &std::path::Path, keep_from: u64) -> std::io::Result<()> {
+pub(super) fn delete_before(dir: &Path, keep_from: u64) -> std::io::Result<()> {
     for (number, path) in wal::segments(dir)? {
         if number < keep_from {
             std::fs::remove_file(path)?;

@@ -14,7 +14,7 @@ use super::wal::Writes;
 /// A key as stored and its value; `None` is a removal.
 pub(super) type Entry = (Vec<u8>, Option<Vec<u8>>);
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct Memtable {
     active: Writes,
     frozen: Option<Arc<Writes>>,

@@ -227,7 +227,7 @@ impl NationalHub for OperatorApi {
         request: Request<pb::ListOperatorActionsRequest>,
     ) -> Result<Response<pb::ListOperatorActionsResponse>, Status> {
         let log = OpLog::new(self.hub.store().clone(), crate::store::OPLOG);
-        Ok(Response::new(log.list_pb(request.get_ref()).map_err(HubError::from)?))
+        Ok(Response::new(log.list_pb(request.get_ref()).await.map_err(HubError::from)?))
     }
 }
 

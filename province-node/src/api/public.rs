@@ -290,7 +290,7 @@ impl ProvinceNode for PublicApi {
 
     async fn list_operator_actions(&self, request: Request<pb::ListOperatorActionsRequest>) -> Reply<pb::ListOperatorActionsResponse> {
         let log = OpLog::new(self.node.store().clone(), crate::store::OPLOG);
-        Ok(Response::new(log.list_pb(request.get_ref()).map_err(NodeError::from)?))
+        Ok(Response::new(log.list_pb(request.get_ref()).await.map_err(NodeError::from)?))
     }
 }
 

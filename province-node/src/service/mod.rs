@@ -81,18 +81,13 @@ impl Node {
         &self.outbox
     }
 
-    /// Runs one transaction whose closure decides with domain errors, and
-    /// maps storage errors into the node's error type.
-    fn transact<R>(&self, f: impl Fn(&Tx) -> Result<NodeResult<R>, TxFail>) -> NodeResult<R> {
-        self.store.transact(f)?
-    }
-
-    /// Waits until every write so far is on disk, then lets the outbox send
-    /// what those writes queued.
-    async fn durable(&self) -> NodeResult<()> {
-        self.store.durable().await?;
+    /// Runs one transaction whose closure decides with domain errors, waits
+    /// until it (and everything it read) is on disk, then lets the outbox
+    /// send what it queued. Storage errors become the node's.
+    async fn transact<R>(&self, f: impl FnOnce(&Tx) -> Result<NodeResult<R>, TxFail>) -> NodeResult<R> {
+        let result = self.store.transact(f)?.durable().await?;
         self.outbox.wake();
-        Ok(())
+        result
     }
 
     /// Appends an event to a relationship's history.

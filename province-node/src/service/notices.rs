@@ -23,15 +23,16 @@ impl Node {
             )
             .into());
         }
-        let applied = self.transact(|tx| {
-            if tx.contains(APPLIED_NOTICES, notice.id.as_bytes())? {
-                return Ok(Ok(false));
-            }
-            self.apply_notice(tx, &notice)?;
-            tx.put(APPLIED_NOTICES, notice.id.as_bytes(), &())?;
-            Ok(Ok(true))
-        })?;
-        self.durable().await?;
+        let applied = self
+            .transact(|tx| {
+                if tx.contains(APPLIED_NOTICES, notice.id.as_bytes())? {
+                    return Ok(Ok(false));
+                }
+                self.apply_notice(tx, &notice)?;
+                tx.put(APPLIED_NOTICES, notice.id.as_bytes(), &())?;
+                Ok(Ok(true))
+            })
+            .await?;
         if applied {
             tracing::info!(notice = %notice.id, from = %notice.from, "notice applied");
         }

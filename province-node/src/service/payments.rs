@@ -58,8 +58,6 @@ impl Node {
             }
         }
         if let Some(tombstone) = self.store.get::<Tombstone>(REVERSED_IDS, command.payment_id.as_bytes())? {
-            // The reversal may be committed but not yet flushed.
-            self.durable().await?;
             if !tombstone.cancels(&command.payee) {
                 // Another institution reversed this id first: not this
                 // payment's reversal, so not reported as one; nothing recorded.
@@ -76,49 +74,56 @@ impl Node {
         let beneficiary = self.person(&command.beneficiary_id)?;
         let relationship = self.pick_relationship(&command)?;
 
-        let payment = self.transact(|tx| {
-            if let Some(tombstone) = tx.get::<Tombstone>(REVERSED_IDS, command.payment_id.as_bytes())? {
-                return Ok(Err(if tombstone.cancels(&command.payee) {
-                    NodeError::FailedPrecondition(format!("payment {} was reversed", command.payment_id))
-                } else {
-                    NodeError::taken(&command.payment_id)
-                }));
-            }
-            if let Some(existing) = tx.get::<AcquiredPayment>(PAYMENTS, command.payment_id.as_bytes())? {
-                return Ok(Ok(existing));
-            }
-            let chosen = Self::check_beneficiary_may_pay(&beneficiary, command.purpose).and_then(|()| relationship.clone());
-            let payment = match chosen {
-                Err(decline) => AcquiredPayment::declined(command.clone(), None, decline),
-                Ok(chosen) => {
-                    // Re-read inside the transaction: the choice was made on a snapshot.
-                    let relationship = tx
-                        .get::<Relationship>(RELATIONSHIPS, chosen.id().as_bytes())?
-                        .unwrap_or_else(|| chosen.clone());
-                    let route = crate::domain::route(&command, &relationship);
-                    if route.is_cross_province() {
-                        if relationship.is_active() {
-                            Self::mark_pending(tx, PendingKind::Payment, &command.payment_id)?;
-                            AcquiredPayment::pending(command.clone(), route)
-                        } else {
-                            AcquiredPayment::declined(command.clone(), Some(route), Self::not_active(&relationship))
-                        }
+        let payment = self
+            .transact(|tx| {
+                if let Some(tombstone) = tx.get::<Tombstone>(REVERSED_IDS, command.payment_id.as_bytes())? {
+                    return Ok(Err(if tombstone.cancels(&command.payee) {
+                        NodeError::FailedPrecondition(format!("payment {} was reversed", command.payment_id))
                     } else {
-                        let donor = tx.get::<Person>(PERSONS, relationship.grant.donor_id.as_bytes())?;
-                        match check_spend(&relationship, donor.as_ref(), command.amount) {
-                            Err(decline) => AcquiredPayment::declined(command.clone(), Some(route), decline),
-                            Ok(()) => {
-                                Self::spend_quota(tx, relationship, &command.payment_id, command.amount, &store::payee(&command.payee))?;
-                                AcquiredPayment::approved(command.clone(), route)
+                        NodeError::taken(&command.payment_id)
+                    }));
+                }
+                if let Some(existing) = tx.get::<AcquiredPayment>(PAYMENTS, command.payment_id.as_bytes())? {
+                    return Ok(Ok(existing));
+                }
+                let chosen = Self::check_beneficiary_may_pay(&beneficiary, command.purpose).and_then(|()| relationship.clone());
+                let payment = match chosen {
+                    Err(decline) => AcquiredPayment::declined(command.clone(), None, decline),
+                    Ok(chosen) => {
+                        // Re-read inside the transaction: the choice was made on a snapshot.
+                        let relationship = tx
+                            .get::<Relationship>(RELATIONSHIPS, chosen.id().as_bytes())?
+                            .unwrap_or_else(|| chosen.clone());
+                        let route = crate::domain::route(&command, &relationship);
+                        if route.is_cross_province() {
+                            if relationship.is_active() {
+                                Self::mark_pending(tx, PendingKind::Payment, &command.payment_id)?;
+                                AcquiredPayment::pending(command.clone(), route)
+                            } else {
+                                AcquiredPayment::declined(command.clone(), Some(route), Self::not_active(&relationship))
+                            }
+                        } else {
+                            let donor = tx.get::<Person>(PERSONS, relationship.grant.donor_id.as_bytes())?;
+                            match check_spend(&relationship, donor.as_ref(), command.amount) {
+                                Err(decline) => AcquiredPayment::declined(command.clone(), Some(route), decline),
+                                Ok(()) => {
+                                    Self::spend_quota(
+                                        tx,
+                                        relationship,
+                                        &command.payment_id,
+                                        command.amount,
+                                        &store::payee(&command.payee),
+                                    )?;
+                                    AcquiredPayment::approved(command.clone(), route)
+                                }
                             }
                         }
                     }
-                }
-            };
-            tx.put(PAYMENTS, command.payment_id.as_bytes(), &payment)?;
-            Ok(Ok(payment))
-        })?;
-        self.durable().await?;
+                };
+                tx.put(PAYMENTS, command.payment_id.as_bytes(), &payment)?;
+                Ok(Ok(payment))
+            })
+            .await?;
         if payment.command != command {
             return Err(NodeError::reused("payment", &command.payment_id));
         }
@@ -155,9 +160,6 @@ impl Node {
         if existing.command != *command {
             return Err(NodeError::reused("payment", &command.payment_id));
         }
-        // The first attempt may have committed without flushing yet: never
-        // answer with an outcome that is not on disk.
-        self.durable().await?;
         if existing.is_pending() {
             return self.resolve_payment(&command.payment_id).await;
         }
@@ -269,26 +271,27 @@ impl Node {
                 )));
             }
         };
-        let payment = self.transact(|tx| {
-            let Some(mut payment) = tx.get::<AcquiredPayment>(PAYMENTS, id.as_bytes())? else {
-                return Ok(Err(super::vanished("payment", id)));
-            };
-            // Decided meanwhile, or reversed: a late answer changes nothing.
-            if !payment.is_pending() {
-                return Ok(Ok(payment));
-            }
-            match &decision {
-                HubDecision::Approved(period) => {
-                    self.record_acquired_approval(tx, &route, *period)?;
-                    payment.approve(Some(*period));
+        let payment = self
+            .transact(|tx| {
+                let Some(mut payment) = tx.get::<AcquiredPayment>(PAYMENTS, id.as_bytes())? else {
+                    return Ok(Err(super::vanished("payment", id)));
+                };
+                // Decided meanwhile, or reversed: a late answer changes nothing.
+                if !payment.is_pending() {
+                    return Ok(Ok(payment));
                 }
-                HubDecision::Declined(period, decline) => payment.decline(*period, decline.clone()),
-            }
-            tx.put(PAYMENTS, id.as_bytes(), &payment)?;
-            Self::clear_pending(tx, PendingKind::Payment, id)?;
-            Ok(Ok(payment))
-        })?;
-        self.durable().await?;
+                match &decision {
+                    HubDecision::Approved(period) => {
+                        self.record_acquired_approval(tx, &route, *period)?;
+                        payment.approve(Some(*period));
+                    }
+                    HubDecision::Declined(period, decline) => payment.decline(*period, decline.clone()),
+                }
+                tx.put(PAYMENTS, id.as_bytes(), &payment)?;
+                Self::clear_pending(tx, PendingKind::Payment, id)?;
+                Ok(Ok(payment))
+            })
+            .await?;
         tracing::info!(payment = %id, status = ?payment.status, period = ?payment.period, "cross-province payment resolved");
         Ok(payment)
     }
@@ -324,55 +327,56 @@ impl Node {
             )
             .into());
         }
-        let debit = self.transact(|tx| {
-            if let Some(existing) = tx.get::<IssuedDebit>(DEBITS, payment.payment_id.as_bytes())? {
-                let same = existing.payment == payment && (existing.period == period || existing.status == TxStatus::Reversed);
-                return Ok(if same {
-                    Ok(existing)
-                } else {
-                    Err(NodeError::reused("payment", &payment.payment_id))
-                });
-            }
-            let relationship = tx
-                .get::<Relationship>(RELATIONSHIPS, payment.relationship_id.as_bytes())?
-                .filter(|r| {
-                    r.owned_by(self.province)
-                        && r.grant.donor_id == payment.donor_id
-                        && r.grant.beneficiary_id == payment.beneficiary_id
-                        && r.grant.beneficiary_province == payment.beneficiary_province
-                });
-            let decision = match &relationship {
-                None => Err(Decline::new(
-                    DeclineReason::RelationshipNotFound,
-                    format!(
-                        "relationship {} from donor {} to beneficiary {} is not known here",
-                        payment.relationship_id, payment.donor_id, payment.beneficiary_id
-                    ),
-                )),
-                Some(relationship) => {
-                    let donor = tx.get::<Person>(PERSONS, relationship.grant.donor_id.as_bytes())?;
-                    check_spend(relationship, donor.as_ref(), payment.amount)
+        let debit = self
+            .transact(|tx| {
+                if let Some(existing) = tx.get::<IssuedDebit>(DEBITS, payment.payment_id.as_bytes())? {
+                    let same = existing.payment == payment && (existing.period == period || existing.status == TxStatus::Reversed);
+                    return Ok(if same {
+                        Ok(existing)
+                    } else {
+                        Err(NodeError::reused("payment", &payment.payment_id))
+                    });
                 }
-            };
-            if let (Ok(()), Some(mut relationship)) = (&decision, relationship) {
-                let region = self.region_of(tx, &payment.donor_id)?;
-                let line = CrossLine::new(
-                    period,
-                    TxKind::Payment,
-                    &payment.payment_id,
-                    payment.beneficiary_province,
-                    Direction::Payable,
-                    payment.amount,
-                    region,
-                );
-                Self::post_cross(tx, &line, &store::quota(relationship.id()), "cross-province payment")?;
-                Self::count_use(tx, &mut relationship, &payment.payment_id, payment.amount)?;
-            }
-            let debit = IssuedDebit::decided(payment.clone(), period, decision);
-            tx.put(DEBITS, payment.payment_id.as_bytes(), &debit)?;
-            Ok(Ok(debit))
-        })?;
-        self.durable().await?;
+                let relationship = tx
+                    .get::<Relationship>(RELATIONSHIPS, payment.relationship_id.as_bytes())?
+                    .filter(|r| {
+                        r.owned_by(self.province)
+                            && r.grant.donor_id == payment.donor_id
+                            && r.grant.beneficiary_id == payment.beneficiary_id
+                            && r.grant.beneficiary_province == payment.beneficiary_province
+                    });
+                let decision = match &relationship {
+                    None => Err(Decline::new(
+                        DeclineReason::RelationshipNotFound,
+                        format!(
+                            "relationship {} from donor {} to beneficiary {} is not known here",
+                            payment.relationship_id, payment.donor_id, payment.beneficiary_id
+                        ),
+                    )),
+                    Some(relationship) => {
+                        let donor = tx.get::<Person>(PERSONS, relationship.grant.donor_id.as_bytes())?;
+                        check_spend(relationship, donor.as_ref(), payment.amount)
+                    }
+                };
+                if let (Ok(()), Some(mut relationship)) = (&decision, relationship) {
+                    let region = self.region_of(tx, &payment.donor_id)?;
+                    let line = CrossLine::new(
+                        period,
+                        TxKind::Payment,
+                        &payment.payment_id,
+                        payment.beneficiary_province,
+                        Direction::Payable,
+                        payment.amount,
+                        region,
+                    );
+                    Self::post_cross(tx, &line, &store::quota(relationship.id()), "cross-province payment")?;
+                    Self::count_use(tx, &mut relationship, &payment.payment_id, payment.amount)?;
+                }
+                let debit = IssuedDebit::decided(payment.clone(), period, decision);
+                tx.put(DEBITS, payment.payment_id.as_bytes(), &debit)?;
+                Ok(Ok(debit))
+            })
+            .await?;
         tracing::info!(payment = %payment.payment_id, status = ?debit.status, %period, "cross-province debit decided");
         Ok(debit)
     }

@@ -1,6 +1,10 @@
 //! Insured persons and personal accounts.
 
-use gongji_common::{pending::PendingKind, Id, Money};
+use gongji_common::{
+    pending::PendingKind,
+    store::{Tx, TxFail},
+    Id, Money,
+};
 
 use super::Node;
 use crate::{
@@ -27,35 +31,36 @@ pub struct Account {
 impl Node {
     /// Registers a person and waits until it is on disk.
     pub async fn register_person(&self, command: RegisterCommand) -> NodeResult<Person> {
-        let (person, _) = self.register_person_unflushed(command)?;
-        self.durable().await?;
-        Ok(person)
+        command.check_province("region_code", self.province)?;
+        self.transact(|tx| Self::register_in(tx, &command)).await.map(|(person, _)| person)
     }
 
-    /// Registers a person without waiting for the disk: the import flushes
-    /// once for a whole stream before it answers.
+    /// Registers a person without waiting for the disk: the import waits
+    /// once for a whole stream before it answers ([`Node::finish_import`]).
     pub fn register_person_unflushed(&self, command: RegisterCommand) -> NodeResult<(Person, ImportOutcome)> {
         command.check_province("region_code", self.province)?;
-        self.transact(|tx| {
-            if let Some(existing) = tx.get::<Person>(PERSONS, command.id.as_bytes())? {
-                return Ok(if existing.matches(&command) {
-                    Ok((existing, ImportOutcome::Unchanged))
-                } else {
-                    Err(NodeError::AlreadyExists(format!(
-                        "person {} is already registered with different details",
-                        command.id
-                    )))
-                });
-            }
-            let person = command.clone().into_person();
-            tx.put(PERSONS, person.id.as_bytes(), &person)?;
-            Ok(Ok((person, ImportOutcome::Imported)))
-        })
+        self.store.transact(|tx| Self::register_in(tx, &command))?.unconfirmed()
+    }
+
+    fn register_in(tx: &Tx, command: &RegisterCommand) -> Result<NodeResult<(Person, ImportOutcome)>, TxFail> {
+        if let Some(existing) = tx.get::<Person>(PERSONS, command.id.as_bytes())? {
+            return Ok(if existing.matches(command) {
+                Ok((existing, ImportOutcome::Unchanged))
+            } else {
+                Err(NodeError::AlreadyExists(format!(
+                    "person {} is already registered with different details",
+                    command.id
+                )))
+            });
+        }
+        let person = command.clone().into_person();
+        tx.put(PERSONS, person.id.as_bytes(), &person)?;
+        Ok(Ok((person, ImportOutcome::Imported)))
     }
 
     /// Waits until an import's writes are on disk.
     pub async fn finish_import(&self) -> NodeResult<()> {
-        self.durable().await
+        Ok(self.store.durable().await?)
     }
 
     pub fn person(&self, id: &Id) -> NodeResult<Person> {
@@ -67,36 +72,37 @@ impl Node {
     /// Credits a contribution into an employee's personal account, once per
     /// contribution id.
     pub async fn credit_contribution(&self, command: CreditCommand) -> NodeResult<Contribution> {
-        let contribution = self.transact(|tx| {
-            if let Some(existing) = tx.get::<Contribution>(CONTRIBUTIONS, command.contribution_id.as_bytes())? {
-                return Ok(if existing.command == command {
-                    Ok(existing)
-                } else {
-                    Err(NodeError::reused("contribution", &command.contribution_id))
-                });
-            }
-            let Some(person) = tx.get::<Person>(PERSONS, command.person_id.as_bytes())? else {
-                return Ok(Err(NodeError::not_found("person", &command.person_id)));
-            };
-            if let Err(e) = Self::check_account_holder(&person) {
-                return Ok(Err(e));
-            }
-            let entry = gongji_common::store::JournalEntry::transfer(
-                command.contribution_id.as_str(),
-                "contribution",
-                &store::contributions(),
-                &store::available(&person.id),
-                command.amount,
-            );
-            tx.post(&entry)?;
-            let contribution = Contribution {
-                command: command.clone(),
-                credited_at: entry.at,
-            };
-            tx.put(CONTRIBUTIONS, command.contribution_id.as_bytes(), &contribution)?;
-            Ok(Ok(contribution))
-        })?;
-        self.durable().await?;
+        let contribution = self
+            .transact(|tx| {
+                if let Some(existing) = tx.get::<Contribution>(CONTRIBUTIONS, command.contribution_id.as_bytes())? {
+                    return Ok(if existing.command == command {
+                        Ok(existing)
+                    } else {
+                        Err(NodeError::reused("contribution", &command.contribution_id))
+                    });
+                }
+                let Some(person) = tx.get::<Person>(PERSONS, command.person_id.as_bytes())? else {
+                    return Ok(Err(NodeError::not_found("person", &command.person_id)));
+                };
+                if let Err(e) = Self::check_account_holder(&person) {
+                    return Ok(Err(e));
+                }
+                let entry = gongji_common::store::JournalEntry::transfer(
+                    command.contribution_id.as_str(),
+                    "contribution",
+                    &store::contributions(),
+                    &store::available(&person.id),
+                    command.amount,
+                );
+                tx.post(&entry)?;
+                let contribution = Contribution {
+                    command: command.clone(),
+                    credited_at: entry.at,
+                };
+                tx.put(CONTRIBUTIONS, command.contribution_id.as_bytes(), &contribution)?;
+                Ok(Ok(contribution))
+            })
+            .await?;
         Ok(contribution)
     }
 
@@ -142,25 +148,26 @@ impl Node {
     /// Terminates a person's insurance; their relationships then dissolve
     /// (see [`Node::cascade`]). Terminating a terminated person changes nothing.
     pub async fn terminate(&self, id: &Id) -> NodeResult<Person> {
-        let person = self.transact(|tx| {
-            let Some(mut person) = tx.get::<Person>(PERSONS, id.as_bytes())? else {
-                return Ok(Err(NodeError::not_found("person", id)));
-            };
-            match person.status {
-                PersonStatus::Terminated => return Ok(Ok(person)),
-                PersonStatus::Transferred => {
-                    return Ok(Err(NodeError::FailedPrecondition(format!(
-                        "person {id} was transferred to another province; their insurance there is not this node's"
-                    ))))
+        let person = self
+            .transact(|tx| {
+                let Some(mut person) = tx.get::<Person>(PERSONS, id.as_bytes())? else {
+                    return Ok(Err(NodeError::not_found("person", id)));
+                };
+                match person.status {
+                    PersonStatus::Terminated => return Ok(Ok(person)),
+                    PersonStatus::Transferred => {
+                        return Ok(Err(NodeError::FailedPrecondition(format!(
+                            "person {id} was transferred to another province; their insurance there is not this node's"
+                        ))))
+                    }
+                    PersonStatus::Active => {}
                 }
-                PersonStatus::Active => {}
-            }
-            person.status = PersonStatus::Terminated;
-            tx.put(PERSONS, id.as_bytes(), &person)?;
-            Self::mark_pending(tx, PendingKind::Cascade, id)?;
-            Ok(Ok(person))
-        })?;
-        self.durable().await?;
+                person.status = PersonStatus::Terminated;
+                tx.put(PERSONS, id.as_bytes(), &person)?;
+                Self::mark_pending(tx, PendingKind::Cascade, id)?;
+                Ok(Ok(person))
+            })
+            .await?;
         self.cascade(id).await?;
         tracing::info!(person = %id, "insurance terminated");
         Ok(person)
@@ -181,28 +188,29 @@ impl Node {
         };
         let mut ids = self.indexed_relationships(RELS_BY_DONOR, person_id)?;
         ids.extend(self.indexed_relationships(RELS_BY_BENEFICIARY, person_id)?);
-        let ended = self.transact(|tx| {
-            let mut ended = 0;
-            if let Some((as_donor, as_beneficiary)) = reasons {
-                for id in &ids {
-                    let Some(relationship) = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())? else {
-                        continue;
-                    };
-                    if relationship.is_live() {
-                        let reason = if relationship.grant.donor_id == *person_id {
-                            as_donor
-                        } else {
-                            as_beneficiary
+        let ended = self
+            .transact(|tx| {
+                let mut ended = 0;
+                if let Some((as_donor, as_beneficiary)) = reasons {
+                    for id in &ids {
+                        let Some(relationship) = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())? else {
+                            continue;
                         };
-                        self.end_here(tx, relationship, reason)?;
-                        ended += 1;
+                        if relationship.is_live() {
+                            let reason = if relationship.grant.donor_id == *person_id {
+                                as_donor
+                            } else {
+                                as_beneficiary
+                            };
+                            self.end_here(tx, relationship, reason)?;
+                            ended += 1;
+                        }
                     }
                 }
-            }
-            Self::clear_pending(tx, PendingKind::Cascade, person_id)?;
-            Ok(Ok(ended))
-        })?;
-        self.durable().await?;
+                Self::clear_pending(tx, PendingKind::Cascade, person_id)?;
+                Ok(Ok(ended))
+            })
+            .await?;
         if ended > 0 {
             tracing::info!(person = %person_id, ended, "relationships dissolved with the person's insurance");
         }

@@ -207,8 +207,9 @@ impl Node {
         answer.map_err(hub_refusal)?;
         report.confirmed = report.all_matched();
         self.store
-            .transact(|tx| tx.put(RECONCILIATIONS, period.to_string().as_bytes(), &report))?;
-        self.durable().await?;
+            .transact(|tx| tx.put(RECONCILIATIONS, period.to_string().as_bytes(), &report))?
+            .durable()
+            .await?;
         tracing::info!(%period, matched = report.matched, only_at_hub = report.only_at_hub, only_at_node = report.only_at_node, amount_differs = report.amount_differs, counterpart_differs = report.counterpart_differs, confirmed = report.confirmed, "month reconciled");
         Ok(report)
     }

@@ -29,7 +29,6 @@ impl Node {
                 return Err(NodeError::reused("refund", &command.refund_id));
             }
             check_touch(acting, "refund", &command.payment_id, &existing.payment.payee)?;
-            self.durable().await?;
             return if existing.is_pending() {
                 self.resolve_refund(&command.refund_id).await
             } else {
@@ -37,66 +36,67 @@ impl Node {
             };
         }
         self.acquired(&command.payment_id)?;
-        let record = self.transact(|tx| {
-            if let Some(existing) = tx.get::<RefundRecord>(REFUNDS, command.refund_id.as_bytes())? {
-                return Ok(if existing.command == command {
-                    check_touch(acting, "refund", &command.payment_id, &existing.payment.payee).map(|()| existing)
+        let record = self
+            .transact(|tx| {
+                if let Some(existing) = tx.get::<RefundRecord>(REFUNDS, command.refund_id.as_bytes())? {
+                    return Ok(if existing.command == command {
+                        check_touch(acting, "refund", &command.payment_id, &existing.payment.payee).map(|()| existing)
+                    } else {
+                        Err(NodeError::reused("refund", &command.refund_id))
+                    });
+                }
+                let Some(mut payment) = tx.get::<AcquiredPayment>(PAYMENTS, command.payment_id.as_bytes())? else {
+                    return Ok(Err(super::vanished("payment", &command.payment_id)));
+                };
+                if let Err(refusal) = check_touch(acting, "refund", &command.payment_id, &payment.command.payee) {
+                    return Ok(Err(refusal));
+                }
+                let (TxStatus::Approved, Some(route)) = (payment.status, payment.route.clone()) else {
+                    return Ok(Err(NodeError::FailedPrecondition(format!(
+                        "payment {} is {}; only an approved payment can be refunded",
+                        command.payment_id,
+                        status_word(payment.status)
+                    ))));
+                };
+                let refundable = payment.refundable();
+                if command.amount > refundable {
+                    let decline = Decline::new(
+                        DeclineReason::RefundExceedsPayment,
+                        format!(
+                            "{} is more than the {refundable} left to refund of payment {}",
+                            command.amount, command.payment_id
+                        ),
+                    );
+                    let record = RefundRecord::new(command.clone(), route, TxStatus::Declined, None, Some(decline));
+                    tx.put(REFUNDS, command.refund_id.as_bytes(), &record)?;
+                    return Ok(Ok(record));
+                }
+                payment.refunded = payment
+                    .refunded
+                    .checked_add(command.amount)
+                    .map_err(|e| gongji_common::store::StoreError::Invariant(e.to_string()))?;
+                tx.put(PAYMENTS, command.payment_id.as_bytes(), &payment)?;
+                let record = if route.is_cross_province() {
+                    Self::mark_pending(tx, PendingKind::Refund, &command.refund_id)?;
+                    RefundRecord::new(command.clone(), route, TxStatus::Pending, None, None)
                 } else {
-                    Err(NodeError::reused("refund", &command.refund_id))
-                });
-            }
-            let Some(mut payment) = tx.get::<AcquiredPayment>(PAYMENTS, command.payment_id.as_bytes())? else {
-                return Ok(Err(super::vanished("payment", &command.payment_id)));
-            };
-            if let Err(refusal) = check_touch(acting, "refund", &command.payment_id, &payment.command.payee) {
-                return Ok(Err(refusal));
-            }
-            let (TxStatus::Approved, Some(route)) = (payment.status, payment.route.clone()) else {
-                return Ok(Err(NodeError::FailedPrecondition(format!(
-                    "payment {} is {}; only an approved payment can be refunded",
-                    command.payment_id,
-                    status_word(payment.status)
-                ))));
-            };
-            let refundable = payment.refundable();
-            if command.amount > refundable {
-                let decline = Decline::new(
-                    DeclineReason::RefundExceedsPayment,
-                    format!(
-                        "{} is more than the {refundable} left to refund of payment {}",
-                        command.amount, command.payment_id
-                    ),
-                );
-                let record = RefundRecord::new(command.clone(), route, TxStatus::Declined, None, Some(decline));
+                    let relationship = tx.get::<Relationship>(RELATIONSHIPS, route.relationship_id.as_bytes())?;
+                    let how = Self::give_back(
+                        tx,
+                        relationship,
+                        &route.donor_id,
+                        command.amount,
+                        Source::Local(store::payee(&route.payee)),
+                        command.refund_id.as_str(),
+                        "refund",
+                    )?;
+                    Self::record_refund_event(tx, &route.relationship_id, &command.refund_id, command.amount, how)?;
+                    RefundRecord::new(command.clone(), route, TxStatus::Approved, None, None)
+                };
                 tx.put(REFUNDS, command.refund_id.as_bytes(), &record)?;
-                return Ok(Ok(record));
-            }
-            payment.refunded = payment
-                .refunded
-                .checked_add(command.amount)
-                .map_err(|e| gongji_common::store::StoreError::Invariant(e.to_string()))?;
-            tx.put(PAYMENTS, command.payment_id.as_bytes(), &payment)?;
-            let record = if route.is_cross_province() {
-                Self::mark_pending(tx, PendingKind::Refund, &command.refund_id)?;
-                RefundRecord::new(command.clone(), route, TxStatus::Pending, None, None)
-            } else {
-                let relationship = tx.get::<Relationship>(RELATIONSHIPS, route.relationship_id.as_bytes())?;
-                let how = Self::give_back(
-                    tx,
-                    relationship,
-                    &route.donor_id,
-                    command.amount,
-                    Source::Local(store::payee(&route.payee)),
-                    command.refund_id.as_str(),
-                    "refund",
-                )?;
-                Self::record_refund_event(tx, &route.relationship_id, &command.refund_id, command.amount, how)?;
-                RefundRecord::new(command.clone(), route, TxStatus::Approved, None, None)
-            };
-            tx.put(REFUNDS, command.refund_id.as_bytes(), &record)?;
-            Ok(Ok(record))
-        })?;
-        self.durable().await?;
+                Ok(Ok(record))
+            })
+            .await?;
         if record.is_pending() {
             return self.resolve_refund(&command.refund_id).await;
         }
@@ -135,58 +135,59 @@ impl Node {
             self.hub.route_refund(&crossing).await.map_err(|Unanswered(why)| {
                 NodeError::Unavailable(format!("refund {id} is pending: {why}; it is retried in the background"))
             })?;
-        let record = self.transact(|tx| {
-            let Some(mut record) = tx.get::<RefundRecord>(REFUNDS, id.as_bytes())? else {
-                return Ok(Err(super::vanished("refund", id)));
-            };
-            if !record.is_pending() {
-                return Ok(Ok(record));
-            }
-            let route = record.payment.clone();
-            let amount = record.command.amount;
-            match &decision {
-                HubDecision::Approved(period) => {
-                    let region = self.payee_region(tx, &route.payee, &route.beneficiary_id)?;
-                    let line = CrossLine::new(
-                        *period,
-                        TxKind::Refund,
-                        id,
-                        route.donor_province,
-                        Direction::Payable,
-                        amount,
-                        region,
-                    );
-                    Self::post_cross(tx, &line, &store::payee(&route.payee), "cross-province refund")?;
-                    // The grant record mirrors the quota coming back while it is live.
-                    if let Some(mut relationship) = tx.get::<Relationship>(RELATIONSHIPS, route.relationship_id.as_bytes())? {
-                        if relationship.is_active() {
-                            relationship
-                                .return_quota(amount)
-                                .map_err(|e| gongji_common::store::StoreError::Invariant(e.to_string()))?;
-                            tx.put(RELATIONSHIPS, route.relationship_id.as_bytes(), &relationship)?;
+        let record = self
+            .transact(|tx| {
+                let Some(mut record) = tx.get::<RefundRecord>(REFUNDS, id.as_bytes())? else {
+                    return Ok(Err(super::vanished("refund", id)));
+                };
+                if !record.is_pending() {
+                    return Ok(Ok(record));
+                }
+                let route = record.payment.clone();
+                let amount = record.command.amount;
+                match &decision {
+                    HubDecision::Approved(period) => {
+                        let region = self.payee_region(tx, &route.payee, &route.beneficiary_id)?;
+                        let line = CrossLine::new(
+                            *period,
+                            TxKind::Refund,
+                            id,
+                            route.donor_province,
+                            Direction::Payable,
+                            amount,
+                            region,
+                        );
+                        Self::post_cross(tx, &line, &store::payee(&route.payee), "cross-province refund")?;
+                        // The grant record mirrors the quota coming back while it is live.
+                        if let Some(mut relationship) = tx.get::<Relationship>(RELATIONSHIPS, route.relationship_id.as_bytes())? {
+                            if relationship.is_active() {
+                                relationship
+                                    .return_quota(amount)
+                                    .map_err(|e| gongji_common::store::StoreError::Invariant(e.to_string()))?;
+                                tx.put(RELATIONSHIPS, route.relationship_id.as_bytes(), &relationship)?;
+                            }
                         }
+                        Self::record_refund_event(tx, &route.relationship_id, id, amount, "returned to the donor's province")?;
+                        record.status = TxStatus::Approved;
+                        record.period = Some(*period);
                     }
-                    Self::record_refund_event(tx, &route.relationship_id, id, amount, "returned to the donor's province")?;
-                    record.status = TxStatus::Approved;
-                    record.period = Some(*period);
-                }
-                HubDecision::Declined(period, decline) => {
-                    // Free what the refund had reserved on the payment.
-                    if let Some(mut payment) = tx.get::<AcquiredPayment>(PAYMENTS, record.command.payment_id.as_bytes())? {
-                        payment.refunded = payment.refunded.checked_sub(amount).unwrap_or(Money::ZERO);
-                        tx.put(PAYMENTS, record.command.payment_id.as_bytes(), &payment)?;
+                    HubDecision::Declined(period, decline) => {
+                        // Free what the refund had reserved on the payment.
+                        if let Some(mut payment) = tx.get::<AcquiredPayment>(PAYMENTS, record.command.payment_id.as_bytes())? {
+                            payment.refunded = payment.refunded.checked_sub(amount).unwrap_or(Money::ZERO);
+                            tx.put(PAYMENTS, record.command.payment_id.as_bytes(), &payment)?;
+                        }
+                        record.status = TxStatus::Declined;
+                        record.period = *period;
+                        record.decline = Some(decline.clone());
                     }
-                    record.status = TxStatus::Declined;
-                    record.period = *period;
-                    record.decline = Some(decline.clone());
                 }
-            }
-            record.decided_at = Some(gongji_common::period::now_millis());
-            tx.put(REFUNDS, id.as_bytes(), &record)?;
-            Self::clear_pending(tx, PendingKind::Refund, id)?;
-            Ok(Ok(record))
-        })?;
-        self.durable().await?;
+                record.decided_at = Some(gongji_common::period::now_millis());
+                tx.put(REFUNDS, id.as_bytes(), &record)?;
+                Self::clear_pending(tx, PendingKind::Refund, id)?;
+                Ok(Ok(record))
+            })
+            .await?;
         tracing::info!(refund = %id, status = ?record.status, "cross-province refund resolved");
         Ok(record)
     }
@@ -206,70 +207,71 @@ impl Node {
             payment_id: refund.payment.payment_id.clone(),
             amount: refund.amount,
         };
-        let record = self.transact(|tx| {
-            if let Some(existing) = tx.get::<RefundRecord>(REFUNDS, refund.refund_id.as_bytes())? {
-                let same = existing.command == command && existing.payment == refund.payment && existing.period == Some(period);
-                return Ok(if same {
-                    Ok(existing)
-                } else {
-                    Err(NodeError::reused("refund", &refund.refund_id))
-                });
-            }
-            let debit = tx.get::<IssuedDebit>(DEBITS, refund.payment.payment_id.as_bytes())?;
-            let decision = match &debit {
-                Some(d) if d.status == TxStatus::Approved && d.payment == refund.payment => {
-                    let left = d.payment.amount.checked_sub(d.refunded).unwrap_or(Money::ZERO);
-                    if refund.amount <= left {
-                        Ok(())
+        let record = self
+            .transact(|tx| {
+                if let Some(existing) = tx.get::<RefundRecord>(REFUNDS, refund.refund_id.as_bytes())? {
+                    let same = existing.command == command && existing.payment == refund.payment && existing.period == Some(period);
+                    return Ok(if same {
+                        Ok(existing)
                     } else {
-                        Err(Decline::new(
-                            DeclineReason::RefundExceedsPayment,
-                            format!("only {left} of payment {} is left to refund", d.payment.payment_id),
-                        ))
-                    }
+                        Err(NodeError::reused("refund", &refund.refund_id))
+                    });
                 }
-                _ => Err(Decline::new(
-                    DeclineReason::RefundExceedsPayment,
-                    format!("payment {} is not an approved debit of this node", refund.payment.payment_id),
-                )),
-            };
-            if let (Ok(()), Some(mut debit)) = (&decision, debit) {
-                debit.refunded = debit
-                    .refunded
-                    .checked_add(refund.amount)
-                    .map_err(|e| gongji_common::store::StoreError::Invariant(e.to_string()))?;
-                tx.put(DEBITS, refund.payment.payment_id.as_bytes(), &debit)?;
-                let relationship = tx.get::<Relationship>(RELATIONSHIPS, refund.payment.relationship_id.as_bytes())?;
-                let region = self.region_of(tx, &refund.payment.donor_id)?;
-                let line = CrossLine::new(
-                    period,
-                    TxKind::Refund,
-                    &refund.refund_id,
-                    refund.payment.beneficiary_province,
-                    Direction::Receivable,
-                    refund.amount,
-                    region,
-                );
-                let how = Self::give_back(
-                    tx,
-                    relationship,
-                    &refund.payment.donor_id,
-                    refund.amount,
-                    Source::Cross(line),
-                    refund.refund_id.as_str(),
-                    "cross-province refund",
-                )?;
-                Self::record_refund_event(tx, &refund.payment.relationship_id, &refund.refund_id, refund.amount, how)?;
-            }
-            let (status, decline) = match decision {
-                Ok(()) => (TxStatus::Approved, None),
-                Err(d) => (TxStatus::Declined, Some(d)),
-            };
-            let record = RefundRecord::new(command.clone(), refund.payment.clone(), status, Some(period), decline);
-            tx.put(REFUNDS, refund.refund_id.as_bytes(), &record)?;
-            Ok(Ok(record))
-        })?;
-        self.durable().await?;
+                let debit = tx.get::<IssuedDebit>(DEBITS, refund.payment.payment_id.as_bytes())?;
+                let decision = match &debit {
+                    Some(d) if d.status == TxStatus::Approved && d.payment == refund.payment => {
+                        let left = d.payment.amount.checked_sub(d.refunded).unwrap_or(Money::ZERO);
+                        if refund.amount <= left {
+                            Ok(())
+                        } else {
+                            Err(Decline::new(
+                                DeclineReason::RefundExceedsPayment,
+                                format!("only {left} of payment {} is left to refund", d.payment.payment_id),
+                            ))
+                        }
+                    }
+                    _ => Err(Decline::new(
+                        DeclineReason::RefundExceedsPayment,
+                        format!("payment {} is not an approved debit of this node", refund.payment.payment_id),
+                    )),
+                };
+                if let (Ok(()), Some(mut debit)) = (&decision, debit) {
+                    debit.refunded = debit
+                        .refunded
+                        .checked_add(refund.amount)
+                        .map_err(|e| gongji_common::store::StoreError::Invariant(e.to_string()))?;
+                    tx.put(DEBITS, refund.payment.payment_id.as_bytes(), &debit)?;
+                    let relationship = tx.get::<Relationship>(RELATIONSHIPS, refund.payment.relationship_id.as_bytes())?;
+                    let region = self.region_of(tx, &refund.payment.donor_id)?;
+                    let line = CrossLine::new(
+                        period,
+                        TxKind::Refund,
+                        &refund.refund_id,
+                        refund.payment.beneficiary_province,
+                        Direction::Receivable,
+                        refund.amount,
+                        region,
+                    );
+                    let how = Self::give_back(
+                        tx,
+                        relationship,
+                        &refund.payment.donor_id,
+                        refund.amount,
+                        Source::Cross(line),
+                        refund.refund_id.as_str(),
+                        "cross-province refund",
+                    )?;
+                    Self::record_refund_event(tx, &refund.payment.relationship_id, &refund.refund_id, refund.amount, how)?;
+                }
+                let (status, decline) = match decision {
+                    Ok(()) => (TxStatus::Approved, None),
+                    Err(d) => (TxStatus::Declined, Some(d)),
+                };
+                let record = RefundRecord::new(command.clone(), refund.payment.clone(), status, Some(period), decline);
+                tx.put(REFUNDS, refund.refund_id.as_bytes(), &record)?;
+                Ok(Ok(record))
+            })
+            .await?;
         tracing::info!(refund = %refund.refund_id, status = ?record.status, %period, "cross-province refund taken back");
         Ok(record)
     }

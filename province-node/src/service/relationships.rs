@@ -35,20 +35,21 @@ impl Node {
         if grant.donor_province != self.province {
             return Err(FieldError::new("donor_id", "the donor must be insured in this node's province").into());
         }
-        let relationship = self.transact(|tx| {
-            if let Some(existing) = tx.get::<Relationship>(RELATIONSHIPS, grant.relationship_id.as_bytes())? {
-                return Ok(if existing.grant == *grant {
-                    Ok(existing)
-                } else {
-                    Err(NodeError::reused("relationship", &grant.relationship_id))
-                });
-            }
-            let Some(donor) = tx.get::<Person>(PERSONS, grant.donor_id.as_bytes())? else {
-                return Ok(Err(NodeError::not_found("person", &grant.donor_id)));
-            };
-            Ok(Ok(Self::establish_in(tx, grant, &donor)?))
-        })?;
-        self.durable().await?;
+        let relationship = self
+            .transact(|tx| {
+                if let Some(existing) = tx.get::<Relationship>(RELATIONSHIPS, grant.relationship_id.as_bytes())? {
+                    return Ok(if existing.grant == *grant {
+                        Ok(existing)
+                    } else {
+                        Err(NodeError::reused("relationship", &grant.relationship_id))
+                    });
+                }
+                let Some(donor) = tx.get::<Person>(PERSONS, grant.donor_id.as_bytes())? else {
+                    return Ok(Err(NodeError::not_found("person", &grant.donor_id)));
+                };
+                Ok(Ok(Self::establish_in(tx, grant, &donor)?))
+            })
+            .await?;
         if relationship.status == RelationshipStatus::Pending {
             return self.resolve_grant(&relationship.grant.relationship_id).await;
         }
@@ -124,44 +125,45 @@ impl Node {
                 )));
             }
         };
-        let relationship = self.transact(|tx| {
-            let Some(mut relationship) = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())? else {
-                return Ok(Err(super::vanished("relationship", id)));
-            };
-            if relationship.status != RelationshipStatus::Pending {
-                return Ok(Ok(relationship));
-            }
-            match &answer {
-                Ok(()) => {
-                    relationship.set_status(RelationshipStatus::Active, None);
-                    Self::record_event(
-                        tx,
-                        id,
-                        &Event::new(EventKind::GrantAccepted, "the beneficiary's province accepted the grant"),
-                    )?;
+        let relationship = self
+            .transact(|tx| {
+                let Some(mut relationship) = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())? else {
+                    return Ok(Err(super::vanished("relationship", id)));
+                };
+                if relationship.status != RelationshipStatus::Pending {
+                    return Ok(Ok(relationship));
                 }
-                Err(decline) => {
-                    let released = tx.balance(&store::quota(id))?;
-                    tx.post(&JournalEntry::transfer(
-                        id.as_str(),
-                        "quota released: grant declined",
-                        &store::quota(id),
-                        &store::available(&relationship.grant.donor_id),
-                        released,
-                    ))?;
-                    tx.remove(
-                        LIVE_PAIRS,
-                        &store::pair_key(&relationship.grant.donor_id, &relationship.grant.beneficiary_id),
-                    )?;
-                    relationship.set_status(RelationshipStatus::Declined, Some(decline.clone()));
-                    Self::record_event(tx, id, &Event::new(EventKind::Declined, &decline.message).amount(released))?;
+                match &answer {
+                    Ok(()) => {
+                        relationship.set_status(RelationshipStatus::Active, None);
+                        Self::record_event(
+                            tx,
+                            id,
+                            &Event::new(EventKind::GrantAccepted, "the beneficiary's province accepted the grant"),
+                        )?;
+                    }
+                    Err(decline) => {
+                        let released = tx.balance(&store::quota(id))?;
+                        tx.post(&JournalEntry::transfer(
+                            id.as_str(),
+                            "quota released: grant declined",
+                            &store::quota(id),
+                            &store::available(&relationship.grant.donor_id),
+                            released,
+                        ))?;
+                        tx.remove(
+                            LIVE_PAIRS,
+                            &store::pair_key(&relationship.grant.donor_id, &relationship.grant.beneficiary_id),
+                        )?;
+                        relationship.set_status(RelationshipStatus::Declined, Some(decline.clone()));
+                        Self::record_event(tx, id, &Event::new(EventKind::Declined, &decline.message).amount(released))?;
+                    }
                 }
-            }
-            tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
-            Self::clear_pending(tx, PendingKind::Grant, id)?;
-            Ok(Ok(relationship))
-        })?;
-        self.durable().await?;
+                tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
+                Self::clear_pending(tx, PendingKind::Grant, id)?;
+                Ok(Ok(relationship))
+            })
+            .await?;
         tracing::info!(relationship = %id, status = ?relationship.status, "grant resolved");
         Ok(relationship)
     }
@@ -176,43 +178,44 @@ impl Node {
             )
             .into());
         }
-        let answer = self.transact(|tx| {
-            let id = &grant.relationship_id;
-            if let Some(existing) = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())? {
-                return Ok(if existing.grant == grant {
-                    Ok(match existing.decline {
-                        Some(decline) if existing.status == RelationshipStatus::Declined => Err(decline),
-                        _ => Ok(()),
-                    })
-                } else {
-                    Err(NodeError::reused("relationship", id))
-                });
-            }
-            let beneficiary = tx.get::<Person>(PERSONS, grant.beneficiary_id.as_bytes())?;
-            let decision = check_beneficiary(beneficiary.as_ref(), &grant.beneficiary_id);
-            let relationship = match &decision {
-                Ok(()) => {
-                    tx.put(RELS_BY_BENEFICIARY, &key(&[grant.beneficiary_id.as_bytes(), id.as_bytes()]), &())?;
-                    Self::record_event(
-                        tx,
-                        id,
-                        &Event::new(
-                            EventKind::GrantAccepted,
-                            format!("granted by {} of province {}", grant.donor_id, grant.donor_province),
-                        )
-                        .amount(grant.quota),
-                    )?;
-                    Relationship::new(grant.clone(), RelationshipStatus::Active, None)
+        let answer = self
+            .transact(|tx| {
+                let id = &grant.relationship_id;
+                if let Some(existing) = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())? {
+                    return Ok(if existing.grant == grant {
+                        Ok(match existing.decline {
+                            Some(decline) if existing.status == RelationshipStatus::Declined => Err(decline),
+                            _ => Ok(()),
+                        })
+                    } else {
+                        Err(NodeError::reused("relationship", id))
+                    });
                 }
-                Err(decline) => {
-                    Self::record_event(tx, id, &Event::new(EventKind::Declined, &decline.message))?;
-                    Relationship::new(grant.clone(), RelationshipStatus::Declined, Some(decline.clone()))
-                }
-            };
-            tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
-            Ok(Ok(decision))
-        })?;
-        self.durable().await?;
+                let beneficiary = tx.get::<Person>(PERSONS, grant.beneficiary_id.as_bytes())?;
+                let decision = check_beneficiary(beneficiary.as_ref(), &grant.beneficiary_id);
+                let relationship = match &decision {
+                    Ok(()) => {
+                        tx.put(RELS_BY_BENEFICIARY, &key(&[grant.beneficiary_id.as_bytes(), id.as_bytes()]), &())?;
+                        Self::record_event(
+                            tx,
+                            id,
+                            &Event::new(
+                                EventKind::GrantAccepted,
+                                format!("granted by {} of province {}", grant.donor_id, grant.donor_province),
+                            )
+                            .amount(grant.quota),
+                        )?;
+                        Relationship::new(grant.clone(), RelationshipStatus::Active, None)
+                    }
+                    Err(decline) => {
+                        Self::record_event(tx, id, &Event::new(EventKind::Declined, &decline.message))?;
+                        Relationship::new(grant.clone(), RelationshipStatus::Declined, Some(decline.clone()))
+                    }
+                };
+                tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
+                Ok(Ok(decision))
+            })
+            .await?;
         Ok(answer)
     }
 
@@ -233,16 +236,17 @@ impl Node {
                 "the {who} of relationship {id} is insured in province {their_province}; ask that province's node"
             )));
         }
-        let relationship = self.transact(|tx| {
-            let Some(relationship) = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())? else {
-                return Ok(Err(super::vanished("relationship", id)));
-            };
-            if !relationship.is_live() {
-                return Ok(Ok(relationship));
-            }
-            Ok(Ok(self.end_here(tx, relationship, reason)?))
-        })?;
-        self.durable().await?;
+        let relationship = self
+            .transact(|tx| {
+                let Some(relationship) = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())? else {
+                    return Ok(Err(super::vanished("relationship", id)));
+                };
+                if !relationship.is_live() {
+                    return Ok(Ok(relationship));
+                }
+                Ok(Ok(self.end_here(tx, relationship, reason)?))
+            })
+            .await?;
         tracing::info!(relationship = %id, ?reason, status = ?relationship.status, "relationship dissolved here");
         Ok(relationship)
     }
@@ -335,73 +339,74 @@ impl Node {
     /// Changes the quota of a relationship owned here. Idempotent by change id.
     pub async fn change_quota(&self, command: QuotaChangeCommand) -> NodeResult<(QuotaChangeRecord, Relationship)> {
         let id = &command.relationship_id;
-        let outcome = self.transact(|tx| {
-            if let Some(existing) = tx.get::<QuotaChangeRecord>(QUOTA_CHANGES, command.change_id.as_bytes())? {
-                if existing.command != command {
-                    return Ok(Err(NodeError::reused("quota change", &command.change_id)));
+        let outcome = self
+            .transact(|tx| {
+                if let Some(existing) = tx.get::<QuotaChangeRecord>(QUOTA_CHANGES, command.change_id.as_bytes())? {
+                    if existing.command != command {
+                        return Ok(Err(NodeError::reused("quota change", &command.change_id)));
+                    }
+                    let relationship = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())?;
+                    return Ok(relationship
+                        .map(|r| (existing, r))
+                        .ok_or_else(|| super::vanished("relationship", id)));
                 }
-                let relationship = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())?;
-                return Ok(relationship
-                    .map(|r| (existing, r))
-                    .ok_or_else(|| super::vanished("relationship", id)));
-            }
-            let Some(mut relationship) = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())? else {
-                return Ok(Err(NodeError::not_found("relationship", id)));
-            };
-            if !relationship.owned_by(self.province) {
-                return Ok(Err(NodeError::FailedPrecondition(format!(
-                    "relationship {id} is owned by the donor's node (province {}); change its quota there",
-                    relationship.grant.donor_province
-                ))));
-            }
-            let donor = relationship.grant.donor_id.clone();
-            let available = tx.balance(&store::available(&donor))?;
-            let old_quota = relationship.quota;
-            let decision = check_quota_change(&relationship, command.quota, available);
-            if let Ok(delta) = decision {
-                let (from, to, amount) = if delta.is_negative() {
-                    (store::quota(id), store::available(&donor), delta.negated())
-                } else {
-                    (store::available(&donor), store::quota(id), delta)
+                let Some(mut relationship) = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())? else {
+                    return Ok(Err(NodeError::not_found("relationship", id)));
                 };
-                if !amount.is_zero() {
-                    tx.post(&JournalEntry::transfer(
-                        command.change_id.as_str(),
-                        "quota changed",
-                        &from,
-                        &to,
-                        amount,
-                    ))?;
+                if !relationship.owned_by(self.province) {
+                    return Ok(Err(NodeError::FailedPrecondition(format!(
+                        "relationship {id} is owned by the donor's node (province {}); change its quota there",
+                        relationship.grant.donor_province
+                    ))));
                 }
-                relationship.quota = command.quota;
-                relationship.version += 1;
-                relationship.updated_at = gongji_common::period::now_millis();
-                tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
-                Self::record_quota_event(tx, &relationship, old_quota, &command.change_id)?;
-                if relationship.is_cross_province() {
-                    self.send_notice(
-                        tx,
-                        relationship.grant.beneficiary_province,
-                        format!("quota/{id}/{}", command.change_id),
-                        NoticeBody::QuotaChanged {
-                            relationship_id: id.clone(),
-                            change_id: command.change_id.clone(),
-                            quota: command.quota,
-                            version: relationship.version,
-                        },
-                    )?;
+                let donor = relationship.grant.donor_id.clone();
+                let available = tx.balance(&store::available(&donor))?;
+                let old_quota = relationship.quota;
+                let decision = check_quota_change(&relationship, command.quota, available);
+                if let Ok(delta) = decision {
+                    let (from, to, amount) = if delta.is_negative() {
+                        (store::quota(id), store::available(&donor), delta.negated())
+                    } else {
+                        (store::available(&donor), store::quota(id), delta)
+                    };
+                    if !amount.is_zero() {
+                        tx.post(&JournalEntry::transfer(
+                            command.change_id.as_str(),
+                            "quota changed",
+                            &from,
+                            &to,
+                            amount,
+                        ))?;
+                    }
+                    relationship.quota = command.quota;
+                    relationship.version += 1;
+                    relationship.updated_at = gongji_common::period::now_millis();
+                    tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
+                    Self::record_quota_event(tx, &relationship, old_quota, &command.change_id)?;
+                    if relationship.is_cross_province() {
+                        self.send_notice(
+                            tx,
+                            relationship.grant.beneficiary_province,
+                            format!("quota/{id}/{}", command.change_id),
+                            NoticeBody::QuotaChanged {
+                                relationship_id: id.clone(),
+                                change_id: command.change_id.clone(),
+                                quota: command.quota,
+                                version: relationship.version,
+                            },
+                        )?;
+                    }
                 }
-            }
-            let record = QuotaChangeRecord {
-                command: command.clone(),
-                old_quota,
-                decline: decision.err(),
-                at: gongji_common::period::now_millis(),
-            };
-            tx.put(QUOTA_CHANGES, command.change_id.as_bytes(), &record)?;
-            Ok(Ok((record, relationship)))
-        })?;
-        self.durable().await?;
+                let record = QuotaChangeRecord {
+                    command: command.clone(),
+                    old_quota,
+                    decline: decision.err(),
+                    at: gongji_common::period::now_millis(),
+                };
+                tx.put(QUOTA_CHANGES, command.change_id.as_bytes(), &record)?;
+                Ok(Ok((record, relationship)))
+            })
+            .await?;
         Ok(outcome)
     }
 

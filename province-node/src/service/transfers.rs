@@ -42,43 +42,44 @@ impl Node {
             )
             .into());
         }
-        let record = self.transact(|tx| {
-            if let Some(existing) = tx.get::<TransferOut>(TRANSFERS_OUT, command.transfer_id.as_bytes())? {
-                return Ok(if existing.command == command {
-                    Ok(existing)
-                } else {
-                    Err(NodeError::reused("transfer", &command.transfer_id))
-                });
-            }
-            let Some(mut person) = tx.get::<Person>(PERSONS, command.person_id.as_bytes())? else {
-                return Ok(Err(NodeError::not_found("person", &command.person_id)));
-            };
-            if !person.is_active() {
-                return Ok(Err(NodeError::FailedPrecondition(format!(
-                    "person {} is not an active insured person here; only active insurance can be transferred",
-                    person.id
-                ))));
-            }
-            person.status = PersonStatus::Transferred;
-            tx.put(PERSONS, person.id.as_bytes(), &person)?;
-            Self::mark_pending(tx, PendingKind::Cascade, &person.id)?;
-            Self::mark_pending(tx, PendingKind::Transfer, &command.transfer_id)?;
-            let record = TransferOut {
-                command: command.clone(),
-                name: person.name.clone(),
-                employee: person.insurance == InsuranceType::Employee,
-                amount: None,
-                period: None,
-                status: gongji_common::contract::TxStatus::Pending,
-                decline: None,
-                created_at: gongji_common::period::now_millis(),
-                decided_at: None,
-                follow_up: false,
-            };
-            tx.put(TRANSFERS_OUT, command.transfer_id.as_bytes(), &record)?;
-            Ok(Ok(record))
-        })?;
-        self.durable().await?;
+        let record = self
+            .transact(|tx| {
+                if let Some(existing) = tx.get::<TransferOut>(TRANSFERS_OUT, command.transfer_id.as_bytes())? {
+                    return Ok(if existing.command == command {
+                        Ok(existing)
+                    } else {
+                        Err(NodeError::reused("transfer", &command.transfer_id))
+                    });
+                }
+                let Some(mut person) = tx.get::<Person>(PERSONS, command.person_id.as_bytes())? else {
+                    return Ok(Err(NodeError::not_found("person", &command.person_id)));
+                };
+                if !person.is_active() {
+                    return Ok(Err(NodeError::FailedPrecondition(format!(
+                        "person {} is not an active insured person here; only active insurance can be transferred",
+                        person.id
+                    ))));
+                }
+                person.status = PersonStatus::Transferred;
+                tx.put(PERSONS, person.id.as_bytes(), &person)?;
+                Self::mark_pending(tx, PendingKind::Cascade, &person.id)?;
+                Self::mark_pending(tx, PendingKind::Transfer, &command.transfer_id)?;
+                let record = TransferOut {
+                    command: command.clone(),
+                    name: person.name.clone(),
+                    employee: person.insurance == InsuranceType::Employee,
+                    amount: None,
+                    period: None,
+                    status: gongji_common::contract::TxStatus::Pending,
+                    decline: None,
+                    created_at: gongji_common::period::now_millis(),
+                    decided_at: None,
+                    follow_up: false,
+                };
+                tx.put(TRANSFERS_OUT, command.transfer_id.as_bytes(), &record)?;
+                Ok(Ok(record))
+            })
+            .await?;
         if record.is_pending() {
             return self.resolve_transfer(&command.transfer_id).await;
         }
@@ -95,28 +96,29 @@ impl Node {
         if record.amount.is_none() {
             // Relationships first: their unused quotas return to the balance that moves.
             self.cascade(&person_id).await?;
-            record = self.transact(|tx| {
-                let Some(mut record) = tx.get::<TransferOut>(TRANSFERS_OUT, id.as_bytes())? else {
-                    return Ok(Err(super::vanished("transfer", id)));
-                };
-                if record.amount.is_some() || !record.is_pending() {
-                    return Ok(Ok(record));
-                }
-                let amount = tx.balance(&store::available(&person_id))?;
-                if !amount.is_zero() {
-                    tx.post(&JournalEntry::transfer(
-                        id.as_str(),
-                        "balance held for transfer",
-                        &store::available(&person_id),
-                        &store::transit(id),
-                        amount,
-                    ))?;
-                }
-                record.amount = Some(amount);
-                tx.put(TRANSFERS_OUT, id.as_bytes(), &record)?;
-                Ok(Ok(record))
-            })?;
-            self.durable().await?;
+            record = self
+                .transact(|tx| {
+                    let Some(mut record) = tx.get::<TransferOut>(TRANSFERS_OUT, id.as_bytes())? else {
+                        return Ok(Err(super::vanished("transfer", id)));
+                    };
+                    if record.amount.is_some() || !record.is_pending() {
+                        return Ok(Ok(record));
+                    }
+                    let amount = tx.balance(&store::available(&person_id))?;
+                    if !amount.is_zero() {
+                        tx.post(&JournalEntry::transfer(
+                            id.as_str(),
+                            "balance held for transfer",
+                            &store::available(&person_id),
+                            &store::transit(id),
+                            amount,
+                        ))?;
+                    }
+                    record.amount = Some(amount);
+                    tx.put(TRANSFERS_OUT, id.as_bytes(), &record)?;
+                    Ok(Ok(record))
+                })
+                .await?;
         }
         let Some(amount) = record.amount else {
             return Err(super::vanished("transfer amount", id));
@@ -135,66 +137,67 @@ impl Node {
         let decision = self.hub.route_transfer(&crossing).await.map_err(|Unanswered(why)| {
             NodeError::Unavailable(format!("transfer {id} is pending: {why}; it is retried in the background"))
         })?;
-        let record = self.transact(|tx| {
-            let Some(mut record) = tx.get::<TransferOut>(TRANSFERS_OUT, id.as_bytes())? else {
-                return Ok(Err(super::vanished("transfer", id)));
-            };
-            if !record.is_pending() {
-                return Ok(Ok(record));
-            }
-            match &decision {
-                HubDecision::Approved(period) => {
-                    let region = self.region_of(tx, &person_id)?;
-                    let line = CrossLine::new(
-                        *period,
-                        TxKind::AccountTransfer,
-                        id,
-                        crossing.to_province,
-                        Direction::Payable,
-                        amount,
-                        region,
-                    );
-                    Self::post_cross(tx, &line, &store::transit(id), "balance transferred")?;
-                    if !record.follow_up {
-                        if let Some(mut person) = tx.get::<Person>(PERSONS, person_id.as_bytes())? {
-                            person.moved_to = Some(record.command.to_region);
-                            tx.put(PERSONS, person_id.as_bytes(), &person)?;
-                        }
-                        // Money that came back while the transfer was in
-                        // flight (a late refund) goes after the person too.
-                        let arrived = tx.balance(&store::available(&person_id))?;
-                        if !arrived.is_zero() {
-                            Self::follow_person(tx, &person_id, arrived, &format!("transfer-rest/{id}"))?;
-                        }
-                    }
-                    record.decide(Some(*period), Ok(()));
+        let record = self
+            .transact(|tx| {
+                let Some(mut record) = tx.get::<TransferOut>(TRANSFERS_OUT, id.as_bytes())? else {
+                    return Ok(Err(super::vanished("transfer", id)));
+                };
+                if !record.is_pending() {
+                    return Ok(Ok(record));
                 }
-                HubDecision::Declined(period, decline) => {
-                    if !amount.is_zero() {
-                        tx.post(&JournalEntry::transfer(
-                            id.as_str(),
-                            "transfer declined: balance back",
-                            &store::transit(id),
-                            &store::available(&person_id),
+                match &decision {
+                    HubDecision::Approved(period) => {
+                        let region = self.region_of(tx, &person_id)?;
+                        let line = CrossLine::new(
+                            *period,
+                            TxKind::AccountTransfer,
+                            id,
+                            crossing.to_province,
+                            Direction::Payable,
                             amount,
-                        ))?;
-                    }
-                    // A refused move leaves the person insured here; a refused
-                    // follow-up only leaves the money in their account here.
-                    if !record.follow_up {
-                        if let Some(mut person) = tx.get::<Person>(PERSONS, person_id.as_bytes())? {
-                            person.status = PersonStatus::Active;
-                            tx.put(PERSONS, person_id.as_bytes(), &person)?;
+                            region,
+                        );
+                        Self::post_cross(tx, &line, &store::transit(id), "balance transferred")?;
+                        if !record.follow_up {
+                            if let Some(mut person) = tx.get::<Person>(PERSONS, person_id.as_bytes())? {
+                                person.moved_to = Some(record.command.to_region);
+                                tx.put(PERSONS, person_id.as_bytes(), &person)?;
+                            }
+                            // Money that came back while the transfer was in
+                            // flight (a late refund) goes after the person too.
+                            let arrived = tx.balance(&store::available(&person_id))?;
+                            if !arrived.is_zero() {
+                                Self::follow_person(tx, &person_id, arrived, &format!("transfer-rest/{id}"))?;
+                            }
                         }
+                        record.decide(Some(*period), Ok(()));
                     }
-                    record.decide(*period, Err(decline.clone()));
+                    HubDecision::Declined(period, decline) => {
+                        if !amount.is_zero() {
+                            tx.post(&JournalEntry::transfer(
+                                id.as_str(),
+                                "transfer declined: balance back",
+                                &store::transit(id),
+                                &store::available(&person_id),
+                                amount,
+                            ))?;
+                        }
+                        // A refused move leaves the person insured here; a refused
+                        // follow-up only leaves the money in their account here.
+                        if !record.follow_up {
+                            if let Some(mut person) = tx.get::<Person>(PERSONS, person_id.as_bytes())? {
+                                person.status = PersonStatus::Active;
+                                tx.put(PERSONS, person_id.as_bytes(), &person)?;
+                            }
+                        }
+                        record.decide(*period, Err(decline.clone()));
+                    }
                 }
-            }
-            tx.put(TRANSFERS_OUT, id.as_bytes(), &record)?;
-            Self::clear_pending(tx, PendingKind::Transfer, id)?;
-            Ok(Ok(record))
-        })?;
-        self.durable().await?;
+                tx.put(TRANSFERS_OUT, id.as_bytes(), &record)?;
+                Self::clear_pending(tx, PendingKind::Transfer, id)?;
+                Ok(Ok(record))
+            })
+            .await?;
         tracing::info!(transfer = %id, status = ?record.status, "insurance transfer resolved");
         Ok(record)
     }
@@ -207,62 +210,63 @@ impl Node {
                 gongji_common::FieldError::new("transfer.to_region", format!("this node serves province {}", self.province)).into(),
             );
         }
-        let answer = self.transact(|tx| {
-            let id = &transfer.transfer_id;
-            if let Some(existing) = tx.get::<TransferIn>(TRANSFERS_IN, id.as_bytes())? {
-                return Ok(if existing.transfer == transfer && existing.period == period {
-                    Ok(existing.decline.map_or(Ok(()), Err))
-                } else {
-                    Err(NodeError::reused("transfer", id))
-                });
-            }
-            let existing = tx.get::<Person>(PERSONS, transfer.person_id.as_bytes())?;
-            if transfer.follow_up {
-                return Ok(Ok(self.receive_follow_up(tx, &transfer, period, existing)?));
-            }
-            let decline = match &existing {
-                Some(person) if person.is_active() => Some(Decline::new(
-                    DeclineReason::AlreadyInsured,
-                    format!("person {} is already actively insured in province {}", person.id, self.province),
-                )),
-                _ => None,
-            };
-            if decline.is_none() {
-                let person = Person {
-                    id: transfer.person_id.clone(),
-                    name: transfer.name.clone(),
-                    insurance: if transfer.employee {
-                        InsuranceType::Employee
+        let answer = self
+            .transact(|tx| {
+                let id = &transfer.transfer_id;
+                if let Some(existing) = tx.get::<TransferIn>(TRANSFERS_IN, id.as_bytes())? {
+                    return Ok(if existing.transfer == transfer && existing.period == period {
+                        Ok(existing.decline.map_or(Ok(()), Err))
                     } else {
-                        InsuranceType::Resident
-                    },
-                    region: transfer.to_region,
-                    status: PersonStatus::Active,
-                    registered_at: gongji_common::period::now_millis(),
-                    moved_to: None,
+                        Err(NodeError::reused("transfer", id))
+                    });
+                }
+                let existing = tx.get::<Person>(PERSONS, transfer.person_id.as_bytes())?;
+                if transfer.follow_up {
+                    return Ok(Ok(self.receive_follow_up(tx, &transfer, period, existing)?));
+                }
+                let decline = match &existing {
+                    Some(person) if person.is_active() => Some(Decline::new(
+                        DeclineReason::AlreadyInsured,
+                        format!("person {} is already actively insured in province {}", person.id, self.province),
+                    )),
+                    _ => None,
                 };
-                tx.put(PERSONS, person.id.as_bytes(), &person)?;
-                let line = CrossLine::new(
+                if decline.is_none() {
+                    let person = Person {
+                        id: transfer.person_id.clone(),
+                        name: transfer.name.clone(),
+                        insurance: if transfer.employee {
+                            InsuranceType::Employee
+                        } else {
+                            InsuranceType::Resident
+                        },
+                        region: transfer.to_region,
+                        status: PersonStatus::Active,
+                        registered_at: gongji_common::period::now_millis(),
+                        moved_to: None,
+                    };
+                    tx.put(PERSONS, person.id.as_bytes(), &person)?;
+                    let line = CrossLine::new(
+                        period,
+                        TxKind::AccountTransfer,
+                        id,
+                        transfer.from_province,
+                        Direction::Receivable,
+                        transfer.amount,
+                        transfer.to_region,
+                    );
+                    Self::post_cross(tx, &line, &store::available(&person.id), "balance received by transfer")?;
+                }
+                let record = TransferIn {
+                    transfer: transfer.clone(),
                     period,
-                    TxKind::AccountTransfer,
-                    id,
-                    transfer.from_province,
-                    Direction::Receivable,
-                    transfer.amount,
-                    transfer.to_region,
-                );
-                Self::post_cross(tx, &line, &store::available(&person.id), "balance received by transfer")?;
-            }
-            let record = TransferIn {
-                transfer: transfer.clone(),
-                period,
-                decline: decline.clone(),
-                at: gongji_common::period::now_millis(),
-            };
-            tx.put(TRANSFERS_IN, id.as_bytes(), &record)?;
-            Ok(Ok(decline.map_or(Ok(()), Err)))
-        })?;
-        self.durable().await?;
+                    decline: decline.clone(),
+                    at: gongji_common::period::now_millis(),
+                };
+                tx.put(TRANSFERS_IN, id.as_bytes(), &record)?;
+                Ok(Ok(decline.map_or(Ok(()), Err)))
+            })
+            .await?;
         tracing::info!(transfer = %transfer.transfer_id, person = %transfer.person_id, accepted = answer.is_ok(), "insurance transfer received");
         Ok(answer)
     }
