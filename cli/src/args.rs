@@ -135,6 +135,20 @@ pub enum Command {
     /// made with the operator role that may change state, oldest first,
     /// with who, when, what (the request), why (--reason) and the outcome.
     Oplog(OplogArgs),
+    /// Examine a stopped server's data directory without changing anything:
+    /// its checkpoint, each log segment and its records, any damage (file,
+    /// byte offset, what it means), and whether the server would start on
+    /// it. Given a devnet's data directory, examines each server's. Exits 1
+    /// if any would not start.
+    Doctor(DoctorArgs),
+}
+
+/// Which data directory `gongji doctor` examines.
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// A server's --data-dir, or a devnet's data directory (each server's inside).
+    #[arg(value_name = "DATA_DIR")]
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Whose audit log `gongji oplog` reads, and how much of it.

@@ -16,6 +16,7 @@ pub mod cycle;
 pub mod demo;
 pub mod devnet;
 pub mod devnet_access;
+pub mod doctor;
 pub mod error;
 pub mod import;
 pub mod network;
@@ -155,5 +156,6 @@ async fn dispatch(command: Command, out: &mut dyn Write, err: &mut dyn Write) ->
         Command::Status(args) => status::command(args, out).await,
         Command::Bench(args) => bench::run(args, out, err).await,
         Command::Oplog(args) => oplog::command(args, out).await,
+        Command::Doctor(args) => doctor::command(args, out),
     }
 }

@@ -197,29 +197,7 @@ pub async fn run(config: ChaosConfig, data_dir: &std::path::Path) -> ChaosReport
     }
 
     // Faults off, everyone up, let the network settle, then audit.
-    let target = {
-        let mut c = cluster.lock().await;
-        c.proxies.iter().for_each(|p| p.heal());
-        for name in c.names() {
-            if !c.is_running(&name) {
-                c.restart(&name).await;
-            }
-        }
-        c.wait_idle(Duration::from_secs(90)).await;
-        Target {
-            hub: c.hub_url(),
-            provinces: c
-                .node_addrs
-                .iter()
-                .map(|(code, addr)| (ProvinceCode::parse("province", code).expect("a code"), format!("https://{addr}")))
-                .collect(),
-        }
-    };
-    let certs = cluster.lock().await.certs();
-    let connection = gongji::client::Connection::with_certs(&certs).expect("the client certificate");
-    let audit = gongji::client::with_connection(connection, gongji::audit::audit(&target, &mut std::io::sink()))
-        .await
-        .expect("the audit runs");
+    let audit = settle_and_audit(&mut *cluster.lock().await).await;
     ChaosReport {
         operations: counters.operations.load(Ordering::Relaxed),
         approved: counters.approved.load(Ordering::Relaxed),
@@ -230,10 +208,35 @@ pub async fn run(config: ChaosConfig, data_dir: &std::path::Path) -> ChaosReport
     }
 }
 
+/// Heals every link, starts every server that is down (without store
+/// faults), waits until the network settles, and audits it.
+pub async fn settle_and_audit(c: &mut Cluster) -> AuditReport {
+    c.proxies.iter().for_each(|p| p.heal());
+    for name in c.names() {
+        c.set_store_faults(&name, None);
+        if !c.is_running(&name) {
+            c.restart(&name).await;
+        }
+    }
+    c.wait_idle(Duration::from_secs(90)).await;
+    let target = Target {
+        hub: c.hub_url(),
+        provinces: c
+            .node_addrs
+            .iter()
+            .map(|(code, addr)| (ProvinceCode::parse("province", code).expect("a code"), format!("https://{addr}")))
+            .collect(),
+    };
+    let connection = gongji::client::Connection::with_certs(&c.certs()).expect("the client certificate");
+    gongji::client::with_connection(connection, gongji::audit::audit(&target, &mut std::io::sink()))
+        .await
+        .expect("the audit runs")
+}
+
 /// Donors in every province, a relative of each in every province, a
 /// relationship for every ordered pair (and within each province), and a
 /// person who will move. Done before any fault.
-async fn setup(urls: &[(String, Endpoint)]) {
+pub async fn setup(urls: &[(String, Endpoint)]) {
     for (p, url) in urls {
         let mut n = node(url);
         register(&mut n, &format!("donor-{p}"), pb::InsuranceType::Employee, &region(p)).await;

@@ -62,6 +62,8 @@ struct Server {
     program: PathBuf,
     args: Vec<String>,
     log: PathBuf,
+    /// Environment variables beyond the parent's (store faults).
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -77,6 +79,7 @@ impl Server {
             // Info: every call's span names its transaction, so the logs of a
             // failed run follow each payment through the three processes.
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
@@ -167,6 +170,7 @@ impl Cluster {
                 program: binary("national-hub"),
                 args: hub_args,
                 log: data_dir.join("logs/hub.log"),
+                env: Vec::new(),
                 child: None,
             },
         );
@@ -191,6 +195,7 @@ impl Cluster {
                     .chain(tls_args(&format!("province-{code}")))
                     .collect(),
                     log: data_dir.join(format!("logs/province-{code}.log")),
+                    env: Vec::new(),
                     child: None,
                 },
             );
@@ -228,6 +233,55 @@ impl Cluster {
         if let Some(server) = self.servers.get_mut(name) {
             server.kill();
         }
+    }
+
+    /// The faults injected into a server's store from its next start on
+    /// (`--store-faults`, e.g. `stall-ms=2000`); `None`: none.
+    pub fn set_store_faults(&mut self, name: &str, faults: Option<&str>) {
+        if let Some(server) = self.servers.get_mut(name) {
+            server.env.retain(|(key, _)| key != "GONGJI_STORE_FAULTS");
+            if let Some(faults) = faults {
+                server.env.push(("GONGJI_STORE_FAULTS".into(), faults.into()));
+            }
+        }
+    }
+
+    /// A server's data directory.
+    pub fn server_data_dir(&self, name: &str) -> PathBuf {
+        if name == "hub" {
+            self.data_dir.join("hub")
+        } else {
+            self.data_dir.join(format!("province-{name}"))
+        }
+    }
+
+    /// Starts a server that must refuse to start; returns what it logged.
+    /// Panics if it serves instead, or keeps running for 30 s.
+    pub async fn start_expecting_refusal(&mut self, name: &str) -> String {
+        let server = self.servers.get_mut(name).expect("a known server");
+        server.kill();
+        let before = std::fs::read_to_string(&server.log).map(|t| t.len()).unwrap_or(0);
+        server.start();
+        let mut child = server.child.take().expect("started");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("the server's status") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{name} did not refuse to start within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let log = std::fs::read_to_string(&self.servers[name].log).unwrap_or_default();
+        assert!(
+            !status.success(),
+            "{name} exited successfully; its log:\n{}",
+            &log[before.min(log.len())..]
+        );
+        log[before.min(log.len())..].to_owned()
     }
 
     pub fn is_running(&self, name: &str) -> bool {
