@@ -118,9 +118,11 @@ pub enum Command {
     Prepaid(PrepaidCommand),
     /// Check every invariant of the network: each server's books, every
     /// cross-province transaction the same at the hub and both nodes, nets
-    /// summing to zero, money conserved. Streams everything once; exits 1 on
-    /// any violation.
-    Audit(NetworkArgs),
+    /// summing to zero, money conserved. Safe while payments flow: each
+    /// server is read at one point, and a difference between servers is
+    /// judged only after --settle (a transaction still pending somewhere is
+    /// listed as in flight, not as a violation). Exits 1 on any violation.
+    Audit(AuditArgs),
     /// The network at a glance: each server's health, version, the open
     /// month, pending transactions and outbox, and each province's prepaid
     /// usage with its warning level. Exits 1 if any server is unreachable or
@@ -219,6 +221,17 @@ pub enum BenchWorkload {
     Same,
     /// Cross-province relationships established: donor's node → hub → beneficiary's node.
     Establish,
+}
+
+/// What `gongji audit` checks, and how long it lets differences settle.
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub network: NetworkArgs,
+    /// Seconds a difference between servers may take to settle (a
+    /// transaction in flight while the audit read) before it is judged.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub settle: u64,
 }
 
 /// Which network to look at: a devnet's address file, or the hub and each node.

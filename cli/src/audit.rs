@@ -1,19 +1,25 @@
-//! `gongji audit`: checks the invariants of DESIGN.md across a whole
-//! network, reading everything once and streaming, so it works on networks
-//! with millions of records.
+//! `gongji audit`: checks the invariants of the network, reading everything
+//! once and streaming, so it works on networks with millions of records,
+//! and safe to run while payments flow.
 //!
-//! - Each server's own books (`SelfCheck`): every journal entry balances and
-//!   is posted once, balances equal the journal, nothing that holds money is
-//!   negative, no cancelled payment was ever booked, and at the hub each
-//!   month's positions sum to zero and match the statement lines.
+//! - Each server's own books (`SelfCheck`, read from one snapshot of its
+//!   store): every journal entry balances and is posted once, balances equal
+//!   the journal, nothing that holds money is negative, no cancelled payment
+//!   was ever booked; at the hub each month's positions sum to zero and match
+//!   the statement lines; at a node what it claims on each province is the
+//!   net of its own lines with it.
 //! - Every cross-province transaction has the same outcome, amount and month
 //!   at the hub and at both nodes: for every month and province, the hub's
 //!   lines and the node's own lines are merged (both sorted by kind and id).
-//! - Per month the provinces' nets sum to zero, and each node's own lines net
-//!   to what the hub says.
+//!   The servers are read one after another, so a transaction completing
+//!   meanwhile looks like a difference: each difference is compared again
+//!   until it is gone or `--settle` is up, and one whose transaction is still
+//!   pending somewhere is listed as in flight; only the rest are violations.
 //! - Money is conserved: what came in (contributions) equals what is held
 //!   (available, quotas, transfers in flight) plus what went out (paid to
-//!   institutions and funds), and the provinces' claims on each other cancel.
+//!   institutions and funds), and the provinces' claims on each other cancel
+//!   (read again while they do not; while work stays pending, what is
+//!   between provinces is reported as in flight).
 
 use std::{cmp::Ordering, collections::BTreeMap, io::Write};
 
@@ -25,7 +31,7 @@ use gongji_proto::v1 as pb;
 use tonic::Streaming;
 
 use crate::{
-    args::NetworkArgs,
+    args::{AuditArgs, NetworkArgs},
     client,
     error::{CliError, EXIT_FAILED, EXIT_OK},
     network::Manifest,
@@ -99,6 +105,15 @@ pub struct AuditReport {
     pub inflows: Money,
     pub held: Money,
     pub outflows: Money,
+    /// Money the provinces' claims on each other add up to (zero once
+    /// nothing is between two provinces).
+    pub between_provinces: Money,
+    /// Differences between servers that settled while the audit ran
+    /// (transactions in flight then).
+    pub settled_during: u64,
+    /// What is still in flight: transactions pending somewhere, which the
+    /// audit does not judge.
+    pub in_flight: Vec<String>,
     pub violation_count: u64,
     pub violations: Vec<String>,
 }
@@ -128,6 +143,19 @@ impl AuditReport {
             "  money: {} came in = {} held + {} paid out",
             self.inflows, self.held, self.outflows
         )?;
+        if self.settled_during > 0 {
+            writeln!(
+                out,
+                "  differences that settled while the audit ran (transactions in flight): {}",
+                self.settled_during
+            )?;
+        }
+        if !self.in_flight.is_empty() {
+            writeln!(out, "  still in flight ({}), not judged:", self.in_flight.len())?;
+            for item in self.in_flight.iter().take(LISTED) {
+                writeln!(out, "    - {item}")?;
+            }
+        }
         if self.passed() {
             writeln!(out, "no violations")?;
         } else {
@@ -156,27 +184,140 @@ fn add(a: Money, b: Money) -> Result<Money, CliError> {
     a.checked_add(b).map_err(|e| CliError::Other(e.to_string()))
 }
 
-/// Audits the network, printing progress lines to `progress`.
-pub async fn audit(target: &Target, progress: &mut dyn Write) -> Result<AuditReport, CliError> {
-    let mut report = AuditReport::default();
-    // A self-check or a month's lines of a large network take a while.
-    let mut hub = client::hub_on(client::connect_to(&target.hub, client::RECONCILE_TIMEOUT, Some(gongji_common::tls::HUB_NAME)).await?);
+/// How long the audit waits for differences between servers to settle
+/// (transactions in flight while it read) before it judges them.
+pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
 
-    // 1. Each server's own books.
+/// The clients of every server of the network.
+struct Servers {
+    hub: client::HubClient,
+    nodes: BTreeMap<ProvinceCode, client::NodeClient>,
+}
+
+impl Servers {
+    async fn connect(target: &Target) -> Result<Servers, CliError> {
+        // A self-check or a month's lines of a large network take a while.
+        let hub = client::hub_on(client::connect_to(&target.hub, client::RECONCILE_TIMEOUT, Some(gongji_common::tls::HUB_NAME)).await?);
+        let mut nodes = BTreeMap::new();
+        for (code, address) in &target.provinces {
+            let name = gongji_common::tls::province_name(*code);
+            nodes.insert(
+                *code,
+                client::node_on(client::connect_to(address, client::RECONCILE_TIMEOUT, Some(&name)).await?),
+            );
+        }
+        Ok(Servers { hub, nodes })
+    }
+
+    /// Every server's self-check: each reads its own store at one point.
+    async fn self_checks(&mut self) -> Result<Vec<(String, pb::SelfCheck)>, CliError> {
+        let mut checks = vec![(
+            "hub".to_owned(),
+            self.hub
+                .self_check(pb::SelfCheckRequest {})
+                .await
+                .map_err(CliError::call)?
+                .into_inner(),
+        )];
+        for (code, node) in self.nodes.iter_mut() {
+            let check = node.self_check(pb::SelfCheckRequest {}).await.map_err(CliError::call)?.into_inner();
+            checks.push((format!("province {code}"), check));
+        }
+        Ok(checks)
+    }
+
+    /// One province's lines of a month at the hub and at its node, compared.
+    async fn compare(&mut self, period: &str, province: ProvinceCode) -> Result<Pair, CliError> {
+        let request = pb::StatementRequest {
+            period: period.to_owned(),
+            province: province.to_string(),
+        };
+        let mut at_hub = self.hub.stream_lines(request).await.map_err(CliError::call)?.into_inner();
+        let node = self
+            .nodes
+            .get_mut(&province)
+            .ok_or_else(|| CliError::Other(format!("no address for province {province}")))?;
+        let mut at_node = node
+            .stream_lines(pb::ReconcileMonthRequest { period: period.to_owned() })
+            .await
+            .map_err(CliError::call)?
+            .into_inner();
+        compare(&mut at_hub, &mut at_node).await
+    }
+}
+
+/// Money summed by account kind over every node.
+fn totals(checks: &[(String, pb::SelfCheck)]) -> Result<BTreeMap<String, Money>, CliError> {
     let mut totals: BTreeMap<String, Money> = BTreeMap::new();
-    let hub_check = hub.self_check(pb::SelfCheckRequest {}).await.map_err(CliError::call)?.into_inner();
-    absorb(&mut report, "hub", &hub_check)?;
-    let mut nodes = BTreeMap::new();
-    for (code, address) in &target.provinces {
-        let name = gongji_common::tls::province_name(*code);
-        let mut node = client::node_on(client::connect_to(address, client::RECONCILE_TIMEOUT, Some(&name)).await?);
-        let check = node.self_check(pb::SelfCheckRequest {}).await.map_err(CliError::call)?.into_inner();
-        absorb(&mut report, &format!("province {code}"), &check)?;
+    for (server, check) in checks {
+        if server == "hub" {
+            continue;
+        }
         for total in &check.totals {
             let sum = totals.entry(total.kind.clone()).or_insert(Money::ZERO);
             *sum = add(*sum, money("total", &total.total)?)?;
         }
-        nodes.insert(*code, node);
+    }
+    Ok(totals)
+}
+
+/// Where money is, over every node: what came in, what is held, what went
+/// out, and what the provinces claim on each other (zero once nothing is
+/// between two provinces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MoneyCheck {
+    inflows: Money,
+    held: Money,
+    outflows: Money,
+    claims: Money,
+}
+
+impl MoneyCheck {
+    fn of(checks: &[(String, pb::SelfCheck)]) -> Result<MoneyCheck, CliError> {
+        let totals = totals(checks)?;
+        let total = |kind: &str| totals.get(kind).copied().unwrap_or(Money::ZERO);
+        Ok(MoneyCheck {
+            inflows: total("contributions").negated(),
+            held: add(add(total("available"), total("quota"))?, total("transit"))?,
+            outflows: add(total("institution"), total("fund"))?,
+            claims: total("province"),
+        })
+    }
+
+    fn conserved(&self) -> Result<bool, CliError> {
+        Ok(self.claims.is_zero() && add(self.held, self.outflows)? == self.inflows)
+    }
+}
+
+/// The ids of the work pending at any server ("kind/id" → the id).
+fn pending_ids(checks: &[(String, pb::SelfCheck)]) -> std::collections::BTreeSet<String> {
+    checks
+        .iter()
+        .flat_map(|(_, check)| check.pending_ids.iter())
+        .map(|entry| entry.split_once('/').map_or(entry.as_str(), |(_, id)| id).to_owned())
+        .collect()
+}
+
+/// Audits the network, printing progress lines to `progress`. Each server
+/// is read at one consistent point; a difference between servers is judged
+/// only once it has had `SETTLE` to settle: one that settles was a
+/// transaction in flight while the audit read, one whose transaction is
+/// still pending somewhere is reported in flight, and only the others are
+/// violations.
+pub async fn audit(target: &Target, progress: &mut dyn Write) -> Result<AuditReport, CliError> {
+    audit_settling(target, progress, SETTLE).await
+}
+
+/// [`audit`] waiting up to `settle` for differences to settle.
+pub async fn audit_settling(target: &Target, progress: &mut dyn Write, settle: std::time::Duration) -> Result<AuditReport, CliError> {
+    let mut report = AuditReport::default();
+    let deadline = tokio::time::Instant::now() + settle;
+    let mut servers = Servers::connect(target).await?;
+
+    // 1. Each server's own books, each read at one point.
+    let checks = servers.self_checks().await?;
+    for (server, check) in &checks {
+        absorb(&mut report, server, check)?;
     }
     let _ = writeln!(
         progress,
@@ -185,52 +326,126 @@ pub async fn audit(target: &Target, progress: &mut dyn Write) -> Result<AuditRep
     );
 
     // 2. Every month, every province: the hub's lines against the node's.
-    let periods = hub
+    let periods = servers
+        .hub
         .list_periods(pb::ListPeriodsRequest {})
         .await
         .map_err(CliError::call)?
         .into_inner()
         .periods;
+    let mut pairs: BTreeMap<(String, ProvinceCode), Pair> = BTreeMap::new();
+    let provinces: Vec<ProvinceCode> = servers.nodes.keys().copied().collect();
     for period in &periods {
         report.months += 1;
-        let mut month_net = Money::ZERO;
-        for (code, node) in nodes.iter_mut() {
-            let request = pb::StatementRequest {
-                period: period.clone(),
-                province: code.to_string(),
-            };
-            let mut at_hub = hub.stream_lines(request).await.map_err(CliError::call)?.into_inner();
-            let mut at_node = node
-                .stream_lines(pb::ReconcileMonthRequest { period: period.clone() })
-                .await
-                .map_err(CliError::call)?
-                .into_inner();
-            let net = compare(&mut report, period, *code, &mut at_hub, &mut at_node).await?;
-            month_net = add(month_net, net)?;
-        }
-        if !month_net.is_zero() {
-            report.violation(format!("month {period}: the provinces' nets sum to {month_net}, not 0.00"));
+        for province in &provinces {
+            let pair = servers.compare(period, *province).await?;
+            report.lines += pair.lines;
+            pairs.insert((period.clone(), *province), pair);
         }
         let _ = writeln!(progress, "month {period} compared ({} lines so far)", report.lines);
     }
 
-    // 3. Money conserved across the network.
-    let total = |kind: &str| totals.get(kind).copied().unwrap_or(Money::ZERO);
-    report.inflows = total("contributions").negated();
-    report.held = add(add(total("available"), total("quota"))?, total("transit"))?;
-    report.outflows = add(total("institution"), total("fund"))?;
-    let claims = total("province");
-    if !claims.is_zero() {
-        report.violation(format!("the provinces' claims on each other do not cancel: they sum to {claims}"));
+    // 3. Differences get time to settle: each is compared again until it
+    // is gone or the time is up. Only the transactions first found differing
+    // are judged (new ones in flight are not the audit's concern).
+    let mut unsettled = unsettled_months(&pairs);
+    let first_found: usize = pairs.values().map(|p| p.mismatches.len()).sum();
+    while !unsettled.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        for period in &unsettled {
+            for province in &provinces {
+                let key = (period.clone(), *province);
+                let again = servers.compare(period, *province).await?;
+                let before = pairs.remove(&key).unwrap_or_default();
+                pairs.insert(key, before.narrowed_to(again));
+            }
+        }
+        unsettled = unsettled_months(&pairs);
     }
-    let accounted = add(report.held, report.outflows)?;
-    if accounted != report.inflows {
-        report.violation(format!(
-            "money is not conserved: {} came in, but {} is held and {} was paid out",
-            report.inflows, report.held, report.outflows
-        ));
+    let left: usize = pairs.values().map(|p| p.mismatches.len()).sum();
+    report.settled_during = first_found.saturating_sub(left) as u64;
+
+    // 4. What is left is in flight if its transaction is pending somewhere.
+    // (Each province's net and each month's sum need no comparison here:
+    // the hub checks its positions against its lines in one snapshot, and
+    // each node its claims against its own lines; matching lines one by one
+    // makes the nets agree.)
+    let latest = servers.self_checks().await?;
+    let pending = pending_ids(&latest);
+    for ((period, province), pair) in &pairs {
+        for (line, what) in &pair.mismatches {
+            if pending.contains(&line.id) {
+                report
+                    .in_flight
+                    .push(format!("month {period}, province {province}: {what} (pending)"));
+            } else {
+                report.violation(format!("month {period}, province {province}: {what}"));
+            }
+        }
+        if let Some(problem) = &pair.summary_problem {
+            report.violation(format!("month {period}, province {province}: {problem}"));
+        }
+    }
+
+    // 5. Money conserved across the network: read again while the
+    // provinces' claims do not cancel, as long as anything is in flight.
+    // Three readings in a row with work pending are enough to call it in
+    // flight; with nothing pending, it is read again until `settle` is up.
+    let mut money_check = MoneyCheck::of(&checks)?;
+    let mut latest = latest;
+    let mut busy_readings = 0;
+    while !money_check.conserved()? {
+        money_check = MoneyCheck::of(&latest)?;
+        busy_readings = if latest.iter().any(|(_, check)| check.pending > 0) {
+            busy_readings + 1
+        } else {
+            0
+        };
+        if money_check.conserved()? || busy_readings >= 3 || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        latest = servers.self_checks().await?;
+    }
+    report.inflows = money_check.inflows;
+    report.held = money_check.held;
+    report.outflows = money_check.outflows;
+    report.between_provinces = money_check.claims;
+    if !money_check.conserved()? {
+        let anything_pending = latest.iter().any(|(_, check)| check.pending > 0);
+        if anything_pending {
+            report.in_flight.push(format!(
+                "{} between provinces while transactions were pending (not checked to the fen: run the audit again when the network is quiet)",
+                money_check.claims
+            ));
+        } else {
+            if !money_check.claims.is_zero() {
+                report.violation(format!(
+                    "the provinces' claims on each other do not cancel: they sum to {}",
+                    money_check.claims
+                ));
+            }
+            let accounted = add(money_check.held, money_check.outflows)?;
+            if accounted != money_check.inflows {
+                report.violation(format!(
+                    "money is not conserved: {} came in, but {} is held and {} was paid out",
+                    money_check.inflows, money_check.held, money_check.outflows
+                ));
+            }
+        }
     }
     Ok(report)
+}
+
+/// The months some of whose pairs still differ.
+fn unsettled_months(pairs: &BTreeMap<(String, ProvinceCode), Pair>) -> Vec<String> {
+    let mut months: Vec<String> = pairs
+        .iter()
+        .filter(|(_, pair)| !pair.mismatches.is_empty() || pair.summary_problem.is_some())
+        .map(|((period, _), _)| period.clone())
+        .collect();
+    months.dedup();
+    months
 }
 
 fn absorb(report: &mut AuditReport, server: &str, check: &pb::SelfCheck) -> Result<(), CliError> {
@@ -249,20 +464,36 @@ fn absorb(report: &mut AuditReport, server: &str, check: &pb::SelfCheck) -> Resu
     Ok(())
 }
 
-/// Merges a province's lines of a month at the hub and at its node; returns
-/// the hub's net for the province.
-async fn compare(
-    report: &mut AuditReport,
-    period: &str,
-    province: ProvinceCode,
-    at_hub: &mut Streaming<pb::StatementItem>,
-    at_node: &mut Streaming<pb::StatementLine>,
-) -> Result<Money, CliError> {
+/// One province's lines of a month at the hub and at its node, compared.
+#[derive(Debug, Clone, Default)]
+struct Pair {
+    lines: u64,
+    /// Each transaction whose lines differ, and how.
+    mismatches: Vec<(Line, String)>,
+    /// The hub's lines did not arrive whole.
+    summary_problem: Option<String>,
+}
+
+impl Pair {
+    /// This comparison, with only the differences `again` still finds
+    /// among those this one found.
+    fn narrowed_to(self, again: Pair) -> Pair {
+        let still = |line: &Line| again.mismatches.iter().any(|(l, _)| l.kind == line.kind && l.id == line.id);
+        Pair {
+            lines: self.lines,
+            mismatches: self.mismatches.into_iter().filter(|(line, _)| still(line)).collect(),
+            summary_problem: again.summary_problem,
+        }
+    }
+}
+
+/// Merges a province's lines of a month at the hub and at its node.
+async fn compare(at_hub: &mut Streaming<pb::StatementItem>, at_node: &mut Streaming<pb::StatementLine>) -> Result<Pair, CliError> {
+    let mut pair = Pair::default();
     let mut received = Summer::default();
     let mut summary = None;
     let mut hub_line = next_hub_line(at_hub, &mut received, &mut summary).await?;
     let mut node_line = next_node_line(at_node).await?;
-    let mut node_net = Money::ZERO;
     loop {
         let order = match (&hub_line, &node_line) {
             (None, None) => break,
@@ -270,41 +501,36 @@ async fn compare(
             (None, Some(_)) => Ordering::Greater,
             (Some(h), Some(n)) => h.sort_key().cmp(&n.sort_key()),
         };
-        report.lines += 1;
-        if order != Ordering::Less {
-            if let Some(n) = &node_line {
-                node_net = match n.direction {
-                    gongji_common::statement::Direction::Payable => node_net.checked_sub(n.amount),
-                    gongji_common::statement::Direction::Receivable => node_net.checked_add(n.amount),
-                }
-                .map_err(|e| CliError::Other(e.to_string()))?;
-            }
-        }
-        let where_ = |l: &Line| format!("month {period}, province {province}: {} {}", l.kind.as_str(), l.id);
+        pair.lines += 1;
+        let what = |l: &Line| format!("{} {}", l.kind.as_str(), l.id);
         match order {
             Ordering::Less => {
                 if let Some(h) = hub_line.take() {
-                    report.violation(format!("{}: approved at the hub, not booked by the node", where_(&h)));
+                    let text = format!("{}: approved at the hub, not booked by the node", what(&h));
+                    pair.mismatches.push((h, text));
                 }
             }
             Ordering::Greater => {
                 if let Some(n) = node_line.take() {
-                    report.violation(format!("{}: booked by the node, not approved at the hub in this month", where_(&n)));
+                    let text = format!("{}: booked by the node, not approved at the hub in this month", what(&n));
+                    pair.mismatches.push((n, text));
                 }
             }
             Ordering::Equal => {
                 if let (Some(h), Some(n)) = (hub_line.take(), node_line.take()) {
                     if h.amount != n.amount {
-                        report.violation(format!("{}: {} at the hub, {} at the node", where_(&h), h.amount, n.amount));
+                        let text = format!("{}: {} at the hub, {} at the node", what(&h), h.amount, n.amount);
+                        pair.mismatches.push((h, text));
                     } else if h.counterpart != n.counterpart || h.direction != n.direction {
-                        report.violation(format!(
+                        let text = format!(
                             "{}: {} {} at the hub, {} {} at the node",
-                            where_(&h),
+                            what(&h),
                             h.direction.as_str(),
                             h.counterpart,
                             n.direction.as_str(),
                             n.counterpart
-                        ));
+                        );
+                        pair.mismatches.push((h, text));
                     }
                 }
             }
@@ -318,23 +544,13 @@ async fn compare(
     }
     let received = received.finish();
     let Some(claimed) = summary else {
-        report.violation(format!(
-            "month {period}, province {province}: the hub's lines ended without a summary"
-        ));
-        return Ok(Money::ZERO);
+        pair.summary_problem = Some("the hub's lines ended without a summary".into());
+        return Ok(pair);
     };
     if let Err(why) = gongji_common::statement::verify(&received, &claimed) {
-        report.violation(format!(
-            "month {period}, province {province}: the hub's lines did not arrive whole: {why}"
-        ));
+        pair.summary_problem = Some(format!("the hub's lines did not arrive whole: {why}"));
     }
-    let hub_net = received.net().map_err(|e| CliError::Other(e.to_string()))?;
-    if hub_net != node_net {
-        report.violation(format!(
-            "month {period}, province {province}: the hub nets {hub_net}, the node's own lines {node_net}"
-        ));
-    }
-    Ok(hub_net)
+    Ok(pair)
 }
 
 async fn next_hub_line(
@@ -376,9 +592,9 @@ async fn next_node_line(stream: &mut Streaming<pb::StatementLine>) -> Result<Opt
 
 /// `gongji audit`: the network from the arguments, the report on `out`,
 /// progress on `err`; exit 1 on any violation.
-pub async fn command(args: NetworkArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
-    let target = Target::from_args(&args)?;
-    let report = audit(&target, err).await?;
+pub async fn command(args: AuditArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
+    let target = Target::from_args(&args.network)?;
+    let report = audit_settling(&target, err, std::time::Duration::from_secs(args.settle)).await?;
     report.print(out).map_err(|e| CliError::Other(e.to_string()))?;
     Ok(if report.passed() { EXIT_OK } else { EXIT_FAILED })
 }

@@ -95,7 +95,8 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
 /// The devnet address file a command was given, if any.
 fn devnet_of(command: &Command) -> Option<&std::path::Path> {
     match command {
-        Command::Audit(args) | Command::Status(args) => args.devnet.as_deref(),
+        Command::Audit(args) => args.network.devnet.as_deref(),
+        Command::Status(args) => args.devnet.as_deref(),
         Command::Bench(args) => args.devnet.as_deref(),
         _ => None,
     }

@@ -12,7 +12,7 @@ use std::{future::Future, time::Duration};
 use tokio::sync::watch;
 
 use crate::{
-    store::{key, key_prefix, last_key_part, Store, StoreError, TreeId},
+    store::{key, key_prefix, last_key_part, Reads, Store, StoreError, TreeId},
     Id,
 };
 
@@ -75,6 +75,41 @@ pub fn pending_ids(store: &Store, tree: TreeId, kind: PendingKind) -> Result<Vec
         ids.push(id);
     }
     Ok(ids)
+}
+
+/// How many pending ids a self-check lists.
+const LISTED: usize = 1000;
+
+/// Work waiting at one point: pending entries and unsent notices.
+#[derive(Debug, Clone, Default)]
+pub struct Waiting {
+    pub pending: u64,
+    /// The first pending entries, as "kind/id".
+    pub pending_ids: Vec<String>,
+    pub outbox: u64,
+}
+
+impl Waiting {
+    /// What waits in `books` (a snapshot, read with the self-check), from
+    /// its `pending` and `outbox` trees.
+    pub fn read(books: &impl Reads, pending: TreeId, outbox: TreeId) -> Result<Waiting, StoreError> {
+        let mut waiting = Waiting {
+            outbox: books.count(outbox) as u64,
+            ..Waiting::default()
+        };
+        for item in books.scan_prefix::<serde_json::Value>(pending, b"") {
+            let (key, _) = item?;
+            waiting.pending += 1;
+            if waiting.pending_ids.len() < LISTED {
+                let mut parts = key.split(|b| *b == crate::store::KEY_SEPARATOR);
+                let kind = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+                waiting
+                    .pending_ids
+                    .push(format!("{kind}/{}", String::from_utf8_lossy(last_key_part(&key))));
+            }
+        }
+        Ok(waiting)
+    }
 }
 
 /// Runs `pass` now and then every `interval` until `stop` turns true.

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 
 use gongji_common::{
     contract::TxStatus,
+    pending::Waiting,
     statement::{Direction, Summer},
-    store::audit::BooksCheck,
+    store::{audit::BooksCheck, Reads},
     Money, Period, ProvinceCode,
 };
 
@@ -21,13 +22,16 @@ use crate::{
 };
 
 impl Hub {
-    /// Checks the hub's books and rules; reads everything once.
-    pub fn self_check(&self) -> HubResult<BooksCheck> {
-        let mut check = self.store.check_books()?;
+    /// Checks the hub's books and rules; reads everything once, from one
+    /// snapshot, so that it holds while transactions go on. Also says how
+    /// much work is pending and how many notices are unsent, at that point.
+    pub fn self_check(&self) -> HubResult<(BooksCheck, Waiting)> {
+        let snapshot = self.store.snapshot();
+        let mut check = gongji_common::store::audit::check_books(&snapshot)?;
 
         // Each month's positions, and each province's statement lines.
         let mut positions: BTreeMap<(String, String), Money> = BTreeMap::new();
-        for item in self.store.balances() {
+        for item in snapshot.balances() {
             let (account, balance) = item?;
             if let Some(rest) = account.strip_prefix("position/") {
                 if let Some((province, period)) = rest.split_once('/') {
@@ -45,11 +49,11 @@ impl Hub {
                 check.violations.add(format!("the positions of {period} sum to {sum}, not 0.00"));
             }
         }
-        let sums_from = self.store.get::<Period>(META, SUMS_FROM)?.map(|p| p.to_string());
+        let sums_from = snapshot.get::<Period>(META, SUMS_FROM)?.map(|p| p.to_string());
         let mut lines: BTreeMap<(String, String), Money> = BTreeMap::new();
         let mut sums: BTreeMap<(String, String), Summer> = BTreeMap::new();
         let mut pairs: BTreeMap<(String, String, String, String), (u64, Money)> = BTreeMap::new();
-        for item in self.store.scan_prefix::<HubLine>(STATEMENT, b"") {
+        for item in snapshot.scan_prefix::<HubLine>(STATEMENT, b"") {
             let (key, HubLine { owner, line }) = item?;
             let period =
                 String::from_utf8_lossy(key.split(|b| *b == gongji_common::store::KEY_SEPARATOR).next().unwrap_or_default()).into_owned();
@@ -92,7 +96,7 @@ impl Hub {
         }
 
         // The sums the clearing reads are the lines' (months they cover).
-        for item in self.store.scan_prefix::<Summer>(STATEMENT_SUMS, b"") {
+        for item in snapshot.scan_prefix::<Summer>(STATEMENT_SUMS, b"") {
             let (key, stored) = item?;
             let mut parts = key
                 .split(|b| *b == gongji_common::store::KEY_SEPARATOR)
@@ -113,7 +117,7 @@ impl Hub {
                 .violations
                 .add(format!("province {province} in {period}: statement lines with no statement sums"));
         }
-        for item in self.store.scan_prefix::<PairLine>(PAIR_SUMS, b"") {
+        for item in snapshot.scan_prefix::<PairLine>(PAIR_SUMS, b"") {
             let (key, stored) = item?;
             let period =
                 String::from_utf8_lossy(key.split(|b| *b == gongji_common::store::KEY_SEPARATOR).next().unwrap_or_default()).into_owned();
@@ -138,12 +142,12 @@ impl Hub {
         }
 
         // Cancelled payments never reach a statement.
-        for item in self.store.scan_prefix::<HubTransaction>(TRANSACTIONS, b"payment/") {
+        for item in snapshot.scan_prefix::<HubTransaction>(TRANSACTIONS, b"payment/") {
             let (_, record) = item?;
             if let (TxStatus::Reversed, TxBody::Payment(payment)) = (record.status, &record.body) {
                 for province in [payment.donor_province, payment.beneficiary_province] {
                     let key = store::statement_key(record.period, province, "payment", payment.payment_id.as_str());
-                    if self.store.get::<HubLine>(STATEMENT, &key)?.is_some() {
+                    if snapshot.get::<HubLine>(STATEMENT, &key)?.is_some() {
                         check.violations.add(format!(
                             "payment {} was cancelled, yet it is on {province}'s statement",
                             payment.payment_id
@@ -152,7 +156,8 @@ impl Hub {
                 }
             }
         }
-        Ok(check)
+        let waiting = Waiting::read(&snapshot, store::PENDING, store::OUTBOX)?;
+        Ok((check, waiting))
     }
 
     /// Every month stamped so far, oldest first (the last is the open one).
@@ -168,9 +173,14 @@ impl Hub {
         Ok(periods)
     }
 
-    /// One province's lines of any month, in statement order; lazily.
-    pub fn lines(&self, period: Period, province: ProvinceCode) -> impl Iterator<Item = HubResult<gongji_common::statement::Line>> + '_ {
+    /// One province's lines of any month in `books` (the store, or a
+    /// snapshot), in statement order; lazily.
+    pub fn lines(
+        books: &impl Reads,
+        period: Period,
+        province: ProvinceCode,
+    ) -> impl Iterator<Item = HubResult<gongji_common::statement::Line>> + '_ {
         let prefix = gongji_common::store::key_prefix(&[period.to_string().as_bytes(), province.as_str().as_bytes()]);
-        self.store.scan_prefix::<HubLine>(STATEMENT, &prefix).map(|item| Ok(item?.1.line))
+        books.scan_prefix::<HubLine>(STATEMENT, &prefix).map(|item| Ok(item?.1.line))
     }
 }

@@ -200,7 +200,7 @@ impl Hub {
     /// One province's statement lines of a cleared month, in order; lazily.
     pub fn statement(&self, period: Period, province: ProvinceCode) -> HubResult<impl Iterator<Item = HubResult<Line>> + '_> {
         self.clearing(period)?;
-        Ok(self.lines(period, province))
+        Ok(Self::lines(&self.store, period, province))
     }
 
     /// A province confirms its statement; once every province with activity

@@ -1,7 +1,7 @@
 //! `gongji audit` checks every invariant of DESIGN.md across a live network:
 //! it passes on honest books and names what is wrong in tampered ones.
 
-use gongji::audit::{audit, Target};
+use gongji::audit::{audit, audit_settling, Target};
 use gongji_tests::{dissolve, eventually, hebei_donor_henan_parent, pay, pay_request, refund, reverse, v1 as pb, TestNetwork};
 
 fn target(net: &TestNetwork) -> Target {
@@ -111,12 +111,19 @@ async fn a_tampered_store_fails_the_audit_naming_what_is_wrong() {
         let store = gongji_tests::open_stopped_store(&net.network().hub_data_dir(), national_hub::store::TREES);
         let (key, mut pair) = store.scan_prefix::<PairLine>(PAIR_SUMS, b"").next().unwrap().unwrap();
         pair.gross = pair.gross.checked_add(gongji_common::Money::from_fen(1)).unwrap();
-        store.transact(|tx| tx.put(PAIR_SUMS, &key, &pair)).unwrap().unconfirmed(); // on disk when the store is dropped
-        store.durable().await.unwrap();
+        store
+            .transact(|tx| tx.put(PAIR_SUMS, &key, &pair))
+            .unwrap()
+            .durable()
+            .await
+            .unwrap();
     }
     net.start_hub().await;
 
-    let report = audit(&target(&net), &mut std::io::sink()).await.unwrap();
+    // Nothing is in flight: the differences need not be given long to settle.
+    let report = audit_settling(&target(&net), &mut std::io::sink(), std::time::Duration::from_secs(1))
+        .await
+        .unwrap();
     assert!(!report.passed());
     let said = report.violations.join("\n");
     assert!(
@@ -136,7 +143,7 @@ async fn a_tampered_store_fails_the_audit_naming_what_is_wrong() {
         .iter()
         .map(|p| format!("{p}={}", net.network().node_url(gongji_tests::code(p))))
         .collect();
-    let mut args = vec!["gongji".to_string(), "audit".into(), "--hub".into(), hub];
+    let mut args = vec!["gongji".to_string(), "audit".into(), "--settle=1".into(), "--hub".into(), hub];
     for n in &nodes {
         args.extend(["--node".to_string(), n.clone()]);
     }
@@ -144,4 +151,53 @@ async fn a_tampered_store_fails_the_audit_naming_what_is_wrong() {
     assert_eq!(code, 1, "a violation fails the command");
     assert!(String::from_utf8(out).unwrap().contains("violation(s):"));
     net.shutdown().await;
+}
+
+/// Payments both ways between 13 and 41 and within 41, refunds of some,
+/// until `stop`: 0.01 each, so the quotas last.
+async fn traffic(net: &TestNetwork, worker: usize, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> u64 {
+    let mut henan = net.node("41");
+    let mut paid = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let id = format!("live-{worker}-{paid}");
+        if pay(&mut henan, pay_request(&id, "parent-41", "H41010000001", "0.01")).await.is_ok() {
+            paid += 1;
+            if paid % 5 == 0 {
+                let _ = refund(&mut henan, &format!("{id}-r"), &id, "0.01").await;
+            }
+        }
+    }
+    paid
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_while_payments_flow_finds_nothing_wrong() {
+    let net = std::sync::Arc::new(TestNetwork::start(&["13", "41"]).await);
+    hebei_donor_henan_parent(&net).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..4)
+        .map(|worker| {
+            let (net, stop) = (net.clone(), stop.clone());
+            tokio::spawn(async move { traffic(&net, worker, stop).await })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut audited = 0;
+    for _ in 0..3 {
+        let report = audit(&target(&net), &mut std::io::sink()).await.unwrap();
+        assert!(report.passed(), "an audit during traffic: {:?}", report.violations);
+        audited += report.lines;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut paid = 0;
+    for worker in workers {
+        paid += worker.await.unwrap();
+    }
+    assert!(
+        paid >= 50 && audited > 0,
+        "the audits ran among real traffic: {paid} payments, {audited} lines"
+    );
+    let quiet = audit(&target(&net), &mut std::io::sink()).await.unwrap();
+    assert!(quiet.passed() && quiet.in_flight.is_empty(), "{quiet:?}");
+    assert_eq!(quiet.between_provinces, gongji_common::Money::ZERO);
 }

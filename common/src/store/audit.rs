@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{AccountKind, Store, StoreError};
+use super::{AccountKind, Reads, Store, StoreError};
 use crate::money::Money;
 
 /// How many violations a report lists (the count is always complete).
@@ -65,91 +65,97 @@ fn scratch_error(e: sled::Error) -> StoreError {
 }
 
 impl Store {
-    /// Checks the journal against the balances.
+    /// Checks the journal against the balances, as on disk now.
     pub fn check_books(&self) -> Result<BooksCheck, StoreError> {
-        let scratch = sled::Config::new().temporary(true).open().map_err(scratch_error)?;
-        let sums = scratch.open_tree("sums").map_err(scratch_error)?;
-        let seen = scratch.open_tree("seen").map_err(scratch_error)?;
-        let read = |bytes: &[u8]| -> Result<Money, StoreError> {
-            String::from_utf8(bytes.to_vec())
-                .map_err(|e| StoreError::Invariant(e.to_string()))
-                .and_then(|text| Money::try_from(text).map_err(StoreError::Invariant))
-        };
-        let mut check = BooksCheck::default();
-        let overflow = |e: crate::money::Overflow| StoreError::Invariant(e.to_string());
+        check_books(&self.snapshot())
+    }
+}
 
-        for entry in self.journal() {
-            let entry = entry?;
-            check.entries += 1;
-            if entry.check_balanced().is_err() {
-                check
-                    .violations
-                    .add(format!("journal entry {} ({}) does not balance", entry.reference, entry.memo));
-            }
-            let once = format!("{}\u{1f}{}", entry.memo, entry.reference);
-            if seen.insert(once.as_bytes(), &[]).map_err(scratch_error)?.is_some() {
-                check.violations.add(format!("{} {} was posted twice", entry.memo, entry.reference));
-            }
-            for posting in &entry.postings {
-                let key = posting.account.key();
-                let before = match sums.get(key.as_bytes()).map_err(scratch_error)? {
-                    Some(bytes) => read(&bytes)?,
-                    None => Money::ZERO,
-                };
-                let after = before.checked_add(posting.amount).map_err(overflow)?;
-                sums.insert(key.as_bytes(), after.to_string().as_bytes()).map_err(scratch_error)?;
-            }
+/// Checks the journal against the balances of `books` (a snapshot, for one
+/// consistent reading while writes go on).
+pub fn check_books(books: &impl Reads) -> Result<BooksCheck, StoreError> {
+    let scratch = sled::Config::new().temporary(true).open().map_err(scratch_error)?;
+    let sums = scratch.open_tree("sums").map_err(scratch_error)?;
+    let seen = scratch.open_tree("seen").map_err(scratch_error)?;
+    let read = |bytes: &[u8]| -> Result<Money, StoreError> {
+        String::from_utf8(bytes.to_vec())
+            .map_err(|e| StoreError::Invariant(e.to_string()))
+            .and_then(|text| Money::try_from(text).map_err(StoreError::Invariant))
+    };
+    let mut check = BooksCheck::default();
+    let overflow = |e: crate::money::Overflow| StoreError::Invariant(e.to_string());
+
+    for entry in books.journal() {
+        let entry = entry?;
+        check.entries += 1;
+        if entry.check_balanced().is_err() {
+            check
+                .violations
+                .add(format!("journal entry {} ({}) does not balance", entry.reference, entry.memo));
         }
-
-        for item in self.balances() {
-            let (account, balance) = item?;
-            check.accounts += 1;
-            check.trial_balance = check.trial_balance.checked_add(balance).map_err(overflow)?;
-            let kind = kind_of(&account);
-            let label = kind.map_or("unknown", AccountKind::as_str).to_owned();
-            let total = check.totals.entry(label).or_insert((Money::ZERO, 0));
-            total.0 = total.0.checked_add(balance).map_err(overflow)?;
-            total.1 += 1;
-            if kind.is_none() {
-                check.violations.add(format!("account {account} is of no known kind"));
-            }
-            if balance.is_negative() && !kind.is_some_and(AccountKind::may_go_negative) {
-                check
-                    .violations
-                    .add(format!("account {account} holds money and is negative: {balance}"));
-            }
-            let journal = match sums.remove(account.as_bytes()).map_err(scratch_error)? {
+        let once = format!("{}\u{1f}{}", entry.memo, entry.reference);
+        if seen.insert(once.as_bytes(), &[]).map_err(scratch_error)?.is_some() {
+            check.violations.add(format!("{} {} was posted twice", entry.memo, entry.reference));
+        }
+        for posting in &entry.postings {
+            let key = posting.account.key();
+            let before = match sums.get(key.as_bytes()).map_err(scratch_error)? {
                 Some(bytes) => read(&bytes)?,
                 None => Money::ZERO,
             };
-            if journal != balance {
-                check
-                    .violations
-                    .add(format!("account {account} has balance {balance} but its journal sums to {journal}"));
-            }
+            let after = before.checked_add(posting.amount).map_err(overflow)?;
+            sums.insert(key.as_bytes(), after.to_string().as_bytes()).map_err(scratch_error)?;
         }
-        for item in sums.iter() {
-            let (account, sum) = item.map_err(scratch_error)?;
-            let sum = read(&sum)?;
-            if !sum.is_zero() {
-                check.violations.add(format!(
-                    "account {} has journal postings summing to {sum} but no balance",
-                    String::from_utf8_lossy(&account)
-                ));
-            }
+    }
+
+    for item in books.balances() {
+        let (account, balance) = item?;
+        check.accounts += 1;
+        check.trial_balance = check.trial_balance.checked_add(balance).map_err(overflow)?;
+        let kind = kind_of(&account);
+        let label = kind.map_or("unknown", AccountKind::as_str).to_owned();
+        let total = check.totals.entry(label).or_insert((Money::ZERO, 0));
+        total.0 = total.0.checked_add(balance).map_err(overflow)?;
+        total.1 += 1;
+        if kind.is_none() {
+            check.violations.add(format!("account {account} is of no known kind"));
         }
-        if !check.trial_balance.is_zero() {
+        if balance.is_negative() && !kind.is_some_and(AccountKind::may_go_negative) {
             check
                 .violations
-                .add(format!("the balances sum to {}, not 0.00", check.trial_balance));
+                .add(format!("account {account} holds money and is negative: {balance}"));
         }
-        Ok(check)
+        let journal = match sums.remove(account.as_bytes()).map_err(scratch_error)? {
+            Some(bytes) => read(&bytes)?,
+            None => Money::ZERO,
+        };
+        if journal != balance {
+            check
+                .violations
+                .add(format!("account {account} has balance {balance} but its journal sums to {journal}"));
+        }
     }
+    for item in sums.iter() {
+        let (account, sum) = item.map_err(scratch_error)?;
+        let sum = read(&sum)?;
+        if !sum.is_zero() {
+            check.violations.add(format!(
+                "account {} has journal postings summing to {sum} but no balance",
+                String::from_utf8_lossy(&account)
+            ));
+        }
+    }
+    if !check.trial_balance.is_zero() {
+        check
+            .violations
+            .add(format!("the balances sum to {}, not 0.00", check.trial_balance));
+    }
+    Ok(check)
 }
 
 impl BooksCheck {
     /// The wire form, with the server's pending work and outbox.
-    pub fn to_pb(&self, pending: u64, outbox: u64) -> gongji_proto::v1::SelfCheck {
+    pub fn to_pb(&self, waiting: &crate::pending::Waiting) -> gongji_proto::v1::SelfCheck {
         gongji_proto::v1::SelfCheck {
             trial_balance: self.trial_balance.to_string(),
             journal_entries: self.entries,
@@ -165,8 +171,9 @@ impl BooksCheck {
                     accounts: *accounts,
                 })
                 .collect(),
-            pending,
-            outbox,
+            pending: waiting.pending,
+            outbox: waiting.outbox,
+            pending_ids: waiting.pending_ids.clone(),
         }
     }
 }

@@ -486,28 +486,8 @@ impl Snapshot {
         }
     }
 
-    pub fn get<T: DeserializeOwned>(&self, tree: TreeId, key: &[u8]) -> Result<Option<T>, StoreError> {
-        self.reader().get(tree, key)
-    }
-
-    pub fn scan_prefix<T: DeserializeOwned>(
-        &self,
-        tree: TreeId,
-        prefix: &[u8],
-    ) -> impl Iterator<Item = Result<(Vec<u8>, T), StoreError>> + '_ {
-        self.reader().scan_prefix(tree, prefix)
-    }
-
     pub fn scan_keys(&self, tree: TreeId, prefix: &[u8]) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + '_ {
         self.reader().scan_keys(tree, prefix)
-    }
-
-    pub fn count(&self, tree: TreeId) -> usize {
-        self.reader().count(tree)
-    }
-
-    pub fn balances(&self) -> impl Iterator<Item = Result<(String, Money), StoreError>> + '_ {
-        self.reader().balances()
     }
 
     pub fn balance(&self, account: &Account) -> Result<Money, StoreError> {
@@ -517,8 +497,62 @@ impl Snapshot {
     pub fn trial_balance(&self) -> Result<Money, StoreError> {
         self.reader().trial_balance()
     }
+}
 
-    pub fn journal(&self) -> impl Iterator<Item = Result<JournalEntry, StoreError>> + '_ {
+/// What can be read: a store as it is on disk now, or a snapshot. For code
+/// that reads the same way from either (self-checks, statements).
+pub trait Reads {
+    fn get<T: DeserializeOwned>(&self, tree: TreeId, key: &[u8]) -> Result<Option<T>, StoreError>;
+    fn scan_prefix<'a, T: DeserializeOwned>(
+        &'a self,
+        tree: TreeId,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<(Vec<u8>, T), StoreError>> + use<'a, Self, T>;
+    fn count(&self, tree: TreeId) -> usize;
+    fn balances(&self) -> impl Iterator<Item = Result<(String, Money), StoreError>> + '_;
+    fn journal(&self) -> impl Iterator<Item = Result<JournalEntry, StoreError>> + '_;
+}
+
+impl Reads for Store {
+    fn get<T: DeserializeOwned>(&self, tree: TreeId, key: &[u8]) -> Result<Option<T>, StoreError> {
+        self.reader().get(tree, key)
+    }
+    fn scan_prefix<'a, T: DeserializeOwned>(
+        &'a self,
+        tree: TreeId,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<(Vec<u8>, T), StoreError>> + use<'a, T> {
+        self.reader().scan_prefix(tree, prefix)
+    }
+    fn count(&self, tree: TreeId) -> usize {
+        self.reader().count(tree)
+    }
+    fn balances(&self) -> impl Iterator<Item = Result<(String, Money), StoreError>> + '_ {
+        self.reader().balances()
+    }
+    fn journal(&self) -> impl Iterator<Item = Result<JournalEntry, StoreError>> + '_ {
+        self.reader().journal()
+    }
+}
+
+impl Reads for Snapshot {
+    fn get<T: DeserializeOwned>(&self, tree: TreeId, key: &[u8]) -> Result<Option<T>, StoreError> {
+        self.reader().get(tree, key)
+    }
+    fn scan_prefix<'a, T: DeserializeOwned>(
+        &'a self,
+        tree: TreeId,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<(Vec<u8>, T), StoreError>> + use<'a, T> {
+        self.reader().scan_prefix(tree, prefix)
+    }
+    fn count(&self, tree: TreeId) -> usize {
+        self.reader().count(tree)
+    }
+    fn balances(&self) -> impl Iterator<Item = Result<(String, Money), StoreError>> + '_ {
+        self.reader().balances()
+    }
+    fn journal(&self) -> impl Iterator<Item = Result<JournalEntry, StoreError>> + '_ {
         self.reader().journal()
     }
 }

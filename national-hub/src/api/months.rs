@@ -184,7 +184,9 @@ pub fn statement_stream(hub: Arc<Hub>, period: Period, province: ProvinceCode) -
     let (sender, receiver) = tokio::sync::mpsc::channel(256);
     tokio::task::spawn_blocking(move || {
         let mut summer = Summer::default();
-        for line in hub.lines(period, province) {
+        // One consistent reading of the statement, however long it streams.
+        let snapshot = hub.store().snapshot();
+        for line in Hub::lines(&snapshot, period, province) {
             let item = line.and_then(|line| {
                 summer.add(&line)?;
                 Ok(pb::StatementItem {

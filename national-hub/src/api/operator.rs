@@ -203,14 +203,10 @@ impl NationalHub for OperatorApi {
 
     async fn self_check(&self, _: Request<pb::SelfCheckRequest>) -> Result<Response<pb::SelfCheck>, Status> {
         let hub = self.hub.clone();
-        let check = tokio::task::spawn_blocking(move || hub.self_check())
+        let (check, waiting) = tokio::task::spawn_blocking(move || hub.self_check())
             .await
             .map_err(|e| Status::internal(format!("self-check task failed: {e}")))??;
-        let pending = gongji_common::pending::PendingKind::ALL
-            .iter()
-            .map(|kind| self.hub.pending_ids(*kind).map(|ids| ids.len() as u64))
-            .sum::<Result<u64, _>>()?;
-        Ok(Response::new(check.to_pb(pending, self.hub.outbox().len() as u64)))
+        Ok(Response::new(check.to_pb(&waiting)))
     }
 
     type StreamLinesStream = ReceiverStream<Result<pb::StatementItem, Status>>;

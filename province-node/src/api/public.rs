@@ -267,8 +267,7 @@ impl ProvinceNode for PublicApi {
         let check = tokio::task::spawn_blocking(move || node.self_check())
             .await
             .map_err(|e| Status::internal(format!("self-check task failed: {e}")))??;
-        let stats = self.node.stats()?;
-        Ok(Response::new(check.to_pb(stats.pending, stats.outbox)))
+        Ok(Response::new(check.books.to_pb(&check.waiting)))
     }
 
     type StreamLinesStream = tokio_stream::wrappers::ReceiverStream<Result<pb::StatementLine, Status>>;
@@ -278,7 +277,9 @@ impl ProvinceNode for PublicApi {
         let (sender, receiver) = tokio::sync::mpsc::channel(256);
         let node = self.node.clone();
         tokio::task::spawn_blocking(move || {
-            for line in node.lines(period) {
+            // One consistent reading of the month, however long it streams.
+            let snapshot = node.store().snapshot();
+            for line in crate::service::Node::lines(&snapshot, period) {
                 let item = line.map(|l| l.to_pb()).map_err(Status::from);
                 if sender.blocking_send(item).is_err() {
                     return;

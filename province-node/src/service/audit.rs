@@ -3,23 +3,41 @@
 //! cancelled before it arrived was never paid, and a debit reversed before it
 //! was approved never reached the statement.
 
-use gongji_common::{contract::TxStatus, store::audit::BooksCheck, Id};
+use std::collections::BTreeMap;
 
-use super::Node;
+use gongji_common::{
+    contract::TxStatus,
+    pending::Waiting,
+    statement::Direction,
+    store::AccountKind,
+    store::{audit::BooksCheck, Reads, Snapshot},
+    Id, Money,
+};
+
+use super::{cross::CrossLine, Node};
 use crate::{
     domain::{AcquiredPayment, IssuedDebit, Tombstone},
     error::NodeResult,
-    store::{self, CROSS_LINES, DEBITS, PAYMENTS, REVERSED_IDS},
+    store::{self, CROSS_LINES, DEBITS, OUTBOX, PAYMENTS, PENDING, REVERSED_IDS},
 };
 
+/// What the self-check found, read at one consistent point.
+pub struct SelfCheck {
+    pub books: BooksCheck,
+    /// Work waiting for another node, and notices not yet acknowledged.
+    pub waiting: Waiting,
+}
+
 impl Node {
-    /// Checks this node's books and rules; reads everything once.
-    pub fn self_check(&self) -> NodeResult<BooksCheck> {
-        let mut check = self.store.check_books()?;
-        for item in self.store.scan_prefix::<Tombstone>(REVERSED_IDS, b"") {
+    /// Checks this node's books and rules; reads everything once, from one
+    /// snapshot, so that it holds while payments go on.
+    pub fn self_check(&self) -> NodeResult<SelfCheck> {
+        let snapshot = self.store.snapshot();
+        let mut check = gongji_common::store::audit::check_books(&snapshot)?;
+        for item in snapshot.scan_prefix::<Tombstone>(REVERSED_IDS, b"") {
             let (key, _) = item?;
             let id = String::from_utf8_lossy(&key).into_owned();
-            if let Some(paid) = self.store.get::<AcquiredPayment>(PAYMENTS, &key)? {
+            if let Some(paid) = snapshot.get::<AcquiredPayment>(PAYMENTS, &key)? {
                 if paid.status == TxStatus::Approved {
                     check
                         .violations
@@ -27,41 +45,78 @@ impl Node {
                 }
             }
         }
-        for item in self.store.scan_prefix::<IssuedDebit>(DEBITS, b"") {
+        for item in snapshot.scan_prefix::<IssuedDebit>(DEBITS, b"") {
             let (_, debit) = item?;
             let never_approved = debit.status == TxStatus::Reversed && debit.reversal.is_some_and(|r| !r.was_approved);
-            if never_approved && self.has_line(debit.period, "payment", &debit.payment.payment_id)? {
+            if never_approved && has_line(&snapshot, debit.period, "payment", &debit.payment.payment_id)? {
                 check.violations.add(format!(
                     "payment {} was cancelled, yet it was booked as a debit",
                     debit.payment.payment_id
                 ));
             }
         }
-        for item in self.store.scan_prefix::<AcquiredPayment>(PAYMENTS, b"") {
+        for item in snapshot.scan_prefix::<AcquiredPayment>(PAYMENTS, b"") {
             let (_, payment) = item?;
             let cancelled = payment.reversal.is_some_and(|r| r.settled && !r.was_approved);
             if let (true, Some(period)) = (cancelled, payment.period) {
-                if self.has_line(period, "payment", &payment.command.payment_id)? {
+                if has_line(&snapshot, period, "payment", &payment.command.payment_id)? {
                     check
                         .violations
                         .add(format!("payment {} was cancelled, yet it was booked", payment.command.payment_id));
                 }
             }
         }
-        Ok(check)
+        // What this node claims on (or owes) each province in each month is
+        // the net of its own lines with that province: every posting to
+        // such an account is made with its line (`Node::post_cross`).
+        let mut from_lines: BTreeMap<String, Money> = BTreeMap::new();
+        for item in snapshot.scan_prefix::<CrossLine>(CROSS_LINES, b"") {
+            let (_, cross) = item?;
+            let net = from_lines
+                .entry(store::province(cross.line.counterpart, cross.period).key())
+                .or_insert(Money::ZERO);
+            *net = match cross.line.direction {
+                Direction::Payable => net.checked_add(cross.line.amount)?,
+                Direction::Receivable => net.checked_sub(cross.line.amount)?,
+            };
+        }
+        for item in snapshot.balances() {
+            let (account, balance) = item?;
+            if !account.starts_with(AccountKind::Province.as_str()) {
+                continue;
+            }
+            let lines = from_lines.remove(&account).unwrap_or(Money::ZERO);
+            if lines != balance {
+                check.violations.add(format!(
+                    "account {account} holds {balance}, but this node's own lines with that province net {lines}"
+                ));
+            }
+        }
+        for (account, lines) in from_lines.into_iter().filter(|(_, net)| !net.is_zero()) {
+            check.violations.add(format!(
+                "this node's own lines net {lines} with {account}, yet the account never moved"
+            ));
+        }
+        Ok(SelfCheck {
+            books: check,
+            waiting: Waiting::read(&snapshot, PENDING, OUTBOX)?,
+        })
     }
 
-    fn has_line(&self, period: gongji_common::Period, kind: &str, id: &Id) -> NodeResult<bool> {
-        Ok(self
-            .store
-            .get::<super::cross::CrossLine>(CROSS_LINES, &store::cross_line_key(period, kind, id.as_str()))?
-            .is_some())
-    }
-
-    /// This node's own lines of a month, in statement order; lazily.
-    pub fn lines(&self, period: gongji_common::Period) -> impl Iterator<Item = NodeResult<gongji_common::statement::Line>> + '_ {
-        self.store
+    /// This node's own lines of a month in `books` (the store, or a
+    /// snapshot), in statement order; lazily.
+    pub fn lines(
+        books: &impl Reads,
+        period: gongji_common::Period,
+    ) -> impl Iterator<Item = NodeResult<gongji_common::statement::Line>> + '_ {
+        books
             .scan_prefix::<super::cross::CrossLine>(CROSS_LINES, &gongji_common::store::key_prefix(&[period.to_string().as_bytes()]))
             .map(|item| Ok(item?.1.line))
     }
+}
+
+fn has_line(books: &Snapshot, period: gongji_common::Period, kind: &str, id: &Id) -> NodeResult<bool> {
+    Ok(books
+        .get::<super::cross::CrossLine>(CROSS_LINES, &store::cross_line_key(period, kind, id.as_str()))?
+        .is_some())
 }
