@@ -56,6 +56,8 @@ pub struct ChaosReport {
     pub unanswered: u64,
     pub kills: u64,
     pub faults: u64,
+    /// Servers restarted with a slow or full disk (then killed).
+    pub disk_faults: u64,
     pub audit: AuditReport,
 }
 
@@ -66,6 +68,7 @@ struct Counters {
     unanswered: AtomicU64,
     kills: AtomicU64,
     faults: AtomicU64,
+    disk_faults: AtomicU64,
 }
 
 fn region(province: &str) -> String {
@@ -152,11 +155,31 @@ pub async fn run(config: ChaosConfig, data_dir: &std::path::Path) -> ChaosReport
         let seed = config.seed;
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng::new(seed ^ 0x6b11);
+            let mut round = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 tokio::time::sleep(Duration::from_millis(200 + rng.below(500))).await;
-                let mut c = cluster.lock().await;
-                let names = c.names();
+                let names = cluster.lock().await.names();
                 let victim = rng.pick(&names).clone();
+                // The first rounds bring each disk fault once; then by chance.
+                let disk = match (round, rng.below(10)) {
+                    (0, _) | (_, 0 | 1) => Some(format!("stall-ms={}", 200 + rng.below(1000))),
+                    (1, _) | (_, 2 | 3) => Some(format!("fail-write={}", 1 + rng.below(30))),
+                    _ => None,
+                };
+                round += 1;
+                if let Some(faults) = &disk {
+                    // Its disk turns slow (a stalled sync, then a kill during
+                    // one) or full (a write fails: it says NOT_SERVING until a
+                    // supervisor restarts it).
+                    let mut c = cluster.lock().await;
+                    c.set_store_faults(&victim, Some(faults));
+                    c.restart(&victim).await;
+                    c.set_store_faults(&victim, None);
+                    counters.disk_faults.fetch_add(1, Ordering::Relaxed);
+                    drop(c);
+                    tokio::time::sleep(Duration::from_millis(300 + rng.below(1200))).await;
+                }
+                let mut c = cluster.lock().await;
                 c.kill(&victim);
                 counters.kills.fetch_add(1, Ordering::Relaxed);
                 drop(c);
@@ -204,6 +227,7 @@ pub async fn run(config: ChaosConfig, data_dir: &std::path::Path) -> ChaosReport
         unanswered: counters.unanswered.load(Ordering::Relaxed),
         kills: counters.kills.load(Ordering::Relaxed),
         faults: counters.faults.load(Ordering::Relaxed),
+        disk_faults: counters.disk_faults.load(Ordering::Relaxed),
         audit,
     }
 }
@@ -213,8 +237,11 @@ pub async fn run(config: ChaosConfig, data_dir: &std::path::Path) -> ChaosReport
 pub async fn settle_and_audit(c: &mut Cluster) -> AuditReport {
     c.proxies.iter().for_each(|p| p.heal());
     for name in c.names() {
+        // A server started with store faults is restarted without them (one
+        // whose log failed serves nothing until then).
+        let faulty = c.has_store_faults(&name);
         c.set_store_faults(&name, None);
-        if !c.is_running(&name) {
+        if faulty || !c.is_running(&name) {
             c.restart(&name).await;
         }
     }

@@ -64,6 +64,8 @@ struct Server {
     log: PathBuf,
     /// Environment variables beyond the parent's (store faults).
     env: Vec<(String, String)>,
+    /// Whether the running process was started with store faults.
+    faulty: bool,
     child: Option<Child>,
 }
 
@@ -85,6 +87,7 @@ impl Server {
             .stderr(Stdio::from(log))
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", self.name));
+        self.faulty = self.env.iter().any(|(key, _)| key == "GONGJI_STORE_FAULTS");
         self.child = Some(child);
     }
 
@@ -171,6 +174,7 @@ impl Cluster {
                 args: hub_args,
                 log: data_dir.join("logs/hub.log"),
                 env: Vec::new(),
+                faulty: false,
                 child: None,
             },
         );
@@ -196,6 +200,7 @@ impl Cluster {
                     .collect(),
                     log: data_dir.join(format!("logs/province-{code}.log")),
                     env: Vec::new(),
+                    faulty: false,
                     child: None,
                 },
             );
@@ -244,6 +249,11 @@ impl Cluster {
                 server.env.push(("GONGJI_STORE_FAULTS".into(), faults.into()));
             }
         }
+    }
+
+    /// Whether a server runs with store faults (see [`Cluster::set_store_faults`]).
+    pub fn has_store_faults(&self, name: &str) -> bool {
+        self.servers.get(name).is_some_and(|s| s.faulty)
     }
 
     /// A server's data directory.

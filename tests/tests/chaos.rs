@@ -2,6 +2,9 @@
 //! with SIGKILL and restarted, faulty links, a seeded workload; afterwards
 //! the audit must find nothing wrong. CI runs a few fixed seeds; longer runs
 //! by hand: `cargo run -p gongji-tests --bin chaos -- --seed 7 --duration 120`.
+//! Besides killed processes and faulty links, servers are restarted with a
+//! slow disk (log writes stall, then a kill during one) or a full one (a log
+//! write fails: the server says NOT_SERVING until it is restarted).
 
 use std::time::Duration;
 
@@ -11,16 +14,20 @@ async fn chaos(seed: u64) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let report = run(ChaosConfig::new(seed, Duration::from_secs(12)), dir.path()).await;
     println!(
-        "seed {seed}: {} operations ({} approved, {} unanswered), {} kills, {} faults; audit: {} lines, {} journal entries",
+        "seed {seed}: {} operations ({} approved, {} unanswered), {} kills, {} link faults, {} disk faults; audit: {} lines, {} journal entries",
         report.operations,
         report.approved,
         report.unanswered,
         report.kills,
         report.faults,
+        report.disk_faults,
         report.audit.lines,
         report.audit.journal_entries
     );
-    assert!(report.kills >= 10 && report.faults >= 5, "the chaos was real: {report:?}");
+    assert!(
+        report.kills >= 5 && report.faults >= 5 && report.disk_faults >= 2,
+        "the chaos was real: {report:?}"
+    );
     assert!(report.approved >= 20, "the network did work meanwhile: {report:?}");
     if !report.audit.passed() {
         // Keep the data and put what the logs say of each named transaction
@@ -83,4 +90,14 @@ async fn chaos_seed_2() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_seed_3() {
     chaos(3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_seed_4() {
+    chaos(4).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_seed_5() {
+    chaos(5).await;
 }

@@ -57,8 +57,8 @@ async fn main() -> ExitCode {
     let seed = config.seed;
     let report = run(config, &dir).await;
     println!(
-        "seed {seed}: {} operations ({} payments approved, {} unanswered), {} kills, {} link faults",
-        report.operations, report.approved, report.unanswered, report.kills, report.faults
+        "seed {seed}: {} operations ({} payments approved, {} unanswered), {} kills, {} link faults, {} disk faults",
+        report.operations, report.approved, report.unanswered, report.kills, report.faults, report.disk_faults
     );
     let mut out = std::io::stdout();
     if report.audit.print(&mut out).is_err() {
