@@ -513,29 +513,26 @@ pub trait Reads {
     fn journal(&self) -> impl Iterator<Item = Result<JournalEntry, StoreError>> + '_;
 }
 
-impl Reads for Store {
-    fn get<T: DeserializeOwned>(&self, tree: TreeId, key: &[u8]) -> Result<Option<T>, StoreError> {
-        self.reader().get(tree, key)
-    }
-    fn scan_prefix<'a, T: DeserializeOwned>(
-        &'a self,
-        tree: TreeId,
-        prefix: &[u8],
-    ) -> impl Iterator<Item = Result<(Vec<u8>, T), StoreError>> + use<'a, T> {
-        self.reader().scan_prefix(tree, prefix)
-    }
-    fn count(&self, tree: TreeId) -> usize {
-        self.reader().count(tree)
-    }
-    fn balances(&self) -> impl Iterator<Item = Result<(String, Money), StoreError>> + '_ {
-        self.reader().balances()
-    }
-    fn journal(&self) -> impl Iterator<Item = Result<JournalEntry, StoreError>> + '_ {
-        self.reader().journal()
+/// Whatever can hand out a [`Reader`] reads through it.
+mod viewed {
+    pub trait Viewed {
+        fn reader(&self) -> super::Reader<'_>;
     }
 }
 
-impl Reads for Snapshot {
+impl viewed::Viewed for Store {
+    fn reader(&self) -> Reader<'_> {
+        Store::reader(self)
+    }
+}
+
+impl viewed::Viewed for Snapshot {
+    fn reader(&self) -> Reader<'_> {
+        Snapshot::reader(self)
+    }
+}
+
+impl<V: viewed::Viewed> Reads for V {
     fn get<T: DeserializeOwned>(&self, tree: TreeId, key: &[u8]) -> Result<Option<T>, StoreError> {
         self.reader().get(tree, key)
     }
@@ -543,7 +540,7 @@ impl Reads for Snapshot {
         &'a self,
         tree: TreeId,
         prefix: &[u8],
-    ) -> impl Iterator<Item = Result<(Vec<u8>, T), StoreError>> + use<'a, T> {
+    ) -> impl Iterator<Item = Result<(Vec<u8>, T), StoreError>> + use<'a, T, V> {
         self.reader().scan_prefix(tree, prefix)
     }
     fn count(&self, tree: TreeId) -> usize {
@@ -560,7 +557,7 @@ impl Reads for Snapshot {
 /// Reads of what is on disk: the memtable (the live one, or a snapshot's
 /// copy), then sled.
 #[derive(Clone, Copy)]
-struct Reader<'a> {
+pub struct Reader<'a> {
     inner: &'a Inner,
     /// A snapshot's memtable; the live one when none.
     recent: Option<&'a memtable::Memtable>,
