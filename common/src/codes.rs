@@ -172,7 +172,34 @@ impl TryFrom<String> for RegionCode {
 #[serde(try_from = "String", into = "String")]
 pub struct InstitutionCode(String);
 
+/// What a designated institution (定点医药机构) is, from its code's first letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstitutionKind {
+    /// A designated medical institution (hospital, clinic): "H".
+    Medical,
+    /// A designated retail pharmacy: "P".
+    Pharmacy,
+}
+
+impl InstitutionKind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            InstitutionKind::Medical => "a designated medical institution",
+            InstitutionKind::Pharmacy => "a designated pharmacy",
+        }
+    }
+}
+
 impl InstitutionCode {
+    /// A medical institution or a pharmacy, by the code's first letter.
+    pub fn kind(&self) -> InstitutionKind {
+        if self.0.starts_with('P') {
+            InstitutionKind::Pharmacy
+        } else {
+            InstitutionKind::Medical
+        }
+    }
+
     pub fn parse(field: &str, text: &str) -> Result<InstitutionCode, FieldError> {
         let bytes = text.as_bytes();
         let well_formed = bytes.len() == 12 && matches!(bytes[0], b'H' | b'P') && bytes[1..].iter().all(u8::is_ascii_digit);
@@ -231,7 +258,11 @@ mod tests {
     fn institution_codes_carry_a_region() {
         let h = InstitutionCode::parse("i", "H32050000001").unwrap();
         assert_eq!(h.region().as_str(), "320500");
-        assert!(InstitutionCode::parse("i", "P41010000002").is_ok());
+        assert_eq!(h.kind(), InstitutionKind::Medical);
+        assert_eq!(
+            InstitutionCode::parse("i", "P41010000002").unwrap().kind(),
+            InstitutionKind::Pharmacy
+        );
         for bad in ["X32050000001", "H3205000000", "H320500000011", "h32050000001"] {
             assert!(InstitutionCode::parse("i", bad).is_err(), "{bad}");
         }

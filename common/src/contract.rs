@@ -40,6 +40,7 @@ pub enum DeclineReason {
     NotResidentInsured,
     AlreadyInsured,
     PrepaidExhausted,
+    WrongInstitutionKind,
 }
 
 /// The kind of a cross-province transaction.
@@ -373,6 +374,7 @@ impl DeclineReason {
             Ok(R::NotResidentInsured) => DeclineReason::NotResidentInsured,
             Ok(R::AlreadyInsured) => DeclineReason::AlreadyInsured,
             Ok(R::PrepaidExhausted) => DeclineReason::PrepaidExhausted,
+            Ok(R::WrongInstitutionKind) => DeclineReason::WrongInstitutionKind,
             Ok(R::RefusedByPeer) | Ok(R::Unspecified) | Err(_) => DeclineReason::RefusedByPeer,
         }
     }
@@ -397,6 +399,7 @@ impl DeclineReason {
             DeclineReason::NotResidentInsured => R::NotResidentInsured,
             DeclineReason::AlreadyInsured => R::AlreadyInsured,
             DeclineReason::PrepaidExhausted => R::PrepaidExhausted,
+            DeclineReason::WrongInstitutionKind => R::WrongInstitutionKind,
         }
     }
 }

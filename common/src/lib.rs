@@ -23,7 +23,7 @@ pub mod testing;
 pub mod text;
 pub mod tls;
 
-pub use codes::{InstitutionCode, ProvinceCode, RegionCode};
+pub use codes::{InstitutionCode, InstitutionKind, ProvinceCode, RegionCode};
 pub use field::FieldError;
 pub use ids::Id;
 pub use money::Money;

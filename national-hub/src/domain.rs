@@ -43,6 +43,15 @@ impl TxBody {
     }
 
     /// The province that owes the amount.
+    /// The province whose node started the transaction and records it.
+    pub fn origin(&self) -> ProvinceCode {
+        match self {
+            TxBody::Payment(p) | TxBody::Reversal(p) => p.beneficiary_province,
+            TxBody::Refund(r) => r.payment.beneficiary_province,
+            TxBody::Transfer(t) => t.from_province,
+        }
+    }
+
     pub fn payer(&self) -> ProvinceCode {
         match self {
             TxBody::Payment(p) => p.donor_province,

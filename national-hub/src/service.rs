@@ -134,6 +134,11 @@ impl Hub {
         Ok(self.store.get(META, OPEN_PERIOD)?.unwrap_or_else(Period::current))
     }
 
+    /// Whether the hub serves `province` (declined PROVINCE_NOT_CONNECTED if not).
+    pub fn check_province(&self, province: ProvinceCode) -> Result<(), Decline> {
+        self.check_connected([province, province])
+    }
+
     fn check_connected(&self, provinces: [ProvinceCode; 2]) -> Result<(), Decline> {
         match provinces.into_iter().find(|p| !self.provinces.contains(*p)) {
             Some(missing) => Err(Decline::new(
@@ -236,7 +241,13 @@ impl Hub {
                     return Ok(if existing.body == body {
                         Ok(Ok(existing))
                     } else {
-                        Err(HubError::reused(body.kind().as_str(), body.id()))
+                        Err(HubError::AlreadyExists(format!(
+                            "{kind} id {id} is already recorded at the hub for another {kind}, served at province {origin}'s node; \
+                             use a new {kind} id",
+                            kind = body.kind().as_str(),
+                            id = body.id(),
+                            origin = existing.body.origin(),
+                        )))
                     });
                 }
                 // Only a new transaction is refused for a province the hub does not

@@ -18,6 +18,9 @@ use tonic::transport::{Channel, ClientTlsConfig};
 pub enum HubDecision {
     Approved(Period),
     Declined(Option<Period>, Decline),
+    /// The id is already recorded at the hub for another transaction (of
+    /// another node): nothing was routed, and the message says where.
+    Taken(String),
 }
 
 type Authenticated = tonic::service::interceptor::InterceptedService<Channel, Credential>;
@@ -45,6 +48,18 @@ impl HubClient {
             .route_grant(peer::request_for(grant.to_pb(), self.deadlines, grant.relationship_id.as_str()))
             .await
         {
+            Ok(answer) => Ok(acceptance_from_pb(answer.into_inner())),
+            Err(status) => Ok(Err(read_failure(status)?)),
+        }
+    }
+
+    /// Whether the hub serves `province`: `Ok(Ok(()))` when it does.
+    pub async fn check_province(&self, province: gongji_common::ProvinceCode) -> Result<Result<(), Decline>, Unanswered> {
+        let mut client = self.client.clone();
+        let request = gongji_proto::v1::CheckProvinceRequest {
+            province: province.to_string(),
+        };
+        match client.check_province(peer::request(request, self.deadlines)).await {
             Ok(answer) => Ok(acceptance_from_pb(answer.into_inner())),
             Err(status) => Ok(Err(read_failure(status)?)),
         }
@@ -141,6 +156,7 @@ impl HubClient {
 fn decision(reply: Result<tonic::Response<RouteAnswer>, tonic::Status>) -> Result<HubDecision, Unanswered> {
     let answer = match reply {
         Ok(answer) => answer.into_inner(),
+        Err(status) if status.code() == tonic::Code::AlreadyExists => return Ok(HubDecision::Taken(status.message().to_owned())),
         Err(status) => return Ok(HubDecision::Declined(None, read_failure(status)?)),
     };
     let period = Period::parse("period", &answer.period).ok();

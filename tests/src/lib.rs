@@ -409,13 +409,20 @@ pub async fn establish(
         .map(|r| r.into_inner())
 }
 
+/// A payment at `institution`: outpatient care at a medical institution
+/// ("H…"), medicine at a pharmacy ("P…"), as each one serves.
 pub fn pay_request(id: &str, beneficiary: &str, institution: &str, amount: &str) -> pb::PayRequest {
+    let purpose = if institution.starts_with('P') {
+        pb::PaymentPurpose::Pharmacy
+    } else {
+        pb::PaymentPurpose::Outpatient
+    };
     pb::PayRequest {
         payment_id: id.into(),
         beneficiary_id: beneficiary.into(),
         institution_id: institution.into(),
         amount: amount.into(),
-        purpose: pb::PaymentPurpose::Outpatient as i32,
+        purpose: purpose as i32,
         relationship_id: String::new(),
     }
 }

@@ -765,13 +765,14 @@ async fn a_transfer_moves_the_person_and_their_balance_to_the_receiving_province
     assert_eq!(value(&transferred, "transfer"), Some("t-1"), "{transferred}");
     assert_eq!(value(&transferred, "from"), Some("13 (Hebei)"));
     assert_eq!(value(&transferred, "to"), Some("340100 in 34 (Anhui)"));
-    // The relationship dissolved first: 1000.00 less the 100.00 paid moves.
-    assert_eq!(value(&transferred, "amount"), Some("900.00"));
+    // The available balance moves (1000.00 less the 500.00 quota); the
+    // unused quota (400.00) follows once the relationship has ended.
+    assert_eq!(value(&transferred, "amount"), Some("500.00"));
     // The transfer as the releasing and the receiving node know it.
     for node in [&hebei, &anhui] {
         eventually(&format!("transfer approved at {node}"), || async {
             let shown = gongji(&["show", "transfer", "t-1", "--node", node]).await;
-            (value(&shown.out, "status") == Some("approved") && value(&shown.out, "amount") == Some("900.00")).then_some(())
+            (value(&shown.out, "status") == Some("approved") && value(&shown.out, "amount") == Some("500.00")).then_some(())
         })
         .await;
     }
@@ -781,7 +782,10 @@ async fn a_transfer_moves_the_person_and_their_balance_to_the_receiving_province
         (Some("active"), Some("340100")),
         "{received}"
     );
-    assert_eq!(account(&net, "34", "d-13").await, ("900.00".into(), "0.00".into()));
+    eventually("the unused quota follows to Anhui", || async {
+        (account(&net, "34", "d-13").await == ("900.00".into(), "0.00".into())).then_some(())
+    })
+    .await;
     let released = ok(&["show", "person", "d-13", "--node", &hebei]).await;
     assert_eq!(value(&released, "status"), Some("transferred"), "{released}");
     eventually("the beneficiary's node learns why it ended", || async {
@@ -795,7 +799,7 @@ async fn a_transfer_moves_the_person_and_their_balance_to_the_receiving_province
     assert_eq!(value(&moved, "person"), Some("d-13"));
     assert_eq!(
         (value(&moved, "payer"), value(&moved, "payee"), value(&moved, "amount")),
-        (Some("13 (Hebei)"), Some("34 (Anhui)"), Some("900.00"))
+        (Some("13 (Hebei)"), Some("34 (Anhui)"), Some("500.00"))
     );
     net.shutdown().await;
 }

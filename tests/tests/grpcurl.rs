@@ -64,7 +64,7 @@ async fn grpcurl_lists_describes_and_pays_through_reflection() {
         "{message}"
     );
 
-    let request = r#"{"payment_id":"curl-1","beneficiary_id":"kin-41","institution_id":"H41010000001","amount":"66.60","purpose":"PAYMENT_PURPOSE_PHARMACY"}"#;
+    let request = r#"{"payment_id":"curl-1","beneficiary_id":"kin-41","institution_id":"P41010000001","amount":"66.60","purpose":"PAYMENT_PURPOSE_PHARMACY"}"#;
     let paid = grpcurl(&["-plaintext", "-d", request, &node, "gongji.v1.ProvinceNode/Pay"]).await;
     let paid: serde_json::Value = serde_json::from_str(&paid).expect("grpcurl prints JSON");
     assert_eq!(paid["status"], "TRANSACTION_STATUS_APPROVED", "{paid}");

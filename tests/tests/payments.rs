@@ -151,6 +151,43 @@ async fn a_retried_payment_is_debited_once_and_a_reused_id_is_refused() {
 }
 
 #[tokio::test]
+async fn a_payment_id_used_at_another_node_is_refused_naming_where_and_records_nothing() {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    hebei_donor_henan_parent(&net).await;
+    let (mut hebei, mut henan) = (net.node("13"), net.node("41"));
+    employee_with_balance(&mut henan, "donor-41", "410100", "1000.00").await;
+    register(&mut hebei, "kid-13", pb::InsuranceType::Resident, "130100").await;
+    establish(&mut henan, "rel-41-13", "donor-41", "kid-13", "13", "300.00")
+        .await
+        .unwrap();
+    assert!(approved(
+        &pay(&mut henan, pay_request("shared-id", "parent-41", "H41010000001", "10.00"))
+            .await
+            .unwrap()
+    ));
+
+    // The same id, another payment, at another node.
+    for _ in 0..2 {
+        assert_status(
+            pay(&mut hebei, pay_request("shared-id", "kid-13", "H13010000001", "20.00")).await,
+            Code::AlreadyExists,
+            "already recorded at the hub for another payment, served at province 41's node",
+        );
+    }
+    let seen = payment(&mut hebei, "shared-id").await.unwrap();
+    assert_eq!(
+        (seen.beneficiary_id.as_str(), seen.amount.as_str()),
+        ("parent-41", "10.00"),
+        "13 knows the id only as the donor's node of 41's payment"
+    );
+    assert_eq!(balances(&mut henan, "donor-41").await.1, "300.00", "the donor paid nothing");
+    // The id stays free at 13: nothing waits there to be retried.
+    let info = hebei.get_node_info(pb::GetNodeInfoRequest {}).await.unwrap().into_inner();
+    assert_eq!(info.pending, 0);
+    net.shutdown().await;
+}
+
+#[tokio::test]
 async fn the_donors_node_never_approves_beyond_the_remaining_quota() {
     let net = TestNetwork::start(&["13", "41"]).await;
     hebei_donor_henan_parent(&net).await;
@@ -312,5 +349,47 @@ async fn a_payment_waits_pending_while_the_hub_is_down_then_completes() {
     })
     .await;
     assert_eq!(balances(&mut net.node("13"), "donor-13").await.1, "480.00");
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_purpose_the_institution_does_not_serve_is_declined_with_its_own_reason() {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    hebei_donor_henan_parent(&net).await;
+    let (mut hebei, mut henan) = (net.node("13"), net.node("41"));
+    let mut medicine_at_a_hospital = pay_request("wrong-1", "parent-41", "H41010000001", "10.00");
+    medicine_at_a_hospital.purpose = pb::PaymentPurpose::Pharmacy as i32;
+    let mut stay_at_a_pharmacy = pay_request("wrong-2", "parent-41", "P41010000002", "10.00");
+    stay_at_a_pharmacy.purpose = pb::PaymentPurpose::Inpatient as i32;
+    for (request, says) in [
+        (medicine_at_a_hospital, "H41010000001 is a designated medical institution"),
+        (stay_at_a_pharmacy, "P41010000002 is a designated pharmacy"),
+    ] {
+        let declined = pay(&mut henan, request.clone()).await.unwrap();
+        assert_eq!(
+            (declined.status, declined.decline_reason),
+            (
+                pb::TransactionStatus::Declined as i32,
+                pb::DeclineReason::WrongInstitutionKind as i32
+            )
+        );
+        assert!(declined.decline_message.contains(says), "{}", declined.decline_message);
+        // Decided where the institution is: the hub never saw it.
+        assert_status(
+            net.hub()
+                .get_transaction(pb::GetTransactionRequest {
+                    transaction_id: request.payment_id.clone(),
+                    kind: pb::TransactionKind::Payment as i32,
+                })
+                .await,
+            Code::NotFound,
+            &request.payment_id,
+        );
+    }
+    assert_eq!(balances(&mut hebei, "donor-13").await.1, "500.00", "nothing debited");
+    let medicine = pay(&mut henan, pay_request("right-1", "parent-41", "P41010000002", "10.00"))
+        .await
+        .unwrap();
+    assert!(approved(&medicine), "medicine at a pharmacy is paid");
     net.shutdown().await;
 }

@@ -2,7 +2,9 @@
 //! "when either party's insurance relationship is transferred or terminated,
 //! the relationship dissolves by itself, and the unused quota returns"; on a
 //! transfer across provinces the personal-account balance follows the person,
-//! cleared monthly like any other cross-province transaction.
+//! cleared monthly like any other cross-province transaction. A transfer is
+//! one decision: the person leaves (relationships end, every fen follows
+//! them) or nothing changes at all.
 
 use gongji_tests::{
     assert_status, balances, employee_with_balance, establish, eventually, history, pay, pay_request, register, relationship,
@@ -147,8 +149,9 @@ async fn a_donor_transfers_to_another_province_with_their_balance_while_a_benefi
         .unwrap()
         .into_inner();
     assert_eq!(moved.status, Ts::Approved as i32, "{moved:?}");
-    // Everything unused came back before the balance moved: 2000 - 100 paid.
-    assert_eq!((moved.amount.as_str(), moved.to_province.as_str()), ("1900.00", "34"));
+    // The available balance moves first (2000 less the quotas 500 and 300);
+    // the unused quotas follow once the relationships end.
+    assert_eq!((moved.amount.as_str(), moved.to_province.as_str()), ("1200.00", "34"));
     let person = hebei
         .get_person(pb::GetPersonRequest {
             person_id: "donor-13".into(),
@@ -157,8 +160,15 @@ async fn a_donor_transfers_to_another_province_with_their_balance_while_a_benefi
         .unwrap()
         .into_inner();
     assert_eq!(person.status, pb::PersonStatus::Transferred as i32, "kept as transferred");
-    assert_eq!(balances(&mut hebei, "donor-13").await, ("0.00".into(), "0.00".into()));
-    assert_eq!(relationship(&mut hebei, "rel-child").await.end_reason, End::DonorTransferred as i32);
+    assert_eq!(
+        relationship_becomes(&net, "13", "rel-child", Rs::Dissolved).await.end_reason,
+        End::DonorTransferred as i32
+    );
+    eventually("nothing stays in Hebei", || {
+        let mut hebei = net.node("13");
+        async move { (balances(&mut hebei, "donor-13").await == ("0.00".into(), "0.00".into())).then_some(()) }
+    })
+    .await;
 
     // Anhui registers the same national id with the moved balance.
     let mut anhui = net.node("34");
@@ -174,7 +184,12 @@ async fn a_donor_transfers_to_another_province_with_their_balance_while_a_benefi
         (pb::PersonStatus::Active as i32, "340100")
     );
     assert_eq!(there.insurance_type, pb::InsuranceType::Employee as i32);
-    assert_eq!(balances(&mut anhui, "donor-13").await, ("1900.00".into(), "0.00".into()));
+    // Everything unused arrives: 2000 - 100 paid.
+    eventually("the quotas follow to Anhui", || {
+        let mut anhui = net.node("34");
+        async move { (balances(&mut anhui, "donor-13").await == ("1900.00".into(), "0.00".into())).then_some(()) }
+    })
+    .await;
     assert_eq!(transfer_record(&mut anhui, "t-1").await.status, Ts::Approved as i32);
 
     // The hub cleared it as a transaction: 13 owes 34.
@@ -193,7 +208,7 @@ async fn a_donor_transfers_to_another_province_with_their_balance_while_a_benefi
             at_hub.payee_province.as_str(),
             at_hub.amount.as_str()
         ),
-        ("13", "34", "1900.00")
+        ("13", "34", "1200.00")
     );
     assert_eq!(at_hub.person_id, "donor-13");
 
@@ -233,7 +248,7 @@ async fn a_donor_transfers_to_another_province_with_their_balance_while_a_benefi
 }
 
 #[tokio::test]
-async fn a_transfer_waits_while_the_receiving_node_is_down_and_a_refused_transfer_gives_everything_back() {
+async fn a_transfer_waits_while_the_receiving_node_is_down_and_a_refused_transfer_changes_nothing() {
     let mut net = TestNetwork::start(&["13", "34", "41"]).await;
     family(&net).await;
     let mut hebei = net.node("13");
@@ -259,11 +274,12 @@ async fn a_transfer_waits_while_the_receiving_node_is_down_and_a_refused_transfe
     .await;
     assert_eq!(done.amount, "0.00");
     assert_eq!(
-        relationship(&mut hebei, "rel-child").await.end_reason,
-        End::BeneficiaryTransferred as i32
+        relationship_becomes(&net, "13", "rel-child", Rs::Dissolved).await.end_reason,
+        End::BeneficiaryTransferred as i32,
+        "it ends once the child is taken in there"
     );
 
-    // Anhui already insures this person: the transfer is declined and nothing is lost.
+    // Anhui already insures this person: the transfer is declined and nothing changes.
     employee_with_balance(&mut net.node("34"), "sister-41", "340100", "5.00").await;
     let refused = net
         .node("41")
@@ -286,14 +302,19 @@ async fn a_transfer_waits_while_the_receiving_node_is_down_and_a_refused_transfe
     assert_eq!(sister.status, pb::PersonStatus::Active as i32, "still insured here");
     assert_eq!(
         balances(&mut henan, "sister-41").await,
-        ("800.00".into(), "0.00".into()),
-        "her quota came back and stayed"
+        ("600.00".into(), "200.00".into()),
+        "her balance came back, her quota stayed frozen"
     );
+    assert_eq!(relationship(&mut henan, "rel-sister").await.status, Rs::Active as i32, "untouched");
     assert_eq!(
-        relationship(&mut henan, "rel-sister").await.end_reason,
-        End::DonorTransferred as i32,
-        "it dissolved first"
+        relationship(&mut hebei, "rel-sister").await.status,
+        Rs::Active as i32,
+        "on both sides"
     );
+    let paid = pay(&mut hebei, pay_request("p-after-refusal", "donor-13", "H13010000001", "10.00"))
+        .await
+        .unwrap();
+    assert_eq!(paid.status, Ts::Approved as i32, "the relationship still pays");
     assert_status(
         hebei.transfer_insurance(transfer("t-x", "donor-13", "130300")).await,
         Code::InvalidArgument,
@@ -312,7 +333,7 @@ async fn money_returned_after_a_donor_moved_follows_them_to_their_new_province()
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((moved.status, moved.amount.as_str()), (Ts::Approved as i32, "1900.00"));
+    assert_eq!((moved.status, moved.amount.as_str()), (Ts::Approved as i32, "1200.00"));
 
     // The Henan hospital refunds part of the parent's payment afterwards.
     let back = gongji_tests::refund(&mut net.node("41"), "r-late", "p-parent", "30.00")
@@ -354,7 +375,9 @@ async fn money_returned_after_a_donor_moved_follows_them_to_their_new_province()
             moved_amounts.push(t.amount);
         }
     }
-    assert_eq!(moved_amounts, vec!["1900.00".to_string(), "30.00".to_string()]);
+    // The balance, then the quotas returned when the relationships ended, then the refund.
+    moved_amounts.sort_by_key(|amount| gongji_tests::fen(amount));
+    assert_eq!(moved_amounts, ["30.00", "700.00", "1200.00"]);
     for node in ["13", "34", "41"] {
         eventually(&format!("nothing pending at {node}"), || {
             let mut client = net.node(node);
@@ -369,7 +392,8 @@ async fn money_returned_after_a_donor_moved_follows_them_to_their_new_province()
 #[tokio::test]
 async fn money_returned_while_a_transfer_is_pending_follows_the_person() {
     // Found by review: a refund landing between the start and the end of a
-    // transfer used to stay in the old province.
+    // transfer used to stay in the old province. It returns to the quota,
+    // which follows the person when the relationship ends.
     let mut net = TestNetwork::start(&["13", "34", "41"]).await;
     family(&net).await;
     net.stop_node("34").await;
@@ -381,9 +405,10 @@ async fn money_returned_while_a_transfer_is_pending_follows_the_person() {
         "Anhui is down"
     );
     let held = transfer_record(&mut net.node("13"), "t-1").await;
-    assert_eq!((held.status, held.amount.as_str()), (Ts::Pending as i32, "1900.00"));
+    assert_eq!((held.status, held.amount.as_str()), (Ts::Pending as i32, "1200.00"));
 
-    // Meanwhile the Henan hospital refunds 30.00; it lands in the donor's Hebei account.
+    // Meanwhile the Henan hospital refunds 30.00: the relationship has not
+    // ended, so it goes back to the parent's quota.
     let back = gongji_tests::refund(&mut net.node("41"), "r-1", "p-parent", "30.00").await.unwrap();
     assert_eq!(back.status, Ts::Approved as i32);
 
@@ -406,5 +431,79 @@ async fn money_returned_while_a_transfer_is_pending_follows_the_person() {
     for node in ["13", "34", "41"] {
         assert_eq!(trial_balance(&mut net.node(node)).await, "0.00", "province {node}");
     }
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_transfer_to_a_province_that_is_not_there_changes_nothing() {
+    let net = TestNetwork::start(&["13", "34", "41"]).await;
+    family(&net).await;
+    let mut hebei = net.node("13");
+    let before = balances(&mut hebei, "donor-13").await;
+    // 99 is no province of the national platform; 37 is one the hub does not serve.
+    assert_status(
+        hebei.transfer_insurance(transfer("t-99", "donor-13", "990100")).await,
+        Code::InvalidArgument,
+        "99 is not a province code",
+    );
+    assert_status(
+        hebei.transfer_insurance(transfer("t-37", "donor-13", "370100")).await,
+        Code::FailedPrecondition,
+        "province 37 is not connected to the national hub; nothing was changed",
+    );
+    for id in ["t-99", "t-37"] {
+        assert_status(
+            hebei.get_transfer(pb::GetTransferRequest { transfer_id: id.into() }).await,
+            Code::NotFound,
+            id,
+        );
+    }
+    let person = hebei
+        .get_person(pb::GetPersonRequest {
+            person_id: "donor-13".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(person.status, pb::PersonStatus::Active as i32);
+    assert_eq!(balances(&mut hebei, "donor-13").await, before);
+    for id in ["rel-parent", "rel-child"] {
+        assert_eq!(relationship(&mut hebei, id).await.status, Rs::Active as i32, "{id}");
+    }
+    assert_eq!(relationship(&mut net.node("41"), "rel-parent").await.status, Rs::Active as i32);
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_transfer_id_used_at_another_node_is_refused_naming_it_and_changes_nothing() {
+    let net = TestNetwork::start(&["13", "34", "41"]).await;
+    family(&net).await;
+    let mut hebei = net.node("13");
+    hebei.transfer_insurance(transfer("t-shared", "child-13", "340100")).await.unwrap();
+    let mut henan = net.node("41");
+    assert_status(
+        henan.transfer_insurance(transfer("t-shared", "sister-41", "340100")).await,
+        Code::AlreadyExists,
+        "served at province 13's node",
+    );
+    assert_status(
+        henan
+            .get_transfer(pb::GetTransferRequest {
+                transfer_id: "t-shared".into(),
+            })
+            .await,
+        Code::NotFound,
+        "t-shared",
+    );
+    let sister = henan
+        .get_person(pb::GetPersonRequest {
+            person_id: "sister-41".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(sister.status, pb::PersonStatus::Active as i32);
+    assert_eq!(balances(&mut henan, "sister-41").await, ("600.00".into(), "200.00".into()));
+    assert_eq!(relationship(&mut henan, "rel-sister").await.status, Rs::Active as i32);
     net.shutdown().await;
 }

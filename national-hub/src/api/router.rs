@@ -153,6 +153,11 @@ impl HubRouter for RouterApi {
         .await
     }
 
+    async fn check_province(&self, request: Request<pb::CheckProvinceRequest>) -> Result<Response<pb::Acceptance>, Status> {
+        let province = ProvinceCode::parse("province", &request.get_ref().province).map_err(HubError::from)?;
+        Ok(Response::new(acceptance_to_pb(&self.hub.check_province(province))))
+    }
+
     type StreamStatementStream = ReceiverStream<Result<pb::StatementItem, Status>>;
 
     async fn stream_statement(&self, request: Request<pb::StatementRequest>) -> Result<Response<Self::StreamStatementStream>, Status> {

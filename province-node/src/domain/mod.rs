@@ -14,7 +14,9 @@ pub use event::{Event, EventKind};
 pub use gongji_common::contract::{
     CrossPayment, CrossRefund, CrossTransfer, Decline, DeclineReason, EndReason, Fund, Grant, Party, Payee, Purpose, RelationKind, TxStatus,
 };
-pub use payment::{choose_relationship, may_touch, route, AcquiredPayment, IssuedDebit, PayCommand, Reversal, Tombstone};
+pub use payment::{
+    check_institution, choose_relationship, may_touch, route, AcquiredPayment, IssuedDebit, PayCommand, Reversal, Tombstone,
+};
 pub use person::{Contribution, CreditCommand, InsuranceType, Person, PersonStatus, RegisterCommand};
 pub use refund::{RefundCommand, RefundRecord};
 pub use relationship::{

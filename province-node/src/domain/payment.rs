@@ -5,7 +5,7 @@
 use gongji_common::{
     contract::{CrossPayment, Decline, DeclineReason, Payee, Purpose, TxStatus},
     period::now_millis,
-    Id, InstitutionCode, Money, Period, ProvinceCode,
+    Id, InstitutionCode, InstitutionKind, Money, Period, ProvinceCode,
 };
 use serde::{Deserialize, Serialize};
 
@@ -256,6 +256,43 @@ impl IssuedDebit {
     }
 }
 
+/// "The personal share of outpatient and inpatient costs is paid at a
+/// designated medical institution, that of medicines at a designated
+/// pharmacy": the institution's kind must serve the purpose. (Contributions
+/// go to a fund, which the payee already says.)
+pub fn check_institution(payee: &Payee, purpose: Purpose) -> Result<(), Decline> {
+    let Payee::Institution(code) = payee else {
+        return Ok(());
+    };
+    let needed = match purpose {
+        Purpose::Outpatient | Purpose::Inpatient => InstitutionKind::Medical,
+        Purpose::Pharmacy => InstitutionKind::Pharmacy,
+        Purpose::ResidentContribution | Purpose::LongTermCareContribution => return Ok(()),
+    };
+    if code.kind() == needed {
+        return Ok(());
+    }
+    Err(Decline::new(
+        DeclineReason::WrongInstitutionKind,
+        format!(
+            "{code} is {}, and {} is paid at {}",
+            code.kind().describe(),
+            purpose_words(purpose),
+            needed.describe()
+        ),
+    ))
+}
+
+fn purpose_words(purpose: Purpose) -> &'static str {
+    match purpose {
+        Purpose::Outpatient => "outpatient care",
+        Purpose::Inpatient => "an inpatient stay",
+        Purpose::Pharmacy => "medicine bought at a pharmacy",
+        Purpose::ResidentContribution => "a resident-insurance contribution",
+        Purpose::LongTermCareContribution => "a long-term-care contribution",
+    }
+}
+
 /// Picks the relationship to pay from among the beneficiary's: active ones,
 /// same-province first, oldest first, with enough remaining quota as this
 /// node knows it. The donor's node still decides a cross-province payment.
@@ -274,4 +311,29 @@ pub fn choose_relationship(candidates: &[Relationship], here: ProvinceCode, amou
             format!("no active relationship of the beneficiary has {amount} of quota remaining"),
         )
     })
+}
+
+#[cfg(test)]
+mod institution_tests {
+    use super::*;
+
+    #[test]
+    fn care_is_paid_at_medical_institutions_and_medicine_at_pharmacies() {
+        let hospital = Payee::Institution(InstitutionCode::parse("i", "H32010000001").unwrap());
+        let pharmacy = Payee::Institution(InstitutionCode::parse("i", "P32010000002").unwrap());
+        for (payee, purpose, served) in [
+            (&hospital, Purpose::Outpatient, true),
+            (&hospital, Purpose::Inpatient, true),
+            (&hospital, Purpose::Pharmacy, false),
+            (&pharmacy, Purpose::Pharmacy, true),
+            (&pharmacy, Purpose::Outpatient, false),
+            (&pharmacy, Purpose::Inpatient, false),
+        ] {
+            let checked = check_institution(payee, purpose);
+            assert_eq!(checked.is_ok(), served, "{payee:?} {purpose:?}");
+            if let Err(decline) = checked {
+                assert_eq!(decline.reason, DeclineReason::WrongInstitutionKind);
+            }
+        }
+    }
 }

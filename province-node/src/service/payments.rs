@@ -12,8 +12,8 @@ use gongji_common::{
 use super::{cross::CrossLine, Node};
 use crate::{
     domain::{
-        check_spend, choose_relationship, AcquiredPayment, CrossPayment, Decline, DeclineReason, Event, EventKind, InsuranceType,
-        IssuedDebit, PayCommand, Person, Relationship, Tombstone,
+        check_institution, check_spend, choose_relationship, AcquiredPayment, CrossPayment, Decline, DeclineReason, Event, EventKind,
+        InsuranceType, IssuedDebit, PayCommand, Person, Relationship, Tombstone,
     },
     error::{NodeError, NodeResult},
     hub_client::{HubDecision, Unanswered},
@@ -86,7 +86,9 @@ impl Node {
                 if let Some(existing) = tx.get::<AcquiredPayment>(PAYMENTS, command.payment_id.as_bytes())? {
                     return Ok(Ok(existing));
                 }
-                let chosen = Self::check_beneficiary_may_pay(&beneficiary, command.purpose).and_then(|()| relationship.clone());
+                let chosen = Self::check_beneficiary_may_pay(&beneficiary, command.purpose)
+                    .and_then(|()| check_institution(&command.payee, command.purpose))
+                    .and_then(|()| relationship.clone());
                 let payment = match chosen {
                     Err(decline) => AcquiredPayment::declined(command.clone(), None, decline),
                     Ok(chosen) => {
@@ -286,6 +288,13 @@ impl Node {
                         payment.approve(Some(*period));
                     }
                     HubDecision::Declined(period, decline) => payment.decline(*period, decline.clone()),
+                    HubDecision::Taken(why) => {
+                        // Another node's payment holds the id: this one was
+                        // never routed, so it leaves no trace here either.
+                        tx.remove(PAYMENTS, id.as_bytes())?;
+                        Self::clear_pending(tx, PendingKind::Payment, id)?;
+                        return Ok(Err(NodeError::AlreadyExists(format!("{why}; nothing was recorded at this node"))));
+                    }
                 }
                 tx.put(PAYMENTS, id.as_bytes(), &payment)?;
                 Self::clear_pending(tx, PendingKind::Payment, id)?;

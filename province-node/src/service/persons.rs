@@ -207,6 +207,13 @@ impl Node {
                         }
                     }
                 }
+                // A person who moved away: the quotas just returned follow them.
+                if let (PersonStatus::Transferred, Some(_)) = (person.status, person.moved_to) {
+                    let returned = tx.balance(&store::available(person_id))?;
+                    if !returned.is_zero() {
+                        Self::follow_person(tx, person_id, returned, &format!("quotas/{person_id}"))?;
+                    }
+                }
                 Self::clear_pending(tx, PendingKind::Cascade, person_id)?;
                 Ok(Ok(ended))
             })

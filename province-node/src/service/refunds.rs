@@ -145,6 +145,14 @@ impl Node {
                 }
                 let route = record.payment.clone();
                 let amount = record.command.amount;
+                let release = |tx: &gongji_common::store::Tx| -> Result<(), gongji_common::store::TxFail> {
+                    // Free what the refund had reserved on the payment.
+                    if let Some(mut payment) = tx.get::<AcquiredPayment>(PAYMENTS, record.command.payment_id.as_bytes())? {
+                        payment.refunded = payment.refunded.checked_sub(amount).unwrap_or(Money::ZERO);
+                        tx.put(PAYMENTS, record.command.payment_id.as_bytes(), &payment)?;
+                    }
+                    Ok(())
+                };
                 match &decision {
                     HubDecision::Approved(period) => {
                         let region = self.payee_region(tx, &route.payee, &route.beneficiary_id)?;
@@ -171,12 +179,16 @@ impl Node {
                         record.status = TxStatus::Approved;
                         record.period = Some(*period);
                     }
+                    HubDecision::Taken(why) => {
+                        // Another node's refund holds the id: this one was
+                        // never routed, so it leaves no trace here either.
+                        release(tx)?;
+                        tx.remove(REFUNDS, id.as_bytes())?;
+                        Self::clear_pending(tx, PendingKind::Refund, id)?;
+                        return Ok(Err(NodeError::AlreadyExists(format!("{why}; nothing was recorded at this node"))));
+                    }
                     HubDecision::Declined(period, decline) => {
-                        // Free what the refund had reserved on the payment.
-                        if let Some(mut payment) = tx.get::<AcquiredPayment>(PAYMENTS, record.command.payment_id.as_bytes())? {
-                            payment.refunded = payment.refunded.checked_sub(amount).unwrap_or(Money::ZERO);
-                            tx.put(PAYMENTS, record.command.payment_id.as_bytes(), &payment)?;
-                        }
+                        release(tx)?;
                         record.status = TxStatus::Declined;
                         record.period = *period;
                         record.decline = Some(decline.clone());

@@ -1,9 +1,18 @@
-//! Insurance transfers across provinces (医保关系转移接续). At the releasing
-//! node: the person is marked transferred (no new relationships, payments or
-//! contributions), their relationships dissolve, the balance is fixed and
-//! held, the hub routes it to the receiving node, and the held balance leaves
-//! (or comes back if the receiving node declines). Each step is durable and
-//! the whole is resumed by the recovery pass, so any node may be down midway.
+//! Insurance transfers across provinces (医保关系转移接续). A transfer is one
+//! decision: either the person leaves (their relationships end, their
+//! balance moves) or nothing changes at all.
+//!
+//! At the releasing node: the destination is checked before anything is
+//! written (a known region of a province the hub serves); the person is
+//! marked transferred (no new relationships, payments or contributions, and
+//! their relationships decline payments meanwhile, but stay as they are);
+//! their available balance is held and routed by the hub to the receiving
+//! node. Only once the receiving node has taken the person in do their
+//! relationships end: the unused quotas come back to the person and follow
+//! them to their new province (a follow-up transfer each). A refusal (by the
+//! hub or the receiving node) gives the balance back and makes the person
+//! active again, relationships untouched. Each step is durable and the whole
+//! is resumed by the recovery pass, so any node may be down midway.
 
 use gongji_common::{
     contract::{CrossTransfer, Decline, DeclineReason, TxKind},
@@ -32,16 +41,7 @@ pub enum TransferView {
 impl Node {
     /// Starts (or resumes) the transfer of a person's insurance to another province.
     pub async fn transfer(&self, command: TransferCommand) -> NodeResult<TransferOut> {
-        if command.to_region.province() == self.province {
-            return Err(gongji_common::FieldError::new(
-                "to_region",
-                format!(
-                    "{} is a region of this province; a transfer moves insurance to another province",
-                    command.to_region
-                ),
-            )
-            .into());
-        }
+        self.check_destination(&command).await?;
         let record = self
             .transact(|tx| {
                 if let Some(existing) = tx.get::<TransferOut>(TRANSFERS_OUT, command.transfer_id.as_bytes())? {
@@ -62,7 +62,6 @@ impl Node {
                 }
                 person.status = PersonStatus::Transferred;
                 tx.put(PERSONS, person.id.as_bytes(), &person)?;
-                Self::mark_pending(tx, PendingKind::Cascade, &person.id)?;
                 Self::mark_pending(tx, PendingKind::Transfer, &command.transfer_id)?;
                 let record = TransferOut {
                     command: command.clone(),
@@ -86,6 +85,51 @@ impl Node {
         Ok(record)
     }
 
+    /// Refuses, before anything is written, a transfer to this province, to
+    /// a region of no province of the national platform, or to a province
+    /// the hub does not serve (asked of the hub; unreachable: UNAVAILABLE).
+    async fn check_destination(&self, command: &TransferCommand) -> NodeResult<()> {
+        let to = command.to_region.province();
+        if to == self.province {
+            return Err(gongji_common::FieldError::new(
+                "to_region",
+                format!(
+                    "{} is a region of this province; a transfer moves insurance to another province",
+                    command.to_region
+                ),
+            )
+            .into());
+        }
+        if to.known_name().is_none() {
+            return Err(gongji_common::FieldError::new(
+                "to_region",
+                format!(
+                    "{} is no region of the national platform: {to} is not a province code (GB/T 2260, e.g. 340100 for Hefei, Anhui)",
+                    command.to_region
+                ),
+            )
+            .into());
+        }
+        // A transfer already recorded is resumed whatever the hub says now.
+        if self
+            .store
+            .get::<TransferOut>(TRANSFERS_OUT, command.transfer_id.as_bytes())?
+            .is_some()
+        {
+            return Ok(());
+        }
+        match self.hub.check_province(to).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(decline)) => Err(NodeError::FailedPrecondition(format!(
+                "cannot transfer to {}: {}; nothing was changed",
+                command.to_region, decline.message
+            ))),
+            Err(Unanswered(why)) => Err(NodeError::Unavailable(format!(
+                "cannot check that province {to} is connected ({why}); nothing was changed: try again"
+            ))),
+        }
+    }
+
     /// Takes a pending transfer as far as it can go.
     pub async fn resolve_transfer(&self, id: &Id) -> NodeResult<TransferOut> {
         let mut record = self.transfer_out(id)?;
@@ -94,8 +138,8 @@ impl Node {
         }
         let person_id = record.command.person_id.clone();
         if record.amount.is_none() {
-            // Relationships first: their unused quotas return to the balance that moves.
-            self.cascade(&person_id).await?;
+            // The available balance moves now; unused quotas follow once the
+            // relationships end, after the receiving node has said yes.
             record = self
                 .transact(|tx| {
                     let Some(mut record) = tx.get::<TransferOut>(TRANSFERS_OUT, id.as_bytes())? else {
@@ -169,27 +213,21 @@ impl Node {
                             if !arrived.is_zero() {
                                 Self::follow_person(tx, &person_id, arrived, &format!("transfer-rest/{id}"))?;
                             }
+                            // Taken in there: now their relationships end.
+                            Self::mark_pending(tx, PendingKind::Cascade, &person_id)?;
                         }
                         record.decide(Some(*period), Ok(()));
                     }
+                    HubDecision::Taken(why) => {
+                        // Another node's transfer holds the id: this one was
+                        // never routed, so it leaves no trace here either.
+                        Self::give_back_held(tx, id, &person_id, amount, &record)?;
+                        tx.remove(TRANSFERS_OUT, id.as_bytes())?;
+                        Self::clear_pending(tx, PendingKind::Transfer, id)?;
+                        return Ok(Err(NodeError::AlreadyExists(format!("{why}; nothing was changed at this node"))));
+                    }
                     HubDecision::Declined(period, decline) => {
-                        if !amount.is_zero() {
-                            tx.post(&JournalEntry::transfer(
-                                id.as_str(),
-                                "transfer declined: balance back",
-                                &store::transit(id),
-                                &store::available(&person_id),
-                                amount,
-                            ))?;
-                        }
-                        // A refused move leaves the person insured here; a refused
-                        // follow-up only leaves the money in their account here.
-                        if !record.follow_up {
-                            if let Some(mut person) = tx.get::<Person>(PERSONS, person_id.as_bytes())? {
-                                person.status = PersonStatus::Active;
-                                tx.put(PERSONS, person_id.as_bytes(), &person)?;
-                            }
-                        }
+                        Self::give_back_held(tx, id, &person_id, amount, &record)?;
                         record.decide(*period, Err(decline.clone()));
                     }
                 }
@@ -199,7 +237,36 @@ impl Node {
             })
             .await?;
         tracing::info!(transfer = %id, status = ?record.status, "insurance transfer resolved");
+        if record.status == gongji_common::contract::TxStatus::Approved && !record.follow_up {
+            // The person has left: their relationships end now (the recovery
+            // pass finishes it if this does not).
+            if let Err(error) = self.cascade(&person_id).await {
+                tracing::warn!(person = %person_id, %error, "relationships of a transferred person end in the background");
+            }
+        }
         Ok(record)
+    }
+
+    /// A refused transfer: the held balance back to the person, who stays
+    /// insured here with every relationship as it was (a refused follow-up
+    /// only leaves the money in their account here).
+    fn give_back_held(tx: &Tx, id: &Id, person_id: &Id, amount: Money, record: &TransferOut) -> Result<(), TxFail> {
+        if !amount.is_zero() {
+            tx.post(&JournalEntry::transfer(
+                id.as_str(),
+                "transfer declined: balance back",
+                &store::transit(id),
+                &store::available(person_id),
+                amount,
+            ))?;
+        }
+        if !record.follow_up {
+            if let Some(mut person) = tx.get::<Person>(PERSONS, person_id.as_bytes())? {
+                person.status = PersonStatus::Active;
+                tx.put(PERSONS, person_id.as_bytes(), &person)?;
+            }
+        }
+        Ok(())
     }
 
     /// The receiving node takes a person in with their balance. Idempotent by
