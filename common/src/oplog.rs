@@ -17,7 +17,7 @@
 //! would show.
 
 use gongji_proto::v1 as pb;
-use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, SerializeOptions};
+use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, ReflectMessage, SerializeOptions};
 use serde::{Deserialize, Serialize};
 use tonic::Code;
 
@@ -60,7 +60,9 @@ pub struct ActionRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutcomeRecord {
     pub at: i64,
-    /// "OK", "PERMISSION_DENIED", …
+    /// What the call came to: a gRPC status code when it failed
+    /// ("PERMISSION_DENIED", …); the status its answer carries when it has
+    /// one ("APPROVED", "DECLINED", "PENDING", "ACTIVE", …); else "OK".
     pub code: String,
     pub message: String,
 }
@@ -119,11 +121,11 @@ impl OpLog {
     /// Appends the outcome of action `seq` (an outcome already recorded
     /// stays: records are never changed). On disk with the next durable
     /// write of the store; see [`OpLog::durable`].
-    pub fn record_outcome(&self, seq: u64, code: Code, message: &str) -> Result<(), StoreError> {
+    pub fn record_outcome(&self, seq: u64, code: &str, message: &str) -> Result<(), StoreError> {
         let tree = self.tree;
         let record = OutcomeRecord {
             at: now_millis(),
-            code: code_name(code).to_owned(),
+            code: code.to_owned(),
             message: cut(message),
         };
         self.store
@@ -216,21 +218,68 @@ pub fn method(path: &str) -> Option<MethodDescriptor> {
     pool()?.get_service_by_name(service)?.methods().find(|m| m.name() == method)
 }
 
+/// The message of a unary call's body as sent (one gRPC frame: a
+/// compression flag, a 4-byte length, the message), or why it is none.
+fn unframe(body: &[u8]) -> Result<&[u8], &'static str> {
+    let Some((header, rest)) = body.split_first_chunk::<5>() else {
+        return Err("(no message)");
+    };
+    if header[0] != 0 {
+        return Err("(a compressed message)");
+    }
+    let length = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    rest.get(..length).ok_or("(a truncated message)")
+}
+
+/// What an answered call came to, for the log: its code and message. A
+/// failed call: its status code and message. An answer that carries a
+/// status (a payment's, a refund's, a transfer's, a relationship's): that
+/// status ("APPROVED", "DECLINED", "PENDING", "ACTIVE", …), and for a
+/// decline its reason and why. Any other answer: "OK".
+pub fn outcome(method: Option<&MethodDescriptor>, status: &tonic::Status, answer: &[u8]) -> (String, String) {
+    if status.code() != Code::Ok {
+        return (code_name(status.code()).to_owned(), status.message().to_owned());
+    }
+    let ok = || ("OK".to_owned(), String::new());
+    let Some(message) = method
+        .and_then(|m| Some((m, unframe(answer).ok()?)))
+        .and_then(|(m, bytes)| DynamicMessage::decode(m.output(), bytes).ok())
+    else {
+        return ok();
+    };
+    let enum_word = |field: &str, prefix: &str| -> Option<String> {
+        let descriptor = message.descriptor().get_field_by_name(field)?;
+        let prost_reflect::Kind::Enum(kind) = descriptor.kind() else {
+            return None;
+        };
+        let number = message.get_field(&descriptor).as_enum_number()?;
+        let name = kind.get_value(number)?.name().to_owned();
+        let word = name.split_once(prefix).map_or(name.as_str(), |(_, rest)| rest).to_owned();
+        Some(word)
+    };
+    let Some(state) = enum_word("status", "STATUS_") else {
+        return ok();
+    };
+    if state != "DECLINED" {
+        return (state, String::new());
+    }
+    let reason = enum_word("decline_reason", "DECLINE_REASON_").unwrap_or_default().to_lowercase();
+    let why = ["decline_message", "message"]
+        .iter()
+        .find_map(|field| message.get_field_by_name(field).and_then(|v| v.as_str().map(str::to_owned)))
+        .unwrap_or_default();
+    (state, format!("{reason}: {why}"))
+}
+
 /// The request of a unary call to `method` as JSON with the proto field
 /// names, from its body as sent (one gRPC frame: a compression flag, a
 /// 4-byte length, the message). A body that is no such message is
 /// described rather than refused: the handler refuses it, and the log
 /// shows what was sent.
 pub fn describe(method: &MethodDescriptor, body: &[u8]) -> String {
-    let Some((header, rest)) = body.split_first_chunk::<5>() else {
-        return "(no message)".into();
-    };
-    if header[0] != 0 {
-        return "(a compressed message)".into();
-    }
-    let length = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
-    let Some(message) = rest.get(..length) else {
-        return "(a truncated message)".into();
+    let message = match unframe(body) {
+        Ok(message) => message,
+        Err(why) => return why.into(),
     };
     let decoded = match DynamicMessage::decode(method.input(), message) {
         Ok(decoded) => decoded,
@@ -303,8 +352,8 @@ mod tests {
         assert_eq!(log.append_action(action("1")).unwrap(), 1);
         assert_eq!(log.append_action(action("2")).unwrap(), 2);
         log.durable().await.unwrap();
-        log.record_outcome(1, Code::Ok, "").unwrap();
-        log.record_outcome(1, Code::Internal, "later").unwrap();
+        log.record_outcome(1, "OK", "").unwrap();
+        log.record_outcome(1, "INTERNAL", "later").unwrap();
         log.durable().await.unwrap();
         let entries = log.list(0, 0).unwrap();
         assert_eq!(entries.len(), 2);

@@ -274,43 +274,67 @@ where
     B::Error: Into<tonic::codegen::StdError>,
     F: FnOnce(Status) + Send + Unpin + 'static,
 {
+    on_answer(response, 0, move |status, _| report(status))
+}
+
+/// Like [`on_status`], also handing `report` the first `keep` bytes of the
+/// answer's body (the answer of a unary call, framed as gRPC sends it).
+pub fn on_answer<B, F>(response: http::Response<B>, keep: usize, report: F) -> http::Response<Body>
+where
+    B: http_body::Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Into<tonic::codegen::StdError>,
+    F: FnOnce(Status, &[u8]) + Send + Unpin + 'static,
+{
     let (parts, body) = response.into_parts();
     let body = match Status::from_header_map(&parts.headers) {
         Some(status) => {
-            report(status);
+            report(status, &[]);
             Body::new(body)
         }
         None => Body::new(StatusBody {
             inner: body,
+            keep,
+            kept: Vec::new(),
             report: Some(report),
         }),
     };
     http::Response::from_parts(parts, body)
 }
 
-/// A response body that tells its call's status when the trailers pass.
-struct StatusBody<B, F: FnOnce(Status)> {
+/// A response body that tells its call's status (and its first bytes) when
+/// the trailers pass.
+struct StatusBody<B, F: FnOnce(Status, &[u8])> {
     inner: B,
+    keep: usize,
+    kept: Vec<u8>,
     report: Option<F>,
 }
 
-impl<B: http_body::Body<Data = Bytes> + Unpin, F: FnOnce(Status) + Unpin> http_body::Body for StatusBody<B, F> {
+impl<B: http_body::Body<Data = Bytes> + Unpin, F: FnOnce(Status, &[u8]) + Unpin> http_body::Body for StatusBody<B, F> {
     type Data = Bytes;
     type Error = B::Error;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, B::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         let status = match &polled {
-            Poll::Ready(Some(Ok(frame))) => frame
-                .trailers_ref()
-                .map(|trailers| Status::from_header_map(trailers).unwrap_or_else(|| Status::unknown("no status in the trailers"))),
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let room = self.keep.saturating_sub(self.kept.len());
+                    let take = data.len().min(room);
+                    self.kept.extend_from_slice(&data[..take]);
+                }
+                frame
+                    .trailers_ref()
+                    .map(|trailers| Status::from_header_map(trailers).unwrap_or_else(|| Status::unknown("no status in the trailers")))
+            }
             Poll::Ready(Some(Err(_))) => Some(Status::internal("the answer could not be sent")),
             Poll::Ready(None) => Some(Status::unknown("the answer ended without a status")),
             Poll::Pending => None,
         };
         if let Some(status) = status {
             if let Some(report) = self.report.take() {
-                report(status);
+                let kept = std::mem::take(&mut self.kept);
+                report(status, &kept);
             }
         }
         polled
@@ -325,10 +349,10 @@ impl<B: http_body::Body<Data = Bytes> + Unpin, F: FnOnce(Status) + Unpin> http_b
     }
 }
 
-impl<B, F: FnOnce(Status)> Drop for StatusBody<B, F> {
+impl<B, F: FnOnce(Status, &[u8])> Drop for StatusBody<B, F> {
     fn drop(&mut self) {
         if let Some(report) = self.report.take() {
-            report(Status::cancelled("the call ended before it was answered"));
+            report(Status::cancelled("the call ended before it was answered"), &[]);
         }
     }
 }

@@ -881,3 +881,100 @@ async fn an_operators_request_over_the_size_limit_is_refused_and_not_logged() {
     assert_eq!(logged[0].outcome_code, "INVALID_ARGUMENT");
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_audit_log_says_what_an_operators_call_came_to() {
+    let net = TestNetwork::start_with_clients(&["13", "32"]).await;
+    donor_and_relative(&net).await;
+    let mut ops = net.node_as("32", Some("ops-wang"), Some("desk correction"));
+    let pay = |id: &str, amount: &str| pb::PayRequest {
+        payment_id: id.into(),
+        beneficiary_id: "relative-32".into(),
+        institution_id: INSTITUTION_A.into(),
+        amount: amount.into(),
+        purpose: pb::PaymentPurpose::Outpatient as i32,
+        relationship_id: "rel-32".into(),
+    };
+    let paid = ops.pay(pay("ops-pay-1", "50.00")).await.expect("answered").into_inner();
+    assert_eq!(paid.status, pb::TransactionStatus::Approved as i32);
+    let declined = ops.pay(pay("ops-pay-2", "999.00")).await.expect("answered").into_inner();
+    assert_eq!(declined.status, pb::TransactionStatus::Declined as i32);
+    let refund = ops
+        .refund_payment(pb::RefundPaymentRequest {
+            refund_id: "ops-refund-1".into(),
+            payment_id: "ops-pay-1".into(),
+            amount: "60.00".into(),
+        })
+        .await;
+    let transfer = ops
+        .transfer_insurance(pb::TransferInsuranceRequest {
+            transfer_id: "ops-transfer-1".into(),
+            person_id: "donor-32".into(),
+            to_region: "130100".into(),
+        })
+        .await
+        .expect("answered")
+        .into_inner();
+    assert_eq!(transfer.status, pb::TransactionStatus::Approved as i32);
+
+    let logged = ops
+        .list_operator_actions(pb::ListOperatorActionsRequest { after_seq: 0, limit: 0 })
+        .await
+        .expect("the log")
+        .into_inner()
+        .actions;
+    let outcome = |action: &str, id: &str| -> (String, String) {
+        let entry = logged
+            .iter()
+            .find(|a| a.action == action && a.what.contains(id))
+            .unwrap_or_else(|| panic!("{action} {id} logged: {logged:?}"));
+        (entry.outcome_code.clone(), entry.outcome_message.clone())
+    };
+    assert_eq!(outcome("Pay", "ops-pay-1").0, "APPROVED");
+    let (code, message) = outcome("Pay", "ops-pay-2");
+    assert_eq!(code, "DECLINED", "a decline is no plain OK");
+    assert!(message.starts_with("insufficient_quota: "), "{message}");
+    let (code, message) = outcome("RefundPayment", "ops-refund-1");
+    match refund {
+        Ok(answer) => {
+            assert_eq!(answer.into_inner().status, pb::TransactionStatus::Declined as i32);
+            assert!(
+                code == "DECLINED" && message.starts_with("refund_exceeds_payment"),
+                "{code} {message}"
+            );
+        }
+        Err(status) => assert_eq!((code.as_str(), message.as_str()), (status_name(status.code()), status.message())),
+    }
+    assert_eq!(outcome("TransferInsurance", "ops-transfer-1").0, "APPROVED");
+    net.shutdown().await;
+}
+
+fn status_name(code: Code) -> &'static str {
+    gongji_common::metrics::code_name(code)
+}
+
+#[tokio::test]
+async fn a_reason_that_is_not_ascii_in_the_plain_header_is_refused_and_nothing_is_done() {
+    let net = TestNetwork::start_with_clients(&["13", "32"]).await;
+    let mut ops = net.node_as("32", Some("ops-wang"), None);
+    let mut request = tonic::Request::new(gongji_tests::register_request("emp-utf8", pb::InsuranceType::Employee, "320500"));
+    let unreadable = tonic::metadata::AsciiMetadataValue::try_from("月结".as_bytes()).expect("a header value of raw bytes");
+    request.metadata_mut().insert("x-gongji-reason", unreadable);
+    let refused = ops.register_person(request).await.expect_err("refused");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(refused.message().contains("x-gongji-reason-bin"), "{}", refused.message());
+    let person = ops
+        .get_person(pb::GetPersonRequest {
+            person_id: "emp-utf8".into(),
+        })
+        .await;
+    assert_status(person, Code::NotFound, "emp-utf8");
+    let logged = ops
+        .list_operator_actions(pb::ListOperatorActionsRequest { after_seq: 0, limit: 0 })
+        .await
+        .expect("the log")
+        .into_inner()
+        .actions;
+    assert!(logged.is_empty(), "nothing logged: {logged:?}");
+    net.shutdown().await;
+}

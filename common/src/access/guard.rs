@@ -18,19 +18,23 @@ use tonic::{
     body::Body,
     codegen::{http, BoxFuture, Bytes, Service},
     server::NamedService,
-    Code, Status,
+    Status,
 };
 
 use super::{policy::Policy, Clients, Principal, Role, REASON_BIN_HEADER, REASON_HEADER};
 use crate::{
     oplog::{self, Action, OpLog},
-    server::on_status,
+    server::on_answer,
     store::StoreError,
 };
 
 /// The largest request body read to describe an operator's call: tonic's
 /// own limit on an incoming message (4 MiB) and the frame's header.
 const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024 + 5;
+
+/// How much of an operator call's answer is read for its outcome (answers
+/// that carry a status are small).
+const MAX_ANSWER_KEPT: usize = 64 * 1024;
 
 /// What a guard knows: the clients (none: the service is open), the
 /// service's table and the server's audit log.
@@ -152,7 +156,10 @@ where
                 Ok(read) => read,
                 Err(status) => return Ok(status.into_http()),
             };
-            let why = reason(&parts.headers);
+            let why = match reason(&parts.headers) {
+                Ok(why) => why,
+                Err(status) => return Ok(status.into_http()),
+            };
             let action = Action {
                 who: principal.name.clone(),
                 role: principal.role.as_str().to_owned(),
@@ -177,12 +184,16 @@ where
             };
             if let Err(error) = oplog.durable().await {
                 let status = refused(error);
-                outcome.record(status.code(), status.message());
+                outcome.record(crate::metrics::code_name(status.code()), status.message());
                 return Ok(status.into_http());
             }
             tracing::info!(seq, who = %principal.name, action = %method, "operator action");
             let response = inner.call(http::Request::from_parts(parts, body)).await?;
-            Ok(on_status(response, move |status| outcome.record(status.code(), status.message())))
+            let answered = oplog::method(&path);
+            Ok(on_answer(response, MAX_ANSWER_KEPT, move |status, answer| {
+                let (code, message) = oplog::outcome(answered.as_ref(), &status, answer);
+                outcome.record(&code, &message);
+            }))
         })
     }
 }
@@ -214,17 +225,25 @@ async fn read_request(path: &str, body: Body) -> Result<(String, Body), Status> 
 /// The caller's reason (`x-gongji-reason-bin`, else `x-gongji-reason`),
 /// empty if none; control characters are kept out (escaped), so a reason
 /// can never pass for more than one line of the log.
-fn reason(headers: &http::HeaderMap) -> String {
+/// A reason that cannot be read is refused (INVALID_ARGUMENT, nothing done
+/// or logged), so that no reason is ever lost.
+fn reason(headers: &http::HeaderMap) -> Result<String, Status> {
     let text = if let Some(value) = headers.get(REASON_BIN_HEADER) {
-        decode_bin(value.as_bytes()).unwrap_or_else(|| "(not readable: x-gongji-reason-bin must be UTF-8 text)".into())
+        decode_bin(value.as_bytes())
+            .ok_or_else(|| Status::invalid_argument(format!("{REASON_BIN_HEADER} must be base64 of UTF-8 text; nothing was done")))?
     } else {
         match headers.get(REASON_HEADER).map(|v| v.to_str()) {
             Some(Ok(text)) => text.to_owned(),
-            Some(Err(_)) => "(not readable: a reason must be ASCII)".into(),
+            Some(Err(_)) => {
+                return Err(Status::invalid_argument(format!(
+                    "{REASON_HEADER} must be ASCII; send a reason in another script (Chinese, say) as \
+                     {REASON_BIN_HEADER} (base64 of its UTF-8 text, as the gongji CLI does); nothing was done"
+                )))
+            }
             None => String::new(),
         }
     };
-    crate::text::escape_controls(text.trim())
+    Ok(crate::text::escape_controls(text.trim()))
 }
 
 /// The text of a binary metadata value: base64 (padded or not, as gRPC
@@ -244,11 +263,11 @@ struct Outcome {
 }
 
 impl Outcome {
-    fn record(mut self, code: Code, message: &str) {
+    fn record(mut self, code: &str, message: &str) {
         self.write(code, message);
     }
 
-    fn write(&mut self, code: Code, message: &str) {
+    fn write(&mut self, code: &str, message: &str) {
         let Some(seq) = self.seq.take() else { return };
         if let Err(error) = self.oplog.record_outcome(seq, code, message) {
             tracing::error!(%error, seq, "cannot record an operator action's outcome");
@@ -270,7 +289,7 @@ impl Outcome {
 impl Drop for Outcome {
     fn drop(&mut self) {
         self.write(
-            Code::Cancelled,
+            "CANCELLED",
             "the call ended before it was answered: whether it was done shows in the records it would change",
         );
     }
@@ -289,25 +308,39 @@ mod tests {
 
     #[test]
     fn a_reason_comes_as_ascii_or_as_utf8_in_binary_metadata() {
-        assert_eq!(reason(&headers(&[])), "");
-        assert_eq!(reason(&headers(&[(REASON_HEADER, " month end ")])), "month end");
+        let read = |pairs: &[(&'static str, &str)]| reason(&headers(pairs)).unwrap();
+        assert_eq!(read(&[]), "");
+        assert_eq!(read(&[(REASON_HEADER, " month end ")]), "month end");
         // "月结：河北预付金补足" in base64, padded and unpadded.
         let chinese = "月结：河北预付金补足";
         use base64::Engine;
         let padded = base64::engine::general_purpose::STANDARD.encode(chinese);
         let unpadded = padded.trim_end_matches('=').to_owned();
-        assert_eq!(reason(&headers(&[(REASON_BIN_HEADER, &padded)])), chinese);
-        assert_eq!(reason(&headers(&[(REASON_BIN_HEADER, &unpadded)])), chinese);
-        // The binary one wins; a value that is not base64 of UTF-8 is said to be unreadable.
-        assert_eq!(reason(&headers(&[(REASON_HEADER, "ascii"), (REASON_BIN_HEADER, &padded)])), chinese);
-        assert!(reason(&headers(&[(REASON_BIN_HEADER, "%%%")])).contains("not readable"));
+        assert_eq!(read(&[(REASON_BIN_HEADER, &padded)]), chinese);
+        assert_eq!(read(&[(REASON_BIN_HEADER, &unpadded)]), chinese);
+        // The binary one wins.
+        assert_eq!(read(&[(REASON_HEADER, "ascii"), (REASON_BIN_HEADER, &padded)]), chinese);
         let forged = base64::engine::general_purpose::STANDARD.encode("end\n   99  ops-li  CloseMonth  OK");
         assert_eq!(
-            reason(&headers(&[(REASON_BIN_HEADER, &forged)])),
+            read(&[(REASON_BIN_HEADER, &forged)]),
             "end\\n   99  ops-li  CloseMonth  OK",
             "one line, the newline escaped"
         );
+    }
+
+    #[test]
+    fn a_reason_that_cannot_be_read_is_refused_so_none_is_lost() {
+        let refused = |pairs: &[(&'static str, &str)]| reason(&headers(pairs)).unwrap_err();
+        use base64::Engine;
         let latin1 = base64::engine::general_purpose::STANDARD.encode([0xe9u8, 0x74, 0xe9]);
-        assert!(reason(&headers(&[(REASON_BIN_HEADER, &latin1)])).contains("not readable"));
+        for status in [refused(&[(REASON_BIN_HEADER, "%%%")]), refused(&[(REASON_BIN_HEADER, &latin1)])] {
+            assert_eq!(status.code(), tonic::Code::InvalidArgument);
+            assert!(status.message().contains("base64 of UTF-8"), "{}", status.message());
+        }
+        let mut latin = http::HeaderMap::new();
+        latin.insert(REASON_HEADER, http::HeaderValue::from_bytes("月结".as_bytes()).unwrap());
+        let status = reason(&latin).unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(status.message().contains("x-gongji-reason-bin"), "{}", status.message());
     }
 }
