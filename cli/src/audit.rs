@@ -210,7 +210,7 @@ impl Servers {
     }
 
     /// Every server's self-check: each reads its own store at one point.
-    async fn self_checks(&mut self) -> Result<Vec<(String, pb::SelfCheck)>, CliError> {
+    async fn self_checks(&mut self) -> Result<Vec<(String, pb::SelfCheckReport)>, CliError> {
         let mut checks = vec![(
             "hub".to_owned(),
             self.hub
@@ -247,7 +247,7 @@ impl Servers {
 }
 
 /// Money summed by account kind over every node.
-fn totals(checks: &[(String, pb::SelfCheck)]) -> Result<BTreeMap<String, Money>, CliError> {
+fn totals(checks: &[(String, pb::SelfCheckReport)]) -> Result<BTreeMap<String, Money>, CliError> {
     let mut totals: BTreeMap<String, Money> = BTreeMap::new();
     for (server, check) in checks {
         if server == "hub" {
@@ -273,7 +273,7 @@ struct MoneyCheck {
 }
 
 impl MoneyCheck {
-    fn of(checks: &[(String, pb::SelfCheck)]) -> Result<MoneyCheck, CliError> {
+    fn of(checks: &[(String, pb::SelfCheckReport)]) -> Result<MoneyCheck, CliError> {
         let totals = totals(checks)?;
         let total = |kind: &str| totals.get(kind).copied().unwrap_or(Money::ZERO);
         Ok(MoneyCheck {
@@ -290,7 +290,7 @@ impl MoneyCheck {
 }
 
 /// The ids of the work pending at any server ("kind/id" → the id).
-fn pending_ids(checks: &[(String, pb::SelfCheck)]) -> std::collections::BTreeSet<String> {
+fn pending_ids(checks: &[(String, pb::SelfCheckReport)]) -> std::collections::BTreeSet<String> {
     checks
         .iter()
         .flat_map(|(_, check)| check.pending_ids.iter())
@@ -448,7 +448,7 @@ fn unsettled_months(pairs: &BTreeMap<(String, ProvinceCode), Pair>) -> Vec<Strin
     months
 }
 
-fn absorb(report: &mut AuditReport, server: &str, check: &pb::SelfCheck) -> Result<(), CliError> {
+fn absorb(report: &mut AuditReport, server: &str, check: &pb::SelfCheckReport) -> Result<(), CliError> {
     report.servers += 1;
     report.journal_entries += check.journal_entries;
     report.accounts += check.accounts;

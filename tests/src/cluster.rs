@@ -394,7 +394,7 @@ impl Cluster {
     }
 }
 
-async fn hub_check(endpoint: &Endpoint) -> Option<gongji_proto::v1::SelfCheck> {
+async fn hub_check(endpoint: &Endpoint) -> Option<gongji_proto::v1::SelfCheckReport> {
     let channel = endpoint.connect().await.ok()?;
     let mut hub = gongji_proto::v1::national_hub_client::NationalHubClient::new(channel);
     Some(hub.self_check(gongji_proto::v1::SelfCheckRequest {}).await.ok()?.into_inner())

@@ -95,3 +95,55 @@ async fn grpcurl_lists_describes_and_pays_through_reflection() {
 fn hebei_addr(net: &TestNetwork) -> String {
     net.network().node_addr(gongji_tests::code("13")).unwrap().to_string()
 }
+
+/// The contracts' directory in the repository, for grpcurl's `-import-path`.
+fn proto_dir() -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../proto")
+        .display()
+        .to_string()
+}
+
+#[tokio::test]
+async fn grpcurl_works_from_the_proto_files_alone_as_without_reflection() {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    let (node, hub) = (hebei_addr(&net), net.network().hub_addr().to_string());
+    let protos = proto_dir();
+    for (server, file, service) in [
+        (&node, "gongji/v1/province_node.proto", "gongji.v1.ProvinceNode"),
+        (&hub, "gongji/v1/national_hub.proto", "gongji.v1.NationalHub"),
+    ] {
+        let from_files = |args: &[&str]| {
+            let mut all = vec!["-plaintext", "-import-path", protos.as_str(), "-proto", file];
+            all.extend_from_slice(args);
+            all.into_iter().map(str::to_owned).collect::<Vec<String>>()
+        };
+        let args = from_files(&["describe", service]);
+        let described = grpcurl(&args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+        assert!(described.contains("rpc SelfCheck"), "{described}");
+        // Every method's response type resolves to a message: a message named
+        // like a method (SelfCheck) made grpcurl fail here.
+        let args = from_files(&[server, &format!("{service}/SelfCheck")]);
+        let checked = grpcurl(&args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+        assert!(checked.contains("\"trialBalance\": \"0.00\""), "{checked}");
+    }
+    let args = [
+        "-plaintext",
+        "-import-path",
+        protos.as_str(),
+        "-proto",
+        "gongji/v1/province_node.proto",
+        "-d",
+        r#"{"person_id":"nobody"}"#,
+        node.as_str(),
+        "gongji.v1.ProvinceNode/GetPerson",
+    ];
+    let output = tokio::process::Command::new("grpcurl")
+        .args(args)
+        .output()
+        .await
+        .expect("grpcurl runs");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("NotFound"), "a call from the files reaches the server: {said}");
+    net.shutdown().await;
+}

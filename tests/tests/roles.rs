@@ -225,7 +225,7 @@ async fn viewed(net: &TestNetwork, province: &str, id: &str) -> Result<pb::Payme
         .map(|r| r.into_inner())
 }
 
-async fn self_check(net: &TestNetwork, province: &str) -> pb::SelfCheck {
+async fn self_check(net: &TestNetwork, province: &str) -> pb::SelfCheckReport {
     net.node_as(province, Some("auditor"), None)
         .self_check(pb::SelfCheckRequest {})
         .await

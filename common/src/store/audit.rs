@@ -155,8 +155,8 @@ pub fn check_books(books: &impl Reads) -> Result<BooksCheck, StoreError> {
 
 impl BooksCheck {
     /// The wire form, with the server's pending work and outbox.
-    pub fn to_pb(&self, waiting: &crate::pending::Waiting) -> gongji_proto::v1::SelfCheck {
-        gongji_proto::v1::SelfCheck {
+    pub fn to_pb(&self, waiting: &crate::pending::Waiting) -> gongji_proto::v1::SelfCheckReport {
+        gongji_proto::v1::SelfCheckReport {
             trial_balance: self.trial_balance.to_string(),
             journal_entries: self.entries,
             accounts: self.accounts,

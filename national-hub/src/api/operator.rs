@@ -201,7 +201,7 @@ impl NationalHub for OperatorApi {
         Ok(Response::new(pb::ListPeriodsResponse { periods }))
     }
 
-    async fn self_check(&self, _: Request<pb::SelfCheckRequest>) -> Result<Response<pb::SelfCheck>, Status> {
+    async fn self_check(&self, _: Request<pb::SelfCheckRequest>) -> Result<Response<pb::SelfCheckReport>, Status> {
         let hub = self.hub.clone();
         let (check, waiting) = tokio::task::spawn_blocking(move || hub.self_check())
             .await

@@ -262,7 +262,7 @@ impl ProvinceNode for PublicApi {
         Ok(Response::new(convert::reconciliation_to_pb(&report, self.node.province())))
     }
 
-    async fn self_check(&self, _: Request<pb::SelfCheckRequest>) -> Reply<pb::SelfCheck> {
+    async fn self_check(&self, _: Request<pb::SelfCheckRequest>) -> Reply<pb::SelfCheckReport> {
         let node = self.node.clone();
         let check = tokio::task::spawn_blocking(move || node.self_check())
             .await
