@@ -234,14 +234,17 @@ pub struct AuditArgs {
     pub settle: u64,
 }
 
-/// Which network to look at: a devnet's address file, or the hub and each node.
+/// Which network to look at: a devnet's address file, or the hub and each
+/// node. What is given on the command line wins over the environment:
+/// --devnet FILE, else --hub and --node, else GONGJI_HUB with --node.
 #[derive(Debug, Clone, Args)]
 pub struct NetworkArgs {
     /// The address file `gongji devnet` writes (DATA_DIR/devnet.json).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["hub", "nodes"])]
     pub devnet: Option<std::path::PathBuf>,
-    /// The national hub: host:port or http://host:port (with --node for each province).
-    #[arg(long, value_name = "ADDR", env = "GONGJI_HUB")]
+    /// The national hub: host:port or http://host:port (with --node for each
+    /// province). GONGJI_HUB when neither this nor --devnet is given.
+    #[arg(long, value_name = "ADDR")]
     pub hub: Option<String>,
     /// A province node as CODE=ADDR (repeat for every province), e.g. 32=127.0.0.1:50052.
     #[arg(long = "node", value_name = "CODE=ADDR")]
@@ -356,8 +359,8 @@ pub struct CreditArgs {
     /// National id of an active employee of the node's province.
     #[arg(long, value_name = "ID", value_parser = id)]
     pub person: Id,
-    /// Amount in CNY, at most two decimals (e.g. 300.00).
-    #[arg(long, value_name = "YUAN", value_parser = amount)]
+    /// Amount in CNY, at most two decimals (e.g. 300.00). At most 10000000.00; no sign.
+    #[arg(long, value_name = "YUAN", value_parser = amount, allow_hyphen_values = true)]
     pub amount: Money,
     #[command(flatten)]
     pub node: NodeArg,
@@ -381,8 +384,8 @@ pub struct EstablishArgs {
     /// What the beneficiary is to the donor.
     #[arg(long, value_enum)]
     pub kind: Kind,
-    /// Quota in CNY frozen in the donor's account for the beneficiary (e.g. 500.00).
-    #[arg(long, value_name = "YUAN", value_parser = amount)]
+    /// Quota in CNY frozen in the donor's account for the beneficiary (e.g. 500.00). At most 10000000.00; no sign.
+    #[arg(long, value_name = "YUAN", value_parser = amount, allow_hyphen_values = true)]
     pub quota: Money,
     #[command(flatten)]
     pub node: NodeArg,
@@ -403,8 +406,8 @@ pub struct PayArgs {
     /// province fund and must name no institution.
     #[arg(long, value_name = "CODE", value_parser = institution)]
     pub institution: Option<InstitutionCode>,
-    /// Personal share to pay in CNY, at most two decimals (e.g. 128.50).
-    #[arg(long, value_name = "YUAN", value_parser = amount)]
+    /// Personal share to pay in CNY, at most two decimals (e.g. 128.50). At most 10000000.00; no sign.
+    #[arg(long, value_name = "YUAN", value_parser = amount, allow_hyphen_values = true)]
     pub amount: Money,
     /// What the payment is for.
     #[arg(long, value_enum)]
@@ -446,8 +449,8 @@ pub struct RefundArgs {
     /// Id of the approved payment refunded, made at --node.
     #[arg(long, value_name = "ID", value_parser = id)]
     pub payment: Id,
-    /// Amount returned in CNY, at most what is left to refund (e.g. 30.00).
-    #[arg(long, value_name = "YUAN", value_parser = amount)]
+    /// Amount returned in CNY, at most what is left to refund (e.g. 30.00). At most 10000000.00; no sign.
+    #[arg(long, value_name = "YUAN", value_parser = amount, allow_hyphen_values = true)]
     pub amount: Money,
     #[command(flatten)]
     pub node: NodeArg,
@@ -471,8 +474,8 @@ pub struct ChangeQuotaArgs {
     /// The relationship, owned by --node (the donor's node).
     #[arg(long, value_name = "ID", value_parser = id)]
     pub relationship: Id,
-    /// The new quota in CNY (e.g. 800.00); not below what payments have used.
-    #[arg(long, value_name = "YUAN", value_parser = amount)]
+    /// The new quota in CNY (e.g. 800.00); not below what payments have used. At most 10000000.00; no sign.
+    #[arg(long, value_name = "YUAN", value_parser = amount, allow_hyphen_values = true)]
     pub quota: Money,
     #[command(flatten)]
     pub node: NodeArg,
@@ -940,7 +943,15 @@ mod tests {
         };
         assert!(pay("12.50").is_ok());
         assert!(pay("12.505").is_err());
-        assert!(pay("-3").is_err());
+        // A negative amount is refused by the amount's own rule, not taken
+        // for an unknown flag.
+        let negative = pay("-5").expect_err("a negative amount").to_string();
+        assert!(
+            negative.contains("\"-5\" is not an amount") && negative.contains("no sign"),
+            "{negative}"
+        );
+        let huge = pay("99999999999").expect_err("too large").to_string();
+        assert!(huge.contains("larger than the largest allowed amount 10000000.00"), "{huge}");
         let establish = Cli::try_parse_from([
             "gongji",
             "establish",

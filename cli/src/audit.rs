@@ -51,7 +51,12 @@ impl Target {
     /// The network named on the command line: a devnet's address file, or
     /// the hub and every node.
     pub fn from_args(args: &NetworkArgs) -> Result<Target, CliError> {
-        Ok(match (&args.devnet, &args.hub) {
+        // The environment only fills in what the command line did not say.
+        let hub = args.hub.clone().or_else(|| match &args.devnet {
+            None => std::env::var("GONGJI_HUB").ok().filter(|hub| !hub.trim().is_empty()),
+            Some(_) => None,
+        });
+        Ok(match (&args.devnet, &hub) {
             (Some(path), _) => Target::from_manifest(&Manifest::read(path)?)?,
             (None, Some(hub)) if !args.nodes.is_empty() => Target {
                 hub: hub.clone(),
@@ -595,6 +600,6 @@ async fn next_node_line(stream: &mut Streaming<pb::StatementLine>) -> Result<Opt
 pub async fn command(args: AuditArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
     let target = Target::from_args(&args.network)?;
     let report = audit_settling(&target, err, std::time::Duration::from_secs(args.settle)).await?;
-    report.print(out).map_err(|e| CliError::Other(e.to_string()))?;
+    report.print(out).map_err(CliError::from)?;
     Ok(if report.passed() { EXIT_OK } else { EXIT_FAILED })
 }

@@ -98,6 +98,7 @@ pub fn endpoint_with(address: &str, call_timeout: Duration) -> Result<Endpoint, 
 /// `server_name` (`hub.gongji`, `province-NN.gongji`) when given, else the
 /// address's host.
 pub fn endpoint_for(address: &str, call_timeout: Duration, server_name: Option<&str>) -> Result<Endpoint, CliError> {
+    check_address(address)?;
     let tls = current_tls();
     let uri = match tls {
         Some(_) => secure_uri(address.trim()),
@@ -127,16 +128,65 @@ pub async fn connect_with(address: &str, call_timeout: Duration) -> Result<Chann
 /// `server_name` when given (see [`endpoint_for`]).
 pub async fn connect_to(address: &str, call_timeout: Duration, server_name: Option<&str>) -> Result<Channel, CliError> {
     let tls = current_tls();
-    endpoint_for(address, call_timeout, server_name)?
-        .connect()
-        .await
-        .map_err(|e| CliError::Connect {
+    endpoint_for(address, call_timeout, server_name)?.connect().await.map_err(|e| {
+        let detail = with_causes(&e);
+        let detail = match certificate_hint(&detail, address.trim()) {
+            Some(hint) => format!("{detail}\n  {hint}"),
+            None => detail,
+        };
+        CliError::Connect {
             address: match tls {
                 Some(_) => secure_uri(address.trim()),
                 None => endpoint_uri(address.trim()),
             },
-            detail: with_causes(&e),
-        })
+            detail,
+        }
+    })
+}
+
+/// Refuses what cannot be an address before anything is tried: a server is
+/// HOST:PORT, optionally behind http:// or https://.
+fn check_address(address: &str) -> Result<(), CliError> {
+    let bare = address.trim().split_once("://").map_or(address.trim(), |(_, rest)| rest);
+    let port = bare.rsplit_once(':');
+    match port {
+        Some((host, port)) if !host.is_empty() && !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) => Ok(()),
+        _ if !bare.is_empty() && bare.chars().all(|c| c.is_ascii_digit()) => Err(CliError::Usage(format!(
+            "{address:?} is a port alone: a server's address is HOST:PORT (e.g. 127.0.0.1:{bare})"
+        ))),
+        _ => Err(CliError::Usage(format!(
+            "{address:?} is not a server's address: use HOST:PORT (e.g. 127.0.0.1:50052), or http://HOST:PORT"
+        ))),
+    }
+}
+
+/// What to check when the TLS handshake failed: a certificate of another
+/// network's CA, or another server than the one meant (the names in its
+/// certificate say which it is).
+fn certificate_hint(detail: &str, address: &str) -> Option<String> {
+    if detail.contains("BadSignature") || detail.contains("UnknownIssuer") {
+        return Some(
+            "check: the server's certificate was not issued by the certificate authority of --certs (GONGJI_CERTS); \
+             use the certificates directory of this network (a devnet keeps its in DATA_DIR/certs: `gongji certs` makes \
+             a new authority for each network)"
+                .into(),
+        );
+    }
+    let meant = detail.split("not valid for name \"").nth(1)?.split('"').next()?;
+    let holder = |name: &str| -> Option<String> {
+        if name == gongji_common::tls::HUB_NAME {
+            return Some("the national hub".into());
+        }
+        let code = name.strip_prefix("province-")?.strip_suffix(".gongji")?;
+        Some(format!("province {code}'s node"))
+    };
+    let actual = detail
+        .split("DnsName(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .find_map(holder)?;
+    let wanted = holder(meant)?;
+    Some(format!("{address} is {actual}, not {wanted}: give {wanted}'s address"))
 }
 
 pub async fn node(address: &str) -> Result<NodeClient, CliError> {
@@ -169,4 +219,37 @@ pub fn node_on(channel: Channel) -> NodeClient {
 /// A hub client on `channel`, presenting the command's credentials.
 pub fn hub_on(channel: Channel) -> HubClient {
     NationalHubClient::with_interceptor(channel, credentials::current())
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::*;
+
+    #[test]
+    fn an_address_is_host_and_port_and_a_port_alone_is_told_so() {
+        for good in ["127.0.0.1:50052", "http://localhost:1", "https://hub.example:443"] {
+            assert!(check_address(good).is_ok(), "{good}");
+        }
+        let port = check_address("58302").unwrap_err().to_string();
+        assert!(port.contains("port alone") && port.contains("127.0.0.1:58302"), "{port}");
+        for bad in ["", "localhost", "http://host", "host:", ":80"] {
+            assert!(check_address(bad).unwrap_err().to_string().contains("HOST:PORT"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_failed_handshake_says_what_to_check() {
+        let other_ca = "transport error: invalid peer certificate: BadSignature";
+        assert!(certificate_hint(other_ca, "a:1").unwrap().contains("certificate authority"));
+        let node_as_hub = r#"invalid peer certificate: certificate not valid for name "hub.gongji"; certificate is only valid for DnsName("province-13.gongji"), DnsName("localhost") or IpAddress(127.0.0.1)"#;
+        assert_eq!(
+            certificate_hint(node_as_hub, "127.0.0.1:51051").unwrap(),
+            "127.0.0.1:51051 is province 13's node, not the national hub: give the national hub's address"
+        );
+        let hub_as_node = r#"certificate not valid for name "province-32.gongji"; certificate is only valid for DnsName("hub.gongji")"#;
+        assert!(certificate_hint(hub_as_node, "h:1")
+            .unwrap()
+            .contains("is the national hub, not province 32's node"));
+        assert_eq!(certificate_hint("connection refused", "a:1"), None);
+    }
 }

@@ -211,6 +211,10 @@ impl Seeder {
 
     async fn register(&mut self, p: ProvinceCode, id: String, name: String, insurance: pb::InsuranceType) {
         let Some(mut node) = self.node(p) else { return };
+        // Seeded before (and perhaps moved or ended since): nothing to do.
+        if node.get_person(pb::GetPersonRequest { person_id: id.clone() }).await.is_ok() {
+            return;
+        }
         let person = pb::Person {
             person_id: id.clone(),
             name,
@@ -238,6 +242,16 @@ impl Seeder {
     async fn establish(&mut self, p: ProvinceCode, q: ProvinceCode, kind: pb::RelationKind, quota: &str) {
         let Some(mut node) = self.node(p) else { return };
         let id = relationship(p, q);
+        // Seeded before (and perhaps dissolved since): nothing to do or say.
+        if let Ok(existing) = node
+            .get_relationship(pb::GetRelationshipRequest {
+                relationship_id: id.clone(),
+            })
+            .await
+        {
+            self.relationships.insert(id, existing.into_inner());
+            return;
+        }
         let result = node
             .establish_relationship(pb::EstablishRelationshipRequest {
                 relationship_id: id.clone(),
@@ -266,6 +280,11 @@ impl Seeder {
         let Some(mut node) = self.node(q) else { return };
         let id = payment(q);
         let relationship_id = relationship(p, q);
+        // Paid before: nothing to do or say, whatever became of the relationship.
+        if let Ok(paid) = node.get_payment(pb::GetPaymentRequest { payment_id: id.clone() }).await {
+            self.payments.insert(id, paid.into_inner());
+            return;
+        }
         let active = self
             .relationships
             .get(&relationship_id)

@@ -37,7 +37,7 @@ pub fn command(args: DoctorArgs, out: &mut dyn Write) -> Result<u8, CliError> {
 }
 
 fn write_error(e: std::io::Error) -> CliError {
-    CliError::Other(format!("writing output: {e}"))
+    CliError::from(e)
 }
 
 /// `path` itself if it is a data directory (or anything but a devnet's

@@ -30,6 +30,9 @@ pub enum CliError {
     Usage(String),
     /// Anything else: a bad file, a failed devnet.
     Other(String),
+    /// Whoever read the output went away (`gongji … | head`): nothing more
+    /// to say, and nothing went wrong.
+    OutputClosed,
 }
 
 /// What happens after a call whose outcome is unknown.
@@ -92,6 +95,7 @@ impl CliError {
                 ..
             } => EXIT_PENDING,
             CliError::Usage(_) => EXIT_USAGE,
+            CliError::OutputClosed => EXIT_OK,
             _ => EXIT_FAILED,
         }
     }
@@ -102,13 +106,16 @@ impl CliError {
         match self {
             CliError::Connect { .. } => true,
             CliError::Call { status, .. } => std::error::Error::source(status).is_some(),
-            CliError::Usage(_) | CliError::Other(_) => false,
+            CliError::Usage(_) | CliError::Other(_) | CliError::OutputClosed => false,
         }
     }
 
     /// Writes the error as `error: <what>: <message>`, plus a note on what
     /// happens next when the outcome is unknown.
     pub fn report(&self, err: &mut dyn Write) {
+        if matches!(self, CliError::OutputClosed) {
+            return;
+        }
         // If stderr itself fails there is nowhere left to say so.
         let _ = writeln!(err, "error: {self}");
         if let CliError::Call {
@@ -127,6 +134,7 @@ impl std::fmt::Display for CliError {
             CliError::Call { status, .. } => write!(f, "{}: {}", code_words(status.code()), status.message()),
             CliError::Connect { address, detail } => write!(f, "cannot reach {address}: {detail}"),
             CliError::Other(message) | CliError::Usage(message) => f.write_str(message),
+            CliError::OutputClosed => f.write_str("the output was closed"),
         }
     }
 }
@@ -135,6 +143,9 @@ impl std::error::Error for CliError {}
 
 impl From<std::io::Error> for CliError {
     fn from(error: std::io::Error) -> CliError {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            return CliError::OutputClosed;
+        }
         CliError::Other(format!("writing output: {error}"))
     }
 }

@@ -268,6 +268,6 @@ async fn probe_node(code: ProvinceCode, address: String) -> ServerStatus {
 pub async fn command(args: NetworkArgs, out: &mut dyn Write) -> Result<u8, CliError> {
     let target = Target::from_args(&args)?;
     let status = probe(&target).await;
-    status.print(out).map_err(|e| CliError::Other(e.to_string()))?;
+    status.print(out).map_err(CliError::from)?;
     Ok(if status.healthy() { EXIT_OK } else { EXIT_FAILED })
 }

@@ -181,6 +181,84 @@ pub async fn serve(
     served
 }
 
+/// The name of a gRPC service (for [`Elsewhere`]).
+pub trait ServiceName: Send + Sync + 'static {
+    const NAME: &'static str;
+}
+
+/// `gongji.v1.ProvinceNode`, a province node's public service.
+pub struct ProvinceNodeService;
+/// `gongji.v1.ProvinceLink`, the service a node offers the hub.
+pub struct ProvinceLinkService;
+/// `gongji.v1.NationalHub`, the hub's operator service.
+pub struct NationalHubService;
+/// `gongji.v1.HubRouter`, the service the hub offers the nodes.
+pub struct HubRouterService;
+
+impl ServiceName for ProvinceNodeService {
+    const NAME: &'static str = "gongji.v1.ProvinceNode";
+}
+impl ServiceName for ProvinceLinkService {
+    const NAME: &'static str = "gongji.v1.ProvinceLink";
+}
+impl ServiceName for NationalHubService {
+    const NAME: &'static str = "gongji.v1.NationalHub";
+}
+impl ServiceName for HubRouterService {
+    const NAME: &'static str = "gongji.v1.HubRouter";
+}
+
+/// A service this server does not offer but another kind of server does:
+/// every call is answered UNIMPLEMENTED with what this server is instead
+/// ("this is the national hub: gongji.v1.ProvinceNode is served by each
+/// province's node"), so a client or grpcurl pointed at the wrong address
+/// learns where to go. Not listed by reflection.
+pub struct Elsewhere<M> {
+    says: Arc<str>,
+    name: std::marker::PhantomData<M>,
+}
+
+impl<M: ServiceName> Elsewhere<M> {
+    /// `this` says what this server is ("province 32's node").
+    pub fn new(this: &str, served_by: &str) -> Elsewhere<M> {
+        Elsewhere {
+            says: format!(
+                "this is {this}, which does not serve {}: it is served by {served_by}; use that address",
+                M::NAME
+            )
+            .into(),
+            name: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<M> Clone for Elsewhere<M> {
+    fn clone(&self) -> Self {
+        Elsewhere {
+            says: self.says.clone(),
+            name: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<M: ServiceName> NamedService for Elsewhere<M> {
+    const NAME: &'static str = M::NAME;
+}
+
+impl<M: ServiceName> Service<http::Request<Body>> for Elsewhere<M> {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<http::Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<Body>) -> Self::Future {
+        std::future::ready(Ok(Status::unimplemented(self.says.to_string()).into_http()))
+    }
+}
+
 /// Wraps a gRPC service so that every call runs in a span
 /// `rpc{method=… tx=…}` (the transaction id the caller sent in
 /// `x-gongji-tx`, so one payment can be followed through every process's

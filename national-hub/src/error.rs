@@ -9,6 +9,9 @@ pub enum HubError {
     InvalidArgument(#[from] FieldError),
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
+    /// Not found, said in a whole sentence (what is there instead).
+    #[error("{0}")]
+    Missing(String),
     #[error("{0}")]
     AlreadyExists(String),
     #[error("{0}")]
@@ -40,7 +43,7 @@ impl From<HubError> for Status {
         let message = error.to_string();
         match error {
             HubError::InvalidArgument(_) => Status::invalid_argument(message),
-            HubError::NotFound { .. } => Status::not_found(message),
+            HubError::NotFound { .. } | HubError::Missing(_) => Status::not_found(message),
             HubError::AlreadyExists(_) => Status::already_exists(message),
             HubError::Unavailable(_) => Status::unavailable(message),
             HubError::FailedPrecondition(_) => Status::failed_precondition(message),

@@ -149,6 +149,14 @@ pub async fn run_with_metrics(
         .add_service(observed(
             guarded(NationalHubServer::new(api::OperatorApi::new(hub.clone())), access),
             &metrics,
+        ))
+        .add_service(server::Elsewhere::<server::ProvinceNodeService>::new(
+            "the national hub",
+            "each province's node",
+        ))
+        .add_service(server::Elsewhere::<server::ProvinceLinkService>::new(
+            "the national hub",
+            "each province's node",
         ));
     let served = server::serve(router, SERVICES, listener, shutdown, server::DEFAULT_GRACE, hub.store().failed()).await;
 

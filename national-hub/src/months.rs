@@ -185,7 +185,12 @@ impl Hub {
                 pending: self.pending_in(period)?,
                 record: None,
             }),
-            None => Err(HubError::not_found("month", period)),
+            None if period > open => Err(HubError::Missing(format!(
+                "month {period} has not started: the open month is {open}"
+            ))),
+            None => Err(HubError::Missing(format!(
+                "the hub has no month {period}: it was never open here (the open month is {open})"
+            ))),
         }
     }
 

@@ -12,6 +12,9 @@ pub enum NodeError {
     /// An id this node does not know.
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
+    /// Not found, said in a whole sentence (where it is, or what is there instead).
+    #[error("{0}")]
+    Missing(String),
     /// An id reused with different content, or a duplicate registration.
     #[error("{0}")]
     AlreadyExists(String),
@@ -66,7 +69,7 @@ impl From<NodeError> for Status {
         let message = error.to_string();
         match error {
             NodeError::InvalidArgument(_) => Status::invalid_argument(message),
-            NodeError::NotFound { .. } => Status::not_found(message),
+            NodeError::NotFound { .. } | NodeError::Missing(_) => Status::not_found(message),
             NodeError::AlreadyExists(_) => Status::already_exists(message),
             NodeError::FailedPrecondition(_) => Status::failed_precondition(message),
             NodeError::PermissionDenied(_) => Status::permission_denied(message),

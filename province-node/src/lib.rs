@@ -130,6 +130,7 @@ pub async fn run_with_metrics(
         hub = %config.hub,
         "province node serving"
     );
+    let this = format!("province {}'s node", config.province);
     let router = server::builder(config.serve.max_in_flight_per_peer, links.tls.as_ref())
         .map_err(RunError::Config)?
         .add_service(observed(
@@ -139,7 +140,9 @@ pub async fn run_with_metrics(
         .add_service(observed(
             ProvinceLinkServer::with_interceptor(api::LinkApi::new(node.clone(), metrics.clone()), links.gate),
             &metrics,
-        ));
+        ))
+        .add_service(server::Elsewhere::<server::NationalHubService>::new(&this, "the national hub"))
+        .add_service(server::Elsewhere::<server::HubRouterService>::new(&this, "the national hub"));
     let served = server::serve(router, SERVICES, listener, shutdown, server::DEFAULT_GRACE, node.store().failed()).await;
 
     let _ = stop_recovery.send(true);

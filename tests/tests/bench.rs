@@ -45,6 +45,29 @@ async fn a_short_run_measures_every_workload_beside_its_baseline_and_keeps_the_b
     assert!(out.contains("cross-province: at least 50% of the baseline"), "{out}");
     assert!(err.contains("(measuring)"), "progress lines while it runs: {err}");
 
+    // Without the baseline: the ratio target is not judged (no "MISSED"), and
+    // the warm-up's seconds are called warm-up.
+    let (code, out, err) = gongji(&[
+        "bench",
+        "--devnet",
+        devnet.to_str().unwrap(),
+        "--provinces",
+        "13,41",
+        "--clients",
+        "2",
+        "--warmup",
+        "1",
+        "--duration",
+        "1",
+        "--no-baseline",
+    ])
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("is not judged without the baseline run"), "{out}");
+    assert!(!out.contains("no baseline of"), "{out}");
+    let first_tick = err.lines().find(|l| l.contains(" 1 s (")).unwrap_or_default();
+    assert!(first_tick.contains("(warm-up)"), "the first second was warm-up: {err}");
+
     // What the benchmark did is real money: the audit finds the books whole.
     let (code, audited, audit_err) = gongji(&["audit", "--devnet", devnet.to_str().unwrap()]).await;
     assert_eq!(code, 0, "{audited}{audit_err}");

@@ -143,6 +143,26 @@ async fn demo_seeding_links_each_province_to_the_next_and_a_second_run_changes_n
         .expect("info")
         .into_inner();
     assert_eq!((info.persons, info.payments, info.trial_balance.as_str()), (2, 2, "0.00"));
+
+    // After the README's walkthroughs (a relationship dissolved, a donor
+    // moved away), seeding again changes nothing and so says nothing.
+    net.node("32")
+        .dissolve_relationship(pb::DissolveRelationshipRequest {
+            relationship_id: "demo-rel-13-32".into(),
+            requested_by: pb::Party::Beneficiary as i32,
+        })
+        .await
+        .expect("dissolved");
+    net.node("41")
+        .transfer_insurance(pb::TransferInsuranceRequest {
+            transfer_id: "move-41".into(),
+            person_id: "demo-41-donor".into(),
+            to_region: "130100".into(),
+        })
+        .await
+        .expect("moved");
+    let third = gongji::demo::seed(&manifest, &provinces).await;
+    assert!(third.warnings.is_empty(), "only what it changed: {:?}", third.warnings);
     net.shutdown().await;
 }
 

@@ -231,10 +231,24 @@ async fn the_cli_connects_with_certs_and_is_refused_without() {
     let (status, out, err) = gongji(&["--certs", &certs, "month", "status", "--hub", &hub]).await;
     assert_eq!(status, 0, "{out}{err}");
 
-    // A node cannot pose as the hub: the CLI wants the hub's certificate.
+    // A node cannot pose as the hub: the CLI wants the hub's certificate,
+    // and says which server the address is.
     let (status, _, err) = gongji(&["--certs", &certs, "month", "status", "--hub", &node]).await;
     assert_eq!(status, 1, "{err}");
     assert!(err.contains("hub.gongji"), "{err}");
+    assert!(
+        err.contains(&format!("{node} is province 41's node, not the national hub")),
+        "{err}"
+    );
+
+    // Certificates of another network's authority: the error says what to check.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let other = elsewhere.path().join("certs");
+    let (status, out, err) = gongji(&["certs", "--out", other.to_str().unwrap(), "--provinces", "13,41"]).await;
+    assert_eq!(status, 0, "{out}{err}");
+    let (status, _, err) = gongji(&["--certs", other.to_str().unwrap(), "info", "--node", &node]).await;
+    assert_eq!(status, 1, "{err}");
+    assert!(err.contains("not issued by the certificate authority of --certs"), "{err}");
 
     // Plaintext towards a TLS server: refused, and the error says what to do.
     let (status, _, err) = gongji(&["info", "--node", &node]).await;

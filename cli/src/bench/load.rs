@@ -159,7 +159,8 @@ where
             },
             at = ticks.tick() => {
                 let total = finished.load(Ordering::Relaxed);
-                let phase = if at < measure_from { "warm-up" } else { "measuring" };
+                // The second that just ended: up to the end of the warm-up, it was warm-up.
+                let phase = if at <= measure_from { "warm-up" } else { "measuring" };
                 let elapsed = at.saturating_duration_since(started).as_secs();
                 let _ = writeln!(progress, "  {label}: {elapsed:>3} s ({phase}), {total} requests, {} in the last second", total - last);
                 let _ = progress.flush();

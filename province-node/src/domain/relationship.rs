@@ -235,16 +235,17 @@ pub fn check_donor(donor: &Person, available: Money, quota: Money, existing: Opt
     Ok(())
 }
 
-/// The beneficiary-side check: is the beneficiary an active insured person here?
-pub fn check_beneficiary(beneficiary: Option<&Person>, id: &Id) -> Result<(), Decline> {
+/// The beneficiary-side check: is the beneficiary an active insured person
+/// of `province` (this node's)?
+pub fn check_beneficiary(beneficiary: Option<&Person>, id: &Id, province: gongji_common::ProvinceCode) -> Result<(), Decline> {
     match beneficiary {
         None => Err(Decline::new(
             DeclineReason::PersonNotFound,
-            format!("beneficiary {id} is not insured in this province"),
+            format!("beneficiary {id} is not insured in province {province}"),
         )),
         Some(person) if !person.is_active() => Err(Decline::new(
             DeclineReason::PersonNotActive,
-            format!("beneficiary {id} is not an active insured person"),
+            format!("beneficiary {id} is not an active insured person of province {province}"),
         )),
         Some(_) => Ok(()),
     }

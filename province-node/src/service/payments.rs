@@ -390,10 +390,21 @@ impl Node {
         Ok(debit)
     }
 
+    /// A payment served here; one served elsewhere whose donor is insured
+    /// here is named with the node it belongs to.
     pub(super) fn acquired(&self, id: &Id) -> NodeResult<AcquiredPayment> {
-        self.store
-            .get::<AcquiredPayment>(PAYMENTS, id.as_bytes())?
-            .ok_or_else(|| NodeError::not_found("payment", id))
+        if let Some(payment) = self.store.get::<AcquiredPayment>(PAYMENTS, id.as_bytes())? {
+            return Ok(payment);
+        }
+        match self.store.get::<IssuedDebit>(DEBITS, id.as_bytes())? {
+            Some(debit) => Err(NodeError::Missing(format!(
+                "payment {id} was served at province {served}'s node; this is province {here}'s, which holds its donor's quota: \
+                 refunds and reversals of it go to province {served}'s node",
+                served = debit.payment.beneficiary_province,
+                here = self.province,
+            ))),
+            None => Err(NodeError::not_found("payment", id)),
+        }
     }
 
     /// A payment this node has seen, as acquirer or issuer.

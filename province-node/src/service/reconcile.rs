@@ -259,10 +259,7 @@ async fn next_statement_line(
 fn hub_refusal(status: tonic::Status) -> NodeError {
     match status.code() {
         tonic::Code::FailedPrecondition => NodeError::FailedPrecondition(status.message().to_owned()),
-        tonic::Code::NotFound => NodeError::NotFound {
-            what: "month",
-            id: status.message().to_owned(),
-        },
+        tonic::Code::NotFound => NodeError::Missing(format!("the hub says: {}", status.message())),
         tonic::Code::InvalidArgument => NodeError::FailedPrecondition(format!("the hub refused: {}", status.message())),
         _ => NodeError::Unavailable(format!("the hub did not answer: {}", gongji_common::peer::unanswered(&status))),
     }

@@ -65,7 +65,7 @@ impl Node {
         let mut decision = check_donor(donor, available, grant.quota, existing.as_ref());
         if decision.is_ok() && !Self::crosses(grant) {
             let beneficiary = tx.get::<Person>(PERSONS, grant.beneficiary_id.as_bytes())?;
-            decision = check_beneficiary(beneficiary.as_ref(), &grant.beneficiary_id);
+            decision = check_beneficiary(beneficiary.as_ref(), &grant.beneficiary_id, grant.donor_province);
         }
         let relationship = match decision {
             Err(decline) => {
@@ -192,7 +192,7 @@ impl Node {
                     });
                 }
                 let beneficiary = tx.get::<Person>(PERSONS, grant.beneficiary_id.as_bytes())?;
-                let decision = check_beneficiary(beneficiary.as_ref(), &grant.beneficiary_id);
+                let decision = check_beneficiary(beneficiary.as_ref(), &grant.beneficiary_id, self.province);
                 let relationship = match &decision {
                     Ok(()) => {
                         tx.put(RELS_BY_BENEFICIARY, &key(&[grant.beneficiary_id.as_bytes(), id.as_bytes()]), &())?;
