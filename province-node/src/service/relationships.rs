@@ -294,7 +294,6 @@ impl Node {
             self.send_notice(
                 tx,
                 grant.beneficiary_province,
-                format!("ended/{id}"),
                 NoticeBody::RelationshipEnded {
                     grant,
                     reason,
@@ -327,7 +326,6 @@ impl Node {
         self.send_notice(
             tx,
             relationship.grant.donor_province,
-            format!("dissolve/{id}"),
             NoticeBody::DissolutionRequested {
                 relationship_id: id,
                 reason,
@@ -387,7 +385,6 @@ impl Node {
                         self.send_notice(
                             tx,
                             relationship.grant.beneficiary_province,
-                            format!("quota/{id}/{}", command.change_id),
                             NoticeBody::QuotaChanged {
                                 relationship_id: id.clone(),
                                 change_id: command.change_id.clone(),
