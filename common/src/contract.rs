@@ -432,12 +432,17 @@ pub enum NoticeRefusal {
         beneficiary: ProvinceCode,
     },
     /// The id does not fit what the notice says (see [`NoticeBody::notice_id`]).
-    #[error("province {from}'s notice {id:?} of relationship {relationship} must have the id {expected:?}, made from what it says")]
+    #[error(
+        "province {from}'s notice {id:?} of relationship {relationship} (the donor's province is {donor}, the beneficiary's \
+         {beneficiary}) must have the id {expected:?}, made from what it says"
+    )]
     WrongId {
         relationship: Id,
         from: ProvinceCode,
         id: String,
         expected: String,
+        donor: ProvinceCode,
+        beneficiary: ProvinceCode,
     },
 }
 
@@ -519,6 +524,8 @@ impl Notice {
                 from,
                 id: self.id.clone(),
                 expected: expected_id,
+                donor,
+                beneficiary,
             });
         }
         Ok(())

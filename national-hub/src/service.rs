@@ -3,7 +3,8 @@
 //! recorded and flushed before the caller is answered. A province that does
 //! not answer leaves the transaction pending; the caller's retry, or the
 //! recovery pass, asks again with the same id. Notices between provinces are
-//! taken into the hub's durable outbox and delivered until acknowledged.
+//! taken into the hub's durable outbox (only between the two parties of a
+//! relationship it routed) and delivered until acknowledged.
 
 use gongji_common::{
     contract::{CrossPayment, Decline, DeclineReason, Grant, Notice, NoticeRefusal, ReversalOutcome, TxKind, TxStatus},
