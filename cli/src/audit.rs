@@ -15,11 +15,19 @@
 //!   meanwhile looks like a difference: each difference is compared again
 //!   until it is gone or `--settle` is up, and one whose transaction is still
 //!   pending somewhere is listed as in flight; only the rest are violations.
+//! - Every cross-province relationship is the same at both its nodes: the
+//!   same parties and status, and while active the same quota and used;
+//!   no node that is no party holds it. Each node streams its relationships
+//!   from one snapshot, merged by id like the lines; a difference is
+//!   compared again like theirs, and one whose grant, end, request to end or
+//!   quota change is still on its way (pending, or in an outbox) is in flight.
 //! - Money is conserved: what came in (contributions) equals what is held
 //!   (available, quotas, transfers in flight) plus what went out (paid to
 //!   institutions and funds), and the provinces' claims on each other cancel
 //!   (read again while they do not; while work stays pending, what is
 //!   between provinces is reported as in flight).
+
+mod relationships;
 
 use std::{cmp::Ordering, collections::BTreeMap, io::Write};
 
@@ -105,6 +113,8 @@ pub struct AuditReport {
     pub accounts: u64,
     pub months: u64,
     pub lines: u64,
+    /// Relationships read at the nodes (each once, however many hold it).
+    pub relationships: u64,
     pub pending: u64,
     pub outbox: u64,
     pub inflows: Money,
@@ -142,6 +152,7 @@ impl AuditReport {
         writeln!(out, "  accounts checked:        {}", self.accounts)?;
         writeln!(out, "  months compared:         {}", self.months)?;
         writeln!(out, "  statement lines compared: {}", self.lines)?;
+        writeln!(out, "  relationships compared:  {}", self.relationships)?;
         writeln!(out, "  still pending:           {} (outbox {})", self.pending, self.outbox)?;
         writeln!(
             out,
@@ -350,12 +361,19 @@ pub async fn audit_settling(target: &Target, progress: &mut dyn Write, settle: s
         let _ = writeln!(progress, "month {period} compared ({} lines so far)", report.lines);
     }
 
+    // 2b. Every relationship at both its nodes.
+    let compared = relationships::compare(&mut servers.nodes).await?;
+    report.relationships = compared.relationships;
+    let mut unsettled_relationships = compared.unsettled;
+    let _ = writeln!(progress, "relationships compared: {}", report.relationships);
+
     // 3. Differences get time to settle: each is compared again until it
-    // is gone or the time is up. Only the transactions first found differing
-    // are judged (new ones in flight are not the audit's concern).
+    // is gone or the time is up. Only the transactions and relationships
+    // first found differing are judged (new ones in flight are not the
+    // audit's concern).
     let mut unsettled = unsettled_months(&pairs);
-    let first_found: usize = pairs.values().map(|p| p.mismatches.len()).sum();
-    while !unsettled.is_empty() && tokio::time::Instant::now() < deadline {
+    let first_found: usize = pairs.values().map(|p| p.mismatches.len()).sum::<usize>() + unsettled_relationships.len();
+    while (!unsettled.is_empty() || !unsettled_relationships.is_empty()) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         for period in &unsettled {
             for province in &provinces {
@@ -366,8 +384,15 @@ pub async fn audit_settling(target: &Target, progress: &mut dyn Write, settle: s
             }
         }
         unsettled = unsettled_months(&pairs);
+        let mut still = BTreeMap::new();
+        for (id, before) in &unsettled_relationships {
+            if let Some(again) = relationships::read_again(&mut servers.nodes, id, before).await? {
+                still.insert(id.clone(), again);
+            }
+        }
+        unsettled_relationships = still;
     }
-    let left: usize = pairs.values().map(|p| p.mismatches.len()).sum();
+    let left: usize = pairs.values().map(|p| p.mismatches.len()).sum::<usize>() + unsettled_relationships.len();
     report.settled_during = first_found.saturating_sub(left) as u64;
 
     // 4. What is left is in flight if its transaction is pending somewhere.
@@ -389,6 +414,13 @@ pub async fn audit_settling(target: &Target, progress: &mut dyn Write, settle: s
         }
         if let Some(problem) = &pair.summary_problem {
             report.violation(format!("month {period}, province {province}: {problem}"));
+        }
+    }
+    let waiting = relationships::Waiting::of(&latest);
+    for (id, unsettled) in &unsettled_relationships {
+        match waiting.in_flight(id, unsettled) {
+            Some(why) => report.in_flight.push(format!("{} ({why})", unsettled.difference.text)),
+            None => report.violation(unsettled.difference.text.clone()),
         }
     }
 

@@ -317,6 +317,222 @@ pub enum NoticeBody {
     },
 }
 
+impl NoticeBody {
+    /// The relationship the notice is about.
+    pub fn relationship_id(&self) -> &Id {
+        match self {
+            NoticeBody::RelationshipEnded { grant, .. } => &grant.relationship_id,
+            NoticeBody::DissolutionRequested { relationship_id, .. } | NoticeBody::QuotaChanged { relationship_id, .. } => relationship_id,
+        }
+    }
+
+    /// The party whose node sends this kind of notice: only the donor's
+    /// node ends a relationship or changes its quota; the beneficiary's asks
+    /// it to end. The other party's node receives it.
+    pub fn sender(&self) -> Party {
+        match self {
+            NoticeBody::RelationshipEnded { .. } | NoticeBody::QuotaChanged { .. } => Party::Donor,
+            NoticeBody::DissolutionRequested { .. } => Party::Beneficiary,
+        }
+    }
+
+    /// Its word in notice ids, logs and self-checks.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NoticeBody::RelationshipEnded { .. } => "ended",
+            NoticeBody::DissolutionRequested { .. } => "dissolve",
+            NoticeBody::QuotaChanged { .. } => "quota",
+        }
+    }
+
+    /// The id of the notice that says this: one per end, request to end or
+    /// quota change of a relationship. Made from what it says, so that a
+    /// province can take only the ids of notices about its own
+    /// relationships (receivers apply each id once).
+    pub fn notice_id(&self) -> String {
+        match self {
+            NoticeBody::QuotaChanged {
+                relationship_id,
+                change_id,
+                ..
+            } => format!("quota/{relationship_id}/{change_id}"),
+            _ => format!("{}/{}", self.kind(), self.relationship_id()),
+        }
+    }
+}
+
+/// Why a notice may not pass between two provinces: what the hub answers a
+/// province that sends it, and why a node does not apply it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoticeRefusal {
+    /// No cross-province relationship of this id is known where it was checked.
+    #[error(
+        "relationship {relationship} is not known here as a cross-province relationship (a same-province one never leaves its node): \
+         province {from} may not send a notice about it"
+    )]
+    Unknown { relationship: Id, from: ProvinceCode },
+    /// Donor and beneficiary are insured in one province: nothing of it crosses.
+    #[error(
+        "relationship {relationship} joins a donor and a beneficiary both of province {province}: its notices never cross provinces, \
+         and province {from} may not send one"
+    )]
+    SameProvince {
+        relationship: Id,
+        province: ProvinceCode,
+        from: ProvinceCode,
+    },
+    /// The sending province is neither the donor's nor the beneficiary's.
+    #[error(
+        "province {from} is no party to relationship {relationship} (the donor's province is {donor}, the beneficiary's {beneficiary}): \
+         it may not send notices about it"
+    )]
+    NotAParty {
+        relationship: Id,
+        from: ProvinceCode,
+        donor: ProvinceCode,
+        beneficiary: ProvinceCode,
+    },
+    /// A party, but not the one that sends this kind of notice.
+    #[error(
+        "only the {sender}'s province {expected} sends a {kind:?} notice of relationship {relationship} (the donor's province is \
+         {donor}, the beneficiary's {beneficiary}), not province {from}"
+    )]
+    WrongSender {
+        relationship: Id,
+        kind: &'static str,
+        from: ProvinceCode,
+        sender: &'static str,
+        expected: ProvinceCode,
+        donor: ProvinceCode,
+        beneficiary: ProvinceCode,
+    },
+    /// Addressed to another province than the other party's.
+    #[error(
+        "a {kind:?} notice of relationship {relationship} from province {from} goes to the {receiver}'s province {expected}, not to \
+         province {to} (the donor's province is {donor}, the beneficiary's {beneficiary})"
+    )]
+    WrongDestination {
+        relationship: Id,
+        kind: &'static str,
+        from: ProvinceCode,
+        to: ProvinceCode,
+        receiver: &'static str,
+        expected: ProvinceCode,
+        donor: ProvinceCode,
+        beneficiary: ProvinceCode,
+    },
+    /// The grant an end notice carries is not the one the relationship was established with.
+    #[error(
+        "province {from}'s notice of relationship {relationship} carries another grant than the one it was established with (the \
+         donor's province is {donor}, the beneficiary's {beneficiary})"
+    )]
+    GrantDiffers {
+        relationship: Id,
+        from: ProvinceCode,
+        donor: ProvinceCode,
+        beneficiary: ProvinceCode,
+    },
+    /// The id does not fit what the notice says (see [`NoticeBody::notice_id`]).
+    #[error(
+        "province {from}'s notice {id:?} of relationship {relationship} (the donor's province is {donor}, the beneficiary's \
+         {beneficiary}) must have the id {expected:?}, made from what it says"
+    )]
+    WrongId {
+        relationship: Id,
+        from: ProvinceCode,
+        id: String,
+        expected: String,
+        donor: ProvinceCode,
+        beneficiary: ProvinceCode,
+    },
+}
+
+impl NoticeRefusal {
+    /// The sender has no right to this notice (it is no party, or not the
+    /// party that sends it); the other refusals are about where it goes
+    /// or what it carries.
+    pub fn is_not_a_party(&self) -> bool {
+        matches!(self, NoticeRefusal::NotAParty { .. } | NoticeRefusal::WrongSender { .. })
+    }
+}
+
+impl Notice {
+    /// Checks this notice against `grant`, the relationship it is about as
+    /// the checking server recorded it: a cross-province relationship,
+    /// the notice sent by the province of the party that sends its kind
+    /// and addressed to the other party's, with the id made from what it
+    /// says and, for an end, the grant the relationship was established with.
+    pub fn check_against(&self, grant: &Grant) -> Result<(), NoticeRefusal> {
+        let relationship = grant.relationship_id.clone();
+        let (donor, beneficiary, from) = (grant.donor_province, grant.beneficiary_province, self.from);
+        if donor == beneficiary {
+            return Err(NoticeRefusal::SameProvince {
+                relationship,
+                province: donor,
+                from,
+            });
+        }
+        if from != donor && from != beneficiary {
+            return Err(NoticeRefusal::NotAParty {
+                relationship,
+                from,
+                donor,
+                beneficiary,
+            });
+        }
+        let ((sender, expected), (receiver, destination)) = match self.body.sender() {
+            Party::Donor => (("donor", donor), ("beneficiary", beneficiary)),
+            Party::Beneficiary => (("beneficiary", beneficiary), ("donor", donor)),
+        };
+        let kind = self.body.kind();
+        if from != expected {
+            return Err(NoticeRefusal::WrongSender {
+                relationship,
+                kind,
+                from,
+                sender,
+                expected,
+                donor,
+                beneficiary,
+            });
+        }
+        if self.to != destination {
+            return Err(NoticeRefusal::WrongDestination {
+                relationship,
+                kind,
+                from,
+                to: self.to,
+                receiver,
+                expected: destination,
+                donor,
+                beneficiary,
+            });
+        }
+        if let NoticeBody::RelationshipEnded { grant: carried, .. } = &self.body {
+            if carried != grant {
+                return Err(NoticeRefusal::GrantDiffers {
+                    relationship,
+                    from,
+                    donor,
+                    beneficiary,
+                });
+            }
+        }
+        let expected_id = self.body.notice_id();
+        if self.id != expected_id {
+            return Err(NoticeRefusal::WrongId {
+                relationship,
+                from,
+                id: self.id.clone(),
+                expected: expected_id,
+                donor,
+                beneficiary,
+            });
+        }
+        Ok(())
+    }
+}
+
 impl CrossPayment {
     pub fn is_cross_province(&self) -> bool {
         self.donor_province != self.beneficiary_province
@@ -826,6 +1042,72 @@ mod tests {
             };
             assert_eq!(Notice::from_pb(notice.to_pb()).unwrap(), notice);
         }
+    }
+
+    #[test]
+    fn only_the_right_party_sends_a_notice_and_only_to_the_other() {
+        let province = |code: &str| ProvinceCode::parse("p", code).unwrap();
+        let notice = |from: &str, to: &str, body: NoticeBody| Notice {
+            id: body.notice_id(),
+            from: province(from),
+            to: province(to),
+            body,
+        };
+        let ended = NoticeBody::RelationshipEnded {
+            grant: grant(),
+            reason: EndReason::DonorRequest,
+            quota: Money::from_fen(50_000),
+            used: Money::ZERO,
+            version: 1,
+        };
+        let asked = NoticeBody::DissolutionRequested {
+            relationship_id: grant().relationship_id,
+            reason: EndReason::BeneficiaryRequest,
+        };
+        let changed = NoticeBody::QuotaChanged {
+            relationship_id: grant().relationship_id,
+            change_id: Id::parse("c", "c-1").unwrap(),
+            quota: Money::from_fen(1),
+            version: 2,
+        };
+        // The donor (13) ends and changes; the beneficiary (41) asks to end.
+        assert_eq!(notice("13", "41", ended.clone()).check_against(&grant()), Ok(()));
+        assert_eq!(notice("13", "41", changed.clone()).check_against(&grant()), Ok(()));
+        assert_eq!(notice("41", "13", asked.clone()).check_against(&grant()), Ok(()));
+        assert_eq!(notice("13", "41", changed.clone()).id, "quota/rel-1/c-1");
+
+        let refused = notice("32", "41", ended.clone()).check_against(&grant()).unwrap_err();
+        assert!(refused.is_not_a_party(), "{refused}");
+        assert!(
+            refused.to_string().contains("province 32 is no party to relationship rel-1"),
+            "{refused}"
+        );
+        assert!(matches!(
+            notice("41", "13", changed.clone()).check_against(&grant()),
+            Err(NoticeRefusal::WrongSender { .. })
+        ));
+        assert!(matches!(
+            notice("13", "41", asked.clone()).check_against(&grant()),
+            Err(NoticeRefusal::WrongSender { .. })
+        ));
+        assert!(matches!(
+            notice("41", "32", asked).check_against(&grant()),
+            Err(NoticeRefusal::WrongDestination { .. })
+        ));
+        let mut renamed = notice("13", "41", changed);
+        renamed.id = "ended/rel-2".into();
+        assert!(matches!(renamed.check_against(&grant()), Err(NoticeRefusal::WrongId { .. })));
+        let mut other = grant();
+        other.beneficiary_id = Id::parse("b", "stranger").unwrap();
+        assert!(matches!(
+            notice("13", "41", ended.clone()).check_against(&other),
+            Err(NoticeRefusal::GrantDiffers { .. })
+        ));
+        // A same-province relationship never sends a notice across.
+        let mut local = grant();
+        local.beneficiary_province = local.donor_province;
+        let refused = notice("32", "13", ended).check_against(&local).unwrap_err();
+        assert!(matches!(refused, NoticeRefusal::SameProvince { .. }), "{refused}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::{
     period::now_millis,
-    store::{Store, StoreError, TreeId, Tx, TxFail},
+    store::{Reads, Store, StoreError, TreeId, Tx, TxFail},
 };
 
 /// One queued message and its delivery attempts.
@@ -84,6 +84,17 @@ impl Outbox {
                 last_error: None,
             },
         )
+    }
+
+    /// The messages waiting in the outbox tree `tree` of `books` (the
+    /// store, or a snapshot), oldest first; lazily.
+    pub fn queued<'a, T: DeserializeOwned, R: Reads>(
+        books: &'a R,
+        tree: TreeId,
+    ) -> impl Iterator<Item = Result<T, StoreError>> + use<'a, T, R> {
+        books
+            .scan_prefix::<Entry<T>>(tree, b"")
+            .map(|item| item.map(|(_, entry)| entry.message))
     }
 
     /// Tells the worker that new messages are waiting.

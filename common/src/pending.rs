@@ -12,6 +12,8 @@ use std::{future::Future, time::Duration};
 use tokio::sync::watch;
 
 use crate::{
+    contract::Notice,
+    outbox::Outbox,
     store::{key, key_prefix, last_key_part, Reads, Store, StoreError, TreeId},
     Id,
 };
@@ -80,23 +82,29 @@ pub fn pending_ids(store: &Store, tree: TreeId, kind: PendingKind) -> Result<Vec
 /// How many pending ids a self-check lists.
 const LISTED: usize = 1000;
 
-/// Work waiting at one point: pending entries and unsent notices.
+/// Work waiting at one point: pending entries and unacknowledged notices.
 #[derive(Debug, Clone, Default)]
 pub struct Waiting {
     pub pending: u64,
     /// The first pending entries, as "kind/id".
     pub pending_ids: Vec<String>,
     pub outbox: u64,
+    /// The first notices in the outbox, as "kind/relationship id".
+    pub outbox_ids: Vec<String>,
 }
 
 impl Waiting {
     /// What waits in `books` (a snapshot, read with the self-check), from
-    /// its `pending` and `outbox` trees.
+    /// its `pending` and `outbox` trees (an outbox of notices).
     pub fn read(books: &impl Reads, pending: TreeId, outbox: TreeId) -> Result<Waiting, StoreError> {
         let mut waiting = Waiting {
             outbox: books.count(outbox) as u64,
             ..Waiting::default()
         };
+        for notice in Outbox::queued::<Notice, _>(books, outbox).take(LISTED) {
+            let body = notice?.body;
+            waiting.outbox_ids.push(format!("{}/{}", body.kind(), body.relationship_id()));
+        }
         for item in books.scan_prefix::<serde_json::Value>(pending, b"") {
             let (key, _) = item?;
             waiting.pending += 1;

@@ -1,6 +1,6 @@
 //! The hub's one error type and its one mapping to gRPC status codes.
 
-use gongji_common::{money::Overflow, store::StoreError, FieldError};
+use gongji_common::{contract::NoticeRefusal, money::Overflow, store::StoreError, FieldError};
 use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +23,9 @@ pub enum HubError {
     Store(#[from] StoreError),
     #[error("money arithmetic overflowed")]
     Overflow(#[from] Overflow),
+    /// A province's notice that may not be relayed: see [`NoticeRefusal`].
+    #[error(transparent)]
+    NoticeRefused(#[from] NoticeRefusal),
     /// A broken internal expectation (a bug), never bad input.
     #[error("internal error: {0}")]
     Internal(String),
@@ -47,6 +50,12 @@ impl From<HubError> for Status {
             HubError::AlreadyExists(_) => Status::already_exists(message),
             HubError::Unavailable(_) => Status::unavailable(message),
             HubError::FailedPrecondition(_) => Status::failed_precondition(message),
+            HubError::NoticeRefused(refusal) => match refusal {
+                NoticeRefusal::Unknown { .. } => Status::not_found(message),
+                NoticeRefusal::WrongId { .. } => Status::invalid_argument(message),
+                refusal if refusal.is_not_a_party() => Status::permission_denied(message),
+                _ => Status::failed_precondition(message),
+            },
             HubError::Store(store) if store.is_unavailable() => Status::unavailable(message),
             HubError::Store(_) | HubError::Overflow(_) | HubError::Internal(_) => {
                 tracing::error!(%message, "internal error");

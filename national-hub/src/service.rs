@@ -3,10 +3,11 @@
 //! recorded and flushed before the caller is answered. A province that does
 //! not answer leaves the transaction pending; the caller's retry, or the
 //! recovery pass, asks again with the same id. Notices between provinces are
-//! taken into the hub's durable outbox and delivered until acknowledged.
+//! taken into the hub's durable outbox (only between the two parties of a
+//! relationship it routed) and delivered until acknowledged.
 
 use gongji_common::{
-    contract::{CrossPayment, Decline, DeclineReason, Grant, Notice, ReversalOutcome, TxKind, TxStatus},
+    contract::{CrossPayment, Decline, DeclineReason, Grant, Notice, NoticeRefusal, ReversalOutcome, TxKind, TxStatus},
     outbox::Outbox,
     pending::PendingKind,
     period::now_millis,
@@ -578,7 +579,13 @@ impl Hub {
 
     // ---- Notices -------------------------------------------------------------------------
 
-    /// Takes a notice into the outbox for its province (once per id).
+    /// Takes a notice into the outbox for its province (once per id). The
+    /// notice must be about a relationship of the hub's directory (a grant
+    /// it routed), sent by the province of the party that sends its kind
+    /// (`from`, which the router has checked is the caller) to the other
+    /// party's: a province may not end, ask to end or change the quota of
+    /// a relationship it is no party to. A refused notice is neither
+    /// recorded nor relayed.
     pub async fn relay_notice(&self, notice: Notice) -> HubResult<()> {
         for (field, province) in [("from_province", notice.from), ("to_province", notice.to)] {
             if !self.provinces.contains(province) {
@@ -587,14 +594,36 @@ impl Hub {
                 );
             }
         }
-        self.transact(|tx| {
-            if !tx.contains(RELAYED, notice.id.as_bytes())? {
-                Outbox::enqueue(tx, OUTBOX, &notice)?;
-                tx.put(RELAYED, notice.id.as_bytes(), &())?;
-            }
-            Ok(Ok(()))
+        let relationship = notice.body.relationship_id();
+        let checked = if notice.from == notice.to {
+            // Only a same-province relationship has both parties in one
+            // province, and nothing of it ever needs the hub.
+            Err(NoticeRefusal::SameProvince {
+                relationship: relationship.clone(),
+                province: notice.from,
+                from: notice.from,
+            })
+        } else {
+            self.transact(|tx| {
+                let checked = match tx.get::<GrantRecord>(GRANTS, relationship.as_bytes())? {
+                    Some(record) => notice.check_against(&record.grant),
+                    None => Err(NoticeRefusal::Unknown {
+                        relationship: relationship.clone(),
+                        from: notice.from,
+                    }),
+                };
+                if checked.is_ok() && !tx.contains(RELAYED, notice.id.as_bytes())? {
+                    Outbox::enqueue(tx, OUTBOX, &notice)?;
+                    tx.put(RELAYED, notice.id.as_bytes(), &())?;
+                }
+                Ok(Ok(checked))
+            })
+            .await?
+        };
+        checked.map_err(|refusal| {
+            tracing::warn!(notice = %notice.id, from = %notice.from, to = %notice.to, %refusal, "notice refused");
+            refusal.into()
         })
-        .await
     }
 
     /// Delivers the outbox's notices until `stop` turns true.

@@ -173,30 +173,39 @@ impl TestNetwork {
     }
 
     /// A client of a province node's hub-facing service presenting the
-    /// hub's token, to play a late or repeated message from the hub.
+    /// hub's certificate (on a TLS network) or token, to play a late,
+    /// repeated or forged message from the hub.
     pub fn link(&self, province: &str) -> gongji_proto::v1::province_link_client::ProvinceLinkClient<Authenticated> {
         let url = self.network.node_url(code(province));
-        let credential = Credential::hub(Some(&self.network.tokens().hub)).expect("a token");
-        gongji_proto::v1::province_link_client::ProvinceLinkClient::with_interceptor(
-            Channel::from_shared(url).expect("node url").connect_lazy(),
-            credential,
-        )
+        let (channel, credential) = match self.network.certs() {
+            Some(_) => (self.channel_as(&url, "hub"), Credential::hub(None)),
+            None => (
+                Channel::from_shared(url).expect("node url").connect_lazy(),
+                Credential::hub(Some(&self.network.tokens().hub)),
+            ),
+        };
+        gongji_proto::v1::province_link_client::ProvinceLinkClient::with_interceptor(channel, credential.expect("a token"))
     }
 
-    /// A client of the hub's router presenting `province`'s own token, to
-    /// play a late or repeated message from that province's node.
+    /// A client of the hub's router presenting `province`'s own certificate
+    /// (on a TLS network) or token, to play a late, repeated or forged
+    /// message from that province's node.
     pub fn router(&self, province: &str) -> gongji_proto::v1::hub_router_client::HubRouterClient<Authenticated> {
-        let token = self
-            .network
-            .tokens()
-            .provinces
-            .get(&code(province))
-            .expect("a province of the network");
-        let credential = Credential::province(code(province), Some(token)).expect("a token");
-        gongji_proto::v1::hub_router_client::HubRouterClient::with_interceptor(
-            Channel::from_shared(self.network.hub_url()).expect("hub url").connect_lazy(),
-            credential,
-        )
+        let url = self.network.hub_url();
+        let (channel, token) = match self.network.certs() {
+            Some(_) => (self.channel_as(&url, &gongji::certs::province_file(code(province))), None),
+            None => {
+                let token = self
+                    .network
+                    .tokens()
+                    .provinces
+                    .get(&code(province))
+                    .expect("a province of the network");
+                (Channel::from_shared(url).expect("hub url").connect_lazy(), Some(token.as_str()))
+            }
+        };
+        let credential = Credential::province(code(province), token).expect("a token");
+        gongji_proto::v1::hub_router_client::HubRouterClient::with_interceptor(channel, credential)
     }
 
     /// Stops every server and starts them all again on their data.

@@ -2,7 +2,10 @@
 //! it passes on honest books and names what is wrong in tampered ones.
 
 use gongji::audit::{audit, audit_settling, Target};
-use gongji_tests::{dissolve, eventually, hebei_donor_henan_parent, pay, pay_request, refund, reverse, v1 as pb, TestNetwork};
+use gongji_tests::{
+    change_quota, dissolve, establish, eventually, hebei_donor_henan_parent, pay, pay_request, refund, register, relationship,
+    relationship_becomes, reverse, v1 as pb, TestNetwork,
+};
 
 fn target(net: &TestNetwork) -> Target {
     Target::from_manifest(&net.network().manifest()).unwrap()
@@ -48,10 +51,32 @@ async fn some_history(net: &TestNetwork) {
 async fn an_honest_network_passes_the_audit() {
     let net = TestNetwork::start(&["13", "32", "41"]).await;
     some_history(&net).await;
-    gongji_tests::relationship_becomes(&net, "41", "rel-13-41", pb::RelationshipStatus::Dissolved).await;
+    relationship_becomes(&net, "41", "rel-13-41", pb::RelationshipStatus::Dissolved).await;
+    // A relationship that stays active, paid from and with a new quota, and one at home.
+    let mut hebei = net.node("13");
+    register(&mut net.node("32"), "child-32", pb::InsuranceType::Resident, "320500").await;
+    register(&mut hebei, "spouse-13", pb::InsuranceType::Resident, "130100").await;
+    establish(&mut hebei, "rel-13-32", "donor-13", "child-32", "32", "300.00")
+        .await
+        .unwrap();
+    establish(&mut hebei, "rel-13-13", "donor-13", "spouse-13", "13", "100.00")
+        .await
+        .unwrap();
+    change_quota(&mut hebei, "q-13-32", "rel-13-32", "350.00").await.unwrap();
+    let paid = pay(&mut net.node("32"), pay_request("p-32", "child-32", "H32050000001", "20.00"))
+        .await
+        .unwrap();
+    assert_eq!(paid.status, pb::TransactionStatus::Approved as i32, "{paid:?}");
+    eventually("Jiangsu sees the new quota", || {
+        let mut jiangsu = net.node("32");
+        async move { (relationship(&mut jiangsu, "rel-13-32").await.quota == "350.00").then_some(()) }
+    })
+    .await;
 
     let report = audit(&target(&net), &mut std::io::sink()).await.unwrap();
     assert!(report.passed(), "{:?}", report.violations);
+    assert!(report.in_flight.is_empty(), "{:?}", report.in_flight);
+    assert_eq!(report.relationships, 3, "rel-13-41, rel-13-32 and rel-13-13, each once");
     assert_eq!(report.servers, 4);
     assert!(report.journal_entries > 10 && report.lines >= 6, "{report:?}");
     assert_eq!(report.months, 2);
@@ -150,6 +175,103 @@ async fn a_tampered_store_fails_the_audit_naming_what_is_wrong() {
     let code = gongji::run(args, &mut out, &mut err).await;
     assert_eq!(code, 1, "a violation fails the command");
     assert!(String::from_utf8(out).unwrap().contains("violation(s):"));
+    net.shutdown().await;
+}
+
+/// Changes a relationship as a stopped node stores it, and stores it under `stored_as`.
+async fn tamper_relationship(
+    net: &TestNetwork,
+    province: &str,
+    id: &str,
+    stored_as: &str,
+    change: impl FnOnce(&mut province_node::domain::Relationship),
+) {
+    use province_node::{domain::Relationship, store::RELATIONSHIPS};
+    let dir = net.network().node_data_dir(gongji_tests::code(province));
+    let store = gongji_tests::open_stopped_store(&dir, province_node::store::TREES);
+    let mut held: Relationship = store
+        .get(RELATIONSHIPS, id.as_bytes())
+        .unwrap()
+        .expect("the relationship is stored");
+    change(&mut held);
+    store
+        .transact(|tx| tx.put(RELATIONSHIPS, stored_as.as_bytes(), &held))
+        .unwrap()
+        .durable()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_relationship_whose_two_sides_disagree_fails_the_audit() {
+    use province_node::domain::RelationshipStatus;
+    let mut net = TestNetwork::start(&["13", "32", "41"]).await;
+    hebei_donor_henan_parent(&net).await;
+    register(&mut net.node("41"), "child-41", pb::InsuranceType::Resident, "410100").await;
+    establish(&mut net.node("13"), "rel-13-41-b", "donor-13", "child-41", "41", "200.00")
+        .await
+        .unwrap();
+    let clean = audit_settling(&target(&net), &mut std::io::sink(), std::time::Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(clean.passed() && clean.relationships == 2, "{clean:?}");
+
+    // Henan's node believes one grant ended and the other has more quota, and
+    // holds a grant of Hebei's to Jiangsu, to which it is no party.
+    net.stop_node("41").await;
+    tamper_relationship(&net, "41", "rel-13-41", "rel-13-41", |r| r.status = RelationshipStatus::Dissolved).await;
+    tamper_relationship(&net, "41", "rel-13-41-b", "rel-13-41-b", |r| {
+        r.quota = gongji_common::Money::from_fen(25_000)
+    })
+    .await;
+    tamper_relationship(&net, "41", "rel-13-41-b", "rel-13-32-stray", |r| {
+        r.grant.relationship_id = gongji_common::Id::parse("id", "rel-13-32-stray").unwrap();
+        r.grant.beneficiary_province = gongji_tests::code("32");
+    })
+    .await;
+    net.start_node("41").await;
+
+    let report = audit_settling(&target(&net), &mut std::io::sink(), std::time::Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(!report.passed());
+    let said = report.violations.join("\n");
+    for expected in [
+        "relationship rel-13-41: active at the donor's node (province 13), dissolved at the beneficiary's node (province 41)",
+        "relationship rel-13-41-b: quota 200.00 at the donor's node (province 13), 250.00 at the beneficiary's node (province 41)",
+        "relationship rel-13-32-stray: province 41 holds it (active), but is no party to it (the donor's province is 13, the beneficiary's 32)",
+    ] {
+        assert!(said.contains(expected), "{expected}\nnot in:\n{said}");
+    }
+    assert_eq!(report.violation_count, 3, "{said}");
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_relationship_whose_end_is_still_in_an_outbox_is_in_flight() {
+    let mut net = TestNetwork::start(&["13", "41"]).await;
+    hebei_donor_henan_parent(&net).await;
+    // The hub cannot reach Henan: Hebei's end of the grant waits in its outbox.
+    let to_henan = net.proxy_hub_to("41").await;
+    to_henan.set(gongji_tests::proxy::Fault::Refuse);
+    dissolve(&mut net.node("13"), "rel-13-41", pb::Party::Donor).await.unwrap();
+
+    let report = audit_settling(&target(&net), &mut std::io::sink(), std::time::Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(report.passed(), "{:?}", report.violations);
+    assert!(
+        report.in_flight.iter().any(|item| item.starts_with(
+            "relationship rel-13-41: dissolved at the donor's node (province 13), active at the beneficiary's node (province 41)"
+        )),
+        "{:?}",
+        report.in_flight
+    );
+
+    to_henan.heal();
+    relationship_becomes(&net, "41", "rel-13-41", pb::RelationshipStatus::Dissolved).await;
+    let report = audit(&target(&net), &mut std::io::sink()).await.unwrap();
+    assert!(report.passed() && report.in_flight.is_empty(), "{report:?}");
     net.shutdown().await;
 }
 

@@ -89,6 +89,7 @@ pub const PROVINCE_NODE: Policy = Policy {
         ("GetReconciliation", Need::Read),
         ("SelfCheck", Need::Read),
         ("StreamLines", Need::Read),
+        ("StreamRelationships", Need::Read),
         ("ListOperatorActions", Need::Audit),
         ("Pay", Need::Payment),
         ("RefundPayment", Need::Payment),

@@ -174,6 +174,7 @@ impl BooksCheck {
             pending: waiting.pending,
             outbox: waiting.outbox,
             pending_ids: waiting.pending_ids.clone(),
+            outbox_ids: waiting.outbox_ids.clone(),
         }
     }
 }

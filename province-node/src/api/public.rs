@@ -289,6 +289,25 @@ impl ProvinceNode for PublicApi {
         Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(receiver)))
     }
 
+    type StreamRelationshipsStream = tokio_stream::wrappers::ReceiverStream<Result<pb::Relationship, Status>>;
+
+    async fn stream_relationships(&self, _: Request<pb::StreamRelationshipsRequest>) -> Reply<Self::StreamRelationshipsStream> {
+        let (sender, receiver) = tokio::sync::mpsc::channel(256);
+        let node = self.node.clone();
+        tokio::task::spawn_blocking(move || {
+            // One consistent reading of every relationship, however long it streams.
+            let snapshot = node.store().snapshot();
+            let here = node.province();
+            for relationship in crate::service::Node::relationships(&snapshot) {
+                let item = relationship.map(|r| convert::relationship_to_pb(&r, here)).map_err(Status::from);
+                if sender.blocking_send(item).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(receiver)))
+    }
+
     async fn list_operator_actions(&self, request: Request<pb::ListOperatorActionsRequest>) -> Reply<pb::ListOperatorActionsResponse> {
         let log = OpLog::new(self.node.store().clone(), crate::store::OPLOG);
         Ok(Response::new(log.list_pb(request.get_ref()).await.map_err(NodeError::from)?))

@@ -96,10 +96,11 @@ impl Node {
         tx.put(REL_EVENTS, &store::event_key(relationship, seq), event)
     }
 
-    /// Queues a notice for another province's node.
-    fn send_notice(&self, tx: &Tx, to: ProvinceCode, id: String, body: NoticeBody) -> Result<(), TxFail> {
+    /// Queues a notice for another province's node, under the id made from
+    /// what it says (which the hub and the receiving node check).
+    fn send_notice(&self, tx: &Tx, to: ProvinceCode, body: NoticeBody) -> Result<(), TxFail> {
         let notice = Notice {
-            id,
+            id: body.notice_id(),
             from: self.province,
             to,
             body,

@@ -3,7 +3,10 @@
 //! notice id. They carry what one side must learn of the other's changes to
 //! a relationship: its end, a request to end it, a new quota.
 
-use gongji_common::contract::{Notice, NoticeBody};
+use gongji_common::{
+    contract::{Notice, NoticeBody, NoticeRefusal},
+    store::{Tx, TxFail},
+};
 use tokio::sync::watch;
 
 use super::Node;
@@ -13,8 +16,24 @@ use crate::{
     store::{APPLIED_NOTICES, RELATIONSHIPS},
 };
 
+/// What became of a delivered notice.
+enum Delivery {
+    Applied,
+    /// Its id was applied before.
+    Repeated,
+    /// It may not be applied here.
+    Refused(NoticeRefusal),
+}
+
 impl Node {
-    /// Applies a notice relayed by the hub, once per notice id.
+    /// Applies a notice relayed by the hub, once per notice id, if it comes
+    /// from the other party of a relationship this node holds.
+    ///
+    /// A notice that may not be applied is acknowledged all the same, and
+    /// only logged: the hub retries a notice until it is acknowledged, so
+    /// an error would keep one that can never apply in its outbox, sent
+    /// again forever. Its id is not recorded as applied, so that a false
+    /// notice cannot take the id of the true one.
     pub async fn deliver_notice(&self, notice: Notice) -> NodeResult<()> {
         if notice.to != self.province {
             return Err(gongji_common::FieldError::new(
@@ -23,23 +42,48 @@ impl Node {
             )
             .into());
         }
-        let applied = self
+        let delivery = self
             .transact(|tx| {
                 if tx.contains(APPLIED_NOTICES, notice.id.as_bytes())? {
-                    return Ok(Ok(false));
+                    return Ok(Ok(Delivery::Repeated));
+                }
+                if let Err(refusal) = Self::check_notice(tx, &notice)? {
+                    return Ok(Ok(Delivery::Refused(refusal)));
                 }
                 self.apply_notice(tx, &notice)?;
                 tx.put(APPLIED_NOTICES, notice.id.as_bytes(), &())?;
-                Ok(Ok(true))
+                Ok(Ok(Delivery::Applied))
             })
             .await?;
-        if applied {
-            tracing::info!(notice = %notice.id, from = %notice.from, "notice applied");
+        match delivery {
+            Delivery::Applied => tracing::info!(notice = %notice.id, from = %notice.from, "notice applied"),
+            Delivery::Repeated => {}
+            Delivery::Refused(refusal) => {
+                tracing::warn!(notice = %notice.id, from = %notice.from, %refusal, "notice not applied (acknowledged, so that it is not sent again)")
+            }
         }
         Ok(())
     }
 
-    fn apply_notice(&self, tx: &gongji_common::store::Tx, notice: &Notice) -> Result<(), gongji_common::store::TxFail> {
+    /// May this node apply `notice`? It must be about a relationship this
+    /// node holds and come from its other party, as this node recorded the
+    /// relationship (see [`Notice::check_against`]). Only an end may find
+    /// none: it can overtake the grant it ends (the hub relays the end while
+    /// its recovery pass still forwards the grant), so it is checked against
+    /// the grant it carries, which must make this node the beneficiary's.
+    fn check_notice(tx: &Tx, notice: &Notice) -> Result<Result<(), NoticeRefusal>, TxFail> {
+        let id = notice.body.relationship_id();
+        Ok(match (tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())?, &notice.body) {
+            (Some(held), _) => notice.check_against(&held.grant),
+            (None, NoticeBody::RelationshipEnded { grant, .. }) => notice.check_against(grant),
+            (None, _) => Err(NoticeRefusal::Unknown {
+                relationship: id.clone(),
+                from: notice.from,
+            }),
+        })
+    }
+
+    fn apply_notice(&self, tx: &Tx, notice: &Notice) -> Result<(), TxFail> {
         match &notice.body {
             NoticeBody::RelationshipEnded {
                 grant,

@@ -4,7 +4,7 @@
 use gongji_common::{
     contract::{NoticeBody, Party},
     pending::PendingKind,
-    store::{key, last_key_part, JournalEntry, TreeId, Tx, TxFail},
+    store::{key, last_key_part, JournalEntry, Reads, TreeId, Tx, TxFail},
     FieldError, Id, Money,
 };
 
@@ -294,7 +294,6 @@ impl Node {
             self.send_notice(
                 tx,
                 grant.beneficiary_province,
-                format!("ended/{id}"),
                 NoticeBody::RelationshipEnded {
                     grant,
                     reason,
@@ -327,7 +326,6 @@ impl Node {
         self.send_notice(
             tx,
             relationship.grant.donor_province,
-            format!("dissolve/{id}"),
             NoticeBody::DissolutionRequested {
                 relationship_id: id,
                 reason,
@@ -387,7 +385,6 @@ impl Node {
                         self.send_notice(
                             tx,
                             relationship.grant.beneficiary_province,
-                            format!("quota/{id}/{}", command.change_id),
                             NoticeBody::QuotaChanged {
                                 relationship_id: id.clone(),
                                 change_id: command.change_id.clone(),
@@ -427,6 +424,12 @@ impl Node {
         self.store
             .get(RELATIONSHIPS, id.as_bytes())?
             .ok_or_else(|| NodeError::not_found("relationship", id))
+    }
+
+    /// Every relationship in `books` (the store, or a snapshot), owned and
+    /// granted, in id order; lazily, so that millions are never held in memory.
+    pub fn relationships(books: &impl Reads) -> impl Iterator<Item = NodeResult<Relationship>> + '_ {
+        books.scan_prefix::<Relationship>(RELATIONSHIPS, b"").map(|item| Ok(item?.1))
     }
 
     /// A relationship's history at this node, oldest first.
