@@ -605,9 +605,32 @@ impl Hub {
             })
         } else {
             self.transact(|tx| {
-                let checked = match tx.get::<GrantRecord>(GRANTS, relationship.as_bytes())? {
-                    Some(record) => notice.check_against(&record.grant),
-                    None => Err(NoticeRefusal::Unknown {
+                let checked = match (tx.get::<GrantRecord>(GRANTS, relationship.as_bytes())?, &notice.body) {
+                    (Some(record), _) => notice.check_against(&record.grant),
+                    // Ended by its donor before its grant ever reached the hub
+                    // (the hub was down): the grant the end carries is checked
+                    // instead, and kept in the directory as ended, so that the
+                    // beneficiary's node learns it and nothing else of it passes.
+                    (None, gongji_common::contract::NoticeBody::RelationshipEnded { grant, .. })
+                        if grant.relationship_id == *relationship =>
+                    {
+                        let checked = notice.check_against(grant);
+                        if checked.is_ok() {
+                            let record = GrantRecord {
+                                grant: grant.clone(),
+                                status: TxStatus::Reversed,
+                                decline: Some(Decline::new(
+                                    DeclineReason::RelationshipNotActive,
+                                    format!("relationship {relationship} was ended by its donor before its grant reached the hub"),
+                                )),
+                                recorded_at: now_millis(),
+                                decided_at: Some(now_millis()),
+                            };
+                            tx.put(GRANTS, relationship.as_bytes(), &record)?;
+                        }
+                        checked
+                    }
+                    (None, _) => Err(NoticeRefusal::Unknown {
                         relationship: relationship.clone(),
                         from: notice.from,
                     }),

@@ -396,3 +396,47 @@ async fn a_node_applies_no_notice_from_a_province_that_is_no_party() {
     relationship_becomes(&net, "37", "rel-34-37", Rs::Dissolved).await;
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_relationship_ended_before_its_grant_reached_the_hub_leaves_nothing_waiting() {
+    let mut net = TestNetwork::start(&["13", "41"]).await;
+    gongji_tests::employee_with_balance(&mut net.node("13"), "donor-13", "130100", "800.00").await;
+    gongji_tests::register(&mut net.node("41"), "parent-41", pb::InsuranceType::Resident, "410100").await;
+    net.stop_hub().await;
+    let pending = gongji_tests::establish(&mut net.node("13"), "rel-early", "donor-13", "parent-41", "41", "300.00").await;
+    assert!(pending.is_err(), "the hub is down: the grant waits");
+    gongji_tests::dissolve(&mut net.node("13"), "rel-early", pb::Party::Donor)
+        .await
+        .expect("the donor ends it at once");
+    net.start_hub().await;
+    gongji_tests::eventually("the end reaches the hub and the outbox empties", || {
+        let mut hebei = net.node("13");
+        async move {
+            let info = hebei.get_node_info(pb::GetNodeInfoRequest {}).await.ok()?.into_inner();
+            (info.outbox == 0 && info.pending == 0).then_some(())
+        }
+    })
+    .await;
+    let at_41 = net
+        .node("41")
+        .get_relationship(pb::GetRelationshipRequest {
+            relationship_id: "rel-early".into(),
+        })
+        .await;
+    if let Ok(relationship) = at_41 {
+        assert_ne!(
+            relationship.into_inner().status,
+            pb::RelationshipStatus::Active as i32,
+            "never active there"
+        );
+    }
+    assert_eq!(
+        gongji_tests::balances(&mut net.node("13"), "donor-13").await,
+        ("800.00".into(), "0.00".into()),
+        "the quota came back"
+    );
+    let target = gongji::audit::Target::from_manifest(&net.network().manifest()).unwrap();
+    let report = gongji::audit::audit(&target, &mut std::io::sink()).await.unwrap();
+    assert!(report.passed() && report.in_flight.is_empty(), "{report:?}");
+    net.shutdown().await;
+}

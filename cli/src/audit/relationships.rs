@@ -259,7 +259,7 @@ pub(super) struct Waiting {
 }
 
 impl Waiting {
-    pub fn of(checks: &[(String, pb::SelfCheck)]) -> Waiting {
+    pub fn of(checks: &[(String, pb::SelfCheckReport)]) -> Waiting {
         let mut waiting = Waiting::default();
         for (_, check) in checks {
             for entry in &check.pending_ids {
