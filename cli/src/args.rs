@@ -35,6 +35,14 @@ pub struct Cli {
     /// plaintext devnet says so by itself.
     #[arg(long, global = true, env = "GONGJI_INSECURE")]
     pub insecure: bool,
+    /// The network's address file (`gongji devnet` writes DATA_DIR/devnet.json):
+    /// commands then take --province CODE for a node, find the hub by
+    /// themselves, and present the network's certificates and operator token
+    /// unless told otherwise. Without it, ./gongji-data/devnet.json is used
+    /// when it exists. What the command line says wins: --node, --hub,
+    /// --certs, --token-file.
+    #[arg(long, global = true, value_name = "FILE", env = "GONGJI_NETWORK")]
+    pub network: Option<PathBuf>,
     #[command(flatten)]
     pub credentials: CredentialArgs,
     #[command(subcommand)]
@@ -157,8 +165,12 @@ pub struct DoctorArgs {
 #[derive(Debug, Clone, Args)]
 pub struct OplogArgs {
     /// The province node whose log to read: host:port or http://host:port.
-    #[arg(long, value_name = "ADDR", required_unless_present = "hub", conflicts_with = "hub")]
+    #[arg(long, value_name = "ADDR", required_unless_present_any = ["hub", "province"], conflicts_with_all = ["hub", "province"])]
     pub node: Option<String>,
+    /// The province whose node's log to read, found in the network's
+    /// address file (see --network).
+    #[arg(long, value_name = "CODE", value_parser = province, conflicts_with = "hub")]
+    pub province: Option<ProvinceCode>,
     /// The national hub whose log to read: host:port or http://host:port.
     #[arg(long, value_name = "ADDR")]
     pub hub: Option<String>,
@@ -251,20 +263,27 @@ pub struct NetworkArgs {
     pub nodes: Vec<String>,
 }
 
-/// Where a province node listens.
+/// Which province node to call: by address, or by province from the
+/// network's address file (see --network).
 #[derive(Debug, Clone, Args)]
 pub struct NodeArg {
-    /// Province node to call: host:port or http://host:port.
-    #[arg(long = "node", value_name = "ADDR", env = "GONGJI_NODE", default_value = "http://127.0.0.1:50051")]
-    pub node: String,
+    /// Province node to call: host:port or http://host:port (default, with
+    /// neither this nor --province: 127.0.0.1:50051, a devnet's first node).
+    #[arg(long = "node", value_name = "ADDR", env = "GONGJI_NODE", conflicts_with = "province")]
+    pub node: Option<String>,
+    /// The province whose node to call (e.g. 32), found in the network's
+    /// address file (--network, GONGJI_NETWORK or ./gongji-data/devnet.json).
+    #[arg(long = "province", value_name = "CODE", value_parser = province)]
+    pub province: Option<ProvinceCode>,
 }
 
 /// Where the national hub listens.
 #[derive(Debug, Clone, Args)]
 pub struct HubArg {
-    /// National hub to call: host:port or http://host:port.
-    #[arg(long = "hub", value_name = "ADDR", env = "GONGJI_HUB", default_value = "http://127.0.0.1:50050")]
-    pub hub: String,
+    /// National hub to call: host:port or http://host:port (default: the
+    /// network's hub from its address file, else 127.0.0.1:50050).
+    #[arg(long = "hub", value_name = "ADDR", env = "GONGJI_HUB")]
+    pub hub: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -80,6 +80,17 @@ impl Target {
                     })
                     .collect::<Result<_, CliError>>()?,
             },
+            (None, None) if args.nodes.is_empty() => match client::current().network() {
+                // The network's address file (--network, or ./gongji-data/devnet.json).
+                Some(manifest) => Target::from_manifest(manifest)?,
+                None => {
+                    return Err(CliError::Usage(
+                        "give --devnet DATA_DIR/devnet.json (or --network FILE), or --hub ADDR and --node CODE=ADDR for every \
+                         province; run where ./gongji-data/devnet.json is to use that devnet"
+                            .into(),
+                    ))
+                }
+            },
             _ => {
                 return Err(CliError::Usage(
                     "give --devnet DATA_DIR/devnet.json, or --hub ADDR and --node CODE=ADDR for every province".into(),

@@ -17,6 +17,7 @@ use tonic::{
 };
 
 use crate::{
+    args::{HubArg, NodeArg},
     credentials::{self, Credentials},
     error::{with_causes, CliError},
 };
@@ -36,6 +37,9 @@ pub const RECONCILE_TIMEOUT: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone, Default)]
 pub struct Connection {
     tls: Option<Tls>,
+    /// The network the command talks to (its address file), to find a node
+    /// by province and the hub.
+    network: Option<crate::network::Manifest>,
 }
 
 impl Connection {
@@ -52,7 +56,20 @@ impl Connection {
     /// (as `gongji certs` writes them).
     pub fn with_certs(dir: &std::path::Path) -> Result<Connection, CliError> {
         let tls = Tls::load(&TlsFiles::in_dir(dir, "client")).map_err(CliError::Other)?;
-        Ok(Connection { tls: Some(tls) })
+        Ok(Connection {
+            tls: Some(tls),
+            network: None,
+        })
+    }
+
+    /// The network's address file this connection finds addresses in.
+    pub fn network(&self) -> Option<&crate::network::Manifest> {
+        self.network.as_ref()
+    }
+
+    /// The same connection, finding addresses in `network`'s address file.
+    pub fn in_network(self, network: Option<crate::network::Manifest>) -> Connection {
+        Connection { network, ..self }
     }
 
     /// How to reach a network from its manifest: with its certificates, if it has them.
@@ -189,18 +206,70 @@ fn certificate_hint(detail: &str, address: &str) -> Option<String> {
     Some(format!("{address} is {actual}, not {wanted}: give {wanted}'s address"))
 }
 
-pub async fn node(address: &str) -> Result<NodeClient, CliError> {
-    Ok(node_on(connect(address).await?))
+/// A devnet's first node, for a node command told neither --node nor --province.
+const DEFAULT_NODE: &str = "http://127.0.0.1:50051";
+/// A devnet's hub, for a hub command with no --hub and no network file.
+const DEFAULT_HUB: &str = "http://127.0.0.1:50050";
+
+/// The address of the node `at` names: --node, else --province's node in
+/// the network's address file, else a devnet's first node.
+pub fn node_address(at: &NodeArg) -> Result<String, CliError> {
+    if let Some(address) = &at.node {
+        return Ok(address.clone());
+    }
+    let Some(province) = at.province else {
+        return Ok(DEFAULT_NODE.to_owned());
+    };
+    let connection = current();
+    let Some(network) = &connection.network else {
+        return Err(CliError::Usage(format!(
+            "--province {province} needs the network's address file: give --network FILE (or GONGJI_NETWORK), or run \
+             where ./gongji-data/devnet.json is (a devnet writes it); or give the node's --node ADDR"
+        )));
+    };
+    network
+        .provinces
+        .iter()
+        .find(|p| p.code == province.as_str())
+        .map(|p| p.address.clone())
+        .ok_or_else(|| {
+            let known: Vec<&str> = network.provinces.iter().map(|p| p.code.as_str()).collect();
+            CliError::Usage(format!(
+                "province {province} has no node in the network's address file (it has {})",
+                known.join(", ")
+            ))
+        })
+}
+
+/// The address of the hub: --hub, else the network's hub, else a devnet's.
+pub fn hub_address(at: &HubArg) -> String {
+    if let Some(address) = &at.hub {
+        return address.clone();
+    }
+    current().network.map_or_else(|| DEFAULT_HUB.to_owned(), |network| network.hub)
+}
+
+/// A client of the node `at` names; over TLS, given --province, its
+/// certificate must be that province's.
+pub async fn node(at: &NodeArg) -> Result<NodeClient, CliError> {
+    let name = at.province.filter(|_| at.node.is_none()).map(gongji_common::tls::province_name);
+    Ok(node_on(connect_to(&node_address(at)?, CALL_TIMEOUT, name.as_deref()).await?))
 }
 
 /// A node client for a reconciliation, which may take long.
-pub async fn reconciling_node(address: &str) -> Result<NodeClient, CliError> {
-    Ok(node_on(connect_with(address, RECONCILE_TIMEOUT).await?))
+pub async fn reconciling_node(at: &NodeArg) -> Result<NodeClient, CliError> {
+    let name = at.province.filter(|_| at.node.is_none()).map(gongji_common::tls::province_name);
+    Ok(node_on(connect_to(&node_address(at)?, RECONCILE_TIMEOUT, name.as_deref()).await?))
 }
 
-/// A client of the hub at `address`: over TLS its certificate must be the
+/// A client of the hub `at` names: over TLS its certificate must be the
 /// hub's (`hub.gongji`), so a province node cannot pose as the hub.
-pub async fn hub(address: &str) -> Result<HubClient, CliError> {
+pub async fn hub(at: &HubArg) -> Result<HubClient, CliError> {
+    hub_at(&hub_address(at)).await
+}
+
+/// A client of the hub at `address` (see [`hub`]).
+pub async fn hub_at(address: &str) -> Result<HubClient, CliError> {
     Ok(hub_on(connect_to(address, CALL_TIMEOUT, Some(gongji_common::tls::HUB_NAME)).await?))
 }
 

@@ -18,7 +18,7 @@ use crate::{
 };
 
 pub async fn register(args: RegisterArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&args.node.node).await?;
+    let mut node = client::node(&args.node).await?;
     let person = pb::Person {
         person_id: args.id.to_string(),
         name: args.name,
@@ -37,7 +37,7 @@ pub async fn register(args: RegisterArgs, out: &mut dyn Write) -> Result<u8, Cli
 }
 
 pub async fn credit(args: CreditArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&args.node.node).await?;
+    let mut node = client::node(&args.node).await?;
     let receipt = node
         .credit_contribution(pb::CreditContributionRequest {
             contribution_id: args.contribution_id.to_string(),
@@ -52,7 +52,7 @@ pub async fn credit(args: CreditArgs, out: &mut dyn Write) -> Result<u8, CliErro
 }
 
 pub async fn establish(args: EstablishArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&args.node.node).await?;
+    let mut node = client::node(&args.node).await?;
     let id = args.id.to_string();
     let relationship = node
         .establish_relationship(pb::EstablishRelationshipRequest {
@@ -73,7 +73,7 @@ pub async fn establish(args: EstablishArgs, out: &mut dyn Write) -> Result<u8, C
 pub async fn pay(args: PayArgs, out: &mut dyn Write) -> Result<u8, CliError> {
     // Before connecting: a wrong pairing is the command line's fault.
     let institution_id = args.institution_id().map_err(CliError::Usage)?;
-    let mut node = client::node(&args.node.node).await?;
+    let mut node = client::node(&args.node).await?;
     let id = args.id.to_string();
     let payment = node
         .pay(pb::PayRequest {
@@ -92,7 +92,7 @@ pub async fn pay(args: PayArgs, out: &mut dyn Write) -> Result<u8, CliError> {
 }
 
 pub async fn refund(args: RefundArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&args.node.node).await?;
+    let mut node = client::node(&args.node).await?;
     let id = args.id.to_string();
     let refund = node
         .refund_payment(pb::RefundPaymentRequest {
@@ -108,7 +108,7 @@ pub async fn refund(args: RefundArgs, out: &mut dyn Write) -> Result<u8, CliErro
 }
 
 pub async fn reverse(args: ReverseArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&args.node.node).await?;
+    let mut node = client::node(&args.node).await?;
     let id = args.payment.to_string();
     let payment = node
         .reverse_payment(pb::ReversePaymentRequest { payment_id: id.clone() })
@@ -120,7 +120,7 @@ pub async fn reverse(args: ReverseArgs, out: &mut dyn Write) -> Result<u8, CliEr
 }
 
 pub async fn change_quota(args: ChangeQuotaArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&args.node.node).await?;
+    let mut node = client::node(&args.node).await?;
     let change = node
         .change_quota(pb::ChangeQuotaRequest {
             change_id: args.id.to_string(),
@@ -135,7 +135,7 @@ pub async fn change_quota(args: ChangeQuotaArgs, out: &mut dyn Write) -> Result<
 }
 
 pub async fn dissolve(args: DissolveArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&args.node.node).await?;
+    let mut node = client::node(&args.node).await?;
     let relationship = node
         .dissolve_relationship(pb::DissolveRelationshipRequest {
             relationship_id: args.relationship.to_string(),
@@ -149,7 +149,7 @@ pub async fn dissolve(args: DissolveArgs, out: &mut dyn Write) -> Result<u8, Cli
 }
 
 pub async fn terminate(args: TerminateArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&args.node.node).await?;
+    let mut node = client::node(&args.node).await?;
     let person = node
         .terminate_insurance(pb::TerminateInsuranceRequest {
             person_id: args.person.to_string(),
@@ -162,7 +162,7 @@ pub async fn terminate(args: TerminateArgs, out: &mut dyn Write) -> Result<u8, C
 }
 
 pub async fn transfer(args: TransferArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&args.node.node).await?;
+    let mut node = client::node(&args.node).await?;
     let id = args.id.to_string();
     let transfer = node
         .transfer_insurance(pb::TransferInsuranceRequest {
@@ -178,7 +178,7 @@ pub async fn transfer(args: TransferArgs, out: &mut dyn Write) -> Result<u8, Cli
 }
 
 pub async fn info(args: NodeArg, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&args.node).await?;
+    let mut node = client::node(&args).await?;
     let info = node
         .get_node_info(pb::GetNodeInfoRequest {})
         .await
@@ -206,7 +206,7 @@ pub async fn show(what: Show, out: &mut dyn Write) -> Result<u8, CliError> {
 }
 
 async fn show_person(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&record.node.node).await?;
+    let mut node = client::node(&record.node).await?;
     let person = node
         .get_person(pb::GetPersonRequest {
             person_id: record.id.to_string(),
@@ -219,7 +219,7 @@ async fn show_person(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliE
 }
 
 async fn show_account(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&record.node.node).await?;
+    let mut node = client::node(&record.node).await?;
     let account = node
         .get_account(pb::GetAccountRequest {
             person_id: record.id.to_string(),
@@ -232,7 +232,7 @@ async fn show_account(record: NodeRecord, out: &mut dyn Write) -> Result<u8, Cli
 }
 
 async fn show_relationships(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&record.node.node).await?;
+    let mut node = client::node(&record.node).await?;
     let list = node
         .list_relationships(pb::ListRelationshipsRequest {
             person_id: record.id.to_string(),
@@ -247,7 +247,7 @@ async fn show_relationships(record: NodeRecord, out: &mut dyn Write) -> Result<u
 }
 
 async fn show_relationship(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&record.node.node).await?;
+    let mut node = client::node(&record.node).await?;
     let relationship = node
         .get_relationship(pb::GetRelationshipRequest {
             relationship_id: record.id.to_string(),
@@ -260,7 +260,7 @@ async fn show_relationship(record: NodeRecord, out: &mut dyn Write) -> Result<u8
 }
 
 async fn show_payment(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&record.node.node).await?;
+    let mut node = client::node(&record.node).await?;
     let payment = node
         .get_payment(pb::GetPaymentRequest {
             payment_id: record.id.to_string(),
@@ -273,7 +273,7 @@ async fn show_payment(record: NodeRecord, out: &mut dyn Write) -> Result<u8, Cli
 }
 
 async fn show_refund(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&record.node.node).await?;
+    let mut node = client::node(&record.node).await?;
     let refund = node
         .get_refund(pb::GetRefundRequest {
             refund_id: record.id.to_string(),
@@ -286,7 +286,7 @@ async fn show_refund(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliE
 }
 
 async fn show_transfer(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&record.node.node).await?;
+    let mut node = client::node(&record.node).await?;
     let transfer = node
         .get_transfer(pb::GetTransferRequest {
             transfer_id: record.id.to_string(),
@@ -299,7 +299,7 @@ async fn show_transfer(record: NodeRecord, out: &mut dyn Write) -> Result<u8, Cl
 }
 
 async fn show_history(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&record.node.node).await?;
+    let mut node = client::node(&record.node).await?;
     let history = node
         .get_relationship_history(pb::GetRelationshipHistoryRequest {
             relationship_id: record.id.to_string(),
@@ -312,7 +312,7 @@ async fn show_history(record: NodeRecord, out: &mut dyn Write) -> Result<u8, Cli
 }
 
 async fn show_transaction(record: HubRecord, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut hub = client::hub(&record.hub.hub).await?;
+    let mut hub = client::hub(&record.hub).await?;
     let transaction = hub
         .get_transaction(pb::GetTransactionRequest {
             transaction_id: record.id.to_string(),
@@ -326,7 +326,7 @@ async fn show_transaction(record: HubRecord, out: &mut dyn Write) -> Result<u8, 
 }
 
 async fn show_transactions(args: TransactionsArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut hub = client::hub(&args.hub.hub).await?;
+    let mut hub = client::hub(&args.hub).await?;
     let mut stream = hub
         .list_transactions(pb::ListTransactionsRequest {
             period: args.period.to_string(),
@@ -348,7 +348,7 @@ async fn show_transactions(args: TransactionsArgs, out: &mut dyn Write) -> Resul
 }
 
 async fn show_positions(args: PositionsArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut hub = client::hub(&args.hub.hub).await?;
+    let mut hub = client::hub(&args.hub).await?;
     let positions = hub
         .get_positions(pb::GetPositionsRequest {
             period: args.period.map(|p| p.to_string()).unwrap_or_default(),
@@ -361,7 +361,7 @@ async fn show_positions(args: PositionsArgs, out: &mut dyn Write) -> Result<u8, 
 }
 
 async fn show_provinces(args: HubArg, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut hub = client::hub(&args.hub).await?;
+    let mut hub = client::hub(&args).await?;
     let provinces = hub
         .list_provinces(pb::ListProvincesRequest {})
         .await

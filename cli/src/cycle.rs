@@ -31,7 +31,7 @@ pub async fn month(command: MonthCommand, out: &mut dyn Write) -> Result<u8, Cli
 pub async fn prepaid(command: PrepaidCommand, out: &mut dyn Write) -> Result<u8, CliError> {
     match command {
         PrepaidCommand::Status(hub) => {
-            let mut hub = client::hub(&hub.hub).await?;
+            let mut hub = client::hub(&hub).await?;
             let status = hub
                 .get_prepaid(pb::GetPrepaidRequest {})
                 .await
@@ -57,7 +57,7 @@ fn malformed(what: &str, period: &str) -> impl Fn(AmountError) -> CliError {
 }
 
 async fn status(args: MonthAtHub, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut hub = client::hub(&args.hub.hub).await?;
+    let mut hub = client::hub(&args.hub).await?;
     let month = hub
         .get_month(pb::GetMonthRequest {
             period: period_or_open(&args),
@@ -70,7 +70,7 @@ async fn status(args: MonthAtHub, out: &mut dyn Write) -> Result<u8, CliError> {
 }
 
 async fn close(args: MonthAtHub, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut hub = client::hub(&args.hub.hub).await?;
+    let mut hub = client::hub(&args.hub).await?;
     let month = hub
         .close_month(pb::CloseMonthRequest {
             period: period_or_open(&args),
@@ -100,7 +100,7 @@ fn print_reconciliation(report: &pb::Reconciliation, out: &mut dyn Write) -> Res
 }
 
 async fn reconcile(args: MonthAtNode, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::reconciling_node(&args.node.node).await?;
+    let mut node = client::reconciling_node(&args.node).await?;
     let period = args.period.to_string();
     let report = node
         .reconcile_month(pb::ReconcileMonthRequest { period: period.clone() })
@@ -116,7 +116,7 @@ async fn reconcile(args: MonthAtNode, out: &mut dyn Write) -> Result<u8, CliErro
 }
 
 async fn reconciliation(args: MonthAtNode, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&args.node.node).await?;
+    let mut node = client::node(&args.node).await?;
     let report = node
         .get_reconciliation(pb::ReconcileMonthRequest {
             period: args.period.to_string(),
@@ -128,7 +128,7 @@ async fn reconciliation(args: MonthAtNode, out: &mut dyn Write) -> Result<u8, Cl
 }
 
 async fn report(args: ReportArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut hub = client::hub(&args.hub.hub).await?;
+    let mut hub = client::hub(&args.hub).await?;
     let period = args.period.to_string();
     let clearing = hub
         .get_clearing(pb::GetClearingRequest { period: period.clone() })
@@ -162,7 +162,7 @@ async fn report(args: ReportArgs, out: &mut dyn Write) -> Result<u8, CliError> {
 }
 
 async fn settle(args: SettleArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut hub = client::hub(&args.hub.hub).await?;
+    let mut hub = client::hub(&args.hub).await?;
     let period = args.period.to_string();
     let settlement = hub
         .settle_month(pb::SettleMonthRequest {
@@ -188,7 +188,7 @@ async fn prepaid_operation(args: PrepaidOperationArgs, withdrawal: bool, out: &m
         .reason()
         .map(str::to_owned)
         .ok_or_else(|| CliError::Usage("--reason is required: why the prepaid funds move, recorded with the operation".into()))?;
-    let mut hub = client::hub(&args.hub.hub).await?;
+    let mut hub = client::hub(&args.hub).await?;
     let request = pb::PrepaidOperationRequest {
         operation_id: args.id.to_string(),
         province: args.province.to_string(),

@@ -265,7 +265,7 @@ pub(crate) async fn wait_ready(manifest: &Manifest) -> Result<(), CliError> {
 }
 
 async fn open_period(hub: &str) -> Result<String, String> {
-    let mut hub = client::hub(hub).await.map_err(|e| e.to_string())?;
+    let mut hub = client::hub_at(hub).await.map_err(|e| e.to_string())?;
     let period = hub
         .get_open_period(pb::GetOpenPeriodRequest {})
         .await

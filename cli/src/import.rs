@@ -104,7 +104,7 @@ pub async fn import(args: ImportArgs, out: &mut dyn Write) -> Result<u8, CliErro
         .map_err(|e| CliError::Other(format!("cannot read the header of {}: {e}", path.display())))?;
     let columns = Columns::find(header).map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
 
-    let mut node = client::node(&args.node.node).await?;
+    let mut node = client::node(&args.node).await?;
     let (rows, receiver) = mpsc::channel(ROWS_IN_FLIGHT);
     // csv reads synchronously: a blocking thread feeds the stream, so a large
     // file is never held in memory.

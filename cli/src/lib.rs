@@ -54,10 +54,10 @@ where
 
 /// Runs a parsed command. Returns the exit status; errors are reported on `err`.
 pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let settings = connection(&cli)
-        .and_then(|connection| Ok((connection, credentials(&cli)?)))
-        .and_then(|(connection, credentials)| {
-            if connection.is_plaintext() && credentials.has_token() && !plaintext_allowed(&cli)? {
+    let settings = network_of(&cli)
+        .and_then(|network| Ok((connection(&cli, &network)?, credentials(&cli, &network)?, plaintext_allowed(&cli, &network))))
+        .and_then(|(connection, credentials, plaintext_allowed)| {
+            if connection.is_plaintext() && credentials.has_token() && !plaintext_allowed {
                 return Err(error::CliError::Usage(
                     "refusing to send the client token in plaintext: give --certs DIR (mutual TLS), or --insecure for a network started --insecure"
                         .into(),
@@ -102,34 +102,57 @@ fn devnet_of(command: &Command) -> Option<&std::path::Path> {
     }
 }
 
-/// How the command connects: with --certs, or a devnet's certificates when
-/// it is given --devnet, else in plaintext.
-fn connection(cli: &Cli) -> Result<client::Connection, error::CliError> {
-    if let Some(dir) = &cli.certs {
-        return client::Connection::with_certs(dir);
+/// The address file a devnet leaves in its default data directory.
+pub const DEFAULT_NETWORK_FILE: &str = "gongji-data/devnet.json";
+
+/// The network a command talks to, from its address file: the command's
+/// --devnet, else --network (GONGJI_NETWORK), else ./gongji-data/devnet.json
+/// when it exists. Commands that start servers or read files
+/// (devnet, certs, doctor, bench without --devnet) have none.
+fn network_of(cli: &Cli) -> Result<Option<network::Manifest>, error::CliError> {
+    if let Some(path) = devnet_of(&cli.command) {
+        return network::Manifest::read(path).map(Some);
     }
-    match devnet_of(&cli.command) {
-        Some(path) => client::Connection::for_manifest(&network::Manifest::read(path)?),
-        None => Ok(client::Connection::plaintext()),
+    if matches!(
+        cli.command,
+        Command::Devnet(_) | Command::Certs(_) | Command::Doctor(_) | Command::Bench(_)
+    ) {
+        return Ok(None);
     }
+    if let Some(path) = &cli.network {
+        return network::Manifest::read(path).map(Some);
+    }
+    let default = std::path::Path::new(DEFAULT_NETWORK_FILE);
+    if default.is_file() {
+        return network::Manifest::read(default).map(Some);
+    }
+    Ok(None)
+}
+
+/// How the command connects: with --certs, or its network's certificates,
+/// else in plaintext; addresses are found in its network's address file.
+fn connection(cli: &Cli, network: &Option<network::Manifest>) -> Result<client::Connection, error::CliError> {
+    let connection = match (&cli.certs, network) {
+        (Some(dir), _) => client::Connection::with_certs(dir)?,
+        (None, Some(manifest)) => client::Connection::for_manifest(manifest)?,
+        (None, None) => client::Connection::plaintext(),
+    };
+    Ok(connection.in_network(network.clone()))
 }
 
 /// Whether the command may send a token in plaintext: told --insecure, or
-/// given the address file of a devnet that runs without certificates.
-fn plaintext_allowed(cli: &Cli) -> Result<bool, error::CliError> {
-    Ok(cli.insecure
-        || match devnet_of(&cli.command) {
-            Some(path) => network::Manifest::read(path)?.certs.is_empty(),
-            None => false,
-        })
+/// talking to a network whose address file says it runs without certificates.
+fn plaintext_allowed(cli: &Cli, network: &Option<network::Manifest>) -> bool {
+    cli.insecure || network.as_ref().is_some_and(|manifest| manifest.certs.is_empty())
 }
 
 /// What every call presents: --token-file or --token, and --reason; a
-/// command given --devnet and no token presents the devnet's operator token.
-fn credentials(cli: &Cli) -> Result<credentials::Credentials, error::CliError> {
+/// command talking to a network from its address file presents the
+/// network's operator token unless given one.
+fn credentials(cli: &Cli, network: &Option<network::Manifest>) -> Result<credentials::Credentials, error::CliError> {
     let given = credentials::Credentials::from_args(&cli.credentials)?;
-    match devnet_of(&cli.command) {
-        Some(path) if !given.has_token() => given.or_devnet_token(&network::Manifest::read(path)?),
+    match network {
+        Some(manifest) if !given.has_token() => given.or_devnet_token(manifest),
         _ => Ok(given),
     }
 }

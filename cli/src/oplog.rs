@@ -35,10 +35,16 @@ impl Server {
 }
 
 pub async fn command(args: OplogArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut server = match (&args.node, &args.hub) {
-        (Some(node), _) => Server::Node(client::node(node).await?),
-        (None, Some(hub)) => Server::Hub(client::hub(hub).await?),
-        (None, None) => return Err(CliError::Usage("give --node ADDR or --hub ADDR".into())),
+    let mut server = match (&args.node, args.province, &args.hub) {
+        (None, None, Some(hub)) => Server::Hub(client::hub_at(hub).await?),
+        (None, None, None) => return Err(CliError::Usage("give --node ADDR, --province CODE or --hub ADDR".into())),
+        (node, province, _) => Server::Node(
+            client::node(&crate::args::NodeArg {
+                node: node.clone(),
+                province,
+            })
+            .await?,
+        ),
     };
     let actions = read(&mut server, args.after, args.limit).await?;
     if args.json {

@@ -165,3 +165,60 @@ async fn the_command_line_wins_over_the_environment() {
     assert!(said.contains("no violations"), "{said}");
     net.shutdown().await;
 }
+
+/// Runs the `gongji` binary in `dir` (so that ./gongji-data/devnet.json is
+/// what that directory holds), without the caller's GONGJI_* variables.
+async fn gongji_in(dir: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let mut command = tokio::process::Command::new(gongji_tests::cluster::binary("gongji"));
+    for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("GONGJI_")) {
+        command.env_remove(key);
+    }
+    let output = command.args(args).current_dir(dir).output().await.expect("gongji runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+#[tokio::test]
+async fn everyday_commands_find_nodes_by_province_and_the_hub_in_the_networks_address_file() {
+    let net = TestNetwork::start_tls(&["13", "41"]).await;
+    hebei_donor_henan_parent(&net).await;
+    // Where a devnet was started: ./gongji-data/devnet.json, naming its certificates.
+    let here = tempfile::tempdir().unwrap();
+    let data = here.path().join("gongji-data");
+    std::fs::create_dir_all(&data).unwrap();
+    let manifest = net.network().manifest();
+    assert!(
+        !manifest.certs.is_empty(),
+        "a TLS network: the commands below need its certificates"
+    );
+    std::fs::write(data.join("devnet.json"), serde_json::to_string(&manifest).unwrap()).unwrap();
+
+    let (status, said) = gongji_in(here.path(), &["show", "person", "donor-13", "--province", "13"]).await;
+    assert_eq!(status, 0, "{said}");
+    assert!(said.contains("donor-13"), "{said}");
+    let (status, said) = gongji_in(here.path(), &["month", "status"]).await;
+    assert_eq!(status, 0, "the hub from the address file: {said}");
+    let (status, said) = gongji_in(here.path(), &["status"]).await;
+    assert_eq!(status, 0, "every server from the address file: {said}");
+    let (status, said) = gongji_in(here.path(), &["audit", "--settle=1"]).await;
+    assert_eq!(status, 0, "{said}");
+    assert!(said.contains("no violations"), "{said}");
+    let (status, said) = gongji_in(here.path(), &["show", "person", "x", "--province", "99"]).await;
+    assert_eq!(status, 2);
+    assert!(
+        said.contains("province 99 has no node in the network's address file (it has 13, 41)"),
+        "{said}"
+    );
+
+    // Elsewhere: --network FILE says where the file is; without it, --province is explained.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let file = data.join("devnet.json");
+    let (status, said) = gongji_in(elsewhere.path(), &["--network", file.to_str().unwrap(), "info", "--province", "41"]).await;
+    assert_eq!(status, 0, "{said}");
+    let (status, said) = gongji_in(elsewhere.path(), &["info", "--province", "41"]).await;
+    assert_eq!(status, 2, "{said}");
+    assert!(said.contains("--province 41 needs the network's address file"), "{said}");
+    net.shutdown().await;
+}
