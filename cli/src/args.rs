@@ -617,13 +617,14 @@ pub enum MonthCommand {
     /// still pending, the provinces with activity, which of them confirmed or
     /// disputed their statements, and when it was closed, cleared and settled.
     Status(MonthAtHub),
-    /// Close the hub's open month.
+    /// Close the hub's open month (name it: YYYY-MM or `open`; needs --yes).
     ///
     /// New transactions are stamped with the next month at once; the close
     /// completes by itself (the month is cleared) once none of its
-    /// transactions is pending. Closing a month that is closing or closed
-    /// changes nothing.
-    Close(MonthAtHub),
+    /// transactions is pending. It cannot be undone: without --yes it asks
+    /// on a terminal, and refuses otherwise; --dry-run shows what it would
+    /// do. Closing a month that is closing or closed changes nothing.
+    Close(CloseArgs),
     /// Reconcile (对账) a closed month at a province node; exit status 1 if disputed.
     ///
     /// The node streams its statement from the hub, checks the digest,
@@ -644,34 +645,82 @@ pub enum MonthCommand {
     ///
     /// Net payers' prepaid funds are drawn and net receivers paid, at once.
     /// Waits for every province with activity to confirm, unless --override
-    /// gives a reason. Settling again returns the same settlement and changes
-    /// nothing.
+    /// gives a reason (with --operator, and --yes: an override cannot be
+    /// undone). --dry-run shows what it would do. Settling again returns the
+    /// same settlement and changes nothing.
     Settle(SettleArgs),
+}
+
+/// A month on the command line: YYYY-MM (China Standard Time), `open` (the
+/// hub's open month) or `previous` (the month before it: the one closed last).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonthArg {
+    At(Period),
+    Open,
+    Previous,
+}
+
+fn month(text: &str) -> Result<MonthArg, String> {
+    match text.trim() {
+        "open" => Ok(MonthArg::Open),
+        "previous" => Ok(MonthArg::Previous),
+        other => period(other)
+            .map(MonthArg::At)
+            .map_err(|e| format!("{e}; or `open` (the hub's open month), `previous` (the month before it)")),
+    }
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct MonthAtHub {
-    /// The month, YYYY-MM (China Standard Time); the hub's open month if omitted.
-    #[arg(value_name = "YYYY-MM", value_parser = period)]
-    pub period: Option<Period>,
+    /// The month: YYYY-MM (China Standard Time), `open` or `previous`; the
+    /// hub's open month if omitted.
+    #[arg(value_name = "MONTH", value_parser = month)]
+    pub period: Option<MonthArg>,
+    #[command(flatten)]
+    pub hub: HubArg,
+}
+
+/// Doing something that cannot be undone.
+#[derive(Debug, Clone, Args)]
+pub struct Irreversible {
+    /// Do it without asking (it cannot be undone).
+    #[arg(long)]
+    pub yes: bool,
+    /// Show what it would do, and change nothing.
+    #[arg(long, conflicts_with = "yes")]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CloseArgs {
+    /// The month to close: YYYY-MM, or `open` (the hub's open month).
+    #[arg(value_name = "MONTH", value_parser = month)]
+    pub period: MonthArg,
+    #[command(flatten)]
+    pub guard: Irreversible,
     #[command(flatten)]
     pub hub: HubArg,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct MonthAtNode {
-    /// The month, YYYY-MM (China Standard Time); closed at the hub.
-    #[arg(value_name = "YYYY-MM", value_parser = period)]
-    pub period: Period,
+    /// The month, closed at the hub: YYYY-MM, or `previous` (the month
+    /// before the hub's open one).
+    #[arg(value_name = "MONTH", value_parser = month)]
+    pub period: MonthArg,
     #[command(flatten)]
     pub node: NodeArg,
+    /// The hub, asked what `open` and `previous` are (default: the
+    /// network's hub, else 127.0.0.1:50050).
+    #[arg(long = "hub", value_name = "ADDR", env = "GONGJI_HUB")]
+    pub hub: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ReportArgs {
-    /// The month, YYYY-MM (China Standard Time); closed at the hub.
-    #[arg(value_name = "YYYY-MM", value_parser = period)]
-    pub period: Period,
+    /// The month, closed at the hub: YYYY-MM, or `previous`.
+    #[arg(value_name = "MONTH", value_parser = month)]
+    pub period: MonthArg,
     /// Also write the matrix and the nets to FILE as CSV: two tables
     /// separated by one empty line. First the matrix, with the header
     /// `payer \ payee,<codes...>,total`: one row per paying province, one
@@ -687,16 +736,19 @@ pub struct ReportArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct SettleArgs {
-    /// The month, YYYY-MM (China Standard Time); closed at the hub.
-    #[arg(value_name = "YYYY-MM", value_parser = period)]
-    pub period: Period,
+    /// The month, closed at the hub: YYYY-MM, or `previous`.
+    #[arg(value_name = "MONTH", value_parser = month)]
+    pub period: MonthArg,
     /// Settle before every province with activity has confirmed its
-    /// statement, for this reason (recorded with the settlement); needs --operator.
+    /// statement, for this reason (recorded with the settlement); needs
+    /// --operator, and --yes.
     #[arg(long = "override", value_name = "REASON", value_parser = text, requires = "operator")]
     pub override_reason: Option<String>,
     /// Who settles, recorded with the settlement.
     #[arg(long, value_name = "NAME", value_parser = text)]
     pub operator: Option<String>,
+    #[command(flatten)]
+    pub guard: Irreversible,
     #[command(flatten)]
     pub hub: HubArg,
 }
@@ -711,11 +763,26 @@ pub enum PrepaidCommand {
     Status(HubArg),
     /// Deposit into a province's prepaid funds; idempotent by --id.
     Deposit(PrepaidOperationArgs),
-    /// Withdraw from a province's prepaid funds; idempotent by --id.
+    /// Withdraw from a province's prepaid funds; idempotent by --id; needs --yes.
     ///
     /// Refused beyond what the province's unsettled obligations and
-    /// transactions in flight leave free.
-    Withdraw(PrepaidOperationArgs),
+    /// transactions in flight leave free, and below its required level
+    /// unless --force. It cannot be undone but by a deposit: without --yes
+    /// it asks on a terminal, and refuses otherwise; --dry-run shows the
+    /// balance and level it would leave.
+    Withdraw(WithdrawArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WithdrawArgs {
+    #[command(flatten)]
+    pub operation: PrepaidOperationArgs,
+    /// Take the balance below the province's required level (its payments
+    /// may then be declined); recorded as forced.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub guard: Irreversible,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -1006,8 +1073,19 @@ mod tests {
         let Command::Month(MonthCommand::Report(report)) = cli.command else {
             panic!("not month report")
         };
-        assert_eq!(report.period.to_string(), "2026-11");
+        assert_eq!(report.period, MonthArg::At(Period::parse("p", "2026-11").unwrap()));
         assert_eq!(report.csv, Some(PathBuf::from("out.csv")));
+        for (word, month) in [("open", MonthArg::Open), ("previous", MonthArg::Previous)] {
+            let cli = Cli::try_parse_from(["gongji", "month", "settle", word]).unwrap();
+            let Command::Month(MonthCommand::Settle(settle)) = cli.command else {
+                panic!("not month settle")
+            };
+            assert_eq!(settle.period, month);
+        }
+        let closing = Cli::try_parse_from(["gongji", "month", "close"]).unwrap_err().to_string();
+        assert!(closing.contains("<MONTH>"), "a close names its month: {closing}");
+        let bad = Cli::try_parse_from(["gongji", "month", "status", "soon"]).unwrap_err().to_string();
+        assert!(bad.contains("`open`") && bad.contains("`previous`"), "{bad}");
     }
 
     #[test]

@@ -10,7 +10,10 @@ use std::io::Write;
 use gongji_proto::v1 as pb;
 
 use crate::{
-    args::{MonthAtHub, MonthAtNode, MonthCommand, PrepaidCommand, PrepaidOperationArgs, ReportArgs, SettleArgs},
+    args::{
+        CloseArgs, HubArg, Irreversible, MonthArg, MonthAtHub, MonthAtNode, MonthCommand, PrepaidCommand, PrepaidOperationArgs, ReportArgs,
+        SettleArgs, WithdrawArgs,
+    },
     client,
     error::{CliError, EXIT_DISPUTED, EXIT_OK},
     output::cycle as output,
@@ -40,14 +43,61 @@ pub async fn prepaid(command: PrepaidCommand, out: &mut dyn Write) -> Result<u8,
             output::prepaid_status(out, &status)?;
             Ok(EXIT_OK)
         }
-        PrepaidCommand::Deposit(args) => prepaid_operation(args, false, out).await,
-        PrepaidCommand::Withdraw(args) => prepaid_operation(args, true, out).await,
+        PrepaidCommand::Deposit(args) => prepaid_operation(args, None, out).await,
+        PrepaidCommand::Withdraw(args) => withdraw(args, out).await,
     }
 }
 
-/// The month named, or "" for the hub's open month.
-fn period_or_open(args: &MonthAtHub) -> String {
-    args.period.map(|p| p.to_string()).unwrap_or_default()
+/// The month `month` names: as given, or asked of the hub (`open`, `previous`).
+async fn resolve(month: MonthArg, hub: &mut client::HubClient) -> Result<gongji_common::Period, CliError> {
+    let open = match month {
+        MonthArg::At(period) => return Ok(period),
+        MonthArg::Open | MonthArg::Previous => {
+            hub.get_open_period(pb::GetOpenPeriodRequest {})
+                .await
+                .map_err(CliError::call)?
+                .into_inner()
+                .period
+        }
+    };
+    let open = gongji_common::Period::parse("period", &open).map_err(|e| CliError::Other(format!("the hub's open month: {e}")))?;
+    Ok(if month == MonthArg::Previous { open.previous() } else { open })
+}
+
+/// The month `month` names, asking the hub `at` for a word.
+async fn resolve_at(month: MonthArg, at: &HubArg) -> Result<gongji_common::Period, CliError> {
+    match month {
+        MonthArg::At(period) => Ok(period),
+        word => resolve(word, &mut client::hub(at).await?).await,
+    }
+}
+
+/// Goes on with something that cannot be undone only if told --yes, or
+/// told so at a terminal by typing `word`; refuses otherwise, naming the
+/// flags. (Not reached with --dry-run.)
+fn confirm(guard: &Irreversible, what: &str, word: &str) -> Result<(), CliError> {
+    use std::io::IsTerminal;
+    if guard.yes {
+        return Ok(());
+    }
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Err(CliError::Usage(format!(
+            "{what} cannot be undone: add --yes to do it, or --dry-run to see what it would do"
+        )));
+    }
+    eprint!("{what} cannot be undone. Type {word} to go on: ");
+    let mut typed = String::new();
+    std::io::stdin()
+        .read_line(&mut typed)
+        .map_err(|e| CliError::Other(format!("reading the confirmation: {e}")))?;
+    if typed.trim() == word {
+        Ok(())
+    } else {
+        Err(CliError::Usage(format!(
+            "not confirmed (typed {:?}, not {word}): nothing was done",
+            typed.trim()
+        )))
+    }
 }
 
 /// An amount the server sent that does not add up as an amount.
@@ -58,9 +108,10 @@ fn malformed(what: &str, period: &str) -> impl Fn(AmountError) -> CliError {
 
 async fn status(args: MonthAtHub, out: &mut dyn Write) -> Result<u8, CliError> {
     let mut hub = client::hub(&args.hub).await?;
+    let period = resolve(args.period.unwrap_or(MonthArg::Open), &mut hub).await?;
     let month = hub
         .get_month(pb::GetMonthRequest {
-            period: period_or_open(&args),
+            period: period.to_string(),
         })
         .await
         .map_err(CliError::call)?
@@ -69,11 +120,31 @@ async fn status(args: MonthAtHub, out: &mut dyn Write) -> Result<u8, CliError> {
     Ok(EXIT_OK)
 }
 
-async fn close(args: MonthAtHub, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn close(args: CloseArgs, out: &mut dyn Write) -> Result<u8, CliError> {
     let mut hub = client::hub(&args.hub).await?;
+    let period = resolve(args.period, &mut hub).await?;
+    if args.guard.dry_run {
+        let month = hub
+            .get_month(pb::GetMonthRequest {
+                period: period.to_string(),
+            })
+            .await
+            .map_err(CliError::call)?
+            .into_inner();
+        output::month(out, &month)?;
+        writeln!(
+            out,
+            "dry run: closing {period} would stamp new transactions with {} at once and clear {period} once its {} pending \
+             transaction(s) are decided; nothing was changed",
+            period.next(),
+            month.pending
+        )?;
+        return Ok(EXIT_OK);
+    }
+    confirm(&args.guard, &format!("closing month {period}"), &period.to_string())?;
     let month = hub
         .close_month(pb::CloseMonthRequest {
-            period: period_or_open(&args),
+            period: period.to_string(),
         })
         .await
         .map_err(|status| CliError::idempotent_call(status, "closing again is safe: run the same command again"))?
@@ -99,9 +170,14 @@ fn print_reconciliation(report: &pb::Reconciliation, out: &mut dyn Write) -> Res
     Ok(reconciliation_exit(report))
 }
 
+/// The month a node command names (the hub tells `open` and `previous`).
+async fn node_month(args: &MonthAtNode) -> Result<gongji_common::Period, CliError> {
+    resolve_at(args.period, &HubArg { hub: args.hub.clone() }).await
+}
+
 async fn reconcile(args: MonthAtNode, out: &mut dyn Write) -> Result<u8, CliError> {
+    let period = node_month(&args).await?.to_string();
     let mut node = client::reconciling_node(&args.node).await?;
-    let period = args.period.to_string();
     let report = node
         .reconcile_month(pb::ReconcileMonthRequest { period: period.clone() })
         .await
@@ -116,10 +192,11 @@ async fn reconcile(args: MonthAtNode, out: &mut dyn Write) -> Result<u8, CliErro
 }
 
 async fn reconciliation(args: MonthAtNode, out: &mut dyn Write) -> Result<u8, CliError> {
+    let period = node_month(&args).await?;
     let mut node = client::node(&args.node).await?;
     let report = node
         .get_reconciliation(pb::ReconcileMonthRequest {
-            period: args.period.to_string(),
+            period: period.to_string(),
         })
         .await
         .map_err(CliError::call)?
@@ -129,7 +206,7 @@ async fn reconciliation(args: MonthAtNode, out: &mut dyn Write) -> Result<u8, Cl
 
 async fn report(args: ReportArgs, out: &mut dyn Write) -> Result<u8, CliError> {
     let mut hub = client::hub(&args.hub).await?;
-    let period = args.period.to_string();
+    let period = resolve(args.period, &mut hub).await?.to_string();
     let clearing = hub
         .get_clearing(pb::GetClearingRequest { period: period.clone() })
         .await
@@ -163,7 +240,35 @@ async fn report(args: ReportArgs, out: &mut dyn Write) -> Result<u8, CliError> {
 
 async fn settle(args: SettleArgs, out: &mut dyn Write) -> Result<u8, CliError> {
     let mut hub = client::hub(&args.hub).await?;
-    let period = args.period.to_string();
+    let period = resolve(args.period, &mut hub).await?.to_string();
+    if args.guard.dry_run {
+        let month = hub
+            .get_month(pb::GetMonthRequest { period: period.clone() })
+            .await
+            .map_err(CliError::call)?
+            .into_inner();
+        output::month(out, &month)?;
+        let clearing = hub.get_clearing(pb::GetClearingRequest { period: period.clone() }).await;
+        if let Ok(clearing) = clearing {
+            let clearing = clearing.into_inner();
+            let totals = ClearingTotals::from_pb(&clearing).map_err(malformed("clearing", &period))?;
+            output::clearing(out, &clearing, &totals)?;
+        }
+        writeln!(
+            out,
+            "dry run: settling {period} would draw each net payer's prepaid funds and pay each net receiver as above{}; \
+             nothing was changed",
+            if args.override_reason.is_some() {
+                ", without waiting for every confirmation"
+            } else {
+                ""
+            }
+        )?;
+        return Ok(EXIT_OK);
+    }
+    if args.override_reason.is_some() {
+        confirm(&args.guard, &format!("settling month {period} without every confirmation"), &period)?;
+    }
     let settlement = hub
         .settle_month(pb::SettleMonthRequest {
             period: period.clone(),
@@ -172,6 +277,12 @@ async fn settle(args: SettleArgs, out: &mut dyn Write) -> Result<u8, CliError> {
         })
         .await
         .map_err(|status| {
+            if status.code() == tonic::Code::FailedPrecondition && status.message().contains("confirm") {
+                return CliError::call(tonic::Status::failed_precondition(format!(
+                    "{}; to settle without them: --override REASON --operator NAME --yes",
+                    status.message()
+                )));
+            }
             CliError::idempotent_call(
                 status,
                 &format!("settling again is safe (it never settles twice); `gongji month status {period}` shows whether it is settled"),
@@ -183,7 +294,43 @@ async fn settle(args: SettleArgs, out: &mut dyn Write) -> Result<u8, CliError> {
     Ok(EXIT_OK)
 }
 
-async fn prepaid_operation(args: PrepaidOperationArgs, withdrawal: bool, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn withdraw(args: WithdrawArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let operation = &args.operation;
+    if args.guard.dry_run {
+        let mut hub = client::hub(&operation.hub).await?;
+        let status = hub
+            .get_prepaid(pb::GetPrepaidRequest {})
+            .await
+            .map_err(CliError::call)?
+            .into_inner();
+        let province = operation.province.to_string();
+        let Some(funds) = status.provinces.iter().find(|p| p.province == province) else {
+            return Err(CliError::Usage(format!("province {province} is not connected to the hub")));
+        };
+        let balance = gongji_common::Money::parse_unsigned("balance", &funds.balance).map_err(|e| CliError::Other(e.to_string()))?;
+        let required = gongji_common::Money::parse_unsigned("required", &funds.required).map_err(|e| CliError::Other(e.to_string()))?;
+        let after = balance.checked_sub(operation.amount).map_err(|e| CliError::Other(e.to_string()))?;
+        writeln!(
+            out,
+            "dry run: withdrawing {} would leave province {province} {after} (required {required}{}); nothing was changed",
+            operation.amount,
+            if after < required { ": below it, which needs --force" } else { "" }
+        )?;
+        return Ok(EXIT_OK);
+    }
+    confirm(
+        &args.guard,
+        &format!(
+            "withdrawing {} from province {}'s prepaid funds",
+            operation.amount, operation.province
+        ),
+        &operation.amount.to_string(),
+    )?;
+    prepaid_operation(args.operation, Some(args.force), out).await
+}
+
+/// A deposit (`withdrawal` none), or a withdrawal, forced or not.
+async fn prepaid_operation(args: PrepaidOperationArgs, withdrawal: Option<bool>, out: &mut dyn Write) -> Result<u8, CliError> {
     let reason = crate::credentials::current()
         .reason()
         .map(str::to_owned)
@@ -195,8 +342,9 @@ async fn prepaid_operation(args: PrepaidOperationArgs, withdrawal: bool, out: &m
         amount: args.amount.to_string(),
         operator: args.operator,
         reason,
+        force: withdrawal == Some(true),
     };
-    let (what, answer) = if withdrawal {
+    let (what, answer) = if withdrawal.is_some() {
         ("withdrawing", hub.withdraw_prepaid(request).await)
     } else {
         ("depositing", hub.deposit_prepaid(request).await)

@@ -396,7 +396,10 @@ fn cheat_sheet(out: &mut dyn Write, manifest: &Manifest, provinces: &[ProvinceCo
         "  # the monthly cycle with this CLI: the open month, closing it, prepaid funds (more: gongji month --help)"
     )?;
     writeln!(out, "  gongji month status --hub {hub}")?;
-    writeln!(out, "  gongji month close --hub {hub}")?;
+    writeln!(
+        out,
+        "  gongji month close open --dry-run --hub {hub}   # what closing would do; --yes closes it"
+    )?;
     writeln!(out, "  gongji prepaid status --hub {hub}")?;
     writeln!(out, "  # what operators did at the hub, and why (--reason TEXT on any command)")?;
     writeln!(out, "  gongji oplog --hub {hub}")?;
@@ -472,7 +475,10 @@ mod tests {
             text.contains(r#"{"period":"2026-01"}' 127.0.0.1:6000 gongji.v1.NationalHub/ListTransactions"#),
             "{text}"
         );
-        assert!(text.contains("\n  gongji month close --hub 127.0.0.1:6000\n"), "{text}");
+        assert!(
+            text.contains("\n  gongji month close open --dry-run --hub 127.0.0.1:6000"),
+            "{text}"
+        );
         assert!(!text.contains("authorization"), "an open network needs no token: {text}");
 
         let secured = Manifest {

@@ -100,10 +100,10 @@ impl NetworkStatus {
             if matches!(level, pb::PrepaidLevel::Yellow | pb::PrepaidLevel::Red) {
                 writeln!(
                     out,
-                    "warning: province {} has used {}% of its prepaid funds ({}; balance {}, required {}, top-up {})",
+                    "warning: province {}'s prepaid funds are {}: {} (balance {}, required {}, top-up {})",
                     p.province,
-                    p.usage_percent,
                     prepaid_level_word(p.level),
+                    p.level_reason,
                     p.balance,
                     p.required,
                     p.top_up

@@ -316,6 +316,7 @@ mod tests {
             amount: "500.00".into(),
             operator: "wang".into(),
             reason: "top-up".into(),
+            force: false,
         };
         let json: serde_json::Value = serde_json::from_str(&describe(&deposit, &framed(&request))).unwrap();
         assert_eq!(json["operation_id"], "dep-1");

@@ -65,6 +65,15 @@ impl Period {
             }
         }
     }
+
+    /// The month before (the first month stays itself: there is none before).
+    pub fn previous(self) -> Period {
+        match (self.year, self.month) {
+            (0, 1) => self,
+            (year, 1) => Period { year: year - 1, month: 12 },
+            (year, month) => Period { year, month: month - 1 },
+        }
+    }
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day); Howard

@@ -280,4 +280,7 @@ pub struct PrepaidOp {
     pub reason: String,
     pub at: i64,
     pub balance_after: Money,
+    /// A withdrawal below the required level, on purpose (`force`).
+    #[serde(default)]
+    pub forced: bool,
 }

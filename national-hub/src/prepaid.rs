@@ -43,8 +43,56 @@ pub struct ProvincePrepaid {
     /// Percent, one decimal.
     pub usage_percent: Decimal,
     pub level: Level,
+    /// Why the level is what it is.
+    pub level_reason: String,
     pub required: Money,
     pub top_up: Money,
+}
+
+/// How full a province's funds are, and why: what it can still pay, not
+/// only its usage. Red when its headroom (balance less what it owes and has
+/// in flight) is below 1% of its required level (below 0.01 with none
+/// required): nearly every payment from it is declined; red or yellow when
+/// usage reaches `red_percent` or `yellow_percent`; at least yellow when the
+/// balance is below the required level.
+pub fn level_of(
+    balance: Money,
+    used: Money,
+    required: Money,
+    usage_percent: Decimal,
+    yellow_percent: u32,
+    red_percent: u32,
+) -> (Level, String) {
+    let headroom = balance.checked_sub(used).unwrap_or(Money::ZERO);
+    let least = Money::from_decimal_fen(required.as_decimal() / Decimal::ONE_HUNDRED).max(Money::from_fen(1));
+    if headroom < least {
+        return (
+            Level::Red,
+            format!(
+                "headroom {headroom} (balance {balance} less {used} owed and in flight): payments from this province are declined; deposit"
+            ),
+        );
+    }
+    if usage_percent >= Decimal::from(red_percent) {
+        return (
+            Level::Red,
+            format!("usage {usage_percent:.1}% is at or above the red level {red_percent}%"),
+        );
+    }
+    let short = required.checked_sub(balance).unwrap_or(Money::ZERO);
+    if !short.is_zero() && !short.is_negative() {
+        return (
+            Level::Yellow,
+            format!("balance {balance} is below the required {required}: deposit {short}"),
+        );
+    }
+    if usage_percent >= Decimal::from(yellow_percent) {
+        return (
+            Level::Yellow,
+            format!("usage {usage_percent:.1}% is at or above the yellow level {yellow_percent}%"),
+        );
+    }
+    (Level::Green, format!("usage {usage_percent:.1}%"))
 }
 
 /// A validated deposit or withdrawal.
@@ -56,6 +104,8 @@ pub struct PrepaidCommand {
     pub operator: String,
     pub reason: String,
     pub withdrawal: bool,
+    /// A withdrawal may take the balance below the required level.
+    pub force: bool,
 }
 
 impl PrepaidCommand {
@@ -66,6 +116,7 @@ impl PrepaidCommand {
         operator: &str,
         reason: &str,
         withdrawal: bool,
+        force: bool,
     ) -> Result<PrepaidCommand, FieldError> {
         let amount = Money::parse_unsigned("amount", amount)?;
         if amount.is_zero() || amount > MAX_OPERATION {
@@ -89,6 +140,7 @@ impl PrepaidCommand {
             operator: text("operator", operator)?,
             reason: text("reason", reason)?,
             withdrawal,
+            force: force && withdrawal,
         })
     }
 }
@@ -112,6 +164,7 @@ impl Hub {
                 operator: "hub configuration".into(),
                 reason: "opening prepaid funds (--opening-prepaid)".into(),
                 withdrawal: false,
+                force: false,
             };
             // On disk with the hub's first sync (`Hub::new` waits for it).
             self.store
@@ -209,13 +262,16 @@ impl Hub {
             )
             .into());
         }
+        // Changes only at a settlement, which a withdrawal need not wait for.
+        let required = self.required_level(command.province)?;
         let op = self.store.transact(|tx| {
             if let Some(existing) = tx.get::<PrepaidOp>(PREPAID_OPS, command.operation_id.as_bytes())? {
                 let same = existing.withdrawal == command.withdrawal
                     && existing.province == command.province
                     && existing.amount == command.amount
                     && existing.operator == command.operator
-                    && existing.reason == command.reason;
+                    && existing.reason == command.reason
+                    && (existing.forced || !command.force);
                 return Ok(if same { Ok(existing) } else { Err(HubError::reused("prepaid operation", &command.operation_id)) });
             }
             if command.withdrawal {
@@ -228,12 +284,22 @@ impl Hub {
                         command.province
                     ))));
                 }
+                let after = balance.checked_sub(command.amount).unwrap_or(Money::ZERO);
+                if after < required && !command.force {
+                    return Ok(Err(HubError::FailedPrecondition(format!(
+                        "withdrawing {} would leave province {} {after}, below its required level {required}: its payments \
+                         would soon be declined; withdraw at most {}, or force it (--force; recorded as forced)",
+                        command.amount,
+                        command.province,
+                        balance.checked_sub(required).unwrap_or(Money::ZERO).max(Money::ZERO)
+                    ))));
+                }
             }
             Ok(Ok(Self::apply_prepaid(tx, &command)?))
         })?
         .durable()
         .await??;
-        tracing::info!(province = %op.province, amount = %op.amount, withdrawal = op.withdrawal, operator = %op.operator, reason = %op.reason, "prepaid funds changed");
+        tracing::info!(province = %op.province, amount = %op.amount, withdrawal = op.withdrawal, forced = op.forced, operator = %op.operator, reason = %op.reason, "prepaid funds changed");
         Ok(op)
     }
 
@@ -262,6 +328,7 @@ impl Hub {
             reason: command.reason.clone(),
             at: now_millis(),
             balance_after: tx.balance(&store::prepaid(command.province))?,
+            forced: command.withdrawal && command.force,
         };
         tx.put(PREPAID_OPS, command.operation_id.as_bytes(), &op)?;
         Ok(op)
@@ -294,14 +361,15 @@ impl Hub {
         } else {
             (used.as_decimal() * Decimal::ONE_HUNDRED / balance.as_decimal()).round_dp(1)
         };
-        let level = if usage_percent >= Decimal::from(self.policy().red_percent) {
-            Level::Red
-        } else if usage_percent >= Decimal::from(self.policy().yellow_percent) {
-            Level::Yellow
-        } else {
-            Level::Green
-        };
         let required = self.required_level(province)?;
+        let (level, level_reason) = level_of(
+            balance,
+            used,
+            required,
+            usage_percent,
+            self.policy().yellow_percent,
+            self.policy().red_percent,
+        );
         let top_up = required.checked_sub(balance)?;
         Ok(ProvincePrepaid {
             province,
@@ -310,6 +378,7 @@ impl Hub {
             reserved,
             usage_percent,
             level,
+            level_reason,
             required,
             top_up: if top_up.is_negative() { Money::ZERO } else { top_up },
         })
@@ -356,5 +425,32 @@ impl Hub {
             .filter(|p| !p.top_up.is_zero())
             .map(|p| (p.province, p.top_up))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod level_tests {
+    use super::*;
+
+    fn money(text: &str) -> Money {
+        Money::parse_unsigned("m", text).unwrap()
+    }
+
+    #[test]
+    fn the_level_says_what_a_province_can_still_pay() {
+        let level = |balance: &str, used: &str, required: &str, usage: i64| {
+            level_of(money(balance), money(used), money(required), Decimal::from(usage), 70, 90)
+        };
+        // The newcomer's case: 1.00 left of a required 100000.00, nothing owed.
+        let (exhausted, why) = level("1.00", "0.00", "100000.00", 0);
+        assert_eq!(exhausted, Level::Red, "{why}");
+        assert!(why.contains("headroom 1.00") && why.contains("declined"), "{why}");
+        let (below, why) = level("60000.00", "0.00", "100000.00", 0);
+        assert_eq!(below, Level::Yellow);
+        assert!(why.contains("below the required 100000.00: deposit 40000.00"), "{why}");
+        assert_eq!(level("200000.00", "150000.00", "100000.00", 75).0, Level::Yellow);
+        assert_eq!(level("200000.00", "190000.00", "100000.00", 95).0, Level::Red);
+        let (green, why) = level("200000.00", "10000.00", "100000.00", 5);
+        assert_eq!((green, why.as_str()), (Level::Green, "usage 5.0%"));
     }
 }

@@ -392,7 +392,12 @@ async fn a_record_missing_at_a_node_shows_up_as_only_at_the_hub_and_blocks_settl
 
 #[tokio::test]
 async fn a_payment_is_declined_at_prepaid_exhaustion_and_passes_after_a_deposit() {
-    let net = TestNetwork::start_with(&["13", "41"], |spec| spec.opening_prepaid = "1000.00".into()).await;
+    // 1000.00 prepaid, and that is what is required.
+    let net = TestNetwork::start_with(&["13", "41"], |spec| {
+        spec.opening_prepaid = "1000.00".into();
+        spec.prepaid_floor = "1000.00".into();
+    })
+    .await;
     gongji_tests::hebei_donor_henan_parent(&net).await;
     let mut henan = net.node("41");
     // Name the relationship: the donor's node decides, whatever the beneficiary's
@@ -431,6 +436,7 @@ async fn a_payment_is_declined_at_prepaid_exhaustion_and_passes_after_a_deposit(
         amount: amount.into(),
         operator: "hebei treasury".into(),
         reason: "test".into(),
+        force: false,
     };
     assert_eq!(
         net.hub().withdraw_prepaid(operation("w1", "251.00")).await.unwrap_err().code(),

@@ -1088,7 +1088,7 @@ async fn a_month_closes_reconciles_at_every_province_reports_its_clearing_and_se
         "{prepaid}"
     );
 
-    let closed = ok(&["month", "close", "--hub", &hub]).await;
+    let closed = ok(&["month", "close", "open", "--yes", "--hub", &hub]).await;
     assert_eq!(value(&closed, "month"), Some(period.as_str()), "{closed}");
     assert!(
         closed.contains(&format!("`gongji month reconcile {period} --node ADDR`")),
@@ -1291,6 +1291,7 @@ async fn a_month_closes_reconciles_at_every_province_reports_its_clearing_and_se
     let refused = gongji(&[
         "prepaid",
         "withdraw",
+        "--yes",
         "--id",
         "wd-41-1",
         "--province",
@@ -1328,7 +1329,7 @@ async fn a_line_lost_at_a_node_is_disputed_with_exit_status_1_and_the_month_sett
     }
     let (hebei, hub) = (node_url(&net, "13"), net.network().hub_url());
     let period = open_period(&net).await;
-    ok(&["month", "close", &period, "--hub", &hub]).await;
+    ok(&["month", "close", &period, "--yes", "--hub", &hub]).await;
     month_becomes(&hub, &period, "closed").await;
 
     // Lose one record at Henan's node, as a damaged store might.
@@ -1393,6 +1394,11 @@ async fn a_line_lost_at_a_node_is_disputed_with_exit_status_1_and_the_month_sett
         "{}",
         waiting.err
     );
+    assert!(
+        waiting.err.contains("--override REASON --operator NAME --yes"),
+        "the refusal names the flags that override it: {}",
+        waiting.err
+    );
     let reason = "Henan's store lost a line; the hub's record stands";
     let anonymous = gongji(&["month", "settle", &period, "--override", reason, "--hub", &hub]).await;
     assert_eq!(anonymous.code, 2, "an override names its operator: {}", anonymous.err);
@@ -1404,6 +1410,7 @@ async fn a_line_lost_at_a_node_is_disputed_with_exit_status_1_and_the_month_sett
         reason,
         "--operator",
         "wang",
+        "--yes",
         "--hub",
         &hub,
     ])
@@ -1426,7 +1433,7 @@ async fn a_month_closing_with_a_pending_payment_says_so_and_the_close_completes_
     let pending = pay(&mut net.node("41"), pay_request("p-late", "parent-41", "H41010000001", "40.00")).await;
     assert_eq!(pending.unwrap_err().code(), tonic::Code::Unavailable);
 
-    let closing = ok(&["month", "close", &period, "--hub", &hub]).await;
+    let closing = ok(&["month", "close", &period, "--yes", "--hub", &hub]).await;
     assert_eq!(value(&closing, "state"), Some("closing"), "{closing}");
     assert_eq!(value(&closing, "pending"), Some("1"));
     assert!(
@@ -1446,7 +1453,7 @@ async fn a_month_closing_with_a_pending_payment_says_so_and_the_close_completes_
     assert_eq!(value(&closed, "pending"), Some("0"), "{closed}");
     assert_eq!(value(&closed, "transactions"), Some("1"), "the late payment landed in its month");
     // Closing again changes nothing.
-    let again = ok(&["month", "close", &period, "--hub", &hub]).await;
+    let again = ok(&["month", "close", &period, "--yes", "--hub", &hub]).await;
     assert_eq!(value(&again, "cleared at"), value(&closed, "cleared at"), "{again}");
     net.shutdown().await;
 }
@@ -1462,7 +1469,7 @@ async fn zero_regional_amounts_of_a_fresh_reconciliation_have_two_decimals() {
         .unwrap();
     let (henan, hub) = (node_url(&net, "41"), net.network().hub_url());
     let period = open_period(&net).await;
-    ok(&["month", "close", &period, "--hub", &hub]).await;
+    ok(&["month", "close", &period, "--yes", "--hub", &hub]).await;
     month_becomes(&hub, &period, "closed").await;
     let fresh = ok(&["month", "reconcile", &period, "--node", &henan]).await;
     assert_eq!(rows(&fresh, "region  ")[0], ["410100", "1", "0.00", "10.00", "10.00"], "{fresh}");

@@ -222,3 +222,102 @@ async fn everyday_commands_find_nodes_by_province_and_the_hub_in_the_networks_ad
     assert!(said.contains("--province 41 needs the network's address file"), "{said}");
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn closing_settling_over_and_withdrawing_need_yes_and_a_dry_run_changes_nothing() {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    let here = tempfile::tempdir().unwrap();
+    let hub = net.network().hub_url();
+    let open = net
+        .hub()
+        .get_open_period(pb::GetOpenPeriodRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .period;
+    // Not on a terminal and without --yes: refused, naming the flags; nothing changes.
+    for args in [
+        vec!["month", "close", "open", "--hub", &hub],
+        vec![
+            "month",
+            "settle",
+            "previous",
+            "--override",
+            "why",
+            "--operator",
+            "wang",
+            "--hub",
+            &hub,
+        ],
+        vec![
+            "prepaid",
+            "withdraw",
+            "--id",
+            "w1",
+            "--province",
+            "41",
+            "--amount",
+            "1.00",
+            "--operator",
+            "wang",
+            "--reason",
+            "r",
+            "--hub",
+            &hub,
+        ],
+    ] {
+        let (status, said) = gongji_in(here.path(), &args).await;
+        assert_eq!(status, 2, "{args:?}: {said}");
+        assert!(said.contains("cannot be undone: add --yes") && said.contains("--dry-run"), "{said}");
+    }
+    let (status, said) = gongji_in(here.path(), &["month", "close", "--hub", &hub]).await;
+    assert_eq!(status, 2, "the month must be named: {said}");
+    let (status, said) = gongji_in(here.path(), &["month", "close", "open", "--dry-run", "--hub", &hub]).await;
+    assert_eq!(status, 0, "{said}");
+    assert!(
+        said.contains(&format!("dry run: closing {open}")) && said.contains("nothing was changed"),
+        "{said}"
+    );
+    let (status, said) = gongji_in(
+        here.path(),
+        &[
+            "prepaid",
+            "withdraw",
+            "--id",
+            "w2",
+            "--province",
+            "41",
+            "--amount",
+            "999999.00",
+            "--operator",
+            "wang",
+            "--reason",
+            "r",
+            "--dry-run",
+            "--hub",
+            &hub,
+        ],
+    )
+    .await;
+    assert_eq!(status, 0, "{said}");
+    assert!(
+        said.contains("would leave province 41 1.00") && said.contains("needs --force"),
+        "{said}"
+    );
+    let still = net
+        .hub()
+        .get_open_period(pb::GetOpenPeriodRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .period;
+    assert_eq!(still, open, "nothing was closed");
+    let funds = net.hub().get_prepaid(pb::GetPrepaidRequest {}).await.unwrap().into_inner();
+    assert!(
+        funds.provinces.iter().all(|p| p.balance == "1000000.00"),
+        "nothing was withdrawn: {funds:?}"
+    );
+    let (status, said) = gongji_in(here.path(), &["month", "close", "open", "--yes", "--hub", &hub]).await;
+    assert_eq!(status, 0, "{said}");
+    net.shutdown().await;
+}

@@ -472,6 +472,7 @@ async fn only_an_operator_closes_a_month_or_moves_prepaid_funds() {
                 amount: "1000.00".into(),
                 operator: client.into(),
                 reason: "top-up".into(),
+                force: false,
             })
             .await,
             Code::PermissionDenied,
@@ -604,6 +605,7 @@ async fn every_operator_action_is_logged_with_who_what_why_and_outcome_and_survi
         amount: "250000.00".into(),
         operator: "wang".into(),
         reason: "top-up".into(),
+        force: false,
     })
     .await
     .expect("deposit");
@@ -791,6 +793,8 @@ async fn the_cli_presents_its_token_and_reason_and_demo_seeding_works_as_the_ope
             &certs,
             "month",
             "close",
+            "open",
+            "--yes",
             "--hub",
             &hub_url,
             "--token-file",
@@ -811,7 +815,9 @@ async fn the_cli_presents_its_token_and_reason_and_demo_seeding_works_as_the_ope
     let viewer = net.clients().token("auditor").to_owned();
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = gongji::run(
-        ["gongji", "--certs", &certs, "month", "close", "--hub", &hub_url, "--token", &viewer],
+        [
+            "gongji", "--certs", &certs, "month", "close", "open", "--yes", "--hub", &hub_url, "--token", &viewer,
+        ],
         &mut out,
         &mut err,
     )
@@ -865,6 +871,7 @@ async fn an_operators_request_over_the_size_limit_is_refused_and_not_logged() {
             amount: "1.00".into(),
             operator: "wang".into(),
             reason: "x".repeat(5 * 1024 * 1024),
+            force: false,
         })
         .await;
     assert_status(huge, Code::ResourceExhausted, "larger than");

@@ -514,8 +514,13 @@ async fn status_shows_every_server_and_exits_1_when_a_node_is_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_warns_of_a_province_whose_prepaid_usage_is_yellow() {
-    // 600.00 of prepaid funds: a payment of 450.00 from Hebei uses 75% of them.
-    let net = TestNetwork::start_with(&["13", "41"], |spec| spec.opening_prepaid = "600.00".into()).await;
+    // 600.00 of prepaid funds (500.00 required): a payment of 450.00 from
+    // Hebei uses 75% of them.
+    let net = TestNetwork::start_with(&["13", "41"], |spec| {
+        spec.opening_prepaid = "600.00".into();
+        spec.prepaid_floor = "500.00".into();
+    })
+    .await;
     hebei_donor_henan_parent(&net).await;
     let paid = pay(
         &mut net.node("41"),
@@ -530,9 +535,90 @@ async fn status_warns_of_a_province_whose_prepaid_usage_is_yellow() {
     let hebei = out.lines().find(|l| l.starts_with("13")).expect("a row for 13");
     assert!(hebei.contains("75.0% yellow"), "{out}");
     assert!(
-        out.contains("warning: province 13 has used 75.0% of its prepaid funds (yellow"),
+        out.contains("warning: province 13's prepaid funds are yellow: usage 75.0% is at or above the yellow level 70%"),
         "{out}"
     );
     assert!(!out.contains("warning: province 41"), "{out}");
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_province_left_with_almost_nothing_is_red_everywhere_and_only_a_forced_withdrawal_leaves_it_so() {
+    let net = start_with_metrics(&["13", "41"]).await;
+    let hub = net.network().hub_url();
+    let withdraw = |id: &'static str, force: bool| {
+        let mut args = vec![
+            "prepaid",
+            "withdraw",
+            "--id",
+            id,
+            "--province",
+            "41",
+            "--amount",
+            "999999.00",
+            "--operator",
+            "wang",
+            "--reason",
+            "a newcomer tries",
+            "--yes",
+            "--hub",
+        ];
+        args.push(Box::leak(hub.clone().into_boxed_str()));
+        if force {
+            args.push("--force");
+        }
+        async move {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let code = gongji::run(std::iter::once("gongji").chain(args), &mut out, &mut err).await;
+            (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
+        }
+    };
+    // Opening funds 1000000.00, required 100000.00: leaving 1.00 needs --force.
+    let (code, _, err) = withdraw("wd-1", false).await;
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("below its required level 100000.00") && err.contains("--force"),
+        "{err}"
+    );
+    let (code, out, err) = withdraw("wd-2", true).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("forced") && out.contains("1.00"), "{out}");
+
+    // GetPrepaid, prepaid status, gongji status and the metrics all say red, and why.
+    let funds = net.hub().get_prepaid(pb::GetPrepaidRequest {}).await.unwrap().into_inner();
+    let henan = funds.provinces.iter().find(|p| p.province == "41").unwrap();
+    assert_eq!(henan.level, pb::PrepaidLevel::Red as i32, "{henan:?}");
+    assert!(henan.level_reason.contains("headroom 1.00"), "{henan:?}");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    assert_eq!(
+        gongji::run(["gongji", "prepaid", "status", "--hub", &hub], &mut out, &mut err).await,
+        0
+    );
+    let shown = String::from_utf8(out).unwrap();
+    assert!(shown.contains("41 red: headroom 1.00"), "{shown}");
+    let (_, out, _) = status(&net).await;
+    assert!(out.contains("warning: province 41's prepaid funds are red: headroom 1.00"), "{out}");
+    let metrics = scrape(&hub_metrics_url(&net)).await;
+    assert_eq!(metrics.value("gongji_prepaid_level", &[("province", "41"), ("level", "red")]), 1.0);
+    assert_eq!(
+        metrics.value("gongji_prepaid_level", &[("province", "41"), ("level", "green")]),
+        0.0
+    );
+
+    // The operator audit log is not kept by an open network; the operation records it.
+    let op = net
+        .hub()
+        .withdraw_prepaid(pb::PrepaidOperationRequest {
+            operation_id: "wd-2".into(),
+            province: "41".into(),
+            amount: "999999.00".into(),
+            operator: "wang".into(),
+            reason: "a newcomer tries".into(),
+            force: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(op.forced, "recorded as forced: {op:?}");
     net.shutdown().await;
 }

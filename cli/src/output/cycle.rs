@@ -386,7 +386,15 @@ pub fn prepaid_status(out: &mut dyn Write, status: &pb::PrepaidStatus) -> io::Re
             p.top_up.clone(),
         ]);
     }
-    table.write(out)
+    table.write(out)?;
+    // Why a province is not green: what it can still pay.
+    for p in &status.provinces {
+        let level = pb::PrepaidLevel::try_from(p.level).unwrap_or(pb::PrepaidLevel::Unspecified);
+        if matches!(level, pb::PrepaidLevel::Yellow | pb::PrepaidLevel::Red) {
+            writeln!(out, "{} {}: {}", p.province, prepaid_level_word(p.level), p.level_reason)?;
+        }
+    }
+    Ok(())
 }
 
 /// A recorded deposit or withdrawal.
@@ -397,6 +405,14 @@ pub fn prepaid_operation(out: &mut dyn Write, op: &pb::PrepaidOperation) -> io::
         .add("province", province_label(&op.province))
         .add("amount", &op.amount)
         .add("balance after", &op.balance_after)
+        .add_some(
+            "forced",
+            if op.forced {
+                "yes: below the required level, on purpose"
+            } else {
+                ""
+            },
+        )
         .add("operator", &op.operator)
         .add("reason", &op.reason)
         .add_some("at", cst_time(op.at.as_ref().map(|t| t.seconds)))

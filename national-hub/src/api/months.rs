@@ -157,6 +157,7 @@ pub fn prepaid_op_to_pb(id: &str, op: &PrepaidOp) -> pb::PrepaidOperation {
         reason: op.reason.clone(),
         at: Some(timestamp(op.at)),
         balance_after: op.balance_after.to_string(),
+        forced: op.forced,
     }
 }
 
@@ -174,6 +175,7 @@ pub fn prepaid_to_pb(p: &ProvincePrepaid) -> pb::ProvincePrepaid {
         } as i32,
         required: p.required.to_string(),
         top_up: p.top_up.to_string(),
+        level_reason: p.level_reason.clone(),
     }
 }
 

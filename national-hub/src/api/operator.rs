@@ -229,8 +229,8 @@ impl NationalHub for OperatorApi {
 
 impl OperatorApi {
     async fn prepaid_operation(&self, r: pb::PrepaidOperationRequest, withdrawal: bool) -> Result<Response<pb::PrepaidOperation>, Status> {
-        let command =
-            PrepaidCommand::parse(&r.operation_id, &r.province, &r.amount, &r.operator, &r.reason, withdrawal).map_err(HubError::from)?;
+        let command = PrepaidCommand::parse(&r.operation_id, &r.province, &r.amount, &r.operator, &r.reason, withdrawal, r.force)
+            .map_err(HubError::from)?;
         let op = self.hub.prepaid_operation(command.clone()).await?;
         Ok(Response::new(months::prepaid_op_to_pb(command.operation_id.as_str(), &op)))
     }
