@@ -165,13 +165,14 @@ pub struct DoctorArgs {
 #[derive(Debug, Clone, Args)]
 pub struct OplogArgs {
     /// The province node whose log to read: host:port or http://host:port.
-    #[arg(long, value_name = "ADDR", required_unless_present_any = ["hub", "province"], conflicts_with_all = ["hub", "province"])]
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["hub", "province"])]
     pub node: Option<String>,
     /// The province whose node's log to read, found in the network's
     /// address file (see --network).
     #[arg(long, value_name = "CODE", value_parser = province, conflicts_with = "hub")]
     pub province: Option<ProvinceCode>,
-    /// The national hub whose log to read: host:port or http://host:port.
+    /// The national hub whose log to read: host:port or http://host:port
+    /// (the default: the network's hub, else 127.0.0.1:50050).
     #[arg(long, value_name = "ADDR")]
     pub hub: Option<String>,
     /// Only actions after this sequence number.
@@ -698,6 +699,10 @@ pub struct CloseArgs {
     pub period: MonthArg,
     #[command(flatten)]
     pub guard: Irreversible,
+    /// Wait (up to 10 minutes) until the close completes: until nothing
+    /// stamped with the month is pending and it is cleared.
+    #[arg(long)]
+    pub wait: bool,
     #[command(flatten)]
     pub hub: HubArg,
 }

@@ -149,9 +149,33 @@ async fn close(args: CloseArgs, out: &mut dyn Write) -> Result<u8, CliError> {
         .await
         .map_err(|status| CliError::idempotent_call(status, "closing again is safe: run the same command again"))?
         .into_inner();
+    let month = if args.wait { wait_closed(&mut hub, month).await? } else { month };
     output::month(out, &month)?;
     output::close_note(out, &month)?;
     Ok(EXIT_OK)
+}
+
+/// Polls the hub until `month` is no longer closing (at most 10 minutes).
+async fn wait_closed(hub: &mut client::HubClient, mut month: pb::Month) -> Result<pb::Month, CliError> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(600);
+    while month.state == pb::MonthState::Closing as i32 {
+        if tokio::time::Instant::now() > deadline {
+            return Err(CliError::Other(format!(
+                "{} is still closing after 10 minutes: {} transaction(s) stamped with it are pending; \
+                 `gongji month status {}` shows when it is closed",
+                month.period, month.pending, month.period
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        month = hub
+            .get_month(pb::GetMonthRequest {
+                period: month.period.clone(),
+            })
+            .await
+            .map_err(CliError::call)?
+            .into_inner();
+    }
+    Ok(month)
 }
 
 /// A disputed month exits with [`EXIT_DISPUTED`]: not an error, but scripts

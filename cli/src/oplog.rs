@@ -36,8 +36,7 @@ impl Server {
 
 pub async fn command(args: OplogArgs, out: &mut dyn Write) -> Result<u8, CliError> {
     let mut server = match (&args.node, args.province, &args.hub) {
-        (None, None, Some(hub)) => Server::Hub(client::hub_at(hub).await?),
-        (None, None, None) => return Err(CliError::Usage("give --node ADDR, --province CODE or --hub ADDR".into())),
+        (None, None, hub) => Server::Hub(client::hub(&crate::args::HubArg { hub: hub.clone() }).await?),
         (node, province, _) => Server::Node(
             client::node(&crate::args::NodeArg {
                 node: node.clone(),

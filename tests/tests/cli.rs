@@ -1091,7 +1091,7 @@ async fn a_month_closes_reconciles_at_every_province_reports_its_clearing_and_se
     let closed = ok(&["month", "close", "open", "--yes", "--hub", &hub]).await;
     assert_eq!(value(&closed, "month"), Some(period.as_str()), "{closed}");
     assert!(
-        closed.contains(&format!("`gongji month reconcile {period} --node ADDR`")),
+        closed.contains(&format!("`gongji month reconcile {period} --province CODE` (or --node ADDR)")),
         "{closed}"
     );
     let status = month_becomes(&hub, &period, "closed").await;

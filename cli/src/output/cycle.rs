@@ -138,7 +138,7 @@ pub fn close_note(out: &mut dyn Write, m: &pb::Month) -> io::Result<()> {
         pb::MonthState::Closed => writeln!(
             out,
             "{period} is closed and cleared; new transactions are stamped with the next month. Next: \
-             `gongji month reconcile {period} --node ADDR` at each province with activity."
+             `gongji month reconcile {period} --province CODE` (or --node ADDR) at each province with activity."
         ),
         pb::MonthState::Open => writeln!(out, "{period} is still open."),
         _ => writeln!(
