@@ -18,7 +18,7 @@ use crate::{
     domain::{HubLine, HubTransaction, MonthRecord, PairLine, TxBody},
     error::HubResult,
     service::Hub,
-    store::{self, META, MONTHS, PAIR_SUMS, STATEMENT, STATEMENT_SUMS, SUMS_FROM, TRANSACTIONS},
+    store::{self, MONTHS, PAIR_SUMS, STATEMENT, STATEMENT_SUMS, TRANSACTIONS},
 };
 
 impl Hub {
@@ -49,7 +49,6 @@ impl Hub {
                 check.violations.add(format!("the positions of {period} sum to {sum}, not 0.00"));
             }
         }
-        let sums_from = snapshot.get::<Period>(META, SUMS_FROM)?.map(|p| p.to_string());
         let mut lines: BTreeMap<(String, String), Money> = BTreeMap::new();
         let mut sums: BTreeMap<(String, String), Summer> = BTreeMap::new();
         let mut pairs: BTreeMap<(String, String, String, String), (u64, Money)> = BTreeMap::new();
@@ -57,7 +56,7 @@ impl Hub {
             let (key, HubLine { owner, line }) = item?;
             let period =
                 String::from_utf8_lossy(key.split(|b| *b == gongji_common::store::KEY_SEPARATOR).next().unwrap_or_default()).into_owned();
-            if sums_from.as_ref().is_some_and(|from| period >= *from) {
+            {
                 sums.entry((period.clone(), owner.to_string())).or_default().add(&line)?;
                 if line.direction == Direction::Payable {
                     let pair_key = (

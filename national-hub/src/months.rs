@@ -12,16 +12,16 @@ use gongji_common::{
     contract::TxKind,
     pending::PendingKind,
     period::now_millis,
-    statement::{Direction, Line, Summer, Totals},
+    statement::{Line, Summer, Totals},
     store::{key_prefix, last_key_part, JournalEntry, Posting, StoreError},
     Money, Period, ProvinceCode,
 };
 
 use crate::{
-    domain::{ClearingResult, Dispute, HubLine, MonthRecord, MonthState, PairLine, SettleLine, SettlementRecord},
+    domain::{ClearingResult, Dispute, MonthRecord, MonthState, PairLine, SettleLine, SettlementRecord},
     error::{HubError, HubResult},
     service::Hub,
-    store::{self, META, MONTHS, OPEN_PERIOD, PAIR_SUMS, STATEMENT, STATEMENT_SUMS, SUMS_FROM},
+    store::{self, META, MONTHS, OPEN_PERIOD, PAIR_SUMS, STATEMENT_SUMS},
 };
 
 /// A month as operators see it.
@@ -372,15 +372,9 @@ impl Hub {
 /// One pass over a month's statement lines: gross per pair and kind (from
 /// the payers' lines), and each province's totals and digest (lines arrive
 /// grouped by province, in statement order).
-/// Clears a month: from the sums kept as its lines were posted, or, for a
-/// month older than the sums, from one pass over its lines.
+/// Clears a month from the sums kept as its lines were posted.
 fn clear(store: &gongji_common::store::Store, period: Period) -> HubResult<ClearingResult> {
-    let sums_from = store.get::<Period>(META, SUMS_FROM)?;
-    if sums_from.is_some_and(|from| period >= from) {
-        clear_from_sums(store, period)
-    } else {
-        clear_from_lines(store, period)
-    }
+    clear_from_sums(store, period)
 }
 
 fn clear_from_sums(store: &gongji_common::store::Store, period: Period) -> HubResult<ClearingResult> {
@@ -402,51 +396,6 @@ fn clear_from_sums(store: &gongji_common::store::Store, period: Period) -> HubRe
     Ok(ClearingResult {
         transactions,
         lines: pairs.into_values().collect(),
-        provinces,
-    })
-}
-
-fn clear_from_lines(store: &gongji_common::store::Store, period: Period) -> HubResult<ClearingResult> {
-    let mut pairs: BTreeMap<(ProvinceCode, ProvinceCode, TxKind), (u64, Money)> = BTreeMap::new();
-    let mut provinces = BTreeMap::new();
-    let mut current: Option<(ProvinceCode, Summer)> = None;
-    let mut transactions = 0;
-    for item in store.scan_prefix::<HubLine>(STATEMENT, &key_prefix(&[period.to_string().as_bytes()])) {
-        let (_, HubLine { owner, line }) = item?;
-        match &mut current {
-            Some((province, _)) if *province == owner => {}
-            _ => {
-                if let Some((province, summer)) = current.take() {
-                    provinces.insert(province, summer.finish());
-                }
-                current = Some((owner, Summer::default()));
-            }
-        }
-        if let Some((_, summer)) = &mut current {
-            summer.add(&line)?;
-        }
-        if line.direction == Direction::Payable {
-            transactions += 1;
-            let entry = pairs.entry((owner, line.counterpart, line.kind)).or_insert((0, Money::ZERO));
-            entry.0 += 1;
-            entry.1 = entry.1.checked_add(line.amount)?;
-        }
-    }
-    if let Some((province, summer)) = current {
-        provinces.insert(province, summer.finish());
-    }
-    Ok(ClearingResult {
-        transactions,
-        lines: pairs
-            .into_iter()
-            .map(|((payer, payee, kind), (count, gross))| PairLine {
-                payer,
-                payee,
-                kind,
-                count,
-                gross,
-            })
-            .collect(),
         provinces,
     })
 }

@@ -26,7 +26,7 @@ use crate::{
     error::{HubError, HubResult},
     province_client::Provinces,
     store::{
-        self, GRANTS, META, MONTHS, OPEN_PERIOD, OUTBOX, PAIR_SUMS, PENDING, RELAYED, STATEMENT, STATEMENT_SUMS, SUMS_FROM, TRANSACTIONS,
+        self, GRANTS, META, MONTHS, OPEN_PERIOD, OUTBOX, PAIR_SUMS, PENDING, RELAYED, STATEMENT, STATEMENT_SUMS, TRANSACTIONS,
         TX_BY_PERIOD, TX_BY_PROVINCE,
     },
 };
@@ -76,20 +76,10 @@ impl Hub {
     /// Opens the hub on its store, starting the first open month at the
     /// current month (China Standard Time) on a new store.
     pub async fn new(store: Store, provinces: Provinces, outbox: Outbox, policy: PrepaidPolicy) -> HubResult<Hub> {
-        let any_lines = store.scan_keys(STATEMENT, b"").next().transpose()?.is_some();
         store
             .transact(|tx| {
-                let open = match tx.get::<Period>(META, OPEN_PERIOD)? {
-                    Some(open) => open,
-                    None => {
-                        tx.put(META, OPEN_PERIOD, &Period::current())?;
-                        Period::current()
-                    }
-                };
-                if !tx.contains(META, SUMS_FROM)? {
-                    // Lines written by an older hub have no sums: the sums are
-                    // whole from the next month on, or at once on a new store.
-                    tx.put(META, SUMS_FROM, &if any_lines { open.next() } else { open })?;
+                if !tx.contains(META, OPEN_PERIOD)? {
+                    tx.put(META, OPEN_PERIOD, &Period::current())?;
                 }
                 Ok(())
             })?

@@ -67,9 +67,6 @@ pub const PAIR_SUMS: TreeId = TreeId::app(13);
 pub const OPLOG: TreeId = TreeId::app(14);
 
 pub const OPEN_PERIOD: &[u8] = b"open_period";
-/// The first month whose statement and pair sums are whole.
-pub const SUMS_FROM: &[u8] = b"sums_from";
-
 /// The key of a province's statement sums in a month.
 pub fn statement_sums_key(period: Period, province: ProvinceCode) -> Vec<u8> {
     key(&[period.to_string().as_bytes(), province.as_str().as_bytes()])

@@ -321,27 +321,8 @@ async fn a_reversal_of_an_unknown_id_takes_the_id_for_that_institution_only() {
         "only pay-b-0002 was paid"
     );
 
-    // A tombstone written before institutions were recorded (the time alone)
-    // is still read, and cancels the id for any institution.
     net.stop_node("32").await;
-    {
-        let dir = net.network().node_data_dir(gongji_tests::code("32"));
-        let store = gongji_tests::open_stopped_store(&dir, province_node::store::TREES);
-        store
-            .transact(|tx| tx.put(province_node::store::REVERSED_IDS, b"pay-old", &1_767_225_600_000_i64))
-            .expect("an old tombstone is written")
-            .durable()
-            .await
-            .expect("written to disk");
-    }
     net.start_node("32").await;
-    let old = pay(&mut net.node_as("32", Some("clinic-b"), None), "pay-old", INSTITUTION_B, "10.00")
-        .await
-        .expect("answered");
-    assert_eq!(
-        (old.status, old.institution_id.as_str()),
-        (pb::TransactionStatus::Reversed as i32, "")
-    );
     assert_eq!(
         viewed(&net, "32", "pay-b-0001")
             .await

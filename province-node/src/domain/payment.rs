@@ -97,34 +97,11 @@ pub fn may_touch(acting: Option<&InstitutionCode>, payee: &Payee) -> bool {
 /// (the id is taken), never reported reversed, so one institution cannot
 /// cancel another's payment in advance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "StoredTombstone")]
 pub struct Tombstone {
     pub at: i64,
     /// The institution that reversed the id; none when an operator (or the
-    /// node itself) did, or when the tombstone predates this field: then it
-    /// cancels the id for any payee.
+    /// node itself) did: then it cancels the id for any payee.
     pub institution: Option<InstitutionCode>,
-}
-
-/// A tombstone as stored: before institutions were recorded, the time alone.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum StoredTombstone {
-    Recorded {
-        at: i64,
-        #[serde(default)]
-        institution: Option<InstitutionCode>,
-    },
-    TimeOnly(i64),
-}
-
-impl From<StoredTombstone> for Tombstone {
-    fn from(stored: StoredTombstone) -> Tombstone {
-        match stored {
-            StoredTombstone::Recorded { at, institution } => Tombstone { at, institution },
-            StoredTombstone::TimeOnly(at) => Tombstone { at, institution: None },
-        }
-    }
 }
 
 impl Tombstone {
