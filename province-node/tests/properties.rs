@@ -20,7 +20,7 @@ fn relationship(quota: Money) -> Relationship {
         kind: RelationKind::Parent,
         quota,
     };
-    Relationship::new(grant, RelationshipStatus::Active, None)
+    Relationship::new(grant, RelationshipStatus::Active, None, 0)
 }
 
 #[test]
@@ -46,15 +46,15 @@ fn used_plus_remaining_is_the_quota_and_nothing_goes_below_zero() {
                     let fits = amount <= r.remaining();
                     assert_eq!(check_spend(&r, Some(&donor), amount).is_ok(), fits, "seed {seed} step {step}");
                     if fits {
-                        r.use_quota(amount).unwrap();
+                        r.use_quota(amount, 0).unwrap();
                     }
                 }
                 1 => {
                     // A refund of at most what was used.
                     let back = amount.min(r.used);
-                    r.return_quota(back).unwrap();
+                    r.return_quota(back, 0).unwrap();
                     assert!(
-                        r.return_quota(Money::from_fen(1).checked_add(r.used).unwrap()).is_err(),
+                        r.return_quota(Money::from_fen(1).checked_add(r.used).unwrap(), 0).is_err(),
                         "more than used"
                     );
                 }
@@ -73,7 +73,7 @@ fn used_plus_remaining_is_the_quota_and_nothing_goes_below_zero() {
             assert_eq!(r.used.checked_add(r.remaining()).unwrap(), r.quota, "seed {seed} step {step}");
             assert!(!r.used.is_negative() && !r.remaining().is_negative() && !available.is_negative());
         }
-        r.dissolve(gongji_common::contract::EndReason::DonorRequest);
+        r.dissolve(gongji_common::contract::EndReason::DonorRequest, 0);
         assert_eq!(r.remaining(), Money::ZERO, "nothing to spend once ended");
     }
 }

@@ -1,6 +1,6 @@
 //! What happened to a relationship, as one node saw it: its history.
 
-use gongji_common::{contract::EndReason, period::now_millis, Money};
+use gongji_common::{contract::EndReason, Money};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,9 +30,9 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(kind: EventKind, detail: impl Into<String>) -> Event {
+    pub fn new(kind: EventKind, detail: impl Into<String>, now: i64) -> Event {
         Event {
-            at: now_millis(),
+            at: now,
             kind,
             amount: None,
             reference: None,

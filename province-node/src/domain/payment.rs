@@ -4,7 +4,6 @@
 
 use gongji_common::{
     contract::{CrossPayment, Decline, DeclineReason, Payee, Purpose, TxStatus},
-    period::now_millis,
     Id, InstitutionCode, InstitutionKind, Money, Period, ProvinceCode,
 };
 use serde::{Deserialize, Serialize};
@@ -74,12 +73,12 @@ pub struct Reversal {
 }
 
 impl Reversal {
-    pub fn new(was_approved: bool, period: Option<Period>, settled: bool) -> Reversal {
+    pub fn new(was_approved: bool, period: Option<Period>, settled: bool, now: i64) -> Reversal {
         Reversal {
             was_approved,
             period,
             settled,
-            at: now_millis(),
+            at: now,
         }
     }
 }
@@ -105,12 +104,9 @@ pub struct Tombstone {
 }
 
 impl Tombstone {
-    /// A tombstone written now for the institution reversing (`None`: an operator).
-    pub fn new(institution: Option<InstitutionCode>) -> Tombstone {
-        Tombstone {
-            at: now_millis(),
-            institution,
-        }
+    /// A tombstone written at `now` for the institution reversing (`None`: an operator).
+    pub fn new(institution: Option<InstitutionCode>, now: i64) -> Tombstone {
+        Tombstone { at: now, institution }
     }
 
     /// Is a payment to `payee` the one this tombstone cancelled? Yes when it
@@ -122,28 +118,27 @@ impl Tombstone {
 }
 
 impl AcquiredPayment {
-    pub fn pending(command: PayCommand, route: CrossPayment) -> AcquiredPayment {
+    pub fn pending(command: PayCommand, route: CrossPayment, now: i64) -> AcquiredPayment {
         AcquiredPayment {
             command,
             route: Some(route),
             period: None,
             status: TxStatus::Pending,
             decline: None,
-            created_at: now_millis(),
+            created_at: now,
             decided_at: None,
             refunded: Money::ZERO,
             reversal: None,
         }
     }
 
-    pub fn approved(command: PayCommand, route: CrossPayment) -> AcquiredPayment {
-        let mut payment = AcquiredPayment::pending(command, route);
-        payment.approve(None);
+    pub fn approved(command: PayCommand, route: CrossPayment, now: i64) -> AcquiredPayment {
+        let mut payment = AcquiredPayment::pending(command, route, now);
+        payment.approve(None, now);
         payment
     }
 
-    pub fn declined(command: PayCommand, route: Option<CrossPayment>, decline: Decline) -> AcquiredPayment {
-        let now = now_millis();
+    pub fn declined(command: PayCommand, route: Option<CrossPayment>, decline: Decline, now: i64) -> AcquiredPayment {
         AcquiredPayment {
             command,
             route,
@@ -170,18 +165,18 @@ impl AcquiredPayment {
         self.status == TxStatus::Pending
     }
 
-    pub fn approve(&mut self, period: Option<Period>) {
+    pub fn approve(&mut self, period: Option<Period>, now: i64) {
         self.status = TxStatus::Approved;
         self.period = period;
         self.decline = None;
-        self.decided_at = Some(now_millis());
+        self.decided_at = Some(now);
     }
 
-    pub fn decline(&mut self, period: Option<Period>, decline: Decline) {
+    pub fn decline(&mut self, period: Option<Period>, decline: Decline, now: i64) {
         self.status = TxStatus::Declined;
         self.period = period;
         self.decline = Some(decline);
-        self.decided_at = Some(now_millis());
+        self.decided_at = Some(now);
     }
 }
 
@@ -202,7 +197,7 @@ pub struct IssuedDebit {
 }
 
 impl IssuedDebit {
-    pub fn decided(payment: CrossPayment, period: Period, outcome: Result<(), Decline>) -> IssuedDebit {
+    pub fn decided(payment: CrossPayment, period: Period, outcome: Result<(), Decline>, now: i64) -> IssuedDebit {
         let (status, decline) = match outcome {
             Ok(()) => (TxStatus::Approved, None),
             Err(decline) => (TxStatus::Declined, Some(decline)),
@@ -212,7 +207,7 @@ impl IssuedDebit {
             period,
             status,
             decline,
-            decided_at: now_millis(),
+            decided_at: now,
             refunded: Money::ZERO,
             reversal: None,
         }
@@ -220,15 +215,15 @@ impl IssuedDebit {
 
     /// A reversal that arrived before the payment: the id is cancelled, and a
     /// late request to debit it is declined.
-    pub fn cancelled(payment: CrossPayment, period: Period) -> IssuedDebit {
+    pub fn cancelled(payment: CrossPayment, period: Period, now: i64) -> IssuedDebit {
         IssuedDebit {
             payment,
             period,
             status: TxStatus::Reversed,
             decline: Some(Decline::new(DeclineReason::Reversed, "reversed before it was decided")),
-            decided_at: now_millis(),
+            decided_at: now,
             refunded: Money::ZERO,
-            reversal: Some(Reversal::new(false, None, true)),
+            reversal: Some(Reversal::new(false, None, true, now)),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Insured persons and their personal-account contributions.
 
-use gongji_common::{period::now_millis, FieldError, Id, Money, ProvinceCode, RegionCode};
+use gongji_common::{FieldError, Id, Money, ProvinceCode, RegionCode};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,14 +96,14 @@ impl RegisterCommand {
         }
     }
 
-    pub fn into_person(self) -> Person {
+    pub fn into_person(self, now: i64) -> Person {
         Person {
             id: self.id,
             name: self.name,
             insurance: self.insurance,
             region: self.region,
             status: self.status,
-            registered_at: now_millis(),
+            registered_at: now,
             moved_to: None,
         }
     }

@@ -4,7 +4,6 @@
 
 use gongji_common::{
     contract::{CrossPayment, Decline, TxStatus},
-    period::now_millis,
     Id, Money, Period,
 };
 use serde::{Deserialize, Serialize};
@@ -38,8 +37,8 @@ impl RefundRecord {
         status: TxStatus,
         period: Option<Period>,
         decline: Option<Decline>,
+        now: i64,
     ) -> RefundRecord {
-        let now = now_millis();
         RefundRecord {
             command,
             payment,

@@ -2,7 +2,6 @@
 
 use gongji_common::{
     contract::{Decline, DeclineReason, EndReason, Grant},
-    period::now_millis,
     Id, Money, ProvinceCode,
 };
 use serde::{Deserialize, Serialize};
@@ -83,8 +82,7 @@ pub struct End {
 }
 
 impl Relationship {
-    pub fn new(grant: Grant, status: RelationshipStatus, decline: Option<Decline>) -> Relationship {
-        let now = now_millis();
+    pub fn new(grant: Grant, status: RelationshipStatus, decline: Option<Decline>, now: i64) -> Relationship {
         Relationship {
             quota: grant.quota,
             used: Money::ZERO,
@@ -104,8 +102,7 @@ impl Relationship {
     }
 
     /// Ends it for `reason`.
-    pub fn dissolve(&mut self, reason: EndReason) {
-        let now = now_millis();
+    pub fn dissolve(&mut self, reason: EndReason, now: i64) {
         self.status = RelationshipStatus::Dissolved;
         self.end = Some(End { reason, at: now });
         self.updated_at = now;
@@ -113,14 +110,14 @@ impl Relationship {
     }
 
     /// Records a refund or reversal of `amount` that returns to the quota.
-    pub fn return_quota(&mut self, amount: Money) -> Result<(), gongji_common::money::Overflow> {
+    pub fn return_quota(&mut self, amount: Money, now: i64) -> Result<(), gongji_common::money::Overflow> {
         let used = self.used.checked_sub(amount)?;
         if used.is_negative() {
             // More coming back than was ever used: a broken caller, never input.
             return Err(gongji_common::money::Overflow);
         }
         self.used = used;
-        self.updated_at = now_millis();
+        self.updated_at = now;
         Ok(())
     }
 
@@ -162,16 +159,16 @@ impl Relationship {
     }
 
     /// Moves to a new status, stamping the time.
-    pub fn set_status(&mut self, status: RelationshipStatus, decline: Option<Decline>) {
+    pub fn set_status(&mut self, status: RelationshipStatus, decline: Option<Decline>, now: i64) {
         self.status = status;
         self.decline = decline;
-        self.updated_at = now_millis();
+        self.updated_at = now;
     }
 
     /// Records an approved payment of `amount` against the quota.
-    pub fn use_quota(&mut self, amount: Money) -> Result<(), gongji_common::money::Overflow> {
+    pub fn use_quota(&mut self, amount: Money, now: i64) -> Result<(), gongji_common::money::Overflow> {
         self.used = self.used.checked_add(amount)?;
-        self.updated_at = now_millis();
+        self.updated_at = now;
         Ok(())
     }
 }

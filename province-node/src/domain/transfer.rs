@@ -3,7 +3,6 @@
 
 use gongji_common::{
     contract::{CrossTransfer, Decline, TxStatus},
-    period::now_millis,
     Id, Money, Period, RegionCode,
 };
 use serde::{Deserialize, Serialize};
@@ -43,7 +42,7 @@ impl TransferOut {
         self.status == TxStatus::Pending
     }
 
-    pub fn decide(&mut self, period: Option<Period>, outcome: Result<(), Decline>) {
+    pub fn decide(&mut self, period: Option<Period>, outcome: Result<(), Decline>, now: i64) {
         self.period = period.or(self.period);
         match outcome {
             Ok(()) => self.status = TxStatus::Approved,
@@ -52,7 +51,7 @@ impl TransferOut {
                 self.decline = Some(decline);
             }
         }
-        self.decided_at = Some(now_millis());
+        self.decided_at = Some(now);
     }
 }
 

@@ -3,6 +3,7 @@
 //! notice id. They carry what one side must learn of the other's changes to
 //! a relationship: its end, a request to end it, a new quota.
 
+use gongji_common::period::now_millis;
 use gongji_common::{
     contract::{Notice, NoticeBody, NoticeRefusal},
     store::{Tx, TxFail},
@@ -99,7 +100,7 @@ impl Node {
                     // The end overtook the grant: record it ended, so a late
                     // grant finds it and can never make it live.
                     None => {
-                        let mut r = Relationship::new(grant.clone(), RelationshipStatus::Dissolved, None);
+                        let mut r = Relationship::new(grant.clone(), RelationshipStatus::Dissolved, None, now_millis());
                         r.quota = *quota;
                         r.used = *used;
                         r
@@ -122,6 +123,7 @@ impl Node {
                     &Event::new(
                         EventKind::Dissolved,
                         format!("{}; the donor's province returned the unused quota", reason.describe()),
+                        now_millis(),
                     )
                     .ended(*reason),
                 )?;

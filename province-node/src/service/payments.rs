@@ -1,6 +1,7 @@
 //! Payments: served here as the acquirer (the beneficiary's province), and
 //! decided here as the issuer (the donor's province).
 
+use gongji_common::period::now_millis;
 use gongji_common::{
     contract::{Payee, Purpose, TxKind, TxStatus},
     pending::PendingKind,
@@ -90,7 +91,7 @@ impl Node {
                     .and_then(|()| check_institution(&command.payee, command.purpose))
                     .and_then(|()| relationship.clone());
                 let payment = match chosen {
-                    Err(decline) => AcquiredPayment::declined(command.clone(), None, decline),
+                    Err(decline) => AcquiredPayment::declined(command.clone(), None, decline, now_millis()),
                     Ok(chosen) => {
                         // Re-read inside the transaction: the choice was made on a snapshot.
                         let relationship = tx
@@ -100,14 +101,14 @@ impl Node {
                         if route.is_cross_province() {
                             if relationship.is_active() {
                                 Self::mark_pending(tx, PendingKind::Payment, &command.payment_id)?;
-                                AcquiredPayment::pending(command.clone(), route)
+                                AcquiredPayment::pending(command.clone(), route, now_millis())
                             } else {
-                                AcquiredPayment::declined(command.clone(), Some(route), Self::not_active(&relationship))
+                                AcquiredPayment::declined(command.clone(), Some(route), Self::not_active(&relationship), now_millis())
                             }
                         } else {
                             let donor = tx.get::<Person>(PERSONS, relationship.grant.donor_id.as_bytes())?;
                             match check_spend(&relationship, donor.as_ref(), command.amount) {
-                                Err(decline) => AcquiredPayment::declined(command.clone(), Some(route), decline),
+                                Err(decline) => AcquiredPayment::declined(command.clone(), Some(route), decline, now_millis()),
                                 Ok(()) => {
                                     Self::spend_quota(
                                         tx,
@@ -116,7 +117,7 @@ impl Node {
                                         command.amount,
                                         &store::payee(&command.payee),
                                     )?;
-                                    AcquiredPayment::approved(command.clone(), route)
+                                    AcquiredPayment::approved(command.clone(), route, now_millis())
                                 }
                             }
                         }
@@ -190,13 +191,13 @@ impl Node {
     /// Counts an approved payment against a relationship and records it in its history.
     fn count_use(tx: &Tx, relationship: &mut Relationship, payment_id: &Id, amount: Money) -> Result<(), TxFail> {
         relationship
-            .use_quota(amount)
+            .use_quota(amount, now_millis())
             .map_err(|e| gongji_common::store::StoreError::Invariant(e.to_string()))?;
         tx.put(RELATIONSHIPS, relationship.id().as_bytes(), relationship)?;
         Self::record_event(
             tx,
             relationship.id(),
-            &Event::new(EventKind::Payment, "payment approved")
+            &Event::new(EventKind::Payment, "payment approved", now_millis())
                 .amount(amount)
                 .reference(payment_id),
         )
@@ -217,7 +218,7 @@ impl Node {
     ) -> Result<&'static str, TxFail> {
         let (to, how) = match relationship {
             Some(mut r) if r.is_active() => {
-                r.return_quota(amount)
+                r.return_quota(amount, now_millis())
                     .map_err(|e| gongji_common::store::StoreError::Invariant(e.to_string()))?;
                 tx.put(RELATIONSHIPS, r.id().as_bytes(), &r)?;
                 (store::quota(r.id()), "returned to the quota")
@@ -285,9 +286,9 @@ impl Node {
                 match &decision {
                     HubDecision::Approved(period) => {
                         self.record_acquired_approval(tx, &route, *period)?;
-                        payment.approve(Some(*period));
+                        payment.approve(Some(*period), now_millis());
                     }
-                    HubDecision::Declined(period, decline) => payment.decline(*period, decline.clone()),
+                    HubDecision::Declined(period, decline) => payment.decline(*period, decline.clone(), now_millis()),
                     HubDecision::Taken(why) => {
                         // Another node's payment holds the id: this one was
                         // never routed, so it leaves no trace here either.
@@ -381,7 +382,7 @@ impl Node {
                     Self::post_cross(tx, &line, &store::quota(relationship.id()), "cross-province payment")?;
                     Self::count_use(tx, &mut relationship, &payment.payment_id, payment.amount)?;
                 }
-                let debit = IssuedDebit::decided(payment.clone(), period, decision);
+                let debit = IssuedDebit::decided(payment.clone(), period, decision, now_millis());
                 tx.put(DEBITS, payment.payment_id.as_bytes(), &debit)?;
                 Ok(Ok(debit))
             })

@@ -1,5 +1,6 @@
 //! Insured persons and personal accounts.
 
+use gongji_common::period::now_millis;
 use gongji_common::{
     pending::PendingKind,
     store::{Tx, TxFail},
@@ -53,7 +54,7 @@ impl Node {
                 )))
             });
         }
-        let person = command.clone().into_person();
+        let person = command.clone().into_person(now_millis());
         tx.put(PERSONS, person.id.as_bytes(), &person)?;
         Ok(Ok((person, ImportOutcome::Imported)))
     }

@@ -4,6 +4,7 @@
 //! relationship has ended. Never more than the payment paid. An institution
 //! refunds only its own payments, checked in the refund's own transaction.
 
+use gongji_common::period::now_millis;
 use gongji_common::{
     contract::{CrossRefund, TxKind, TxStatus},
     pending::PendingKind,
@@ -67,7 +68,7 @@ impl Node {
                             command.amount, command.payment_id
                         ),
                     );
-                    let record = RefundRecord::new(command.clone(), route, TxStatus::Declined, None, Some(decline));
+                    let record = RefundRecord::new(command.clone(), route, TxStatus::Declined, None, Some(decline), now_millis());
                     tx.put(REFUNDS, command.refund_id.as_bytes(), &record)?;
                     return Ok(Ok(record));
                 }
@@ -78,7 +79,7 @@ impl Node {
                 tx.put(PAYMENTS, command.payment_id.as_bytes(), &payment)?;
                 let record = if route.is_cross_province() {
                     Self::mark_pending(tx, PendingKind::Refund, &command.refund_id)?;
-                    RefundRecord::new(command.clone(), route, TxStatus::Pending, None, None)
+                    RefundRecord::new(command.clone(), route, TxStatus::Pending, None, None, now_millis())
                 } else {
                     let relationship = tx.get::<Relationship>(RELATIONSHIPS, route.relationship_id.as_bytes())?;
                     let how = Self::give_back(
@@ -91,7 +92,7 @@ impl Node {
                         "refund",
                     )?;
                     Self::record_refund_event(tx, &route.relationship_id, &command.refund_id, command.amount, how)?;
-                    RefundRecord::new(command.clone(), route, TxStatus::Approved, None, None)
+                    RefundRecord::new(command.clone(), route, TxStatus::Approved, None, None, now_millis())
                 };
                 tx.put(REFUNDS, command.refund_id.as_bytes(), &record)?;
                 Ok(Ok(record))
@@ -113,7 +114,7 @@ impl Node {
         Self::record_event(
             tx,
             relationship,
-            &Event::new(EventKind::Refund, format!("refund {how}"))
+            &Event::new(EventKind::Refund, format!("refund {how}"), now_millis())
                 .amount(amount)
                 .reference(refund),
         )
@@ -170,7 +171,7 @@ impl Node {
                         if let Some(mut relationship) = tx.get::<Relationship>(RELATIONSHIPS, route.relationship_id.as_bytes())? {
                             if relationship.is_active() {
                                 relationship
-                                    .return_quota(amount)
+                                    .return_quota(amount, now_millis())
                                     .map_err(|e| gongji_common::store::StoreError::Invariant(e.to_string()))?;
                                 tx.put(RELATIONSHIPS, route.relationship_id.as_bytes(), &relationship)?;
                             }
@@ -279,7 +280,7 @@ impl Node {
                     Ok(()) => (TxStatus::Approved, None),
                     Err(d) => (TxStatus::Declined, Some(d)),
                 };
-                let record = RefundRecord::new(command.clone(), refund.payment.clone(), status, Some(period), decline);
+                let record = RefundRecord::new(command.clone(), refund.payment.clone(), status, Some(period), decline, now_millis());
                 tx.put(REFUNDS, refund.refund_id.as_bytes(), &record)?;
                 Ok(Ok(record))
             })

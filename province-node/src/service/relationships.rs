@@ -1,6 +1,7 @@
 //! Mutual-aid relationships at the donor's node (the owner, which holds the
 //! frozen quota) and at the beneficiary's node (a grant record).
 
+use gongji_common::period::now_millis;
 use gongji_common::{
     contract::{NoticeBody, Party},
     pending::PendingKind,
@@ -69,8 +70,8 @@ impl Node {
         }
         let relationship = match decision {
             Err(decline) => {
-                Self::record_event(tx, id, &Event::new(EventKind::Declined, &decline.message))?;
-                Relationship::new(grant.clone(), RelationshipStatus::Declined, Some(decline))
+                Self::record_event(tx, id, &Event::new(EventKind::Declined, &decline.message, now_millis()))?;
+                Relationship::new(grant.clone(), RelationshipStatus::Declined, Some(decline), now_millis())
             }
             Ok(()) => {
                 tx.post(&JournalEntry::transfer(
@@ -87,15 +88,16 @@ impl Node {
                     &Event::new(
                         EventKind::Established,
                         format!("{:?} of the donor; quota frozen", grant.kind).to_lowercase(),
+                        now_millis(),
                     )
                     .amount(grant.quota),
                 )?;
                 if Self::crosses(grant) {
                     Self::mark_pending(tx, PendingKind::Grant, id)?;
-                    Relationship::new(grant.clone(), RelationshipStatus::Pending, None)
+                    Relationship::new(grant.clone(), RelationshipStatus::Pending, None, now_millis())
                 } else {
                     tx.put(RELS_BY_BENEFICIARY, &key(&[grant.beneficiary_id.as_bytes(), id.as_bytes()]), &())?;
-                    Relationship::new(grant.clone(), RelationshipStatus::Active, None)
+                    Relationship::new(grant.clone(), RelationshipStatus::Active, None, now_millis())
                 }
             }
         };
@@ -135,11 +137,15 @@ impl Node {
                 }
                 match &answer {
                     Ok(()) => {
-                        relationship.set_status(RelationshipStatus::Active, None);
+                        relationship.set_status(RelationshipStatus::Active, None, now_millis());
                         Self::record_event(
                             tx,
                             id,
-                            &Event::new(EventKind::GrantAccepted, "the beneficiary's province accepted the grant"),
+                            &Event::new(
+                                EventKind::GrantAccepted,
+                                "the beneficiary's province accepted the grant",
+                                now_millis(),
+                            ),
                         )?;
                     }
                     Err(decline) => {
@@ -155,8 +161,12 @@ impl Node {
                             LIVE_PAIRS,
                             &store::pair_key(&relationship.grant.donor_id, &relationship.grant.beneficiary_id),
                         )?;
-                        relationship.set_status(RelationshipStatus::Declined, Some(decline.clone()));
-                        Self::record_event(tx, id, &Event::new(EventKind::Declined, &decline.message).amount(released))?;
+                        relationship.set_status(RelationshipStatus::Declined, Some(decline.clone()), now_millis());
+                        Self::record_event(
+                            tx,
+                            id,
+                            &Event::new(EventKind::Declined, &decline.message, now_millis()).amount(released),
+                        )?;
                     }
                 }
                 tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
@@ -202,14 +212,15 @@ impl Node {
                             &Event::new(
                                 EventKind::GrantAccepted,
                                 format!("granted by {} of province {}", grant.donor_id, grant.donor_province),
+                                now_millis(),
                             )
                             .amount(grant.quota),
                         )?;
-                        Relationship::new(grant.clone(), RelationshipStatus::Active, None)
+                        Relationship::new(grant.clone(), RelationshipStatus::Active, None, now_millis())
                     }
                     Err(decline) => {
-                        Self::record_event(tx, id, &Event::new(EventKind::Declined, &decline.message))?;
-                        Relationship::new(grant.clone(), RelationshipStatus::Declined, Some(decline.clone()))
+                        Self::record_event(tx, id, &Event::new(EventKind::Declined, &decline.message, now_millis()))?;
+                        Relationship::new(grant.clone(), RelationshipStatus::Declined, Some(decline.clone()), now_millis())
                     }
                 };
                 tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
@@ -278,7 +289,7 @@ impl Node {
         }
         tx.remove(LIVE_PAIRS, &store::pair_key(&grant.donor_id, &grant.beneficiary_id))?;
         Self::clear_pending(tx, PendingKind::Grant, &id)?;
-        relationship.dissolve(reason);
+        relationship.dissolve(reason, now_millis());
         tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
         Self::record_event(
             tx,
@@ -286,6 +297,7 @@ impl Node {
             &Event::new(
                 EventKind::Dissolved,
                 format!("{}; unused quota returned to the donor", reason.describe()),
+                now_millis(),
             )
             .amount(returned)
             .ended(reason),
@@ -310,7 +322,7 @@ impl Node {
     fn end_grant(&self, tx: &Tx, mut relationship: Relationship, reason: EndReason) -> Result<Relationship, TxFail> {
         let id = relationship.id().clone();
         let version = relationship.version;
-        relationship.dissolve(reason);
+        relationship.dissolve(reason, now_millis());
         // The version is the donor node's; only its notices move it.
         relationship.version = version;
         tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
@@ -320,6 +332,7 @@ impl Node {
             &Event::new(
                 EventKind::DissolutionRequested,
                 format!("{}; payments stopped here", reason.describe()),
+                now_millis(),
             )
             .ended(reason),
         )?;
@@ -414,6 +427,7 @@ impl Node {
             &Event::new(
                 EventKind::QuotaChanged,
                 format!("quota changed from {old_quota} to {}", relationship.quota),
+                now_millis(),
             )
             .amount(relationship.quota)
             .reference(change_id),

@@ -46,7 +46,7 @@ impl Node {
                     let tombstone = match tx.get::<Tombstone>(REVERSED_IDS, id.as_bytes())? {
                         Some(tombstone) => tombstone,
                         None => {
-                            let tombstone = Tombstone::new(acting.cloned());
+                            let tombstone = Tombstone::new(acting.cloned(), now_millis());
                             tx.put(REVERSED_IDS, id.as_bytes(), &tombstone)?;
                             tombstone
                         }
@@ -79,7 +79,7 @@ impl Node {
                         )?;
                         Self::record_reversal_event(tx, &route, how)?;
                         payment.status = TxStatus::Reversed;
-                        payment.reversal = Some(Reversal::new(true, None, true));
+                        payment.reversal = Some(Reversal::new(true, None, true, now_millis()));
                         tx.put(PAYMENTS, id.as_bytes(), &payment)?;
                     }
                     (TxStatus::Approved | TxStatus::Pending, Some(_)) => {
@@ -89,7 +89,7 @@ impl Node {
                         Self::clear_pending(tx, PendingKind::Payment, id)?;
                         Self::mark_pending(tx, PendingKind::Reversal, id)?;
                         payment.status = TxStatus::Reversed;
-                        payment.reversal = Some(Reversal::new(was_approved, None, false));
+                        payment.reversal = Some(Reversal::new(was_approved, None, false, now_millis()));
                         tx.put(PAYMENTS, id.as_bytes(), &payment)?;
                     }
                 }
@@ -108,7 +108,7 @@ impl Node {
         Self::record_event(
             tx,
             &route.relationship_id,
-            &Event::new(EventKind::Reversal, format!("payment reversed; {how}"))
+            &Event::new(EventKind::Reversal, format!("payment reversed; {how}"), now_millis())
                 .amount(route.amount)
                 .reference(&route.payment_id),
         )
@@ -163,7 +163,7 @@ impl Node {
                     if let Some(mut relationship) = tx.get::<Relationship>(RELATIONSHIPS, route.relationship_id.as_bytes())? {
                         if relationship.is_active() {
                             relationship
-                                .return_quota(route.amount)
+                                .return_quota(route.amount, now_millis())
                                 .map_err(|e| gongji_common::store::StoreError::Invariant(e.to_string()))?;
                             tx.put(RELATIONSHIPS, route.relationship_id.as_bytes(), &relationship)?;
                         }
@@ -199,7 +199,11 @@ impl Node {
         let outcome = self
             .transact(|tx| {
                 let Some(mut debit) = tx.get::<IssuedDebit>(DEBITS, id.as_bytes())? else {
-                    tx.put(DEBITS, id.as_bytes(), &IssuedDebit::cancelled(payment.clone(), period))?;
+                    tx.put(
+                        DEBITS,
+                        id.as_bytes(),
+                        &IssuedDebit::cancelled(payment.clone(), period, now_millis()),
+                    )?;
                     return Ok(Ok(ReversalOutcome::NOTHING_APPROVED));
                 };
                 if debit.payment != payment {
@@ -239,7 +243,7 @@ impl Node {
                         )?;
                         Self::record_reversal_event(tx, &payment, how)?;
                         debit.status = TxStatus::Reversed;
-                        debit.reversal = Some(Reversal::new(true, Some(period), true));
+                        debit.reversal = Some(Reversal::new(true, Some(period), true, now_millis()));
                         tx.put(DEBITS, id.as_bytes(), &debit)?;
                         ReversalOutcome {
                             was_approved: true,
@@ -249,7 +253,7 @@ impl Node {
                     }
                     _ => {
                         debit.status = TxStatus::Reversed;
-                        debit.reversal = Some(Reversal::new(false, None, true));
+                        debit.reversal = Some(Reversal::new(false, None, true, now_millis()));
                         tx.put(DEBITS, id.as_bytes(), &debit)?;
                         ReversalOutcome::NOTHING_APPROVED
                     }

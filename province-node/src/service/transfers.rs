@@ -14,6 +14,7 @@
 //! active again, relationships untouched. Each step is durable and the whole
 //! is resumed by the recovery pass, so any node may be down midway.
 
+use gongji_common::period::now_millis;
 use gongji_common::{
     contract::{CrossTransfer, Decline, DeclineReason, TxKind},
     pending::PendingKind,
@@ -216,7 +217,7 @@ impl Node {
                             // Taken in there: now their relationships end.
                             Self::mark_pending(tx, PendingKind::Cascade, &person_id)?;
                         }
-                        record.decide(Some(*period), Ok(()));
+                        record.decide(Some(*period), Ok(()), now_millis());
                     }
                     HubDecision::Taken(why) => {
                         // Another node's transfer holds the id: this one was
@@ -228,7 +229,7 @@ impl Node {
                     }
                     HubDecision::Declined(period, decline) => {
                         Self::give_back_held(tx, id, &person_id, amount, &record)?;
-                        record.decide(*period, Err(decline.clone()));
+                        record.decide(*period, Err(decline.clone()), now_millis());
                     }
                 }
                 tx.put(TRANSFERS_OUT, id.as_bytes(), &record)?;
