@@ -105,7 +105,7 @@ impl Hub {
         }
         let closed = self
             .store
-            .transact(|tx| {
+            .transact::<_, StoreError>(|tx| {
                 let Some(mut record) = tx.get::<MonthRecord>(MONTHS, &month_key(period))? else {
                     return Ok(false);
                 };
@@ -253,7 +253,7 @@ impl Hub {
     /// Changes a cleared, unsettled month's answers.
     async fn update_month(&self, period: Period, change: impl Fn(&mut MonthRecord)) -> HubResult<()> {
         self.store
-            .transact(|tx| {
+            .transact::<_, StoreError>(|tx| {
                 let Some(mut record) = tx.get::<MonthRecord>(MONTHS, &month_key(period))? else {
                     return Ok(Err(HubError::not_found("month", period)));
                 };
@@ -275,7 +275,7 @@ impl Hub {
     pub async fn settle_month(&self, period: Period, override_reason: Option<String>, operator: String) -> HubResult<SettlementRecord> {
         let settlement = self
             .store
-            .transact(|tx| {
+            .transact::<_, StoreError>(|tx| {
                 let Some(mut record) = tx.get::<MonthRecord>(MONTHS, &month_key(period))? else {
                     return Ok(Err(HubError::FailedPrecondition(format!("month {period} is not closed"))));
                 };

@@ -168,7 +168,7 @@ impl Hub {
             };
             // On disk with the hub's first sync (`Hub::new` waits for it).
             self.store
-                .transact(|tx| {
+                .transact::<_, TxFail>(|tx| {
                     if !tx.contains(PREPAID_OPS, command.operation_id.as_bytes())? {
                         Self::apply_prepaid(tx, &command)?;
                     }
@@ -264,7 +264,7 @@ impl Hub {
         }
         // Changes only at a settlement, which a withdrawal need not wait for.
         let required = self.required_level(command.province)?;
-        let op = self.store.transact(|tx| {
+        let op = self.store.transact::<_, TxFail>(|tx| {
             if let Some(existing) = tx.get::<PrepaidOp>(PREPAID_OPS, command.operation_id.as_bytes())? {
                 let same = existing.withdrawal == command.withdrawal
                     && existing.province == command.province

@@ -77,7 +77,7 @@ impl Hub {
     /// current month (China Standard Time) on a new store.
     pub async fn new(store: Store, provinces: Provinces, outbox: Outbox, policy: PrepaidPolicy) -> HubResult<Hub> {
         store
-            .transact(|tx| {
+            .transact::<_, TxFail>(|tx| {
                 if !tx.contains(META, OPEN_PERIOD)? {
                     tx.put(META, OPEN_PERIOD, &Period::current())?;
                 }
@@ -366,8 +366,7 @@ impl Hub {
                     "{} would change month {}, which is already cleared",
                     record.body.key(),
                     record.period
-                ))
-                .into());
+                )));
             }
         }
         let body = &record.body;

@@ -4,6 +4,8 @@
 //! and the work must stay pending.
 
 pub use gongji_common::peer::Unanswered;
+
+use crate::domain::HubAnswer;
 use gongji_common::{
     auth::Credential,
     contract::{acceptance_from_pb, CrossPayment, CrossRefund, CrossTransfer, Decline, Grant, Notice, ReversalOutcome, TxStatus},
@@ -12,16 +14,6 @@ use gongji_common::{
 };
 use gongji_proto::v1::{hub_router_client::HubRouterClient, RouteAnswer};
 use tonic::transport::{Channel, ClientTlsConfig};
-
-/// The hub's decision on a routed payment, refund or transfer.
-#[derive(Debug, Clone)]
-pub enum HubDecision {
-    Approved(Period),
-    Declined(Option<Period>, Decline),
-    /// The id is already recorded at the hub for another transaction (of
-    /// another node): nothing was routed, and the message says where.
-    Taken(String),
-}
 
 type Authenticated = tonic::service::interceptor::InterceptedService<Channel, Credential>;
 
@@ -66,7 +58,7 @@ impl HubClient {
     }
 
     /// Routes a payment to the donor's node, which decides.
-    pub async fn route_payment(&self, payment: &CrossPayment) -> Result<HubDecision, Unanswered> {
+    pub async fn route_payment(&self, payment: &CrossPayment) -> Result<HubAnswer, Unanswered> {
         let mut client = self.client.clone();
         decision(
             client
@@ -76,7 +68,7 @@ impl HubClient {
     }
 
     /// Routes a refund to the donor's node, which takes the money back.
-    pub async fn route_refund(&self, refund: &CrossRefund) -> Result<HubDecision, Unanswered> {
+    pub async fn route_refund(&self, refund: &CrossRefund) -> Result<HubAnswer, Unanswered> {
         let mut client = self.client.clone();
         decision(
             client
@@ -86,7 +78,7 @@ impl HubClient {
     }
 
     /// Routes an insurance transfer to the receiving node.
-    pub async fn route_transfer(&self, transfer: &CrossTransfer) -> Result<HubDecision, Unanswered> {
+    pub async fn route_transfer(&self, transfer: &CrossTransfer) -> Result<HubAnswer, Unanswered> {
         let mut client = self.client.clone();
         decision(
             client
@@ -153,16 +145,16 @@ impl HubClient {
 }
 
 /// Reads the hub's answer to a routed transaction.
-fn decision(reply: Result<tonic::Response<RouteAnswer>, tonic::Status>) -> Result<HubDecision, Unanswered> {
+fn decision(reply: Result<tonic::Response<RouteAnswer>, tonic::Status>) -> Result<HubAnswer, Unanswered> {
     let answer = match reply {
         Ok(answer) => answer.into_inner(),
-        Err(status) if status.code() == tonic::Code::AlreadyExists => return Ok(HubDecision::Taken(status.message().to_owned())),
-        Err(status) => return Ok(HubDecision::Declined(None, read_failure(status)?)),
+        Err(status) if status.code() == tonic::Code::AlreadyExists => return Ok(HubAnswer::Taken(status.message().to_owned())),
+        Err(status) => return Ok(HubAnswer::Declined(None, read_failure(status)?)),
     };
     let period = Period::parse("period", &answer.period).ok();
     match (TxStatus::from_pb(answer.status), period) {
-        (Some(TxStatus::Approved), Some(period)) => Ok(HubDecision::Approved(period)),
-        (Some(TxStatus::Declined | TxStatus::Reversed), period) => Ok(HubDecision::Declined(
+        (Some(TxStatus::Approved), Some(period)) => Ok(HubAnswer::Approved(period)),
+        (Some(TxStatus::Declined | TxStatus::Reversed), period) => Ok(HubAnswer::Declined(
             period,
             Decline::from_pb_parts(answer.decline_reason, answer.message),
         )),

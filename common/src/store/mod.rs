@@ -138,21 +138,9 @@ impl StoreError {
     }
 }
 
-/// Why a transaction closure stopped: a storage failure or a store error,
-/// which abort the transaction. Built only by the `?` operator.
-pub struct TxFail(StoreError);
-
-impl From<StoreError> for TxFail {
-    fn from(e: StoreError) -> Self {
-        TxFail(e)
-    }
-}
-
-impl From<sled::Error> for TxFail {
-    fn from(e: sled::Error) -> Self {
-        TxFail(StoreError::Engine(e))
-    }
-}
+/// The error a transaction's store operations return. Any error the
+/// closure returns (this one or the caller's own) aborts the transaction.
+pub type TxFail = StoreError;
 
 /// sled's page cache by default. Recent writes are read from the memtable,
 /// so the cache serves older data; the process's memory is about twice this
@@ -414,22 +402,24 @@ impl Store {
 
     /// Runs `f` as one serializable transaction over every tree: `f` runs
     /// once, alone among this store's transactions, seeing its own writes
-    /// and every committed transaction's; if it succeeds they are committed
-    /// together (as one record of the log), if it fails none is. `f` must
-    /// have no side effects outside `Tx`. Refused once the log has failed.
-    /// The result is handed over by the returned ticket once durable.
-    pub fn transact<R>(&self, f: impl FnOnce(&Tx) -> Result<R, TxFail>) -> Result<Committed<'_, R>, StoreError> {
+    /// and every committed transaction's; if it returns `Ok` they are
+    /// committed together (as one record of the log); if it returns an
+    /// error, of the store or the caller's own (a refusal), nothing it wrote
+    /// is: a refusal writes nothing by construction. `f` must have no side
+    /// effects outside `Tx`. Refused once the log has failed. The result is
+    /// handed over by the returned ticket once durable.
+    pub fn transact<R, E: From<StoreError>>(&self, f: impl FnOnce(&Tx) -> Result<R, E>) -> Result<Committed<'_, R>, E> {
         // A panic in another transaction leaves nothing half-applied (the
         // batch is applied whole or not at all), so a poisoned lock is safe.
         let mut next_lsn = self.inner.shared.writer();
         if let Some(why) = self.failure() {
-            return Err(StoreError::Failed(why));
+            return Err(StoreError::Failed(why).into());
         }
         let tx = Tx {
             store: self,
             writes: RefCell::new(BTreeMap::new()),
         };
-        let value = f(&tx).map_err(|fail| fail.0)?;
+        let value = f(&tx)?;
         let writes = tx.writes.into_inner();
         if writes.is_empty() {
             // It may have read any record committed so far.
@@ -949,7 +939,10 @@ impl Tx<'_> {
                 .checked_add(posting.amount)
                 .map_err(|e| StoreError::Invariant(e.to_string()))?;
             if after.is_negative() && !posting.account.kind.may_go_negative() {
-                return Err(StoreError::Invariant(format!("entry {} would take {} to {after}", entry.reference, posting.account)).into());
+                return Err(StoreError::Invariant(format!(
+                    "entry {} would take {} to {after}",
+                    entry.reference, posting.account
+                )));
             }
             self.put(BALANCES, posting.account.key().as_bytes(), &after)?;
         }

@@ -127,7 +127,7 @@ async fn a_transaction_reads_its_own_writes_and_an_aborted_one_leaves_nothing() 
     let aborted = store.transact(|tx| {
         tx.put(THINGS, b"c", &3u32)?;
         tx.remove(THINGS, b"b")?;
-        Err::<(), _>(StoreError::Invariant("no".into()).into())
+        Err::<(), _>(StoreError::Invariant("no".into()))
     });
     assert!(matches!(aborted, Err(StoreError::Invariant(_))));
     store.durable().await.unwrap();

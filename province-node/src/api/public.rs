@@ -15,8 +15,10 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::{acting, convert};
 use crate::{
+    domain::ImportOutcome,
+    domain::Refusal,
     error::NodeError,
-    service::{ImportOutcome, Node, PaymentView, TransferView},
+    service::{Node, PaymentView, TransferView},
 };
 
 pub struct PublicApi {
@@ -73,7 +75,7 @@ impl ProvinceNode for PublicApi {
                 Err(error) => {
                     let (field, message) = match error {
                         NodeError::InvalidArgument(e) => (e.field, e.message),
-                        NodeError::AlreadyExists(message) => ("person.person_id".to_owned(), message),
+                        NodeError::Refused(Refusal::AlreadyExists(message)) => ("person.person_id".to_owned(), message),
                         other => return Err(other.into()),
                     };
                     summary.rejected += 1;

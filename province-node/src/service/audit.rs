@@ -14,7 +14,8 @@ use gongji_common::{
     Id, Money,
 };
 
-use super::{cross::CrossLine, Node};
+use super::Node;
+use crate::domain::CrossLine;
 use crate::{
     domain::{AcquiredPayment, IssuedDebit, Tombstone},
     error::NodeResult,
@@ -110,13 +111,13 @@ impl Node {
         period: gongji_common::Period,
     ) -> impl Iterator<Item = NodeResult<gongji_common::statement::Line>> + '_ {
         books
-            .scan_prefix::<super::cross::CrossLine>(CROSS_LINES, &gongji_common::store::key_prefix(&[period.to_string().as_bytes()]))
+            .scan_prefix::<CrossLine>(CROSS_LINES, &gongji_common::store::key_prefix(&[period.to_string().as_bytes()]))
             .map(|item| Ok(item?.1.line))
     }
 }
 
 fn has_line(books: &Snapshot, period: gongji_common::Period, kind: &str, id: &Id) -> NodeResult<bool> {
     Ok(books
-        .get::<super::cross::CrossLine>(CROSS_LINES, &store::cross_line_key(period, kind, id.as_str()))?
+        .get::<CrossLine>(CROSS_LINES, &store::cross_line_key(period, kind, id.as_str()))?
         .is_some())
 }

@@ -1,11 +1,12 @@
 //! The node's flows: each public or hub-facing call as a sequence of
-//! durable steps. A step is one store transaction (state change, journal
-//! entry, history event, outbox notice and idempotency record together)
-//! followed by a wait for the disk; only then is another node called or the
-//! caller answered.
+//! durable steps. A step is load → decide → apply in one store
+//! transaction: the step loads the state its decision needs, a pure
+//! decision of [`crate::domain`] decides, and [`Node::decide`] applies the
+//! decision's changes (records, journal movements, history, pending marks,
+//! outbox notices) together; then it waits for the disk, and only then is
+//! another node called or the caller answered. A refusal writes nothing.
 
 mod audit;
-mod cross;
 mod notices;
 mod payments;
 mod persons;
@@ -19,19 +20,23 @@ use gongji_common::{
     contract::{Notice, NoticeBody, Payee},
     outbox::Outbox,
     pending::PendingKind,
-    store::{Store, Tx, TxFail},
-    Id, InstitutionCode, ProvinceCode,
+    period::now_millis,
+    store::{self as books, key, JournalEntry, Store, StoreError, Tx},
+    Id, ProvinceCode,
 };
 
 use crate::{
-    domain::Event,
-    error::{NodeError, NodeResult},
+    domain::{forward_id, payee_region, Book, Change, Decision, Held, Move, Person, Recipient},
+    error::NodeResult,
     hub_client::HubClient,
-    store::{self, OUTBOX, PENDING, REL_EVENTS},
+    store::{
+        self, APPLIED_NOTICES, CONTRIBUTIONS, CROSS_LINES, DEBITS, LIVE_PAIRS, OUTBOX, PAYMENTS, PENDING, PERSONS, QUOTA_CHANGES, REFUNDS,
+        RELATIONSHIPS, RELS_BY_BENEFICIARY, RELS_BY_DONOR, REL_EVENTS, REVERSED_IDS, TRANSFERS_IN, TRANSFERS_OUT,
+    },
 };
 
 pub use payments::PaymentView;
-pub use persons::{Account, ImportOutcome};
+pub use persons::Account;
 pub use reconcile::{Comparison, Mismatch, RegionTotals, Report};
 pub use relationships::PersonRelationships;
 pub use transfers::TransferView;
@@ -81,24 +86,108 @@ impl Node {
         &self.outbox
     }
 
-    /// Runs one transaction whose closure decides with domain errors, waits
-    /// until it (and everything it read) is on disk, then lets the outbox
-    /// send what it queued. Storage errors become the node's.
-    async fn transact<R>(&self, f: impl FnOnce(&Tx) -> Result<NodeResult<R>, TxFail>) -> NodeResult<R> {
-        let result = self.store.transact(f)?.durable().await?;
+    /// One step of a flow: in one store transaction, `step` loads the
+    /// state and decides (given the time); the decision's changes are
+    /// applied in the same transaction. Then waits until it (and everything
+    /// it read) is on disk, and lets the outbox send what it queued. A
+    /// refusal, or any error, writes nothing.
+    async fn decide<O>(&self, step: impl FnOnce(&Tx, i64) -> NodeResult<Decision<O>>) -> NodeResult<O> {
+        let outcome = self.decide_unconfirmed(step)?.durable().await?;
         self.outbox.wake();
-        result
+        Ok(outcome)
     }
 
-    /// Appends an event to a relationship's history.
-    fn record_event(tx: &Tx, relationship: &Id, event: &Event) -> Result<(), TxFail> {
-        let seq = tx.next_id()?;
-        tx.put(REL_EVENTS, &store::event_key(relationship, seq), event)
+    /// [`Node::decide`] without waiting for the disk: the caller waits once
+    /// for many steps before it answers (an import).
+    fn decide_unconfirmed<O>(
+        &self,
+        step: impl FnOnce(&Tx, i64) -> NodeResult<Decision<O>>,
+    ) -> NodeResult<gongji_common::store::Committed<'_, O>> {
+        let now = now_millis();
+        self.store.transact(|tx| {
+            let decision = step(tx, now)?;
+            self.apply(tx, decision.changes, now)?;
+            Ok(decision.outcome)
+        })
+    }
+
+    /// Writes a decision's changes, in order.
+    fn apply(&self, tx: &Tx, changes: Vec<Change>, now: i64) -> Result<(), StoreError> {
+        for change in changes {
+            match change {
+                Change::Person(person) => tx.put(PERSONS, person.id.as_bytes(), &person)?,
+                Change::Contribution(c) => tx.put(CONTRIBUTIONS, c.command.contribution_id.as_bytes(), &c)?,
+                Change::Relationship(r) => tx.put(RELATIONSHIPS, r.id().as_bytes(), &r)?,
+                Change::QuotaChange(record) => tx.put(QUOTA_CHANGES, record.command.change_id.as_bytes(), &record)?,
+                Change::DonorIndex { donor, relationship } => {
+                    tx.put(RELS_BY_DONOR, &key(&[donor.as_bytes(), relationship.as_bytes()]), &())?
+                }
+                Change::BeneficiaryIndex { beneficiary, relationship } => {
+                    tx.put(RELS_BY_BENEFICIARY, &key(&[beneficiary.as_bytes(), relationship.as_bytes()]), &())?
+                }
+                Change::LivePair {
+                    donor,
+                    beneficiary,
+                    relationship,
+                } => match relationship {
+                    Some(id) => tx.put(LIVE_PAIRS, &store::pair_key(&donor, &beneficiary), &id)?,
+                    None => tx.remove(LIVE_PAIRS, &store::pair_key(&donor, &beneficiary))?,
+                },
+                Change::Payment(p) => tx.put(PAYMENTS, p.command.payment_id.as_bytes(), &p)?,
+                Change::PaymentForgotten(id) => tx.remove(PAYMENTS, id.as_bytes())?,
+                Change::Debit(d) => tx.put(DEBITS, d.payment.payment_id.as_bytes(), &d)?,
+                Change::Tombstone(id, tombstone) => tx.put(REVERSED_IDS, id.as_bytes(), &tombstone)?,
+                Change::Refund(r) => tx.put(REFUNDS, r.command.refund_id.as_bytes(), &r)?,
+                Change::RefundForgotten(id) => tx.remove(REFUNDS, id.as_bytes())?,
+                Change::TransferOut(t) => {
+                    if t.follow_up && t.is_pending() {
+                        tracing::info!(person = %t.command.person_id, transfer = %t.command.transfer_id, amount = ?t.amount, "money follows a transferred person");
+                    }
+                    tx.put(TRANSFERS_OUT, t.command.transfer_id.as_bytes(), &t)?
+                }
+                Change::TransferOutForgotten(id) => tx.remove(TRANSFERS_OUT, id.as_bytes())?,
+                Change::TransferIn(t) => tx.put(TRANSFERS_IN, t.transfer.transfer_id.as_bytes(), &t)?,
+                Change::Event(relationship, event) => {
+                    let seq = tx.next_id()?;
+                    tx.put(REL_EVENTS, &store::event_key(&relationship, seq), &event)?
+                }
+                Change::Move(movement) => Self::post(tx, &movement, now)?,
+                Change::Cross { line, other, memo } => {
+                    Self::post(tx, &line.movement(other, memo), now)?;
+                    tx.put(
+                        CROSS_LINES,
+                        &store::cross_line_key(line.period, line.line.kind.as_str(), &line.line.id),
+                        &line,
+                    )?
+                }
+                Change::Pending(kind, id) => tx.put(PENDING, &kind.key(&id), &())?,
+                Change::Done(kind, id) => tx.remove(PENDING, &kind.key(&id))?,
+                Change::Notice(to, body) => self.send_notice(tx, to, body)?,
+                Change::NoticeApplied(id) => tx.put(APPLIED_NOTICES, id.as_bytes(), &())?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Posts a movement as a journal entry (a zero amount moves nothing).
+    fn post(tx: &Tx, movement: &Move, now: i64) -> Result<(), StoreError> {
+        if movement.amount.is_zero() {
+            return Ok(());
+        }
+        let mut entry = JournalEntry::transfer(
+            &movement.reference,
+            movement.memo,
+            &account(&movement.from),
+            &account(&movement.to),
+            movement.amount,
+        );
+        entry.at = now;
+        tx.post(&entry).map(drop)
     }
 
     /// Queues a notice for another province's node, under the id made from
     /// what it says (which the hub and the receiving node check).
-    fn send_notice(&self, tx: &Tx, to: ProvinceCode, body: NoticeBody) -> Result<(), TxFail> {
+    fn send_notice(&self, tx: &Tx, to: ProvinceCode, body: NoticeBody) -> Result<(), StoreError> {
         let notice = Notice {
             id: body.notice_id(),
             from: self.province,
@@ -108,12 +197,32 @@ impl Node {
         Outbox::enqueue(tx, OUTBOX, &notice)
     }
 
-    fn mark_pending(tx: &Tx, kind: PendingKind, id: &Id) -> Result<(), TxFail> {
-        tx.put(PENDING, &kind.key(id), &())
+    /// A relationship held here with what is left of its quota book.
+    fn load_held(tx: &Tx, id: &Id) -> NodeResult<Option<Held>> {
+        let Some(relationship) = tx.get(RELATIONSHIPS, id.as_bytes())? else {
+            return Ok(None);
+        };
+        let quota_left = tx.balance(&store::quota(id))?;
+        Ok(Some(Held { relationship, quota_left }))
     }
 
-    fn clear_pending(tx: &Tx, kind: PendingKind, id: &Id) -> Result<(), TxFail> {
-        tx.remove(PENDING, &kind.key(id))
+    /// Where money given back of cause `reference` goes: the relationship
+    /// it came from, its donor, and whether it was already sent after them.
+    fn load_recipient(tx: &Tx, relationship: &Id, donor: &Id, reference: &str) -> NodeResult<Recipient> {
+        Ok(Recipient {
+            relationship: tx.get(RELATIONSHIPS, relationship.as_bytes())?,
+            donor: tx.get(PERSONS, donor.as_bytes())?,
+            forwarded: tx.contains(TRANSFERS_OUT, forward_id(reference).as_bytes())?,
+        })
+    }
+
+    /// The region a payee's lines belong to (see [`payee_region`]).
+    fn load_payee_region(&self, tx: &Tx, payee: &Payee, beneficiary: &Id) -> NodeResult<gongji_common::RegionCode> {
+        let beneficiary = match payee {
+            Payee::Institution(_) => None,
+            Payee::Fund(_) => tx.get::<Person>(PERSONS, beneficiary.as_bytes())?,
+        };
+        Ok(payee_region(payee, beneficiary.as_ref(), self.province))
     }
 
     /// Ids of the work waiting for another node (or a cascade), by kind.
@@ -176,18 +285,14 @@ impl Node {
     }
 }
 
-/// "An institution refunds and reverses only its own payments": refuses
-/// institution `acting` (`None`: an operator, or this node) doing `what` to
-/// payment `id` made to `payee` at another institution.
-fn check_touch(acting: Option<&InstitutionCode>, what: &str, id: &Id, payee: &Payee) -> NodeResult<()> {
-    match acting {
-        Some(mine) if !crate::domain::may_touch(acting, payee) => Err(NodeError::not_yours(mine, what, id, payee)),
-        _ => Ok(()),
+/// The account of the store's journal that holds a book.
+fn account(book: &Book) -> books::Account {
+    match book {
+        Book::Available(person) => store::available(person),
+        Book::Quota(relationship) => store::quota(relationship),
+        Book::Contributions => store::contributions(),
+        Book::Payee(payee) => store::payee(payee),
+        Book::Transit(transfer) => store::transit(transfer),
+        Book::Province(province, period) => store::province(*province, *period),
     }
-}
-
-/// A step that finds a relationship missing refers to an id it read earlier:
-/// the store lost it, which must never happen.
-fn vanished(what: &'static str, id: &Id) -> NodeError {
-    NodeError::not_found(what, id)
 }

@@ -1,25 +1,19 @@
-//! Insured persons and personal accounts.
+//! Insured persons and personal accounts; the end of a person's insurance
+//! (terminated, or moved away) ends their relationships. The rules are the
+//! `decide_*` functions of [`crate::domain`]'s person module.
 
-use gongji_common::period::now_millis;
-use gongji_common::{
-    pending::PendingKind,
-    store::{Tx, TxFail},
-    Id, Money,
-};
+use gongji_common::{Id, Money};
 
 use super::Node;
 use crate::{
-    domain::{Contribution, CreditCommand, EndReason, Person, PersonStatus, RegisterCommand, Relationship},
+    domain::Refusal,
+    domain::{
+        decide_cascade, decide_credit, decide_register, decide_terminate, forward_id, quotas_reference, CascadeState, Contribution,
+        CreditCommand, ImportOutcome, Person, RegisterCommand,
+    },
     error::{NodeError, NodeResult},
-    store::{self, CONTRIBUTIONS, PERSONS, RELATIONSHIPS, RELS_BY_BENEFICIARY, RELS_BY_DONOR},
+    store::{self, CONTRIBUTIONS, PERSONS, RELS_BY_BENEFICIARY, RELS_BY_DONOR, TRANSFERS_OUT},
 };
-
-/// What registering one person did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImportOutcome {
-    Imported,
-    Unchanged,
-}
 
 /// A personal account's balances.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,30 +27,18 @@ impl Node {
     /// Registers a person and waits until it is on disk.
     pub async fn register_person(&self, command: RegisterCommand) -> NodeResult<Person> {
         command.check_province("region_code", self.province)?;
-        self.transact(|tx| Self::register_in(tx, &command)).await.map(|(person, _)| person)
+        self.decide(|tx, now| Ok(decide_register(tx.get(PERSONS, command.id.as_bytes())?, &command, now)?))
+            .await
+            .map(|(person, _)| person)
     }
 
     /// Registers a person without waiting for the disk: the import waits
     /// once for a whole stream before it answers ([`Node::finish_import`]).
     pub fn register_person_unflushed(&self, command: RegisterCommand) -> NodeResult<(Person, ImportOutcome)> {
         command.check_province("region_code", self.province)?;
-        self.store.transact(|tx| Self::register_in(tx, &command))?.unconfirmed()
-    }
-
-    fn register_in(tx: &Tx, command: &RegisterCommand) -> Result<NodeResult<(Person, ImportOutcome)>, TxFail> {
-        if let Some(existing) = tx.get::<Person>(PERSONS, command.id.as_bytes())? {
-            return Ok(if existing.matches(command) {
-                Ok((existing, ImportOutcome::Unchanged))
-            } else {
-                Err(NodeError::AlreadyExists(format!(
-                    "person {} is already registered with different details",
-                    command.id
-                )))
-            });
-        }
-        let person = command.clone().into_person(now_millis());
-        tx.put(PERSONS, person.id.as_bytes(), &person)?;
-        Ok(Ok((person, ImportOutcome::Imported)))
+        Ok(self
+            .decide_unconfirmed(|tx, now| Ok(decide_register(tx.get(PERSONS, command.id.as_bytes())?, &command, now)?))?
+            .unconfirmed())
     }
 
     /// Waits until an import's writes are on disk.
@@ -73,54 +55,12 @@ impl Node {
     /// Credits a contribution into an employee's personal account, once per
     /// contribution id.
     pub async fn credit_contribution(&self, command: CreditCommand) -> NodeResult<Contribution> {
-        let contribution = self
-            .transact(|tx| {
-                if let Some(existing) = tx.get::<Contribution>(CONTRIBUTIONS, command.contribution_id.as_bytes())? {
-                    return Ok(if existing.command == command {
-                        Ok(existing)
-                    } else {
-                        Err(NodeError::reused("contribution", &command.contribution_id))
-                    });
-                }
-                let Some(person) = tx.get::<Person>(PERSONS, command.person_id.as_bytes())? else {
-                    return Ok(Err(NodeError::not_found("person", &command.person_id)));
-                };
-                if let Err(e) = Self::check_account_holder(&person) {
-                    return Ok(Err(e));
-                }
-                let entry = gongji_common::store::JournalEntry::transfer(
-                    command.contribution_id.as_str(),
-                    "contribution",
-                    &store::contributions(),
-                    &store::available(&person.id),
-                    command.amount,
-                );
-                tx.post(&entry)?;
-                let contribution = Contribution {
-                    command: command.clone(),
-                    credited_at: entry.at,
-                };
-                tx.put(CONTRIBUTIONS, command.contribution_id.as_bytes(), &contribution)?;
-                Ok(Ok(contribution))
-            })
-            .await?;
-        Ok(contribution)
-    }
-
-    fn check_account_holder(person: &Person) -> NodeResult<()> {
-        if !person.has_personal_account() {
-            return Err(NodeError::FailedPrecondition(format!(
-                "person {} holds resident insurance and has no personal account",
-                person.id
-            )));
-        }
-        if !person.is_active() {
-            return Err(NodeError::FailedPrecondition(format!(
-                "person {} is not an active insured person",
-                person.id
-            )));
-        }
-        Ok(())
+        self.decide(|tx, now| {
+            let recorded = tx.get(CONTRIBUTIONS, command.contribution_id.as_bytes())?;
+            let person = tx.get(PERSONS, command.person_id.as_bytes())?;
+            Ok(decide_credit(recorded, person, &command, now)?)
+        })
+        .await
     }
 
     /// A personal account: available, and frozen as the remaining quotas of
@@ -128,9 +68,9 @@ impl Node {
     pub fn account(&self, person_id: &Id) -> NodeResult<Account> {
         let person = self.person(person_id)?;
         if !person.has_personal_account() {
-            return Err(NodeError::FailedPrecondition(format!(
+            return Err(NodeError::Refused(Refusal::FailedPrecondition(format!(
                 "person {person_id} holds resident insurance and has no personal account"
-            )));
+            ))));
         }
         let available = self.store.balance(&store::available(person_id))?;
         let mut frozen = Money::ZERO;
@@ -143,31 +83,12 @@ impl Node {
             frozen,
         })
     }
-}
 
-impl Node {
     /// Terminates a person's insurance; their relationships then dissolve
     /// (see [`Node::cascade`]). Terminating a terminated person changes nothing.
     pub async fn terminate(&self, id: &Id) -> NodeResult<Person> {
         let person = self
-            .transact(|tx| {
-                let Some(mut person) = tx.get::<Person>(PERSONS, id.as_bytes())? else {
-                    return Ok(Err(NodeError::not_found("person", id)));
-                };
-                match person.status {
-                    PersonStatus::Terminated => return Ok(Ok(person)),
-                    PersonStatus::Transferred => {
-                        return Ok(Err(NodeError::FailedPrecondition(format!(
-                            "person {id} was transferred to another province; their insurance there is not this node's"
-                        ))))
-                    }
-                    PersonStatus::Active => {}
-                }
-                person.status = PersonStatus::Terminated;
-                tx.put(PERSONS, id.as_bytes(), &person)?;
-                Self::mark_pending(tx, PendingKind::Cascade, id)?;
-                Ok(Ok(person))
-            })
+            .decide(|tx, _| Ok(decide_terminate(tx.get(PERSONS, id.as_bytes())?, id)?))
             .await?;
         self.cascade(id).await?;
         tracing::info!(person = %id, "insurance terminated");
@@ -181,42 +102,22 @@ impl Node {
     /// appear meanwhile; a crash in between leaves the cascade pending for
     /// the recovery pass.
     pub async fn cascade(&self, person_id: &Id) -> NodeResult<()> {
-        let person = self.person(person_id)?;
-        let reasons = match person.status {
-            PersonStatus::Terminated => Some((EndReason::DonorTerminated, EndReason::BeneficiaryTerminated)),
-            PersonStatus::Transferred => Some((EndReason::DonorTransferred, EndReason::BeneficiaryTransferred)),
-            PersonStatus::Active => None,
-        };
         let mut ids = self.indexed_relationships(RELS_BY_DONOR, person_id)?;
         ids.extend(self.indexed_relationships(RELS_BY_BENEFICIARY, person_id)?);
         let ended = self
-            .transact(|tx| {
-                let mut ended = 0;
-                if let Some((as_donor, as_beneficiary)) = reasons {
-                    for id in &ids {
-                        let Some(relationship) = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())? else {
-                            continue;
-                        };
-                        if relationship.is_live() {
-                            let reason = if relationship.grant.donor_id == *person_id {
-                                as_donor
-                            } else {
-                                as_beneficiary
-                            };
-                            self.end_here(tx, relationship, reason)?;
-                            ended += 1;
-                        }
-                    }
+            .decide(|tx, now| {
+                let mut relationships = Vec::new();
+                for id in &ids {
+                    relationships.extend(Self::load_held(tx, id)?);
                 }
-                // A person who moved away: the quotas just returned follow them.
-                if let (PersonStatus::Transferred, Some(_)) = (person.status, person.moved_to) {
-                    let returned = tx.balance(&store::available(person_id))?;
-                    if !returned.is_zero() {
-                        Self::follow_person(tx, person_id, returned, &format!("quotas/{person_id}"))?;
-                    }
-                }
-                Self::clear_pending(tx, PendingKind::Cascade, person_id)?;
-                Ok(Ok(ended))
+                let state = CascadeState {
+                    here: self.province,
+                    person: tx.get(PERSONS, person_id.as_bytes())?,
+                    relationships,
+                    available: tx.balance(&store::available(person_id))?,
+                    forwarded: tx.contains(TRANSFERS_OUT, forward_id(&quotas_reference(person_id)).as_bytes())?,
+                };
+                Ok(decide_cascade(state, person_id, now)?)
             })
             .await?;
         if ended > 0 {

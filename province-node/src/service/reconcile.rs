@@ -18,8 +18,10 @@ use gongji_proto::v1 as pb;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::{cross::CrossLine, Node};
+use super::Node;
+use crate::domain::CrossLine;
 use crate::{
+    domain::Refusal,
     error::{NodeError, NodeResult},
     store::{CROSS_LINES, RECONCILIATIONS},
 };
@@ -258,9 +260,9 @@ async fn next_statement_line(
 /// A refusal from the hub becomes the same kind of error here.
 fn hub_refusal(status: tonic::Status) -> NodeError {
     match status.code() {
-        tonic::Code::FailedPrecondition => NodeError::FailedPrecondition(status.message().to_owned()),
-        tonic::Code::NotFound => NodeError::Missing(format!("the hub says: {}", status.message())),
-        tonic::Code::InvalidArgument => NodeError::FailedPrecondition(format!("the hub refused: {}", status.message())),
+        tonic::Code::FailedPrecondition => NodeError::Refused(Refusal::FailedPrecondition(status.message().to_owned())),
+        tonic::Code::NotFound => NodeError::Refused(Refusal::Missing(format!("the hub says: {}", status.message()))),
+        tonic::Code::InvalidArgument => NodeError::Refused(Refusal::FailedPrecondition(format!("the hub refused: {}", status.message()))),
         _ => NodeError::Unavailable(format!("the hub did not answer: {}", gongji_common::peer::unanswered(&status))),
     }
 }

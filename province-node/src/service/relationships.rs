@@ -1,19 +1,21 @@
 //! Mutual-aid relationships at the donor's node (the owner, which holds the
-//! frozen quota) and at the beneficiary's node (a grant record).
+//! frozen quota) and at the beneficiary's node (a grant record). The rules
+//! are the `decide_*` functions of [`crate::domain`]'s relationship module;
+//! this module loads their state and talks to the hub.
 
-use gongji_common::period::now_millis;
 use gongji_common::{
-    contract::{NoticeBody, Party},
-    pending::PendingKind,
-    store::{key, last_key_part, JournalEntry, Reads, TreeId, Tx, TxFail},
-    FieldError, Id, Money,
+    contract::Party,
+    store::{last_key_part, Reads, TreeId},
+    FieldError, Id,
 };
 
 use super::Node;
 use crate::{
+    domain::Refusal,
     domain::{
-        check_beneficiary, check_donor, check_quota_change, Decline, EndReason, EstablishCommand, Event, EventKind, Grant, Person,
-        QuotaChangeCommand, QuotaChangeRecord, Relationship, RelationshipStatus,
+        decide_dissolve, decide_establish, decide_grant_answer, decide_grant_received, decide_quota_change, Decline, EndReason,
+        EstablishCommand, EstablishState, Event, Grant, Person, QuotaChangeCommand, QuotaChangeRecord, QuotaChangeState, Relationship,
+        RelationshipStatus,
     },
     error::{NodeError, NodeResult},
     hub_client::Unanswered,
@@ -37,77 +39,26 @@ impl Node {
             return Err(FieldError::new("donor_id", "the donor must be insured in this node's province").into());
         }
         let relationship = self
-            .transact(|tx| {
-                if let Some(existing) = tx.get::<Relationship>(RELATIONSHIPS, grant.relationship_id.as_bytes())? {
-                    return Ok(if existing.grant == *grant {
-                        Ok(existing)
-                    } else {
-                        Err(NodeError::reused("relationship", &grant.relationship_id))
-                    });
-                }
-                let Some(donor) = tx.get::<Person>(PERSONS, grant.donor_id.as_bytes())? else {
-                    return Ok(Err(NodeError::not_found("person", &grant.donor_id)));
+            .decide(|tx, now| {
+                let beneficiary = if grant.beneficiary_province == self.province {
+                    tx.get::<Person>(PERSONS, grant.beneficiary_id.as_bytes())?
+                } else {
+                    None
                 };
-                Ok(Ok(Self::establish_in(tx, grant, &donor)?))
+                let state = EstablishState {
+                    recorded: tx.get(RELATIONSHIPS, grant.relationship_id.as_bytes())?,
+                    donor: tx.get(PERSONS, grant.donor_id.as_bytes())?,
+                    available: tx.balance(&store::available(&grant.donor_id))?,
+                    live_pair: tx.get(LIVE_PAIRS, &store::pair_key(&grant.donor_id, &grant.beneficiary_id))?,
+                    beneficiary,
+                };
+                Ok(decide_establish(state, grant, now)?)
             })
             .await?;
         if relationship.status == RelationshipStatus::Pending {
             return self.resolve_grant(&relationship.grant.relationship_id).await;
         }
         Ok(relationship)
-    }
-
-    /// Decides and records a new relationship inside a transaction.
-    fn establish_in(tx: &Tx, grant: &Grant, donor: &Person) -> Result<Relationship, TxFail> {
-        let id = &grant.relationship_id;
-        let available = tx.balance(&store::available(&donor.id))?;
-        let pair = store::pair_key(&grant.donor_id, &grant.beneficiary_id);
-        let existing = tx.get::<Id>(LIVE_PAIRS, &pair)?;
-        let mut decision = check_donor(donor, available, grant.quota, existing.as_ref());
-        if decision.is_ok() && !Self::crosses(grant) {
-            let beneficiary = tx.get::<Person>(PERSONS, grant.beneficiary_id.as_bytes())?;
-            decision = check_beneficiary(beneficiary.as_ref(), &grant.beneficiary_id, grant.donor_province);
-        }
-        let relationship = match decision {
-            Err(decline) => {
-                Self::record_event(tx, id, &Event::new(EventKind::Declined, &decline.message, now_millis()))?;
-                Relationship::new(grant.clone(), RelationshipStatus::Declined, Some(decline), now_millis())
-            }
-            Ok(()) => {
-                tx.post(&JournalEntry::transfer(
-                    id.as_str(),
-                    "quota frozen",
-                    &store::available(&donor.id),
-                    &store::quota(id),
-                    grant.quota,
-                ))?;
-                tx.put(LIVE_PAIRS, &pair, id)?;
-                Self::record_event(
-                    tx,
-                    id,
-                    &Event::new(
-                        EventKind::Established,
-                        format!("{:?} of the donor; quota frozen", grant.kind).to_lowercase(),
-                        now_millis(),
-                    )
-                    .amount(grant.quota),
-                )?;
-                if Self::crosses(grant) {
-                    Self::mark_pending(tx, PendingKind::Grant, id)?;
-                    Relationship::new(grant.clone(), RelationshipStatus::Pending, None, now_millis())
-                } else {
-                    tx.put(RELS_BY_BENEFICIARY, &key(&[grant.beneficiary_id.as_bytes(), id.as_bytes()]), &())?;
-                    Relationship::new(grant.clone(), RelationshipStatus::Active, None, now_millis())
-                }
-            }
-        };
-        tx.put(RELS_BY_DONOR, &key(&[grant.donor_id.as_bytes(), id.as_bytes()]), &())?;
-        tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
-        Ok(relationship)
-    }
-
-    fn crosses(grant: &Grant) -> bool {
-        grant.donor_province != grant.beneficiary_province
     }
 
     /// Asks the hub for the answer to a pending grant and records it. Safe to
@@ -128,51 +79,7 @@ impl Node {
             }
         };
         let relationship = self
-            .transact(|tx| {
-                let Some(mut relationship) = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())? else {
-                    return Ok(Err(super::vanished("relationship", id)));
-                };
-                if relationship.status != RelationshipStatus::Pending {
-                    return Ok(Ok(relationship));
-                }
-                match &answer {
-                    Ok(()) => {
-                        relationship.set_status(RelationshipStatus::Active, None, now_millis());
-                        Self::record_event(
-                            tx,
-                            id,
-                            &Event::new(
-                                EventKind::GrantAccepted,
-                                "the beneficiary's province accepted the grant",
-                                now_millis(),
-                            ),
-                        )?;
-                    }
-                    Err(decline) => {
-                        let released = tx.balance(&store::quota(id))?;
-                        tx.post(&JournalEntry::transfer(
-                            id.as_str(),
-                            "quota released: grant declined",
-                            &store::quota(id),
-                            &store::available(&relationship.grant.donor_id),
-                            released,
-                        ))?;
-                        tx.remove(
-                            LIVE_PAIRS,
-                            &store::pair_key(&relationship.grant.donor_id, &relationship.grant.beneficiary_id),
-                        )?;
-                        relationship.set_status(RelationshipStatus::Declined, Some(decline.clone()), now_millis());
-                        Self::record_event(
-                            tx,
-                            id,
-                            &Event::new(EventKind::Declined, &decline.message, now_millis()).amount(released),
-                        )?;
-                    }
-                }
-                tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
-                Self::clear_pending(tx, PendingKind::Grant, id)?;
-                Ok(Ok(relationship))
-            })
+            .decide(|tx, now| Ok(decide_grant_answer(Self::load_held(tx, id)?, id, &answer, now)?))
             .await?;
         tracing::info!(relationship = %id, status = ?relationship.status, "grant resolved");
         Ok(relationship)
@@ -188,46 +95,12 @@ impl Node {
             )
             .into());
         }
-        let answer = self
-            .transact(|tx| {
-                let id = &grant.relationship_id;
-                if let Some(existing) = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())? {
-                    return Ok(if existing.grant == grant {
-                        Ok(match existing.decline {
-                            Some(decline) if existing.status == RelationshipStatus::Declined => Err(decline),
-                            _ => Ok(()),
-                        })
-                    } else {
-                        Err(NodeError::reused("relationship", id))
-                    });
-                }
-                let beneficiary = tx.get::<Person>(PERSONS, grant.beneficiary_id.as_bytes())?;
-                let decision = check_beneficiary(beneficiary.as_ref(), &grant.beneficiary_id, self.province);
-                let relationship = match &decision {
-                    Ok(()) => {
-                        tx.put(RELS_BY_BENEFICIARY, &key(&[grant.beneficiary_id.as_bytes(), id.as_bytes()]), &())?;
-                        Self::record_event(
-                            tx,
-                            id,
-                            &Event::new(
-                                EventKind::GrantAccepted,
-                                format!("granted by {} of province {}", grant.donor_id, grant.donor_province),
-                                now_millis(),
-                            )
-                            .amount(grant.quota),
-                        )?;
-                        Relationship::new(grant.clone(), RelationshipStatus::Active, None, now_millis())
-                    }
-                    Err(decline) => {
-                        Self::record_event(tx, id, &Event::new(EventKind::Declined, &decline.message, now_millis()))?;
-                        Relationship::new(grant.clone(), RelationshipStatus::Declined, Some(decline.clone()), now_millis())
-                    }
-                };
-                tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
-                Ok(Ok(decision))
-            })
-            .await?;
-        Ok(answer)
+        self.decide(|tx, now| {
+            let recorded = tx.get(RELATIONSHIPS, grant.relationship_id.as_bytes())?;
+            let beneficiary = tx.get::<Person>(PERSONS, grant.beneficiary_id.as_bytes())?;
+            Ok(decide_grant_received(recorded, beneficiary.as_ref(), &grant, self.province, now)?)
+        })
+        .await
     }
 
     /// Dissolves a relationship at the request of `party`, who must be
@@ -243,195 +116,33 @@ impl Node {
                 Party::Donor => "donor",
                 Party::Beneficiary => "beneficiary",
             };
-            return Err(NodeError::FailedPrecondition(format!(
+            return Err(NodeError::Refused(Refusal::FailedPrecondition(format!(
                 "the {who} of relationship {id} is insured in province {their_province}; ask that province's node"
-            )));
+            ))));
         }
         let relationship = self
-            .transact(|tx| {
-                let Some(relationship) = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())? else {
-                    return Ok(Err(super::vanished("relationship", id)));
-                };
-                if !relationship.is_live() {
-                    return Ok(Ok(relationship));
-                }
-                Ok(Ok(self.end_here(tx, relationship, reason)?))
-            })
+            .decide(|tx, now| Ok(decide_dissolve(Self::load_held(tx, id)?, id, reason, self.province, now)?))
             .await?;
         tracing::info!(relationship = %id, ?reason, status = ?relationship.status, "relationship dissolved here");
         Ok(relationship)
     }
 
-    /// Ends a live relationship at this node: the owner returns the unused
-    /// quota and tells the beneficiary's node; a grant record stops payments
-    /// at once and asks the donor's node to end it.
-    pub(super) fn end_here(&self, tx: &Tx, relationship: Relationship, reason: EndReason) -> Result<Relationship, TxFail> {
-        if relationship.owned_by(self.province) {
-            self.end_owned(tx, relationship, reason)
-        } else {
-            self.end_grant(tx, relationship, reason)
-        }
-    }
-
-    /// The donor's node ends a relationship it owns.
-    pub(super) fn end_owned(&self, tx: &Tx, mut relationship: Relationship, reason: EndReason) -> Result<Relationship, TxFail> {
-        let id = relationship.id().clone();
-        let grant = relationship.grant.clone();
-        let returned = tx.balance(&store::quota(&id))?;
-        if !returned.is_zero() {
-            tx.post(&JournalEntry::transfer(
-                id.as_str(),
-                "quota returned: relationship ended",
-                &store::quota(&id),
-                &store::available(&grant.donor_id),
-                returned,
-            ))?;
-        }
-        tx.remove(LIVE_PAIRS, &store::pair_key(&grant.donor_id, &grant.beneficiary_id))?;
-        Self::clear_pending(tx, PendingKind::Grant, &id)?;
-        relationship.dissolve(reason, now_millis());
-        tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
-        Self::record_event(
-            tx,
-            &id,
-            &Event::new(
-                EventKind::Dissolved,
-                format!("{}; unused quota returned to the donor", reason.describe()),
-                now_millis(),
-            )
-            .amount(returned)
-            .ended(reason),
-        )?;
-        if relationship.is_cross_province() {
-            self.send_notice(
-                tx,
-                grant.beneficiary_province,
-                NoticeBody::RelationshipEnded {
-                    grant,
-                    reason,
-                    quota: relationship.quota,
-                    used: relationship.used,
-                    version: relationship.version,
-                },
-            )?;
-        }
-        Ok(relationship)
-    }
-
-    /// The beneficiary's node stops a grant at once and asks the donor's node.
-    fn end_grant(&self, tx: &Tx, mut relationship: Relationship, reason: EndReason) -> Result<Relationship, TxFail> {
-        let id = relationship.id().clone();
-        let version = relationship.version;
-        relationship.dissolve(reason, now_millis());
-        // The version is the donor node's; only its notices move it.
-        relationship.version = version;
-        tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
-        Self::record_event(
-            tx,
-            &id,
-            &Event::new(
-                EventKind::DissolutionRequested,
-                format!("{}; payments stopped here", reason.describe()),
-                now_millis(),
-            )
-            .ended(reason),
-        )?;
-        self.send_notice(
-            tx,
-            relationship.grant.donor_province,
-            NoticeBody::DissolutionRequested {
-                relationship_id: id,
-                reason,
-            },
-        )?;
-        Ok(relationship)
-    }
-
     /// Changes the quota of a relationship owned here. Idempotent by change id.
     pub async fn change_quota(&self, command: QuotaChangeCommand) -> NodeResult<(QuotaChangeRecord, Relationship)> {
-        let id = &command.relationship_id;
-        let outcome = self
-            .transact(|tx| {
-                if let Some(existing) = tx.get::<QuotaChangeRecord>(QUOTA_CHANGES, command.change_id.as_bytes())? {
-                    if existing.command != command {
-                        return Ok(Err(NodeError::reused("quota change", &command.change_id)));
-                    }
-                    let relationship = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())?;
-                    return Ok(relationship
-                        .map(|r| (existing, r))
-                        .ok_or_else(|| super::vanished("relationship", id)));
-                }
-                let Some(mut relationship) = tx.get::<Relationship>(RELATIONSHIPS, id.as_bytes())? else {
-                    return Ok(Err(NodeError::not_found("relationship", id)));
-                };
-                if !relationship.owned_by(self.province) {
-                    return Ok(Err(NodeError::FailedPrecondition(format!(
-                        "relationship {id} is owned by the donor's node (province {}); change its quota there",
-                        relationship.grant.donor_province
-                    ))));
-                }
-                let donor = relationship.grant.donor_id.clone();
-                let available = tx.balance(&store::available(&donor))?;
-                let old_quota = relationship.quota;
-                let decision = check_quota_change(&relationship, command.quota, available);
-                if let Ok(delta) = decision {
-                    let (from, to, amount) = if delta.is_negative() {
-                        (store::quota(id), store::available(&donor), delta.negated())
-                    } else {
-                        (store::available(&donor), store::quota(id), delta)
-                    };
-                    if !amount.is_zero() {
-                        tx.post(&JournalEntry::transfer(
-                            command.change_id.as_str(),
-                            "quota changed",
-                            &from,
-                            &to,
-                            amount,
-                        ))?;
-                    }
-                    relationship.quota = command.quota;
-                    relationship.version += 1;
-                    relationship.updated_at = gongji_common::period::now_millis();
-                    tx.put(RELATIONSHIPS, id.as_bytes(), &relationship)?;
-                    Self::record_quota_event(tx, &relationship, old_quota, &command.change_id)?;
-                    if relationship.is_cross_province() {
-                        self.send_notice(
-                            tx,
-                            relationship.grant.beneficiary_province,
-                            NoticeBody::QuotaChanged {
-                                relationship_id: id.clone(),
-                                change_id: command.change_id.clone(),
-                                quota: command.quota,
-                                version: relationship.version,
-                            },
-                        )?;
-                    }
-                }
-                let record = QuotaChangeRecord {
-                    command: command.clone(),
-                    old_quota,
-                    decline: decision.err(),
-                    at: gongji_common::period::now_millis(),
-                };
-                tx.put(QUOTA_CHANGES, command.change_id.as_bytes(), &record)?;
-                Ok(Ok((record, relationship)))
-            })
-            .await?;
-        Ok(outcome)
-    }
-
-    pub(super) fn record_quota_event(tx: &Tx, relationship: &Relationship, old_quota: Money, change_id: &Id) -> Result<(), TxFail> {
-        Self::record_event(
-            tx,
-            relationship.id(),
-            &Event::new(
-                EventKind::QuotaChanged,
-                format!("quota changed from {old_quota} to {}", relationship.quota),
-                now_millis(),
-            )
-            .amount(relationship.quota)
-            .reference(change_id),
-        )
+        self.decide(|tx, now| {
+            let relationship = tx.get::<Relationship>(RELATIONSHIPS, command.relationship_id.as_bytes())?;
+            let available = match &relationship {
+                Some(r) => tx.balance(&store::available(&r.grant.donor_id))?,
+                None => gongji_common::Money::ZERO,
+            };
+            let state = QuotaChangeState {
+                recorded: tx.get(QUOTA_CHANGES, command.change_id.as_bytes())?,
+                relationship,
+                available,
+            };
+            Ok(decide_quota_change(state, &command, self.province, now)?)
+        })
+        .await
     }
 
     pub fn relationship(&self, id: &Id) -> NodeResult<Relationship> {

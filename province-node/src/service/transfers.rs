@@ -14,20 +14,19 @@
 //! active again, relationships untouched. Each step is durable and the whole
 //! is resumed by the recovery pass, so any node may be down midway.
 
-use gongji_common::period::now_millis;
 use gongji_common::{
-    contract::{CrossTransfer, Decline, DeclineReason, TxKind},
-    pending::PendingKind,
-    statement::Direction,
-    store::{JournalEntry, Tx, TxFail},
-    Id, Money, Period,
+    contract::{CrossTransfer, Decline, TxStatus},
+    Id, Period,
 };
 
-use super::{cross::CrossLine, Node};
+use super::Node;
 use crate::{
-    domain::{InsuranceType, Person, PersonStatus, TransferCommand, TransferIn, TransferOut},
+    domain::{
+        decide_hold, decide_transfer, decide_transfer_answer, decide_transfer_in, forward_id, onward_reference, rest_reference, Answered,
+        Person, Refusal, TransferAnswerState, TransferCommand, TransferIn, TransferInState, TransferOut,
+    },
     error::{NodeError, NodeResult},
-    hub_client::{HubDecision, Unanswered},
+    hub_client::Unanswered,
     store::{self, PERSONS, TRANSFERS_IN, TRANSFERS_OUT},
 };
 
@@ -44,40 +43,10 @@ impl Node {
     pub async fn transfer(&self, command: TransferCommand) -> NodeResult<TransferOut> {
         self.check_destination(&command).await?;
         let record = self
-            .transact(|tx| {
-                if let Some(existing) = tx.get::<TransferOut>(TRANSFERS_OUT, command.transfer_id.as_bytes())? {
-                    return Ok(if existing.command == command {
-                        Ok(existing)
-                    } else {
-                        Err(NodeError::reused("transfer", &command.transfer_id))
-                    });
-                }
-                let Some(mut person) = tx.get::<Person>(PERSONS, command.person_id.as_bytes())? else {
-                    return Ok(Err(NodeError::not_found("person", &command.person_id)));
-                };
-                if !person.is_active() {
-                    return Ok(Err(NodeError::FailedPrecondition(format!(
-                        "person {} is not an active insured person here; only active insurance can be transferred",
-                        person.id
-                    ))));
-                }
-                person.status = PersonStatus::Transferred;
-                tx.put(PERSONS, person.id.as_bytes(), &person)?;
-                Self::mark_pending(tx, PendingKind::Transfer, &command.transfer_id)?;
-                let record = TransferOut {
-                    command: command.clone(),
-                    name: person.name.clone(),
-                    employee: person.insurance == InsuranceType::Employee,
-                    amount: None,
-                    period: None,
-                    status: gongji_common::contract::TxStatus::Pending,
-                    decline: None,
-                    created_at: gongji_common::period::now_millis(),
-                    decided_at: None,
-                    follow_up: false,
-                };
-                tx.put(TRANSFERS_OUT, command.transfer_id.as_bytes(), &record)?;
-                Ok(Ok(record))
+            .decide(|tx, now| {
+                let recorded = tx.get(TRANSFERS_OUT, command.transfer_id.as_bytes())?;
+                let person = tx.get(PERSONS, command.person_id.as_bytes())?;
+                Ok(decide_transfer(recorded, person, &command, now)?)
             })
             .await?;
         if record.is_pending() {
@@ -121,17 +90,18 @@ impl Node {
         }
         match self.hub.check_province(to).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(decline)) => Err(NodeError::FailedPrecondition(format!(
+            Ok(Err(decline)) => Err(NodeError::Refused(Refusal::FailedPrecondition(format!(
                 "cannot transfer to {}: {}; nothing was changed",
                 command.to_region, decline.message
-            ))),
+            )))),
             Err(Unanswered(why)) => Err(NodeError::Unavailable(format!(
                 "cannot check that province {to} is connected ({why}); nothing was changed: try again"
             ))),
         }
     }
 
-    /// Takes a pending transfer as far as it can go.
+    /// Takes a pending transfer as far as it can go: holds the balance that
+    /// moves (once), routes it through the hub, records the answer.
     pub async fn resolve_transfer(&self, id: &Id) -> NodeResult<TransferOut> {
         let mut record = self.transfer_out(id)?;
         if !record.is_pending() {
@@ -139,34 +109,15 @@ impl Node {
         }
         let person_id = record.command.person_id.clone();
         if record.amount.is_none() {
-            // The available balance moves now; unused quotas follow once the
-            // relationships end, after the receiving node has said yes.
             record = self
-                .transact(|tx| {
-                    let Some(mut record) = tx.get::<TransferOut>(TRANSFERS_OUT, id.as_bytes())? else {
-                        return Ok(Err(super::vanished("transfer", id)));
-                    };
-                    if record.amount.is_some() || !record.is_pending() {
-                        return Ok(Ok(record));
-                    }
-                    let amount = tx.balance(&store::available(&person_id))?;
-                    if !amount.is_zero() {
-                        tx.post(&JournalEntry::transfer(
-                            id.as_str(),
-                            "balance held for transfer",
-                            &store::available(&person_id),
-                            &store::transit(id),
-                            amount,
-                        ))?;
-                    }
-                    record.amount = Some(amount);
-                    tx.put(TRANSFERS_OUT, id.as_bytes(), &record)?;
-                    Ok(Ok(record))
+                .decide(|tx, _| {
+                    let available = tx.balance(&store::available(&person_id))?;
+                    Ok(decide_hold(tx.get(TRANSFERS_OUT, id.as_bytes())?, id, available)?)
                 })
                 .await?;
         }
-        let Some(amount) = record.amount else {
-            return Err(super::vanished("transfer amount", id));
+        let Some(amount) = record.amount.filter(|_| record.is_pending()) else {
+            return Ok(record);
         };
         let crossing = CrossTransfer {
             transfer_id: id.clone(),
@@ -179,66 +130,27 @@ impl Node {
             amount,
             follow_up: record.follow_up,
         };
-        let decision = self.hub.route_transfer(&crossing).await.map_err(|Unanswered(why)| {
+        let answer = self.hub.route_transfer(&crossing).await.map_err(|Unanswered(why)| {
             NodeError::Unavailable(format!("transfer {id} is pending: {why}; it is retried in the background"))
         })?;
-        let record = self
-            .transact(|tx| {
-                let Some(mut record) = tx.get::<TransferOut>(TRANSFERS_OUT, id.as_bytes())? else {
-                    return Ok(Err(super::vanished("transfer", id)));
+        let answered = self
+            .decide(|tx, now| {
+                let state = TransferAnswerState {
+                    here: self.province,
+                    record: tx.get(TRANSFERS_OUT, id.as_bytes())?,
+                    person: tx.get(PERSONS, person_id.as_bytes())?,
+                    arrived: tx.balance(&store::available(&person_id))?,
+                    forwarded: tx.contains(TRANSFERS_OUT, forward_id(&rest_reference(id)).as_bytes())?,
                 };
-                if !record.is_pending() {
-                    return Ok(Ok(record));
-                }
-                match &decision {
-                    HubDecision::Approved(period) => {
-                        let region = self.region_of(tx, &person_id)?;
-                        let line = CrossLine::new(
-                            *period,
-                            TxKind::AccountTransfer,
-                            id,
-                            crossing.to_province,
-                            Direction::Payable,
-                            amount,
-                            region,
-                        );
-                        Self::post_cross(tx, &line, &store::transit(id), "balance transferred")?;
-                        if !record.follow_up {
-                            if let Some(mut person) = tx.get::<Person>(PERSONS, person_id.as_bytes())? {
-                                person.moved_to = Some(record.command.to_region);
-                                tx.put(PERSONS, person_id.as_bytes(), &person)?;
-                            }
-                            // Money that came back while the transfer was in
-                            // flight (a late refund) goes after the person too.
-                            let arrived = tx.balance(&store::available(&person_id))?;
-                            if !arrived.is_zero() {
-                                Self::follow_person(tx, &person_id, arrived, &format!("transfer-rest/{id}"))?;
-                            }
-                            // Taken in there: now their relationships end.
-                            Self::mark_pending(tx, PendingKind::Cascade, &person_id)?;
-                        }
-                        record.decide(Some(*period), Ok(()), now_millis());
-                    }
-                    HubDecision::Taken(why) => {
-                        // Another node's transfer holds the id: this one was
-                        // never routed, so it leaves no trace here either.
-                        Self::give_back_held(tx, id, &person_id, amount, &record)?;
-                        tx.remove(TRANSFERS_OUT, id.as_bytes())?;
-                        Self::clear_pending(tx, PendingKind::Transfer, id)?;
-                        return Ok(Err(NodeError::AlreadyExists(format!("{why}; nothing was changed at this node"))));
-                    }
-                    HubDecision::Declined(period, decline) => {
-                        Self::give_back_held(tx, id, &person_id, amount, &record)?;
-                        record.decide(*period, Err(decline.clone()), now_millis());
-                    }
-                }
-                tx.put(TRANSFERS_OUT, id.as_bytes(), &record)?;
-                Self::clear_pending(tx, PendingKind::Transfer, id)?;
-                Ok(Ok(record))
+                Ok(decide_transfer_answer(state, id, &answer, now)?)
             })
             .await?;
+        let record = match answered {
+            Answered::Recorded(record) => record,
+            Answered::Taken(why) => return Err(Refusal::AlreadyExists(format!("{why}; nothing was changed at this node")).into()),
+        };
         tracing::info!(transfer = %id, status = ?record.status, "insurance transfer resolved");
-        if record.status == gongji_common::contract::TxStatus::Approved && !record.follow_up {
+        if record.status == TxStatus::Approved && !record.follow_up {
             // The person has left: their relationships end now (the recovery
             // pass finishes it if this does not).
             if let Err(error) = self.cascade(&person_id).await {
@@ -248,180 +160,28 @@ impl Node {
         Ok(record)
     }
 
-    /// A refused transfer: the held balance back to the person, who stays
-    /// insured here with every relationship as it was (a refused follow-up
-    /// only leaves the money in their account here).
-    fn give_back_held(tx: &Tx, id: &Id, person_id: &Id, amount: Money, record: &TransferOut) -> Result<(), TxFail> {
-        if !amount.is_zero() {
-            tx.post(&JournalEntry::transfer(
-                id.as_str(),
-                "transfer declined: balance back",
-                &store::transit(id),
-                &store::available(person_id),
-                amount,
-            ))?;
-        }
-        if !record.follow_up {
-            if let Some(mut person) = tx.get::<Person>(PERSONS, person_id.as_bytes())? {
-                person.status = PersonStatus::Active;
-                tx.put(PERSONS, person_id.as_bytes(), &person)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The receiving node takes a person in with their balance. Idempotent by
-    /// transfer id. Declined if the person is already actively insured here.
+    /// The receiving node takes a person in with their balance, or money
+    /// sent after them (see [`decide_transfer_in`]).
     pub async fn receive_transfer(&self, transfer: CrossTransfer, period: Period) -> NodeResult<Result<(), Decline>> {
         if transfer.to_province != self.province || transfer.to_region.province() != self.province {
             return Err(
                 gongji_common::FieldError::new("transfer.to_region", format!("this node serves province {}", self.province)).into(),
             );
         }
+        let id = &transfer.transfer_id;
         let answer = self
-            .transact(|tx| {
-                let id = &transfer.transfer_id;
-                if let Some(existing) = tx.get::<TransferIn>(TRANSFERS_IN, id.as_bytes())? {
-                    return Ok(if existing.transfer == transfer && existing.period == period {
-                        Ok(existing.decline.map_or(Ok(()), Err))
-                    } else {
-                        Err(NodeError::reused("transfer", id))
-                    });
-                }
-                let existing = tx.get::<Person>(PERSONS, transfer.person_id.as_bytes())?;
-                if transfer.follow_up {
-                    return Ok(Ok(self.receive_follow_up(tx, &transfer, period, existing)?));
-                }
-                let decline = match &existing {
-                    Some(person) if person.is_active() => Some(Decline::new(
-                        DeclineReason::AlreadyInsured,
-                        format!("person {} is already actively insured in province {}", person.id, self.province),
-                    )),
-                    _ => None,
+            .decide(|tx, now| {
+                let state = TransferInState {
+                    here: self.province,
+                    recorded: tx.get(TRANSFERS_IN, id.as_bytes())?,
+                    person: tx.get::<Person>(PERSONS, transfer.person_id.as_bytes())?,
+                    forwarded: tx.contains(TRANSFERS_OUT, forward_id(&onward_reference(id)).as_bytes())?,
                 };
-                if decline.is_none() {
-                    let person = Person {
-                        id: transfer.person_id.clone(),
-                        name: transfer.name.clone(),
-                        insurance: if transfer.employee {
-                            InsuranceType::Employee
-                        } else {
-                            InsuranceType::Resident
-                        },
-                        region: transfer.to_region,
-                        status: PersonStatus::Active,
-                        registered_at: gongji_common::period::now_millis(),
-                        moved_to: None,
-                    };
-                    tx.put(PERSONS, person.id.as_bytes(), &person)?;
-                    let line = CrossLine::new(
-                        period,
-                        TxKind::AccountTransfer,
-                        id,
-                        transfer.from_province,
-                        Direction::Receivable,
-                        transfer.amount,
-                        transfer.to_region,
-                    );
-                    Self::post_cross(tx, &line, &store::available(&person.id), "balance received by transfer")?;
-                }
-                let record = TransferIn {
-                    transfer: transfer.clone(),
-                    period,
-                    decline: decline.clone(),
-                    at: gongji_common::period::now_millis(),
-                };
-                tx.put(TRANSFERS_IN, id.as_bytes(), &record)?;
-                Ok(Ok(decline.map_or(Ok(()), Err)))
+                Ok(decide_transfer_in(state, &transfer, period, now)?)
             })
             .await?;
         tracing::info!(transfer = %transfer.transfer_id, person = %transfer.person_id, accepted = answer.is_ok(), "insurance transfer received");
         Ok(answer)
-    }
-
-    /// Money sent after a person who moved here: credited to their account,
-    /// and sent on again if they have moved on since.
-    fn receive_follow_up(
-        &self,
-        tx: &Tx,
-        transfer: &CrossTransfer,
-        period: Period,
-        person: Option<Person>,
-    ) -> Result<Result<(), Decline>, TxFail> {
-        let decline = match person {
-            None => Some(Decline::new(
-                DeclineReason::PersonNotFound,
-                format!("person {} is not insured in province {}", transfer.person_id, self.province),
-            )),
-            Some(person) => {
-                let line = CrossLine::new(
-                    period,
-                    TxKind::AccountTransfer,
-                    &transfer.transfer_id,
-                    transfer.from_province,
-                    Direction::Receivable,
-                    transfer.amount,
-                    person.region,
-                );
-                Self::post_cross(tx, &line, &store::available(&person.id), "balance sent after a transferred person")?;
-                if !transfer.amount.is_zero() {
-                    Self::follow_person(tx, &person.id, transfer.amount, &format!("transfer-in/{}", transfer.transfer_id))?;
-                }
-                None
-            }
-        };
-        let record = TransferIn {
-            transfer: transfer.clone(),
-            period,
-            decline: decline.clone(),
-            at: gongji_common::period::now_millis(),
-        };
-        tx.put(TRANSFERS_IN, transfer.transfer_id.as_bytes(), &record)?;
-        Ok(decline.map_or(Ok(()), Err))
-    }
-
-    /// Money just credited to the account of a person who has moved away is
-    /// held and sent after them as a follow-up transfer (finished by the
-    /// recovery pass). `reference` names the cause; once per cause. Returns
-    /// whether it was sent on.
-    pub(super) fn follow_person(tx: &Tx, person_id: &Id, amount: Money, reference: &str) -> Result<bool, TxFail> {
-        let Some(person) = tx.get::<Person>(PERSONS, person_id.as_bytes())? else {
-            return Ok(false);
-        };
-        let (PersonStatus::Transferred, Some(region)) = (person.status, person.moved_to) else {
-            return Ok(false);
-        };
-        let id = Id::derived("fwd", reference);
-        if tx.contains(TRANSFERS_OUT, id.as_bytes())? {
-            return Ok(true);
-        }
-        tx.post(&JournalEntry::transfer(
-            id.as_str(),
-            "held to follow a transferred person",
-            &store::available(person_id),
-            &store::transit(&id),
-            amount,
-        ))?;
-        let record = TransferOut {
-            command: TransferCommand {
-                transfer_id: id.clone(),
-                person_id: person_id.clone(),
-                to_region: region,
-            },
-            name: person.name.clone(),
-            employee: person.insurance == InsuranceType::Employee,
-            amount: Some(amount),
-            period: None,
-            status: gongji_common::contract::TxStatus::Pending,
-            decline: None,
-            created_at: gongji_common::period::now_millis(),
-            decided_at: None,
-            follow_up: true,
-        };
-        tx.put(TRANSFERS_OUT, id.as_bytes(), &record)?;
-        Self::mark_pending(tx, PendingKind::Transfer, &id)?;
-        tracing::info!(person = %person_id, transfer = %id, %amount, "money follows a transferred person");
-        Ok(true)
     }
 
     fn transfer_out(&self, id: &Id) -> NodeResult<TransferOut> {

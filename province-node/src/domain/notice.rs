@@ -1,0 +1,118 @@
+//! Notices from the other party's node of a relationship: its end, a
+//! request to end it, a new quota. Applied once per notice id, and only
+//! from the other party as this node recorded the relationship.
+
+use gongji_common::contract::{Notice, NoticeBody, NoticeRefusal};
+
+use super::{end, quota_event, Change, Decision, End, Event, EventKind, Held, Relationship, RelationshipStatus};
+use gongji_common::ProvinceCode;
+
+/// What became of a delivered notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Applied,
+    /// Its id was applied before.
+    Repeated,
+    /// It may not be applied here: acknowledged all the same, so that it is
+    /// not sent again forever, and its id is not recorded as applied, so
+    /// that a false notice cannot take the id of the true one.
+    Refused(NoticeRefusal),
+}
+
+/// What a notice is applied on.
+#[derive(Debug, Clone)]
+pub struct NoticeState {
+    pub here: ProvinceCode,
+    /// Whether this notice id was applied before.
+    pub applied: bool,
+    /// The relationship it is about, as held here.
+    pub held: Option<Held>,
+}
+
+/// Applies a notice once per id, if it comes from the other party of a
+/// relationship this node holds (see [`Notice::check_against`]). Only an
+/// end may find none: it can overtake the grant it ends (the hub relays the
+/// end while its recovery pass still forwards the grant), so it is checked
+/// against the grant it carries, and recorded ended so that a late grant
+/// can never make it live.
+pub fn decide_notice(state: NoticeState, notice: &Notice, now: i64) -> Decision<Delivery> {
+    if state.applied {
+        return Decision::unchanged(Delivery::Repeated);
+    }
+    let checked = match (&state.held, &notice.body) {
+        (Some(held), _) => notice.check_against(&held.relationship.grant),
+        (None, NoticeBody::RelationshipEnded { grant, .. }) => notice.check_against(grant),
+        (None, _) => Err(NoticeRefusal::Unknown {
+            relationship: notice.body.relationship_id().clone(),
+            from: notice.from,
+        }),
+    };
+    if let Err(refusal) = checked {
+        return Decision::unchanged(Delivery::Refused(refusal));
+    }
+    let mut changes = Vec::new();
+    match &notice.body {
+        NoticeBody::RelationshipEnded {
+            grant,
+            reason,
+            quota,
+            used,
+            version,
+        } => {
+            let relationship = match state.held {
+                Some(held) if held.relationship.owned_by(state.here) => None,
+                Some(held) => Some(held.relationship),
+                None => {
+                    let mut r = Relationship::new(grant.clone(), RelationshipStatus::Dissolved, None, now);
+                    r.quota = *quota;
+                    r.used = *used;
+                    Some(r)
+                }
+            };
+            if let Some(mut relationship) = relationship {
+                relationship.status = RelationshipStatus::Dissolved;
+                // An end asked for here keeps its own time; otherwise it ends now.
+                relationship.end.get_or_insert(End { reason: *reason, at: now });
+                relationship.version = relationship.version.max(*version);
+                relationship.updated_at = now;
+                changes.push(Change::Relationship(relationship));
+                changes.push(Change::Event(
+                    grant.relationship_id.clone(),
+                    Event::new(
+                        EventKind::Dissolved,
+                        format!("{}; the donor's province returned the unused quota", reason.describe()),
+                        now,
+                    )
+                    .ended(*reason),
+                ));
+            }
+        }
+        NoticeBody::DissolutionRequested { reason, .. } => {
+            if let Some(held) = state
+                .held
+                .filter(|h| h.relationship.owned_by(state.here) && h.relationship.is_live())
+            {
+                changes.extend(end(held, *reason, state.here, now).1);
+            }
+        }
+        NoticeBody::QuotaChanged {
+            change_id, quota, version, ..
+        } => {
+            // Only a newer change of a live grant record counts; a late
+            // notice never undoes a later one.
+            if let Some(Held { mut relationship, .. }) = state
+                .held
+                .filter(|h| !h.relationship.owned_by(state.here) && h.relationship.is_live() && *version > h.relationship.version)
+            {
+                let old_quota = relationship.quota;
+                relationship.quota = *quota;
+                relationship.version = *version;
+                relationship.updated_at = now;
+                changes.push(quota_event(&relationship, old_quota, change_id, now));
+                changes.push(Change::Relationship(relationship));
+            }
+        }
+    }
+    changes.push(Change::NoticeApplied(notice.id.clone()));
+    Decision::new(Delivery::Applied, changes)
+}
