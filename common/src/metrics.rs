@@ -24,7 +24,7 @@ use tonic::{Code, Status};
 use crate::{
     outbox::Outbox,
     pending::PendingKind,
-    store::{key_prefix, Store, StoreError, TreeId},
+    store::{key_prefix, Store, StoreError, Table},
 };
 
 /// Upper bounds (seconds) of the RPC latency buckets: from a same-province
@@ -243,7 +243,7 @@ impl Metrics {
 
 /// The gauges every server has: its pending intents by kind, and its
 /// outbox's depth and the age of its oldest message.
-pub fn queue_gauges(out: &mut Exposition, store: &Store, pending_tree: TreeId, outbox: &Outbox) -> Result<(), StoreError> {
+pub fn queue_gauges(out: &mut Exposition, store: &Store, pending_tree: Table<[u8], ()>, outbox: &Outbox) -> Result<(), StoreError> {
     let mut pending = Vec::new();
     for kind in PendingKind::ALL {
         let prefix = key_prefix(&[kind.as_str().as_bytes()]);

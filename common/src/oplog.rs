@@ -24,7 +24,7 @@ use tonic::Code;
 use crate::{
     metrics::code_name,
     period::{now_millis, timestamp},
-    store::{key, Committed, Store, StoreError, TreeId, TxFail},
+    store::{key, Committed, Store, StoreError, Table, TxFail},
 };
 
 /// The longest `what` or `why` kept, in bytes; longer ones are cut.
@@ -74,11 +74,16 @@ pub struct Entry {
     pub outcome: Option<OutcomeRecord>,
 }
 
-/// A server's audit log: its store and the tree the log lives in.
+/// What an operator-log table holds: actions, their outcomes and the last
+/// sequence number, by key (see the module). Declared as a table's value
+/// type; read only through [`OpLog`].
+pub enum Logged {}
+
+/// A server's audit log: its store and the table the log lives in.
 #[derive(Clone)]
 pub struct OpLog {
     store: Store,
-    tree: TreeId,
+    tree: Table<[u8], Logged>,
 }
 
 fn action_key(seq: u64) -> Vec<u8> {
@@ -90,7 +95,7 @@ fn outcome_key(seq: u64) -> Vec<u8> {
 }
 
 impl OpLog {
-    pub fn new(store: Store, tree: TreeId) -> OpLog {
+    pub fn new(store: Store, tree: Table<[u8], Logged>) -> OpLog {
         OpLog { store, tree }
     }
 
@@ -101,7 +106,7 @@ impl OpLog {
         let tree = self.tree;
         self.store
             .transact(|tx| {
-                let seq = tx.get::<u64>(tree, LAST_SEQ)?.unwrap_or(0) + 1;
+                let seq = tx.get(tree.holding::<u64>(), LAST_SEQ)?.unwrap_or(0) + 1;
                 let record = ActionRecord {
                     seq,
                     at,
@@ -111,8 +116,8 @@ impl OpLog {
                         ..action.clone()
                     },
                 };
-                tx.put(tree, &action_key(seq), &record)?;
-                tx.put(tree, LAST_SEQ, &seq)?;
+                tx.put(tree.holding(), &action_key(seq)[..], &record)?;
+                tx.put(tree.holding(), LAST_SEQ, &seq)?;
                 Ok(seq)
             })
             .map(Committed::unconfirmed)
@@ -130,8 +135,8 @@ impl OpLog {
         };
         self.store
             .transact(|tx| {
-                if !tx.contains(tree, &outcome_key(seq))? {
-                    tx.put(tree, &outcome_key(seq), &record)?;
+                if !tx.contains(tree, &outcome_key(seq)[..])? {
+                    tx.put(tree.holding(), &outcome_key(seq)[..], &record)?;
                 }
                 Ok::<_, TxFail>(())
             })
@@ -145,7 +150,7 @@ impl OpLog {
 
     /// At most `limit` actions after `after_seq`, oldest first.
     pub fn list(&self, after_seq: u64, limit: u32) -> Result<Vec<Entry>, StoreError> {
-        let last = self.store.get::<u64>(self.tree, LAST_SEQ)?.unwrap_or(0);
+        let last = self.store.get(self.tree.holding::<u64>(), LAST_SEQ)?.unwrap_or(0);
         let limit = match limit {
             0 => DEFAULT_LIMIT,
             n => n.min(MAX_LIMIT),
@@ -153,8 +158,8 @@ impl OpLog {
         let mut entries = Vec::new();
         let mut seq = after_seq.saturating_add(1);
         while seq <= last && entries.len() < limit as usize {
-            if let Some(action) = self.store.get::<ActionRecord>(self.tree, &action_key(seq))? {
-                let outcome = self.store.get::<OutcomeRecord>(self.tree, &outcome_key(seq))?;
+            if let Some(action) = self.store.get(self.tree.holding::<ActionRecord>(), &action_key(seq)[..])? {
+                let outcome = self.store.get(self.tree.holding::<OutcomeRecord>(), &outcome_key(seq)[..])?;
                 entries.push(Entry { action, outcome });
             }
             seq += 1;
@@ -342,7 +347,7 @@ mod tests {
     async fn actions_are_numbered_without_gaps_and_outcomes_are_never_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), &["oplog"]).unwrap();
-        let log = OpLog::new(store, TreeId::app(0));
+        let log = OpLog::new(store, Table::app(0));
         let action = |what: &str| Action {
             who: "alice".into(),
             role: "operator".into(),

@@ -12,7 +12,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::{
     period::now_millis,
-    store::{Reads, Store, StoreError, TreeId, Tx, TxFail},
+    store::{Reads, Store, StoreError, Table, Tx, TxFail},
 };
 
 /// One queued message and its delivery attempts.
@@ -49,17 +49,22 @@ impl Backoff {
     }
 }
 
-/// The outbox of one node, over one tree of its store.
+/// What an outbox table holds: each entry a message of the type its
+/// [`Outbox`] is used with, and its delivery attempts (sequence number →
+/// entry). Declared as a table's value type; read only through [`Outbox`].
+pub enum Queued {}
+
+/// The outbox of one node, over one table of its store.
 #[derive(Clone)]
 pub struct Outbox {
     store: Store,
-    tree: TreeId,
+    tree: Table<[u8], Queued>,
     wake: Arc<Notify>,
     backoff: Backoff,
 }
 
 impl Outbox {
-    pub fn new(store: Store, tree: TreeId, backoff: Backoff) -> Outbox {
+    pub fn new(store: Store, tree: Table<[u8], Queued>, backoff: Backoff) -> Outbox {
         Outbox {
             store,
             tree,
@@ -70,11 +75,11 @@ impl Outbox {
 
     /// Queues a message inside the caller's transaction; call [`Outbox::wake`]
     /// once the transaction is durable.
-    pub fn enqueue<T: Serialize>(tx: &Tx, tree: TreeId, message: &T) -> Result<(), TxFail> {
+    pub fn enqueue<T: Serialize>(tx: &Tx, tree: Table<[u8], Queued>, message: &T) -> Result<(), TxFail> {
         let seq = tx.next_id()?;
         let now = now_millis();
         tx.put(
-            tree,
+            tree.holding::<Entry<&T>>(),
             &seq.to_be_bytes(),
             &Entry {
                 message,
@@ -90,10 +95,10 @@ impl Outbox {
     /// store, or a snapshot), oldest first; lazily.
     pub fn queued<'a, T: DeserializeOwned, R: Reads>(
         books: &'a R,
-        tree: TreeId,
+        tree: Table<[u8], Queued>,
     ) -> impl Iterator<Item = Result<T, StoreError>> + use<'a, T, R> {
         books
-            .scan_prefix::<Entry<T>>(tree, b"")
+            .scan_prefix(tree.holding::<Entry<T>>(), b"")
             .map(|item| item.map(|(_, entry)| entry.message))
     }
 
@@ -119,7 +124,7 @@ impl Outbox {
             enqueued_at: i64,
         }
         // Keys are sequence numbers, so the first entry is the oldest.
-        let first = self.store.scan_prefix::<Enqueued>(self.tree, b"").next().transpose()?;
+        let first = self.store.scan_prefix(self.tree.holding::<Enqueued>(), b"").next().transpose()?;
         Ok(first.map(|(_, entry)| Duration::from_millis(u64::try_from(now_millis().saturating_sub(entry.enqueued_at)).unwrap_or(0))))
     }
 
@@ -135,7 +140,7 @@ impl Outbox {
         let mut next_due: Option<i64> = None;
         // The scan sees only what is on disk (see `store`): a message whose
         // cause this node could still lose is never sent.
-        let entries: Vec<(Vec<u8>, Entry<T>)> = self.store.scan_prefix(self.tree, b"").collect::<Result<_, _>>()?;
+        let entries: Vec<(Vec<u8>, Entry<T>)> = self.store.scan_prefix(self.tree.holding(), b"").collect::<Result<_, _>>()?;
         if entries.is_empty() {
             return Ok(None);
         }
@@ -150,7 +155,7 @@ impl Outbox {
                 Ok(()) => {
                     // Losing this removal in a crash only sends the message
                     // again, which its receiver ignores: no wait for it here.
-                    self.store.transact(|tx| tx.remove(self.tree, &key))?.unconfirmed();
+                    self.store.transact(|tx| tx.remove(self.tree, &key[..]))?.unconfirmed();
                     changed = true;
                 }
                 Err(error) => {
@@ -165,7 +170,9 @@ impl Outbox {
                         last_error: Some(error),
                         ..entry
                     };
-                    self.store.transact(|tx| tx.put(self.tree, &key, &updated))?.unconfirmed();
+                    self.store
+                        .transact(|tx| tx.put(self.tree.holding(), &key[..], &updated))?
+                        .unconfirmed();
                     changed = true;
                     next_due = Some(next_due.map_or(retry_at, |d| d.min(retry_at)));
                 }
@@ -213,7 +220,7 @@ mod tests {
 
     use super::*;
 
-    const QUEUE: TreeId = TreeId::app(0);
+    const QUEUE: Table<[u8], Queued> = Table::app(0);
 
     #[test]
     fn backoff_doubles_up_to_the_limit() {

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use crate::{
     contract::Notice,
     outbox::Outbox,
-    store::{key, key_prefix, last_key_part, Reads, Store, StoreError, TreeId},
+    store::{key, key_prefix, last_key_part, Reads, Store, StoreError, Table},
     Id,
 };
 
@@ -66,7 +66,7 @@ impl PendingKind {
 }
 
 /// Ids of the pending entries of one kind.
-pub fn pending_ids(store: &Store, tree: TreeId, kind: PendingKind) -> Result<Vec<Id>, StoreError> {
+pub fn pending_ids(store: &Store, tree: Table<[u8], ()>, kind: PendingKind) -> Result<Vec<Id>, StoreError> {
     let mut ids = Vec::new();
     for key in store.scan_keys(tree, &key_prefix(&[kind.as_str().as_bytes()])) {
         let key = key?;
@@ -96,7 +96,7 @@ pub struct Waiting {
 impl Waiting {
     /// What waits in `books` (a snapshot, read with the self-check), from
     /// its `pending` and `outbox` trees (an outbox of notices).
-    pub fn read(books: &impl Reads, pending: TreeId, outbox: TreeId) -> Result<Waiting, StoreError> {
+    pub fn read(books: &impl Reads, pending: Table<[u8], ()>, outbox: Table<[u8], crate::outbox::Queued>) -> Result<Waiting, StoreError> {
         let mut waiting = Waiting {
             outbox: books.count(outbox) as u64,
             ..Waiting::default()
@@ -105,7 +105,7 @@ impl Waiting {
             let body = notice?.body;
             waiting.outbox_ids.push(format!("{}/{}", body.kind(), body.relationship_id()));
         }
-        for item in books.scan_prefix::<serde_json::Value>(pending, b"") {
+        for item in books.scan_prefix(pending.holding::<serde_json::Value>(), b"") {
             let (key, _) = item?;
             waiting.pending += 1;
             if waiting.pending_ids.len() < LISTED {

@@ -15,7 +15,7 @@ use gongji_common::{
 };
 
 use crate::{
-    domain::{HubLine, HubTransaction, MonthRecord, PairLine, TxBody},
+    domain::{HubLine, TxBody},
     error::HubResult,
     service::Hub,
     store::{self, MONTHS, PAIR_SUMS, STATEMENT, STATEMENT_SUMS, TRANSACTIONS},
@@ -52,7 +52,7 @@ impl Hub {
         let mut lines: BTreeMap<(String, String), Money> = BTreeMap::new();
         let mut sums: BTreeMap<(String, String), Summer> = BTreeMap::new();
         let mut pairs: BTreeMap<(String, String, String, String), (u64, Money)> = BTreeMap::new();
-        for item in snapshot.scan_prefix::<HubLine>(STATEMENT, b"") {
+        for item in snapshot.scan_prefix(STATEMENT, b"") {
             let (key, HubLine { owner, line }) = item?;
             let period =
                 String::from_utf8_lossy(key.split(|b| *b == gongji_common::store::KEY_SEPARATOR).next().unwrap_or_default()).into_owned();
@@ -95,7 +95,7 @@ impl Hub {
         }
 
         // The sums the clearing reads are the lines' (months they cover).
-        for item in snapshot.scan_prefix::<Summer>(STATEMENT_SUMS, b"") {
+        for item in snapshot.scan_prefix(STATEMENT_SUMS, b"") {
             let (key, stored) = item?;
             let mut parts = key
                 .split(|b| *b == gongji_common::store::KEY_SEPARATOR)
@@ -116,7 +116,7 @@ impl Hub {
                 .violations
                 .add(format!("province {province} in {period}: statement lines with no statement sums"));
         }
-        for item in snapshot.scan_prefix::<PairLine>(PAIR_SUMS, b"") {
+        for item in snapshot.scan_prefix(PAIR_SUMS, b"") {
             let (key, stored) = item?;
             let period =
                 String::from_utf8_lossy(key.split(|b| *b == gongji_common::store::KEY_SEPARATOR).next().unwrap_or_default()).into_owned();
@@ -141,12 +141,12 @@ impl Hub {
         }
 
         // Cancelled payments never reach a statement.
-        for item in snapshot.scan_prefix::<HubTransaction>(TRANSACTIONS, b"payment/") {
+        for item in snapshot.scan_prefix(TRANSACTIONS, b"payment/") {
             let (_, record) = item?;
             if let (TxStatus::Reversed, TxBody::Payment(payment)) = (record.status, &record.body) {
                 for province in [payment.donor_province, payment.beneficiary_province] {
                     let key = store::statement_key(record.period, province, "payment", payment.payment_id.as_str());
-                    if snapshot.get::<HubLine>(STATEMENT, &key)?.is_some() {
+                    if snapshot.get(STATEMENT, &key)?.is_some() {
                         check.violations.add(format!(
                             "payment {} was cancelled, yet it is on {province}'s statement",
                             payment.payment_id
@@ -163,7 +163,7 @@ impl Hub {
     pub fn periods(&self) -> HubResult<Vec<Period>> {
         let mut periods: Vec<Period> = self
             .store
-            .scan_prefix::<MonthRecord>(MONTHS, b"")
+            .scan_prefix(MONTHS, b"")
             .map(|item| Ok(item?.1.period))
             .collect::<HubResult<_>>()?;
         periods.push(self.open_period()?);
@@ -180,6 +180,6 @@ impl Hub {
         province: ProvinceCode,
     ) -> impl Iterator<Item = HubResult<gongji_common::statement::Line>> + '_ {
         let prefix = gongji_common::store::key_prefix(&[period.to_string().as_bytes(), province.as_str().as_bytes()]);
-        books.scan_prefix::<HubLine>(STATEMENT, &prefix).map(|item| Ok(item?.1.line))
+        books.scan_prefix(STATEMENT, &prefix).map(|item| Ok(item?.1.line))
     }
 }

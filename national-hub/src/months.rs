@@ -18,7 +18,7 @@ use gongji_common::{
 };
 
 use crate::{
-    domain::{ClearingResult, Dispute, MonthRecord, MonthState, PairLine, SettleLine, SettlementRecord},
+    domain::{ClearingResult, Dispute, MonthRecord, MonthState, SettleLine, SettlementRecord},
     error::{HubError, HubResult},
     service::Hub,
     store::{self, META, MONTHS, OPEN_PERIOD, PAIR_SUMS, STATEMENT_SUMS},
@@ -47,7 +47,7 @@ impl Hub {
         }
         self.store
             .transact(|tx| {
-                let open = tx.get::<Period>(META, OPEN_PERIOD)?.unwrap_or(open);
+                let open = tx.get(META, OPEN_PERIOD)?.unwrap_or(open);
                 if tx.contains(MONTHS, &month_key(period))? || period != open {
                     return Ok(());
                 }
@@ -106,7 +106,7 @@ impl Hub {
         let closed = self
             .store
             .transact::<_, StoreError>(|tx| {
-                let Some(mut record) = tx.get::<MonthRecord>(MONTHS, &month_key(period))? else {
+                let Some(mut record) = tx.get(MONTHS, &month_key(period))? else {
                     return Ok(false);
                 };
                 if record.state != MonthState::Closing {
@@ -128,7 +128,7 @@ impl Hub {
     pub async fn complete_closes(&self) -> HubResult<()> {
         let closing: Vec<Period> = self
             .store
-            .scan_prefix::<MonthRecord>(MONTHS, b"")
+            .scan_prefix(MONTHS, b"")
             .filter_map(|item| match item {
                 Ok((_, r)) if r.state == MonthState::Closing => Some(Ok(r.period)),
                 Ok(_) => None,
@@ -254,7 +254,7 @@ impl Hub {
     async fn update_month(&self, period: Period, change: impl Fn(&mut MonthRecord)) -> HubResult<()> {
         self.store
             .transact::<_, StoreError>(|tx| {
-                let Some(mut record) = tx.get::<MonthRecord>(MONTHS, &month_key(period))? else {
+                let Some(mut record) = tx.get(MONTHS, &month_key(period))? else {
                     return Ok(Err(HubError::not_found("month", period)));
                 };
                 if record.state == MonthState::Settled {
@@ -276,7 +276,7 @@ impl Hub {
         let settlement = self
             .store
             .transact::<_, StoreError>(|tx| {
-                let Some(mut record) = tx.get::<MonthRecord>(MONTHS, &month_key(period))? else {
+                let Some(mut record) = tx.get(MONTHS, &month_key(period))? else {
                     return Ok(Err(HubError::FailedPrecondition(format!("month {period} is not closed"))));
                 };
                 if let Some(done) = &record.settlement {
@@ -381,13 +381,13 @@ fn clear_from_sums(store: &gongji_common::store::Store, period: Period) -> HubRe
     let prefix = key_prefix(&[period.to_string().as_bytes()]);
     let mut pairs = BTreeMap::new();
     let mut transactions = 0;
-    for item in store.scan_prefix::<PairLine>(PAIR_SUMS, &prefix) {
+    for item in store.scan_prefix(PAIR_SUMS, &prefix) {
         let (_, pair) = item?;
         transactions += pair.count;
         pairs.insert((pair.payer, pair.payee, pair.kind), pair);
     }
     let mut provinces = BTreeMap::new();
-    for item in store.scan_prefix::<Summer>(STATEMENT_SUMS, &prefix) {
+    for item in store.scan_prefix(STATEMENT_SUMS, &prefix) {
         let (key, sums) = item?;
         let province = ProvinceCode::parse("statement_sums", &String::from_utf8_lossy(last_key_part(&key)))
             .map_err(|e| HubError::Internal(format!("statement sums of {period}: {e}")))?;

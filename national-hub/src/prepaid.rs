@@ -16,7 +16,7 @@ use gongji_common::{
 use rust_decimal::Decimal;
 
 use crate::{
-    domain::{MonthRecord, MonthState, PrepaidOp, TxBody},
+    domain::{MonthState, PrepaidOp, TxBody},
     error::{HubError, HubResult},
     service::Hub,
     store::{self, MONTHS, PREPAID_OPS, RESERVED},
@@ -169,7 +169,7 @@ impl Hub {
             // On disk with the hub's first sync (`Hub::new` waits for it).
             self.store
                 .transact::<_, TxFail>(|tx| {
-                    if !tx.contains(PREPAID_OPS, command.operation_id.as_bytes())? {
+                    if !tx.contains(PREPAID_OPS, &command.operation_id)? {
                         Self::apply_prepaid(tx, &command)?;
                     }
                     Ok(())
@@ -188,7 +188,7 @@ impl Hub {
         } else {
             Money::ZERO
         };
-        let reserved = tx.get::<Money>(RESERVED, province.as_str().as_bytes())?.unwrap_or(Money::ZERO);
+        let reserved = tx.get(RESERVED, province.as_str())?.unwrap_or(Money::ZERO);
         Ok((owed, reserved))
     }
 
@@ -215,11 +215,7 @@ impl Hub {
                 ),
             )));
         }
-        tx.put(
-            RESERVED,
-            payer.as_str().as_bytes(),
-            &reserved.checked_add(body.amount()).map_err(overflow)?,
-        )?;
+        tx.put(RESERVED, payer.as_str(), &reserved.checked_add(body.amount()).map_err(overflow)?)?;
         Ok(Ok(()))
     }
 
@@ -229,13 +225,9 @@ impl Hub {
             return Ok(());
         }
         let payer = body.payer();
-        let reserved = tx.get::<Money>(RESERVED, payer.as_str().as_bytes())?.unwrap_or(Money::ZERO);
+        let reserved = tx.get(RESERVED, payer.as_str())?.unwrap_or(Money::ZERO);
         let left = reserved.checked_sub(body.amount()).unwrap_or(Money::ZERO);
-        tx.put(
-            RESERVED,
-            payer.as_str().as_bytes(),
-            &if left.is_negative() { Money::ZERO } else { left },
-        )
+        tx.put(RESERVED, payer.as_str(), &if left.is_negative() { Money::ZERO } else { left })
     }
 
     /// Logs a warning when a province's usage reaches the yellow or red level.
@@ -265,7 +257,7 @@ impl Hub {
         // Changes only at a settlement, which a withdrawal need not wait for.
         let required = self.required_level(command.province)?;
         let op = self.store.transact::<_, TxFail>(|tx| {
-            if let Some(existing) = tx.get::<PrepaidOp>(PREPAID_OPS, command.operation_id.as_bytes())? {
+            if let Some(existing) = tx.get(PREPAID_OPS, &command.operation_id)? {
                 let same = existing.withdrawal == command.withdrawal
                     && existing.province == command.province
                     && existing.amount == command.amount
@@ -330,7 +322,7 @@ impl Hub {
             balance_after: tx.balance(&store::prepaid(command.province))?,
             forced: command.withdrawal && command.force,
         };
-        tx.put(PREPAID_OPS, command.operation_id.as_bytes(), &op)?;
+        tx.put(PREPAID_OPS, &command.operation_id, &op)?;
         Ok(op)
     }
 
@@ -347,10 +339,7 @@ impl Hub {
         } else {
             Money::ZERO
         };
-        let reserved = self
-            .store
-            .get::<Money>(RESERVED, province.as_str().as_bytes())?
-            .unwrap_or(Money::ZERO);
+        let reserved = self.store.get(RESERVED, province.as_str())?.unwrap_or(Money::ZERO);
         let used = unsettled_outflow.checked_add(reserved)?;
         let usage_percent = if balance.is_zero() {
             if used.is_zero() {
@@ -388,13 +377,7 @@ impl Hub {
     /// three settled months, at least the floor.
     pub fn required_level(&self, province: ProvinceCode) -> HubResult<Money> {
         let mut payables = Vec::new();
-        for item in self
-            .store
-            .scan_prefix::<MonthRecord>(MONTHS, b"")
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-        {
+        for item in self.store.scan_prefix(MONTHS, b"").collect::<Vec<_>>().into_iter().rev() {
             let (_, month) = item?;
             if month.state != MonthState::Settled {
                 continue;

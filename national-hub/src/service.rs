@@ -17,12 +17,12 @@ use gongji_common::{
 use tokio::sync::watch;
 
 use gongji_common::{
-    statement::{Direction, Line, Summer},
+    statement::{Direction, Line},
     store::StoreError,
 };
 
 use crate::{
-    domain::{check_crosses, GrantRecord, HubLine, HubTransaction, MonthRecord, PairLine, TxBody},
+    domain::{check_crosses, GrantRecord, HubLine, HubTransaction, PairLine, TxBody},
     error::{HubError, HubResult},
     province_client::Provinces,
     store::{
@@ -148,7 +148,7 @@ impl Hub {
         let id = grant.relationship_id.clone();
         let record = self
             .transact(|tx| {
-                if let Some(existing) = tx.get::<GrantRecord>(GRANTS, id.as_bytes())? {
+                if let Some(existing) = tx.get(GRANTS, &id)? {
                     return Ok(if existing.grant == grant {
                         Ok(Ok(existing))
                     } else {
@@ -167,7 +167,7 @@ impl Hub {
                     recorded_at: now_millis(),
                     decided_at: None,
                 };
-                tx.put(GRANTS, id.as_bytes(), &record)?;
+                tx.put(GRANTS, &id, &record)?;
                 tx.put(PENDING, &PendingKind::Grant.key(&id), &())?;
                 Ok(Ok(Ok(record)))
             })
@@ -196,14 +196,14 @@ impl Hub {
             .map_err(|why| HubError::Unavailable(format!("province {} did not answer: {why}", grant.beneficiary_province)))?;
         let record = self
             .transact(|tx| {
-                let Some(mut record) = tx.get::<GrantRecord>(GRANTS, id.as_bytes())? else {
+                let Some(mut record) = tx.get(GRANTS, id)? else {
                     return Ok(Err(HubError::not_found("grant", id)));
                 };
                 if record.status == TxStatus::Pending {
                     record.status = if answer.is_ok() { TxStatus::Approved } else { TxStatus::Declined };
                     record.decline = answer.clone().err();
                     record.decided_at = Some(now_millis());
-                    tx.put(GRANTS, id.as_bytes(), &record)?;
+                    tx.put(GRANTS, id, &record)?;
                     tx.remove(PENDING, &PendingKind::Grant.key(id))?;
                 }
                 Ok(Ok(record))
@@ -228,7 +228,7 @@ impl Hub {
         let key = body.key();
         let record = self
             .transact(|tx| {
-                if let Some(existing) = tx.get::<HubTransaction>(TRANSACTIONS, key.as_bytes())? {
+                if let Some(existing) = tx.get(TRANSACTIONS, &key)? {
                     return Ok(if existing.body == body {
                         Ok(Ok(existing))
                     } else {
@@ -255,7 +255,7 @@ impl Hub {
                     record.status = TxStatus::Declined;
                     record.decline = Some(decline);
                     record.decided_at = Some(now_millis());
-                    tx.put(TRANSACTIONS, key.as_bytes(), &record)?;
+                    tx.put(TRANSACTIONS, &key, &record)?;
                     return Ok(Ok(Ok(record)));
                 }
                 tx.put(PENDING, &pending_kind(body.kind()).key(body.id()), &())?;
@@ -278,7 +278,7 @@ impl Hub {
     /// Records a new pending transaction stamped with the open month, indexed
     /// by month and by both provinces.
     fn record_new(tx: &Tx, body: TxBody) -> Result<HubTransaction, TxFail> {
-        let period = tx.get::<Period>(META, OPEN_PERIOD)?.unwrap_or_else(Period::current);
+        let period = tx.get(META, OPEN_PERIOD)?.unwrap_or_else(Period::current);
         let record = HubTransaction::pending(body, period);
         Self::put_new(tx, &record)?;
         Ok(record)
@@ -287,7 +287,7 @@ impl Hub {
     fn put_new(tx: &Tx, record: &HubTransaction) -> Result<(), TxFail> {
         let key = record.body.key();
         let seq = tx.next_id()?;
-        tx.put(TRANSACTIONS, key.as_bytes(), record)?;
+        tx.put(TRANSACTIONS, &key, record)?;
         tx.put(TX_BY_PERIOD, &store::by_period_key(record.period, seq), &key)?;
         for province in [record.body.payer(), record.body.payee()] {
             tx.put(TX_BY_PROVINCE, &store::by_province_key(record.period, province, seq), &key)?;
@@ -323,7 +323,7 @@ impl Hub {
         let key = kind.key(id);
         let record = self
             .transact(|tx| {
-                let Some(mut record) = tx.get::<HubTransaction>(TRANSACTIONS, key.as_bytes())? else {
+                let Some(mut record) = tx.get(TRANSACTIONS, &key)? else {
                     return Ok(Err(HubError::not_found(kind.as_str(), id)));
                 };
                 // Decided meanwhile, or cancelled by a reversal: a late answer changes nothing.
@@ -342,7 +342,7 @@ impl Hub {
                     }
                 }
                 record.decided_at = Some(now_millis());
-                tx.put(TRANSACTIONS, key.as_bytes(), &record)?;
+                tx.put(TRANSACTIONS, &key, &record)?;
                 tx.remove(PENDING, &pending_kind(kind).key(id))?;
                 Ok(Ok(record))
             })
@@ -360,7 +360,7 @@ impl Hub {
     /// Moves both provinces' positions for an approved transaction and
     /// records them on it.
     fn post_positions(tx: &Tx, record: &mut HubTransaction) -> Result<(), TxFail> {
-        if let Some(month) = tx.get::<MonthRecord>(MONTHS, record.period.to_string().as_bytes())? {
+        if let Some(month) = tx.get(MONTHS, record.period.to_string().as_bytes())? {
             if month.state.is_cleared() {
                 return Err(StoreError::Invariant(format!(
                     "{} would change month {}, which is already cleared",
@@ -415,12 +415,12 @@ impl Hub {
     fn add_to_sums(tx: &Tx, period: Period, owner: ProvinceCode, line: &Line) -> Result<(), TxFail> {
         let overflow = |e: gongji_common::money::Overflow| StoreError::Invariant(e.to_string());
         let sums_key = store::statement_sums_key(period, owner);
-        let mut sums = tx.get::<Summer>(STATEMENT_SUMS, &sums_key)?.unwrap_or_default();
+        let mut sums = tx.get(STATEMENT_SUMS, &sums_key)?.unwrap_or_default();
         sums.add(line).map_err(overflow)?;
         tx.put(STATEMENT_SUMS, &sums_key, &sums)?;
         if line.direction == Direction::Payable {
             let pair_key = store::pair_sums_key(period, owner, line.counterpart, line.kind.as_str());
-            let mut pair = tx.get::<PairLine>(PAIR_SUMS, &pair_key)?.unwrap_or(PairLine {
+            let mut pair = tx.get(PAIR_SUMS, &pair_key)?.unwrap_or(PairLine {
                 payer: owner,
                 payee: line.counterpart,
                 kind: line.kind,
@@ -446,7 +446,7 @@ impl Hub {
         let reversal_key = TxKind::Reversal.key(&id);
         let step = self
             .transact(|tx| {
-                let Some(mut original) = tx.get::<HubTransaction>(TRANSACTIONS, payment_key.as_bytes())? else {
+                let Some(mut original) = tx.get(TRANSACTIONS, &payment_key)? else {
                     let mut cancelled = HubTransaction::pending(TxBody::Payment(payment.clone()), Self::open(tx)?);
                     cancelled.status = TxStatus::Reversed;
                     cancelled.decided_at = Some(now_millis());
@@ -459,7 +459,7 @@ impl Hub {
                     tracing::warn!(payment = %id, "reversal of a payment whose id another payment holds at the hub");
                     return Ok(Ok(ReversalStep::Done(ReversalOutcome::NOTHING_APPROVED)));
                 }
-                if let Some(reversal) = tx.get::<HubTransaction>(TRANSACTIONS, reversal_key.as_bytes())? {
+                if let Some(reversal) = tx.get(TRANSACTIONS, &reversal_key)? {
                     return Ok(Ok(if reversal.is_pending() {
                         ReversalStep::AskDonor
                     } else {
@@ -473,7 +473,7 @@ impl Hub {
                         Self::release_outflow(tx, &original.body)?;
                         original.status = TxStatus::Reversed;
                         original.decided_at = Some(now_millis());
-                        tx.put(TRANSACTIONS, payment_key.as_bytes(), &original)?;
+                        tx.put(TRANSACTIONS, &payment_key, &original)?;
                         tx.remove(PENDING, &PendingKind::Payment.key(&id))?;
                     }
                     TxStatus::Approved => {}
@@ -491,7 +491,7 @@ impl Hub {
     }
 
     fn open(tx: &Tx) -> Result<Period, TxFail> {
-        Ok(tx.get::<Period>(META, OPEN_PERIOD)?.unwrap_or_else(Period::current))
+        Ok(tx.get(META, OPEN_PERIOD)?.unwrap_or_else(Period::current))
     }
 
     fn reversal_outcome(original: &HubTransaction, reversal: &HubTransaction) -> ReversalOutcome {
@@ -526,10 +526,8 @@ impl Hub {
             .map_err(|why| HubError::Unavailable(format!("province {} did not answer: {why}", payment.donor_province)))?;
         let outcome = self
             .transact(|tx| {
-                let (Some(mut original), Some(mut reversal)) = (
-                    tx.get::<HubTransaction>(TRANSACTIONS, payment_key.as_bytes())?,
-                    tx.get::<HubTransaction>(TRANSACTIONS, reversal_key.as_bytes())?,
-                ) else {
+                let (Some(mut original), Some(mut reversal)) = (tx.get(TRANSACTIONS, &payment_key)?, tx.get(TRANSACTIONS, &reversal_key)?)
+                else {
                     return Ok(Err(HubError::not_found("reversal", id)));
                 };
                 if !reversal.is_pending() {
@@ -556,8 +554,8 @@ impl Hub {
                     ));
                 }
                 reversal.decided_at = Some(now_millis());
-                tx.put(TRANSACTIONS, payment_key.as_bytes(), &original)?;
-                tx.put(TRANSACTIONS, reversal_key.as_bytes(), &reversal)?;
+                tx.put(TRANSACTIONS, &payment_key, &original)?;
+                tx.put(TRANSACTIONS, &reversal_key, &reversal)?;
                 tx.remove(PENDING, &PendingKind::Reversal.key(id))?;
                 Ok(Ok(Self::reversal_outcome(&original, &reversal)))
             })
@@ -594,7 +592,7 @@ impl Hub {
             })
         } else {
             self.transact(|tx| {
-                let checked = match (tx.get::<GrantRecord>(GRANTS, relationship.as_bytes())?, &notice.body) {
+                let checked = match (tx.get(GRANTS, relationship)?, &notice.body) {
                     (Some(record), _) => notice.check_against(&record.grant),
                     // Ended by its donor before its grant ever reached the hub
                     // (the hub was down): the grant the end carries is checked
@@ -615,7 +613,7 @@ impl Hub {
                                 recorded_at: now_millis(),
                                 decided_at: Some(now_millis()),
                             };
-                            tx.put(GRANTS, relationship.as_bytes(), &record)?;
+                            tx.put(GRANTS, relationship, &record)?;
                         }
                         checked
                     }
@@ -624,9 +622,9 @@ impl Hub {
                         from: notice.from,
                     }),
                 };
-                if checked.is_ok() && !tx.contains(RELAYED, notice.id.as_bytes())? {
+                if checked.is_ok() && !tx.contains(RELAYED, &notice.id)? {
                     Outbox::enqueue(tx, OUTBOX, &notice)?;
-                    tx.put(RELAYED, notice.id.as_bytes(), &())?;
+                    tx.put(RELAYED, &notice.id, &())?;
                 }
                 Ok(Ok(checked))
             })
@@ -651,7 +649,7 @@ impl Hub {
 
     pub fn transaction(&self, kind: TxKind, id: &Id) -> HubResult<HubTransaction> {
         self.store
-            .get(TRANSACTIONS, kind.key(id).as_bytes())?
+            .get(TRANSACTIONS, &kind.key(id))?
             .ok_or_else(|| HubError::not_found(kind.as_str(), id))
     }
 
@@ -659,7 +657,7 @@ impl Hub {
     /// that has one (payment, refund, reversal, transfer).
     pub fn find_transaction(&self, id: &Id, kind: Option<TxKind>) -> HubResult<HubTransaction> {
         for kind in kind.map_or(TxKind::ALL.to_vec(), |k| vec![k]) {
-            if let Some(record) = self.store.get(TRANSACTIONS, kind.key(id).as_bytes())? {
+            if let Some(record) = self.store.get(TRANSACTIONS, &kind.key(id))? {
                 return Ok(record);
             }
         }
@@ -667,9 +665,7 @@ impl Hub {
     }
 
     pub fn grant(&self, id: &Id) -> HubResult<GrantRecord> {
-        self.store
-            .get(GRANTS, id.as_bytes())?
-            .ok_or_else(|| HubError::not_found("grant", id))
+        self.store.get(GRANTS, id)?.ok_or_else(|| HubError::not_found("grant", id))
     }
 
     /// A month's transactions (of one province, if given), in the order
@@ -679,10 +675,10 @@ impl Hub {
             Some(p) => (TX_BY_PROVINCE, store::province_prefix(period, p)),
             None => (TX_BY_PERIOD, store::period_prefix(period)),
         };
-        self.store.scan_prefix::<String>(tree, &prefix).map(move |item| {
+        self.store.scan_prefix(tree, &prefix).map(move |item| {
             let (_, key) = item?;
             self.store
-                .get::<HubTransaction>(TRANSACTIONS, key.as_bytes())?
+                .get(TRANSACTIONS, &key)?
                 .ok_or_else(|| HubError::Internal(format!("index names transaction {key}, which is missing")))
         })
     }

@@ -19,9 +19,7 @@
 //! | `oplog`          | see `gongji_common::oplog`       | the operator audit log (append-only) |
 //!
 //! The two sums are written with every statement line, so a month's
-//! clearing reads them instead of the lines; `meta/sums_from` is the first
-//! month they cover whole (months before it, written by an older hub, are
-//! cleared from their lines).
+//! clearing reads them instead of the lines.
 //!
 //! Plus the shared `journal` and `balances`; accounts used here:
 //! `position/CODE/YYYY-MM` (receivable minus payable of a province in a month),
@@ -29,42 +27,32 @@
 //! `deposits/CODE` (external money in, less withdrawals) and `paid_out/CODE`.
 
 use gongji_common::{
-    store::{key, key_prefix, Account, AccountKind, TreeId},
-    Period, ProvinceCode,
+    oplog::Logged,
+    outbox::Queued,
+    statement::Summer,
+    store::{key, key_prefix, Account, AccountKind},
+    Id, Money, Period, ProvinceCode,
 };
 
-pub const TREES: &[&str] = &[
-    "transactions",
-    "tx_by_period",
-    "tx_by_province",
-    "grants",
-    "pending",
-    "meta",
-    "outbox",
-    "relayed",
-    "months",
-    "statement",
-    "reserved",
-    "prepaid_ops",
-    "statement_sums",
-    "pair_sums",
-    "oplog",
-];
-pub const TRANSACTIONS: TreeId = TreeId::app(0);
-pub const TX_BY_PERIOD: TreeId = TreeId::app(1);
-pub const TX_BY_PROVINCE: TreeId = TreeId::app(2);
-pub const GRANTS: TreeId = TreeId::app(3);
-pub const PENDING: TreeId = TreeId::app(4);
-pub const META: TreeId = TreeId::app(5);
-pub const OUTBOX: TreeId = TreeId::app(6);
-pub const RELAYED: TreeId = TreeId::app(7);
-pub const MONTHS: TreeId = TreeId::app(8);
-pub const STATEMENT: TreeId = TreeId::app(9);
-pub const RESERVED: TreeId = TreeId::app(10);
-pub const PREPAID_OPS: TreeId = TreeId::app(11);
-pub const STATEMENT_SUMS: TreeId = TreeId::app(12);
-pub const PAIR_SUMS: TreeId = TreeId::app(13);
-pub const OPLOG: TreeId = TreeId::app(14);
+use crate::domain::{GrantRecord, HubLine, HubTransaction, MonthRecord, PairLine, PrepaidOp};
+
+gongji_common::tables! {
+    TRANSACTIONS: str => HubTransaction = "transactions";
+    TX_BY_PERIOD: [u8] => String = "tx_by_period";
+    TX_BY_PROVINCE: [u8] => String = "tx_by_province";
+    GRANTS: Id => GrantRecord = "grants";
+    PENDING: [u8] => () = "pending";
+    META: [u8] => Period = "meta";
+    OUTBOX: [u8] => Queued = "outbox";
+    RELAYED: str => () = "relayed";
+    MONTHS: [u8] => MonthRecord = "months";
+    STATEMENT: [u8] => HubLine = "statement";
+    RESERVED: str => Money = "reserved";
+    PREPAID_OPS: Id => PrepaidOp = "prepaid_ops";
+    STATEMENT_SUMS: [u8] => Summer = "statement_sums";
+    PAIR_SUMS: [u8] => PairLine = "pair_sums";
+    OPLOG: [u8] => Logged = "oplog";
+}
 
 pub const OPEN_PERIOD: &[u8] = b"open_period";
 /// The key of a province's statement sums in a month.

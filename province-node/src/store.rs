@@ -30,52 +30,40 @@
 
 use gongji_common::{
     contract::Payee,
-    store::{key, key_prefix, Account, AccountKind, TreeId},
+    oplog::Logged,
+    outbox::Queued,
+    store::{key, key_prefix, Account, AccountKind},
     Id, Period, ProvinceCode,
 };
 
-pub const TREES: &[&str] = &[
-    "persons",
-    "contributions",
-    "relationships",
-    "rels_by_donor",
-    "rels_by_beneficiary",
-    "live_pairs",
-    "payments",
-    "debits",
-    "pending",
-    "outbox",
-    "applied_notices",
-    "rel_events",
-    "quota_changes",
-    "refunds",
-    "transfers_out",
-    "transfers_in",
-    "reversed_ids",
-    "cross_lines",
-    "reconciliations",
-    "oplog",
-];
-pub const PERSONS: TreeId = TreeId::app(0);
-pub const CONTRIBUTIONS: TreeId = TreeId::app(1);
-pub const RELATIONSHIPS: TreeId = TreeId::app(2);
-pub const RELS_BY_DONOR: TreeId = TreeId::app(3);
-pub const RELS_BY_BENEFICIARY: TreeId = TreeId::app(4);
-pub const LIVE_PAIRS: TreeId = TreeId::app(5);
-pub const PAYMENTS: TreeId = TreeId::app(6);
-pub const DEBITS: TreeId = TreeId::app(7);
-pub const PENDING: TreeId = TreeId::app(8);
-pub const OUTBOX: TreeId = TreeId::app(9);
-pub const APPLIED_NOTICES: TreeId = TreeId::app(10);
-pub const REL_EVENTS: TreeId = TreeId::app(11);
-pub const QUOTA_CHANGES: TreeId = TreeId::app(12);
-pub const REFUNDS: TreeId = TreeId::app(13);
-pub const TRANSFERS_OUT: TreeId = TreeId::app(14);
-pub const TRANSFERS_IN: TreeId = TreeId::app(15);
-pub const REVERSED_IDS: TreeId = TreeId::app(16);
-pub const CROSS_LINES: TreeId = TreeId::app(17);
-pub const RECONCILIATIONS: TreeId = TreeId::app(18);
-pub const OPLOG: TreeId = TreeId::app(19);
+use crate::domain::{
+    AcquiredPayment, Contribution, CrossLine, Event, IssuedDebit, Person, QuotaChangeRecord, RefundRecord, Relationship, Tombstone,
+    TransferIn, TransferOut,
+};
+use crate::service::Report;
+
+gongji_common::tables! {
+    PERSONS: Id => Person = "persons";
+    CONTRIBUTIONS: Id => Contribution = "contributions";
+    RELATIONSHIPS: Id => Relationship = "relationships";
+    RELS_BY_DONOR: [u8] => () = "rels_by_donor";
+    RELS_BY_BENEFICIARY: [u8] => () = "rels_by_beneficiary";
+    LIVE_PAIRS: [u8] => Id = "live_pairs";
+    PAYMENTS: Id => AcquiredPayment = "payments";
+    DEBITS: Id => IssuedDebit = "debits";
+    PENDING: [u8] => () = "pending";
+    OUTBOX: [u8] => Queued = "outbox";
+    APPLIED_NOTICES: str => () = "applied_notices";
+    REL_EVENTS: [u8] => Event = "rel_events";
+    QUOTA_CHANGES: Id => QuotaChangeRecord = "quota_changes";
+    REFUNDS: Id => RefundRecord = "refunds";
+    TRANSFERS_OUT: Id => TransferOut = "transfers_out";
+    TRANSFERS_IN: Id => TransferIn = "transfers_in";
+    REVERSED_IDS: Id => Tombstone = "reversed_ids";
+    CROSS_LINES: [u8] => CrossLine = "cross_lines";
+    RECONCILIATIONS: str => Report = "reconciliations";
+    OPLOG: [u8] => Logged = "oplog";
+}
 
 /// The key of a cross-province line: month, kind, id (the hub's statement order).
 pub fn cross_line_key(period: Period, kind: &str, id: &str) -> Vec<u8> {

@@ -119,7 +119,7 @@ async fn a_tampered_store_fails_the_audit_naming_what_is_wrong() {
                 tx.remove(province_node::store::CROSS_LINES, &key)?;
                 tx.put(
                     gongji_common::store::BALANCES,
-                    account.key().as_bytes(),
+                    account.key().as_str(),
                     &gongji_common::Money::from_fen(1),
                 )
             })
@@ -132,9 +132,9 @@ async fn a_tampered_store_fails_the_audit_naming_what_is_wrong() {
     // The hub's clearing sums of a pair drift from its statement lines.
     net.stop_hub().await;
     {
-        use national_hub::{domain::PairLine, store::PAIR_SUMS};
+        use national_hub::store::PAIR_SUMS;
         let store = gongji_tests::open_stopped_store(&net.network().hub_data_dir(), national_hub::store::TREES);
-        let (key, mut pair) = store.scan_prefix::<PairLine>(PAIR_SUMS, b"").next().unwrap().unwrap();
+        let (key, mut pair) = store.scan_prefix(PAIR_SUMS, b"").next().unwrap().unwrap();
         pair.gross = pair.gross.checked_add(gongji_common::Money::from_fen(1)).unwrap();
         store
             .transact(|tx| tx.put(PAIR_SUMS, &key, &pair))
@@ -190,12 +190,12 @@ async fn tamper_relationship(
     let dir = net.network().node_data_dir(gongji_tests::code(province));
     let store = gongji_tests::open_stopped_store(&dir, province_node::store::TREES);
     let mut held: Relationship = store
-        .get(RELATIONSHIPS, id.as_bytes())
+        .get(RELATIONSHIPS, &gongji_common::Id::parse("id", id).unwrap())
         .unwrap()
         .expect("the relationship is stored");
     change(&mut held);
     store
-        .transact(|tx| tx.put(RELATIONSHIPS, stored_as.as_bytes(), &held))
+        .transact(|tx| tx.put(RELATIONSHIPS, &gongji_common::Id::parse("id", stored_as).unwrap(), &held))
         .unwrap()
         .durable()
         .await

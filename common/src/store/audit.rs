@@ -202,7 +202,7 @@ mod tests {
 
         // A balance changed behind the journal's back.
         store
-            .transact(|tx| tx.put(BALANCES, alice.key().as_bytes(), &Money::from_fen(700)))
+            .transact(|tx| tx.put(BALANCES, alice.key().as_str(), &Money::from_fen(700)))
             .unwrap()
             .durable()
             .await

@@ -37,6 +37,7 @@ mod flusher;
 pub mod journal;
 mod memtable;
 mod recovery;
+mod table;
 mod unsynced;
 mod wal;
 
@@ -54,16 +55,17 @@ use crate::money::Money;
 pub use faults::Faults;
 pub use journal::{Account, AccountKind, JournalEntry, Posting};
 pub use recovery::{Damage, LogReport, SegmentReport};
+pub use table::Table;
 pub use wal::{Ending, SegmentScan};
 
-/// A tree of the store, by position in the crate's schema.
+/// A tree of the store, by position in the crate's list (see [`Table`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TreeId(usize);
 
 /// The double-entry journal: sequence number (u64, big-endian) → entry.
-pub const JOURNAL: TreeId = TreeId(0);
-/// Running balance of every account: account name → amount.
-pub const BALANCES: TreeId = TreeId(1);
+pub const JOURNAL: Table<[u8], JournalEntry> = Table::of(TreeId(0));
+/// Running balance of every account: account key → amount.
+pub const BALANCES: Table<str, Money> = Table::of(TreeId(1));
 const BUILT_IN_TREES: [&str; 2] = ["journal", "balances"];
 
 impl TreeId {
@@ -342,28 +344,28 @@ impl Store {
     }
 
     /// Reads one value, as on disk.
-    pub fn get<T: DeserializeOwned>(&self, tree: TreeId, key: &[u8]) -> Result<Option<T>, StoreError> {
-        self.reader().get(tree, key)
+    pub fn get<K: AsRef<[u8]> + ?Sized, V: DeserializeOwned>(&self, table: Table<K, V>, key: &K) -> Result<Option<V>, StoreError> {
+        self.reader().get(table, key.as_ref())
     }
 
     /// Iterates over the entries whose key starts with `prefix`, in key
     /// order, as on disk (see [`Store::snapshot`] for one consistent view).
-    pub fn scan_prefix<T: DeserializeOwned>(
+    pub fn scan_prefix<K: ?Sized, V: DeserializeOwned>(
         &self,
-        tree: TreeId,
+        table: Table<K, V>,
         prefix: &[u8],
-    ) -> impl Iterator<Item = Result<(Vec<u8>, T), StoreError>> + '_ {
-        self.reader().scan_prefix(tree, prefix)
+    ) -> impl Iterator<Item = Result<(Vec<u8>, V), StoreError>> + '_ {
+        self.reader().scan_prefix(table, prefix)
     }
 
     /// Iterates over the keys that start with `prefix`, in key order.
-    pub fn scan_keys(&self, tree: TreeId, prefix: &[u8]) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + '_ {
-        self.reader().scan_keys(tree, prefix)
+    pub fn scan_keys<K: ?Sized, V>(&self, table: Table<K, V>, prefix: &[u8]) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + '_ {
+        self.reader().scan_keys(table.tree(), prefix)
     }
 
-    /// Number of entries in a tree (walks the tree; for status, not hot paths).
-    pub fn count(&self, tree: TreeId) -> usize {
-        self.reader().count(tree)
+    /// Number of entries in a table (walks it; for status, not hot paths).
+    pub fn count<K: ?Sized, V>(&self, table: Table<K, V>) -> usize {
+        self.reader().count(table.tree())
     }
 
     /// The balance of every account, in account order.
@@ -476,8 +478,8 @@ impl Snapshot {
         }
     }
 
-    pub fn scan_keys(&self, tree: TreeId, prefix: &[u8]) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + '_ {
-        self.reader().scan_keys(tree, prefix)
+    pub fn scan_keys<K: ?Sized, V>(&self, table: Table<K, V>, prefix: &[u8]) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + '_ {
+        self.reader().scan_keys(table.tree(), prefix)
     }
 
     pub fn balance(&self, account: &Account) -> Result<Money, StoreError> {
@@ -492,13 +494,13 @@ impl Snapshot {
 /// What can be read: a store as it is on disk now, or a snapshot. For code
 /// that reads the same way from either (self-checks, statements).
 pub trait Reads {
-    fn get<T: DeserializeOwned>(&self, tree: TreeId, key: &[u8]) -> Result<Option<T>, StoreError>;
-    fn scan_prefix<'a, T: DeserializeOwned>(
+    fn get<K: AsRef<[u8]> + ?Sized, V: DeserializeOwned>(&self, table: Table<K, V>, key: &K) -> Result<Option<V>, StoreError>;
+    fn scan_prefix<'a, K: ?Sized, V: DeserializeOwned>(
         &'a self,
-        tree: TreeId,
+        table: Table<K, V>,
         prefix: &[u8],
-    ) -> impl Iterator<Item = Result<(Vec<u8>, T), StoreError>> + use<'a, Self, T>;
-    fn count(&self, tree: TreeId) -> usize;
+    ) -> impl Iterator<Item = Result<(Vec<u8>, V), StoreError>> + use<'a, Self, K, V>;
+    fn count<K: ?Sized, V>(&self, table: Table<K, V>) -> usize;
     fn balances(&self) -> impl Iterator<Item = Result<(String, Money), StoreError>> + '_;
     fn journal(&self) -> impl Iterator<Item = Result<JournalEntry, StoreError>> + '_;
 }
@@ -522,19 +524,19 @@ impl viewed::Viewed for Snapshot {
     }
 }
 
-impl<V: viewed::Viewed> Reads for V {
-    fn get<T: DeserializeOwned>(&self, tree: TreeId, key: &[u8]) -> Result<Option<T>, StoreError> {
-        self.reader().get(tree, key)
+impl<R: viewed::Viewed> Reads for R {
+    fn get<K: AsRef<[u8]> + ?Sized, V: DeserializeOwned>(&self, table: Table<K, V>, key: &K) -> Result<Option<V>, StoreError> {
+        self.reader().get(table, key.as_ref())
     }
-    fn scan_prefix<'a, T: DeserializeOwned>(
+    fn scan_prefix<'a, K: ?Sized, V: DeserializeOwned>(
         &'a self,
-        tree: TreeId,
+        table: Table<K, V>,
         prefix: &[u8],
-    ) -> impl Iterator<Item = Result<(Vec<u8>, T), StoreError>> + use<'a, T, V> {
-        self.reader().scan_prefix(tree, prefix)
+    ) -> impl Iterator<Item = Result<(Vec<u8>, V), StoreError>> + use<'a, K, V, R> {
+        self.reader().scan_prefix(table, prefix)
     }
-    fn count(&self, tree: TreeId) -> usize {
-        self.reader().count(tree)
+    fn count<K: ?Sized, V>(&self, table: Table<K, V>) -> usize {
+        self.reader().count(table.tree())
     }
     fn balances(&self) -> impl Iterator<Item = Result<(String, Money), StoreError>> + '_ {
         self.reader().balances()
@@ -574,7 +576,8 @@ impl<'a> Reader<'a> {
         Ok(self.inner.data.get(full_key)?.map(|bytes| bytes.to_vec()))
     }
 
-    fn get<T: DeserializeOwned>(self, tree: TreeId, key: &[u8]) -> Result<Option<T>, StoreError> {
+    fn get<K: ?Sized, V: DeserializeOwned>(self, table: Table<K, V>, key: &[u8]) -> Result<Option<V>, StoreError> {
+        let tree = table.tree();
         match self.read(&self.full_key(tree, key))? {
             Some(bytes) => Ok(Some(decode(self.inner.names[tree.0], &bytes)?)),
             None => Ok(None),
@@ -596,7 +599,12 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn scan_prefix<T: DeserializeOwned>(self, tree: TreeId, prefix: &[u8]) -> impl Iterator<Item = Result<(Vec<u8>, T), StoreError>> + 'a {
+    fn scan_prefix<K: ?Sized, V: DeserializeOwned>(
+        self,
+        table: Table<K, V>,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<(Vec<u8>, V), StoreError>> + 'a {
+        let tree = table.tree();
         let name = self.inner.names[tree.0];
         self.scan_raw(tree, prefix).map(move |item| {
             let (k, v) = item?;
@@ -613,7 +621,7 @@ impl<'a> Reader<'a> {
     }
 
     fn balances(self) -> impl Iterator<Item = Result<(String, Money), StoreError>> + 'a {
-        self.scan_prefix::<Money>(BALANCES, b"").map(|item| {
+        self.scan_prefix(BALANCES, b"").map(|item| {
             let (k, v) = item?;
             Ok((String::from_utf8_lossy(&k).into_owned(), v))
         })
@@ -633,7 +641,7 @@ impl<'a> Reader<'a> {
     }
 
     fn journal(self) -> impl Iterator<Item = Result<JournalEntry, StoreError>> + 'a {
-        self.scan_prefix::<JournalEntry>(JOURNAL, b"").map(|item| item.map(|(_, e)| e))
+        self.scan_prefix(JOURNAL, b"").map(|item| item.map(|(_, e)| e))
     }
 }
 
@@ -885,25 +893,31 @@ impl Tx<'_> {
         Ok(self.store.reader().read(full_key)?)
     }
 
-    pub fn get<T: DeserializeOwned>(&self, tree: TreeId, key: &[u8]) -> Result<Option<T>, TxFail> {
-        match self.read(tree, key)? {
+    pub fn get<K: AsRef<[u8]> + ?Sized, V: DeserializeOwned>(&self, table: Table<K, V>, key: &K) -> Result<Option<V>, TxFail> {
+        let tree = table.tree();
+        match self.read(tree, key.as_ref())? {
             Some(bytes) => Ok(Some(decode(self.name(tree), &bytes)?)),
             None => Ok(None),
         }
     }
 
-    pub fn contains(&self, tree: TreeId, key: &[u8]) -> Result<bool, TxFail> {
-        Ok(self.read(tree, key)?.is_some())
+    pub fn contains<K: AsRef<[u8]> + ?Sized, V>(&self, table: Table<K, V>, key: &K) -> Result<bool, TxFail> {
+        Ok(self.read(table.tree(), key.as_ref())?.is_some())
     }
 
-    pub fn put<T: Serialize>(&self, tree: TreeId, key: &[u8], value: &T) -> Result<(), TxFail> {
+    pub fn put<K: AsRef<[u8]> + ?Sized, V: Serialize>(&self, table: Table<K, V>, key: &K, value: &V) -> Result<(), TxFail> {
+        let tree = table.tree();
         let bytes = encode(self.name(tree), value)?;
-        self.writes.borrow_mut().insert(full_key(&self.store.inner, tree, key), Some(bytes));
+        self.writes
+            .borrow_mut()
+            .insert(full_key(&self.store.inner, tree, key.as_ref()), Some(bytes));
         Ok(())
     }
 
-    pub fn remove(&self, tree: TreeId, key: &[u8]) -> Result<(), TxFail> {
-        self.writes.borrow_mut().insert(full_key(&self.store.inner, tree, key), None);
+    pub fn remove<K: AsRef<[u8]> + ?Sized, V>(&self, table: Table<K, V>, key: &K) -> Result<(), TxFail> {
+        self.writes
+            .borrow_mut()
+            .insert(full_key(&self.store.inner, table.tree(), key.as_ref()), None);
         Ok(())
     }
 
@@ -925,7 +939,7 @@ impl Tx<'_> {
 
     /// The balance of an account as this transaction sees it.
     pub fn balance(&self, account: &Account) -> Result<Money, TxFail> {
-        Ok(self.get(BALANCES, account.key().as_bytes())?.unwrap_or(Money::ZERO))
+        Ok(self.get(BALANCES, &account.key())?.unwrap_or(Money::ZERO))
     }
 
     /// Posts a balanced journal entry and moves the balances it names.
@@ -944,7 +958,7 @@ impl Tx<'_> {
                     entry.reference, posting.account
                 )));
             }
-            self.put(BALANCES, posting.account.key().as_bytes(), &after)?;
+            self.put(BALANCES, &posting.account.key(), &after)?;
         }
         let seq = self.next_id()?;
         self.put(JOURNAL, &seq.to_be_bytes(), entry)?;

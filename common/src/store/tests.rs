@@ -3,7 +3,7 @@ use std::time::Duration;
 use super::*;
 
 const APP: &[&str] = &["things"];
-const THINGS: TreeId = TreeId::app(0);
+const THINGS: Table<[u8], u32> = Table::app(0);
 
 /// Commits `f` and waits until it is on disk.
 async fn commit<R>(store: &Store, f: impl FnOnce(&Tx) -> Result<R, TxFail>) -> R {
@@ -48,17 +48,17 @@ async fn writes_survive_reopening_after_durable() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Store::open(dir.path(), APP).unwrap();
-        commit(&store, |tx| tx.put(THINGS, b"a", &"one".to_string())).await;
+        commit(&store, |tx| tx.put(THINGS.holding(), b"a", &"one".to_string())).await;
     }
     let store = Store::open(dir.path(), APP).unwrap();
-    assert_eq!(store.get::<String>(THINGS, b"a").unwrap().as_deref(), Some("one"));
+    assert_eq!(store.get(THINGS.holding::<String>(), b"a").unwrap().as_deref(), Some("one"));
 }
 
 #[tokio::test]
 async fn release_waits_for_the_other_handles_then_the_directory_opens_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), APP).unwrap();
-    commit(&store, |tx| tx.put(THINGS, b"a", &"one".to_string())).await;
+    commit(&store, |tx| tx.put(THINGS.holding(), b"a", &"one".to_string())).await;
     let elsewhere = store.clone();
     let held = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -68,7 +68,7 @@ async fn release_waits_for_the_other_handles_then_the_directory_opens_at_once() 
     assert!(store.release(Duration::from_secs(5)).await);
     assert!(started.elapsed() >= Duration::from_millis(150), "waited for the other handle");
     let reopened = Store::open(dir.path(), APP).expect("free right after release");
-    assert_eq!(reopened.get::<String>(THINGS, b"a").unwrap().as_deref(), Some("one"));
+    assert_eq!(reopened.get(THINGS.holding::<String>(), b"a").unwrap().as_deref(), Some("one"));
     held.await.unwrap();
 
     // A handle kept past the patience: release says so.
@@ -113,7 +113,7 @@ async fn a_transaction_reads_its_own_writes_and_an_aborted_one_leaves_nothing() 
     let store = Store::open(dir.path(), APP).unwrap();
     let seen = commit(&store, |tx| {
         tx.put(THINGS, b"a", &1u32)?;
-        let first = tx.get::<u32>(THINGS, b"a")?;
+        let first = tx.get(THINGS, b"a")?;
         tx.remove(THINGS, b"a")?;
         let removed = tx.contains(THINGS, b"a")?;
         tx.put(THINGS, b"b", &2u32)?;
@@ -121,8 +121,8 @@ async fn a_transaction_reads_its_own_writes_and_an_aborted_one_leaves_nothing() 
     })
     .await;
     assert_eq!(seen, (Some(1), false));
-    assert_eq!(store.get::<u32>(THINGS, b"a").unwrap(), None);
-    assert_eq!(store.get::<u32>(THINGS, b"b").unwrap(), Some(2));
+    assert_eq!(store.get(THINGS, b"a").unwrap(), None);
+    assert_eq!(store.get(THINGS, b"b").unwrap(), Some(2));
 
     let aborted = store.transact(|tx| {
         tx.put(THINGS, b"c", &3u32)?;
@@ -131,15 +131,15 @@ async fn a_transaction_reads_its_own_writes_and_an_aborted_one_leaves_nothing() 
     });
     assert!(matches!(aborted, Err(StoreError::Invariant(_))));
     store.durable().await.unwrap();
-    assert_eq!(store.get::<u32>(THINGS, b"c").unwrap(), None);
-    assert_eq!(store.get::<u32>(THINGS, b"b").unwrap(), Some(2));
+    assert_eq!(store.get(THINGS, b"c").unwrap(), None);
+    assert_eq!(store.get(THINGS, b"b").unwrap(), Some(2));
 }
 
 #[tokio::test]
 async fn trees_are_apart_though_they_share_one_sled_tree() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), &["things", "thingsx"]).unwrap();
-    let (things, thingsx) = (TreeId::app(0), TreeId::app(1));
+    let (things, thingsx) = (THINGS, Table::<[u8], u32>::app(1));
     commit(&store, |tx| {
         tx.put(things, b"k1", &1u32)?;
         tx.put(things, b"k2", &2u32)?;
@@ -152,7 +152,7 @@ async fn trees_are_apart_though_they_share_one_sled_tree() {
         store.scan_keys(thingsx, b"k").map(Result::unwrap).collect::<Vec<_>>(),
         vec![b"k1".to_vec()]
     );
-    assert_eq!((store.count(things), store.count(thingsx), store.count(JOURNAL)), (2, 1, 0));
+    assert_eq!((store.count(things), store.count(thingsx), store.journal().count()), (2, 1, 0));
 }
 
 #[test]
@@ -204,14 +204,14 @@ mod durability {
         // Committed, not on disk: reads outside transactions do not see it,
         // a later transaction does, and a read-only transaction that saw it
         // is handed over only once it is on disk.
-        assert_eq!(store.get::<u32>(THINGS, b"a").unwrap(), None);
+        assert_eq!(store.get(THINGS, b"a").unwrap(), None);
         assert!(things(&store).is_empty());
-        let read = store.transact(|tx| tx.get::<u32>(THINGS, b"a")).unwrap();
+        let read = store.transact(|tx| tx.get(THINGS, b"a")).unwrap();
         assert!(read.lsn >= lsn, "the read waits for the write it saw");
         let started = std::time::Instant::now();
         assert_eq!(read.durable().await.unwrap(), Some(1));
         assert!(started.elapsed() >= Duration::from_millis(300), "waited for the stalled write");
-        assert_eq!(store.get::<u32>(THINGS, b"a").unwrap(), Some(1), "on disk now");
+        assert_eq!(store.get(THINGS, b"a").unwrap(), Some(1), "on disk now");
         store.faults().stall_writes(Duration::ZERO);
     }
 
@@ -257,8 +257,8 @@ mod durability {
             assert!(why.contains("no space left"), "{why}");
             assert_eq!(store.failure().as_deref(), Some(why.as_str()));
             // Nothing of the failed batch is seen, and nothing more is taken.
-            assert_eq!(store.get::<u32>(THINGS, b"lost").unwrap(), None);
-            let refused = store.transact(|tx| tx.get::<u32>(THINGS, b"lost")).err().expect("refused");
+            assert_eq!(store.get(THINGS, b"lost").unwrap(), None);
+            let refused = store.transact(|tx| tx.get(THINGS, b"lost")).err().expect("refused");
             assert!(refused.is_unavailable(), "{refused}");
             assert!(store.durable().await.is_err() || store.failure().is_some());
         }
@@ -325,7 +325,7 @@ mod log_and_checkpoints {
                     commit(&store, |tx| tx.put(THINGS, &key, &i)).await;
                     expected.insert(key.clone(), i);
                 }
-                assert_eq!(store.get::<u32>(THINGS, &key).unwrap(), expected.get(&key).copied());
+                assert_eq!(store.get(THINGS, &key).unwrap(), expected.get(&key).copied());
             }
             // Checkpoints run beside the flusher: wait for the last one.
             for _ in 0..200 {
@@ -377,7 +377,7 @@ mod log_and_checkpoints {
         {
             let store = Store::open(dir, APP).unwrap();
             for i in 0..n {
-                commit(&store, |tx| tx.put(THINGS, format!("k{i:03}").as_bytes(), &vec![i; 60])).await;
+                commit(&store, |tx| tx.put(THINGS.holding(), format!("k{i:03}").as_bytes(), &vec![i; 60])).await;
             }
         }
         let (_, path) = last_segment(dir);
@@ -407,7 +407,7 @@ mod log_and_checkpoints {
         let last = {
             // One more write, spanning several sectors.
             let store = Store::open(dir.path(), APP).unwrap();
-            commit(&store, |tx| tx.put(THINGS, b"large", &vec![7u32; 1000])).await;
+            commit(&store, |tx| tx.put(THINGS.holding(), b"large", &vec![7u32; 1000])).await;
             drop(store);
             let (_, segment) = last_segment(dir.path());
             let bytes = std::fs::read(&segment).unwrap();
@@ -423,7 +423,7 @@ mod log_and_checkpoints {
         std::fs::write(&segment, &bytes).unwrap();
         let store = Store::open(dir.path(), APP).unwrap();
         assert_eq!(store.count(THINGS), 30, "the torn last write is dropped, the rest is there");
-        assert_eq!(store.get::<Vec<u32>>(THINGS, b"large").unwrap(), None);
+        assert_eq!(store.get(THINGS.holding::<Vec<u32>>(), b"large").unwrap(), None);
         drop(store);
         let store = Store::open(dir.path(), APP).unwrap();
         assert_eq!(store.count(THINGS), 30, "and it opens again");

@@ -15,9 +15,7 @@ use gongji_common::{
 };
 
 use super::Node;
-use crate::domain::CrossLine;
 use crate::{
-    domain::{AcquiredPayment, IssuedDebit, Tombstone},
     error::NodeResult,
     store::{self, CROSS_LINES, DEBITS, OUTBOX, PAYMENTS, PENDING, REVERSED_IDS},
 };
@@ -35,10 +33,10 @@ impl Node {
     pub fn self_check(&self) -> NodeResult<SelfCheck> {
         let snapshot = self.store.snapshot();
         let mut check = gongji_common::store::audit::check_books(&snapshot)?;
-        for item in snapshot.scan_prefix::<Tombstone>(REVERSED_IDS, b"") {
+        for item in snapshot.scan_prefix(REVERSED_IDS, b"") {
             let (key, _) = item?;
-            let id = String::from_utf8_lossy(&key).into_owned();
-            if let Some(paid) = snapshot.get::<AcquiredPayment>(PAYMENTS, &key)? {
+            let id = gongji_common::Id::parse("reversed payment id", &String::from_utf8_lossy(&key))?;
+            if let Some(paid) = snapshot.get(PAYMENTS, &id)? {
                 if paid.status == TxStatus::Approved {
                     check
                         .violations
@@ -46,7 +44,7 @@ impl Node {
                 }
             }
         }
-        for item in snapshot.scan_prefix::<IssuedDebit>(DEBITS, b"") {
+        for item in snapshot.scan_prefix(DEBITS, b"") {
             let (_, debit) = item?;
             let never_approved = debit.status == TxStatus::Reversed && debit.reversal.is_some_and(|r| !r.was_approved);
             if never_approved && has_line(&snapshot, debit.period, "payment", &debit.payment.payment_id)? {
@@ -56,7 +54,7 @@ impl Node {
                 ));
             }
         }
-        for item in snapshot.scan_prefix::<AcquiredPayment>(PAYMENTS, b"") {
+        for item in snapshot.scan_prefix(PAYMENTS, b"") {
             let (_, payment) = item?;
             let cancelled = payment.reversal.is_some_and(|r| r.settled && !r.was_approved);
             if let (true, Some(period)) = (cancelled, payment.period) {
@@ -71,7 +69,7 @@ impl Node {
         // the net of its own lines with that province: every posting to
         // such an account is made with its line (`Node::post_cross`).
         let mut from_lines: BTreeMap<String, Money> = BTreeMap::new();
-        for item in snapshot.scan_prefix::<CrossLine>(CROSS_LINES, b"") {
+        for item in snapshot.scan_prefix(CROSS_LINES, b"") {
             let (_, cross) = item?;
             let net = from_lines
                 .entry(store::province(cross.line.counterpart, cross.period).key())
@@ -111,13 +109,11 @@ impl Node {
         period: gongji_common::Period,
     ) -> impl Iterator<Item = NodeResult<gongji_common::statement::Line>> + '_ {
         books
-            .scan_prefix::<CrossLine>(CROSS_LINES, &gongji_common::store::key_prefix(&[period.to_string().as_bytes()]))
+            .scan_prefix(CROSS_LINES, &gongji_common::store::key_prefix(&[period.to_string().as_bytes()]))
             .map(|item| Ok(item?.1.line))
     }
 }
 
 fn has_line(books: &Snapshot, period: gongji_common::Period, kind: &str, id: &Id) -> NodeResult<bool> {
-    Ok(books
-        .get::<CrossLine>(CROSS_LINES, &store::cross_line_key(period, kind, id.as_str()))?
-        .is_some())
+    Ok(books.get(CROSS_LINES, &store::cross_line_key(period, kind, id.as_str()))?.is_some())
 }

@@ -26,7 +26,7 @@ use gongji_common::{
 };
 
 use crate::{
-    domain::{forward_id, payee_region, Book, Change, Decision, Held, Move, Person, Recipient},
+    domain::{forward_id, payee_region, Book, Change, Decision, Held, Move, Recipient},
     error::NodeResult,
     hub_client::HubClient,
     store::{
@@ -115,10 +115,10 @@ impl Node {
     fn apply(&self, tx: &Tx, changes: Vec<Change>, now: i64) -> Result<(), StoreError> {
         for change in changes {
             match change {
-                Change::Person(person) => tx.put(PERSONS, person.id.as_bytes(), &person)?,
-                Change::Contribution(c) => tx.put(CONTRIBUTIONS, c.command.contribution_id.as_bytes(), &c)?,
-                Change::Relationship(r) => tx.put(RELATIONSHIPS, r.id().as_bytes(), &r)?,
-                Change::QuotaChange(record) => tx.put(QUOTA_CHANGES, record.command.change_id.as_bytes(), &record)?,
+                Change::Person(person) => tx.put(PERSONS, &person.id, &person)?,
+                Change::Contribution(c) => tx.put(CONTRIBUTIONS, &c.command.contribution_id, &c)?,
+                Change::Relationship(r) => tx.put(RELATIONSHIPS, r.id(), &r)?,
+                Change::QuotaChange(record) => tx.put(QUOTA_CHANGES, &record.command.change_id, &record)?,
                 Change::DonorIndex { donor, relationship } => {
                     tx.put(RELS_BY_DONOR, &key(&[donor.as_bytes(), relationship.as_bytes()]), &())?
                 }
@@ -133,20 +133,20 @@ impl Node {
                     Some(id) => tx.put(LIVE_PAIRS, &store::pair_key(&donor, &beneficiary), &id)?,
                     None => tx.remove(LIVE_PAIRS, &store::pair_key(&donor, &beneficiary))?,
                 },
-                Change::Payment(p) => tx.put(PAYMENTS, p.command.payment_id.as_bytes(), &p)?,
-                Change::PaymentForgotten(id) => tx.remove(PAYMENTS, id.as_bytes())?,
-                Change::Debit(d) => tx.put(DEBITS, d.payment.payment_id.as_bytes(), &d)?,
-                Change::Tombstone(id, tombstone) => tx.put(REVERSED_IDS, id.as_bytes(), &tombstone)?,
-                Change::Refund(r) => tx.put(REFUNDS, r.command.refund_id.as_bytes(), &r)?,
-                Change::RefundForgotten(id) => tx.remove(REFUNDS, id.as_bytes())?,
+                Change::Payment(p) => tx.put(PAYMENTS, &p.command.payment_id, &p)?,
+                Change::PaymentForgotten(id) => tx.remove(PAYMENTS, &id)?,
+                Change::Debit(d) => tx.put(DEBITS, &d.payment.payment_id, &d)?,
+                Change::Tombstone(id, tombstone) => tx.put(REVERSED_IDS, &id, &tombstone)?,
+                Change::Refund(r) => tx.put(REFUNDS, &r.command.refund_id, &r)?,
+                Change::RefundForgotten(id) => tx.remove(REFUNDS, &id)?,
                 Change::TransferOut(t) => {
                     if t.follow_up && t.is_pending() {
                         tracing::info!(person = %t.command.person_id, transfer = %t.command.transfer_id, amount = ?t.amount, "money follows a transferred person");
                     }
-                    tx.put(TRANSFERS_OUT, t.command.transfer_id.as_bytes(), &t)?
+                    tx.put(TRANSFERS_OUT, &t.command.transfer_id, &t)?
                 }
-                Change::TransferOutForgotten(id) => tx.remove(TRANSFERS_OUT, id.as_bytes())?,
-                Change::TransferIn(t) => tx.put(TRANSFERS_IN, t.transfer.transfer_id.as_bytes(), &t)?,
+                Change::TransferOutForgotten(id) => tx.remove(TRANSFERS_OUT, &id)?,
+                Change::TransferIn(t) => tx.put(TRANSFERS_IN, &t.transfer.transfer_id, &t)?,
                 Change::Event(relationship, event) => {
                     let seq = tx.next_id()?;
                     tx.put(REL_EVENTS, &store::event_key(&relationship, seq), &event)?
@@ -163,7 +163,7 @@ impl Node {
                 Change::Pending(kind, id) => tx.put(PENDING, &kind.key(&id), &())?,
                 Change::Done(kind, id) => tx.remove(PENDING, &kind.key(&id))?,
                 Change::Notice(to, body) => self.send_notice(tx, to, body)?,
-                Change::NoticeApplied(id) => tx.put(APPLIED_NOTICES, id.as_bytes(), &())?,
+                Change::NoticeApplied(id) => tx.put(APPLIED_NOTICES, &id, &())?,
             }
         }
         Ok(())
@@ -199,7 +199,7 @@ impl Node {
 
     /// A relationship held here with what is left of its quota book.
     fn load_held(tx: &Tx, id: &Id) -> NodeResult<Option<Held>> {
-        let Some(relationship) = tx.get(RELATIONSHIPS, id.as_bytes())? else {
+        let Some(relationship) = tx.get(RELATIONSHIPS, id)? else {
             return Ok(None);
         };
         let quota_left = tx.balance(&store::quota(id))?;
@@ -210,9 +210,9 @@ impl Node {
     /// it came from, its donor, and whether it was already sent after them.
     fn load_recipient(tx: &Tx, relationship: &Id, donor: &Id, reference: &str) -> NodeResult<Recipient> {
         Ok(Recipient {
-            relationship: tx.get(RELATIONSHIPS, relationship.as_bytes())?,
-            donor: tx.get(PERSONS, donor.as_bytes())?,
-            forwarded: tx.contains(TRANSFERS_OUT, forward_id(reference).as_bytes())?,
+            relationship: tx.get(RELATIONSHIPS, relationship)?,
+            donor: tx.get(PERSONS, donor)?,
+            forwarded: tx.contains(TRANSFERS_OUT, &forward_id(reference))?,
         })
     }
 
@@ -220,7 +220,7 @@ impl Node {
     fn load_payee_region(&self, tx: &Tx, payee: &Payee, beneficiary: &Id) -> NodeResult<gongji_common::RegionCode> {
         let beneficiary = match payee {
             Payee::Institution(_) => None,
-            Payee::Fund(_) => tx.get::<Person>(PERSONS, beneficiary.as_bytes())?,
+            Payee::Fund(_) => tx.get(PERSONS, beneficiary)?,
         };
         Ok(payee_region(payee, beneficiary.as_ref(), self.province))
     }

@@ -34,7 +34,7 @@ impl Node {
             .decide(|tx, now| {
                 let state = NoticeState {
                     here: self.province,
-                    applied: tx.contains(APPLIED_NOTICES, notice.id.as_bytes())?,
+                    applied: tx.contains(APPLIED_NOTICES, &notice.id)?,
                     held: Self::load_held(tx, notice.body.relationship_id())?,
                 };
                 Ok(decide_notice(state, &notice, now))

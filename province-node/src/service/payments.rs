@@ -10,7 +10,7 @@ use super::Node;
 use crate::{
     domain::{
         decide_debit, decide_payment, decide_payment_answer, AcquiredPayment, AnswerState, Answered, CrossPayment, DebitState, IssuedDebit,
-        Paid, PayCommand, PaymentState, Person, Refusal, Relationship, Tombstone,
+        Paid, PayCommand, PaymentState, Refusal, Tombstone,
     },
     error::{NodeError, NodeResult},
     hub_client::Unanswered,
@@ -51,13 +51,13 @@ impl Node {
         let candidates = self.indexed_relationships(RELS_BY_BENEFICIARY, &command.beneficiary_id)?;
         let paid = self
             .decide(|tx, now| {
-                let id = command.payment_id.as_bytes();
+                let id = &command.payment_id;
                 let mut relationships = Vec::new();
                 let mut donors = Vec::new();
                 for relationship in &candidates {
-                    if let Some(relationship) = tx.get::<Relationship>(RELATIONSHIPS, relationship.as_bytes())? {
+                    if let Some(relationship) = tx.get(RELATIONSHIPS, relationship)? {
                         if relationship.owned_by(self.province) {
-                            donors.extend(tx.get::<Person>(PERSONS, relationship.grant.donor_id.as_bytes())?);
+                            donors.extend(tx.get(PERSONS, &relationship.grant.donor_id)?);
                         }
                         relationships.push(relationship);
                     }
@@ -66,7 +66,7 @@ impl Node {
                     here: self.province,
                     tombstone: tx.get(REVERSED_IDS, id)?,
                     recorded: tx.get(PAYMENTS, id)?,
-                    beneficiary: tx.get(PERSONS, command.beneficiary_id.as_bytes())?,
+                    beneficiary: tx.get(PERSONS, &command.beneficiary_id)?,
                     candidates: relationships,
                     donors,
                 };
@@ -106,8 +106,8 @@ impl Node {
         let answered = self
             .decide(|tx, now| {
                 let state = AnswerState {
-                    payment: tx.get(PAYMENTS, id.as_bytes())?,
-                    relationship: tx.get(RELATIONSHIPS, route.relationship_id.as_bytes())?,
+                    payment: tx.get(PAYMENTS, id)?,
+                    relationship: tx.get(RELATIONSHIPS, &route.relationship_id)?,
                     region: self.load_payee_region(tx, &route.payee, &route.beneficiary_id)?,
                 };
                 Ok(decide_payment_answer(state, id, &answer, now)?)
@@ -135,9 +135,9 @@ impl Node {
             .decide(|tx, now| {
                 let state = DebitState {
                     here: self.province,
-                    recorded: tx.get(DEBITS, payment.payment_id.as_bytes())?,
-                    relationship: tx.get(RELATIONSHIPS, payment.relationship_id.as_bytes())?,
-                    donor: tx.get(PERSONS, payment.donor_id.as_bytes())?,
+                    recorded: tx.get(DEBITS, &payment.payment_id)?,
+                    relationship: tx.get(RELATIONSHIPS, &payment.relationship_id)?,
+                    donor: tx.get(PERSONS, &payment.donor_id)?,
                 };
                 Ok(decide_debit(state, &payment, period, now)?)
             })
@@ -149,10 +149,10 @@ impl Node {
     /// A payment served here; one served elsewhere whose donor is insured
     /// here is named with the node it belongs to.
     pub(super) fn acquired(&self, id: &Id) -> NodeResult<AcquiredPayment> {
-        if let Some(payment) = self.store.get::<AcquiredPayment>(PAYMENTS, id.as_bytes())? {
+        if let Some(payment) = self.store.get(PAYMENTS, id)? {
             return Ok(payment);
         }
-        match self.store.get::<IssuedDebit>(DEBITS, id.as_bytes())? {
+        match self.store.get(DEBITS, id)? {
             Some(debit) => Err(NodeError::Refused(Refusal::Missing(format!(
                 "payment {id} was served at province {served}'s node; this is province {here}'s, which holds its donor's quota: \
                  refunds and reversals of it go to province {served}'s node",
@@ -165,13 +165,13 @@ impl Node {
 
     /// A payment this node has seen, as acquirer or issuer.
     pub fn payment(&self, id: &Id) -> NodeResult<PaymentView> {
-        if let Some(acquired) = self.store.get::<AcquiredPayment>(PAYMENTS, id.as_bytes())? {
+        if let Some(acquired) = self.store.get(PAYMENTS, id)? {
             return Ok(PaymentView::Acquired(acquired));
         }
-        if let Some(issued) = self.store.get::<IssuedDebit>(DEBITS, id.as_bytes())? {
+        if let Some(issued) = self.store.get(DEBITS, id)? {
             return Ok(PaymentView::Issued(issued));
         }
-        match self.store.get::<Tombstone>(REVERSED_IDS, id.as_bytes())? {
+        match self.store.get(REVERSED_IDS, id)? {
             Some(tombstone) => Ok(PaymentView::Cancelled {
                 payment_id: id.clone(),
                 tombstone,

@@ -27,7 +27,7 @@ impl Node {
     /// Registers a person and waits until it is on disk.
     pub async fn register_person(&self, command: RegisterCommand) -> NodeResult<Person> {
         command.check_province("region_code", self.province)?;
-        self.decide(|tx, now| Ok(decide_register(tx.get(PERSONS, command.id.as_bytes())?, &command, now)?))
+        self.decide(|tx, now| Ok(decide_register(tx.get(PERSONS, &command.id)?, &command, now)?))
             .await
             .map(|(person, _)| person)
     }
@@ -37,7 +37,7 @@ impl Node {
     pub fn register_person_unflushed(&self, command: RegisterCommand) -> NodeResult<(Person, ImportOutcome)> {
         command.check_province("region_code", self.province)?;
         Ok(self
-            .decide_unconfirmed(|tx, now| Ok(decide_register(tx.get(PERSONS, command.id.as_bytes())?, &command, now)?))?
+            .decide_unconfirmed(|tx, now| Ok(decide_register(tx.get(PERSONS, &command.id)?, &command, now)?))?
             .unconfirmed())
     }
 
@@ -47,17 +47,15 @@ impl Node {
     }
 
     pub fn person(&self, id: &Id) -> NodeResult<Person> {
-        self.store
-            .get(PERSONS, id.as_bytes())?
-            .ok_or_else(|| NodeError::not_found("person", id))
+        self.store.get(PERSONS, id)?.ok_or_else(|| NodeError::not_found("person", id))
     }
 
     /// Credits a contribution into an employee's personal account, once per
     /// contribution id.
     pub async fn credit_contribution(&self, command: CreditCommand) -> NodeResult<Contribution> {
         self.decide(|tx, now| {
-            let recorded = tx.get(CONTRIBUTIONS, command.contribution_id.as_bytes())?;
-            let person = tx.get(PERSONS, command.person_id.as_bytes())?;
+            let recorded = tx.get(CONTRIBUTIONS, &command.contribution_id)?;
+            let person = tx.get(PERSONS, &command.person_id)?;
             Ok(decide_credit(recorded, person, &command, now)?)
         })
         .await
@@ -87,9 +85,7 @@ impl Node {
     /// Terminates a person's insurance; their relationships then dissolve
     /// (see [`Node::cascade`]). Terminating a terminated person changes nothing.
     pub async fn terminate(&self, id: &Id) -> NodeResult<Person> {
-        let person = self
-            .decide(|tx, _| Ok(decide_terminate(tx.get(PERSONS, id.as_bytes())?, id)?))
-            .await?;
+        let person = self.decide(|tx, _| Ok(decide_terminate(tx.get(PERSONS, id)?, id)?)).await?;
         self.cascade(id).await?;
         tracing::info!(person = %id, "insurance terminated");
         Ok(person)
@@ -112,10 +108,10 @@ impl Node {
                 }
                 let state = CascadeState {
                     here: self.province,
-                    person: tx.get(PERSONS, person_id.as_bytes())?,
+                    person: tx.get(PERSONS, person_id)?,
                     relationships,
                     available: tx.balance(&store::available(person_id))?,
-                    forwarded: tx.contains(TRANSFERS_OUT, forward_id(&quotas_reference(person_id)).as_bytes())?,
+                    forwarded: tx.contains(TRANSFERS_OUT, &forward_id(&quotas_reference(person_id)))?,
                 };
                 Ok(decide_cascade(state, person_id, now)?)
             })

@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::Node;
-use crate::domain::CrossLine;
 use crate::{
     domain::Refusal,
     error::{NodeError, NodeResult},
@@ -121,7 +120,7 @@ impl Node {
         let (sender, mut own) = mpsc::channel(256);
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
-            for item in store.scan_prefix::<CrossLine>(CROSS_LINES, &key_prefix(&[period.to_string().as_bytes()])) {
+            for item in store.scan_prefix(CROSS_LINES, &key_prefix(&[period.to_string().as_bytes()])) {
                 if sender.blocking_send(item.map(|(_, line)| line)).is_err() {
                     return;
                 }
@@ -209,7 +208,7 @@ impl Node {
         answer.map_err(hub_refusal)?;
         report.confirmed = report.all_matched();
         self.store
-            .transact(|tx| tx.put(RECONCILIATIONS, period.to_string().as_bytes(), &report))?
+            .transact(|tx| tx.put(RECONCILIATIONS, &period.to_string(), &report))?
             .durable()
             .await?;
         tracing::info!(%period, matched = report.matched, only_at_hub = report.only_at_hub, only_at_node = report.only_at_node, amount_differs = report.amount_differs, counterpart_differs = report.counterpart_differs, confirmed = report.confirmed, "month reconciled");
@@ -219,7 +218,7 @@ impl Node {
     /// The stored report of a month's last reconciliation.
     pub fn reconciliation(&self, period: Period) -> NodeResult<Report> {
         self.store
-            .get(RECONCILIATIONS, period.to_string().as_bytes())?
+            .get(RECONCILIATIONS, &period.to_string())?
             .ok_or_else(|| NodeError::not_found("reconciliation of month", period))
     }
 }

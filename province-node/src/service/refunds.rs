@@ -22,19 +22,19 @@ impl Node {
     /// institution asking, which may refund only its own payments, or `None`
     /// for an operator, who may refund any. Idempotent by refund id.
     pub async fn refund(&self, command: RefundCommand, acting: Option<&InstitutionCode>) -> NodeResult<RefundRecord> {
-        if self.store.get::<RefundRecord>(REFUNDS, command.refund_id.as_bytes())?.is_none() {
+        if self.store.get(REFUNDS, &command.refund_id)?.is_none() {
             // Says where a payment served elsewhere is, or that none is.
             self.acquired(&command.payment_id)?;
         }
         let record = self
             .decide(|tx, now| {
-                let payment = tx.get::<crate::domain::AcquiredPayment>(PAYMENTS, command.payment_id.as_bytes())?;
+                let payment = tx.get(PAYMENTS, &command.payment_id)?;
                 let recipient = match payment.as_ref().and_then(|p| p.route.as_ref()) {
                     Some(route) => Self::load_recipient(tx, &route.relationship_id, &route.donor_id, command.refund_id.as_str())?,
                     None => Default::default(),
                 };
                 let state = RefundState {
-                    recorded: tx.get(REFUNDS, command.refund_id.as_bytes())?,
+                    recorded: tx.get(REFUNDS, &command.refund_id)?,
                     payment,
                     recipient,
                 };
@@ -67,9 +67,9 @@ impl Node {
         let answered = self
             .decide(|tx, now| {
                 let state = RefundAnswerState {
-                    record: tx.get(REFUNDS, id.as_bytes())?,
-                    payment: tx.get(PAYMENTS, record.command.payment_id.as_bytes())?,
-                    relationship: tx.get(RELATIONSHIPS, route.relationship_id.as_bytes())?,
+                    record: tx.get(REFUNDS, id)?,
+                    payment: tx.get(PAYMENTS, &record.command.payment_id)?,
+                    relationship: tx.get(RELATIONSHIPS, &route.relationship_id)?,
                     region: self.load_payee_region(tx, &route.payee, &route.beneficiary_id)?,
                 };
                 Ok(decide_refund_answer(state, id, &answer, now)?)
@@ -98,8 +98,8 @@ impl Node {
                 let route = &refund.payment;
                 let state = TakeBackState {
                     here: self.province,
-                    recorded: tx.get(REFUNDS, refund.refund_id.as_bytes())?,
-                    debit: tx.get(DEBITS, route.payment_id.as_bytes())?,
+                    recorded: tx.get(REFUNDS, &refund.refund_id)?,
+                    debit: tx.get(DEBITS, &route.payment_id)?,
                     recipient: Self::load_recipient(tx, &route.relationship_id, &route.donor_id, refund.refund_id.as_str())?,
                 };
                 Ok(decide_take_back(state, &refund, period, now)?)
@@ -110,8 +110,6 @@ impl Node {
     }
 
     pub fn refund_record(&self, id: &Id) -> NodeResult<RefundRecord> {
-        self.store
-            .get(REFUNDS, id.as_bytes())?
-            .ok_or_else(|| NodeError::not_found("refund", id))
+        self.store.get(REFUNDS, id)?.ok_or_else(|| NodeError::not_found("refund", id))
     }
 }

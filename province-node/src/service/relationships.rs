@@ -5,7 +5,7 @@
 
 use gongji_common::{
     contract::Party,
-    store::{last_key_part, Reads, TreeId},
+    store::{last_key_part, Reads, Table},
     FieldError, Id,
 };
 
@@ -14,7 +14,7 @@ use crate::{
     domain::Refusal,
     domain::{
         decide_dissolve, decide_establish, decide_grant_answer, decide_grant_received, decide_quota_change, Decline, EndReason,
-        EstablishCommand, EstablishState, Event, Grant, Person, QuotaChangeCommand, QuotaChangeRecord, QuotaChangeState, Relationship,
+        EstablishCommand, EstablishState, Event, Grant, QuotaChangeCommand, QuotaChangeRecord, QuotaChangeState, Relationship,
         RelationshipStatus,
     },
     error::{NodeError, NodeResult},
@@ -41,13 +41,13 @@ impl Node {
         let relationship = self
             .decide(|tx, now| {
                 let beneficiary = if grant.beneficiary_province == self.province {
-                    tx.get::<Person>(PERSONS, grant.beneficiary_id.as_bytes())?
+                    tx.get(PERSONS, &grant.beneficiary_id)?
                 } else {
                     None
                 };
                 let state = EstablishState {
-                    recorded: tx.get(RELATIONSHIPS, grant.relationship_id.as_bytes())?,
-                    donor: tx.get(PERSONS, grant.donor_id.as_bytes())?,
+                    recorded: tx.get(RELATIONSHIPS, &grant.relationship_id)?,
+                    donor: tx.get(PERSONS, &grant.donor_id)?,
                     available: tx.balance(&store::available(&grant.donor_id))?,
                     live_pair: tx.get(LIVE_PAIRS, &store::pair_key(&grant.donor_id, &grant.beneficiary_id))?,
                     beneficiary,
@@ -96,8 +96,8 @@ impl Node {
             .into());
         }
         self.decide(|tx, now| {
-            let recorded = tx.get(RELATIONSHIPS, grant.relationship_id.as_bytes())?;
-            let beneficiary = tx.get::<Person>(PERSONS, grant.beneficiary_id.as_bytes())?;
+            let recorded = tx.get(RELATIONSHIPS, &grant.relationship_id)?;
+            let beneficiary = tx.get(PERSONS, &grant.beneficiary_id)?;
             Ok(decide_grant_received(recorded, beneficiary.as_ref(), &grant, self.province, now)?)
         })
         .await
@@ -130,13 +130,13 @@ impl Node {
     /// Changes the quota of a relationship owned here. Idempotent by change id.
     pub async fn change_quota(&self, command: QuotaChangeCommand) -> NodeResult<(QuotaChangeRecord, Relationship)> {
         self.decide(|tx, now| {
-            let relationship = tx.get::<Relationship>(RELATIONSHIPS, command.relationship_id.as_bytes())?;
+            let relationship = tx.get(RELATIONSHIPS, &command.relationship_id)?;
             let available = match &relationship {
                 Some(r) => tx.balance(&store::available(&r.grant.donor_id))?,
                 None => gongji_common::Money::ZERO,
             };
             let state = QuotaChangeState {
-                recorded: tx.get(QUOTA_CHANGES, command.change_id.as_bytes())?,
+                recorded: tx.get(QUOTA_CHANGES, &command.change_id)?,
                 relationship,
                 available,
             };
@@ -147,28 +147,28 @@ impl Node {
 
     pub fn relationship(&self, id: &Id) -> NodeResult<Relationship> {
         self.store
-            .get(RELATIONSHIPS, id.as_bytes())?
+            .get(RELATIONSHIPS, id)?
             .ok_or_else(|| NodeError::not_found("relationship", id))
     }
 
     /// Every relationship in `books` (the store, or a snapshot), owned and
     /// granted, in id order; lazily, so that millions are never held in memory.
     pub fn relationships(books: &impl Reads) -> impl Iterator<Item = NodeResult<Relationship>> + '_ {
-        books.scan_prefix::<Relationship>(RELATIONSHIPS, b"").map(|item| Ok(item?.1))
+        books.scan_prefix(RELATIONSHIPS, b"").map(|item| Ok(item?.1))
     }
 
     /// A relationship's history at this node, oldest first.
     pub fn history(&self, id: &Id) -> NodeResult<Vec<Event>> {
         self.relationship(id)?;
         let mut events = Vec::new();
-        for item in self.store.scan_prefix::<Event>(REL_EVENTS, &store::id_prefix(id)) {
+        for item in self.store.scan_prefix(REL_EVENTS, &store::id_prefix(id)) {
             events.push(item?.1);
         }
         Ok(events)
     }
 
     /// Ids of the relationships an index lists for a person.
-    pub(super) fn indexed_relationships(&self, index: TreeId, person: &Id) -> NodeResult<Vec<Id>> {
+    pub(super) fn indexed_relationships(&self, index: Table<[u8], ()>, person: &Id) -> NodeResult<Vec<Id>> {
         let mut ids = Vec::new();
         for key in self.store.scan_keys(index, &store::id_prefix(person)) {
             let key = key?;
@@ -178,7 +178,7 @@ impl Node {
         Ok(ids)
     }
 
-    fn relationships_in(&self, index: TreeId, person: &Id) -> NodeResult<Vec<Relationship>> {
+    fn relationships_in(&self, index: Table<[u8], ()>, person: &Id) -> NodeResult<Vec<Relationship>> {
         self.indexed_relationships(index, person)?
             .iter()
             .map(|id| self.relationship(id))

@@ -13,7 +13,7 @@ use super::{Node, PaymentView};
 use crate::{
     domain::{
         decide_debit_reversal, decide_reversal, decide_reversal_answer, reversal_reference, AcquiredPayment, DebitReversalState,
-        IssuedDebit, ReversalAnswerState, ReversalState, Reversed,
+        ReversalAnswerState, ReversalState, Reversed,
     },
     error::{NodeError, NodeResult},
     hub_client::Unanswered,
@@ -28,15 +28,15 @@ impl Node {
     pub async fn reverse(&self, id: &Id, acting: Option<&InstitutionCode>) -> NodeResult<PaymentView> {
         let reversed = self
             .decide(|tx, now| {
-                let payment = tx.get::<AcquiredPayment>(PAYMENTS, id.as_bytes())?;
+                let payment = tx.get(PAYMENTS, id)?;
                 let recipient = match payment.as_ref().and_then(|p| p.route.as_ref()) {
                     Some(route) => Self::load_recipient(tx, &route.relationship_id, &route.donor_id, &reversal_reference(id))?,
                     None => Default::default(),
                 };
                 let state = ReversalState {
                     payment,
-                    debit: tx.get(DEBITS, id.as_bytes())?,
-                    tombstone: tx.get(REVERSED_IDS, id.as_bytes())?,
+                    debit: tx.get(DEBITS, id)?,
+                    tombstone: tx.get(REVERSED_IDS, id)?,
                     recipient,
                 };
                 Ok(decide_reversal(state, id, acting, now)?)
@@ -70,8 +70,8 @@ impl Node {
         let payment = self
             .decide(|tx, now| {
                 let state = ReversalAnswerState {
-                    payment: tx.get(PAYMENTS, id.as_bytes())?,
-                    relationship: tx.get(RELATIONSHIPS, route.relationship_id.as_bytes())?,
+                    payment: tx.get(PAYMENTS, id)?,
+                    relationship: tx.get(RELATIONSHIPS, &route.relationship_id)?,
                     region: self.load_payee_region(tx, &route.payee, &route.beneficiary_id)?,
                 };
                 Ok(decide_reversal_answer(state, id, &outcome, now)?)
@@ -93,7 +93,7 @@ impl Node {
             .decide(|tx, now| {
                 let state = DebitReversalState {
                     here: self.province,
-                    debit: tx.get::<IssuedDebit>(DEBITS, id.as_bytes())?,
+                    debit: tx.get(DEBITS, id)?,
                     recipient: Self::load_recipient(tx, &payment.relationship_id, &payment.donor_id, &reversal_reference(id))?,
                 };
                 Ok(decide_debit_reversal(state, &payment, period, now)?)

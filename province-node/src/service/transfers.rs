@@ -23,7 +23,7 @@ use super::Node;
 use crate::{
     domain::{
         decide_hold, decide_transfer, decide_transfer_answer, decide_transfer_in, forward_id, onward_reference, rest_reference, Answered,
-        Person, Refusal, TransferAnswerState, TransferCommand, TransferIn, TransferInState, TransferOut,
+        Refusal, TransferAnswerState, TransferCommand, TransferIn, TransferInState, TransferOut,
     },
     error::{NodeError, NodeResult},
     hub_client::Unanswered,
@@ -44,8 +44,8 @@ impl Node {
         self.check_destination(&command).await?;
         let record = self
             .decide(|tx, now| {
-                let recorded = tx.get(TRANSFERS_OUT, command.transfer_id.as_bytes())?;
-                let person = tx.get(PERSONS, command.person_id.as_bytes())?;
+                let recorded = tx.get(TRANSFERS_OUT, &command.transfer_id)?;
+                let person = tx.get(PERSONS, &command.person_id)?;
                 Ok(decide_transfer(recorded, person, &command, now)?)
             })
             .await?;
@@ -81,11 +81,7 @@ impl Node {
             .into());
         }
         // A transfer already recorded is resumed whatever the hub says now.
-        if self
-            .store
-            .get::<TransferOut>(TRANSFERS_OUT, command.transfer_id.as_bytes())?
-            .is_some()
-        {
+        if self.store.get(TRANSFERS_OUT, &command.transfer_id)?.is_some() {
             return Ok(());
         }
         match self.hub.check_province(to).await {
@@ -112,7 +108,7 @@ impl Node {
             record = self
                 .decide(|tx, _| {
                     let available = tx.balance(&store::available(&person_id))?;
-                    Ok(decide_hold(tx.get(TRANSFERS_OUT, id.as_bytes())?, id, available)?)
+                    Ok(decide_hold(tx.get(TRANSFERS_OUT, id)?, id, available)?)
                 })
                 .await?;
         }
@@ -137,10 +133,10 @@ impl Node {
             .decide(|tx, now| {
                 let state = TransferAnswerState {
                     here: self.province,
-                    record: tx.get(TRANSFERS_OUT, id.as_bytes())?,
-                    person: tx.get(PERSONS, person_id.as_bytes())?,
+                    record: tx.get(TRANSFERS_OUT, id)?,
+                    person: tx.get(PERSONS, &person_id)?,
                     arrived: tx.balance(&store::available(&person_id))?,
-                    forwarded: tx.contains(TRANSFERS_OUT, forward_id(&rest_reference(id)).as_bytes())?,
+                    forwarded: tx.contains(TRANSFERS_OUT, &forward_id(&rest_reference(id)))?,
                 };
                 Ok(decide_transfer_answer(state, id, &answer, now)?)
             })
@@ -173,9 +169,9 @@ impl Node {
             .decide(|tx, now| {
                 let state = TransferInState {
                     here: self.province,
-                    recorded: tx.get(TRANSFERS_IN, id.as_bytes())?,
-                    person: tx.get::<Person>(PERSONS, transfer.person_id.as_bytes())?,
-                    forwarded: tx.contains(TRANSFERS_OUT, forward_id(&onward_reference(id)).as_bytes())?,
+                    recorded: tx.get(TRANSFERS_IN, id)?,
+                    person: tx.get(PERSONS, &transfer.person_id)?,
+                    forwarded: tx.contains(TRANSFERS_OUT, &forward_id(&onward_reference(id)))?,
                 };
                 Ok(decide_transfer_in(state, &transfer, period, now)?)
             })
@@ -186,16 +182,16 @@ impl Node {
 
     fn transfer_out(&self, id: &Id) -> NodeResult<TransferOut> {
         self.store
-            .get(TRANSFERS_OUT, id.as_bytes())?
+            .get(TRANSFERS_OUT, id)?
             .ok_or_else(|| NodeError::not_found("transfer", id))
     }
 
     /// A transfer released or received here.
     pub fn transfer_view(&self, id: &Id) -> NodeResult<TransferView> {
-        if let Some(out) = self.store.get::<TransferOut>(TRANSFERS_OUT, id.as_bytes())? {
+        if let Some(out) = self.store.get(TRANSFERS_OUT, id)? {
             return Ok(TransferView::Out(out));
         }
-        match self.store.get::<TransferIn>(TRANSFERS_IN, id.as_bytes())? {
+        match self.store.get(TRANSFERS_IN, id)? {
             Some(received) => Ok(TransferView::In(received)),
             None => Err(NodeError::not_found("transfer", id)),
         }
