@@ -18,6 +18,7 @@ pub mod pending;
 pub mod period;
 pub mod server;
 pub mod statement;
+pub mod status;
 pub mod store;
 pub mod testing;
 pub mod text;

@@ -87,9 +87,14 @@ pub async fn bind_optional(address: Option<std::net::SocketAddr>) -> Result<Opti
 /// name; a task given as `None` never ran.
 pub async fn wait_for_tasks<T>(tasks: impl IntoIterator<Item = (&'static str, Option<tokio::task::JoinHandle<T>>)>) {
     for (name, task) in tasks.into_iter().filter_map(|(name, task)| Some((name, task?))) {
-        if tokio::time::timeout(Duration::from_secs(10), task).await.is_err() {
-            tracing::warn!(task = name, "background task did not stop in time");
-        }
+        wait_for_task(name, task).await;
+    }
+}
+
+/// Waits (up to 10 s) for a stopping server's background task.
+async fn wait_for_task<T>(name: &'static str, task: tokio::task::JoinHandle<T>) {
+    if tokio::time::timeout(Duration::from_secs(10), task).await.is_err() {
+        tracing::warn!(task = name, "background task did not stop in time");
     }
 }
 
@@ -105,6 +110,88 @@ pub async fn release_store(store: crate::store::Store) {
 
 /// How long a stopping server waits for in-flight calls before it drops them.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
+/// The tasks a server runs beside its calls (the outbox's sender, the
+/// recovery pass, the metrics endpoint), all told to stop at once when the
+/// server stops serving, and waited for by [`run_service`].
+pub struct Background {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<(&'static str, tokio::task::JoinHandle<()>)>,
+}
+
+impl Default for Background {
+    fn default() -> Background {
+        Background::new()
+    }
+}
+
+impl Background {
+    pub fn new() -> Background {
+        Background {
+            stop: tokio::sync::watch::channel(false).0,
+            tasks: Vec::new(),
+        }
+    }
+
+    /// Turns true when the server stops: a task ends once it sees that.
+    pub fn stopped(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    /// Runs `task`, named for the log if it does not stop in time.
+    pub fn spawn(&mut self, name: &'static str, task: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.push((name, tokio::spawn(task)));
+    }
+
+    /// Serves `metrics` at `/metrics` on `listener`, when one is given,
+    /// until the server stops.
+    pub fn serve_metrics(&mut self, listener: Option<TcpListener>, metrics: &Arc<Metrics>) {
+        let Some(listener) = listener else {
+            return;
+        };
+        tracing::info!(
+            listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            "serving metrics at /metrics"
+        );
+        let mut stopped = self.stopped();
+        self.spawn(
+            "metrics",
+            crate::metrics::serve(listener, metrics.clone(), async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }),
+        );
+    }
+
+    /// Tells every task to stop and waits for them (up to 10 s each).
+    async fn stop(self) {
+        self.stop.send_replace(true);
+        for (name, task) in self.tasks {
+            wait_for_task(name, task).await;
+        }
+    }
+}
+
+/// A server's life once it is set up, the same for the hub and the nodes:
+/// serves `router` on `listener` (see [`serve`]; health turns NOT_SERVING
+/// if `store` fails) until `shutdown` completes, then stops and waits for
+/// the `background` tasks, drops `state` (the server's own handles of its
+/// store: its service state, its metrics) and releases `store`, so that the
+/// data directory is free when this returns. Returns how serving ended.
+pub async fn run_service<S>(
+    router: Router,
+    services: &'static [&'static str],
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    background: Background,
+    state: S,
+    store: crate::store::Store,
+) -> Result<(), ServeError> {
+    let served = serve(router, services, listener, shutdown, DEFAULT_GRACE, store.failed()).await;
+    background.stop().await;
+    drop(state);
+    release_store(store).await;
+    served
+}
 
 /// The services every server offers besides its own, listed by reflection.
 const STANDARD_SERVICES: &[&str] = &[
@@ -473,4 +560,40 @@ pub fn init_tracing_with_default(default: &str) {
         .with_ansi(colour)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_service_stops_its_background_tasks_drops_its_state_and_frees_its_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path(), &[]).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let router = tonic::transport::Server::builder().add_service(Elsewhere::<NationalHubService>::new("a test", "nobody"));
+        let stopped = Arc::new(AtomicBool::new(false));
+        let mut background = Background::new();
+        background.spawn("waiter", {
+            let stopped = stopped.clone();
+            let mut stop = background.stopped();
+            async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+                stopped.store(true, Ordering::SeqCst);
+            }
+        });
+        // The state holds a handle of the store, as a server's does.
+        let state = store.clone();
+        run_service(router, &["gongji.v1.NationalHub"], listener, async {}, background, state, store)
+            .await
+            .unwrap();
+        assert!(
+            stopped.load(Ordering::SeqCst),
+            "the background task was told to stop and waited for"
+        );
+        // Released: the data directory opens again at once.
+        crate::store::Store::open(dir.path(), &[]).expect("the store was released");
+    }
 }

@@ -1,11 +1,14 @@
 //! How the hub is configured: flags with environment fallbacks, and the
-//! province registry from flags or a JSON file.
+//! province registry from flags or a JSON file. Reads only its flags and
+//! files; knows nothing of the flows.
 
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
 use clap::Parser;
 use gongji_common::{peer::Deadlines, ProvinceCode};
 use serde::{Deserialize, Serialize};
+
+use crate::domain::PrepaidPolicy;
 
 /// The Gongji national hub: routes every cross-province transaction, stamps
 /// its month and keeps each province's running position.
@@ -182,12 +185,12 @@ impl HubConfig {
     }
 
     /// The prepaid policy these flags describe.
-    pub fn prepaid_policy(&self) -> Result<crate::service::PrepaidPolicy, String> {
+    pub fn prepaid_policy(&self) -> Result<PrepaidPolicy, String> {
         let money = |flag: &str, text: &str| gongji_common::Money::parse_unsigned(flag, text).map_err(|e| e.to_string());
         if self.prepaid_yellow_percent > self.prepaid_red_percent {
             return Err("--prepaid-yellow-percent must not exceed --prepaid-red-percent".into());
         }
-        Ok(crate::service::PrepaidPolicy {
+        Ok(PrepaidPolicy {
             opening: money("--opening-prepaid", &self.opening_prepaid)?,
             floor: money("--prepaid-floor", &self.prepaid_floor)?,
             yellow_percent: self.prepaid_yellow_percent,

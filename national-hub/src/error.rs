@@ -1,7 +1,11 @@
-//! The hub's one error type and its one mapping to gRPC status codes.
+//! The hub's one error type and which kind of failure each of its variants
+//! is (`gongji_common::status::Failure` gives each kind its gRPC code).
+//! Business refusals are not errors: they are recorded declines.
 
-use gongji_common::{contract::NoticeRefusal, money::Overflow, store::StoreError, FieldError};
+use gongji_common::{contract::NoticeRefusal, money::Overflow, status::Failure, store::StoreError, FieldError};
 use tonic::Status;
+
+use crate::domain::Refusal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -36,32 +40,40 @@ impl HubError {
         HubError::NotFound { what, id: id.to_string() }
     }
 
-    pub fn reused(what: &str, id: impl std::fmt::Display) -> HubError {
-        HubError::AlreadyExists(format!("{what} id {id} was already used with different content"))
+    /// The kind of failure this is.
+    pub fn failure(&self) -> Failure {
+        match self {
+            HubError::InvalidArgument(_) => Failure::InvalidArgument,
+            HubError::NotFound { .. } | HubError::Missing(_) => Failure::NotFound,
+            HubError::AlreadyExists(_) => Failure::AlreadyExists,
+            HubError::Unavailable(_) => Failure::Unavailable,
+            HubError::FailedPrecondition(_) => Failure::FailedPrecondition,
+            HubError::NoticeRefused(refusal) => match refusal {
+                NoticeRefusal::Unknown { .. } => Failure::NotFound,
+                NoticeRefusal::WrongId { .. } => Failure::InvalidArgument,
+                refusal if refusal.is_not_a_party() => Failure::PermissionDenied,
+                _ => Failure::FailedPrecondition,
+            },
+            HubError::Store(store) => Failure::of_store(store),
+            HubError::Overflow(_) | HubError::Internal(_) => Failure::Internal,
+        }
+    }
+}
+
+/// A decision's refusal, answered to the caller.
+impl From<Refusal> for HubError {
+    fn from(refusal: Refusal) -> HubError {
+        match refusal {
+            Refusal::AlreadyExists(why) => HubError::AlreadyExists(why),
+            Refusal::FailedPrecondition(why) => HubError::FailedPrecondition(why),
+            Refusal::Broken(why) => HubError::Store(StoreError::Invariant(why)),
+        }
     }
 }
 
 impl From<HubError> for Status {
     fn from(error: HubError) -> Status {
-        let message = error.to_string();
-        match error {
-            HubError::InvalidArgument(_) => Status::invalid_argument(message),
-            HubError::NotFound { .. } | HubError::Missing(_) => Status::not_found(message),
-            HubError::AlreadyExists(_) => Status::already_exists(message),
-            HubError::Unavailable(_) => Status::unavailable(message),
-            HubError::FailedPrecondition(_) => Status::failed_precondition(message),
-            HubError::NoticeRefused(refusal) => match refusal {
-                NoticeRefusal::Unknown { .. } => Status::not_found(message),
-                NoticeRefusal::WrongId { .. } => Status::invalid_argument(message),
-                refusal if refusal.is_not_a_party() => Status::permission_denied(message),
-                _ => Status::failed_precondition(message),
-            },
-            HubError::Store(store) if store.is_unavailable() => Status::unavailable(message),
-            HubError::Store(_) | HubError::Overflow(_) | HubError::Internal(_) => {
-                tracing::error!(%message, "internal error");
-                Status::internal(message)
-            }
-        }
+        error.failure().status(error.to_string())
     }
 }
 

@@ -1,20 +1,18 @@
 //! The Gongji national hub: routes every cross-province transaction, stamps
 //! its month and keeps each province's running position.
 //!
-//! Layout: `domain` (records, no I/O), `store` (trees and key layouts),
-//! `service` (the flows), `province_client` (calls to nodes), `recovery`
-//! (pending transactions), `api` (gRPC adapters), `config`.
+//! Layout, the same as a province node's (see `docs/ARCHITECTURE.md`):
+//! `api` (gRPC adapters) → `service` (each flow as load → decide → apply,
+//! and the recovery pass) → `domain` (the rules: records and pure
+//! decisions, no I/O); `store` (trees, keys and accounts), `province_client`
+//! (the only way out, to the nodes), `config`, `error`. Start-up and
+//! shutdown are `gongji_common::server::run_service`'s.
 
 pub mod api;
-pub mod audit;
 pub mod config;
 pub mod domain;
 pub mod error;
-pub mod gauges;
-pub mod months;
-pub mod prepaid;
 pub mod province_client;
-pub mod recovery;
 pub mod service;
 pub mod store;
 
@@ -107,31 +105,22 @@ pub async fn run_with_metrics(
         }
     }));
 
-    let (stop_recovery, stopped) = tokio::sync::watch::channel(false);
-    let sender = tokio::spawn({
+    let mut background = server::Background::new();
+    background.spawn("outbox", {
         let hub = hub.clone();
-        let stopped = stopped.clone();
+        let stopped = background.stopped();
         async move { hub.run_outbox(stopped).await }
     });
-    let recovery = tokio::spawn({
+    background.spawn("recovery", {
         let hub = hub.clone();
-        gongji_common::pending::every(config.recovery_interval(), stopped, move || {
+        gongji_common::pending::every(config.recovery_interval(), background.stopped(), move || {
             let hub = hub.clone();
             async move {
-                recovery::resolve_pending(&hub).await;
+                service::resolve_pending(&hub).await;
             }
         })
     });
-    let exporter = metrics_listener.map(|listener| {
-        tracing::info!(
-            listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
-            "serving metrics at /metrics"
-        );
-        let mut stopped = stop_recovery.subscribe();
-        tokio::spawn(gongji_common::metrics::serve(listener, metrics.clone(), async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        }))
-    });
+    background.serve_metrics(metrics_listener, &metrics);
 
     tracing::info!(
         listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
@@ -158,13 +147,8 @@ pub async fn run_with_metrics(
             "the national hub",
             "each province's node",
         ));
-    let served = server::serve(router, SERVICES, listener, shutdown, server::DEFAULT_GRACE, hub.store().failed()).await;
-
-    let _ = stop_recovery.send(true);
-    server::wait_for_tasks([("recovery", Some(recovery)), ("outbox", Some(sender)), ("metrics", exporter)]).await;
     let store = hub.store().clone();
-    drop((hub, metrics));
-    server::release_store(store).await;
+    let served = server::run_service(router, SERVICES, listener, shutdown, background, (hub, metrics), store).await;
     tracing::info!("national hub stopped");
     served?;
     Ok(())

@@ -2,7 +2,7 @@
 //! registered province, with a deadline on every call. Answers come back as
 //! domain types: a decision, or `Unanswered` when the outcome is unknown.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use gongji_common::{
     auth::Credential,
@@ -21,6 +21,7 @@ type Authenticated = tonic::service::interceptor::InterceptedService<Channel, Cr
 /// The registry of provinces with a client for each.
 pub struct Provinces {
     entries: BTreeMap<ProvinceCode, (ProvinceEntry, ProvinceLinkClient<Authenticated>)>,
+    codes: BTreeSet<ProvinceCode>,
     deadlines: Deadlines,
 }
 
@@ -39,11 +40,17 @@ impl Provinces {
             let channel = peer::lazy_channel(&entry.address, deadlines, tls).map_err(|e| format!("province {code}: {e}"))?;
             entries.insert(code, (entry, ProvinceLinkClient::with_interceptor(channel, credential.clone())));
         }
-        Ok(Provinces { entries, deadlines })
+        let codes = entries.keys().copied().collect();
+        Ok(Provinces { entries, codes, deadlines })
     }
 
     pub fn contains(&self, code: ProvinceCode) -> bool {
         self.entries.contains_key(&code)
+    }
+
+    /// The codes of the registered provinces: those the hub serves.
+    pub fn codes(&self) -> &BTreeSet<ProvinceCode> {
+        &self.codes
     }
 
     pub fn entries(&self) -> impl Iterator<Item = &ProvinceEntry> {

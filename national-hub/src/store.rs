@@ -1,4 +1,5 @@
-//! The hub's trees and key layouts, in one place.
+//! The hub's trees, key layouts and accounts, in one place. Only `service`
+//! (and the self-check) reads and writes them; `domain` never sees them.
 //!
 //! | tree             | key                              | value             |
 //! |------------------|----------------------------------|-------------------|
@@ -30,11 +31,11 @@ use gongji_common::{
     oplog::Logged,
     outbox::Queued,
     statement::Summer,
-    store::{key, key_prefix, Account, AccountKind},
+    store::{key, key_prefix, Account, AccountKind, JournalEntry, Posting},
     Id, Money, Period, ProvinceCode,
 };
 
-use crate::domain::{GrantRecord, HubLine, HubTransaction, MonthRecord, PairLine, PrepaidOp};
+use crate::domain::{Entry, GrantRecord, HubAccount, HubLine, HubTransaction, MonthRecord, PairLine, PrepaidOp};
 
 gongji_common::tables! {
     TRANSACTIONS: str => HubTransaction = "transactions";
@@ -115,4 +116,32 @@ pub fn deposits(province: ProvinceCode) -> Account {
 /// A province's position in a month.
 pub fn position(province: ProvinceCode, period: Period) -> Account {
     Account::new(AccountKind::Position, format!("{province}/{period}"))
+}
+
+/// The store's account of one of the hub's accounts.
+pub fn account(account: &HubAccount) -> Account {
+    match account {
+        HubAccount::Position(province, period) => position(*province, *period),
+        HubAccount::Unsettled(province) => unsettled(*province),
+        HubAccount::Prepaid(province) => prepaid(*province),
+        HubAccount::Deposits(province) => deposits(*province),
+        HubAccount::PaidOut(province) => paid_out(*province),
+    }
+}
+
+/// The store's journal entry of a decision's entry.
+pub fn journal_entry(entry: &Entry) -> JournalEntry {
+    JournalEntry {
+        reference: entry.reference.clone(),
+        memo: entry.memo.clone(),
+        at: entry.at,
+        postings: entry
+            .legs
+            .iter()
+            .map(|leg| Posting {
+                account: account(&leg.account),
+                amount: leg.amount,
+            })
+            .collect(),
+    }
 }

@@ -2,24 +2,13 @@
 
 use std::sync::Arc;
 
-use gongji_common::{
-    access::Principal,
-    contract::{Decline, TxKind},
-    oplog::OpLog,
-    period::timestamp,
-    Id, Period, ProvinceCode,
-};
+use gongji_common::{access::Principal, contract::TxKind, oplog::OpLog, Id, Period, ProvinceCode};
 use gongji_proto::v1::{self as pb, national_hub_server::NationalHub};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::months;
-use crate::{
-    domain::{HubTransaction, TxBody},
-    error::HubError,
-    prepaid::PrepaidCommand,
-    service::Hub,
-};
+use super::convert::{self, transaction_to_pb};
+use crate::{domain::PrepaidCommand, error::HubError, service::Hub};
 
 pub struct OperatorApi {
     hub: Arc<Hub>,
@@ -28,36 +17,6 @@ pub struct OperatorApi {
 impl OperatorApi {
     pub fn new(hub: Arc<Hub>) -> OperatorApi {
         OperatorApi { hub }
-    }
-}
-
-fn transaction_to_pb(record: &HubTransaction) -> pb::Transaction {
-    let (decline_reason, message) = Decline::to_pb_parts(record.decline.as_ref());
-    let body = &record.body;
-    let (payment_id, person_id) = match body {
-        TxBody::Payment(_) => (String::new(), String::new()),
-        TxBody::Refund(r) => (r.payment.payment_id.to_string(), String::new()),
-        TxBody::Reversal(p) => (p.payment_id.to_string(), String::new()),
-        TxBody::Transfer(t) => (String::new(), t.person_id.to_string()),
-    };
-    pb::Transaction {
-        transaction_id: body.id().to_string(),
-        kind: body.kind().to_pb() as i32,
-        payer_province: body.payer().to_string(),
-        payee_province: body.payee().to_string(),
-        amount: body.amount().to_string(),
-        period: record.period.to_string(),
-        status: record.status.to_pb() as i32,
-        decline_reason,
-        message,
-        relationship_id: body.relationship_id().map(|r| r.to_string()).unwrap_or_default(),
-        payer_position: record.payer_position.map(|m| m.to_string()).unwrap_or_default(),
-        payee_position: record.payee_position.map(|m| m.to_string()).unwrap_or_default(),
-        recorded_at: Some(timestamp(record.recorded_at)),
-        decided_at: record.decided_at.map(timestamp),
-        payment_id,
-        person_id,
-        reversal_period: record.reversal_period.map(|p| p.to_string()).unwrap_or_default(),
     }
 }
 
@@ -130,7 +89,7 @@ impl NationalHub for OperatorApi {
     }
 
     async fn get_positions(&self, request: Request<pb::GetPositionsRequest>) -> Result<Response<pb::Positions>, Status> {
-        let period = months::period_or_open(&self.hub, &request.get_ref().period)?;
+        let period = convert::period_or_open(&self.hub, &request.get_ref().period)?;
         let mut positions = Vec::new();
         for entry in self.hub.provinces().entries() {
             positions.push(pb::Position {
@@ -147,21 +106,21 @@ impl NationalHub for OperatorApi {
     async fn close_month(&self, request: Request<pb::CloseMonthRequest>) -> Result<Response<pb::Month>, Status> {
         let period = match request.get_ref().period.as_str() {
             "" => None,
-            text => Some(months::period(text)?),
+            text => Some(convert::period(text)?),
         };
         let view = self.hub.close_month(period).await?;
-        Ok(Response::new(months::month_to_pb(&view)))
+        Ok(Response::new(convert::month_to_pb(&view)))
     }
 
     async fn get_month(&self, request: Request<pb::GetMonthRequest>) -> Result<Response<pb::Month>, Status> {
-        let period = months::period_or_open(&self.hub, &request.get_ref().period)?;
-        Ok(Response::new(months::month_to_pb(&self.hub.month(period)?)))
+        let period = convert::period_or_open(&self.hub, &request.get_ref().period)?;
+        Ok(Response::new(convert::month_to_pb(&self.hub.month(period)?)))
     }
 
     async fn get_clearing(&self, request: Request<pb::GetClearingRequest>) -> Result<Response<pb::Clearing>, Status> {
-        let period = months::period(&request.get_ref().period)?;
+        let period = convert::period(&request.get_ref().period)?;
         let clearing = self.hub.clearing(period)?;
-        Ok(Response::new(months::clearing_to_pb(period, &clearing)?))
+        Ok(Response::new(convert::clearing_to_pb(period, &clearing)?))
     }
 
     async fn settle_month(&self, request: Request<pb::SettleMonthRequest>) -> Result<Response<pb::Settlement>, Status> {
@@ -169,7 +128,7 @@ impl NationalHub for OperatorApi {
         // hub knows no names).
         let client = Principal::of(&request)?.clone();
         let request = request.into_inner();
-        let period = months::period(&request.period)?;
+        let period = convert::period(&request.period)?;
         let reason = request.override_reason.trim();
         let operator = match (request.operator.trim(), client.name.as_str()) {
             ("", "anonymous") => "unnamed operator".to_owned(),
@@ -180,7 +139,7 @@ impl NationalHub for OperatorApi {
             .hub
             .settle_month(period, (!reason.is_empty()).then(|| reason.to_owned()), operator)
             .await?;
-        Ok(Response::new(months::settlement_to_pb(period, &settlement)))
+        Ok(Response::new(convert::settlement_to_pb(period, &settlement)))
     }
 
     async fn deposit_prepaid(&self, request: Request<pb::PrepaidOperationRequest>) -> Result<Response<pb::PrepaidOperation>, Status> {
@@ -192,7 +151,7 @@ impl NationalHub for OperatorApi {
     }
 
     async fn get_prepaid(&self, _: Request<pb::GetPrepaidRequest>) -> Result<Response<pb::PrepaidStatus>, Status> {
-        let provinces = self.hub.prepaid_status()?.iter().map(months::prepaid_to_pb).collect();
+        let provinces = self.hub.prepaid_status()?.iter().map(convert::prepaid_to_pb).collect();
         Ok(Response::new(pb::PrepaidStatus { provinces }))
     }
 
@@ -213,9 +172,9 @@ impl NationalHub for OperatorApi {
 
     async fn stream_lines(&self, request: Request<pb::StatementRequest>) -> Result<Response<Self::StreamLinesStream>, Status> {
         let request = request.into_inner();
-        let period = months::period(&request.period)?;
+        let period = convert::period(&request.period)?;
         let province = ProvinceCode::parse("province", &request.province).map_err(HubError::from)?;
-        Ok(Response::new(months::statement_stream(self.hub.clone(), period, province)))
+        Ok(Response::new(convert::statement_stream(self.hub.clone(), period, province)))
     }
 
     async fn list_operator_actions(
@@ -232,6 +191,6 @@ impl OperatorApi {
         let command = PrepaidCommand::parse(&r.operation_id, &r.province, &r.amount, &r.operator, &r.reason, withdrawal, r.force)
             .map_err(HubError::from)?;
         let op = self.hub.prepaid_operation(command.clone()).await?;
-        Ok(Response::new(months::prepaid_op_to_pb(command.operation_id.as_str(), &op)))
+        Ok(Response::new(convert::prepaid_op_to_pb(command.operation_id.as_str(), &op)))
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use gongji_common::{
     auth::Caller,
-    contract::{acceptance_to_pb, CrossPayment, CrossRefund, CrossTransfer, Decline, Grant, Notice, TxStatus},
+    contract::{acceptance_to_pb, CrossPayment, CrossRefund, CrossTransfer, Grant, Notice},
     metrics::{Kind, Metrics},
     FieldError, ProvinceCode,
 };
@@ -13,12 +13,8 @@ use gongji_proto::v1::{self as pb, hub_router_server::HubRouter};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::months;
-use crate::{
-    domain::TxBody,
-    error::HubError,
-    service::{Hub, RouteOutcome},
-};
+use super::convert::{self, route_answer};
+use crate::{domain::TxBody, error::HubError, service::Hub};
 
 pub struct RouterApi {
     hub: Arc<Hub>,
@@ -46,12 +42,7 @@ impl RouterApi {
         let body = body.map_err(HubError::from)?;
         // Payments and refunds come from the beneficiary's province (where the
         // institution is); a transfer from the releasing province.
-        let origin = match &body {
-            TxBody::Payment(p) | TxBody::Reversal(p) => p.beneficiary_province,
-            TxBody::Refund(r) => r.payment.beneficiary_province,
-            TxBody::Transfer(t) => t.from_province,
-        };
-        check(caller, origin, &format!("this {}", body.kind().as_str()))?;
+        check(caller, body.origin(), &format!("this {}", body.kind().as_str()))?;
         let outcome = self.hub.route(body).await?;
         Ok(Response::new(route_answer(&outcome)))
     }
@@ -66,21 +57,6 @@ fn check(caller: Option<Caller>, origin: ProvinceCode, what: &str) -> Result<(),
         ))),
         Some(_) => Ok(()),
         None => Err(Status::internal("the link gate did not run")),
-    }
-}
-
-fn route_answer(outcome: &RouteOutcome) -> pb::RouteAnswer {
-    let (decline_reason, message) = Decline::to_pb_parts(outcome.decision.as_ref().err());
-    let status = if outcome.decision.is_ok() {
-        TxStatus::Approved
-    } else {
-        TxStatus::Declined
-    };
-    pb::RouteAnswer {
-        status: status.to_pb() as i32,
-        decline_reason,
-        message,
-        period: outcome.period.to_string(),
     }
 }
 
@@ -163,31 +139,31 @@ impl HubRouter for RouterApi {
     async fn stream_statement(&self, request: Request<pb::StatementRequest>) -> Result<Response<Self::StreamStatementStream>, Status> {
         let caller = request.extensions().get::<Caller>().copied();
         let request = request.into_inner();
-        let period = months::period(&request.period)?;
+        let period = convert::period(&request.period)?;
         let province = ProvinceCode::parse("province", &request.province).map_err(HubError::from)?;
         check(caller, province, "another province's statement")?;
         self.hub.clearing(period)?;
-        Ok(Response::new(months::statement_stream(self.hub.clone(), period, province)))
+        Ok(Response::new(convert::statement_stream(self.hub.clone(), period, province)))
     }
 
     async fn confirm_month(&self, request: Request<pb::MonthConfirmation>) -> Result<Response<pb::Month>, Status> {
         let caller = request.extensions().get::<Caller>().copied();
         let request = request.into_inner();
-        let period = months::period(&request.period)?;
+        let period = convert::period(&request.period)?;
         let province = ProvinceCode::parse("province", &request.province).map_err(HubError::from)?;
         check(caller, province, "another province's confirmation")?;
         let view = self.hub.confirm_month(period, province, &request.digest).await?;
-        Ok(Response::new(months::month_to_pb(&view)))
+        Ok(Response::new(convert::month_to_pb(&view)))
     }
 
     async fn dispute_month(&self, request: Request<pb::MonthDispute>) -> Result<Response<pb::Month>, Status> {
         let caller = request.extensions().get::<Caller>().copied();
         let request = request.into_inner();
-        let period = months::period(&request.period)?;
+        let period = convert::period(&request.period)?;
         let province = ProvinceCode::parse("province", &request.province).map_err(HubError::from)?;
         check(caller, province, "another province's dispute")?;
-        let dispute = months::dispute_from_pb(&request).map_err(HubError::from)?;
+        let dispute = convert::dispute_from_pb(&request).map_err(HubError::from)?;
         let view = self.hub.dispute_month(period, province, dispute).await?;
-        Ok(Response::new(months::month_to_pb(&view)))
+        Ok(Response::new(convert::month_to_pb(&view)))
     }
 }

@@ -1,10 +1,12 @@
-//! What the hub records: cross-province transactions (payments, refunds,
-//! reversals, account transfers) with their month stamp and the positions
-//! they leave, and the directory of grants it routed.
+//! A cross-province transaction as the hub records it (payments, refunds,
+//! reversals, account transfers, with their month stamp and the positions
+//! they leave), and the two rules every routed transaction meets first: it
+//! crosses a border, and the hub serves both its provinces.
+
+use std::collections::BTreeSet;
 
 use gongji_common::{
-    contract::{CrossPayment, CrossRefund, CrossTransfer, Decline, DeclineReason, Grant, TxKind, TxStatus},
-    period::now_millis,
+    contract::{CrossPayment, CrossRefund, CrossTransfer, Decline, DeclineReason, TxKind, TxStatus},
     FieldError, Id, Money, Period, ProvinceCode,
 };
 use serde::{Deserialize, Serialize};
@@ -38,11 +40,11 @@ impl TxBody {
         }
     }
 
+    /// Its key among the hub's transactions: kinds have their own id spaces.
     pub fn key(&self) -> String {
         self.kind().key(self.id())
     }
 
-    /// The province that owes the amount.
     /// The province whose node started the transaction and records it.
     pub fn origin(&self) -> ProvinceCode {
         match self {
@@ -52,6 +54,7 @@ impl TxBody {
         }
     }
 
+    /// The province that owes the amount.
     pub fn payer(&self) -> ProvinceCode {
         match self {
             TxBody::Payment(p) => p.donor_province,
@@ -116,7 +119,8 @@ pub struct HubTransaction {
 }
 
 impl HubTransaction {
-    pub fn pending(body: TxBody, period: Period) -> HubTransaction {
+    /// A transaction recorded `now`, stamped with `period`, not yet decided.
+    pub fn pending(body: TxBody, period: Period, now: i64) -> HubTransaction {
         HubTransaction {
             body,
             period,
@@ -124,7 +128,7 @@ impl HubTransaction {
             decline: None,
             payer_position: None,
             payee_position: None,
-            recorded_at: now_millis(),
+            recorded_at: now,
             decided_at: None,
             reversal_period: None,
         }
@@ -148,30 +152,8 @@ impl HubTransaction {
     }
 }
 
-/// A grant routed by the hub: the directory entry of a cross-province relationship.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GrantRecord {
-    pub grant: Grant,
-    pub status: TxStatus,
-    pub decline: Option<Decline>,
-    pub recorded_at: i64,
-    pub decided_at: Option<i64>,
-}
-
-impl GrantRecord {
-    pub fn answer(&self) -> Option<Result<(), Decline>> {
-        match self.status {
-            TxStatus::Pending => None,
-            TxStatus::Approved => Some(Ok(())),
-            TxStatus::Declined | TxStatus::Reversed => Some(Err(self
-                .decline
-                .clone()
-                .unwrap_or_else(|| Decline::new(DeclineReason::RefusedByPeer, "declined")))),
-        }
-    }
-}
-
-/// A transaction between two provinces must cross a border.
+/// "A transaction between two provinces crosses a border": both sides in
+/// one province is bad input (`field` names the side that should differ).
 pub fn check_crosses(field: &str, from: ProvinceCode, to: ProvinceCode) -> Result<(), FieldError> {
     if from == to {
         Err(FieldError::new(
@@ -183,104 +165,15 @@ pub fn check_crosses(field: &str, from: ProvinceCode, to: ProvinceCode) -> Resul
     }
 }
 
-/// The stage of a month at the hub.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MonthState {
-    Open,
-    Closing,
-    Closed,
-    Reconciled,
-    Settled,
-}
-
-impl MonthState {
-    /// Cleared: nothing stamped with it can change any more.
-    pub fn is_cleared(self) -> bool {
-        self >= MonthState::Closed
+/// "The hub routes only between provinces it serves": declined
+/// PROVINCE_NOT_CONNECTED, naming the first of `provinces` it does not
+/// serve (of those `registered`).
+pub fn check_connected(registered: &BTreeSet<ProvinceCode>, provinces: [ProvinceCode; 2]) -> Result<(), Decline> {
+    match provinces.into_iter().find(|p| !registered.contains(p)) {
+        Some(missing) => Err(Decline::new(
+            DeclineReason::ProvinceNotConnected,
+            format!("province {missing} is not connected to the national hub"),
+        )),
+        None => Ok(()),
     }
-}
-
-/// A month from its close on: its clearing, the provinces' answers, its settlement.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MonthRecord {
-    pub period: Period,
-    pub state: MonthState,
-    pub closed_at: i64,
-    pub cleared_at: Option<i64>,
-    pub clearing: Option<ClearingResult>,
-    pub confirmed: std::collections::BTreeMap<ProvinceCode, String>,
-    pub disputes: std::collections::BTreeMap<ProvinceCode, Dispute>,
-    pub settlement: Option<SettlementRecord>,
-}
-
-/// The clearing (清分) of a month.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClearingResult {
-    /// Approved transactions stamped with the month.
-    pub transactions: u64,
-    /// Gross and count per ordered pair and kind, ordered.
-    pub lines: Vec<PairLine>,
-    /// Each province's statement totals (with its digest), by code.
-    pub provinces: std::collections::BTreeMap<ProvinceCode, gongji_common::statement::Totals>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PairLine {
-    pub payer: ProvinceCode,
-    pub payee: ProvinceCode,
-    pub kind: TxKind,
-    pub count: u64,
-    pub gross: Money,
-}
-
-/// A province's dispute of its statement.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Dispute {
-    pub digest: String,
-    pub only_at_hub: u64,
-    pub only_at_node: u64,
-    pub amount_differs: u64,
-    pub counterpart_differs: u64,
-    pub detail: String,
-    pub at: i64,
-}
-
-/// The settlement (清算) of a month.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SettlementRecord {
-    pub lines: Vec<SettleLine>,
-    pub override_reason: Option<String>,
-    pub operator: String,
-    pub at: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SettleLine {
-    pub province: ProvinceCode,
-    pub net: Money,
-    pub drawn: Money,
-    pub paid: Money,
-}
-
-/// A statement line at the hub, with the province it belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HubLine {
-    pub owner: ProvinceCode,
-    pub line: gongji_common::statement::Line,
-}
-
-/// A deposit into or a withdrawal from a province's prepaid funds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PrepaidOp {
-    pub withdrawal: bool,
-    pub province: ProvinceCode,
-    pub amount: Money,
-    pub operator: String,
-    pub reason: String,
-    pub at: i64,
-    pub balance_after: Money,
-    /// A withdrawal below the required level, on purpose (`force`).
-    #[serde(default)]
-    pub forced: bool,
 }

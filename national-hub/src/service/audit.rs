@@ -2,7 +2,8 @@
 //! `gongji_common::store::audit`) plus the hub's own rules — each month's
 //! positions sum to zero and equal the provinces' statement lines, the
 //! sums the clearing reads equal the lines, and a payment cancelled by a
-//! reversal never reached a statement.
+//! reversal never reached a statement. It reads one snapshot and writes
+//! nothing.
 
 use std::collections::BTreeMap;
 
@@ -11,14 +12,14 @@ use gongji_common::{
     pending::Waiting,
     statement::{Direction, Summer},
     store::{audit::BooksCheck, Reads},
-    Money, Period, ProvinceCode,
+    Money,
 };
 
+use super::Hub;
 use crate::{
     domain::{HubLine, TxBody},
     error::HubResult,
-    service::Hub,
-    store::{self, MONTHS, PAIR_SUMS, STATEMENT, STATEMENT_SUMS, TRANSACTIONS},
+    store::{self, PAIR_SUMS, STATEMENT, STATEMENT_SUMS, TRANSACTIONS},
 };
 
 impl Hub {
@@ -157,29 +158,5 @@ impl Hub {
         }
         let waiting = Waiting::read(&snapshot, store::PENDING, store::OUTBOX)?;
         Ok((check, waiting))
-    }
-
-    /// Every month stamped so far, oldest first (the last is the open one).
-    pub fn periods(&self) -> HubResult<Vec<Period>> {
-        let mut periods: Vec<Period> = self
-            .store
-            .scan_prefix(MONTHS, b"")
-            .map(|item| Ok(item?.1.period))
-            .collect::<HubResult<_>>()?;
-        periods.push(self.open_period()?);
-        periods.sort();
-        periods.dedup();
-        Ok(periods)
-    }
-
-    /// One province's lines of any month in `books` (the store, or a
-    /// snapshot), in statement order; lazily.
-    pub fn lines(
-        books: &impl Reads,
-        period: Period,
-        province: ProvinceCode,
-    ) -> impl Iterator<Item = HubResult<gongji_common::statement::Line>> + '_ {
-        let prefix = gongji_common::store::key_prefix(&[period.to_string().as_bytes(), province.as_str().as_bytes()]);
-        books.scan_prefix(STATEMENT, &prefix).map(|item| Ok(item?.1.line))
     }
 }

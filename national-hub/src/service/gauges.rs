@@ -3,7 +3,12 @@
 
 use gongji_common::metrics::{queue_gauges, Exposition};
 
-use crate::{error::HubResult, months::state_word, prepaid::Level, service::Hub, store::PENDING};
+use super::Hub;
+use crate::{
+    domain::{Level, MonthState, ProvincePrepaid},
+    error::HubResult,
+    store::PENDING,
+};
 
 /// The hub's description for `GetHubInfo`.
 pub struct HubInfo {
@@ -15,13 +20,16 @@ pub struct HubInfo {
 }
 
 /// Reads one number of a province's prepaid funds.
-type Reading = fn(&crate::prepaid::ProvincePrepaid) -> f64;
+type Reading = fn(&ProvincePrepaid) -> f64;
 
 const LEVELS: [(Level, &str); 3] = [(Level::Green, "green"), (Level::Yellow, "yellow"), (Level::Red, "red")];
-const STATES: [crate::domain::MonthState; 5] = {
-    use crate::domain::MonthState::*;
-    [Open, Closing, Closed, Reconciled, Settled]
-};
+const STATES: [MonthState; 5] = [
+    MonthState::Open,
+    MonthState::Closing,
+    MonthState::Closed,
+    MonthState::Reconciled,
+    MonthState::Settled,
+];
 
 impl Hub {
     pub fn info(&self) -> HubResult<HubInfo> {
@@ -95,7 +103,7 @@ impl Hub {
             months.iter().flat_map(|(period, state)| {
                 STATES.iter().map(move |candidate| {
                     (
-                        vec![("period", period.to_string()), ("state", state_word(*candidate).to_owned())],
+                        vec![("period", period.to_string()), ("state", candidate.word().to_owned())],
                         if candidate == state { 1.0 } else { 0.0 },
                     )
                 })

@@ -1,9 +1,11 @@
-//! Wire forms of months, clearings, settlements and prepaid funds, shared
-//! by the operators' and the nodes' services.
+//! Wire forms of the hub's answers (routed transactions, months,
+//! clearings, settlements, prepaid funds) and of the requests that carry
+//! more than a field, shared by the operators' and the nodes' services.
 
 use std::sync::Arc;
 
 use gongji_common::{
+    contract::{Decline, TxStatus},
     period::timestamp,
     statement::{Summer, Totals},
     FieldError, Period, ProvinceCode,
@@ -13,11 +15,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::{
-    domain::{ClearingResult, Dispute, MonthState, PrepaidOp, SettlementRecord},
+    domain::{ClearingResult, Dispute, HubTransaction, Level, MonthState, PrepaidOp, ProvincePrepaid, SettlementRecord, TxBody},
     error::HubError,
-    months::MonthView,
-    prepaid::{Level, ProvincePrepaid},
-    service::Hub,
+    service::{Hub, MonthView, RouteOutcome},
 };
 
 /// A month named on the wire, or the open month when empty.
@@ -218,4 +218,51 @@ pub fn statement_stream(hub: Arc<Hub>, period: Period, province: ProvinceCode) -
         let _ = sender.blocking_send(item);
     });
     ReceiverStream::new(receiver)
+}
+
+/// A routed transaction's answer to the node that routed it.
+pub fn route_answer(outcome: &RouteOutcome) -> pb::RouteAnswer {
+    let (decline_reason, message) = Decline::to_pb_parts(outcome.decision.as_ref().err());
+    let status = if outcome.decision.is_ok() {
+        TxStatus::Approved
+    } else {
+        TxStatus::Declined
+    };
+    pb::RouteAnswer {
+        status: status.to_pb() as i32,
+        decline_reason,
+        message,
+        period: outcome.period.to_string(),
+    }
+}
+
+/// A transaction as the operators see it.
+pub fn transaction_to_pb(record: &HubTransaction) -> pb::Transaction {
+    let (decline_reason, message) = Decline::to_pb_parts(record.decline.as_ref());
+    let body = &record.body;
+    let (payment_id, person_id) = match body {
+        TxBody::Payment(_) => (String::new(), String::new()),
+        TxBody::Refund(r) => (r.payment.payment_id.to_string(), String::new()),
+        TxBody::Reversal(p) => (p.payment_id.to_string(), String::new()),
+        TxBody::Transfer(t) => (String::new(), t.person_id.to_string()),
+    };
+    pb::Transaction {
+        transaction_id: body.id().to_string(),
+        kind: body.kind().to_pb() as i32,
+        payer_province: body.payer().to_string(),
+        payee_province: body.payee().to_string(),
+        amount: body.amount().to_string(),
+        period: record.period.to_string(),
+        status: record.status.to_pb() as i32,
+        decline_reason,
+        message,
+        relationship_id: body.relationship_id().map(|r| r.to_string()).unwrap_or_default(),
+        payer_position: record.payer_position.map(|m| m.to_string()).unwrap_or_default(),
+        payee_position: record.payee_position.map(|m| m.to_string()).unwrap_or_default(),
+        recorded_at: Some(timestamp(record.recorded_at)),
+        decided_at: record.decided_at.map(timestamp),
+        payment_id,
+        person_id,
+        reversal_period: record.reversal_period.map(|p| p.to_string()).unwrap_or_default(),
+    }
 }

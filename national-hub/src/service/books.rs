@@ -1,0 +1,96 @@
+//! Writing what decisions say about the hub's books: a booking of an
+//! approved transaction (positions, statement lines, the clearing's sums),
+//! a journal entry, a province's reservation; and reading the books a
+//! decision needs: a province's prepaid funds, a transaction's month.
+
+use gongji_common::{
+    store::{Tx, TxFail},
+    Money, ProvinceCode,
+};
+
+use super::{broken, Hub};
+use crate::{
+    domain::{
+        books::{self, Books},
+        prepaid::Reservation,
+        Entry, Funds, HubTransaction,
+    },
+    store::{self, MONTHS, PAIR_SUMS, RESERVED, STATEMENT, STATEMENT_SUMS, TRANSACTIONS, TX_BY_PERIOD, TX_BY_PROVINCE},
+};
+
+impl Hub {
+    /// Books an approved `record` into its month at `now` (see
+    /// `domain::books`): loads the month's books as this transaction sees
+    /// them, so that a payment and its credit back booked in one
+    /// transaction add up, and records the positions on `record`.
+    pub(super) fn book(tx: &Tx, record: &mut HubTransaction, now: i64) -> Result<(), TxFail> {
+        let body = &record.body;
+        let (payer, payee, period) = (body.payer(), body.payee(), record.period);
+        let kind = body.kind().as_str();
+        let loaded = Books {
+            month: tx.get(MONTHS, period.to_string().as_bytes())?.map(|month| month.state),
+            payer_position: tx.balance(&store::position(payer, period))?,
+            payee_position: tx.balance(&store::position(payee, period))?,
+            payer_sums: tx
+                .get(STATEMENT_SUMS, &store::statement_sums_key(period, payer))?
+                .unwrap_or_default(),
+            payee_sums: tx
+                .get(STATEMENT_SUMS, &store::statement_sums_key(period, payee))?
+                .unwrap_or_default(),
+            pair: tx.get(PAIR_SUMS, &store::pair_sums_key(period, payer, payee, kind))?,
+        };
+        let booking = books::book(record, loaded, now).map_err(broken)?;
+        if let Some(entry) = &booking.entry {
+            Self::post(tx, entry)?;
+        }
+        tx.put(STATEMENT_SUMS, &store::statement_sums_key(period, payer), &booking.payer_sums)?;
+        tx.put(STATEMENT_SUMS, &store::statement_sums_key(period, payee), &booking.payee_sums)?;
+        tx.put(PAIR_SUMS, &store::pair_sums_key(period, payer, payee, kind), &booking.pair)?;
+        for line in &booking.lines {
+            let key = store::statement_key(period, line.owner, kind, body.id().as_str());
+            tx.put(STATEMENT, &key, line)?;
+        }
+        record.payer_position = Some(booking.payer_position);
+        record.payee_position = Some(booking.payee_position);
+        Ok(())
+    }
+
+    /// Posts a decision's entry to the store's journal.
+    pub(super) fn post(tx: &Tx, entry: &Entry) -> Result<(), TxFail> {
+        tx.post(&store::journal_entry(entry)).map(drop)
+    }
+
+    /// Writes a province's reservation, if a decision changed it.
+    pub(super) fn reserve(tx: &Tx, reservation: Option<Reservation>) -> Result<(), TxFail> {
+        match reservation {
+            Some(Reservation { province, reserved }) => tx.put(RESERVED, province.as_str(), &reserved),
+            None => Ok(()),
+        }
+    }
+
+    /// What `province` has reserved, as a transaction sees it.
+    pub(super) fn reserved(tx: &Tx, province: ProvinceCode) -> Result<Money, TxFail> {
+        Ok(tx.get(RESERVED, province.as_str())?.unwrap_or(Money::ZERO))
+    }
+
+    /// A province's prepaid funds, as a transaction sees them.
+    pub(super) fn funds(tx: &Tx, province: ProvinceCode) -> Result<Funds, TxFail> {
+        Ok(Funds {
+            prepaid: tx.balance(&store::prepaid(province))?,
+            unsettled: tx.balance(&store::unsettled(province))?,
+            reserved: Self::reserved(tx, province)?,
+        })
+    }
+
+    /// Writes a new transaction, indexed by its month and by both provinces.
+    pub(super) fn put_new(tx: &Tx, record: &HubTransaction) -> Result<(), TxFail> {
+        let key = record.body.key();
+        let seq = tx.next_id()?;
+        tx.put(TRANSACTIONS, &key, record)?;
+        tx.put(TX_BY_PERIOD, &store::by_period_key(record.period, seq), &key)?;
+        for province in [record.body.payer(), record.body.payee()] {
+            tx.put(TX_BY_PROVINCE, &store::by_province_key(record.period, province, seq), &key)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,150 @@
+//! The hub's flows, each as load → decide → apply: one store transaction
+//! loads what a decision of `domain` needs, calls it with the time, and
+//! writes exactly what it says; the hub then waits until that is on disk
+//! before it asks a province node or answers the caller. So each routed
+//! transaction is recorded (with its month stamp) and flushed before the
+//! other province is asked, and its outcome recorded and flushed before the
+//! caller is answered. A province that does not answer leaves the
+//! transaction pending; the caller's retry, or the recovery pass, asks again
+//! with the same id. Notices between provinces are taken into the hub's
+//! durable outbox and delivered until acknowledged.
+//!
+//! This module holds no rule of its own (they are in `domain`) and speaks
+//! no gRPC (that is `api`). The time a decision is given comes from
+//! [`now`], read once per step.
+//!
+//! | module      | holds |
+//! |-------------|-------|
+//! | `routing`   | payments, refunds and account transfers: routing, the deciding node's answer |
+//! | `books`     | writing a booking, a journal entry, a reservation; loading prepaid funds |
+//! | `reversals` | reversals and the donor's node's answer |
+//! | `grants`    | grants and the beneficiary's node's answer |
+//! | `notices`   | relaying notices, the outbox's sender |
+//! | `months`    | closing, clearing, confirmations and disputes, settlement |
+//! | `prepaid`   | opening funds, deposits and withdrawals, prepaid status |
+//! | `queries`   | reads for the operators and the nodes |
+//! | `recovery`  | the recovery pass over pending work |
+//! | `audit`     | the self-check of `gongji audit` |
+//! | `gauges`    | the metrics' gauges and `GetHubInfo` |
+
+mod audit;
+mod books;
+mod gauges;
+mod grants;
+mod months;
+mod notices;
+mod prepaid;
+mod queries;
+mod recovery;
+mod reversals;
+mod routing;
+
+use gongji_common::{
+    contract::Decline,
+    outbox::Outbox,
+    period::now_millis,
+    store::{Store, StoreError, Tx, TxFail},
+    Period, ProvinceCode,
+};
+
+pub use gauges::HubInfo;
+pub use months::MonthView;
+pub use recovery::resolve_pending;
+pub use routing::RouteOutcome;
+
+use crate::{
+    domain::{check_connected, PrepaidPolicy, Refusal},
+    error::HubResult,
+    province_client::Provinces,
+    store::{META, OPEN_PERIOD},
+};
+
+/// The hub's state: its store, its clients of the province nodes, its
+/// outbox and its prepaid policy.
+pub struct Hub {
+    store: Store,
+    provinces: Provinces,
+    outbox: Outbox,
+    policy: PrepaidPolicy,
+}
+
+impl Hub {
+    /// Opens the hub on its store, starting the first open month at the
+    /// current month (China Standard Time) on a new store, and deposits the
+    /// opening prepaid funds of provinces it sees for the first time.
+    pub async fn new(store: Store, provinces: Provinces, outbox: Outbox, policy: PrepaidPolicy) -> HubResult<Hub> {
+        store
+            .transact::<_, TxFail>(|tx| {
+                if !tx.contains(META, OPEN_PERIOD)? {
+                    tx.put(META, OPEN_PERIOD, &Period::current())?;
+                }
+                Ok(())
+            })?
+            .unconfirmed();
+        let hub = Hub {
+            store,
+            provinces,
+            outbox,
+            policy,
+        };
+        hub.open_prepaid_accounts()?;
+        hub.store.durable().await?;
+        Ok(hub)
+    }
+
+    pub fn policy(&self) -> &PrepaidPolicy {
+        &self.policy
+    }
+
+    pub fn provinces(&self) -> &Provinces {
+        &self.provinces
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// Runs one transaction whose closure decides with hub errors, waits
+    /// until it (and everything it read) is on disk, then lets the outbox
+    /// send what it queued.
+    async fn transact<R>(&self, f: impl FnOnce(&Tx) -> Result<HubResult<R>, TxFail>) -> HubResult<R> {
+        let result = self.store.transact(f)?.durable().await?;
+        self.outbox.wake();
+        result
+    }
+
+    /// Whether the hub serves `province` (declined PROVINCE_NOT_CONNECTED if not).
+    pub fn check_province(&self, province: ProvinceCode) -> Result<(), Decline> {
+        check_connected(self.provinces.codes(), [province, province])
+    }
+
+    /// The month stamped on new transactions, as a transaction sees it.
+    fn open(tx: &Tx) -> Result<Period, TxFail> {
+        Ok(tx.get(META, OPEN_PERIOD)?.unwrap_or_else(Period::current))
+    }
+}
+
+/// The time a decision is given: the only clock the flows read.
+fn now() -> i64 {
+    now_millis()
+}
+
+/// A decision's refusal inside a store transaction: a broken rule of the
+/// books abandons the transaction (INTERNAL); any other is the caller's
+/// answer, with nothing written.
+fn refuse<R>(refusal: Refusal) -> Result<HubResult<R>, TxFail> {
+    match refusal {
+        Refusal::Broken(why) => Err(StoreError::Invariant(why)),
+        other => Ok(Err(other.into())),
+    }
+}
+
+/// A refusal that cannot be the caller's (of a booking, of a settlement's
+/// arithmetic): a broken rule of the books, abandoning the transaction.
+fn broken(refusal: Refusal) -> TxFail {
+    StoreError::Invariant(refusal.to_string())
+}
