@@ -74,21 +74,36 @@ impl Default for ServeFlags {
     }
 }
 
-/// Binds `address` when one is given (an optional listener, such as the
-/// metrics endpoint's); the error names the address.
-pub async fn bind_optional(address: Option<std::net::SocketAddr>) -> Result<Option<TcpListener>, (std::net::SocketAddr, std::io::Error)> {
-    match address {
-        Some(address) => TcpListener::bind(address).await.map(Some).map_err(|e| (address, e)),
-        None => Ok(None),
+impl ServeFlags {
+    /// Binds the metrics listener when `--metrics-listen` is given.
+    pub async fn bind_metrics(&self) -> Result<Option<TcpListener>, RunError> {
+        match self.metrics_listen {
+            Some(address) => TcpListener::bind(address)
+                .await
+                .map(Some)
+                .map_err(|source| RunError::MetricsListen { address, source }),
+            None => Ok(None),
+        }
     }
 }
 
-/// Waits (up to 10 s each) for a stopping server's background tasks, by
-/// name; a task given as `None` never ran.
-pub async fn wait_for_tasks<T>(tasks: impl IntoIterator<Item = (&'static str, Option<tokio::task::JoinHandle<T>>)>) {
-    for (name, task) in tasks.into_iter().filter_map(|(name, task)| Some((name, task?))) {
-        wait_for_task(name, task).await;
-    }
+/// Why a server (the hub or a node) could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    /// The service could not set itself up on its store.
+    #[error("{0}")]
+    Start(String),
+    #[error("cannot serve metrics on {address}: {source}")]
+    MetricsListen {
+        address: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Waits (up to 10 s) for a stopping server's background task.

@@ -23,8 +23,8 @@ use gongji_common::{
     metrics::Metrics,
     oplog::OpLog,
     outbox::Outbox,
-    server::{self, observed, ServeError},
-    store::{Store, StoreError},
+    server::{self, observed},
+    store::Store,
 };
 use gongji_proto::v1::{hub_router_server::HubRouterServer, national_hub_server::NationalHubServer};
 use tokio::net::TcpListener;
@@ -33,34 +33,15 @@ use tokio::net::TcpListener;
 const HUB_CACHE_BYTES: u64 = 40 * 1024 * 1024;
 
 pub use config::{HubConfig, ProvinceEntry};
+pub use gongji_common::server::RunError;
 
 /// The gRPC services the hub serves (besides health and reflection).
 pub const SERVICES: &[&str] = &["gongji.v1.NationalHub", "gongji.v1.HubRouter"];
 
-/// Why the hub could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("configuration: {0}")]
-    Config(String),
-    #[error(transparent)]
-    Serve(#[from] ServeError),
-    #[error(transparent)]
-    Hub(#[from] error::HubError),
-    #[error("cannot serve metrics on {address}: {source}")]
-    MetricsListen {
-        address: std::net::SocketAddr,
-        source: std::io::Error,
-    },
-}
-
 /// Runs the hub on `listener` until `shutdown` completes. Metrics are
 /// served on `--metrics-listen` when it is given.
 pub async fn run(config: HubConfig, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
-    let metrics_listener = server::bind_optional(config.serve.metrics_listen)
-        .await
-        .map_err(|(address, source)| RunError::MetricsListen { address, source })?;
+    let metrics_listener = config.serve.bind_metrics().await?;
     run_with_metrics(config, listener, metrics_listener, shutdown).await
 }
 
@@ -94,7 +75,11 @@ pub async fn run_with_metrics(
         province_client::Provinces::new(registry, config.deadlines(), links.credential, links.tls.as_ref()).map_err(RunError::Config)?;
     let outbox = Outbox::new(store.clone(), store::OUTBOX, config.outbox_backoff());
     let policy = config.prepaid_policy().map_err(RunError::Config)?;
-    let hub = Arc::new(service::Hub::new(store, provinces, outbox, policy).await?);
+    let hub = Arc::new(
+        service::Hub::new(store, provinces, outbox, policy)
+            .await
+            .map_err(|error| RunError::Start(error.to_string()))?,
+    );
     let metrics = Metrics::new("hub");
     metrics.set_collector(Box::new({
         let hub = hub.clone();
@@ -126,7 +111,7 @@ pub async fn run_with_metrics(
         listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         data_dir = %config.data_dir.display(),
         provinces = hub.provinces().entries().count(),
-        open_period = %hub.open_period()?,
+        open_period = %hub.open_period().map_err(|error| RunError::Start(error.to_string()))?,
         "national hub serving"
     );
     let router = server::builder(config.serve.max_in_flight_per_peer, links.tls.as_ref())

@@ -1,7 +1,9 @@
-//! The node's one error type and its one mapping to gRPC status codes.
-//! Business refusals are not errors: they are recorded outcomes.
+//! The node's one error type and which kind of failure each of its variants
+//! is (`gongji_common::status::Failure` gives each kind its gRPC code, for
+//! the hub and the nodes alike). Business refusals are not errors: they are
+//! recorded outcomes.
 
-use gongji_common::{money::Overflow, store::StoreError, FieldError};
+use gongji_common::{money::Overflow, status::Failure, store::StoreError, FieldError};
 
 use crate::domain::Refusal;
 use tonic::Status;
@@ -29,28 +31,29 @@ impl NodeError {
     }
 }
 
+impl NodeError {
+    /// The kind of failure this is (`Failure` gives each kind its gRPC code,
+    /// the same at the hub).
+    pub fn failure(&self) -> Failure {
+        match self {
+            NodeError::InvalidArgument(_) => Failure::InvalidArgument,
+            NodeError::Refused(refusal) => match refusal {
+                Refusal::NotFound { .. } | Refusal::Missing(_) => Failure::NotFound,
+                Refusal::AlreadyExists(_) => Failure::AlreadyExists,
+                Refusal::FailedPrecondition(_) => Failure::FailedPrecondition,
+                Refusal::PermissionDenied(_) => Failure::PermissionDenied,
+                Refusal::Broken(_) => Failure::Internal,
+            },
+            NodeError::Unavailable(_) => Failure::Unavailable,
+            NodeError::Store(store) => Failure::of_store(store),
+            NodeError::Overflow(_) => Failure::Internal,
+        }
+    }
+}
+
 impl From<NodeError> for Status {
     fn from(error: NodeError) -> Status {
-        let message = error.to_string();
-        match error {
-            NodeError::InvalidArgument(_) => Status::invalid_argument(message),
-            NodeError::Refused(refusal) => match refusal {
-                Refusal::NotFound { .. } | Refusal::Missing(_) => Status::not_found(message),
-                Refusal::AlreadyExists(_) => Status::already_exists(message),
-                Refusal::FailedPrecondition(_) => Status::failed_precondition(message),
-                Refusal::PermissionDenied(_) => Status::permission_denied(message),
-                Refusal::Broken(_) => {
-                    tracing::error!(%message, "internal error");
-                    Status::internal(message)
-                }
-            },
-            NodeError::Unavailable(_) => Status::unavailable(message),
-            NodeError::Store(store) if store.is_unavailable() => Status::unavailable(message),
-            NodeError::Store(_) | NodeError::Overflow(_) => {
-                tracing::error!(%message, "internal error");
-                Status::internal(message)
-            }
-        }
+        error.failure().status(error.to_string())
     }
 }
 

@@ -21,40 +21,23 @@ use gongji_common::{
     metrics::Metrics,
     oplog::OpLog,
     outbox::Outbox,
-    server::{self, observed, ServeError},
-    store::{Store, StoreError},
+    server::{self, observed},
+    store::Store,
 };
 use gongji_proto::v1::{province_link_server::ProvinceLinkServer, province_node_server::ProvinceNodeServer};
 use tokio::net::TcpListener;
 
 pub use config::NodeConfig;
+pub use gongji_common::server::RunError;
 
 /// The gRPC services a province node serves (besides health and reflection).
 pub const SERVICES: &[&str] = &["gongji.v1.ProvinceNode", "gongji.v1.ProvinceLink"];
-
-/// Why a node could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("configuration: {0}")]
-    Config(String),
-    #[error(transparent)]
-    Serve(#[from] ServeError),
-    #[error("cannot serve metrics on {address}: {source}")]
-    MetricsListen {
-        address: std::net::SocketAddr,
-        source: std::io::Error,
-    },
-}
 
 /// Runs a province node on `listener` until `shutdown` completes, then
 /// drains calls, stops recovery and closes the store. Metrics are served on
 /// `--metrics-listen` when it is given.
 pub async fn run(config: NodeConfig, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
-    let metrics_listener = server::bind_optional(config.serve.metrics_listen)
-        .await
-        .map_err(|(address, source)| RunError::MetricsListen { address, source })?;
+    let metrics_listener = config.serve.bind_metrics().await?;
     run_with_metrics(config, listener, metrics_listener, shutdown).await
 }
 
@@ -97,31 +80,22 @@ pub async fn run_with_metrics(
         }
     }));
 
-    let (stop_recovery, stopped) = tokio::sync::watch::channel(false);
-    let sender = tokio::spawn({
+    let mut background = server::Background::new();
+    background.spawn("outbox", {
         let node = node.clone();
-        let stopped = stopped.clone();
+        let stopped = background.stopped();
         async move { node.run_outbox(stopped).await }
     });
-    let recovery = tokio::spawn({
+    background.spawn("recovery", {
         let node = node.clone();
-        gongji_common::pending::every(config.recovery_interval(), stopped, move || {
+        gongji_common::pending::every(config.recovery_interval(), background.stopped(), move || {
             let node = node.clone();
             async move {
                 recovery::resolve_pending(&node).await;
             }
         })
     });
-    let exporter = metrics_listener.map(|listener| {
-        tracing::info!(
-            listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
-            "serving metrics at /metrics"
-        );
-        let mut stopped = stop_recovery.subscribe();
-        tokio::spawn(gongji_common::metrics::serve(listener, metrics.clone(), async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        }))
-    });
+    background.serve_metrics(metrics_listener, &metrics);
 
     tracing::info!(
         province = %config.province,
@@ -143,13 +117,8 @@ pub async fn run_with_metrics(
         ))
         .add_service(server::Elsewhere::<server::NationalHubService>::new(&this, "the national hub"))
         .add_service(server::Elsewhere::<server::HubRouterService>::new(&this, "the national hub"));
-    let served = server::serve(router, SERVICES, listener, shutdown, server::DEFAULT_GRACE, node.store().failed()).await;
-
-    let _ = stop_recovery.send(true);
-    server::wait_for_tasks([("recovery", Some(recovery)), ("outbox", Some(sender)), ("metrics", exporter)]).await;
     let store = node.store().clone();
-    drop((node, metrics));
-    server::release_store(store).await;
+    let served = server::run_service(router, SERVICES, listener, shutdown, background, (node, metrics), store).await;
     tracing::info!(province = %config.province, "province node stopped");
     served?;
     Ok(())
