@@ -994,6 +994,20 @@ fn text(text: &str) -> Result<String, String> {
     }
 }
 
+/// Refuses an empty --provinces, or one that lists a province twice.
+pub fn check_provinces(provinces: &[ProvinceCode]) -> Result<(), crate::error::CliError> {
+    if provinces.is_empty() {
+        return Err(crate::error::CliError::Other("--provinces needs at least one province code".into()));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = provinces.iter().find(|p| !seen.insert(**p)) {
+        return Err(crate::error::CliError::Other(format!(
+            "province {twice} is listed twice in --provinces"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -1155,5 +1169,12 @@ mod tests {
         );
         let pharmacy = pay_args(&["--purpose", "pharmacy", "--institution", "P32050000001"]);
         assert_eq!(pharmacy.institution_id(), Ok("P32050000001".to_owned()));
+    }
+
+    #[test]
+    fn a_province_listed_twice_is_refused() {
+        let codes: Vec<ProvinceCode> = ["13", "32", "13"].iter().map(|c| c.parse().unwrap()).collect();
+        assert!(check_provinces(&codes).unwrap_err().to_string().contains("13"));
+        assert!(check_provinces(&[]).is_err());
     }
 }
