@@ -8,13 +8,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use gongji_common::{Id, InstitutionCode, Money, Period, ProvinceCode, RegionCode};
 use gongji_proto::v1 as pb;
 
+use crate::error::CliError;
+
 /// The Gongji operator CLI: run a local network with demo data, or call any
 /// province node or the national hub.
 #[derive(Debug, Parser)]
 #[command(
     name = "gongji",
     version,
-    about,
+    about = "The Gongji operator CLI: a local network (devnet) with demo data, and the everyday calls against any node",
     long_about = None,
     after_help = "Exit status: 0 success; 1 error (or an import with rejected rows, or a reconciliation that disputed \
                   its month); 2 bad command line; \
@@ -995,15 +997,13 @@ fn text(text: &str) -> Result<String, String> {
 }
 
 /// Refuses an empty --provinces, or one that lists a province twice.
-pub fn check_provinces(provinces: &[ProvinceCode]) -> Result<(), crate::error::CliError> {
+pub fn check_provinces(provinces: &[ProvinceCode]) -> Result<(), CliError> {
     if provinces.is_empty() {
-        return Err(crate::error::CliError::Other("--provinces needs at least one province code".into()));
+        return Err(CliError::Other("--provinces needs at least one province code".into()));
     }
     let mut seen = std::collections::BTreeSet::new();
     if let Some(twice) = provinces.iter().find(|p| !seen.insert(**p)) {
-        return Err(crate::error::CliError::Other(format!(
-            "province {twice} is listed twice in --provinces"
-        )));
+        return Err(CliError::Other(format!("province {twice} is listed twice in --provinces")));
     }
     Ok(())
 }
