@@ -22,11 +22,12 @@ use gongji_common::ProvinceCode;
 use gongji_proto::v1 as pb;
 use tonic::Status;
 
-use crate::{
-    client::{self, NodeClient},
+use gongji_operator::{
+    connection::CALL_TIMEOUT,
     error::code_words,
-    network::Manifest,
+    manifest::Manifest,
     output::{decline_word, relationship_status_word, tx_status_word},
+    session::{NodeClient, Session},
 };
 
 /// Credited into every demo donor's account.
@@ -119,21 +120,18 @@ impl fmt::Display for ProvinceReport {
     }
 }
 
-/// Seeds the demo population into the network of `manifest`, for the
-/// provinces in `provinces` (their order decides who is linked to whom).
-/// Safe to run any number of times: every step uses a fixed id.
-pub async fn seed(manifest: &Manifest, provinces: &[ProvinceCode]) -> SeedReport {
-    match crate::client::Connection::for_manifest(manifest) {
-        Ok(connection) => crate::client::with_connection(connection, seed_with(manifest, provinces)).await,
-        Err(error) => SeedReport {
+/// Seeds the demo population into the session's network, for the
+/// provinces in `provinces` (their order decides who is linked to whom),
+/// connecting and presenting credentials as the session says. Safe to run
+/// any number of times: every step uses a fixed id.
+pub async fn seed(session: &Session, provinces: &[ProvinceCode]) -> SeedReport {
+    let Some(manifest) = session.network() else {
+        return SeedReport {
             provinces: Vec::new(),
-            warnings: vec![format!("cannot connect to the network: {error}")],
-        },
-    }
-}
-
-async fn seed_with(manifest: &Manifest, provinces: &[ProvinceCode]) -> SeedReport {
-    let mut seeder = Seeder::connect(manifest, provinces);
+            warnings: vec!["no network to seed: the session has no address file".into()],
+        };
+    };
+    let mut seeder = Seeder::connect(session, manifest, provinces);
     let cross = provinces.len() >= 2;
 
     for &p in provinces {
@@ -168,7 +166,7 @@ struct Seeder {
 }
 
 impl Seeder {
-    fn connect(manifest: &Manifest, provinces: &[ProvinceCode]) -> Seeder {
+    fn connect(session: &Session, manifest: &Manifest, provinces: &[ProvinceCode]) -> Seeder {
         let mut seeder = Seeder {
             nodes: BTreeMap::new(),
             relationships: BTreeMap::new(),
@@ -182,9 +180,9 @@ impl Seeder {
                     .push(format!("province {p} is not in the network; its demo data is skipped"));
                 continue;
             };
-            match client::endpoint(&entry.address) {
+            match session.endpoint(&entry.address, CALL_TIMEOUT, None) {
                 Ok(endpoint) => {
-                    let node = client::node_on(endpoint.connect_lazy());
+                    let node = session.node_on(endpoint.connect_lazy());
                     seeder.nodes.insert(p, (entry.address.clone(), node));
                 }
                 Err(e) => seeder.warnings.push(format!("province {p}: {e}; its demo data is skipped")),

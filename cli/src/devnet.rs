@@ -1,31 +1,26 @@
 //! `gongji devnet`: the hub and a node per province in this process, with
-//! their data under one directory, the demo population seeded, and a grpcurl
-//! cheat sheet with the real addresses. Serves until Ctrl-C or SIGTERM, or
-//! until a server fails, then stops every server before returning.
+//! their data under one directory (started by `gongji-network`'s
+//! [`Devnet`]), the demo population seeded, and a grpcurl cheat sheet with
+//! the real addresses. Serves until Ctrl-C or SIGTERM, or until a server
+//! fails, then stops every server before returning.
 
 use std::{
-    collections::BTreeSet,
     io::Write,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 use gongji_common::{server::shutdown_signal, Period, ProvinceCode};
+use gongji_network::devnet::Devnet;
+use gongji_operator::{
+    args::DevnetArgs,
+    error::{CliError, EXIT_OK},
+    manifest::Manifest,
+    ready,
+    session::Session,
+};
 use gongji_proto::v1 as pb;
 
-use crate::{
-    args::{CertsArgs, DevnetArgs},
-    certs, client, credentials, demo,
-    devnet_access::DevnetAccess,
-    error::{CliError, EXIT_OK},
-    network::{Manifest, Network, NetworkSpec},
-};
-
-/// The provinces `gongji certs` makes certificates for by default: the
-/// devnet's (its --provinces default).
-const DEVNET_PROVINCES: [&str; 5] = ["13", "32", "34", "37", "41"];
-
-/// How long the servers have to answer after they start.
-const READY_WITHIN: Duration = Duration::from_secs(30);
+use crate::demo;
 
 /// What ended the devnet's run.
 enum Ended {
@@ -35,32 +30,29 @@ enum Ended {
 }
 
 pub async fn run(args: DevnetArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
-    check_provinces(&args.provinces)?;
-    std::fs::create_dir_all(&args.data_dir)
-        .map_err(|e| CliError::Other(format!("cannot create the data directory {}: {e}", args.data_dir.display())))?;
-    let mut spec = NetworkSpec::on_ports(args.data_dir.clone(), args.host, args.base_port, &args.provinces).map_err(CliError::Other)?;
-    spec.metrics_base_port = Some(args.metrics_base_port);
     if args.insecure {
         writeln!(err, "warning: --insecure: {}", gongji_common::auth::PLAINTEXT_WARNING)?;
-    } else {
-        spec.certs = Some(ensure_certs(&args, out)?);
     }
-    let access = DevnetAccess::prepare(&args.data_dir)?;
-    spec.clients = Some(access.clients_file.clone());
-    let mut network = Network::start(spec)
-        .await
-        .map_err(|e| CliError::Other(format!("cannot start the devnet: {e}")))?;
-    let mut manifest = network.manifest();
-    manifest.operator_token_file = access.operator_token_file.display().to_string();
-    let connection = client::Connection::for_manifest(&manifest)?;
-    let operator = access.operator()?;
+    let devnet = Devnet::start(&args).await?;
+    if let Some(dir) = &devnet.certs_made {
+        writeln!(out, "certificates (a development CA) written to {}", dir.display())?;
+    }
+    // The devnet seeds as its operator, over its certificates.
+    let session = match devnet.operator_session() {
+        Ok(session) => session,
+        Err(error) => {
+            let _ = devnet.network.shutdown().await;
+            return Err(error);
+        }
+    };
+    let Devnet { mut network, manifest, .. } = devnet;
 
     let stop = shutdown_signal();
     tokio::pin!(stop);
     // The signal is watched from the start, so Ctrl-C during seeding still
     // stops the servers cleanly.
     let ended = tokio::select! {
-        started = client::with_connection(connection, credentials::scope(operator, start_up(&manifest, &args, out, err))) => match started {
+        started = start_up(&session, &manifest, &args, out, err) => match started {
             Err(error) => Ended::StartupFailed(error),
             Ok(()) => tokio::select! {
                 () = &mut stop => Ended::Stopped,
@@ -85,97 +77,15 @@ pub async fn run(args: DevnetArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
     }
 }
 
-/// The devnet's certificates (DATA_DIR/certs): made on first start, and
-/// made again (a new CA and all) when a province has none yet or --host
-/// changed. Returns the directory's absolute path.
-fn ensure_certs(args: &DevnetArgs, out: &mut dyn Write) -> Result<std::path::PathBuf, CliError> {
-    let dir = args.data_dir.join("certs");
-    let mut spec = certs::CertsSpec {
-        provinces: args.provinces.clone(),
-        hosts: Vec::new(),
-    };
-    if !args.host.is_loopback() && !args.host.is_unspecified() {
-        spec.hosts.push(args.host.to_string());
-    }
-    if !certs::complete(&dir, &spec) {
-        certs::write(&dir, &spec).map_err(CliError::Other)?;
-        writeln!(out, "certificates (a development CA) written to {}", dir.display())?;
-    }
-    std::fs::canonicalize(&dir).map_err(|e| CliError::Other(format!("{}: {e}", dir.display())))
-}
-
-/// `gongji certs`: writes a development CA and every certificate of a
-/// network, or (with --add) certificates for more provinces from the CA
-/// already there.
-pub fn certs(args: CertsArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let has_ca = args.out.join("ca.pem").exists();
-    if has_ca && !args.force && !args.add {
-        return Err(CliError::Other(format!(
-            "{} already holds a CA (ca.pem): give --add to issue certificates for more provinces from it, or --force to replace \
-             it and every certificate (servers using the old ones need the new ones and a restart)",
-            args.out.display()
-        )));
-    }
-    if args.add && !has_ca {
-        return Err(CliError::Other(format!(
-            "{} holds no CA (ca.pem) to add certificates from: run gongji certs without --add first",
-            args.out.display()
-        )));
-    }
-    let provinces = match (args.provinces.is_empty(), args.add) {
-        (true, true) => return Err(CliError::Usage("--add needs --provinces: which provinces join".into())),
-        (true, false) => DEVNET_PROVINCES
-            .iter()
-            .map(|code| ProvinceCode::parse("province", code).map_err(|e| CliError::Other(e.to_string())))
-            .collect::<Result<_, _>>()?,
-        (false, _) => args.provinces,
-    };
-    check_provinces(&provinces)?;
-    let spec = certs::CertsSpec {
-        provinces,
-        hosts: args.hosts,
-    };
-    let written = if args.add {
-        certs::add_provinces(&args.out, &spec)
-    } else {
-        certs::write(&args.out, &spec)
-    }
-    .map_err(CliError::Other)?;
-    for path in &written {
-        writeln!(out, "{}", path.display())?;
-    }
-    if args.add {
-        writeln!(
-            out,
-            "{} files: {} province nodes, issued by the CA in {}",
-            written.len(),
-            spec.provinces.len(),
-            args.out.display()
-        )?;
-    } else {
-        writeln!(
-            out,
-            "{} files: a development CA, the hub, {} province nodes and a client certificate",
-            written.len(),
-            spec.provinces.len()
-        )?;
-    }
-    Ok(EXIT_OK)
-}
-
-fn check_provinces(provinces: &[ProvinceCode]) -> Result<(), CliError> {
-    if provinces.is_empty() {
-        return Err(CliError::Other("--provinces needs at least one province code".into()));
-    }
-    let mut seen = BTreeSet::new();
-    if let Some(twice) = provinces.iter().find(|p| !seen.insert(**p)) {
-        return Err(CliError::Other(format!("province {twice} is listed twice in --provinces")));
-    }
-    Ok(())
-}
-
-/// Writes the manifest, waits for every server, seeds and prints the cheat sheet.
-async fn start_up(manifest: &Manifest, args: &DevnetArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), CliError> {
+/// Waits for every server, writes the manifest, seeds (in `session`) and
+/// prints the cheat sheet.
+async fn start_up(
+    session: &Session,
+    manifest: &Manifest,
+    args: &DevnetArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), CliError> {
     writeln!(
         out,
         "gongji devnet: the national hub and {} province nodes, data in {}",
@@ -195,7 +105,7 @@ async fn start_up(manifest: &Manifest, args: &DevnetArgs, out: &mut dyn Write, e
     }
     out.flush()?;
 
-    wait_ready(manifest).await?;
+    ready::wait_for_network(&session.connection, manifest).await?;
     // Written only once every server answers, so a devnet that cannot start
     // (say, the data is in use by another one) leaves the file alone.
     let manifest_path = args.data_dir.join("devnet.json");
@@ -203,7 +113,7 @@ async fn start_up(manifest: &Manifest, args: &DevnetArgs, out: &mut dyn Write, e
     std::fs::write(&manifest_path, json + "\n").map_err(|e| CliError::Other(format!("cannot write {}: {e}", manifest_path.display())))?;
     writeln!(out, "addresses written to {}", manifest_path.display())?;
 
-    let report = demo::seed(manifest, &args.provinces).await;
+    let report = demo::seed(session, &args.provinces).await;
     writeln!(out)?;
     writeln!(
         out,
@@ -216,7 +126,7 @@ async fn start_up(manifest: &Manifest, args: &DevnetArgs, out: &mut dyn Write, e
         writeln!(err, "warning: demo data: {warning}")?;
     }
 
-    let period = match open_period(&manifest.hub).await {
+    let period = match open_period(session, &manifest.hub).await {
         Ok(period) => period,
         Err(e) => {
             let current = Period::current().to_string();
@@ -232,60 +142,13 @@ async fn start_up(manifest: &Manifest, args: &DevnetArgs, out: &mut dyn Write, e
     Ok(())
 }
 
-/// Waits until the hub and every node answer a call.
-pub(crate) async fn wait_ready(manifest: &Manifest) -> Result<(), CliError> {
-    let deadline = tokio::time::Instant::now() + READY_WITHIN;
-    let answered = |result: Result<(), String>, what: &str| -> Result<bool, CliError> {
-        match result {
-            Ok(()) => Ok(true),
-            // Waiting does not mend a certificate: say so at once.
-            Err(e) if e.contains("certificate") => Err(CliError::Other(format!(
-                "{what} refused the TLS handshake: {e} (the certificates do not fit the servers: make new ones with gongji certs --force, or delete the certificates' directory of a devnet)"
-            ))),
-            Err(_) if tokio::time::Instant::now() < deadline => Ok(false),
-            Err(e) => Err(CliError::Other(format!(
-                "{what} did not answer within {} s: {e}",
-                READY_WITHIN.as_secs()
-            ))),
-        }
-    };
-    while !answered(
-        open_period(&manifest.hub).await.map(|_| ()),
-        &format!("the hub at {}", manifest.hub),
-    )? {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    for entry in &manifest.provinces {
-        let what = format!("the node of province {} at {}", entry.code, entry.address);
-        while !answered(node_info(&entry.address, &entry.code).await, &what)? {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    Ok(())
-}
-
-async fn open_period(hub: &str) -> Result<String, String> {
-    let mut hub = client::hub_at(hub).await.map_err(|e| e.to_string())?;
+async fn open_period(session: &Session, hub: &str) -> Result<String, String> {
+    let mut hub = session.hub_at(hub).await.map_err(|e| e.to_string())?;
     let period = hub
         .get_open_period(pb::GetOpenPeriodRequest {})
         .await
         .map_err(|s| s.message().to_owned())?;
     Ok(period.into_inner().period)
-}
-
-/// Asks province `code`'s node (over TLS, its certificate must say so) for its info.
-async fn node_info(address: &str, code: &str) -> Result<(), String> {
-    let name = ProvinceCode::parse("province", code)
-        .map(gongji_common::tls::province_name)
-        .map_err(|e| e.to_string())?;
-    let channel = client::connect_to(address, client::CALL_TIMEOUT, Some(&name))
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut node = client::node_on(channel);
-    node.get_node_info(pb::GetNodeInfoRequest {})
-        .await
-        .map_err(|s| s.message().to_owned())?;
-    Ok(())
 }
 
 /// `http://host:port` → `host:port`, as grpcurl wants it.
@@ -431,25 +294,18 @@ mod tests {
     }
 
     #[test]
-    fn a_province_listed_twice_is_refused() {
-        let codes: Vec<ProvinceCode> = ["13", "32", "13"].iter().map(|c| c.parse().unwrap()).collect();
-        assert!(check_provinces(&codes).unwrap_err().to_string().contains("13"));
-        assert!(check_provinces(&[]).is_err());
-    }
-
-    #[test]
     fn the_cheat_sheet_uses_the_real_addresses_and_demo_ids() {
         let manifest = Manifest {
             hub: "http://127.0.0.1:6000".into(),
             provinces: vec![
-                crate::network::ManifestEntry {
+                gongji_operator::manifest::ManifestEntry {
                     code: "13".into(),
                     name: "Hebei".into(),
                     address: "http://127.0.0.1:6001".into(),
                     data_dir: String::new(),
                     metrics: String::new(),
                 },
-                crate::network::ManifestEntry {
+                gongji_operator::manifest::ManifestEntry {
                     code: "32".into(),
                     name: "Jiangsu".into(),
                     address: "http://127.0.0.1:6002".into(),

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use gongji::{args::Cli, error::EXIT_FAILED};
+use gongji_operator::{args::Cli, error::EXIT_FAILED};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

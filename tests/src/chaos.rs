@@ -17,8 +17,12 @@ use std::{
     time::Duration,
 };
 
-use gongji::audit::{AuditReport, Target};
 use gongji_common::{testing::Rng, ProvinceCode};
+use gongji_operator::{
+    audit::{AuditReport, Target},
+    connection::Connection,
+    session::Session,
+};
 use gongji_proto::v1::{self as pb, national_hub_client::NationalHubClient, province_node_client::ProvinceNodeClient};
 use tonic::transport::{Channel, Endpoint};
 
@@ -254,8 +258,11 @@ pub async fn settle_and_audit(c: &mut Cluster) -> AuditReport {
             .map(|(code, addr)| (ProvinceCode::parse("province", code).expect("a code"), format!("https://{addr}")))
             .collect(),
     };
-    let connection = gongji::client::Connection::with_certs(&c.certs()).expect("the client certificate");
-    gongji::client::with_connection(connection, gongji::audit::audit(&target, &mut std::io::sink()))
+    let session = Session {
+        connection: Connection::with_certs(&c.certs()).expect("the client certificate"),
+        ..Session::default()
+    };
+    gongji_operator::audit::audit(&session, &target, &mut std::io::sink())
         .await
         .expect("the audit runs")
 }

@@ -139,11 +139,11 @@ impl Cluster {
         }
         std::fs::create_dir_all(data_dir.join("logs")).expect("log directory");
         let certs = data_dir.join("certs");
-        let spec = gongji::certs::CertsSpec {
+        let spec = gongji_operator::certs::CertsSpec {
             provinces: provinces.iter().map(|p| crate::code(p)).collect(),
             hosts: Vec::new(),
         };
-        gongji::certs::write(&certs, &spec).expect("certificates");
+        gongji_operator::certs::write(&certs, &spec).expect("certificates");
         let tls_args = |name: &str| {
             let files = TlsFiles::in_dir(&certs, name);
             vec![

@@ -1,7 +1,9 @@
 //! The harness of the multi-node tests: a real hub and real province nodes
-//! in this process, on loopback port 0, each with a temporary data directory,
-//! talked to with the real gRPC clients. Servers can be stopped and started
-//! again on the same address and data, to take a node down and bring it back.
+//! in this process (started by `gongji-network`, as the devnet and the
+//! benchmark start theirs), on loopback port 0, each with a temporary data
+//! directory, talked to with the real gRPC clients or the CLI's session.
+//! Servers can be stopped and started again on the same address and data,
+//! to take a node down and bring it back.
 
 pub mod chaos;
 pub mod cluster;
@@ -9,8 +11,9 @@ pub mod proxy;
 
 use std::{future::Future, time::Duration};
 
-use gongji::network::{Network, NetworkSpec};
 use gongji_common::ProvinceCode;
+use gongji_network::{Network, NetworkSpec};
+use gongji_operator::{credentials::Credentials, session::Session};
 use gongji_proto::v1::{self as pb, national_hub_client::NationalHubClient, province_node_client::ProvinceNodeClient};
 use tonic::{transport::Channel, Code, Status};
 
@@ -24,13 +27,7 @@ pub type Authenticated = tonic::service::interceptor::InterceptedService<Channel
 /// Makes certificates for the network of `spec` (in DATA_DIR/certs, as
 /// `gongji certs` writes them) and has its servers run mutual TLS.
 fn with_certs(spec: &mut NetworkSpec) {
-    let certs = spec.data_dir.join("certs");
-    let wanted = gongji::certs::CertsSpec {
-        provinces: spec.provinces.iter().map(|(code, _)| *code).collect(),
-        hosts: Vec::new(),
-    };
-    gongji::certs::write(&certs, &wanted).expect("certificates");
-    spec.certs = Some(certs);
+    spec.run_tls(Vec::new()).expect("certificates");
 }
 
 /// A network of a hub and province nodes for one test.
@@ -80,11 +77,7 @@ impl TestNetwork {
 
     /// Waits until every server answers its health check.
     pub async fn wait_ready(&self) {
-        let mut urls = vec![self.network.hub_url()];
-        urls.extend(self.network.provinces().map(|p| self.network.node_url(p)));
-        for url in urls {
-            self.wait_healthy(&url).await;
-        }
+        self.network.wait_ready().await.expect("every server serves");
     }
 
     /// A channel to `url` presenting the certificate `name` of the network's
@@ -106,20 +99,16 @@ impl TestNetwork {
         self.channel_as(url, "client")
     }
 
-    /// Waits until the server at `url` answers its health check as serving.
-    async fn wait_healthy(&self, url: &str) {
-        eventually(&format!("{url} healthy"), || {
-            let channel = self.channel(url);
-            async move {
-                let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-                let reply = health
-                    .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
-                    .await
-                    .ok()?;
-                (reply.into_inner().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32).then_some(())
-            }
-        })
-        .await;
+    /// The session of a client of this network, as the CLI has it: the
+    /// network's certificates (when it runs TLS) and address file,
+    /// presenting `client`'s token (none: no token) and `reason`.
+    pub fn session_as(&self, client: Option<&str>, reason: Option<&str>) -> Session {
+        Session::for_network(self.network.manifest(), self.credentials(client, reason)).expect("the network's client certificate")
+    }
+
+    /// [`TestNetwork::session_as`] without a token or a reason.
+    pub fn session(&self) -> Session {
+        self.session_as(None, None)
     }
 
     pub fn network(&self) -> &Network {
@@ -146,7 +135,7 @@ impl TestNetwork {
 
     pub async fn start_node(&mut self, province: &str) {
         self.network.start_node(code(province)).await.expect("node starts");
-        self.wait_healthy(&self.network.node_url(code(province))).await;
+        self.network.wait_node_ready(code(province)).await.expect("the node serves");
     }
 
     pub async fn stop_hub(&mut self) {
@@ -158,7 +147,7 @@ impl TestNetwork {
     /// finds the store locked is tried again (for up to 10 s).
     pub async fn start_hub(&mut self) {
         self.network.start_hub().await.expect("hub starts");
-        self.wait_healthy(&self.network.hub_url()).await;
+        self.network.wait_hub_ready().await.expect("the hub serves");
     }
 
     /// Puts a fault-injecting proxy between the hub and a province's node
@@ -193,7 +182,7 @@ impl TestNetwork {
     pub fn router(&self, province: &str) -> gongji_proto::v1::hub_router_client::HubRouterClient<Authenticated> {
         let url = self.network.hub_url();
         let (channel, token) = match self.network.certs() {
-            Some(_) => (self.channel_as(&url, &gongji::certs::province_file(code(province))), None),
+            Some(_) => (self.channel_as(&url, &gongji_operator::certs::province_file(code(province))), None),
             None => {
                 let token = self
                     .network
@@ -228,7 +217,7 @@ impl TestNetwork {
 }
 
 /// A channel that presents a client token (and a reason) on every call.
-pub type AsClient = tonic::service::interceptor::InterceptedService<Channel, gongji::credentials::Credentials>;
+pub type AsClient = tonic::service::interceptor::InterceptedService<Channel, Credentials>;
 
 /// The clients of a network started by [`TestNetwork::start_with_clients`]
 /// (name, role, institution): "ops-wang" (operator), "auditor" (viewer),
@@ -324,9 +313,9 @@ impl TestNetwork {
         NationalHubClient::with_interceptor(self.channel(&self.network.hub_url()), self.credentials(client, reason))
     }
 
-    fn credentials(&self, client: Option<&str>, reason: Option<&str>) -> gongji::credentials::Credentials {
+    fn credentials(&self, client: Option<&str>, reason: Option<&str>) -> Credentials {
         let token = client.map(|name| self.clients().token(name).to_owned());
-        gongji::credentials::Credentials::new(token.as_deref(), reason).expect("ASCII token and reason")
+        Credentials::new(token.as_deref(), reason).expect("ASCII token and reason")
     }
 }
 

@@ -1,7 +1,7 @@
 //! `gongji audit` checks every invariant of DESIGN.md across a live network:
 //! it passes on honest books and names what is wrong in tampered ones.
 
-use gongji::audit::{audit, audit_settling, Target};
+use gongji_operator::audit::{audit, audit_settling, Target};
 use gongji_tests::{
     change_quota, dissolve, establish, eventually, hebei_donor_henan_parent, pay, pay_request, refund, register, relationship,
     relationship_becomes, reverse, v1 as pb, TestNetwork,
@@ -73,7 +73,7 @@ async fn an_honest_network_passes_the_audit() {
     })
     .await;
 
-    let report = audit(&target(&net), &mut std::io::sink()).await.unwrap();
+    let report = audit(&net.session(), &target(&net), &mut std::io::sink()).await.unwrap();
     assert!(report.passed(), "{:?}", report.violations);
     assert!(report.in_flight.is_empty(), "{:?}", report.in_flight);
     assert_eq!(report.relationships, 3, "rel-13-41, rel-13-32 and rel-13-13, each once");
@@ -146,9 +146,14 @@ async fn a_tampered_store_fails_the_audit_naming_what_is_wrong() {
     net.start_hub().await;
 
     // Nothing is in flight: the differences need not be given long to settle.
-    let report = audit_settling(&target(&net), &mut std::io::sink(), std::time::Duration::from_secs(1))
-        .await
-        .unwrap();
+    let report = audit_settling(
+        &net.session(),
+        &target(&net),
+        &mut std::io::sink(),
+        std::time::Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
     assert!(!report.passed());
     let said = report.violations.join("\n");
     assert!(
@@ -211,9 +216,14 @@ async fn a_relationship_whose_two_sides_disagree_fails_the_audit() {
     establish(&mut net.node("13"), "rel-13-41-b", "donor-13", "child-41", "41", "200.00")
         .await
         .unwrap();
-    let clean = audit_settling(&target(&net), &mut std::io::sink(), std::time::Duration::from_secs(1))
-        .await
-        .unwrap();
+    let clean = audit_settling(
+        &net.session(),
+        &target(&net),
+        &mut std::io::sink(),
+        std::time::Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
     assert!(clean.passed() && clean.relationships == 2, "{clean:?}");
 
     // Henan's node believes one grant ended and the other has more quota, and
@@ -231,9 +241,14 @@ async fn a_relationship_whose_two_sides_disagree_fails_the_audit() {
     .await;
     net.start_node("41").await;
 
-    let report = audit_settling(&target(&net), &mut std::io::sink(), std::time::Duration::from_secs(1))
-        .await
-        .unwrap();
+    let report = audit_settling(
+        &net.session(),
+        &target(&net),
+        &mut std::io::sink(),
+        std::time::Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
     assert!(!report.passed());
     let said = report.violations.join("\n");
     for expected in [
@@ -256,9 +271,14 @@ async fn a_relationship_whose_end_is_still_in_an_outbox_is_in_flight() {
     to_henan.set(gongji_tests::proxy::Fault::Refuse);
     dissolve(&mut net.node("13"), "rel-13-41", pb::Party::Donor).await.unwrap();
 
-    let report = audit_settling(&target(&net), &mut std::io::sink(), std::time::Duration::from_secs(1))
-        .await
-        .unwrap();
+    let report = audit_settling(
+        &net.session(),
+        &target(&net),
+        &mut std::io::sink(),
+        std::time::Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
     assert!(report.passed(), "{:?}", report.violations);
     assert!(
         report.in_flight.iter().any(|item| item.starts_with(
@@ -270,7 +290,7 @@ async fn a_relationship_whose_end_is_still_in_an_outbox_is_in_flight() {
 
     to_henan.heal();
     relationship_becomes(&net, "41", "rel-13-41", pb::RelationshipStatus::Dissolved).await;
-    let report = audit(&target(&net), &mut std::io::sink()).await.unwrap();
+    let report = audit(&net.session(), &target(&net), &mut std::io::sink()).await.unwrap();
     assert!(report.passed() && report.in_flight.is_empty(), "{report:?}");
     net.shutdown().await;
 }
@@ -306,7 +326,7 @@ async fn an_audit_while_payments_flow_finds_nothing_wrong() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let mut audited = 0;
     for _ in 0..3 {
-        let report = audit(&target(&net), &mut std::io::sink()).await.unwrap();
+        let report = audit(&net.session(), &target(&net), &mut std::io::sink()).await.unwrap();
         assert!(report.passed(), "an audit during traffic: {:?}", report.violations);
         audited += report.lines;
     }
@@ -319,7 +339,7 @@ async fn an_audit_while_payments_flow_finds_nothing_wrong() {
         paid >= 50 && audited > 0,
         "the audits ran among real traffic: {paid} payments, {audited} lines"
     );
-    let quiet = audit(&target(&net), &mut std::io::sink()).await.unwrap();
+    let quiet = audit(&net.session(), &target(&net), &mut std::io::sink()).await.unwrap();
     assert!(quiet.passed() && quiet.in_flight.is_empty(), "{quiet:?}");
     assert_eq!(quiet.between_provinces, gongji_common::Money::ZERO);
 }

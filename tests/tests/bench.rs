@@ -93,3 +93,63 @@ async fn bad_arguments_are_refused_naming_them() {
     assert_eq!(code, 2);
     assert!(err.contains("everything"), "{err}");
 }
+
+/// The benchmark's clients run on tasks of their own. On a network like a
+/// devnet (mutual TLS, only the clients of its clients file), every call
+/// they make presents the client certificate, the operator's token and the
+/// command's reason, as the command itself does: the tasks are handed the
+/// command's session. Before, how to connect and what to present were
+/// task-locals, and a task spawned without them connected in plaintext
+/// without a token (refused here, so the run would exit 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_benchmarks_clients_on_their_own_tasks_present_the_certificate_token_and_reason() {
+    let net = TestNetwork::start_tls_with_clients(&["13", "41"]).await;
+    let token_file = net.data_dir().join("operator.token");
+    std::fs::write(&token_file, net.clients().token("ops-wang")).unwrap();
+    let mut manifest = net.network().manifest();
+    manifest.operator_token_file = token_file.display().to_string();
+    let devnet = net.data_dir().join("devnet.json");
+    std::fs::write(&devnet, serde_json::to_string(&manifest).unwrap()).unwrap();
+
+    let (code, out, err) = gongji(&[
+        "bench",
+        "--devnet",
+        devnet.to_str().unwrap(),
+        "--provinces",
+        "13,41",
+        "--clients",
+        "4",
+        "--warmup",
+        "0",
+        "--duration",
+        "1",
+        "--workloads",
+        "cross",
+        "--no-baseline",
+        "--reason",
+        "load from spawned tasks",
+    ])
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+
+    // Every payment was the operator's, with the command's reason, at both nodes.
+    for province in ["13", "41"] {
+        let mut node = net.node_as(province, Some("auditor"), None);
+        let logged = node
+            .list_operator_actions(gongji_tests::v1::ListOperatorActionsRequest { after_seq: 0, limit: 1000 })
+            .await
+            .expect("the node's operator log")
+            .into_inner()
+            .actions;
+        let payments: Vec<_> = logged.iter().filter(|a| a.action == "Pay").collect();
+        assert!(!payments.is_empty(), "province {province} logged no payment: {logged:?}");
+        for action in &logged {
+            assert_eq!(
+                (action.who.as_str(), action.why.as_str()),
+                ("ops-wang", "load from spawned tasks"),
+                "{action:?}"
+            );
+        }
+    }
+    net.shutdown().await;
+}

@@ -72,9 +72,9 @@ async fn relationship(net: &TestNetwork, province: &str, id: &str) -> pb::Relati
 async fn demo_seeding_links_each_province_to_the_next_and_a_second_run_changes_nothing() {
     let net = TestNetwork::start(&["13", "32", "41"]).await;
     let provinces = [code("13"), code("32"), code("41")];
-    let manifest = net.network().manifest();
+    let session = net.session();
 
-    let first = gongji::demo::seed(&manifest, &provinces).await;
+    let first = gongji::demo::seed(&session, &provinces).await;
     assert!(first.warnings.is_empty(), "{:?}", first.warnings);
     assert_eq!(first.provinces.len(), 3);
 
@@ -123,7 +123,7 @@ async fn demo_seeding_links_each_province_to_the_next_and_a_second_run_changes_n
         }
     }
 
-    let second = gongji::demo::seed(&manifest, &provinces).await;
+    let second = gongji::demo::seed(&session, &provinces).await;
     assert!(second.warnings.is_empty(), "{:?}", second.warnings);
     for p in ["13", "32", "41"] {
         assert_eq!(
@@ -161,7 +161,7 @@ async fn demo_seeding_links_each_province_to_the_next_and_a_second_run_changes_n
         })
         .await
         .expect("moved");
-    let third = gongji::demo::seed(&manifest, &provinces).await;
+    let third = gongji::demo::seed(&session, &provinces).await;
     assert!(third.warnings.is_empty(), "only what it changed: {:?}", third.warnings);
     net.shutdown().await;
 }
@@ -169,7 +169,7 @@ async fn demo_seeding_links_each_province_to_the_next_and_a_second_run_changes_n
 #[tokio::test]
 async fn seeding_a_single_province_makes_only_the_same_province_relationship() {
     let net = TestNetwork::start(&["32"]).await;
-    let report = gongji::demo::seed(&net.network().manifest(), &[code("32")]).await;
+    let report = gongji::demo::seed(&net.session(), &[code("32")]).await;
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     assert_eq!(account(&net, "32", "demo-32-donor").await, ("4800.00".into(), "200.00".into()));
     assert_eq!(
@@ -409,7 +409,7 @@ async fn errors_name_the_status_in_words_and_fail_the_command() {
 #[tokio::test]
 async fn a_payment_whose_donor_province_is_down_is_reported_pending_then_completes() {
     let mut net = TestNetwork::start(&["13", "32"]).await;
-    gongji::demo::seed(&net.network().manifest(), &[code("13"), code("32")]).await;
+    gongji::demo::seed(&net.session(), &[code("13"), code("32")]).await;
     let jiangsu = node_url(&net, "32");
     net.stop_node("13").await;
 

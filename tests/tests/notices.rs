@@ -435,8 +435,10 @@ async fn a_relationship_ended_before_its_grant_reached_the_hub_leaves_nothing_wa
         ("800.00".into(), "0.00".into()),
         "the quota came back"
     );
-    let target = gongji::audit::Target::from_manifest(&net.network().manifest()).unwrap();
-    let report = gongji::audit::audit(&target, &mut std::io::sink()).await.unwrap();
+    let target = gongji_operator::audit::Target::from_manifest(&net.network().manifest()).unwrap();
+    let report = gongji_operator::audit::audit(&net.session(), &target, &mut std::io::sink())
+        .await
+        .unwrap();
     assert!(report.passed() && report.in_flight.is_empty(), "{report:?}");
     net.shutdown().await;
 }

@@ -57,8 +57,9 @@ async fn the_readme_walkthroughs_work_as_written() {
     let net = TestNetwork::start_tls_with_clients(&DEFAULT_PROVINCES).await;
     let operator = net.clients().token("ops-wang").to_owned();
     let provinces: Vec<_> = DEFAULT_PROVINCES.iter().map(|p| code(p)).collect();
-    let as_operator = gongji::credentials::Credentials::new(Some(&operator), Some("README walkthrough")).expect("credentials");
-    let report = gongji::credentials::scope(as_operator, gongji::demo::seed(&net.network().manifest(), &provinces)).await;
+    let as_operator = gongji_operator::credentials::Credentials::new(Some(&operator), Some("README walkthrough")).expect("credentials");
+    let session = gongji_operator::session::Session::for_network(net.network().manifest(), as_operator).expect("a session");
+    let report = gongji::demo::seed(&session, &provinces).await;
     assert!(report.warnings.is_empty(), "demo seeding: {:?}", report.warnings);
 
     // Where the reader stands: gongji-data/ as `gongji devnet` leaves it.

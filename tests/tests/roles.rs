@@ -545,7 +545,7 @@ async fn a_call_without_a_known_token_is_unauthenticated() {
         Code::Unauthenticated,
         "present a client token",
     );
-    let stranger = gongji::credentials::Credentials::new(Some("not-a-token-of-this-network"), None).unwrap();
+    let stranger = gongji_operator::credentials::Credentials::new(Some("not-a-token-of-this-network"), None).unwrap();
     let mut hub = pb::national_hub_client::NationalHubClient::with_interceptor(
         tonic::transport::Channel::from_shared(net.network().hub_url())
             .unwrap()
@@ -814,8 +814,9 @@ async fn the_cli_presents_its_token_and_reason_and_demo_seeding_works_as_the_ope
     // audit read with it too.
     let manifest = net.network().manifest();
     let provinces = [gongji_tests::code("13"), gongji_tests::code("32")];
-    let operator = gongji::credentials::Credentials::new(Some(&token), Some("demo")).unwrap();
-    let report = gongji::credentials::scope(operator, gongji::demo::seed(&manifest, &provinces)).await;
+    let operator = gongji_operator::credentials::Credentials::new(Some(&token), Some("demo")).unwrap();
+    let session = gongji_operator::session::Session::for_network(manifest.clone(), operator).unwrap();
+    let report = gongji::demo::seed(&session, &provinces).await;
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     let mut manifest = manifest;
     manifest.operator_token_file = token_file.clone();
@@ -838,6 +839,64 @@ async fn the_cli_presents_its_token_and_reason_and_demo_seeding_works_as_the_ope
             String::from_utf8_lossy(&err)
         );
     }
+    net.shutdown().await;
+}
+
+/// Work a command spawns onto another task (`status` asks each node on a
+/// task of its own; the benchmark's clients and the devnet's seeding run
+/// on others) connects as the command does: it is handed the command's
+/// session, so it connects over the network's certificates and presents the
+/// token and the reason. Before, the connection and credentials were
+/// task-locals, and a spawned task that missed them connected in plaintext
+/// without a token.
+#[tokio::test]
+async fn a_spawned_task_connects_with_the_sessions_certificates_token_and_reason() {
+    use gongji_operator::{
+        args::{HubArg, NodeArg},
+        error::CliError,
+    };
+
+    let net = TestNetwork::start_tls_with_clients(&["13", "32"]).await;
+    let session = net.session_as(Some("ops-wang"), Some("a top-up from a spawned task"));
+    assert!(!session.connection.is_plaintext(), "the session of a TLS network connects over TLS");
+    let spawned = tokio::spawn({
+        let session = session.clone();
+        async move {
+            let mut hub = session.hub(&HubArg { hub: None }).await?;
+            hub.deposit_prepaid(pb::PrepaidOperationRequest {
+                operation_id: "dep-spawned".into(),
+                province: "13".into(),
+                amount: "100.00".into(),
+                operator: "wang".into(),
+                reason: "top-up".into(),
+                force: false,
+            })
+            .await
+            .map_err(CliError::call)?;
+            let province = Some(gongji_tests::code("32"));
+            let mut node = session.node(&NodeArg { node: None, province }).await?;
+            let info = node.get_node_info(pb::GetNodeInfoRequest {}).await.map_err(CliError::call)?;
+            Ok::<_, CliError>(info.into_inner().province_code)
+        }
+    });
+    let province = spawned
+        .await
+        .expect("the task ran")
+        .unwrap_or_else(|e| panic!("the spawned task's calls were refused: {e}"));
+    assert_eq!(province, "32");
+    let logged = actions(net.hub_as(Some("auditor"), None)).await;
+    let seen: Vec<(&str, &str, &str)> = logged.iter().map(|a| (a.action.as_str(), a.who.as_str(), a.why.as_str())).collect();
+    assert_eq!(seen, [("DepositPrepaid", "ops-wang", "a top-up from a spawned task")]);
+
+    // `status` asks every node on a task of its own, each with the session:
+    // GetNodeInfo needs the token, so a node asked without it would be
+    // "serving, but GetNodeInfo failed".
+    let target = gongji_operator::audit::Target::from_manifest(&net.network().manifest()).unwrap();
+    let status = gongji_operator::status::probe(&session, &target).await;
+    for node in &status.nodes {
+        assert_eq!((node.health.as_str(), node.healthy), ("serving", true), "{node:?}");
+    }
+    assert!(status.healthy(), "{status:?}");
     net.shutdown().await;
 }
 

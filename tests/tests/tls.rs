@@ -97,15 +97,15 @@ async fn a_certificate_of_an_unregistered_province_or_of_two_provinces_is_refuse
     let hub = net.network().hub_url();
     // Issued by the network's own CA, so the handshake passes: what the
     // certificate names is what the router refuses.
-    gongji::certs::add_provinces(
+    gongji_operator::certs::add_provinces(
         &certs,
-        &gongji::certs::CertsSpec {
+        &gongji_operator::certs::CertsSpec {
             provinces: vec![code("32")],
             hosts: Vec::new(),
         },
     )
     .unwrap();
-    gongji::certs::issue_odd(&certs, "two-provinces", &["province-13.gongji", "province-41.gongji"], true).unwrap();
+    gongji_operator::certs::issue_odd(&certs, "two-provinces", &["province-13.gongji", "province-41.gongji"], true).unwrap();
     for (name, needle) in [
         ("province-32", "names no province registered"),
         ("two-provinces", "more than one province"),
@@ -148,9 +148,9 @@ async fn a_missing_untrusted_or_plaintext_client_is_refused_at_the_handshake() {
     let anonymous = ClientTlsConfig::new().ca_certificate(ca.clone());
     // A certificate of another CA, made the same way.
     let other = tempfile::tempdir().unwrap();
-    gongji::certs::write(
+    gongji_operator::certs::write(
         other.path(),
-        &gongji::certs::CertsSpec {
+        &gongji_operator::certs::CertsSpec {
             provinces: vec![code("41")],
             hosts: Vec::new(),
         },
@@ -386,9 +386,9 @@ async fn a_peer_that_connects_and_never_finishes_its_handshake_is_dropped() {
 async fn a_tls_server_needs_a_clients_file_unless_told_its_clients_are_anonymous() {
     let dir = tempfile::tempdir().unwrap();
     let certs = dir.path().join("certs");
-    gongji::certs::write(
+    gongji_operator::certs::write(
         &certs,
-        &gongji::certs::CertsSpec {
+        &gongji_operator::certs::CertsSpec {
             provinces: vec![code("13")],
             hosts: Vec::new(),
         },
@@ -418,9 +418,9 @@ async fn a_tls_server_needs_a_clients_file_unless_told_its_clients_are_anonymous
 async fn waiting_for_a_network_with_certificates_that_do_not_fit_fails_at_once() {
     let net = TestNetwork::start_tls(&["13", "41"]).await;
     let other = tempfile::tempdir().unwrap();
-    gongji::certs::write(
+    gongji_operator::certs::write(
         other.path(),
-        &gongji::certs::CertsSpec {
+        &gongji_operator::certs::CertsSpec {
             provinces: vec![code("13"), code("41")],
             hosts: Vec::new(),
         },

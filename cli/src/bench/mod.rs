@@ -1,13 +1,14 @@
 //! `gongji bench`: throughput and latency of the network under load, beside
 //! a do-nothing baseline of the same topology measured in the same run.
 //!
-//! It starts a durable network of the given provinces in this process (or
-//! loads a running devnet), sets up its population, then runs each workload
-//! first against a stub network (`baseline`) and then against the real one,
-//! each for a warm-up and a measured window, and prints a table with the
-//! ratio of the two rates and the targets.
+//! It starts a durable network of the given provinces in this process
+//! (`gongji_network`; or loads a running devnet), sets up its population,
+//! then runs each workload first against a stub network
+//! (`gongji_network::baseline`) and then against the real one, each for a
+//! warm-up and a measured window (`load`), and prints a table with the
+//! ratio of the two rates and the targets. Every client it drives
+//! is made by the command's session, before it is handed to a task.
 
-mod baseline;
 mod load;
 mod population;
 
@@ -20,17 +21,22 @@ use std::{
 };
 
 use gongji_common::ProvinceCode;
+use gongji_network::{
+    baseline::{PaymentRoute, StubNetwork},
+    Network, NetworkSpec,
+};
+use gongji_operator::{
+    args::{BenchArgs, BenchWorkload},
+    connection::CALL_TIMEOUT,
+    error::{CliError, EXIT_FAILED, EXIT_OK},
+    manifest::Manifest,
+    ready,
+    session::Session,
+};
 
 use self::{
-    baseline::{PaymentRoute, StubNetwork},
     load::{Measured, Shape},
     population::{Call, Nodes, Population},
-};
-use crate::{
-    args::{BenchArgs, BenchWorkload},
-    client,
-    error::{CliError, EXIT_FAILED, EXIT_OK},
-    network::{Manifest, Network, NetworkSpec},
 };
 
 /// Setup calls in flight at once.
@@ -44,28 +50,29 @@ const CROSS_RATIO_TARGET: f64 = 0.5;
 const CROSS_P99_TARGET_MS: f64 = 30.0;
 const SAME_RATE_TARGET: f64 = 10_000.0;
 
-impl BenchWorkload {
-    fn label(self) -> &'static str {
-        match self {
-            BenchWorkload::Cross => "cross-province payments",
-            BenchWorkload::Same => "same-province payments",
-            BenchWorkload::Establish => "relationships established",
-        }
+/// How a workload is named in the report.
+fn label(workload: BenchWorkload) -> &'static str {
+    match workload {
+        BenchWorkload::Cross => "cross-province payments",
+        BenchWorkload::Same => "same-province payments",
+        BenchWorkload::Establish => "relationships established",
     }
+}
 
-    fn route(self) -> PaymentRoute {
-        match self {
-            BenchWorkload::Cross => PaymentRoute::ViaHub,
-            BenchWorkload::Same | BenchWorkload::Establish => PaymentRoute::Local,
-        }
+/// Where the baseline's stub nodes send the workload's payments.
+fn route(workload: BenchWorkload) -> PaymentRoute {
+    match workload {
+        BenchWorkload::Cross => PaymentRoute::ViaHub,
+        BenchWorkload::Same | BenchWorkload::Establish => PaymentRoute::Local,
     }
+}
 
-    fn call(self, population: &Population, nodes: &Nodes, client: usize, n: u64) -> Option<Call> {
-        match self {
-            BenchWorkload::Cross => Some(population.cross_payment(nodes, client, n)),
-            BenchWorkload::Same => Some(population.same_payment(nodes, client, n)),
-            BenchWorkload::Establish => population.establishment(nodes, client, n),
-        }
+/// The workload's `n`th call of `client`, if it has one.
+fn call(workload: BenchWorkload, population: &Population, nodes: &Nodes, client: usize, n: u64) -> Option<Call> {
+    match workload {
+        BenchWorkload::Cross => Some(population.cross_payment(nodes, client, n)),
+        BenchWorkload::Same => Some(population.same_payment(nodes, client, n)),
+        BenchWorkload::Establish => population.establishment(nodes, client, n),
     }
 }
 
@@ -84,7 +91,10 @@ struct Started {
     keep: bool,
 }
 
-pub async fn run(args: BenchArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
+/// Runs the benchmark: with --devnet, on the session's network (its address
+/// file); else on a network it starts. Its clients present the session's
+/// credentials.
+pub async fn run(session: &Session, args: BenchArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
     let provinces = check_provinces(&args.provinces)?;
     let clients = usize::from(args.clients);
     let shape = Shape {
@@ -112,13 +122,7 @@ pub async fn run(args: BenchArgs, out: &mut dyn Write, err: &mut dyn Write) -> R
                 NetworkSpec::on_ports(data_dir.clone(), std::net::Ipv4Addr::LOCALHOST.into(), 0, &provinces).map_err(CliError::Other)?;
             spec.opening_prepaid = OPENING_PREPAID.into();
             if args.tls {
-                let certs = data_dir.join("certs");
-                let wanted = crate::certs::CertsSpec {
-                    provinces: provinces.clone(),
-                    hosts: Vec::new(),
-                };
-                crate::certs::write(&certs, &wanted).map_err(CliError::Other)?;
-                spec.certs = Some(certs);
+                spec.run_tls(Vec::new()).map_err(CliError::Other)?;
             }
             let network = Network::start(spec)
                 .await
@@ -146,13 +150,12 @@ pub async fn run(args: BenchArgs, out: &mut dyn Write, err: &mut dyn Write) -> R
     }
     out.flush()?;
 
-    let connection = crate::client::Connection::for_manifest(&manifest)?;
+    // Over the network's certificates, presenting the command's credentials.
     let certs = (!manifest.certs.is_empty()).then(|| PathBuf::from(&manifest.certs));
-    let outcome = crate::client::with_connection(
-        connection,
-        measure(&manifest, &population, &workloads, shape, !args.no_baseline, certs.as_deref(), err),
-    )
-    .await;
+    let outcome = match Session::for_network(manifest, session.credentials.clone()) {
+        Ok(session) => measure(&session, &population, &workloads, shape, !args.no_baseline, certs.as_deref(), err).await,
+        Err(error) => Err(error),
+    };
     let stopped = match started {
         Some(Started { network, data_dir, keep }) => {
             let stopped = network.shutdown().await;
@@ -181,7 +184,7 @@ pub async fn run(args: BenchArgs, out: &mut dyn Write, err: &mut dyn Write) -> R
         writeln!(
             err,
             "error: {}: {} refused, {} failed; first: {}",
-            workload.label(),
+            label(*workload),
             m.refused,
             m.failed,
             m.first_problem.as_deref().unwrap_or("?")
@@ -190,9 +193,10 @@ pub async fn run(args: BenchArgs, out: &mut dyn Write, err: &mut dyn Write) -> R
     Ok(if problems.is_empty() { EXIT_OK } else { EXIT_FAILED })
 }
 
-/// Sets up the population, then runs every workload (baseline first).
+/// Sets up the population, then runs every workload (baseline first), on
+/// the session's network.
 async fn measure(
-    manifest: &Manifest,
+    session: &Session,
     population: &Population,
     workloads: &[BenchWorkload],
     shape: Shape,
@@ -200,8 +204,11 @@ async fn measure(
     certs: Option<&std::path::Path>,
     progress: &mut dyn Write,
 ) -> Result<Vec<Row>, CliError> {
-    crate::devnet::wait_ready(manifest).await?;
-    let nodes = connect(manifest, &population.provinces).await?;
+    let Some(manifest) = session.network() else {
+        return Err(CliError::Other("the benchmark has no network to load".into()));
+    };
+    ready::wait_for_network(&session.connection, manifest).await?;
+    let nodes = connect(session, manifest, &population.provinces).await?;
     let establish = workloads.contains(&BenchWorkload::Establish);
     let payments = workloads.iter().any(|w| *w != BenchWorkload::Establish);
     writeln!(progress, "setting up the population")?;
@@ -226,18 +233,18 @@ async fn measure(
     let mut rows = Vec::new();
     for &workload in workloads {
         let baseline = if with_baseline {
-            let stubs = StubNetwork::start(&population.provinces, workload.route(), certs)
+            let stubs = StubNetwork::start(&population.provinces, route(workload), certs)
                 .await
                 .map_err(CliError::Other)?;
-            let stub_nodes = connect_urls(population.provinces.iter().map(|p| (*p, stubs.node_url(*p)))).await?;
-            let label = format!("{} (baseline)", workload.label());
-            let measured = drive(workload, &label, population, stub_nodes, shape, progress).await;
+            let stub_nodes = connect_urls(session, population.provinces.iter().map(|p| (*p, stubs.node_url(*p)))).await?;
+            let baseline_label = format!("{} (baseline)", label(workload));
+            let measured = drive(workload, &baseline_label, population, stub_nodes, shape, progress).await;
             stubs.stop().await.map_err(CliError::Other)?;
             Some(measured)
         } else {
             None
         };
-        let real = drive(workload, workload.label(), population, nodes.clone(), shape, progress).await;
+        let real = drive(workload, label(workload), population, nodes.clone(), shape, progress).await;
         rows.push(Row { workload, real, baseline });
     }
     Ok(rows)
@@ -253,12 +260,12 @@ async fn drive(
 ) -> Measured {
     let population = population.clone();
     load::drive(label, shape, progress, move |client, n| {
-        workload.call(&population, &nodes, client, n)
+        call(workload, &population, &nodes, client, n)
     })
     .await
 }
 
-async fn connect(manifest: &Manifest, provinces: &[ProvinceCode]) -> Result<Nodes, CliError> {
+async fn connect(session: &Session, manifest: &Manifest, provinces: &[ProvinceCode]) -> Result<Nodes, CliError> {
     let addresses = provinces.iter().map(|p| {
         let address = manifest
             .provinces
@@ -267,14 +274,14 @@ async fn connect(manifest: &Manifest, provinces: &[ProvinceCode]) -> Result<Node
             .map(|entry| entry.address.clone());
         (*p, address)
     });
-    connect_urls(addresses).await
+    connect_urls(session, addresses).await
 }
 
-async fn connect_urls(addresses: impl Iterator<Item = (ProvinceCode, Option<String>)>) -> Result<Nodes, CliError> {
+async fn connect_urls(session: &Session, addresses: impl Iterator<Item = (ProvinceCode, Option<String>)>) -> Result<Nodes, CliError> {
     let mut nodes = BTreeMap::new();
     for (code, address) in addresses {
         let address = address.ok_or_else(|| CliError::Other(format!("the network has no node for province {code}")))?;
-        nodes.insert(code, client::node_on(client::connect(&address).await?));
+        nodes.insert(code, session.node_on(session.connect(&address, CALL_TIMEOUT, None).await?));
     }
     Ok(Arc::new(nodes))
 }
@@ -330,7 +337,7 @@ fn report(out: &mut dyn Write, rows: &[Row], clients: usize) -> std::io::Result<
                 ms(m.latency_ms(1.0)),
             )
         };
-        writeln!(out, "{}", figures(row.workload.label(), &row.real, row.baseline.as_ref()))?;
+        writeln!(out, "{}", figures(label(row.workload), &row.real, row.baseline.as_ref()))?;
         if let Some(baseline) = &row.baseline {
             writeln!(out, "{}", figures("  baseline (no-op servers)", baseline, None))?;
         }

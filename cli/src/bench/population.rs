@@ -15,7 +15,7 @@ use std::{future::Future, pin::Pin, sync::Arc};
 use gongji_common::ProvinceCode;
 use gongji_proto::v1 as pb;
 
-use crate::client::NodeClient;
+use gongji_operator::session::NodeClient;
 
 use super::load::Answer;
 use crate::demo;

@@ -1,14 +1,13 @@
 //! Serve mode: the benchmark binary run again as a child, as the national hub
-//! or as a province node, configured by the servers' own flags. It stops on
-//! SIGTERM or Ctrl-C, or when its stdin closes (the parent stopped it, or
-//! died), so a child never outlives the benchmark.
+//! or as a province node, configured by the servers' own flags and run as
+//! `gongji-network` runs every server. It stops on SIGTERM or Ctrl-C, or
+//! when its stdin closes (the parent stopped it, or died), so a child never
+//! outlives the benchmark.
 
 use std::{io::Read, process::ExitCode};
 
-use clap::Parser;
 use gongji_common::server::{init_tracing_with_default, shutdown_signal};
-use national_hub::HubConfig;
-use province_node::NodeConfig;
+use gongji_network::server::Server;
 
 use crate::cluster::{SERVE_HUB, SERVE_NODE};
 
@@ -35,27 +34,15 @@ pub fn serve(mode: &str, args: &[String]) -> ExitCode {
             _ = stdin_closed => {}
         }
     };
-    let outcome = runtime.block_on(async move {
-        match mode {
-            SERVE_HUB => {
-                let config = HubConfig::try_parse_from(std::iter::once("national-hub".to_owned()).chain(args.iter().cloned()))
-                    .map_err(|e| e.to_string())?;
-                let listener = tokio::net::TcpListener::bind(config.listen)
-                    .await
-                    .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-                national_hub::run(config, listener, shutdown).await.map_err(|e| e.to_string())
-            }
-            SERVE_NODE => {
-                let config = NodeConfig::try_parse_from(std::iter::once("province-node".to_owned()).chain(args.iter().cloned()))
-                    .map_err(|e| e.to_string())?;
-                let listener = tokio::net::TcpListener::bind(config.listen)
-                    .await
-                    .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-                province_node::run(config, listener, shutdown).await.map_err(|e| e.to_string())
-            }
-            other => Err(format!("unknown serve mode {other}")),
-        }
-    });
+    let server = match mode {
+        SERVE_HUB => Server::hub_from_flags(args),
+        SERVE_NODE => Server::node_from_flags(args),
+        other => Err(format!("unknown serve mode {other}")),
+    };
+    let outcome = match server {
+        Ok(server) => runtime.block_on(server.run_as_configured(shutdown)),
+        Err(error) => Err(error),
+    };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

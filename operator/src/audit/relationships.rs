@@ -12,7 +12,7 @@ use gongji_common::ProvinceCode;
 use gongji_proto::v1 as pb;
 use tonic::{Code, Streaming};
 
-use crate::{client::NodeClient, error::CliError};
+use crate::{error::CliError, session::NodeClient};
 
 /// A relationship as each audited node that holds it records it, by province.
 pub(super) type Held = Vec<(ProvinceCode, pb::Relationship)>;

@@ -16,9 +16,9 @@ use tonic_health::pb::{health_check_response::ServingStatus, health_client::Heal
 use crate::{
     args::NetworkArgs,
     audit::Target,
-    client,
     error::{with_causes, CliError, EXIT_FAILED, EXIT_OK},
     output::{cycle::prepaid_level_word, Table},
+    session::Session,
 };
 
 /// How long `status` waits for any one server.
@@ -127,10 +127,14 @@ impl NetworkStatus {
     }
 }
 
-/// Asks every server of `target` at once.
-pub async fn probe(target: &Target) -> NetworkStatus {
-    let nodes = target.provinces.iter().map(|(code, address)| probe_node(*code, address.clone()));
-    let (hub, nodes) = tokio::join!(probe_hub(target.hub.clone()), join_all(nodes));
+/// Asks every server of `target` at once, each on a task of its own
+/// holding a clone of the session.
+pub async fn probe(session: &Session, target: &Target) -> NetworkStatus {
+    let nodes = target
+        .provinces
+        .iter()
+        .map(|(code, address)| probe_node(session.clone(), *code, address.clone()));
+    let (hub, nodes) = tokio::join!(probe_hub(session, target.hub.clone()), join_all(nodes));
     let (hub, open_period, prepaid) = hub;
     NetworkStatus {
         hub,
@@ -142,10 +146,7 @@ pub async fn probe(target: &Target) -> NetworkStatus {
 
 /// Runs the futures concurrently, keeping their order.
 async fn join_all<F: std::future::Future<Output = ServerStatus> + Send + 'static>(futures: impl Iterator<Item = F>) -> Vec<ServerStatus> {
-    let connection = client::current();
-    let handles: Vec<_> = futures
-        .map(|future| tokio::spawn(client::with_connection(connection.clone(), crate::credentials::inherit(future))))
-        .collect();
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
     let mut results = Vec::with_capacity(handles.len());
     for handle in handles {
         results.push(handle.await.unwrap_or_else(|e| ServerStatus {
@@ -162,8 +163,8 @@ async fn join_all<F: std::future::Future<Output = ServerStatus> + Send + 'static
 }
 
 /// A connected channel and its health, or why there is none.
-async fn connect(address: &str) -> Result<Channel, String> {
-    let endpoint = client::endpoint_with(address, PROBE_TIMEOUT).map_err(|e| e.to_string())?;
+async fn connect(session: &Session, address: &str) -> Result<Channel, String> {
+    let endpoint = session.endpoint(address, PROBE_TIMEOUT, None).map_err(|e| e.to_string())?;
     match tokio::time::timeout(PROBE_TIMEOUT, endpoint.connect()).await {
         Ok(Ok(channel)) => Ok(channel),
         Ok(Err(e)) => Err(format!("unreachable ({})", with_causes(&e))),
@@ -194,9 +195,9 @@ fn server(name: String, address: &str) -> ServerStatus {
     }
 }
 
-async fn probe_hub(address: String) -> (ServerStatus, Option<String>, Vec<pb::ProvincePrepaid>) {
+async fn probe_hub(session: &Session, address: String) -> (ServerStatus, Option<String>, Vec<pb::ProvincePrepaid>) {
     let mut status = server("hub".into(), &address);
-    let channel = match connect(&address).await {
+    let channel = match connect(session, &address).await {
         Ok(channel) => channel,
         Err(why) => {
             status.health = why;
@@ -207,7 +208,7 @@ async fn probe_hub(address: String) -> (ServerStatus, Option<String>, Vec<pb::Pr
         status.health = why;
         return (status, None, Vec::new());
     }
-    let mut hub = client::hub_on(channel);
+    let mut hub = session.hub_on(channel);
     let mut for_prepaid = hub.clone();
     let (info, prepaid) = tokio::join!(
         hub.get_hub_info(pb::GetHubInfoRequest {}),
@@ -232,9 +233,9 @@ async fn probe_hub(address: String) -> (ServerStatus, Option<String>, Vec<pb::Pr
     (status, open_period, prepaid)
 }
 
-async fn probe_node(code: ProvinceCode, address: String) -> ServerStatus {
+async fn probe_node(session: Session, code: ProvinceCode, address: String) -> ServerStatus {
     let mut status = server(code.to_string(), &address);
-    let channel = match connect(&address).await {
+    let channel = match connect(&session, &address).await {
         Ok(channel) => channel,
         Err(why) => {
             status.health = why;
@@ -245,7 +246,7 @@ async fn probe_node(code: ProvinceCode, address: String) -> ServerStatus {
         status.health = why;
         return status;
     }
-    match client::node_on(channel).get_node_info(pb::GetNodeInfoRequest {}).await {
+    match session.node_on(channel).get_node_info(pb::GetNodeInfoRequest {}).await {
         Ok(info) => {
             let info = info.into_inner();
             if info.province_code != code.as_str() {
@@ -265,9 +266,9 @@ async fn probe_node(code: ProvinceCode, address: String) -> ServerStatus {
 
 /// `gongji status`: the table on `out`; exit 1 if any server is unreachable
 /// or unhealthy.
-pub async fn command(args: NetworkArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let target = Target::from_args(&args)?;
-    let status = probe(&target).await;
+pub async fn command(session: &Session, args: NetworkArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let target = Target::from_args(session, &args)?;
+    let status = probe(session, &target).await;
     status.print(out).map_err(CliError::from)?;
     Ok(if status.healthy() { EXIT_OK } else { EXIT_FAILED })
 }

@@ -8,13 +8,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use gongji_common::{Id, InstitutionCode, Money, Period, ProvinceCode, RegionCode};
 use gongji_proto::v1 as pb;
 
+use crate::error::CliError;
+
 /// The Gongji operator CLI: run a local network with demo data, or call any
 /// province node or the national hub.
 #[derive(Debug, Parser)]
 #[command(
     name = "gongji",
     version,
-    about,
+    about = "The Gongji operator CLI: a local network (devnet) with demo data, and the everyday calls against any node",
     long_about = None,
     after_help = "Exit status: 0 success; 1 error (or an import with rejected rows, or a reconciliation that disputed \
                   its month); 2 bad command line; \
@@ -994,6 +996,18 @@ fn text(text: &str) -> Result<String, String> {
     }
 }
 
+/// Refuses an empty --provinces, or one that lists a province twice.
+pub fn check_provinces(provinces: &[ProvinceCode]) -> Result<(), CliError> {
+    if provinces.is_empty() {
+        return Err(CliError::Other("--provinces needs at least one province code".into()));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = provinces.iter().find(|p| !seen.insert(**p)) {
+        return Err(CliError::Other(format!("province {twice} is listed twice in --provinces")));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -1155,5 +1169,12 @@ mod tests {
         );
         let pharmacy = pay_args(&["--purpose", "pharmacy", "--institution", "P32050000001"]);
         assert_eq!(pharmacy.institution_id(), Ok("P32050000001".to_owned()));
+    }
+
+    #[test]
+    fn a_province_listed_twice_is_refused() {
+        let codes: Vec<ProvinceCode> = ["13", "32", "13"].iter().map(|c| c.parse().unwrap()).collect();
+        assert!(check_provinces(&codes).unwrap_err().to_string().contains("13"));
+        assert!(check_provinces(&[]).is_err());
     }
 }

@@ -9,9 +9,9 @@ use tonic::Status;
 
 use crate::{
     args::OplogArgs,
-    client::{self, HubClient, NodeClient},
     error::{CliError, EXIT_OK},
     output::{cst_time, Table},
+    session::{HubClient, NodeClient, Session},
 };
 
 /// Actions asked for per call (the servers' most).
@@ -34,15 +34,16 @@ impl Server {
     }
 }
 
-pub async fn command(args: OplogArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn command(session: &Session, args: OplogArgs, out: &mut dyn Write) -> Result<u8, CliError> {
     let mut server = match (&args.node, args.province, &args.hub) {
-        (None, None, hub) => Server::Hub(client::hub(&crate::args::HubArg { hub: hub.clone() }).await?),
+        (None, None, hub) => Server::Hub(session.hub(&crate::args::HubArg { hub: hub.clone() }).await?),
         (node, province, _) => Server::Node(
-            client::node(&crate::args::NodeArg {
-                node: node.clone(),
-                province,
-            })
-            .await?,
+            session
+                .node(&crate::args::NodeArg {
+                    node: node.clone(),
+                    province,
+                })
+                .await?,
         ),
     };
     let actions = read(&mut server, args.after, args.limit).await?;

@@ -12,9 +12,9 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::{
     args::ImportArgs,
-    client,
     error::{CliError, EXIT_FAILED, EXIT_OK},
     output::Fields,
+    session::Session,
 };
 
 /// The header every import file has (in any column order).
@@ -95,7 +95,7 @@ struct Reading {
     stopped: Option<String>,
 }
 
-pub async fn import(args: ImportArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn import(session: &Session, args: ImportArgs, out: &mut dyn Write) -> Result<u8, CliError> {
     let path = args.file.clone();
     let file = File::open(&path).map_err(|e| CliError::Other(format!("cannot open {}: {e}", path.display())))?;
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_reader(file);
@@ -104,7 +104,7 @@ pub async fn import(args: ImportArgs, out: &mut dyn Write) -> Result<u8, CliErro
         .map_err(|e| CliError::Other(format!("cannot read the header of {}: {e}", path.display())))?;
     let columns = Columns::find(header).map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
 
-    let mut node = client::node(&args.node).await?;
+    let mut node = session.node(&args.node).await?;
     let (rows, receiver) = mpsc::channel(ROWS_IN_FLIGHT);
     // csv reads synchronously: a blocking thread feeds the stream, so a large
     // file is never held in memory.

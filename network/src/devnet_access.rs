@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use gongji_common::access::{clients_file, ClientEntry, Role};
 
-use crate::{credentials::Credentials, error::CliError};
+use gongji_operator::{credentials::Credentials, error::CliError};
 
 /// Where the devnet's clients and tokens are.
 #[derive(Debug, Clone)]
@@ -64,14 +64,14 @@ impl DevnetAccess {
 
     /// What the devnet itself presents while it seeds the demo data.
     pub fn operator(&self) -> Result<Credentials, CliError> {
-        let token = crate::credentials::read_token(&self.operator_token_file)?;
+        let token = gongji_operator::credentials::read_token(&self.operator_token_file)?;
         Credentials::new(Some(&token), Some("gongji devnet: demo data")).map_err(CliError::Other)
     }
 }
 
 /// Writes a token readable by its owner only.
 fn write_secret(path: &Path, token: &str) -> Result<(), CliError> {
-    crate::certs::write_file(path, &format!("{token}\n"), true)
+    gongji_operator::certs::write_file(path, &format!("{token}\n"), true)
         .map(drop)
         .map_err(CliError::Other)
 }
@@ -85,9 +85,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = DevnetAccess::prepare(dir.path()).unwrap();
         let clients = gongji_common::access::Clients::load(&first.clients_file).unwrap();
-        let token = crate::credentials::read_token(&first.operator_token_file).unwrap();
+        let token = gongji_operator::credentials::read_token(&first.operator_token_file).unwrap();
         assert_eq!(clients.authenticate(token.as_bytes()).unwrap().role, Role::Operator);
-        let viewer = crate::credentials::read_token(&first.viewer_token_file).unwrap();
+        let viewer = gongji_operator::credentials::read_token(&first.viewer_token_file).unwrap();
         assert_eq!(clients.authenticate(viewer.as_bytes()).unwrap().name, "devnet-viewer");
         #[cfg(unix)]
         {
@@ -96,7 +96,11 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         DevnetAccess::prepare(dir.path()).unwrap();
-        assert_eq!(crate::credentials::read_token(&first.operator_token_file).unwrap(), token, "kept");
+        assert_eq!(
+            gongji_operator::credentials::read_token(&first.operator_token_file).unwrap(),
+            token,
+            "kept"
+        );
         std::fs::remove_file(&first.viewer_token_file).unwrap();
         assert!(DevnetAccess::prepare(dir.path())
             .unwrap_err()

@@ -12,13 +12,13 @@ use crate::{
         ChangeQuotaArgs, CreditArgs, DissolveArgs, EstablishArgs, HubArg, HubRecord, NodeArg, NodeRecord, PayArgs, PositionsArgs,
         RefundArgs, RegisterArgs, ReverseArgs, Show, TerminateArgs, TransactionsArgs, TransferArgs,
     },
-    client,
     error::{CliError, EXIT_OK},
     output,
+    session::Session,
 };
 
-pub async fn register(args: RegisterArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&args.node).await?;
+pub async fn register(session: &Session, args: RegisterArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = session.node(&args.node).await?;
     let person = pb::Person {
         person_id: args.id.to_string(),
         name: args.name,
@@ -36,8 +36,8 @@ pub async fn register(args: RegisterArgs, out: &mut dyn Write) -> Result<u8, Cli
     Ok(EXIT_OK)
 }
 
-pub async fn credit(args: CreditArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&args.node).await?;
+pub async fn credit(session: &Session, args: CreditArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = session.node(&args.node).await?;
     let receipt = node
         .credit_contribution(pb::CreditContributionRequest {
             contribution_id: args.contribution_id.to_string(),
@@ -51,8 +51,8 @@ pub async fn credit(args: CreditArgs, out: &mut dyn Write) -> Result<u8, CliErro
     Ok(EXIT_OK)
 }
 
-pub async fn establish(args: EstablishArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&args.node).await?;
+pub async fn establish(session: &Session, args: EstablishArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = session.node(&args.node).await?;
     let id = args.id.to_string();
     let relationship = node
         .establish_relationship(pb::EstablishRelationshipRequest {
@@ -70,10 +70,10 @@ pub async fn establish(args: EstablishArgs, out: &mut dyn Write) -> Result<u8, C
     Ok(EXIT_OK)
 }
 
-pub async fn pay(args: PayArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn pay(session: &Session, args: PayArgs, out: &mut dyn Write) -> Result<u8, CliError> {
     // Before connecting: a wrong pairing is the command line's fault.
     let institution_id = args.institution_id().map_err(CliError::Usage)?;
-    let mut node = client::node(&args.node).await?;
+    let mut node = session.node(&args.node).await?;
     let id = args.id.to_string();
     let payment = node
         .pay(pb::PayRequest {
@@ -91,8 +91,8 @@ pub async fn pay(args: PayArgs, out: &mut dyn Write) -> Result<u8, CliError> {
     Ok(EXIT_OK)
 }
 
-pub async fn refund(args: RefundArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&args.node).await?;
+pub async fn refund(session: &Session, args: RefundArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = session.node(&args.node).await?;
     let id = args.id.to_string();
     let refund = node
         .refund_payment(pb::RefundPaymentRequest {
@@ -107,8 +107,8 @@ pub async fn refund(args: RefundArgs, out: &mut dyn Write) -> Result<u8, CliErro
     Ok(EXIT_OK)
 }
 
-pub async fn reverse(args: ReverseArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&args.node).await?;
+pub async fn reverse(session: &Session, args: ReverseArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = session.node(&args.node).await?;
     let id = args.payment.to_string();
     let payment = node
         .reverse_payment(pb::ReversePaymentRequest { payment_id: id.clone() })
@@ -119,8 +119,8 @@ pub async fn reverse(args: ReverseArgs, out: &mut dyn Write) -> Result<u8, CliEr
     Ok(EXIT_OK)
 }
 
-pub async fn change_quota(args: ChangeQuotaArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&args.node).await?;
+pub async fn change_quota(session: &Session, args: ChangeQuotaArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = session.node(&args.node).await?;
     let change = node
         .change_quota(pb::ChangeQuotaRequest {
             change_id: args.id.to_string(),
@@ -134,8 +134,8 @@ pub async fn change_quota(args: ChangeQuotaArgs, out: &mut dyn Write) -> Result<
     Ok(EXIT_OK)
 }
 
-pub async fn dissolve(args: DissolveArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&args.node).await?;
+pub async fn dissolve(session: &Session, args: DissolveArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = session.node(&args.node).await?;
     let relationship = node
         .dissolve_relationship(pb::DissolveRelationshipRequest {
             relationship_id: args.relationship.to_string(),
@@ -148,8 +148,8 @@ pub async fn dissolve(args: DissolveArgs, out: &mut dyn Write) -> Result<u8, Cli
     Ok(EXIT_OK)
 }
 
-pub async fn terminate(args: TerminateArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&args.node).await?;
+pub async fn terminate(session: &Session, args: TerminateArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = session.node(&args.node).await?;
     let person = node
         .terminate_insurance(pb::TerminateInsuranceRequest {
             person_id: args.person.to_string(),
@@ -161,8 +161,8 @@ pub async fn terminate(args: TerminateArgs, out: &mut dyn Write) -> Result<u8, C
     Ok(EXIT_OK)
 }
 
-pub async fn transfer(args: TransferArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&args.node).await?;
+pub async fn transfer(session: &Session, args: TransferArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = session.node(&args.node).await?;
     let id = args.id.to_string();
     let transfer = node
         .transfer_insurance(pb::TransferInsuranceRequest {
@@ -177,8 +177,8 @@ pub async fn transfer(args: TransferArgs, out: &mut dyn Write) -> Result<u8, Cli
     Ok(EXIT_OK)
 }
 
-pub async fn info(args: NodeArg, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&args).await?;
+pub async fn info(session: &Session, args: NodeArg, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = session.node(&args).await?;
     let info = node
         .get_node_info(pb::GetNodeInfoRequest {})
         .await
@@ -188,25 +188,25 @@ pub async fn info(args: NodeArg, out: &mut dyn Write) -> Result<u8, CliError> {
     Ok(EXIT_OK)
 }
 
-pub async fn show(what: Show, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn show(session: &Session, what: Show, out: &mut dyn Write) -> Result<u8, CliError> {
     match what {
-        Show::Person(record) => show_person(record, out).await,
-        Show::Account(record) => show_account(record, out).await,
-        Show::Relationships(record) => show_relationships(record, out).await,
-        Show::Relationship(record) => show_relationship(record, out).await,
-        Show::Payment(record) => show_payment(record, out).await,
-        Show::Refund(record) => show_refund(record, out).await,
-        Show::Transfer(record) => show_transfer(record, out).await,
-        Show::History(record) => show_history(record, out).await,
-        Show::Transaction(record) => show_transaction(record, out).await,
-        Show::Transactions(args) => show_transactions(args, out).await,
-        Show::Positions(args) => show_positions(args, out).await,
-        Show::Provinces(hub) => show_provinces(hub, out).await,
+        Show::Person(record) => show_person(session, record, out).await,
+        Show::Account(record) => show_account(session, record, out).await,
+        Show::Relationships(record) => show_relationships(session, record, out).await,
+        Show::Relationship(record) => show_relationship(session, record, out).await,
+        Show::Payment(record) => show_payment(session, record, out).await,
+        Show::Refund(record) => show_refund(session, record, out).await,
+        Show::Transfer(record) => show_transfer(session, record, out).await,
+        Show::History(record) => show_history(session, record, out).await,
+        Show::Transaction(record) => show_transaction(session, record, out).await,
+        Show::Transactions(args) => show_transactions(session, args, out).await,
+        Show::Positions(args) => show_positions(session, args, out).await,
+        Show::Provinces(hub) => show_provinces(session, hub, out).await,
     }
 }
 
-async fn show_person(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&record.node).await?;
+async fn show_person(session: &Session, record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = session.node(&record.node).await?;
     let person = node
         .get_person(pb::GetPersonRequest {
             person_id: record.id.to_string(),
@@ -218,8 +218,8 @@ async fn show_person(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliE
     Ok(EXIT_OK)
 }
 
-async fn show_account(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&record.node).await?;
+async fn show_account(session: &Session, record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = session.node(&record.node).await?;
     let account = node
         .get_account(pb::GetAccountRequest {
             person_id: record.id.to_string(),
@@ -231,8 +231,8 @@ async fn show_account(record: NodeRecord, out: &mut dyn Write) -> Result<u8, Cli
     Ok(EXIT_OK)
 }
 
-async fn show_relationships(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&record.node).await?;
+async fn show_relationships(session: &Session, record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = session.node(&record.node).await?;
     let list = node
         .list_relationships(pb::ListRelationshipsRequest {
             person_id: record.id.to_string(),
@@ -246,8 +246,8 @@ async fn show_relationships(record: NodeRecord, out: &mut dyn Write) -> Result<u
     Ok(EXIT_OK)
 }
 
-async fn show_relationship(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&record.node).await?;
+async fn show_relationship(session: &Session, record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = session.node(&record.node).await?;
     let relationship = node
         .get_relationship(pb::GetRelationshipRequest {
             relationship_id: record.id.to_string(),
@@ -259,8 +259,8 @@ async fn show_relationship(record: NodeRecord, out: &mut dyn Write) -> Result<u8
     Ok(EXIT_OK)
 }
 
-async fn show_payment(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&record.node).await?;
+async fn show_payment(session: &Session, record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = session.node(&record.node).await?;
     let payment = node
         .get_payment(pb::GetPaymentRequest {
             payment_id: record.id.to_string(),
@@ -272,8 +272,8 @@ async fn show_payment(record: NodeRecord, out: &mut dyn Write) -> Result<u8, Cli
     Ok(EXIT_OK)
 }
 
-async fn show_refund(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&record.node).await?;
+async fn show_refund(session: &Session, record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = session.node(&record.node).await?;
     let refund = node
         .get_refund(pb::GetRefundRequest {
             refund_id: record.id.to_string(),
@@ -285,8 +285,8 @@ async fn show_refund(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliE
     Ok(EXIT_OK)
 }
 
-async fn show_transfer(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&record.node).await?;
+async fn show_transfer(session: &Session, record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = session.node(&record.node).await?;
     let transfer = node
         .get_transfer(pb::GetTransferRequest {
             transfer_id: record.id.to_string(),
@@ -298,8 +298,8 @@ async fn show_transfer(record: NodeRecord, out: &mut dyn Write) -> Result<u8, Cl
     Ok(EXIT_OK)
 }
 
-async fn show_history(record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = client::node(&record.node).await?;
+async fn show_history(session: &Session, record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = session.node(&record.node).await?;
     let history = node
         .get_relationship_history(pb::GetRelationshipHistoryRequest {
             relationship_id: record.id.to_string(),
@@ -311,8 +311,8 @@ async fn show_history(record: NodeRecord, out: &mut dyn Write) -> Result<u8, Cli
     Ok(EXIT_OK)
 }
 
-async fn show_transaction(record: HubRecord, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut hub = client::hub(&record.hub).await?;
+async fn show_transaction(session: &Session, record: HubRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut hub = session.hub(&record.hub).await?;
     let transaction = hub
         .get_transaction(pb::GetTransactionRequest {
             transaction_id: record.id.to_string(),
@@ -325,8 +325,8 @@ async fn show_transaction(record: HubRecord, out: &mut dyn Write) -> Result<u8, 
     Ok(EXIT_OK)
 }
 
-async fn show_transactions(args: TransactionsArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut hub = client::hub(&args.hub).await?;
+async fn show_transactions(session: &Session, args: TransactionsArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut hub = session.hub(&args.hub).await?;
     let mut stream = hub
         .list_transactions(pb::ListTransactionsRequest {
             period: args.period.to_string(),
@@ -347,8 +347,8 @@ async fn show_transactions(args: TransactionsArgs, out: &mut dyn Write) -> Resul
     Ok(EXIT_OK)
 }
 
-async fn show_positions(args: PositionsArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut hub = client::hub(&args.hub).await?;
+async fn show_positions(session: &Session, args: PositionsArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut hub = session.hub(&args.hub).await?;
     let positions = hub
         .get_positions(pb::GetPositionsRequest {
             period: args.period.map(|p| p.to_string()).unwrap_or_default(),
@@ -360,8 +360,8 @@ async fn show_positions(args: PositionsArgs, out: &mut dyn Write) -> Result<u8, 
     Ok(EXIT_OK)
 }
 
-async fn show_provinces(args: HubArg, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut hub = client::hub(&args).await?;
+async fn show_provinces(session: &Session, args: HubArg, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut hub = session.hub(&args).await?;
     let provinces = hub
         .list_provinces(pb::ListProvincesRequest {})
         .await

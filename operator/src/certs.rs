@@ -20,10 +20,78 @@ use std::{
 };
 
 use gongji_common::{tls, ProvinceCode};
+
+use crate::{
+    args::CertsArgs,
+    error::{CliError, EXIT_OK},
+};
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
 /// How long the certificates are valid, in years from the start of this year.
 const VALID_YEARS: i32 = 10;
+
+/// The provinces `gongji certs` makes certificates for by default: the
+/// devnet's (its --provinces default).
+const DEVNET_PROVINCES: [&str; 5] = ["13", "32", "34", "37", "41"];
+
+/// `gongji certs`: writes a development CA and every certificate of a
+/// network, or (with --add) certificates for more provinces from the CA
+/// already there.
+pub fn command(args: CertsArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let has_ca = args.out.join("ca.pem").exists();
+    if has_ca && !args.force && !args.add {
+        return Err(CliError::Other(format!(
+            "{} already holds a CA (ca.pem): give --add to issue certificates for more provinces from it, or --force to replace \
+             it and every certificate (servers using the old ones need the new ones and a restart)",
+            args.out.display()
+        )));
+    }
+    if args.add && !has_ca {
+        return Err(CliError::Other(format!(
+            "{} holds no CA (ca.pem) to add certificates from: run gongji certs without --add first",
+            args.out.display()
+        )));
+    }
+    let provinces = match (args.provinces.is_empty(), args.add) {
+        (true, true) => return Err(CliError::Usage("--add needs --provinces: which provinces join".into())),
+        (true, false) => DEVNET_PROVINCES
+            .iter()
+            .map(|code| ProvinceCode::parse("province", code).map_err(|e| CliError::Other(e.to_string())))
+            .collect::<Result<_, _>>()?,
+        (false, _) => args.provinces,
+    };
+    crate::args::check_provinces(&provinces)?;
+    let spec = CertsSpec {
+        provinces,
+        hosts: args.hosts,
+    };
+    let written = if args.add {
+        add_provinces(&args.out, &spec)
+    } else {
+        write(&args.out, &spec)
+    }
+    .map_err(CliError::Other)?;
+    for path in &written {
+        writeln!(out, "{}", path.display())?;
+    }
+    if args.add {
+        writeln!(
+            out,
+            "{} files: {} province nodes, issued by the CA in {}",
+            written.len(),
+            spec.provinces.len(),
+            args.out.display()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{} files: a development CA, the hub, {} province nodes and a client certificate",
+            written.len(),
+            spec.provinces.len()
+        )?;
+    }
+    Ok(EXIT_OK)
+}
 
 /// The file name (without extension) of province `code`'s certificate.
 pub fn province_file(code: ProvinceCode) -> String {
@@ -207,7 +275,7 @@ fn set_validity(params: &mut CertificateParams) {
 /// Writes `path` whole or not at all: a fresh temporary file beside it
 /// (readable by its owner only when `private`), synced, then renamed over
 /// it, so a key that was readable by others before is not any more.
-pub(crate) fn write_file(path: &Path, contents: &str, private: bool) -> Result<PathBuf, String> {
+pub fn write_file(path: &Path, contents: &str, private: bool) -> Result<PathBuf, String> {
     let failed = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
     let temporary = path.with_extension(format!("{}.new", path.extension().and_then(|e| e.to_str()).unwrap_or_default()));
     match std::fs::remove_file(&temporary) {

@@ -14,27 +14,27 @@ use crate::{
         CloseArgs, HubArg, Irreversible, MonthArg, MonthAtHub, MonthAtNode, MonthCommand, PrepaidCommand, PrepaidOperationArgs, ReportArgs,
         SettleArgs, WithdrawArgs,
     },
-    client,
     error::{CliError, EXIT_DISPUTED, EXIT_OK},
     output::cycle as output,
+    session::{HubClient, Session},
     totals::{AmountError, ClearingTotals, RegionSums, SettlementSums},
 };
 
-pub async fn month(command: MonthCommand, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn month(session: &Session, command: MonthCommand, out: &mut dyn Write) -> Result<u8, CliError> {
     match command {
-        MonthCommand::Status(args) => status(args, out).await,
-        MonthCommand::Close(args) => close(args, out).await,
-        MonthCommand::Reconcile(args) => reconcile(args, out).await,
-        MonthCommand::Reconciliation(args) => reconciliation(args, out).await,
-        MonthCommand::Report(args) => report(args, out).await,
-        MonthCommand::Settle(args) => settle(args, out).await,
+        MonthCommand::Status(args) => status(session, args, out).await,
+        MonthCommand::Close(args) => close(session, args, out).await,
+        MonthCommand::Reconcile(args) => reconcile(session, args, out).await,
+        MonthCommand::Reconciliation(args) => reconciliation(session, args, out).await,
+        MonthCommand::Report(args) => report(session, args, out).await,
+        MonthCommand::Settle(args) => settle(session, args, out).await,
     }
 }
 
-pub async fn prepaid(command: PrepaidCommand, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn prepaid(session: &Session, command: PrepaidCommand, out: &mut dyn Write) -> Result<u8, CliError> {
     match command {
         PrepaidCommand::Status(hub) => {
-            let mut hub = client::hub(&hub).await?;
+            let mut hub = session.hub(&hub).await?;
             let status = hub
                 .get_prepaid(pb::GetPrepaidRequest {})
                 .await
@@ -43,13 +43,13 @@ pub async fn prepaid(command: PrepaidCommand, out: &mut dyn Write) -> Result<u8,
             output::prepaid_status(out, &status)?;
             Ok(EXIT_OK)
         }
-        PrepaidCommand::Deposit(args) => prepaid_operation(args, None, out).await,
-        PrepaidCommand::Withdraw(args) => withdraw(args, out).await,
+        PrepaidCommand::Deposit(args) => prepaid_operation(session, args, None, out).await,
+        PrepaidCommand::Withdraw(args) => withdraw(session, args, out).await,
     }
 }
 
 /// The month `month` names: as given, or asked of the hub (`open`, `previous`).
-async fn resolve(month: MonthArg, hub: &mut client::HubClient) -> Result<gongji_common::Period, CliError> {
+async fn resolve(month: MonthArg, hub: &mut HubClient) -> Result<gongji_common::Period, CliError> {
     let open = match month {
         MonthArg::At(period) => return Ok(period),
         MonthArg::Open | MonthArg::Previous => {
@@ -65,10 +65,10 @@ async fn resolve(month: MonthArg, hub: &mut client::HubClient) -> Result<gongji_
 }
 
 /// The month `month` names, asking the hub `at` for a word.
-async fn resolve_at(month: MonthArg, at: &HubArg) -> Result<gongji_common::Period, CliError> {
+async fn resolve_at(session: &Session, month: MonthArg, at: &HubArg) -> Result<gongji_common::Period, CliError> {
     match month {
         MonthArg::At(period) => Ok(period),
-        word => resolve(word, &mut client::hub(at).await?).await,
+        word => resolve(word, &mut session.hub(at).await?).await,
     }
 }
 
@@ -106,8 +106,8 @@ fn malformed(what: &str, period: &str) -> impl Fn(AmountError) -> CliError {
     move |e| CliError::Other(format!("the {what} of {period} has {e}"))
 }
 
-async fn status(args: MonthAtHub, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut hub = client::hub(&args.hub).await?;
+async fn status(session: &Session, args: MonthAtHub, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut hub = session.hub(&args.hub).await?;
     let period = resolve(args.period.unwrap_or(MonthArg::Open), &mut hub).await?;
     let month = hub
         .get_month(pb::GetMonthRequest {
@@ -120,8 +120,8 @@ async fn status(args: MonthAtHub, out: &mut dyn Write) -> Result<u8, CliError> {
     Ok(EXIT_OK)
 }
 
-async fn close(args: CloseArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut hub = client::hub(&args.hub).await?;
+async fn close(session: &Session, args: CloseArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut hub = session.hub(&args.hub).await?;
     let period = resolve(args.period, &mut hub).await?;
     if args.guard.dry_run {
         let month = hub
@@ -156,7 +156,7 @@ async fn close(args: CloseArgs, out: &mut dyn Write) -> Result<u8, CliError> {
 }
 
 /// Polls the hub until `month` is no longer closing (at most 10 minutes).
-async fn wait_closed(hub: &mut client::HubClient, mut month: pb::Month) -> Result<pb::Month, CliError> {
+async fn wait_closed(hub: &mut HubClient, mut month: pb::Month) -> Result<pb::Month, CliError> {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(600);
     while month.state == pb::MonthState::Closing as i32 {
         if tokio::time::Instant::now() > deadline {
@@ -195,13 +195,13 @@ fn print_reconciliation(report: &pb::Reconciliation, out: &mut dyn Write) -> Res
 }
 
 /// The month a node command names (the hub tells `open` and `previous`).
-async fn node_month(args: &MonthAtNode) -> Result<gongji_common::Period, CliError> {
-    resolve_at(args.period, &HubArg { hub: args.hub.clone() }).await
+async fn node_month(session: &Session, args: &MonthAtNode) -> Result<gongji_common::Period, CliError> {
+    resolve_at(session, args.period, &HubArg { hub: args.hub.clone() }).await
 }
 
-async fn reconcile(args: MonthAtNode, out: &mut dyn Write) -> Result<u8, CliError> {
-    let period = node_month(&args).await?.to_string();
-    let mut node = client::reconciling_node(&args.node).await?;
+async fn reconcile(session: &Session, args: MonthAtNode, out: &mut dyn Write) -> Result<u8, CliError> {
+    let period = node_month(session, &args).await?.to_string();
+    let mut node = session.reconciling_node(&args.node).await?;
     let report = node
         .reconcile_month(pb::ReconcileMonthRequest { period: period.clone() })
         .await
@@ -215,9 +215,9 @@ async fn reconcile(args: MonthAtNode, out: &mut dyn Write) -> Result<u8, CliErro
     print_reconciliation(&report, out)
 }
 
-async fn reconciliation(args: MonthAtNode, out: &mut dyn Write) -> Result<u8, CliError> {
-    let period = node_month(&args).await?;
-    let mut node = client::node(&args.node).await?;
+async fn reconciliation(session: &Session, args: MonthAtNode, out: &mut dyn Write) -> Result<u8, CliError> {
+    let period = node_month(session, &args).await?;
+    let mut node = session.node(&args.node).await?;
     let report = node
         .get_reconciliation(pb::ReconcileMonthRequest {
             period: period.to_string(),
@@ -228,8 +228,8 @@ async fn reconciliation(args: MonthAtNode, out: &mut dyn Write) -> Result<u8, Cl
     print_reconciliation(&report, out)
 }
 
-async fn report(args: ReportArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut hub = client::hub(&args.hub).await?;
+async fn report(session: &Session, args: ReportArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut hub = session.hub(&args.hub).await?;
     let period = resolve(args.period, &mut hub).await?.to_string();
     let clearing = hub
         .get_clearing(pb::GetClearingRequest { period: period.clone() })
@@ -262,8 +262,8 @@ async fn report(args: ReportArgs, out: &mut dyn Write) -> Result<u8, CliError> {
     Ok(EXIT_OK)
 }
 
-async fn settle(args: SettleArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut hub = client::hub(&args.hub).await?;
+async fn settle(session: &Session, args: SettleArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut hub = session.hub(&args.hub).await?;
     let period = resolve(args.period, &mut hub).await?.to_string();
     if args.guard.dry_run {
         let month = hub
@@ -318,10 +318,10 @@ async fn settle(args: SettleArgs, out: &mut dyn Write) -> Result<u8, CliError> {
     Ok(EXIT_OK)
 }
 
-async fn withdraw(args: WithdrawArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn withdraw(session: &Session, args: WithdrawArgs, out: &mut dyn Write) -> Result<u8, CliError> {
     let operation = &args.operation;
     if args.guard.dry_run {
-        let mut hub = client::hub(&operation.hub).await?;
+        let mut hub = session.hub(&operation.hub).await?;
         let status = hub
             .get_prepaid(pb::GetPrepaidRequest {})
             .await
@@ -350,16 +350,22 @@ async fn withdraw(args: WithdrawArgs, out: &mut dyn Write) -> Result<u8, CliErro
         ),
         &operation.amount.to_string(),
     )?;
-    prepaid_operation(args.operation, Some(args.force), out).await
+    prepaid_operation(session, args.operation, Some(args.force), out).await
 }
 
 /// A deposit (`withdrawal` none), or a withdrawal, forced or not.
-async fn prepaid_operation(args: PrepaidOperationArgs, withdrawal: Option<bool>, out: &mut dyn Write) -> Result<u8, CliError> {
-    let reason = crate::credentials::current()
+async fn prepaid_operation(
+    session: &Session,
+    args: PrepaidOperationArgs,
+    withdrawal: Option<bool>,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let reason = session
+        .credentials
         .reason()
         .map(str::to_owned)
         .ok_or_else(|| CliError::Usage("--reason is required: why the prepaid funds move, recorded with the operation".into()))?;
-    let mut hub = client::hub(&args.hub).await?;
+    let mut hub = session.hub(&args.hub).await?;
     let request = pb::PrepaidOperationRequest {
         operation_id: args.id.to_string(),
         province: args.province.to_string(),

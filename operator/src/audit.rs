@@ -40,9 +40,10 @@ use tonic::Streaming;
 
 use crate::{
     args::{AuditArgs, NetworkArgs},
-    client,
+    connection::RECONCILE_TIMEOUT,
     error::{CliError, EXIT_FAILED, EXIT_OK},
-    network::Manifest,
+    manifest::Manifest,
+    session::{HubClient, NodeClient, Session},
 };
 
 /// How many violations the report lists (the count is always complete).
@@ -57,8 +58,8 @@ pub struct Target {
 
 impl Target {
     /// The network named on the command line: a devnet's address file, or
-    /// the hub and every node.
-    pub fn from_args(args: &NetworkArgs) -> Result<Target, CliError> {
+    /// the hub and every node, else the session's network.
+    pub fn from_args(session: &Session, args: &NetworkArgs) -> Result<Target, CliError> {
         // The environment only fills in what the command line did not say.
         let hub = args.hub.clone().or_else(|| match &args.devnet {
             None => std::env::var("GONGJI_HUB").ok().filter(|hub| !hub.trim().is_empty()),
@@ -80,7 +81,7 @@ impl Target {
                     })
                     .collect::<Result<_, CliError>>()?,
             },
-            (None, None) if args.nodes.is_empty() => match client::current().network() {
+            (None, None) if args.nodes.is_empty() => match session.network() {
                 // The network's address file (--network, or ./gongji-data/devnet.json).
                 Some(manifest) => Target::from_manifest(manifest)?,
                 None => {
@@ -217,20 +218,24 @@ pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The clients of every server of the network.
 struct Servers {
-    hub: client::HubClient,
-    nodes: BTreeMap<ProvinceCode, client::NodeClient>,
+    hub: HubClient,
+    nodes: BTreeMap<ProvinceCode, NodeClient>,
 }
 
 impl Servers {
-    async fn connect(target: &Target) -> Result<Servers, CliError> {
+    async fn connect(session: &Session, target: &Target) -> Result<Servers, CliError> {
         // A self-check or a month's lines of a large network take a while.
-        let hub = client::hub_on(client::connect_to(&target.hub, client::RECONCILE_TIMEOUT, Some(gongji_common::tls::HUB_NAME)).await?);
+        let hub = session.hub_on(
+            session
+                .connect(&target.hub, RECONCILE_TIMEOUT, Some(gongji_common::tls::HUB_NAME))
+                .await?,
+        );
         let mut nodes = BTreeMap::new();
         for (code, address) in &target.provinces {
             let name = gongji_common::tls::province_name(*code);
             nodes.insert(
                 *code,
-                client::node_on(client::connect_to(address, client::RECONCILE_TIMEOUT, Some(&name)).await?),
+                session.node_on(session.connect(address, RECONCILE_TIMEOUT, Some(&name)).await?),
             );
         }
         Ok(Servers { hub, nodes })
@@ -331,15 +336,20 @@ fn pending_ids(checks: &[(String, pb::SelfCheckReport)]) -> std::collections::BT
 /// transaction in flight while the audit read, one whose transaction is
 /// still pending somewhere is reported in flight, and only the others are
 /// violations.
-pub async fn audit(target: &Target, progress: &mut dyn Write) -> Result<AuditReport, CliError> {
-    audit_settling(target, progress, SETTLE).await
+pub async fn audit(session: &Session, target: &Target, progress: &mut dyn Write) -> Result<AuditReport, CliError> {
+    audit_settling(session, target, progress, SETTLE).await
 }
 
 /// [`audit`] waiting up to `settle` for differences to settle.
-pub async fn audit_settling(target: &Target, progress: &mut dyn Write, settle: std::time::Duration) -> Result<AuditReport, CliError> {
+pub async fn audit_settling(
+    session: &Session,
+    target: &Target,
+    progress: &mut dyn Write,
+    settle: std::time::Duration,
+) -> Result<AuditReport, CliError> {
     let mut report = AuditReport::default();
     let deadline = tokio::time::Instant::now() + settle;
-    let mut servers = Servers::connect(target).await?;
+    let mut servers = Servers::connect(session, target).await?;
 
     // 1. Each server's own books, each read at one point.
     let checks = servers.self_checks().await?;
@@ -640,9 +650,9 @@ async fn next_node_line(stream: &mut Streaming<pb::StatementLine>) -> Result<Opt
 
 /// `gongji audit`: the network from the arguments, the report on `out`,
 /// progress on `err`; exit 1 on any violation.
-pub async fn command(args: AuditArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
-    let target = Target::from_args(&args.network)?;
-    let report = audit_settling(&target, err, std::time::Duration::from_secs(args.settle)).await?;
+pub async fn command(session: &Session, args: AuditArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
+    let target = Target::from_args(session, &args.network)?;
+    let report = audit_settling(session, &target, err, std::time::Duration::from_secs(args.settle)).await?;
     report.print(out).map_err(CliError::from)?;
     Ok(if report.passed() { EXIT_OK } else { EXIT_FAILED })
 }

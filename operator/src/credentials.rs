@@ -4,18 +4,15 @@
 //! (`x-gongji-reason`, from `--reason`), which the servers record in their
 //! operator audit log.
 //!
-//! [`crate::execute`] runs each command in a [`scope`] holding the
-//! credentials of its command line (a command given a devnet's address
-//! file and no token presents the devnet's operator token), so the
-//! connection functions of `client` find them without every command
-//! passing them along. Work spawned onto other tasks carries them along
-//! with [`inherit`].
+//! A command's credentials are part of its [`crate::session::Session`]
+//! (a command given a devnet's address file and no token presents the
+//! devnet's operator token); every client the session makes presents them.
 
-use std::{future::Future, path::Path};
+use std::path::Path;
 
 use tonic::{metadata::AsciiMetadataValue, service::Interceptor, Request, Status};
 
-use crate::{args::CredentialArgs, error::CliError};
+use crate::{args::CredentialArgs, error::CliError, manifest::Manifest};
 
 /// The metadata key of an operator's reason.
 pub use gongji_common::access::{REASON_BIN_HEADER, REASON_HEADER};
@@ -94,7 +91,7 @@ impl Credentials {
 
     /// These credentials with the operator token of the devnet `manifest`
     /// describes, if it names one (the reason stays).
-    pub fn or_devnet_token(self, manifest: &crate::network::Manifest) -> Result<Credentials, CliError> {
+    pub fn or_devnet_token(self, manifest: &Manifest) -> Result<Credentials, CliError> {
         match manifest.operator_token_file.as_str() {
             "" => Ok(self),
             path => {
@@ -133,25 +130,6 @@ impl Interceptor for Credentials {
     }
 }
 
-tokio::task_local! {
-    static CURRENT: Credentials;
-}
-
-/// Runs `work` with `credentials` as the current ones.
-pub async fn scope<F: Future>(credentials: Credentials, work: F) -> F::Output {
-    CURRENT.scope(credentials, work).await
-}
-
-/// The credentials of the running command (none outside a [`scope`]).
-pub fn current() -> Credentials {
-    CURRENT.try_with(Credentials::clone).unwrap_or_default()
-}
-
-/// `work` with the current credentials, to be spawned onto another task.
-pub fn inherit<F: Future>(work: F) -> impl Future<Output = F::Output> {
-    scope(current(), work)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,13 +162,12 @@ mod tests {
         assert!(error.contains("control characters"), "{error}");
     }
 
-    #[tokio::test]
-    async fn a_scope_holds_the_command_lines_credentials_and_a_devnets_token_fills_in() {
-        assert!(!current().has_token());
+    #[test]
+    fn a_devnets_token_fills_in_and_the_reason_stays() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("operator.token");
         std::fs::write(&file, "from-file\n").unwrap();
-        let manifest = crate::network::Manifest {
+        let manifest = Manifest {
             hub: String::new(),
             provinces: Vec::new(),
             hub_metrics: String::new(),
@@ -198,11 +175,6 @@ mod tests {
             operator_token_file: file.display().to_string(),
         };
         let devnet = Credentials::new(None, Some("why")).unwrap().or_devnet_token(&manifest).unwrap();
-        scope(devnet, async {
-            assert_eq!(presented(&current()), (Some("Bearer from-file".into()), Some("why".into())));
-            let spawned = tokio::spawn(inherit(async { current().has_token() }));
-            assert!(spawned.await.unwrap());
-        })
-        .await;
+        assert_eq!(presented(&devnet), (Some("Bearer from-file".into()), Some("why".into())));
     }
 }

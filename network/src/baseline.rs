@@ -73,7 +73,7 @@ impl StubNetwork {
         network.spawn(hub, &["gongji.v1.HubRouter"], hub_listener);
 
         for (i, (code, _, listener)) in listeners.into_iter().enumerate() {
-            let node_tls = identity(&crate::certs::province_file(code))?;
+            let node_tls = identity(&gongji_operator::certs::province_file(code))?;
             let previous = provinces[(i + provinces.len() - 1) % provinces.len()];
             let node = StubNode {
                 province: code,

@@ -1,125 +1,27 @@
-//! A whole Gongji network in one process: the hub and a set of province
-//! nodes, each with its own data directory and listener. `gongji devnet`
-//! runs one; the integration tests run many (on port 0). Every server can be
-//! stopped and started again on the same address and data directory, which
-//! is how tests take a node down and bring it back.
+//! A running network: the hub and a set of province nodes in this process,
+//! each with its own data directory and listener. Every listener is bound
+//! before any server starts, so port-0 addresses are known at once; every
+//! server can be stopped and started again on the same address and data
+//! directory, which is how tests take a node down and bring it back.
 
-use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, future::Future, net::SocketAddr, path::PathBuf, pin::Pin, time::Duration};
 
 use gongji_common::{tls::TlsFlags, ProvinceCode};
+use gongji_operator::{
+    certs::province_file,
+    connection::Connection,
+    manifest::{Manifest, ManifestEntry},
+    ready,
+};
 use national_hub::{HubConfig, ProvinceEntry};
 use province_node::NodeConfig;
-use serde::{Deserialize, Serialize};
-use std::{future::Future, pin::Pin};
-
 use tokio::{
     net::TcpListener,
     sync::{mpsc, oneshot},
     task::JoinHandle,
 };
 
-/// What to start.
-#[derive(Debug, Clone)]
-pub struct NetworkSpec {
-    /// Parent of every server's data directory (`hub`, `province-CODE`).
-    pub data_dir: PathBuf,
-    /// Where the hub listens (port 0: any free port).
-    pub hub: SocketAddr,
-    /// Each province and where its node listens (port 0: any free port).
-    pub provinces: Vec<(ProvinceCode, SocketAddr)>,
-    /// How often every server retries pending transactions.
-    pub recovery_interval: Duration,
-    /// Deadline of the hub's calls to nodes.
-    pub hub_call_timeout: Duration,
-    /// Deadline of the nodes' calls to the hub (longer than the hub's).
-    pub node_call_timeout: Duration,
-    /// Prepaid funds the hub deposits for each province at first start (CNY).
-    pub opening_prepaid: String,
-    /// The least required prepaid level of any province (CNY).
-    pub prepaid_floor: String,
-    /// How long nodes let a payment stay pending before reversing it.
-    pub give_up_after: Duration,
-    /// Where the servers serve metrics: none, or the hub's port with the
-    /// provinces on the following ports in order (all ports 0 when it is 0).
-    pub metrics_base_port: Option<u16>,
-    /// Calls one peer may have in progress at a server at once.
-    pub max_in_flight_per_peer: usize,
-    /// The directory of the network's certificates (`gongji certs`): every
-    /// server runs mutual TLS with its own. None: plaintext (`--insecure`).
-    pub certs: Option<PathBuf>,
-    /// The clients file of the public services (`--clients`); none: open.
-    pub clients: Option<PathBuf>,
-}
-
-impl NetworkSpec {
-    /// The hub at `base_port`, the provinces on the following ports in order
-    /// (all ports 0 when `base_port` is 0).
-    pub fn on_ports(data_dir: PathBuf, host: std::net::IpAddr, base_port: u16, provinces: &[ProvinceCode]) -> Result<NetworkSpec, String> {
-        let port = |offset: usize| -> Result<u16, String> {
-            if base_port == 0 {
-                return Ok(0);
-            }
-            u16::try_from(usize::from(base_port) + offset)
-                .map_err(|_| format!("base port {base_port} leaves no room for {} provinces", provinces.len()))
-        };
-        Ok(NetworkSpec {
-            data_dir,
-            hub: SocketAddr::new(host, port(0)?),
-            provinces: provinces
-                .iter()
-                .enumerate()
-                .map(|(i, code)| Ok((*code, SocketAddr::new(host, port(i + 1)?))))
-                .collect::<Result<_, String>>()?,
-            recovery_interval: Duration::from_secs(2),
-            hub_call_timeout: Duration::from_secs(5),
-            node_call_timeout: Duration::from_secs(8),
-            opening_prepaid: "1000000.00".into(),
-            prepaid_floor: "100000.00".into(),
-            give_up_after: Duration::from_secs(600),
-            metrics_base_port: None,
-            max_in_flight_per_peer: gongji_common::server::DEFAULT_MAX_IN_FLIGHT_PER_PEER,
-            certs: None,
-            clients: None,
-        })
-    }
-}
-
-/// The addresses of a running network, as written to `devnet.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
-    pub hub: String,
-    pub provinces: Vec<ManifestEntry>,
-    /// The hub's metrics URL (none when metrics are off).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub hub_metrics: String,
-    /// The directory of the network's certificates (none: plaintext).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub certs: String,
-    /// The file holding the operator's client token, which commands given
-    /// this manifest present (none when the network is open).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub operator_token_file: String,
-}
-
-impl Manifest {
-    /// Reads a devnet's address file; errors name the file.
-    pub fn read(path: &std::path::Path) -> Result<Manifest, crate::error::CliError> {
-        let fail = |e: String| crate::error::CliError::Other(format!("{}: {e}", path.display()));
-        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
-        serde_json::from_str(&text).map_err(|e| fail(e.to_string()))
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ManifestEntry {
-    pub code: String,
-    pub name: String,
-    pub address: String,
-    pub data_dir: String,
-    /// The node's metrics URL (none when metrics are off).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub metrics: String,
-}
+use crate::{server::Server, spec::NetworkSpec};
 
 struct Running {
     stop: oneshot::Sender<()>,
@@ -343,10 +245,9 @@ impl Network {
                 .collect();
         }
         config.access = self.client_flags();
+        let hub = Server::Hub(Box::new(config));
         spawn(&self.failures.0, |stop| async move {
-            national_hub::run_with_metrics(config, listener, metrics, stop)
-                .await
-                .map_err(|e| format!("hub: {e}"))
+            hub.run(listener, metrics, stop).await.map_err(|e| format!("hub: {e}"))
         })
     }
 
@@ -357,16 +258,15 @@ impl Network {
         config.recovery_interval_ms = self.spec.recovery_interval.as_millis() as u64;
         config.serve.max_in_flight_per_peer = self.spec.max_in_flight_per_peer;
         config.give_up_after_ms = self.spec.give_up_after.as_millis() as u64;
-        config.tls = self.tls_flags(&crate::certs::province_file(code));
+        config.tls = self.tls_flags(&province_file(code));
         if self.spec.certs.is_none() {
             config.link_token = self.tokens.provinces.get(&code).cloned();
             config.hub_token = Some(self.tokens.hub.clone());
         }
         config.access = self.client_flags();
+        let node = Server::Node(Box::new(config));
         spawn(&self.failures.0, move |stop| async move {
-            province_node::run_with_metrics(config, listener, metrics, stop)
-                .await
-                .map_err(|e| format!("province {code}: {e}"))
+            node.run(listener, metrics, stop).await.map_err(|e| format!("province {code}: {e}"))
         })
     }
 
@@ -389,6 +289,40 @@ impl Network {
                 ..TlsFlags::default()
             },
         }
+    }
+
+    /// How a client reaches this network: with the client certificate of its
+    /// certificates directory, when it runs TLS.
+    pub fn connection(&self) -> Result<Connection, String> {
+        match self.certs() {
+            Some(dir) => Connection::with_certs(dir).map_err(|e| e.to_string()),
+            None => Ok(Connection::plaintext()),
+        }
+    }
+
+    /// Waits until the hub and every node answer their health check (over
+    /// TLS, each with its own certificate); a certificate that does not fit
+    /// fails at once.
+    pub async fn wait_ready(&self) -> Result<(), String> {
+        ready::wait_for_network(&self.connection()?, &self.manifest())
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Waits until the hub serves (after [`Network::start_hub`]).
+    pub async fn wait_hub_ready(&self) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + ready::READY_WITHIN;
+        ready::wait_for_hub(&self.connection()?, &self.hub_url(), deadline)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Waits until province `code`'s node serves (after [`Network::start_node`]).
+    pub async fn wait_node_ready(&self, code: ProvinceCode) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + ready::READY_WITHIN;
+        ready::wait_for_node(&self.connection()?, code, &self.node_url(code), deadline)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Makes the hub reach a province at `addr` (a proxy in front of its
