@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod books;
 pub mod codes;
 pub mod contract;
 pub mod field;

@@ -24,7 +24,7 @@ use tonic::Code;
 use crate::{
     metrics::code_name,
     period::{now_millis, timestamp},
-    store::{key, Committed, Store, StoreError, Table, TxFail},
+    store::{key, Store, StoreError, Table, TxFail},
 };
 
 /// The longest `what` or `why` kept, in bytes; longer ones are cut.
@@ -120,7 +120,7 @@ impl OpLog {
                 tx.put(tree.holding(), LAST_SEQ, &seq)?;
                 Ok(seq)
             })
-            .map(Committed::unconfirmed)
+            .unconfirmed()
     }
 
     /// Appends the outcome of action `seq` (an outcome already recorded
@@ -140,7 +140,7 @@ impl OpLog {
                 }
                 Ok::<_, TxFail>(())
             })
-            .map(Committed::unconfirmed)
+            .unconfirmed()
     }
 
     /// Waits until everything recorded so far is on disk.

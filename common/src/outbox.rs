@@ -155,7 +155,7 @@ impl Outbox {
                 Ok(()) => {
                     // Losing this removal in a crash only sends the message
                     // again, which its receiver ignores: no wait for it here.
-                    self.store.transact(|tx| tx.remove(self.tree, &key[..]))?.unconfirmed();
+                    self.store.transact(|tx| tx.remove(self.tree, &key[..])).unconfirmed()?;
                     changed = true;
                 }
                 Err(error) => {
@@ -171,8 +171,8 @@ impl Outbox {
                         ..entry
                     };
                     self.store
-                        .transact(|tx| tx.put(self.tree.holding(), &key[..], &updated))?
-                        .unconfirmed();
+                        .transact(|tx| tx.put(self.tree.holding(), &key[..], &updated))
+                        .unconfirmed()?;
                     changed = true;
                     next_due = Some(next_due.map_or(retry_at, |d| d.min(retry_at)));
                 }
@@ -247,7 +247,6 @@ mod tests {
                     Outbox::enqueue(tx, QUEUE, &"first".to_string())?;
                     Outbox::enqueue(tx, QUEUE, &"second".to_string())
                 })
-                .unwrap()
                 .durable()
                 .await
                 .unwrap();

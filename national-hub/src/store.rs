@@ -28,10 +28,11 @@
 //! `deposits/CODE` (external money in, less withdrawals) and `paid_out/CODE`.
 
 use gongji_common::{
+    books::{Account, AccountKind, JournalEntry, Posting},
     oplog::Logged,
     outbox::Queued,
     statement::Summer,
-    store::{key, key_prefix, Account, AccountKind, JournalEntry, Posting},
+    store::{key, key_prefix},
     Id, Money, Period, ProvinceCode,
 };
 

@@ -29,18 +29,18 @@
 //! `institution/CODE`, `fund/NAME`, `transit/TRANSFER`, `province/CODE/YYYY-MM`.
 
 use gongji_common::{
+    books::{Account, AccountKind},
     contract::Payee,
     oplog::Logged,
     outbox::Queued,
-    store::{key, key_prefix, Account, AccountKind},
+    store::{key, key_prefix},
     Id, Period, ProvinceCode,
 };
 
 use crate::domain::{
-    AcquiredPayment, Contribution, CrossLine, Event, IssuedDebit, Person, QuotaChangeRecord, RefundRecord, Relationship, Tombstone,
+    AcquiredPayment, Contribution, CrossLine, Event, IssuedDebit, Person, QuotaChangeRecord, RefundRecord, Relationship, Report, Tombstone,
     TransferIn, TransferOut,
 };
-use crate::service::Report;
 
 gongji_common::tables! {
     PERSONS: Id => Person = "persons";

@@ -37,9 +37,14 @@ pub fn binary(name: &str) -> PathBuf {
 
 /// A free loopback port below Linux's ephemeral range (32768 and up): the
 /// servers are killed and restarted on their ports, and a port the kernel
-/// hands out for port 0 could meanwhile go to another test's server.
+/// hands out for port 0 could meanwhile go to another test's server. A port
+/// is handed out once per process, so two clusters of one test binary never
+/// share one (a port is free, and could be chosen again, while its server is
+/// down between a kill and a restart).
 fn free_port() -> SocketAddr {
     use std::hash::{BuildHasher, Hasher};
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     for _ in 0..1000 {
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
         hasher.write_u128(
@@ -49,7 +54,11 @@ fn free_port() -> SocketAddr {
                 .as_nanos(),
         );
         let port = 20_000 + (hasher.finish() % 12_000) as u16;
+        if handed_out.contains(&port) {
+            continue;
+        }
         if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            handed_out.insert(port);
             return listener.local_addr().expect("local address");
         }
     }

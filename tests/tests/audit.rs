@@ -113,17 +113,16 @@ async fn a_tampered_store_fails_the_audit_naming_what_is_wrong() {
             .into_inner()
             .period;
         let key = province_node::store::cross_line_key(gongji_common::Period::parse("p", &period).unwrap(), "payment", "p-next");
-        let account = gongji_common::store::Account::new(gongji_common::store::AccountKind::Institution, "H41010000001");
+        let account = gongji_common::books::Account::new(gongji_common::books::AccountKind::Institution, "H41010000001");
         store
             .transact(|tx| {
                 tx.remove(province_node::store::CROSS_LINES, &key)?;
                 tx.put(
-                    gongji_common::store::BALANCES,
+                    gongji_common::books::BALANCES,
                     account.key().as_str(),
                     &gongji_common::Money::from_fen(1),
                 )
             })
-            .unwrap()
             .durable()
             .await
             .unwrap();
@@ -136,12 +135,7 @@ async fn a_tampered_store_fails_the_audit_naming_what_is_wrong() {
         let store = gongji_tests::open_stopped_store(&net.network().hub_data_dir(), national_hub::store::TREES);
         let (key, mut pair) = store.scan_prefix(PAIR_SUMS, b"").next().unwrap().unwrap();
         pair.gross = pair.gross.checked_add(gongji_common::Money::from_fen(1)).unwrap();
-        store
-            .transact(|tx| tx.put(PAIR_SUMS, &key, &pair))
-            .unwrap()
-            .durable()
-            .await
-            .unwrap();
+        store.transact(|tx| tx.put(PAIR_SUMS, &key, &pair)).durable().await.unwrap();
     }
     net.start_hub().await;
 
@@ -201,7 +195,6 @@ async fn tamper_relationship(
     change(&mut held);
     store
         .transact(|tx| tx.put(RELATIONSHIPS, &gongji_common::Id::parse("id", stored_as).unwrap(), &held))
-        .unwrap()
         .durable()
         .await
         .unwrap();

@@ -359,8 +359,8 @@ async fn a_record_missing_at_a_node_shows_up_as_only_at_the_hub_and_blocks_settl
         let key = province_node::store::cross_line_key(gongji_common::Period::parse("p", &period).unwrap(), "payment", "p1");
         store
             .transact(|tx| tx.remove(province_node::store::CROSS_LINES, &key))
-            .unwrap()
-            .unconfirmed(); // on disk when the store is dropped
+            .unconfirmed()
+            .unwrap(); // on disk when the store is dropped
         store.durable().await.unwrap();
     }
     net.start_node("41").await;

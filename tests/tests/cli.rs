@@ -1341,8 +1341,8 @@ async fn a_line_lost_at_a_node_is_disputed_with_exit_status_1_and_the_month_sett
         let key = province_node::store::cross_line_key(month, "payment", "p1");
         store
             .transact(|tx| tx.remove(province_node::store::CROSS_LINES, &key))
-            .unwrap()
-            .unconfirmed(); // on disk when the store is dropped
+            .unconfirmed()
+            .unwrap(); // on disk when the store is dropped
         store.durable().await.unwrap();
     }
     net.start_node("41").await;

@@ -1,8 +1,10 @@
 //! The durable store: sled behind a small API of our own, so that no other
 //! module names sled and the engine could change.
 //!
-//! - Each tree has one purpose; every crate lists its trees in one schema
-//!   module. Trees 0 and 1 are always the journal and the balances.
+//! - Each tree has one purpose; every crate declares its trees in one list
+//!   ([`tables!`](crate::tables)), after the common crate's own (the books,
+//!   `crate::books`), which every store opens first. The store knows only
+//!   keys and values: what they mean belongs to the crates.
 //! - Values are JSON (readable in a pinch, easy to evolve); keys are built
 //!   with [`key`] from parts joined by a separator that ids cannot contain,
 //!   numbers big-endian so that ranges sort. Every tree lives in one sled
@@ -31,10 +33,8 @@
 //!   acknowledged records are damaged or missing is refused with what was
 //!   found, never opened on half its state.
 
-pub mod audit;
 mod faults;
 mod flusher;
-pub mod journal;
 mod memtable;
 mod recovery;
 mod table;
@@ -51,9 +51,7 @@ use std::{
 use serde::{de::DeserializeOwned, Serialize};
 use wal::Writes;
 
-use crate::money::Money;
 pub use faults::Faults;
-pub use journal::{Account, AccountKind, JournalEntry, Posting};
 pub use recovery::{Damage, LogReport, SegmentReport};
 pub use table::Table;
 pub use wal::{Ending, SegmentScan};
@@ -62,16 +60,18 @@ pub use wal::{Ending, SegmentScan};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TreeId(usize);
 
-/// The double-entry journal: sequence number (u64, big-endian) → entry.
-pub const JOURNAL: Table<[u8], JournalEntry> = Table::of(TreeId(0));
-/// Running balance of every account: account key → amount.
-pub const BALANCES: Table<str, Money> = Table::of(TreeId(1));
-const BUILT_IN_TREES: [&str; 2] = ["journal", "balances"];
+/// The common crate's own trees (the books), first in every store.
+const COMMON_TREES: &[&str] = crate::books::TREES;
 
 impl TreeId {
-    /// The `n`-th tree of a crate's own schema (after the built-in ones).
+    /// The `n`-th tree of a crate's own schema (after the common crate's).
     pub const fn app(n: usize) -> TreeId {
-        TreeId(n + BUILT_IN_TREES.len())
+        TreeId(n + COMMON_TREES.len())
+    }
+
+    /// The `n`-th of the common crate's own trees.
+    pub(crate) const fn common(n: usize) -> TreeId {
+        TreeId(n)
     }
 }
 
@@ -231,31 +231,33 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
-/// The result of a committed transaction, to be acted on only once
+/// The outcome of a transaction, to be acted on only once
 /// [`Committed::durable`] has returned it: then every record the
-/// transaction wrote or read is on disk.
-#[must_use = "a transaction's result may be answered or acted on only once `durable` returns it"]
-pub struct Committed<'a, R> {
+/// transaction wrote or read is on disk. A refusal is such an outcome too:
+/// it was decided on what the transaction read, so it is not answered
+/// before that is durable either.
+#[must_use = "a transaction's outcome may be answered or acted on only once `durable` returns it"]
+pub struct Committed<'a, R, E> {
     store: &'a Store,
     /// The last record the transaction wrote or could have read.
     lsn: u64,
-    value: R,
+    outcome: Result<R, E>,
 }
 
-impl<R> Committed<'_, R> {
+impl<R, E: From<StoreError>> Committed<'_, R, E> {
     /// Waits until the transaction's writes, and every write it read, are
-    /// on disk; then its result may be answered or acted on. Fails (the
-    /// result must then be dropped) if the log failed.
-    pub async fn durable(self) -> Result<R, StoreError> {
+    /// on disk; then its outcome (a result or a refusal) may be answered or
+    /// acted on. Fails (the outcome must then be dropped) if the log failed.
+    pub async fn durable(self) -> Result<R, E> {
         self.store.wait_durable(self.lsn).await?;
-        Ok(self.value)
+        self.outcome
     }
 
-    /// The result without waiting for the disk: only for a change whose
+    /// The outcome without waiting for the disk: only for a change whose
     /// loss in a crash nobody outside this store could notice (it is neither
     /// answered nor told to anyone, such as an outbox's bookkeeping).
-    pub fn unconfirmed(self) -> R {
-        self.value
+    pub fn unconfirmed(self) -> Result<R, E> {
+        self.outcome
     }
 }
 
@@ -276,7 +278,7 @@ impl Store {
             detail: source.to_string(),
         };
         let db = open_database(path, options.cache_bytes).map_err(open_error)?;
-        let names: Vec<&'static str> = BUILT_IN_TREES.iter().chain(app_trees).copied().collect();
+        let names: Vec<&'static str> = COMMON_TREES.iter().chain(app_trees).copied().collect();
         let data = db.open_tree(DATA_TREE).map_err(open_error)?;
         let prefixes: Vec<Vec<u8>> = names.iter().map(|name| tree_prefix(name)).collect();
         let segments = replay_log(path, &db, &data, &options)?;
@@ -368,26 +370,6 @@ impl Store {
         self.reader().count(table.tree())
     }
 
-    /// The balance of every account, in account order.
-    pub fn balances(&self) -> impl Iterator<Item = Result<(String, Money), StoreError>> + '_ {
-        self.reader().balances()
-    }
-
-    /// The balance of one account (zero if it never moved).
-    pub fn balance(&self, account: &Account) -> Result<Money, StoreError> {
-        self.reader().balance(account)
-    }
-
-    /// The sum of every balance: zero when the books balance.
-    pub fn trial_balance(&self) -> Result<Money, StoreError> {
-        self.reader().trial_balance()
-    }
-
-    /// Journal entries in the order they were posted.
-    pub fn journal(&self) -> impl Iterator<Item = Result<JournalEntry, StoreError>> + '_ {
-        self.reader().journal()
-    }
-
     /// One consistent view of everything on disk now: later writes do not
     /// show through it, however long it is read (no checkpoint starts while
     /// a snapshot is alive; the log grows meanwhile). For audits.
@@ -408,33 +390,39 @@ impl Store {
     /// committed together (as one record of the log); if it returns an
     /// error, of the store or the caller's own (a refusal), nothing it wrote
     /// is: a refusal writes nothing by construction. `f` must have no side
-    /// effects outside `Tx`. Refused once the log has failed. The result is
-    /// handed over by the returned ticket once durable.
-    pub fn transact<R, E: From<StoreError>>(&self, f: impl FnOnce(&Tx) -> Result<R, E>) -> Result<Committed<'_, R>, E> {
+    /// effects outside `Tx`. Refused once the log has failed. The outcome, a
+    /// result or a refusal, is handed over by the returned ticket once what
+    /// the transaction wrote and read is durable.
+    pub fn transact<R, E: From<StoreError>>(&self, f: impl FnOnce(&Tx) -> Result<R, E>) -> Committed<'_, R, E> {
         // A panic in another transaction leaves nothing half-applied (the
         // batch is applied whole or not at all), so a poisoned lock is safe.
         let mut next_lsn = self.inner.shared.writer();
+        // It may read any record committed so far.
+        let read = next_lsn.saturating_sub(1);
         if let Some(why) = self.failure() {
-            return Err(StoreError::Failed(why).into());
+            return Committed {
+                store: self,
+                lsn: 0,
+                outcome: Err(StoreError::Failed(why).into()),
+            };
         }
         let tx = Tx {
             store: self,
             writes: RefCell::new(BTreeMap::new()),
         };
-        let value = f(&tx)?;
+        let outcome = f(&tx);
         let writes = tx.writes.into_inner();
-        if writes.is_empty() {
-            // It may have read any record committed so far.
-            return Ok(Committed {
+        if outcome.is_err() || writes.is_empty() {
+            return Committed {
                 store: self,
-                lsn: next_lsn.saturating_sub(1),
-                value,
-            });
+                lsn: read,
+                outcome,
+            };
         }
         let lsn = *next_lsn;
         self.inner.shared.unsynced().commit(lsn, writes);
         *next_lsn = lsn + 1;
-        Ok(Committed { store: self, lsn, value })
+        Committed { store: self, lsn, outcome }
     }
 
     /// Waits until record `lsn` (and every one before) is on disk.
@@ -481,14 +469,6 @@ impl Snapshot {
     pub fn scan_keys<K: ?Sized, V>(&self, table: Table<K, V>, prefix: &[u8]) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + '_ {
         self.reader().scan_keys(table.tree(), prefix)
     }
-
-    pub fn balance(&self, account: &Account) -> Result<Money, StoreError> {
-        self.reader().balance(account)
-    }
-
-    pub fn trial_balance(&self) -> Result<Money, StoreError> {
-        self.reader().trial_balance()
-    }
 }
 
 /// What can be read: a store as it is on disk now, or a snapshot. For code
@@ -501,8 +481,6 @@ pub trait Reads {
         prefix: &[u8],
     ) -> impl Iterator<Item = Result<(Vec<u8>, V), StoreError>> + use<'a, Self, K, V>;
     fn count<K: ?Sized, V>(&self, table: Table<K, V>) -> usize;
-    fn balances(&self) -> impl Iterator<Item = Result<(String, Money), StoreError>> + '_;
-    fn journal(&self) -> impl Iterator<Item = Result<JournalEntry, StoreError>> + '_;
 }
 
 /// Whatever can hand out a [`Reader`] reads through it.
@@ -537,12 +515,6 @@ impl<R: viewed::Viewed> Reads for R {
     }
     fn count<K: ?Sized, V>(&self, table: Table<K, V>) -> usize {
         self.reader().count(table.tree())
-    }
-    fn balances(&self) -> impl Iterator<Item = Result<(String, Money), StoreError>> + '_ {
-        self.reader().balances()
-    }
-    fn journal(&self) -> impl Iterator<Item = Result<JournalEntry, StoreError>> + '_ {
-        self.reader().journal()
     }
 }
 
@@ -618,30 +590,6 @@ impl<'a> Reader<'a> {
 
     fn count(self, tree: TreeId) -> usize {
         self.scan_raw(tree, b"").count()
-    }
-
-    fn balances(self) -> impl Iterator<Item = Result<(String, Money), StoreError>> + 'a {
-        self.scan_prefix(BALANCES, b"").map(|item| {
-            let (k, v) = item?;
-            Ok((String::from_utf8_lossy(&k).into_owned(), v))
-        })
-    }
-
-    fn balance(self, account: &Account) -> Result<Money, StoreError> {
-        Ok(self.get(BALANCES, account.key().as_bytes())?.unwrap_or(Money::ZERO))
-    }
-
-    fn trial_balance(self) -> Result<Money, StoreError> {
-        let mut sum = Money::ZERO;
-        for item in self.balances() {
-            let (_, amount) = item?;
-            sum = sum.checked_add(amount).map_err(|e| StoreError::Invariant(e.to_string()))?;
-        }
-        Ok(sum)
-    }
-
-    fn journal(self) -> impl Iterator<Item = Result<JournalEntry, StoreError>> + 'a {
-        self.scan_prefix(JOURNAL, b"").map(|item| item.map(|(_, e)| e))
     }
 }
 
@@ -935,34 +883,6 @@ impl Tx<'_> {
             .borrow_mut()
             .insert(NEXT_ID_KEY.to_vec(), Some((counter + 1).to_be_bytes().to_vec()));
         Ok(counter)
-    }
-
-    /// The balance of an account as this transaction sees it.
-    pub fn balance(&self, account: &Account) -> Result<Money, TxFail> {
-        Ok(self.get(BALANCES, &account.key())?.unwrap_or(Money::ZERO))
-    }
-
-    /// Posts a balanced journal entry and moves the balances it names.
-    /// Refuses (aborting the transaction) an unbalanced entry or one that
-    /// would take an account that holds money below zero.
-    pub fn post(&self, entry: &JournalEntry) -> Result<u64, TxFail> {
-        entry.check_balanced()?;
-        for posting in &entry.postings {
-            let before = self.balance(&posting.account)?;
-            let after = before
-                .checked_add(posting.amount)
-                .map_err(|e| StoreError::Invariant(e.to_string()))?;
-            if after.is_negative() && !posting.account.kind.may_go_negative() {
-                return Err(StoreError::Invariant(format!(
-                    "entry {} would take {} to {after}",
-                    entry.reference, posting.account
-                )));
-            }
-            self.put(BALANCES, &posting.account.key(), &after)?;
-        }
-        let seq = self.next_id()?;
-        self.put(JOURNAL, &seq.to_be_bytes(), entry)?;
-        Ok(seq)
     }
 }
 

@@ -1,5 +1,5 @@
 //! The hub's self-check for `gongji audit`: its books (see
-//! `gongji_common::store::audit`) plus the hub's own rules — each month's
+//! `gongji_common::books::check_books`) plus the hub's own rules — each month's
 //! positions sum to zero and equal the provinces' statement lines, the
 //! sums the clearing reads equal the lines, and a payment cancelled by a
 //! reversal never reached a statement. It reads one snapshot and writes
@@ -8,10 +8,11 @@
 use std::collections::BTreeMap;
 
 use gongji_common::{
+    books::{BooksCheck, Ledger},
     contract::TxStatus,
     pending::Waiting,
     statement::{Direction, Summer},
-    store::{audit::BooksCheck, Reads},
+    store::Reads,
     Money,
 };
 
@@ -28,7 +29,7 @@ impl Hub {
     /// much work is pending and how many notices are unsent, at that point.
     pub fn self_check(&self) -> HubResult<(BooksCheck, Waiting)> {
         let snapshot = self.store.snapshot();
-        let mut check = gongji_common::store::audit::check_books(&snapshot)?;
+        let mut check = gongji_common::books::check_books(&snapshot)?;
 
         // Each month's positions, and each province's statement lines.
         let mut positions: BTreeMap<(String, String), Money> = BTreeMap::new();

@@ -3,6 +3,7 @@
 //! a journal entry, a province's reservation; and reading the books a
 //! decision needs: a province's prepaid funds, a transaction's month.
 
+use gongji_common::books::Post;
 use gongji_common::{
     store::{Tx, TxFail},
     Money, ProvinceCode,

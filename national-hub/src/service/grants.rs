@@ -27,13 +27,13 @@ impl Hub {
                 let existing = tx.get(GRANTS, &id)?;
                 let decided = match grant::decide(existing.as_ref(), &grant, self.provinces.codes(), now()) {
                     Ok(decided) => decided,
-                    Err(refusal) => return refuse(refusal),
+                    Err(refusal) => return Err(refuse(refusal)),
                 };
                 if let GrantDecision::New(record) = &decided {
                     tx.put(GRANTS, &id, record)?;
                     tx.put(PENDING, &PendingKind::Grant.key(&id), &())?;
                 }
-                Ok(Ok(decided))
+                Ok(decided)
             })
             .await?;
         let record = match decided {
@@ -61,14 +61,14 @@ impl Hub {
         let record = self
             .transact(|tx| {
                 let Some(record) = tx.get(GRANTS, id)? else {
-                    return Ok(Err(HubError::not_found("grant", id)));
+                    return Err(HubError::not_found("grant", id));
                 };
                 let Some(decided) = grant::decide_answer(&record, &answer, now()) else {
-                    return Ok(Ok(record));
+                    return Ok(record);
                 };
                 tx.put(GRANTS, id, &decided)?;
                 tx.remove(PENDING, &PendingKind::Grant.key(id))?;
-                Ok(Ok(decided))
+                Ok(decided)
             })
             .await?;
         tracing::info!(relationship = %id, status = ?record.status, "grant routed");

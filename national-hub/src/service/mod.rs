@@ -54,7 +54,7 @@ pub use routing::RouteOutcome;
 
 use crate::{
     domain::{check_connected, PrepaidPolicy, Refusal},
-    error::HubResult,
+    error::{HubError, HubResult},
     province_client::Provinces,
     store::{META, OPEN_PERIOD},
 };
@@ -74,13 +74,13 @@ impl Hub {
     /// opening prepaid funds of provinces it sees for the first time.
     pub async fn new(store: Store, provinces: Provinces, outbox: Outbox, policy: PrepaidPolicy) -> HubResult<Hub> {
         store
-            .transact::<_, TxFail>(|tx| {
+            .transact::<_, HubError>(|tx| {
                 if !tx.contains(META, OPEN_PERIOD)? {
                     tx.put(META, OPEN_PERIOD, &Period::current())?;
                 }
                 Ok(())
-            })?
-            .unconfirmed();
+            })
+            .unconfirmed()?;
         let hub = Hub {
             store,
             provinces,
@@ -108,13 +108,13 @@ impl Hub {
         &self.outbox
     }
 
-    /// Runs one transaction whose closure decides with hub errors, waits
-    /// until it (and everything it read) is on disk, then lets the outbox
-    /// send what it queued.
-    async fn transact<R>(&self, f: impl FnOnce(&Tx) -> Result<HubResult<R>, TxFail>) -> HubResult<R> {
-        let result = self.store.transact(f)?.durable().await?;
+    /// Runs one transaction whose closure loads, decides and applies (a
+    /// refusal, or any error, writes nothing), waits until it and everything
+    /// it read is on disk, then lets the outbox send what it queued.
+    async fn transact<R>(&self, f: impl FnOnce(&Tx) -> HubResult<R>) -> HubResult<R> {
+        let outcome = self.store.transact(f).durable().await;
         self.outbox.wake();
-        result
+        outcome
     }
 
     /// Whether the hub serves `province` (declined PROVINCE_NOT_CONNECTED if not).
@@ -133,13 +133,13 @@ fn now() -> i64 {
     now_millis()
 }
 
-/// A decision's refusal inside a store transaction: a broken rule of the
-/// books abandons the transaction (INTERNAL); any other is the caller's
-/// answer, with nothing written.
-fn refuse<R>(refusal: Refusal) -> Result<HubResult<R>, TxFail> {
+/// A decision's refusal as the error that abandons its store transaction
+/// (nothing it wrote is kept): a broken rule of the books is INTERNAL; any
+/// other is the caller's answer.
+fn refuse(refusal: Refusal) -> HubError {
     match refusal {
-        Refusal::Broken(why) => Err(StoreError::Invariant(why)),
-        other => Ok(Err(other.into())),
+        Refusal::Broken(why) => StoreError::Invariant(why).into(),
+        other => other.into(),
     }
 }
 

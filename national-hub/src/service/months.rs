@@ -2,13 +2,14 @@
 //! the provinces' confirmations and disputes, and settlement (the rules:
 //! `domain::month` and `domain::settlement`).
 
+use gongji_common::books::Post;
 use std::collections::BTreeMap;
 
 use gongji_common::{
     contract::TxKind,
     pending::PendingKind,
     statement::Line,
-    store::{key_prefix, last_key_part, Store, TxFail},
+    store::{key_prefix, last_key_part, Store},
     Money, Period, ProvinceCode,
 };
 
@@ -43,7 +44,7 @@ impl Hub {
         let period = period.unwrap_or(open);
         month::check_started(period, open)?;
         self.store
-            .transact::<_, TxFail>(|tx| {
+            .transact::<_, HubError>(|tx| {
                 let open = tx.get(META, OPEN_PERIOD)?.unwrap_or(open);
                 let recorded = tx.contains(MONTHS, &month_key(period))?;
                 if let Some(record) = month::close(period, open, recorded, now()) {
@@ -51,7 +52,7 @@ impl Hub {
                     tx.put(MONTHS, &month_key(period), &record)?;
                 }
                 Ok(())
-            })?
+            })
             .durable()
             .await?;
         tracing::info!(%period, next = %period.next(), "month closing: new transactions are stamped with the next month");
@@ -86,7 +87,7 @@ impl Hub {
         month::check_positions(period, &clearing, &positions).map_err(HubError::Internal)?;
         let closed = self
             .store
-            .transact::<_, TxFail>(|tx| {
+            .transact::<_, HubError>(|tx| {
                 let Some(record) = tx.get(MONTHS, &month_key(period))? else {
                     return Ok(false);
                 };
@@ -94,7 +95,7 @@ impl Hub {
                     tx.put(MONTHS, &month_key(period), &cleared)?;
                 }
                 Ok(true)
-            })?
+            })
             .durable()
             .await?;
         tracing::info!(%period, transactions = clearing.transactions, provinces = clearing.provinces.len(), "month closed and cleared");
@@ -206,18 +207,18 @@ impl Hub {
     /// Writes a month's record as `change` decides it.
     async fn update_month(&self, period: Period, change: impl Fn(&MonthRecord) -> Result<MonthRecord, Refusal>) -> HubResult<()> {
         self.store
-            .transact::<_, TxFail>(|tx| {
+            .transact::<_, HubError>(|tx| {
                 let Some(record) = tx.get(MONTHS, &month_key(period))? else {
-                    return Ok(Err(HubError::not_found("month", period)));
+                    return Err(HubError::not_found("month", period));
                 };
                 match change(&record) {
                     Ok(changed) => tx.put(MONTHS, &month_key(period), &changed)?,
-                    Err(refusal) => return refuse(refusal),
+                    Err(refusal) => return Err(refuse(refusal)),
                 }
-                Ok(Ok(()))
-            })?
+                Ok(())
+            })
             .durable()
-            .await?
+            .await
     }
 
     /// Settles a month: draws net payers' prepaid funds and pays net
@@ -230,7 +231,7 @@ impl Hub {
         };
         let settlement = self
             .store
-            .transact::<_, TxFail>(|tx| {
+            .transact::<_, HubError>(|tx| {
                 let record = tx.get(MONTHS, &month_key(period))?;
                 let mut funds = BTreeMap::new();
                 for province in record.as_ref().map(settlement::provinces).unwrap_or_default() {
@@ -238,21 +239,21 @@ impl Hub {
                 }
                 let decided = match settlement::decide(record.as_ref(), &funds, &command, now()) {
                     Ok(decided) => decided,
-                    Err(refusal) => return refuse(refusal),
+                    Err(refusal) => return Err(refuse(refusal)),
                 };
                 match decided {
-                    SettleDecision::Settled(done) => Ok(Ok(done)),
+                    SettleDecision::Settled(done) => Ok(done),
                     SettleDecision::Settle { settlement, record, entry } => {
                         if let Some(entry) = &entry {
                             Self::post(tx, entry)?;
                         }
                         tx.put(MONTHS, &month_key(period), &record)?;
-                        Ok(Ok(settlement))
+                        Ok(settlement)
                     }
                 }
-            })?
+            })
             .durable()
-            .await??;
+            .await?;
         let top_ups = self.top_up_requests()?;
         tracing::info!(%period, provinces = settlement.lines.len(), override_reason = ?settlement.override_reason, ?top_ups, "month settled");
         Ok(settlement)

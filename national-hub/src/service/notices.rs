@@ -40,7 +40,7 @@ impl Hub {
                         Outbox::enqueue(tx, OUTBOX, &notice)?;
                         tx.put(RELAYED, &notice.id, &())?;
                     }
-                    Ok(Ok(decided.checked))
+                    Ok(decided.checked)
                 })
                 .await?
             }

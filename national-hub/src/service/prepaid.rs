@@ -2,6 +2,7 @@
 //! and withdrawals, and what the operators and the metrics see (the rules:
 //! `domain::prepaid`).
 
+use gongji_common::books::Ledger;
 use std::collections::BTreeMap;
 
 use gongji_common::{
@@ -15,7 +16,7 @@ use crate::{
         prepaid::{self, OperationDecision, OperationSnapshot},
         Funds, Level, MonthRecord, PrepaidCommand, PrepaidOp, ProvincePrepaid,
     },
-    error::HubResult,
+    error::{HubError, HubResult},
     store::{self, MONTHS, PREPAID_OPS, RESERVED},
 };
 
@@ -38,10 +39,10 @@ impl Hub {
             };
             // On disk with the hub's first sync (`Hub::new` waits for it).
             self.store
-                .transact::<_, TxFail>(|tx| {
+                .transact::<_, HubError>(|tx| {
                     // Once: a later change of --opening-prepaid changes nothing.
                     if tx.contains(PREPAID_OPS, &command.operation_id)? {
-                        return Ok(Ok(()));
+                        return Ok(());
                     }
                     let snapshot = OperationSnapshot {
                         existing: None,
@@ -49,10 +50,10 @@ impl Hub {
                         required: Money::ZERO,
                     };
                     match prepaid::decide(&snapshot, &command, now()) {
-                        Ok(decided) => Self::apply_operation(tx, &command, decided).map(|_| Ok(())),
-                        Err(refusal) => refuse(refusal),
+                        Ok(decided) => Self::apply_operation(tx, &command, decided).map(|_| ()).map_err(HubError::from),
+                        Err(refusal) => Err(refuse(refusal)),
                     }
-                })?
+                })
                 .unconfirmed()?;
         }
         Ok(())
@@ -71,19 +72,19 @@ impl Hub {
         let required = self.required_level(command.province)?;
         let op = self
             .store
-            .transact::<_, TxFail>(|tx| {
+            .transact::<_, HubError>(|tx| {
                 let snapshot = OperationSnapshot {
                     existing: tx.get(PREPAID_OPS, &command.operation_id)?,
                     funds: Self::funds(tx, command.province)?,
                     required,
                 };
                 match prepaid::decide(&snapshot, &command, now()) {
-                    Ok(decided) => Self::apply_operation(tx, &command, decided).map(Ok),
-                    Err(refusal) => refuse(refusal),
+                    Ok(decided) => Self::apply_operation(tx, &command, decided).map_err(HubError::from),
+                    Err(refusal) => Err(refuse(refusal)),
                 }
-            })?
+            })
             .durable()
-            .await??;
+            .await?;
         tracing::info!(province = %op.province, amount = %op.amount, withdrawal = op.withdrawal, forced = op.forced, operator = %op.operator, reason = %op.reason, "prepaid funds changed");
         Ok(op)
     }

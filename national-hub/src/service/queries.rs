@@ -1,6 +1,7 @@
 //! Reads for the operators and the nodes: transactions, grants, positions,
 //! months, statement lines. They change nothing.
 
+use gongji_common::books::Ledger;
 use gongji_common::{
     contract::TxKind,
     statement::Line,

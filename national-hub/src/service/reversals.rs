@@ -53,7 +53,7 @@ impl Hub {
                         tx.put(PENDING, &PendingKind::Reversal.key(&id), &())?;
                     }
                 }
-                Ok(Ok(decided))
+                Ok(decided)
             })
             .await?;
         match decided {
@@ -90,11 +90,11 @@ impl Hub {
         let outcome = self
             .transact(|tx| {
                 let (Some(original), Some(pending)) = (tx.get(TRANSACTIONS, &payment_key)?, tx.get(TRANSACTIONS, &reversal_key)?) else {
-                    return Ok(Err(HubError::not_found("reversal", id)));
+                    return Err(HubError::not_found("reversal", id));
                 };
                 let now = now();
                 match reversal::decide_answer(&original, &pending, &answer, now) {
-                    ReversalAnswerDecision::Unchanged(outcome) => Ok(Ok(outcome)),
+                    ReversalAnswerDecision::Unchanged(outcome) => Ok(outcome),
                     ReversalAnswerDecision::Decided {
                         mut original,
                         mut reversal,
@@ -116,7 +116,7 @@ impl Hub {
                         tx.put(TRANSACTIONS, &payment_key, &original)?;
                         tx.put(TRANSACTIONS, &reversal_key, &reversal)?;
                         tx.remove(PENDING, &PendingKind::Reversal.key(id))?;
-                        Ok(Ok(reversal::outcome(&original, &reversal)))
+                        Ok(reversal::outcome(&original, &reversal))
                     }
                 }
             })

@@ -65,7 +65,7 @@ impl Hub {
                 };
                 let decided = match routing::decide(&snapshot, &body, now()) {
                     Ok(decided) => decided,
-                    Err(refusal) => return refuse(refusal),
+                    Err(refusal) => return Err(refuse(refusal)),
                 };
                 if let RouteDecision::New { record, reservation } = &decided {
                     Self::put_new(tx, record)?;
@@ -74,7 +74,7 @@ impl Hub {
                         tx.put(PENDING, &pending_kind(body.kind()).key(body.id()), &())?;
                     }
                 }
-                Ok(Ok(decided))
+                Ok(decided)
             })
             .await?;
         let record = match decided {
@@ -114,11 +114,11 @@ impl Hub {
         let record = self
             .transact(|tx| {
                 let Some(record) = tx.get(TRANSACTIONS, &key)? else {
-                    return Ok(Err(HubError::not_found(kind.as_str(), id)));
+                    return Err(HubError::not_found(kind.as_str(), id));
                 };
                 let now = now();
                 match routing::decide_answer(&record, Self::reserved(tx, record.body.payer())?, &answer, now) {
-                    AnswerDecision::Unchanged => Ok(Ok(record)),
+                    AnswerDecision::Unchanged => Ok(record),
                     AnswerDecision::Decided { mut record, book, release } => {
                         Self::reserve(tx, release)?;
                         if book {
@@ -126,7 +126,7 @@ impl Hub {
                         }
                         tx.put(TRANSACTIONS, &key, &record)?;
                         tx.remove(PENDING, &pending_kind(kind).key(id))?;
-                        Ok(Ok(record))
+                        Ok(record)
                     }
                 }
             })

@@ -383,8 +383,8 @@ pub fn refund_to_pb(record: &RefundRecord) -> pb::Refund {
     }
 }
 
-pub fn reconciliation_to_pb(report: &crate::service::Report, province: ProvinceCode) -> pb::Reconciliation {
-    use crate::service::Comparison;
+pub fn reconciliation_to_pb(report: &crate::domain::Report, province: ProvinceCode) -> pb::Reconciliation {
+    use crate::domain::Comparison;
     let comparison = |c: Comparison| match c {
         Comparison::OnlyAtHub => pb::Comparison::OnlyAtHub,
         Comparison::OnlyAtNode => pb::Comparison::OnlyAtNode,

@@ -15,6 +15,7 @@ mod giveback;
 mod notice;
 mod payment;
 mod person;
+mod reconciliation;
 mod refund;
 mod refusal;
 mod relationship;
@@ -38,6 +39,7 @@ pub use person::{
     check_account_holder, decide_cascade, decide_credit, decide_register, decide_terminate, payee_region, quotas_reference, region_of,
     CascadeState, Contribution, CreditCommand, ImportOutcome, InsuranceType, Person, PersonStatus, RegisterCommand,
 };
+pub use reconciliation::{Comparison, Mismatch, RegionTotals, Report};
 pub use refund::{
     decide_refund, decide_refund_answer, decide_take_back, status_word, RefundAnswerState, RefundCommand, RefundRecord, RefundState,
     TakeBackState,

@@ -1,16 +1,16 @@
 //! The node's self-check for `gongji audit`: its books (see
-//! `gongji_common::store::audit`) plus the node's own rules — a payment id
+//! `gongji_common::books::check_books`) plus the node's own rules — a payment id
 //! cancelled before it arrived was never paid, and a debit reversed before it
 //! was approved never reached the statement.
 
 use std::collections::BTreeMap;
 
 use gongji_common::{
+    books::{AccountKind, BooksCheck, Ledger},
     contract::TxStatus,
     pending::Waiting,
     statement::Direction,
-    store::AccountKind,
-    store::{audit::BooksCheck, Reads, Snapshot},
+    store::{Reads, Snapshot},
     Id, Money,
 };
 
@@ -32,7 +32,7 @@ impl Node {
     /// snapshot, so that it holds while payments go on.
     pub fn self_check(&self) -> NodeResult<SelfCheck> {
         let snapshot = self.store.snapshot();
-        let mut check = gongji_common::store::audit::check_books(&snapshot)?;
+        let mut check = gongji_common::books::check_books(&snapshot)?;
         for item in snapshot.scan_prefix(REVERSED_IDS, b"") {
             let (key, _) = item?;
             let id = gongji_common::Id::parse("reversed payment id", &String::from_utf8_lossy(&key))?;

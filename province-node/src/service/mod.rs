@@ -17,17 +17,18 @@ mod reversals;
 mod transfers;
 
 use gongji_common::{
+    books::{self, JournalEntry, Ledger, Post},
     contract::{Notice, NoticeBody, Payee},
     outbox::Outbox,
     pending::PendingKind,
     period::now_millis,
-    store::{self as books, key, JournalEntry, Store, StoreError, Tx},
+    store::{key, Committed, Store, StoreError, Tx},
     Id, ProvinceCode,
 };
 
 use crate::{
     domain::{forward_id, payee_region, Book, Change, Decision, Held, Move, Recipient},
-    error::NodeResult,
+    error::{NodeError, NodeResult},
     hub_client::HubClient,
     store::{
         self, APPLIED_NOTICES, CONTRIBUTIONS, CROSS_LINES, DEBITS, LIVE_PAIRS, OUTBOX, PAYMENTS, PENDING, PERSONS, QUOTA_CHANGES, REFUNDS,
@@ -37,7 +38,6 @@ use crate::{
 
 pub use payments::PaymentView;
 pub use persons::Account;
-pub use reconcile::{Comparison, Mismatch, RegionTotals, Report};
 pub use relationships::PersonRelationships;
 pub use transfers::TransferView;
 
@@ -92,17 +92,14 @@ impl Node {
     /// it read) is on disk, and lets the outbox send what it queued. A
     /// refusal, or any error, writes nothing.
     async fn decide<O>(&self, step: impl FnOnce(&Tx, i64) -> NodeResult<Decision<O>>) -> NodeResult<O> {
-        let outcome = self.decide_unconfirmed(step)?.durable().await?;
+        let outcome = self.decide_unconfirmed(step).durable().await?;
         self.outbox.wake();
         Ok(outcome)
     }
 
     /// [`Node::decide`] without waiting for the disk: the caller waits once
     /// for many steps before it answers (an import).
-    fn decide_unconfirmed<O>(
-        &self,
-        step: impl FnOnce(&Tx, i64) -> NodeResult<Decision<O>>,
-    ) -> NodeResult<gongji_common::store::Committed<'_, O>> {
+    fn decide_unconfirmed<O>(&self, step: impl FnOnce(&Tx, i64) -> NodeResult<Decision<O>>) -> Committed<'_, O, NodeError> {
         let now = now_millis();
         self.store.transact(|tx| {
             let decision = step(tx, now)?;

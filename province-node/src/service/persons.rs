@@ -2,6 +2,7 @@
 //! (terminated, or moved away) ends their relationships. The rules are the
 //! `decide_*` functions of [`crate::domain`]'s person module.
 
+use gongji_common::books::{Ledger, Post};
 use gongji_common::{Id, Money};
 
 use super::Node;
@@ -36,9 +37,8 @@ impl Node {
     /// once for a whole stream before it answers ([`Node::finish_import`]).
     pub fn register_person_unflushed(&self, command: RegisterCommand) -> NodeResult<(Person, ImportOutcome)> {
         command.check_province("region_code", self.province)?;
-        Ok(self
-            .decide_unconfirmed(|tx, now| Ok(decide_register(tx.get(PERSONS, &command.id)?, &command, now)?))?
-            .unconfirmed())
+        self.decide_unconfirmed(|tx, now| Ok(decide_register(tx.get(PERSONS, &command.id)?, &command, now)?))
+            .unconfirmed()
     }
 
     /// Waits until an import's writes are on disk.

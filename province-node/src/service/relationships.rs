@@ -3,6 +3,7 @@
 //! are the `decide_*` functions of [`crate::domain`]'s relationship module;
 //! this module loads their state and talks to the hub.
 
+use gongji_common::books::Post;
 use gongji_common::{
     contract::Party,
     store::{last_key_part, Reads, Table},

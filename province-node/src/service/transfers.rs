@@ -14,6 +14,7 @@
 //! active again, relationships untouched. Each step is durable and the whole
 //! is resumed by the recovery pass, so any node may be down midway.
 
+use gongji_common::books::Post;
 use gongji_common::{
     contract::{CrossTransfer, Decline, TxStatus},
     Id, Period,

@@ -7,8 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{AccountKind, Reads, Store, StoreError};
+use super::{AccountKind, Ledger};
 use crate::money::Money;
+use crate::store::{Reads, StoreError};
 
 /// How many violations a report lists (the count is always complete).
 const LISTED: usize = 100;
@@ -62,13 +63,6 @@ fn kind_of(key: &str) -> Option<AccountKind> {
 
 fn scratch_error(e: sled::Error) -> StoreError {
     StoreError::Engine(e)
-}
-
-impl Store {
-    /// Checks the journal against the balances, as on disk now.
-    pub fn check_books(&self) -> Result<BooksCheck, StoreError> {
-        check_books(&self.snapshot())
-    }
 }
 
 /// Checks the journal against the balances of `books` (a snapshot, for one
@@ -182,7 +176,10 @@ impl BooksCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Account, JournalEntry, BALANCES};
+    use crate::{
+        books::{Account, JournalEntry, Post, BALANCES},
+        store::Store,
+    };
 
     #[tokio::test]
     async fn clean_books_pass_and_tampered_books_are_caught() {
@@ -192,22 +189,20 @@ mod tests {
         let alice = Account::new(AccountKind::Available, "alice");
         store
             .transact(|tx| tx.post(&JournalEntry::transfer("c1", "contribution", &income, &alice, Money::from_fen(500))))
-            .unwrap()
             .durable()
             .await
             .unwrap();
-        let clean = store.check_books().unwrap();
+        let clean = check_books(&store.snapshot()).unwrap();
         assert_eq!((clean.violations.count, clean.entries, clean.accounts), (0, 1, 2));
         assert_eq!(clean.totals["available"], (Money::from_fen(500), 1));
 
         // A balance changed behind the journal's back.
         store
             .transact(|tx| tx.put(BALANCES, alice.key().as_str(), &Money::from_fen(700)))
-            .unwrap()
             .durable()
             .await
             .unwrap();
-        let tampered = store.check_books().unwrap();
+        let tampered = check_books(&store.snapshot()).unwrap();
         assert!(
             tampered.violations.first.iter().any(|v| v.contains("journal sums to 5.00")),
             "{:?}",

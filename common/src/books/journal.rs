@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::StoreError;
+use crate::store::StoreError;
 use crate::{money::Money, period::now_millis};
 
 /// What an account holds. The kind decides whether it may go negative.
