@@ -26,6 +26,19 @@ fi
 export PATH="$tools/venv/bin:$PATH"
 grpcurl --version >&2
 
+# The store's conformance tests and the multi-node tests on PostgreSQL run
+# against a throwaway server, started here and stopped when this script ends.
+source scripts/postgres.sh
+start_postgres
+
 # The chaos test runs the real server binaries as separate processes.
 cargo build --workspace --bins --locked
 cargo test --workspace --locked "$@"
+
+# The multi-node tests again, every server keeping its books in PostgreSQL
+# (a new database each) instead of the embedded store.
+echo "the multi-node tests again on PostgreSQL (GONGJI_TEST_STORE=postgres)" >&2
+GONGJI_TEST_STORE=postgres cargo test -p gongji-tests --locked "$@" \
+  --test payments --test refunds --test reversals --test relationships --test transfers \
+  --test clearing --test restart --test audit --test dissolution --test notices --test recovery \
+  --test persons --test visibility

@@ -577,6 +577,16 @@ pub fn init_tracing_with_default(default: &str) {
         .try_init();
 }
 
+/// How a server names itself as the holder of its store's lease: its
+/// program, host and address, for whoever finds the store taken.
+pub fn holder(program: &str, listener: &tokio::net::TcpListener) -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+    match listener.local_addr() {
+        Ok(addr) => format!("{program} on {host} at {addr}"),
+        Err(_) => format!("{program} on {host}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};

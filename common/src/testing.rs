@@ -55,3 +55,50 @@ impl Rng {
         (0..len).map(|_| *self.pick(ALPHABET)).collect()
     }
 }
+
+/// The variable that names the PostgreSQL server the tests use (an admin
+/// URL); `scripts/test.sh` starts a throwaway server and sets it.
+pub const TEST_POSTGRES: &str = "GONGJI_TEST_POSTGRES";
+
+/// A new, empty database on the tests' PostgreSQL server, and its URL.
+/// Panics (the test fails, it is never skipped) when no server is given.
+pub fn fresh_postgres_database() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static MADE: AtomicU64 = AtomicU64::new(0);
+    let admin = std::env::var(TEST_POSTGRES).unwrap_or_else(|_| {
+        panic!("{TEST_POSTGRES} is not set: run the tests with ./scripts/test.sh, which starts a throwaway PostgreSQL for them")
+    });
+    let server = match admin.rsplit_once('/') {
+        Some((server, _)) => server.to_owned(),
+        None => panic!("{TEST_POSTGRES}={admin} is not a URL ending in /DATABASE"),
+    };
+    let name = format!(
+        "gongji_test_{}_{}_{}",
+        std::process::id(),
+        MADE.fetch_add(1, Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+    );
+    let create = format!("CREATE DATABASE {name}");
+    // On a thread of its own: the caller may be on an async runtime.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the test database");
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+                .await
+                .unwrap_or_else(|e| panic!("cannot reach the tests' PostgreSQL at {admin}: {e}"));
+            tokio::spawn(connection);
+            client
+                .batch_execute(&create)
+                .await
+                .unwrap_or_else(|e| panic!("{create} on {admin}: {e}"));
+        });
+    })
+    .join()
+    .expect("creating the test database");
+    format!("{server}/{name}")
+}

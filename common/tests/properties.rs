@@ -55,7 +55,7 @@ async fn the_journal_keeps_balances_non_negative_and_the_books_at_zero_under_ran
             assert_eq!(stored, Money::from_fen(*fen), "seed {seed}: {account}");
             assert!(*fen >= 0 || kind == "contributions", "seed {seed}: {account} is {fen}");
         }
-        let books = check_books(&store.snapshot()).unwrap();
+        let books = check_books(&store.snapshot().unwrap()).unwrap();
         assert_eq!(
             (books.violations.count, books.trial_balance),
             (0, Money::ZERO),

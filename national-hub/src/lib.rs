@@ -24,7 +24,6 @@ use gongji_common::{
     oplog::OpLog,
     outbox::Outbox,
     server::{self, observed},
-    store::Store,
 };
 use gongji_proto::v1::{hub_router_server::HubRouterServer, national_hub_server::NationalHubServer};
 use tokio::net::TcpListener;
@@ -61,8 +60,12 @@ pub async fn run_with_metrics(
     // A small cache: the hub holds every province's transactions, and its
     // reads on the payment path are mostly of recent ones (in the memtable).
     // At 64 MiB the hub peaked at 309 MiB in a month of a million payments.
-    let options = config.store.options(HUB_CACHE_BYTES).map_err(RunError::Config)?;
-    let store = Store::open_with(&config.data_dir, store::TREES, options)?;
+    let store = config.store.open(
+        &config.data_dir,
+        store::TREES,
+        HUB_CACHE_BYTES,
+        &server::holder("national-hub", &listener),
+    )?;
     let access = config
         .access
         .access(

@@ -18,4 +18,4 @@ pub mod server;
 pub mod spec;
 
 pub use network::{Network, Tokens};
-pub use spec::NetworkSpec;
+pub use spec::{Databases, NetworkSpec};

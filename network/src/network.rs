@@ -6,7 +6,7 @@
 
 use std::{collections::BTreeMap, future::Future, net::SocketAddr, path::PathBuf, pin::Pin, time::Duration};
 
-use gongji_common::{tls::TlsFlags, ProvinceCode};
+use gongji_common::{store::StoreFlags, tls::TlsFlags, ProvinceCode};
 use gongji_operator::{
     certs::province_file,
     connection::Connection,
@@ -180,6 +180,22 @@ impl Network {
         self.node_addrs.keys().copied()
     }
 
+    /// Where the hub keeps its books, as its `--store` flags say.
+    pub fn hub_store(&self) -> StoreFlags {
+        StoreFlags {
+            url: self.spec.databases.as_ref().map(|d| d.hub.clone()),
+            ..StoreFlags::default()
+        }
+    }
+
+    /// Where a node keeps its books, as its `--store` flags say.
+    pub fn node_store(&self, code: ProvinceCode) -> StoreFlags {
+        StoreFlags {
+            url: self.spec.databases.as_ref().and_then(|d| d.provinces.get(&code).cloned()),
+            ..StoreFlags::default()
+        }
+    }
+
     pub fn hub_data_dir(&self) -> PathBuf {
         self.spec.data_dir.join("hub")
     }
@@ -245,6 +261,7 @@ impl Network {
                 .collect();
         }
         config.access = self.client_flags();
+        config.store = self.hub_store();
         let hub = Server::Hub(Box::new(config));
         spawn(&self.failures.0, |stop| async move {
             hub.run(listener, metrics, stop).await.map_err(|e| format!("hub: {e}"))
@@ -264,6 +281,7 @@ impl Network {
             config.hub_token = Some(self.tokens.hub.clone());
         }
         config.access = self.client_flags();
+        config.store = self.node_store(code);
         let node = Server::Node(Box::new(config));
         spawn(&self.failures.0, move |stop| async move {
             node.run(listener, metrics, stop).await.map_err(|e| format!("province {code}: {e}"))

@@ -2,7 +2,7 @@
 //! server listens, its timings, and whether it runs mutual TLS and admits
 //! only the clients of a clients file.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
 
 use gongji_common::ProvinceCode;
 use gongji_operator::certs::{self, CertsSpec};
@@ -38,6 +38,16 @@ pub struct NetworkSpec {
     pub certs: Option<PathBuf>,
     /// The clients file of the public services (`--clients`); none: open.
     pub clients: Option<PathBuf>,
+    /// The servers' PostgreSQL databases (`--store`); none: each keeps the
+    /// embedded store in its data directory.
+    pub databases: Option<Databases>,
+}
+
+/// A PostgreSQL database (its URL) for the hub and for each province's node.
+#[derive(Debug, Clone)]
+pub struct Databases {
+    pub hub: String,
+    pub provinces: BTreeMap<ProvinceCode, String>,
 }
 
 impl NetworkSpec {
@@ -69,6 +79,7 @@ impl NetworkSpec {
             max_in_flight_per_peer: gongji_common::server::DEFAULT_MAX_IN_FLIGHT_PER_PEER,
             certs: None,
             clients: None,
+            databases: None,
         })
     }
 

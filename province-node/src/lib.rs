@@ -22,7 +22,6 @@ use gongji_common::{
     oplog::OpLog,
     outbox::Outbox,
     server::{self, observed},
-    store::Store,
 };
 use gongji_proto::v1::{province_link_server::ProvinceLinkServer, province_node_server::ProvinceNodeServer};
 use tokio::net::TcpListener;
@@ -53,11 +52,12 @@ pub async fn run_with_metrics(
     if links.tls.is_none() {
         tracing::warn!("{}", gongji_common::auth::PLAINTEXT_WARNING);
     }
-    let options = config
-        .store
-        .options(gongji_common::store::DEFAULT_CACHE_BYTES)
-        .map_err(RunError::Config)?;
-    let store = Store::open_with(&config.data_dir, store::TREES, options)?;
+    let store = config.store.open(
+        &config.data_dir,
+        store::TREES,
+        gongji_common::store::DEFAULT_CACHE_BYTES,
+        &server::holder("province-node", &listener),
+    )?;
     let access = config
         .access
         .access(

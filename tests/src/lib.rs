@@ -11,8 +11,9 @@ pub mod proxy;
 
 use std::{future::Future, time::Duration};
 
+use gongji_common::store::StoreFlags;
 use gongji_common::ProvinceCode;
-use gongji_network::{Network, NetworkSpec};
+use gongji_network::{Databases, Network, NetworkSpec};
 use gongji_operator::{credentials::Credentials, session::Session};
 use gongji_proto::v1::{self as pb, national_hub_client::NationalHubClient, province_node_client::ProvinceNodeClient};
 use tonic::{transport::Channel, Code, Status};
@@ -58,6 +59,15 @@ impl TestNetwork {
         spec.recovery_interval = Duration::from_millis(200);
         spec.hub_call_timeout = Duration::from_secs(2);
         spec.node_call_timeout = Duration::from_secs(4);
+        if on_postgres() {
+            spec.databases = Some(Databases {
+                hub: gongji_common::testing::fresh_postgres_database(),
+                provinces: codes
+                    .iter()
+                    .map(|code| (*code, gongji_common::testing::fresh_postgres_database()))
+                    .collect(),
+            });
+        }
         adjust(&mut spec);
         let network = Network::start(spec).await.expect("network starts");
         let test_network = TestNetwork {
@@ -609,8 +619,36 @@ pub async fn hebei_donor_henan_parent(net: &TestNetwork) {
     assert_eq!(relationship.status, pb::RelationshipStatus::Active as i32);
 }
 
-/// Opens the store of a stopped server (to play with its data): a server's
-/// run returns only once its data directory is free.
-pub fn open_stopped_store(dir: &std::path::Path, trees: &[&'static str]) -> gongji_common::store::Store {
-    gongji_common::store::Store::open(dir, trees).unwrap_or_else(|e| panic!("{} stays locked after its server stopped: {e}", dir.display()))
+/// The variable that has the tests' networks keep their books in
+/// PostgreSQL (`GONGJI_TEST_STORE=postgres`, a new database per server on
+/// the server `GONGJI_TEST_POSTGRES` names); the embedded store otherwise.
+pub const TEST_STORE: &str = "GONGJI_TEST_STORE";
+
+/// Whether the tests' networks run on PostgreSQL (see [`TEST_STORE`]).
+pub fn on_postgres() -> bool {
+    std::env::var(TEST_STORE).is_ok_and(|engine| engine == "postgres")
+}
+
+impl TestNetwork {
+    /// Opens the store of a stopped node (to play with its data): a
+    /// server's run returns only once its store is free.
+    pub fn open_stopped_node_store(&self, province: &str) -> gongji_common::store::Store {
+        let code = code(province);
+        open_stopped_store(
+            &self.network.node_store(code),
+            &self.network.node_data_dir(code),
+            province_node::store::TREES,
+        )
+    }
+
+    /// Opens the store of the stopped hub, with its `trees`.
+    pub fn open_stopped_hub_store(&self, trees: &[&'static str]) -> gongji_common::store::Store {
+        open_stopped_store(&self.network.hub_store(), &self.network.hub_data_dir(), trees)
+    }
+}
+
+fn open_stopped_store(flags: &StoreFlags, dir: &std::path::Path, trees: &[&'static str]) -> gongji_common::store::Store {
+    flags
+        .open(dir, trees, gongji_common::store::DEFAULT_CACHE_BYTES, "a test")
+        .unwrap_or_else(|e| panic!("{} stays locked after its server stopped: {e}", dir.display()))
 }

@@ -103,8 +103,7 @@ async fn a_tampered_store_fails_the_audit_naming_what_is_wrong() {
     // Henan's node loses a booked line, and a balance changes behind its journal.
     net.stop_node("41").await;
     {
-        let dir = net.network().node_data_dir(gongji_tests::code("41"));
-        let store = gongji_tests::open_stopped_store(&dir, province_node::store::TREES);
+        let store = net.open_stopped_node_store("41");
         let period = net
             .hub()
             .get_open_period(pb::GetOpenPeriodRequest {})
@@ -132,7 +131,7 @@ async fn a_tampered_store_fails_the_audit_naming_what_is_wrong() {
     net.stop_hub().await;
     {
         use national_hub::store::PAIR_SUMS;
-        let store = gongji_tests::open_stopped_store(&net.network().hub_data_dir(), national_hub::store::TREES);
+        let store = net.open_stopped_hub_store(national_hub::store::TREES);
         let (key, mut pair) = store.scan_prefix(PAIR_SUMS, b"").next().unwrap().unwrap();
         pair.gross = pair.gross.checked_add(gongji_common::Money::from_fen(1)).unwrap();
         store.transact(|tx| tx.put(PAIR_SUMS, &key, &pair)).durable().await.unwrap();
@@ -186,8 +185,7 @@ async fn tamper_relationship(
     change: impl FnOnce(&mut province_node::domain::Relationship),
 ) {
     use province_node::{domain::Relationship, store::RELATIONSHIPS};
-    let dir = net.network().node_data_dir(gongji_tests::code(province));
-    let store = gongji_tests::open_stopped_store(&dir, province_node::store::TREES);
+    let store = net.open_stopped_node_store(province);
     let mut held: Relationship = store
         .get(RELATIONSHIPS, &gongji_common::Id::parse("id", id).unwrap())
         .unwrap()

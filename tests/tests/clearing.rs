@@ -354,8 +354,7 @@ async fn a_record_missing_at_a_node_shows_up_as_only_at_the_hub_and_blocks_settl
     // Lose one record at Henan's node, as a damaged store might.
     net.stop_node("41").await;
     {
-        let dir = net.network().node_data_dir(gongji_tests::code("41"));
-        let store = gongji_tests::open_stopped_store(&dir, province_node::store::TREES);
+        let store = net.open_stopped_node_store("41");
         let key = province_node::store::cross_line_key(gongji_common::Period::parse("p", &period).unwrap(), "payment", "p1");
         store
             .transact(|tx| tx.remove(province_node::store::CROSS_LINES, &key))

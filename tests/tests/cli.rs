@@ -1335,8 +1335,7 @@ async fn a_line_lost_at_a_node_is_disputed_with_exit_status_1_and_the_month_sett
     // Lose one record at Henan's node, as a damaged store might.
     net.stop_node("41").await;
     {
-        let dir = net.network().node_data_dir(code("41"));
-        let store = gongji_tests::open_stopped_store(&dir, province_node::store::TREES);
+        let store = net.open_stopped_node_store("41");
         let month = gongji_common::Period::parse("period", &period).unwrap();
         let key = province_node::store::cross_line_key(month, "payment", "p1");
         store

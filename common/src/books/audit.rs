@@ -192,7 +192,7 @@ mod tests {
             .durable()
             .await
             .unwrap();
-        let clean = check_books(&store.snapshot()).unwrap();
+        let clean = check_books(&store.snapshot().unwrap()).unwrap();
         assert_eq!((clean.violations.count, clean.entries, clean.accounts), (0, 1, 2));
         assert_eq!(clean.totals["available"], (Money::from_fen(500), 1));
 
@@ -202,7 +202,7 @@ mod tests {
             .durable()
             .await
             .unwrap();
-        let tampered = check_books(&store.snapshot()).unwrap();
+        let tampered = check_books(&store.snapshot().unwrap()).unwrap();
         assert!(
             tampered.violations.first.iter().any(|v| v.contains("journal sums to 5.00")),
             "{:?}",

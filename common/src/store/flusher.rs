@@ -1,11 +1,13 @@
-//! Group commit: one thread owns the write-ahead log. Waiters queue a reply
-//! channel; the thread takes every waiter queued so far, writes every
-//! record committed so far as one batch, syncs it once, moves its writes
-//! from the unsynced records to the memtable (where reads outside
-//! transactions find them) and answers every waiter. A waiter that queues
+//! Group commit: one thread owns the durable writes (a [`Sink`]: the
+//! write-ahead log of the embedded engine, or the PostgreSQL database).
+//! Waiters queue a reply channel; the thread takes every waiter queued so
+//! far, writes every record committed so far as one batch, durably, moves
+//! its writes out of the unsynced records to where reads outside
+//! transactions find them, and answers every waiter. A waiter that queues
 //! during a write is served by the next one, so nothing is acknowledged,
 //! nor seen outside a transaction, before it is on disk.
 //!
+//! The rest of this module is the embedded engine's log ([`Log`]):
 //! When a segment is full the thread starts the next one (holding the
 //! store's writer lock, so that every record in the old segments is in the
 //! memtable) and hands the memtable to the checkpointer thread, which
@@ -92,7 +94,7 @@ impl Shared {
         self.failure.borrow().clone()
     }
 
-    fn fail(&self, why: &str) {
+    pub(super) fn fail(&self, why: &str) {
         if self.failure().is_none() {
             tracing::error!(error = %why, "the write-ahead log failed: this store takes no more writes until the server restarts");
             self.failure.send_replace(Some(why.to_owned()));
@@ -124,12 +126,23 @@ pub(super) struct Flusher {
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
+/// Where the flusher writes batches, durably.
+pub(super) trait Sink: Send + 'static {
+    /// Writes every record committed so far, durably, then lets reads
+    /// outside transactions see it (and marks it durable).
+    fn write_tail(&mut self, shared: &Shared) -> Result<(), String>;
+    /// After a write that answered its waiters: the engine's housekeeping.
+    fn after_write(&mut self, _shared: &Shared) {}
+    /// The store is closing and everything committed is written.
+    fn close(self);
+}
+
 impl Flusher {
-    pub(super) fn start(db: sled::Db, data: sled::Tree, shared: Arc<Shared>, segments: Segments) -> Flusher {
+    pub(super) fn start(sink: impl Sink, shared: Arc<Shared>) -> Flusher {
         let (queue, waiting) = mpsc::channel::<Waiter>();
         let thread = std::thread::Builder::new()
             .name("store-flusher".into())
-            .spawn(move || run(db, data, shared, segments, &waiting))
+            .spawn(move || run(sink, shared, &waiting))
             .expect("spawning the flusher thread needs only memory");
         Flusher {
             queue: Mutex::new(Some(queue)),
@@ -183,17 +196,7 @@ fn publish(shared: &Shared, lsn: u64) {
     shared.durable_lsn.store(lsn, Ordering::SeqCst);
 }
 
-fn run(db: sled::Db, data: sled::Tree, shared: Arc<Shared>, mut segments: Segments, waiting: &mpsc::Receiver<Waiter>) {
-    let (checkpoint, checkpoints) = mpsc::channel::<Checkpoint>();
-    let checkpointer = {
-        let (dir, data_dir) = (segments.dir.clone(), segments.data_dir.clone());
-        let shared = Arc::clone(&shared);
-        std::thread::Builder::new()
-            .name("store-checkpoint".into())
-            .spawn(move || checkpoint_loop(&db, &data, &shared, &data_dir, &dir, &checkpoints))
-            .expect("spawning the checkpoint thread needs only memory")
-    };
-
+fn run(mut sink: impl Sink, shared: Arc<Shared>, waiting: &mpsc::Receiver<Waiter>) {
     let mut last_sync: Option<Instant> = None;
     while let Ok(first) = waiting.recv() {
         // Under load (the last sync served several waiters), let more
@@ -210,7 +213,7 @@ fn run(db: sled::Db, data: sled::Tree, shared: Arc<Shared>, mut segments: Segmen
         last_sync = (batch.len() > 1).then(Instant::now);
         let result = match shared.failure() {
             Some(why) => Err(why),
-            None => write_tail(&shared, &mut segments),
+            None => sink.write_tail(&shared),
         };
         if let Err(why) = &result {
             shared.fail(why);
@@ -218,27 +221,70 @@ fn run(db: sled::Db, data: sled::Tree, shared: Arc<Shared>, mut segments: Segmen
         for waiter in batch {
             let _ = waiter.send(result.clone());
         }
-        // A full segment is closed once the last checkpoint is done (one
-        // frozen memtable at a time); until then it grows.
-        if shared.failure().is_none() && segments.file.written() >= segments.limit && !shared.memtable().is_frozen() {
-            match rotate(&shared, &mut segments) {
+        if shared.failure().is_none() {
+            sink.after_write(&shared);
+        }
+    }
+    // The queue closed: the store is being dropped. Whatever was committed
+    // is written, then the sink finishes.
+    if shared.failure().is_none() {
+        if let Err(why) = sink.write_tail(&shared) {
+            shared.fail(&why);
+        }
+    }
+    sink.close();
+}
+
+/// The embedded engine's sink: the write-ahead log, and the checkpointer
+/// thread that moves what the log holds into sled.
+pub(super) struct Log {
+    segments: Segments,
+    checkpoint: mpsc::Sender<Checkpoint>,
+    checkpointer: JoinHandle<()>,
+}
+
+impl Log {
+    pub(super) fn start(db: sled::Db, data: sled::Tree, shared: &Arc<Shared>, segments: Segments) -> Log {
+        let (checkpoint, checkpoints) = mpsc::channel::<Checkpoint>();
+        let checkpointer = {
+            let (dir, data_dir) = (segments.dir.clone(), segments.data_dir.clone());
+            let shared = Arc::clone(shared);
+            std::thread::Builder::new()
+                .name("store-checkpoint".into())
+                .spawn(move || checkpoint_loop(&db, &data, &shared, &data_dir, &dir, &checkpoints))
+                .expect("spawning the checkpoint thread needs only memory")
+        };
+        Log {
+            segments,
+            checkpoint,
+            checkpointer,
+        }
+    }
+}
+
+impl Sink for Log {
+    fn write_tail(&mut self, shared: &Shared) -> Result<(), String> {
+        write_tail(shared, &mut self.segments)
+    }
+
+    /// A full segment is closed once the last checkpoint is done (one
+    /// frozen memtable at a time); until then it grows.
+    fn after_write(&mut self, shared: &Shared) {
+        if self.segments.file.written() >= self.segments.limit && !shared.memtable().is_frozen() {
+            match rotate(shared, &mut self.segments) {
                 Ok(Some(frozen)) => {
-                    let _ = checkpoint.send(frozen);
+                    let _ = self.checkpoint.send(frozen);
                 }
                 Ok(None) => {}
                 Err(why) => shared.fail(&why),
             }
         }
     }
-    // The queue closed: the store is being dropped. Whatever was committed
-    // goes to the log, then the checkpointer finishes.
-    if shared.failure().is_none() {
-        if let Err(why) = write_tail(&shared, &mut segments) {
-            shared.fail(&why);
-        }
+
+    fn close(self) {
+        drop(self.checkpoint);
+        let _ = self.checkpointer.join();
     }
-    drop(checkpoint);
-    let _ = checkpointer.join();
 }
 
 /// Closes the current segment with every record committed so far, opens

@@ -36,6 +36,7 @@
 mod faults;
 mod flusher;
 mod memtable;
+mod postgres;
 mod recovery;
 mod table;
 mod unsynced;
@@ -52,6 +53,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use wal::Writes;
 
 pub use faults::Faults;
+pub use postgres::{redacted, SCHEMA_VERSION};
 pub use recovery::{Damage, LogReport, SegmentReport};
 pub use table::Table;
 pub use wal::{Ending, SegmentScan};
@@ -121,6 +123,9 @@ pub enum StoreError {
     Damaged { path: PathBuf, damage: Damage },
     #[error("storage failure: {0}")]
     Engine(#[from] sled::Error),
+    /// The PostgreSQL engine failed a read or could not start.
+    #[error("the database: {0}")]
+    Database(String),
     #[error("stored value in tree {tree} cannot be read: {detail}")]
     Encoding { tree: &'static str, detail: String },
     /// The log failed: the store takes no more writes.
@@ -136,7 +141,7 @@ impl StoreError {
     /// Whether the store cannot serve at all now (its log failed), as
     /// opposed to a fault of one request: callers answer UNAVAILABLE.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Failed(_))
+        matches!(self, StoreError::Failed(_) | StoreError::Database(_))
     }
 }
 
@@ -184,6 +189,13 @@ impl Default for StoreOptions {
 /// The flags every server has for its store.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct StoreFlags {
+    /// Keep the books in this PostgreSQL database instead of the embedded
+    /// store in --data-dir: `postgres://USER[:PASSWORD]@HOST[:PORT][,HOST2[:PORT2]]/DATABASE`
+    /// (several hosts with `?target_session_attrs=read-write` follow the
+    /// writable one). One process writes a database at a time.
+    #[arg(long = "store", env = "GONGJI_STORE", value_name = "URL", hide_env_values = true)]
+    pub url: Option<String>,
+
     /// Faults injected into the store's log, for tests only: `stall-ms=N`
     /// (each log write waits N ms first), `fail-write=N` (the N-th log
     /// write fails as on a full disk), comma-separated.
@@ -192,6 +204,26 @@ pub struct StoreFlags {
 }
 
 impl StoreFlags {
+    /// Opens the server's store: the PostgreSQL database of `--store`, or
+    /// the embedded store in `data_dir`. `holder` names this server in the
+    /// database's lease (its address), for whoever finds it taken.
+    pub fn open(&self, data_dir: &Path, trees: &[&'static str], cache_bytes: u64, holder: &str) -> Result<Store, StoreError> {
+        let options = self.options(cache_bytes).map_err(|detail| StoreError::Open {
+            path: data_dir.to_owned(),
+            detail,
+        })?;
+        match &self.url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Store::open_postgres(url, trees, holder, options)
+            }
+            Some(url) => Err(StoreError::Database(format!(
+                "--store {}: not a PostgreSQL URL (postgres://USER@HOST/DATABASE); leave --store out for the embedded store in --data-dir",
+                redacted(url)
+            ))),
+            None => Store::open_with(data_dir, trees, options),
+        }
+    }
+
     /// The options to open the store with, `cache_bytes` of sled cache.
     pub fn options(&self, cache_bytes: u64) -> Result<StoreOptions, String> {
         let faults = match &self.store_faults {
@@ -211,17 +243,26 @@ impl StoreFlags {
 }
 
 struct Inner {
-    data: sled::Tree,
     /// Each tree's key prefix: its name and a NUL byte.
     prefixes: Vec<Vec<u8>>,
     names: Vec<&'static str>,
     /// The writer lock, the records not yet on disk, the memtable.
     shared: Arc<flusher::Shared>,
     flusher: flusher::Flusher,
-    db: sled::Db,
+    /// Dropped after the flusher, which writes to it until it stops.
+    engine: Engine,
     /// Dropped last, after the database (fields drop in order): whoever
     /// waits in [`Store::release`] learns that the directory is free.
     released: Mutex<Vec<tokio::sync::oneshot::Sender<()>>>,
+}
+
+/// Where the records are, below the records not yet durable.
+enum Engine {
+    /// sled in a data directory, behind the write-ahead log: records on
+    /// disk that sled does not hold yet are in the memtable.
+    Embedded { data: sled::Tree, db: sled::Db },
+    /// A PostgreSQL database (see `postgres`).
+    Postgres(Arc<postgres::Database>),
 }
 
 /// A handle on one node's data directory. Cheap to clone; the directory is
@@ -280,21 +321,39 @@ impl Store {
         let db = open_database(path, options.cache_bytes).map_err(open_error)?;
         let names: Vec<&'static str> = COMMON_TREES.iter().chain(app_trees).copied().collect();
         let data = db.open_tree(DATA_TREE).map_err(open_error)?;
-        let prefixes: Vec<Vec<u8>> = names.iter().map(|name| tree_prefix(name)).collect();
         let segments = replay_log(path, &db, &data, &options)?;
         let shared = Arc::new(flusher::Shared::new(segments.1, Arc::clone(&options.faults)));
-        let flusher = flusher::Flusher::start(db.clone(), data.clone(), Arc::clone(&shared), segments.0);
-        Ok(Store {
+        let flusher = flusher::Flusher::start(
+            flusher::Log::start(db.clone(), data.clone(), &shared, segments.0),
+            Arc::clone(&shared),
+        );
+        Ok(Store::new(names, shared, flusher, Engine::Embedded { data, db }))
+    }
+
+    /// Opens (or creates) the store in the PostgreSQL database at `url`
+    /// with the crate's own trees, taking the database's lease in the name
+    /// of `holder` (an address, for the messages of whoever finds it taken).
+    /// Fails with a clear error if the database cannot be reached, holds a
+    /// schema newer than this binary's, or is written by another process.
+    pub fn open_postgres(url: &str, app_trees: &[&'static str], holder: &str, options: StoreOptions) -> Result<Store, StoreError> {
+        let names: Vec<&'static str> = COMMON_TREES.iter().chain(app_trees).copied().collect();
+        let database = Arc::new(postgres::Database::open(url, holder)?);
+        let shared = Arc::new(flusher::Shared::new(1, Arc::clone(&options.faults)));
+        let flusher = flusher::Flusher::start(postgres::Writer::new(Arc::clone(&database)), Arc::clone(&shared));
+        Ok(Store::new(names, shared, flusher, Engine::Postgres(database)))
+    }
+
+    fn new(names: Vec<&'static str>, shared: Arc<flusher::Shared>, flusher: flusher::Flusher, engine: Engine) -> Store {
+        Store {
             inner: Arc::new(Inner {
-                data,
-                prefixes,
+                prefixes: names.iter().map(|name| tree_prefix(name)).collect(),
                 names,
                 shared,
                 flusher,
-                db,
+                engine,
                 released: Mutex::new(Vec::new()),
             }),
-        })
+        }
     }
 
     /// Gives up this handle and waits, up to `patience`, until every other
@@ -341,7 +400,7 @@ impl Store {
     fn reader(&self) -> Reader<'_> {
         Reader {
             inner: &self.inner,
-            recent: None,
+            view: View::Live,
         }
     }
 
@@ -371,17 +430,24 @@ impl Store {
     }
 
     /// One consistent view of everything on disk now: later writes do not
-    /// show through it, however long it is read (no checkpoint starts while
-    /// a snapshot is alive; the log grows meanwhile). For audits.
-    pub fn snapshot(&self) -> Snapshot {
-        // Under the writer lock, so no checkpoint starts between the count
-        // and the copy (`flusher::rotate` holds it too).
-        let _writer = self.inner.shared.writer();
-        self.inner.shared.snapshots.fetch_add(1, Ordering::SeqCst);
-        Snapshot {
-            recent: self.inner.shared.memtable().clone(),
+    /// show through it, however long it is read (embedded: no checkpoint
+    /// starts while a snapshot is alive, the log grows meanwhile;
+    /// PostgreSQL: a read-only repeatable-read transaction). For audits.
+    pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let pinned = match &self.inner.engine {
+            Engine::Embedded { .. } => {
+                // Under the writer lock, so no checkpoint starts between the
+                // count and the copy (`flusher::rotate` holds it too).
+                let _writer = self.inner.shared.writer();
+                self.inner.shared.snapshots.fetch_add(1, Ordering::SeqCst);
+                Pinned::Embedded(self.inner.shared.memtable().clone())
+            }
+            Engine::Postgres(database) => Pinned::Postgres(database.pin()?),
+        };
+        Ok(Snapshot {
+            pinned,
             store: self.clone(),
-        }
+        })
     }
 
     /// Runs `f` as one serializable transaction over every tree: `f` runs
@@ -439,9 +505,21 @@ impl Store {
         self.wait_durable(last).await
     }
 
-    /// Size of the data on disk, in bytes.
+    /// Size of the data on disk (in the database), in bytes.
     pub fn size_on_disk(&self) -> u64 {
-        self.inner.db.size_on_disk().unwrap_or(0)
+        match &self.inner.engine {
+            Engine::Embedded { db, .. } => db.size_on_disk().unwrap_or(0),
+            Engine::Postgres(database) => database.size(),
+        }
+    }
+
+    /// Which engine holds the store, and where: a data directory's engine
+    /// is "embedded", a database's "postgres" and its URL without password.
+    pub fn engine(&self) -> (&'static str, Option<String>) {
+        match &self.inner.engine {
+            Engine::Embedded { .. } => ("embedded", None),
+            Engine::Postgres(database) => ("postgres", Some(database.place.clone())),
+        }
     }
 }
 
@@ -449,12 +527,21 @@ impl Store {
 /// [`Store::snapshot`]).
 pub struct Snapshot {
     store: Store,
-    recent: memtable::Memtable,
+    pinned: Pinned,
+}
+
+/// What holds a snapshot's view.
+enum Pinned {
+    /// The memtable as it was (sled does not change while it is alive).
+    Embedded(memtable::Memtable),
+    Postgres(postgres::Pinned),
 }
 
 impl Drop for Snapshot {
     fn drop(&mut self) {
-        self.store.inner.shared.snapshots.fetch_sub(1, Ordering::SeqCst);
+        if let Pinned::Embedded(_) = self.pinned {
+            self.store.inner.shared.snapshots.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -462,7 +549,10 @@ impl Snapshot {
     fn reader(&self) -> Reader<'_> {
         Reader {
             inner: &self.store.inner,
-            recent: Some(&self.recent),
+            view: match &self.pinned {
+                Pinned::Embedded(memtable) => View::Frozen(memtable),
+                Pinned::Postgres(pinned) => View::Pinned(pinned),
+            },
         }
     }
 
@@ -519,12 +609,25 @@ impl<R: viewed::Viewed> Reads for R {
 }
 
 /// Reads of what is on disk: the memtable (the live one, or a snapshot's
-/// copy), then sled.
+/// copy), then sled; or the database (live, or a snapshot's transaction).
 #[derive(Clone, Copy)]
 pub struct Reader<'a> {
     inner: &'a Inner,
-    /// A snapshot's memtable; the live one when none.
-    recent: Option<&'a memtable::Memtable>,
+    view: View<'a>,
+}
+
+/// Stored entries, key and value, in key order.
+type Entries<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + 'a>;
+
+/// What a reader reads.
+#[derive(Clone, Copy)]
+enum View<'a> {
+    /// The store as it is now.
+    Live,
+    /// An embedded snapshot's memtable.
+    Frozen(&'a memtable::Memtable),
+    /// A PostgreSQL snapshot's transaction.
+    Pinned(&'a postgres::Pinned),
 }
 
 impl<'a> Reader<'a> {
@@ -533,19 +636,22 @@ impl<'a> Reader<'a> {
         full_key(self.inner, tree, key)
     }
 
-    fn lookup(self, full_key: &[u8]) -> Option<Option<Vec<u8>>> {
-        match self.recent {
-            Some(recent) => recent.lookup(full_key),
-            None => self.inner.shared.memtable().lookup(full_key),
+    /// The value of a stored key on disk.
+    fn read(self, full_key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match (&self.inner.engine, self.view) {
+            (Engine::Embedded { data, .. }, view) => {
+                let recent = match view {
+                    View::Frozen(memtable) => memtable.lookup(full_key),
+                    _ => self.inner.shared.memtable().lookup(full_key),
+                };
+                match recent {
+                    Some(value) => Ok(value),
+                    None => Ok(data.get(full_key)?.map(|bytes| bytes.to_vec())),
+                }
+            }
+            (Engine::Postgres(_), View::Pinned(pinned)) => pinned.get(full_key),
+            (Engine::Postgres(database), _) => database.get(full_key),
         }
-    }
-
-    /// The value of a stored key on disk: the memtable's, else sled's.
-    fn read(self, full_key: &[u8]) -> Result<Option<Vec<u8>>, sled::Error> {
-        if let Some(value) = self.lookup(full_key) {
-            return Ok(value);
-        }
-        Ok(self.inner.data.get(full_key)?.map(|bytes| bytes.to_vec()))
     }
 
     fn get<K: ?Sized, V: DeserializeOwned>(self, table: Table<K, V>, key: &[u8]) -> Result<Option<V>, StoreError> {
@@ -560,12 +666,19 @@ impl<'a> Reader<'a> {
     /// `prefix`, in key order, with the tree's prefix removed from the keys.
     fn scan_raw(self, tree: TreeId, prefix: &[u8]) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + 'a {
         let full_prefix = self.full_key(tree, prefix);
-        let recent = match self.recent {
-            Some(recent) => recent.scan_prefix(&full_prefix),
-            None => self.inner.shared.memtable().scan_prefix(&full_prefix),
-        };
         let skip = self.inner.prefixes[tree.0].len();
-        memtable::Merge::new(recent.into_iter(), self.inner.data.scan_prefix(full_prefix)).map(move |item| {
+        let entries: Entries<'a> = match (&self.inner.engine, self.view) {
+            (Engine::Embedded { data, .. }, view) => {
+                let recent = match view {
+                    View::Frozen(memtable) => memtable.scan_prefix(&full_prefix),
+                    _ => self.inner.shared.memtable().scan_prefix(&full_prefix),
+                };
+                Box::new(memtable::Merge::new(recent.into_iter(), data.scan_prefix(full_prefix)).map(|item| Ok(item?)))
+            }
+            (Engine::Postgres(_), View::Pinned(pinned)) => Box::new(pinned.scan(&full_prefix)),
+            (Engine::Postgres(database), _) => Box::new(database.scan(&full_prefix)),
+        };
+        entries.map(move |item| {
             let (k, v) = item?;
             Ok((k[skip..].to_vec(), v))
         })
@@ -838,7 +951,7 @@ impl Tx<'_> {
         if let Some(value) = self.store.inner.shared.unsynced().lookup(full_key) {
             return Ok(value);
         }
-        Ok(self.store.reader().read(full_key)?)
+        self.store.reader().read(full_key)
     }
 
     pub fn get<K: AsRef<[u8]> + ?Sized, V: DeserializeOwned>(&self, table: Table<K, V>, key: &K) -> Result<Option<V>, TxFail> {
@@ -886,5 +999,7 @@ impl Tx<'_> {
     }
 }
 
+#[cfg(test)]
+mod conformance;
 #[cfg(test)]
 mod tests;

@@ -47,6 +47,17 @@ impl Unsynced {
         self.tail.take()
     }
 
+    /// The net writes of every record held up to `lsn`: each key's latest.
+    pub(super) fn net_writes_through(&self, lsn: u64) -> Writes {
+        let mut net = Writes::new();
+        for (_, writes) in self.records.iter().take_while(|(record, _)| *record <= lsn) {
+            for (key, value) in writes {
+                net.insert(key.clone(), value.clone());
+            }
+        }
+        net
+    }
+
     /// Gives up the writes of every record up to `lsn`, now on disk, oldest first.
     pub(super) fn drain_through(&mut self, lsn: u64) -> Vec<Writes> {
         let mut drained = Vec::new();

@@ -187,7 +187,13 @@ pub fn statement_stream(hub: Arc<Hub>, period: Period, province: ProvinceCode) -
     tokio::task::spawn_blocking(move || {
         let mut summer = Summer::default();
         // One consistent reading of the statement, however long it streams.
-        let snapshot = hub.store().snapshot();
+        let snapshot = match hub.store().snapshot() {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                let _ = sender.blocking_send(Err(Status::from(HubError::from(e))));
+                return;
+            }
+        };
         for line in Hub::lines(&snapshot, period, province) {
             let item = line.and_then(|line| {
                 summer.add(&line)?;

@@ -28,7 +28,7 @@ impl Hub {
     /// snapshot, so that it holds while transactions go on. Also says how
     /// much work is pending and how many notices are unsent, at that point.
     pub fn self_check(&self) -> HubResult<(BooksCheck, Waiting)> {
-        let snapshot = self.store.snapshot();
+        let snapshot = self.store.snapshot()?;
         let mut check = gongji_common::books::check_books(&snapshot)?;
 
         // Each month's positions, and each province's statement lines.

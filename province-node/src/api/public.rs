@@ -280,7 +280,13 @@ impl ProvinceNode for PublicApi {
         let node = self.node.clone();
         tokio::task::spawn_blocking(move || {
             // One consistent reading of the month, however long it streams.
-            let snapshot = node.store().snapshot();
+            let snapshot = match node.store().snapshot() {
+                Ok(snapshot) => snapshot,
+                Err(e) => {
+                    let _ = sender.blocking_send(Err(Status::from(NodeError::from(e))));
+                    return;
+                }
+            };
             for line in crate::service::Node::lines(&snapshot, period) {
                 let item = line.map(|l| l.to_pb()).map_err(Status::from);
                 if sender.blocking_send(item).is_err() {
@@ -298,7 +304,13 @@ impl ProvinceNode for PublicApi {
         let node = self.node.clone();
         tokio::task::spawn_blocking(move || {
             // One consistent reading of every relationship, however long it streams.
-            let snapshot = node.store().snapshot();
+            let snapshot = match node.store().snapshot() {
+                Ok(snapshot) => snapshot,
+                Err(e) => {
+                    let _ = sender.blocking_send(Err(Status::from(NodeError::from(e))));
+                    return;
+                }
+            };
             let here = node.province();
             for relationship in crate::service::Node::relationships(&snapshot) {
                 let item = relationship.map(|r| convert::relationship_to_pb(&r, here)).map_err(Status::from);

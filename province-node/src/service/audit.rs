@@ -31,7 +31,7 @@ impl Node {
     /// Checks this node's books and rules; reads everything once, from one
     /// snapshot, so that it holds while payments go on.
     pub fn self_check(&self) -> NodeResult<SelfCheck> {
-        let snapshot = self.store.snapshot();
+        let snapshot = self.store.snapshot()?;
         let mut check = gongji_common::books::check_books(&snapshot)?;
         for item in snapshot.scan_prefix(REVERSED_IDS, b"") {
             let (key, _) = item?;

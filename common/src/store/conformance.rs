@@ -1,0 +1,292 @@
+//! The store's promises, checked on both engines: the embedded one in a
+//! temporary directory, and PostgreSQL in a new database of the tests'
+//! server (`GONGJI_TEST_POSTGRES`, which `scripts/test.sh` starts). Each
+//! test is written once, as a function of where its store is.
+
+use std::time::Duration;
+
+use super::*;
+
+const APP: &[&str] = &["things", "thingsx"];
+const THINGS: Table<[u8], u32> = Table::app(0);
+const THINGSX: Table<[u8], u32> = Table::app(1);
+
+/// Where a test's store is.
+enum Place {
+    Dir(tempfile::TempDir),
+    Database(String),
+}
+
+impl Place {
+    fn embedded() -> Place {
+        Place::Dir(tempfile::tempdir().expect("a temporary directory"))
+    }
+
+    fn postgres() -> Place {
+        Place::Database(crate::testing::fresh_postgres_database())
+    }
+
+    fn open_with(&self, options: StoreOptions) -> Result<Store, StoreError> {
+        match self {
+            Place::Dir(dir) => Store::open_with(dir.path(), APP, options),
+            Place::Database(url) => Store::open_postgres(url, APP, "conformance test", options),
+        }
+    }
+
+    fn open(&self) -> Store {
+        self.open_with(StoreOptions::default()).expect("the store opens")
+    }
+}
+
+async fn commit<R>(store: &Store, f: impl FnOnce(&Tx) -> Result<R, TxFail>) -> R {
+    store.transact(f).durable().await.expect("committed and durable")
+}
+
+fn things(store: &Store) -> Vec<(Vec<u8>, u32)> {
+    store.scan_prefix(THINGS, b"").map(|item| item.expect("readable")).collect()
+}
+
+async fn writes_survive_reopening_once_durable(place: Place) {
+    {
+        let store = place.open();
+        commit(&store, |tx| {
+            tx.put(THINGS, b"a", &1)?;
+            tx.put(THINGS, b"b", &2)
+        })
+        .await;
+        commit(&store, |tx| tx.remove(THINGS, b"a")).await;
+        assert!(store.release(Duration::from_secs(5)).await, "released");
+    }
+    let store = place.open();
+    assert_eq!(things(&store), vec![(b"b".to_vec(), 2)]);
+}
+
+async fn a_second_writer_of_one_store_is_refused(place: Place) {
+    let _first = place.open();
+    let second = place.open_with(StoreOptions::default()).err().expect("refused");
+    assert!(matches!(second, StoreError::Open { .. } | StoreError::Database(_)), "{second}");
+    let said = second.to_string();
+    assert!(said.contains("another process") || said.contains("lock"), "{said}");
+}
+
+async fn a_transaction_reads_its_own_writes_and_an_aborted_one_leaves_nothing(place: Place) {
+    let store = place.open();
+    let seen = commit(&store, |tx| {
+        tx.put(THINGS, b"a", &1)?;
+        let first = tx.get(THINGS, b"a")?;
+        tx.remove(THINGS, b"a")?;
+        let removed = tx.contains(THINGS, b"a")?;
+        tx.put(THINGS, b"b", &2)?;
+        Ok((first, removed))
+    })
+    .await;
+    assert_eq!(seen, (Some(1), false));
+    let aborted = store
+        .transact(|tx| {
+            tx.put(THINGS, b"c", &3)?;
+            tx.remove(THINGS, b"b")?;
+            Err::<(), _>(StoreError::Invariant("no".into()))
+        })
+        .durable()
+        .await;
+    assert!(matches!(aborted, Err(StoreError::Invariant(_))));
+    assert_eq!(things(&store), vec![(b"b".to_vec(), 2)]);
+}
+
+async fn trees_are_apart_and_scans_keep_to_their_prefix_in_key_order(place: Place) {
+    let store = place.open();
+    commit(&store, |tx| {
+        for (key, n) in [(&b"k\x1fb"[..], 2), (b"k\x1fa", 1), (b"k\x1f\xff", 4), (b"k", 0), (b"l", 5)] {
+            tx.put(THINGS, key, &n)?;
+        }
+        tx.put(THINGSX, b"k\x1fa", &9)
+    })
+    .await;
+    let scanned: Vec<u32> = store.scan_prefix(THINGS, b"k\x1f").map(|item| item.unwrap().1).collect();
+    assert_eq!(scanned, vec![1, 2, 4]);
+    assert_eq!(store.count(THINGS), 5);
+    assert_eq!(store.count(THINGSX), 1);
+    assert_eq!(store.get(THINGSX, b"k\x1fb").unwrap(), None);
+}
+
+async fn a_long_scan_reads_every_record_while_the_caller_reads_others(place: Place) {
+    let store = place.open();
+    commit(&store, |tx| {
+        for n in 0..5000u32 {
+            tx.put(THINGS, &n.to_be_bytes(), &n)?;
+        }
+        tx.put(THINGSX, b"x", &7)
+    })
+    .await;
+    let mut seen = 0u32;
+    for item in store.scan_prefix(THINGS, b"") {
+        let (key, n) = item.unwrap();
+        assert_eq!(key, seen.to_be_bytes());
+        assert_eq!(n, seen);
+        assert_eq!(store.get(THINGSX, b"x").unwrap(), Some(7), "a read in the middle of a scan");
+        seen += 1;
+    }
+    assert_eq!(seen, 5000);
+}
+
+async fn nothing_is_seen_outside_a_transaction_before_it_is_durable(place: Place) {
+    let store = place.open();
+    store.faults().stall_writes(Duration::from_millis(600));
+    drop(store.transact(|tx| tx.put(THINGS, b"a", &1)));
+    assert_eq!(store.get(THINGS, b"a").unwrap(), None);
+    let read = store.transact(|tx| tx.get(THINGS, b"a"));
+    let started = std::time::Instant::now();
+    assert_eq!(read.durable().await.unwrap(), Some(1));
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "waited for the stalled write it read"
+    );
+    assert_eq!(store.get(THINGS, b"a").unwrap(), Some(1), "durable now");
+    store.faults().stall_writes(Duration::ZERO);
+}
+
+async fn a_refusal_is_handed_over_only_once_what_it_read_is_durable(place: Place) {
+    let store = place.open();
+    store.faults().stall_writes(Duration::from_millis(600));
+    drop(store.transact(|tx| tx.put(THINGS, b"spent", &1)));
+    let refusal = store.transact(|tx| match tx.get(THINGS, b"spent")? {
+        Some(_) => Err(StoreError::Invariant("already spent".into())),
+        None => tx.put(THINGS, b"spent", &2),
+    });
+    let started = std::time::Instant::now();
+    assert!(matches!(refusal.durable().await, Err(StoreError::Invariant(_))));
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "waited for the stalled write it read"
+    );
+    assert_eq!(store.get(THINGS, b"spent").unwrap(), Some(1));
+    store.faults().stall_writes(Duration::ZERO);
+}
+
+async fn a_failed_write_stops_the_store_and_nothing_of_it_is_seen(place: Place) {
+    {
+        let store = place.open();
+        commit(&store, |tx| tx.put(THINGS, b"before", &1)).await;
+        store.faults().fail_write(1);
+        let err = store
+            .transact(|tx| tx.put(THINGS, b"lost", &2))
+            .durable()
+            .await
+            .expect_err("the write failed");
+        assert!(err.is_unavailable(), "{err}");
+        assert!(store.failure().is_some());
+        assert_eq!(store.get(THINGS, b"lost").unwrap(), None);
+        let refused = store.transact(|tx| tx.get(THINGS, b"before")).unconfirmed().expect_err("refused");
+        assert!(refused.is_unavailable(), "{refused}");
+        assert!(store.release(Duration::from_secs(5)).await, "released");
+    }
+    let store = place.open();
+    assert_eq!(things(&store), vec![(b"before".to_vec(), 1)]);
+}
+
+async fn a_snapshot_stays_as_it_was_taken_while_writes_go_on(place: Place) {
+    let store = place.open();
+    commit(&store, |tx| tx.put(THINGS, b"a", &1)).await;
+    let snapshot = store.snapshot().unwrap();
+    commit(&store, |tx| {
+        tx.put(THINGS, b"a", &2)?;
+        tx.put(THINGS, b"b", &3)
+    })
+    .await;
+    assert_eq!(snapshot.get(THINGS, b"a").unwrap(), Some(1));
+    let seen: Vec<(Vec<u8>, u32)> = snapshot.scan_prefix(THINGS, b"").map(|item| item.unwrap()).collect();
+    assert_eq!(seen, vec![(b"a".to_vec(), 1)]);
+    assert_eq!(things(&store), vec![(b"a".to_vec(), 2), (b"b".to_vec(), 3)]);
+}
+
+async fn numbers_handed_out_only_grow_across_reopening(place: Place) {
+    let first = {
+        let store = place.open();
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(commit(&store, |tx| tx.next_id()).await);
+        }
+        assert!(store.release(Duration::from_secs(5)).await, "released");
+        ids
+    };
+    let store = place.open();
+    let later = commit(&store, |tx| tx.next_id()).await;
+    assert!(
+        first.windows(2).all(|w| w[0] < w[1]) && first.iter().all(|id| *id < later),
+        "{first:?} then {later}"
+    );
+}
+
+#[tokio::test]
+async fn a_database_of_a_newer_schema_is_refused_naming_both_versions() {
+    let place = Place::postgres();
+    drop(place.open());
+    let Place::Database(url) = &place else { unreachable!("a database") };
+    let url = url.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(connection);
+            client.execute("UPDATE gongji_schema SET version = 99", &[]).await.unwrap();
+        });
+    })
+    .join()
+    .unwrap();
+    let refused = place.open_with(StoreOptions::default()).err().expect("refused");
+    let said = refused.to_string();
+    assert!(
+        said.contains("version 99") && said.contains(&format!("version {SCHEMA_VERSION}")),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_store_url_that_is_not_postgresql_is_refused_naming_the_flag() {
+    let flags = StoreFlags {
+        url: Some("mysql://user:secret@db/x".into()),
+        ..StoreFlags::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let refused = flags.open(dir.path(), APP, DEFAULT_CACHE_BYTES, "test").err().expect("refused");
+    let said = refused.to_string();
+    assert!(
+        said.contains("--store") && said.contains("not a PostgreSQL URL") && !said.contains("secret"),
+        "{said}"
+    );
+}
+
+/// Each test, once per engine.
+macro_rules! on_both_engines {
+    ($($test:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::Place::embedded()).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::Place::postgres()).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_engines!(
+    writes_survive_reopening_once_durable,
+    a_second_writer_of_one_store_is_refused,
+    a_transaction_reads_its_own_writes_and_an_aborted_one_leaves_nothing,
+    trees_are_apart_and_scans_keep_to_their_prefix_in_key_order,
+    a_long_scan_reads_every_record_while_the_caller_reads_others,
+    nothing_is_seen_outside_a_transaction_before_it_is_durable,
+    a_refusal_is_handed_over_only_once_what_it_read_is_durable,
+    a_failed_write_stops_the_store_and_nothing_of_it_is_seen,
+    a_snapshot_stays_as_it_was_taken_while_writes_go_on,
+    numbers_handed_out_only_grow_across_reopening,
+);

@@ -1,0 +1,588 @@
+//! The PostgreSQL engine: the store's records in one table of a database
+//! (`gongji_records`: key → value, both `bytea`, the same bytes as the
+//! embedded engine's), written by the flusher's group commit in one
+//! statement per batch, and read by key or by key range.
+//!
+//! One process writes a database at a time: it holds the database's lease
+//! (an advisory lock on a session of its own) and a fencing epoch, bumped
+//! by every holder when it takes the lease; each batch is written only if
+//! the epoch is still its own, so a process that lost its lease can never
+//! write again, even before it knows. Transactions therefore run one at a
+//! time in the process, as with the embedded engine, and need no retry; an
+//! acknowledgement still means the database's commit returned (with a
+//! synchronous standby, that the standby has it too).
+//!
+//! The client is tokio-postgres on a small runtime of the store's own; the
+//! store's callers are synchronous (a transaction's closure, a scan), so
+//! each call waits for its answer on the calling thread. Reads share a few
+//! pipelined connections; a scan reads in pages by key, so a caller may
+//! read other keys while it scans. A snapshot is a read-only repeatable-
+//! read transaction on a connection of its own.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
+};
+
+use tokio_postgres::{types::ToSql, Client, NoTls, Statement};
+
+use super::{
+    flusher::{Shared, Sink},
+    wal::Writes,
+    StoreError,
+};
+
+/// The schema version this binary writes and reads.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// The advisory lock that serializes creating the schema.
+const SCHEMA_LOCK: i64 = 0x676f_6e67_6a69_0001;
+/// The advisory lock whose holder writes the database.
+const LEASE_LOCK: i64 = 0x676f_6e67_6a69_0002;
+
+/// Read connections shared by every reader (each pipelines its queries).
+const READERS: usize = 4;
+
+/// Rows of a scan's first page, and of every later one.
+const FIRST_PAGE: i64 = 64;
+const PAGE: i64 = 2048;
+
+/// How many recently written records are kept in memory for reads.
+const CACHE_RECORDS: usize = 200_000;
+
+const CREATE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS gongji_schema (
+    id integer PRIMARY KEY CHECK (id = 1),
+    version integer NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gongji_records (
+    key bytea PRIMARY KEY,
+    value bytea NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gongji_lease (
+    id integer PRIMARY KEY CHECK (id = 1),
+    epoch bigint NOT NULL,
+    holder text NOT NULL,
+    since timestamptz NOT NULL
+);
+";
+
+const GET: &str = "SELECT value FROM gongji_records WHERE key = $1";
+const PAGE_FROM: &str = "SELECT key, value FROM gongji_records WHERE key >= $1 ORDER BY key LIMIT $2";
+const PAGE_BETWEEN: &str = "SELECT key, value FROM gongji_records WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3";
+/// One batch: written only while the epoch is this holder's; answers
+/// whether it was.
+const WRITE: &str = "
+WITH fence AS (
+    SELECT epoch FROM gongji_lease WHERE id = 1 AND epoch = $1 FOR SHARE
+), upserted AS (
+    INSERT INTO gongji_records (key, value)
+    SELECT k, v FROM unnest($2::bytea[], $3::bytea[]) AS t(k, v)
+    WHERE EXISTS (SELECT 1 FROM fence)
+    ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
+    RETURNING 1
+), deleted AS (
+    DELETE FROM gongji_records WHERE key = ANY($4::bytea[]) AND EXISTS (SELECT 1 FROM fence)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM fence), (SELECT count(*) FROM upserted), (SELECT count(*) FROM deleted)";
+
+fn db_error(what: &str, e: tokio_postgres::Error) -> StoreError {
+    StoreError::Database(format!("{what}: {}", describe(&e)))
+}
+
+/// A PostgreSQL error in words: the server's message when there is one.
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
+/// A connection and its prepared statements.
+struct Conn {
+    client: Client,
+    get: Statement,
+    page_from: Statement,
+    page_between: Statement,
+}
+
+impl Conn {
+    async fn prepare(client: Client) -> Result<Conn, tokio_postgres::Error> {
+        Ok(Conn {
+            get: client.prepare(GET).await?,
+            page_from: client.prepare(PAGE_FROM).await?,
+            page_between: client.prepare(PAGE_BETWEEN).await?,
+            client,
+        })
+    }
+}
+
+/// Recently written records, kept for reads (a write-through cache: the
+/// process is the only writer, so what it wrote last is what the database
+/// holds). Filled only by the flusher, after the database has the batch.
+#[derive(Default)]
+struct Cache {
+    values: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    order: VecDeque<Vec<u8>>,
+}
+
+impl Cache {
+    fn lookup(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        self.values.get(key).cloned()
+    }
+
+    fn commit(&mut self, writes: Writes) {
+        for (key, value) in writes {
+            if self.values.insert(key.clone(), value).is_none() {
+                self.order.push_back(key);
+            }
+        }
+        while self.order.len() > CACHE_RECORDS {
+            if let Some(oldest) = self.order.pop_front() {
+                self.values.remove(&oldest);
+            }
+        }
+    }
+}
+
+/// An open PostgreSQL store.
+pub(super) struct Database {
+    /// Drives the connections; shut down (not waited for) on drop, which
+    /// may happen on an async task.
+    runtime: Option<tokio::runtime::Runtime>,
+    readers: Vec<Conn>,
+    next_reader: AtomicUsize,
+    writer: Mutex<Conn>,
+    write: Statement,
+    /// The session that holds the lease: the lock is released when it
+    /// ends, or when the store is dropped.
+    lease: Client,
+    epoch: i64,
+    config: tokio_postgres::Config,
+    cache: Mutex<Cache>,
+    /// Where the store is, for messages (the URL without its password).
+    pub(super) place: String,
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        // Released at once, so that the store can be opened again now
+        // (ending the session would release it too, a little later).
+        let _ = wait(self.lease.execute("SELECT pg_advisory_unlock_all()", &[]));
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Waits for `future` on the calling thread, whether or not it runs an
+/// async runtime: the connections are driven by the store's own runtime.
+fn wait<F: std::future::Future>(future: F) -> F::Output {
+    futures_executor::block_on(future)
+}
+
+/// The URL of a store, safe to print: without its password.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Database {
+    /// Connects, creates or checks the schema, and takes the lease (refused
+    /// if another process holds it).
+    pub(super) fn open(url: &str, holder: &str) -> Result<Database, StoreError> {
+        let place = redacted(url);
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| StoreError::Database(format!("{place} is not a PostgreSQL connection URL: {e}")))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("store-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Database(format!("starting the PostgreSQL client: {e}")))?;
+        let opening = {
+            let (handle, config, place, holder) = (runtime.handle().clone(), config.clone(), place.clone(), holder.to_owned());
+            runtime.spawn(async move {
+                let lease = connect(&handle, &config, &place).await?;
+                create_schema(&lease).await?;
+                let epoch = take_lease(&lease, &holder, &place).await?;
+                let writer = Conn::prepare(connect(&handle, &config, &place).await?)
+                    .await
+                    .map_err(|e| db_error("preparing the writer", e))?;
+                let write = writer
+                    .client
+                    .prepare(WRITE)
+                    .await
+                    .map_err(|e| db_error("preparing the writer", e))?;
+                let mut readers = Vec::with_capacity(READERS);
+                for _ in 0..READERS {
+                    readers.push(
+                        Conn::prepare(connect(&handle, &config, &place).await?)
+                            .await
+                            .map_err(|e| db_error("preparing a reader", e))?,
+                    );
+                }
+                Ok::<_, StoreError>((lease, epoch, writer, write, readers))
+            })
+        };
+        let opened = wait(opening).unwrap_or_else(|e| Err(StoreError::Database(format!("opening the store: {e}"))));
+        let (lease, epoch, writer, write, readers) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                runtime.shutdown_background();
+                return Err(e);
+            }
+        };
+        tracing::info!(store = %place, epoch, "opened the PostgreSQL store and took its lease");
+        Ok(Database {
+            runtime: Some(runtime),
+            readers,
+            next_reader: AtomicUsize::new(0),
+            writer: Mutex::new(writer),
+            write,
+            lease,
+            epoch,
+            config,
+            cache: Mutex::new(Cache::default()),
+            place,
+        })
+    }
+
+    fn reader(&self) -> &Conn {
+        let n = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        &self.readers[n]
+    }
+
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The value of a stored key.
+    pub(super) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(value) = self.cache().lookup(key) {
+            return Ok(value);
+        }
+        let conn = self.reader();
+        let row = wait(conn.client.query_opt(&conn.get, &[&key])).map_err(|e| db_error("reading a record", e))?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    /// The records whose key starts with `prefix`, in key order, read in pages.
+    pub(super) fn scan(self: &Arc<Self>, prefix: &[u8]) -> Pages {
+        Pages::new(Source::Live(Arc::clone(self)), prefix)
+    }
+
+    /// Writes the net writes of a batch in one statement, if this process
+    /// still holds the lease; then keeps them for reads. Called by the
+    /// flusher only, so batches are written in order.
+    pub(super) fn write(&self, shared: &Shared, last: u64, writes: &Writes) -> Result<(), String> {
+        shared
+            .faults
+            .before_log_write()
+            .map_err(|e| format!("writing to {}: {e}", self.place))?;
+        let mut upsert_keys: Vec<&[u8]> = Vec::new();
+        let mut upsert_values: Vec<&[u8]> = Vec::new();
+        let mut deletes: Vec<&[u8]> = Vec::new();
+        for (key, value) in writes {
+            match value {
+                Some(value) => {
+                    upsert_keys.push(key);
+                    upsert_values.push(value);
+                }
+                None => deletes.push(key),
+            }
+        }
+        let writer = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let params: [&(dyn ToSql + Sync); 4] = [&self.epoch, &upsert_keys, &upsert_values, &deletes];
+        let row =
+            wait(writer.client.query_one(&self.write, &params)).map_err(|e| format!("writing to {}: {}", self.place, describe(&e)))?;
+        let fenced: i64 = row.get(0);
+        if fenced != 1 {
+            return Err(format!(
+                "another process took the lease of {} (this one's epoch {} is over): it writes the store now",
+                self.place, self.epoch
+            ));
+        }
+        drop(writer);
+        // Both locks together, so a transaction finds each key either
+        // among the records not yet written or here.
+        let mut cache = self.cache();
+        for writes in shared.unsynced().drain_through(last) {
+            cache.commit(writes);
+        }
+        shared.durable_lsn.store(last, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// A read-only view of the database as it is now, on a connection of
+    /// its own, for as long as it is kept.
+    pub(super) fn pin(&self) -> Result<Pinned, StoreError> {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| StoreError::Failed("the store is closing".into()))?;
+        let (handle, config, place) = (runtime.handle().clone(), self.config.clone(), self.place.clone());
+        let pinning = runtime.spawn(async move {
+            let client = connect(&handle, &config, &place).await?;
+            client
+                .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1")
+                .await
+                .map_err(|e| db_error("starting a snapshot", e))?;
+            Conn::prepare(client).await.map_err(|e| db_error("preparing a snapshot", e))
+        });
+        let conn = wait(pinning).unwrap_or_else(|e| Err(StoreError::Database(format!("taking a snapshot: {e}"))))?;
+        Ok(Pinned { conn: Arc::new(conn) })
+    }
+
+    /// The size of the store's records in the database, in bytes.
+    pub(super) fn size(&self) -> u64 {
+        let conn = self.reader();
+        wait(conn.client.query_one("SELECT pg_total_relation_size('gongji_records')", &[]))
+            .ok()
+            .and_then(|row| u64::try_from(row.get::<_, i64>(0)).ok())
+            .unwrap_or(0)
+    }
+}
+
+/// A new connection, driven on the store's runtime (`handle`).
+async fn connect(handle: &tokio::runtime::Handle, config: &tokio_postgres::Config, place: &str) -> Result<Client, StoreError> {
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| StoreError::Database(format!("cannot connect to {place}: {}", describe(&e))))?;
+    handle.spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %describe(&e), "a PostgreSQL connection of the store ended");
+        }
+    });
+    Ok(client)
+}
+
+/// Takes the database's lease on `session` (refused if another process
+/// holds it) and returns the new fencing epoch.
+async fn take_lease(session: &Client, holder: &str, place: &str) -> Result<i64, StoreError> {
+    let taken: bool = session
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&LEASE_LOCK])
+        .await
+        .map_err(|e| db_error("taking the lease", e))?
+        .get(0);
+    if !taken {
+        let holder: Option<String> = session
+            .query_opt("SELECT holder FROM gongji_lease WHERE id = 1", &[])
+            .await
+            .map_err(|e| db_error("reading the lease", e))?
+            .map(|row| row.get(0));
+        return Err(StoreError::Database(format!(
+            "another process writes {place} (the lease is held{}); one process at a time writes a store",
+            holder.map(|h| format!(" by {h}")).unwrap_or_default()
+        )));
+    }
+    Ok(session
+        .query_one(
+            "INSERT INTO gongji_lease (id, epoch, holder, since) VALUES (1, 1, $1, now()) \
+             ON CONFLICT (id) DO UPDATE SET epoch = gongji_lease.epoch + 1, holder = $1, since = now() RETURNING epoch",
+            &[&holder],
+        )
+        .await
+        .map_err(|e| db_error("recording the lease", e))?
+        .get(0))
+}
+
+async fn create_schema(client: &Client) -> Result<(), StoreError> {
+    let schema = |e| db_error("creating the schema", e);
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&SCHEMA_LOCK])
+        .await
+        .map_err(schema)?;
+    let created = async {
+        client.batch_execute(CREATE_SCHEMA).await.map_err(schema)?;
+        let version: Option<i32> = client
+            .query_opt("SELECT version FROM gongji_schema WHERE id = 1", &[])
+            .await
+            .map_err(schema)?
+            .map(|row| row.get(0));
+        match version {
+            None => {
+                client
+                    .execute("INSERT INTO gongji_schema (id, version) VALUES (1, $1)", &[&SCHEMA_VERSION])
+                    .await
+                    .map_err(schema)?;
+                Ok(())
+            }
+            Some(version) if version == SCHEMA_VERSION => Ok(()),
+            Some(version) => Err(StoreError::Database(format!(
+                "the database's schema is version {version}, and this binary knows version {SCHEMA_VERSION} only: \
+                 use the version of Gongji that wrote it (or a newer one)"
+            ))),
+        }
+    }
+    .await;
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&SCHEMA_LOCK])
+        .await
+        .map_err(schema)?;
+    created
+}
+
+/// The PostgreSQL engine's sink: each batch of records is one statement.
+pub(super) struct Writer {
+    database: Arc<Database>,
+}
+
+impl Writer {
+    pub(super) fn new(database: Arc<Database>) -> Writer {
+        Writer { database }
+    }
+}
+
+impl Sink for Writer {
+    fn write_tail(&mut self, shared: &Shared) -> Result<(), String> {
+        let Some(batch) = shared.unsynced().take_batch() else {
+            return Ok(());
+        };
+        let writes = shared.unsynced().net_writes_through(batch.last);
+        self.database.write(shared, batch.last, &writes)
+    }
+
+    fn close(self) {}
+}
+
+/// A snapshot's connection, in its read-only transaction.
+#[derive(Clone)]
+pub(super) struct Pinned {
+    conn: Arc<Conn>,
+}
+
+impl Pinned {
+    pub(super) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = wait(self.conn.client.query_opt(&self.conn.get, &[&key])).map_err(|e| db_error("reading a record", e))?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    pub(super) fn scan(&self, prefix: &[u8]) -> Pages {
+        Pages::new(Source::Pinned(self.clone()), prefix)
+    }
+}
+
+enum Source {
+    Live(Arc<Database>),
+    Pinned(Pinned),
+}
+
+impl Source {
+    fn conn(&self) -> &Conn {
+        match self {
+            Source::Live(db) => db.reader(),
+            Source::Pinned(pinned) => &pinned.conn,
+        }
+    }
+}
+
+/// A scan, read page by page in key order.
+pub(super) struct Pages {
+    source: Source,
+    /// The next key to read from (inclusive); none once done.
+    from: Option<Vec<u8>>,
+    /// The first key past the prefix; none if no key is.
+    end: Option<Vec<u8>>,
+    page: VecDeque<(Vec<u8>, Vec<u8>)>,
+    size: i64,
+}
+
+impl Pages {
+    fn new(source: Source, prefix: &[u8]) -> Pages {
+        Pages {
+            source,
+            from: Some(prefix.to_vec()),
+            end: successor(prefix),
+            page: VecDeque::new(),
+            size: FIRST_PAGE,
+        }
+    }
+
+    fn fetch(&mut self) -> Result<(), StoreError> {
+        let Some(from) = self.from.take() else { return Ok(()) };
+        let conn = self.source.conn();
+        let rows = match &self.end {
+            Some(end) => wait(conn.client.query(&conn.page_between, &[&from, end, &self.size])),
+            None => wait(conn.client.query(&conn.page_from, &[&from, &self.size])),
+        }
+        .map_err(|e| db_error("scanning records", e))?;
+        let full = rows.len() as i64 == self.size;
+        for row in rows {
+            self.page.push_back((row.get(0), row.get(1)));
+        }
+        if full {
+            if let Some((last, _)) = self.page.back() {
+                let mut next = last.clone();
+                next.push(0);
+                self.from = Some(next);
+            }
+        }
+        self.size = PAGE;
+        Ok(())
+    }
+}
+
+impl Iterator for Pages {
+    type Item = Result<(Vec<u8>, Vec<u8>), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.page.is_empty() {
+            if let Err(e) = self.fetch() {
+                self.from = None;
+                return Some(Err(e));
+            }
+        }
+        self.page.pop_front().map(Ok)
+    }
+}
+
+/// The least key greater than every key that starts with `prefix` (none if
+/// the prefix is all 0xff bytes, or empty).
+fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_ends_where_its_successor_begins() {
+        assert_eq!(successor(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(successor(&[b'a', 0xff]), Some(b"b".to_vec()));
+        assert_eq!(successor(&[0xff, 0xff]), None);
+        assert_eq!(successor(b""), None);
+    }
+
+    #[test]
+    fn a_url_is_printed_without_its_password() {
+        assert_eq!(
+            redacted("postgres://gongji:secret@db1,db2/hub"),
+            "postgres://gongji:***@db1,db2/hub"
+        );
+        assert_eq!(redacted("postgres://gongji@127.0.0.1:5432/x"), "postgres://gongji@127.0.0.1:5432/x");
+        assert_eq!(redacted("host=/tmp dbname=x"), "host=/tmp dbname=x");
+    }
+}
