@@ -5,6 +5,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use gongji_operator::{args::Cli, error::EXIT_FAILED};
 
+/// mimalloc instead of glibc's malloc: allocation was a fifth of the
+/// samples on the payment path (see docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Servers log through tracing to stderr; keep a devnet's terminal readable
