@@ -9,6 +9,7 @@ pub mod books;
 pub mod codes;
 pub mod contract;
 pub mod field;
+pub mod hubs;
 pub mod ids;
 pub mod metrics;
 pub mod money;

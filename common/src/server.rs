@@ -361,6 +361,95 @@ impl<M: ServiceName> Service<http::Request<Body>> for Elsewhere<M> {
     }
 }
 
+/// Who is active among several servers sharing one store (the hub's
+/// failover): the active one's address, as a standby last read it.
+pub type ActiveAddress = Arc<std::sync::RwLock<Option<String>>>;
+
+/// A service of a standby server: every call is answered UNAVAILABLE
+/// naming the active server, in words and in `x-gongji-active-hub`
+/// metadata (which a client of several hubs follows: see
+/// `crate::hubs::Hubs`).
+pub struct Standby<M> {
+    active: ActiveAddress,
+    name: std::marker::PhantomData<M>,
+}
+
+impl<M: ServiceName> Standby<M> {
+    pub fn new(active: ActiveAddress) -> Standby<M> {
+        Standby {
+            active,
+            name: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<M> Clone for Standby<M> {
+    fn clone(&self) -> Self {
+        Standby {
+            active: Arc::clone(&self.active),
+            name: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<M: ServiceName> NamedService for Standby<M> {
+    const NAME: &'static str = M::NAME;
+}
+
+impl<M: ServiceName> Service<http::Request<Body>> for Standby<M> {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<http::Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<Body>) -> Self::Future {
+        let active = self
+            .active
+            .read()
+            .map(|a| a.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone());
+        let mut status = match &active {
+            Some(address) => Status::unavailable(format!(
+                "this hub is a standby: the active hub is {address}; call it (a client given every hub's address follows it)"
+            )),
+            None => Status::unavailable("this hub is a standby, and no hub is active yet; try again in a moment"),
+        };
+        if let Some(value) = active.and_then(|address| address.parse().ok()) {
+            status.metadata_mut().insert(crate::hubs::ACTIVE_HUB_HEADER, value);
+        }
+        std::future::ready(Ok(status.into_http()))
+    }
+}
+
+/// A second handle on `listener`'s socket: a standby serves on one and the
+/// server, once active, on the other, so the port is never closed between.
+pub fn share_listener(listener: &TcpListener) -> std::io::Result<TcpListener> {
+    use std::os::fd::AsFd;
+    let shared = std::net::TcpListener::from(listener.as_fd().try_clone_to_owned()?);
+    shared.set_nonblocking(true)?;
+    TcpListener::from_std(shared)
+}
+
+/// Serves a standby on `listener` until `stop` completes: its services
+/// answer UNAVAILABLE naming the active server, health says NOT_SERVING.
+pub async fn serve_standby(
+    router: Router,
+    services: &[&'static str],
+    listener: TcpListener,
+    stop: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    for name in services.iter().copied().chain([""]) {
+        reporter.set_service_status(name, ServingStatus::NotServing).await;
+    }
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    router.add_service(health).serve_with_incoming_shutdown(incoming, stop).await?;
+    Ok(())
+}
+
 /// Wraps a gRPC service so that every call runs in a span
 /// `rpc{method=… tx=…}` (the transaction id the caller sent in
 /// `x-gongji-tx`, so one payment can be followed through every process's

@@ -26,6 +26,14 @@ pub struct HubConfig {
     #[command(flatten)]
     pub store: gongji_common::store::StoreFlags,
 
+    /// The address provinces and operators reach this hub at (by default
+    /// http://LISTEN, or https:// with TLS). With --store on PostgreSQL,
+    /// several hubs may share one database: one is active, the others stand
+    /// by, answering UNAVAILABLE with this address of the active one, and
+    /// take over when it stops.
+    #[arg(long, env = "GONGJI_ADVERTISE", value_name = "URL")]
+    pub advertise: Option<String>,
+
     /// A province of the registry, as CODE=NAME=ADDRESS (repeatable; or
     /// comma-separated in the environment variable), e.g.
     /// 32=Jiangsu=http://127.0.0.1:50052.
@@ -120,11 +128,22 @@ impl FromStr for ProvinceEntry {
 }
 
 impl HubConfig {
+    /// The address this hub names itself by to callers and in its store's
+    /// lease: --advertise, else its listening address.
+    pub fn advertised(&self, listener: &tokio::net::TcpListener, tls: bool) -> String {
+        if let Some(address) = &self.advertise {
+            return address.clone();
+        }
+        let addr = listener.local_addr().unwrap_or(self.listen);
+        format!("{}://{addr}", if tls { "https" } else { "http" })
+    }
+
     pub fn new(listen: SocketAddr, data_dir: PathBuf, provinces: Vec<ProvinceEntry>) -> HubConfig {
         HubConfig {
             listen,
             data_dir,
             store: gongji_common::store::StoreFlags::default(),
+            advertise: None,
             provinces,
             provinces_file: None,
             call_timeout_ms: 5000,

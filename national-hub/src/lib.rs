@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod province_client;
 pub mod service;
+mod standby;
 pub mod store;
 
 use std::{future::Future, sync::Arc};
@@ -24,6 +25,7 @@ use gongji_common::{
     oplog::OpLog,
     outbox::Outbox,
     server::{self, observed},
+    store::StoreError,
 };
 use gongji_proto::v1::{hub_router_server::HubRouterServer, national_hub_server::NationalHubServer};
 use tokio::net::TcpListener;
@@ -60,12 +62,22 @@ pub async fn run_with_metrics(
     // A small cache: the hub holds every province's transactions, and its
     // reads on the payment path are mostly of recent ones (in the memtable).
     // At 64 MiB the hub peaked at 309 MiB in a month of a million payments.
-    let store = config.store.open(
-        &config.data_dir,
-        store::TREES,
-        HUB_CACHE_BYTES,
-        &server::holder("national-hub", &listener),
-    )?;
+    let advertised = config.advertised(&listener, links.tls.is_some());
+    tokio::pin!(shutdown);
+    let store = match config.store.open(&config.data_dir, store::TREES, HUB_CACHE_BYTES, &advertised) {
+        Ok(store) => store,
+        // Another hub is active on this database: stand by until it stops.
+        Err(StoreError::LeaseHeld { holder, .. }) => {
+            let url = config.store.url.clone().unwrap_or_default();
+            let options = config.store.options(HUB_CACHE_BYTES).map_err(RunError::Config)?;
+            let serving = server::builder(config.serve.max_in_flight_per_peer, links.tls.as_ref()).map_err(RunError::Config)?;
+            match standby::until_active(&url, &advertised, options, holder, &listener, serving, shutdown.as_mut()).await? {
+                Some(store) => store,
+                None => return Ok(()),
+            }
+        }
+        Err(error) => return Err(error.into()),
+    };
     let access = config
         .access
         .access(

@@ -232,7 +232,9 @@ impl Network {
         }
     }
 
-    fn spawn_hub(&self, listener: TcpListener, metrics: Option<TcpListener>) -> Running {
+    /// The hub's configuration, as this network starts it (a standby hub
+    /// on its database starts with it too, on another address).
+    pub fn hub_config(&self) -> HubConfig {
         let registry = self
             .node_addrs
             .iter()
@@ -262,6 +264,11 @@ impl Network {
         }
         config.access = self.client_flags();
         config.store = self.hub_store();
+        config
+    }
+
+    fn spawn_hub(&self, listener: TcpListener, metrics: Option<TcpListener>) -> Running {
+        let config = self.hub_config();
         let hub = Server::Hub(Box::new(config));
         spawn(&self.failures.0, |stop| async move {
             hub.run(listener, metrics, stop).await.map_err(|e| format!("hub: {e}"))
@@ -270,7 +277,11 @@ impl Network {
 
     fn spawn_node(&self, code: ProvinceCode, listener: TcpListener, metrics: Option<TcpListener>) -> Running {
         let addr = self.node_addrs[&code];
-        let mut config = NodeConfig::new(code, addr, self.node_data_dir(code), self.hub_url());
+        let hubs = std::iter::once(self.hub_url())
+            .chain(self.spec.more_hubs.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut config = NodeConfig::new(code, addr, self.node_data_dir(code), hubs);
         config.call_timeout_ms = self.spec.node_call_timeout.as_millis() as u64;
         config.recovery_interval_ms = self.spec.recovery_interval.as_millis() as u64;
         config.serve.max_in_flight_per_peer = self.spec.max_in_flight_per_peer;

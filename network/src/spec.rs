@@ -41,6 +41,9 @@ pub struct NetworkSpec {
     /// The servers' PostgreSQL databases (`--store`); none: each keeps the
     /// embedded store in its data directory.
     pub databases: Option<Databases>,
+    /// More hubs' addresses the nodes are given after this network's own
+    /// (standby hubs on the hub's database, started by the caller).
+    pub more_hubs: Vec<String>,
 }
 
 /// A PostgreSQL database (its URL) for the hub and for each province's node.
@@ -80,6 +83,7 @@ impl NetworkSpec {
             certs: None,
             clients: None,
             databases: None,
+            more_hubs: Vec::new(),
         })
     }
 

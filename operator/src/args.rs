@@ -284,7 +284,8 @@ pub struct NodeArg {
 #[derive(Debug, Clone, Args)]
 pub struct HubArg {
     /// National hub to call: host:port or http://host:port (default: the
-    /// network's hub from its address file, else 127.0.0.1:50050).
+    /// network's hub from its address file, else 127.0.0.1:50050); several
+    /// hubs on one database separated by commas: the active one is called.
     #[arg(long = "hub", value_name = "ADDR", env = "GONGJI_HUB")]
     pub hub: Option<String>,
 }

@@ -135,10 +135,26 @@ impl Session {
         self.hub_at(&self.hub_address(at)).await
     }
 
-    /// A client of the hub at `address` (see [`Session::hub`]).
+    /// A client of the hub at `address` (see [`Session::hub`]); of several
+    /// (comma-separated: hubs on one database, one active), the active one:
+    /// the first whose health check says it serves.
     pub async fn hub_at(&self, address: &str) -> Result<HubClient, CliError> {
-        let channel = self.connect(address, CALL_TIMEOUT, Some(gongji_common::tls::HUB_NAME)).await?;
-        Ok(self.hub_on(channel))
+        let addresses = gongji_common::hubs::addresses(address).map_err(CliError::Usage)?;
+        if let [only] = addresses.as_slice() {
+            let channel = self.connect(only, CALL_TIMEOUT, Some(gongji_common::tls::HUB_NAME)).await?;
+            return Ok(self.hub_on(channel));
+        }
+        let mut said = Vec::new();
+        for address in &addresses {
+            match self.connect(address, CALL_TIMEOUT, Some(gongji_common::tls::HUB_NAME)).await {
+                Ok(channel) => match crate::status::health(channel.clone()).await {
+                    Ok(()) => return Ok(self.hub_on(channel)),
+                    Err(why) => said.push(format!("{address}: {why}")),
+                },
+                Err(error) => said.push(error.to_string()),
+            }
+        }
+        Err(CliError::Other(format!("no hub of {address} is active: {}", said.join("; "))))
     }
 
     /// The address of the node `at` names: --node, else --province's node

@@ -41,7 +41,11 @@ pub struct ServerStatus {
 /// The whole network's status.
 #[derive(Debug, Clone)]
 pub struct NetworkStatus {
+    /// The active hub (the first serving one of the hubs given), or the
+    /// first hub if none serves.
     pub hub: ServerStatus,
+    /// The other hubs given (standing by, on the active hub's database).
+    pub standby_hubs: Vec<ServerStatus>,
     pub open_period: Option<String>,
     pub nodes: Vec<ServerStatus>,
     /// Each province's prepaid funds as the hub reports them (empty if the
@@ -78,6 +82,18 @@ impl NetworkStatus {
             count(self.hub.outbox),
             "-".into(),
         ]);
+        for standby in &self.standby_hubs {
+            table.row(vec![
+                standby.name.clone(),
+                standby.address.clone(),
+                standby.health.clone(),
+                standby.version.clone(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ]);
+        }
         for node in &self.nodes {
             let usage = self.prepaid_of(&node.name).map_or_else(
                 || "-".to_owned(),
@@ -134,14 +150,67 @@ pub async fn probe(session: &Session, target: &Target) -> NetworkStatus {
         .provinces
         .iter()
         .map(|(code, address)| probe_node(session.clone(), *code, address.clone()));
-    let (hub, nodes) = tokio::join!(probe_hub(session, target.hub.clone()), join_all(nodes));
-    let (hub, open_period, prepaid) = hub;
+    let hubs: Vec<String> = target
+        .hub
+        .split(',')
+        .map(|a| a.trim().to_owned())
+        .filter(|a| !a.is_empty())
+        .collect();
+    let (probed, nodes) = tokio::join!(join_hubs(session, &hubs), join_all(nodes));
+    let mut probed = probed.into_iter();
+    let Some(first) = probed.next() else {
+        let mut none = server("hub".into(), "");
+        none.health = "no hub address given".into();
+        return NetworkStatus {
+            hub: none,
+            standby_hubs: Vec::new(),
+            open_period: None,
+            nodes,
+            prepaid: Vec::new(),
+        };
+    };
+    // The active hub is the one that serves; the others stand by.
+    let mut all: Vec<_> = std::iter::once(first).chain(probed).collect();
+    let active = all.iter().position(|(status, _, _)| status.healthy).unwrap_or(0);
+    let (mut hub, open_period, prepaid) = all.remove(active);
+    let several = !all.is_empty();
+    if several {
+        hub.name = "hub (active)".into();
+    }
+    let standby_hubs = all
+        .into_iter()
+        .map(|(mut status, _, _)| {
+            status.name = "hub (standby)".into();
+            status
+        })
+        .collect();
     NetworkStatus {
         hub,
+        standby_hubs,
         open_period,
         nodes,
         prepaid,
     }
+}
+
+/// Probes each hub, concurrently, keeping their order.
+async fn join_hubs(session: &Session, hubs: &[String]) -> Vec<(ServerStatus, Option<String>, Vec<pb::ProvincePrepaid>)> {
+    let handles: Vec<_> = hubs
+        .iter()
+        .map(|address| {
+            let (session, address) = (session.clone(), address.clone());
+            tokio::spawn(async move { probe_hub(&session, address).await })
+        })
+        .collect();
+    let mut probed = Vec::with_capacity(handles.len());
+    for (handle, address) in handles.into_iter().zip(hubs) {
+        probed.push(handle.await.unwrap_or_else(|e| {
+            let mut status = server("hub".into(), address);
+            status.health = format!("probe failed: {e}");
+            (status, None, Vec::new())
+        }));
+    }
+    probed
 }
 
 /// Runs the futures concurrently, keeping their order.
@@ -172,7 +241,9 @@ async fn connect(session: &Session, address: &str) -> Result<Channel, String> {
     }
 }
 
-async fn health(channel: Channel) -> Result<(), String> {
+/// Whether the server on `channel` says it serves; if not, its word for why
+/// ("not serving": a standby hub, or a server whose store failed).
+pub(crate) async fn health(channel: Channel) -> Result<(), String> {
     let reply = HealthClient::new(channel)
         .check(HealthCheckRequest { service: String::new() })
         .await
@@ -205,7 +276,20 @@ async fn probe_hub(session: &Session, address: String) -> (ServerStatus, Option<
         }
     };
     if let Err(why) = health(channel.clone()).await {
-        status.health = why;
+        // A standby says why it does not serve, naming the active hub.
+        status.health = match session.hub_on(channel).get_hub_info(pb::GetHubInfoRequest {}).await {
+            Err(refused) if refused.code() == tonic::Code::Unavailable && refused.message().contains("standby") => {
+                match refused
+                    .metadata()
+                    .get(gongji_common::hubs::ACTIVE_HUB_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                {
+                    Some(active) => format!("standing by (active: {active})"),
+                    None => "standing by".into(),
+                }
+            }
+            _ => why,
+        };
         return (status, None, Vec::new());
     }
     let mut hub = session.hub_on(channel);

@@ -25,7 +25,9 @@ pub struct NodeConfig {
     #[command(flatten)]
     pub store: gongji_common::store::StoreFlags,
 
-    /// Address of the national hub.
+    /// Address of the national hub; several hubs sharing one database
+    /// (one active, the others standing by) separated by commas: calls go
+    /// to the active one and follow it when it changes.
     #[arg(long, env = "GONGJI_HUB", default_value = "http://127.0.0.1:50050")]
     pub hub: String,
 

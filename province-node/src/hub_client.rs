@@ -6,6 +6,7 @@
 pub use gongji_common::peer::Unanswered;
 
 use crate::domain::HubAnswer;
+use gongji_common::hubs::Hubs;
 use gongji_common::{
     auth::Credential,
     contract::{acceptance_from_pb, CrossPayment, CrossRefund, CrossTransfer, Decline, Grant, Notice, ReversalOutcome, TxStatus},
@@ -13,9 +14,9 @@ use gongji_common::{
     Period,
 };
 use gongji_proto::v1::{hub_router_client::HubRouterClient, RouteAnswer};
-use tonic::transport::{Channel, ClientTlsConfig};
+use tonic::transport::ClientTlsConfig;
 
-type Authenticated = tonic::service::interceptor::InterceptedService<Channel, Credential>;
+type Authenticated = tonic::service::interceptor::InterceptedService<Hubs, Credential>;
 
 #[derive(Clone)]
 pub struct HubClient {
@@ -24,11 +25,12 @@ pub struct HubClient {
 }
 
 impl HubClient {
-    /// A client that presents `credential` (this province and its token) on
-    /// every call, over `tls` when it is given.
-    pub fn new(address: &str, deadlines: Deadlines, credential: Credential, tls: Option<ClientTlsConfig>) -> Result<HubClient, String> {
+    /// A client of the hub at `addresses` (one, or several separated by
+    /// commas: calls follow the active one) that presents `credential`
+    /// (this province and its token) on every call, over `tls` when given.
+    pub fn new(addresses: &str, deadlines: Deadlines, credential: Credential, tls: Option<ClientTlsConfig>) -> Result<HubClient, String> {
         Ok(HubClient {
-            client: HubRouterClient::with_interceptor(peer::lazy_channel(address, deadlines, tls)?, credential),
+            client: HubRouterClient::with_interceptor(Hubs::lazy(addresses, deadlines, tls)?, credential),
             deadlines,
         })
     }

@@ -624,6 +624,17 @@ pub async fn hebei_donor_henan_parent(net: &TestNetwork) {
 /// the server `GONGJI_TEST_POSTGRES` names); the embedded store otherwise.
 pub const TEST_STORE: &str = "GONGJI_TEST_STORE";
 
+/// A new PostgreSQL database for the hub and each province's node.
+pub fn fresh_databases(codes: &[ProvinceCode]) -> Databases {
+    Databases {
+        hub: gongji_common::testing::fresh_postgres_database(),
+        provinces: codes
+            .iter()
+            .map(|code| (*code, gongji_common::testing::fresh_postgres_database()))
+            .collect(),
+    }
+}
+
 /// Whether the tests' networks run on PostgreSQL (see [`TEST_STORE`]).
 pub fn on_postgres() -> bool {
     std::env::var(TEST_STORE).is_ok_and(|engine| engine == "postgres")

@@ -64,7 +64,7 @@ async fn writes_survive_reopening_once_durable(place: Place) {
 async fn a_second_writer_of_one_store_is_refused(place: Place) {
     let _first = place.open();
     let second = place.open_with(StoreOptions::default()).err().expect("refused");
-    assert!(matches!(second, StoreError::Open { .. } | StoreError::Database(_)), "{second}");
+    assert!(matches!(second, StoreError::Open { .. } | StoreError::LeaseHeld { .. }), "{second}");
     let said = second.to_string();
     assert!(said.contains("another process") || said.contains("lock"), "{said}");
 }
@@ -217,22 +217,27 @@ async fn numbers_handed_out_only_grow_across_reopening(place: Place) {
     );
 }
 
-#[tokio::test]
-async fn a_database_of_a_newer_schema_is_refused_naming_both_versions() {
-    let place = Place::postgres();
-    drop(place.open());
-    let Place::Database(url) = &place else { unreachable!("a database") };
-    let url = url.clone();
+/// Runs `sql` on the database at `url`, as an administrator would.
+fn administer(url: &str, sql: &'static str) {
+    let url = url.to_owned();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
             tokio::spawn(connection);
-            client.execute("UPDATE gongji_schema SET version = 99", &[]).await.unwrap();
+            client.batch_execute(sql).await.unwrap();
         });
     })
     .join()
     .unwrap();
+}
+
+#[tokio::test]
+async fn a_database_of_a_newer_schema_is_refused_naming_both_versions() {
+    let place = Place::postgres();
+    drop(place.open());
+    let Place::Database(url) = &place else { unreachable!("a database") };
+    administer(url, "UPDATE gongji_schema SET version = 99");
     let refused = place.open_with(StoreOptions::default()).err().expect("refused");
     let said = refused.to_string();
     assert!(
@@ -253,6 +258,43 @@ fn a_store_url_that_is_not_postgresql_is_refused_naming_the_flag() {
     assert!(
         said.contains("--store") && said.contains("not a PostgreSQL URL") && !said.contains("secret"),
         "{said}"
+    );
+}
+
+#[tokio::test]
+async fn a_writer_that_lost_its_lease_never_writes_again_and_a_standby_takes_over() {
+    let place = Place::postgres();
+    let Place::Database(url) = &place else { unreachable!("a database") };
+    let first = place.open();
+    commit(&first, |tx| tx.put(THINGS, b"a", &1)).await;
+
+    // A standby waits while the lease is held, and learns by whom.
+    let standby = Store::stand_by(url, APP, StoreOptions::default()).unwrap();
+    let (standby, holder) = standby.try_activate("the second").unwrap().err().expect("the lease is held");
+    assert_eq!(holder.as_deref(), Some("conformance test"));
+
+    // The first writer's session ends (as when its machine dies, or the
+    // database drops it) without the first writer knowing: the standby takes
+    // the lease, and the first writer's next write is fenced off.
+    administer(
+        url,
+        "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
+         WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    );
+    let second = standby.try_activate("the second").unwrap().ok().expect("the lease is free");
+    let late = first
+        .transact(|tx| tx.put(THINGS, b"late", &2))
+        .durable()
+        .await
+        .expect_err("fenced off");
+    assert!(late.to_string().contains("took the lease"), "{late}");
+    assert!(first.failure().is_some(), "the deposed writer takes no more writes");
+
+    commit(&second, |tx| tx.put(THINGS, b"b", &3)).await;
+    assert_eq!(
+        things(&second),
+        vec![(b"a".to_vec(), 1), (b"b".to_vec(), 3)],
+        "the late write is nowhere"
     );
 }
 

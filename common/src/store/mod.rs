@@ -126,6 +126,9 @@ pub enum StoreError {
     /// The PostgreSQL engine failed a read or could not start.
     #[error("the database: {0}")]
     Database(String),
+    /// Another process writes the store (it holds the database's lease).
+    #[error("another process writes {place} (the lease is held{}); one process at a time writes a store", holder.as_ref().map(|h| format!(" by {h}")).unwrap_or_default())]
+    LeaseHeld { place: String, holder: Option<String> },
     #[error("stored value in tree {tree} cannot be read: {detail}")]
     Encoding { tree: &'static str, detail: String },
     /// The log failed: the store takes no more writes.
@@ -265,6 +268,38 @@ enum Engine {
     Postgres(Arc<postgres::Database>),
 }
 
+/// A PostgreSQL store whose lease another process holds: see
+/// [`Store::stand_by`].
+pub struct Standby {
+    candidate: postgres::Candidate,
+    app_trees: &'static [&'static str],
+    options: StoreOptions,
+}
+
+impl Standby {
+    /// Takes the lease and opens the store, in the name of `holder`; or,
+    /// while another process holds it, gives the standby back with the
+    /// holder's name (as the lease records it). Blocks on the database.
+    pub fn try_activate(self, holder: &str) -> Result<Result<Store, (Standby, Option<String>)>, StoreError> {
+        let Standby {
+            candidate,
+            app_trees,
+            options,
+        } = self;
+        Ok(match candidate.try_lease(holder)? {
+            Ok(database) => Ok(Store::on_database(database, app_trees, options)),
+            Err((candidate, held_by)) => Err((
+                Standby {
+                    candidate,
+                    app_trees,
+                    options,
+                },
+                held_by,
+            )),
+        })
+    }
+}
+
 /// A handle on one node's data directory. Cheap to clone; the directory is
 /// released when the last clone is dropped.
 #[derive(Clone)]
@@ -336,11 +371,26 @@ impl Store {
     /// Fails with a clear error if the database cannot be reached, holds a
     /// schema newer than this binary's, or is written by another process.
     pub fn open_postgres(url: &str, app_trees: &[&'static str], holder: &str, options: StoreOptions) -> Result<Store, StoreError> {
+        Ok(Store::on_database(postgres::Database::open(url, holder)?, app_trees, options))
+    }
+
+    /// Connects to the PostgreSQL store at `url` without taking its lease:
+    /// a standby, which takes it (and opens the store) when its holder
+    /// lets go ([`Standby::try_activate`]).
+    pub fn stand_by(url: &str, app_trees: &'static [&'static str], options: StoreOptions) -> Result<Standby, StoreError> {
+        Ok(Standby {
+            candidate: postgres::Candidate::connect(url)?,
+            app_trees,
+            options,
+        })
+    }
+
+    fn on_database(database: postgres::Database, app_trees: &[&'static str], options: StoreOptions) -> Store {
         let names: Vec<&'static str> = COMMON_TREES.iter().chain(app_trees).copied().collect();
-        let database = Arc::new(postgres::Database::open(url, holder)?);
+        let database = Arc::new(database);
         let shared = Arc::new(flusher::Shared::new(1, Arc::clone(&options.faults)));
         let flusher = flusher::Flusher::start(postgres::Writer::new(Arc::clone(&database)), Arc::clone(&shared));
-        Ok(Store::new(names, shared, flusher, Engine::Postgres(database)))
+        Store::new(names, shared, flusher, Engine::Postgres(database))
     }
 
     fn new(names: Vec<&'static str>, shared: Arc<flusher::Shared>, flusher: flusher::Flusher, engine: Engine) -> Store {

@@ -199,10 +199,19 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
-impl Database {
-    /// Connects, creates or checks the schema, and takes the lease (refused
-    /// if another process holds it).
-    pub(super) fn open(url: &str, holder: &str) -> Result<Database, StoreError> {
+/// A connection to a PostgreSQL store, its schema checked, whose lease
+/// this process does not hold (yet): a standby waits with one.
+pub(super) struct Candidate {
+    runtime: tokio::runtime::Runtime,
+    config: tokio_postgres::Config,
+    place: String,
+    /// The session that takes (and then holds) the lease.
+    session: Client,
+}
+
+impl Candidate {
+    /// Connects and creates or checks the schema.
+    pub(super) fn connect(url: &str) -> Result<Candidate, StoreError> {
         let place = redacted(url);
         let config: tokio_postgres::Config = url
             .parse()
@@ -213,12 +222,45 @@ impl Database {
             .enable_all()
             .build()
             .map_err(|e| StoreError::Database(format!("starting the PostgreSQL client: {e}")))?;
+        let connecting = {
+            let (handle, config, place) = (runtime.handle().clone(), config.clone(), place.clone());
+            runtime.spawn(async move {
+                let session = connect(&handle, &config, &place).await?;
+                create_schema(&session).await?;
+                Ok::<_, StoreError>(session)
+            })
+        };
+        match wait(connecting).unwrap_or_else(|e| Err(StoreError::Database(format!("connecting: {e}")))) {
+            Ok(session) => Ok(Candidate {
+                runtime,
+                config,
+                place,
+                session,
+            }),
+            Err(e) => {
+                runtime.shutdown_background();
+                Err(e)
+            }
+        }
+    }
+
+    /// Takes the lease and opens the store on it; or, if another process
+    /// holds the lease, gives itself back with the holder's name.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn try_lease(self, holder: &str) -> Result<Result<Database, (Candidate, Option<String>)>, StoreError> {
+        let Candidate {
+            runtime,
+            config,
+            place,
+            session,
+        } = self;
         let opening = {
             let (handle, config, place, holder) = (runtime.handle().clone(), config.clone(), place.clone(), holder.to_owned());
             runtime.spawn(async move {
-                let lease = connect(&handle, &config, &place).await?;
-                create_schema(&lease).await?;
-                let epoch = take_lease(&lease, &holder, &place).await?;
+                let epoch = match take_lease(&session, &holder).await? {
+                    Ok(epoch) => epoch,
+                    Err(held_by) => return Ok(Err((session, held_by))),
+                };
                 let writer = Conn::prepare(connect(&handle, &config, &place).await?)
                     .await
                     .map_err(|e| db_error("preparing the writer", e))?;
@@ -235,19 +277,30 @@ impl Database {
                             .map_err(|e| db_error("preparing a reader", e))?,
                     );
                 }
-                Ok::<_, StoreError>((lease, epoch, writer, write, readers))
+                Ok::<_, StoreError>(Ok((session, epoch, writer, write, readers)))
             })
         };
         let opened = wait(opening).unwrap_or_else(|e| Err(StoreError::Database(format!("opening the store: {e}"))));
         let (lease, epoch, writer, write, readers) = match opened {
-            Ok(opened) => opened,
+            Ok(Ok(opened)) => opened,
+            Ok(Err((session, held_by))) => {
+                return Ok(Err((
+                    Candidate {
+                        runtime,
+                        config,
+                        place,
+                        session,
+                    },
+                    held_by,
+                )))
+            }
             Err(e) => {
                 runtime.shutdown_background();
                 return Err(e);
             }
         };
         tracing::info!(store = %place, epoch, "opened the PostgreSQL store and took its lease");
-        Ok(Database {
+        Ok(Ok(Database {
             runtime: Some(runtime),
             readers,
             next_reader: AtomicUsize::new(0),
@@ -258,7 +311,25 @@ impl Database {
             config,
             cache: Mutex::new(Cache::default()),
             place,
-        })
+        }))
+    }
+
+    /// Who holds the lease, as this candidate last read it.
+    pub(super) fn held(self, held_by: Option<String>) -> StoreError {
+        let place = self.place.clone();
+        self.runtime.shutdown_background();
+        StoreError::LeaseHeld { place, holder: held_by }
+    }
+}
+
+impl Database {
+    /// Connects, creates or checks the schema, and takes the lease (refused
+    /// if another process holds it).
+    pub(super) fn open(url: &str, holder: &str) -> Result<Database, StoreError> {
+        match Candidate::connect(url)?.try_lease(holder)? {
+            Ok(database) => Ok(database),
+            Err((candidate, held_by)) => Err(candidate.held(held_by)),
+        }
     }
 
     fn reader(&self) -> &Conn {
@@ -371,9 +442,9 @@ async fn connect(handle: &tokio::runtime::Handle, config: &tokio_postgres::Confi
     Ok(client)
 }
 
-/// Takes the database's lease on `session` (refused if another process
-/// holds it) and returns the new fencing epoch.
-async fn take_lease(session: &Client, holder: &str, place: &str) -> Result<i64, StoreError> {
+/// Takes the database's lease on `session` and returns the new fencing
+/// epoch; or, if another process holds it, who (as the lease records).
+async fn take_lease(session: &Client, holder: &str) -> Result<Result<i64, Option<String>>, StoreError> {
     let taken: bool = session
         .query_one("SELECT pg_try_advisory_lock($1)", &[&LEASE_LOCK])
         .await
@@ -385,12 +456,9 @@ async fn take_lease(session: &Client, holder: &str, place: &str) -> Result<i64, 
             .await
             .map_err(|e| db_error("reading the lease", e))?
             .map(|row| row.get(0));
-        return Err(StoreError::Database(format!(
-            "another process writes {place} (the lease is held{}); one process at a time writes a store",
-            holder.map(|h| format!(" by {h}")).unwrap_or_default()
-        )));
+        return Ok(Err(holder));
     }
-    Ok(session
+    Ok(Ok(session
         .query_one(
             "INSERT INTO gongji_lease (id, epoch, holder, since) VALUES (1, 1, $1, now()) \
              ON CONFLICT (id) DO UPDATE SET epoch = gongji_lease.epoch + 1, holder = $1, since = now() RETURNING epoch",
@@ -398,7 +466,7 @@ async fn take_lease(session: &Client, holder: &str, place: &str) -> Result<i64, 
         )
         .await
         .map_err(|e| db_error("recording the lease", e))?
-        .get(0))
+        .get(0)))
 }
 
 async fn create_schema(client: &Client) -> Result<(), StoreError> {

@@ -1,0 +1,143 @@
+//! Hubs sharing one PostgreSQL database: one is active, another stands by,
+//! answering UNAVAILABLE with the active hub's address, and takes over when
+//! the active one stops; the nodes, given both addresses, follow. (These
+//! tests run on PostgreSQL whatever GONGJI_TEST_STORE says: failover needs
+//! it.)
+
+use std::time::{Duration, Instant};
+
+use gongji_common::hubs::ACTIVE_HUB_HEADER;
+use gongji_tests::{code, eventually, fresh_databases, hebei_donor_henan_parent, pay, pay_request, payment, v1 as pb, TestNetwork};
+use pb::national_hub_client::NationalHubClient;
+use tokio::net::TcpListener;
+use tonic::Code;
+
+fn approved(payment: &pb::Payment) -> bool {
+    payment.status == pb::TransactionStatus::Approved as i32
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_standby_hub_names_the_active_one_and_takes_over_when_it_stops() {
+    // The standby's address first, so that the nodes are given both.
+    let standby_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let standby_url = format!("http://{}", standby_listener.local_addr().unwrap());
+    let provinces = ["13", "32", "41"];
+    let mut net = TestNetwork::start_with(&provinces, |spec| {
+        spec.databases = Some(fresh_databases(&provinces.map(code)));
+        spec.more_hubs = vec![standby_url.clone()];
+    })
+    .await;
+    let active_url = net.network().hub_url();
+    hebei_donor_henan_parent(&net).await;
+
+    let mut config = net.network().hub_config();
+    config.listen = standby_listener.local_addr().unwrap();
+    let (stop_standby, standby_stopped) = tokio::sync::oneshot::channel::<()>();
+    let standby = tokio::spawn(national_hub::run(config, standby_listener, async {
+        let _ = standby_stopped.await;
+    }));
+
+    // The standby refuses every call, naming the active hub.
+    let mut at_standby = NationalHubClient::new(net.channel_as(&standby_url, "client"));
+    let refused = eventually("the standby answers", || {
+        let mut at_standby = at_standby.clone();
+        async move { at_standby.get_open_period(pb::GetOpenPeriodRequest {}).await.err() }
+    })
+    .await;
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    assert!(
+        refused.message().contains("standby") && refused.message().contains(&active_url),
+        "{}",
+        refused.message()
+    );
+    let named = refused
+        .metadata()
+        .get(ACTIVE_HUB_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    assert_eq!(named.as_deref(), Some(active_url.as_str()));
+
+    // `gongji status`, given both hubs, says which is active.
+    let target = gongji_operator::audit::Target {
+        hub: format!("{active_url},{standby_url}"),
+        provinces: Vec::new(),
+    };
+    let status = gongji_operator::status::probe(&net.session(), &target).await;
+    assert!(status.hub.healthy && status.hub.address == active_url, "{:?}", status.hub);
+    assert_eq!(status.hub.name, "hub (active)");
+    let standing: Vec<(&str, &str)> = status
+        .standby_hubs
+        .iter()
+        .map(|s| (s.address.as_str(), s.health.as_str()))
+        .collect();
+    assert_eq!(
+        standing,
+        vec![(standby_url.as_str(), format!("standing by (active: {active_url})").as_str())]
+    );
+
+    let paid = pay(&mut net.node("41"), pay_request("before", "parent-41", "H41010000001", "10.00"))
+        .await
+        .expect("paid through the active hub");
+    assert!(approved(&paid), "{paid:?}");
+
+    // The active hub stops; the standby takes over, and the nodes follow it.
+    net.stop_hub().await;
+    let stopped = Instant::now();
+    let paid = eventually("a payment approved through the hub that took over", || {
+        let mut henan = net.node("41");
+        async move {
+            let paid = match pay(&mut henan, pay_request("after", "parent-41", "H41010000001", "20.00")).await {
+                Ok(paid) => paid,
+                Err(_) => payment(&mut henan, "after").await.ok()?,
+            };
+            approved(&paid).then_some(paid)
+        }
+    })
+    .await;
+    println!(
+        "failover gap (the active hub stopped → the first payment approved): {:?}",
+        stopped.elapsed()
+    );
+    assert_eq!(paid.donor_province, "13");
+
+    // The hub that took over knows both payments, and the month's books.
+    let open = eventually("the new active hub serves", || {
+        let mut at_standby = at_standby.clone();
+        async move { at_standby.get_open_period(pb::GetOpenPeriodRequest {}).await.ok() }
+    })
+    .await
+    .into_inner()
+    .period;
+    // The CLI, given both hubs, calls the one that is active now.
+    let mut at_active = net
+        .session()
+        .hub_at(&format!("{active_url},{standby_url}"))
+        .await
+        .expect("the active hub of the two");
+    assert_eq!(
+        at_active
+            .get_open_period(pb::GetOpenPeriodRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .period,
+        open
+    );
+    for id in ["before", "after"] {
+        let record = at_standby
+            .get_transaction(pb::GetTransactionRequest {
+                transaction_id: id.into(),
+                kind: 0,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{id} at the new active hub: {e}"))
+            .into_inner();
+        assert_eq!(record.period, open, "{id}");
+    }
+    let _ = stop_standby.send(());
+    tokio::time::timeout(Duration::from_secs(15), standby)
+        .await
+        .expect("the standby stops")
+        .expect("its task")
+        .expect("it ran cleanly");
+}
