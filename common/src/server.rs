@@ -283,7 +283,7 @@ pub async fn serve(
     served
 }
 
-/// The name of a gRPC service (for [`Elsewhere`]).
+/// The name of a gRPC service (for [`Refusing`]).
 pub trait ServiceName: Send + Sync + 'static {
     const NAME: &'static str;
 }
@@ -310,44 +310,27 @@ impl ServiceName for HubRouterService {
     const NAME: &'static str = "gongji.v1.HubRouter";
 }
 
-/// A service this server does not offer but another kind of server does:
-/// every call is answered UNIMPLEMENTED with what this server is instead
-/// ("this is the national hub: gongji.v1.ProvinceNode is served by each
-/// province's node"), so a client or grpcurl pointed at the wrong address
-/// learns where to go. Not listed by reflection.
-pub struct Elsewhere<M> {
-    says: Arc<str>,
+/// A service that answers every call with the same kind of refusal, made
+/// by `answer` at each call: see [`elsewhere`] and [`standby`].
+pub struct Refusing<M> {
+    answer: Arc<dyn Fn() -> Status + Send + Sync>,
     name: std::marker::PhantomData<M>,
 }
 
-impl<M: ServiceName> Elsewhere<M> {
-    /// `this` says what this server is ("province 32's node").
-    pub fn new(this: &str, served_by: &str) -> Elsewhere<M> {
-        Elsewhere {
-            says: format!(
-                "this is {this}, which does not serve {}: it is served by {served_by}; use that address",
-                M::NAME
-            )
-            .into(),
-            name: std::marker::PhantomData,
-        }
-    }
-}
-
-impl<M> Clone for Elsewhere<M> {
+impl<M> Clone for Refusing<M> {
     fn clone(&self) -> Self {
-        Elsewhere {
-            says: self.says.clone(),
+        Refusing {
+            answer: Arc::clone(&self.answer),
             name: std::marker::PhantomData,
         }
     }
 }
 
-impl<M: ServiceName> NamedService for Elsewhere<M> {
+impl<M: ServiceName> NamedService for Refusing<M> {
     const NAME: &'static str = M::NAME;
 }
 
-impl<M: ServiceName> Service<http::Request<Body>> for Elsewhere<M> {
+impl<M: ServiceName> Service<http::Request<Body>> for Refusing<M> {
     type Response = http::Response<Body>;
     type Error = Infallible;
     type Future = std::future::Ready<Result<http::Response<Body>, Infallible>>;
@@ -357,7 +340,24 @@ impl<M: ServiceName> Service<http::Request<Body>> for Elsewhere<M> {
     }
 
     fn call(&mut self, _: http::Request<Body>) -> Self::Future {
-        std::future::ready(Ok(Status::unimplemented(self.says.to_string()).into_http()))
+        std::future::ready(Ok((self.answer)().into_http()))
+    }
+}
+
+/// The service `M`, which this server does not offer but another kind does:
+/// every call is answered UNIMPLEMENTED with what this server is instead
+/// ("this is the national hub: gongji.v1.ProvinceNode is served by each
+/// province's node"), so a client or grpcurl pointed at the wrong address
+/// learns where to go. Not listed by reflection.
+/// `this` says what this server is ("province 32's node").
+pub fn elsewhere<M: ServiceName>(this: &str, served_by: &str) -> Refusing<M> {
+    let says = format!(
+        "this is {this}, which does not serve {}: it is served by {served_by}; use that address",
+        M::NAME
+    );
+    Refusing {
+        answer: Arc::new(move || Status::unimplemented(says.clone())),
+        name: std::marker::PhantomData,
     }
 }
 
@@ -365,62 +365,29 @@ impl<M: ServiceName> Service<http::Request<Body>> for Elsewhere<M> {
 /// failover): the active one's address, as a standby last read it.
 pub type ActiveAddress = Arc<std::sync::RwLock<Option<String>>>;
 
-/// A service of a standby server: every call is answered UNAVAILABLE
+/// The service `M` of a standby server: every call is answered UNAVAILABLE
 /// naming the active server, in words and in `x-gongji-active-hub`
 /// metadata (which a client of several hubs follows: see
 /// `crate::hubs::Hubs`).
-pub struct Standby<M> {
-    active: ActiveAddress,
-    name: std::marker::PhantomData<M>,
-}
-
-impl<M: ServiceName> Standby<M> {
-    pub fn new(active: ActiveAddress) -> Standby<M> {
-        Standby {
-            active,
-            name: std::marker::PhantomData,
-        }
-    }
-}
-
-impl<M> Clone for Standby<M> {
-    fn clone(&self) -> Self {
-        Standby {
-            active: Arc::clone(&self.active),
-            name: std::marker::PhantomData,
-        }
-    }
-}
-
-impl<M: ServiceName> NamedService for Standby<M> {
-    const NAME: &'static str = M::NAME;
-}
-
-impl<M: ServiceName> Service<http::Request<Body>> for Standby<M> {
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = std::future::Ready<Result<http::Response<Body>, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: http::Request<Body>) -> Self::Future {
-        let active = self
-            .active
-            .read()
-            .map(|a| a.clone())
-            .unwrap_or_else(|poisoned| poisoned.into_inner().clone());
-        let mut status = match &active {
-            Some(address) => Status::unavailable(format!(
-                "this hub is a standby: the active hub is {address}; call it (a client given every hub's address follows it)"
-            )),
-            None => Status::unavailable("this hub is a standby, and no hub is active yet; try again in a moment"),
-        };
-        if let Some(value) = active.and_then(|address| address.parse().ok()) {
-            status.metadata_mut().insert(crate::hubs::ACTIVE_HUB_HEADER, value);
-        }
-        std::future::ready(Ok(status.into_http()))
+pub fn standby<M: ServiceName>(active: ActiveAddress) -> Refusing<M> {
+    Refusing {
+        answer: Arc::new(move || {
+            let active = active
+                .read()
+                .map(|a| a.clone())
+                .unwrap_or_else(|poisoned| poisoned.into_inner().clone());
+            let mut status = match &active {
+                Some(address) => Status::unavailable(format!(
+                    "this hub is a standby: the active hub is {address}; call it (a client given every hub's address follows it)"
+                )),
+                None => Status::unavailable("this hub is a standby, and no hub is active yet; try again in a moment"),
+            };
+            if let Some(value) = active.and_then(|address| address.parse().ok()) {
+                status.metadata_mut().insert(crate::hubs::ACTIVE_HUB_HEADER, value);
+            }
+            status
+        }),
+        name: std::marker::PhantomData,
     }
 }
 
@@ -687,7 +654,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(dir.path(), &[]).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let router = tonic::transport::Server::builder().add_service(Elsewhere::<NationalHubService>::new("a test", "nobody"));
+        let router = tonic::transport::Server::builder().add_service(elsewhere::<NationalHubService>("a test", "nobody"));
         let stopped = Arc::new(AtomicBool::new(false));
         let mut background = Background::new();
         background.spawn("waiter", {

@@ -139,11 +139,11 @@ pub async fn run_with_metrics(
             guarded(NationalHubServer::new(api::OperatorApi::new(hub.clone())), access),
             &metrics,
         ))
-        .add_service(server::Elsewhere::<server::ProvinceNodeService>::new(
+        .add_service(server::elsewhere::<server::ProvinceNodeService>(
             "the national hub",
             "each province's node",
         ))
-        .add_service(server::Elsewhere::<server::ProvinceLinkService>::new(
+        .add_service(server::elsewhere::<server::ProvinceLinkService>(
             "the national hub",
             "each province's node",
         ));

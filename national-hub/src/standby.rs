@@ -10,7 +10,7 @@
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use gongji_common::{
-    server::{self, ActiveAddress, HubRouterService, NationalHubService, RunError, Standby as StandbyService},
+    server::{self, ActiveAddress, HubRouterService, NationalHubService, RunError},
     store::{Standby, Store, StoreError, StoreOptions},
 };
 use tokio::net::TcpListener;
@@ -38,8 +38,8 @@ pub(crate) async fn until_active(
     );
     let active: ActiveAddress = Arc::new(std::sync::RwLock::new(active));
     let router = serving
-        .add_service(StandbyService::<HubRouterService>::new(Arc::clone(&active)))
-        .add_service(StandbyService::<NationalHubService>::new(Arc::clone(&active)));
+        .add_service(server::standby::<HubRouterService>(Arc::clone(&active)))
+        .add_service(server::standby::<NationalHubService>(Arc::clone(&active)));
     let shared = server::share_listener(listener).map_err(|e| RunError::Start(format!("sharing the listener: {e}")))?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let standing = tokio::spawn(server::serve_standby(router, SERVICES, shared, async {

@@ -115,8 +115,8 @@ pub async fn run_with_metrics(
             ProvinceLinkServer::with_interceptor(api::LinkApi::new(node.clone(), metrics.clone()), links.gate),
             &metrics,
         ))
-        .add_service(server::Elsewhere::<server::NationalHubService>::new(&this, "the national hub"))
-        .add_service(server::Elsewhere::<server::HubRouterService>::new(&this, "the national hub"));
+        .add_service(server::elsewhere::<server::NationalHubService>(&this, "the national hub"))
+        .add_service(server::elsewhere::<server::HubRouterService>(&this, "the national hub"));
     let store = node.store().clone();
     let served = server::run_service(router, SERVICES, listener, shutdown, background, (node, metrics), store).await;
     tracing::info!(province = %config.province, "province node stopped");
