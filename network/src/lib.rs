@@ -14,6 +14,7 @@ pub mod baseline;
 pub mod devnet;
 pub mod devnet_access;
 pub mod network;
+pub mod postgres;
 pub mod server;
 pub mod spec;
 

@@ -225,6 +225,20 @@ pub struct BenchArgs {
     /// directory, removed afterwards).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where the started network's servers keep their books: their embedded
+    /// stores, or a PostgreSQL cluster the benchmark starts in the data
+    /// directory (the machine's PostgreSQL, fsync on).
+    #[arg(long, value_enum, default_value_t = StoreEngine::Embedded, conflicts_with = "devnet")]
+    pub store: StoreEngine,
+}
+
+/// Where the servers a command starts keep their books.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreEngine {
+    /// Each server's embedded store, in its data directory.
+    Embedded,
+    /// A PostgreSQL cluster started for the network, a database per server.
+    Postgres,
 }
 
 /// A workload of `gongji bench`.

@@ -26,7 +26,7 @@ use gongji_network::{
     Network, NetworkSpec,
 };
 use gongji_operator::{
-    args::{BenchArgs, BenchWorkload},
+    args::{BenchArgs, BenchWorkload, StoreEngine},
     connection::CALL_TIMEOUT,
     error::{CliError, EXIT_FAILED, EXIT_OK},
     manifest::Manifest,
@@ -86,6 +86,8 @@ struct Row {
 /// A network the benchmark started (without one, it loads a devnet).
 struct Started {
     network: Network,
+    /// The PostgreSQL cluster its servers keep their books in, if any.
+    postgres: Option<gongji_network::postgres::Cluster>,
     data_dir: PathBuf,
     /// Whether its data stays after the run (given with --data-dir).
     keep: bool,
@@ -124,11 +126,26 @@ pub async fn run(session: &Session, args: BenchArgs, out: &mut dyn Write, err: &
             if args.tls {
                 spec.run_tls(Vec::new()).map_err(CliError::Other)?;
             }
+            let postgres = match args.store {
+                StoreEngine::Embedded => None,
+                StoreEngine::Postgres => Some(
+                    gongji_network::postgres::start_for(&mut spec, &data_dir.join("postgres"))
+                        .map_err(|e| CliError::Other(format!("cannot start PostgreSQL: {e}")))?,
+                ),
+            };
             let network = Network::start(spec)
                 .await
                 .map_err(|e| CliError::Other(format!("cannot start the network: {e}")))?;
             let manifest = network.manifest();
-            (Some(Started { network, data_dir, keep }), manifest)
+            (
+                Some(Started {
+                    network,
+                    postgres,
+                    data_dir,
+                    keep,
+                }),
+                manifest,
+            )
         }
     };
     writeln!(
@@ -142,8 +159,12 @@ pub async fn run(session: &Session, args: BenchArgs, out: &mut dyn Write, err: &
     match &started {
         Some(started) => writeln!(
             out,
-            "network: started in this process, durable, {}, data in {}",
+            "network: started in this process, durable, {}, {}, data in {}",
             if args.tls { "mutual TLS (the baseline too)" } else { "plaintext" },
+            match &started.postgres {
+                Some(cluster) => format!("books in PostgreSQL on port {}", cluster.port),
+                None => "embedded stores".to_owned(),
+            },
             started.data_dir.display()
         )?,
         None => writeln!(out, "network: the devnet at {}", manifest.hub)?,
@@ -157,8 +178,18 @@ pub async fn run(session: &Session, args: BenchArgs, out: &mut dyn Write, err: &
         Err(error) => Err(error),
     };
     let stopped = match started {
-        Some(Started { network, data_dir, keep }) => {
+        Some(Started {
+            network,
+            postgres,
+            data_dir,
+            keep,
+        }) => {
             let stopped = network.shutdown().await;
+            if let Some(cluster) = postgres {
+                if let Err(e) = cluster.stop(false) {
+                    let _ = writeln!(err, "warning: stopping PostgreSQL: {e}");
+                }
+            }
             if !keep {
                 let _ = std::fs::remove_dir_all(&data_dir);
             }

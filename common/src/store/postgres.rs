@@ -50,9 +50,6 @@ const READERS: usize = 4;
 const FIRST_PAGE: i64 = 64;
 const PAGE: i64 = 2048;
 
-/// How many recently written records are kept in memory for reads.
-const CACHE_RECORDS: usize = 200_000;
-
 const CREATE_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS gongji_schema (
     id integer PRIMARY KEY CHECK (id = 1),
@@ -121,13 +118,28 @@ impl Conn {
     }
 }
 
-/// Recently written records, kept for reads (a write-through cache: the
-/// process is the only writer, so what it wrote last is what the database
-/// holds). Filled only by the flusher, after the database has the batch.
+/// Records kept in memory for reads: every record this process wrote, and
+/// every record (or absence of one) it read, up to a size. The process is
+/// the only writer of its database, so what it wrote last is what the
+/// database holds, and a key it found missing stays missing until it writes
+/// it. The flusher puts each batch here once the database has it; a read
+/// fills in what it found only if the key is still absent and nothing was
+/// evicted meanwhile (so a batch written during the read cannot have been
+/// put here and dropped again), never overwriting a newer write.
 #[derive(Default)]
 struct Cache {
     values: HashMap<Vec<u8>, Option<Vec<u8>>>,
     order: VecDeque<Vec<u8>>,
+    bytes: usize,
+    /// Entries dropped so far, to tell a read whether its fill is safe.
+    evictions: u64,
+}
+
+/// The memory the cache may take (keys and values).
+const CACHE_BYTES: usize = 48 * 1024 * 1024;
+
+fn entry_bytes(key: &[u8], value: &Option<Vec<u8>>) -> usize {
+    key.len() + value.as_ref().map_or(0, Vec::len) + 64
 }
 
 impl Cache {
@@ -135,15 +147,35 @@ impl Cache {
         self.values.get(key).cloned()
     }
 
+    /// What the database now holds for `key`, written by this process.
+    fn put(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        self.bytes += entry_bytes(&key, &value);
+        match self.values.insert(key.clone(), value) {
+            Some(old) => self.bytes -= entry_bytes(&key, &old),
+            None => self.order.push_back(key),
+        }
+        self.shrink();
+    }
+
+    /// What a read found for `key`, if nothing newer can have been here.
+    fn fill(&mut self, key: &[u8], value: Option<Vec<u8>>, evictions_before: u64) {
+        if self.evictions == evictions_before && !self.values.contains_key(key) {
+            self.put(key.to_vec(), value);
+        }
+    }
+
     fn commit(&mut self, writes: Writes) {
         for (key, value) in writes {
-            if self.values.insert(key.clone(), value).is_none() {
-                self.order.push_back(key);
-            }
+            self.put(key, value);
         }
-        while self.order.len() > CACHE_RECORDS {
-            if let Some(oldest) = self.order.pop_front() {
-                self.values.remove(&oldest);
+    }
+
+    fn shrink(&mut self) {
+        while self.bytes > CACHE_BYTES {
+            let Some(oldest) = self.order.pop_front() else { break };
+            if let Some(value) = self.values.remove(&oldest) {
+                self.bytes -= entry_bytes(&oldest, &value);
+                self.evictions += 1;
             }
         }
     }
@@ -343,12 +375,18 @@ impl Database {
 
     /// The value of a stored key.
     pub(super) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        if let Some(value) = self.cache().lookup(key) {
-            return Ok(value);
-        }
+        let evictions = {
+            let cache = self.cache();
+            if let Some(value) = cache.lookup(key) {
+                return Ok(value);
+            }
+            cache.evictions
+        };
         let conn = self.reader();
         let row = wait(conn.client.query_opt(&conn.get, &[&key])).map_err(|e| db_error("reading a record", e))?;
-        Ok(row.map(|row| row.get(0)))
+        let value: Option<Vec<u8>> = row.map(|row| row.get(0));
+        self.cache().fill(key, value.clone(), evictions);
+        Ok(value)
     }
 
     /// The records whose key starts with `prefix`, in key order, read in pages.
@@ -635,6 +673,24 @@ fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_never_overwrites_a_newer_write_nor_refills_after_an_eviction() {
+        let mut cache = Cache::default();
+        let before = cache.evictions;
+        cache.put(b"k".to_vec(), Some(b"new".to_vec()));
+        cache.fill(b"k", None, before);
+        assert_eq!(cache.lookup(b"k"), Some(Some(b"new".to_vec())), "the write stays");
+        cache.fill(b"absent", None, before);
+        assert_eq!(cache.lookup(b"absent"), Some(None), "a missing key is remembered");
+        cache.evictions += 1;
+        cache.fill(b"other", Some(b"old".to_vec()), before);
+        assert_eq!(cache.lookup(b"other"), None, "not filled: something was evicted during the read");
+        let big = vec![0u8; CACHE_BYTES / 2];
+        cache.put(b"a".to_vec(), Some(big.clone()));
+        cache.put(b"b".to_vec(), Some(big));
+        assert!(cache.bytes <= CACHE_BYTES && cache.lookup(b"k").is_none(), "the oldest went");
+    }
 
     #[test]
     fn a_prefix_ends_where_its_successor_begins() {
