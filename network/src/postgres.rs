@@ -92,9 +92,9 @@ impl Cluster {
     }
 
     /// A standby of `primary` in `dir` on `port`, copied from it while it
-    /// runs and streaming from it, not yet started; the primary waits for it
-    /// on every commit when `synchronous` (name it in the primary's
-    /// `synchronous_standby_names` as `standby`).
+    /// runs and streaming from it, not yet started. It is named `standby`:
+    /// a primary whose `synchronous_standby_names` says so waits for it on
+    /// every commit.
     pub fn standby_of(primary: &Cluster, dir: &Path, port: u16) -> Result<Cluster, String> {
         let cluster = Cluster::at(dir, port)?;
         cluster.prepare_dir()?;
@@ -114,7 +114,9 @@ impl Cluster {
                 "stream",
             ],
         )?;
-        cluster.configure(&[("port", &port.to_string()), ("cluster_name", "standby")])?;
+        // Named `standby` to the primary; promoted, it waits for no standby of
+        // its own (the copied configuration would make every commit wait).
+        cluster.configure(&[("cluster_name", "standby"), ("synchronous_standby_names", "")])?;
         Ok(cluster)
     }
 
