@@ -45,7 +45,32 @@ pub async fn run(args: DevnetArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
             return Err(error);
         }
     };
-    let Devnet { mut network, manifest, .. } = devnet;
+    let pids = devnet.network.hub_pids();
+    let Devnet {
+        mut network,
+        manifest,
+        postgres,
+        ..
+    } = devnet;
+    if let (Some(cluster), [active, standby]) = (&postgres, pids.as_slice()) {
+        let hubs: Vec<&str> = manifest.hub.split(',').collect();
+        writeln!(
+            out,
+            "books in PostgreSQL on port {} (in {}); two hubs share the hub's database:",
+            cluster.port,
+            cluster.data.display()
+        )?;
+        writeln!(
+            out,
+            "  {} (pid {active}) is active; {} (pid {standby}) stands by",
+            hubs[0],
+            hubs.get(1).unwrap_or(&"?")
+        )?;
+        writeln!(
+            out,
+            "  to see failover: kill {active}; then `gongji status` shows the other hub active"
+        )?;
+    }
 
     let stop = shutdown_signal();
     tokio::pin!(stop);
@@ -66,6 +91,14 @@ pub async fn run(args: DevnetArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
     let _ = writeln!(out, "stopping the devnet...");
     let _ = out.flush();
     let stopped = network.shutdown().await;
+    if let Some(cluster) = postgres {
+        if let Err(e) = tokio::task::spawn_blocking(move || cluster.stop(false))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()))
+        {
+            let _ = writeln!(err, "warning: stopping PostgreSQL: {e}");
+        }
+    }
     match (ended, stopped) {
         (Ended::StartupFailed(error), _) => Err(error),
         (Ended::Failed(failure), _) => Err(CliError::Other(format!("a server failed: {failure}"))),
@@ -92,7 +125,10 @@ async fn start_up(
         manifest.provinces.len(),
         args.data_dir.display()
     )?;
-    writeln!(out, "  hub  {:<9} {:<16} metrics {}", "", bare(&manifest.hub), manifest.hub_metrics)?;
+    for (n, hub) in manifest.hub.split(',').enumerate() {
+        let metrics = if n == 0 { manifest.hub_metrics.as_str() } else { "-" };
+        writeln!(out, "  hub  {:<9} {:<16} metrics {metrics}", "", bare(hub))?;
+    }
     for entry in &manifest.provinces {
         writeln!(
             out,
@@ -175,7 +211,8 @@ fn cheat_sheet(out: &mut dyn Write, manifest: &Manifest, provinces: &[ProvinceCo
     };
     let seconds = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let payment_id = format!("try-{payer}-{seconds}");
-    let hub = bare(&manifest.hub);
+    // The first hub (of two on PostgreSQL, the one active at the start).
+    let hub = bare(manifest.hub.split(',').next().unwrap_or_default());
     let node = address(payer);
     let kind = if donor_province == payer {
         "a same-province"

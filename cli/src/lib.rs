@@ -72,6 +72,7 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
 async fn dispatch(session: &Session, command: Command, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
     match command {
         Command::Devnet(args) => devnet::run(args, out, err).await,
+        Command::ServeHub { args } => serve_hub(args).await,
         Command::Certs(args) => certs::command(args, out),
         Command::Register(args) => commands::register(session, args, out).await,
         Command::Import(args) => import::import(session, args, out).await,
@@ -94,4 +95,15 @@ async fn dispatch(session: &Session, command: Command, out: &mut dyn Write, err:
         Command::Oplog(args) => oplog::command(session, args, out).await,
         Command::Doctor(args) => doctor::command(args, out),
     }
+}
+
+/// `gongji serve-hub FLAGS`: a national hub, as `national-hub FLAGS` runs one.
+async fn serve_hub(args: Vec<String>) -> Result<u8, CliError> {
+    use clap::Parser;
+    let config = national_hub::HubConfig::try_parse_from(std::iter::once("national-hub".to_owned()).chain(args))
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    national_hub::serve(config)
+        .await
+        .map_err(|e| CliError::Other(format!("national-hub: {e}")))?;
+    Ok(0)
 }

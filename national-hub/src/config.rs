@@ -128,6 +128,51 @@ impl FromStr for ProvinceEntry {
 }
 
 impl HubConfig {
+    /// The command line that configures a hub as this one is (for a hub
+    /// run as a process of its own: the devnet's failover demo, the chaos
+    /// test). Secrets included: keep it off shared machines' process lists.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec![
+            format!("--listen={}", self.listen),
+            format!("--data-dir={}", self.data_dir.display()),
+        ];
+        let mut flag = |name: &str, value: Option<String>| {
+            if let Some(value) = value {
+                args.push(format!("--{name}={value}"));
+            }
+        };
+        flag("store", self.store.url.clone());
+        flag("store-faults", self.store.store_faults.clone());
+        flag("advertise", self.advertise.clone());
+        for entry in &self.provinces {
+            flag("province", Some(format!("{}={}={}", entry.code, entry.name, entry.address)));
+        }
+        flag("provinces-file", self.provinces_file.as_ref().map(|p| p.display().to_string()));
+        for token in &self.province_tokens {
+            flag("province-token", Some(token.clone()));
+        }
+        flag("hub-token", self.hub_token.clone());
+        flag("tls-ca", self.tls.ca.as_ref().map(|p| p.display().to_string()));
+        flag("tls-cert", self.tls.cert.as_ref().map(|p| p.display().to_string()));
+        flag("tls-key", self.tls.key.as_ref().map(|p| p.display().to_string()));
+        flag("call-timeout-ms", Some(self.call_timeout_ms.to_string()));
+        flag("recovery-interval-ms", Some(self.recovery_interval_ms.to_string()));
+        flag("opening-prepaid", Some(self.opening_prepaid.clone()));
+        flag("prepaid-floor", Some(self.prepaid_floor.clone()));
+        flag("prepaid-yellow-percent", Some(self.prepaid_yellow_percent.to_string()));
+        flag("prepaid-red-percent", Some(self.prepaid_red_percent.to_string()));
+        flag("metrics-listen", self.serve.metrics_listen.map(|a| a.to_string()));
+        flag("max-in-flight-per-peer", Some(self.serve.max_in_flight_per_peer.to_string()));
+        flag("clients", self.access.clients.as_ref().map(|p| p.display().to_string()));
+        if self.tls.insecure {
+            args.push("--insecure".into());
+        }
+        if self.access.anonymous_clients {
+            args.push("--anonymous-clients".into());
+        }
+        args
+    }
+
     /// The address this hub names itself by to callers and in its store's
     /// lease: --advertise, else its listening address.
     pub fn advertised(&self, listener: &tokio::net::TcpListener, tls: bool) -> String {
@@ -252,5 +297,33 @@ impl HubConfig {
     /// Notices are retried from a tenth of a second up to the recovery interval.
     pub fn outbox_backoff(&self) -> gongji_common::outbox::Backoff {
         gongji_common::outbox::Backoff::up_to(self.recovery_interval())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configuration_survives_its_own_command_line() {
+        let mut config = HubConfig::new(
+            "127.0.0.1:6000".parse().unwrap(),
+            "/tmp/hub".into(),
+            vec![ProvinceEntry {
+                code: "13".parse().unwrap(),
+                name: "Hebei".into(),
+                address: "http://127.0.0.1:6001".into(),
+            }],
+        );
+        config.store.url = Some("postgres://gongji@127.0.0.1:5432/hub".into());
+        config.advertise = Some("http://10.0.0.1:6000".into());
+        config.province_tokens = vec!["13=secret".into()];
+        config.hub_token = Some("hub-secret".into());
+        config.tls.insecure = true;
+        config.access.anonymous_clients = true;
+        config.recovery_interval_ms = 200;
+        let args = std::iter::once("national-hub".to_owned()).chain(config.to_args());
+        let parsed = HubConfig::try_parse_from(args).expect("parses");
+        assert_eq!(format!("{parsed:?}"), format!("{config:?}"));
     }
 }

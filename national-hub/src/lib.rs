@@ -39,6 +39,17 @@ pub use gongji_common::server::RunError;
 /// The gRPC services the hub serves (besides health and reflection).
 pub const SERVICES: &[&str] = &["gongji.v1.NationalHub", "gongji.v1.HubRouter"];
 
+/// The `national-hub` program: binds `--listen` and runs until Ctrl-C or
+/// SIGTERM; or says why it could not (also `gongji serve-hub`).
+pub async fn serve(config: HubConfig) -> Result<(), String> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
+    run(config, listener, server::shutdown_signal())
+        .await
+        .map_err(|error| error.to_string())
+}
+
 /// Runs the hub on `listener` until `shutdown` completes. Metrics are
 /// served on `--metrics-listen` when it is given.
 pub async fn run(config: HubConfig, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {

@@ -11,15 +11,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     gongji_common::server::init_tracing();
-    let config = HubConfig::parse();
-    let listener = match tokio::net::TcpListener::bind(config.listen).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!("national-hub: cannot listen on {}: {error}", config.listen);
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match national_hub::run(config, listener, gongji_common::server::shutdown_signal()).await {
+    match national_hub::serve(HubConfig::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("national-hub: {error}");

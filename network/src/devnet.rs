@@ -5,11 +5,16 @@
 //! unless --insecure; only the devnet's own clients admitted
 //! (`devnet_access`). Its address file names the operator's token file.
 
-use std::path::PathBuf;
+use std::{net::SocketAddr, path::PathBuf};
 
-use gongji_operator::{args::DevnetArgs, error::CliError, manifest::Manifest, session::Session};
+use gongji_operator::{
+    args::{DevnetArgs, StoreEngine},
+    error::CliError,
+    manifest::Manifest,
+    session::Session,
+};
 
-use crate::{devnet_access::DevnetAccess, network::Network, spec::NetworkSpec};
+use crate::{devnet_access::DevnetAccess, network::Network, postgres::Cluster, spec::NetworkSpec};
 
 /// A running devnet.
 pub struct Devnet {
@@ -21,6 +26,8 @@ pub struct Devnet {
     pub access: DevnetAccess,
     /// The certificates' directory, when this start made them (a new CA).
     pub certs_made: Option<PathBuf>,
+    /// The PostgreSQL cluster of `--store postgres`.
+    pub postgres: Option<Cluster>,
 }
 
 impl Devnet {
@@ -45,9 +52,29 @@ impl Devnet {
         };
         let access = DevnetAccess::prepare(&args.data_dir)?;
         spec.clients = Some(access.clients_file.clone());
-        let network = Network::start(spec)
+        // On PostgreSQL: two hubs on one database, each a process of this
+        // program, the second standing by.
+        let (postgres, standby) = match args.store {
+            StoreEngine::Embedded => (None, None),
+            StoreEngine::Postgres => {
+                let cluster = crate::postgres::start_for(&mut spec, &args.data_dir.join("postgres"))
+                    .map_err(|e| CliError::Other(format!("cannot start PostgreSQL: {e}")))?;
+                spec.hub_program =
+                    Some(std::env::current_exe().map_err(|e| CliError::Other(format!("cannot find this program to run the hubs: {e}")))?);
+                let standby = standby_address(args)?;
+                let scheme = if spec.certs.is_some() { "https" } else { "http" };
+                spec.more_hubs = vec![format!("{scheme}://{standby}")];
+                (Some(cluster), Some(standby))
+            }
+        };
+        let mut network = Network::start(spec)
             .await
             .map_err(|e| CliError::Other(format!("cannot start the devnet: {e}")))?;
+        if let Some(standby) = standby {
+            network
+                .start_standby_hub(standby)
+                .map_err(|e| CliError::Other(format!("cannot start the standby hub: {e}")))?;
+        }
         let mut manifest = network.manifest();
         manifest.operator_token_file = access.operator_token_file.display().to_string();
         Ok(Devnet {
@@ -55,6 +82,7 @@ impl Devnet {
             manifest,
             access,
             certs_made,
+            postgres,
         })
     }
 
@@ -63,4 +91,17 @@ impl Devnet {
     pub fn operator_session(&self) -> Result<Session, CliError> {
         Session::for_network(self.manifest.clone(), self.access.operator()?)
     }
+}
+
+/// Where the devnet's standby hub listens: the port after the provinces'.
+fn standby_address(args: &DevnetArgs) -> Result<SocketAddr, CliError> {
+    if args.base_port == 0 {
+        let free = std::net::TcpListener::bind((args.host, 0))
+            .and_then(|listener| listener.local_addr())
+            .map_err(|e| CliError::Other(format!("finding a port for the standby hub: {e}")))?;
+        return Ok(free);
+    }
+    let port = u16::try_from(usize::from(args.base_port) + args.provinces.len() + 1)
+        .map_err(|_| CliError::Other(format!("base port {} leaves no room for the standby hub", args.base_port)))?;
+    Ok(SocketAddr::new(args.host, port))
 }

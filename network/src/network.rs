@@ -49,6 +49,10 @@ pub struct Network {
     hub_metrics: Option<SocketAddr>,
     node_metrics: BTreeMap<ProvinceCode, SocketAddr>,
     hub: Option<Running>,
+    /// The process id of the hub, when it runs as a process of its own.
+    hub_pid: Option<u32>,
+    /// Standby hubs on the hub's database, each a process: address, pid.
+    standbys: Vec<(SocketAddr, u32, Running)>,
     nodes: BTreeMap<ProvinceCode, Running>,
     failures: Failures,
     /// Where the hub reaches a province instead of its node's own address
@@ -108,6 +112,8 @@ impl Network {
             node_metrics,
             node_addrs: node_addrs.clone(),
             hub: None,
+            hub_pid: None,
+            standbys: Vec::new(),
             nodes: BTreeMap::new(),
             failures: mpsc::unbounded_channel(),
             hub_sees: BTreeMap::new(),
@@ -119,7 +125,7 @@ impl Network {
                     .collect::<Result<_, String>>()?,
             },
         };
-        network.hub = Some(network.spawn_hub(hub_listener, hub_metrics_listener));
+        network.hub = Some(network.spawn_hub(hub_listener, hub_metrics_listener)?);
         for (code, listener) in node_listeners {
             let running = network.spawn_node(code, listener, node_metrics_listeners.remove(&code));
             network.nodes.insert(code, running);
@@ -206,7 +212,10 @@ impl Network {
 
     pub fn manifest(&self) -> Manifest {
         Manifest {
-            hub: self.hub_url(),
+            hub: std::iter::once(self.hub_url())
+                .chain(self.standbys.iter().map(|(addr, _, _)| self.url_of(*addr)))
+                .collect::<Vec<_>>()
+                .join(","),
             provinces: self
                 .node_addrs
                 .keys()
@@ -267,12 +276,51 @@ impl Network {
         config
     }
 
-    fn spawn_hub(&self, listener: TcpListener, metrics: Option<TcpListener>) -> Running {
-        let config = self.hub_config();
+    fn spawn_hub(&mut self, listener: TcpListener, metrics: Option<TcpListener>) -> Result<Running, String> {
+        let mut config = self.hub_config();
+        if let Some(program) = self.spec.hub_program.clone() {
+            // The process binds the address itself.
+            config.serve.metrics_listen = metrics.as_ref().map(local_addr).transpose()?;
+            drop((listener, metrics));
+            let (running, pid) = spawn_process(&self.failures.0, &program, config.to_args(), "hub")?;
+            self.hub_pid = Some(pid);
+            return Ok(running);
+        }
         let hub = Server::Hub(Box::new(config));
-        spawn(&self.failures.0, |stop| async move {
+        Ok(spawn(&self.failures.0, |stop| async move {
             hub.run(listener, metrics, stop).await.map_err(|e| format!("hub: {e}"))
-        })
+        }))
+    }
+
+    /// Starts another hub on the hub's database, listening on `listen`, as
+    /// a process of `spec.hub_program`: it stands by while the hub is
+    /// active and takes over when it stops. Returns its process id.
+    pub fn start_standby_hub(&mut self, listen: SocketAddr) -> Result<u32, String> {
+        let program = self
+            .spec
+            .hub_program
+            .clone()
+            .ok_or_else(|| "a standby hub runs as a process: the network has no hub program".to_owned())?;
+        let mut config = self.hub_config();
+        config.listen = listen;
+        config.serve.metrics_listen = None;
+        let (running, pid) = spawn_process(&self.failures.0, &program, config.to_args(), "standby hub")?;
+        self.standbys.push((listen, pid, running));
+        Ok(pid)
+    }
+
+    /// The process ids of the hubs run as processes: the first hub's, then
+    /// each standby's.
+    pub fn hub_pids(&self) -> Vec<u32> {
+        self.hub_pid
+            .into_iter()
+            .chain(self.standbys.iter().map(|(_, pid, _)| *pid))
+            .collect()
+    }
+
+    fn url_of(&self, addr: SocketAddr) -> String {
+        let scheme = if self.spec.certs.is_some() { "https" } else { "http" };
+        format!("{scheme}://{addr}")
     }
 
     fn spawn_node(&self, code: ProvinceCode, listener: TcpListener, metrics: Option<TcpListener>) -> Running {
@@ -396,7 +444,7 @@ impl Network {
         }
         let listener = bind_again(self.hub_addr).await?;
         let metrics = Self::metrics_again(self.hub_metrics).await?;
-        self.hub = Some(self.spawn_hub(listener, metrics));
+        self.hub = Some(self.spawn_hub(listener, metrics)?);
         Ok(())
     }
 
@@ -413,6 +461,11 @@ impl Network {
                 first_error.get_or_insert(e);
             }
         }
+        for (_, _, standby) in std::mem::take(&mut self.standbys) {
+            if let Err(e) = standby.stop().await {
+                first_error.get_or_insert(e);
+            }
+        }
         first_error.map_or(Ok(()), Err)
     }
 
@@ -426,6 +479,45 @@ impl Network {
 }
 
 type Failures = (mpsc::UnboundedSender<String>, mpsc::UnboundedReceiver<String>);
+
+/// Runs `program serve-hub ARGS` (the `gongji` binary's hidden command) as
+/// a process of its own. Stopping it sends SIGTERM and waits; the process
+/// ending by itself (killed, say, to see a standby take over) is logged,
+/// not a failure of the network.
+fn spawn_process(
+    failures: &mpsc::UnboundedSender<String>,
+    program: &std::path::Path,
+    args: Vec<String>,
+    name: &'static str,
+) -> Result<(Running, u32), String> {
+    let mut child = tokio::process::Command::new(program)
+        .arg("serve-hub")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {} serve-hub: {e}", program.display()))?;
+    let pid = child.id().ok_or_else(|| format!("the {name} process ended at once"))?;
+    let running = spawn(failures, move |stop| async move {
+        tokio::select! {
+            status = child.wait() => {
+                tracing::warn!(pid, status = %status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()), "the {name} process ended");
+                Ok(())
+            }
+            () = stop => {
+                let _ = tokio::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+                match tokio::time::timeout(Duration::from_secs(20), child.wait()).await {
+                    Ok(_) => Ok(()),
+                    Err(_) => {
+                        let _ = child.start_kill();
+                        Err(format!("the {name} process (pid {pid}) did not stop in 20 s; killed"))
+                    }
+                }
+            }
+        }
+    });
+    Ok((running, pid))
+}
 
 fn spawn<F, Fut>(failures: &mpsc::UnboundedSender<String>, serve: F) -> Running
 where

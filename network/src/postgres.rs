@@ -287,15 +287,34 @@ impl Cluster {
     }
 }
 
-/// Starts a new cluster in `dir` on a free loopback port, with a database
-/// for the hub and for each province of `spec`, and has `spec`'s servers
-/// keep their books there. Stop it with [`Cluster::stop`] when done.
+/// Starts the cluster in `dir` (made there, on a free loopback port, the
+/// first time; started again on its port after that), with a database for
+/// the hub and for each province of `spec`, and has `spec`'s servers keep
+/// their books there. Stop it with [`Cluster::stop`] when done.
 pub fn start_for(spec: &mut crate::NetworkSpec, dir: &Path) -> Result<Cluster, String> {
-    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|listener| listener.local_addr())
-        .map_err(|e| format!("finding a free port for PostgreSQL: {e}"))?
-        .port();
-    let cluster = Cluster::init(dir, port, &[("shared_buffers", "256MB")])?;
+    let dir = std::path::absolute(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let port_file = dir.join("port");
+    let cluster = if dir.join("data").join("PG_VERSION").exists() {
+        let port = std::fs::read_to_string(&port_file)
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .ok_or_else(|| {
+                format!(
+                    "{} holds a PostgreSQL cluster but no port file {}",
+                    dir.display(),
+                    port_file.display()
+                )
+            })?;
+        Cluster::at(&dir, port)?
+    } else {
+        let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .and_then(|listener| listener.local_addr())
+            .map_err(|e| format!("finding a free port for PostgreSQL: {e}"))?
+            .port();
+        let cluster = Cluster::init(&dir, port, &[("shared_buffers", "256MB")])?;
+        std::fs::write(&port_file, format!("{port}\n")).map_err(|e| format!("writing {}: {e}", port_file.display()))?;
+        cluster
+    };
     cluster.start()?;
     cluster.create_database("hub")?;
     let mut provinces = std::collections::BTreeMap::new();

@@ -44,6 +44,10 @@ pub struct NetworkSpec {
     /// More hubs' addresses the nodes are given after this network's own
     /// (standby hubs on the hub's database, started by the caller).
     pub more_hubs: Vec<String>,
+    /// Run the hub as a process of this program (`PROGRAM serve-hub FLAGS`:
+    /// the `gongji` binary) instead of in this process, so that it can be
+    /// killed on its own; none: in this process.
+    pub hub_program: Option<PathBuf>,
 }
 
 /// A PostgreSQL database (its URL) for the hub and for each province's node.
@@ -84,6 +88,7 @@ impl NetworkSpec {
             clients: None,
             databases: None,
             more_hubs: Vec::new(),
+            hub_program: None,
         })
     }
 

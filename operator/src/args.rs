@@ -82,6 +82,15 @@ pub enum Command {
     /// same records and credits nothing twice. The servers log to stderr at
     /// `warn` unless RUST_LOG says otherwise.
     Devnet(DevnetArgs),
+    /// Run a national hub in this process, as the `national-hub` program
+    /// does (same flags): the devnet runs its hubs so when they share a
+    /// PostgreSQL database, so that one can be killed to see the other take
+    /// over.
+    #[command(hide = true, disable_help_flag = true)]
+    ServeHub {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Write a development certificate authority and the certificates of a
     /// network: the hub (hub.gongji), each province node (province-NN.gongji)
     /// and clients (client.gongji), as PEM files (ca.pem, hub.pem, hub.key,
@@ -331,6 +340,13 @@ pub struct DevnetArgs {
     /// TLS with the certificates in DATA_DIR/certs, made on first start.
     #[arg(long)]
     pub insecure: bool,
+    /// Where the servers keep their books: their embedded stores, or a
+    /// PostgreSQL cluster of the devnet's own (the machine's PostgreSQL, in
+    /// DATA_DIR/postgres, as `nobody` when run as root) with two hubs on one
+    /// database, each a process of its own: kill the active one and watch
+    /// the other take over with `gongji status`.
+    #[arg(long, value_enum, default_value_t = StoreEngine::Embedded)]
+    pub store: StoreEngine,
 }
 
 /// Where and for whom `gongji certs` writes certificates.

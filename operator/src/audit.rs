@@ -225,9 +225,10 @@ struct Servers {
 impl Servers {
     async fn connect(session: &Session, target: &Target) -> Result<Servers, CliError> {
         // A self-check or a month's lines of a large network take a while.
+        let active = session.active_hub(&target.hub).await?;
         let hub = session.hub_on(
             session
-                .connect(&target.hub, RECONCILE_TIMEOUT, Some(gongji_common::tls::HUB_NAME))
+                .connect(&active, RECONCILE_TIMEOUT, Some(gongji_common::tls::HUB_NAME))
                 .await?,
         );
         let mut nodes = BTreeMap::new();

@@ -72,8 +72,21 @@ async fn wait_for_server(
     }
 }
 
-/// Whether the server at `address` answers its health check as serving, or why not.
+/// Whether the server at `address` answers its health check as serving,
+/// or why not; of several addresses (hubs sharing a database, one active,
+/// the others standing by), whether one does.
 async fn serving(connection: &Connection, address: &str, server_name: &str) -> Result<(), String> {
+    let mut why = Vec::new();
+    for one in address.split(',').map(str::trim) {
+        match serving_one(connection, one, server_name).await {
+            Ok(()) => return Ok(()),
+            Err(e) => why.push(e),
+        }
+    }
+    Err(why.join("; "))
+}
+
+async fn serving_one(connection: &Connection, address: &str, server_name: &str) -> Result<(), String> {
     let channel = connection
         .connect(address, CALL_TIMEOUT, Some(server_name))
         .await

@@ -136,25 +136,31 @@ impl Session {
     }
 
     /// A client of the hub at `address` (see [`Session::hub`]); of several
-    /// (comma-separated: hubs on one database, one active), the active one:
-    /// the first whose health check says it serves.
+    /// (comma-separated: hubs on one database, one active), the active one.
     pub async fn hub_at(&self, address: &str) -> Result<HubClient, CliError> {
-        let addresses = gongji_common::hubs::addresses(address).map_err(CliError::Usage)?;
-        if let [only] = addresses.as_slice() {
-            let channel = self.connect(only, CALL_TIMEOUT, Some(gongji_common::tls::HUB_NAME)).await?;
-            return Ok(self.hub_on(channel));
+        let active = self.active_hub(address).await?;
+        let channel = self.connect(&active, CALL_TIMEOUT, Some(gongji_common::tls::HUB_NAME)).await?;
+        Ok(self.hub_on(channel))
+    }
+
+    /// The address of the active hub of `addresses` (one, or several
+    /// separated by commas): the first whose health check says it serves.
+    pub async fn active_hub(&self, addresses: &str) -> Result<String, CliError> {
+        let list = gongji_common::hubs::addresses(addresses).map_err(CliError::Usage)?;
+        if let [only] = list.as_slice() {
+            return Ok(only.clone());
         }
         let mut said = Vec::new();
-        for address in &addresses {
+        for address in &list {
             match self.connect(address, CALL_TIMEOUT, Some(gongji_common::tls::HUB_NAME)).await {
-                Ok(channel) => match crate::status::health(channel.clone()).await {
-                    Ok(()) => return Ok(self.hub_on(channel)),
+                Ok(channel) => match crate::status::health(channel).await {
+                    Ok(()) => return Ok(address.clone()),
                     Err(why) => said.push(format!("{address}: {why}")),
                 },
                 Err(error) => said.push(error.to_string()),
             }
         }
-        Err(CliError::Other(format!("no hub of {address} is active: {}", said.join("; "))))
+        Err(CliError::Other(format!("no hub of {addresses} is active: {}", said.join("; "))))
     }
 
     /// The address of the node `at` names: --node, else --province's node

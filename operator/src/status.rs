@@ -73,7 +73,7 @@ impl NetworkStatus {
         .right_aligned([5, 6]);
         let count = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
         table.row(vec![
-            "hub".into(),
+            self.hub.name.clone(),
             self.hub.address.clone(),
             self.hub.health.clone(),
             self.hub.version.clone(),
@@ -180,7 +180,11 @@ pub async fn probe(session: &Session, target: &Target) -> NetworkStatus {
     let standby_hubs = all
         .into_iter()
         .map(|(mut status, _, _)| {
-            status.name = "hub (standby)".into();
+            status.name = if status.health.starts_with("standing by") {
+                "hub (standby)".into()
+            } else {
+                "hub (not active)".into()
+            };
             status
         })
         .collect();

@@ -121,6 +121,10 @@ impl TestNetwork {
         self.session_as(None, None)
     }
 
+    pub fn network_mut(&mut self) -> &mut Network {
+        &mut self.network
+    }
+
     pub fn network(&self) -> &Network {
         &self.network
     }

@@ -16,6 +16,22 @@ fn approved(payment: &pb::Payment) -> bool {
     payment.status == pb::TransactionStatus::Approved as i32
 }
 
+/// Pays "after" at Henan's node until it is approved (the node follows the
+/// hub that took over; a call that met the old one is retried).
+async fn approved_after_failover(net: &TestNetwork) -> pb::Payment {
+    eventually("a payment approved through the hub that took over", || {
+        let mut henan = net.node("41");
+        async move {
+            let paid = match pay(&mut henan, pay_request("after", "parent-41", "H41010000001", "20.00")).await {
+                Ok(paid) => paid,
+                Err(_) => payment(&mut henan, "after").await.ok()?,
+            };
+            approved(&paid).then_some(paid)
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_standby_hub_names_the_active_one_and_takes_over_when_it_stops() {
     // The standby's address first, so that the nodes are given both.
@@ -83,17 +99,7 @@ async fn a_standby_hub_names_the_active_one_and_takes_over_when_it_stops() {
     // The active hub stops; the standby takes over, and the nodes follow it.
     net.stop_hub().await;
     let stopped = Instant::now();
-    let paid = eventually("a payment approved through the hub that took over", || {
-        let mut henan = net.node("41");
-        async move {
-            let paid = match pay(&mut henan, pay_request("after", "parent-41", "H41010000001", "20.00")).await {
-                Ok(paid) => paid,
-                Err(_) => payment(&mut henan, "after").await.ok()?,
-            };
-            approved(&paid).then_some(paid)
-        }
-    })
-    .await;
+    let paid = approved_after_failover(&net).await;
     println!(
         "failover gap (the active hub stopped → the first payment approved): {:?}",
         stopped.elapsed()
@@ -140,4 +146,43 @@ async fn a_standby_hub_names_the_active_one_and_takes_over_when_it_stops() {
         .expect("the standby stops")
         .expect("its task")
         .expect("it ran cleanly");
+}
+
+/// The hubs as processes of their own (the `gongji` binary's `serve-hub`,
+/// as the devnet runs them on PostgreSQL): the active one is SIGKILLed, and
+/// the standby takes over.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_standby_hub_process_takes_over_when_the_active_one_is_killed() {
+    let standby_addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let provinces = ["13", "32", "41"];
+    let mut net = TestNetwork::start_with(&provinces, |spec| {
+        spec.databases = Some(fresh_databases(&provinces.map(code)));
+        spec.hub_program = Some(gongji_tests::cluster::binary("gongji"));
+        spec.more_hubs = vec![format!("http://{standby_addr}")];
+    })
+    .await;
+    hebei_donor_henan_parent(&net).await;
+    let standby_pid = net.network_mut().start_standby_hub(standby_addr).unwrap();
+    let pids = net.network().hub_pids();
+    assert_eq!(pids.len(), 2);
+    assert_eq!(pids[1], standby_pid);
+
+    let paid = pay(&mut net.node("41"), pay_request("before", "parent-41", "H41010000001", "10.00"))
+        .await
+        .expect("paid through the active hub");
+    assert!(approved(&paid), "{paid:?}");
+
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pids[0].to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let stopped = Instant::now();
+    let paid = approved_after_failover(&net).await;
+    println!(
+        "failover gap (SIGKILL of the active hub → the first payment approved): {:?}",
+        stopped.elapsed()
+    );
+    assert_eq!(paid.donor_province, "13");
+    net.shutdown().await;
 }
