@@ -1,7 +1,8 @@
 //! Every server on a PostgreSQL primary with a synchronous standby, reached
 //! through a multi-host URL that finds the writable one: the primary dies
-//! under load, the standby is promoted, the servers are restarted on it,
-//! and every payment that was acknowledged is there and the audit passes.
+//! under load, the standby is promoted, the servers go on with it (and are
+//! restarted on it), and every payment that was acknowledged is there and
+//! the audit passes.
 //! (A cluster of its own, from the machine's PostgreSQL binaries.)
 
 use std::{
@@ -86,8 +87,9 @@ async fn an_acknowledged_payment_survives_the_loss_of_the_primary() {
     .unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(60), load).await;
 
-    // The servers stopped taking writes when their database went; restarted,
-    // they find the writable one.
+    // The servers waited out the lost connection and went on with the
+    // promoted standby (their lease still theirs); restarted, they read
+    // everything back from it.
     net.restart_all().await;
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(acknowledged.len() >= before_loss.len() && !before_loss.is_empty());

@@ -298,6 +298,26 @@ async fn a_writer_that_lost_its_lease_never_writes_again_and_a_standby_takes_ove
     );
 }
 
+#[tokio::test]
+async fn a_store_rides_out_the_loss_of_its_database_connections() {
+    let place = Place::postgres();
+    let Place::Database(url) = &place else { unreachable!("a database") };
+    let store = place.open();
+    commit(&store, |tx| tx.put(THINGS, b"a", &1)).await;
+    // Every session of the store ends, as when the database restarts.
+    administer(
+        url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    );
+    commit(&store, |tx| tx.put(THINGS, b"b", &2)).await;
+    assert!(store.failure().is_none(), "{:?}", store.failure());
+    assert_eq!(things(&store), vec![(b"a".to_vec(), 1), (b"b".to_vec(), 2)]);
+    assert_eq!(store.get(THINGSX, b"cold").unwrap(), None, "a read on a new connection");
+    // The lease is this store's again: another writer is still refused.
+    let second = place.open_with(StoreOptions::default()).err().expect("refused");
+    assert!(matches!(second, StoreError::LeaseHeld { .. }), "{second}");
+}
+
 /// Each test, once per engine.
 macro_rules! on_both_engines {
     ($($test:ident),* $(,)?) => {

@@ -87,6 +87,21 @@ WITH fence AS (
 )
 SELECT (SELECT count(*) FROM fence), (SELECT count(*) FROM upserted), (SELECT count(*) FROM deleted)";
 
+/// How long a store waits out a lost database connection before it fails.
+const RECONNECT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+/// The pause between attempts to reconnect.
+const RECONNECT_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Whether an error means the connection is gone (the database restarted
+/// or dropped it), as opposed to a statement's own failure.
+fn lost(e: &tokio_postgres::Error) -> bool {
+    match e.as_db_error() {
+        // Connection exceptions and operator intervention (a shutdown).
+        Some(db) => matches!(&db.code().code()[..2], "08" | "57"),
+        None => true,
+    }
+}
+
 fn db_error(what: &str, e: tokio_postgres::Error) -> StoreError {
     StoreError::Database(format!("{what}: {}", describe(&e)))
 }
@@ -186,14 +201,17 @@ pub(super) struct Database {
     /// Drives the connections; shut down (not waited for) on drop, which
     /// may happen on an async task.
     runtime: Option<tokio::runtime::Runtime>,
-    readers: Vec<Conn>,
+    /// Read connections, each replaced when found lost.
+    readers: Vec<Mutex<Arc<Conn>>>,
     next_reader: AtomicUsize,
-    writer: Mutex<Conn>,
-    write: Statement,
+    /// The writer's connection and its batch statement.
+    writer: Mutex<(Conn, Statement)>,
     /// The session that holds the lease: the lock is released when it
     /// ends, or when the store is dropped.
-    lease: Client,
+    lease: Mutex<Client>,
     epoch: i64,
+    /// The name this process holds the lease in.
+    holder: String,
     config: tokio_postgres::Config,
     cache: Mutex<Cache>,
     /// Where the store is, for messages (the URL without its password).
@@ -204,7 +222,8 @@ impl Drop for Database {
     fn drop(&mut self) {
         // Released at once, so that the store can be opened again now
         // (ending the session would release it too, a little later).
-        let _ = wait(self.lease.execute("SELECT pg_advisory_unlock_all()", &[]));
+        let lease = self.lease.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = wait(lease.execute("SELECT pg_advisory_unlock_all()", &[]));
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
@@ -334,12 +353,12 @@ impl Candidate {
         tracing::info!(store = %place, epoch, "opened the PostgreSQL store and took its lease");
         Ok(Ok(Database {
             runtime: Some(runtime),
-            readers,
+            readers: readers.into_iter().map(|conn| Mutex::new(Arc::new(conn))).collect(),
             next_reader: AtomicUsize::new(0),
-            writer: Mutex::new(writer),
-            write,
-            lease,
+            writer: Mutex::new((writer, write)),
+            lease: Mutex::new(lease),
             epoch,
+            holder: holder.to_owned(),
             config,
             cache: Mutex::new(Cache::default()),
             place,
@@ -364,9 +383,95 @@ impl Database {
         }
     }
 
-    fn reader(&self) -> &Conn {
+    fn reader(&self) -> (usize, Arc<Conn>) {
         let n = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        &self.readers[n]
+        let conn = self.readers[n].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        (n, Arc::clone(&conn))
+    }
+
+    /// Runs `work` on the store's runtime and waits for it here.
+    fn on_runtime<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| StoreError::Failed("the store is closing".into()))?;
+        wait(runtime.spawn(work)).unwrap_or_else(|e| Err(StoreError::Database(format!("a task of the store failed: {e}"))))
+    }
+
+    /// A new connection with the read statements prepared.
+    fn new_conn(&self) -> Result<Conn, StoreError> {
+        let (handle, config, place) = (self.runtime_handle()?, self.config.clone(), self.place.clone());
+        self.on_runtime(async move {
+            Conn::prepare(connect(&handle, &config, &place).await?)
+                .await
+                .map_err(|e| db_error("preparing a connection", e))
+        })
+    }
+
+    fn runtime_handle(&self) -> Result<tokio::runtime::Handle, StoreError> {
+        self.runtime
+            .as_ref()
+            .map(|runtime| runtime.handle().clone())
+            .ok_or_else(|| StoreError::Failed("the store is closing".into()))
+    }
+
+    /// Runs `query` on a read connection, replacing the connection and
+    /// trying once more if it was lost (the database restarted, say).
+    fn on_reader<T>(&self, query: impl Fn(&Conn) -> Result<T, tokio_postgres::Error>) -> Result<T, tokio_postgres::Error> {
+        let (n, conn) = self.reader();
+        match query(&conn) {
+            Err(e) if lost(&e) => match self.new_conn() {
+                Ok(fresh) => {
+                    let fresh = Arc::new(fresh);
+                    *self.readers[n].lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::clone(&fresh);
+                    query(&fresh)
+                }
+                Err(_) => Err(e),
+            },
+            answered => answered,
+        }
+    }
+
+    /// After the connection was lost: a new session takes the lease again,
+    /// if it is still this process's (the epoch unchanged: no one took over
+    /// meanwhile), and a new writer connection; else this process is deposed.
+    fn reconnect_writer(&self) -> Result<(Conn, Statement, Client), String> {
+        let (handle, config, place, epoch) = (
+            self.runtime_handle().map_err(|e| e.to_string())?,
+            self.config.clone(),
+            self.place.clone(),
+            self.epoch,
+        );
+        self.on_runtime(async move {
+            let session = connect(&handle, &config, &place).await?;
+            let taken: bool = session
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&LEASE_LOCK])
+                .await
+                .map_err(|e| db_error("taking the lease again", e))?
+                .get(0);
+            let recorded: Option<i64> = session
+                .query_opt("SELECT epoch FROM gongji_lease WHERE id = 1", &[])
+                .await
+                .map_err(|e| db_error("reading the lease", e))?
+                .map(|row| row.get(0));
+            if !taken || recorded != Some(epoch) {
+                return Err(StoreError::Failed(format!(
+                    "another process took the lease of {place} while the connection was lost (this one's epoch {epoch} is over): it writes the store now"
+                )));
+            }
+            let writer = Conn::prepare(connect(&handle, &config, &place).await?)
+                .await
+                .map_err(|e| db_error("preparing the writer", e))?;
+            let write = writer.client.prepare(WRITE).await.map_err(|e| db_error("preparing the writer", e))?;
+            Ok((writer, write, session))
+        })
+        .map_err(|e| match e {
+            StoreError::Failed(why) => why,
+            other => other.to_string(),
+        })
     }
 
     fn cache(&self) -> MutexGuard<'_, Cache> {
@@ -382,8 +487,9 @@ impl Database {
             }
             cache.evictions
         };
-        let conn = self.reader();
-        let row = wait(conn.client.query_opt(&conn.get, &[&key])).map_err(|e| db_error("reading a record", e))?;
+        let row = self
+            .on_reader(|conn| wait(conn.client.query_opt(&conn.get, &[&key])))
+            .map_err(|e| db_error("reading a record", e))?;
         let value: Option<Vec<u8>> = row.map(|row| row.get(0));
         self.cache().fill(key, value.clone(), evictions);
         Ok(value)
@@ -414,10 +520,32 @@ impl Database {
                 None => deletes.push(key),
             }
         }
-        let writer = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut writer = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let params: [&(dyn ToSql + Sync); 4] = [&self.epoch, &upsert_keys, &upsert_values, &deletes];
-        let row =
-            wait(writer.client.query_one(&self.write, &params)).map_err(|e| format!("writing to {}: {}", self.place, describe(&e)))?;
+        // A lost connection (the database restarting) is waited out: the
+        // batch is written again once the lease is this process's again (a
+        // batch holds each key's final value, so writing it twice is safe).
+        let started = std::time::Instant::now();
+        let row = loop {
+            let (conn, write) = &*writer;
+            match wait(conn.client.query_one(write, &params)) {
+                Ok(row) => break row,
+                Err(e) if lost(&e) && started.elapsed() < RECONNECT_PATIENCE => {
+                    tracing::warn!(store = %self.place, error = %describe(&e), "the database connection was lost; reconnecting");
+                    std::thread::sleep(RECONNECT_PAUSE);
+                    match self.reconnect_writer() {
+                        Ok((conn, write, session)) => {
+                            *writer = (conn, write);
+                            *self.lease.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = session;
+                            tracing::info!(store = %self.place, holder = %self.holder, "reconnected; the lease is still this process's");
+                        }
+                        Err(why) if why.contains("took the lease") => return Err(why),
+                        Err(why) => tracing::warn!(store = %self.place, error = %why, "reconnecting failed; trying again"),
+                    }
+                }
+                Err(e) => return Err(format!("writing to {}: {}", self.place, describe(&e))),
+            }
+        };
         let fenced: i64 = row.get(0);
         if fenced != 1 {
             return Err(format!(
@@ -458,7 +586,7 @@ impl Database {
 
     /// The size of the store's records in the database, in bytes.
     pub(super) fn size(&self) -> u64 {
-        let conn = self.reader();
+        let (_, conn) = self.reader();
         wait(conn.client.query_one("SELECT pg_total_relation_size('gongji_records')", &[]))
             .ok()
             .and_then(|row| u64::try_from(row.get::<_, i64>(0)).ok())
@@ -588,15 +716,6 @@ enum Source {
     Pinned(Pinned),
 }
 
-impl Source {
-    fn conn(&self) -> &Conn {
-        match self {
-            Source::Live(db) => db.reader(),
-            Source::Pinned(pinned) => &pinned.conn,
-        }
-    }
-}
-
 /// A scan, read page by page in key order.
 pub(super) struct Pages {
     source: Source,
@@ -621,10 +740,13 @@ impl Pages {
 
     fn fetch(&mut self) -> Result<(), StoreError> {
         let Some(from) = self.from.take() else { return Ok(()) };
-        let conn = self.source.conn();
-        let rows = match &self.end {
+        let page = |conn: &Conn| match &self.end {
             Some(end) => wait(conn.client.query(&conn.page_between, &[&from, end, &self.size])),
             None => wait(conn.client.query(&conn.page_from, &[&from, &self.size])),
+        };
+        let rows = match &self.source {
+            Source::Live(db) => db.on_reader(page),
+            Source::Pinned(pinned) => page(&pinned.conn),
         }
         .map_err(|e| db_error("scanning records", e))?;
         let full = rows.len() as i64 == self.size;
