@@ -38,6 +38,9 @@ pub struct ChaosConfig {
     pub provinces: Vec<String>,
     /// Concurrent workers issuing operations.
     pub workers: usize,
+    /// Every server on PostgreSQL (a cluster of the run's own), with a
+    /// standby hub; PostgreSQL itself is restarted now and then.
+    pub postgres: bool,
 }
 
 impl ChaosConfig {
@@ -47,6 +50,7 @@ impl ChaosConfig {
             duration,
             provinces: vec!["13".into(), "32".into(), "41".into()],
             workers: 6,
+            postgres: false,
         }
     }
 }
@@ -62,6 +66,8 @@ pub struct ChaosReport {
     pub faults: u64,
     /// Servers restarted with a slow or full disk (then killed).
     pub disk_faults: u64,
+    /// Restarts of PostgreSQL (on PostgreSQL runs).
+    pub database_restarts: u64,
     pub audit: AuditReport,
 }
 
@@ -73,6 +79,7 @@ struct Counters {
     kills: AtomicU64,
     faults: AtomicU64,
     disk_faults: AtomicU64,
+    database_restarts: AtomicU64,
 }
 
 fn region(province: &str) -> String {
@@ -87,7 +94,9 @@ fn node(endpoint: &Endpoint) -> ProvinceNodeClient<Channel> {
 /// Runs one chaos run in `data_dir`; panics if the audit finds a violation.
 pub async fn run(config: ChaosConfig, data_dir: &std::path::Path) -> ChaosReport {
     let provinces: Vec<&str> = config.provinces.iter().map(String::as_str).collect();
-    let cluster = Arc::new(tokio::sync::Mutex::new(Cluster::start(data_dir, &provinces).await));
+    let cluster = Arc::new(tokio::sync::Mutex::new(
+        Cluster::start_on(data_dir, &provinces, config.postgres).await,
+    ));
     let (urls, hub_url): (Vec<(String, Endpoint)>, Endpoint) = {
         let c = cluster.lock().await;
         (
@@ -162,6 +171,15 @@ pub async fn run(config: ChaosConfig, data_dir: &std::path::Path) -> ChaosReport
             let mut round = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 tokio::time::sleep(Duration::from_millis(200 + rng.below(500))).await;
+                // Now and then PostgreSQL itself crashes and restarts (every
+                // server waits it out, or is deposed and restarted below).
+                if rng.below(6) == 0 {
+                    let c = cluster.lock().await;
+                    if c.postgres.is_some() {
+                        c.restart_postgres().await;
+                        counters.database_restarts.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
                 let names = cluster.lock().await.names();
                 let victim = rng.pick(&names).clone();
                 // The first rounds bring each disk fault once; then by chance.
@@ -220,7 +238,8 @@ pub async fn run(config: ChaosConfig, data_dir: &std::path::Path) -> ChaosReport
     tokio::time::sleep(config.duration).await;
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
-        let _ = task.await;
+        task.await
+            .expect("a task of the chaos run (the workload, the faults or the killer) failed");
     }
 
     // Faults off, everyone up, let the network settle, then audit.
@@ -232,6 +251,7 @@ pub async fn run(config: ChaosConfig, data_dir: &std::path::Path) -> ChaosReport
         kills: counters.kills.load(Ordering::Relaxed),
         faults: counters.faults.load(Ordering::Relaxed),
         disk_faults: counters.disk_faults.load(Ordering::Relaxed),
+        database_restarts: counters.database_restarts.load(Ordering::Relaxed),
         audit,
     }
 }
@@ -251,7 +271,7 @@ pub async fn settle_and_audit(c: &mut Cluster) -> AuditReport {
     }
     c.wait_idle(Duration::from_secs(90)).await;
     let target = Target {
-        hub: c.hub_url(),
+        hub: c.hubs_url(),
         provinces: c
             .node_addrs
             .iter()

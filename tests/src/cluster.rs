@@ -100,6 +100,17 @@ impl Server {
         self.child = Some(child);
     }
 
+    /// Whether the process ended by itself.
+    fn exited(&mut self) -> bool {
+        match self.child.as_mut().map(|child| child.try_wait()) {
+            Some(Ok(Some(_))) => {
+                self.child = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -117,6 +128,11 @@ impl Drop for Server {
 /// The hub and province nodes as processes, with proxies between them.
 pub struct Cluster {
     pub hub_addr: SocketAddr,
+    /// A second hub on the first one's database (on PostgreSQL only):
+    /// standing by, or active once the first died.
+    pub standby_hub_addr: Option<SocketAddr>,
+    /// The PostgreSQL cluster the servers keep their books in, if any.
+    pub postgres: Option<gongji_network::postgres::Cluster>,
     pub node_addrs: BTreeMap<String, SocketAddr>,
     /// Proxies the hub uses to reach each node, and each node to reach the hub.
     pub proxies: Vec<FaultProxy>,
@@ -128,7 +144,25 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn start(data_dir: &Path, provinces: &[&str]) -> Cluster {
+        Cluster::start_on(data_dir, provinces, false).await
+    }
+
+    /// Starts the cluster; `on_postgres`: every server keeps its books in a
+    /// PostgreSQL cluster of its own (in DATA_DIR/postgres), and a second
+    /// hub stands by on the first one's database.
+    pub async fn start_on(data_dir: &Path, provinces: &[&str], on_postgres: bool) -> Cluster {
         let hub_addr = free_port();
+        let standby_hub_addr = on_postgres.then(free_port);
+        let postgres = on_postgres.then(|| {
+            let port = free_port().port();
+            let pg = gongji_network::postgres::Cluster::init(&data_dir.join("postgres"), port, &[]).expect("a PostgreSQL cluster");
+            pg.start().expect("PostgreSQL starts");
+            for name in std::iter::once("hub".to_owned()).chain(provinces.iter().map(|p| format!("province_{p}"))) {
+                pg.create_database(&name).expect("a database");
+            }
+            pg
+        });
+        let store_arg = |database: &str| postgres.as_ref().map(|pg| format!("--store={}", pg.url(database)));
         let node_addrs: BTreeMap<String, SocketAddr> = provinces.iter().map(|p| (p.to_string(), free_port())).collect();
         let mut proxies = Vec::new();
         let mut registry = Vec::new();
@@ -175,6 +209,26 @@ impl Cluster {
         hub_args.extend(tls_args("hub"));
         hub_args.extend(registry);
         hub_args.extend(tokens.iter().map(|(code, token)| format!("--province-token={code}={token}")));
+        hub_args.extend(store_arg("hub"));
+        if let Some(standby) = standby_hub_addr {
+            let mut args = hub_args.clone();
+            args[0] = format!("--listen={standby}");
+            args[1] = format!("--data-dir={}", data_dir.join("hub-b").display());
+            args.push(format!("--advertise=https://{standby}"));
+            servers.insert(
+                "hub-b".to_string(),
+                Server {
+                    name: "standby hub".into(),
+                    program: binary("national-hub"),
+                    args,
+                    log: data_dir.join("logs/hub-b.log"),
+                    env: Vec::new(),
+                    faulty: false,
+                    child: None,
+                },
+            );
+            hub_args.push(format!("--advertise=https://{hub_addr}"));
+        }
         servers.insert(
             "hub".to_string(),
             Server {
@@ -197,7 +251,10 @@ impl Cluster {
                         format!("--province={code}"),
                         format!("--listen={addr}"),
                         format!("--data-dir={}", data_dir.join(format!("province-{code}")).display()),
-                        format!("--hub=http://{}", hub_seen_by[code]),
+                        match standby_hub_addr {
+                            Some(standby) => format!("--hub=http://{},https://{standby}", hub_seen_by[code]),
+                            None => format!("--hub=http://{}", hub_seen_by[code]),
+                        },
                         "--call-timeout-ms=3000".into(),
                         "--recovery-interval-ms=200".into(),
                         format!("--link-token={}", tokens[code]),
@@ -206,6 +263,7 @@ impl Cluster {
                     ]
                     .into_iter()
                     .chain(tls_args(&format!("province-{code}")))
+                    .chain(store_arg(&format!("province_{code}")))
                     .collect(),
                     log: data_dir.join(format!("logs/province-{code}.log")),
                     env: Vec::new(),
@@ -216,6 +274,8 @@ impl Cluster {
         }
         let mut cluster = Cluster {
             hub_addr,
+            standby_hub_addr,
+            postgres,
             node_addrs,
             proxies,
             servers,
@@ -235,11 +295,32 @@ impl Cluster {
     }
 
     fn addr(&self, name: &str) -> SocketAddr {
-        if name == "hub" {
-            self.hub_addr
-        } else {
-            self.node_addrs[name]
+        match name {
+            "hub" => self.hub_addr,
+            "hub-b" => self.standby_hub_addr.expect("a standby hub"),
+            province => self.node_addrs[province],
         }
+    }
+
+    /// Restarts the PostgreSQL cluster as a crash would (immediate stop:
+    /// it recovers from its log), if the servers keep their books there.
+    pub async fn restart_postgres(&self) {
+        if let Some(pg) = self.postgres.clone() {
+            tokio::task::spawn_blocking(move || {
+                pg.stop(true).expect("PostgreSQL stops");
+                pg.start().expect("PostgreSQL starts again");
+            })
+            .await
+            .expect("the restart task");
+        }
+    }
+
+    /// The hubs' addresses, comma-separated (the active one among them).
+    pub fn hubs_url(&self) -> String {
+        std::iter::once(self.hub_url())
+            .chain(self.standby_hub_addr.map(|addr| format!("https://{addr}")))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// Kills a server with SIGKILL: no shutdown, no flush.
@@ -318,6 +399,14 @@ impl Cluster {
         let log = self.servers[name].log.clone();
         let waited = tokio::time::timeout(Duration::from_secs(30), async {
             loop {
+                // Like a supervisor, start it again when it exits at once
+                // (its database is restarting, say).
+                if let Some(server) = self.servers.get_mut(name) {
+                    if server.exited() {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        server.start();
+                    }
+                }
                 if let Ok(channel) = endpoint.connect().await {
                     let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
                     if health
@@ -367,7 +456,7 @@ impl Cluster {
 
     /// Waits until no server has work pending or notices unsent.
     pub async fn wait_idle(&self, patience: Duration) {
-        let hub = self.endpoint(&self.hub_url());
+        let hubs: Vec<Endpoint> = self.hubs_url().split(',').map(|url| self.endpoint(url)).collect();
         let nodes: Vec<(String, Endpoint)> = self
             .node_addrs
             .keys()
@@ -376,7 +465,14 @@ impl Cluster {
         let deadline = tokio::time::Instant::now() + patience;
         loop {
             let mut busy = Vec::new();
-            if let Some(check) = hub_check(&hub).await {
+            let mut active = None;
+            for hub in &hubs {
+                if let Some(check) = hub_check(hub).await {
+                    active = Some(check);
+                    break;
+                }
+            }
+            if let Some(check) = active {
                 if check.pending + check.outbox > 0 {
                     busy.push(format!("hub ({} pending, {} unsent)", check.pending, check.outbox));
                 }

@@ -11,16 +11,23 @@ use std::time::Duration;
 use gongji_tests::chaos::{run, ChaosConfig};
 
 async fn chaos(seed: u64) {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let report = run(ChaosConfig::new(seed, Duration::from_secs(12)), dir.path()).await;
+    chaos_with(ChaosConfig::new(seed, Duration::from_secs(12))).await
+}
+
+async fn chaos_with(config: ChaosConfig) {
+    let seed = config.seed;
+    // Outside /root: on PostgreSQL runs the cluster runs as nobody.
+    let dir = tempfile::tempdir_in("/tmp").expect("temporary directory");
+    let report = run(config, dir.path()).await;
     println!(
-        "seed {seed}: {} operations ({} approved, {} unanswered), {} kills, {} link faults, {} disk faults; audit: {} lines, {} journal entries",
+        "seed {seed}: {} operations ({} approved, {} unanswered), {} kills, {} link faults, {} disk faults, {} database restarts; audit: {} lines, {} journal entries",
         report.operations,
         report.approved,
         report.unanswered,
         report.kills,
         report.faults,
         report.disk_faults,
+        report.database_restarts,
         report.audit.lines,
         report.audit.journal_entries
     );
@@ -100,4 +107,13 @@ async fn chaos_seed_4() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_seed_5() {
     chaos(5).await;
+}
+
+/// Every server on PostgreSQL with a standby hub: the hubs, the nodes and
+/// PostgreSQL itself crash and restart; the audit must pass.
+#[tokio::test(flavor = "multi_thread")]
+async fn chaos_on_postgres_seed_1() {
+    let mut config = ChaosConfig::new(1, Duration::from_secs(15));
+    config.postgres = true;
+    chaos_with(config).await;
 }
