@@ -252,8 +252,32 @@ pub fn redacted(url: &str) -> String {
 
 /// A connection to a PostgreSQL store, its schema checked, whose lease
 /// this process does not hold (yet): a standby waits with one.
+/// The store's own runtime while it is a candidate: shut down without
+/// waiting when dropped (which may happen on an async task, where dropping a
+/// runtime the usual way would block and panic).
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl OwnRuntime {
+    fn get(&self) -> &tokio::runtime::Runtime {
+        self.0.as_ref().expect("the runtime is there until it is dropped or handed on")
+    }
+
+    /// Hands the runtime on (to the opened store).
+    fn hand_on(mut self) -> tokio::runtime::Runtime {
+        self.0.take().expect("the runtime is there until it is dropped or handed on")
+    }
+}
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 pub(super) struct Candidate {
-    runtime: tokio::runtime::Runtime,
+    runtime: OwnRuntime,
     config: tokio_postgres::Config,
     place: String,
     /// The session that takes (and then holds) the lease.
@@ -273,9 +297,10 @@ impl Candidate {
             .enable_all()
             .build()
             .map_err(|e| StoreError::Database(format!("starting the PostgreSQL client: {e}")))?;
+        let runtime = OwnRuntime(Some(runtime));
         let connecting = {
-            let (handle, config, place) = (runtime.handle().clone(), config.clone(), place.clone());
-            runtime.spawn(async move {
+            let (handle, config, place) = (runtime.get().handle().clone(), config.clone(), place.clone());
+            runtime.get().spawn(async move {
                 let session = connect(&handle, &config, &place).await?;
                 create_schema(&session).await?;
                 Ok::<_, StoreError>(session)
@@ -288,10 +313,7 @@ impl Candidate {
                 place,
                 session,
             }),
-            Err(e) => {
-                runtime.shutdown_background();
-                Err(e)
-            }
+            Err(e) => Err(e),
         }
     }
 
@@ -306,8 +328,8 @@ impl Candidate {
             session,
         } = self;
         let opening = {
-            let (handle, config, place, holder) = (runtime.handle().clone(), config.clone(), place.clone(), holder.to_owned());
-            runtime.spawn(async move {
+            let (handle, config, place, holder) = (runtime.get().handle().clone(), config.clone(), place.clone(), holder.to_owned());
+            runtime.get().spawn(async move {
                 let epoch = match take_lease(&session, &holder).await? {
                     Ok(epoch) => epoch,
                     Err(held_by) => return Ok(Err((session, held_by))),
@@ -345,14 +367,11 @@ impl Candidate {
                     held_by,
                 )))
             }
-            Err(e) => {
-                runtime.shutdown_background();
-                return Err(e);
-            }
+            Err(e) => return Err(e),
         };
         tracing::info!(store = %place, epoch, "opened the PostgreSQL store and took its lease");
         Ok(Ok(Database {
-            runtime: Some(runtime),
+            runtime: Some(runtime.hand_on()),
             readers: readers.into_iter().map(|conn| Mutex::new(Arc::new(conn))).collect(),
             next_reader: AtomicUsize::new(0),
             writer: Mutex::new((writer, write)),
@@ -367,9 +386,10 @@ impl Candidate {
 
     /// Who holds the lease, as this candidate last read it.
     pub(super) fn held(self, held_by: Option<String>) -> StoreError {
-        let place = self.place.clone();
-        self.runtime.shutdown_background();
-        StoreError::LeaseHeld { place, holder: held_by }
+        StoreError::LeaseHeld {
+            place: self.place.clone(),
+            holder: held_by,
+        }
     }
 }
 
@@ -624,6 +644,12 @@ async fn take_lease(session: &Client, holder: &str) -> Result<Result<i64, Option
             .map(|row| row.get(0));
         return Ok(Err(holder));
     }
+    // Should this process's machine die or be cut off, the database notices
+    // the silent session within seconds and frees the lease for a standby.
+    session
+        .batch_execute("SET tcp_keepalives_idle = 2; SET tcp_keepalives_interval = 1; SET tcp_keepalives_count = 2")
+        .await
+        .map_err(|e| db_error("setting the lease session's keepalives", e))?;
     Ok(Ok(session
         .query_one(
             "INSERT INTO gongji_lease (id, epoch, holder, since) VALUES (1, 1, $1, now()) \
