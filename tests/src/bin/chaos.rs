@@ -1,5 +1,5 @@
 //! Longer chaos runs by hand:
-//! `cargo run -p gongji-tests --bin chaos -- --seed 7 --duration 120 [--provinces 13,32,41] [--workers 6] [--keep DIR]`.
+//! `cargo run -p gongji-tests --bin chaos -- --seed 7 --duration 120 [--provinces 13,32,41] [--workers 6] [--store postgres] [--keep DIR]`.
 //! Prints what was done and the audit; exits 1 if the audit finds anything.
 //! Build the servers first: `cargo build --workspace --bins`.
 
@@ -8,7 +8,7 @@ use std::{process::ExitCode, time::Duration};
 use gongji_tests::chaos::{run, ChaosConfig};
 
 fn usage() -> ExitCode {
-    eprintln!("usage: chaos [--seed N] [--duration SECONDS] [--provinces 13,32,41] [--workers N] [--keep DIR]");
+    eprintln!("usage: chaos [--seed N] [--duration SECONDS] [--provinces 13,32,41] [--workers N] [--store embedded|postgres] [--keep DIR]");
     ExitCode::from(2)
 }
 
@@ -34,12 +34,18 @@ async fn main() -> ExitCode {
                 Ok(workers) => config.workers = workers,
                 Err(_) => return usage(),
             },
+            "--store" => match value.as_str() {
+                "embedded" => config.postgres = false,
+                "postgres" => config.postgres = true,
+                _ => return usage(),
+            },
             "--provinces" => config.provinces = value.split(',').map(|p| p.trim().to_owned()).collect(),
             "--keep" => keep = Some(std::path::PathBuf::from(value)),
             _ => return usage(),
         }
     }
-    let temporary = match tempfile::tempdir() {
+    // In /tmp: on PostgreSQL the cluster runs as nobody, who must reach it.
+    let temporary = match tempfile::tempdir_in("/tmp") {
         Ok(dir) => dir,
         Err(e) => {
             eprintln!("chaos: no temporary directory: {e}");
