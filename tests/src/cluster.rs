@@ -174,7 +174,11 @@ impl Cluster {
         let mut hub_seen_by = BTreeMap::new();
         for (code, addr) in &node_addrs {
             let to_node = FaultProxy::start(*addr).await;
-            registry.push(format!("--province={code}=Province {code}=http://{}", to_node.addr()));
+            registry.push(national_hub::ProvinceEntry {
+                code: crate::code(code),
+                name: format!("Province {code}"),
+                address: format!("http://{}", to_node.addr()),
+            });
             proxies.push(to_node);
             let to_hub = FaultProxy::start(hub_addr).await;
             hub_seen_by.insert(code.clone(), to_hub.addr());
@@ -196,39 +200,36 @@ impl Cluster {
             ]
         };
         let mut servers = BTreeMap::new();
-        let mut hub_args = vec![
-            format!("--listen={hub_addr}"),
-            format!("--data-dir={}", data_dir.join("hub").display()),
-            "--call-timeout-ms=1500".into(),
-            "--recovery-interval-ms=200".into(),
-            "--opening-prepaid=100000000.00".into(),
-            format!("--hub-token={hub_token}"),
-            // The chaos clients present no token.
-            "--anonymous-clients".into(),
-        ];
-        hub_args.extend(tls_args("hub"));
-        hub_args.extend(registry);
-        hub_args.extend(tokens.iter().map(|(code, token)| format!("--province-token={code}={token}")));
-        hub_args.extend(store_arg("hub"));
+        let mut hub = national_hub::HubConfig::new(hub_addr, data_dir.join("hub"), registry);
+        hub.call_timeout_ms = 1500;
+        hub.recovery_interval_ms = 200;
+        hub.opening_prepaid = "100000000.00".into();
+        hub.hub_token = Some(hub_token.clone());
+        // The chaos clients present no token.
+        hub.access.anonymous_clients = true;
+        hub.tls = gongji_common::tls::TlsFlags::in_dir(&certs, "hub");
+        hub.province_tokens = tokens.iter().map(|(code, token)| format!("{code}={token}")).collect();
+        hub.store.url = postgres.as_ref().map(|pg| pg.url("hub"));
         if let Some(standby) = standby_hub_addr {
-            let mut args = hub_args.clone();
-            args[0] = format!("--listen={standby}");
-            args[1] = format!("--data-dir={}", data_dir.join("hub-b").display());
-            args.push(format!("--advertise=https://{standby}"));
+            let mut other = hub.clone();
+            other.listen = standby;
+            other.data_dir = data_dir.join("hub-b");
+            other.advertise = Some(format!("https://{standby}"));
             servers.insert(
                 "hub-b".to_string(),
                 Server {
                     name: "standby hub".into(),
                     program: binary("national-hub"),
-                    args,
+                    args: other.to_args(),
                     log: data_dir.join("logs/hub-b.log"),
                     env: Vec::new(),
                     faulty: false,
                     child: None,
                 },
             );
-            hub_args.push(format!("--advertise=https://{hub_addr}"));
+            hub.advertise = Some(format!("https://{hub_addr}"));
         }
+        let hub_args = hub.to_args();
         servers.insert(
             "hub".to_string(),
             Server {
