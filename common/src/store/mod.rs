@@ -459,6 +459,16 @@ impl Store {
         self.reader().get(table, key.as_ref())
     }
 
+    /// Brings `key`'s record (or its absence) into memory before a
+    /// transaction reads it, so the transaction does not wait for the
+    /// database while it holds the writer lock. A hint: it changes nothing,
+    /// and does nothing on the embedded engine (its reads are local).
+    pub fn warm<K: AsRef<[u8]> + ?Sized, V>(&self, table: Table<K, V>, key: &K) {
+        if let Engine::Postgres(database) = &self.inner.engine {
+            let _ = database.get(&full_key(&self.inner, table.tree(), key.as_ref()));
+        }
+    }
+
     /// Iterates over the entries whose key starts with `prefix`, in key
     /// order, as on disk (see [`Store::snapshot`] for one consistent view).
     pub fn scan_prefix<K: ?Sized, V: DeserializeOwned>(

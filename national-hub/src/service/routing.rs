@@ -55,6 +55,7 @@ impl Hub {
         };
         check_crosses(field, body.payer(), body.payee())?;
         let key = body.key();
+        self.store.warm(TRANSACTIONS, &key);
         let decided = self
             .transact(|tx| {
                 let snapshot = RouteSnapshot {

@@ -49,6 +49,7 @@ impl Node {
         }
         // The beneficiary's relationships, each read again in the transaction.
         let candidates = self.indexed_relationships(RELS_BY_BENEFICIARY, &command.beneficiary_id)?;
+        self.store.warm(PAYMENTS, &command.payment_id);
         let paid = self
             .decide(|tx, now| {
                 let id = &command.payment_id;
@@ -131,6 +132,7 @@ impl Node {
             )
             .into());
         }
+        self.store.warm(DEBITS, &payment.payment_id);
         let debit = self
             .decide(|tx, now| {
                 let state = DebitState {
