@@ -500,6 +500,17 @@ impl Cluster {
     }
 }
 
+impl Drop for Cluster {
+    /// The servers are killed with their handles; PostgreSQL is stopped as a
+    /// crash would stop it (its directory goes with the test's).
+    fn drop(&mut self) {
+        self.servers.clear();
+        if let Some(pg) = self.postgres.take() {
+            let _ = pg.stop(true);
+        }
+    }
+}
+
 async fn hub_check(endpoint: &Endpoint) -> Option<gongji_proto::v1::SelfCheckReport> {
     let channel = endpoint.connect().await.ok()?;
     let mut hub = gongji_proto::v1::national_hub_client::NationalHubClient::new(channel);

@@ -14,6 +14,17 @@ use std::{
 use gongji_network::{postgres::Cluster, Databases};
 use gongji_tests::{code, eventually, hebei_donor_henan_parent, pay, pay_request, payment, v1 as pb, TestNetwork};
 
+/// Clusters stopped (as a crash would) when the test ends, however it ends.
+struct Stopping(Vec<Cluster>);
+
+impl Drop for Stopping {
+    fn drop(&mut self) {
+        for cluster in &self.0 {
+            let _ = cluster.stop(true);
+        }
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap().local_addr().unwrap().port()
 }
@@ -35,6 +46,8 @@ async fn an_acknowledged_payment_survives_the_loss_of_the_primary() {
     primary.start().unwrap();
     let standby = Cluster::standby_of(&primary, &dir.path().join("standby"), standby_port).unwrap();
     standby.start().unwrap();
+    // Both stopped however the test ends.
+    let _stop = Stopping(vec![primary.clone(), standby.clone()]);
 
     let provinces = ["13", "32", "41"];
     let mut names = vec!["hub".to_owned()];
@@ -118,5 +131,4 @@ async fn an_acknowledged_payment_survives_the_loss_of_the_primary() {
     .await;
     assert!(report.passed());
     net.shutdown().await;
-    tokio::task::spawn_blocking(move || standby.stop(false)).await.unwrap().unwrap();
 }
