@@ -87,6 +87,9 @@ pub struct HubConfig {
 
     #[command(flatten)]
     pub access: gongji_common::access::ClientFlags,
+
+    #[command(flatten)]
+    pub clock: gongji_common::clock::ClockFlags,
 }
 
 /// One province of the registry.
@@ -138,6 +141,7 @@ impl HubConfig {
             tls: gongji_common::tls::TlsFlags::default(),
             serve: gongji_common::server::ServeFlags::default(),
             access: gongji_common::access::ClientFlags::default(),
+            clock: gongji_common::clock::ClockFlags::default(),
         }
     }
 

@@ -6,7 +6,7 @@
 
 use std::{collections::BTreeMap, future::Future, net::SocketAddr, path::PathBuf, pin::Pin, time::Duration};
 
-use gongji_common::{store::StoreFlags, tls::TlsFlags, ProvinceCode};
+use gongji_common::{clock::Clock, store::StoreFlags, tls::TlsFlags, ProvinceCode};
 use gongji_operator::{
     certs::province_file,
     connection::Connection,
@@ -56,6 +56,8 @@ pub struct Network {
     hub_sees: BTreeMap<ProvinceCode, SocketAddr>,
     /// The links' secrets, made fresh for this network.
     tokens: Tokens,
+    /// The one clock every server of the network reads (tests move it).
+    clock: Clock,
 }
 
 /// The secrets of a network's links: the hub's and each province's.
@@ -111,6 +113,7 @@ impl Network {
             nodes: BTreeMap::new(),
             failures: mpsc::unbounded_channel(),
             hub_sees: BTreeMap::new(),
+            clock: Clock::default(),
             tokens: Tokens {
                 hub: gongji_common::auth::random_token()?,
                 provinces: node_addrs
@@ -232,6 +235,12 @@ impl Network {
         }
     }
 
+    /// The clock every server of the network reads: a test moves it
+    /// forward (past 06:00, into the quiet hours) with [`Clock::advance`].
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     fn spawn_hub(&self, listener: TcpListener, metrics: Option<TcpListener>) -> Running {
         let registry = self
             .node_addrs
@@ -262,6 +271,7 @@ impl Network {
         }
         config.access = self.client_flags();
         config.store = self.hub_store();
+        config.clock.shared = Some(self.clock.clone());
         let hub = Server::Hub(Box::new(config));
         spawn(&self.failures.0, |stop| async move {
             hub.run(listener, metrics, stop).await.map_err(|e| format!("hub: {e}"))
@@ -282,6 +292,7 @@ impl Network {
         }
         config.access = self.client_flags();
         config.store = self.node_store(code);
+        config.clock.shared = Some(self.clock.clone());
         let node = Server::Node(Box::new(config));
         spawn(&self.failures.0, move |stop| async move {
             node.run(listener, metrics, stop).await.map_err(|e| format!("province {code}: {e}"))

@@ -60,6 +60,9 @@ pub struct NodeConfig {
 
     #[command(flatten)]
     pub access: gongji_common::access::ClientFlags,
+
+    #[command(flatten)]
+    pub clock: gongji_common::clock::ClockFlags,
 }
 
 impl NodeConfig {
@@ -79,6 +82,7 @@ impl NodeConfig {
             hub_token: None,
             tls: gongji_common::tls::TlsFlags::default(),
             access: gongji_common::access::ClientFlags::default(),
+            clock: gongji_common::clock::ClockFlags::default(),
         }
     }
 

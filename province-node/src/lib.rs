@@ -69,7 +69,14 @@ pub async fn run_with_metrics(
     let towards_hub = links.tls.as_ref().map(|tls| tls.client_config(Some(gongji_common::tls::HUB_NAME)));
     let hub = hub_client::HubClient::new(&config.hub, config.deadlines(), links.credential, towards_hub).map_err(RunError::Config)?;
     let outbox = Outbox::new(store.clone(), store::OUTBOX, config.outbox_backoff());
-    let node = Arc::new(service::Node::new(config.province, store, hub, outbox, config.give_up_after()));
+    let node = Arc::new(service::Node::new(
+        config.province,
+        store,
+        hub,
+        outbox,
+        config.give_up_after(),
+        config.clock.clock(),
+    ));
     let metrics = Metrics::new("node");
     metrics.set_collector(Box::new({
         let node = node.clone();

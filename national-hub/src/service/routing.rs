@@ -7,7 +7,7 @@ use gongji_common::{
     Id, Period,
 };
 
-use super::{now, refuse, Hub};
+use super::{refuse, Hub};
 use crate::{
     domain::{
         check_crosses,
@@ -63,7 +63,7 @@ impl Hub {
                     registered: self.provinces.codes(),
                     payer_funds: Self::funds(tx, body.payer())?,
                 };
-                let decided = match routing::decide(&snapshot, &body, now()) {
+                let decided = match routing::decide(&snapshot, &body, self.now()) {
                     Ok(decided) => decided,
                     Err(refusal) => return Err(refuse(refusal)),
                 };
@@ -116,7 +116,7 @@ impl Hub {
                 let Some(record) = tx.get(TRANSACTIONS, &key)? else {
                     return Err(HubError::not_found(kind.as_str(), id));
                 };
-                let now = now();
+                let now = self.now();
                 match routing::decide_answer(&record, Self::reserved(tx, record.body.payer())?, &answer, now) {
                     AnswerDecision::Unchanged => Ok(record),
                     AnswerDecision::Decided { mut record, book, release } => {

@@ -18,10 +18,10 @@ mod transfers;
 
 use gongji_common::{
     books::{self, JournalEntry, Ledger, Post},
+    clock::Clock,
     contract::{Notice, NoticeBody, Payee},
     outbox::Outbox,
     pending::PendingKind,
-    period::now_millis,
     store::{key, Committed, Store, StoreError, Tx},
     Id, ProvinceCode,
 };
@@ -49,6 +49,8 @@ pub struct Node {
     outbox: Outbox,
     /// How long a payment may stay pending before it is reversed.
     give_up_after: Option<std::time::Duration>,
+    /// The clock every decision of the node reads.
+    clock: Clock,
 }
 
 /// Counts for `GetNodeInfo`.
@@ -64,14 +66,27 @@ pub struct NodeStats {
 }
 
 impl Node {
-    pub fn new(province: ProvinceCode, store: Store, hub: HubClient, outbox: Outbox, give_up_after: Option<std::time::Duration>) -> Node {
+    pub fn new(
+        province: ProvinceCode,
+        store: Store,
+        hub: HubClient,
+        outbox: Outbox,
+        give_up_after: Option<std::time::Duration>,
+        clock: Clock,
+    ) -> Node {
         Node {
             province,
             store,
             hub,
             outbox,
             give_up_after,
+            clock,
         }
+    }
+
+    /// The time a decision is given: the only clock the flows read.
+    pub fn now(&self) -> i64 {
+        self.clock.now_millis()
     }
 
     pub fn province(&self) -> ProvinceCode {
@@ -100,7 +115,7 @@ impl Node {
     /// [`Node::decide`] without waiting for the disk: the caller waits once
     /// for many steps before it answers (an import).
     fn decide_unconfirmed<O>(&self, step: impl FnOnce(&Tx, i64) -> NodeResult<Decision<O>>) -> Committed<'_, O, NodeError> {
-        let now = now_millis();
+        let now = self.now();
         self.store.transact(|tx| {
             let decision = step(tx, now)?;
             self.apply(tx, decision.changes, now)?;
@@ -256,7 +271,7 @@ impl Node {
             return Ok(None);
         };
         let payment = self.acquired(id)?;
-        let waited = gongji_common::period::now_millis() - payment.created_at;
+        let waited = self.now() - payment.created_at;
         Ok((waited > limit.as_millis() as i64).then_some(payment.command.payee))
     }
 
