@@ -55,10 +55,19 @@ pub enum TxKind {
     Reversal,
     /// The releasing province owes the receiving one.
     AccountTransfer,
+    /// An accepted wallet transfer (医保钱包): the sender's province owes the
+    /// recipient's, from the moment of acceptance.
+    WalletTransfer,
 }
 
 impl TxKind {
-    pub const ALL: [TxKind; 4] = [TxKind::Payment, TxKind::Refund, TxKind::Reversal, TxKind::AccountTransfer];
+    pub const ALL: [TxKind; 5] = [
+        TxKind::Payment,
+        TxKind::Refund,
+        TxKind::Reversal,
+        TxKind::AccountTransfer,
+        TxKind::WalletTransfer,
+    ];
 
     /// Its word in keys, statements and logs; kinds sort by it.
     pub fn as_str(self) -> &'static str {
@@ -67,6 +76,7 @@ impl TxKind {
             TxKind::Refund => "refund",
             TxKind::Reversal => "reversal",
             TxKind::AccountTransfer => "transfer",
+            TxKind::WalletTransfer => "wallet",
         }
     }
 
@@ -81,6 +91,7 @@ impl TxKind {
             TxKind::Refund => pb::TransactionKind::Refund,
             TxKind::Reversal => pb::TransactionKind::Reversal,
             TxKind::AccountTransfer => pb::TransactionKind::AccountTransfer,
+            TxKind::WalletTransfer => pb::TransactionKind::WalletTransfer,
         }
     }
 
@@ -92,6 +103,7 @@ impl TxKind {
             Ok(pb::TransactionKind::Refund) => Ok(Some(TxKind::Refund)),
             Ok(pb::TransactionKind::Reversal) => Ok(Some(TxKind::Reversal)),
             Ok(pb::TransactionKind::AccountTransfer) => Ok(Some(TxKind::AccountTransfer)),
+            Ok(pb::TransactionKind::WalletTransfer) => Ok(Some(TxKind::WalletTransfer)),
             Err(_) => Err(FieldError::new("kind", format!("{value} is not a known value"))),
         }
     }

@@ -23,6 +23,8 @@ impl Hub {
             PendingKind::Transfer => self.forward(TxKind::AccountTransfer, id).await.map(drop),
             PendingKind::Reversal => self.forward_reversal(id).await.map(drop),
             PendingKind::Cascade => Ok(()),
+            // The hub marks no wallet transfer pending: the nodes drive them.
+            PendingKind::Wallet => Ok(()),
         }
     }
 }

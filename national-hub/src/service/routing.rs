@@ -40,6 +40,7 @@ pub(super) fn pending_kind(kind: TxKind) -> PendingKind {
         TxKind::Refund => PendingKind::Refund,
         TxKind::Reversal => PendingKind::Reversal,
         TxKind::AccountTransfer => PendingKind::Transfer,
+        TxKind::WalletTransfer => PendingKind::Wallet,
     }
 }
 
@@ -52,6 +53,7 @@ impl Hub {
             TxKind::Refund => "payment.donor_province",
             TxKind::AccountTransfer => "to_province",
             TxKind::Reversal => return Err(HubError::Internal("reversals are routed by route_reversal".into())),
+            TxKind::WalletTransfer => return Err(HubError::Internal("wallet transfers are not routed as transactions".into())),
         };
         check_crosses(field, body.payer(), body.payee())?;
         let key = body.key();

@@ -21,6 +21,7 @@ mod refusal;
 mod relationship;
 mod reversal;
 mod transfer;
+mod wallet;
 
 pub use answer::{Answered, HubAnswer};
 pub use change::{Book, Change, CrossLine, Decision, Move};
@@ -57,4 +58,8 @@ pub use reversal::{
 pub use transfer::{
     decide_hold, decide_transfer, decide_transfer_answer, decide_transfer_in, onward_reference, rest_reference, TransferAnswerState,
     TransferCommand, TransferIn, TransferInState, TransferOut,
+};
+pub use wallet::{
+    cst_day, decide_open_wallet, decide_send, decide_settle, decide_wallet_credit, wallet_reference, RecipientState, SendCommand,
+    SendState, Settle, Wallet, WalletCredit, WalletLimits, WalletStatus, WalletTransfer,
 };

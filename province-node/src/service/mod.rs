@@ -15,6 +15,7 @@ mod refunds;
 mod relationships;
 mod reversals;
 mod transfers;
+mod wallets;
 
 use gongji_common::{
     books::{self, JournalEntry, Ledger, Post},
@@ -32,7 +33,8 @@ use crate::{
     hub_client::HubClient,
     store::{
         self, APPLIED_NOTICES, CONTRIBUTIONS, CROSS_LINES, DEBITS, LIVE_PAIRS, OUTBOX, PAYMENTS, PENDING, PERSONS, QUOTA_CHANGES, REFUNDS,
-        RELATIONSHIPS, RELS_BY_BENEFICIARY, RELS_BY_DONOR, REL_EVENTS, REVERSED_IDS, TRANSFERS_IN, TRANSFERS_OUT,
+        RELATIONSHIPS, RELS_BY_BENEFICIARY, RELS_BY_DONOR, REL_EVENTS, REVERSED_IDS, TRANSFERS_IN, TRANSFERS_OUT, WALLETS, WALLET_CREDITS,
+        WALLET_DUE, WALLET_FROM, WALLET_SENT, WALLET_TO, WALLET_TRANSFERS, WALLET_UNACCEPTED,
     },
 };
 
@@ -40,6 +42,7 @@ pub use payments::PaymentView;
 pub use persons::Account;
 pub use relationships::PersonRelationships;
 pub use transfers::TransferView;
+pub use wallets::WalletView;
 
 /// One province node's state and its link to the hub.
 pub struct Node {
@@ -51,6 +54,8 @@ pub struct Node {
     give_up_after: Option<std::time::Duration>,
     /// The clock every decision of the node reads.
     clock: Clock,
+    /// The wallet's limits (published defaults, or the flags').
+    wallet_limits: crate::domain::WalletLimits,
 }
 
 /// Counts for `GetNodeInfo`.
@@ -81,7 +86,14 @@ impl Node {
             outbox,
             give_up_after,
             clock,
+            wallet_limits: crate::domain::WalletLimits::PUBLISHED,
         }
+    }
+
+    /// The node with these wallet limits instead of the published ones.
+    pub fn with_wallet_limits(mut self, limits: crate::domain::WalletLimits) -> Node {
+        self.wallet_limits = limits;
+        self
     }
 
     /// The time a decision is given: the only clock the flows read.
@@ -176,6 +188,31 @@ impl Node {
                 Change::Done(kind, id) => tx.remove(PENDING, &kind.key(&id))?,
                 Change::Notice(to, body) => self.send_notice(tx, to, body)?,
                 Change::NoticeApplied(id) => tx.put(APPLIED_NOTICES, &id, &())?,
+                Change::Wallet(wallet) => tx.put(WALLETS, &wallet.person_id, &wallet)?,
+                Change::WalletTransfer(t) => {
+                    if t.command.recipient_province == self.province {
+                        tx.put(WALLET_TO, &wallets::listed(&t.command.recipient_id, t.id()), &())?;
+                    }
+                    tx.put(WALLET_FROM, &wallets::listed(&t.command.sender_id, t.id()), &())?;
+                    tx.put(WALLET_TRANSFERS, t.id(), &t)?
+                }
+                Change::WalletCredit(credit) => {
+                    tx.put(WALLET_TO, &wallets::listed(&credit.recipient_id, &credit.transfer_id), &())?;
+                    tx.put(WALLET_CREDITS, &credit.transfer_id, &credit)?
+                }
+                Change::WalletSent { sender, day, count } => tx.put(WALLET_SENT, &store::wallet_sent_key(&sender, day), &count)?,
+                Change::WalletUnaccepted {
+                    sender,
+                    recipient,
+                    transfer,
+                } => match transfer {
+                    Some(id) => tx.put(WALLET_UNACCEPTED, &store::pair_key(&sender, &recipient), &id)?,
+                    None => tx.remove(WALLET_UNACCEPTED, &store::pair_key(&sender, &recipient))?,
+                },
+                Change::WalletDue { at, transfer, due } => match due {
+                    true => tx.put(WALLET_DUE, &store::wallet_due_key(at, &transfer), &())?,
+                    false => tx.remove(WALLET_DUE, &store::wallet_due_key(at, &transfer))?,
+                },
             }
         }
         Ok(())
@@ -261,6 +298,7 @@ impl Node {
             PendingKind::Reversal => self.resolve_reversal(id).await.map(drop),
             PendingKind::Transfer => self.resolve_transfer(id).await.map(drop),
             PendingKind::Cascade => self.cascade(id).await,
+            PendingKind::Wallet => self.resolve_wallet(id).await,
         }
     }
 
@@ -306,5 +344,7 @@ fn account(book: &Book) -> books::Account {
         Book::Payee(payee) => store::payee(payee),
         Book::Transit(transfer) => store::transit(transfer),
         Book::Province(province, period) => store::province(*province, *period),
+        Book::Wallet(person) => store::wallet(person),
+        Book::WalletTransit(transfer) => store::wallet_transit(transfer),
     }
 }

@@ -1,0 +1,172 @@
+//! The medical-insurance wallet (医保钱包): opening a wallet, sending to a
+//! close relative's wallet, settling a transfer exactly once (accepted,
+//! declined, cancelled or returned), the return pass, and what a wallet
+//! shows. The rules are the `decide_*` functions of [`crate::domain`]'s
+//! wallet module; docs/WALLET.md says why they are so.
+
+use gongji_common::{
+    books::{Ledger, Post},
+    store::{key, key_prefix, last_key_part, Tx},
+    Id, Money, Period,
+};
+
+use super::Node;
+use crate::{
+    domain::{
+        cst_day, decide_open_wallet, decide_send, decide_settle, RecipientState, SendCommand, SendState, Settle, Wallet, WalletCredit,
+        WalletTransfer,
+    },
+    error::{NodeError, NodeResult},
+    store::{self, PERSONS, WALLETS, WALLET_CREDITS, WALLET_DUE, WALLET_FROM, WALLET_SENT, WALLET_TO, WALLET_TRANSFERS, WALLET_UNACCEPTED},
+};
+
+/// A wallet with its balance and transfers, for `ShowWallet`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalletView {
+    pub person_id: Id,
+    pub wallet: Option<Wallet>,
+    pub balance: Money,
+    /// Transfers the person sent, in id order.
+    pub sent: Vec<WalletTransfer>,
+    /// Transfers to the person decided here (from this province).
+    pub received: Vec<WalletTransfer>,
+    /// Accepted transfers from other provinces credited here.
+    pub credited: Vec<WalletCredit>,
+}
+
+impl Node {
+    /// Opens a person's wallet (once; opening again answers the same wallet).
+    pub async fn open_wallet(&self, person_id: &Id) -> NodeResult<Wallet> {
+        self.decide(|tx, now| {
+            let person = tx.get(PERSONS, person_id)?;
+            Ok(decide_open_wallet(tx.get(WALLETS, person_id)?, person.as_ref(), person_id, now)?)
+        })
+        .await
+    }
+
+    /// Sends a wallet transfer from the sender's available balance.
+    /// Idempotent by transfer id.
+    pub async fn send_to_wallet(&self, command: SendCommand) -> NodeResult<WalletTransfer> {
+        if command.recipient_province != self.province {
+            return Err(NodeError::Refused(crate::domain::Refusal::FailedPrecondition(format!(
+                "person {} is insured in province {}: wallet transfers across provinces are not served by this node yet",
+                command.recipient_id, command.recipient_province
+            ))));
+        }
+        let limits = self.wallet_limits;
+        self.decide(|tx, now| {
+            let state = SendState {
+                recorded: tx.get(WALLET_TRANSFERS, &command.transfer_id)?,
+                sender: tx.get(PERSONS, &command.sender_id)?,
+                available: tx.balance(&store::available(&command.sender_id))?,
+                sent_today: tx
+                    .get(WALLET_SENT, &store::wallet_sent_key(&command.sender_id, cst_day(now)))?
+                    .unwrap_or(0),
+                unaccepted: tx.get(WALLET_UNACCEPTED, &store::pair_key(&command.sender_id, &command.recipient_id))?,
+                recipient: Self::recipient_state(tx, &command.recipient_id)?,
+            };
+            Ok(decide_send(state, &command, &limits, now)?)
+        })
+        .await
+    }
+
+    /// Accepts, declines, cancels or returns a transfer sent from here: the
+    /// one record that decides it, settled exactly once.
+    pub async fn settle_wallet(&self, transfer_id: &Id, settle: Settle) -> NodeResult<WalletTransfer> {
+        self.decide(|tx, now| {
+            let recorded = tx.get(WALLET_TRANSFERS, transfer_id)?;
+            let recipient = match &recorded {
+                Some(t) if t.command.recipient_province == self.province => Self::recipient_state(tx, &t.command.recipient_id)?,
+                _ => RecipientState::Unknown,
+            };
+            Ok(decide_settle(
+                recorded,
+                transfer_id,
+                &settle,
+                recipient,
+                Period::of_unix_millis(now),
+                self.province,
+                now,
+            )?)
+        })
+        .await
+    }
+
+    /// The return pass: every unaccepted transfer whose return time has
+    /// passed goes back to its sender, each in its own durable step. Safe to
+    /// repeat (a returned transfer is not listed any more, and the decision
+    /// checks the time and status again). Answers how many it returned.
+    pub async fn return_due_wallet_transfers(&self) -> NodeResult<usize> {
+        let now = self.now();
+        let mut due = Vec::new();
+        for key in self.store.scan_keys(WALLET_DUE, &[]) {
+            let key = key?;
+            match store::wallet_due_at(&key) {
+                Some(at) if at <= now => due.push(Id::parse("wallet transfer", &String::from_utf8_lossy(last_key_part(&key)))?),
+                _ => break,
+            }
+        }
+        let mut returned = 0;
+        for id in due {
+            match self.settle_wallet(&id, Settle::Return).await {
+                Ok(_) => returned += 1,
+                Err(NodeError::Refused(refusal)) => tracing::warn!(transfer = %id, %refusal, "wallet return pass: not returned"),
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(returned)
+    }
+
+    /// A person's wallet, its balance and transfers.
+    pub fn wallet(&self, person_id: &Id) -> NodeResult<WalletView> {
+        if self.store.get(PERSONS, person_id)?.is_none() {
+            return Err(NodeError::not_found("person", person_id));
+        }
+        let mut view = WalletView {
+            person_id: person_id.clone(),
+            wallet: self.store.get(WALLETS, person_id)?,
+            balance: self.store.balance(&store::wallet(person_id))?,
+            sent: Vec::new(),
+            received: Vec::new(),
+            credited: Vec::new(),
+        };
+        let prefix = key_prefix(&[person_id.as_bytes()]);
+        for key in self.store.scan_keys(WALLET_FROM, &prefix) {
+            let id = Id::parse("wallet transfer", &String::from_utf8_lossy(last_key_part(&key?)))?;
+            view.sent.extend(self.store.get(WALLET_TRANSFERS, &id)?);
+        }
+        for key in self.store.scan_keys(WALLET_TO, &prefix) {
+            let id = Id::parse("wallet transfer", &String::from_utf8_lossy(last_key_part(&key?)))?;
+            match self.store.get(WALLET_TRANSFERS, &id)? {
+                Some(transfer) => view.received.push(transfer),
+                None => view.credited.extend(self.store.get(WALLET_CREDITS, &id)?),
+            }
+        }
+        Ok(view)
+    }
+
+    /// What this node says of a would-be recipient of its province.
+    fn recipient_state(tx: &Tx, person_id: &Id) -> NodeResult<RecipientState> {
+        let Some(person) = tx.get(PERSONS, person_id)? else {
+            return Ok(RecipientState::Unknown);
+        };
+        if !person.is_active() {
+            return Ok(RecipientState::Inactive);
+        }
+        Ok(match tx.get(WALLETS, person_id)? {
+            Some(wallet) if wallet.is_open() => RecipientState::Open,
+            _ => RecipientState::NoWallet,
+        })
+    }
+
+    /// Finishes a wallet transfer's pending step with another server.
+    /// (Every step of a transfer within the province is local: nothing waits.)
+    pub(super) async fn resolve_wallet(&self, _id: &Id) -> NodeResult<()> {
+        Ok(())
+    }
+}
+
+/// The key of a transfer in a person's list.
+pub(super) fn listed(person: &Id, transfer: &Id) -> Vec<u8> {
+    key(&[person.as_bytes(), transfer.as_bytes()])
+}
