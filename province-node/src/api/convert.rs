@@ -426,3 +426,51 @@ pub fn reconciliation_to_pb(report: &crate::domain::Report, province: ProvinceCo
         reconciled_at: Some(timestamp(report.at)),
     }
 }
+
+pub fn send_command(request: pb::SendToWalletRequest) -> Result<crate::domain::SendCommand, FieldError> {
+    Ok(crate::domain::SendCommand {
+        transfer_id: Id::parse("transfer_id", &request.transfer_id)?,
+        sender_id: Id::parse("sender_id", &request.sender_id)?,
+        recipient_id: Id::parse("recipient_id", &request.recipient_id)?,
+        recipient_province: ProvinceCode::parse("recipient_province", &request.recipient_province)?,
+        kind: RelationKind::from_pb("relation_kind", request.relation_kind)?,
+        amount: Money::parse_positive("amount", &request.amount)?,
+    })
+}
+
+pub fn wallet_transfer_to_pb(transfer: &crate::domain::WalletTransfer) -> pb::WalletTransfer {
+    use crate::domain::WalletStatus as S;
+    use pb::WalletTransferStatus as P;
+    let command = &transfer.command;
+    pb::WalletTransfer {
+        transfer_id: command.transfer_id.to_string(),
+        sender_id: command.sender_id.to_string(),
+        recipient_id: command.recipient_id.to_string(),
+        recipient_province: command.recipient_province.to_string(),
+        relation_kind: command.kind.to_pb() as i32,
+        amount: command.amount.to_string(),
+        status: match transfer.status {
+            S::Unaccepted => P::Unaccepted,
+            S::Accepted => P::Accepted,
+            S::Declined => P::Declined,
+            S::Cancelled => P::Cancelled,
+            S::Returned => P::Returned,
+        } as i32,
+        sent_at: Some(timestamp(transfer.sent_at)),
+        return_at: Some(timestamp(transfer.return_at)),
+        settled_at: transfer.settled_at.map(timestamp),
+    }
+}
+
+pub fn wallet_statement_to_pb(view: &crate::service::WalletView) -> pb::WalletStatement {
+    pb::WalletStatement {
+        wallet: view.wallet.as_ref().map(|wallet| pb::Wallet {
+            person_id: wallet.person_id.to_string(),
+            open: wallet.is_open(),
+            balance: view.balance.to_string(),
+            opened_at: Some(timestamp(wallet.opened_at)),
+        }),
+        sent: view.sent.iter().map(wallet_transfer_to_pb).collect(),
+        received: view.received.iter().map(wallet_transfer_to_pb).collect(),
+    }
+}

@@ -17,6 +17,7 @@ use super::{acting, convert};
 use crate::{
     domain::ImportOutcome,
     domain::Refusal,
+    domain::Settle,
     error::NodeError,
     service::{Node, PaymentView, TransferView},
 };
@@ -29,6 +30,12 @@ pub struct PublicApi {
 impl PublicApi {
     pub fn new(node: Arc<Node>, metrics: Arc<Metrics>) -> PublicApi {
         PublicApi { node, metrics }
+    }
+
+    /// Accepts, declines or cancels a wallet transfer, as `settle` says.
+    async fn settle_wallet(&self, transfer_id: &str, settle: Settle) -> Reply<pb::WalletTransfer> {
+        let transfer = self.node.settle_wallet(&id("transfer_id", transfer_id)?, settle).await?;
+        Ok(Response::new(convert::wallet_transfer_to_pb(&transfer)))
     }
 }
 
@@ -249,6 +256,44 @@ impl ProvinceNode for PublicApi {
         .await;
         self.metrics.answered(Kind::Reversal, &reply, |p| p.status);
         reply
+    }
+
+    async fn open_wallet(&self, request: Request<pb::OpenWalletRequest>) -> Reply<pb::Wallet> {
+        let person_id = id("person_id", &request.get_ref().person_id)?;
+        self.node.open_wallet(&person_id).await?;
+        let view = self.node.wallet(&person_id)?;
+        let statement = convert::wallet_statement_to_pb(&view);
+        Ok(Response::new(statement.wallet.unwrap_or_default()))
+    }
+
+    #[tracing::instrument(skip_all, fields(tx = %request.get_ref().transfer_id))]
+    async fn send_to_wallet(&self, request: Request<pb::SendToWalletRequest>) -> Reply<pb::WalletTransfer> {
+        let command = convert::send_command(request.into_inner()).map_err(NodeError::from)?;
+        let transfer = self.node.send_to_wallet(command).await?;
+        Ok(Response::new(convert::wallet_transfer_to_pb(&transfer)))
+    }
+
+    async fn accept_wallet_transfer(&self, request: Request<pb::AcceptWalletTransferRequest>) -> Reply<pb::WalletTransfer> {
+        let request = request.get_ref();
+        let by = id("recipient_id", &request.recipient_id)?;
+        self.settle_wallet(&request.transfer_id, Settle::Accept { by }).await
+    }
+
+    async fn decline_wallet_transfer(&self, request: Request<pb::DeclineWalletTransferRequest>) -> Reply<pb::WalletTransfer> {
+        let request = request.get_ref();
+        let by = id("recipient_id", &request.recipient_id)?;
+        self.settle_wallet(&request.transfer_id, Settle::Decline { by }).await
+    }
+
+    async fn cancel_wallet_transfer(&self, request: Request<pb::CancelWalletTransferRequest>) -> Reply<pb::WalletTransfer> {
+        let request = request.get_ref();
+        let by = id("sender_id", &request.sender_id)?;
+        self.settle_wallet(&request.transfer_id, Settle::Cancel { by }).await
+    }
+
+    async fn get_wallet(&self, request: Request<pb::GetWalletRequest>) -> Reply<pb::WalletStatement> {
+        let view = self.node.wallet(&id("person_id", &request.get_ref().person_id)?)?;
+        Ok(Response::new(convert::wallet_statement_to_pb(&view)))
     }
 
     #[tracing::instrument(skip_all, fields(period = %request.get_ref().period))]

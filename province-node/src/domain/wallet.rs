@@ -554,3 +554,46 @@ pub fn decide_wallet_credit(
         ],
     ))
 }
+
+/// What happens to a person's wallet when their insurance here ends or
+/// moves: their unaccepted transfers are settled at once (the ones they sent
+/// cancelled, the ones to them declined; those past their return time
+/// returned), so every amount is back in its sender's available balance
+/// before anything else of the person moves; and the wallet closes, its
+/// balance staying the holder's. Returns how many transfers it settled.
+/// Nothing for an active person; repeating it changes nothing.
+pub fn decide_wallet_end(
+    person: &Person,
+    wallet: Option<Wallet>,
+    unaccepted: Vec<WalletTransfer>,
+    here: ProvinceCode,
+    now: i64,
+) -> Result<Decision<usize>, Refusal> {
+    if person.is_active() {
+        return Ok(Decision::unchanged(0));
+    }
+    let mut changes = Vec::new();
+    let mut settled = 0;
+    for transfer in unaccepted.into_iter().filter(WalletTransfer::is_unaccepted) {
+        let settle = if now >= transfer.return_at {
+            Settle::Return
+        } else if transfer.command.sender_id == person.id {
+            Settle::Cancel {
+                by: transfer.command.sender_id.clone(),
+            }
+        } else {
+            Settle::Decline {
+                by: transfer.command.recipient_id.clone(),
+            }
+        };
+        let id = transfer.id().clone();
+        let period = Period::of_unix_millis(now);
+        changes.extend(decide_settle(Some(transfer), &id, &settle, RecipientState::Inactive, period, here, now)?.changes);
+        settled += 1;
+    }
+    if let Some(mut wallet) = wallet.filter(Wallet::is_open) {
+        wallet.closed_at = Some(now);
+        changes.push(Change::Wallet(wallet));
+    }
+    Ok(Decision::new(settled, changes))
+}

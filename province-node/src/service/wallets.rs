@@ -13,8 +13,8 @@ use gongji_common::{
 use super::Node;
 use crate::{
     domain::{
-        cst_day, decide_open_wallet, decide_send, decide_settle, RecipientState, SendCommand, SendState, Settle, Wallet, WalletCredit,
-        WalletTransfer,
+        cst_day, decide_open_wallet, decide_send, decide_settle, decide_wallet_end, RecipientState, SendCommand, SendState, Settle, Wallet,
+        WalletCredit, WalletTransfer,
     },
     error::{NodeError, NodeResult},
     store::{self, PERSONS, WALLETS, WALLET_CREDITS, WALLET_DUE, WALLET_FROM, WALLET_SENT, WALLET_TO, WALLET_TRANSFERS, WALLET_UNACCEPTED},
@@ -143,6 +143,42 @@ impl Node {
             }
         }
         Ok(view)
+    }
+
+    /// Settles a person's unaccepted wallet transfers and closes their
+    /// wallet once their insurance here ended or moved (see
+    /// [`crate::domain::decide_wallet_end`]); part of the cascade, before
+    /// their relationships end and their balance moves.
+    pub(super) async fn end_wallet(&self, person_id: &Id) -> NodeResult<()> {
+        let prefix = key_prefix(&[person_id.as_bytes()]);
+        let mut ids = Vec::new();
+        for table in [WALLET_FROM, WALLET_TO] {
+            for key in self.store.scan_keys(table, &prefix) {
+                ids.push(Id::parse("wallet transfer", &String::from_utf8_lossy(last_key_part(&key?)))?);
+            }
+        }
+        let settled = self
+            .decide(|tx, now| {
+                let Some(person) = tx.get(PERSONS, person_id)? else {
+                    return Err(NodeError::not_found("person", person_id));
+                };
+                let mut unaccepted = Vec::new();
+                for id in &ids {
+                    unaccepted.extend(tx.get(WALLET_TRANSFERS, id)?);
+                }
+                Ok(decide_wallet_end(
+                    &person,
+                    tx.get(WALLETS, person_id)?,
+                    unaccepted,
+                    self.province,
+                    now,
+                )?)
+            })
+            .await?;
+        if settled > 0 {
+            tracing::info!(person = %person_id, settled, "unaccepted wallet transfers settled with the person's insurance");
+        }
+        Ok(())
     }
 
     /// What this node says of a would-be recipient of its province.

@@ -1,0 +1,291 @@
+//! The medical-insurance wallet (医保钱包) through real servers: a transfer
+//! from an employee's personal account to a close relative's wallet, settled
+//! exactly once; every published rule refused by name with nothing moved;
+//! the 06:00 return made by the node itself once the network's clock passes
+//! it (the clock is moved, never waited for). See docs/WALLET.md.
+
+use gongji_common::period::{cst_day_and_second, cst_day_hour_millis};
+use gongji_tests::{assert_status, balances, employee_with_balance, eventually, register, v1 as pb, TestNetwork};
+use tonic::{transport::Channel, Code};
+
+type Node = pb::province_node_client::ProvinceNodeClient<Channel>;
+
+/// Moves the network's clock to `hour`:`minute` CST of the next day (always
+/// ahead of the real time), and answers that day.
+fn set_clock(net: &TestNetwork, hour: u8, minute: i64) -> i64 {
+    let clock = net.network().clock();
+    let day = cst_day_and_second(clock.now_millis()).0 + 1;
+    clock.set(cst_day_hour_millis(day, hour) + minute * 60_000);
+    day
+}
+
+async fn open_wallet(node: &mut Node, person: &str) -> pb::Wallet {
+    node.open_wallet(pb::OpenWalletRequest { person_id: person.into() })
+        .await
+        .expect("open wallet")
+        .into_inner()
+}
+
+fn send_request(id: &str, sender: &str, recipient: &str, province: &str, amount: &str) -> pb::SendToWalletRequest {
+    pb::SendToWalletRequest {
+        transfer_id: id.into(),
+        sender_id: sender.into(),
+        recipient_id: recipient.into(),
+        recipient_province: province.into(),
+        relation_kind: pb::RelationKind::Parent as i32,
+        amount: amount.into(),
+    }
+}
+
+async fn send(node: &mut Node, id: &str, sender: &str, recipient: &str, amount: &str) -> Result<pb::WalletTransfer, tonic::Status> {
+    node.send_to_wallet(send_request(id, sender, recipient, "41", amount))
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn accept(node: &mut Node, id: &str, by: &str) -> Result<pb::WalletTransfer, tonic::Status> {
+    node.accept_wallet_transfer(pb::AcceptWalletTransferRequest {
+        transfer_id: id.into(),
+        recipient_id: by.into(),
+    })
+    .await
+    .map(|r| r.into_inner())
+}
+
+async fn wallet(node: &mut Node, person: &str) -> pb::WalletStatement {
+    node.get_wallet(pb::GetWalletRequest { person_id: person.into() })
+        .await
+        .expect("get wallet")
+        .into_inner()
+}
+
+fn balance(statement: &pb::WalletStatement) -> String {
+    statement.wallet.as_ref().map(|w| w.balance.clone()).unwrap_or_default()
+}
+
+/// Henan: an employee with 5,000.00, their mother (a resident) and father
+/// with open wallets.
+async fn henan_family(net: &TestNetwork) -> Node {
+    let mut henan = net.node("41");
+    employee_with_balance(&mut henan, "son-41", "410100", "5000.00").await;
+    register(&mut henan, "mother-41", pb::InsuranceType::Resident, "410100").await;
+    register(&mut henan, "father-41", pb::InsuranceType::Employee, "410200").await;
+    open_wallet(&mut henan, "mother-41").await;
+    open_wallet(&mut henan, "father-41").await;
+    henan
+}
+
+#[tokio::test]
+async fn a_wallet_transfer_is_accepted_once_and_moves_from_the_account_to_the_wallet() {
+    let net = TestNetwork::start(&["41"]).await;
+    let mut henan = henan_family(&net).await;
+    set_clock(&net, 10, 0);
+
+    let sent = send(&mut henan, "w-1", "son-41", "mother-41", "2000.00").await.expect("send");
+    assert_eq!(sent.status, pb::WalletTransferStatus::Unaccepted as i32);
+    assert_eq!(
+        balances(&mut henan, "son-41").await.0,
+        "3000.00",
+        "taken from the available balance at once"
+    );
+    assert_eq!(
+        balance(&wallet(&mut henan, "mother-41").await),
+        "0.00",
+        "not the mother's until she accepts"
+    );
+    // A retried send moves nothing more.
+    send(&mut henan, "w-1", "son-41", "mother-41", "2000.00").await.expect("retry");
+    assert_eq!(balances(&mut henan, "son-41").await.0, "3000.00");
+
+    let accepted = accept(&mut henan, "w-1", "mother-41").await.expect("accept");
+    assert_eq!(accepted.status, pb::WalletTransferStatus::Accepted as i32);
+    accept(&mut henan, "w-1", "mother-41")
+        .await
+        .expect("accepting twice answers the same");
+    let mothers = wallet(&mut henan, "mother-41").await;
+    assert_eq!(balance(&mothers), "2000.00");
+    assert_eq!(mothers.received.len(), 1);
+    assert_eq!(wallet(&mut henan, "son-41").await.sent.len(), 1);
+    assert_eq!(balances(&mut henan, "son-41").await.0, "3000.00");
+
+    // Settled once: neither a decline nor a cancellation comes after.
+    let declined = henan
+        .decline_wallet_transfer(pb::DeclineWalletTransferRequest {
+            transfer_id: "w-1".into(),
+            recipient_id: "mother-41".into(),
+        })
+        .await;
+    assert_status(declined, Code::FailedPrecondition, "already accepted");
+    let cancelled = henan
+        .cancel_wallet_transfer(pb::CancelWalletTransferRequest {
+            transfer_id: "w-1".into(),
+            sender_id: "son-41".into(),
+        })
+        .await;
+    assert_status(cancelled, Code::FailedPrecondition, "already accepted");
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "2000.00");
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_wallet_transfers_are_refused_naming_the_rule_and_nothing_moves() {
+    let net = TestNetwork::start(&["41"]).await;
+    let mut henan = henan_family(&net).await;
+    register(&mut henan, "aunt-41", pb::InsuranceType::Resident, "410100").await;
+    set_clock(&net, 10, 0);
+
+    let refusals = [
+        (
+            send_request("w-r", "mother-41", "father-41", "41", "10.00"),
+            "only an employee with a personal account",
+        ),
+        (send_request("w-n", "son-41", "aunt-41", "41", "10.00"), "has no open wallet"),
+        (
+            send_request("w-x", "son-41", "nobody-41", "41", "10.00"),
+            "is not an insured person of province 41",
+        ),
+        (
+            send_request("w-l", "son-41", "mother-41", "41", "2000.01"),
+            "above the limit of 2000.00",
+        ),
+    ];
+    for (request, says) in refusals {
+        let code = if says.contains("not an insured person") {
+            Code::NotFound
+        } else {
+            Code::FailedPrecondition
+        };
+        assert_status(henan.send_to_wallet(request).await, code, says);
+    }
+    assert_eq!(balances(&mut henan, "son-41").await.0, "5000.00", "nothing moved");
+
+    // A second transfer to someone who has not accepted the first.
+    send(&mut henan, "w-1", "son-41", "mother-41", "100.00").await.expect("first");
+    assert_status(
+        send(&mut henan, "w-2", "son-41", "mother-41", "100.00").await,
+        Code::FailedPrecondition,
+        "has not yet accepted wallet transfer w-1",
+    );
+    // Acceptance by someone else.
+    assert_status(
+        accept(&mut henan, "w-1", "father-41").await,
+        Code::PermissionDenied,
+        "only the recipient mother-41",
+    );
+    // Above the balance: the father's account holds nothing.
+    assert_status(
+        henan
+            .send_to_wallet(send_request("w-3", "father-41", "mother-41", "41", "0.01"))
+            .await,
+        Code::FailedPrecondition,
+        "more than the available balance 0.00",
+    );
+    // A fourth transfer in a day.
+    send(&mut henan, "w-4", "son-41", "father-41", "100.00").await.expect("second");
+    accept(&mut henan, "w-4", "father-41").await.expect("accepted");
+    send(&mut henan, "w-5", "son-41", "father-41", "100.00").await.expect("third");
+    assert_status(
+        henan.send_to_wallet(send_request("w-6", "son-41", "father-41", "41", "1.00")).await,
+        Code::FailedPrecondition,
+        "already made 3 wallet transfers today",
+    );
+    // At 23:00.
+    set_clock(&net, 23, 0);
+    assert_status(
+        henan.send_to_wallet(send_request("w-7", "son-41", "father-41", "41", "1.00")).await,
+        Code::FailedPrecondition,
+        "between 22:00 and 06:00",
+    );
+    assert_eq!(balances(&mut henan, "son-41").await.0, "4700.00", "only the three sent moved");
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unaccepted_transfer_returns_by_itself_at_six_and_cannot_be_accepted_after() {
+    let net = TestNetwork::start(&["41"]).await;
+    let mut henan = henan_family(&net).await;
+    let day = set_clock(&net, 21, 59);
+    send(&mut henan, "w-1", "son-41", "mother-41", "800.00").await.expect("send");
+    assert_eq!(balances(&mut henan, "son-41").await.0, "4200.00");
+
+    // 05:59 the next day: still unaccepted, the sender cannot send her another.
+    net.network().clock().set(cst_day_hour_millis(day + 1, 5) + 59 * 60_000);
+    let statement = wallet(&mut henan, "son-41").await;
+    assert_eq!(statement.sent[0].status, pb::WalletTransferStatus::Unaccepted as i32);
+
+    // 06:00: the node's own pass returns it.
+    net.network().clock().set(cst_day_hour_millis(day + 1, 6));
+    eventually("the transfer returns at 06:00", || {
+        let mut henan = henan.clone();
+        async move {
+            let statement = wallet(&mut henan, "son-41").await;
+            (statement.sent[0].status == pb::WalletTransferStatus::Returned as i32).then_some(())
+        }
+    })
+    .await;
+    assert_eq!(balances(&mut henan, "son-41").await.0, "5000.00");
+    assert_status(
+        accept(&mut henan, "w-1", "mother-41").await,
+        Code::FailedPrecondition,
+        "already returned",
+    );
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "0.00");
+
+    // Once returned, the sender may send to her again; a restart keeps it all.
+    send(&mut henan, "w-2", "son-41", "mother-41", "10.00").await.expect("send again");
+    let mut net = net;
+    net.restart_all().await;
+    let mut henan = net.node("41");
+    assert_eq!(balances(&mut henan, "son-41").await.0, "4990.00");
+    let statement = wallet(&mut henan, "son-41").await;
+    assert_eq!(statement.sent.len(), 2);
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn when_insurance_ends_unaccepted_transfers_go_back_and_the_wallet_balance_stays_the_holders() {
+    let net = TestNetwork::start(&["41"]).await;
+    let mut henan = henan_family(&net).await;
+    employee_with_balance(&mut henan, "daughter-41", "410100", "1000.00").await;
+    set_clock(&net, 10, 0);
+    // The mother holds 300.00 in her wallet and has 200.00 unaccepted from the daughter.
+    send(&mut henan, "w-1", "son-41", "mother-41", "300.00").await.expect("send");
+    accept(&mut henan, "w-1", "mother-41").await.expect("accept");
+    send(&mut henan, "w-2", "daughter-41", "mother-41", "200.00").await.expect("send");
+    // The son has 50.00 unaccepted to the father.
+    send(&mut henan, "w-3", "son-41", "father-41", "50.00").await.expect("send");
+
+    // The recipient's insurance ends: the transfer to her is declined at once,
+    // her wallet closes, and what it holds stays hers.
+    henan
+        .terminate_insurance(pb::TerminateInsuranceRequest {
+            person_id: "mother-41".into(),
+        })
+        .await
+        .expect("terminate");
+    let mothers = wallet(&mut henan, "mother-41").await;
+    let shown = mothers.wallet.clone().expect("a wallet");
+    assert!(!shown.open, "closed");
+    assert_eq!(shown.balance, "300.00", "the money stays the holder's");
+    assert_eq!(balances(&mut henan, "daughter-41").await.0, "1000.00", "the unaccepted transfer went back");
+    let daughters = wallet(&mut henan, "daughter-41").await;
+    assert_eq!(daughters.sent[0].status, pb::WalletTransferStatus::Declined as i32);
+    assert_status(
+        henan.send_to_wallet(send_request("w-4", "daughter-41", "mother-41", "41", "1.00")).await,
+        Code::FailedPrecondition,
+        "no longer insured",
+    );
+
+    // The sender's insurance ends: what they sent unaccepted is cancelled,
+    // back in their available balance.
+    henan
+        .terminate_insurance(pb::TerminateInsuranceRequest { person_id: "son-41".into() })
+        .await
+        .expect("terminate");
+    let sons = wallet(&mut henan, "son-41").await;
+    let w3 = sons.sent.iter().find(|t| t.transfer_id == "w-3").expect("w-3");
+    assert_eq!(w3.status, pb::WalletTransferStatus::Cancelled as i32);
+    assert_eq!(balances(&mut henan, "son-41").await.0, "4700.00");
+    assert_status(accept(&mut henan, "w-3", "father-41").await, Code::FailedPrecondition, "already cancelled");
+    net.shutdown().await;
+}
