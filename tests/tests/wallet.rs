@@ -59,6 +59,14 @@ async fn wallet(node: &mut Node, person: &str) -> pb::WalletStatement {
         .into_inner()
 }
 
+/// The node's self-check (what `gongji audit` asks) finds nothing wrong,
+/// the wallet's invariants included.
+async fn assert_audit_passes(node: &mut Node) {
+    let report = node.self_check(pb::SelfCheckRequest {}).await.expect("self-check").into_inner();
+    assert_eq!(report.violation_count, 0, "{:?}", report.violations);
+    assert_eq!(report.trial_balance, "0.00");
+}
+
 fn balance(statement: &pb::WalletStatement) -> String {
     statement.wallet.as_ref().map(|w| w.balance.clone()).unwrap_or_default()
 }
@@ -124,6 +132,7 @@ async fn a_wallet_transfer_is_accepted_once_and_moves_from_the_account_to_the_wa
         .await;
     assert_status(cancelled, Code::FailedPrecondition, "already accepted");
     assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "2000.00");
+    assert_audit_passes(&mut henan).await;
     net.shutdown().await;
 }
 
@@ -239,6 +248,7 @@ async fn an_unaccepted_transfer_returns_by_itself_at_six_and_cannot_be_accepted_
     assert_eq!(balances(&mut henan, "son-41").await.0, "4990.00");
     let statement = wallet(&mut henan, "son-41").await;
     assert_eq!(statement.sent.len(), 2);
+    assert_audit_passes(&mut henan).await;
     net.shutdown().await;
 }
 
@@ -267,11 +277,17 @@ async fn when_insurance_ends_unaccepted_transfers_go_back_and_the_wallet_balance
     let shown = mothers.wallet.clone().expect("a wallet");
     assert!(!shown.open, "closed");
     assert_eq!(shown.balance, "300.00", "the money stays the holder's");
-    assert_eq!(balances(&mut henan, "daughter-41").await.0, "1000.00", "the unaccepted transfer went back");
+    assert_eq!(
+        balances(&mut henan, "daughter-41").await.0,
+        "1000.00",
+        "the unaccepted transfer went back"
+    );
     let daughters = wallet(&mut henan, "daughter-41").await;
     assert_eq!(daughters.sent[0].status, pb::WalletTransferStatus::Declined as i32);
     assert_status(
-        henan.send_to_wallet(send_request("w-4", "daughter-41", "mother-41", "41", "1.00")).await,
+        henan
+            .send_to_wallet(send_request("w-4", "daughter-41", "mother-41", "41", "1.00"))
+            .await,
         Code::FailedPrecondition,
         "no longer insured",
     );
@@ -279,13 +295,63 @@ async fn when_insurance_ends_unaccepted_transfers_go_back_and_the_wallet_balance
     // The sender's insurance ends: what they sent unaccepted is cancelled,
     // back in their available balance.
     henan
-        .terminate_insurance(pb::TerminateInsuranceRequest { person_id: "son-41".into() })
+        .terminate_insurance(pb::TerminateInsuranceRequest {
+            person_id: "son-41".into(),
+        })
         .await
         .expect("terminate");
     let sons = wallet(&mut henan, "son-41").await;
     let w3 = sons.sent.iter().find(|t| t.transfer_id == "w-3").expect("w-3");
     assert_eq!(w3.status, pb::WalletTransferStatus::Cancelled as i32);
     assert_eq!(balances(&mut henan, "son-41").await.0, "4700.00");
-    assert_status(accept(&mut henan, "w-3", "father-41").await, Code::FailedPrecondition, "already cancelled");
+    assert_status(
+        accept(&mut henan, "w-3", "father-41").await,
+        Code::FailedPrecondition,
+        "already cancelled",
+    );
+    assert_audit_passes(&mut henan).await;
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wallet_transfer_settled_twice_or_with_its_money_astray_fails_the_audit() {
+    use province_node::{domain::WalletStatus, store::WALLET_TRANSFERS};
+    let mut net = TestNetwork::start(&["41"]).await;
+    let mut henan = henan_family(&net).await;
+    set_clock(&net, 10, 0);
+    send(&mut henan, "w-1", "son-41", "mother-41", "100.00").await.expect("send");
+    assert_audit_passes(&mut henan).await;
+
+    // Behind the node's back, the unaccepted transfer is marked accepted:
+    // its money is still in transit and it is still listed for return.
+    net.stop_node("41").await;
+    {
+        let store = net.open_stopped_node_store("41");
+        let id = gongji_common::Id::parse("id", "w-1").unwrap();
+        let mut transfer = store.get(WALLET_TRANSFERS, &id).unwrap().expect("stored");
+        transfer.status = WalletStatus::Accepted;
+        transfer.settled_at = Some(transfer.sent_at);
+        store
+            .transact(|tx| tx.put(WALLET_TRANSFERS, &id, &transfer))
+            .durable()
+            .await
+            .unwrap();
+    }
+    net.start_node("41").await;
+    let report = net
+        .node("41")
+        .self_check(pb::SelfCheckRequest {})
+        .await
+        .expect("self-check")
+        .into_inner();
+    let said = report.violations.join("\n");
+    assert!(
+        said.contains("wallet transfer w-1 is accepted but 100.00 of it is in transit"),
+        "{said}"
+    );
+    assert!(
+        said.contains("wallet transfer w-1 is accepted but is listed for its return"),
+        "{said}"
+    );
     net.shutdown().await;
 }
