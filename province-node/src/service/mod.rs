@@ -331,6 +331,7 @@ impl Node {
     /// Writes the node's gauges for a metrics scrape: pending intents and the outbox.
     pub fn gauges(&self, out: &mut gongji_common::metrics::Exposition) -> NodeResult<()> {
         gongji_common::metrics::queue_gauges(out, &self.store, PENDING, &self.outbox)?;
+        self.wallet_gauges(out)?;
         Ok(())
     }
 }

@@ -181,6 +181,48 @@ impl Node {
         Ok(())
     }
 
+    /// The wallet's gauges: transfers sent from here by outcome, how many
+    /// are unaccepted, and how long the oldest has waited.
+    pub(super) fn wallet_gauges(&self, out: &mut gongji_common::metrics::Exposition) -> NodeResult<()> {
+        use crate::domain::WalletStatus as S;
+        let mut by_status = [
+            (S::Unaccepted, 0u64),
+            (S::Accepted, 0),
+            (S::Declined, 0),
+            (S::Cancelled, 0),
+            (S::Returned, 0),
+        ];
+        let mut oldest: Option<i64> = None;
+        for item in self.store.scan_prefix(WALLET_TRANSFERS, b"") {
+            let (_, transfer) = item?;
+            if let Some((_, count)) = by_status.iter_mut().find(|(status, _)| *status == transfer.status) {
+                *count += 1;
+            }
+            if transfer.is_unaccepted() {
+                oldest = Some(oldest.map_or(transfer.sent_at, |o| o.min(transfer.sent_at)));
+            }
+        }
+        out.gauges(
+            "gongji_wallet_transfers",
+            "Wallet transfers sent from this node, by outcome (unaccepted, accepted, declined, cancelled, returned).",
+            by_status
+                .iter()
+                .map(|(status, count)| (vec![("outcome", status.as_str().to_owned())], *count as f64)),
+        );
+        out.gauges(
+            "gongji_wallet_unaccepted",
+            "Wallet transfers sent from this node and not yet accepted, declined, cancelled or returned.",
+            [(vec![], by_status[0].1 as f64)],
+        );
+        let age = oldest.map_or(0.0, |sent| (self.now() - sent).max(0) as f64 / 1000.0);
+        out.gauges(
+            "gongji_wallet_unaccepted_oldest_age_seconds",
+            "How long the oldest unaccepted wallet transfer has waited (0 when there is none).",
+            [(vec![], age)],
+        );
+        Ok(())
+    }
+
     /// What this node says of a would-be recipient of its province.
     fn recipient_state(tx: &Tx, person_id: &Id) -> NodeResult<RecipientState> {
         let Some(person) = tx.get(PERSONS, person_id)? else {
