@@ -297,6 +297,41 @@ pub struct CrossTransfer {
     pub follow_up: bool,
 }
 
+/// A wallet transfer's acceptance by a recipient of another province: the
+/// sender's node decides it; once accepted the sender's province owes the
+/// recipient's (docs/WALLET.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrossWallet {
+    pub transfer_id: Id,
+    pub sender_province: ProvinceCode,
+    pub recipient_province: ProvinceCode,
+    pub recipient_id: Id,
+    pub amount: Money,
+}
+
+impl CrossWallet {
+    pub fn from_pb(prefix: &str, w: pb::CrossWalletAcceptance) -> Result<CrossWallet, FieldError> {
+        let field = |name: &str| format!("{prefix}{name}");
+        Ok(CrossWallet {
+            transfer_id: Id::parse(&field("transfer_id"), &w.transfer_id)?,
+            sender_province: ProvinceCode::parse(&field("sender_province"), &w.sender_province)?,
+            recipient_province: ProvinceCode::parse(&field("recipient_province"), &w.recipient_province)?,
+            recipient_id: Id::parse(&field("recipient_id"), &w.recipient_id)?,
+            amount: Money::parse_positive(&field("amount"), &w.amount)?,
+        })
+    }
+
+    pub fn to_pb(&self) -> pb::CrossWalletAcceptance {
+        pb::CrossWalletAcceptance {
+            transfer_id: self.transfer_id.to_string(),
+            sender_province: self.sender_province.to_string(),
+            recipient_province: self.recipient_province.to_string(),
+            recipient_id: self.recipient_id.to_string(),
+            amount: self.amount.to_string(),
+        }
+    }
+}
+
 /// A message from one province node to another, relayed by the hub through
 /// durable outboxes and applied once per id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -31,6 +31,7 @@
 //! | `wallet_to`           | recipient ␟ transfer              | null: transfers to a person of this province |
 //! | `wallet_unaccepted`   | sender ␟ recipient                | transfer id, while unaccepted |
 //! | `wallet_due`          | return time (i64 BE) ␟ transfer   | null: unaccepted transfers by return time |
+//! | `wallet_accepting`    | transfer id                       | `CrossWallet`: an acceptance of a transfer from another province, asked and not yet answered |
 //!
 //! Plus the shared `journal` and `balances` trees; accounts used here:
 //! `available/PERSON`, `quota/RELATIONSHIP`, `contributions/`,
@@ -39,7 +40,7 @@
 
 use gongji_common::{
     books::{Account, AccountKind},
-    contract::Payee,
+    contract::{CrossWallet, Payee},
     oplog::Logged,
     outbox::Queued,
     store::{key, key_prefix},
@@ -80,6 +81,7 @@ gongji_common::tables! {
     WALLET_TO: [u8] => () = "wallet_to";
     WALLET_UNACCEPTED: [u8] => Id = "wallet_unaccepted";
     WALLET_DUE: [u8] => () = "wallet_due";
+    WALLET_ACCEPTING: Id => CrossWallet = "wallet_accepting";
 }
 
 /// The key of a sender's count of transfers on a CST day.

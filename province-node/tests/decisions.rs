@@ -148,6 +148,7 @@ impl Books {
                 | Change::Wallet(_)
                 | Change::WalletTransfer(_)
                 | Change::WalletCredit(_)
+                | Change::WalletAccepting(..)
                 | Change::WalletSent { .. }
                 | Change::WalletUnaccepted { .. }
                 | Change::WalletDue { .. } => {}

@@ -656,6 +656,7 @@ async fn the_wallet_metrics_count_transfers_by_outcome_and_the_age_of_the_oldest
         .accept_wallet_transfer(pb::AcceptWalletTransferRequest {
             transfer_id: "w-1".into(),
             recipient_id: "mother-41".into(),
+            ..Default::default()
         })
         .await
         .expect("accept");

@@ -47,6 +47,7 @@ async fn accept(node: &mut Node, id: &str, by: &str) -> Result<pb::WalletTransfe
     node.accept_wallet_transfer(pb::AcceptWalletTransferRequest {
         transfer_id: id.into(),
         recipient_id: by.into(),
+        ..Default::default()
     })
     .await
     .map(|r| r.into_inner())
@@ -353,5 +354,169 @@ async fn a_wallet_transfer_settled_twice_or_with_its_money_astray_fails_the_audi
         said.contains("wallet transfer w-1 is accepted but is listed for its return"),
         "{said}"
     );
+    net.shutdown().await;
+}
+
+/// Hebei's employee sends to their mother's wallet in Henan.
+async fn hebei_son_henan_mother(net: &TestNetwork) -> (Node, Node) {
+    let (mut hebei, mut henan) = (net.node("13"), net.node("41"));
+    employee_with_balance(&mut hebei, "son-13", "130100", "5000.00").await;
+    register(&mut henan, "mother-41", pb::InsuranceType::Resident, "410100").await;
+    register(&mut henan, "aunt-41", pb::InsuranceType::Resident, "410100").await;
+    open_wallet(&mut henan, "mother-41").await;
+    (hebei, henan)
+}
+
+async fn accept_across(node: &mut Node, id: &str, by: &str, amount: &str) -> Result<pb::WalletTransfer, tonic::Status> {
+    node.accept_wallet_transfer(pb::AcceptWalletTransferRequest {
+        transfer_id: id.into(),
+        recipient_id: by.into(),
+        sender_province: "13".into(),
+        amount: amount.into(),
+    })
+    .await
+    .map(|r| r.into_inner())
+}
+
+#[tokio::test]
+async fn a_cross_province_wallet_transfer_is_owed_from_its_acceptance_and_agrees_everywhere() {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    let (mut hebei, mut henan) = hebei_son_henan_mother(&net).await;
+    let mut hub = net.hub();
+    set_clock(&net, 10, 0);
+
+    // The recipient is checked by her own node before anything is recorded.
+    assert_status(
+        hebei.send_to_wallet(send_request("w-0", "son-13", "aunt-41", "41", "10.00")).await,
+        Code::FailedPrecondition,
+        "has no open wallet",
+    );
+    let sent = hebei
+        .send_to_wallet(send_request("w-1", "son-13", "mother-41", "41", "1200.00"))
+        .await
+        .expect("send")
+        .into_inner();
+    assert_eq!(sent.status, pb::WalletTransferStatus::Unaccepted as i32);
+    assert_eq!(balances(&mut hebei, "son-13").await.0, "3800.00");
+    // Sent, not accepted: nobody owes anybody yet.
+    assert_status(
+        hub.get_transaction(pb::GetTransactionRequest {
+            transaction_id: "w-1".into(),
+            kind: pb::TransactionKind::WalletTransfer as i32,
+        })
+        .await,
+        Code::NotFound,
+        "w-1",
+    );
+
+    // The wrong amount, or someone else, is refused and nothing moves.
+    assert_status(
+        accept_across(&mut henan, "w-1", "mother-41", "1.00").await,
+        Code::FailedPrecondition,
+        "not what was accepted",
+    );
+    assert_status(
+        accept_across(&mut henan, "w-1", "aunt-41", "1200.00").await,
+        Code::FailedPrecondition,
+        "has no open wallet",
+    );
+
+    let accepted = accept_across(&mut henan, "w-1", "mother-41", "1200.00").await.expect("accept");
+    assert_eq!(accepted.status, pb::WalletTransferStatus::Accepted as i32);
+    accept_across(&mut henan, "w-1", "mother-41", "1200.00")
+        .await
+        .expect("accepting again answers the same");
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "1200.00");
+    let sons = wallet(&mut hebei, "son-13").await;
+    assert_eq!(sons.sent[0].status, pb::WalletTransferStatus::Accepted as i32);
+    assert_eq!(balances(&mut hebei, "son-13").await.0, "3800.00");
+
+    // The hub booked it in the open month: Hebei owes Henan.
+    let open = hub.get_open_period(pb::GetOpenPeriodRequest {}).await.unwrap().into_inner().period;
+    let record = hub
+        .get_transaction(pb::GetTransactionRequest {
+            transaction_id: "w-1".into(),
+            kind: pb::TransactionKind::WalletTransfer as i32,
+        })
+        .await
+        .expect("the hub recorded the acceptance")
+        .into_inner();
+    assert_eq!(record.status, pb::TransactionStatus::Approved as i32);
+    assert_eq!((record.payer_province.as_str(), record.payee_province.as_str()), ("13", "41"));
+    assert_eq!((record.amount.as_str(), record.period.as_str()), ("1200.00", open.as_str()));
+    let positions = hub
+        .get_positions(pb::GetPositionsRequest { period: open.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    let net_of = |p: &str| positions.positions.iter().find(|x| x.province == p).map(|x| x.net.clone());
+    assert_eq!(
+        (net_of("13").as_deref(), net_of("41").as_deref()),
+        (Some("-1200.00"), Some("1200.00"))
+    );
+    assert_audit_passes(&mut hebei).await;
+    assert_audit_passes(&mut henan).await;
+
+    // A second transfer returns at 06:00 in Hebei; Henan cannot accept it after.
+    hebei
+        .send_to_wallet(send_request("w-2", "son-13", "mother-41", "41", "100.00"))
+        .await
+        .expect("send");
+    let day = cst_day_and_second(net.network().clock().now_millis()).0;
+    net.network().clock().set(cst_day_hour_millis(day + 1, 6));
+    eventually("w-2 returns", || {
+        let mut hebei = hebei.clone();
+        async move { (balances(&mut hebei, "son-13").await.0 == "3800.00").then_some(()) }
+    })
+    .await;
+    assert_status(
+        accept_across(&mut henan, "w-2", "mother-41", "100.00").await,
+        Code::FailedPrecondition,
+        "already returned",
+    );
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "1200.00");
+    let refused = hub
+        .get_transaction(pb::GetTransactionRequest {
+            transaction_id: "w-2".into(),
+            kind: pb::TransactionKind::WalletTransfer as i32,
+        })
+        .await
+        .expect("the declined acceptance is recorded")
+        .into_inner();
+    assert_eq!(refused.status, pb::TransactionStatus::Declined as i32);
+    assert_audit_passes(&mut hebei).await;
+    assert_audit_passes(&mut henan).await;
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_acceptance_while_the_senders_node_is_down_waits_pending_then_completes() {
+    let mut net = TestNetwork::start(&["13", "41"]).await;
+    let (mut hebei, mut henan) = hebei_son_henan_mother(&net).await;
+    set_clock(&net, 10, 0);
+    hebei
+        .send_to_wallet(send_request("w-1", "son-13", "mother-41", "41", "300.00"))
+        .await
+        .expect("send");
+    net.stop_node("13").await;
+    assert_status(
+        accept_across(&mut henan, "w-1", "mother-41", "300.00").await,
+        Code::Unavailable,
+        "pending",
+    );
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "0.00");
+    net.start_node("13").await;
+    eventually("the pending acceptance completes", || {
+        let mut henan = henan.clone();
+        async move { (balance(&wallet(&mut henan, "mother-41").await) == "300.00").then_some(()) }
+    })
+    .await;
+    let mut hebei = net.node("13");
+    assert_eq!(
+        wallet(&mut hebei, "son-13").await.sent[0].status,
+        pb::WalletTransferStatus::Accepted as i32
+    );
+    assert_audit_passes(&mut hebei).await;
+    assert_audit_passes(&mut henan).await;
     net.shutdown().await;
 }

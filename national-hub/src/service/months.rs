@@ -126,6 +126,7 @@ impl Hub {
             (TxKind::Payment, PendingKind::Payment),
             (TxKind::Refund, PendingKind::Refund),
             (TxKind::AccountTransfer, PendingKind::Transfer),
+            (TxKind::WalletTransfer, PendingKind::Wallet),
             (TxKind::Reversal, PendingKind::Reversal),
         ] {
             for id in self.pending_ids(pending)? {

@@ -53,7 +53,7 @@ impl Hub {
             TxKind::Refund => "payment.donor_province",
             TxKind::AccountTransfer => "to_province",
             TxKind::Reversal => return Err(HubError::Internal("reversals are routed by route_reversal".into())),
-            TxKind::WalletTransfer => return Err(HubError::Internal("wallet transfers are not routed as transactions".into())),
+            TxKind::WalletTransfer => "sender_province",
         };
         check_crosses(field, body.payer(), body.payee())?;
         let key = body.key();
@@ -109,6 +109,7 @@ impl Hub {
             TxBody::Payment(payment) => self.provinces.authorize_debit(payment, record.period).await,
             TxBody::Refund(refund) => self.provinces.apply_refund(refund, record.period).await,
             TxBody::Transfer(transfer) => self.provinces.receive_transfer(transfer, record.period).await,
+            TxBody::Wallet(wallet) => self.provinces.decide_wallet_acceptance(wallet, record.period).await,
             TxBody::Reversal(_) => return Err(HubError::Internal(format!("reversal {id} reached the generic forward"))),
         };
         let answer = asked.map_err(|why| HubError::Unavailable(format!("province {} did not answer: {why}", record.body.decider())))?;

@@ -462,6 +462,22 @@ pub fn wallet_transfer_to_pb(transfer: &crate::domain::WalletTransfer) -> pb::Wa
     }
 }
 
+/// A transfer from another province credited here, as this node knows it.
+pub fn wallet_credit_to_pb(credit: &crate::domain::WalletCredit, here: ProvinceCode) -> pb::WalletTransfer {
+    pb::WalletTransfer {
+        transfer_id: credit.transfer_id.to_string(),
+        sender_id: String::new(),
+        recipient_id: credit.recipient_id.to_string(),
+        recipient_province: here.to_string(),
+        relation_kind: 0,
+        amount: credit.amount.to_string(),
+        status: pb::WalletTransferStatus::Accepted as i32,
+        sent_at: None,
+        return_at: None,
+        settled_at: Some(timestamp(credit.at)),
+    }
+}
+
 pub fn wallet_statement_to_pb(view: &crate::service::WalletView) -> pb::WalletStatement {
     pb::WalletStatement {
         wallet: view.wallet.as_ref().map(|wallet| pb::Wallet {
@@ -471,6 +487,11 @@ pub fn wallet_statement_to_pb(view: &crate::service::WalletView) -> pb::WalletSt
             opened_at: Some(timestamp(wallet.opened_at)),
         }),
         sent: view.sent.iter().map(wallet_transfer_to_pb).collect(),
-        received: view.received.iter().map(wallet_transfer_to_pb).collect(),
+        received: view
+            .received
+            .iter()
+            .map(wallet_transfer_to_pb)
+            .chain(view.credited.iter().map(|c| wallet_credit_to_pb(c, view.here)))
+            .collect(),
     }
 }

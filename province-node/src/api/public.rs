@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use gongji_common::{
     access::Principal,
-    contract::Party,
+    contract::{CrossWallet, Party},
     metrics::{Kind, Metrics},
     oplog::OpLog,
     period::timestamp,
-    Id, Period,
+    Id, Money, Period, ProvinceCode,
 };
 use gongji_proto::v1::{self as pb, province_node_server::ProvinceNode};
 use tonic::{Request, Response, Status, Streaming};
@@ -276,7 +276,18 @@ impl ProvinceNode for PublicApi {
     async fn accept_wallet_transfer(&self, request: Request<pb::AcceptWalletTransferRequest>) -> Reply<pb::WalletTransfer> {
         let request = request.get_ref();
         let by = id("recipient_id", &request.recipient_id)?;
-        self.settle_wallet(&request.transfer_id, Settle::Accept { by }).await
+        if request.sender_province.is_empty() || request.sender_province == self.node.province().to_string() {
+            return self.settle_wallet(&request.transfer_id, Settle::Accept { by }).await;
+        }
+        let wallet = CrossWallet {
+            transfer_id: id("transfer_id", &request.transfer_id)?,
+            sender_province: ProvinceCode::parse("sender_province", &request.sender_province).map_err(NodeError::from)?,
+            recipient_province: self.node.province(),
+            recipient_id: by,
+            amount: Money::parse_positive("amount", &request.amount).map_err(NodeError::from)?,
+        };
+        let credit = self.node.accept_across(wallet).await?;
+        Ok(Response::new(convert::wallet_credit_to_pb(&credit, self.node.province())))
     }
 
     async fn decline_wallet_transfer(&self, request: Request<pb::DeclineWalletTransferRequest>) -> Reply<pb::WalletTransfer> {

@@ -160,6 +160,8 @@ pub enum Change {
     Wallet(Wallet),
     WalletTransfer(WalletTransfer),
     WalletCredit(WalletCredit),
+    /// An acceptance of a transfer from another province, pending (`true`) or no longer.
+    WalletAccepting(gongji_common::contract::CrossWallet, bool),
     /// How many transfers the sender has made on a CST day (the daily limit).
     WalletSent {
         sender: Id,

@@ -60,6 +60,7 @@ pub use transfer::{
     TransferCommand, TransferIn, TransferInState, TransferOut,
 };
 pub use wallet::{
-    cst_day, decide_open_wallet, decide_send, decide_settle, decide_wallet_credit, decide_wallet_end, wallet_reference, RecipientState,
-    SendCommand, SendState, Settle, Wallet, WalletCredit, WalletLimits, WalletStatus, WalletTransfer,
+    cst_day, decide_accept_across, decide_accept_answer, decide_acceptance_at_sender, decide_open_wallet, decide_send, decide_settle,
+    decide_wallet_credit, decide_wallet_end, wallet_reference, RecipientState, SendCommand, SendState, Settle, Wallet, WalletCredit,
+    WalletLimits, WalletStatus, WalletTransfer,
 };

@@ -8,14 +8,15 @@
 //! docs/WALLET.md.
 
 use gongji_common::{
-    contract::{RelationKind, TxKind},
+    contract::{CrossWallet, RelationKind, TxKind},
+    pending::PendingKind,
     period::{cst_datetime, cst_day_and_second, cst_day_hour_millis},
     statement::Direction,
     Id, Money, Period, ProvinceCode, RegionCode,
 };
 use serde::{Deserialize, Serialize};
 
-use super::{region_of, Book, Change, CrossLine, Decision, InsuranceType, Move, Person, Refusal};
+use super::{region_of, Book, Change, CrossLine, Decision, HubAnswer, InsuranceType, Move, Person, Refusal};
 
 /// The published limits of the pilot, as configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -596,4 +597,115 @@ pub fn decide_wallet_end(
         changes.push(Change::Wallet(wallet));
     }
     Ok(Decision::new(settled, changes))
+}
+
+/// The recipient's node starts accepting a transfer from another province:
+/// checks the recipient's wallet is open, and records the acceptance as
+/// pending (asked of the sender's node through the hub, again after a crash)
+/// before anyone is asked. Answers the credit when it is already done.
+pub fn decide_accept_across(
+    credited: Option<WalletCredit>,
+    accepting: Option<CrossWallet>,
+    recipient: RecipientState,
+    cross: &CrossWallet,
+) -> Result<Decision<Option<WalletCredit>>, Refusal> {
+    if let Some(credit) = credited {
+        if credit.amount != cross.amount || credit.sender_province != cross.sender_province || credit.recipient_id != cross.recipient_id {
+            return Err(Refusal::reused("wallet transfer", &cross.transfer_id));
+        }
+        return Ok(Decision::unchanged(Some(credit)));
+    }
+    if let Some(accepting) = accepting {
+        if accepting != *cross {
+            return Err(Refusal::reused("wallet transfer", &cross.transfer_id));
+        }
+        return Ok(Decision::unchanged(None));
+    }
+    if recipient != RecipientState::Open {
+        return Err(Refusal::FailedPrecondition(format!(
+            "person {} has no open wallet here; only the holder of an open wallet accepts a wallet transfer",
+            cross.recipient_id
+        )));
+    }
+    Ok(Decision::new(
+        None,
+        vec![
+            Change::WalletAccepting(cross.clone(), true),
+            Change::Pending(PendingKind::Wallet, cross.transfer_id.clone()),
+        ],
+    ))
+}
+
+/// The hub's answer to an acceptance from here: accepted → the wallet is
+/// credited once in the month the hub stamped; declined (or the id was
+/// another's) → nothing is credited and the refusal says why. Either way the
+/// acceptance is no longer pending. A late answer after it finished changes
+/// nothing.
+pub fn decide_accept_answer(
+    accepting: Option<CrossWallet>,
+    credited: Option<WalletCredit>,
+    recipient: Option<&Person>,
+    answer: HubAnswer,
+    here: ProvinceCode,
+    now: i64,
+) -> Result<Decision<Result<WalletCredit, Refusal>>, Refusal> {
+    let Some(cross) = accepting else {
+        return match credited {
+            Some(credit) => Ok(Decision::unchanged(Ok(credit))),
+            None => Err(Refusal::Missing("no acceptance of this wallet transfer is pending here".into())),
+        };
+    };
+    let mut changes = vec![
+        Change::WalletAccepting(cross.clone(), false),
+        Change::Done(PendingKind::Wallet, cross.transfer_id.clone()),
+    ];
+    let outcome = match answer {
+        HubAnswer::Approved(period) => {
+            let credit = WalletCredit {
+                transfer_id: cross.transfer_id.clone(),
+                sender_province: cross.sender_province,
+                recipient_id: cross.recipient_id.clone(),
+                amount: cross.amount,
+                period,
+                at: now,
+            };
+            let decided = decide_wallet_credit(credited, recipient, credit, here)?;
+            changes.extend(decided.changes);
+            Ok(decided.outcome)
+        }
+        HubAnswer::Declined(_, decline) => Err(Refusal::FailedPrecondition(format!(
+            "wallet transfer {} was not accepted: {}",
+            cross.transfer_id, decline.message
+        ))),
+        HubAnswer::Taken(message) => Err(Refusal::AlreadyExists(message)),
+    };
+    Ok(Decision::new(outcome, changes))
+}
+
+/// The sender's node decides an acceptance asked across provinces: the
+/// transfer must be the one accepted (recipient, province and amount), and
+/// then it is settled as accepted in `period` (see [`decide_settle`]).
+pub fn decide_acceptance_at_sender(
+    recorded: Option<WalletTransfer>,
+    cross: &CrossWallet,
+    period: Period,
+    here: ProvinceCode,
+    now: i64,
+) -> Result<Decision<WalletTransfer>, Refusal> {
+    if let Some(transfer) = &recorded {
+        let command = &transfer.command;
+        if command.recipient_id != cross.recipient_id
+            || command.recipient_province != cross.recipient_province
+            || command.amount != cross.amount
+        {
+            return Err(Refusal::FailedPrecondition(format!(
+                "wallet transfer {} is {} to person {} of province {}, not what was accepted",
+                cross.transfer_id, command.amount, command.recipient_id, command.recipient_province
+            )));
+        }
+    }
+    let settle = Settle::Accept {
+        by: cross.recipient_id.clone(),
+    };
+    decide_settle(recorded, &cross.transfer_id, &settle, RecipientState::Open, period, here, now)
 }

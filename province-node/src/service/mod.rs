@@ -33,8 +33,8 @@ use crate::{
     hub_client::HubClient,
     store::{
         self, APPLIED_NOTICES, CONTRIBUTIONS, CROSS_LINES, DEBITS, LIVE_PAIRS, OUTBOX, PAYMENTS, PENDING, PERSONS, QUOTA_CHANGES, REFUNDS,
-        RELATIONSHIPS, RELS_BY_BENEFICIARY, RELS_BY_DONOR, REL_EVENTS, REVERSED_IDS, TRANSFERS_IN, TRANSFERS_OUT, WALLETS, WALLET_CREDITS,
-        WALLET_DUE, WALLET_FROM, WALLET_SENT, WALLET_TO, WALLET_TRANSFERS, WALLET_UNACCEPTED,
+        RELATIONSHIPS, RELS_BY_BENEFICIARY, RELS_BY_DONOR, REL_EVENTS, REVERSED_IDS, TRANSFERS_IN, TRANSFERS_OUT, WALLETS,
+        WALLET_ACCEPTING, WALLET_CREDITS, WALLET_DUE, WALLET_FROM, WALLET_SENT, WALLET_TO, WALLET_TRANSFERS, WALLET_UNACCEPTED,
     },
 };
 
@@ -200,6 +200,8 @@ impl Node {
                     tx.put(WALLET_TO, &wallets::listed(&credit.recipient_id, &credit.transfer_id), &())?;
                     tx.put(WALLET_CREDITS, &credit.transfer_id, &credit)?
                 }
+                Change::WalletAccepting(cross, true) => tx.put(WALLET_ACCEPTING, &cross.transfer_id, &cross)?,
+                Change::WalletAccepting(cross, false) => tx.remove(WALLET_ACCEPTING, &cross.transfer_id)?,
                 Change::WalletSent { sender, day, count } => tx.put(WALLET_SENT, &store::wallet_sent_key(&sender, day), &count)?,
                 Change::WalletUnaccepted {
                     sender,

@@ -6,6 +6,7 @@
 
 use gongji_common::{
     books::{Ledger, Post},
+    contract::{CrossWallet, Decline, DeclineReason},
     store::{key, key_prefix, last_key_part, Tx},
     Id, Money, Period,
 };
@@ -13,17 +14,22 @@ use gongji_common::{
 use super::Node;
 use crate::{
     domain::{
-        cst_day, decide_open_wallet, decide_send, decide_settle, decide_wallet_end, RecipientState, SendCommand, SendState, Settle, Wallet,
-        WalletCredit, WalletTransfer,
+        cst_day, decide_accept_across, decide_accept_answer, decide_acceptance_at_sender, decide_open_wallet, decide_send, decide_settle,
+        decide_wallet_end, RecipientState, SendCommand, SendState, Settle, Wallet, WalletCredit, WalletTransfer,
     },
     error::{NodeError, NodeResult},
-    store::{self, PERSONS, WALLETS, WALLET_CREDITS, WALLET_DUE, WALLET_FROM, WALLET_SENT, WALLET_TO, WALLET_TRANSFERS, WALLET_UNACCEPTED},
+    store::{
+        self, PERSONS, WALLETS, WALLET_ACCEPTING, WALLET_CREDITS, WALLET_DUE, WALLET_FROM, WALLET_SENT, WALLET_TO, WALLET_TRANSFERS,
+        WALLET_UNACCEPTED,
+    },
 };
 
 /// A wallet with its balance and transfers, for `ShowWallet`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WalletView {
     pub person_id: Id,
+    /// This node's province.
+    pub here: gongji_common::ProvinceCode,
     pub wallet: Option<Wallet>,
     pub balance: Money,
     /// Transfers the person sent, in id order.
@@ -47,12 +53,23 @@ impl Node {
     /// Sends a wallet transfer from the sender's available balance.
     /// Idempotent by transfer id.
     pub async fn send_to_wallet(&self, command: SendCommand) -> NodeResult<WalletTransfer> {
-        if command.recipient_province != self.province {
-            return Err(NodeError::Refused(crate::domain::Refusal::FailedPrecondition(format!(
-                "person {} is insured in province {}: wallet transfers across provinces are not served by this node yet",
-                command.recipient_id, command.recipient_province
-            ))));
-        }
+        // A recipient of another province is checked by their node, through
+        // the hub, before anything is recorded (a repeat needs no check).
+        let elsewhere =
+            match command.recipient_province != self.province && self.store.get(WALLET_TRANSFERS, &command.transfer_id)?.is_none() {
+                true => Some(
+                    self.hub
+                        .check_wallet_recipient(&command.recipient_id, command.recipient_province)
+                        .await
+                        .map_err(|why| {
+                            NodeError::Unavailable(format!(
+                                "cannot check the recipient in province {}: {why}",
+                                command.recipient_province
+                            ))
+                        })?,
+                ),
+                false => None,
+            };
         let limits = self.wallet_limits;
         self.decide(|tx, now| {
             let state = SendState {
@@ -63,7 +80,11 @@ impl Node {
                     .get(WALLET_SENT, &store::wallet_sent_key(&command.sender_id, cst_day(now)))?
                     .unwrap_or(0),
                 unaccepted: tx.get(WALLET_UNACCEPTED, &store::pair_key(&command.sender_id, &command.recipient_id))?,
-                recipient: Self::recipient_state(tx, &command.recipient_id)?,
+                recipient: match elsewhere {
+                    Some(state) => state,
+                    None if command.recipient_province != self.province => RecipientState::Open,
+                    None => Self::recipient_state(tx, &command.recipient_id)?,
+                },
             };
             Ok(decide_send(state, &command, &limits, now)?)
         })
@@ -90,6 +111,85 @@ impl Node {
             )?)
         })
         .await
+    }
+
+    /// The sender's node decides an acceptance asked by a recipient's node of
+    /// another province (through the hub): accepted once, in `period`; any
+    /// refusal (already returned, declined or cancelled; not the transfer
+    /// accepted) is a decline, answered to the hub.
+    pub async fn decide_wallet_acceptance(&self, wallet: CrossWallet, period: Period) -> NodeResult<Result<(), Decline>> {
+        if wallet.sender_province != self.province || wallet.recipient_province == self.province {
+            return Err(gongji_common::FieldError::new(
+                "acceptance.sender_province",
+                format!("this node serves province {}", self.province),
+            )
+            .into());
+        }
+        let decided = self
+            .decide(|tx, now| {
+                let recorded = tx.get(WALLET_TRANSFERS, &wallet.transfer_id)?;
+                Ok(decide_acceptance_at_sender(recorded, &wallet, period, self.province, now)?)
+            })
+            .await;
+        match decided {
+            Ok(_) => Ok(Ok(())),
+            Err(NodeError::Refused(refusal)) => Ok(Err(Decline::new(DeclineReason::RefusedByPeer, refusal.to_string()))),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The recipient's node accepts a transfer from another province: records
+    /// the acceptance as pending, asks the sender's node through the hub, and
+    /// credits the wallet once it is accepted. UNAVAILABLE when no answer
+    /// came: the acceptance stays pending and the recovery pass finishes it
+    /// (accepting again with the same fields answers the outcome).
+    pub async fn accept_across(&self, wallet: CrossWallet) -> NodeResult<WalletCredit> {
+        if wallet.recipient_province != self.province || wallet.sender_province == self.province {
+            return Err(gongji_common::FieldError::new("sender_province", "names another province than this node's").into());
+        }
+        let done = self
+            .decide(|tx, _| {
+                let state = Self::recipient_state(tx, &wallet.recipient_id)?;
+                let credited = tx.get(WALLET_CREDITS, &wallet.transfer_id)?;
+                let accepting = tx.get(WALLET_ACCEPTING, &wallet.transfer_id)?;
+                Ok(decide_accept_across(credited, accepting, state, &wallet)?)
+            })
+            .await?;
+        match done {
+            Some(credit) => Ok(credit),
+            None => self.resolve_acceptance(&wallet.transfer_id).await,
+        }
+    }
+
+    /// Asks the hub about a pending acceptance and records the answer.
+    async fn resolve_acceptance(&self, id: &Id) -> NodeResult<WalletCredit> {
+        let Some(wallet) = self.store.get(WALLET_ACCEPTING, id)? else {
+            return self
+                .store
+                .get(WALLET_CREDITS, id)?
+                .ok_or_else(|| NodeError::not_found("wallet transfer", id));
+        };
+        let answer = self
+            .hub
+            .route_wallet_acceptance(&wallet)
+            .await
+            .map_err(|why| NodeError::Unavailable(format!("the acceptance of wallet transfer {id} is pending: {why}")))?;
+        let outcome = self
+            .decide(|tx, now| {
+                let accepting = tx.get(WALLET_ACCEPTING, id)?;
+                let credited = tx.get(WALLET_CREDITS, id)?;
+                let recipient = tx.get(PERSONS, &wallet.recipient_id)?;
+                Ok(decide_accept_answer(
+                    accepting,
+                    credited,
+                    recipient.as_ref(),
+                    answer,
+                    self.province,
+                    now,
+                )?)
+            })
+            .await?;
+        Ok(outcome?)
     }
 
     /// The return pass: every unaccepted transfer whose return time has
@@ -124,6 +224,7 @@ impl Node {
         }
         let mut view = WalletView {
             person_id: person_id.clone(),
+            here: self.province,
             wallet: self.store.get(WALLETS, person_id)?,
             balance: self.store.balance(&store::wallet(person_id))?,
             sent: Vec::new(),
@@ -223,6 +324,12 @@ impl Node {
         Ok(())
     }
 
+    /// Whether a person of this province may receive a wallet transfer (as
+    /// on disk: answered only once what it says is durable).
+    pub async fn wallet_recipient(&self, person_id: &Id) -> NodeResult<RecipientState> {
+        self.store.transact(|tx| Self::recipient_state(tx, person_id)).durable().await
+    }
+
     /// What this node says of a would-be recipient of its province.
     fn recipient_state(tx: &Tx, person_id: &Id) -> NodeResult<RecipientState> {
         let Some(person) = tx.get(PERSONS, person_id)? else {
@@ -237,10 +344,13 @@ impl Node {
         })
     }
 
-    /// Finishes a wallet transfer's pending step with another server.
-    /// (Every step of a transfer within the province is local: nothing waits.)
-    pub(super) async fn resolve_wallet(&self, _id: &Id) -> NodeResult<()> {
-        Ok(())
+    /// Finishes a pending acceptance of a transfer from another province (a
+    /// decline is recorded and is the recipient's answer, not the pass's error).
+    pub(super) async fn resolve_wallet(&self, id: &Id) -> NodeResult<()> {
+        match self.resolve_acceptance(id).await {
+            Ok(_) | Err(NodeError::Refused(_)) => Ok(()),
+            Err(error) => Err(error),
+        }
     }
 }
 
