@@ -520,3 +520,49 @@ async fn an_acceptance_while_the_senders_node_is_down_waits_pending_then_complet
     assert_audit_passes(&mut henan).await;
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_accepted_wallet_transfer_is_cleared_stated_and_reconciled_line_by_line_as_its_own_kind() {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    let (mut hebei, mut henan) = hebei_son_henan_mother(&net).await;
+    let mut hub = net.hub();
+    set_clock(&net, 10, 0);
+    for (id, amount) in [("w-1", "1200.00"), ("w-2", "300.00")] {
+        hebei
+            .send_to_wallet(send_request(id, "son-13", "mother-41", "41", amount))
+            .await
+            .expect("send");
+        accept_across(&mut henan, id, "mother-41", amount).await.expect("accept");
+    }
+    let period = hub.get_open_period(pb::GetOpenPeriodRequest {}).await.unwrap().into_inner().period;
+    hub.close_month(pb::CloseMonthRequest { period: period.clone() }).await.expect("close");
+    let clearing = eventually("the month clears", || {
+        let mut hub = net.hub();
+        let period = period.clone();
+        async move {
+            let month = hub.get_month(pb::GetMonthRequest { period: period.clone() }).await.ok()?.into_inner();
+            if month.state != pb::MonthState::Closed as i32 {
+                return None;
+            }
+            Some(hub.get_clearing(pb::GetClearingRequest { period }).await.ok()?.into_inner())
+        }
+    })
+    .await;
+    let lines: Vec<_> = clearing
+        .lines
+        .iter()
+        .map(|l| (l.payer.as_str(), l.payee.as_str(), l.kind, l.count, l.gross.as_str()))
+        .collect();
+    assert_eq!(lines, vec![("13", "41", pb::TransactionKind::WalletTransfer as i32, 2, "1500.00")]);
+    for province in ["13", "41"] {
+        let report = net
+            .node(province)
+            .reconcile_month(pb::ReconcileMonthRequest { period: period.clone() })
+            .await
+            .expect("reconcile")
+            .into_inner();
+        assert!(report.confirmed, "{province}: {report:?}");
+        assert_eq!((report.matched, report.only_at_hub, report.only_at_node, report.amount_differs), (2, 0, 0, 0));
+    }
+    net.shutdown().await;
+}
