@@ -535,12 +535,18 @@ async fn an_accepted_wallet_transfer_is_cleared_stated_and_reconciled_line_by_li
         accept_across(&mut henan, id, "mother-41", amount).await.expect("accept");
     }
     let period = hub.get_open_period(pb::GetOpenPeriodRequest {}).await.unwrap().into_inner().period;
-    hub.close_month(pb::CloseMonthRequest { period: period.clone() }).await.expect("close");
+    hub.close_month(pb::CloseMonthRequest { period: period.clone() })
+        .await
+        .expect("close");
     let clearing = eventually("the month clears", || {
         let mut hub = net.hub();
         let period = period.clone();
         async move {
-            let month = hub.get_month(pb::GetMonthRequest { period: period.clone() }).await.ok()?.into_inner();
+            let month = hub
+                .get_month(pb::GetMonthRequest { period: period.clone() })
+                .await
+                .ok()?
+                .into_inner();
             if month.state != pb::MonthState::Closed as i32 {
                 return None;
             }
@@ -562,7 +568,10 @@ async fn an_accepted_wallet_transfer_is_cleared_stated_and_reconciled_line_by_li
             .expect("reconcile")
             .into_inner();
         assert!(report.confirmed, "{province}: {report:?}");
-        assert_eq!((report.matched, report.only_at_hub, report.only_at_node, report.amount_differs), (2, 0, 0, 0));
+        assert_eq!(
+            (report.matched, report.only_at_hub, report.only_at_node, report.amount_differs),
+            (2, 0, 0, 0)
+        );
     }
     net.shutdown().await;
 }
