@@ -125,6 +125,9 @@ async fn start_up(
     for warning in &report.warnings {
         writeln!(err, "warning: demo data: {warning}")?;
     }
+    for note in &report.notes {
+        writeln!(err, "note: demo data: {note}")?;
+    }
 
     let period = match open_period(session, &manifest.hub).await {
         Ok(period) => period,

@@ -73,19 +73,33 @@ async fn demo_seeding_links_each_province_to_the_next_and_a_second_run_changes_n
     let net = TestNetwork::start(&["13", "32", "41"]).await;
     let provinces = [code("13"), code("32"), code("41")];
     let session = net.session();
+    // 10:00 China Standard Time tomorrow, when the demo wallet transfer is sent.
+    let clock = net.network().clock();
+    let day = gongji_common::period::cst_day_and_second(clock.now_millis()).0 + 1;
+    clock.set(gongji_common::period::cst_day_hour_millis(day, 10));
 
     let first = gongji::demo::seed(&session, &provinces).await;
     assert!(first.warnings.is_empty(), "{:?}", first.warnings);
     assert_eq!(first.provinces.len(), 3);
 
-    // 5000.00 credited, 1000.00 + 200.00 frozen, 88.00 of the cross quota spent.
-    for p in ["13", "32", "41"] {
+    // 5000.00 credited, 1000.00 + 200.00 frozen, 88.00 of the cross quota
+    // spent; Jiangsu's donor also sent 100.00 to Henan's relative's wallet.
+    for (p, available) in [("13", "3800.00"), ("32", "3700.00"), ("41", "3800.00")] {
         assert_eq!(
             account(&net, p, &format!("demo-{p}-donor")).await,
-            ("3800.00".into(), "1112.00".into()),
+            (available.into(), "1112.00".into()),
             "donor of {p}"
         );
     }
+    let wallet = net
+        .node("41")
+        .get_wallet(pb::GetWalletRequest {
+            person_id: "demo-41-relative".into(),
+        })
+        .await
+        .expect("wallet")
+        .into_inner();
+    assert_eq!(wallet.wallet.map(|w| w.balance).as_deref(), Some("100.00"));
     // demo-32-relative in Jiangsu is a beneficiary of demo-13-donor in Hebei.
     let listed = net
         .node("32")
@@ -125,16 +139,16 @@ async fn demo_seeding_links_each_province_to_the_next_and_a_second_run_changes_n
 
     let second = gongji::demo::seed(&session, &provinces).await;
     assert!(second.warnings.is_empty(), "{:?}", second.warnings);
-    for p in ["13", "32", "41"] {
+    for (p, available) in [("13", "3800.00"), ("32", "3700.00"), ("41", "3800.00")] {
         assert_eq!(
             account(&net, p, &format!("demo-{p}-donor")).await,
-            ("3800.00".into(), "1112.00".into()),
+            (available.into(), "1112.00".into()),
             "no double credit or payment for {p}"
         );
     }
     assert_eq!(relationship(&net, "13", "demo-rel-13-32").await.used, "88.00");
     let line = second.provinces[1].to_string();
-    assert!(line.contains("demo-32-donor 3800.00 available, 1112.00 frozen"), "{line}");
+    assert!(line.contains("demo-32-donor 3700.00 available, 1112.00 frozen"), "{line}");
     assert!(line.contains("demo-pay-32 approved"), "{line}");
     let info = net
         .node("32")
