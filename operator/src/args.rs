@@ -320,6 +320,11 @@ pub struct DevnetArgs {
     /// TLS with the certificates in DATA_DIR/certs, made on first start.
     #[arg(long)]
     pub insecure: bool,
+    /// Moves every server's clock by this many milliseconds (negative: back),
+    /// e.g. to try wallet transfers, refused 22:00-06:00 China Standard Time,
+    /// at night: --clock-offset-ms 43200000 is twelve hours ahead.
+    #[arg(long, value_name = "MS", default_value_t = 0, allow_hyphen_values = true)]
+    pub clock_offset_ms: i64,
 }
 
 /// Where and for whom `gongji certs` writes certificates.
