@@ -447,6 +447,9 @@ pub struct PayArgs {
     /// with enough quota, same-province first.
     #[arg(long, value_name = "ID", value_parser = id)]
     pub relationship: Option<Id>,
+    /// Pay from the beneficiary's wallet (医保钱包) instead of a quota.
+    #[arg(long, conflicts_with = "relationship")]
+    pub from_wallet: bool,
     #[command(flatten)]
     pub node: NodeArg,
 }

@@ -31,6 +31,8 @@
 //! | `wallet_to`           | recipient ␟ transfer              | null: transfers to a person of this province |
 //! | `wallet_unaccepted`   | sender ␟ recipient                | transfer id, while unaccepted |
 //! | `wallet_due`          | return time (i64 BE) ␟ transfer   | null: unaccepted transfers by return time |
+//! | `wallet_payments`     | payment id                        | `WalletPayment`: paid from a wallet here |
+//! | `wallet_reversed`     | payment id                        | when a wallet payment id was reversed before it arrived |
 //! | `wallet_accepting`    | transfer id                       | `CrossWallet`: an acceptance of a transfer from another province, asked and not yet answered |
 //!
 //! Plus the shared `journal` and `balances` trees; accounts used here:
@@ -49,7 +51,7 @@ use gongji_common::{
 
 use crate::domain::{
     AcquiredPayment, Contribution, CrossLine, Event, IssuedDebit, Person, QuotaChangeRecord, RefundRecord, Relationship, Report, Tombstone,
-    TransferIn, TransferOut, Wallet, WalletCredit, WalletTransfer,
+    TransferIn, TransferOut, Wallet, WalletCredit, WalletPayment, WalletTransfer,
 };
 
 gongji_common::tables! {
@@ -82,6 +84,8 @@ gongji_common::tables! {
     WALLET_UNACCEPTED: [u8] => Id = "wallet_unaccepted";
     WALLET_DUE: [u8] => () = "wallet_due";
     WALLET_ACCEPTING: Id => CrossWallet = "wallet_accepting";
+    WALLET_PAYMENTS: Id => WalletPayment = "wallet_payments";
+    WALLET_REVERSED: Id => i64 = "wallet_reversed";
 }
 
 /// The key of a sender's count of transfers on a CST day.

@@ -149,6 +149,8 @@ impl Books {
                 | Change::WalletTransfer(_)
                 | Change::WalletCredit(_)
                 | Change::WalletAccepting(..)
+                | Change::WalletPayment(_)
+                | Change::WalletReversedFirst(..)
                 | Change::WalletSent { .. }
                 | Change::WalletUnaccepted { .. }
                 | Change::WalletDue { .. } => {}

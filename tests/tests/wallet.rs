@@ -575,3 +575,106 @@ async fn an_accepted_wallet_transfer_is_cleared_stated_and_reconciled_line_by_li
     }
     net.shutdown().await;
 }
+
+fn wallet_pay(id: &str, institution: &str, amount: &str, purpose: pb::PaymentPurpose) -> pb::PayRequest {
+    pb::PayRequest {
+        payment_id: id.into(),
+        beneficiary_id: "mother-41".into(),
+        institution_id: institution.into(),
+        amount: amount.into(),
+        purpose: purpose as i32,
+        relationship_id: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_wallet_pays_care_medicines_and_contributions_and_refunds_and_reversals_return_to_it() {
+    use pb::PaymentPurpose as P;
+    let net = TestNetwork::start(&["41"]).await;
+    let mut henan = henan_family(&net).await;
+    set_clock(&net, 10, 0);
+    send(&mut henan, "w-1", "son-41", "mother-41", "500.00").await.expect("send");
+    accept(&mut henan, "w-1", "mother-41").await.expect("accept");
+
+    let paid = henan
+        .pay_from_wallet(wallet_pay("wp-1", "H41010000001", "120.00", P::Outpatient))
+        .await
+        .expect("pay")
+        .into_inner();
+    assert_eq!(paid.status, pb::TransactionStatus::Approved as i32);
+    henan
+        .pay_from_wallet(wallet_pay("wp-1", "H41010000001", "120.00", P::Outpatient))
+        .await
+        .expect("a retried payment pays once");
+    let medicines = henan
+        .pay_from_wallet(wallet_pay("wp-2", "P41010000001", "30.00", P::Pharmacy))
+        .await
+        .expect("pay")
+        .into_inner();
+    assert_eq!(medicines.status, pb::TransactionStatus::Approved as i32);
+    let contribution = henan
+        .pay_from_wallet(wallet_pay("wp-3", "", "50.00", P::ResidentContribution))
+        .await
+        .expect("pay")
+        .into_inner();
+    assert_eq!(contribution.status, pb::TransactionStatus::Approved as i32);
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "300.00");
+
+    // Declined and recorded so: more than the wallet holds, the wrong kind of institution.
+    let short = henan
+        .pay_from_wallet(wallet_pay("wp-4", "H41010000001", "300.01", P::Inpatient))
+        .await
+        .expect("answer")
+        .into_inner();
+    assert_eq!(short.decline_reason, pb::DeclineReason::InsufficientBalance as i32, "{short:?}");
+    let wrong = henan
+        .pay_from_wallet(wallet_pay("wp-5", "H41010000001", "1.00", P::Pharmacy))
+        .await
+        .expect("answer")
+        .into_inner();
+    assert_eq!(wrong.decline_reason, pb::DeclineReason::WrongInstitutionKind as i32, "{wrong:?}");
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "300.00");
+    // No wallet: refused.
+    let mut no_wallet = wallet_pay("wp-6", "H41010000001", "1.00", P::Outpatient);
+    no_wallet.beneficiary_id = "son-41".into();
+    assert_status(
+        henan.pay_from_wallet(no_wallet).await,
+        Code::FailedPrecondition,
+        "has no open wallet",
+    );
+
+    // A refund returns to the wallet, once, never more than is left.
+    let refund = |id: &str, amount: &str| pb::RefundPaymentRequest {
+        refund_id: id.into(),
+        payment_id: "wp-1".into(),
+        amount: amount.into(),
+    };
+    henan.refund_wallet_payment(refund("wr-1", "20.00")).await.expect("refund");
+    henan
+        .refund_wallet_payment(refund("wr-1", "20.00"))
+        .await
+        .expect("a retried refund refunds once");
+    assert_status(
+        henan.refund_wallet_payment(refund("wr-2", "100.01")).await,
+        Code::FailedPrecondition,
+        "has left (100.00)",
+    );
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "320.00");
+    // A reversal credits back what is left; reversing again changes nothing.
+    let reverse = |id: &str| pb::ReversePaymentRequest { payment_id: id.into() };
+    let reversed = henan.reverse_wallet_payment(reverse("wp-1")).await.expect("reverse").into_inner();
+    assert_eq!(reversed.status, pb::TransactionStatus::Reversed as i32);
+    henan.reverse_wallet_payment(reverse("wp-1")).await.expect("again");
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "420.00");
+    // An unknown id reversed first can never be paid.
+    henan.reverse_wallet_payment(reverse("wp-9")).await.expect("reverse unknown");
+    assert_status(
+        henan
+            .pay_from_wallet(wallet_pay("wp-9", "H41010000001", "1.00", P::Outpatient))
+            .await,
+        Code::AlreadyExists,
+        "wp-9",
+    );
+    assert_audit_passes(&mut henan).await;
+    net.shutdown().await;
+}

@@ -478,6 +478,34 @@ pub fn wallet_credit_to_pb(credit: &crate::domain::WalletCredit, here: ProvinceC
     }
 }
 
+pub fn wallet_payment_to_pb(payment: &crate::domain::WalletPayment) -> pb::Payment {
+    let command = &payment.command;
+    let (decline_reason, decline_message) = Decline::to_pb_parts(payment.decline.as_ref());
+    pb::Payment {
+        payment_id: command.payment_id.to_string(),
+        beneficiary_id: command.beneficiary_id.to_string(),
+        institution_id: command.payee.institution_id().to_owned(),
+        amount: command.amount.to_string(),
+        purpose: command.purpose.to_pb() as i32,
+        status: payment.status.to_pb() as i32,
+        decline_reason,
+        decline_message,
+        created_at: Some(timestamp(payment.created_at)),
+        decided_at: Some(timestamp(payment.reversed_at.unwrap_or(payment.created_at))),
+        ..Default::default()
+    }
+}
+
+pub fn wallet_refund_to_pb(payment: &crate::domain::WalletPayment, refund_id: &Id, amount: Money) -> pb::Refund {
+    pb::Refund {
+        refund_id: refund_id.to_string(),
+        payment_id: payment.command.payment_id.to_string(),
+        amount: amount.to_string(),
+        status: pb::TransactionStatus::Approved as i32,
+        ..Default::default()
+    }
+}
+
 pub fn wallet_statement_to_pb(view: &crate::service::WalletView) -> pb::WalletStatement {
     pb::WalletStatement {
         wallet: view.wallet.as_ref().map(|wallet| pb::Wallet {

@@ -302,6 +302,45 @@ impl ProvinceNode for PublicApi {
         self.settle_wallet(&request.transfer_id, Settle::Cancel { by }).await
     }
 
+    #[tracing::instrument(skip_all, fields(tx = %request.get_ref().payment_id))]
+    async fn pay_from_wallet(&self, request: Request<pb::PayRequest>) -> Reply<pb::Payment> {
+        let reply: Reply<pb::Payment> = async {
+            acting::may_pay(Principal::of(&request)?, &request.get_ref().institution_id)?;
+            let command = convert::pay_command(request.into_inner()).map_err(NodeError::from)?;
+            let payment = self.node.pay_from_wallet(command).await?;
+            Ok(Response::new(convert::wallet_payment_to_pb(&payment)))
+        }
+        .await;
+        self.metrics.answered(Kind::Payment, &reply, |p| p.status);
+        reply
+    }
+
+    async fn refund_wallet_payment(&self, request: Request<pb::RefundPaymentRequest>) -> Reply<pb::Refund> {
+        let acting = acting::institution(Principal::of(&request)?)?.cloned();
+        let request = request.into_inner();
+        let (payment_id, refund_id) = (id("payment_id", &request.payment_id)?, id("refund_id", &request.refund_id)?);
+        let amount = Money::parse_positive("amount", &request.amount).map_err(NodeError::from)?;
+        let payment = self
+            .node
+            .refund_wallet_payment(&payment_id, &refund_id, amount, acting.as_ref())
+            .await?;
+        Ok(Response::new(convert::wallet_refund_to_pb(&payment, &refund_id, amount)))
+    }
+
+    async fn reverse_wallet_payment(&self, request: Request<pb::ReversePaymentRequest>) -> Reply<pb::Payment> {
+        let acting = acting::institution(Principal::of(&request)?)?.cloned();
+        let payment_id = id("payment_id", &request.get_ref().payment_id)?;
+        let reversed = self.node.reverse_wallet_payment(&payment_id, acting.as_ref()).await?;
+        Ok(Response::new(match reversed {
+            Some(payment) => convert::wallet_payment_to_pb(&payment),
+            None => pb::Payment {
+                payment_id: payment_id.to_string(),
+                status: pb::TransactionStatus::Reversed as i32,
+                ..Default::default()
+            },
+        }))
+    }
+
     async fn get_wallet(&self, request: Request<pb::GetWalletRequest>) -> Reply<pb::WalletStatement> {
         let view = self.node.wallet(&id("person_id", &request.get_ref().person_id)?)?;
         Ok(Response::new(convert::wallet_statement_to_pb(&view)))

@@ -160,6 +160,9 @@ pub enum Change {
     Wallet(Wallet),
     WalletTransfer(WalletTransfer),
     WalletCredit(WalletCredit),
+    WalletPayment(super::WalletPayment),
+    /// A wallet payment id reversed before it arrived, at this time: never paid.
+    WalletReversedFirst(Id, i64),
     /// An acceptance of a transfer from another province, pending (`true`) or no longer.
     WalletAccepting(gongji_common::contract::CrossWallet, bool),
     /// How many transfers the sender has made on a CST day (the daily limit).

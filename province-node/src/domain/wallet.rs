@@ -7,8 +7,10 @@
 //! The rules Gongji chose where the pilot's leave them open are in
 //! docs/WALLET.md.
 
+use std::collections::BTreeMap;
+
 use gongji_common::{
-    contract::{CrossWallet, RelationKind, TxKind},
+    contract::{CrossWallet, Decline, DeclineReason, RelationKind, TxKind, TxStatus},
     pending::PendingKind,
     period::{cst_datetime, cst_day_and_second, cst_day_hour_millis},
     statement::Direction,
@@ -16,7 +18,10 @@ use gongji_common::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{region_of, Book, Change, CrossLine, Decision, HubAnswer, InsuranceType, Move, Person, Refusal};
+use super::{
+    check_beneficiary_may_pay, check_institution, check_touch, region_of, Book, Change, CrossLine, Decision, HubAnswer, InsuranceType,
+    Move, PayCommand, Person, Refusal,
+};
 
 /// The published limits of the pilot, as configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -708,4 +713,182 @@ pub fn decide_acceptance_at_sender(
         by: cross.recipient_id.clone(),
     };
     decide_settle(recorded, &cross.transfer_id, &settle, RecipientState::Open, period, here, now)
+}
+
+/// A payment from a wallet: the holder's personal share at a designated
+/// institution of this province, or their contribution to its fund, as a
+/// quota pays (docs/WALLET.md). Refunds (by id) and a reversal return to
+/// the wallet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletPayment {
+    pub command: PayCommand,
+    pub status: TxStatus,
+    pub decline: Option<Decline>,
+    /// Refunds made, by refund id.
+    pub refunds: BTreeMap<Id, Money>,
+    pub created_at: i64,
+    pub reversed_at: Option<i64>,
+}
+
+impl WalletPayment {
+    /// What is left of it to refund or reverse.
+    pub fn left(&self) -> Result<Money, Refusal> {
+        let mut left = self.command.amount;
+        for amount in self.refunds.values() {
+            left = left.checked_sub(*amount)?;
+        }
+        Ok(left)
+    }
+}
+
+/// Pays from the beneficiary's wallet, once per payment id: declined (and
+/// recorded so) for an inactive holder, a purpose the institution does not
+/// serve, or a balance short of the amount; refused without a wallet.
+/// `reversed`: the id was reversed before it arrived.
+pub fn decide_wallet_pay(
+    recorded: Option<WalletPayment>,
+    reversed: bool,
+    beneficiary: Option<&Person>,
+    wallet: Option<&Wallet>,
+    balance: Money,
+    command: &PayCommand,
+    now: i64,
+) -> Result<Decision<WalletPayment>, Refusal> {
+    if let Some(recorded) = recorded {
+        if recorded.command != *command {
+            return Err(Refusal::reused("payment", &command.payment_id));
+        }
+        return Ok(Decision::unchanged(recorded));
+    }
+    if reversed {
+        return Err(Refusal::taken(&command.payment_id));
+    }
+    let Some(beneficiary) = beneficiary else {
+        return Err(Refusal::not_found("person", &command.beneficiary_id));
+    };
+    if !wallet.is_some_and(Wallet::is_open) {
+        return Err(Refusal::FailedPrecondition(format!(
+            "person {} has no open wallet to pay from",
+            beneficiary.id
+        )));
+    }
+    let outcome = check_beneficiary_may_pay(beneficiary, command.purpose)
+        .and_then(|()| check_institution(&command.payee, command.purpose))
+        .and_then(|()| match command.amount > balance {
+            true => Err(Decline::new(
+                DeclineReason::InsufficientBalance,
+                format!(
+                    "the wallet of person {} holds {balance}, less than {}",
+                    beneficiary.id, command.amount
+                ),
+            )),
+            false => Ok(()),
+        });
+    let mut payment = WalletPayment {
+        command: command.clone(),
+        status: TxStatus::Approved,
+        decline: None,
+        refunds: BTreeMap::new(),
+        created_at: now,
+        reversed_at: None,
+    };
+    let mut changes = Vec::new();
+    match outcome {
+        Ok(()) => changes.push(Change::Move(Move::new(
+            &command.payment_id,
+            "payment from a wallet",
+            Book::Wallet(beneficiary.id.clone()),
+            Book::Payee(command.payee.clone()),
+            command.amount,
+        ))),
+        Err(decline) => {
+            payment.status = TxStatus::Declined;
+            payment.decline = Some(decline);
+        }
+    }
+    changes.push(Change::WalletPayment(payment.clone()));
+    Ok(Decision::new(payment, changes))
+}
+
+/// Refunds part or all of an approved wallet payment into the wallet, once
+/// per refund id, never more than it has left; only its institution (or an
+/// operator, `acting` none) refunds.
+pub fn decide_wallet_refund(
+    recorded: Option<WalletPayment>,
+    payment_id: &Id,
+    refund_id: &Id,
+    amount: Money,
+    acting: Option<&gongji_common::InstitutionCode>,
+) -> Result<Decision<WalletPayment>, Refusal> {
+    let Some(mut payment) = recorded else {
+        return Err(Refusal::not_found("payment", payment_id));
+    };
+    check_touch(acting, "refund", payment_id, &payment.command.payee)?;
+    if let Some(done) = payment.refunds.get(refund_id) {
+        if *done != amount {
+            return Err(Refusal::reused("refund", refund_id));
+        }
+        return Ok(Decision::unchanged(payment));
+    }
+    if payment.status != TxStatus::Approved {
+        return Err(Refusal::FailedPrecondition(format!(
+            "payment {payment_id} is {}: only an approved payment is refunded",
+            super::status_word(payment.status)
+        )));
+    }
+    let left = payment.left()?;
+    if amount > left {
+        return Err(Refusal::FailedPrecondition(format!(
+            "refund {refund_id} of {amount} is more than payment {payment_id} has left ({left})"
+        )));
+    }
+    payment.refunds.insert(refund_id.clone(), amount);
+    Ok(Decision::new(
+        payment.clone(),
+        vec![
+            Change::Move(Move::new(
+                refund_id,
+                "refund to a wallet",
+                Book::Payee(payment.command.payee.clone()),
+                Book::Wallet(payment.command.beneficiary_id.clone()),
+                amount,
+            )),
+            Change::WalletPayment(payment),
+        ],
+    ))
+}
+
+/// Reverses a wallet payment whose answer the institution never got: an
+/// approved one is credited back to the wallet (what refunds left), a
+/// declined or reversed one has nothing to undo, and an unknown id is
+/// cancelled for good (`None`: recorded as reversed before it arrived).
+pub fn decide_wallet_reverse(
+    recorded: Option<WalletPayment>,
+    payment_id: &Id,
+    acting: Option<&gongji_common::InstitutionCode>,
+    now: i64,
+) -> Result<Decision<Option<WalletPayment>>, Refusal> {
+    let Some(mut payment) = recorded else {
+        return Ok(Decision::new(None, vec![Change::WalletReversedFirst(payment_id.clone(), now)]));
+    };
+    check_touch(acting, "reverse", payment_id, &payment.command.payee)?;
+    if payment.status != TxStatus::Approved {
+        return Ok(Decision::unchanged(Some(payment)));
+    }
+    let left = payment.left()?;
+    payment.status = TxStatus::Reversed;
+    payment.reversed_at = Some(now);
+    Ok(Decision::new(
+        Some(payment.clone()),
+        vec![
+            Change::Move(Move::new(
+                wallet_reference("reversal", payment_id),
+                "reversal to a wallet",
+                Book::Payee(payment.command.payee.clone()),
+                Book::Wallet(payment.command.beneficiary_id.clone()),
+                left,
+            )),
+            Change::WalletPayment(payment),
+        ],
+    ))
 }

@@ -34,7 +34,8 @@ use crate::{
     store::{
         self, APPLIED_NOTICES, CONTRIBUTIONS, CROSS_LINES, DEBITS, LIVE_PAIRS, OUTBOX, PAYMENTS, PENDING, PERSONS, QUOTA_CHANGES, REFUNDS,
         RELATIONSHIPS, RELS_BY_BENEFICIARY, RELS_BY_DONOR, REL_EVENTS, REVERSED_IDS, TRANSFERS_IN, TRANSFERS_OUT, WALLETS,
-        WALLET_ACCEPTING, WALLET_CREDITS, WALLET_DUE, WALLET_FROM, WALLET_SENT, WALLET_TO, WALLET_TRANSFERS, WALLET_UNACCEPTED,
+        WALLET_ACCEPTING, WALLET_CREDITS, WALLET_DUE, WALLET_FROM, WALLET_PAYMENTS, WALLET_REVERSED, WALLET_SENT, WALLET_TO,
+        WALLET_TRANSFERS, WALLET_UNACCEPTED,
     },
 };
 
@@ -200,6 +201,8 @@ impl Node {
                     tx.put(WALLET_TO, &wallets::listed(&credit.recipient_id, &credit.transfer_id), &())?;
                     tx.put(WALLET_CREDITS, &credit.transfer_id, &credit)?
                 }
+                Change::WalletPayment(payment) => tx.put(WALLET_PAYMENTS, &payment.command.payment_id, &payment)?,
+                Change::WalletReversedFirst(id, at) => tx.put(WALLET_REVERSED, &id, &at)?,
                 Change::WalletAccepting(cross, true) => tx.put(WALLET_ACCEPTING, &cross.transfer_id, &cross)?,
                 Change::WalletAccepting(cross, false) => tx.remove(WALLET_ACCEPTING, &cross.transfer_id)?,
                 Change::WalletSent { sender, day, count } => tx.put(WALLET_SENT, &store::wallet_sent_key(&sender, day), &count)?,

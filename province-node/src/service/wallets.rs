@@ -8,19 +8,20 @@ use gongji_common::{
     books::{Ledger, Post},
     contract::{CrossWallet, Decline, DeclineReason},
     store::{key, key_prefix, last_key_part, Tx},
-    Id, Money, Period,
+    Id, InstitutionCode, Money, Period,
 };
 
 use super::Node;
 use crate::{
     domain::{
         cst_day, decide_accept_across, decide_accept_answer, decide_acceptance_at_sender, decide_open_wallet, decide_send, decide_settle,
-        decide_wallet_end, RecipientState, SendCommand, SendState, Settle, Wallet, WalletCredit, WalletTransfer,
+        decide_wallet_end, decide_wallet_pay, decide_wallet_refund, decide_wallet_reverse, PayCommand, RecipientState, Refusal,
+        SendCommand, SendState, Settle, Wallet, WalletCredit, WalletPayment, WalletTransfer,
     },
     error::{NodeError, NodeResult},
     store::{
-        self, PERSONS, WALLETS, WALLET_ACCEPTING, WALLET_CREDITS, WALLET_DUE, WALLET_FROM, WALLET_SENT, WALLET_TO, WALLET_TRANSFERS,
-        WALLET_UNACCEPTED,
+        self, PERSONS, WALLETS, WALLET_ACCEPTING, WALLET_CREDITS, WALLET_DUE, WALLET_FROM, WALLET_PAYMENTS, WALLET_REVERSED, WALLET_SENT,
+        WALLET_TO, WALLET_TRANSFERS, WALLET_UNACCEPTED,
     },
 };
 
@@ -190,6 +191,62 @@ impl Node {
             })
             .await?;
         Ok(outcome?)
+    }
+
+    /// Pays from a wallet (see [`crate::domain::decide_wallet_pay`]). An id
+    /// used by a payment from a quota here is refused.
+    pub async fn pay_from_wallet(&self, command: PayCommand) -> NodeResult<WalletPayment> {
+        self.decide(|tx, now| {
+            if tx.contains(crate::store::PAYMENTS, &command.payment_id)? || tx.contains(crate::store::DEBITS, &command.payment_id)? {
+                return Err(Refusal::reused("payment", &command.payment_id).into());
+            }
+            let beneficiary = tx.get(PERSONS, &command.beneficiary_id)?;
+            let wallet = tx.get(WALLETS, &command.beneficiary_id)?;
+            let balance = tx.balance(&store::wallet(&command.beneficiary_id))?;
+            Ok(decide_wallet_pay(
+                tx.get(WALLET_PAYMENTS, &command.payment_id)?,
+                tx.contains(WALLET_REVERSED, &command.payment_id)?,
+                beneficiary.as_ref(),
+                wallet.as_ref(),
+                balance,
+                &command,
+                now,
+            )?)
+        })
+        .await
+    }
+
+    /// Refunds a wallet payment into the wallet.
+    pub async fn refund_wallet_payment(
+        &self,
+        payment_id: &Id,
+        refund_id: &Id,
+        amount: Money,
+        acting: Option<&InstitutionCode>,
+    ) -> NodeResult<WalletPayment> {
+        self.decide(|tx, _| {
+            Ok(decide_wallet_refund(
+                tx.get(WALLET_PAYMENTS, payment_id)?,
+                payment_id,
+                refund_id,
+                amount,
+                acting,
+            )?)
+        })
+        .await
+    }
+
+    /// Reverses a wallet payment (`None`: an unknown id, now cancelled for good).
+    pub async fn reverse_wallet_payment(&self, payment_id: &Id, acting: Option<&InstitutionCode>) -> NodeResult<Option<WalletPayment>> {
+        self.decide(|tx, now| {
+            Ok(decide_wallet_reverse(
+                tx.get(WALLET_PAYMENTS, payment_id)?,
+                payment_id,
+                acting,
+                now,
+            )?)
+        })
+        .await
     }
 
     /// The return pass: every unaccepted transfer whose return time has
