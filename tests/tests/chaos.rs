@@ -14,10 +14,12 @@ async fn chaos(seed: u64) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let report = run(ChaosConfig::new(seed, Duration::from_secs(12)), dir.path()).await;
     println!(
-        "seed {seed}: {} operations ({} approved, {} unanswered), {} kills, {} link faults, {} disk faults; audit: {} lines, {} journal entries",
+        "seed {seed}: {} operations ({} approved, {} unanswered; {} on wallets, {} accepted), {} kills, {} link faults, {} disk faults; audit: {} lines, {} journal entries",
         report.operations,
         report.approved,
         report.unanswered,
+        report.wallet_operations,
+        report.wallet_accepted,
         report.kills,
         report.faults,
         report.disk_faults,
@@ -29,6 +31,10 @@ async fn chaos(seed: u64) {
         "the chaos was real: {report:?}"
     );
     assert!(report.approved >= 20, "the network did work meanwhile: {report:?}");
+    assert!(
+        report.wallet_operations >= 10 && report.wallet_accepted >= 1 && report.clock_moves == 1,
+        "wallet transfers went on, and the clock passed 06:00: {report:?}"
+    );
     if !report.audit.passed() {
         // Keep the data and put what the logs say of each named transaction
         // in the failure itself: a rare race must not leave only its verdict.
