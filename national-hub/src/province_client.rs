@@ -141,6 +141,18 @@ impl Provinces {
         }
     }
 
+    /// Asks the sender's node to settle a wallet transfer as declined.
+    pub async fn decide_wallet_decline(&self, wallet: &CrossWallet) -> Result<Result<(), Decline>, Unanswered> {
+        let mut client = self.client(wallet.sender_province)?;
+        match client
+            .decide_wallet_decline(peer::request_for(wallet.to_pb(), self.deadlines, wallet.transfer_id.as_str()))
+            .await
+        {
+            Ok(answer) => Ok(acceptance_from_pb(answer.into_inner())),
+            Err(status) => Ok(Err(read_failure(status)?)),
+        }
+    }
+
     /// Asks a node whether one of its persons may receive a wallet transfer.
     pub async fn check_wallet_recipient(
         &self,

@@ -565,8 +565,9 @@ pub enum WalletCommand {
     /// Accept a transfer, at the recipient's node (for a transfer from another
     /// province: with --from and --amount).
     Accept(WalletAcceptArgs),
-    /// Decline a transfer, at the recipient's node: it goes back to the sender.
-    Decline(WalletSettleArgs),
+    /// Decline a transfer, at the recipient's node: it goes back to the sender
+    /// (for a transfer from another province: with --from and --amount).
+    Decline(WalletAcceptArgs),
     /// Cancel an unaccepted transfer, at the sender's node (--by is the sender).
     Cancel(WalletSettleArgs),
     /// A person's wallet, its balance and the transfers they sent and received.
@@ -611,7 +612,7 @@ pub struct WalletAcceptArgs {
     /// Id of the transfer.
     #[arg(value_name = "TRANSFER_ID", value_parser = id)]
     pub transfer: Id,
-    /// National id of the recipient who accepts.
+    /// National id of the recipient who accepts (or declines).
     #[arg(long, value_name = "ID", value_parser = id)]
     pub by: Id,
     /// For a transfer from another province: the sender's province code.
@@ -629,7 +630,7 @@ pub struct WalletSettleArgs {
     /// Id of the transfer.
     #[arg(value_name = "TRANSFER_ID", value_parser = id)]
     pub transfer: Id,
-    /// National id of who acts: the recipient declines, the sender cancels.
+    /// National id of the sender, who cancels.
     #[arg(long, value_name = "ID", value_parser = id)]
     pub by: Id,
     #[command(flatten)]

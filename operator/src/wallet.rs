@@ -16,9 +16,9 @@ pub async fn command(session: &Session, command: WalletCommand, out: &mut dyn Wr
     match command {
         WalletCommand::Open(args) => open(session, args, out).await,
         WalletCommand::Send(args) => send(session, args, out).await,
-        WalletCommand::Accept(args) => accept(session, args, out).await,
-        WalletCommand::Decline(args) => settle(session, args, false, out).await,
-        WalletCommand::Cancel(args) => settle(session, args, true, out).await,
+        WalletCommand::Accept(args) => accept(session, args, true, out).await,
+        WalletCommand::Decline(args) => accept(session, args, false, out).await,
+        WalletCommand::Cancel(args) => cancel(session, args, out).await,
         WalletCommand::Show(args) => show(session, args, out).await,
     }
 }
@@ -52,39 +52,45 @@ async fn send(session: &Session, args: WalletSendArgs, out: &mut dyn Write) -> R
     Ok(EXIT_OK)
 }
 
-async fn accept(session: &Session, args: WalletAcceptArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+/// Accepts (`accept`) or declines a transfer at the recipient's node.
+async fn accept(session: &Session, args: WalletAcceptArgs, accept: bool, out: &mut dyn Write) -> Result<u8, CliError> {
     let mut node = session.node(&args.node).await?;
     let id = args.transfer.to_string();
-    let transfer = node
-        .accept_wallet_transfer(pb::AcceptWalletTransferRequest {
+    let sender_province = args.from_province.map(|p| p.to_string()).unwrap_or_default();
+    let amount = args.amount.map(|a| a.to_string()).unwrap_or_default();
+    let answer = if accept {
+        node.accept_wallet_transfer(pb::AcceptWalletTransferRequest {
             transfer_id: id.clone(),
             recipient_id: args.by.to_string(),
-            sender_province: args.from_province.map(|p| p.to_string()).unwrap_or_default(),
-            amount: args.amount.map(|a| a.to_string()).unwrap_or_default(),
-        })
-        .await
-        .map_err(|status| CliError::transaction_call(status, "wallet transfer", &id))?
-        .into_inner();
-    output::wallet_transfer(out, &transfer)?;
-    Ok(EXIT_OK)
-}
-
-async fn settle(session: &Session, args: WalletSettleArgs, cancel: bool, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut node = session.node(&args.node).await?;
-    let id = args.transfer.to_string();
-    let answer = if cancel {
-        node.cancel_wallet_transfer(pb::CancelWalletTransferRequest {
-            transfer_id: id.clone(),
-            sender_id: args.by.to_string(),
+            sender_province,
+            amount,
         })
         .await
     } else {
         node.decline_wallet_transfer(pb::DeclineWalletTransferRequest {
             transfer_id: id.clone(),
             recipient_id: args.by.to_string(),
+            sender_province,
+            amount,
         })
         .await
     };
+    let transfer = answer
+        .map_err(|status| CliError::transaction_call(status, "wallet transfer", &id))?
+        .into_inner();
+    output::wallet_transfer(out, &transfer)?;
+    Ok(EXIT_OK)
+}
+
+async fn cancel(session: &Session, args: WalletSettleArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let mut node = session.node(&args.node).await?;
+    let id = args.transfer.to_string();
+    let answer = node
+        .cancel_wallet_transfer(pb::CancelWalletTransferRequest {
+            transfer_id: id.clone(),
+            sender_id: args.by.to_string(),
+        })
+        .await;
     let transfer = answer
         .map_err(|status| CliError::transaction_call(status, "wallet transfer", &id))?
         .into_inner();

@@ -117,6 +117,19 @@ impl HubClient {
         }
     }
 
+    /// Relays a wallet transfer's decline to the sender's node; `Ok(Err)`
+    /// when the sender's node refused it.
+    pub async fn relay_wallet_decline(&self, wallet: &gongji_common::contract::CrossWallet) -> Result<Result<(), Decline>, Unanswered> {
+        let mut client = self.client.clone();
+        match client
+            .relay_wallet_decline(peer::request_for(wallet.to_pb(), self.deadlines, wallet.transfer_id.as_str()))
+            .await
+        {
+            Ok(answer) => Ok(gongji_common::contract::acceptance_from_pb(answer.into_inner())),
+            Err(status) => Ok(Err(read_failure(status)?)),
+        }
+    }
+
     /// Routes a wallet transfer's acceptance to the sender's node.
     pub async fn route_wallet_acceptance(&self, wallet: &gongji_common::contract::CrossWallet) -> Result<HubAnswer, Unanswered> {
         let mut client = self.client.clone();

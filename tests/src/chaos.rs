@@ -428,10 +428,12 @@ async fn operate_wallet(rng: &mut Rng, id: &str, urls: &[(String, Endpoint)], co
                     counters.wallet_accepted.fetch_add(1, Ordering::Relaxed);
                 }
             }),
-        (80..=89, Some((transfer, p, q, _))) if p == q => node(&url_of(urls, &q))
+        (80..=89, Some((transfer, p, q, amount))) => node(&url_of(urls, &q))
             .decline_wallet_transfer(pb::DeclineWalletTransferRequest {
                 transfer_id: transfer,
                 recipient_id: format!("kin-{q}-of-{p}"),
+                sender_province: if p == q { String::new() } else { p.clone() },
+                amount: if p == q { String::new() } else { amount },
             })
             .await
             .map(drop),

@@ -122,6 +122,7 @@ async fn a_wallet_transfer_is_accepted_once_and_moves_from_the_account_to_the_wa
         .decline_wallet_transfer(pb::DeclineWalletTransferRequest {
             transfer_id: "w-1".into(),
             recipient_id: "mother-41".into(),
+            ..Default::default()
         })
         .await;
     assert_status(declined, Code::FailedPrecondition, "already accepted");
@@ -675,6 +676,53 @@ async fn a_wallet_pays_care_medicines_and_contributions_and_refunds_and_reversal
         Code::AlreadyExists,
         "wp-9",
     );
+    assert_audit_passes(&mut henan).await;
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_recipient_declines_a_transfer_from_another_province_at_her_node_and_it_goes_back_once() {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    let (mut hebei, mut henan) = hebei_son_henan_mother(&net).await;
+    set_clock(&net, 10, 0);
+    hebei
+        .send_to_wallet(send_request("w-1", "son-13", "mother-41", "41", "700.00"))
+        .await
+        .expect("send");
+    assert_eq!(balances(&mut hebei, "son-13").await.0, "4300.00");
+    let decline = |by: &str| pb::DeclineWalletTransferRequest {
+        transfer_id: "w-1".into(),
+        recipient_id: by.into(),
+        sender_province: "13".into(),
+        amount: "700.00".into(),
+    };
+    assert_status(
+        henan.decline_wallet_transfer(decline("aunt-41")).await,
+        Code::FailedPrecondition,
+        "only the recipient mother-41",
+    );
+    let declined = henan
+        .decline_wallet_transfer(decline("mother-41"))
+        .await
+        .expect("decline")
+        .into_inner();
+    assert_eq!(declined.status, pb::WalletTransferStatus::Declined as i32);
+    henan
+        .decline_wallet_transfer(decline("mother-41"))
+        .await
+        .expect("declining twice answers the same");
+    assert_eq!(balances(&mut hebei, "son-13").await.0, "5000.00", "back with the sender, once");
+    assert_eq!(
+        wallet(&mut hebei, "son-13").await.sent[0].status,
+        pb::WalletTransferStatus::Declined as i32
+    );
+    assert_status(
+        accept_across(&mut henan, "w-1", "mother-41", "700.00").await,
+        Code::FailedPrecondition,
+        "already declined",
+    );
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "0.00");
+    assert_audit_passes(&mut hebei).await;
     assert_audit_passes(&mut henan).await;
     net.shutdown().await;
 }

@@ -157,6 +157,24 @@ impl HubRouter for RouterApi {
         Ok(Response::new(answer))
     }
 
+    async fn relay_wallet_decline(&self, request: Request<pb::CrossWalletAcceptance>) -> Result<Response<pb::Acceptance>, Status> {
+        let caller = request.extensions().get::<Caller>().copied();
+        let wallet = CrossWallet::from_pb("", request.into_inner()).map_err(HubError::from)?;
+        check(
+            caller,
+            wallet.recipient_province,
+            "the decline of a wallet transfer to another province's person",
+        )?;
+        crate::domain::check_crosses("sender_province", wallet.sender_province, wallet.recipient_province).map_err(HubError::from)?;
+        let answer = self
+            .hub
+            .provinces()
+            .decide_wallet_decline(&wallet)
+            .await
+            .map_err(|why| HubError::Unavailable(format!("province {} did not answer: {why}", wallet.sender_province)))?;
+        Ok(Response::new(acceptance_to_pb(&answer)))
+    }
+
     async fn check_province(&self, request: Request<pb::CheckProvinceRequest>) -> Result<Response<pb::Acceptance>, Status> {
         let province = ProvinceCode::parse("province", &request.get_ref().province).map_err(HubError::from)?;
         Ok(Response::new(acceptance_to_pb(&self.hub.check_province(province))))

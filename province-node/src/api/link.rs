@@ -142,6 +142,12 @@ impl ProvinceLink for LinkApi {
         reply
     }
 
+    async fn decide_wallet_decline(&self, request: Request<pb::CrossWalletAcceptance>) -> Result<Response<pb::Acceptance>, Status> {
+        let wallet = gongji_common::contract::CrossWallet::from_pb("", request.into_inner()).map_err(NodeError::from)?;
+        let answer = self.node.decide_wallet_decline(wallet).await?;
+        Ok(Response::new(acceptance_to_pb(&answer)))
+    }
+
     async fn check_wallet_recipient(
         &self,
         request: Request<pb::WalletRecipientQuery>,

@@ -293,7 +293,25 @@ impl ProvinceNode for PublicApi {
     async fn decline_wallet_transfer(&self, request: Request<pb::DeclineWalletTransferRequest>) -> Reply<pb::WalletTransfer> {
         let request = request.get_ref();
         let by = id("recipient_id", &request.recipient_id)?;
-        self.settle_wallet(&request.transfer_id, Settle::Decline { by }).await
+        if request.sender_province.is_empty() || request.sender_province == self.node.province().to_string() {
+            return self.settle_wallet(&request.transfer_id, Settle::Decline { by }).await;
+        }
+        let wallet = CrossWallet {
+            transfer_id: id("transfer_id", &request.transfer_id)?,
+            sender_province: ProvinceCode::parse("sender_province", &request.sender_province).map_err(NodeError::from)?,
+            recipient_province: self.node.province(),
+            recipient_id: by,
+            amount: Money::parse_positive("amount", &request.amount).map_err(NodeError::from)?,
+        };
+        self.node.decline_across(wallet.clone()).await?;
+        Ok(Response::new(pb::WalletTransfer {
+            transfer_id: wallet.transfer_id.to_string(),
+            recipient_id: wallet.recipient_id.to_string(),
+            recipient_province: wallet.recipient_province.to_string(),
+            amount: wallet.amount.to_string(),
+            status: pb::WalletTransferStatus::Declined as i32,
+            ..Default::default()
+        }))
     }
 
     async fn cancel_wallet_transfer(&self, request: Request<pb::CancelWalletTransferRequest>) -> Reply<pb::WalletTransfer> {

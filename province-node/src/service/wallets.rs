@@ -139,6 +139,62 @@ impl Node {
         }
     }
 
+    /// The sender's node settles a transfer as declined by its recipient in
+    /// another province (relayed by the hub); a refusal is the answer.
+    pub async fn decide_wallet_decline(&self, wallet: CrossWallet) -> NodeResult<Result<(), Decline>> {
+        if wallet.sender_province != self.province || wallet.recipient_province == self.province {
+            return Err(gongji_common::FieldError::new("sender_province", format!("this node serves province {}", self.province)).into());
+        }
+        let settle = Settle::Decline {
+            by: wallet.recipient_id.clone(),
+        };
+        let decided = self
+            .decide(|tx, now| {
+                let recorded = tx.get(WALLET_TRANSFERS, &wallet.transfer_id)?;
+                if let Some(transfer) = &recorded {
+                    if transfer.command.recipient_province != wallet.recipient_province {
+                        return Err(Refusal::PermissionDenied(format!(
+                            "wallet transfer {} is not to province {}",
+                            wallet.transfer_id, wallet.recipient_province
+                        ))
+                        .into());
+                    }
+                }
+                let period = Period::of_unix_millis(now);
+                Ok(decide_settle(
+                    recorded,
+                    &wallet.transfer_id,
+                    &settle,
+                    RecipientState::Open,
+                    period,
+                    self.province,
+                    now,
+                )?)
+            })
+            .await;
+        match decided {
+            Ok(_) => Ok(Ok(())),
+            Err(NodeError::Refused(refusal)) => Ok(Err(Decline::new(DeclineReason::RefusedByPeer, refusal.to_string()))),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The recipient's node declines a transfer from another province: the
+    /// sender's node settles it through the hub, at once (nothing is
+    /// recorded here; UNAVAILABLE when it cannot answer: decline again).
+    pub async fn decline_across(&self, wallet: CrossWallet) -> NodeResult<()> {
+        if wallet.recipient_province != self.province || wallet.sender_province == self.province {
+            return Err(gongji_common::FieldError::new("sender_province", "names another province than this node's").into());
+        }
+        let answer = self.hub.relay_wallet_decline(&wallet).await.map_err(|why| {
+            NodeError::Unavailable(format!(
+                "the decline of wallet transfer {} was not answered: {why}",
+                wallet.transfer_id
+            ))
+        })?;
+        answer.map_err(|decline| Refusal::FailedPrecondition(decline.message).into())
+    }
+
     /// The recipient's node accepts a transfer from another province: records
     /// the acceptance as pending, asks the sender's node through the hub, and
     /// credits the wallet once it is accepted. UNAVAILABLE when no answer
