@@ -285,6 +285,7 @@ impl Network {
         config.recovery_interval_ms = self.spec.recovery_interval.as_millis() as u64;
         config.serve.max_in_flight_per_peer = self.spec.max_in_flight_per_peer;
         config.give_up_after_ms = self.spec.give_up_after.as_millis() as u64;
+        config.wallet.wallet_daily_count = self.spec.wallet_daily_count;
         config.tls = self.tls_flags(&province_file(code));
         if self.spec.certs.is_none() {
             config.link_token = self.tokens.provinces.get(&code).cloned();

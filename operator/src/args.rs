@@ -240,6 +240,10 @@ pub enum BenchWorkload {
     Same,
     /// Cross-province relationships established: donor's node → hub → beneficiary's node.
     Establish,
+    /// Cross-province wallet transfers and their acceptance: sent at the
+    /// sender's node (the recipient checked through the hub), accepted at
+    /// the recipient's node (hub → sender's node), one operation.
+    Wallet,
 }
 
 /// What `gongji audit` checks, and how long it lets differences settle.
