@@ -11,7 +11,13 @@
 //! - `demo-rel-{p}-{p}`: donor `demo-{p}-donor` → `demo-{p}-relative`, spouse,
 //!   quota 200.00;
 //! - `demo-pay-{q}` (only with 2+ provinces): at q's node, 88.00 outpatient at
-//!   `H{q}010000001` for `demo-{q}-relative`, from `demo-rel-{p}-{q}`.
+//!   `H{q}010000001` for `demo-{q}-relative`, from `demo-rel-{p}-{q}`;
+//! - a wallet (医保钱包) for every `demo-{p}-relative`, and (only with 2+
+//!   provinces) `demo-wallet-{p}-{q}` of the last two provinces: 100.00 from
+//!   `demo-{p}-donor`'s account to `demo-{q}-relative`'s wallet, accepted.
+//!   Wallet transfers are not sent between 22:00 and 06:00 China Standard
+//!   Time: seeded then, the transfer is left out (a note says so) and made
+//!   by the next seeding in the day.
 //!
 //! So each donor ends with 3800.00 available and 1112.00 frozen. Seeding only
 //! calls the public ProvinceNode API; a failed step is a warning, never fatal.
@@ -32,6 +38,8 @@ use gongji_operator::{
 
 /// Credited into every demo donor's account.
 pub const CONTRIBUTION: &str = "5000.00";
+/// The demo wallet transfer's amount.
+pub const WALLET_AMOUNT: &str = "100.00";
 /// Quota of each cross-province demo relationship.
 pub const CROSS_QUOTA: &str = "1000.00";
 /// Quota of each same-province demo relationship.
@@ -53,6 +61,11 @@ pub fn region(p: ProvinceCode) -> String {
 
 pub fn contribution(p: ProvinceCode) -> String {
     format!("demo-contribution-{p}")
+}
+
+/// The demo wallet transfer from `demo-{p}-donor` to `demo-{q}-relative`.
+pub fn wallet_transfer(p: ProvinceCode, q: ProvinceCode) -> String {
+    format!("demo-wallet-{p}-{q}")
 }
 
 /// The relationship given by `demo-{donor}-donor` to `demo-{beneficiary}-relative`.
@@ -87,6 +100,8 @@ pub struct SeedReport {
     pub provinces: Vec<ProvinceReport>,
     /// Every step that failed or was skipped, and why.
     pub warnings: Vec<String>,
+    /// Steps left out by design (the demo wallet transfer in the quiet hours).
+    pub notes: Vec<String>,
 }
 
 /// The demo records of one province as they stand after seeding.
@@ -129,6 +144,7 @@ pub async fn seed(session: &Session, provinces: &[ProvinceCode]) -> SeedReport {
         return SeedReport {
             provinces: Vec::new(),
             warnings: vec!["no network to seed: the session has no address file".into()],
+            notes: Vec::new(),
         };
     };
     let mut seeder = Seeder::connect(session, manifest, provinces);
@@ -155,6 +171,12 @@ pub async fn seed(session: &Session, provinces: &[ProvinceCode]) -> SeedReport {
             seeder.pay(previous(provinces, i), q).await;
         }
     }
+    for &p in provinces {
+        seeder.open_wallet(p).await;
+    }
+    if let [.., p, q] = provinces {
+        seeder.wallet_transfer(*p, *q).await;
+    }
     seeder.report(provinces, cross).await
 }
 
@@ -163,6 +185,7 @@ struct Seeder {
     relationships: BTreeMap<String, pb::Relationship>,
     payments: BTreeMap<String, pb::Payment>,
     warnings: Vec<String>,
+    notes: Vec<String>,
 }
 
 impl Seeder {
@@ -172,6 +195,7 @@ impl Seeder {
             relationships: BTreeMap::new(),
             payments: BTreeMap::new(),
             warnings: Vec::new(),
+            notes: Vec::new(),
         };
         for &p in provinces {
             let Some(entry) = manifest.provinces.iter().find(|e| e.code == p.as_str()) else {
@@ -223,6 +247,50 @@ impl Seeder {
         };
         let result = node.register_person(pb::RegisterPersonRequest { person: Some(person) }).await;
         self.check(&format!("registering {id}"), result);
+    }
+
+    async fn open_wallet(&mut self, p: ProvinceCode) {
+        let Some(mut node) = self.node(p) else { return };
+        let result = node.open_wallet(pb::OpenWalletRequest { person_id: relative(p) }).await;
+        self.check(&format!("opening the wallet of {}", relative(p)), result);
+    }
+
+    /// `demo-wallet-{p}-{q}`: sent from p's donor to q's relative, accepted at q.
+    async fn wallet_transfer(&mut self, p: ProvinceCode, q: ProvinceCode) {
+        let (Some(mut sender), Some(mut recipient)) = (self.node(p), self.node(q)) else {
+            return;
+        };
+        let id = wallet_transfer(p, q);
+        let sent = sender
+            .send_to_wallet(pb::SendToWalletRequest {
+                transfer_id: id.clone(),
+                sender_id: donor(p),
+                recipient_id: relative(q),
+                recipient_province: q.to_string(),
+                relation_kind: pb::RelationKind::Parent as i32,
+                amount: WALLET_AMOUNT.to_owned(),
+            })
+            .await;
+        match sent {
+            Err(status) if status.message().contains("China Standard Time") => {
+                self.notes.push(format!("{id} not sent: {}", status.message()));
+                return;
+            }
+            other => {
+                if self.check(&format!("sending {id}"), other).is_none() {
+                    return;
+                }
+            }
+        }
+        let result = recipient
+            .accept_wallet_transfer(pb::AcceptWalletTransferRequest {
+                transfer_id: id.clone(),
+                recipient_id: relative(q),
+                sender_province: p.to_string(),
+                amount: WALLET_AMOUNT.to_owned(),
+            })
+            .await;
+        self.check(&format!("accepting {id}"), result);
     }
 
     async fn credit(&mut self, p: ProvinceCode) {
@@ -357,6 +425,7 @@ impl Seeder {
         SeedReport {
             provinces: lines,
             warnings: self.warnings,
+            notes: self.notes,
         }
     }
 }

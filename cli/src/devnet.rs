@@ -34,6 +34,7 @@ pub async fn run(args: DevnetArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
         writeln!(err, "warning: --insecure: {}", gongji_common::auth::PLAINTEXT_WARNING)?;
     }
     let devnet = Devnet::start(&args).await?;
+    devnet.network.clock().advance(args.clock_offset_ms);
     if let Some(dir) = &devnet.certs_made {
         writeln!(out, "certificates (a development CA) written to {}", dir.display())?;
     }
@@ -160,6 +161,9 @@ async fn start_up(
     }
     for warning in &report.warnings {
         writeln!(err, "warning: demo data: {warning}")?;
+    }
+    for note in &report.notes {
+        writeln!(err, "note: demo data: {note}")?;
     }
 
     let period = match open_period(session, &manifest.hub).await {

@@ -85,6 +85,7 @@ async fn dispatch(session: &Session, command: Command, out: &mut dyn Write, err:
         Command::Dissolve(args) => commands::dissolve(session, args, out).await,
         Command::Terminate(args) => commands::terminate(session, args, out).await,
         Command::Transfer(args) => commands::transfer(session, args, out).await,
+        Command::Wallet(command) => gongji_operator::wallet::command(session, command, out).await,
         Command::Show(what) => commands::show(session, what, out).await,
         Command::Info(node) => commands::info(session, node, out).await,
         Command::Month(command) => cycle::month(session, command, out).await,

@@ -55,10 +55,19 @@ pub enum TxKind {
     Reversal,
     /// The releasing province owes the receiving one.
     AccountTransfer,
+    /// An accepted wallet transfer (医保钱包): the sender's province owes the
+    /// recipient's, from the moment of acceptance.
+    WalletTransfer,
 }
 
 impl TxKind {
-    pub const ALL: [TxKind; 4] = [TxKind::Payment, TxKind::Refund, TxKind::Reversal, TxKind::AccountTransfer];
+    pub const ALL: [TxKind; 5] = [
+        TxKind::Payment,
+        TxKind::Refund,
+        TxKind::Reversal,
+        TxKind::AccountTransfer,
+        TxKind::WalletTransfer,
+    ];
 
     /// Its word in keys, statements and logs; kinds sort by it.
     pub fn as_str(self) -> &'static str {
@@ -67,6 +76,7 @@ impl TxKind {
             TxKind::Refund => "refund",
             TxKind::Reversal => "reversal",
             TxKind::AccountTransfer => "transfer",
+            TxKind::WalletTransfer => "wallet",
         }
     }
 
@@ -81,6 +91,7 @@ impl TxKind {
             TxKind::Refund => pb::TransactionKind::Refund,
             TxKind::Reversal => pb::TransactionKind::Reversal,
             TxKind::AccountTransfer => pb::TransactionKind::AccountTransfer,
+            TxKind::WalletTransfer => pb::TransactionKind::WalletTransfer,
         }
     }
 
@@ -92,6 +103,7 @@ impl TxKind {
             Ok(pb::TransactionKind::Refund) => Ok(Some(TxKind::Refund)),
             Ok(pb::TransactionKind::Reversal) => Ok(Some(TxKind::Reversal)),
             Ok(pb::TransactionKind::AccountTransfer) => Ok(Some(TxKind::AccountTransfer)),
+            Ok(pb::TransactionKind::WalletTransfer) => Ok(Some(TxKind::WalletTransfer)),
             Err(_) => Err(FieldError::new("kind", format!("{value} is not a known value"))),
         }
     }
@@ -283,6 +295,41 @@ pub struct CrossTransfer {
     /// Money that arrived after the person had moved, sent on after them.
     #[serde(default)]
     pub follow_up: bool,
+}
+
+/// A wallet transfer's acceptance by a recipient of another province: the
+/// sender's node decides it; once accepted the sender's province owes the
+/// recipient's (docs/WALLET.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrossWallet {
+    pub transfer_id: Id,
+    pub sender_province: ProvinceCode,
+    pub recipient_province: ProvinceCode,
+    pub recipient_id: Id,
+    pub amount: Money,
+}
+
+impl CrossWallet {
+    pub fn from_pb(prefix: &str, w: pb::CrossWalletAcceptance) -> Result<CrossWallet, FieldError> {
+        let field = |name: &str| format!("{prefix}{name}");
+        Ok(CrossWallet {
+            transfer_id: Id::parse(&field("transfer_id"), &w.transfer_id)?,
+            sender_province: ProvinceCode::parse(&field("sender_province"), &w.sender_province)?,
+            recipient_province: ProvinceCode::parse(&field("recipient_province"), &w.recipient_province)?,
+            recipient_id: Id::parse(&field("recipient_id"), &w.recipient_id)?,
+            amount: Money::parse_positive(&field("amount"), &w.amount)?,
+        })
+    }
+
+    pub fn to_pb(&self) -> pb::CrossWalletAcceptance {
+        pb::CrossWalletAcceptance {
+            transfer_id: self.transfer_id.to_string(),
+            sender_province: self.sender_province.to_string(),
+            recipient_province: self.recipient_province.to_string(),
+            recipient_id: self.recipient_id.to_string(),
+            amount: self.amount.to_string(),
+        }
+    }
 }
 
 /// A message from one province node to another, relayed by the hub through

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod auth;
 pub mod books;
+pub mod clock;
 pub mod codes;
 pub mod contract;
 pub mod field;

@@ -38,10 +38,12 @@ pub enum Kind {
     Refund,
     Reversal,
     Transfer,
+    /// A wallet transfer's acceptance across provinces.
+    Wallet,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Payment, Kind::Refund, Kind::Reversal, Kind::Transfer];
+    pub const ALL: [Kind; 5] = [Kind::Payment, Kind::Refund, Kind::Reversal, Kind::Transfer, Kind::Wallet];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -49,6 +51,7 @@ impl Kind {
             Kind::Refund => "refund",
             Kind::Reversal => "reversal",
             Kind::Transfer => "transfer",
+            Kind::Wallet => "wallet",
         }
     }
 }

@@ -34,18 +34,21 @@ pub enum PendingKind {
     /// A person whose insurance ended or moved, whose relationships must
     /// all dissolve (a node-local step).
     Cascade,
+    /// A wallet transfer whose outcome another server has not acknowledged.
+    Wallet,
 }
 
 impl PendingKind {
     /// In the order a recovery pass resolves them: a person's relationships
     /// dissolve before their transfer goes on.
-    pub const ALL: [PendingKind; 6] = [
+    pub const ALL: [PendingKind; 7] = [
         PendingKind::Grant,
         PendingKind::Payment,
         PendingKind::Refund,
         PendingKind::Reversal,
         PendingKind::Cascade,
         PendingKind::Transfer,
+        PendingKind::Wallet,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +59,7 @@ impl PendingKind {
             PendingKind::Reversal => "reversal",
             PendingKind::Transfer => "transfer",
             PendingKind::Cascade => "cascade",
+            PendingKind::Wallet => "wallet",
         }
     }
 

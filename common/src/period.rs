@@ -124,6 +124,18 @@ pub fn cst_datetime(seconds: i64) -> String {
     )
 }
 
+/// The China Standard Time day of a Unix time in milliseconds (days since
+/// 1970-01-01 CST) and the second of that day.
+pub fn cst_day_and_second(millis: i64) -> (i64, i64) {
+    let local = millis.div_euclid(1000) + CST_OFFSET_SECONDS;
+    (local.div_euclid(86_400), local.rem_euclid(86_400))
+}
+
+/// The Unix time in milliseconds at `hour`:00 CST of CST day `day`.
+pub fn cst_day_hour_millis(day: i64, hour: u8) -> i64 {
+    (day * 86_400 + i64::from(hour) * 3600 - CST_OFFSET_SECONDS) * 1000
+}
+
 /// Milliseconds since the Unix epoch, the timestamp stored in records.
 pub fn now_millis() -> i64 {
     SystemTime::now()

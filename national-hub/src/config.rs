@@ -95,6 +95,9 @@ pub struct HubConfig {
 
     #[command(flatten)]
     pub access: gongji_common::access::ClientFlags,
+
+    #[command(flatten)]
+    pub clock: gongji_common::clock::ClockFlags,
 }
 
 /// One province of the registry.
@@ -164,6 +167,11 @@ impl HubConfig {
         flag("metrics-listen", self.serve.metrics_listen.map(|a| a.to_string()));
         flag("max-in-flight-per-peer", Some(self.serve.max_in_flight_per_peer.to_string()));
         flag("clients", self.access.clients.as_ref().map(|p| p.display().to_string()));
+        // A clock shared in one process cannot be passed on; its offset can.
+        let offset_ms = self.clock.shared.as_ref().map_or(self.clock.offset_ms, |clock| clock.offset_ms());
+        if offset_ms != 0 {
+            flag("clock-offset-ms", Some(offset_ms.to_string()));
+        }
         if self.tls.insecure {
             args.push("--insecure".into());
         }
@@ -202,6 +210,7 @@ impl HubConfig {
             tls: gongji_common::tls::TlsFlags::default(),
             serve: gongji_common::server::ServeFlags::default(),
             access: gongji_common::access::ClientFlags::default(),
+            clock: gongji_common::clock::ClockFlags::default(),
         }
     }
 

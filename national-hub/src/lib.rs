@@ -102,7 +102,7 @@ pub async fn run_with_metrics(
     let outbox = Outbox::new(store.clone(), store::OUTBOX, config.outbox_backoff());
     let policy = config.prepaid_policy().map_err(RunError::Config)?;
     let hub = Arc::new(
-        service::Hub::new(store, provinces, outbox, policy)
+        service::Hub::new(store, provinces, outbox, policy, config.clock.clock())
             .await
             .map_err(|error| RunError::Start(error.to_string()))?,
     );

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use gongji_common::{
     auth::Credential,
-    contract::{acceptance_from_pb, CrossPayment, CrossRefund, CrossTransfer, Decline, Grant, Notice, ReversalOutcome, TxStatus},
+    contract::{
+        acceptance_from_pb, CrossPayment, CrossRefund, CrossTransfer, CrossWallet, Decline, Grant, Notice, ReversalOutcome, TxStatus,
+    },
     peer::{self, read_failure, Deadlines, Unanswered},
     tls::{self, Tls},
     Period, ProvinceCode,
@@ -120,6 +122,48 @@ impl Provinces {
         {
             Ok(answer) => Ok(acceptance_from_pb(answer.into_inner())),
             Err(status) => Ok(Err(read_failure(status)?)),
+        }
+    }
+
+    /// Asks the sender's node to decide a wallet transfer's acceptance in `period`.
+    pub async fn decide_wallet_acceptance(&self, wallet: &CrossWallet, period: Period) -> Result<Result<(), Decline>, Unanswered> {
+        let mut client = self.client(wallet.sender_province)?;
+        let request = pb::WalletAcceptanceRequest {
+            acceptance: Some(wallet.to_pb()),
+            period: period.to_string(),
+        };
+        match client
+            .decide_wallet_acceptance(peer::request_for(request, self.deadlines, wallet.transfer_id.as_str()))
+            .await
+        {
+            Ok(answer) => Ok(acceptance_from_pb(answer.into_inner())),
+            Err(status) => Ok(Err(read_failure(status)?)),
+        }
+    }
+
+    /// Asks the sender's node to settle a wallet transfer as declined.
+    pub async fn decide_wallet_decline(&self, wallet: &CrossWallet) -> Result<Result<(), Decline>, Unanswered> {
+        let mut client = self.client(wallet.sender_province)?;
+        match client
+            .decide_wallet_decline(peer::request_for(wallet.to_pb(), self.deadlines, wallet.transfer_id.as_str()))
+            .await
+        {
+            Ok(answer) => Ok(acceptance_from_pb(answer.into_inner())),
+            Err(status) => Ok(Err(read_failure(status)?)),
+        }
+    }
+
+    /// Asks a node whether one of its persons may receive a wallet transfer.
+    pub async fn check_wallet_recipient(
+        &self,
+        query: pb::WalletRecipientQuery,
+        province: ProvinceCode,
+    ) -> Result<pb::WalletRecipientAnswer, Unanswered> {
+        let mut client = self.client(province)?;
+        let id = query.recipient_id.clone();
+        match client.check_wallet_recipient(peer::request_for(query, self.deadlines, &id)).await {
+            Ok(answer) => Ok(answer.into_inner()),
+            Err(status) => Err(peer::unanswered(&status)),
         }
     }
 

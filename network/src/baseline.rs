@@ -190,6 +190,37 @@ impl hub_router_server::HubRouter for StubHub {
         let mut link = self.link(&grant.beneficiary_province)?;
         Ok(Response::new(link.receive_grant(grant).await?.into_inner()))
     }
+
+    async fn check_wallet_recipient(
+        &self,
+        request: Request<pb::WalletRecipientQuery>,
+    ) -> Result<Response<pb::WalletRecipientAnswer>, Status> {
+        let query = request.into_inner();
+        let mut link = self.link(&query.recipient_province)?;
+        Ok(Response::new(link.check_wallet_recipient(query).await?.into_inner()))
+    }
+
+    async fn route_wallet_acceptance(&self, request: Request<pb::CrossWalletAcceptance>) -> Result<Response<pb::RouteAnswer>, Status> {
+        let acceptance = request.into_inner();
+        let mut link = self.link(&acceptance.sender_province)?;
+        let answer = link
+            .decide_wallet_acceptance(pb::WalletAcceptanceRequest {
+                acceptance: Some(acceptance),
+                period: String::new(),
+            })
+            .await?
+            .into_inner();
+        Ok(Response::new(pb::RouteAnswer {
+            status: if answer.accepted {
+                pb::TransactionStatus::Approved
+            } else {
+                pb::TransactionStatus::Declined
+            } as i32,
+            decline_reason: answer.decline_reason,
+            message: answer.message,
+            period: String::new(),
+        }))
+    }
 }
 
 /// A stub node: answers at once, or passes the request to the stub hub.
@@ -240,6 +271,62 @@ impl province_node_server::ProvinceNode for StubNode {
         Ok(Response::new(payment))
     }
 
+    async fn send_to_wallet(&self, request: Request<pb::SendToWalletRequest>) -> Result<Response<pb::WalletTransfer>, Status> {
+        let send = request.into_inner();
+        if send.recipient_province != self.province.to_string() {
+            self.hub
+                .clone()
+                .check_wallet_recipient(pb::WalletRecipientQuery {
+                    recipient_id: send.recipient_id.clone(),
+                    recipient_province: send.recipient_province.clone(),
+                })
+                .await?;
+        }
+        Ok(Response::new(pb::WalletTransfer {
+            transfer_id: send.transfer_id,
+            sender_id: send.sender_id,
+            recipient_id: send.recipient_id,
+            recipient_province: send.recipient_province,
+            relation_kind: send.relation_kind,
+            amount: send.amount,
+            status: pb::WalletTransferStatus::Unaccepted as i32,
+            ..Default::default()
+        }))
+    }
+
+    async fn accept_wallet_transfer(
+        &self,
+        request: Request<pb::AcceptWalletTransferRequest>,
+    ) -> Result<Response<pb::WalletTransfer>, Status> {
+        let accept = request.into_inner();
+        let mut transfer = pb::WalletTransfer {
+            transfer_id: accept.transfer_id.clone(),
+            recipient_id: accept.recipient_id.clone(),
+            recipient_province: self.province.to_string(),
+            amount: accept.amount.clone(),
+            status: pb::WalletTransferStatus::Accepted as i32,
+            ..Default::default()
+        };
+        if !accept.sender_province.is_empty() {
+            let answer = self
+                .hub
+                .clone()
+                .route_wallet_acceptance(pb::CrossWalletAcceptance {
+                    transfer_id: accept.transfer_id,
+                    sender_province: accept.sender_province,
+                    recipient_province: self.province.to_string(),
+                    recipient_id: accept.recipient_id,
+                    amount: accept.amount,
+                })
+                .await?
+                .into_inner();
+            if answer.status != pb::TransactionStatus::Approved as i32 {
+                transfer.status = pb::WalletTransferStatus::Unaccepted as i32;
+            }
+        }
+        Ok(Response::new(transfer))
+    }
+
     async fn establish_relationship(
         &self,
         request: Request<pb::EstablishRelationshipRequest>,
@@ -287,6 +374,23 @@ impl province_link_server::ProvinceLink for StubNode {
     async fn authorize_debit(&self, _request: Request<pb::DebitRequest>) -> Result<Response<pb::DebitAnswer>, Status> {
         Ok(Response::new(pb::DebitAnswer {
             status: pb::TransactionStatus::Approved as i32,
+            decline_reason: 0,
+            message: String::new(),
+        }))
+    }
+
+    async fn check_wallet_recipient(
+        &self,
+        _request: Request<pb::WalletRecipientQuery>,
+    ) -> Result<Response<pb::WalletRecipientAnswer>, Status> {
+        Ok(Response::new(pb::WalletRecipientAnswer {
+            state: pb::WalletRecipientState::Open as i32,
+        }))
+    }
+
+    async fn decide_wallet_acceptance(&self, _request: Request<pb::WalletAcceptanceRequest>) -> Result<Response<pb::Acceptance>, Status> {
+        Ok(Response::new(pb::Acceptance {
+            accepted: true,
             decline_reason: 0,
             message: String::new(),
         }))

@@ -6,7 +6,7 @@
 
 use std::{collections::BTreeMap, future::Future, net::SocketAddr, path::PathBuf, pin::Pin, time::Duration};
 
-use gongji_common::{store::StoreFlags, tls::TlsFlags, ProvinceCode};
+use gongji_common::{clock::Clock, store::StoreFlags, tls::TlsFlags, ProvinceCode};
 use gongji_operator::{
     certs::province_file,
     connection::Connection,
@@ -60,6 +60,8 @@ pub struct Network {
     hub_sees: BTreeMap<ProvinceCode, SocketAddr>,
     /// The links' secrets, made fresh for this network.
     tokens: Tokens,
+    /// The one clock every server of the network reads (tests move it).
+    clock: Clock,
 }
 
 /// The secrets of a network's links: the hub's and each province's.
@@ -117,6 +119,7 @@ impl Network {
             nodes: BTreeMap::new(),
             failures: mpsc::unbounded_channel(),
             hub_sees: BTreeMap::new(),
+            clock: Clock::default(),
             tokens: Tokens {
                 hub: gongji_common::auth::random_token()?,
                 provinces: node_addrs
@@ -241,6 +244,12 @@ impl Network {
         }
     }
 
+    /// The clock every server of the network reads: a test moves it
+    /// forward (past 06:00, into the quiet hours) with [`Clock::advance`].
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     /// The hub's configuration, as this network starts it (a standby hub
     /// on its database starts with it too, on another address).
     pub fn hub_config(&self) -> HubConfig {
@@ -273,6 +282,7 @@ impl Network {
         }
         config.access = self.client_flags();
         config.store = self.hub_store();
+        config.clock.shared = Some(self.clock.clone());
         config
     }
 
@@ -334,6 +344,7 @@ impl Network {
         config.recovery_interval_ms = self.spec.recovery_interval.as_millis() as u64;
         config.serve.max_in_flight_per_peer = self.spec.max_in_flight_per_peer;
         config.give_up_after_ms = self.spec.give_up_after.as_millis() as u64;
+        config.wallet.wallet_daily_count = self.spec.wallet_daily_count;
         config.tls = self.tls_flags(&province_file(code));
         if self.spec.certs.is_none() {
             config.link_token = self.tokens.provinces.get(&code).cloned();
@@ -341,6 +352,7 @@ impl Network {
         }
         config.access = self.client_flags();
         config.store = self.node_store(code);
+        config.clock.shared = Some(self.clock.clone());
         let node = Server::Node(Box::new(config));
         spawn(&self.failures.0, move |stop| async move {
             node.run(listener, metrics, stop).await.map_err(|e| format!("province {code}: {e}"))

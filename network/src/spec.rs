@@ -28,6 +28,9 @@ pub struct NetworkSpec {
     pub prepaid_floor: String,
     /// How long nodes let a payment stay pending before reversing it.
     pub give_up_after: Duration,
+    /// Wallet transfers a sender may make a day (the pilot's 3 by default;
+    /// the benchmark raises it).
+    pub wallet_daily_count: u32,
     /// Where the servers serve metrics: none, or the hub's port with the
     /// provinces on the following ports in order (all ports 0 when it is 0).
     pub metrics_base_port: Option<u16>,
@@ -82,6 +85,7 @@ impl NetworkSpec {
             opening_prepaid: "1000000.00".into(),
             prepaid_floor: "100000.00".into(),
             give_up_after: Duration::from_secs(600),
+            wallet_daily_count: 3,
             metrics_base_port: None,
             max_in_flight_per_peer: gongji_common::server::DEFAULT_MAX_IN_FLIGHT_PER_PEER,
             certs: None,

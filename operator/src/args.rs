@@ -123,6 +123,10 @@ pub enum Command {
     /// Transfer a person's insurance to a region of another province; their
     /// relationships dissolve and their personal-account balance moves with them.
     Transfer(TransferArgs),
+    /// The medical-insurance wallet (医保钱包): open one, send to a close
+    /// relative's, accept, decline or cancel a transfer, show a wallet.
+    #[command(subcommand)]
+    Wallet(WalletCommand),
     /// Show records of a province node or the national hub.
     #[command(subcommand)]
     Show(Show),
@@ -259,6 +263,10 @@ pub enum BenchWorkload {
     Same,
     /// Cross-province relationships established: donor's node → hub → beneficiary's node.
     Establish,
+    /// Cross-province wallet transfers and their acceptance: sent at the
+    /// sender's node (the recipient checked through the hub), accepted at
+    /// the recipient's node (hub → sender's node), one operation.
+    Wallet,
 }
 
 /// What `gongji audit` checks, and how long it lets differences settle.
@@ -347,6 +355,11 @@ pub struct DevnetArgs {
     /// the other take over with `gongji status`.
     #[arg(long, value_enum, default_value_t = StoreEngine::Embedded)]
     pub store: StoreEngine,
+    /// Moves every server's clock by this many milliseconds (negative: back),
+    /// e.g. to try wallet transfers, refused 22:00-06:00 China Standard Time,
+    /// at night: --clock-offset-ms 43200000 is twelve hours ahead.
+    #[arg(long, value_name = "MS", default_value_t = 0, allow_hyphen_values = true)]
+    pub clock_offset_ms: i64,
 }
 
 /// Where and for whom `gongji certs` writes certificates.
@@ -469,6 +482,9 @@ pub struct PayArgs {
     /// with enough quota, same-province first.
     #[arg(long, value_name = "ID", value_parser = id)]
     pub relationship: Option<Id>,
+    /// Pay from the beneficiary's wallet (医保钱包) instead of a quota.
+    #[arg(long, conflicts_with = "relationship")]
+    pub from_wallet: bool,
     #[command(flatten)]
     pub node: NodeArg,
 }
@@ -567,6 +583,91 @@ pub struct TransferArgs {
     /// 6-digit pooling-region code of the receiving province (e.g. 340100).
     #[arg(long, value_name = "CODE", value_parser = region)]
     pub to_region: RegionCode,
+    #[command(flatten)]
+    pub node: NodeArg,
+}
+
+/// `gongji wallet …`: each at the node of the person who acts.
+#[derive(Debug, Clone, Subcommand)]
+pub enum WalletCommand {
+    /// Open an insured person's wallet at their province's node (opening
+    /// again shows it).
+    Open(WalletPerson),
+    /// Send from an employee's available balance to a close relative's open
+    /// wallet, at the sender's node: at most 2,000.00 a transfer, 3 a day,
+    /// none 22:00-06:00 CST; what is not accepted by 06:00 the next day returns.
+    Send(WalletSendArgs),
+    /// Accept a transfer, at the recipient's node (for a transfer from another
+    /// province: with --from and --amount).
+    Accept(WalletAcceptArgs),
+    /// Decline a transfer, at the recipient's node: it goes back to the sender
+    /// (for a transfer from another province: with --from and --amount).
+    Decline(WalletAcceptArgs),
+    /// Cancel an unaccepted transfer, at the sender's node (--by is the sender).
+    Cancel(WalletSettleArgs),
+    /// A person's wallet, its balance and the transfers they sent and received.
+    Show(WalletPerson),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WalletPerson {
+    /// National id of a person insured at --node.
+    #[arg(value_name = "PERSON_ID", value_parser = id)]
+    pub person: Id,
+    #[command(flatten)]
+    pub node: NodeArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WalletSendArgs {
+    /// Id of the transfer; sending the same id again returns it.
+    #[arg(long, value_name = "ID", value_parser = id)]
+    pub id: Id,
+    /// National id of the sender: an active employee insured at --node.
+    #[arg(long, value_name = "ID", value_parser = id)]
+    pub from: Id,
+    /// National id of the recipient, a close relative with an open wallet.
+    #[arg(long, value_name = "ID", value_parser = id)]
+    pub to: Id,
+    /// 2-digit code of the recipient's province (the node's own within a province).
+    #[arg(long, value_name = "CODE", value_parser = province)]
+    pub to_province: ProvinceCode,
+    /// What the recipient is to the sender.
+    #[arg(long, value_enum)]
+    pub kind: Kind,
+    /// Amount in CNY (e.g. 200.00); no sign.
+    #[arg(long, value_name = "YUAN", value_parser = amount, allow_hyphen_values = true)]
+    pub amount: Money,
+    #[command(flatten)]
+    pub node: NodeArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WalletAcceptArgs {
+    /// Id of the transfer.
+    #[arg(value_name = "TRANSFER_ID", value_parser = id)]
+    pub transfer: Id,
+    /// National id of the recipient who accepts (or declines).
+    #[arg(long, value_name = "ID", value_parser = id)]
+    pub by: Id,
+    /// For a transfer from another province: the sender's province code.
+    #[arg(long = "from", value_name = "CODE", value_parser = province, requires = "amount")]
+    pub from_province: Option<ProvinceCode>,
+    /// For a transfer from another province: the amount accepted (the transfer's).
+    #[arg(long, value_name = "YUAN", value_parser = amount, allow_hyphen_values = true, requires = "from_province")]
+    pub amount: Option<Money>,
+    #[command(flatten)]
+    pub node: NodeArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WalletSettleArgs {
+    /// Id of the transfer.
+    #[arg(value_name = "TRANSFER_ID", value_parser = id)]
+    pub transfer: Id,
+    /// National id of the sender, who cancels.
+    #[arg(long, value_name = "ID", value_parser = id)]
+    pub by: Id,
     #[command(flatten)]
     pub node: NodeArg,
 }

@@ -75,16 +75,19 @@ pub async fn pay(session: &Session, args: PayArgs, out: &mut dyn Write) -> Resul
     let institution_id = args.institution_id().map_err(CliError::Usage)?;
     let mut node = session.node(&args.node).await?;
     let id = args.id.to_string();
-    let payment = node
-        .pay(pb::PayRequest {
-            payment_id: id.clone(),
-            beneficiary_id: args.beneficiary.to_string(),
-            institution_id,
-            amount: args.amount.to_string(),
-            purpose: pb::PaymentPurpose::from(args.purpose) as i32,
-            relationship_id: args.relationship.map(|r| r.to_string()).unwrap_or_default(),
-        })
-        .await
+    let request = pb::PayRequest {
+        payment_id: id.clone(),
+        beneficiary_id: args.beneficiary.to_string(),
+        institution_id,
+        amount: args.amount.to_string(),
+        purpose: pb::PaymentPurpose::from(args.purpose) as i32,
+        relationship_id: args.relationship.map(|r| r.to_string()).unwrap_or_default(),
+    };
+    let answer = match args.from_wallet {
+        true => node.pay_from_wallet(request).await,
+        false => node.pay(request).await,
+    };
+    let payment = answer
         .map_err(|status| CliError::transaction_call(status, "payment", &id))?
         .into_inner();
     output::payment(out, &payment)?;

@@ -27,3 +27,4 @@ pub mod ready;
 pub mod session;
 pub mod status;
 pub mod totals;
+pub mod wallet;

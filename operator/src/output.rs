@@ -514,6 +514,56 @@ pub fn transfer(out: &mut dyn Write, t: &pb::InsuranceTransfer) -> io::Result<()
         .write(out)
 }
 
+/// A wallet transfer's status as a word.
+fn wallet_status_word(status: i32) -> &'static str {
+    match pb::WalletTransferStatus::try_from(status) {
+        Ok(pb::WalletTransferStatus::Unaccepted) => "UNACCEPTED",
+        Ok(pb::WalletTransferStatus::Accepted) => "ACCEPTED",
+        Ok(pb::WalletTransferStatus::Declined) => "DECLINED",
+        Ok(pb::WalletTransferStatus::Cancelled) => "CANCELLED",
+        Ok(pb::WalletTransferStatus::Returned) => "RETURNED",
+        _ => "UNKNOWN",
+    }
+}
+
+pub fn wallet_transfer(out: &mut dyn Write, t: &pb::WalletTransfer) -> io::Result<()> {
+    Fields::new()
+        .add("wallet transfer", &t.transfer_id)
+        .add("status", wallet_status_word(t.status))
+        .add_some("from", &t.sender_id)
+        .add("to", format!("{} in {}", t.recipient_id, province_label(&t.recipient_province)))
+        .add("amount", &t.amount)
+        .add_some("sent at", cst_time(t.sent_at.as_ref().map(|t| t.seconds)))
+        .add_some("returns at", cst_time(t.return_at.as_ref().map(|t| t.seconds)))
+        .add_some("settled at", cst_time(t.settled_at.as_ref().map(|t| t.seconds)))
+        .write(out)
+}
+
+pub fn wallet(out: &mut dyn Write, person: &str, w: &pb::WalletStatement) -> io::Result<()> {
+    match &w.wallet {
+        Some(wallet) => Fields::new()
+            .add("wallet of", &wallet.person_id)
+            .add("state", if wallet.open { "open" } else { "closed" })
+            .add("balance", &wallet.balance)
+            .write(out)?,
+        None => writeln!(out, "person {person} has not opened a wallet")?,
+    }
+    let mut table = Table::new(&["transfer", "direction", "status", "amount", "with"]);
+    for (direction, list) in [("sent", &w.sent), ("received", &w.received)] {
+        for t in list {
+            let with = if direction == "sent" { &t.recipient_id } else { &t.sender_id };
+            table.row(vec![
+                t.transfer_id.clone(),
+                direction.to_owned(),
+                wallet_status_word(t.status).to_owned(),
+                t.amount.clone(),
+                with.clone(),
+            ]);
+        }
+    }
+    table.write(out)
+}
+
 pub fn positions(out: &mut dyn Write, p: &pb::Positions) -> io::Result<()> {
     writeln!(out, "period: {}", p.period)?;
     let mut table = Table::new(&["province", "name", "net"]);

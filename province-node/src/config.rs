@@ -62,6 +62,64 @@ pub struct NodeConfig {
 
     #[command(flatten)]
     pub access: gongji_common::access::ClientFlags,
+
+    #[command(flatten)]
+    pub clock: gongji_common::clock::ClockFlags,
+
+    #[command(flatten)]
+    pub wallet: WalletFlags,
+}
+
+/// The wallet's limits (docs/WALLET.md); the defaults are the pilot's.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WalletFlags {
+    /// Wallet transfers a sender may make in one day (China Standard Time).
+    #[arg(long, env = "GONGJI_WALLET_DAILY_COUNT", default_value_t = 3)]
+    pub wallet_daily_count: u32,
+
+    /// The largest amount of one wallet transfer (yuan, e.g. 2000.00).
+    #[arg(long, env = "GONGJI_WALLET_MAX_AMOUNT", default_value = "2000.00")]
+    pub wallet_max_amount: String,
+
+    /// No wallet transfer is sent from this hour (CST, 0-23) …
+    #[arg(long, env = "GONGJI_WALLET_QUIET_FROM", default_value_t = 22, value_parser = clap::value_parser!(u8).range(0..24))]
+    pub wallet_quiet_from: u8,
+
+    /// … until this hour (CST, 0-23); the same hour twice: no quiet hours.
+    #[arg(long, env = "GONGJI_WALLET_QUIET_UNTIL", default_value_t = 6, value_parser = clap::value_parser!(u8).range(0..24))]
+    pub wallet_quiet_until: u8,
+
+    /// An unaccepted wallet transfer returns at this hour (CST, 0-23) of the
+    /// day after it was sent.
+    #[arg(long, env = "GONGJI_WALLET_RETURN_AT", default_value_t = 6, value_parser = clap::value_parser!(u8).range(0..24))]
+    pub wallet_return_at: u8,
+}
+
+impl Default for WalletFlags {
+    fn default() -> WalletFlags {
+        let published = crate::domain::WalletLimits::PUBLISHED;
+        WalletFlags {
+            wallet_daily_count: published.daily_count,
+            wallet_max_amount: published.max_amount.to_string(),
+            wallet_quiet_from: published.quiet_from,
+            wallet_quiet_until: published.quiet_until,
+            wallet_return_at: published.return_at,
+        }
+    }
+}
+
+impl WalletFlags {
+    /// The limits the flags give.
+    pub fn limits(&self) -> Result<crate::domain::WalletLimits, String> {
+        let max_amount = gongji_common::Money::parse_positive("--wallet-max-amount", &self.wallet_max_amount).map_err(|e| e.to_string())?;
+        Ok(crate::domain::WalletLimits {
+            daily_count: self.wallet_daily_count,
+            max_amount,
+            quiet_from: self.wallet_quiet_from,
+            quiet_until: self.wallet_quiet_until,
+            return_at: self.wallet_return_at,
+        })
+    }
 }
 
 impl NodeConfig {
@@ -81,6 +139,8 @@ impl NodeConfig {
             hub_token: None,
             tls: gongji_common::tls::TlsFlags::default(),
             access: gongji_common::access::ClientFlags::default(),
+            clock: gongji_common::clock::ClockFlags::default(),
+            wallet: WalletFlags::default(),
         }
     }
 

@@ -13,7 +13,7 @@ use gongji_common::{
     peer::{self, read_failure, Deadlines},
     Period,
 };
-use gongji_proto::v1::{hub_router_client::HubRouterClient, RouteAnswer};
+use gongji_proto::v1::{self as pb, hub_router_client::HubRouterClient, RouteAnswer};
 use tonic::transport::ClientTlsConfig;
 
 type Authenticated = tonic::service::interceptor::InterceptedService<Hubs, Credential>;
@@ -85,6 +85,59 @@ impl HubClient {
         decision(
             client
                 .route_transfer(peer::request_for(transfer.to_pb(), self.deadlines, transfer.transfer_id.as_str()))
+                .await,
+        )
+    }
+
+    /// Asks the recipient's node (through the hub) whether a person may
+    /// receive a wallet transfer.
+    pub async fn check_wallet_recipient(
+        &self,
+        recipient: &gongji_common::Id,
+        province: gongji_common::ProvinceCode,
+    ) -> Result<crate::domain::RecipientState, Unanswered> {
+        use crate::domain::RecipientState as R;
+        let mut client = self.client.clone();
+        let query = pb::WalletRecipientQuery {
+            recipient_id: recipient.to_string(),
+            recipient_province: province.to_string(),
+        };
+        let answer = client
+            .check_wallet_recipient(peer::request_for(query, self.deadlines, recipient.as_str()))
+            .await
+            .map_err(|status| peer::unanswered(&status))?
+            .into_inner();
+        match pb::WalletRecipientState::try_from(answer.state) {
+            Ok(pb::WalletRecipientState::Unknown) => Ok(R::Unknown),
+            Ok(pb::WalletRecipientState::Inactive) => Ok(R::Inactive),
+            Ok(pb::WalletRecipientState::NoWallet) => Ok(R::NoWallet),
+            Ok(pb::WalletRecipientState::Open) => Ok(R::Open),
+            _ => Err(Unanswered(format!(
+                "the hub answered an unknown wallet recipient state {}",
+                answer.state
+            ))),
+        }
+    }
+
+    /// Relays a wallet transfer's decline to the sender's node; `Ok(Err)`
+    /// when the sender's node refused it.
+    pub async fn relay_wallet_decline(&self, wallet: &gongji_common::contract::CrossWallet) -> Result<Result<(), Decline>, Unanswered> {
+        let mut client = self.client.clone();
+        match client
+            .relay_wallet_decline(peer::request_for(wallet.to_pb(), self.deadlines, wallet.transfer_id.as_str()))
+            .await
+        {
+            Ok(answer) => Ok(gongji_common::contract::acceptance_from_pb(answer.into_inner())),
+            Err(status) => Ok(Err(read_failure(status)?)),
+        }
+    }
+
+    /// Routes a wallet transfer's acceptance to the sender's node.
+    pub async fn route_wallet_acceptance(&self, wallet: &gongji_common::contract::CrossWallet) -> Result<HubAnswer, Unanswered> {
+        let mut client = self.client.clone();
+        decision(
+            client
+                .route_wallet_acceptance(peer::request_for(wallet.to_pb(), self.deadlines, wallet.transfer_id.as_str()))
                 .await,
         )
     }

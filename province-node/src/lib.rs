@@ -69,7 +69,11 @@ pub async fn run_with_metrics(
     let towards_hub = links.tls.as_ref().map(|tls| tls.client_config(Some(gongji_common::tls::HUB_NAME)));
     let hub = hub_client::HubClient::new(&config.hub, config.deadlines(), links.credential, towards_hub).map_err(RunError::Config)?;
     let outbox = Outbox::new(store.clone(), store::OUTBOX, config.outbox_backoff());
-    let node = Arc::new(service::Node::new(config.province, store, hub, outbox, config.give_up_after()));
+    let wallet_limits = config.wallet.limits().map_err(RunError::Config)?;
+    let node = Arc::new(
+        service::Node::new(config.province, store, hub, outbox, config.give_up_after(), config.clock.clock())
+            .with_wallet_limits(wallet_limits),
+    );
     let metrics = Metrics::new("node");
     metrics.set_collector(Box::new({
         let node = node.clone();
@@ -92,6 +96,19 @@ pub async fn run_with_metrics(
             let node = node.clone();
             async move {
                 recovery::resolve_pending(&node).await;
+            }
+        })
+    });
+    background.spawn("wallet returns", {
+        let node = node.clone();
+        gongji_common::pending::every(config.recovery_interval(), background.stopped(), move || {
+            let node = node.clone();
+            async move {
+                match node.return_due_wallet_transfers().await {
+                    Ok(0) => {}
+                    Ok(returned) => tracing::info!(returned, "wallet transfers not accepted in time went back to their senders"),
+                    Err(error) => tracing::warn!(%error, "wallet return pass failed; it runs again"),
+                }
             }
         })
     });

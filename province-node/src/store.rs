@@ -23,14 +23,26 @@
 //! | `cross_lines`         | YYYY-MM ␟ kind ␟ id                | `CrossLine`: this node's own statement line, with its pooling region |
 //! | `reconciliations`     | YYYY-MM                           | `Reconciliation` report of the month |
 //! | `oplog`               | see `gongji_common::oplog`        | the operator audit log (append-only) |
+//! | `wallets`             | person id                         | `Wallet` (医保钱包) |
+//! | `wallet_transfers`    | transfer id                       | `WalletTransfer` (sent from here: the deciding record) |
+//! | `wallet_credits`      | transfer id                       | `WalletCredit` (an accepted transfer from another province) |
+//! | `wallet_sent`         | sender ␟ CST day (i64 BE)         | transfers sent that day (the daily limit) |
+//! | `wallet_from`         | sender ␟ transfer                 | null: transfers a person sent |
+//! | `wallet_to`           | recipient ␟ transfer              | null: transfers to a person of this province |
+//! | `wallet_unaccepted`   | sender ␟ recipient                | transfer id, while unaccepted |
+//! | `wallet_due`          | return time (i64 BE) ␟ transfer   | null: unaccepted transfers by return time |
+//! | `wallet_payments`     | payment id                        | `WalletPayment`: paid from a wallet here |
+//! | `wallet_reversed`     | payment id                        | when a wallet payment id was reversed before it arrived |
+//! | `wallet_accepting`    | transfer id                       | `CrossWallet`: an acceptance of a transfer from another province, asked and not yet answered |
 //!
 //! Plus the shared `journal` and `balances` trees; accounts used here:
 //! `available/PERSON`, `quota/RELATIONSHIP`, `contributions/`,
-//! `institution/CODE`, `fund/NAME`, `transit/TRANSFER`, `province/CODE/YYYY-MM`.
+//! `institution/CODE`, `fund/NAME`, `transit/TRANSFER`, `province/CODE/YYYY-MM`,
+//! `available/wallet/PERSON` (a wallet), `transit/wallet/TRANSFER` (an unaccepted wallet transfer).
 
 use gongji_common::{
     books::{Account, AccountKind},
-    contract::Payee,
+    contract::{CrossWallet, Payee},
     oplog::Logged,
     outbox::Queued,
     store::{key, key_prefix},
@@ -39,7 +51,7 @@ use gongji_common::{
 
 use crate::domain::{
     AcquiredPayment, Contribution, CrossLine, Event, IssuedDebit, Person, QuotaChangeRecord, RefundRecord, Relationship, Report, Tombstone,
-    TransferIn, TransferOut,
+    TransferIn, TransferOut, Wallet, WalletCredit, WalletPayment, WalletTransfer,
 };
 
 gongji_common::tables! {
@@ -63,6 +75,44 @@ gongji_common::tables! {
     CROSS_LINES: [u8] => CrossLine = "cross_lines";
     RECONCILIATIONS: str => Report = "reconciliations";
     OPLOG: [u8] => Logged = "oplog";
+    WALLETS: Id => Wallet = "wallets";
+    WALLET_TRANSFERS: Id => WalletTransfer = "wallet_transfers";
+    WALLET_CREDITS: Id => WalletCredit = "wallet_credits";
+    WALLET_SENT: [u8] => u32 = "wallet_sent";
+    WALLET_FROM: [u8] => () = "wallet_from";
+    WALLET_TO: [u8] => () = "wallet_to";
+    WALLET_UNACCEPTED: [u8] => Id = "wallet_unaccepted";
+    WALLET_DUE: [u8] => () = "wallet_due";
+    WALLET_ACCEPTING: Id => CrossWallet = "wallet_accepting";
+    WALLET_PAYMENTS: Id => WalletPayment = "wallet_payments";
+    WALLET_REVERSED: Id => i64 = "wallet_reversed";
+}
+
+/// The key of a sender's count of transfers on a CST day.
+pub fn wallet_sent_key(sender: &Id, day: i64) -> Vec<u8> {
+    key(&[sender.as_bytes(), &day.to_be_bytes()])
+}
+
+/// The key of a transfer listed for its return: the time (ms, big-endian,
+/// so the earliest first), then the transfer.
+pub fn wallet_due_key(at: i64, transfer: &Id) -> Vec<u8> {
+    key(&[&at.max(0).to_be_bytes(), transfer.as_bytes()])
+}
+
+/// The time of a return-list key.
+pub fn wallet_due_at(key: &[u8]) -> Option<i64> {
+    Some(i64::from_be_bytes(key.get(..8)?.try_into().ok()?))
+}
+
+/// A person's wallet balance: an `available` account (never below zero)
+/// named `wallet/PERSON` (ids have no `/`, so it is no person's account).
+pub fn wallet(person: &Id) -> Account {
+    Account::new(AccountKind::Available, format!("wallet/{person}"))
+}
+
+/// A wallet transfer's amount while unaccepted: `transit/wallet/TRANSFER`.
+pub fn wallet_transit(transfer: &Id) -> Account {
+    Account::new(AccountKind::Transit, format!("wallet/{transfer}"))
 }
 
 /// The key of a cross-province line: month, kind, id (the hub's statement order).

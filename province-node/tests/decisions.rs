@@ -144,7 +144,16 @@ impl Books {
                 | Change::BeneficiaryIndex { .. }
                 | Change::LivePair { .. }
                 | Change::TransferIn(_)
-                | Change::NoticeApplied(_) => {}
+                | Change::NoticeApplied(_)
+                | Change::Wallet(_)
+                | Change::WalletTransfer(_)
+                | Change::WalletCredit(_)
+                | Change::WalletAccepting(..)
+                | Change::WalletPayment(_)
+                | Change::WalletReversedFirst(..)
+                | Change::WalletSent { .. }
+                | Change::WalletUnaccepted { .. }
+                | Change::WalletDue { .. } => {}
             }
         }
         decision.outcome

@@ -68,6 +68,12 @@ pub struct ChaosReport {
     pub disk_faults: u64,
     /// Restarts of PostgreSQL (on PostgreSQL runs).
     pub database_restarts: u64,
+    /// Wallet transfers sent, accepted, declined or cancelled.
+    pub wallet_operations: u64,
+    /// Wallet transfers accepted (answered so) while the chaos went on.
+    pub wallet_accepted: u64,
+    /// Times every server's clock was moved (past a 06:00 return).
+    pub clock_moves: u64,
     pub audit: AuditReport,
 }
 
@@ -80,6 +86,9 @@ struct Counters {
     faults: AtomicU64,
     disk_faults: AtomicU64,
     database_restarts: AtomicU64,
+    wallet_operations: AtomicU64,
+    wallet_accepted: AtomicU64,
+    clock_moves: AtomicU64,
 }
 
 fn region(province: &str) -> String {
@@ -104,7 +113,14 @@ pub async fn run(config: ChaosConfig, data_dir: &std::path::Path) -> ChaosReport
             c.endpoint(&c.hub_url()),
         )
     };
+    // The servers' clock: 10:00 China Standard Time tomorrow, when wallet
+    // transfers may be sent; moved past 06:00 of the day after halfway, so
+    // what is unaccepted then returns during the run.
+    let day = gongji_common::period::cst_day_and_second(gongji_common::period::now_millis()).0 + 1;
+    let offset_at = |day: i64, hour: u8| gongji_common::period::cst_day_hour_millis(day, hour) - gongji_common::period::now_millis();
+    cluster.lock().await.set_clock_offset(offset_at(day, 10)).await;
     setup(&urls).await;
+    let wallets: Arc<Mutex<Vec<WalletSent>>> = Arc::default();
 
     let counters = Arc::new(Counters::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -114,6 +130,7 @@ pub async fn run(config: ChaosConfig, data_dir: &std::path::Path) -> ChaosReport
     // The workload.
     for worker in 0..config.workers {
         let (urls, counters, stop, payments) = (urls.clone(), counters.clone(), stop.clone(), payments.clone());
+        let wallets = wallets.clone();
         let seed = config.seed;
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng::new(seed.wrapping_mul(1000).wrapping_add(worker as u64));
@@ -121,7 +138,11 @@ pub async fn run(config: ChaosConfig, data_dir: &std::path::Path) -> ChaosReport
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
                 let id = format!("s{seed}-w{worker}-{n}");
-                operate(&mut rng, &id, &urls, &counters, &payments).await;
+                if rng.chance(25) {
+                    operate_wallet(&mut rng, &id, &urls, &counters, &wallets).await;
+                } else {
+                    operate(&mut rng, &id, &urls, &counters, &payments).await;
+                }
             }
         }));
     }
@@ -159,6 +180,19 @@ pub async fn run(config: ChaosConfig, data_dir: &std::path::Path) -> ChaosReport
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }));
+    }
+    // The clock moves past 06:00 halfway: unaccepted wallet transfers return.
+    {
+        let (cluster, counters, stop) = (cluster.clone(), counters.clone(), stop.clone());
+        let duration = config.duration;
+        let offset = offset_at(day + 1, 7);
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(duration / 2).await;
+            if !stop.load(Ordering::Relaxed) {
+                cluster.lock().await.set_clock_offset(offset).await;
+                counters.clock_moves.fetch_add(1, Ordering::Relaxed);
             }
         }));
     }
@@ -252,6 +286,9 @@ pub async fn run(config: ChaosConfig, data_dir: &std::path::Path) -> ChaosReport
         faults: counters.faults.load(Ordering::Relaxed),
         disk_faults: counters.disk_faults.load(Ordering::Relaxed),
         database_restarts: counters.database_restarts.load(Ordering::Relaxed),
+        wallet_operations: counters.wallet_operations.load(Ordering::Relaxed),
+        wallet_accepted: counters.wallet_accepted.load(Ordering::Relaxed),
+        clock_moves: counters.clock_moves.load(Ordering::Relaxed),
         audit,
     }
 }
@@ -304,13 +341,14 @@ pub async fn setup(urls: &[(String, Endpoint)]) {
             .expect("credit");
         }
         for (q, _) in urls {
-            register(
-                &mut node(&url_of(urls, q)),
-                &format!("kin-{q}-of-{p}"),
-                pb::InsuranceType::Resident,
-                &region(q),
-            )
-            .await;
+            let mut kin_node = node(&url_of(urls, q));
+            register(&mut kin_node, &format!("kin-{q}-of-{p}"), pb::InsuranceType::Resident, &region(q)).await;
+            kin_node
+                .open_wallet(pb::OpenWalletRequest {
+                    person_id: format!("kin-{q}-of-{p}"),
+                })
+                .await
+                .expect("open a wallet");
         }
     }
     for (p, url) in urls {
@@ -361,6 +399,82 @@ async fn try_register(
     region: &str,
 ) -> Result<(), tonic::Status> {
     node.register_person(crate::register_request(id, insurance, region)).await.map(drop)
+}
+
+/// A wallet transfer the workload sent: (id, sender's province, recipient's province, amount).
+type WalletSent = (String, String, String, String);
+
+/// One random wallet operation: a transfer from a donor to a relative's
+/// wallet, or the acceptance, decline or cancellation of one sent before
+/// (racing each other, and the 06:00 return once the clock has moved).
+async fn operate_wallet(rng: &mut Rng, id: &str, urls: &[(String, Endpoint)], counters: &Counters, sent: &Mutex<Vec<WalletSent>>) {
+    counters.operations.fetch_add(1, Ordering::Relaxed);
+    counters.wallet_operations.fetch_add(1, Ordering::Relaxed);
+    let known = |rng: &mut Rng| -> Option<WalletSent> {
+        let list = sent.lock().expect("wallet lock");
+        (!list.is_empty()).then(|| list[rng.below(list.len() as u64) as usize].clone())
+    };
+    let result = match (rng.below(100), known(rng)) {
+        (0..=49, _) | (_, None) => {
+            let (p, p_url) = rng.pick(urls).clone();
+            let (q, _) = rng.pick(urls).clone();
+            let amount = format!("{}.{:02}", 1 + rng.below(300), rng.below(100));
+            let transfer = format!("{id}-wallet");
+            sent.lock()
+                .expect("wallet lock")
+                .push((transfer.clone(), p.clone(), q.clone(), amount.clone()));
+            node(&p_url)
+                .send_to_wallet(pb::SendToWalletRequest {
+                    transfer_id: transfer,
+                    sender_id: format!("donor-{p}"),
+                    recipient_id: format!("kin-{q}-of-{p}"),
+                    recipient_province: q,
+                    relation_kind: pb::RelationKind::Sibling as i32,
+                    amount,
+                })
+                .await
+                .map(drop)
+        }
+        (50..=79, Some((transfer, p, q, amount))) => node(&url_of(urls, &q))
+            .accept_wallet_transfer(pb::AcceptWalletTransferRequest {
+                transfer_id: transfer,
+                recipient_id: format!("kin-{q}-of-{p}"),
+                sender_province: if p == q { String::new() } else { p.clone() },
+                amount: if p == q { String::new() } else { amount },
+            })
+            .await
+            .map(|answer| {
+                if answer.into_inner().status == pb::WalletTransferStatus::Accepted as i32 {
+                    counters.wallet_accepted.fetch_add(1, Ordering::Relaxed);
+                }
+            }),
+        (80..=89, Some((transfer, p, q, amount))) => node(&url_of(urls, &q))
+            .decline_wallet_transfer(pb::DeclineWalletTransferRequest {
+                transfer_id: transfer,
+                recipient_id: format!("kin-{q}-of-{p}"),
+                sender_province: if p == q { String::new() } else { p.clone() },
+                amount: if p == q { String::new() } else { amount },
+            })
+            .await
+            .map(drop),
+        (_, Some((transfer, p, _, _))) => node(&url_of(urls, &p))
+            .cancel_wallet_transfer(pb::CancelWalletTransferRequest {
+                transfer_id: transfer,
+                sender_id: format!("donor-{p}"),
+            })
+            .await
+            .map(drop),
+    };
+    // A refusal (already settled, returned, limits) is a definite answer;
+    // only an unavailable server counts as unanswered.
+    if let Err(status) = result {
+        if matches!(
+            status.code(),
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown
+        ) {
+            counters.unanswered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// One random operation; failures (a server down, an answer lost) are

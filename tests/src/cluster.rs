@@ -258,6 +258,8 @@ impl Cluster {
                         },
                         "--call-timeout-ms=3000".into(),
                         "--recovery-interval-ms=200".into(),
+                        // The chaos workload sends many wallet transfers a day.
+                        "--wallet-daily-count=1000000".into(),
                         format!("--link-token={}", tokens[code]),
                         format!("--hub-token={hub_token}"),
                         "--anonymous-clients".into(),
@@ -339,6 +341,19 @@ impl Cluster {
             if let Some(faults) = faults {
                 server.env.push(("GONGJI_STORE_FAULTS".into(), faults.into()));
             }
+        }
+    }
+
+    /// Moves every server's clock to `offset_ms` from the system time
+    /// (`--clock-offset-ms`, by the environment) and restarts each, so all
+    /// read the new time.
+    pub async fn set_clock_offset(&mut self, offset_ms: i64) {
+        for server in self.servers.values_mut() {
+            server.env.retain(|(key, _)| key != "GONGJI_CLOCK_OFFSET_MS");
+            server.env.push(("GONGJI_CLOCK_OFFSET_MS".into(), offset_ms.to_string()));
+        }
+        for name in self.names() {
+            self.restart(&name).await;
         }
     }
 

@@ -153,3 +153,30 @@ async fn the_benchmarks_clients_on_their_own_tasks_present_the_certificate_token
     }
     net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wallet_workload_sends_and_accepts_across_provinces_beside_its_baseline() {
+    let (code, out, err) = gongji(&[
+        "bench",
+        "--provinces",
+        "13,41",
+        "--clients",
+        "2",
+        "--warmup",
+        "0",
+        "--duration",
+        "1",
+        "--workloads",
+        "wallet",
+    ])
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let row = out
+        .lines()
+        .find(|line| line.starts_with("wallet transfers accepted"))
+        .unwrap_or_else(|| panic!("no wallet row in\n{out}"));
+    assert!(!row.ends_with(" -"), "a ratio against the baseline: {row}");
+    assert_eq!(out.matches("baseline (no-op servers)").count(), 1, "{out}");
+    let rate: f64 = row.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert!(rate > 0.0, "transfers were sent and accepted: {row}");
+}

@@ -20,10 +20,12 @@ async fn chaos_with(config: ChaosConfig) {
     let dir = tempfile::tempdir_in("/tmp").expect("temporary directory");
     let report = run(config, dir.path()).await;
     println!(
-        "seed {seed}: {} operations ({} approved, {} unanswered), {} kills, {} link faults, {} disk faults, {} database restarts; audit: {} lines, {} journal entries",
+        "seed {seed}: {} operations ({} approved, {} unanswered; {} on wallets, {} accepted), {} kills, {} link faults, {} disk faults, {} database restarts; audit: {} lines, {} journal entries",
         report.operations,
         report.approved,
         report.unanswered,
+        report.wallet_operations,
+        report.wallet_accepted,
         report.kills,
         report.faults,
         report.disk_faults,
@@ -36,6 +38,10 @@ async fn chaos_with(config: ChaosConfig) {
         "the chaos was real: {report:?}"
     );
     assert!(report.approved >= 20, "the network did work meanwhile: {report:?}");
+    assert!(
+        report.wallet_operations >= 10 && report.wallet_accepted >= 1 && report.clock_moves == 1,
+        "wallet transfers went on, and the clock passed 06:00: {report:?}"
+    );
     if !report.audit.passed() {
         // Keep the data and put what the logs say of each named transaction
         // in the failure itself: a rare race must not leave only its verdict.

@@ -73,19 +73,33 @@ async fn demo_seeding_links_each_province_to_the_next_and_a_second_run_changes_n
     let net = TestNetwork::start(&["13", "32", "41"]).await;
     let provinces = [code("13"), code("32"), code("41")];
     let session = net.session();
+    // 10:00 China Standard Time tomorrow, when the demo wallet transfer is sent.
+    let clock = net.network().clock();
+    let day = gongji_common::period::cst_day_and_second(clock.now_millis()).0 + 1;
+    clock.set(gongji_common::period::cst_day_hour_millis(day, 10));
 
     let first = gongji::demo::seed(&session, &provinces).await;
     assert!(first.warnings.is_empty(), "{:?}", first.warnings);
     assert_eq!(first.provinces.len(), 3);
 
-    // 5000.00 credited, 1000.00 + 200.00 frozen, 88.00 of the cross quota spent.
-    for p in ["13", "32", "41"] {
+    // 5000.00 credited, 1000.00 + 200.00 frozen, 88.00 of the cross quota
+    // spent; Jiangsu's donor also sent 100.00 to Henan's relative's wallet.
+    for (p, available) in [("13", "3800.00"), ("32", "3700.00"), ("41", "3800.00")] {
         assert_eq!(
             account(&net, p, &format!("demo-{p}-donor")).await,
-            ("3800.00".into(), "1112.00".into()),
+            (available.into(), "1112.00".into()),
             "donor of {p}"
         );
     }
+    let wallet = net
+        .node("41")
+        .get_wallet(pb::GetWalletRequest {
+            person_id: "demo-41-relative".into(),
+        })
+        .await
+        .expect("wallet")
+        .into_inner();
+    assert_eq!(wallet.wallet.map(|w| w.balance).as_deref(), Some("100.00"));
     // demo-32-relative in Jiangsu is a beneficiary of demo-13-donor in Hebei.
     let listed = net
         .node("32")
@@ -125,16 +139,16 @@ async fn demo_seeding_links_each_province_to_the_next_and_a_second_run_changes_n
 
     let second = gongji::demo::seed(&session, &provinces).await;
     assert!(second.warnings.is_empty(), "{:?}", second.warnings);
-    for p in ["13", "32", "41"] {
+    for (p, available) in [("13", "3800.00"), ("32", "3700.00"), ("41", "3800.00")] {
         assert_eq!(
             account(&net, p, &format!("demo-{p}-donor")).await,
-            ("3800.00".into(), "1112.00".into()),
+            (available.into(), "1112.00".into()),
             "no double credit or payment for {p}"
         );
     }
     assert_eq!(relationship(&net, "13", "demo-rel-13-32").await.used, "88.00");
     let line = second.provinces[1].to_string();
-    assert!(line.contains("demo-32-donor 3800.00 available, 1112.00 frozen"), "{line}");
+    assert!(line.contains("demo-32-donor 3700.00 available, 1112.00 frozen"), "{line}");
     assert!(line.contains("demo-pay-32 approved"), "{line}");
     let info = net
         .node("32")
@@ -1480,4 +1494,90 @@ async fn month_report_help_documents_the_csv_layout() {
     let help = ok(&["month", "report", "--help"]).await;
     assert!(help.contains("two tables"), "{help}");
     assert!(help.contains("province,payable,receivable,net"), "{help}");
+}
+
+#[tokio::test]
+async fn the_cli_opens_wallets_sends_across_provinces_accepts_and_shows() {
+    let net = TestNetwork::start(&["13", "32"]).await;
+    let (hebei, jiangsu) = (node_url(&net, "13"), node_url(&net, "32"));
+    employee_with_balance(&mut net.node("13"), "li-13", "130100", "3000.00").await;
+    register(&mut net.node("32"), "li-mother-32", pb::InsuranceType::Resident, "320500").await;
+    // 10:00 China Standard Time tomorrow: outside the quiet hours.
+    let clock = net.network().clock();
+    let day = gongji_common::period::cst_day_and_second(clock.now_millis()).0 + 1;
+    clock.set(gongji_common::period::cst_day_hour_millis(day, 10));
+
+    let opened = gongji(&["wallet", "open", "li-mother-32", "--node", &jiangsu]).await;
+    assert_eq!(opened.code, 0, "{}", opened.err);
+    assert_eq!(value(&opened.out, "state"), Some("open"), "{}", opened.out);
+    let sent = gongji(&[
+        "wallet",
+        "send",
+        "--id",
+        "cli-w-1",
+        "--from",
+        "li-13",
+        "--to",
+        "li-mother-32",
+        "--to-province",
+        "32",
+        "--kind",
+        "parent",
+        "--amount",
+        "500.00",
+        "--node",
+        &hebei,
+    ])
+    .await;
+    assert_eq!(sent.code, 0, "{}", sent.err);
+    assert_eq!(value(&sent.out, "status"), Some("UNACCEPTED"), "{}", sent.out);
+    let too_much = gongji(&[
+        "wallet",
+        "send",
+        "--id",
+        "cli-w-2",
+        "--from",
+        "li-13",
+        "--to",
+        "li-mother-32",
+        "--to-province",
+        "32",
+        "--kind",
+        "parent",
+        "--amount",
+        "100.00",
+        "--node",
+        &hebei,
+    ])
+    .await;
+    assert_ne!(too_much.code, 0);
+    assert!(
+        too_much.err.contains("has not yet accepted wallet transfer cli-w-1"),
+        "{}",
+        too_much.err
+    );
+
+    let accepted = gongji(&[
+        "wallet",
+        "accept",
+        "cli-w-1",
+        "--by",
+        "li-mother-32",
+        "--from",
+        "13",
+        "--amount",
+        "500.00",
+        "--node",
+        &jiangsu,
+    ])
+    .await;
+    assert_eq!(accepted.code, 0, "{}", accepted.err);
+    assert_eq!(value(&accepted.out, "status"), Some("ACCEPTED"), "{}", accepted.out);
+    let shown = gongji(&["wallet", "show", "li-mother-32", "--node", &jiangsu]).await;
+    assert_eq!(value(&shown.out, "balance"), Some("500.00"), "{}", shown.out);
+    assert!(shown.out.contains("cli-w-1") && shown.out.contains("received"), "{}", shown.out);
+    let sender = gongji(&["wallet", "show", "li-13", "--node", &hebei]).await;
+    assert!(sender.out.contains("person li-13 has not opened a wallet"), "{}", sender.out);
+    assert!(sender.out.contains("ACCEPTED"), "{}", sender.out);
+    net.shutdown().await;
 }

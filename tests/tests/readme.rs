@@ -49,6 +49,8 @@ async fn the_readme_walkthroughs_work_as_written() {
         "$G status",
         "$G oplog",
         "$G pay --id cli-pay-1",
+        "SendToWallet",
+        "$G wallet send",
     ] {
         assert!(blocks.iter().any(|b| b.contains(section)), "no walkthrough runs {section}");
     }
@@ -61,6 +63,14 @@ async fn the_readme_walkthroughs_work_as_written() {
     let session = gongji_operator::session::Session::for_network(net.network().manifest(), as_operator).expect("a session");
     let report = gongji::demo::seed(&session, &provinces).await;
     assert!(report.warnings.is_empty(), "demo seeding: {:?}", report.warnings);
+
+    // Wallet transfers are not sent 22:00-06:00 CST: a reader then starts the
+    // devnet with --clock-offset-ms, as the README says; so does this test.
+    let clock = net.network().clock();
+    let (day, second) = gongji_common::period::cst_day_and_second(clock.now_millis());
+    if !(6 * 3600..21 * 3600).contains(&second) {
+        clock.set(gongji_common::period::cst_day_hour_millis(day + 1, 10));
+    }
 
     // Where the reader stands: gongji-data/ as `gongji devnet` leaves it.
     let here = tempfile::tempdir().expect("a directory");
@@ -122,6 +132,8 @@ async fn the_readme_walkthroughs_work_as_written() {
     assert!(said.contains("no violations"), "the audit: {said}");
     assert!(said.contains("all 6 servers are serving"), "the status: {said}");
     assert!(said.contains("cli-pay-1"), "{said}");
+    assert!(said.contains("WALLET_TRANSFER_STATUS_ACCEPTED"), "the wallet acceptance: {said}");
+    assert!(said.contains("TRANSACTION_KIND_WALLET_TRANSFER"), "the hub's wallet record: {said}");
     assert!(here.path().join("report.csv").exists(), "the month's report was written");
     net.shutdown().await;
 }

@@ -622,3 +622,53 @@ async fn a_province_left_with_almost_nothing_is_red_everywhere_and_only_a_forced
     assert!(op.forced, "recorded as forced: {op:?}");
     net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wallet_metrics_count_transfers_by_outcome_and_the_age_of_the_oldest_unaccepted() {
+    use gongji_common::period::{cst_day_and_second, cst_day_hour_millis};
+    let net = start_with_metrics(&["41"]).await;
+    let mut henan = net.node("41");
+    gongji_tests::employee_with_balance(&mut henan, "son-41", "410100", "1000.00").await;
+    for parent in ["mother-41", "father-41"] {
+        gongji_tests::register(&mut henan, parent, pb::InsuranceType::Resident, "410100").await;
+        henan
+            .open_wallet(pb::OpenWalletRequest { person_id: parent.into() })
+            .await
+            .expect("open");
+    }
+    let clock = net.network().clock();
+    let day = cst_day_and_second(clock.now_millis()).0 + 1;
+    clock.set(cst_day_hour_millis(day, 10));
+    for (id, to) in [("w-1", "mother-41"), ("w-2", "father-41")] {
+        henan
+            .send_to_wallet(pb::SendToWalletRequest {
+                transfer_id: id.into(),
+                sender_id: "son-41".into(),
+                recipient_id: to.into(),
+                recipient_province: "41".into(),
+                relation_kind: pb::RelationKind::Parent as i32,
+                amount: "10.00".into(),
+            })
+            .await
+            .expect("send");
+    }
+    henan
+        .accept_wallet_transfer(pb::AcceptWalletTransferRequest {
+            transfer_id: "w-1".into(),
+            recipient_id: "mother-41".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("accept");
+    // An hour later, w-2 has waited an hour unaccepted.
+    clock.set(cst_day_hour_millis(day, 11));
+    let node = scrape(&metrics_url(&net, "41")).await;
+    node.assert_family("gongji_wallet_transfers", "gauge");
+    assert_eq!(node.value("gongji_wallet_transfers", &[("outcome", "accepted")]), 1.0);
+    assert_eq!(node.value("gongji_wallet_transfers", &[("outcome", "unaccepted")]), 1.0);
+    assert_eq!(node.value("gongji_wallet_transfers", &[("outcome", "returned")]), 0.0);
+    assert_eq!(node.value("gongji_wallet_unaccepted", &[]), 1.0);
+    let age = node.value("gongji_wallet_unaccepted_oldest_age_seconds", &[]);
+    assert!((3540.0..3660.0).contains(&age), "about an hour: {age}");
+    net.shutdown().await;
+}

@@ -56,13 +56,14 @@ fn label(workload: BenchWorkload) -> &'static str {
         BenchWorkload::Cross => "cross-province payments",
         BenchWorkload::Same => "same-province payments",
         BenchWorkload::Establish => "relationships established",
+        BenchWorkload::Wallet => "wallet transfers accepted",
     }
 }
 
 /// Where the baseline's stub nodes send the workload's payments.
 fn route(workload: BenchWorkload) -> PaymentRoute {
     match workload {
-        BenchWorkload::Cross => PaymentRoute::ViaHub,
+        BenchWorkload::Cross | BenchWorkload::Wallet => PaymentRoute::ViaHub,
         BenchWorkload::Same | BenchWorkload::Establish => PaymentRoute::Local,
     }
 }
@@ -73,6 +74,7 @@ fn call(workload: BenchWorkload, population: &Population, nodes: &Nodes, client:
         BenchWorkload::Cross => Some(population.cross_payment(nodes, client, n)),
         BenchWorkload::Same => Some(population.same_payment(nodes, client, n)),
         BenchWorkload::Establish => population.establishment(nodes, client, n),
+        BenchWorkload::Wallet => Some(population.wallet_transfer(nodes, client, n)),
     }
 }
 
@@ -123,6 +125,8 @@ pub async fn run(session: &Session, args: BenchArgs, out: &mut dyn Write, err: &
             let mut spec =
                 NetworkSpec::on_ports(data_dir.clone(), std::net::Ipv4Addr::LOCALHOST.into(), 0, &provinces).map_err(CliError::Other)?;
             spec.opening_prepaid = OPENING_PREPAID.into();
+            // Every client sends one wallet transfer after another.
+            spec.wallet_daily_count = u32::MAX;
             if args.tls {
                 spec.run_tls(Vec::new()).map_err(CliError::Other)?;
             }
@@ -136,6 +140,11 @@ pub async fn run(session: &Session, args: BenchArgs, out: &mut dyn Write, err: &
             let network = Network::start(spec)
                 .await
                 .map_err(|e| CliError::Other(format!("cannot start the network: {e}")))?;
+            // Wallet transfers are not sent 22:00-06:00 CST: the network's
+            // clock reads 10:00 tomorrow (a devnet's is its own).
+            let clock = network.clock();
+            let day = gongji_common::period::cst_day_and_second(clock.now_millis()).0 + 1;
+            clock.set(gongji_common::period::cst_day_hour_millis(day, 10));
             let manifest = network.manifest();
             (
                 Some(Started {
@@ -250,6 +259,14 @@ async fn measure(
             "establishing payment relationships",
             if payments {
                 population.payment_relationships(&nodes)
+            } else {
+                Vec::new()
+            },
+        ),
+        (
+            "opening wallets",
+            if workloads.contains(&BenchWorkload::Wallet) {
+                population.wallets(&nodes)
             } else {
                 Vec::new()
             },
@@ -405,7 +422,7 @@ fn report(out: &mut dyn Write, rows: &[Row], clients: usize) -> std::io::Result<
                 "  same-province: at least {SAME_RATE_TARGET:.0} a second: {rate:.0} a second: {}",
                 verdict(rate >= SAME_RATE_TARGET)
             )?,
-            BenchWorkload::Establish => {}
+            BenchWorkload::Establish | BenchWorkload::Wallet => {}
         }
     }
     Ok(())

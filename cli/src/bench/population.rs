@@ -166,6 +166,62 @@ impl Population {
         )
     }
 
+    /// The wallets of the cross-province relatives.
+    pub fn wallets(&self, nodes: &Nodes) -> Vec<Call> {
+        (0..self.clients)
+            .map(|c| {
+                let (node, person) = (node(nodes, self.away(c)), self.cross_kin(c));
+                Box::pin(async move {
+                    let mut node = match node {
+                        Ok(node) => node,
+                        Err(answer) => return answer,
+                    };
+                    match node.open_wallet(pb::OpenWalletRequest { person_id: person }).await {
+                        Ok(_) => Answer::Done,
+                        Err(status) => failed(&status),
+                    }
+                }) as Call
+            })
+            .collect()
+    }
+
+    /// Client `c`'s `n`-th wallet transfer to its cross-province relative,
+    /// sent at its home node and accepted at the relative's: one operation.
+    pub fn wallet_transfer(&self, nodes: &Nodes, c: usize, n: u64) -> Call {
+        let (home, away) = (self.home(c), self.away(c));
+        let (sender_node, recipient_node) = (node(nodes, home), node(nodes, away));
+        let (id, sender, recipient) = (format!("{}-wx{c}-{n}", self.tag), self.donor(c), self.cross_kin(c));
+        let amount = amount(n);
+        Box::pin(async move {
+            let (mut sender_node, mut recipient_node) = match (sender_node, recipient_node) {
+                (Ok(s), Ok(r)) => (s, r),
+                (Err(answer), _) | (_, Err(answer)) => return answer,
+            };
+            let send = pb::SendToWalletRequest {
+                transfer_id: id.clone(),
+                sender_id: sender,
+                recipient_id: recipient.clone(),
+                recipient_province: away.to_string(),
+                relation_kind: pb::RelationKind::Parent as i32,
+                amount: amount.clone(),
+            };
+            if let Err(status) = sender_node.send_to_wallet(send).await {
+                return failed(&status);
+            }
+            let accept = pb::AcceptWalletTransferRequest {
+                transfer_id: id.clone(),
+                recipient_id: recipient,
+                sender_province: home.to_string(),
+                amount,
+            };
+            match recipient_node.accept_wallet_transfer(accept).await {
+                Ok(reply) if reply.get_ref().status == pb::WalletTransferStatus::Accepted as i32 => Answer::Done,
+                Ok(_) => Answer::Refused(format!("wallet transfer {id} not accepted")),
+                Err(status) => failed(&status),
+            }
+        })
+    }
+
     /// Client `c`'s `n`-th same-province payment.
     pub fn same_payment(&self, nodes: &Nodes, c: usize, n: u64) -> Call {
         let at = self.home(c);

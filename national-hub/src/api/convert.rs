@@ -251,6 +251,7 @@ pub fn transaction_to_pb(record: &HubTransaction) -> pb::Transaction {
         TxBody::Refund(r) => (r.payment.payment_id.to_string(), String::new()),
         TxBody::Reversal(p) => (p.payment_id.to_string(), String::new()),
         TxBody::Transfer(t) => (String::new(), t.person_id.to_string()),
+        TxBody::Wallet(w) => (String::new(), w.recipient_id.to_string()),
     };
     pb::Transaction {
         transaction_id: body.id().to_string(),

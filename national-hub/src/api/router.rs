@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use gongji_common::{
     auth::Caller,
-    contract::{acceptance_to_pb, CrossPayment, CrossRefund, CrossTransfer, Grant, Notice},
+    contract::{acceptance_to_pb, CrossPayment, CrossRefund, CrossTransfer, CrossWallet, Grant, Notice},
     metrics::{Kind, Metrics},
     FieldError, ProvinceCode,
 };
@@ -127,6 +127,52 @@ impl HubRouter for RouterApi {
             CrossTransfer::from_pb("", request.into_inner()).map(TxBody::Transfer),
         )
         .await
+    }
+
+    #[tracing::instrument(skip_all, fields(transfer = %request.get_ref().transfer_id))]
+    async fn route_wallet_acceptance(&self, request: Request<pb::CrossWalletAcceptance>) -> Result<Response<pb::RouteAnswer>, Status> {
+        let caller = request.extensions().get::<Caller>().copied();
+        self.route(
+            Kind::Wallet,
+            caller,
+            CrossWallet::from_pb("", request.into_inner()).map(TxBody::Wallet),
+        )
+        .await
+    }
+
+    async fn check_wallet_recipient(
+        &self,
+        request: Request<pb::WalletRecipientQuery>,
+    ) -> Result<Response<pb::WalletRecipientAnswer>, Status> {
+        let province = ProvinceCode::parse("recipient_province", &request.get_ref().recipient_province).map_err(HubError::from)?;
+        if let Err(decline) = self.hub.check_province(province) {
+            return Err(HubError::FailedPrecondition(decline.message).into());
+        }
+        let answer = self
+            .hub
+            .provinces()
+            .check_wallet_recipient(request.into_inner(), province)
+            .await
+            .map_err(|why| HubError::Unavailable(format!("province {province} did not answer: {why}")))?;
+        Ok(Response::new(answer))
+    }
+
+    async fn relay_wallet_decline(&self, request: Request<pb::CrossWalletAcceptance>) -> Result<Response<pb::Acceptance>, Status> {
+        let caller = request.extensions().get::<Caller>().copied();
+        let wallet = CrossWallet::from_pb("", request.into_inner()).map_err(HubError::from)?;
+        check(
+            caller,
+            wallet.recipient_province,
+            "the decline of a wallet transfer to another province's person",
+        )?;
+        crate::domain::check_crosses("sender_province", wallet.sender_province, wallet.recipient_province).map_err(HubError::from)?;
+        let answer = self
+            .hub
+            .provinces()
+            .decide_wallet_decline(&wallet)
+            .await
+            .map_err(|why| HubError::Unavailable(format!("province {} did not answer: {why}", wallet.sender_province)))?;
+        Ok(Response::new(acceptance_to_pb(&answer)))
     }
 
     async fn check_province(&self, request: Request<pb::CheckProvinceRequest>) -> Result<Response<pb::Acceptance>, Status> {

@@ -65,7 +65,7 @@ pub struct Reservation {
 /// Payments and account transfers draw on the payer's prepaid funds;
 /// refunds and reversals only give back.
 pub fn subject_to_prepaid(body: &TxBody) -> bool {
-    matches!(body.kind(), TxKind::Payment | TxKind::AccountTransfer)
+    matches!(body.kind(), TxKind::Payment | TxKind::AccountTransfer | TxKind::WalletTransfer)
 }
 
 /// Whether the payer's funds cover a new transaction.

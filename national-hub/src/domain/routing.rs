@@ -53,7 +53,12 @@ pub enum RouteDecision {
 
 /// Decides a payment, refund or transfer (checked to cross a border) arriving at `now`.
 pub fn decide(snapshot: &RouteSnapshot, body: &TxBody, now: i64) -> Result<RouteDecision, Refusal> {
-    if let Some(existing) = &snapshot.existing {
+    // A declined wallet acceptance holds nothing (no line, no reservation):
+    // the recipient may accept again, with the transfer's true amount.
+    let retried_wallet = snapshot.existing.as_ref().is_some_and(|existing| {
+        matches!(existing.body, TxBody::Wallet(_)) && existing.status == TxStatus::Declined && existing.body != *body
+    });
+    if let Some(existing) = snapshot.existing.as_ref().filter(|_| !retried_wallet) {
         if existing.body == *body {
             return Ok(RouteDecision::Recorded(existing.clone()));
         }

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use gongji_common::{
-    contract::{CrossPayment, CrossRefund, CrossTransfer, Decline, DeclineReason, TxKind, TxStatus},
+    contract::{CrossPayment, CrossRefund, CrossTransfer, CrossWallet, Decline, DeclineReason, TxKind, TxStatus},
     FieldError, Id, Money, Period, ProvinceCode,
 };
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,8 @@ pub enum TxBody {
     /// The payment reversed (its id is the reversal's id).
     Reversal(CrossPayment),
     Transfer(CrossTransfer),
+    /// A wallet transfer's acceptance (its id is the wallet transfer's).
+    Wallet(CrossWallet),
 }
 
 impl TxBody {
@@ -29,6 +31,7 @@ impl TxBody {
             TxBody::Refund(_) => TxKind::Refund,
             TxBody::Reversal(_) => TxKind::Reversal,
             TxBody::Transfer(_) => TxKind::AccountTransfer,
+            TxBody::Wallet(_) => TxKind::WalletTransfer,
         }
     }
 
@@ -37,6 +40,7 @@ impl TxBody {
             TxBody::Payment(p) | TxBody::Reversal(p) => &p.payment_id,
             TxBody::Refund(r) => &r.refund_id,
             TxBody::Transfer(t) => &t.transfer_id,
+            TxBody::Wallet(w) => &w.transfer_id,
         }
     }
 
@@ -51,6 +55,7 @@ impl TxBody {
             TxBody::Payment(p) | TxBody::Reversal(p) => p.beneficiary_province,
             TxBody::Refund(r) => r.payment.beneficiary_province,
             TxBody::Transfer(t) => t.from_province,
+            TxBody::Wallet(w) => w.recipient_province,
         }
     }
 
@@ -61,6 +66,7 @@ impl TxBody {
             TxBody::Refund(r) => r.payment.beneficiary_province,
             TxBody::Reversal(p) => p.beneficiary_province,
             TxBody::Transfer(t) => t.from_province,
+            TxBody::Wallet(w) => w.sender_province,
         }
     }
 
@@ -71,6 +77,7 @@ impl TxBody {
             TxBody::Refund(r) => r.payment.donor_province,
             TxBody::Reversal(p) => p.donor_province,
             TxBody::Transfer(t) => t.to_province,
+            TxBody::Wallet(w) => w.recipient_province,
         }
     }
 
@@ -79,6 +86,7 @@ impl TxBody {
             TxBody::Payment(p) | TxBody::Reversal(p) => p.amount,
             TxBody::Refund(r) => r.amount,
             TxBody::Transfer(t) => t.amount,
+            TxBody::Wallet(w) => w.amount,
         }
     }
 
@@ -88,6 +96,7 @@ impl TxBody {
             TxBody::Payment(p) | TxBody::Reversal(p) => p.donor_province,
             TxBody::Refund(r) => r.payment.donor_province,
             TxBody::Transfer(t) => t.to_province,
+            TxBody::Wallet(w) => w.sender_province,
         }
     }
 
@@ -96,7 +105,7 @@ impl TxBody {
         match self {
             TxBody::Payment(p) | TxBody::Reversal(p) => Some(&p.relationship_id),
             TxBody::Refund(r) => Some(&r.payment.relationship_id),
-            TxBody::Transfer(_) => None,
+            TxBody::Transfer(_) | TxBody::Wallet(_) => None,
         }
     }
 }

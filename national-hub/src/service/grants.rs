@@ -7,7 +7,7 @@ use gongji_common::{
     Id,
 };
 
-use super::{now, refuse, Hub};
+use super::{refuse, Hub};
 use crate::{
     domain::{
         check_crosses,
@@ -25,7 +25,7 @@ impl Hub {
         let decided = self
             .transact(|tx| {
                 let existing = tx.get(GRANTS, &id)?;
-                let decided = match grant::decide(existing.as_ref(), &grant, self.provinces.codes(), now()) {
+                let decided = match grant::decide(existing.as_ref(), &grant, self.provinces.codes(), self.now()) {
                     Ok(decided) => decided,
                     Err(refusal) => return Err(refuse(refusal)),
                 };
@@ -63,7 +63,7 @@ impl Hub {
                 let Some(record) = tx.get(GRANTS, id)? else {
                     return Err(HubError::not_found("grant", id));
                 };
-                let Some(decided) = grant::decide_answer(&record, &answer, now()) else {
+                let Some(decided) = grant::decide_answer(&record, &answer, self.now()) else {
                     return Ok(record);
                 };
                 tx.put(GRANTS, id, &decided)?;

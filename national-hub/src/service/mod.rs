@@ -11,7 +11,7 @@
 //!
 //! This module holds no rule of its own (they are in `domain`) and speaks
 //! no gRPC (that is `api`). The time a decision is given comes from
-//! [`now`], read once per step.
+//! [`Hub::now`] (the server's [`Clock`]), read once per step.
 //!
 //! | module      | holds |
 //! |-------------|-------|
@@ -40,9 +40,9 @@ mod reversals;
 mod routing;
 
 use gongji_common::{
+    clock::Clock,
     contract::Decline,
     outbox::Outbox,
-    period::now_millis,
     store::{Store, StoreError, Tx, TxFail},
     Period, ProvinceCode,
 };
@@ -66,17 +66,19 @@ pub struct Hub {
     provinces: Provinces,
     outbox: Outbox,
     policy: PrepaidPolicy,
+    /// The clock every decision of the hub reads.
+    clock: Clock,
 }
 
 impl Hub {
     /// Opens the hub on its store, starting the first open month at the
     /// current month (China Standard Time) on a new store, and deposits the
     /// opening prepaid funds of provinces it sees for the first time.
-    pub async fn new(store: Store, provinces: Provinces, outbox: Outbox, policy: PrepaidPolicy) -> HubResult<Hub> {
+    pub async fn new(store: Store, provinces: Provinces, outbox: Outbox, policy: PrepaidPolicy, clock: Clock) -> HubResult<Hub> {
         store
             .transact::<_, HubError>(|tx| {
                 if !tx.contains(META, OPEN_PERIOD)? {
-                    tx.put(META, OPEN_PERIOD, &Period::current())?;
+                    tx.put(META, OPEN_PERIOD, &Period::of_unix_millis(clock.now_millis()))?;
                 }
                 Ok(())
             })
@@ -86,6 +88,7 @@ impl Hub {
             provinces,
             outbox,
             policy,
+            clock,
         };
         hub.open_prepaid_accounts()?;
         hub.store.durable().await?;
@@ -117,6 +120,11 @@ impl Hub {
         outcome
     }
 
+    /// The time a decision is given: the only clock the flows read.
+    fn now(&self) -> i64 {
+        self.clock.now_millis()
+    }
+
     /// Whether the hub serves `province` (declined PROVINCE_NOT_CONNECTED if not).
     pub fn check_province(&self, province: ProvinceCode) -> Result<(), Decline> {
         check_connected(self.provinces.codes(), [province, province])
@@ -126,11 +134,6 @@ impl Hub {
     fn open(tx: &Tx) -> Result<Period, TxFail> {
         Ok(tx.get(META, OPEN_PERIOD)?.unwrap_or_else(Period::current))
     }
-}
-
-/// The time a decision is given: the only clock the flows read.
-fn now() -> i64 {
-    now_millis()
 }
 
 /// A decision's refusal as the error that abandons its store transaction

@@ -13,7 +13,7 @@ use gongji_common::{
     Money, Period, ProvinceCode,
 };
 
-use super::{now, refuse, Hub};
+use super::{refuse, Hub};
 use crate::{
     domain::{
         month,
@@ -47,7 +47,7 @@ impl Hub {
             .transact::<_, HubError>(|tx| {
                 let open = tx.get(META, OPEN_PERIOD)?.unwrap_or(open);
                 let recorded = tx.contains(MONTHS, &month_key(period))?;
-                if let Some(record) = month::close(period, open, recorded, now()) {
+                if let Some(record) = month::close(period, open, recorded, self.now()) {
                     tx.put(META, OPEN_PERIOD, &period.next())?;
                     tx.put(MONTHS, &month_key(period), &record)?;
                 }
@@ -91,7 +91,7 @@ impl Hub {
                 let Some(record) = tx.get(MONTHS, &month_key(period))? else {
                     return Ok(false);
                 };
-                if let Some(cleared) = month::cleared(&record, clearing.clone(), now()) {
+                if let Some(cleared) = month::cleared(&record, clearing.clone(), self.now()) {
                     tx.put(MONTHS, &month_key(period), &cleared)?;
                 }
                 Ok(true)
@@ -126,6 +126,7 @@ impl Hub {
             (TxKind::Payment, PendingKind::Payment),
             (TxKind::Refund, PendingKind::Refund),
             (TxKind::AccountTransfer, PendingKind::Transfer),
+            (TxKind::WalletTransfer, PendingKind::Wallet),
             (TxKind::Reversal, PendingKind::Reversal),
         ] {
             for id in self.pending_ids(pending)? {
@@ -237,7 +238,7 @@ impl Hub {
                 for province in record.as_ref().map(settlement::provinces).unwrap_or_default() {
                     funds.insert(province, tx.balance(&store::prepaid(province))?);
                 }
-                let decided = match settlement::decide(record.as_ref(), &funds, &command, now()) {
+                let decided = match settlement::decide(record.as_ref(), &funds, &command, self.now()) {
                     Ok(decided) => decided,
                     Err(refusal) => return Err(refuse(refusal)),
                 };

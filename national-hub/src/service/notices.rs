@@ -8,7 +8,7 @@ use gongji_common::{
 };
 use tokio::sync::watch;
 
-use super::{now, Hub};
+use super::Hub;
 use crate::{
     domain::notice,
     error::HubResult,
@@ -32,7 +32,7 @@ impl Hub {
                     let relationship = notice.body.relationship_id();
                     let directory = tx.get(GRANTS, relationship)?;
                     let relayed = tx.contains(RELAYED, &notice.id)?;
-                    let decided = notice::decide(&notice, directory.as_ref(), relayed, now());
+                    let decided = notice::decide(&notice, directory.as_ref(), relayed, self.now());
                     if let Some(ended) = &decided.ended {
                         tx.put(GRANTS, relationship, ended)?;
                     }

@@ -10,7 +10,7 @@ use gongji_common::{
     FieldError, Id, Money, ProvinceCode,
 };
 
-use super::{now, refuse, Hub};
+use super::{refuse, Hub};
 use crate::{
     domain::{
         prepaid::{self, OperationDecision, OperationSnapshot},
@@ -49,7 +49,7 @@ impl Hub {
                         funds: Self::funds(tx, command.province)?,
                         required: Money::ZERO,
                     };
-                    match prepaid::decide(&snapshot, &command, now()) {
+                    match prepaid::decide(&snapshot, &command, self.now()) {
                         Ok(decided) => Self::apply_operation(tx, &command, decided).map(|_| ()).map_err(HubError::from),
                         Err(refusal) => Err(refuse(refusal)),
                     }
@@ -78,7 +78,7 @@ impl Hub {
                     funds: Self::funds(tx, command.province)?,
                     required,
                 };
-                match prepaid::decide(&snapshot, &command, now()) {
+                match prepaid::decide(&snapshot, &command, self.now()) {
                     Ok(decided) => Self::apply_operation(tx, &command, decided).map_err(HubError::from),
                     Err(refusal) => Err(refuse(refusal)),
                 }

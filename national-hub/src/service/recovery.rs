@@ -23,6 +23,7 @@ impl Hub {
             PendingKind::Transfer => self.forward(TxKind::AccountTransfer, id).await.map(drop),
             PendingKind::Reversal => self.forward_reversal(id).await.map(drop),
             PendingKind::Cascade => Ok(()),
+            PendingKind::Wallet => self.forward(TxKind::WalletTransfer, id).await.map(drop),
         }
     }
 }

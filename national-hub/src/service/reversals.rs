@@ -7,7 +7,7 @@ use gongji_common::{
     Id,
 };
 
-use super::{now, Hub};
+use super::Hub;
 use crate::{
     domain::{
         check_crosses,
@@ -35,7 +35,7 @@ impl Hub {
                     open: Self::open(tx)?,
                     donor_reserved: Self::reserved(tx, payment.donor_province)?,
                 };
-                let decided = reversal::decide(&snapshot, &payment, now());
+                let decided = reversal::decide(&snapshot, &payment, self.now());
                 match &decided {
                     ReversalDecision::Done(_) | ReversalDecision::HeldByAnother | ReversalDecision::AskDonor => {}
                     ReversalDecision::CancelUnknown(cancelled) => Self::put_new(tx, cancelled)?,
@@ -92,7 +92,7 @@ impl Hub {
                 let (Some(original), Some(pending)) = (tx.get(TRANSACTIONS, &payment_key)?, tx.get(TRANSACTIONS, &reversal_key)?) else {
                     return Err(HubError::not_found("reversal", id));
                 };
-                let now = now();
+                let now = self.now();
                 match reversal::decide_answer(&original, &pending, &answer, now) {
                     ReversalAnswerDecision::Unchanged(outcome) => Ok(outcome),
                     ReversalAnswerDecision::Decided {

@@ -7,7 +7,7 @@ use gongji_common::{
     Id, Period,
 };
 
-use super::{now, refuse, Hub};
+use super::{refuse, Hub};
 use crate::{
     domain::{
         check_crosses,
@@ -40,6 +40,7 @@ pub(super) fn pending_kind(kind: TxKind) -> PendingKind {
         TxKind::Refund => PendingKind::Refund,
         TxKind::Reversal => PendingKind::Reversal,
         TxKind::AccountTransfer => PendingKind::Transfer,
+        TxKind::WalletTransfer => PendingKind::Wallet,
     }
 }
 
@@ -52,6 +53,7 @@ impl Hub {
             TxKind::Refund => "payment.donor_province",
             TxKind::AccountTransfer => "to_province",
             TxKind::Reversal => return Err(HubError::Internal("reversals are routed by route_reversal".into())),
+            TxKind::WalletTransfer => "sender_province",
         };
         check_crosses(field, body.payer(), body.payee())?;
         let key = body.key();
@@ -64,7 +66,7 @@ impl Hub {
                     registered: self.provinces.codes(),
                     payer_funds: Self::funds(tx, body.payer())?,
                 };
-                let decided = match routing::decide(&snapshot, &body, now()) {
+                let decided = match routing::decide(&snapshot, &body, self.now()) {
                     Ok(decided) => decided,
                     Err(refusal) => return Err(refuse(refusal)),
                 };
@@ -108,6 +110,7 @@ impl Hub {
             TxBody::Payment(payment) => self.provinces.authorize_debit(payment, record.period).await,
             TxBody::Refund(refund) => self.provinces.apply_refund(refund, record.period).await,
             TxBody::Transfer(transfer) => self.provinces.receive_transfer(transfer, record.period).await,
+            TxBody::Wallet(wallet) => self.provinces.decide_wallet_acceptance(wallet, record.period).await,
             TxBody::Reversal(_) => return Err(HubError::Internal(format!("reversal {id} reached the generic forward"))),
         };
         let answer = asked.map_err(|why| HubError::Unavailable(format!("province {} did not answer: {why}", record.body.decider())))?;
@@ -117,7 +120,7 @@ impl Hub {
                 let Some(record) = tx.get(TRANSACTIONS, &key)? else {
                     return Err(HubError::not_found(kind.as_str(), id));
                 };
-                let now = now();
+                let now = self.now();
                 match routing::decide_answer(&record, Self::reserved(tx, record.body.payer())?, &answer, now) {
                     AnswerDecision::Unchanged => Ok(record),
                     AnswerDecision::Decided { mut record, book, release } => {

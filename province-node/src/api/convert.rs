@@ -426,3 +426,100 @@ pub fn reconciliation_to_pb(report: &crate::domain::Report, province: ProvinceCo
         reconciled_at: Some(timestamp(report.at)),
     }
 }
+
+pub fn send_command(request: pb::SendToWalletRequest) -> Result<crate::domain::SendCommand, FieldError> {
+    Ok(crate::domain::SendCommand {
+        transfer_id: Id::parse("transfer_id", &request.transfer_id)?,
+        sender_id: Id::parse("sender_id", &request.sender_id)?,
+        recipient_id: Id::parse("recipient_id", &request.recipient_id)?,
+        recipient_province: ProvinceCode::parse("recipient_province", &request.recipient_province)?,
+        kind: RelationKind::from_pb("relation_kind", request.relation_kind)?,
+        amount: Money::parse_positive("amount", &request.amount)?,
+    })
+}
+
+pub fn wallet_transfer_to_pb(transfer: &crate::domain::WalletTransfer) -> pb::WalletTransfer {
+    use crate::domain::WalletStatus as S;
+    use pb::WalletTransferStatus as P;
+    let command = &transfer.command;
+    pb::WalletTransfer {
+        transfer_id: command.transfer_id.to_string(),
+        sender_id: command.sender_id.to_string(),
+        recipient_id: command.recipient_id.to_string(),
+        recipient_province: command.recipient_province.to_string(),
+        relation_kind: command.kind.to_pb() as i32,
+        amount: command.amount.to_string(),
+        status: match transfer.status {
+            S::Unaccepted => P::Unaccepted,
+            S::Accepted => P::Accepted,
+            S::Declined => P::Declined,
+            S::Cancelled => P::Cancelled,
+            S::Returned => P::Returned,
+        } as i32,
+        sent_at: Some(timestamp(transfer.sent_at)),
+        return_at: Some(timestamp(transfer.return_at)),
+        settled_at: transfer.settled_at.map(timestamp),
+    }
+}
+
+/// A transfer from another province credited here, as this node knows it.
+pub fn wallet_credit_to_pb(credit: &crate::domain::WalletCredit, here: ProvinceCode) -> pb::WalletTransfer {
+    pb::WalletTransfer {
+        transfer_id: credit.transfer_id.to_string(),
+        sender_id: String::new(),
+        recipient_id: credit.recipient_id.to_string(),
+        recipient_province: here.to_string(),
+        relation_kind: 0,
+        amount: credit.amount.to_string(),
+        status: pb::WalletTransferStatus::Accepted as i32,
+        sent_at: None,
+        return_at: None,
+        settled_at: Some(timestamp(credit.at)),
+    }
+}
+
+pub fn wallet_payment_to_pb(payment: &crate::domain::WalletPayment) -> pb::Payment {
+    let command = &payment.command;
+    let (decline_reason, decline_message) = Decline::to_pb_parts(payment.decline.as_ref());
+    pb::Payment {
+        payment_id: command.payment_id.to_string(),
+        beneficiary_id: command.beneficiary_id.to_string(),
+        institution_id: command.payee.institution_id().to_owned(),
+        amount: command.amount.to_string(),
+        purpose: command.purpose.to_pb() as i32,
+        status: payment.status.to_pb() as i32,
+        decline_reason,
+        decline_message,
+        created_at: Some(timestamp(payment.created_at)),
+        decided_at: Some(timestamp(payment.reversed_at.unwrap_or(payment.created_at))),
+        ..Default::default()
+    }
+}
+
+pub fn wallet_refund_to_pb(payment: &crate::domain::WalletPayment, refund_id: &Id, amount: Money) -> pb::Refund {
+    pb::Refund {
+        refund_id: refund_id.to_string(),
+        payment_id: payment.command.payment_id.to_string(),
+        amount: amount.to_string(),
+        status: pb::TransactionStatus::Approved as i32,
+        ..Default::default()
+    }
+}
+
+pub fn wallet_statement_to_pb(view: &crate::service::WalletView) -> pb::WalletStatement {
+    pb::WalletStatement {
+        wallet: view.wallet.as_ref().map(|wallet| pb::Wallet {
+            person_id: wallet.person_id.to_string(),
+            open: wallet.is_open(),
+            balance: view.balance.to_string(),
+            opened_at: Some(timestamp(wallet.opened_at)),
+        }),
+        sent: view.sent.iter().map(wallet_transfer_to_pb).collect(),
+        received: view
+            .received
+            .iter()
+            .map(wallet_transfer_to_pb)
+            .chain(view.credited.iter().map(|c| wallet_credit_to_pb(c, view.here)))
+            .collect(),
+    }
+}

@@ -123,4 +123,43 @@ impl ProvinceLink for LinkApi {
         self.metrics.answered(Kind::Transfer, &reply, accepted);
         reply
     }
+
+    #[tracing::instrument(skip_all, fields(tx = %request.get_ref().acceptance.as_ref().map(|a| a.transfer_id.as_str()).unwrap_or("")))]
+    async fn decide_wallet_acceptance(&self, request: Request<pb::WalletAcceptanceRequest>) -> Result<Response<pb::Acceptance>, Status> {
+        let reply: Result<Response<pb::Acceptance>, Status> = async {
+            let request = request.into_inner();
+            let period = Period::parse("period", &request.period).map_err(NodeError::from)?;
+            let wallet = request
+                .acceptance
+                .ok_or_else(|| FieldError::new("acceptance", "is required"))
+                .and_then(|w| gongji_common::contract::CrossWallet::from_pb("acceptance.", w))
+                .map_err(NodeError::from)?;
+            let answer = self.node.decide_wallet_acceptance(wallet, period).await?;
+            Ok(Response::new(acceptance_to_pb(&answer)))
+        }
+        .await;
+        self.metrics.answered(Kind::Wallet, &reply, accepted);
+        reply
+    }
+
+    async fn decide_wallet_decline(&self, request: Request<pb::CrossWalletAcceptance>) -> Result<Response<pb::Acceptance>, Status> {
+        let wallet = gongji_common::contract::CrossWallet::from_pb("", request.into_inner()).map_err(NodeError::from)?;
+        let answer = self.node.decide_wallet_decline(wallet).await?;
+        Ok(Response::new(acceptance_to_pb(&answer)))
+    }
+
+    async fn check_wallet_recipient(
+        &self,
+        request: Request<pb::WalletRecipientQuery>,
+    ) -> Result<Response<pb::WalletRecipientAnswer>, Status> {
+        use crate::domain::RecipientState as R;
+        let recipient = gongji_common::Id::parse("recipient_id", &request.get_ref().recipient_id).map_err(NodeError::from)?;
+        let state = match self.node.wallet_recipient(&recipient).await? {
+            R::Unknown => pb::WalletRecipientState::Unknown,
+            R::Inactive => pb::WalletRecipientState::Inactive,
+            R::NoWallet => pb::WalletRecipientState::NoWallet,
+            R::Open => pb::WalletRecipientState::Open,
+        };
+        Ok(Response::new(pb::WalletRecipientAnswer { state: state as i32 }))
+    }
 }

@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use gongji_common::{
     access::Principal,
-    contract::Party,
+    contract::{CrossWallet, Party},
     metrics::{Kind, Metrics},
     oplog::OpLog,
     period::timestamp,
-    Id, Period,
+    Id, Money, Period, ProvinceCode,
 };
 use gongji_proto::v1::{self as pb, province_node_server::ProvinceNode};
 use tonic::{Request, Response, Status, Streaming};
@@ -17,6 +17,7 @@ use super::{acting, convert};
 use crate::{
     domain::ImportOutcome,
     domain::Refusal,
+    domain::Settle,
     error::NodeError,
     service::{Node, PaymentView, TransferView},
 };
@@ -29,6 +30,12 @@ pub struct PublicApi {
 impl PublicApi {
     pub fn new(node: Arc<Node>, metrics: Arc<Metrics>) -> PublicApi {
         PublicApi { node, metrics }
+    }
+
+    /// Accepts, declines or cancels a wallet transfer, as `settle` says.
+    async fn settle_wallet(&self, transfer_id: &str, settle: Settle) -> Reply<pb::WalletTransfer> {
+        let transfer = self.node.settle_wallet(&id("transfer_id", transfer_id)?, settle).await?;
+        Ok(Response::new(convert::wallet_transfer_to_pb(&transfer)))
     }
 }
 
@@ -249,6 +256,112 @@ impl ProvinceNode for PublicApi {
         .await;
         self.metrics.answered(Kind::Reversal, &reply, |p| p.status);
         reply
+    }
+
+    async fn open_wallet(&self, request: Request<pb::OpenWalletRequest>) -> Reply<pb::Wallet> {
+        let person_id = id("person_id", &request.get_ref().person_id)?;
+        self.node.open_wallet(&person_id).await?;
+        let view = self.node.wallet(&person_id)?;
+        let statement = convert::wallet_statement_to_pb(&view);
+        Ok(Response::new(statement.wallet.unwrap_or_default()))
+    }
+
+    #[tracing::instrument(skip_all, fields(tx = %request.get_ref().transfer_id))]
+    async fn send_to_wallet(&self, request: Request<pb::SendToWalletRequest>) -> Reply<pb::WalletTransfer> {
+        let command = convert::send_command(request.into_inner()).map_err(NodeError::from)?;
+        let transfer = self.node.send_to_wallet(command).await?;
+        Ok(Response::new(convert::wallet_transfer_to_pb(&transfer)))
+    }
+
+    async fn accept_wallet_transfer(&self, request: Request<pb::AcceptWalletTransferRequest>) -> Reply<pb::WalletTransfer> {
+        let request = request.get_ref();
+        let by = id("recipient_id", &request.recipient_id)?;
+        if request.sender_province.is_empty() || request.sender_province == self.node.province().to_string() {
+            return self.settle_wallet(&request.transfer_id, Settle::Accept { by }).await;
+        }
+        let wallet = CrossWallet {
+            transfer_id: id("transfer_id", &request.transfer_id)?,
+            sender_province: ProvinceCode::parse("sender_province", &request.sender_province).map_err(NodeError::from)?,
+            recipient_province: self.node.province(),
+            recipient_id: by,
+            amount: Money::parse_positive("amount", &request.amount).map_err(NodeError::from)?,
+        };
+        let credit = self.node.accept_across(wallet).await?;
+        Ok(Response::new(convert::wallet_credit_to_pb(&credit, self.node.province())))
+    }
+
+    async fn decline_wallet_transfer(&self, request: Request<pb::DeclineWalletTransferRequest>) -> Reply<pb::WalletTransfer> {
+        let request = request.get_ref();
+        let by = id("recipient_id", &request.recipient_id)?;
+        if request.sender_province.is_empty() || request.sender_province == self.node.province().to_string() {
+            return self.settle_wallet(&request.transfer_id, Settle::Decline { by }).await;
+        }
+        let wallet = CrossWallet {
+            transfer_id: id("transfer_id", &request.transfer_id)?,
+            sender_province: ProvinceCode::parse("sender_province", &request.sender_province).map_err(NodeError::from)?,
+            recipient_province: self.node.province(),
+            recipient_id: by,
+            amount: Money::parse_positive("amount", &request.amount).map_err(NodeError::from)?,
+        };
+        self.node.decline_across(wallet.clone()).await?;
+        Ok(Response::new(pb::WalletTransfer {
+            transfer_id: wallet.transfer_id.to_string(),
+            recipient_id: wallet.recipient_id.to_string(),
+            recipient_province: wallet.recipient_province.to_string(),
+            amount: wallet.amount.to_string(),
+            status: pb::WalletTransferStatus::Declined as i32,
+            ..Default::default()
+        }))
+    }
+
+    async fn cancel_wallet_transfer(&self, request: Request<pb::CancelWalletTransferRequest>) -> Reply<pb::WalletTransfer> {
+        let request = request.get_ref();
+        let by = id("sender_id", &request.sender_id)?;
+        self.settle_wallet(&request.transfer_id, Settle::Cancel { by }).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tx = %request.get_ref().payment_id))]
+    async fn pay_from_wallet(&self, request: Request<pb::PayRequest>) -> Reply<pb::Payment> {
+        let reply: Reply<pb::Payment> = async {
+            acting::may_pay(Principal::of(&request)?, &request.get_ref().institution_id)?;
+            let command = convert::pay_command(request.into_inner()).map_err(NodeError::from)?;
+            let payment = self.node.pay_from_wallet(command).await?;
+            Ok(Response::new(convert::wallet_payment_to_pb(&payment)))
+        }
+        .await;
+        self.metrics.answered(Kind::Payment, &reply, |p| p.status);
+        reply
+    }
+
+    async fn refund_wallet_payment(&self, request: Request<pb::RefundPaymentRequest>) -> Reply<pb::Refund> {
+        let acting = acting::institution(Principal::of(&request)?)?.cloned();
+        let request = request.into_inner();
+        let (payment_id, refund_id) = (id("payment_id", &request.payment_id)?, id("refund_id", &request.refund_id)?);
+        let amount = Money::parse_positive("amount", &request.amount).map_err(NodeError::from)?;
+        let payment = self
+            .node
+            .refund_wallet_payment(&payment_id, &refund_id, amount, acting.as_ref())
+            .await?;
+        Ok(Response::new(convert::wallet_refund_to_pb(&payment, &refund_id, amount)))
+    }
+
+    async fn reverse_wallet_payment(&self, request: Request<pb::ReversePaymentRequest>) -> Reply<pb::Payment> {
+        let acting = acting::institution(Principal::of(&request)?)?.cloned();
+        let payment_id = id("payment_id", &request.get_ref().payment_id)?;
+        let reversed = self.node.reverse_wallet_payment(&payment_id, acting.as_ref()).await?;
+        Ok(Response::new(match reversed {
+            Some(payment) => convert::wallet_payment_to_pb(&payment),
+            None => pb::Payment {
+                payment_id: payment_id.to_string(),
+                status: pb::TransactionStatus::Reversed as i32,
+                ..Default::default()
+            },
+        }))
+    }
+
+    async fn get_wallet(&self, request: Request<pb::GetWalletRequest>) -> Reply<pb::WalletStatement> {
+        let view = self.node.wallet(&id("person_id", &request.get_ref().person_id)?)?;
+        Ok(Response::new(convert::wallet_statement_to_pb(&view)))
     }
 
     #[tracing::instrument(skip_all, fields(period = %request.get_ref().period))]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AcquiredPayment, Contribution, Event, IssuedDebit, Person, QuotaChangeRecord, RefundRecord, Relationship, Tombstone, TransferIn,
-    TransferOut,
+    TransferOut, Wallet, WalletCredit, WalletTransfer,
 };
 
 /// A book of the node's double-entry journal: where money is held.
@@ -32,6 +32,10 @@ pub enum Book {
     Transit(Id),
     /// What the node owes a province for a month (negative: is owed).
     Province(ProvinceCode, Period),
+    /// A person's wallet (医保钱包).
+    Wallet(Id),
+    /// A wallet transfer's amount while it is unaccepted.
+    WalletTransit(Id),
 }
 
 /// Money moved from one book to another, once per `reference`.
@@ -153,6 +157,32 @@ pub enum Change {
     Notice(ProvinceCode, NoticeBody),
     /// A notice id applied here, never again.
     NoticeApplied(String),
+    Wallet(Wallet),
+    WalletTransfer(WalletTransfer),
+    WalletCredit(WalletCredit),
+    WalletPayment(super::WalletPayment),
+    /// A wallet payment id reversed before it arrived, at this time: never paid.
+    WalletReversedFirst(Id, i64),
+    /// An acceptance of a transfer from another province, pending (`true`) or no longer.
+    WalletAccepting(gongji_common::contract::CrossWallet, bool),
+    /// How many transfers the sender has made on a CST day (the daily limit).
+    WalletSent {
+        sender: Id,
+        day: i64,
+        count: u32,
+    },
+    /// The sender's unaccepted transfer to the recipient (`Some`), or none (`None`).
+    WalletUnaccepted {
+        sender: Id,
+        recipient: Id,
+        transfer: Option<Id>,
+    },
+    /// The transfer is listed for return at `at` (`due`), or no longer.
+    WalletDue {
+        at: i64,
+        transfer: Id,
+        due: bool,
+    },
 }
 
 /// A decision: what the caller is answered, and what is written for it.

@@ -21,6 +21,7 @@ mod refusal;
 mod relationship;
 mod reversal;
 mod transfer;
+mod wallet;
 
 pub use answer::{Answered, HubAnswer};
 pub use change::{Book, Change, CrossLine, Decision, Move};
@@ -57,4 +58,9 @@ pub use reversal::{
 pub use transfer::{
     decide_hold, decide_transfer, decide_transfer_answer, decide_transfer_in, onward_reference, rest_reference, TransferAnswerState,
     TransferCommand, TransferIn, TransferInState, TransferOut,
+};
+pub use wallet::{
+    cst_day, decide_accept_across, decide_accept_answer, decide_acceptance_at_sender, decide_open_wallet, decide_send, decide_settle,
+    decide_wallet_credit, decide_wallet_end, decide_wallet_pay, decide_wallet_refund, decide_wallet_reverse, wallet_reference,
+    RecipientState, SendCommand, SendState, Settle, Wallet, WalletCredit, WalletLimits, WalletPayment, WalletStatus, WalletTransfer,
 };

@@ -16,8 +16,9 @@ use gongji_common::{
 
 use super::Node;
 use crate::{
+    domain::WalletStatus,
     error::NodeResult,
-    store::{self, CROSS_LINES, DEBITS, OUTBOX, PAYMENTS, PENDING, REVERSED_IDS},
+    store::{self, CROSS_LINES, DEBITS, OUTBOX, PAYMENTS, PENDING, REVERSED_IDS, WALLET_CREDITS, WALLET_DUE, WALLET_TRANSFERS},
 };
 
 /// What the self-check found, read at one consistent point.
@@ -96,6 +97,7 @@ impl Node {
                 "this node's own lines net {lines} with {account}, yet the account never moved"
             ));
         }
+        wallet_check(&snapshot, self.province, &mut check)?;
         Ok(SelfCheck {
             books: check,
             waiting: Waiting::read(&snapshot, PENDING, OUTBOX)?,
@@ -112,6 +114,66 @@ impl Node {
             .scan_prefix(CROSS_LINES, &gongji_common::store::key_prefix(&[period.to_string().as_bytes()]))
             .map(|item| Ok(item?.1.line))
     }
+}
+
+/// The wallet's rules (docs/WALLET.md): each transfer sent from here is
+/// settled at most once, its amount in transit exactly while it is
+/// unaccepted (and listed for its return only then); an accepted transfer to
+/// another province is on this node's lines in its month, and so is every
+/// transfer credited here from another. (No wallet is below zero: a wallet
+/// is an account that holds money, which the books check.)
+fn wallet_check(books: &Snapshot, here: gongji_common::ProvinceCode, check: &mut BooksCheck) -> NodeResult<()> {
+    use gongji_common::books::Ledger as _;
+    for item in books.scan_prefix(WALLET_TRANSFERS, b"") {
+        let (_, transfer) = item?;
+        let id = transfer.id();
+        let in_transit = books.balance(&store::wallet_transit(id))?;
+        let unaccepted = transfer.status == WalletStatus::Unaccepted;
+        let expected = if unaccepted { transfer.command.amount } else { Money::ZERO };
+        if in_transit != expected {
+            check.violations.add(format!(
+                "wallet transfer {id} is {} but {in_transit} of it is in transit (expected {expected})",
+                transfer.status.as_str()
+            ));
+        }
+        let listed = books.get(WALLET_DUE, &store::wallet_due_key(transfer.return_at, id))?.is_some();
+        if listed != unaccepted {
+            check.violations.add(format!(
+                "wallet transfer {id} is {} but {} listed for its return",
+                transfer.status.as_str(),
+                if listed { "is" } else { "is not" }
+            ));
+        }
+        if unaccepted == transfer.settled_at.is_some() {
+            check.violations.add(format!(
+                "wallet transfer {id} is {} with settled_at {:?}",
+                transfer.status.as_str(),
+                transfer.settled_at
+            ));
+        }
+        let crossed = transfer.status == WalletStatus::Accepted && transfer.command.recipient_province != here;
+        match (crossed, transfer.period) {
+            (true, Some(period)) if !has_line(books, period, "wallet", id)? => {
+                check
+                    .violations
+                    .add(format!("wallet transfer {id} was accepted in {period}, yet it is on no line"));
+            }
+            (true, None) => check
+                .violations
+                .add(format!("wallet transfer {id} was accepted across provinces without a month")),
+            _ => {}
+        }
+    }
+    for item in books.scan_prefix(WALLET_CREDITS, b"") {
+        let (_, credit) = item?;
+        if !has_line(books, credit.period, "wallet", &credit.transfer_id)? {
+            check.violations.add(format!(
+                "wallet transfer {} was credited in {}, yet it is on no line",
+                credit.transfer_id, credit.period
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn has_line(books: &Snapshot, period: gongji_common::Period, kind: &str, id: &Id) -> NodeResult<bool> {

@@ -15,13 +15,14 @@ mod refunds;
 mod relationships;
 mod reversals;
 mod transfers;
+mod wallets;
 
 use gongji_common::{
     books::{self, JournalEntry, Ledger, Post},
+    clock::Clock,
     contract::{Notice, NoticeBody, Payee},
     outbox::Outbox,
     pending::PendingKind,
-    period::now_millis,
     store::{key, Committed, Store, StoreError, Tx},
     Id, ProvinceCode,
 };
@@ -32,7 +33,9 @@ use crate::{
     hub_client::HubClient,
     store::{
         self, APPLIED_NOTICES, CONTRIBUTIONS, CROSS_LINES, DEBITS, LIVE_PAIRS, OUTBOX, PAYMENTS, PENDING, PERSONS, QUOTA_CHANGES, REFUNDS,
-        RELATIONSHIPS, RELS_BY_BENEFICIARY, RELS_BY_DONOR, REL_EVENTS, REVERSED_IDS, TRANSFERS_IN, TRANSFERS_OUT,
+        RELATIONSHIPS, RELS_BY_BENEFICIARY, RELS_BY_DONOR, REL_EVENTS, REVERSED_IDS, TRANSFERS_IN, TRANSFERS_OUT, WALLETS,
+        WALLET_ACCEPTING, WALLET_CREDITS, WALLET_DUE, WALLET_FROM, WALLET_PAYMENTS, WALLET_REVERSED, WALLET_SENT, WALLET_TO,
+        WALLET_TRANSFERS, WALLET_UNACCEPTED,
     },
 };
 
@@ -40,6 +43,7 @@ pub use payments::PaymentView;
 pub use persons::Account;
 pub use relationships::PersonRelationships;
 pub use transfers::TransferView;
+pub use wallets::WalletView;
 
 /// One province node's state and its link to the hub.
 pub struct Node {
@@ -49,6 +53,10 @@ pub struct Node {
     outbox: Outbox,
     /// How long a payment may stay pending before it is reversed.
     give_up_after: Option<std::time::Duration>,
+    /// The clock every decision of the node reads.
+    clock: Clock,
+    /// The wallet's limits (published defaults, or the flags').
+    wallet_limits: crate::domain::WalletLimits,
 }
 
 /// Counts for `GetNodeInfo`.
@@ -64,14 +72,34 @@ pub struct NodeStats {
 }
 
 impl Node {
-    pub fn new(province: ProvinceCode, store: Store, hub: HubClient, outbox: Outbox, give_up_after: Option<std::time::Duration>) -> Node {
+    pub fn new(
+        province: ProvinceCode,
+        store: Store,
+        hub: HubClient,
+        outbox: Outbox,
+        give_up_after: Option<std::time::Duration>,
+        clock: Clock,
+    ) -> Node {
         Node {
             province,
             store,
             hub,
             outbox,
             give_up_after,
+            clock,
+            wallet_limits: crate::domain::WalletLimits::PUBLISHED,
         }
+    }
+
+    /// The node with these wallet limits instead of the published ones.
+    pub fn with_wallet_limits(mut self, limits: crate::domain::WalletLimits) -> Node {
+        self.wallet_limits = limits;
+        self
+    }
+
+    /// The time a decision is given: the only clock the flows read.
+    pub fn now(&self) -> i64 {
+        self.clock.now_millis()
     }
 
     pub fn province(&self) -> ProvinceCode {
@@ -100,7 +128,7 @@ impl Node {
     /// [`Node::decide`] without waiting for the disk: the caller waits once
     /// for many steps before it answers (an import).
     fn decide_unconfirmed<O>(&self, step: impl FnOnce(&Tx, i64) -> NodeResult<Decision<O>>) -> Committed<'_, O, NodeError> {
-        let now = now_millis();
+        let now = self.now();
         self.store.transact(|tx| {
             let decision = step(tx, now)?;
             self.apply(tx, decision.changes, now)?;
@@ -161,6 +189,35 @@ impl Node {
                 Change::Done(kind, id) => tx.remove(PENDING, &kind.key(&id))?,
                 Change::Notice(to, body) => self.send_notice(tx, to, body)?,
                 Change::NoticeApplied(id) => tx.put(APPLIED_NOTICES, &id, &())?,
+                Change::Wallet(wallet) => tx.put(WALLETS, &wallet.person_id, &wallet)?,
+                Change::WalletTransfer(t) => {
+                    if t.command.recipient_province == self.province {
+                        tx.put(WALLET_TO, &wallets::listed(&t.command.recipient_id, t.id()), &())?;
+                    }
+                    tx.put(WALLET_FROM, &wallets::listed(&t.command.sender_id, t.id()), &())?;
+                    tx.put(WALLET_TRANSFERS, t.id(), &t)?
+                }
+                Change::WalletCredit(credit) => {
+                    tx.put(WALLET_TO, &wallets::listed(&credit.recipient_id, &credit.transfer_id), &())?;
+                    tx.put(WALLET_CREDITS, &credit.transfer_id, &credit)?
+                }
+                Change::WalletPayment(payment) => tx.put(WALLET_PAYMENTS, &payment.command.payment_id, &payment)?,
+                Change::WalletReversedFirst(id, at) => tx.put(WALLET_REVERSED, &id, &at)?,
+                Change::WalletAccepting(cross, true) => tx.put(WALLET_ACCEPTING, &cross.transfer_id, &cross)?,
+                Change::WalletAccepting(cross, false) => tx.remove(WALLET_ACCEPTING, &cross.transfer_id)?,
+                Change::WalletSent { sender, day, count } => tx.put(WALLET_SENT, &store::wallet_sent_key(&sender, day), &count)?,
+                Change::WalletUnaccepted {
+                    sender,
+                    recipient,
+                    transfer,
+                } => match transfer {
+                    Some(id) => tx.put(WALLET_UNACCEPTED, &store::pair_key(&sender, &recipient), &id)?,
+                    None => tx.remove(WALLET_UNACCEPTED, &store::pair_key(&sender, &recipient))?,
+                },
+                Change::WalletDue { at, transfer, due } => match due {
+                    true => tx.put(WALLET_DUE, &store::wallet_due_key(at, &transfer), &())?,
+                    false => tx.remove(WALLET_DUE, &store::wallet_due_key(at, &transfer))?,
+                },
             }
         }
         Ok(())
@@ -246,6 +303,7 @@ impl Node {
             PendingKind::Reversal => self.resolve_reversal(id).await.map(drop),
             PendingKind::Transfer => self.resolve_transfer(id).await.map(drop),
             PendingKind::Cascade => self.cascade(id).await,
+            PendingKind::Wallet => self.resolve_wallet(id).await,
         }
     }
 
@@ -256,7 +314,7 @@ impl Node {
             return Ok(None);
         };
         let payment = self.acquired(id)?;
-        let waited = gongji_common::period::now_millis() - payment.created_at;
+        let waited = self.now() - payment.created_at;
         Ok((waited > limit.as_millis() as i64).then_some(payment.command.payee))
     }
 
@@ -278,6 +336,7 @@ impl Node {
     /// Writes the node's gauges for a metrics scrape: pending intents and the outbox.
     pub fn gauges(&self, out: &mut gongji_common::metrics::Exposition) -> NodeResult<()> {
         gongji_common::metrics::queue_gauges(out, &self.store, PENDING, &self.outbox)?;
+        self.wallet_gauges(out)?;
         Ok(())
     }
 }
@@ -291,5 +350,7 @@ fn account(book: &Book) -> books::Account {
         Book::Payee(payee) => store::payee(payee),
         Book::Transit(transfer) => store::transit(transfer),
         Book::Province(province, period) => store::province(*province, *period),
+        Book::Wallet(person) => store::wallet(person),
+        Book::WalletTransit(transfer) => store::wallet_transit(transfer),
     }
 }

@@ -96,8 +96,10 @@ impl Node {
     /// beneficiary (here, or by asking the donor's node). The person's status
     /// was changed first, in its own transaction, so no new relationship can
     /// appear meanwhile; a crash in between leaves the cascade pending for
-    /// the recovery pass.
+    /// the recovery pass. The person's wallet transfers are settled first
+    /// (docs/WALLET.md).
     pub async fn cascade(&self, person_id: &Id) -> NodeResult<()> {
+        self.end_wallet(person_id).await?;
         let mut ids = self.indexed_relationships(RELS_BY_DONOR, person_id)?;
         ids.extend(self.indexed_relationships(RELS_BY_BENEFICIARY, person_id)?);
         let ended = self

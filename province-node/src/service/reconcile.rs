@@ -9,7 +9,6 @@
 use std::{cmp::Ordering, collections::BTreeMap};
 
 use gongji_common::{
-    period::now_millis,
     statement::{self, Direction, Line, Summer, Totals},
     store::key_prefix,
     Money, Period,
@@ -55,7 +54,7 @@ impl Node {
             mismatches: Vec::new(),
             regions: BTreeMap::new(),
             statement: Summer::default().finish(),
-            at: now_millis(),
+            at: self.now(),
         };
         let mut received = Summer::default();
         let mut summary = None;

@@ -1,0 +1,728 @@
+//! The medical-insurance wallet (医保钱包) through real servers: a transfer
+//! from an employee's personal account to a close relative's wallet, settled
+//! exactly once; every published rule refused by name with nothing moved;
+//! the 06:00 return made by the node itself once the network's clock passes
+//! it (the clock is moved, never waited for). See docs/WALLET.md.
+
+use gongji_common::period::{cst_day_and_second, cst_day_hour_millis};
+use gongji_tests::{assert_status, balances, employee_with_balance, eventually, register, v1 as pb, TestNetwork};
+use tonic::{transport::Channel, Code};
+
+type Node = pb::province_node_client::ProvinceNodeClient<Channel>;
+
+/// Moves the network's clock to `hour`:`minute` CST of the next day (always
+/// ahead of the real time), and answers that day.
+fn set_clock(net: &TestNetwork, hour: u8, minute: i64) -> i64 {
+    let clock = net.network().clock();
+    let day = cst_day_and_second(clock.now_millis()).0 + 1;
+    clock.set(cst_day_hour_millis(day, hour) + minute * 60_000);
+    day
+}
+
+async fn open_wallet(node: &mut Node, person: &str) -> pb::Wallet {
+    node.open_wallet(pb::OpenWalletRequest { person_id: person.into() })
+        .await
+        .expect("open wallet")
+        .into_inner()
+}
+
+fn send_request(id: &str, sender: &str, recipient: &str, province: &str, amount: &str) -> pb::SendToWalletRequest {
+    pb::SendToWalletRequest {
+        transfer_id: id.into(),
+        sender_id: sender.into(),
+        recipient_id: recipient.into(),
+        recipient_province: province.into(),
+        relation_kind: pb::RelationKind::Parent as i32,
+        amount: amount.into(),
+    }
+}
+
+async fn send(node: &mut Node, id: &str, sender: &str, recipient: &str, amount: &str) -> Result<pb::WalletTransfer, tonic::Status> {
+    node.send_to_wallet(send_request(id, sender, recipient, "41", amount))
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn accept(node: &mut Node, id: &str, by: &str) -> Result<pb::WalletTransfer, tonic::Status> {
+    node.accept_wallet_transfer(pb::AcceptWalletTransferRequest {
+        transfer_id: id.into(),
+        recipient_id: by.into(),
+        ..Default::default()
+    })
+    .await
+    .map(|r| r.into_inner())
+}
+
+async fn wallet(node: &mut Node, person: &str) -> pb::WalletStatement {
+    node.get_wallet(pb::GetWalletRequest { person_id: person.into() })
+        .await
+        .expect("get wallet")
+        .into_inner()
+}
+
+/// The node's self-check (what `gongji audit` asks) finds nothing wrong,
+/// the wallet's invariants included.
+async fn assert_audit_passes(node: &mut Node) {
+    let report = node.self_check(pb::SelfCheckRequest {}).await.expect("self-check").into_inner();
+    assert_eq!(report.violation_count, 0, "{:?}", report.violations);
+    assert_eq!(report.trial_balance, "0.00");
+}
+
+fn balance(statement: &pb::WalletStatement) -> String {
+    statement.wallet.as_ref().map(|w| w.balance.clone()).unwrap_or_default()
+}
+
+/// Henan: an employee with 5,000.00, their mother (a resident) and father
+/// with open wallets.
+async fn henan_family(net: &TestNetwork) -> Node {
+    let mut henan = net.node("41");
+    employee_with_balance(&mut henan, "son-41", "410100", "5000.00").await;
+    register(&mut henan, "mother-41", pb::InsuranceType::Resident, "410100").await;
+    register(&mut henan, "father-41", pb::InsuranceType::Employee, "410200").await;
+    open_wallet(&mut henan, "mother-41").await;
+    open_wallet(&mut henan, "father-41").await;
+    henan
+}
+
+#[tokio::test]
+async fn a_wallet_transfer_is_accepted_once_and_moves_from_the_account_to_the_wallet() {
+    let net = TestNetwork::start(&["41"]).await;
+    let mut henan = henan_family(&net).await;
+    set_clock(&net, 10, 0);
+
+    let sent = send(&mut henan, "w-1", "son-41", "mother-41", "2000.00").await.expect("send");
+    assert_eq!(sent.status, pb::WalletTransferStatus::Unaccepted as i32);
+    assert_eq!(
+        balances(&mut henan, "son-41").await.0,
+        "3000.00",
+        "taken from the available balance at once"
+    );
+    assert_eq!(
+        balance(&wallet(&mut henan, "mother-41").await),
+        "0.00",
+        "not the mother's until she accepts"
+    );
+    // A retried send moves nothing more.
+    send(&mut henan, "w-1", "son-41", "mother-41", "2000.00").await.expect("retry");
+    assert_eq!(balances(&mut henan, "son-41").await.0, "3000.00");
+
+    let accepted = accept(&mut henan, "w-1", "mother-41").await.expect("accept");
+    assert_eq!(accepted.status, pb::WalletTransferStatus::Accepted as i32);
+    accept(&mut henan, "w-1", "mother-41")
+        .await
+        .expect("accepting twice answers the same");
+    let mothers = wallet(&mut henan, "mother-41").await;
+    assert_eq!(balance(&mothers), "2000.00");
+    assert_eq!(mothers.received.len(), 1);
+    assert_eq!(wallet(&mut henan, "son-41").await.sent.len(), 1);
+    assert_eq!(balances(&mut henan, "son-41").await.0, "3000.00");
+
+    // Settled once: neither a decline nor a cancellation comes after.
+    let declined = henan
+        .decline_wallet_transfer(pb::DeclineWalletTransferRequest {
+            transfer_id: "w-1".into(),
+            recipient_id: "mother-41".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_status(declined, Code::FailedPrecondition, "already accepted");
+    let cancelled = henan
+        .cancel_wallet_transfer(pb::CancelWalletTransferRequest {
+            transfer_id: "w-1".into(),
+            sender_id: "son-41".into(),
+        })
+        .await;
+    assert_status(cancelled, Code::FailedPrecondition, "already accepted");
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "2000.00");
+    assert_audit_passes(&mut henan).await;
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_wallet_transfers_are_refused_naming_the_rule_and_nothing_moves() {
+    let net = TestNetwork::start(&["41"]).await;
+    let mut henan = henan_family(&net).await;
+    register(&mut henan, "aunt-41", pb::InsuranceType::Resident, "410100").await;
+    set_clock(&net, 10, 0);
+
+    let refusals = [
+        (
+            send_request("w-r", "mother-41", "father-41", "41", "10.00"),
+            "only an employee with a personal account",
+        ),
+        (send_request("w-n", "son-41", "aunt-41", "41", "10.00"), "has no open wallet"),
+        (
+            send_request("w-x", "son-41", "nobody-41", "41", "10.00"),
+            "is not an insured person of province 41",
+        ),
+        (
+            send_request("w-l", "son-41", "mother-41", "41", "2000.01"),
+            "above the limit of 2000.00",
+        ),
+    ];
+    for (request, says) in refusals {
+        let code = if says.contains("not an insured person") {
+            Code::NotFound
+        } else {
+            Code::FailedPrecondition
+        };
+        assert_status(henan.send_to_wallet(request).await, code, says);
+    }
+    assert_eq!(balances(&mut henan, "son-41").await.0, "5000.00", "nothing moved");
+
+    // A second transfer to someone who has not accepted the first.
+    send(&mut henan, "w-1", "son-41", "mother-41", "100.00").await.expect("first");
+    assert_status(
+        send(&mut henan, "w-2", "son-41", "mother-41", "100.00").await,
+        Code::FailedPrecondition,
+        "has not yet accepted wallet transfer w-1",
+    );
+    // Acceptance by someone else.
+    assert_status(
+        accept(&mut henan, "w-1", "father-41").await,
+        Code::PermissionDenied,
+        "only the recipient mother-41",
+    );
+    // Above the balance: the father's account holds nothing.
+    assert_status(
+        henan
+            .send_to_wallet(send_request("w-3", "father-41", "mother-41", "41", "0.01"))
+            .await,
+        Code::FailedPrecondition,
+        "more than the available balance 0.00",
+    );
+    // A fourth transfer in a day.
+    send(&mut henan, "w-4", "son-41", "father-41", "100.00").await.expect("second");
+    accept(&mut henan, "w-4", "father-41").await.expect("accepted");
+    send(&mut henan, "w-5", "son-41", "father-41", "100.00").await.expect("third");
+    assert_status(
+        henan.send_to_wallet(send_request("w-6", "son-41", "father-41", "41", "1.00")).await,
+        Code::FailedPrecondition,
+        "already made 3 wallet transfers today",
+    );
+    // At 23:00.
+    set_clock(&net, 23, 0);
+    assert_status(
+        henan.send_to_wallet(send_request("w-7", "son-41", "father-41", "41", "1.00")).await,
+        Code::FailedPrecondition,
+        "between 22:00 and 06:00",
+    );
+    assert_eq!(balances(&mut henan, "son-41").await.0, "4700.00", "only the three sent moved");
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unaccepted_transfer_returns_by_itself_at_six_and_cannot_be_accepted_after() {
+    let net = TestNetwork::start(&["41"]).await;
+    let mut henan = henan_family(&net).await;
+    let day = set_clock(&net, 21, 59);
+    send(&mut henan, "w-1", "son-41", "mother-41", "800.00").await.expect("send");
+    assert_eq!(balances(&mut henan, "son-41").await.0, "4200.00");
+
+    // 05:59 the next day: still unaccepted, the sender cannot send her another.
+    net.network().clock().set(cst_day_hour_millis(day + 1, 5) + 59 * 60_000);
+    let statement = wallet(&mut henan, "son-41").await;
+    assert_eq!(statement.sent[0].status, pb::WalletTransferStatus::Unaccepted as i32);
+
+    // 06:00: the node's own pass returns it.
+    net.network().clock().set(cst_day_hour_millis(day + 1, 6));
+    eventually("the transfer returns at 06:00", || {
+        let mut henan = henan.clone();
+        async move {
+            let statement = wallet(&mut henan, "son-41").await;
+            (statement.sent[0].status == pb::WalletTransferStatus::Returned as i32).then_some(())
+        }
+    })
+    .await;
+    assert_eq!(balances(&mut henan, "son-41").await.0, "5000.00");
+    assert_status(
+        accept(&mut henan, "w-1", "mother-41").await,
+        Code::FailedPrecondition,
+        "already returned",
+    );
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "0.00");
+
+    // Once returned, the sender may send to her again; a restart keeps it all.
+    send(&mut henan, "w-2", "son-41", "mother-41", "10.00").await.expect("send again");
+    let mut net = net;
+    net.restart_all().await;
+    let mut henan = net.node("41");
+    assert_eq!(balances(&mut henan, "son-41").await.0, "4990.00");
+    let statement = wallet(&mut henan, "son-41").await;
+    assert_eq!(statement.sent.len(), 2);
+    assert_audit_passes(&mut henan).await;
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn when_insurance_ends_unaccepted_transfers_go_back_and_the_wallet_balance_stays_the_holders() {
+    let net = TestNetwork::start(&["41"]).await;
+    let mut henan = henan_family(&net).await;
+    employee_with_balance(&mut henan, "daughter-41", "410100", "1000.00").await;
+    set_clock(&net, 10, 0);
+    // The mother holds 300.00 in her wallet and has 200.00 unaccepted from the daughter.
+    send(&mut henan, "w-1", "son-41", "mother-41", "300.00").await.expect("send");
+    accept(&mut henan, "w-1", "mother-41").await.expect("accept");
+    send(&mut henan, "w-2", "daughter-41", "mother-41", "200.00").await.expect("send");
+    // The son has 50.00 unaccepted to the father.
+    send(&mut henan, "w-3", "son-41", "father-41", "50.00").await.expect("send");
+
+    // The recipient's insurance ends: the transfer to her is declined at once,
+    // her wallet closes, and what it holds stays hers.
+    henan
+        .terminate_insurance(pb::TerminateInsuranceRequest {
+            person_id: "mother-41".into(),
+        })
+        .await
+        .expect("terminate");
+    let mothers = wallet(&mut henan, "mother-41").await;
+    let shown = mothers.wallet.clone().expect("a wallet");
+    assert!(!shown.open, "closed");
+    assert_eq!(shown.balance, "300.00", "the money stays the holder's");
+    assert_eq!(
+        balances(&mut henan, "daughter-41").await.0,
+        "1000.00",
+        "the unaccepted transfer went back"
+    );
+    let daughters = wallet(&mut henan, "daughter-41").await;
+    assert_eq!(daughters.sent[0].status, pb::WalletTransferStatus::Declined as i32);
+    assert_status(
+        henan
+            .send_to_wallet(send_request("w-4", "daughter-41", "mother-41", "41", "1.00"))
+            .await,
+        Code::FailedPrecondition,
+        "no longer insured",
+    );
+
+    // The sender's insurance ends: what they sent unaccepted is cancelled,
+    // back in their available balance.
+    henan
+        .terminate_insurance(pb::TerminateInsuranceRequest {
+            person_id: "son-41".into(),
+        })
+        .await
+        .expect("terminate");
+    let sons = wallet(&mut henan, "son-41").await;
+    let w3 = sons.sent.iter().find(|t| t.transfer_id == "w-3").expect("w-3");
+    assert_eq!(w3.status, pb::WalletTransferStatus::Cancelled as i32);
+    assert_eq!(balances(&mut henan, "son-41").await.0, "4700.00");
+    assert_status(
+        accept(&mut henan, "w-3", "father-41").await,
+        Code::FailedPrecondition,
+        "already cancelled",
+    );
+    assert_audit_passes(&mut henan).await;
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wallet_transfer_settled_twice_or_with_its_money_astray_fails_the_audit() {
+    use province_node::{domain::WalletStatus, store::WALLET_TRANSFERS};
+    let mut net = TestNetwork::start(&["41"]).await;
+    let mut henan = henan_family(&net).await;
+    set_clock(&net, 10, 0);
+    send(&mut henan, "w-1", "son-41", "mother-41", "100.00").await.expect("send");
+    assert_audit_passes(&mut henan).await;
+
+    // Behind the node's back, the unaccepted transfer is marked accepted:
+    // its money is still in transit and it is still listed for return.
+    net.stop_node("41").await;
+    {
+        let store = net.open_stopped_node_store("41");
+        let id = gongji_common::Id::parse("id", "w-1").unwrap();
+        let mut transfer = store.get(WALLET_TRANSFERS, &id).unwrap().expect("stored");
+        transfer.status = WalletStatus::Accepted;
+        transfer.settled_at = Some(transfer.sent_at);
+        store
+            .transact(|tx| tx.put(WALLET_TRANSFERS, &id, &transfer))
+            .durable()
+            .await
+            .unwrap();
+    }
+    net.start_node("41").await;
+    let report = net
+        .node("41")
+        .self_check(pb::SelfCheckRequest {})
+        .await
+        .expect("self-check")
+        .into_inner();
+    let said = report.violations.join("\n");
+    assert!(
+        said.contains("wallet transfer w-1 is accepted but 100.00 of it is in transit"),
+        "{said}"
+    );
+    assert!(
+        said.contains("wallet transfer w-1 is accepted but is listed for its return"),
+        "{said}"
+    );
+    net.shutdown().await;
+}
+
+/// Hebei's employee sends to their mother's wallet in Henan.
+async fn hebei_son_henan_mother(net: &TestNetwork) -> (Node, Node) {
+    let (mut hebei, mut henan) = (net.node("13"), net.node("41"));
+    employee_with_balance(&mut hebei, "son-13", "130100", "5000.00").await;
+    register(&mut henan, "mother-41", pb::InsuranceType::Resident, "410100").await;
+    register(&mut henan, "aunt-41", pb::InsuranceType::Resident, "410100").await;
+    open_wallet(&mut henan, "mother-41").await;
+    (hebei, henan)
+}
+
+async fn accept_across(node: &mut Node, id: &str, by: &str, amount: &str) -> Result<pb::WalletTransfer, tonic::Status> {
+    node.accept_wallet_transfer(pb::AcceptWalletTransferRequest {
+        transfer_id: id.into(),
+        recipient_id: by.into(),
+        sender_province: "13".into(),
+        amount: amount.into(),
+    })
+    .await
+    .map(|r| r.into_inner())
+}
+
+#[tokio::test]
+async fn a_cross_province_wallet_transfer_is_owed_from_its_acceptance_and_agrees_everywhere() {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    let (mut hebei, mut henan) = hebei_son_henan_mother(&net).await;
+    let mut hub = net.hub();
+    set_clock(&net, 10, 0);
+
+    // The recipient is checked by her own node before anything is recorded.
+    assert_status(
+        hebei.send_to_wallet(send_request("w-0", "son-13", "aunt-41", "41", "10.00")).await,
+        Code::FailedPrecondition,
+        "has no open wallet",
+    );
+    let sent = hebei
+        .send_to_wallet(send_request("w-1", "son-13", "mother-41", "41", "1200.00"))
+        .await
+        .expect("send")
+        .into_inner();
+    assert_eq!(sent.status, pb::WalletTransferStatus::Unaccepted as i32);
+    assert_eq!(balances(&mut hebei, "son-13").await.0, "3800.00");
+    // Sent, not accepted: nobody owes anybody yet.
+    assert_status(
+        hub.get_transaction(pb::GetTransactionRequest {
+            transaction_id: "w-1".into(),
+            kind: pb::TransactionKind::WalletTransfer as i32,
+        })
+        .await,
+        Code::NotFound,
+        "w-1",
+    );
+
+    // The wrong amount, or someone else, is refused and nothing moves.
+    assert_status(
+        accept_across(&mut henan, "w-1", "mother-41", "1.00").await,
+        Code::FailedPrecondition,
+        "not what was accepted",
+    );
+    assert_status(
+        accept_across(&mut henan, "w-1", "aunt-41", "1200.00").await,
+        Code::FailedPrecondition,
+        "has no open wallet",
+    );
+
+    let accepted = accept_across(&mut henan, "w-1", "mother-41", "1200.00").await.expect("accept");
+    assert_eq!(accepted.status, pb::WalletTransferStatus::Accepted as i32);
+    accept_across(&mut henan, "w-1", "mother-41", "1200.00")
+        .await
+        .expect("accepting again answers the same");
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "1200.00");
+    let sons = wallet(&mut hebei, "son-13").await;
+    assert_eq!(sons.sent[0].status, pb::WalletTransferStatus::Accepted as i32);
+    assert_eq!(balances(&mut hebei, "son-13").await.0, "3800.00");
+
+    // The hub booked it in the open month: Hebei owes Henan.
+    let open = hub.get_open_period(pb::GetOpenPeriodRequest {}).await.unwrap().into_inner().period;
+    let record = hub
+        .get_transaction(pb::GetTransactionRequest {
+            transaction_id: "w-1".into(),
+            kind: pb::TransactionKind::WalletTransfer as i32,
+        })
+        .await
+        .expect("the hub recorded the acceptance")
+        .into_inner();
+    assert_eq!(record.status, pb::TransactionStatus::Approved as i32);
+    assert_eq!((record.payer_province.as_str(), record.payee_province.as_str()), ("13", "41"));
+    assert_eq!((record.amount.as_str(), record.period.as_str()), ("1200.00", open.as_str()));
+    let positions = hub
+        .get_positions(pb::GetPositionsRequest { period: open.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    let net_of = |p: &str| positions.positions.iter().find(|x| x.province == p).map(|x| x.net.clone());
+    assert_eq!(
+        (net_of("13").as_deref(), net_of("41").as_deref()),
+        (Some("-1200.00"), Some("1200.00"))
+    );
+    assert_audit_passes(&mut hebei).await;
+    assert_audit_passes(&mut henan).await;
+
+    // A second transfer returns at 06:00 in Hebei; Henan cannot accept it after.
+    hebei
+        .send_to_wallet(send_request("w-2", "son-13", "mother-41", "41", "100.00"))
+        .await
+        .expect("send");
+    let day = cst_day_and_second(net.network().clock().now_millis()).0;
+    net.network().clock().set(cst_day_hour_millis(day + 1, 6));
+    eventually("w-2 returns", || {
+        let mut hebei = hebei.clone();
+        async move { (balances(&mut hebei, "son-13").await.0 == "3800.00").then_some(()) }
+    })
+    .await;
+    assert_status(
+        accept_across(&mut henan, "w-2", "mother-41", "100.00").await,
+        Code::FailedPrecondition,
+        "already returned",
+    );
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "1200.00");
+    let refused = hub
+        .get_transaction(pb::GetTransactionRequest {
+            transaction_id: "w-2".into(),
+            kind: pb::TransactionKind::WalletTransfer as i32,
+        })
+        .await
+        .expect("the declined acceptance is recorded")
+        .into_inner();
+    assert_eq!(refused.status, pb::TransactionStatus::Declined as i32);
+    assert_audit_passes(&mut hebei).await;
+    assert_audit_passes(&mut henan).await;
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_acceptance_while_the_senders_node_is_down_waits_pending_then_completes() {
+    let mut net = TestNetwork::start(&["13", "41"]).await;
+    let (mut hebei, mut henan) = hebei_son_henan_mother(&net).await;
+    set_clock(&net, 10, 0);
+    hebei
+        .send_to_wallet(send_request("w-1", "son-13", "mother-41", "41", "300.00"))
+        .await
+        .expect("send");
+    net.stop_node("13").await;
+    assert_status(
+        accept_across(&mut henan, "w-1", "mother-41", "300.00").await,
+        Code::Unavailable,
+        "pending",
+    );
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "0.00");
+    net.start_node("13").await;
+    eventually("the pending acceptance completes", || {
+        let mut henan = henan.clone();
+        async move { (balance(&wallet(&mut henan, "mother-41").await) == "300.00").then_some(()) }
+    })
+    .await;
+    let mut hebei = net.node("13");
+    assert_eq!(
+        wallet(&mut hebei, "son-13").await.sent[0].status,
+        pb::WalletTransferStatus::Accepted as i32
+    );
+    assert_audit_passes(&mut hebei).await;
+    assert_audit_passes(&mut henan).await;
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_accepted_wallet_transfer_is_cleared_stated_and_reconciled_line_by_line_as_its_own_kind() {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    let (mut hebei, mut henan) = hebei_son_henan_mother(&net).await;
+    let mut hub = net.hub();
+    set_clock(&net, 10, 0);
+    for (id, amount) in [("w-1", "1200.00"), ("w-2", "300.00")] {
+        hebei
+            .send_to_wallet(send_request(id, "son-13", "mother-41", "41", amount))
+            .await
+            .expect("send");
+        accept_across(&mut henan, id, "mother-41", amount).await.expect("accept");
+    }
+    let period = hub.get_open_period(pb::GetOpenPeriodRequest {}).await.unwrap().into_inner().period;
+    hub.close_month(pb::CloseMonthRequest { period: period.clone() })
+        .await
+        .expect("close");
+    let clearing = eventually("the month clears", || {
+        let mut hub = net.hub();
+        let period = period.clone();
+        async move {
+            let month = hub
+                .get_month(pb::GetMonthRequest { period: period.clone() })
+                .await
+                .ok()?
+                .into_inner();
+            if month.state != pb::MonthState::Closed as i32 {
+                return None;
+            }
+            Some(hub.get_clearing(pb::GetClearingRequest { period }).await.ok()?.into_inner())
+        }
+    })
+    .await;
+    let lines: Vec<_> = clearing
+        .lines
+        .iter()
+        .map(|l| (l.payer.as_str(), l.payee.as_str(), l.kind, l.count, l.gross.as_str()))
+        .collect();
+    assert_eq!(lines, vec![("13", "41", pb::TransactionKind::WalletTransfer as i32, 2, "1500.00")]);
+    for province in ["13", "41"] {
+        let report = net
+            .node(province)
+            .reconcile_month(pb::ReconcileMonthRequest { period: period.clone() })
+            .await
+            .expect("reconcile")
+            .into_inner();
+        assert!(report.confirmed, "{province}: {report:?}");
+        assert_eq!(
+            (report.matched, report.only_at_hub, report.only_at_node, report.amount_differs),
+            (2, 0, 0, 0)
+        );
+    }
+    net.shutdown().await;
+}
+
+fn wallet_pay(id: &str, institution: &str, amount: &str, purpose: pb::PaymentPurpose) -> pb::PayRequest {
+    pb::PayRequest {
+        payment_id: id.into(),
+        beneficiary_id: "mother-41".into(),
+        institution_id: institution.into(),
+        amount: amount.into(),
+        purpose: purpose as i32,
+        relationship_id: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_wallet_pays_care_medicines_and_contributions_and_refunds_and_reversals_return_to_it() {
+    use pb::PaymentPurpose as P;
+    let net = TestNetwork::start(&["41"]).await;
+    let mut henan = henan_family(&net).await;
+    set_clock(&net, 10, 0);
+    send(&mut henan, "w-1", "son-41", "mother-41", "500.00").await.expect("send");
+    accept(&mut henan, "w-1", "mother-41").await.expect("accept");
+
+    let paid = henan
+        .pay_from_wallet(wallet_pay("wp-1", "H41010000001", "120.00", P::Outpatient))
+        .await
+        .expect("pay")
+        .into_inner();
+    assert_eq!(paid.status, pb::TransactionStatus::Approved as i32);
+    henan
+        .pay_from_wallet(wallet_pay("wp-1", "H41010000001", "120.00", P::Outpatient))
+        .await
+        .expect("a retried payment pays once");
+    let medicines = henan
+        .pay_from_wallet(wallet_pay("wp-2", "P41010000001", "30.00", P::Pharmacy))
+        .await
+        .expect("pay")
+        .into_inner();
+    assert_eq!(medicines.status, pb::TransactionStatus::Approved as i32);
+    let contribution = henan
+        .pay_from_wallet(wallet_pay("wp-3", "", "50.00", P::ResidentContribution))
+        .await
+        .expect("pay")
+        .into_inner();
+    assert_eq!(contribution.status, pb::TransactionStatus::Approved as i32);
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "300.00");
+
+    // Declined and recorded so: more than the wallet holds, the wrong kind of institution.
+    let short = henan
+        .pay_from_wallet(wallet_pay("wp-4", "H41010000001", "300.01", P::Inpatient))
+        .await
+        .expect("answer")
+        .into_inner();
+    assert_eq!(short.decline_reason, pb::DeclineReason::InsufficientBalance as i32, "{short:?}");
+    let wrong = henan
+        .pay_from_wallet(wallet_pay("wp-5", "H41010000001", "1.00", P::Pharmacy))
+        .await
+        .expect("answer")
+        .into_inner();
+    assert_eq!(wrong.decline_reason, pb::DeclineReason::WrongInstitutionKind as i32, "{wrong:?}");
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "300.00");
+    // No wallet: refused.
+    let mut no_wallet = wallet_pay("wp-6", "H41010000001", "1.00", P::Outpatient);
+    no_wallet.beneficiary_id = "son-41".into();
+    assert_status(
+        henan.pay_from_wallet(no_wallet).await,
+        Code::FailedPrecondition,
+        "has no open wallet",
+    );
+
+    // A refund returns to the wallet, once, never more than is left.
+    let refund = |id: &str, amount: &str| pb::RefundPaymentRequest {
+        refund_id: id.into(),
+        payment_id: "wp-1".into(),
+        amount: amount.into(),
+    };
+    henan.refund_wallet_payment(refund("wr-1", "20.00")).await.expect("refund");
+    henan
+        .refund_wallet_payment(refund("wr-1", "20.00"))
+        .await
+        .expect("a retried refund refunds once");
+    assert_status(
+        henan.refund_wallet_payment(refund("wr-2", "100.01")).await,
+        Code::FailedPrecondition,
+        "has left (100.00)",
+    );
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "320.00");
+    // A reversal credits back what is left; reversing again changes nothing.
+    let reverse = |id: &str| pb::ReversePaymentRequest { payment_id: id.into() };
+    let reversed = henan.reverse_wallet_payment(reverse("wp-1")).await.expect("reverse").into_inner();
+    assert_eq!(reversed.status, pb::TransactionStatus::Reversed as i32);
+    henan.reverse_wallet_payment(reverse("wp-1")).await.expect("again");
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "420.00");
+    // An unknown id reversed first can never be paid.
+    henan.reverse_wallet_payment(reverse("wp-9")).await.expect("reverse unknown");
+    assert_status(
+        henan
+            .pay_from_wallet(wallet_pay("wp-9", "H41010000001", "1.00", P::Outpatient))
+            .await,
+        Code::AlreadyExists,
+        "wp-9",
+    );
+    assert_audit_passes(&mut henan).await;
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_recipient_declines_a_transfer_from_another_province_at_her_node_and_it_goes_back_once() {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    let (mut hebei, mut henan) = hebei_son_henan_mother(&net).await;
+    set_clock(&net, 10, 0);
+    hebei
+        .send_to_wallet(send_request("w-1", "son-13", "mother-41", "41", "700.00"))
+        .await
+        .expect("send");
+    assert_eq!(balances(&mut hebei, "son-13").await.0, "4300.00");
+    let decline = |by: &str| pb::DeclineWalletTransferRequest {
+        transfer_id: "w-1".into(),
+        recipient_id: by.into(),
+        sender_province: "13".into(),
+        amount: "700.00".into(),
+    };
+    assert_status(
+        henan.decline_wallet_transfer(decline("aunt-41")).await,
+        Code::FailedPrecondition,
+        "only the recipient mother-41",
+    );
+    let declined = henan
+        .decline_wallet_transfer(decline("mother-41"))
+        .await
+        .expect("decline")
+        .into_inner();
+    assert_eq!(declined.status, pb::WalletTransferStatus::Declined as i32);
+    henan
+        .decline_wallet_transfer(decline("mother-41"))
+        .await
+        .expect("declining twice answers the same");
+    assert_eq!(balances(&mut hebei, "son-13").await.0, "5000.00", "back with the sender, once");
+    assert_eq!(
+        wallet(&mut hebei, "son-13").await.sent[0].status,
+        pb::WalletTransferStatus::Declined as i32
+    );
+    assert_status(
+        accept_across(&mut henan, "w-1", "mother-41", "700.00").await,
+        Code::FailedPrecondition,
+        "already declined",
+    );
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "0.00");
+    assert_audit_passes(&mut hebei).await;
+    assert_audit_passes(&mut henan).await;
+    net.shutdown().await;
+}
