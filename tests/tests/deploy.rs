@@ -1,0 +1,78 @@
+//! What `deploy/` holds for running the network in production: the
+//! Prometheus alert rules pass `promtool check rules`, and every metric they
+//! name is one a server serves (as `deploy/metrics.txt` lists, which
+//! `visibility::every_metric_keeps_its_name_type_help_and_labels` checks
+//! against running servers).
+
+use std::{collections::BTreeSet, path::PathBuf, process::Command};
+
+fn deploy(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy").join(path)
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(deploy(path)).unwrap_or_else(|error| panic!("read deploy/{path}: {error}"))
+}
+
+/// The sample names a server serves: each family of `deploy/metrics.txt`,
+/// and a histogram's `_bucket`, `_sum` and `_count`.
+fn served() -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for line in read("metrics.txt").lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let mut fields = line.split('\t');
+        let (name, kind) = (fields.next().unwrap_or_default(), fields.next().unwrap_or_default());
+        names.insert(name.to_owned());
+        if kind == "histogram" {
+            for suffix in ["_bucket", "_sum", "_count"] {
+                names.insert(format!("{name}{suffix}"));
+            }
+        }
+    }
+    names
+}
+
+/// Every `gongji_…` name in `text`.
+fn named(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("gongji_") {
+        let word: String = rest[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        rest = &rest[at + word.len()..];
+        names.insert(word);
+    }
+    names
+}
+
+#[test]
+fn the_alert_rules_name_only_metrics_a_server_serves() {
+    let served = served();
+    let named = named(&read("prometheus/alerts.yml"));
+    assert!(named.len() >= 4, "the rules name the servers' metrics: {named:?}");
+    let unknown: Vec<&String> = named.difference(&served).collect();
+    assert!(
+        unknown.is_empty(),
+        "deploy/prometheus/alerts.yml names metrics no server serves: {unknown:?}"
+    );
+}
+
+#[test]
+fn promtool_accepts_the_alert_rules() {
+    let rules = deploy("prometheus/alerts.yml");
+    let output = Command::new("promtool")
+        .arg("check")
+        .arg("rules")
+        .arg(&rules)
+        .output()
+        .unwrap_or_else(|error| {
+            panic!(
+                "promtool could not be run ({error}): install it with `apt-get install prometheus` \
+             (Debian's package brings promtool), or run ./scripts/test.sh, which does"
+            )
+        });
+    assert!(
+        output.status.success(),
+        "promtool check rules failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
