@@ -76,3 +76,57 @@ fn promtool_accepts_the_alert_rules() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The `KEY=VALUE` lines of an example configuration.
+fn variables(path: &str) -> Vec<(String, String)> {
+    read(path)
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (key, value) = l.split_once('=').unwrap_or_else(|| panic!("deploy/{path}: {l:?} is not KEY=VALUE"));
+            (key.to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn the_example_configurations_are_read_by_the_servers() {
+    use clap::{CommandFactory as _, Parser as _};
+    for (path, parse) in [
+        (
+            "config/national-hub.env",
+            (|| national_hub::HubConfig::try_parse_from(["national-hub"]).map(|_| ())) as fn() -> Result<(), clap::Error>,
+        ),
+        ("config/province-node.env", || {
+            province_node::NodeConfig::try_parse_from(["province-node"]).map(|_| ())
+        }),
+    ] {
+        let vars = variables(path);
+        let command = if path.contains("hub") {
+            national_hub::HubConfig::command()
+        } else {
+            province_node::NodeConfig::command()
+        };
+        let known: BTreeSet<String> = command
+            .get_arguments()
+            .filter_map(|arg| arg.get_env())
+            .map(|env| env.to_string_lossy().into_owned())
+            .collect();
+        for (key, _) in &vars {
+            assert!(
+                key == "RUST_LOG" || known.contains(key),
+                "deploy/{path}: {key} is none of the server's variables {known:?}"
+            );
+        }
+        for (key, value) in &vars {
+            std::env::set_var(key, value);
+        }
+        let parsed = parse();
+        for (key, _) in &vars {
+            std::env::remove_var(key);
+        }
+        if let Err(error) = parsed {
+            panic!("deploy/{path} is refused: {error}");
+        }
+    }
+}
