@@ -56,6 +56,36 @@ fn the_alert_rules_name_only_metrics_a_server_serves() {
 }
 
 #[test]
+fn the_dashboard_charts_only_metrics_a_server_serves() {
+    let text = read("grafana/gongji.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    let exprs: Vec<&str> = panels
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().into_iter().flatten())
+        .filter_map(|target| target["expr"].as_str())
+        .collect();
+    assert!(exprs.len() >= panels.len(), "every panel has a query");
+    let named: BTreeSet<String> = exprs.iter().flat_map(|expr| named(expr)).collect();
+    for family in [
+        "gongji_transactions_total",
+        "gongji_rpc_duration_seconds_bucket",
+        "gongji_pending_intents",
+        "gongji_outbox_oldest_age_seconds",
+        "gongji_prepaid_usage_percent",
+        "gongji_month_state",
+    ] {
+        assert!(named.contains(family), "the dashboard charts {family}");
+    }
+    let served = served();
+    let unknown: Vec<&String> = named.difference(&served).collect();
+    assert!(
+        unknown.is_empty(),
+        "deploy/grafana/gongji.json names metrics no server serves: {unknown:?}"
+    );
+}
+
+#[test]
 fn promtool_accepts_the_alert_rules() {
     let rules = deploy("prometheus/alerts.yml");
     let output = Command::new("promtool")
