@@ -26,6 +26,17 @@ fi
 export PATH="$tools/venv/bin:$PATH"
 grpcurl --version >&2
 
+# The deploy test checks the Prometheus alert rules with promtool, from
+# Debian's prometheus package.
+if ! command -v promtool >/dev/null; then
+  echo "installing promtool (apt-get install prometheus)" >&2
+  sudo_or_not=""
+  [ "$(id -u)" -ne 0 ] && sudo_or_not="sudo"
+  $sudo_or_not apt-get update -qq >&2 || true
+  DEBIAN_FRONTEND=noninteractive $sudo_or_not apt-get install -y --no-install-recommends prometheus >&2
+fi
+promtool --version >&2
+
 # The store's conformance tests and the multi-node tests on PostgreSQL run
 # against a throwaway server, started here and stopped when this script ends.
 source scripts/postgres.sh

@@ -1,24 +1,38 @@
 //! Prometheus metrics of one process: transactions answered by kind and
 //! outcome, a latency histogram per RPC method and status, and gauges the
-//! hub or node reads from its store at scrape time. Rendered in the text
-//! exposition format 0.0.4 and served over plain HTTP/1.1 (`GET /metrics`)
-//! on a listener of its own, off unless configured.
+//! hub or node reads from its store at scrape time. Kept in a
+//! `prometheus-client` registry, rendered in the text exposition format
+//! 0.0.4 and served by hyper over plain HTTP/1.1 (`GET /metrics`) on a
+//! listener of its own, off unless configured.
 //!
 //! Nothing here knows the business flows: the services say what they
 //! answered, and hand in a collector for their gauges.
 
 use std::{
-    collections::BTreeMap,
-    fmt::Write as _,
+    convert::Infallible,
     future::Future,
-    sync::{Arc, Mutex, OnceLock},
+    sync::{Arc, OnceLock},
     time::Duration,
 };
 
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
+use http_body_util::Full;
+use hyper::{
+    body::{Bytes, Incoming},
+    header::{self, HeaderValue},
+    server::conn::http1,
+    service::service_fn,
+    Method, Request, Response, StatusCode,
 };
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    server::graceful::GracefulShutdown,
+};
+use prometheus_client::{
+    encoding::{prometheus_text, DescriptorEncoder, EncodeLabelSet, EncodeMetric},
+    metrics::{counter::Counter, family::Family, gauge::ConstGauge, gauge::Gauge, histogram::Histogram, MetricType},
+    registry::Registry,
+};
+use tokio::net::TcpListener;
 use tonic::{Code, Status};
 
 use crate::{
@@ -108,48 +122,94 @@ impl Outcome {
     }
 }
 
-/// A fixed-bucket histogram.
-#[derive(Debug, Clone, Default)]
-struct Histogram {
-    /// Observations at most each bound of [`LATENCY_BUCKETS`] (not cumulative).
-    buckets: [u64; LATENCY_BUCKETS.len()],
-    count: u64,
-    sum: f64,
+/// Labels of `gongji_transactions_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct TransactionLabels {
+    kind: &'static str,
+    outcome: &'static str,
 }
 
-impl Histogram {
-    fn observe(&mut self, seconds: f64) {
-        if let Some(i) = LATENCY_BUCKETS.iter().position(|bound| seconds <= *bound) {
-            self.buckets[i] += 1;
-        }
-        self.count += 1;
-        self.sum += seconds;
-    }
+/// Labels of `gongji_rpc_duration_seconds`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RpcLabels {
+    method: String,
+    code: &'static str,
+}
+
+/// Labels of `gongji_build_info`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct BuildLabels {
+    process: &'static str,
+    version: &'static str,
+}
+
+type Latencies = Family<RpcLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
 }
 
 /// Writes gauges at scrape time (the hub's or node's view of its store).
 pub type Collector = Box<dyn Fn(&mut Exposition) + Send + Sync>;
 
-/// The metrics of one process.
+/// The metrics of one process, in a `prometheus-client` registry.
 pub struct Metrics {
-    /// "hub" or "node", for `gongji_build_info`.
-    process: &'static str,
-    transactions: Mutex<BTreeMap<(Kind, Outcome), u64>>,
-    rpcs: Mutex<BTreeMap<(String, &'static str), Histogram>>,
-    collector: OnceLock<Collector>,
+    registry: Registry,
+    transactions: Family<TransactionLabels, Counter>,
+    rpcs: Latencies,
+    collector: Arc<OnceLock<Collector>>,
 }
 
 impl Metrics {
+    /// The metrics of a process of kind `process` ("hub" or "node", for
+    /// `gongji_build_info`).
     pub fn new(process: &'static str) -> Arc<Metrics> {
-        let transactions = Kind::ALL
-            .iter()
-            .flat_map(|kind| Outcome::ALL.iter().map(move |outcome| ((*kind, *outcome), 0)))
-            .collect();
+        let mut registry = Registry::default();
+
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                process,
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register(
+            "gongji_build_info",
+            help("The process's kind (hub or node) and version; always 1."),
+            build,
+        );
+
+        let transactions = Family::<TransactionLabels, Counter>::default();
+        // Every kind and outcome from the start, so that rates never miss a series.
+        for kind in Kind::ALL {
+            for outcome in Outcome::ALL {
+                let _ = transactions.get_or_create(&TransactionLabels {
+                    kind: kind.as_str(),
+                    outcome: outcome.as_str(),
+                });
+            }
+        }
+        // The registry adds the counter's `_total`.
+        registry.register(
+            "gongji_transactions",
+            help("Transaction calls answered by this process, by kind and outcome (a repeated call is counted again)."),
+            transactions.clone(),
+        );
+
+        let rpcs: Latencies = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "gongji_rpc_duration_seconds",
+            help("Time from receiving a gRPC call to sending its status, by method and status code."),
+            rpcs.clone(),
+        );
+
+        let collector = Arc::new(OnceLock::new());
+        registry.register_collector(Box::new(StoreGauges(collector.clone())));
         Arc::new(Metrics {
-            process,
-            transactions: Mutex::new(transactions),
-            rpcs: Mutex::new(BTreeMap::new()),
-            collector: OnceLock::new(),
+            registry,
+            transactions,
+            rpcs,
+            collector,
         })
     }
 
@@ -160,8 +220,12 @@ impl Metrics {
 
     /// Counts one answered transaction call.
     pub fn transaction(&self, kind: Kind, outcome: Outcome) {
-        let mut counts = self.transactions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        *counts.entry((kind, outcome)).or_default() += 1;
+        self.transactions
+            .get_or_create(&TransactionLabels {
+                kind: kind.as_str(),
+                outcome: outcome.as_str(),
+            })
+            .inc();
     }
 
     /// Counts the answer to a transaction call: `status_of` reads the
@@ -176,71 +240,53 @@ impl Metrics {
 
     /// Records one finished RPC.
     pub fn rpc(&self, method: &str, code: Code, elapsed: Duration) {
-        let mut rpcs = self.rpcs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        rpcs.entry((method.to_owned(), code_name(code)))
-            .or_default()
+        self.rpcs
+            .get_or_create(&RpcLabels {
+                method: method.to_owned(),
+                code: code_name(code),
+            })
             .observe(elapsed.as_secs_f64());
     }
 
-    /// The exposition of every metric, in the Prometheus text format 0.0.4.
+    /// The exposition of every metric, in the Prometheus text format 0.0.4
+    /// (the gauges read from the store now).
     pub fn render(&self) -> String {
+        let mut text = String::new();
+        if let Err(error) = prometheus_text::encode(&mut text, &self.registry) {
+            tracing::warn!(%error, "could not encode the metrics");
+        }
+        text
+    }
+}
+
+/// The registry appends a full stop to every help text.
+fn help(text: &str) -> &str {
+    text.strip_suffix('.').unwrap_or(text)
+}
+
+/// The gauges the hub or node writes at scrape time, as a collector of the registry.
+struct StoreGauges(Arc<OnceLock<Collector>>);
+
+impl std::fmt::Debug for StoreGauges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreGauges").field("set", &self.0.get().is_some()).finish()
+    }
+}
+
+impl prometheus_client::collector::Collector for StoreGauges {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let Some(collect) = self.0.get() else {
+            return Ok(());
+        };
         let mut out = Exposition::default();
-        out.family(
-            "gongji_build_info",
-            "The process's kind (hub or node) and version; always 1.",
-            "gauge",
-        );
-        out.sample(
-            "gongji_build_info",
-            &[("process", self.process), ("version", env!("CARGO_PKG_VERSION"))],
-            1.0,
-        );
-
-        out.family(
-            "gongji_transactions_total",
-            "Transaction calls answered by this process, by kind and outcome (a repeated call is counted again).",
-            "counter",
-        );
-        let counts = self.transactions.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
-        for ((kind, outcome), count) in counts {
-            out.sample(
-                "gongji_transactions_total",
-                &[("kind", kind.as_str()), ("outcome", outcome.as_str())],
-                count as f64,
-            );
-        }
-
-        out.family(
-            "gongji_rpc_duration_seconds",
-            "Time from receiving a gRPC call to sending its status, by method and status code.",
-            "histogram",
-        );
-        let rpcs = self.rpcs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
-        for ((method, code), histogram) in &rpcs {
-            let labels = [("method", method.as_str()), ("code", code)];
-            let mut cumulative = 0;
-            for (bound, count) in LATENCY_BUCKETS.iter().zip(histogram.buckets) {
-                cumulative += count;
-                let le = bound.to_string();
-                out.sample(
-                    "gongji_rpc_duration_seconds_bucket",
-                    &[labels[0], labels[1], ("le", &le)],
-                    cumulative as f64,
-                );
+        collect(&mut out);
+        for family in &out.families {
+            let mut metric = encoder.encode_descriptor(&family.name, &family.help, None, MetricType::Gauge)?;
+            for (labels, value) in &family.samples {
+                ConstGauge::new(*value).encode(metric.encode_family(labels)?)?;
             }
-            out.sample(
-                "gongji_rpc_duration_seconds_bucket",
-                &[labels[0], labels[1], ("le", "+Inf")],
-                histogram.count as f64,
-            );
-            out.sample("gongji_rpc_duration_seconds_sum", &labels, histogram.sum);
-            out.sample("gongji_rpc_duration_seconds_count", &labels, histogram.count as f64);
         }
-
-        if let Some(collector) = self.collector.get() {
-            collector(&mut out);
-        }
-        out.text
+        Ok(())
     }
 }
 
@@ -300,70 +346,54 @@ pub fn code_name(code: Code) -> &'static str {
     }
 }
 
-/// Text being written in the exposition format.
+/// Gauge families written by a [`Collector`] at scrape time.
 #[derive(Debug, Default)]
 pub struct Exposition {
-    text: String,
+    families: Vec<GaugeFamily>,
+}
+
+#[derive(Debug)]
+struct GaugeFamily {
+    name: String,
+    help: String,
+    samples: Vec<(Vec<(String, String)>, f64)>,
 }
 
 impl Exposition {
-    /// Starts a metric family: its `# HELP` and `# TYPE` lines.
-    pub fn family(&mut self, name: &str, help: &str, kind: &str) {
-        let help = help.replace('\\', "\\\\").replace('\n', "\\n");
-        let _ = writeln!(self.text, "# HELP {name} {help}");
-        let _ = writeln!(self.text, "# TYPE {name} {kind}");
-    }
-
-    /// One sample of the current family.
-    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        self.text.push_str(name);
-        if !labels.is_empty() {
-            self.text.push('{');
-            for (i, (label, value)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.text.push(',');
-                }
-                let escaped = value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
-                let _ = write!(self.text, "{label}=\"{escaped}\"");
-            }
-            self.text.push('}');
-        }
-        let _ = writeln!(self.text, " {}", number(value));
-    }
-
-    /// A family of gauges with its samples.
+    /// A family of gauges with its samples (each its labels and value).
     pub fn gauges<'a>(&mut self, name: &str, help: &str, samples: impl IntoIterator<Item = (Vec<(&'a str, String)>, f64)>) {
-        self.family(name, help, "gauge");
-        for (labels, value) in samples {
-            let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            self.sample(name, &labels, value);
-        }
+        let samples = samples
+            .into_iter()
+            .map(|(labels, value)| (labels.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(), value))
+            .collect();
+        self.families.push(GaugeFamily {
+            name: name.to_owned(),
+            help: help.to_owned(),
+            samples,
+        });
     }
 }
 
-fn number(value: f64) -> String {
-    if value.is_nan() {
-        "NaN".into()
-    } else if value.is_infinite() {
-        if value > 0.0 { "+Inf" } else { "-Inf" }.into()
-    } else {
-        value.to_string()
-    }
-}
-
-/// Serves `GET /metrics` on `listener` until `shutdown` completes. Each
-/// connection gets one answer and is closed.
+/// Serves `GET /metrics` over HTTP/1.1 (hyper) on `listener` until
+/// `shutdown` completes, then lets the answers in progress finish.
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: impl Future<Output = ()>) {
+    let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            _ = &mut shutdown => return,
+            _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let metrics = metrics.clone();
+                    let service = service_fn(move |request| answer(request, metrics.clone()));
+                    let connection = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(5))
+                        .serve_connection(TokioIo::new(stream), service);
+                    let connection = graceful.watch(connection);
                     tokio::spawn(async move {
-                        if let Err(error) = answer(stream, metrics).await {
-                            tracing::debug!(%error, "metrics request failed");
+                        if let Err(error) = connection.await {
+                            tracing::debug!(%error, "metrics connection failed");
                         }
                     });
                 }
@@ -374,54 +404,35 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: impl 
             },
         }
     }
-}
-
-/// The largest request head read; a scraper sends a few hundred bytes.
-const MAX_HEAD: usize = 8 * 1024;
-
-async fn answer(mut stream: TcpStream, metrics: Arc<Metrics>) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(1024);
-    let read = tokio::time::timeout(Duration::from_secs(5), async {
-        let mut buf = [0u8; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
-            let n = stream.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            head.extend_from_slice(&buf[..n]);
-        }
-        Ok::<_, std::io::Error>(())
-    })
-    .await;
-    if !matches!(read, Ok(Ok(()))) {
-        return Ok(());
+    if tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await.is_err() {
+        tracing::debug!("metrics connections still open at shutdown");
     }
-    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
-    let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = target.split('?').next().unwrap_or("");
-    let (status, content_type, body) = match (method, path) {
-        ("GET", "/metrics") => {
-            let body = tokio::task::spawn_blocking(move || metrics.render())
-                .await
-                .map_err(std::io::Error::other)?;
-            ("200 OK", "text/plain; version=0.0.4; charset=utf-8", body)
-        }
-        ("GET", _) => ("404 Not Found", "text/plain; charset=utf-8", "metrics are at /metrics\n".to_owned()),
-        _ => (
-            "405 Method Not Allowed",
-            "text/plain; charset=utf-8",
-            "only GET /metrics is served\n".to_owned(),
-        ),
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
 }
+
+/// The answer to one request: the exposition for `GET /metrics`, 404 for
+/// another path, 405 for another method.
+async fn answer(request: Request<Incoming>, metrics: Arc<Metrics>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (status, content_type, body) = match (request.method(), request.uri().path()) {
+        (&Method::GET, "/metrics") => match tokio::task::spawn_blocking(move || metrics.render()).await {
+            Ok(body) => (StatusCode::OK, prometheus_text::CONTENT_TYPE, body),
+            Err(error) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                PLAIN,
+                format!("the metrics could not be rendered: {error}\n"),
+            ),
+        },
+        (&Method::GET, _) => (StatusCode::NOT_FOUND, PLAIN, "metrics are at /metrics\n".to_owned()),
+        _ => (StatusCode::METHOD_NOT_ALLOWED, PLAIN, "only GET /metrics is served\n".to_owned()),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Ok(response)
+}
+
+const PLAIN: &str = "text/plain; charset=utf-8";
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
+    fmt::Write as _,
     sync::{Arc, Mutex, OnceLock},
 };
 
@@ -24,7 +25,7 @@ struct Sample {
 #[derive(Debug, Default)]
 struct Exposition {
     types: BTreeMap<String, String>,
-    helps: BTreeSet<String>,
+    helps: BTreeMap<String, String>,
     samples: Vec<Sample>,
 }
 
@@ -35,7 +36,7 @@ impl Exposition {
             if let Some(rest) = line.strip_prefix("# HELP ") {
                 let (name, help) = rest.split_once(' ').expect("HELP has a name and a text");
                 assert!(!help.trim().is_empty(), "empty HELP for {name}");
-                parsed.helps.insert(name.to_owned());
+                parsed.helps.insert(name.to_owned(), help.to_owned());
             } else if let Some(rest) = line.strip_prefix("# TYPE ") {
                 let (name, kind) = rest.split_once(' ').expect("TYPE has a name and a type");
                 assert!(
@@ -53,7 +54,7 @@ impl Exposition {
         for s in &parsed.samples {
             let family = family_of(&s.name, &parsed.types);
             assert!(parsed.types.contains_key(&family), "sample {} has no # TYPE", s.name);
-            assert!(parsed.helps.contains(&family), "sample {} has no # HELP", s.name);
+            assert!(parsed.helps.contains_key(&family), "sample {} has no # HELP", s.name);
         }
         parsed
     }
@@ -71,6 +72,25 @@ impl Exposition {
         let found = self.find(name, labels);
         assert_eq!(found.len(), 1, "expected one sample {name}{labels:?}, found {found:?}");
         found[0].value
+    }
+
+    /// One line per family: `name<TAB>type<TAB>labels<TAB>help`, the
+    /// labels (but a histogram's `le`) sorted and joined by commas.
+    fn inventory(&self) -> BTreeMap<String, String> {
+        let mut labels: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for s in &self.samples {
+            let family = family_of(&s.name, &self.types);
+            let names = labels.entry(family).or_default();
+            names.extend(s.labels.keys().filter(|k| *k != "le").cloned());
+        }
+        self.types
+            .iter()
+            .map(|(name, kind)| {
+                let names: Vec<String> = labels.get(name).map(|n| n.iter().cloned().collect()).unwrap_or_default();
+                let help = self.helps.get(name).map(String::as_str).unwrap_or_default();
+                (name.clone(), format!("{kind}\t{}\t{help}", names.join(",")))
+            })
+            .collect()
     }
 
     fn assert_family(&self, name: &str, kind: &str) {
@@ -158,13 +178,13 @@ fn sample(line: &str) -> Sample {
     }
 }
 
-/// `GET url` over plain HTTP/1.1; the status line and the body.
+/// `GET url` over plain HTTP/1.1 (one request, then the connection closes); the status line and the body.
 async fn http_get(url: &str) -> (String, String) {
     let rest = url.strip_prefix("http://").expect("an http:// url");
     let (host, path) = rest.split_once('/').map_or((rest, "/"), |(h, p)| (h, p));
     let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect to the metrics listener");
     stream
-        .write_all(format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/plain\r\n\r\n").as_bytes())
+        .write_all(format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/plain\r\nConnection: close\r\n\r\n").as_bytes())
         .await
         .expect("send request");
     let mut response = String::new();
@@ -349,6 +369,50 @@ async fn metrics_endpoints_serve_every_named_metric_and_count_a_cross_province_p
     // Anything but GET /metrics is refused.
     let (status, _) = http_get(&hub_metrics_url(&net).replace("/metrics", "/other")).await;
     assert!(status.starts_with("HTTP/1.1 404"), "{status}");
+    net.shutdown().await;
+}
+
+/// The list of every metric family a server serves, kept in `deploy/metrics.txt`
+/// (the dashboard and the alert rules are checked against it).
+const INVENTORY: &str = include_str!("../../deploy/metrics.txt");
+
+/// The inventory of what a running hub and node serve, in the format of `deploy/metrics.txt`.
+fn served_inventory(hub: &Exposition, node: &Exposition) -> String {
+    let mut families: BTreeMap<String, (Vec<&str>, String)> = BTreeMap::new();
+    for (process, exposition) in [("hub", hub), ("node", node)] {
+        for (name, line) in exposition.inventory() {
+            let entry = families.entry(name).or_insert_with(|| (Vec::new(), line.clone()));
+            assert_eq!(entry.1, line, "the hub and the node describe a family alike");
+            entry.0.push(process);
+        }
+    }
+    let mut text = String::new();
+    for (name, (processes, line)) in families {
+        let (kind, rest) = line.split_once('\t').expect("type, labels, help");
+        let _ = writeln!(text, "{name}\t{kind}\t{}\t{rest}", processes.join(","));
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_keeps_its_name_type_help_and_labels() {
+    let net = start_with_metrics(&["13", "41"]).await;
+    hebei_donor_henan_parent(&net).await;
+    pay(&mut net.node("41"), pay_request("inv-pay-1", "parent-41", "H41010000001", "10.00"))
+        .await
+        .expect("pay");
+    let hub = scrape(&hub_metrics_url(&net)).await;
+    let node = scrape(&metrics_url(&net, "41")).await;
+    let served = served_inventory(&hub, &node);
+    let listed: String = INVENTORY
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_eq!(
+        served, listed,
+        "the servers' metrics differ from deploy/metrics.txt; what they serve:\n{served}"
+    );
     net.shutdown().await;
 }
 
