@@ -33,6 +33,18 @@ impl PublicApi {
     }
 
     /// Accepts, declines or cancels a wallet transfer, as `settle` says.
+    /// A cross-province transfer as its recipient's node is told of it
+    /// (accepting or declining it), each field checked.
+    fn cross_wallet(&self, transfer_id: &str, sender_province: &str, recipient_id: Id, amount: &str) -> Result<CrossWallet, Status> {
+        Ok(CrossWallet {
+            transfer_id: id("transfer_id", transfer_id)?,
+            sender_province: ProvinceCode::parse("sender_province", sender_province).map_err(NodeError::from)?,
+            recipient_province: self.node.province(),
+            recipient_id,
+            amount: Money::parse_positive("amount", amount).map_err(NodeError::from)?,
+        })
+    }
+
     async fn settle_wallet(&self, transfer_id: &str, settle: Settle) -> Reply<pb::WalletTransfer> {
         let transfer = self.node.settle_wallet(&id("transfer_id", transfer_id)?, settle).await?;
         Ok(Response::new(convert::wallet_transfer_to_pb(&transfer)))
@@ -279,13 +291,7 @@ impl ProvinceNode for PublicApi {
         if request.sender_province.is_empty() || request.sender_province == self.node.province().to_string() {
             return self.settle_wallet(&request.transfer_id, Settle::Accept { by }).await;
         }
-        let wallet = CrossWallet {
-            transfer_id: id("transfer_id", &request.transfer_id)?,
-            sender_province: ProvinceCode::parse("sender_province", &request.sender_province).map_err(NodeError::from)?,
-            recipient_province: self.node.province(),
-            recipient_id: by,
-            amount: Money::parse_positive("amount", &request.amount).map_err(NodeError::from)?,
-        };
+        let wallet = self.cross_wallet(&request.transfer_id, &request.sender_province, by, &request.amount)?;
         let credit = self.node.accept_across(wallet).await?;
         Ok(Response::new(convert::wallet_credit_to_pb(&credit, self.node.province())))
     }
@@ -296,13 +302,7 @@ impl ProvinceNode for PublicApi {
         if request.sender_province.is_empty() || request.sender_province == self.node.province().to_string() {
             return self.settle_wallet(&request.transfer_id, Settle::Decline { by }).await;
         }
-        let wallet = CrossWallet {
-            transfer_id: id("transfer_id", &request.transfer_id)?,
-            sender_province: ProvinceCode::parse("sender_province", &request.sender_province).map_err(NodeError::from)?,
-            recipient_province: self.node.province(),
-            recipient_id: by,
-            amount: Money::parse_positive("amount", &request.amount).map_err(NodeError::from)?,
-        };
+        let wallet = self.cross_wallet(&request.transfer_id, &request.sender_province, by, &request.amount)?;
         self.node.decline_across(wallet.clone()).await?;
         Ok(Response::new(pb::WalletTransfer {
             transfer_id: wallet.transfer_id.to_string(),
