@@ -80,25 +80,29 @@ pub fn fresh_postgres_database() -> String {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos())
     );
-    let create = format!("CREATE DATABASE {name}");
+    administer_postgres(&admin, &format!("CREATE DATABASE {name}"));
+    format!("{server}/{name}")
+}
+
+/// Runs `sql` on the PostgreSQL database at `url` (tests only: creating a
+/// database, ending sessions as a failure would). Panics, naming both,
+/// when it cannot.
+pub fn administer_postgres(url: &str, sql: &str) {
+    let (url, sql) = (url.to_owned(), sql.to_owned());
     // On a thread of its own: the caller may be on an async runtime.
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .expect("a runtime for the test database");
+            .expect("a runtime for the test's SQL");
         runtime.block_on(async {
-            let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
                 .await
-                .unwrap_or_else(|e| panic!("cannot reach the tests' PostgreSQL at {admin}: {e}"));
+                .unwrap_or_else(|e| panic!("cannot reach the tests' PostgreSQL at {url}: {e}"));
             tokio::spawn(connection);
-            client
-                .batch_execute(&create)
-                .await
-                .unwrap_or_else(|e| panic!("{create} on {admin}: {e}"));
+            client.batch_execute(&sql).await.unwrap_or_else(|e| panic!("{sql} on {url}: {e}"));
         });
     })
     .join()
-    .expect("creating the test database");
-    format!("{server}/{name}")
+    .expect("running the test's SQL");
 }

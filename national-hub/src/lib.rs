@@ -59,6 +59,11 @@ pub async fn run(config: HubConfig, listener: TcpListener, shutdown: impl Future
 
 /// Like [`run`], serving metrics on `metrics_listener` (bound by the caller,
 /// e.g. on port 0) instead of `--metrics-listen`.
+///
+/// On a PostgreSQL store the hub runs in terms: it stands by while another
+/// hub holds the database's lease, serves once it holds it, and, if it is
+/// deposed while serving (another hub took the lease: its writes are fenced
+/// off), stops serving and stands by again on the same port.
 pub async fn run_with_metrics(
     config: HubConfig,
     listener: TcpListener,
@@ -70,25 +75,59 @@ pub async fn run_with_metrics(
     if links.tls.is_none() {
         tracing::warn!("{}", gongji_common::auth::PLAINTEXT_WARNING);
     }
-    // A small cache: the hub holds every province's transactions, and its
-    // reads on the payment path are mostly of recent ones (in the memtable).
-    // At 64 MiB the hub peaked at 309 MiB in a month of a million payments.
     let advertised = config.advertised(&listener, links.tls.is_some());
     tokio::pin!(shutdown);
-    let store = match config.store.open(&config.data_dir, store::TREES, HUB_CACHE_BYTES, &advertised) {
-        Ok(store) => store,
-        // Another hub is active on this database: stand by until it stops.
-        Err(StoreError::LeaseHeld { holder, .. }) => {
-            let url = config.store.url.clone().unwrap_or_default();
-            let options = config.store.options(HUB_CACHE_BYTES).map_err(RunError::Config)?;
-            let serving = server::builder(config.serve.max_in_flight_per_peer, links.tls.as_ref()).map_err(RunError::Config)?;
-            match standby::until_active(&url, &advertised, options, holder, &listener, serving, shutdown.as_mut()).await? {
-                Some(store) => store,
-                None => return Ok(()),
+    loop {
+        // A small cache: the hub holds every province's transactions, and
+        // its reads on the payment path are mostly of recent ones (in the
+        // memtable). At 64 MiB the hub peaked at 309 MiB in a month of a
+        // million payments.
+        let store = match config.store.open(&config.data_dir, store::TREES, HUB_CACHE_BYTES, &advertised) {
+            Ok(store) => store,
+            // Another hub is active on this database: stand by until it stops.
+            Err(StoreError::LeaseHeld { holder, .. }) => {
+                let url = config.store.url.clone().unwrap_or_default();
+                let options = config.store.options(HUB_CACHE_BYTES).map_err(RunError::Config)?;
+                let serving = server::builder(config.serve.max_in_flight_per_peer, links.tls.as_ref()).map_err(RunError::Config)?;
+                match standby::until_active(&url, &advertised, options, holder, &listener, serving, shutdown.as_mut()).await? {
+                    Some(store) => store,
+                    None => return Ok(()),
+                }
             }
+            Err(error) => return Err(error.into()),
+        };
+        let metrics_listener = match &metrics_listener {
+            Some(listener) => {
+                Some(server::share_listener(listener).map_err(|e| RunError::Start(format!("sharing the metrics listener: {e}")))?)
+            }
+            None => None,
+        };
+        match serve_term(&config, store, &listener, metrics_listener, shutdown.as_mut()).await? {
+            Term::Shutdown => return Ok(()),
+            Term::Deposed(why) => tracing::warn!(error = %why, "this hub was deposed: another hub holds the database now; standing by"),
         }
-        Err(error) => return Err(error.into()),
-    };
+    }
+}
+
+/// How a hub's term of serving ended.
+enum Term {
+    /// Ctrl-C, SIGTERM or the caller's shutdown.
+    Shutdown,
+    /// Another hub took the database's lease.
+    Deposed(String),
+}
+
+/// Serves as the active hub on `store` until `shutdown`, or until another
+/// hub takes the store's lease.
+async fn serve_term(
+    config: &HubConfig,
+    store: gongji_common::store::Store,
+    listener: &TcpListener,
+    metrics_listener: Option<TcpListener>,
+    mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Result<Term, RunError> {
+    let registry = config.registry().map_err(RunError::Config)?;
+    let links = config.links(&registry).map_err(RunError::Config)?;
     let access = config
         .access
         .access(
@@ -159,8 +198,32 @@ pub async fn run_with_metrics(
             "each province's node",
         ));
     let store = hub.store().clone();
-    let served = server::run_service(router, SERVICES, listener, shutdown, background, (hub, metrics), store).await;
-    tracing::info!("national hub stopped");
+    let deposed = {
+        let store = store.clone();
+        async move {
+            let why = store.failed().await;
+            if !store.deposed() {
+                // Any other failure: the server stays up saying NOT_SERVING.
+                std::future::pending::<()>().await;
+            }
+            why
+        }
+    };
+    let (ended, term) = tokio::sync::oneshot::channel();
+    let stop = async move {
+        let _ = ended.send(tokio::select! {
+            _ = shutdown.as_mut() => Term::Shutdown,
+            why = deposed => Term::Deposed(why),
+        });
+    };
+    let listener = server::share_listener(listener).map_err(|e| RunError::Start(format!("sharing the listener: {e}")))?;
+    let served = server::run_service(router, SERVICES, listener, stop, background, (hub, metrics), store).await;
     served?;
-    Ok(())
+    match term.await {
+        Ok(Term::Deposed(why)) => Ok(Term::Deposed(why)),
+        _ => {
+            tracing::info!("national hub stopped");
+            Ok(Term::Shutdown)
+        }
+    }
 }

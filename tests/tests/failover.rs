@@ -19,12 +19,18 @@ fn approved(payment: &pb::Payment) -> bool {
 /// Pays "after" at Henan's node until it is approved (the node follows the
 /// hub that took over; a call that met the old one is retried).
 async fn approved_after_failover(net: &TestNetwork) -> pb::Payment {
-    eventually("a payment approved through the hub that took over", || {
+    approved_payment(net, "after", "20.00").await
+}
+
+/// Pays `id` at Henan's node until it is approved, asking again (the same
+/// id) after a call that met a hub that is no longer active.
+async fn approved_payment(net: &TestNetwork, id: &str, amount: &str) -> pb::Payment {
+    eventually("a payment approved through the active hub", || {
         let mut henan = net.node("41");
         async move {
-            let paid = match pay(&mut henan, pay_request("after", "parent-41", "H41010000001", "20.00")).await {
+            let paid = match pay(&mut henan, pay_request(id, "parent-41", "H41010000001", amount)).await {
                 Ok(paid) => paid,
-                Err(_) => payment(&mut henan, "after").await.ok()?,
+                Err(_) => payment(&mut henan, id).await.ok()?,
             };
             approved(&paid).then_some(paid)
         }
@@ -184,5 +190,95 @@ async fn a_standby_hub_process_takes_over_when_the_active_one_is_killed() {
         stopped.elapsed()
     );
     assert_eq!(paid.donor_province, "13");
+    net.shutdown().await;
+}
+
+/// A hub deposed while it serves (its session with the database ended, as
+/// when its network to the database fails for a while, and the standby
+/// took the lease) learns it at its next write: the fence refuses the
+/// write, and the hub stops serving and stands by, naming the hub that is
+/// active now; when that one stops, it takes over again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hub_deposed_while_serving_stands_by_and_takes_over_again() {
+    let standby_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let standby_url = format!("http://{}", standby_listener.local_addr().unwrap());
+    let provinces = ["13", "32", "41"];
+    let net = TestNetwork::start_with(&provinces, |spec| {
+        spec.databases = Some(fresh_databases(&provinces.map(code)));
+        spec.more_hubs = vec![standby_url.clone()];
+    })
+    .await;
+    let first_url = net.network().hub_url();
+    hebei_donor_henan_parent(&net).await;
+    let mut config = net.network().hub_config();
+    let database = config.store.url.clone().expect("the hubs' database");
+    config.listen = standby_listener.local_addr().unwrap();
+    let (stop_second, second_stopped) = tokio::sync::oneshot::channel::<()>();
+    let second = tokio::spawn(national_hub::run(config, standby_listener, async {
+        let _ = second_stopped.await;
+    }));
+    let at_first = NationalHubClient::new(net.channel_as(&first_url, "client"));
+    let mut at_second = NationalHubClient::new(net.channel_as(&standby_url, "client"));
+    let standing_by = |mut hub: NationalHubClient<tonic::transport::Channel>, active: String| async move {
+        let refused = hub.get_open_period(pb::GetOpenPeriodRequest {}).await.err()?;
+        let named = refused.metadata().get(ACTIVE_HUB_HEADER)?.to_str().ok()?.to_owned();
+        (refused.code() == Code::Unavailable && named == active).then_some(())
+    };
+    eventually("the second hub stands by", || standing_by(at_second.clone(), first_url.clone())).await;
+
+    // The first hub's lease session ends; the second takes the lease.
+    gongji_common::testing::administer_postgres(
+        &database,
+        "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
+         WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    );
+    eventually("the second hub serves", || {
+        let mut at_second = at_second.clone();
+        async move { at_second.get_open_period(pb::GetOpenPeriodRequest {}).await.ok() }
+    })
+    .await;
+
+    // A payment: the first hub's write is fenced off; it stands by, and the
+    // payment is approved through the second.
+    let paid = approved_after_failover(&net).await;
+    assert_eq!(paid.donor_province, "13");
+    eventually("the deposed hub stands by, naming the active one", || {
+        standing_by(at_first.clone(), standby_url.clone())
+    })
+    .await;
+    let record = at_second
+        .get_transaction(pb::GetTransactionRequest {
+            transaction_id: "after".into(),
+            kind: 0,
+        })
+        .await
+        .expect("the payment at the active hub")
+        .into_inner();
+    assert_eq!(record.status, pb::TransactionStatus::Approved as i32);
+
+    // The second hub stops: the first takes over again and knows the payment.
+    let _ = stop_second.send(());
+    tokio::time::timeout(Duration::from_secs(15), second)
+        .await
+        .expect("the second hub stops")
+        .expect("its task")
+        .expect("it ran cleanly");
+    let record = eventually("the first hub serves again", || {
+        let mut at_first = at_first.clone();
+        async move {
+            at_first
+                .get_transaction(pb::GetTransactionRequest {
+                    transaction_id: "after".into(),
+                    kind: 0,
+                })
+                .await
+                .ok()
+        }
+    })
+    .await
+    .into_inner();
+    assert_eq!(record.status, pb::TransactionStatus::Approved as i32);
+    let again = approved_payment(&net, "again", "5.00").await;
+    assert_eq!(again.donor_province, "13");
     net.shutdown().await;
 }

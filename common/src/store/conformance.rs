@@ -175,6 +175,7 @@ async fn a_failed_write_stops_the_store_and_nothing_of_it_is_seen(place: Place) 
             .expect_err("the write failed");
         assert!(err.is_unavailable(), "{err}");
         assert!(store.failure().is_some());
+        assert!(!store.deposed(), "a broken write is not a lost lease");
         assert_eq!(store.get(THINGS, b"lost").unwrap(), None);
         let refused = store.transact(|tx| tx.get(THINGS, b"before")).unconfirmed().expect_err("refused");
         assert!(refused.is_unavailable(), "{refused}");
@@ -218,26 +219,12 @@ async fn numbers_handed_out_only_grow_across_reopening(place: Place) {
 }
 
 /// Runs `sql` on the database at `url`, as an administrator would.
-fn administer(url: &str, sql: &'static str) {
-    let url = url.to_owned();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async {
-            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-            tokio::spawn(connection);
-            client.batch_execute(sql).await.unwrap();
-        });
-    })
-    .join()
-    .unwrap();
-}
-
 #[tokio::test]
 async fn a_database_of_a_newer_schema_is_refused_naming_both_versions() {
     let place = Place::postgres();
     drop(place.open());
     let Place::Database(url) = &place else { unreachable!("a database") };
-    administer(url, "UPDATE gongji_schema SET version = 99");
+    crate::testing::administer_postgres(url, "UPDATE gongji_schema SET version = 99");
     let refused = place.open_with(StoreOptions::default()).err().expect("refused");
     let said = refused.to_string();
     assert!(
@@ -276,7 +263,7 @@ async fn a_writer_that_lost_its_lease_never_writes_again_and_a_standby_takes_ove
     // The first writer's session ends (as when its machine dies, or the
     // database drops it) without the first writer knowing: the standby takes
     // the lease, and the first writer's next write is fenced off.
-    administer(
+    crate::testing::administer_postgres(
         url,
         "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
          WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
@@ -301,6 +288,7 @@ async fn a_writer_that_lost_its_lease_never_writes_again_and_a_standby_takes_ove
         .expect_err("fenced off");
     assert!(late.to_string().contains("took the lease"), "{late}");
     assert!(first.failure().is_some(), "the deposed writer takes no more writes");
+    assert!(first.deposed(), "it knows it was deposed, so it may stand by");
 
     commit(&second, |tx| tx.put(THINGS, b"b", &3)).await;
     assert_eq!(
@@ -317,7 +305,7 @@ async fn a_store_rides_out_the_loss_of_its_database_connections() {
     let store = place.open();
     commit(&store, |tx| tx.put(THINGS, b"a", &1)).await;
     // Every session of the store ends, as when the database restarts.
-    administer(
+    crate::testing::administer_postgres(
         url,
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
     );

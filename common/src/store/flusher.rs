@@ -22,7 +22,7 @@
 use std::{
     path::{Path, PathBuf},
     sync::{
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         mpsc, Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
     },
     thread::JoinHandle,
@@ -54,6 +54,9 @@ pub(super) struct Shared {
     pub failure: watch::Sender<Option<String>>,
     /// Snapshots alive; no checkpoint starts while there is one.
     pub snapshots: AtomicUsize,
+    /// Set with the failure when another process took this store's lease
+    /// (a replicated engine only): the store failed because it was deposed.
+    pub deposed: AtomicBool,
     pub faults: Arc<Faults>,
 }
 
@@ -66,6 +69,7 @@ impl Shared {
             durable_lsn: AtomicU64::new(next_lsn.saturating_sub(1)),
             failure: watch::Sender::new(None),
             snapshots: AtomicUsize::new(0),
+            deposed: AtomicBool::new(false),
             faults,
         }
     }

@@ -431,6 +431,13 @@ impl Store {
         self.inner.shared.failure()
     }
 
+    /// Whether the store failed because another process took its lease (a
+    /// PostgreSQL store whose writes a newer holder fenced off): the process
+    /// may stand by and take the lease again, unlike after a broken disk.
+    pub fn deposed(&self) -> bool {
+        self.failure().is_some() && self.inner.shared.deposed.load(Ordering::SeqCst)
+    }
+
     /// Completes when the store's log fails, with why.
     pub fn failed(&self) -> impl std::future::Future<Output = String> + Send + 'static {
         let mut failure = self.inner.shared.failure.subscribe();

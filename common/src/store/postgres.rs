@@ -559,7 +559,7 @@ impl Database {
                             *self.lease.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = session;
                             tracing::info!(store = %self.place, holder = %self.holder, "reconnected; the lease is still this process's");
                         }
-                        Err(why) if why.contains("took the lease") => return Err(why),
+                        Err(why) if why.contains("took the lease") => return Err(deposed(shared, why)),
                         Err(why) => tracing::warn!(store = %self.place, error = %why, "reconnecting failed; trying again"),
                     }
                 }
@@ -568,9 +568,12 @@ impl Database {
         };
         let fenced: i64 = row.get(0);
         if fenced != 1 {
-            return Err(format!(
-                "another process took the lease of {} (this one's epoch {} is over): it writes the store now",
-                self.place, self.epoch
+            return Err(deposed(
+                shared,
+                format!(
+                    "another process took the lease of {} (this one's epoch {} is over): it writes the store now",
+                    self.place, self.epoch
+                ),
             ));
         }
         drop(writer);
@@ -626,6 +629,13 @@ async fn connect(handle: &tokio::runtime::Handle, config: &tokio_postgres::Confi
         }
     });
     Ok(client)
+}
+
+/// Marks the store deposed (before its failure is told, so whoever sees the
+/// failure sees why) and gives back `why`.
+fn deposed(shared: &Shared, why: String) -> String {
+    shared.deposed.store(true, Ordering::SeqCst);
+    why
 }
 
 /// Takes the database's lease on `session` and returns the new fencing
