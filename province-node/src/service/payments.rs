@@ -50,6 +50,7 @@ impl Node {
         // The beneficiary's relationships, each read again in the transaction.
         let candidates = self.indexed_relationships(RELS_BY_BENEFICIARY, &command.beneficiary_id)?;
         self.store.warm(PAYMENTS, &command.payment_id);
+        self.store.warm(REVERSED_IDS, &command.payment_id);
         let paid = self
             .decide(|tx, now| {
                 let id = &command.payment_id;
