@@ -17,6 +17,7 @@ use gongji_operator::{
     audit, certs, commands, cycle, doctor,
     error::{CliError, EXIT_USAGE},
     import, oplog,
+    output::{Format, Out},
     session::Session,
     status,
 };
@@ -45,10 +46,7 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let (result, plaintext) = match Session::of_command_line(&cli) {
         // Boxed: the commands' futures are large for a test thread's stack
         // in debug builds.
-        Ok(session) => (
-            Box::pin(dispatch(&session, cli.command, out, err)).await,
-            session.connection.is_plaintext(),
-        ),
+        Ok(session) => (Box::pin(dispatch(&session, cli, out, err)).await, session.connection.is_plaintext()),
         Err(error) => (Err(error), false),
     };
     let _ = out.flush();
@@ -69,7 +67,17 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
 }
 
 /// Runs `command` in `session`.
-async fn dispatch(session: &Session, command: Command, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
+async fn dispatch(session: &Session, mut cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
+    let format = cli.format()?;
+    let command = cli.command;
+    if format != Format::Text && !prints_records(&command) {
+        return Err(CliError::Usage(
+            "--json and --csv are for commands that print records (show, info, status, month, prepaid, oplog, wallet and the \
+             commands that record something); this one prints text only"
+                .into(),
+        ));
+    }
+    let out = &mut Out::new(out, format);
     match command {
         Command::Devnet(args) => devnet::run(args, out, err).await,
         Command::ServeHub { args } => serve_hub(args).await,
@@ -96,6 +104,20 @@ async fn dispatch(session: &Session, command: Command, out: &mut dyn Write, err:
         Command::Oplog(args) => oplog::command(session, args, out).await,
         Command::Doctor(args) => doctor::command(args, out),
     }
+}
+
+/// Whether `command` prints records, which --json and --csv can carry.
+fn prints_records(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::Devnet(_)
+            | Command::ServeHub { .. }
+            | Command::Certs(_)
+            | Command::Import(_)
+            | Command::Audit(_)
+            | Command::Bench(_)
+            | Command::Doctor(_)
+    )
 }
 
 /// `gongji serve-hub FLAGS`: a national hub, as `national-hub FLAGS` runs one.

@@ -126,7 +126,7 @@ fn write_summary(out: &mut dyn Write, path: &Path, summary: pb::ImportSummary, r
         .add("imported", summary.imported.to_string())
         .add("unchanged", summary.unchanged.to_string())
         .add("rejected", rejected_count.to_string())
-        .write(out)?;
+        .write_text(out)?;
     for rejection in &rejected {
         writeln!(out, "{rejection}")?;
     }
