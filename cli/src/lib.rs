@@ -18,6 +18,7 @@ use gongji_operator::{
     error::{CliError, EXIT_USAGE},
     import, oplog,
     output::{Format, Out},
+    progress::Display,
     session::Session,
     status,
 };
@@ -30,7 +31,7 @@ where
     T: Into<OsString> + Clone,
 {
     match Cli::try_parse_from(args) {
-        Ok(cli) => execute(cli, out, err).await,
+        Ok(cli) => execute(cli, Display::Lines, out, err).await,
         Err(error) => {
             // --help and --version are "errors" that print to stdout and exit 0.
             let target: &mut dyn Write = if error.use_stderr() { err } else { out };
@@ -40,13 +41,17 @@ where
     }
 }
 
-/// Runs a parsed command in the session its command line describes.
-/// Returns the exit status; errors are reported on `err`.
-pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+/// Runs a parsed command in the session its command line describes, long
+/// operations showing their progress on `err` as `display` says. Returns
+/// the exit status; errors are reported on `err`.
+pub async fn execute(cli: Cli, display: Display, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let (result, plaintext) = match Session::of_command_line(&cli) {
         // Boxed: the commands' futures are large for a test thread's stack
         // in debug builds.
-        Ok(session) => (Box::pin(dispatch(&session, cli, out, err)).await, session.connection.is_plaintext()),
+        Ok(session) => (
+            Box::pin(dispatch(&session, cli, display, out, err)).await,
+            session.connection.is_plaintext(),
+        ),
         Err(error) => (Err(error), false),
     };
     let _ = out.flush();
@@ -67,7 +72,7 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
 }
 
 /// Runs `command` in `session`.
-async fn dispatch(session: &Session, mut cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
+async fn dispatch(session: &Session, mut cli: Cli, display: Display, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
     let format = cli.format()?;
     let command = cli.command;
     if format != Format::Text && !prints_records(&command) {
@@ -83,7 +88,7 @@ async fn dispatch(session: &Session, mut cli: Cli, out: &mut dyn Write, err: &mu
         Command::ServeHub { args } => serve_hub(args).await,
         Command::Certs(args) => certs::command(args, out),
         Command::Register(args) => commands::register(session, args, out).await,
-        Command::Import(args) => import::import(session, args, out).await,
+        Command::Import(args) => import::import(session, args, display, out, err).await,
         Command::Credit(args) => commands::credit(session, args, out).await,
         Command::Establish(args) => commands::establish(session, args, out).await,
         Command::Pay(args) => commands::pay(session, args, out).await,
@@ -96,11 +101,11 @@ async fn dispatch(session: &Session, mut cli: Cli, out: &mut dyn Write, err: &mu
         Command::Wallet(command) => gongji_operator::wallet::command(session, command, out).await,
         Command::Show(what) => commands::show(session, what, out).await,
         Command::Info(node) => commands::info(session, node, out).await,
-        Command::Month(command) => cycle::month(session, command, out).await,
+        Command::Month(command) => cycle::month(session, command, display, out, err).await,
         Command::Prepaid(command) => cycle::prepaid(session, command, out).await,
-        Command::Audit(args) => audit::command(session, args, out, err).await,
+        Command::Audit(args) => audit::command(session, args, display, out, err).await,
         Command::Status(args) => status::command(session, args, out).await,
-        Command::Bench(args) => bench::run(session, args, out, err).await,
+        Command::Bench(args) => bench::run(session, args, display, out, err).await,
         Command::Oplog(args) => oplog::command(session, args, out).await,
         Command::Doctor(args) => doctor::command(args, out),
     }

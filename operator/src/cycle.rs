@@ -18,16 +18,23 @@ use crate::{
     },
     error::{CliError, EXIT_DISPUTED, EXIT_OK},
     output::cycle as output,
+    progress::{self, Display, Progress},
     session::{HubClient, Session},
     totals::{AmountError, ClearingTotals, RegionSums, SettlementSums},
 };
 
-pub async fn month(session: &Session, command: MonthCommand, out: &mut Out<'_>) -> Result<u8, CliError> {
+pub async fn month(
+    session: &Session,
+    command: MonthCommand,
+    display: Display,
+    out: &mut Out<'_>,
+    err: &mut dyn Write,
+) -> Result<u8, CliError> {
     match command {
         MonthCommand::List(hub) => list(session, hub, out).await,
         MonthCommand::Status(args) => status(session, args, out).await,
         MonthCommand::Close(args) => close(session, args, out).await,
-        MonthCommand::Reconcile(args) => reconcile(session, args, out).await,
+        MonthCommand::Reconcile(args) => reconcile(session, args, display, out, err).await,
         MonthCommand::Reconciliation(args) => reconciliation(session, args, out).await,
         MonthCommand::Report(args) => report(session, args, out).await,
         MonthCommand::Settle(args) => settle(session, args, out).await,
@@ -128,13 +135,7 @@ async fn list(session: &Session, at: HubArg, out: &mut Out<'_>) -> Result<u8, Cl
             .into_inner();
         let cleared = month.state >= pb::MonthState::Closed as i32;
         let gross = if cleared {
-            let clearing = hub
-                .get_clearing(pb::GetClearingRequest { period: period.clone() })
-                .await
-                .map_err(CliError::call)?
-                .into_inner();
-            let totals = ClearingTotals::from_pb(&clearing).map_err(malformed("clearing", &period))?;
-            Some(totals.grand_total)
+            Some(clearing_of(&mut hub, &period).await?.1.grand_total)
         } else {
             None
         };
@@ -237,12 +238,22 @@ async fn node_month(session: &Session, args: &MonthAtNode) -> Result<gongji_comm
     resolve_at(session, args.period, &HubArg { hub: args.hub.clone() }).await
 }
 
-async fn reconcile(session: &Session, args: MonthAtNode, out: &mut Out<'_>) -> Result<u8, CliError> {
+async fn reconcile(session: &Session, args: MonthAtNode, display: Display, out: &mut Out<'_>, err: &mut dyn Write) -> Result<u8, CliError> {
     let period = node_month(session, &args).await?.to_string();
     let mut node = session.reconciling_node(&args.node).await?;
-    let report = node
-        .reconcile_month(pb::ReconcileMonthRequest { period: period.clone() })
-        .await
+    // The node does the work in one call: progress can only tell the time.
+    let mut progress = Progress::start(display, format!("reconciling {period}"), None, None).quiet_if_quick();
+    let answer = node.reconcile_month(pb::ReconcileMonthRequest { period: period.clone() });
+    tokio::pin!(answer);
+    let mut ticks = tokio::time::interval(progress::TICK);
+    let answer = loop {
+        tokio::select! {
+            answer = &mut answer => break answer,
+            _ = ticks.tick() => progress.update(0, err),
+        }
+    };
+    progress.finish(err);
+    let report = answer
         .map_err(|status| {
             CliError::idempotent_call(
                 status,
@@ -266,15 +277,21 @@ async fn reconciliation(session: &Session, args: MonthAtNode, out: &mut Out<'_>)
     print_reconciliation(&report, out)
 }
 
-async fn report(session: &Session, args: ReportArgs, out: &mut Out<'_>) -> Result<u8, CliError> {
-    let mut hub = session.hub(&args.hub).await?;
-    let period = resolve(args.period, &mut hub).await?.to_string();
+/// The clearing of a closed month, and its sums.
+async fn clearing_of(hub: &mut HubClient, period: &str) -> Result<(pb::Clearing, ClearingTotals), CliError> {
     let clearing = hub
-        .get_clearing(pb::GetClearingRequest { period: period.clone() })
+        .get_clearing(pb::GetClearingRequest { period: period.to_owned() })
         .await
         .map_err(CliError::call)?
         .into_inner();
-    let totals = ClearingTotals::from_pb(&clearing).map_err(malformed("clearing", &period))?;
+    let totals = ClearingTotals::from_pb(&clearing).map_err(malformed("clearing", period))?;
+    Ok((clearing, totals))
+}
+
+async fn report(session: &Session, args: ReportArgs, out: &mut Out<'_>) -> Result<u8, CliError> {
+    let mut hub = session.hub(&args.hub).await?;
+    let period = resolve(args.period, &mut hub).await?.to_string();
+    let (clearing, totals) = clearing_of(&mut hub, &period).await?;
     output::clearing(out, &clearing, &totals)?;
     if !totals.balanced() {
         let mut why = totals.inconsistencies.clone();

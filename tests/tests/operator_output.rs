@@ -357,3 +357,29 @@ async fn oplog_filters_by_time_client_action_and_outcome_newest_first() {
     assert_eq!(rows[1][column(&header, "action")], "CloseMonth", "{rows:?}");
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_long_import_reports_progress_on_stderr_and_keeps_stdout_for_its_summary() {
+    let net = TestNetwork::start(&["32"]).await;
+    let node = net.network().node_url(code("32"));
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = dir.path().join("persons.csv");
+    let mut rows = String::from("id,name,insurance_type,region_code,status\n");
+    for i in 0..2000 {
+        rows.push_str(&format!("p-{i},欧阳娜娜{i},resident,320100,active\n"));
+    }
+    std::fs::write(&file, rows).expect("write the file");
+    let path = file.to_str().expect("utf-8 path");
+
+    // Not on a terminal (the output is captured): plain lines, no bar's
+    // control characters, and a summary with the count, the time and the rate.
+    let ran = gongji(&["import", path, "--node", &node]).await;
+    assert_eq!(ran.code, 0, "{}{}", ran.out, ran.err);
+    assert!(!ran.err.contains('\u{1b}') && !ran.err.contains('\r'), "{:?}", ran.err);
+    let summary = ran.err.lines().last().expect("a summary line");
+    let expected = format!("importing {path}: 2000 rows in ");
+    assert!(summary.starts_with(&expected) && summary.ends_with(" rows/s)"), "{}", ran.err);
+    // Standard output is the import's own record, nothing else.
+    assert_eq!(ran.out, "imported:  2000\nunchanged: 0\nrejected:  0\n");
+    net.shutdown().await;
+}
