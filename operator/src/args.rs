@@ -80,15 +80,18 @@ impl Cli {
 /// commands that record something).
 #[derive(Debug, Clone, Default, Args)]
 pub struct OutputArgs {
-    /// One JSON object per record and line (JSON Lines), every value a
-    /// string as the text shows it (amounts keep their two decimals); no
-    /// titles or notes.
+    /// One JSON object per record and line (JSON Lines), values as the
+    /// text shows them, amounts as strings with their two decimals (never
+    /// numbers); no titles or notes. For the commands that print records
+    /// (show, info, status, month, prepaid, oplog, wallet, and those that
+    /// record something); the others refuse it.
     #[arg(long, global = true, conflicts_with = "csv")]
     pub json: bool,
-    /// CSV (RFC 4180) with a header row, every value as the text shows it;
-    /// no titles or notes; records of another shape follow after an empty
-    /// line with their own header. `month report MONTH --csv FILE` writes
-    /// the month's matrix and nets to FILE instead (see its help).
+    /// CSV (RFC 4180) with a header row, values as the text shows them; no
+    /// titles or notes; records of another shape follow after an empty line
+    /// with their own header. For the same commands as --json. `month report
+    /// MONTH --csv FILE` writes the month's matrix and nets to FILE instead
+    /// (see its help); elsewhere give --csv last, without a value.
     #[arg(long, global = true, value_name = "FILE", num_args = 0..=1)]
     pub csv: Option<Option<PathBuf>>,
 }
@@ -261,7 +264,7 @@ pub struct OplogArgs {
     #[arg(long, value_name = "TIME", value_parser = instant_until)]
     pub until: Option<i64>,
     /// Only actions of this client (the `who` column: the client's name in
-    /// the server's clients file, or its certificate's name).
+    /// the server's clients file; `anonymous` on a server without one).
     #[arg(long, value_name = "WHO")]
     pub client: Option<String>,
     /// Only actions of this call, e.g. CloseMonth or DepositPrepaid (any case).

@@ -12,7 +12,7 @@ use tonic::Status;
 use crate::{
     args::OplogArgs,
     error::{CliError, EXIT_OK},
-    output::{cst_time, Format, Out, Table},
+    output::{cst_time, format::clip, Format, Out, Table},
     session::{HubClient, NodeClient, Session},
 };
 
@@ -180,10 +180,15 @@ fn outcome(action: &pb::OperatorAction) -> String {
     }
 }
 
+/// The display columns of an outcome in the narrow table (the whole
+/// message is in --json and --csv).
+const OUTCOME_WIDTH: usize = 48;
+
 /// How much of an action a table shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Columns {
-    /// What fits a terminal: seq, at, who, action, outcome, why.
+    /// What fits a terminal: seq, at, who, action, outcome (cut to
+    /// [`OUTCOME_WIDTH`]), why.
     Narrow,
     /// Everything, as CSV carries it.
     All,
@@ -203,7 +208,7 @@ pub fn table(actions: &[pb::OperatorAction], columns: Columns) -> Table {
                 at,
                 action.who.clone(),
                 action.action.clone(),
-                outcome(action),
+                clip(&outcome(action), OUTCOME_WIDTH),
                 action.why.clone(),
             ],
             Columns::All => vec![

@@ -153,6 +153,25 @@ pub fn display_width(text: &str) -> usize {
     UnicodeWidthStr::width(text)
 }
 
+/// `text` cut to at most `width` display columns, ending in "…" when cut.
+pub fn clip(text: &str, width: usize) -> String {
+    if display_width(text) <= width {
+        return text.to_owned();
+    }
+    let mut clipped = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        clipped.push(c);
+        used += w;
+    }
+    clipped.push('…');
+    clipped
+}
+
 /// `text` and the spaces that make it `width` columns wide.
 fn pad(text: &str, width: usize, right: bool) -> String {
     let spaces = " ".repeat(width.saturating_sub(display_width(text)));
@@ -364,6 +383,14 @@ mod tests {
         });
         assert_eq!(text.matches("name,region,balance").count(), 1, "{text}");
         assert!(text.ends_with("1000.00\r\n\r\nusage_percent\r\n12.50\r\n"), "{text}");
+    }
+
+    #[test]
+    fn clipping_counts_display_columns() {
+        assert_eq!(clip("short", 10), "short");
+        assert_eq!(clip("INVALID_ARGUMENT: period", 10), "INVALID_A…");
+        assert_eq!(clip("月末结账月末结账", 9), "月末结账…");
+        assert!(display_width(&clip("月末结账月末结账", 9)) <= 9);
     }
 
     #[test]
