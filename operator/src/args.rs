@@ -82,7 +82,9 @@ impl Cli {
 pub struct OutputArgs {
     /// One JSON object per record and line (JSON Lines), values as the
     /// text shows them, amounts as strings with their two decimals (never
-    /// numbers); no titles or notes. For the commands that print records
+    /// numbers); no titles or notes; where a command prints records of
+    /// several kinds, each object names its kind first ("record":"net"). For
+    /// the commands that print records
     /// (show, info, status, month, prepaid, oplog, wallet, and those that
     /// record something); the others refuse it.
     #[arg(long, global = true, conflicts_with = "csv")]

@@ -170,6 +170,7 @@ pub fn receipt(out: &mut Out, r: &pb::ContributionReceipt) -> io::Result<()> {
 
 pub fn relationship(out: &mut Out, r: &pb::Relationship) -> io::Result<()> {
     Fields::new()
+        .record("relationship")
         .add("relationship", &r.relationship_id)
         .add("status", relationship_status_word(r.status))
         .add_some("decline reason", decline_word(r.decline_reason))
@@ -213,7 +214,8 @@ pub fn relationships(out: &mut Out, title: &str, list: &[pb::Relationship]) -> i
         "used",
         "remaining",
         "status",
-    ]);
+    ])
+    .record("relationship");
     for r in list {
         let reason = match decline_word(r.decline_reason) {
             declined if declined.is_empty() => end_reason_word(r.end_reason),
@@ -338,6 +340,7 @@ pub fn quota_change(out: &mut Out, q: &pb::QuotaChange) -> io::Result<()> {
     let declined = q.status == pb::TransactionStatus::Declined as i32;
     let quota = format!("{} → {}{}", q.old_quota, q.new_quota, if declined { " (not changed)" } else { "" });
     Fields::new()
+        .record("quota_change")
         .add("change", &q.change_id)
         .add("status", tx_status_word(q.status))
         .add_some("decline reason", decline_word(q.decline_reason))
@@ -438,13 +441,14 @@ pub fn wallet_transfer(out: &mut Out, t: &pb::WalletTransfer) -> io::Result<()> 
 pub fn wallet(out: &mut Out, person: &str, w: &pb::WalletStatement) -> io::Result<()> {
     match &w.wallet {
         Some(wallet) => Fields::new()
+            .record("wallet")
             .add("wallet of", &wallet.person_id)
             .add("state", if wallet.open { "open" } else { "closed" })
             .add("balance", &wallet.balance)
             .write(out)?,
         None => writeln!(out, "person {person} has not opened a wallet")?,
     }
-    let mut table = Table::new(&["transfer", "direction", "status", "amount", "with"]);
+    let mut table = Table::new(&["transfer", "direction", "status", "amount", "with"]).record("wallet_transfer");
     for (direction, list) in [("sent", &w.sent), ("received", &w.received)] {
         for t in list {
             let with = if direction == "sent" { &t.recipient_id } else { &t.sender_id };
@@ -461,8 +465,8 @@ pub fn wallet(out: &mut Out, person: &str, w: &pb::WalletStatement) -> io::Resul
 }
 
 pub fn positions(out: &mut Out, p: &pb::Positions) -> io::Result<()> {
-    writeln!(out, "period: {}", p.period)?;
-    let mut table = Table::new(&["province", "name", "net"]);
+    Fields::new().record("positions").add("period", &p.period).write(out)?;
+    let mut table = Table::new(&["province", "name", "net"]).record("position");
     for position in &p.positions {
         let name = gongji_common::ProvinceCode::parse("province", &position.province)
             .ok()

@@ -225,6 +225,25 @@ async fn a_month_is_listed_and_its_html_report_renders_the_clearings_figures() {
         "{row:?}"
     );
 
+    // The report for a program: each record names its kind; the nets sum to zero.
+    let report = json_lines(&ok(&["month", "report", &period, "--hub", &hub, "--json"]).await);
+    let kinds: std::collections::BTreeSet<&str> = report.iter().filter_map(|r| r["record"].as_str()).collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["clearing_line", "matrix_row", "net"],
+        "{report:?}"
+    );
+    let nets: Vec<&serde_json::Value> = report.iter().filter(|r| r["record"] == "net" && r["province"] != "total").collect();
+    assert_eq!(
+        nets.iter().map(|n| fen(n["net"].as_str().expect("a net"))).sum::<i64>(),
+        0,
+        "{nets:?}"
+    );
+    assert_eq!(
+        nets.iter().find(|n| n["province"] == "41").map(|n| n["net"].clone()),
+        Some(serde_json::json!("113.45"))
+    );
+
     let dir = tempfile::tempdir().expect("temporary directory");
     let page = dir.path().join("report.html");
     let said = ok(&[

@@ -47,6 +47,7 @@ pub fn month(out: &mut Out, m: &pb::Month) -> io::Result<()> {
     let stage = state(m);
     let cleared = matches!(stage, pb::MonthState::Closed | pb::MonthState::Reconciled | pb::MonthState::Settled);
     let mut fields = Fields::new()
+        .record("month")
         .add("month", &m.period)
         .add("state", month_state_word(m.state))
         .add("pending", m.pending.to_string());
@@ -106,6 +107,7 @@ pub fn month(out: &mut Out, m: &pb::Month) -> io::Result<()> {
             "counterpart differs",
             "detail",
         ])
+        .record("dispute")
         .right_aligned(1..=4);
         for d in &m.disputes {
             table.row(vec![
@@ -163,6 +165,7 @@ pub fn reconciliation(out: &mut Out, r: &pb::Reconciliation, regions: &RegionSum
         )
     };
     Fields::new()
+        .record("reconciliation")
         .add("month", &r.period)
         .add("province", province_label(&r.province))
         .add("outcome", outcome)
@@ -187,8 +190,9 @@ pub fn reconciliation(out: &mut Out, r: &pb::Reconciliation, regions: &RegionSum
         } else {
             writeln!(out, "mismatched lines:")?;
         }
-        let mut table =
-            Table::new(&["comparison", "kind", "id", "counterpart", "direction", "hub amount", "node amount"]).right_aligned([5, 6]);
+        let mut table = Table::new(&["comparison", "kind", "id", "counterpart", "direction", "hub amount", "node amount"])
+            .record("mismatch")
+            .right_aligned([5, 6]);
         for m in &r.mismatches {
             table.row(mismatch_row(m));
         }
@@ -200,7 +204,9 @@ pub fn reconciliation(out: &mut Out, r: &pb::Reconciliation, regions: &RegionSum
         return writeln!(out, "pooling regions: none (no cross-province lines at this node)");
     }
     writeln!(out, "pooling regions (this node's records):")?;
-    let mut table = Table::new(&["region", "lines", "payable", "receivable", "net"]).right_aligned(1..=4);
+    let mut table = Table::new(&["region", "lines", "payable", "receivable", "net"])
+        .record("region")
+        .right_aligned(1..=4);
     for region in &r.regions {
         table.row(vec![
             region.region.clone(),
@@ -264,7 +270,7 @@ pub fn clearing(out: &mut Out, c: &pb::Clearing, totals: &ClearingTotals) -> io:
     header.extend(totals.provinces.iter().cloned());
     header.push("total".into());
     let columns = header.len();
-    let mut matrix = Table::with_header(header).right_aligned(1..columns);
+    let mut matrix = Table::with_header(header).record("matrix_row").right_aligned(1..columns);
     for payer in &totals.provinces {
         let mut row = vec![payer.clone()];
         for payee in &totals.provinces {
@@ -290,7 +296,9 @@ pub fn clearing(out: &mut Out, c: &pb::Clearing, totals: &ClearingTotals) -> io:
 
     writeln!(out)?;
     writeln!(out, "by kind:")?;
-    let mut kinds = Table::new(&["payer", "payee", "kind", "count", "gross"]).right_aligned([3, 4]);
+    let mut kinds = Table::new(&["payer", "payee", "kind", "count", "gross"])
+        .record("clearing_line")
+        .right_aligned([3, 4]);
     for line in &c.lines {
         kinds.row(vec![
             line.payer.clone(),
@@ -304,7 +312,9 @@ pub fn clearing(out: &mut Out, c: &pb::Clearing, totals: &ClearingTotals) -> io:
 
     writeln!(out)?;
     writeln!(out, "nets (receivable minus payable):")?;
-    let mut nets = Table::new(&["province", "payable", "receivable", "net"]).right_aligned(1..=3);
+    let mut nets = Table::new(&["province", "payable", "receivable", "net"])
+        .record("net")
+        .right_aligned(1..=3);
     for n in &totals.nets {
         nets.row(vec![
             n.province.clone(),
@@ -369,6 +379,7 @@ pub fn months(out: &mut Out, months: &[(pb::Month, Option<gongji_common::Money>)
 /// A settlement: what each province's net drew or was paid.
 pub fn settlement(out: &mut Out, s: &pb::Settlement, sums: &SettlementSums) -> io::Result<()> {
     Fields::new()
+        .record("settlement")
         .add("month", &s.period)
         .add("state", "settled")
         .add_some("settled at", cst_time(s.settled_at.as_ref().map(|t| t.seconds)))
@@ -383,7 +394,9 @@ pub fn settlement(out: &mut Out, s: &pb::Settlement, sums: &SettlementSums) -> i
         out,
         "drawn from the net payers' prepaid funds, paid out to the net receivers (settling again changes nothing):"
     )?;
-    let mut table = Table::new(&["province", "net", "drawn", "paid"]).right_aligned(1..=3);
+    let mut table = Table::new(&["province", "net", "drawn", "paid"])
+        .record("settlement_line")
+        .right_aligned(1..=3);
     for line in &s.lines {
         table.row(vec![line.province.clone(), line.net.clone(), line.drawn.clone(), line.paid.clone()]);
     }

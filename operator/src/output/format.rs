@@ -59,7 +59,7 @@ impl<'a> Out<'a> {
         let (keys, values): (Vec<String>, Vec<String>) = fields.lines.iter().cloned().unzip();
         match self.format {
             Format::Text => fields.write_text(self.inner),
-            Format::Json => writeln!(self.inner, "{}", json_object(&keys, &values)),
+            Format::Json => writeln!(self.inner, "{}", json_object(fields.record, &keys, &values)),
             Format::Csv => self.csv(&keys, std::slice::from_ref(&values)),
         }
     }
@@ -70,7 +70,7 @@ impl<'a> Out<'a> {
             Format::Text => table.write_text(self.inner),
             Format::Json => {
                 for row in &table.rows {
-                    writeln!(self.inner, "{}", json_object(&table.header, row))?;
+                    writeln!(self.inner, "{}", json_object(table.record, &table.header, row))?;
                 }
                 Ok(())
             }
@@ -138,12 +138,18 @@ pub fn key(header: &str) -> String {
     key.trim_end_matches('_').to_owned()
 }
 
-/// `{"key":"value",…}` in the header's order.
-fn json_object(header: &[String], cells: &[String]) -> String {
-    let members: Vec<String> = header
-        .iter()
-        .zip(cells)
-        .map(|(h, cell)| format!("{}:{}", serde_json::Value::from(key(h)), serde_json::Value::from(cell.as_str())))
+/// `{"key":"value",…}` in the header's order, after `"record":"name"`
+/// when the record has a name.
+fn json_object(record: Option<&str>, header: &[String], cells: &[String]) -> String {
+    let named = record.map(|name| format!("\"record\":{}", serde_json::Value::from(name)));
+    let members: Vec<String> = named
+        .into_iter()
+        .chain(
+            header
+                .iter()
+                .zip(cells)
+                .map(|(h, cell)| format!("{}:{}", serde_json::Value::from(key(h)), serde_json::Value::from(cell.as_str()))),
+        )
         .collect();
     format!("{{{}}}", members.join(","))
 }
@@ -185,12 +191,22 @@ fn pad(text: &str, width: usize, right: bool) -> String {
 /// One record as aligned `key: value` lines.
 #[derive(Debug, Default)]
 pub struct Fields {
+    /// What kind of record this is, for a command that prints several
+    /// kinds: `"record":"month"` in JSON.
+    record: Option<&'static str>,
     lines: Vec<(String, String)>,
 }
 
 impl Fields {
     pub fn new() -> Fields {
         Fields::default()
+    }
+
+    /// Names the kind of record (JSON's `"record"`), where a command
+    /// prints records of several kinds.
+    pub fn record(mut self, name: &'static str) -> Fields {
+        self.record = Some(name);
+        self
     }
 
     pub fn add(mut self, key: &str, value: impl Into<String>) -> Fields {
@@ -227,6 +243,8 @@ impl Fields {
 /// as wide as their widest cell.
 #[derive(Debug)]
 pub struct Table {
+    /// What kind of records the rows are, as [`Fields::record`].
+    record: Option<&'static str>,
     header: Vec<String>,
     rows: Vec<Vec<String>>,
     /// Columns whose cells line up on the right (amounts, counts).
@@ -240,10 +258,18 @@ impl Table {
 
     pub fn with_header(header: Vec<String>) -> Table {
         Table {
+            record: None,
             header,
             rows: Vec::new(),
             right: Vec::new(),
         }
+    }
+
+    /// Names the kind of records (JSON's `"record"`), where a command
+    /// prints records of several kinds.
+    pub fn record(mut self, name: &'static str) -> Table {
+        self.record = Some(name);
+        self
     }
 
     /// Aligns these columns (counted from 0) on the right, so amounts line
@@ -356,6 +382,24 @@ mod tests {
         assert_eq!(rows[2]["name"], "Li, \"Lei\"");
         assert_eq!(rows[0]["balance"], "128.50", "an amount stays a string with two places");
         assert!(text.starts_with(r#"{"name":"张三","region":"北京","balance":"128.50"}"#), "{text}");
+    }
+
+    #[test]
+    fn records_of_several_kinds_say_which_in_json_only() {
+        let mut disputes = Table::new(&["province", "detail"]).record("dispute");
+        disputes.row(vec!["41".into(), "payment p-9".into()]);
+        let write = |out: &mut Out| {
+            Fields::new().record("month").add("month", "2026-11").write(out)?;
+            disputes.write(out)
+        };
+        assert_eq!(
+            written(Format::Json, write),
+            "{\"record\":\"month\",\"month\":\"2026-11\"}\n{\"record\":\"dispute\",\"province\":\"41\",\"detail\":\"payment p-9\"}\n"
+        );
+        assert_eq!(
+            written(Format::Csv, write),
+            "month\r\n2026-11\r\n\r\nprovince,detail\r\n41,payment p-9\r\n"
+        );
     }
 
     #[test]
