@@ -1344,6 +1344,22 @@ mod tests {
     }
 
     #[test]
+    fn oplog_times_are_rfc_3339_or_china_standard_time() {
+        // 2026-11-30 00:00 CST is 2026-11-29 16:00 UTC.
+        let midnight = 1_795_968_000;
+        assert_eq!(instant_from("2026-11-30"), Ok(midnight));
+        assert_eq!(instant_until("2026-11-30"), Ok(midnight + 86_400), "a date alone runs to its end");
+        assert_eq!(instant_from("2026-11-30 18:00"), Ok(midnight + 18 * 3600));
+        assert_eq!(instant_from("2026-11-30 18:00:05"), Ok(midnight + 18 * 3600 + 5));
+        assert_eq!(instant_from("2026-11-30T18:00:00+08:00"), Ok(midnight + 18 * 3600));
+        assert_eq!(instant_from("2026-11-30T10:00:00Z"), Ok(midnight + 18 * 3600));
+        assert_eq!(instant_until("2026-11-30T10:00:00Z"), Ok(midnight + 18 * 3600), "a time is exact");
+        let refused = instant_from("yesterday").unwrap_err();
+        assert!(refused.contains("is not a time") && refused.contains("2026-11-30"), "{refused}");
+        assert!(instant_from("2026-13-01").is_err());
+    }
+
+    #[test]
     fn the_month_commands_take_the_month_as_an_argument() {
         let cli = Cli::try_parse_from(["gongji", "month", "status"]).unwrap();
         let Command::Month(MonthCommand::Status(status)) = cli.command else {

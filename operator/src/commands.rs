@@ -7,15 +7,13 @@ use std::io::Write;
 
 use gongji_proto::v1 as pb;
 
-use crate::output::Out;
-
 use crate::{
     args::{
         ChangeQuotaArgs, CreditArgs, DissolveArgs, EstablishArgs, HubArg, HubRecord, NodeArg, NodeRecord, PayArgs, PositionsArgs,
         RefundArgs, RegisterArgs, ReverseArgs, Show, TerminateArgs, TransactionsArgs, TransferArgs,
     },
     error::{CliError, EXIT_OK},
-    output,
+    output::{self, Out},
     session::Session,
 };
 

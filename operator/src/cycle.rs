@@ -9,15 +9,13 @@ use std::io::Write;
 
 use gongji_proto::v1 as pb;
 
-use crate::output::Out;
-
 use crate::{
     args::{
         CloseArgs, HubArg, Irreversible, MonthArg, MonthAtHub, MonthAtNode, MonthCommand, PrepaidCommand, PrepaidOperationArgs, ReportArgs,
         SettleArgs, WithdrawArgs,
     },
     error::{CliError, EXIT_DISPUTED, EXIT_OK},
-    output::cycle as output,
+    output::{cycle as output, Out},
     progress::{self, Display, Progress},
     session::{HubClient, Session},
     totals::{AmountError, ClearingTotals, RegionSums, SettlementSums},

@@ -3,12 +3,10 @@
 
 use gongji_proto::v1 as pb;
 
-use crate::output::Out;
-
 use crate::{
     args::{WalletAcceptArgs, WalletCommand, WalletPerson, WalletSendArgs, WalletSettleArgs},
     error::{CliError, EXIT_OK},
-    output,
+    output::{self, Out},
     session::Session,
 };
 
