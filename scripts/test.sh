@@ -26,16 +26,26 @@ fi
 export PATH="$tools/venv/bin:$PATH"
 grpcurl --version >&2
 
-# The deploy test checks the Prometheus alert rules with promtool, from
-# Debian's prometheus package.
-if ! command -v promtool >/dev/null; then
-  echo "installing promtool (apt-get install prometheus)" >&2
-  sudo_or_not=""
+# Installs Debian's PACKAGE unless COMMAND is already on the PATH.
+install_for() {
+  local command=$1 package=$2
+  command -v "$command" >/dev/null && return
+  echo "installing $command (apt-get install $package)" >&2
+  local sudo_or_not=""
   [ "$(id -u)" -ne 0 ] && sudo_or_not="sudo"
   $sudo_or_not apt-get update -qq >&2 || true
-  DEBIAN_FRONTEND=noninteractive $sudo_or_not apt-get install -y --no-install-recommends prometheus >&2
-fi
+  DEBIAN_FRONTEND=noninteractive $sudo_or_not apt-get install -y --no-install-recommends "$package" >&2
+}
+
+# The deploy test checks the Prometheus alert rules with promtool, from
+# Debian's prometheus package.
+install_for promtool prometheus
 promtool --version >&2
+
+# The month report test opens the report in headless Chromium, from
+# Debian's chromium package.
+install_for chromium chromium
+chromium --version >&2
 
 # The store's conformance tests and the multi-node tests on PostgreSQL run
 # against a throwaway server, started here and stopped when this script ends.

@@ -17,6 +17,8 @@ use gongji_operator::{
     audit, certs, commands, cycle, doctor,
     error::{CliError, EXIT_USAGE},
     import, oplog,
+    output::{Format, Out},
+    progress::Display,
     session::Session,
     status,
 };
@@ -29,7 +31,7 @@ where
     T: Into<OsString> + Clone,
 {
     match Cli::try_parse_from(args) {
-        Ok(cli) => execute(cli, out, err).await,
+        Ok(cli) => execute(cli, Display::Lines, out, err).await,
         Err(error) => {
             // --help and --version are "errors" that print to stdout and exit 0.
             let target: &mut dyn Write = if error.use_stderr() { err } else { out };
@@ -39,14 +41,15 @@ where
     }
 }
 
-/// Runs a parsed command in the session its command line describes.
-/// Returns the exit status; errors are reported on `err`.
-pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+/// Runs a parsed command in the session its command line describes, long
+/// operations showing their progress on `err` as `display` says. Returns
+/// the exit status; errors are reported on `err`.
+pub async fn execute(cli: Cli, display: Display, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let (result, plaintext) = match Session::of_command_line(&cli) {
         // Boxed: the commands' futures are large for a test thread's stack
         // in debug builds.
         Ok(session) => (
-            Box::pin(dispatch(&session, cli.command, out, err)).await,
+            Box::pin(dispatch(&session, cli, display, out, err)).await,
             session.connection.is_plaintext(),
         ),
         Err(error) => (Err(error), false),
@@ -69,13 +72,23 @@ pub async fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
 }
 
 /// Runs `command` in `session`.
-async fn dispatch(session: &Session, command: Command, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
+async fn dispatch(session: &Session, mut cli: Cli, display: Display, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
+    let format = cli.format()?;
+    let command = cli.command;
+    if format != Format::Text && !prints_records(&command) {
+        return Err(CliError::Usage(
+            "--json and --csv are for commands that print records (show, info, status, month, prepaid, oplog, wallet and the \
+             commands that record something); this one prints text only"
+                .into(),
+        ));
+    }
+    let out = &mut Out::new(out, format);
     match command {
         Command::Devnet(args) => devnet::run(args, out, err).await,
         Command::ServeHub { args } => serve_hub(args).await,
         Command::Certs(args) => certs::command(args, out),
         Command::Register(args) => commands::register(session, args, out).await,
-        Command::Import(args) => import::import(session, args, out).await,
+        Command::Import(args) => import::import(session, args, display, out, err).await,
         Command::Credit(args) => commands::credit(session, args, out).await,
         Command::Establish(args) => commands::establish(session, args, out).await,
         Command::Pay(args) => commands::pay(session, args, out).await,
@@ -88,14 +101,28 @@ async fn dispatch(session: &Session, command: Command, out: &mut dyn Write, err:
         Command::Wallet(command) => gongji_operator::wallet::command(session, command, out).await,
         Command::Show(what) => commands::show(session, what, out).await,
         Command::Info(node) => commands::info(session, node, out).await,
-        Command::Month(command) => cycle::month(session, command, out).await,
+        Command::Month(command) => cycle::month(session, command, display, out, err).await,
         Command::Prepaid(command) => cycle::prepaid(session, command, out).await,
-        Command::Audit(args) => audit::command(session, args, out, err).await,
+        Command::Audit(args) => audit::command(session, args, display, out, err).await,
         Command::Status(args) => status::command(session, args, out).await,
-        Command::Bench(args) => bench::run(session, args, out, err).await,
+        Command::Bench(args) => bench::run(session, args, display, out, err).await,
         Command::Oplog(args) => oplog::command(session, args, out).await,
         Command::Doctor(args) => doctor::command(args, out),
     }
+}
+
+/// Whether `command` prints records, which --json and --csv can carry.
+fn prints_records(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::Devnet(_)
+            | Command::ServeHub { .. }
+            | Command::Certs(_)
+            | Command::Import(_)
+            | Command::Audit(_)
+            | Command::Bench(_)
+            | Command::Doctor(_)
+    )
 }
 
 /// `gongji serve-hub FLAGS`: a national hub, as `national-hub FLAGS` runs one.

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILED);
         }
     };
-    let code = runtime.block_on(gongji::execute(cli, &mut std::io::stdout(), &mut std::io::stderr()));
+    let display = gongji_operator::progress::Display::of_stderr();
+    let code = runtime.block_on(gongji::execute(cli, display, &mut std::io::stdout(), &mut std::io::stderr()));
     ExitCode::from(code)
 }

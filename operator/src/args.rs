@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use gongji_common::{Id, InstitutionCode, Money, Period, ProvinceCode, RegionCode};
 use gongji_proto::v1 as pb;
 
-use crate::error::CliError;
+use crate::{error::CliError, output::Format};
 
 /// The Gongji operator CLI: run a local network with demo data, or call any
 /// province node or the national hub.
@@ -47,8 +47,65 @@ pub struct Cli {
     pub network: Option<PathBuf>,
     #[command(flatten)]
     pub credentials: CredentialArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// How the command prints its records. A FILE given to --csv is
+    /// `month report`'s (its matrix and nets, written to FILE; the report
+    /// itself stays text); any other command refuses one.
+    pub fn format(&mut self) -> Result<Format, CliError> {
+        let Some(file) = self.output.csv.clone().flatten() else {
+            return Ok(self.output.format());
+        };
+        match &mut self.command {
+            Command::Month(MonthCommand::Report(report)) => {
+                report.csv = Some(file);
+                Ok(Format::Text)
+            }
+            _ => Err(CliError::Usage(format!(
+                "--csv takes a FILE only in `gongji month report`; here it prints CSV on standard output, so give it \
+                 without a value, after the command's arguments (it took {:?} as a FILE)",
+                file.display().to_string()
+            ))),
+        }
+    }
+}
+
+/// How records are printed (options of every command that prints records:
+/// `show`, `info`, `status`, `month`, `prepaid`, `oplog`, `wallet` and the
+/// commands that record something).
+#[derive(Debug, Clone, Default, Args)]
+pub struct OutputArgs {
+    /// One JSON object per record and line (JSON Lines), values as the
+    /// text shows them, amounts as strings with their two decimals (never
+    /// numbers); no titles or notes; where a command prints records of
+    /// several kinds, each object names its kind first ("record":"net"). For
+    /// the commands that print records
+    /// (show, info, status, month, prepaid, oplog, wallet, and those that
+    /// record something); the others refuse it.
+    #[arg(long, global = true, conflicts_with = "csv")]
+    pub json: bool,
+    /// CSV (RFC 4180) with a header row, values as the text shows them; no
+    /// titles or notes; records of another shape follow after an empty line
+    /// with their own header. For the same commands as --json. `month report
+    /// MONTH --csv FILE` writes the month's matrix and nets to FILE instead
+    /// (see its help); elsewhere give --csv last, without a value.
+    #[arg(long, global = true, value_name = "FILE", num_args = 0..=1)]
+    pub csv: Option<Option<PathBuf>>,
+}
+
+impl OutputArgs {
+    pub fn format(&self) -> Format {
+        match (self.json, &self.csv) {
+            (true, _) => Format::Json,
+            (false, Some(_)) => Format::Csv,
+            (false, None) => Format::Text,
+        }
+    }
 }
 
 /// What every call presents to a server that has a clients file (options
@@ -157,8 +214,10 @@ pub enum Command {
     /// with handlers that do nothing.
     Bench(BenchArgs),
     /// The operator audit log of a province node or the hub: every call
-    /// made with the operator role that may change state, oldest first,
-    /// with who, when, what (the request), why (--reason) and the outcome.
+    /// made with the operator role that may change state, newest first,
+    /// with who, when, why (--reason) and the outcome; --json adds what (the
+    /// request), the role and when the outcome was recorded. Filter by time,
+    /// client, action and outcome; --tail N for the newest N.
     Oplog(OplogArgs),
     /// Examine a stopped server's data directory without changing anything:
     /// its checkpoint, each log segment and its records, any damage (file,
@@ -193,12 +252,35 @@ pub struct OplogArgs {
     /// Only actions after this sequence number.
     #[arg(long, value_name = "SEQ", default_value_t = 0)]
     pub after: u64,
-    /// At most this many actions (default: all).
+    /// Read at most this many actions after --after, oldest first, before
+    /// the filters (default: all).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: Option<u32>,
-    /// One JSON object per action and line, instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    /// Only actions at or after TIME: RFC 3339 (2026-11-30T18:00:00+08:00,
+    /// 2026-11-30T10:00:00Z), or a time or date in China Standard Time
+    /// (2026-11-30 18:00, 2026-11-30: from its midnight).
+    #[arg(long, value_name = "TIME", value_parser = instant_from)]
+    pub since: Option<i64>,
+    /// Only actions before TIME: as --since, where a date alone means up to
+    /// the end of that day.
+    #[arg(long, value_name = "TIME", value_parser = instant_until)]
+    pub until: Option<i64>,
+    /// Only actions of this client (the `who` column: the client's name in
+    /// the server's clients file; `anonymous` on a server without one).
+    #[arg(long, value_name = "WHO")]
+    pub client: Option<String>,
+    /// Only actions of this call, e.g. CloseMonth or DepositPrepaid (any case).
+    #[arg(long, value_name = "NAME")]
+    pub action: Option<String>,
+    /// Only actions with this outcome: a word as the outcome column shows
+    /// it (ok, approved, declined, pending, failed_precondition, …; any
+    /// case), `failed` for any gRPC error (the call was refused or failed),
+    /// or `none` for a call not answered yet.
+    #[arg(long, value_name = "OUTCOME")]
+    pub outcome: Option<String>,
+    /// Only the newest N of the actions left by the filters.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub tail: Option<u32>,
 }
 
 /// What `gongji bench` loads, how hard and for how long.
@@ -746,6 +828,11 @@ pub struct PositionsArgs {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum MonthCommand {
+    /// Every month the hub knows, oldest first: its stage, pending and
+    /// approved transactions, provinces with activity, how many confirmed or
+    /// disputed their statement, the gross amount cleared (once closed),
+    /// and when it was closed and settled.
+    List(HubArg),
     /// Where a month stands at the hub (the open month if none is named).
     ///
     /// Its stage (open, closing, closed, reconciled, settled), transactions
@@ -775,6 +862,15 @@ pub enum MonthCommand {
     /// The gross amounts province by province (rows pay, columns are paid),
     /// the same per kind of transaction, and each province's payable,
     /// receivable and net, checked to sum to 0.00.
+    ///
+    /// `--csv FILE` also writes the matrix and the nets to FILE as CSV: two
+    /// tables separated by one empty line. First the matrix, with the header
+    /// `payer \ payee,<codes...>,total`: one row per paying province, one
+    /// column per paid province (empty where payer and payee are the same), a
+    /// last `total` row; then the nets, with the header
+    /// `province,payable,receivable,net` and a last `total` row. Amounts are
+    /// CNY with two decimals, nets signed. (`--csv` without FILE prints the
+    /// report itself as CSV.)
     Report(ReportArgs),
     /// Settle (清算) a month at the hub against prepaid funds.
     ///
@@ -860,15 +956,16 @@ pub struct ReportArgs {
     /// The month, closed at the hub: YYYY-MM, or `previous`.
     #[arg(value_name = "MONTH", value_parser = month)]
     pub period: MonthArg,
-    /// Also write the matrix and the nets to FILE as CSV: two tables
-    /// separated by one empty line. First the matrix, with the header
-    /// `payer \ payee,<codes...>,total`: one row per paying province, one
-    /// column per paid province (empty where payer and payee are the same), a
-    /// last `total` row; then the nets, with the header
-    /// `province,payable,receivable,net` and a last `total` row. Amounts are
-    /// CNY with two decimals, nets signed.
-    #[arg(long, value_name = "FILE")]
+    /// The file `--csv FILE` names, to write the matrix and the nets to
+    /// (the layout is in the command's help).
+    #[arg(skip)]
     pub csv: Option<PathBuf>,
+    /// Also write the month's clearing to FILE as one self-contained HTML
+    /// page (no script, font or picture from the network): the province ×
+    /// province matrix as a heat map, each province's net as a bar, each
+    /// province's prepaid funds and usage, counts and amounts by kind.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     #[command(flatten)]
     pub hub: HubArg,
 }
@@ -1119,6 +1216,44 @@ fn prepaid_amount(text: &str) -> Result<Money, String> {
 
 /// Free text the hub records (an operator, a reason): not blank, at most
 /// 200 characters, as the hub requires.
+/// A time as Unix seconds: RFC 3339, or a date and time in China Standard
+/// Time (`2026-11-30 18:00`, `2026-11-30 18:00:05`), or a date (its
+/// midnight, CST).
+fn instant_from(text: &str) -> Result<i64, String> {
+    instant(text, false)
+}
+
+/// As [`instant_from`], but a date alone means the midnight that ends it.
+fn instant_until(text: &str) -> Result<i64, String> {
+    instant(text, true)
+}
+
+fn instant(text: &str, end_of_day: bool) -> Result<i64, String> {
+    use std::str::FromStr;
+    let text = text.trim();
+    let bad = || {
+        format!(
+            "{text:?} is not a time: give RFC 3339 (2026-11-30T18:00:00+08:00), a China Standard Time \
+             (2026-11-30 18:00) or a date (2026-11-30)"
+        )
+    };
+    let is_date = text.len() == 10 && text.as_bytes().get(4) == Some(&b'-');
+    let rfc3339 = if is_date {
+        format!("{text}T00:00:00+08:00")
+    } else {
+        let with_t = text.replacen(' ', "T", 1);
+        let has_offset = with_t.ends_with('Z') || with_t.ends_with('z') || with_t.get(19..).is_some_and(|rest| rest.contains(['+', '-']));
+        let seconds = if with_t.len() == 16 { ":00" } else { "" };
+        if has_offset {
+            with_t
+        } else {
+            format!("{with_t}{seconds}+08:00")
+        }
+    };
+    let seconds = prost_types::Timestamp::from_str(&rfc3339).map_err(|_| bad())?.seconds;
+    Ok(if is_date && end_of_day { seconds + 86_400 } else { seconds })
+}
+
 fn text(text: &str) -> Result<String, String> {
     let trimmed = text.trim();
     match trimmed.chars().count() {
@@ -1209,6 +1344,22 @@ mod tests {
     }
 
     #[test]
+    fn oplog_times_are_rfc_3339_or_china_standard_time() {
+        // 2026-11-30 00:00 CST is 2026-11-29 16:00 UTC.
+        let midnight = 1_795_968_000;
+        assert_eq!(instant_from("2026-11-30"), Ok(midnight));
+        assert_eq!(instant_until("2026-11-30"), Ok(midnight + 86_400), "a date alone runs to its end");
+        assert_eq!(instant_from("2026-11-30 18:00"), Ok(midnight + 18 * 3600));
+        assert_eq!(instant_from("2026-11-30 18:00:05"), Ok(midnight + 18 * 3600 + 5));
+        assert_eq!(instant_from("2026-11-30T18:00:00+08:00"), Ok(midnight + 18 * 3600));
+        assert_eq!(instant_from("2026-11-30T10:00:00Z"), Ok(midnight + 18 * 3600));
+        assert_eq!(instant_until("2026-11-30T10:00:00Z"), Ok(midnight + 18 * 3600), "a time is exact");
+        let refused = instant_from("yesterday").unwrap_err();
+        assert!(refused.contains("is not a time") && refused.contains("2026-11-30"), "{refused}");
+        assert!(instant_from("2026-13-01").is_err());
+    }
+
+    #[test]
     fn the_month_commands_take_the_month_as_an_argument() {
         let cli = Cli::try_parse_from(["gongji", "month", "status"]).unwrap();
         let Command::Month(MonthCommand::Status(status)) = cli.command else {
@@ -1220,7 +1371,8 @@ mod tests {
             Cli::try_parse_from(["gongji", "month", "reconcile"]).is_err(),
             "a reconciliation names its month"
         );
-        let cli = Cli::try_parse_from(["gongji", "month", "report", "2026-11", "--csv", "out.csv"]).unwrap();
+        let mut cli = Cli::try_parse_from(["gongji", "month", "report", "2026-11", "--csv", "out.csv"]).unwrap();
+        assert_eq!(cli.format().unwrap(), Format::Text, "the report is text, its CSV goes to the file");
         let Command::Month(MonthCommand::Report(report)) = cli.command else {
             panic!("not month report")
         };

@@ -43,6 +43,7 @@ use crate::{
     connection::RECONCILE_TIMEOUT,
     error::{CliError, EXIT_FAILED, EXIT_OK},
     manifest::Manifest,
+    progress::{Display, Progress},
     session::{HubClient, NodeClient, Session},
 };
 
@@ -348,6 +349,18 @@ pub async fn audit_settling(
     progress: &mut dyn Write,
     settle: std::time::Duration,
 ) -> Result<AuditReport, CliError> {
+    audit_showing(session, target, progress, settle, Display::Lines).await
+}
+
+/// [`audit_settling`], its progress on `err` as `display` says: what each
+/// step found, and the month × province comparisons counted.
+pub async fn audit_showing(
+    session: &Session,
+    target: &Target,
+    err: &mut dyn Write,
+    settle: std::time::Duration,
+    display: Display,
+) -> Result<AuditReport, CliError> {
     let mut report = AuditReport::default();
     let deadline = tokio::time::Instant::now() + settle;
     let mut servers = Servers::connect(session, target).await?;
@@ -358,7 +371,7 @@ pub async fn audit_settling(
         absorb(&mut report, server, check)?;
     }
     let _ = writeln!(
-        progress,
+        err,
         "books checked: {} journal entries, {} accounts",
         report.journal_entries, report.accounts
     );
@@ -373,21 +386,30 @@ pub async fn audit_settling(
         .periods;
     let mut pairs: BTreeMap<(String, ProvinceCode), Pair> = BTreeMap::new();
     let provinces: Vec<ProvinceCode> = servers.nodes.keys().copied().collect();
+    let statements = (periods.len() * provinces.len()) as u64;
+    let mut progress = Progress::start(
+        display,
+        "comparing the hub's statements with the nodes'",
+        Some("statements"),
+        Some(statements),
+    );
     for period in &periods {
         report.months += 1;
         for province in &provinces {
             let pair = servers.compare(period, *province).await?;
             report.lines += pair.lines;
             pairs.insert((period.clone(), *province), pair);
+            progress.update(pairs.len() as u64, err);
         }
-        let _ = writeln!(progress, "month {period} compared ({} lines so far)", report.lines);
+        progress.note(err, &format!("month {period} compared ({} lines so far)", report.lines));
     }
+    progress.finish(err);
 
     // 2b. Every relationship at both its nodes.
     let compared = relationships::compare(&mut servers.nodes).await?;
     report.relationships = compared.relationships;
     let mut unsettled_relationships = compared.unsettled;
-    let _ = writeln!(progress, "relationships compared: {}", report.relationships);
+    let _ = writeln!(err, "relationships compared: {}", report.relationships);
 
     // 3. Differences get time to settle: each is compared again until it
     // is gone or the time is up. Only the transactions and relationships
@@ -651,9 +673,24 @@ async fn next_node_line(stream: &mut Streaming<pb::StatementLine>) -> Result<Opt
 
 /// `gongji audit`: the network from the arguments, the report on `out`,
 /// progress on `err`; exit 1 on any violation.
-pub async fn command(session: &Session, args: AuditArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn command(
+    session: &Session,
+    args: AuditArgs,
+    display: Display,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8, CliError> {
     let target = Target::from_args(session, &args.network)?;
-    let report = audit_settling(session, &target, err, std::time::Duration::from_secs(args.settle)).await?;
+    let started = std::time::Instant::now();
+    let report = audit_showing(session, &target, err, std::time::Duration::from_secs(args.settle), display).await?;
+    let _ = writeln!(
+        err,
+        "audit: {} months, {} lines, {} relationships in {:.1} s",
+        report.months,
+        report.lines,
+        report.relationships,
+        started.elapsed().as_secs_f64()
+    );
     report.print(out).map_err(CliError::from)?;
     Ok(if report.passed() { EXIT_OK } else { EXIT_FAILED })
 }

@@ -13,11 +13,11 @@ use crate::{
         RefundArgs, RegisterArgs, ReverseArgs, Show, TerminateArgs, TransactionsArgs, TransferArgs,
     },
     error::{CliError, EXIT_OK},
-    output,
+    output::{self, Out},
     session::Session,
 };
 
-pub async fn register(session: &Session, args: RegisterArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn register(session: &Session, args: RegisterArgs, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&args.node).await?;
     let person = pb::Person {
         person_id: args.id.to_string(),
@@ -36,7 +36,7 @@ pub async fn register(session: &Session, args: RegisterArgs, out: &mut dyn Write
     Ok(EXIT_OK)
 }
 
-pub async fn credit(session: &Session, args: CreditArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn credit(session: &Session, args: CreditArgs, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&args.node).await?;
     let receipt = node
         .credit_contribution(pb::CreditContributionRequest {
@@ -51,7 +51,7 @@ pub async fn credit(session: &Session, args: CreditArgs, out: &mut dyn Write) ->
     Ok(EXIT_OK)
 }
 
-pub async fn establish(session: &Session, args: EstablishArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn establish(session: &Session, args: EstablishArgs, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&args.node).await?;
     let id = args.id.to_string();
     let relationship = node
@@ -70,7 +70,7 @@ pub async fn establish(session: &Session, args: EstablishArgs, out: &mut dyn Wri
     Ok(EXIT_OK)
 }
 
-pub async fn pay(session: &Session, args: PayArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn pay(session: &Session, args: PayArgs, out: &mut Out<'_>) -> Result<u8, CliError> {
     // Before connecting: a wrong pairing is the command line's fault.
     let institution_id = args.institution_id().map_err(CliError::Usage)?;
     let mut node = session.node(&args.node).await?;
@@ -94,7 +94,7 @@ pub async fn pay(session: &Session, args: PayArgs, out: &mut dyn Write) -> Resul
     Ok(EXIT_OK)
 }
 
-pub async fn refund(session: &Session, args: RefundArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn refund(session: &Session, args: RefundArgs, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&args.node).await?;
     let id = args.id.to_string();
     let refund = node
@@ -110,7 +110,7 @@ pub async fn refund(session: &Session, args: RefundArgs, out: &mut dyn Write) ->
     Ok(EXIT_OK)
 }
 
-pub async fn reverse(session: &Session, args: ReverseArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn reverse(session: &Session, args: ReverseArgs, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&args.node).await?;
     let id = args.payment.to_string();
     let payment = node
@@ -122,7 +122,7 @@ pub async fn reverse(session: &Session, args: ReverseArgs, out: &mut dyn Write) 
     Ok(EXIT_OK)
 }
 
-pub async fn change_quota(session: &Session, args: ChangeQuotaArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn change_quota(session: &Session, args: ChangeQuotaArgs, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&args.node).await?;
     let change = node
         .change_quota(pb::ChangeQuotaRequest {
@@ -137,7 +137,7 @@ pub async fn change_quota(session: &Session, args: ChangeQuotaArgs, out: &mut dy
     Ok(EXIT_OK)
 }
 
-pub async fn dissolve(session: &Session, args: DissolveArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn dissolve(session: &Session, args: DissolveArgs, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&args.node).await?;
     let relationship = node
         .dissolve_relationship(pb::DissolveRelationshipRequest {
@@ -151,7 +151,7 @@ pub async fn dissolve(session: &Session, args: DissolveArgs, out: &mut dyn Write
     Ok(EXIT_OK)
 }
 
-pub async fn terminate(session: &Session, args: TerminateArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn terminate(session: &Session, args: TerminateArgs, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&args.node).await?;
     let person = node
         .terminate_insurance(pb::TerminateInsuranceRequest {
@@ -164,7 +164,7 @@ pub async fn terminate(session: &Session, args: TerminateArgs, out: &mut dyn Wri
     Ok(EXIT_OK)
 }
 
-pub async fn transfer(session: &Session, args: TransferArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn transfer(session: &Session, args: TransferArgs, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&args.node).await?;
     let id = args.id.to_string();
     let transfer = node
@@ -180,7 +180,7 @@ pub async fn transfer(session: &Session, args: TransferArgs, out: &mut dyn Write
     Ok(EXIT_OK)
 }
 
-pub async fn info(session: &Session, args: NodeArg, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn info(session: &Session, args: NodeArg, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&args).await?;
     let info = node
         .get_node_info(pb::GetNodeInfoRequest {})
@@ -191,7 +191,7 @@ pub async fn info(session: &Session, args: NodeArg, out: &mut dyn Write) -> Resu
     Ok(EXIT_OK)
 }
 
-pub async fn show(session: &Session, what: Show, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn show(session: &Session, what: Show, out: &mut Out<'_>) -> Result<u8, CliError> {
     match what {
         Show::Person(record) => show_person(session, record, out).await,
         Show::Account(record) => show_account(session, record, out).await,
@@ -208,7 +208,7 @@ pub async fn show(session: &Session, what: Show, out: &mut dyn Write) -> Result<
     }
 }
 
-async fn show_person(session: &Session, record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn show_person(session: &Session, record: NodeRecord, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&record.node).await?;
     let person = node
         .get_person(pb::GetPersonRequest {
@@ -221,7 +221,7 @@ async fn show_person(session: &Session, record: NodeRecord, out: &mut dyn Write)
     Ok(EXIT_OK)
 }
 
-async fn show_account(session: &Session, record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn show_account(session: &Session, record: NodeRecord, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&record.node).await?;
     let account = node
         .get_account(pb::GetAccountRequest {
@@ -234,7 +234,7 @@ async fn show_account(session: &Session, record: NodeRecord, out: &mut dyn Write
     Ok(EXIT_OK)
 }
 
-async fn show_relationships(session: &Session, record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn show_relationships(session: &Session, record: NodeRecord, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&record.node).await?;
     let list = node
         .list_relationships(pb::ListRelationshipsRequest {
@@ -249,7 +249,7 @@ async fn show_relationships(session: &Session, record: NodeRecord, out: &mut dyn
     Ok(EXIT_OK)
 }
 
-async fn show_relationship(session: &Session, record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn show_relationship(session: &Session, record: NodeRecord, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&record.node).await?;
     let relationship = node
         .get_relationship(pb::GetRelationshipRequest {
@@ -262,7 +262,7 @@ async fn show_relationship(session: &Session, record: NodeRecord, out: &mut dyn 
     Ok(EXIT_OK)
 }
 
-async fn show_payment(session: &Session, record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn show_payment(session: &Session, record: NodeRecord, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&record.node).await?;
     let payment = node
         .get_payment(pb::GetPaymentRequest {
@@ -275,7 +275,7 @@ async fn show_payment(session: &Session, record: NodeRecord, out: &mut dyn Write
     Ok(EXIT_OK)
 }
 
-async fn show_refund(session: &Session, record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn show_refund(session: &Session, record: NodeRecord, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&record.node).await?;
     let refund = node
         .get_refund(pb::GetRefundRequest {
@@ -288,7 +288,7 @@ async fn show_refund(session: &Session, record: NodeRecord, out: &mut dyn Write)
     Ok(EXIT_OK)
 }
 
-async fn show_transfer(session: &Session, record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn show_transfer(session: &Session, record: NodeRecord, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&record.node).await?;
     let transfer = node
         .get_transfer(pb::GetTransferRequest {
@@ -301,7 +301,7 @@ async fn show_transfer(session: &Session, record: NodeRecord, out: &mut dyn Writ
     Ok(EXIT_OK)
 }
 
-async fn show_history(session: &Session, record: NodeRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn show_history(session: &Session, record: NodeRecord, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&record.node).await?;
     let history = node
         .get_relationship_history(pb::GetRelationshipHistoryRequest {
@@ -314,7 +314,7 @@ async fn show_history(session: &Session, record: NodeRecord, out: &mut dyn Write
     Ok(EXIT_OK)
 }
 
-async fn show_transaction(session: &Session, record: HubRecord, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn show_transaction(session: &Session, record: HubRecord, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut hub = session.hub(&record.hub).await?;
     let transaction = hub
         .get_transaction(pb::GetTransactionRequest {
@@ -328,7 +328,7 @@ async fn show_transaction(session: &Session, record: HubRecord, out: &mut dyn Wr
     Ok(EXIT_OK)
 }
 
-async fn show_transactions(session: &Session, args: TransactionsArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn show_transactions(session: &Session, args: TransactionsArgs, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut hub = session.hub(&args.hub).await?;
     let mut stream = hub
         .list_transactions(pb::ListTransactionsRequest {
@@ -350,7 +350,7 @@ async fn show_transactions(session: &Session, args: TransactionsArgs, out: &mut 
     Ok(EXIT_OK)
 }
 
-async fn show_positions(session: &Session, args: PositionsArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn show_positions(session: &Session, args: PositionsArgs, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut hub = session.hub(&args.hub).await?;
     let positions = hub
         .get_positions(pb::GetPositionsRequest {
@@ -363,7 +363,7 @@ async fn show_positions(session: &Session, args: PositionsArgs, out: &mut dyn Wr
     Ok(EXIT_OK)
 }
 
-async fn show_provinces(session: &Session, args: HubArg, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn show_provinces(session: &Session, args: HubArg, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut hub = session.hub(&args).await?;
     let provinces = hub
         .list_provinces(pb::ListProvincesRequest {})

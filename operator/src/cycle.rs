@@ -1,4 +1,4 @@
-//! The monthly cycle and prepaid funds: `gongji month status|close|
+//! The monthly cycle and prepaid funds: `gongji month list|status|close|
 //! reconcile|reconciliation|report|settle` and `gongji prepaid
 //! status|deposit|withdraw`. Each command makes one call to the hub or a
 //! node and prints the answer; sums are computed on `Money` (`totals`).
@@ -15,23 +15,31 @@ use crate::{
         SettleArgs, WithdrawArgs,
     },
     error::{CliError, EXIT_DISPUTED, EXIT_OK},
-    output::cycle as output,
+    output::{cycle as output, Out},
+    progress::{self, Display, Progress},
     session::{HubClient, Session},
     totals::{AmountError, ClearingTotals, RegionSums, SettlementSums},
 };
 
-pub async fn month(session: &Session, command: MonthCommand, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn month(
+    session: &Session,
+    command: MonthCommand,
+    display: Display,
+    out: &mut Out<'_>,
+    err: &mut dyn Write,
+) -> Result<u8, CliError> {
     match command {
+        MonthCommand::List(hub) => list(session, hub, out).await,
         MonthCommand::Status(args) => status(session, args, out).await,
         MonthCommand::Close(args) => close(session, args, out).await,
-        MonthCommand::Reconcile(args) => reconcile(session, args, out).await,
+        MonthCommand::Reconcile(args) => reconcile(session, args, display, out, err).await,
         MonthCommand::Reconciliation(args) => reconciliation(session, args, out).await,
         MonthCommand::Report(args) => report(session, args, out).await,
         MonthCommand::Settle(args) => settle(session, args, out).await,
     }
 }
 
-pub async fn prepaid(session: &Session, command: PrepaidCommand, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn prepaid(session: &Session, command: PrepaidCommand, out: &mut Out<'_>) -> Result<u8, CliError> {
     match command {
         PrepaidCommand::Status(hub) => {
             let mut hub = session.hub(&hub).await?;
@@ -106,7 +114,36 @@ fn malformed(what: &str, period: &str) -> impl Fn(AmountError) -> CliError {
     move |e| CliError::Other(format!("the {what} of {period} has {e}"))
 }
 
-async fn status(session: &Session, args: MonthAtHub, out: &mut dyn Write) -> Result<u8, CliError> {
+/// `gongji month list`: each month the hub knows, with the gross amount of
+/// its clearing once it is closed.
+async fn list(session: &Session, at: HubArg, out: &mut Out<'_>) -> Result<u8, CliError> {
+    let mut hub = session.hub(&at).await?;
+    let periods = hub
+        .list_periods(pb::ListPeriodsRequest {})
+        .await
+        .map_err(CliError::call)?
+        .into_inner()
+        .periods;
+    let mut months = Vec::with_capacity(periods.len());
+    for period in periods {
+        let month = hub
+            .get_month(pb::GetMonthRequest { period: period.clone() })
+            .await
+            .map_err(CliError::call)?
+            .into_inner();
+        let cleared = month.state >= pb::MonthState::Closed as i32;
+        let gross = if cleared {
+            Some(clearing_of(&mut hub, &period).await?.1.grand_total)
+        } else {
+            None
+        };
+        months.push((month, gross));
+    }
+    output::months(out, &months)?;
+    Ok(EXIT_OK)
+}
+
+async fn status(session: &Session, args: MonthAtHub, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut hub = session.hub(&args.hub).await?;
     let period = resolve(args.period.unwrap_or(MonthArg::Open), &mut hub).await?;
     let month = hub
@@ -120,7 +157,7 @@ async fn status(session: &Session, args: MonthAtHub, out: &mut dyn Write) -> Res
     Ok(EXIT_OK)
 }
 
-async fn close(session: &Session, args: CloseArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn close(session: &Session, args: CloseArgs, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut hub = session.hub(&args.hub).await?;
     let period = resolve(args.period, &mut hub).await?;
     if args.guard.dry_run {
@@ -188,7 +225,7 @@ fn reconciliation_exit(report: &pb::Reconciliation) -> u8 {
     }
 }
 
-fn print_reconciliation(report: &pb::Reconciliation, out: &mut dyn Write) -> Result<u8, CliError> {
+fn print_reconciliation(report: &pb::Reconciliation, out: &mut Out<'_>) -> Result<u8, CliError> {
     let sums = RegionSums::of(&report.regions).map_err(malformed("reconciliation report", &report.period))?;
     output::reconciliation(out, report, &sums)?;
     Ok(reconciliation_exit(report))
@@ -199,12 +236,22 @@ async fn node_month(session: &Session, args: &MonthAtNode) -> Result<gongji_comm
     resolve_at(session, args.period, &HubArg { hub: args.hub.clone() }).await
 }
 
-async fn reconcile(session: &Session, args: MonthAtNode, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn reconcile(session: &Session, args: MonthAtNode, display: Display, out: &mut Out<'_>, err: &mut dyn Write) -> Result<u8, CliError> {
     let period = node_month(session, &args).await?.to_string();
     let mut node = session.reconciling_node(&args.node).await?;
-    let report = node
-        .reconcile_month(pb::ReconcileMonthRequest { period: period.clone() })
-        .await
+    // The node does the work in one call: progress can only tell the time.
+    let mut progress = Progress::start(display, format!("reconciling {period}"), None, None).quiet_if_quick();
+    let answer = node.reconcile_month(pb::ReconcileMonthRequest { period: period.clone() });
+    tokio::pin!(answer);
+    let mut ticks = tokio::time::interval(progress::TICK);
+    let answer = loop {
+        tokio::select! {
+            answer = &mut answer => break answer,
+            _ = ticks.tick() => progress.update(0, err),
+        }
+    };
+    progress.finish(err);
+    let report = answer
         .map_err(|status| {
             CliError::idempotent_call(
                 status,
@@ -215,7 +262,7 @@ async fn reconcile(session: &Session, args: MonthAtNode, out: &mut dyn Write) ->
     print_reconciliation(&report, out)
 }
 
-async fn reconciliation(session: &Session, args: MonthAtNode, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn reconciliation(session: &Session, args: MonthAtNode, out: &mut Out<'_>) -> Result<u8, CliError> {
     let period = node_month(session, &args).await?;
     let mut node = session.node(&args.node).await?;
     let report = node
@@ -228,15 +275,21 @@ async fn reconciliation(session: &Session, args: MonthAtNode, out: &mut dyn Writ
     print_reconciliation(&report, out)
 }
 
-async fn report(session: &Session, args: ReportArgs, out: &mut dyn Write) -> Result<u8, CliError> {
-    let mut hub = session.hub(&args.hub).await?;
-    let period = resolve(args.period, &mut hub).await?.to_string();
+/// The clearing of a closed month, and its sums.
+async fn clearing_of(hub: &mut HubClient, period: &str) -> Result<(pb::Clearing, ClearingTotals), CliError> {
     let clearing = hub
-        .get_clearing(pb::GetClearingRequest { period: period.clone() })
+        .get_clearing(pb::GetClearingRequest { period: period.to_owned() })
         .await
         .map_err(CliError::call)?
         .into_inner();
-    let totals = ClearingTotals::from_pb(&clearing).map_err(malformed("clearing", &period))?;
+    let totals = ClearingTotals::from_pb(&clearing).map_err(malformed("clearing", period))?;
+    Ok((clearing, totals))
+}
+
+async fn report(session: &Session, args: ReportArgs, out: &mut Out<'_>) -> Result<u8, CliError> {
+    let mut hub = session.hub(&args.hub).await?;
+    let period = resolve(args.period, &mut hub).await?.to_string();
+    let (clearing, totals) = clearing_of(&mut hub, &period).await?;
     output::clearing(out, &clearing, &totals)?;
     if !totals.balanced() {
         let mut why = totals.inconsistencies.clone();
@@ -244,6 +297,9 @@ async fn report(session: &Session, args: ReportArgs, out: &mut dyn Write) -> Res
             why.insert(0, format!("its nets sum to {}, not 0.00", totals.nets_sum));
         }
         let unwritten = match &args.csv {
+            Some(path) => format!("; {} was not written", path.display()),
+            None => String::new(),
+        } + &match &args.html {
             Some(path) => format!("; {} was not written", path.display()),
             None => String::new(),
         };
@@ -259,10 +315,34 @@ async fn report(session: &Session, args: ReportArgs, out: &mut dyn Write) -> Res
         std::fs::write(path, bytes).map_err(|e| CliError::Other(format!("cannot write {}: {e}", path.display())))?;
         writeln!(out, "matrix and nets written to {}", path.display())?;
     }
+    if let Some(path) = &args.html {
+        let month = hub
+            .get_month(pb::GetMonthRequest { period: period.clone() })
+            .await
+            .map_err(CliError::call)?
+            .into_inner();
+        let prepaid = hub
+            .get_prepaid(pb::GetPrepaidRequest {})
+            .await
+            .map_err(CliError::call)?
+            .into_inner();
+        let page = crate::output::html::month_report(&crate::output::html::MonthReport {
+            month: &month,
+            clearing: &clearing,
+            totals: &totals,
+            prepaid: &prepaid,
+        });
+        std::fs::write(path, page).map_err(|e| CliError::Other(format!("cannot write {}: {e}", path.display())))?;
+        writeln!(
+            out,
+            "report written to {} (one HTML page: open it in any browser, offline)",
+            path.display()
+        )?;
+    }
     Ok(EXIT_OK)
 }
 
-async fn settle(session: &Session, args: SettleArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn settle(session: &Session, args: SettleArgs, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut hub = session.hub(&args.hub).await?;
     let period = resolve(args.period, &mut hub).await?.to_string();
     if args.guard.dry_run {
@@ -318,7 +398,7 @@ async fn settle(session: &Session, args: SettleArgs, out: &mut dyn Write) -> Res
     Ok(EXIT_OK)
 }
 
-async fn withdraw(session: &Session, args: WithdrawArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn withdraw(session: &Session, args: WithdrawArgs, out: &mut Out<'_>) -> Result<u8, CliError> {
     let operation = &args.operation;
     if args.guard.dry_run {
         let mut hub = session.hub(&operation.hub).await?;
@@ -358,7 +438,7 @@ async fn prepaid_operation(
     session: &Session,
     args: PrepaidOperationArgs,
     withdrawal: Option<bool>,
-    out: &mut dyn Write,
+    out: &mut Out<'_>,
 ) -> Result<u8, CliError> {
     let reason = session
         .credentials

@@ -2,9 +2,18 @@
 //! ImportPersons RPC, each row with its line number. A row whose insurance
 //! type or status is not a known word cannot become a request, so it is
 //! rejected here and not sent; everything else is checked by the node. The
-//! summary lists every rejected line, from either side.
+//! summary lists every rejected line, from either side. Progress (rows
+//! read) goes to standard error.
 
-use std::{fs::File, io::Write, path::Path};
+use std::{
+    fs::File,
+    io::{Read, Write},
+    path::Path,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+};
 
 use gongji_proto::v1 as pb;
 use tokio::sync::mpsc;
@@ -14,6 +23,7 @@ use crate::{
     args::ImportArgs,
     error::{CliError, EXIT_FAILED, EXIT_OK},
     output::Fields,
+    progress::{self, Display, Progress},
     session::Session,
 };
 
@@ -95,7 +105,13 @@ struct Reading {
     stopped: Option<String>,
 }
 
-pub async fn import(session: &Session, args: ImportArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn import(
+    session: &Session,
+    args: ImportArgs,
+    display: Display,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8, CliError> {
     let path = args.file.clone();
     let file = File::open(&path).map_err(|e| CliError::Other(format!("cannot open {}: {e}", path.display())))?;
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_reader(file);
@@ -106,15 +122,46 @@ pub async fn import(session: &Session, args: ImportArgs, out: &mut dyn Write) ->
 
     let mut node = session.node(&args.node).await?;
     let (rows, receiver) = mpsc::channel(ROWS_IN_FLIGHT);
+    // Lines, not rows (a quoted field may hold a line break): an estimate.
+    let lines = count_lines(&path).map(|n| n.saturating_sub(1));
+    let mut progress = Progress::start(display, format!("importing {}", path.display()), Some("rows"), lines).estimated();
+    let read = Arc::new(AtomicU64::new(0));
     // csv reads synchronously: a blocking thread feeds the stream, so a large
     // file is never held in memory.
-    let reading = tokio::task::spawn_blocking(move || read_rows(reader, columns, rows));
-    let answer = node.import_persons(ReceiverStream::new(receiver)).await;
+    let reading = {
+        let read = Arc::clone(&read);
+        tokio::task::spawn_blocking(move || read_rows(reader, columns, rows, &read))
+    };
+    let answer = node.import_persons(ReceiverStream::new(receiver));
+    tokio::pin!(answer);
+    let mut ticks = tokio::time::interval(progress::TICK);
+    let answer = loop {
+        tokio::select! {
+            answer = &mut answer => break answer,
+            _ = ticks.tick() => progress.update(read.load(Ordering::Relaxed), err),
+        }
+    };
     let reading = reading
         .await
         .map_err(|e| CliError::Other(format!("reading {} failed: {e}", path.display())))?;
+    progress.update(read.load(Ordering::Relaxed), err);
+    progress.finish(err);
     let summary = answer.map_err(CliError::call)?.into_inner();
     write_summary(out, &path, summary, reading)
+}
+
+/// How many lines `path` has, or nothing if it cannot be read.
+fn count_lines(path: &Path) -> Option<u64> {
+    let mut file = File::open(path).ok()?;
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut lines = 0u64;
+    loop {
+        let n = file.read(&mut buffer).ok()?;
+        if n == 0 {
+            return Some(lines);
+        }
+        lines += buffer[..n].iter().filter(|b| **b == b'\n').count() as u64;
+    }
 }
 
 fn write_summary(out: &mut dyn Write, path: &Path, summary: pb::ImportSummary, reading: Reading) -> Result<u8, CliError> {
@@ -126,7 +173,7 @@ fn write_summary(out: &mut dyn Write, path: &Path, summary: pb::ImportSummary, r
         .add("imported", summary.imported.to_string())
         .add("unchanged", summary.unchanged.to_string())
         .add("rejected", rejected_count.to_string())
-        .write(out)?;
+        .write_text(out)?;
     for rejection in &rejected {
         writeln!(out, "{rejection}")?;
     }
@@ -140,13 +187,15 @@ fn write_summary(out: &mut dyn Write, path: &Path, summary: pb::ImportSummary, r
 }
 
 /// Sends every well-formed row; returns the rows refused here.
-fn read_rows(mut reader: csv::Reader<File>, columns: Columns, rows: mpsc::Sender<pb::ImportPersonRow>) -> Reading {
+/// Counts the rows read in `read`.
+fn read_rows(mut reader: csv::Reader<File>, columns: Columns, rows: mpsc::Sender<pb::ImportPersonRow>, read: &AtomicU64) -> Reading {
     let mut reading = Reading::default();
     let mut record = csv::StringRecord::new();
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
+                read.fetch_add(1, Ordering::Relaxed);
                 let line = record.position().map_or(0, |p| p.line());
                 match person_of(&record, columns) {
                     Ok(person) => {

@@ -5,7 +5,8 @@
 //! node or the hub (`commands`, `import`), the monthly cycle and prepaid
 //! funds (`cycle`, `totals`), `audit`, `status`, `oplog`, `doctor`, the
 //! network's certificates (`certs`), waiting for a network to serve
-//! (`ready`), and how answers and errors are printed (`output`, `error`).
+//! (`ready`), how answers and errors are printed (`output`, `error`), and
+//! the progress of long operations (`progress`).
 //!
 //! Every command takes the [`session::Session`] it runs in; nothing here
 //! starts a server (that is `gongji-network`'s).
@@ -23,6 +24,7 @@ pub mod import;
 pub mod manifest;
 pub mod oplog;
 pub mod output;
+pub mod progress;
 pub mod ready;
 pub mod session;
 pub mod status;

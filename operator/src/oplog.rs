@@ -1,6 +1,8 @@
 //! `gongji oplog`: a province node's or the hub's operator audit log, read
-//! page by page (ListOperatorActions) and printed as a table, or as one
-//! JSON object per line with --json.
+//! page by page (ListOperatorActions), filtered here by time, client, action
+//! and outcome, and printed newest first: a narrow table (seq, at, who,
+//! action, outcome, why), every column in CSV, everything (the request, the
+//! role, the outcome's message and time) as one JSON object per line.
 
 use std::io::Write;
 
@@ -10,7 +12,7 @@ use tonic::Status;
 use crate::{
     args::OplogArgs,
     error::{CliError, EXIT_OK},
-    output::{cst_time, Table},
+    output::{cst_time, format::clip, Format, Out, Table},
     session::{HubClient, NodeClient, Session},
 };
 
@@ -34,7 +36,7 @@ impl Server {
     }
 }
 
-pub async fn command(session: &Session, args: OplogArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn command(session: &Session, args: OplogArgs, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut server = match (&args.node, args.province, &args.hub) {
         (None, None, hub) => Server::Hub(session.hub(&crate::args::HubArg { hub: hub.clone() }).await?),
         (node, province, _) => Server::Node(
@@ -46,17 +48,103 @@ pub async fn command(session: &Session, args: OplogArgs, out: &mut dyn Write) ->
                 .await?,
         ),
     };
-    let actions = read(&mut server, args.after, args.limit).await?;
-    if args.json {
-        for action in &actions {
-            writeln!(out, "{}", to_json(action))?;
+    let filter = Filter::of(&args)?;
+    let mut actions: Vec<pb::OperatorAction> = read(&mut server, args.after, args.limit)
+        .await?
+        .into_iter()
+        .filter(|action| filter.keeps(action))
+        .collect();
+    actions.reverse();
+    if let Some(tail) = args.tail {
+        actions.truncate(tail as usize);
+    }
+    match out.format() {
+        Format::Json => {
+            for action in &actions {
+                out.json(&to_json(action))?;
+            }
         }
-    } else if actions.is_empty() {
-        writeln!(out, "no operator actions after #{}", args.after)?;
-    } else {
-        table(&actions).write(out)?;
+        Format::Csv => table(&actions, Columns::All).write(out)?,
+        Format::Text if actions.is_empty() => writeln!(out, "no operator actions after #{} match", args.after)?,
+        Format::Text => table(&actions, Columns::Narrow).write(out)?,
     }
     Ok(EXIT_OK)
+}
+
+/// Which actions `oplog` shows.
+#[derive(Debug, Default)]
+pub struct Filter {
+    since: Option<i64>,
+    until: Option<i64>,
+    client: Option<String>,
+    action: Option<String>,
+    outcome: Option<Outcome>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    /// Exactly this code, upper case.
+    Code(String),
+    /// A gRPC error: refused or failed.
+    Failed,
+    /// None recorded yet.
+    None,
+}
+
+/// The outcomes that are gRPC errors: the call was refused or failed (an
+/// answer records OK or the status it carries, such as APPROVED).
+const ERRORS: [&str; 16] = [
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
+
+impl Filter {
+    pub fn of(args: &OplogArgs) -> Result<Filter, CliError> {
+        if let (Some(since), Some(until)) = (args.since, args.until) {
+            if until <= since {
+                return Err(CliError::Usage("--until is not after --since: no action could match".into()));
+            }
+        }
+        let outcome = args.outcome.as_deref().map(|word| match word.to_ascii_lowercase().as_str() {
+            "failed" => Outcome::Failed,
+            "none" => Outcome::None,
+            _ => Outcome::Code(word.to_ascii_uppercase()),
+        });
+        Ok(Filter {
+            since: args.since,
+            until: args.until,
+            client: args.client.clone(),
+            action: args.action.clone(),
+            outcome,
+        })
+    }
+
+    pub fn keeps(&self, action: &pb::OperatorAction) -> bool {
+        let at = seconds(&action.at).unwrap_or(0);
+        self.since.is_none_or(|since| at >= since)
+            && self.until.is_none_or(|until| at < until)
+            && self.client.as_ref().is_none_or(|who| *who == action.who)
+            && self.action.as_ref().is_none_or(|name| name.eq_ignore_ascii_case(&action.action))
+            && self.outcome.as_ref().is_none_or(|outcome| match outcome {
+                Outcome::Code(code) => *code == action.outcome_code,
+                Outcome::Failed => ERRORS.contains(&action.outcome_code.as_str()),
+                Outcome::None => action.outcome_code.is_empty(),
+            })
+    }
 }
 
 /// Every action after `after` (at most `limit`), oldest first.
@@ -92,19 +180,49 @@ fn outcome(action: &pb::OperatorAction) -> String {
     }
 }
 
-pub fn table(actions: &[pb::OperatorAction]) -> Table {
-    let mut table = Table::new(&["seq", "at", "who", "role", "action", "outcome", "why", "what"]).right_aligned([0]);
+/// The display columns of an outcome in the narrow table (the whole
+/// message is in --json and --csv).
+const OUTCOME_WIDTH: usize = 48;
+
+/// How much of an action a table shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Columns {
+    /// What fits a terminal: seq, at, who, action, outcome (cut to
+    /// [`OUTCOME_WIDTH`]), why.
+    Narrow,
+    /// Everything, as CSV carries it.
+    All,
+}
+
+pub fn table(actions: &[pb::OperatorAction], columns: Columns) -> Table {
+    let header: &[&str] = match columns {
+        Columns::Narrow => &["seq", "at", "who", "action", "outcome", "why"],
+        Columns::All => &["seq", "at", "who", "role", "action", "outcome", "why", "what", "outcome at"],
+    };
+    let mut table = Table::new(header).right_aligned([0]);
     for action in actions {
-        table.row(vec![
-            action.seq.to_string(),
-            cst_time(seconds(&action.at)),
-            action.who.clone(),
-            action.role.clone(),
-            action.action.clone(),
-            outcome(action),
-            action.why.clone(),
-            action.what.clone(),
-        ]);
+        let at = cst_time(seconds(&action.at));
+        table.row(match columns {
+            Columns::Narrow => vec![
+                action.seq.to_string(),
+                at,
+                action.who.clone(),
+                action.action.clone(),
+                clip(&outcome(action), OUTCOME_WIDTH),
+                action.why.clone(),
+            ],
+            Columns::All => vec![
+                action.seq.to_string(),
+                at,
+                action.who.clone(),
+                action.role.clone(),
+                action.action.clone(),
+                outcome(action),
+                action.why.clone(),
+                action.what.clone(),
+                cst_time(seconds(&action.outcome_at)),
+            ],
+        });
     }
     table
 }
@@ -146,9 +264,12 @@ mod tests {
     #[test]
     fn each_action_is_a_row_with_its_outcome_in_words() {
         let mut out = Vec::new();
-        table(&[action(1, "OK", ""), action(2, "FAILED_PRECONDITION", "not open"), action(3, "", "")])
-            .write(&mut out)
-            .unwrap();
+        table(
+            &[action(1, "OK", ""), action(2, "FAILED_PRECONDITION", "not open"), action(3, "", "")],
+            Columns::All,
+        )
+        .write_text(&mut out)
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("1970-01-01 08:00:00 +08:00"), "{text}");
         assert!(text.contains("FAILED_PRECONDITION: not open"), "{text}");

@@ -8,114 +8,10 @@ use std::io::{self, Write};
 use gongji_proto::v1 as pb;
 
 pub mod cycle;
+pub mod format;
+pub mod html;
 
-/// Aligned `key: value` lines.
-#[derive(Debug, Default)]
-pub struct Fields {
-    lines: Vec<(String, String)>,
-}
-
-impl Fields {
-    pub fn new() -> Fields {
-        Fields::default()
-    }
-
-    pub fn add(mut self, key: &str, value: impl Into<String>) -> Fields {
-        self.lines.push((key.to_owned(), value.into()));
-        self
-    }
-
-    /// Adds the line only when the value is not empty.
-    pub fn add_some(self, key: &str, value: impl Into<String>) -> Fields {
-        let value = value.into();
-        if value.is_empty() {
-            self
-        } else {
-            self.add(key, value)
-        }
-    }
-
-    pub fn write(&self, out: &mut dyn Write) -> io::Result<()> {
-        let width = self.lines.iter().map(|(key, _)| key.chars().count()).max().unwrap_or(0);
-        for (key, value) in &self.lines {
-            let pad = width - key.chars().count();
-            writeln!(out, "{key}:{:pad$} {value}", "")?;
-        }
-        Ok(())
-    }
-}
-
-/// A table with a header row; columns as wide as their widest cell.
-#[derive(Debug)]
-pub struct Table {
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
-    /// Columns whose cells line up on the right (amounts, counts).
-    right: Vec<usize>,
-}
-
-impl Table {
-    pub fn new(header: &[&str]) -> Table {
-        Table::with_header(header.iter().map(|h| (*h).to_owned()).collect())
-    }
-
-    pub fn with_header(header: Vec<String>) -> Table {
-        Table {
-            header,
-            rows: Vec::new(),
-            right: Vec::new(),
-        }
-    }
-
-    /// Aligns these columns (counted from 0) on the right, so amounts line
-    /// up on their decimal point.
-    pub fn right_aligned(mut self, columns: impl IntoIterator<Item = usize>) -> Table {
-        self.right.extend(columns);
-        self
-    }
-
-    /// Adds a row. A control character in a cell (text from a server can
-    /// hold any) is shown escaped, so no cell can start a line of its own
-    /// or move the cursor.
-    pub fn row(&mut self, cells: Vec<String>) {
-        self.rows
-            .push(cells.into_iter().map(|cell| gongji_common::text::escape_controls(&cell)).collect());
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
-    pub fn write(&self, out: &mut dyn Write) -> io::Result<()> {
-        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
-        for row in &self.rows {
-            for (i, cell) in row.iter().enumerate() {
-                if let Some(width) = widths.get_mut(i) {
-                    *width = (*width).max(cell.chars().count());
-                }
-            }
-        }
-        for row in std::iter::once(&self.header).chain(&self.rows) {
-            let mut line = String::new();
-            for (i, cell) in row.iter().enumerate() {
-                let width = widths.get(i).copied().unwrap_or(0);
-                if i > 0 {
-                    line.push_str("  ");
-                }
-                let pad = std::iter::repeat_n(' ', width.saturating_sub(cell.chars().count()));
-                if self.right.contains(&i) {
-                    line.extend(pad);
-                    line.push_str(cell);
-                } else {
-                    line.push_str(cell);
-                    line.extend(pad);
-                }
-            }
-            writeln!(out, "{}", line.trim_end())?;
-        }
-        Ok(())
-    }
-}
+pub use format::{Fields, Format, Out, Table};
 
 /// `PREFIX_SOME_VALUE` → `some_value`; an unknown number shows as itself.
 fn word(name: Option<&str>, prefix: &str, value: i32) -> String {
@@ -243,7 +139,7 @@ fn province_label(code: &str) -> String {
     }
 }
 
-pub fn person(out: &mut dyn Write, p: &pb::Person) -> io::Result<()> {
+pub fn person(out: &mut Out, p: &pb::Person) -> io::Result<()> {
     Fields::new()
         .add("person", &p.person_id)
         .add("name", &p.name)
@@ -254,7 +150,7 @@ pub fn person(out: &mut dyn Write, p: &pb::Person) -> io::Result<()> {
         .write(out)
 }
 
-pub fn account(out: &mut dyn Write, a: &pb::Account) -> io::Result<()> {
+pub fn account(out: &mut Out, a: &pb::Account) -> io::Result<()> {
     Fields::new()
         .add("person", &a.person_id)
         .add("available", &a.available)
@@ -263,7 +159,7 @@ pub fn account(out: &mut dyn Write, a: &pb::Account) -> io::Result<()> {
         .write(out)
 }
 
-pub fn receipt(out: &mut dyn Write, r: &pb::ContributionReceipt) -> io::Result<()> {
+pub fn receipt(out: &mut Out, r: &pb::ContributionReceipt) -> io::Result<()> {
     Fields::new()
         .add("contribution", &r.contribution_id)
         .add("person", &r.person_id)
@@ -272,8 +168,9 @@ pub fn receipt(out: &mut dyn Write, r: &pb::ContributionReceipt) -> io::Result<(
         .write(out)
 }
 
-pub fn relationship(out: &mut dyn Write, r: &pb::Relationship) -> io::Result<()> {
+pub fn relationship(out: &mut Out, r: &pb::Relationship) -> io::Result<()> {
     Fields::new()
+        .record("relationship")
         .add("relationship", &r.relationship_id)
         .add("status", relationship_status_word(r.status))
         .add_some("decline reason", decline_word(r.decline_reason))
@@ -303,7 +200,7 @@ pub fn relationship(out: &mut dyn Write, r: &pb::Relationship) -> io::Result<()>
 }
 
 /// Relationships as a table, one line each.
-pub fn relationships(out: &mut dyn Write, title: &str, list: &[pb::Relationship]) -> io::Result<()> {
+pub fn relationships(out: &mut Out, title: &str, list: &[pb::Relationship]) -> io::Result<()> {
     writeln!(out, "{title}:")?;
     if list.is_empty() {
         return writeln!(out, "(none)");
@@ -317,7 +214,8 @@ pub fn relationships(out: &mut dyn Write, title: &str, list: &[pb::Relationship]
         "used",
         "remaining",
         "status",
-    ]);
+    ])
+    .record("relationship");
     for r in list {
         let reason = match decline_word(r.decline_reason) {
             declined if declined.is_empty() => end_reason_word(r.end_reason),
@@ -338,7 +236,7 @@ pub fn relationships(out: &mut dyn Write, title: &str, list: &[pb::Relationship]
     table.write(out)
 }
 
-pub fn payment(out: &mut dyn Write, p: &pb::Payment) -> io::Result<()> {
+pub fn payment(out: &mut Out, p: &pb::Payment) -> io::Result<()> {
     let donor = match (p.donor_id.as_str(), p.donor_province.as_str()) {
         ("", _) => String::new(),
         (id, "") => id.to_owned(),
@@ -384,7 +282,7 @@ fn payee(p: &pb::Payment) -> (&'static str, String) {
     }
 }
 
-pub fn transaction(out: &mut dyn Write, t: &pb::Transaction) -> io::Result<()> {
+pub fn transaction(out: &mut Out, t: &pb::Transaction) -> io::Result<()> {
     Fields::new()
         .add("transaction", &t.transaction_id)
         .add("kind", tx_kind_word(t.kind))
@@ -438,10 +336,11 @@ pub fn transaction_row(table: &mut Table, t: &pb::Transaction) {
     ]);
 }
 
-pub fn quota_change(out: &mut dyn Write, q: &pb::QuotaChange) -> io::Result<()> {
+pub fn quota_change(out: &mut Out, q: &pb::QuotaChange) -> io::Result<()> {
     let declined = q.status == pb::TransactionStatus::Declined as i32;
     let quota = format!("{} → {}{}", q.old_quota, q.new_quota, if declined { " (not changed)" } else { "" });
     Fields::new()
+        .record("quota_change")
         .add("change", &q.change_id)
         .add("status", tx_status_word(q.status))
         .add_some("decline reason", decline_word(q.decline_reason))
@@ -456,7 +355,7 @@ pub fn quota_change(out: &mut dyn Write, q: &pb::QuotaChange) -> io::Result<()> 
 }
 
 /// A relationship's history as a table, oldest first.
-pub fn history(out: &mut dyn Write, h: &pb::RelationshipHistory) -> io::Result<()> {
+pub fn history(out: &mut Out, h: &pb::RelationshipHistory) -> io::Result<()> {
     if h.events.is_empty() {
         return writeln!(out, "no events recorded for relationship {}", h.relationship_id);
     }
@@ -473,7 +372,7 @@ pub fn history(out: &mut dyn Write, h: &pb::RelationshipHistory) -> io::Result<(
     table.write(out)
 }
 
-pub fn refund(out: &mut dyn Write, r: &pb::Refund) -> io::Result<()> {
+pub fn refund(out: &mut Out, r: &pb::Refund) -> io::Result<()> {
     Fields::new()
         .add("refund", &r.refund_id)
         .add("status", tx_status_word(r.status))
@@ -490,7 +389,7 @@ pub fn refund(out: &mut dyn Write, r: &pb::Refund) -> io::Result<()> {
         .write(out)
 }
 
-pub fn transfer(out: &mut dyn Write, t: &pb::InsuranceTransfer) -> io::Result<()> {
+pub fn transfer(out: &mut Out, t: &pb::InsuranceTransfer) -> io::Result<()> {
     Fields::new()
         .add("transfer", &t.transfer_id)
         .add("status", tx_status_word(t.status))
@@ -526,7 +425,7 @@ fn wallet_status_word(status: i32) -> &'static str {
     }
 }
 
-pub fn wallet_transfer(out: &mut dyn Write, t: &pb::WalletTransfer) -> io::Result<()> {
+pub fn wallet_transfer(out: &mut Out, t: &pb::WalletTransfer) -> io::Result<()> {
     Fields::new()
         .add("wallet transfer", &t.transfer_id)
         .add("status", wallet_status_word(t.status))
@@ -539,16 +438,17 @@ pub fn wallet_transfer(out: &mut dyn Write, t: &pb::WalletTransfer) -> io::Resul
         .write(out)
 }
 
-pub fn wallet(out: &mut dyn Write, person: &str, w: &pb::WalletStatement) -> io::Result<()> {
+pub fn wallet(out: &mut Out, person: &str, w: &pb::WalletStatement) -> io::Result<()> {
     match &w.wallet {
         Some(wallet) => Fields::new()
+            .record("wallet")
             .add("wallet of", &wallet.person_id)
             .add("state", if wallet.open { "open" } else { "closed" })
             .add("balance", &wallet.balance)
             .write(out)?,
         None => writeln!(out, "person {person} has not opened a wallet")?,
     }
-    let mut table = Table::new(&["transfer", "direction", "status", "amount", "with"]);
+    let mut table = Table::new(&["transfer", "direction", "status", "amount", "with"]).record("wallet_transfer");
     for (direction, list) in [("sent", &w.sent), ("received", &w.received)] {
         for t in list {
             let with = if direction == "sent" { &t.recipient_id } else { &t.sender_id };
@@ -564,9 +464,9 @@ pub fn wallet(out: &mut dyn Write, person: &str, w: &pb::WalletStatement) -> io:
     table.write(out)
 }
 
-pub fn positions(out: &mut dyn Write, p: &pb::Positions) -> io::Result<()> {
-    writeln!(out, "period: {}", p.period)?;
-    let mut table = Table::new(&["province", "name", "net"]);
+pub fn positions(out: &mut Out, p: &pb::Positions) -> io::Result<()> {
+    Fields::new().record("positions").add("period", &p.period).write(out)?;
+    let mut table = Table::new(&["province", "name", "net"]).record("position");
     for position in &p.positions {
         let name = gongji_common::ProvinceCode::parse("province", &position.province)
             .ok()
@@ -577,7 +477,7 @@ pub fn positions(out: &mut dyn Write, p: &pb::Positions) -> io::Result<()> {
     table.write(out)
 }
 
-pub fn provinces(out: &mut dyn Write, list: &pb::ListProvincesResponse) -> io::Result<()> {
+pub fn provinces(out: &mut Out, list: &pb::ListProvincesResponse) -> io::Result<()> {
     let mut table = Table::new(&["code", "name", "address"]);
     for p in &list.provinces {
         table.row(vec![p.code.clone(), p.name.clone(), p.address.clone()]);
@@ -585,7 +485,7 @@ pub fn provinces(out: &mut dyn Write, list: &pb::ListProvincesResponse) -> io::R
     table.write(out)
 }
 
-pub fn node_info(out: &mut dyn Write, info: &pb::NodeInfo) -> io::Result<()> {
+pub fn node_info(out: &mut Out, info: &pb::NodeInfo) -> io::Result<()> {
     Fields::new()
         .add("province", province_label(&info.province_code))
         .add("persons", info.persons.to_string())
@@ -612,7 +512,7 @@ mod tests {
         let mut table = Table::new(&["seq", "why"]);
         table.row(vec!["1".into(), "month end\n    99  forged row\u{1b}[2K".into()]);
         let mut out = Vec::new();
-        table.write(&mut out).unwrap();
+        table.write_text(&mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 2, "{text}");
         assert!(text.contains("month end\\n    99  forged row\\u{1b}[2K"), "{text}");
@@ -651,7 +551,7 @@ mod tests {
         let paid = |purpose: pb::PaymentPurpose, institution: &str| {
             let mut out = Vec::new();
             payment(
-                &mut out,
+                &mut Out::text(&mut out),
                 &pb::Payment {
                     payment_id: "p-1".into(),
                     institution_id: institution.into(),
@@ -676,7 +576,7 @@ mod tests {
     fn a_declined_quota_change_says_the_quota_did_not_change() {
         let mut out = Vec::new();
         quota_change(
-            &mut out,
+            &mut Out::text(&mut out),
             &pb::QuotaChange {
                 change_id: "q-1".into(),
                 old_quota: "500.00".into(),
@@ -699,7 +599,7 @@ mod tests {
             .add("id", "x")
             .add("status", "approved")
             .add_some("empty", "")
-            .write(&mut out)
+            .write_text(&mut out)
             .unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "id:     x\nstatus: approved\n");
     }

@@ -17,7 +17,7 @@ use crate::{
     args::NetworkArgs,
     audit::Target,
     error::{with_causes, CliError, EXIT_FAILED, EXIT_OK},
-    output::{cycle::prepaid_level_word, Table},
+    output::{cycle::prepaid_level_word, Out, Table},
     session::Session,
 };
 
@@ -59,7 +59,7 @@ impl NetworkStatus {
         self.hub.healthy && self.nodes.iter().all(|n| n.healthy)
     }
 
-    pub fn print(&self, out: &mut dyn Write) -> std::io::Result<()> {
+    pub fn print(&self, out: &mut Out) -> std::io::Result<()> {
         let mut table = Table::new(&[
             "server",
             "address",
@@ -354,7 +354,7 @@ async fn probe_node(session: Session, code: ProvinceCode, address: String) -> Se
 
 /// `gongji status`: the table on `out`; exit 1 if any server is unreachable
 /// or unhealthy.
-pub async fn command(session: &Session, args: NetworkArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn command(session: &Session, args: NetworkArgs, out: &mut Out<'_>) -> Result<u8, CliError> {
     let target = Target::from_args(session, &args)?;
     let status = probe(session, &target).await;
     status.print(out).map_err(CliError::from)?;

@@ -277,7 +277,7 @@ impl RegionSums {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn line(payer: &str, payee: &str, kind: pb::TransactionKind, count: u64, gross: &str) -> pb::ClearingLine {
@@ -299,7 +299,8 @@ mod tests {
         }
     }
 
-    fn clearing() -> pb::Clearing {
+    /// A clearing of three provinces and three kinds (for the tests of what shows it).
+    pub(crate) fn clearing() -> pb::Clearing {
         pb::Clearing {
             period: "2026-11".into(),
             lines: vec![

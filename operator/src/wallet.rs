@@ -1,18 +1,16 @@
 //! `gongji wallet …`: the medical-insurance wallet (医保钱包) at a province
 //! node (docs/WALLET.md).
 
-use std::io::Write;
-
 use gongji_proto::v1 as pb;
 
 use crate::{
     args::{WalletAcceptArgs, WalletCommand, WalletPerson, WalletSendArgs, WalletSettleArgs},
     error::{CliError, EXIT_OK},
-    output,
+    output::{self, Out},
     session::Session,
 };
 
-pub async fn command(session: &Session, command: WalletCommand, out: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn command(session: &Session, command: WalletCommand, out: &mut Out<'_>) -> Result<u8, CliError> {
     match command {
         WalletCommand::Open(args) => open(session, args, out).await,
         WalletCommand::Send(args) => send(session, args, out).await,
@@ -23,7 +21,7 @@ pub async fn command(session: &Session, command: WalletCommand, out: &mut dyn Wr
     }
 }
 
-async fn open(session: &Session, args: WalletPerson, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn open(session: &Session, args: WalletPerson, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&args.node).await?;
     node.open_wallet(pb::OpenWalletRequest {
         person_id: args.person.to_string(),
@@ -33,7 +31,7 @@ async fn open(session: &Session, args: WalletPerson, out: &mut dyn Write) -> Res
     show(session, args, out).await
 }
 
-async fn send(session: &Session, args: WalletSendArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn send(session: &Session, args: WalletSendArgs, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&args.node).await?;
     let id = args.id.to_string();
     let transfer = node
@@ -53,7 +51,7 @@ async fn send(session: &Session, args: WalletSendArgs, out: &mut dyn Write) -> R
 }
 
 /// Accepts (`accept`) or declines a transfer at the recipient's node.
-async fn accept(session: &Session, args: WalletAcceptArgs, accept: bool, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn accept(session: &Session, args: WalletAcceptArgs, accept: bool, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&args.node).await?;
     let id = args.transfer.to_string();
     let sender_province = args.from_province.map(|p| p.to_string()).unwrap_or_default();
@@ -82,7 +80,7 @@ async fn accept(session: &Session, args: WalletAcceptArgs, accept: bool, out: &m
     Ok(EXIT_OK)
 }
 
-async fn cancel(session: &Session, args: WalletSettleArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn cancel(session: &Session, args: WalletSettleArgs, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&args.node).await?;
     let id = args.transfer.to_string();
     let answer = node
@@ -98,7 +96,7 @@ async fn cancel(session: &Session, args: WalletSettleArgs, out: &mut dyn Write) 
     Ok(EXIT_OK)
 }
 
-async fn show(session: &Session, args: WalletPerson, out: &mut dyn Write) -> Result<u8, CliError> {
+async fn show(session: &Session, args: WalletPerson, out: &mut Out<'_>) -> Result<u8, CliError> {
     let mut node = session.node(&args.node).await?;
     let statement = node
         .get_wallet(pb::GetWalletRequest {

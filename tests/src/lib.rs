@@ -7,6 +7,7 @@
 
 pub mod chaos;
 pub mod cluster;
+pub mod command_line;
 pub mod proxy;
 
 use std::{future::Future, time::Duration};
@@ -645,6 +646,16 @@ pub fn on_postgres() -> bool {
 }
 
 impl TestNetwork {
+    /// The hub's open month, "YYYY-MM".
+    pub async fn open_period(&self) -> String {
+        self.hub()
+            .get_open_period(pb::GetOpenPeriodRequest {})
+            .await
+            .expect("open period")
+            .into_inner()
+            .period
+    }
+
     /// Opens the store of a stopped node (to play with its data): a
     /// server's run returns only once its store is free.
     pub fn open_stopped_node_store(&self, province: &str) -> gongji_common::store::Store {

@@ -2,24 +2,11 @@
 //! the `gongji` commands driven through `gongji::run` (the same path as the
 //! binary, with the output captured).
 
-use gongji_tests::{code, employee_with_balance, establish, eventually, fen, pay, pay_request, register, v1 as pb, TestNetwork};
-
-/// What one `gongji …` invocation printed and returned.
-struct Ran {
-    code: u8,
-    out: String,
-    err: String,
-}
-
-async fn gongji(args: &[&str]) -> Ran {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = gongji::run(std::iter::once("gongji").chain(args.iter().copied()), &mut out, &mut err).await;
-    Ran {
-        code,
-        out: String::from_utf8(out).expect("utf-8 output"),
-        err: String::from_utf8(err).expect("utf-8 errors"),
-    }
-}
+use gongji_tests::{
+    code,
+    command_line::{gongji, Ran},
+    employee_with_balance, establish, eventually, fen, pay, pay_request, register, v1 as pb, TestNetwork,
+};
 
 /// The value of a `key: value` line of a record.
 fn value<'a>(text: &'a str, key: &str) -> Option<&'a str> {

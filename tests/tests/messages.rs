@@ -2,23 +2,10 @@
 //! refusal says what is wrong and what to do, once, in words (the cases a
 //! newcomer tripped over, quoted in the test names).
 
-use gongji_tests::{code, employee_with_balance, establish, hebei_donor_henan_parent, pay, pay_request, register, v1 as pb, TestNetwork};
-
-struct Ran {
-    code: u8,
-    out: String,
-    err: String,
-}
-
-async fn gongji(args: &[&str]) -> Ran {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = gongji::run(std::iter::once("gongji").chain(args.iter().copied()), &mut out, &mut err).await;
-    Ran {
-        code,
-        out: String::from_utf8(out).expect("utf-8 output"),
-        err: String::from_utf8(err).expect("utf-8 errors"),
-    }
-}
+use gongji_tests::{
+    code, command_line::gongji, employee_with_balance, establish, hebei_donor_henan_parent, pay, pay_request, register, v1 as pb,
+    TestNetwork,
+};
 
 #[tokio::test]
 async fn reconciling_a_month_the_hub_never_had_names_the_open_month_once() {

@@ -135,5 +135,16 @@ async fn the_readme_walkthroughs_work_as_written() {
     assert!(said.contains("WALLET_TRANSFER_STATUS_ACCEPTED"), "the wallet acceptance: {said}");
     assert!(said.contains("TRANSACTION_KIND_WALLET_TRANSFER"), "the hub's wallet record: {said}");
     assert!(here.path().join("report.csv").exists(), "the month's report was written");
+    let page = std::fs::read_to_string(here.path().join("report.html")).expect("the month's HTML report was written");
+    assert!(page.contains("data-payer=") && page.contains("<svg id=\"nets\""), "{page}");
+    assert!(
+        said.contains(r#""payment":"cli-pay-1","status":"approved""#) && said.contains(r#""amount":"25.00""#),
+        "--json: {said}"
+    );
+    let prepaid = std::fs::read_to_string(here.path().join("prepaid.csv")).expect("prepaid.csv");
+    assert!(
+        prepaid.starts_with("province,balance,unsettled_outflow,reserved,usage_percent,level,required,top_up\r\n"),
+        "{prepaid}"
+    );
     net.shutdown().await;
 }

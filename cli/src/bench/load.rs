@@ -13,6 +13,7 @@ use std::{
     time::Duration,
 };
 
+use gongji_operator::progress::{Display, Progress};
 use tokio::{task::JoinSet, time::Instant};
 
 /// How one request ended.
@@ -26,12 +27,13 @@ pub enum Answer {
     Failed(String),
 }
 
-/// How long to load, with how many clients.
+/// How long to load, with how many clients, and how progress shows.
 #[derive(Debug, Clone, Copy)]
 pub struct Shape {
     pub clients: usize,
     pub warmup: Duration,
     pub duration: Duration,
+    pub display: Display,
 }
 
 /// What a workload measured.
@@ -147,6 +149,9 @@ where
     let mut measured = Measured::default();
     let mut ticks = tokio::time::interval_at(started + Duration::from_secs(1), Duration::from_secs(1));
     let mut last = 0;
+    // On a terminal a bar; elsewhere the line of each second below.
+    let display = shape.display;
+    let mut shown = Progress::start(display, format!("  {label}"), Some("requests"), None);
     loop {
         tokio::select! {
             joined = clients.join_next() => match joined {
@@ -162,12 +167,19 @@ where
                 // The second that just ended: up to the end of the warm-up, it was warm-up.
                 let phase = if at <= measure_from { "warm-up" } else { "measuring" };
                 let elapsed = at.saturating_duration_since(started).as_secs();
-                let _ = writeln!(progress, "  {label}: {elapsed:>3} s ({phase}), {total} requests, {} in the last second", total - last);
-                let _ = progress.flush();
+                match display {
+                    Display::Bar => shown.update(total, progress),
+                    Display::Lines => {
+                        let _ = writeln!(progress, "  {label}: {elapsed:>3} s ({phase}), {total} requests, {} in the last second", total - last);
+                        let _ = progress.flush();
+                    }
+                }
                 last = total;
             }
         }
     }
+    shown.update(finished.load(Ordering::Relaxed), &mut std::io::sink());
+    shown.finish(progress);
     // Clients that ran out of work end the window early.
     measured.window = Instant::now().min(end).saturating_duration_since(measure_from);
     measured.latencies_us.sort_unstable();
@@ -176,11 +188,12 @@ where
 
 /// Runs `calls` with at most `limit` in flight, printing progress as
 /// `label`; the first problem stops the lot.
-pub async fn all<Fut>(label: &str, calls: Vec<Fut>, limit: usize, progress: &mut dyn Write) -> Result<(), String>
+pub async fn all<Fut>(label: &str, calls: Vec<Fut>, limit: usize, display: Display, progress: &mut dyn Write) -> Result<(), String>
 where
     Fut: Future<Output = Answer> + Send + 'static,
 {
     let total = calls.len();
+    let mut shown = Progress::start(display, format!("  {label}"), Some("calls"), Some(total as u64));
     let mut running = JoinSet::new();
     let mut done = 0usize;
     let mut next_report = Instant::now() + Duration::from_secs(1);
@@ -202,16 +215,21 @@ where
             }
         }
         running.spawn(call);
-        if Instant::now() >= next_report {
-            let _ = writeln!(progress, "  {label}: {done} of {total}");
-            let _ = progress.flush();
-            next_report += Duration::from_secs(1);
+        match display {
+            Display::Bar => shown.update(done as u64, progress),
+            Display::Lines if Instant::now() >= next_report => {
+                let _ = writeln!(progress, "  {label}: {done} of {total}");
+                let _ = progress.flush();
+                next_report += Duration::from_secs(1);
+            }
+            Display::Lines => {}
         }
     }
     while let Some(answer) = running.join_next().await {
         check(answer, &mut done)?;
+        shown.update(done as u64, &mut std::io::sink());
     }
-    let _ = writeln!(progress, "  {label}: {done} of {total}, done");
+    shown.finish(progress);
     Ok(())
 }
 
@@ -246,6 +264,7 @@ mod tests {
             clients: 3,
             warmup: Duration::ZERO,
             duration: Duration::from_secs(5),
+            display: Display::Lines,
         };
         let mut progress = Vec::new();
         // Client 0 does 4 requests, client 1 is refused twice, client 2 fails once.

@@ -30,6 +30,7 @@ use gongji_operator::{
     connection::CALL_TIMEOUT,
     error::{CliError, EXIT_FAILED, EXIT_OK},
     manifest::Manifest,
+    progress::Display,
     ready,
     session::Session,
 };
@@ -98,13 +99,14 @@ struct Started {
 /// Runs the benchmark: with --devnet, on the session's network (its address
 /// file); else on a network it starts. Its clients present the session's
 /// credentials.
-pub async fn run(session: &Session, args: BenchArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
+pub async fn run(session: &Session, args: BenchArgs, display: Display, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
     let provinces = check_provinces(&args.provinces)?;
     let clients = usize::from(args.clients);
     let shape = Shape {
         clients,
         warmup: Duration::from_secs(args.warmup),
         duration: Duration::from_secs(args.duration),
+        display,
     };
     let workloads = distinct(&args.workloads);
     let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
@@ -273,7 +275,7 @@ async fn measure(
         ),
     ];
     for (label, calls) in steps {
-        load::all(label, calls, SETUP_CONCURRENCY, progress)
+        load::all(label, calls, SETUP_CONCURRENCY, shape.display, progress)
             .await
             .map_err(CliError::Other)?;
     }

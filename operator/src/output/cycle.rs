@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use gongji_proto::v1 as pb;
 
-use super::{cst_time, province_label, word, Fields, Table};
+use super::{cst_time, province_label, word, Fields, Out, Table};
 use crate::totals::{ClearingTotals, RegionSums, SettlementSums};
 
 pub fn month_state_word(value: i32) -> String {
@@ -43,10 +43,11 @@ fn count(n: u64, what: &str) -> String {
 }
 
 /// A month at the hub, with a table of its disputes if there are any.
-pub fn month(out: &mut dyn Write, m: &pb::Month) -> io::Result<()> {
+pub fn month(out: &mut Out, m: &pb::Month) -> io::Result<()> {
     let stage = state(m);
     let cleared = matches!(stage, pb::MonthState::Closed | pb::MonthState::Reconciled | pb::MonthState::Settled);
     let mut fields = Fields::new()
+        .record("month")
         .add("month", &m.period)
         .add("state", month_state_word(m.state))
         .add("pending", m.pending.to_string());
@@ -106,6 +107,7 @@ pub fn month(out: &mut dyn Write, m: &pb::Month) -> io::Result<()> {
             "counterpart differs",
             "detail",
         ])
+        .record("dispute")
         .right_aligned(1..=4);
         for d in &m.disputes {
             table.row(vec![
@@ -123,7 +125,7 @@ pub fn month(out: &mut dyn Write, m: &pb::Month) -> io::Result<()> {
 }
 
 /// What a close did and what comes next, after the month itself.
-pub fn close_note(out: &mut dyn Write, m: &pb::Month) -> io::Result<()> {
+pub fn close_note(out: &mut Out, m: &pb::Month) -> io::Result<()> {
     let period = &m.period;
     writeln!(out)?;
     match state(m) {
@@ -151,7 +153,7 @@ pub fn close_note(out: &mut dyn Write, m: &pb::Month) -> io::Result<()> {
 
 /// A node's reconciliation report: the outcome, the counts, the statement,
 /// every mismatched line and the totals by pooling region.
-pub fn reconciliation(out: &mut dyn Write, r: &pb::Reconciliation, regions: &RegionSums) -> io::Result<()> {
+pub fn reconciliation(out: &mut Out, r: &pb::Reconciliation, regions: &RegionSums) -> io::Result<()> {
     let differing = r.only_at_hub + r.only_at_node + r.amount_differs + r.counterpart_differs;
     let outcome = if r.confirmed {
         "confirmed: every line matched, and the hub has the confirmation".to_owned()
@@ -163,6 +165,7 @@ pub fn reconciliation(out: &mut dyn Write, r: &pb::Reconciliation, regions: &Reg
         )
     };
     Fields::new()
+        .record("reconciliation")
         .add("month", &r.period)
         .add("province", province_label(&r.province))
         .add("outcome", outcome)
@@ -187,8 +190,9 @@ pub fn reconciliation(out: &mut dyn Write, r: &pb::Reconciliation, regions: &Reg
         } else {
             writeln!(out, "mismatched lines:")?;
         }
-        let mut table =
-            Table::new(&["comparison", "kind", "id", "counterpart", "direction", "hub amount", "node amount"]).right_aligned([5, 6]);
+        let mut table = Table::new(&["comparison", "kind", "id", "counterpart", "direction", "hub amount", "node amount"])
+            .record("mismatch")
+            .right_aligned([5, 6]);
         for m in &r.mismatches {
             table.row(mismatch_row(m));
         }
@@ -200,7 +204,9 @@ pub fn reconciliation(out: &mut dyn Write, r: &pb::Reconciliation, regions: &Reg
         return writeln!(out, "pooling regions: none (no cross-province lines at this node)");
     }
     writeln!(out, "pooling regions (this node's records):")?;
-    let mut table = Table::new(&["region", "lines", "payable", "receivable", "net"]).right_aligned(1..=4);
+    let mut table = Table::new(&["region", "lines", "payable", "receivable", "net"])
+        .record("region")
+        .right_aligned(1..=4);
     for region in &r.regions {
         table.row(vec![
             region.region.clone(),
@@ -246,7 +252,7 @@ fn mismatch_row(m: &pb::Mismatch) -> Vec<String> {
 
 /// The clearing of a month: the matrix, the same per kind, and the nets
 /// with their sum.
-pub fn clearing(out: &mut dyn Write, c: &pb::Clearing, totals: &ClearingTotals) -> io::Result<()> {
+pub fn clearing(out: &mut Out, c: &pb::Clearing, totals: &ClearingTotals) -> io::Result<()> {
     writeln!(
         out,
         "clearing (清分) of {}: {}",
@@ -264,7 +270,7 @@ pub fn clearing(out: &mut dyn Write, c: &pb::Clearing, totals: &ClearingTotals) 
     header.extend(totals.provinces.iter().cloned());
     header.push("total".into());
     let columns = header.len();
-    let mut matrix = Table::with_header(header).right_aligned(1..columns);
+    let mut matrix = Table::with_header(header).record("matrix_row").right_aligned(1..columns);
     for payer in &totals.provinces {
         let mut row = vec![payer.clone()];
         for payee in &totals.provinces {
@@ -290,7 +296,9 @@ pub fn clearing(out: &mut dyn Write, c: &pb::Clearing, totals: &ClearingTotals) 
 
     writeln!(out)?;
     writeln!(out, "by kind:")?;
-    let mut kinds = Table::new(&["payer", "payee", "kind", "count", "gross"]).right_aligned([3, 4]);
+    let mut kinds = Table::new(&["payer", "payee", "kind", "count", "gross"])
+        .record("clearing_line")
+        .right_aligned([3, 4]);
     for line in &c.lines {
         kinds.row(vec![
             line.payer.clone(),
@@ -304,7 +312,9 @@ pub fn clearing(out: &mut dyn Write, c: &pb::Clearing, totals: &ClearingTotals) 
 
     writeln!(out)?;
     writeln!(out, "nets (receivable minus payable):")?;
-    let mut nets = Table::new(&["province", "payable", "receivable", "net"]).right_aligned(1..=3);
+    let mut nets = Table::new(&["province", "payable", "receivable", "net"])
+        .record("net")
+        .right_aligned(1..=3);
     for n in &totals.nets {
         nets.row(vec![
             n.province.clone(),
@@ -328,9 +338,48 @@ pub fn clearing(out: &mut dyn Write, c: &pb::Clearing, totals: &ClearingTotals) 
     )
 }
 
+/// Every month the hub knows, one line each, with the gross amount of its
+/// clearing once it is closed.
+pub fn months(out: &mut Out, months: &[(pb::Month, Option<gongji_common::Money>)]) -> io::Result<()> {
+    if months.is_empty() {
+        return writeln!(out, "the hub knows no month yet");
+    }
+    let mut table = Table::new(&[
+        "month",
+        "state",
+        "pending",
+        "transactions",
+        "provinces",
+        "confirmed",
+        "disputed",
+        "gross",
+        "closed at",
+        "settled at",
+    ])
+    .right_aligned(2..=7);
+    for (month, gross) in months {
+        let closed = gross.is_some();
+        let known = |n: usize| if closed { n.to_string() } else { "-".to_owned() };
+        table.row(vec![
+            month.period.clone(),
+            month_state_word(month.state),
+            month.pending.to_string(),
+            if closed { month.transactions.to_string() } else { "-".to_owned() },
+            known(month.provinces.len()),
+            known(month.confirmed.len()),
+            known(month.disputes.len()),
+            gross.map_or_else(|| "-".to_owned(), |g| g.to_string()),
+            cst_time(month.closed_at.as_ref().map(|t| t.seconds)),
+            cst_time(month.settled_at.as_ref().map(|t| t.seconds)),
+        ]);
+    }
+    table.write(out)
+}
+
 /// A settlement: what each province's net drew or was paid.
-pub fn settlement(out: &mut dyn Write, s: &pb::Settlement, sums: &SettlementSums) -> io::Result<()> {
+pub fn settlement(out: &mut Out, s: &pb::Settlement, sums: &SettlementSums) -> io::Result<()> {
     Fields::new()
+        .record("settlement")
         .add("month", &s.period)
         .add("state", "settled")
         .add_some("settled at", cst_time(s.settled_at.as_ref().map(|t| t.seconds)))
@@ -345,7 +394,9 @@ pub fn settlement(out: &mut dyn Write, s: &pb::Settlement, sums: &SettlementSums
         out,
         "drawn from the net payers' prepaid funds, paid out to the net receivers (settling again changes nothing):"
     )?;
-    let mut table = Table::new(&["province", "net", "drawn", "paid"]).right_aligned(1..=3);
+    let mut table = Table::new(&["province", "net", "drawn", "paid"])
+        .record("settlement_line")
+        .right_aligned(1..=3);
     for line in &s.lines {
         table.row(vec![line.province.clone(), line.net.clone(), line.drawn.clone(), line.paid.clone()]);
     }
@@ -359,7 +410,7 @@ pub fn settlement(out: &mut dyn Write, s: &pb::Settlement, sums: &SettlementSums
 }
 
 /// Every province's prepaid funds, one line each.
-pub fn prepaid_status(out: &mut dyn Write, status: &pb::PrepaidStatus) -> io::Result<()> {
+pub fn prepaid_status(out: &mut Out, status: &pb::PrepaidStatus) -> io::Result<()> {
     if status.provinces.is_empty() {
         return writeln!(out, "no provinces are connected to the hub");
     }
@@ -398,7 +449,7 @@ pub fn prepaid_status(out: &mut dyn Write, status: &pb::PrepaidStatus) -> io::Re
 }
 
 /// A recorded deposit or withdrawal.
-pub fn prepaid_operation(out: &mut dyn Write, op: &pb::PrepaidOperation) -> io::Result<()> {
+pub fn prepaid_operation(out: &mut Out, op: &pb::PrepaidOperation) -> io::Result<()> {
     Fields::new()
         .add("operation", &op.operation_id)
         .add("kind", &op.kind)
@@ -423,10 +474,10 @@ pub fn prepaid_operation(out: &mut dyn Write, op: &pb::PrepaidOperation) -> io::
 mod tests {
     use super::*;
 
-    fn text(write: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
-        let mut out = Vec::new();
-        write(&mut out).unwrap();
-        String::from_utf8(out).unwrap()
+    fn text(write: impl FnOnce(&mut Out) -> io::Result<()>) -> String {
+        let mut bytes = Vec::new();
+        write(&mut Out::text(&mut bytes)).unwrap();
+        String::from_utf8(bytes).unwrap()
     }
 
     fn line(kind: pb::TransactionKind, id: &str, counterpart: &str, direction: pb::Direction, amount: &str) -> pb::StatementLine {
