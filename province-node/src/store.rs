@@ -50,8 +50,8 @@ use gongji_common::{
 };
 
 use crate::domain::{
-    AcquiredPayment, Contribution, CrossLine, Event, IssuedDebit, Person, QuotaChangeRecord, RefundRecord, Relationship, Report, Tombstone,
-    TransferIn, TransferOut, Wallet, WalletCredit, WalletPayment, WalletTransfer,
+    AcquiredPayment, Contribution, CrossLine, Event, IncomingWallet, IssuedDebit, Person, QuotaChangeRecord, RefundRecord, Relationship,
+    Report, Tombstone, TransferIn, TransferOut, Wallet, WalletCredit, WalletPayment, WalletTransfer,
 };
 
 gongji_common::tables! {
@@ -78,6 +78,7 @@ gongji_common::tables! {
     WALLETS: Id => Wallet = "wallets";
     WALLET_TRANSFERS: Id => WalletTransfer = "wallet_transfers";
     WALLET_CREDITS: Id => WalletCredit = "wallet_credits";
+    WALLET_INCOMING: Id => IncomingWallet = "wallet_incoming";
     WALLET_SENT: [u8] => u32 = "wallet_sent";
     WALLET_FROM: [u8] => () = "wallet_from";
     WALLET_TO: [u8] => () = "wallet_to";

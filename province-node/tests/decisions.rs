@@ -148,6 +148,7 @@ impl Books {
                 | Change::Wallet(_)
                 | Change::WalletTransfer(_)
                 | Change::WalletCredit(_)
+                | Change::WalletIncoming(_)
                 | Change::WalletAccepting(..)
                 | Change::WalletPayment(_)
                 | Change::WalletReversedFirst(..)

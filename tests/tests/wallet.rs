@@ -726,3 +726,259 @@ async fn a_recipient_declines_a_transfer_from_another_province_at_her_node_and_i
     assert_audit_passes(&mut henan).await;
     net.shutdown().await;
 }
+
+type Hub = pb::national_hub_client::NationalHubClient<Channel>;
+
+/// A transfer as the hub, the sender's node and the recipient's node each
+/// know it: (status, month of its outcome).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Known {
+    hub: Option<(i32, String)>,
+    sender: Option<(i32, String)>,
+    recipient: Option<(i32, String)>,
+}
+
+async fn known(hub: &mut Hub, sender: (&mut Node, &str), recipient: (&mut Node, &str), id: &str) -> Known {
+    let of = |t: &pb::WalletTransfer| (t.status, t.period.clone());
+    let find = |list: &[pb::WalletTransfer]| list.iter().find(|t| t.transfer_id == id).map(of);
+    Known {
+        hub: hub
+            .get_wallet_transfer(pb::GetWalletTransferRequest { transfer_id: id.into() })
+            .await
+            .ok()
+            .map(|r| of(r.get_ref())),
+        sender: find(&wallet(sender.0, sender.1).await.sent),
+        recipient: find(&wallet(recipient.0, recipient.1).await.received),
+    }
+}
+
+/// Waits until the hub, Hebei's son's node and Henan's mother's node all
+/// know transfer `id` with `status`, in one month; answers that month.
+async fn all_agree(net: &TestNetwork, id: &str, status: pb::WalletTransferStatus) -> String {
+    let (hebei, henan, hub) = (net.node("13"), net.node("41"), net.hub());
+    eventually(&format!("{id} is {status:?} at the hub and both nodes"), || {
+        let (mut hebei, mut henan, mut hub) = (hebei.clone(), henan.clone(), hub.clone());
+        async move {
+            let seen = known(&mut hub, (&mut hebei, "son-13"), (&mut henan, "mother-41"), id).await;
+            let one = seen.sender.clone().filter(|(s, _)| *s == status as i32)?;
+            (seen.hub.as_ref() == Some(&one) && seen.recipient.as_ref() == Some(&one)).then_some(one.1)
+        }
+    })
+    .await
+}
+
+/// Declines or accepts at the recipient's node by the transfer's id alone
+/// (her node knows the sender's province and amount since it was sent).
+async fn decline_by_id(node: &mut Node, id: &str, by: &str) -> Result<pb::WalletTransfer, tonic::Status> {
+    node.decline_wallet_transfer(pb::DeclineWalletTransferRequest {
+        transfer_id: id.into(),
+        recipient_id: by.into(),
+        ..Default::default()
+    })
+    .await
+    .map(|r| r.into_inner())
+}
+
+#[tokio::test]
+async fn the_recipients_node_lists_a_transfer_from_another_province_unaccepted_from_its_sending_and_the_hub_records_it() {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    let (mut hebei, mut henan) = hebei_son_henan_mother(&net).await;
+    let mut hub = net.hub();
+    set_clock(&net, 10, 0);
+    let sent = hebei
+        .send_to_wallet(send_request("w-1", "son-13", "mother-41", "41", "1200.00"))
+        .await
+        .expect("send")
+        .into_inner();
+
+    let listed = eventually("Henan's node lists the incoming transfer", || {
+        let mut henan = henan.clone();
+        async move {
+            wallet(&mut henan, "mother-41")
+                .await
+                .received
+                .into_iter()
+                .find(|t| t.transfer_id == "w-1")
+        }
+    })
+    .await;
+    assert_eq!(listed.status, pb::WalletTransferStatus::Unaccepted as i32);
+    assert_eq!(
+        (listed.sender_id.as_str(), listed.sender_province.as_str(), listed.amount.as_str()),
+        ("son-13", "13", "1200.00")
+    );
+    assert_eq!((listed.sent_at, listed.return_at), (sent.sent_at, sent.return_at));
+    assert_eq!((listed.settled_at, listed.period.as_str()), (None, ""));
+    let at_hub = hub
+        .get_wallet_transfer(pb::GetWalletTransferRequest { transfer_id: "w-1".into() })
+        .await
+        .expect("the hub recorded the sending")
+        .into_inner();
+    assert_eq!(at_hub.status, pb::WalletTransferStatus::Unaccepted as i32);
+    assert_eq!((at_hub.sender_province.as_str(), at_hub.recipient_province.as_str()), ("13", "41"));
+    // Sent is not owed: no transaction at the hub until it is accepted.
+    assert_status(
+        hub.get_transaction(pb::GetTransactionRequest {
+            transaction_id: "w-1".into(),
+            kind: pb::TransactionKind::WalletTransfer as i32,
+        })
+        .await,
+        Code::NotFound,
+        "w-1",
+    );
+
+    // Accepted by its id alone: the hub stamps the month, and all three say it.
+    let accepted = henan
+        .accept_wallet_transfer(pb::AcceptWalletTransferRequest {
+            transfer_id: "w-1".into(),
+            recipient_id: "mother-41".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("accept by id")
+        .into_inner();
+    assert_eq!(accepted.status, pb::WalletTransferStatus::Accepted as i32);
+    let open = hub.get_open_period(pb::GetOpenPeriodRequest {}).await.unwrap().into_inner().period;
+    assert_eq!(all_agree(&net, "w-1", pb::WalletTransferStatus::Accepted).await, open);
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "1200.00");
+    assert_audit_passes(&mut hebei).await;
+    assert_audit_passes(&mut henan).await;
+    let report = hub.self_check(pb::SelfCheckRequest {}).await.expect("hub self-check").into_inner();
+    assert_eq!(report.violation_count, 0, "{:?}", report.violations);
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_decline_a_cancel_and_a_return_at_six_are_recorded_with_their_month_at_the_hub_and_the_recipients_node() {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    let (mut hebei, mut henan) = hebei_son_henan_mother(&net).await;
+    let mut hub = net.hub();
+    set_clock(&net, 10, 0);
+    let month = |at: i64| gongji_common::Period::of_unix_millis(at).to_string();
+
+    hebei
+        .send_to_wallet(send_request("w-1", "son-13", "mother-41", "41", "100.00"))
+        .await
+        .expect("send");
+    all_agree(&net, "w-1", pb::WalletTransferStatus::Unaccepted).await;
+    decline_by_id(&mut henan, "w-1", "mother-41").await.expect("decline by id");
+    let now = net.network().clock().now_millis();
+    assert_eq!(all_agree(&net, "w-1", pb::WalletTransferStatus::Declined).await, month(now));
+
+    hebei
+        .send_to_wallet(send_request("w-2", "son-13", "mother-41", "41", "200.00"))
+        .await
+        .expect("send");
+    hebei
+        .cancel_wallet_transfer(pb::CancelWalletTransferRequest {
+            transfer_id: "w-2".into(),
+            sender_id: "son-13".into(),
+        })
+        .await
+        .expect("cancel");
+    assert_eq!(all_agree(&net, "w-2", pb::WalletTransferStatus::Cancelled).await, month(now));
+
+    hebei
+        .send_to_wallet(send_request("w-3", "son-13", "mother-41", "41", "300.00"))
+        .await
+        .expect("send");
+    let day = cst_day_and_second(now).0;
+    let six = cst_day_hour_millis(day + 1, 6);
+    net.network().clock().set(six);
+    assert_eq!(all_agree(&net, "w-3", pb::WalletTransferStatus::Returned).await, month(six));
+    assert_eq!(balances(&mut hebei, "son-13").await.0, "5000.00");
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "0.00");
+    // Nothing was owed for any of them.
+    for id in ["w-1", "w-2", "w-3"] {
+        let routed = hub
+            .get_transaction(pb::GetTransactionRequest {
+                transaction_id: id.into(),
+                kind: pb::TransactionKind::WalletTransfer as i32,
+            })
+            .await;
+        assert_status(routed, Code::NotFound, id);
+    }
+    assert_audit_passes(&mut hebei).await;
+    assert_audit_passes(&mut henan).await;
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_outcome_decided_while_the_hub_is_down_and_the_sender_restarts_still_reaches_the_hub_and_the_recipients_node_once() {
+    let mut net = TestNetwork::start(&["13", "41"]).await;
+    let (mut hebei, _henan) = hebei_son_henan_mother(&net).await;
+    set_clock(&net, 10, 0);
+    hebei
+        .send_to_wallet(send_request("w-1", "son-13", "mother-41", "41", "400.00"))
+        .await
+        .expect("send");
+    all_agree(&net, "w-1", pb::WalletTransferStatus::Unaccepted).await;
+
+    // The sender cancels while the hub is down: decided and on disk at the
+    // sender's node with its notice; then the sender's node crashes too.
+    net.stop_hub().await;
+    hebei
+        .cancel_wallet_transfer(pb::CancelWalletTransferRequest {
+            transfer_id: "w-1".into(),
+            sender_id: "son-13".into(),
+        })
+        .await
+        .expect("cancel without the hub");
+    net.stop_node("13").await;
+    net.start_hub().await;
+    net.start_node("13").await;
+
+    let month = all_agree(&net, "w-1", pb::WalletTransferStatus::Cancelled).await;
+    assert_eq!(
+        month,
+        gongji_common::Period::of_unix_millis(net.network().clock().now_millis()).to_string()
+    );
+    let mut hebei = net.node("13");
+    assert_eq!(balances(&mut hebei, "son-13").await.0, "5000.00", "back once");
+    assert_audit_passes(&mut hebei).await;
+    assert_audit_passes(&mut net.node("41")).await;
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_transfer_told_otherwise_at_the_recipients_node_than_credited_there_fails_the_audit() {
+    use province_node::store::WALLET_INCOMING;
+    let mut net = TestNetwork::start(&["13", "41"]).await;
+    let (mut hebei, mut henan) = hebei_son_henan_mother(&net).await;
+    set_clock(&net, 10, 0);
+    hebei
+        .send_to_wallet(send_request("w-1", "son-13", "mother-41", "41", "100.00"))
+        .await
+        .expect("send");
+    accept_across(&mut henan, "w-1", "mother-41", "100.00").await.expect("accept");
+    all_agree(&net, "w-1", pb::WalletTransferStatus::Accepted).await;
+    assert_audit_passes(&mut henan).await;
+
+    // Behind the node's back, what Hebei told of it becomes a decline.
+    net.stop_node("41").await;
+    {
+        let store = net.open_stopped_node_store("41");
+        let id = gongji_common::Id::parse("id", "w-1").unwrap();
+        let mut incoming = store.get(WALLET_INCOMING, &id).unwrap().expect("stored");
+        let outcome = incoming.note.outcome.as_mut().expect("told accepted");
+        outcome.status = gongji_common::contract::WalletStatus::Declined;
+        store
+            .transact(|tx| tx.put(WALLET_INCOMING, &id, &incoming))
+            .durable()
+            .await
+            .unwrap();
+    }
+    net.start_node("41").await;
+    let report = net
+        .node("41")
+        .self_check(pb::SelfCheckRequest {})
+        .await
+        .expect("self-check")
+        .into_inner();
+    let said = report.violations.join("\n");
+    assert!(
+        said.contains("wallet transfer w-1 from province 13 was declined") && said.contains("yet credited here"),
+        "{said}"
+    );
+    net.shutdown().await;
+}
