@@ -26,6 +26,7 @@
 //! | `wallets`             | person id                         | `Wallet` (医保钱包) |
 //! | `wallet_transfers`    | transfer id                       | `WalletTransfer` (sent from here: the deciding record) |
 //! | `wallet_credits`      | transfer id                       | `WalletCredit` (an accepted transfer from another province) |
+//! | `wallet_incoming`     | transfer id                       | `IncomingWallet`: a transfer from another province as its sender's node told it (sent, then its outcome) |
 //! | `wallet_sent`         | sender ␟ CST day (i64 BE)         | transfers sent that day (the daily limit) |
 //! | `wallet_from`         | sender ␟ transfer                 | null: transfers a person sent |
 //! | `wallet_to`           | recipient ␟ transfer              | null: transfers to a person of this province |

@@ -255,16 +255,13 @@ fn a_send_moves_the_amount_from_the_available_balance_into_transit_once() {
     assert!(matches!(reused, Err(Refusal::AlreadyExists(_))));
 }
 
+/// A transfer sent at 10:00 from Henan, on the state of [`state`].
+fn sent_at_ten(command: &SendCommand) -> Decision<WalletTransfer> {
+    decide_send(state(), command, &WalletLimits::PUBLISHED, province("41"), at(10, 0)).unwrap()
+}
+
 fn sent() -> WalletTransfer {
-    decide_send(
-        state(),
-        &send(1, "mother", yuan(500)),
-        &WalletLimits::PUBLISHED,
-        province("41"),
-        at(10, 0),
-    )
-    .unwrap()
-    .outcome
+    sent_at_ten(&send(1, "mother", yuan(500))).outcome
 }
 
 fn settle(recorded: &WalletTransfer, how: Settle, now: i64) -> Result<Decision<WalletTransfer>, Refusal> {
@@ -340,16 +337,7 @@ fn a_transfer_returns_at_six_the_next_morning_and_no_sooner_and_cannot_be_accept
         Book::Available(id("zhang")),
         yuan(5000),
     ));
-    let transfer = books.apply(
-        decide_send(
-            state(),
-            &send(1, "mother", yuan(500)),
-            &WalletLimits::PUBLISHED,
-            province("41"),
-            at(10, 0),
-        )
-        .unwrap(),
-    );
+    let transfer = books.apply(sent_at_ten(&send(1, "mother", yuan(500))));
     let returned = books.apply(settle(&transfer, Settle::Return, cst_day_hour_millis(20_789, 6)).unwrap());
     assert_eq!(books.balance(&Book::Available(id("zhang"))), yuan(5000));
     assert_eq!(books.balance(&Book::WalletTransit(id("w-1"))), Money::ZERO);
@@ -396,16 +384,7 @@ fn the_money_is_in_exactly_one_book_at_every_step() {
         Book::Available(id("zhang")),
         yuan(5000),
     ));
-    let transfer = books.apply(
-        decide_send(
-            state(),
-            &send(1, "mother", yuan(500)),
-            &WalletLimits::PUBLISHED,
-            province("41"),
-            at(10, 0),
-        )
-        .unwrap(),
-    );
+    let transfer = books.apply(sent_at_ten(&send(1, "mother", yuan(500))));
     books.apply(settle(&transfer, accept("mother"), at(12, 0)).unwrap());
     assert_eq!(books.balance(&Book::Wallet(id("mother"))), yuan(500));
     assert_eq!(books.balance(&Book::WalletTransit(id("w-1"))), Money::ZERO);
@@ -417,7 +396,7 @@ fn the_money_is_in_exactly_one_book_at_every_step() {
         recipient_province: province("13"),
         ..send(2, "father", yuan(300))
     };
-    let transfer = books.apply(decide_send(state(), &cross, &WalletLimits::PUBLISHED, province("41"), at(10, 0)).unwrap());
+    let transfer = books.apply(sent_at_ten(&cross));
     let period = Period::of_unix_millis(at(12, 0));
     let decided = decide_settle(
         Some(transfer.clone()),
@@ -502,18 +481,11 @@ fn a_cross_province_transfer_tells_the_recipients_province_when_sent_and_its_one
         recipient_province: province("13"),
         ..send(1, "father", yuan(300))
     };
-    let sent = decide_send(state(), &cross, &WalletLimits::PUBLISHED, province("41"), at(10, 0)).unwrap();
+    let sent = sent_at_ten(&cross);
     let (to, note) = wallet_notice(&sent.changes).expect("the sending is told");
     assert_eq!((to, note.amount, note.outcome), (province("13"), yuan(300), None));
     assert_eq!((note.sent_at, note.return_at), (sent.outcome.sent_at, sent.outcome.return_at));
-    let within = decide_send(
-        state(),
-        &send(1, "mother", yuan(300)),
-        &WalletLimits::PUBLISHED,
-        province("41"),
-        at(10, 0),
-    )
-    .unwrap();
+    let within = sent_at_ten(&send(1, "mother", yuan(300)));
     assert_eq!(wallet_notice(&within.changes), None, "a transfer within the province tells nobody");
 
     let six = cst_day_hour_millis(20_789, 6);

@@ -68,6 +68,33 @@ async fn assert_audit_passes(node: &mut Node) {
     assert_eq!(report.trial_balance, "0.00");
 }
 
+/// Changes record `id` of `table` behind the back of a province's node
+/// (stopped, then started again), and answers what its self-check says.
+async fn tampered<V: serde::Serialize + serde::de::DeserializeOwned>(
+    net: &mut TestNetwork,
+    province: &str,
+    table: gongji_common::store::Table<gongji_common::Id, V>,
+    id: &str,
+    change: impl FnOnce(&mut V),
+) -> String {
+    net.stop_node(province).await;
+    {
+        let store = net.open_stopped_node_store(province);
+        let id = gongji_common::Id::parse("id", id).unwrap();
+        let mut record = store.get(table, &id).unwrap().expect("stored");
+        change(&mut record);
+        store.transact(|tx| tx.put(table, &id, &record)).durable().await.unwrap();
+    }
+    net.start_node(province).await;
+    let report = net
+        .node(province)
+        .self_check(pb::SelfCheckRequest {})
+        .await
+        .expect("self-check")
+        .into_inner();
+    report.violations.join("\n")
+}
+
 fn balance(statement: &pb::WalletStatement) -> String {
     statement.wallet.as_ref().map(|w| w.balance.clone()).unwrap_or_default()
 }
@@ -326,27 +353,11 @@ async fn a_wallet_transfer_settled_twice_or_with_its_money_astray_fails_the_audi
 
     // Behind the node's back, the unaccepted transfer is marked accepted:
     // its money is still in transit and it is still listed for return.
-    net.stop_node("41").await;
-    {
-        let store = net.open_stopped_node_store("41");
-        let id = gongji_common::Id::parse("id", "w-1").unwrap();
-        let mut transfer = store.get(WALLET_TRANSFERS, &id).unwrap().expect("stored");
+    let said = tampered(&mut net, "41", WALLET_TRANSFERS, "w-1", |transfer| {
         transfer.status = WalletStatus::Accepted;
         transfer.settled_at = Some(transfer.sent_at);
-        store
-            .transact(|tx| tx.put(WALLET_TRANSFERS, &id, &transfer))
-            .durable()
-            .await
-            .unwrap();
-    }
-    net.start_node("41").await;
-    let report = net
-        .node("41")
-        .self_check(pb::SelfCheckRequest {})
-        .await
-        .expect("self-check")
-        .into_inner();
-    let said = report.violations.join("\n");
+    })
+    .await;
     assert!(
         said.contains("wallet transfer w-1 is accepted but 100.00 of it is in transit"),
         "{said}"
@@ -955,27 +966,11 @@ async fn a_transfer_told_otherwise_at_the_recipients_node_than_credited_there_fa
     assert_audit_passes(&mut henan).await;
 
     // Behind the node's back, what Hebei told of it becomes a decline.
-    net.stop_node("41").await;
-    {
-        let store = net.open_stopped_node_store("41");
-        let id = gongji_common::Id::parse("id", "w-1").unwrap();
-        let mut incoming = store.get(WALLET_INCOMING, &id).unwrap().expect("stored");
+    let said = tampered(&mut net, "41", WALLET_INCOMING, "w-1", |incoming| {
         let outcome = incoming.note.outcome.as_mut().expect("told accepted");
         outcome.status = gongji_common::contract::WalletStatus::Declined;
-        store
-            .transact(|tx| tx.put(WALLET_INCOMING, &id, &incoming))
-            .durable()
-            .await
-            .unwrap();
-    }
-    net.start_node("41").await;
-    let report = net
-        .node("41")
-        .self_check(pb::SelfCheckRequest {})
-        .await
-        .expect("self-check")
-        .into_inner();
-    let said = report.violations.join("\n");
+    })
+    .await;
     assert!(
         said.contains("wallet transfer w-1 from province 13 was declined") && said.contains("yet credited here"),
         "{said}"
