@@ -379,6 +379,18 @@ async fn hebei_son_henan_mother(net: &TestNetwork) -> (Node, Node) {
     (hebei, henan)
 }
 
+/// Hebei's son sends `amount` to his mother's wallet in Henan at 10:00 (w-1).
+async fn hebei_sent_w1(amount: &str) -> (TestNetwork, Node, Node) {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    let (mut hebei, henan) = hebei_son_henan_mother(&net).await;
+    set_clock(&net, 10, 0);
+    hebei
+        .send_to_wallet(send_request("w-1", "son-13", "mother-41", "41", amount))
+        .await
+        .expect("send");
+    (net, hebei, henan)
+}
+
 async fn accept_across(node: &mut Node, id: &str, by: &str, amount: &str) -> Result<pb::WalletTransfer, tonic::Status> {
     node.accept_wallet_transfer(pb::AcceptWalletTransferRequest {
         transfer_id: id.into(),
@@ -503,13 +515,7 @@ async fn a_cross_province_wallet_transfer_is_owed_from_its_acceptance_and_agrees
 
 #[tokio::test]
 async fn an_acceptance_while_the_senders_node_is_down_waits_pending_then_completes() {
-    let mut net = TestNetwork::start(&["13", "41"]).await;
-    let (mut hebei, mut henan) = hebei_son_henan_mother(&net).await;
-    set_clock(&net, 10, 0);
-    hebei
-        .send_to_wallet(send_request("w-1", "son-13", "mother-41", "41", "300.00"))
-        .await
-        .expect("send");
+    let (mut net, _hebei, mut henan) = hebei_sent_w1("300.00").await;
     net.stop_node("13").await;
     assert_status(
         accept_across(&mut henan, "w-1", "mother-41", "300.00").await,
@@ -693,13 +699,7 @@ async fn a_wallet_pays_care_medicines_and_contributions_and_refunds_and_reversal
 
 #[tokio::test]
 async fn a_recipient_declines_a_transfer_from_another_province_at_her_node_and_it_goes_back_once() {
-    let net = TestNetwork::start(&["13", "41"]).await;
-    let (mut hebei, mut henan) = hebei_son_henan_mother(&net).await;
-    set_clock(&net, 10, 0);
-    hebei
-        .send_to_wallet(send_request("w-1", "son-13", "mother-41", "41", "700.00"))
-        .await
-        .expect("send");
+    let (net, mut hebei, mut henan) = hebei_sent_w1("700.00").await;
     assert_eq!(balances(&mut hebei, "son-13").await.0, "4300.00");
     let decline = |by: &str| pb::DeclineWalletTransferRequest {
         transfer_id: "w-1".into(),
@@ -916,13 +916,7 @@ async fn a_decline_a_cancel_and_a_return_at_six_are_recorded_with_their_month_at
 
 #[tokio::test]
 async fn an_outcome_decided_while_the_hub_is_down_and_the_sender_restarts_still_reaches_the_hub_and_the_recipients_node_once() {
-    let mut net = TestNetwork::start(&["13", "41"]).await;
-    let (mut hebei, _henan) = hebei_son_henan_mother(&net).await;
-    set_clock(&net, 10, 0);
-    hebei
-        .send_to_wallet(send_request("w-1", "son-13", "mother-41", "41", "400.00"))
-        .await
-        .expect("send");
+    let (mut net, mut hebei, _henan) = hebei_sent_w1("400.00").await;
     all_agree(&net, "w-1", pb::WalletTransferStatus::Unaccepted).await;
 
     // The sender cancels while the hub is down: decided and on disk at the
@@ -954,13 +948,7 @@ async fn an_outcome_decided_while_the_hub_is_down_and_the_sender_restarts_still_
 #[tokio::test]
 async fn a_transfer_told_otherwise_at_the_recipients_node_than_credited_there_fails_the_audit() {
     use province_node::store::WALLET_INCOMING;
-    let mut net = TestNetwork::start(&["13", "41"]).await;
-    let (mut hebei, mut henan) = hebei_son_henan_mother(&net).await;
-    set_clock(&net, 10, 0);
-    hebei
-        .send_to_wallet(send_request("w-1", "son-13", "mother-41", "41", "100.00"))
-        .await
-        .expect("send");
+    let (mut net, _hebei, mut henan) = hebei_sent_w1("100.00").await;
     accept_across(&mut henan, "w-1", "mother-41", "100.00").await.expect("accept");
     all_agree(&net, "w-1", pb::WalletTransferStatus::Accepted).await;
     assert_audit_passes(&mut henan).await;
