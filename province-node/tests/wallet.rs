@@ -69,6 +69,19 @@ fn state() -> SendState {
 struct Books(BTreeMap<String, Money>);
 
 impl Books {
+    /// Zhang's 5,000.00 available, credited from contributions.
+    fn with_zhangs_5000() -> Books {
+        let mut books = Books::default();
+        books.post(&Move::new(
+            "c",
+            "credit",
+            Book::Contributions,
+            Book::Available(id("zhang")),
+            yuan(5000),
+        ));
+        books
+    }
+
     fn post(&mut self, movement: &Move) {
         for (book, delta) in [(&movement.from, movement.amount.negated()), (&movement.to, movement.amount)] {
             let after = self.balance(book).checked_add(delta).unwrap();
@@ -215,14 +228,7 @@ fn limits_are_configuration() {
 
 #[test]
 fn a_send_moves_the_amount_from_the_available_balance_into_transit_once() {
-    let mut books = Books::default();
-    books.post(&Move::new(
-        "c",
-        "credit",
-        Book::Contributions,
-        Book::Available(id("zhang")),
-        yuan(5000),
-    ));
+    let mut books = Books::with_zhangs_5000();
     let command = send(1, "mother", yuan(2000));
     let sent = books.apply(decide_send(state(), &command, &WalletLimits::PUBLISHED, province("41"), at(6, 0)).unwrap());
     assert_eq!(sent.status, WalletStatus::Unaccepted);
@@ -329,14 +335,7 @@ fn a_transfer_returns_at_six_the_next_morning_and_no_sooner_and_cannot_be_accept
     let late = settle(&transfer, accept("mother"), cst_day_hour_millis(20_789, 6)).unwrap_err();
     assert!(late.to_string().contains("was not accepted by 2026-12-02 06:00:00"), "{late}");
 
-    let mut books = Books::default();
-    books.post(&Move::new(
-        "c",
-        "credit",
-        Book::Contributions,
-        Book::Available(id("zhang")),
-        yuan(5000),
-    ));
+    let mut books = Books::with_zhangs_5000();
     let transfer = books.apply(sent_at_ten(&send(1, "mother", yuan(500))));
     let returned = books.apply(settle(&transfer, Settle::Return, cst_day_hour_millis(20_789, 6)).unwrap());
     assert_eq!(books.balance(&Book::Available(id("zhang"))), yuan(5000));
@@ -376,14 +375,7 @@ fn a_recipient_whose_wallet_closed_cannot_accept() {
 #[test]
 fn the_money_is_in_exactly_one_book_at_every_step() {
     // Same province: available → transit → the recipient's wallet.
-    let mut books = Books::default();
-    books.post(&Move::new(
-        "c",
-        "credit",
-        Book::Contributions,
-        Book::Available(id("zhang")),
-        yuan(5000),
-    ));
+    let mut books = Books::with_zhangs_5000();
     let transfer = books.apply(sent_at_ten(&send(1, "mother", yuan(500))));
     books.apply(settle(&transfer, accept("mother"), at(12, 0)).unwrap());
     assert_eq!(books.balance(&Book::Wallet(id("mother"))), yuan(500));

@@ -5,7 +5,7 @@
 //! it (the clock is moved, never waited for). See docs/WALLET.md.
 
 use gongji_common::period::{cst_day_and_second, cst_day_hour_millis};
-use gongji_tests::{assert_status, balances, employee_with_balance, eventually, register, v1 as pb, TestNetwork};
+use gongji_tests::{assert_status, balances, employee_with_balance, eventually, nets, register, v1 as pb, TestNetwork};
 use tonic::{transport::Channel, Code};
 
 type Node = pb::province_node_client::ProvinceNodeClient<Channel>;
@@ -468,15 +468,9 @@ async fn a_cross_province_wallet_transfer_is_owed_from_its_acceptance_and_agrees
     assert_eq!(record.status, pb::TransactionStatus::Approved as i32);
     assert_eq!((record.payer_province.as_str(), record.payee_province.as_str()), ("13", "41"));
     assert_eq!((record.amount.as_str(), record.period.as_str()), ("1200.00", open.as_str()));
-    let positions = hub
-        .get_positions(pb::GetPositionsRequest { period: open.clone() })
-        .await
-        .unwrap()
-        .into_inner();
-    let net_of = |p: &str| positions.positions.iter().find(|x| x.province == p).map(|x| x.net.clone());
     assert_eq!(
-        (net_of("13").as_deref(), net_of("41").as_deref()),
-        (Some("-1200.00"), Some("1200.00"))
+        nets(&mut hub, &open, &["13", "41"]).await,
+        [Some("-1200.00".to_owned()), Some("1200.00".to_owned())]
     );
     assert_audit_passes(&mut hebei).await;
     assert_audit_passes(&mut henan).await;
