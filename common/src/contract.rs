@@ -6,7 +6,7 @@
 use gongji_proto::v1 as pb;
 use serde::{Deserialize, Serialize};
 
-use crate::{FieldError, Id, InstitutionCode, Money, ProvinceCode};
+use crate::{period::timestamp, FieldError, Id, InstitutionCode, Money, Period, ProvinceCode};
 
 /// The outcome of a transaction at the node that reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -332,6 +332,150 @@ impl CrossWallet {
     }
 }
 
+/// Where a wallet transfer stands. Unaccepted until exactly one of the
+/// other four.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WalletStatus {
+    Unaccepted,
+    Accepted,
+    Declined,
+    Cancelled,
+    Returned,
+}
+
+impl WalletStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WalletStatus::Unaccepted => "unaccepted",
+            WalletStatus::Accepted => "accepted",
+            WalletStatus::Declined => "declined",
+            WalletStatus::Cancelled => "cancelled",
+            WalletStatus::Returned => "returned",
+        }
+    }
+
+    pub fn to_pb(self) -> pb::WalletTransferStatus {
+        use pb::WalletTransferStatus as P;
+        match self {
+            WalletStatus::Unaccepted => P::Unaccepted,
+            WalletStatus::Accepted => P::Accepted,
+            WalletStatus::Declined => P::Declined,
+            WalletStatus::Cancelled => P::Cancelled,
+            WalletStatus::Returned => P::Returned,
+        }
+    }
+
+    pub fn from_pb(field: &str, value: i32) -> Result<WalletStatus, FieldError> {
+        use pb::WalletTransferStatus as P;
+        match P::try_from(value) {
+            Ok(P::Unaccepted) => Ok(WalletStatus::Unaccepted),
+            Ok(P::Accepted) => Ok(WalletStatus::Accepted),
+            Ok(P::Declined) => Ok(WalletStatus::Declined),
+            Ok(P::Cancelled) => Ok(WalletStatus::Cancelled),
+            Ok(P::Returned) => Ok(WalletStatus::Returned),
+            Ok(P::Unspecified) | Err(_) => Err(enum_error(field, value)),
+        }
+    }
+}
+
+/// A cross-province wallet transfer as its sender's node tells the hub and
+/// the recipient's node (docs/WALLET.md): sent, then its one outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletNote {
+    pub transfer_id: Id,
+    pub sender_id: Id,
+    pub recipient_id: Id,
+    pub amount: Money,
+    pub sent_at: i64,
+    pub return_at: i64,
+    /// Its one outcome, once settled.
+    pub outcome: Option<WalletOutcome>,
+}
+
+/// How and when a wallet transfer was settled, and the month of it (an
+/// acceptance's: the month the hub stamped; otherwise the CST month it was
+/// settled in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletOutcome {
+    pub status: WalletStatus,
+    pub at: i64,
+    pub period: Period,
+}
+
+impl WalletNote {
+    /// What was sent, without the outcome: the part every notice of the
+    /// transfer repeats and no notice may change.
+    pub fn sent(&self) -> WalletNote {
+        WalletNote {
+            outcome: None,
+            ..self.clone()
+        }
+    }
+
+    /// Merges what `other` (a notice of the same transfer) says into this
+    /// record: the outcome once known. An error names what differs: what
+    /// was sent, or an outcome already recorded otherwise.
+    pub fn merge(&self, other: &WalletNote) -> Result<WalletNote, String> {
+        if self.sent() != other.sent() {
+            return Err("it says another sender, recipient, amount or time than was recorded for it".to_owned());
+        }
+        match (self.outcome, other.outcome) {
+            (Some(recorded), Some(told)) if recorded != told => Err(format!(
+                "it was recorded {} in {}, and an outcome never changes",
+                recorded.status.as_str(),
+                recorded.period
+            )),
+            (recorded, told) => Ok(WalletNote {
+                outcome: recorded.or(told),
+                ..self.clone()
+            }),
+        }
+    }
+
+    pub fn from_pb(n: pb::WalletTransferNote) -> Result<WalletNote, FieldError> {
+        let field = |name: &str| format!("wallet_transfer.{name}");
+        let status = WalletStatus::from_pb(&field("status"), n.status)?;
+        let outcome = match status {
+            WalletStatus::Unaccepted => None,
+            status => Some(WalletOutcome {
+                status,
+                at: millis(&field("settled_at"), n.settled_at)?,
+                period: Period::parse(&field("period"), &n.period)?,
+            }),
+        };
+        Ok(WalletNote {
+            transfer_id: Id::parse(&field("transfer_id"), &n.transfer_id)?,
+            sender_id: Id::parse(&field("sender_id"), &n.sender_id)?,
+            recipient_id: Id::parse(&field("recipient_id"), &n.recipient_id)?,
+            amount: Money::parse_positive(&field("amount"), &n.amount)?,
+            sent_at: millis(&field("sent_at"), n.sent_at)?,
+            return_at: millis(&field("return_at"), n.return_at)?,
+            outcome,
+        })
+    }
+
+    pub fn to_pb(&self) -> pb::WalletTransferNote {
+        pb::WalletTransferNote {
+            transfer_id: self.transfer_id.to_string(),
+            sender_id: self.sender_id.to_string(),
+            recipient_id: self.recipient_id.to_string(),
+            amount: self.amount.to_string(),
+            sent_at: Some(timestamp(self.sent_at)),
+            return_at: Some(timestamp(self.return_at)),
+            status: self.outcome.map_or(WalletStatus::Unaccepted, |o| o.status).to_pb() as i32,
+            settled_at: self.outcome.map(|o| timestamp(o.at)),
+            period: self.outcome.map(|o| o.period.to_string()).unwrap_or_default(),
+        }
+    }
+}
+
+/// Unix milliseconds of a required timestamp.
+fn millis(field: &str, at: Option<prost_types::Timestamp>) -> Result<i64, FieldError> {
+    let at = at.ok_or_else(|| FieldError::new(field, "is required"))?;
+    Ok(at.seconds.saturating_mul(1000) + i64::from(at.nanos) / 1_000_000)
+}
+
 /// A message from one province node to another, relayed by the hub through
 /// durable outboxes and applied once per id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -362,14 +506,19 @@ pub enum NoticeBody {
         quota: Money,
         version: u64,
     },
+    /// The sender's node sent a wallet transfer to another province's
+    /// person, or settled it (then the note carries the outcome).
+    Wallet(WalletNote),
 }
 
 impl NoticeBody {
-    /// The relationship the notice is about.
+    /// The relationship the notice is about (for a wallet notice: the
+    /// wallet transfer).
     pub fn relationship_id(&self) -> &Id {
         match self {
             NoticeBody::RelationshipEnded { grant, .. } => &grant.relationship_id,
             NoticeBody::DissolutionRequested { relationship_id, .. } | NoticeBody::QuotaChanged { relationship_id, .. } => relationship_id,
+            NoticeBody::Wallet(note) => &note.transfer_id,
         }
     }
 
@@ -378,7 +527,7 @@ impl NoticeBody {
     /// it to end. The other party's node receives it.
     pub fn sender(&self) -> Party {
         match self {
-            NoticeBody::RelationshipEnded { .. } | NoticeBody::QuotaChanged { .. } => Party::Donor,
+            NoticeBody::RelationshipEnded { .. } | NoticeBody::QuotaChanged { .. } | NoticeBody::Wallet(_) => Party::Donor,
             NoticeBody::DissolutionRequested { .. } => Party::Beneficiary,
         }
     }
@@ -389,6 +538,8 @@ impl NoticeBody {
             NoticeBody::RelationshipEnded { .. } => "ended",
             NoticeBody::DissolutionRequested { .. } => "dissolve",
             NoticeBody::QuotaChanged { .. } => "quota",
+            NoticeBody::Wallet(note) if note.outcome.is_none() => "wallet_sent",
+            NoticeBody::Wallet(_) => "wallet_settled",
         }
     }
 
@@ -492,9 +643,21 @@ pub enum NoticeRefusal {
         donor: ProvinceCode,
         beneficiary: ProvinceCode,
     },
+    /// A wallet transfer's notice that may not pass (see [`Notice::check_wallet`]).
+    #[error("province {from}'s notice of wallet transfer {transfer} may not pass: {why}")]
+    Wallet { transfer: Id, from: ProvinceCode, why: String },
 }
 
 impl NoticeRefusal {
+    /// A wallet notice that may not pass or apply: `why`.
+    pub fn wallet(notice: &Notice, why: impl Into<String>) -> NoticeRefusal {
+        NoticeRefusal::Wallet {
+            transfer: notice.body.relationship_id().clone(),
+            from: notice.from,
+            why: why.into(),
+        }
+    }
+
     /// The sender has no right to this notice (it is no party, or not the
     /// party that sends it); the other refusals are about where it goes
     /// or what it carries.
@@ -577,6 +740,33 @@ impl Notice {
             });
         }
         Ok(())
+    }
+}
+
+impl Notice {
+    /// Checks a wallet notice against `recorded`, the transfer as the
+    /// checking server recorded it from earlier notices: sent to another
+    /// province, under the id made from what it says, saying what was
+    /// recorded (its outcome may be added, never changed). Answers the
+    /// record to keep.
+    pub fn check_wallet(&self, note: &WalletNote, recorded: Option<&WalletNote>) -> Result<WalletNote, NoticeRefusal> {
+        if self.from == self.to {
+            return Err(NoticeRefusal::wallet(
+                self,
+                format!("a transfer within province {} never leaves its node", self.from),
+            ));
+        }
+        let expected = self.body.notice_id();
+        if self.id != expected {
+            return Err(NoticeRefusal::wallet(
+                self,
+                format!("its id must be {expected:?}, made from what it says"),
+            ));
+        }
+        match recorded {
+            Some(recorded) => recorded.merge(note).map_err(|why| NoticeRefusal::wallet(self, why)),
+            None => Ok(note.clone()),
+        }
     }
 }
 
@@ -880,6 +1070,7 @@ impl Notice {
                 quota: Money::parse_positive("quota_changed.quota", &change.quota)?,
                 version: change.version,
             },
+            Some(Body::WalletTransfer(note)) => NoticeBody::Wallet(WalletNote::from_pb(note)?),
             None => return Err(FieldError::new("body", "is required")),
         };
         Ok(Notice {
@@ -921,6 +1112,7 @@ impl Notice {
                 version: *version,
                 change_id: change_id.to_string(),
             }),
+            NoticeBody::Wallet(note) => Body::WalletTransfer(note.to_pb()),
         };
         pb::Notice {
             notice_id: self.id.clone(),

@@ -11,6 +11,7 @@
 //! | `meta`           | name                             | e.g. `open_period` → "YYYY-MM" |
 //! | `outbox`         | seq (u64 BE)                     | notice to deliver, with attempts |
 //! | `relayed`        | notice id                        | null: notices already taken in |
+//! | `wallet_transfers` | wallet transfer id             | `WalletRecord`: a cross-province transfer, sent and its outcome |
 //! | `months`         | YYYY-MM                          | `MonthRecord` (from its close on) |
 //! | `statement`      | YYYY-MM ␟ province ␟ kind ␟ id   | `HubLine`: an approved transaction as the province sees it |
 //! | `reserved`       | province                         | outflow of its payments and transfers still being decided |
@@ -36,7 +37,7 @@ use gongji_common::{
     Id, Money, Period, ProvinceCode,
 };
 
-use crate::domain::{Entry, GrantRecord, HubAccount, HubLine, HubTransaction, MonthRecord, PairLine, PrepaidOp};
+use crate::domain::{notice::WalletRecord, Entry, GrantRecord, HubAccount, HubLine, HubTransaction, MonthRecord, PairLine, PrepaidOp};
 
 gongji_common::tables! {
     TRANSACTIONS: str => HubTransaction = "transactions";
@@ -47,6 +48,7 @@ gongji_common::tables! {
     META: [u8] => Period = "meta";
     OUTBOX: [u8] => Queued = "outbox";
     RELAYED: str => () = "relayed";
+    WALLET_TRANSFERS: Id => WalletRecord = "wallet_transfers";
     MONTHS: [u8] => MonthRecord = "months";
     STATEMENT: [u8] => HubLine = "statement";
     RESERVED: str => Money = "reserved";

@@ -680,10 +680,11 @@ pub enum WalletCommand {
     /// none 22:00-06:00 CST; what is not accepted by 06:00 the next day returns.
     Send(WalletSendArgs),
     /// Accept a transfer, at the recipient's node (for a transfer from another
-    /// province: with --from and --amount).
+    /// province that the node does not list yet: with --from and --amount).
     Accept(WalletAcceptArgs),
     /// Decline a transfer, at the recipient's node: it goes back to the sender
-    /// (for a transfer from another province: with --from and --amount).
+    /// (for a transfer from another province that the node does not list yet:
+    /// with --from and --amount).
     Decline(WalletAcceptArgs),
     /// Cancel an unaccepted transfer, at the sender's node (--by is the sender).
     Cancel(WalletSettleArgs),

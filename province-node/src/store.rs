@@ -26,6 +26,7 @@
 //! | `wallets`             | person id                         | `Wallet` (医保钱包) |
 //! | `wallet_transfers`    | transfer id                       | `WalletTransfer` (sent from here: the deciding record) |
 //! | `wallet_credits`      | transfer id                       | `WalletCredit` (an accepted transfer from another province) |
+//! | `wallet_incoming`     | transfer id                       | `IncomingWallet`: a transfer from another province as its sender's node told it (sent, then its outcome) |
 //! | `wallet_sent`         | sender ␟ CST day (i64 BE)         | transfers sent that day (the daily limit) |
 //! | `wallet_from`         | sender ␟ transfer                 | null: transfers a person sent |
 //! | `wallet_to`           | recipient ␟ transfer              | null: transfers to a person of this province |
@@ -50,8 +51,8 @@ use gongji_common::{
 };
 
 use crate::domain::{
-    AcquiredPayment, Contribution, CrossLine, Event, IssuedDebit, Person, QuotaChangeRecord, RefundRecord, Relationship, Report, Tombstone,
-    TransferIn, TransferOut, Wallet, WalletCredit, WalletPayment, WalletTransfer,
+    AcquiredPayment, Contribution, CrossLine, Event, IncomingWallet, IssuedDebit, Person, QuotaChangeRecord, RefundRecord, Relationship,
+    Report, Tombstone, TransferIn, TransferOut, Wallet, WalletCredit, WalletPayment, WalletTransfer,
 };
 
 gongji_common::tables! {
@@ -78,6 +79,7 @@ gongji_common::tables! {
     WALLETS: Id => Wallet = "wallets";
     WALLET_TRANSFERS: Id => WalletTransfer = "wallet_transfers";
     WALLET_CREDITS: Id => WalletCredit = "wallet_credits";
+    WALLET_INCOMING: Id => IncomingWallet = "wallet_incoming";
     WALLET_SENT: [u8] => u32 = "wallet_sent";
     WALLET_FROM: [u8] => () = "wallet_from";
     WALLET_TO: [u8] => () = "wallet_to";

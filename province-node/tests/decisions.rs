@@ -148,6 +148,7 @@ impl Books {
                 | Change::Wallet(_)
                 | Change::WalletTransfer(_)
                 | Change::WalletCredit(_)
+                | Change::WalletIncoming(_)
                 | Change::WalletAccepting(..)
                 | Change::WalletPayment(_)
                 | Change::WalletReversedFirst(..)
@@ -537,6 +538,25 @@ fn a_transfer_is_all_or_nothing() {
         }
         books.check_quota_books("after the answer");
     }
+}
+
+#[test]
+fn a_taken_id_answered_again_after_its_record_was_forgotten_is_the_same_refusal_and_changes_nothing() {
+    // The request and the recovery pass asked the hub at once: the first
+    // answer forgot the record; the second is the same answer, not "not found".
+    let mover = person("mover", SHIJIAZHUANG, InsuranceType::Employee);
+    let state = TransferAnswerState {
+        here: province("13"),
+        record: None,
+        person: Some(mover),
+        arrived: Money::ZERO,
+        forwarded: false,
+    };
+    let why = "transfer id t-1 is already recorded at the hub for another transfer, served at province 32's node";
+    let answered = decide_transfer_answer(state.clone(), &id("t-1"), &HubAnswer::Taken(why.into()), 2).unwrap();
+    assert_eq!(answered.outcome, Answered::Taken(why.into()));
+    assert!(answered.changes.is_empty());
+    assert!(decide_transfer_answer(state, &id("t-1"), &HubAnswer::Approved(period()), 2).is_err());
 }
 
 #[test]

@@ -69,6 +69,19 @@ fn state() -> SendState {
 struct Books(BTreeMap<String, Money>);
 
 impl Books {
+    /// Zhang's 5,000.00 available, credited from contributions.
+    fn with_zhangs_5000() -> Books {
+        let mut books = Books::default();
+        books.post(&Move::new(
+            "c",
+            "credit",
+            Book::Contributions,
+            Book::Available(id("zhang")),
+            yuan(5000),
+        ));
+        books
+    }
+
     fn post(&mut self, movement: &Move) {
         for (book, delta) in [(&movement.from, movement.amount.negated()), (&movement.to, movement.amount)] {
             let after = self.balance(book).checked_add(delta).unwrap();
@@ -187,7 +200,7 @@ fn a_send_that_breaks_a_rule_is_refused_naming_it_and_moves_nothing() {
         ),
     ];
     for (case, state, command, now, says) in cases {
-        let refusal = decide_send(state, &command, &WalletLimits::PUBLISHED, now).expect_err(case);
+        let refusal = decide_send(state, &command, &WalletLimits::PUBLISHED, province("41"), now).expect_err(case);
         assert!(refusal.to_string().contains(says), "{case}: {refusal}");
     }
 }
@@ -205,25 +218,19 @@ fn limits_are_configuration() {
         SendState { sent_today: 4, ..state() },
         &send(5, "mother", yuan(3000)),
         &limits,
+        province("41"),
         at(22, 30),
     )
     .unwrap();
     assert_eq!(sent.outcome.return_at, cst_day_hour_millis(20_789, 8));
-    assert!(decide_send(state(), &send(1, "mother", yuan(100)), &limits, at(23, 0)).is_err());
+    assert!(decide_send(state(), &send(1, "mother", yuan(100)), &limits, province("41"), at(23, 0)).is_err());
 }
 
 #[test]
 fn a_send_moves_the_amount_from_the_available_balance_into_transit_once() {
-    let mut books = Books::default();
-    books.post(&Move::new(
-        "c",
-        "credit",
-        Book::Contributions,
-        Book::Available(id("zhang")),
-        yuan(5000),
-    ));
+    let mut books = Books::with_zhangs_5000();
     let command = send(1, "mother", yuan(2000));
-    let sent = books.apply(decide_send(state(), &command, &WalletLimits::PUBLISHED, at(6, 0)).unwrap());
+    let sent = books.apply(decide_send(state(), &command, &WalletLimits::PUBLISHED, province("41"), at(6, 0)).unwrap());
     assert_eq!(sent.status, WalletStatus::Unaccepted);
     assert_eq!(sent.return_at, cst_day_hour_millis(20_789, 6), "06:00 of the next day");
     assert_eq!(books.balance(&Book::Available(id("zhang"))), yuan(3000));
@@ -236,6 +243,7 @@ fn a_send_moves_the_amount_from_the_available_balance_into_transit_once() {
         },
         &command,
         &WalletLimits::PUBLISHED,
+        province("41"),
         at(7, 0),
     )
     .unwrap();
@@ -247,15 +255,19 @@ fn a_send_moves_the_amount_from_the_available_balance_into_transit_once() {
         },
         &send(1, "mother", yuan(1)),
         &WalletLimits::PUBLISHED,
+        province("41"),
         at(7, 0),
     );
     assert!(matches!(reused, Err(Refusal::AlreadyExists(_))));
 }
 
+/// A transfer sent at 10:00 from Henan, on the state of [`state`].
+fn sent_at_ten(command: &SendCommand) -> Decision<WalletTransfer> {
+    decide_send(state(), command, &WalletLimits::PUBLISHED, province("41"), at(10, 0)).unwrap()
+}
+
 fn sent() -> WalletTransfer {
-    decide_send(state(), &send(1, "mother", yuan(500)), &WalletLimits::PUBLISHED, at(10, 0))
-        .unwrap()
-        .outcome
+    sent_at_ten(&send(1, "mother", yuan(500))).outcome
 }
 
 fn settle(recorded: &WalletTransfer, how: Settle, now: i64) -> Result<Decision<WalletTransfer>, Refusal> {
@@ -323,15 +335,8 @@ fn a_transfer_returns_at_six_the_next_morning_and_no_sooner_and_cannot_be_accept
     let late = settle(&transfer, accept("mother"), cst_day_hour_millis(20_789, 6)).unwrap_err();
     assert!(late.to_string().contains("was not accepted by 2026-12-02 06:00:00"), "{late}");
 
-    let mut books = Books::default();
-    books.post(&Move::new(
-        "c",
-        "credit",
-        Book::Contributions,
-        Book::Available(id("zhang")),
-        yuan(5000),
-    ));
-    let transfer = books.apply(decide_send(state(), &send(1, "mother", yuan(500)), &WalletLimits::PUBLISHED, at(10, 0)).unwrap());
+    let mut books = Books::with_zhangs_5000();
+    let transfer = books.apply(sent_at_ten(&send(1, "mother", yuan(500))));
     let returned = books.apply(settle(&transfer, Settle::Return, cst_day_hour_millis(20_789, 6)).unwrap());
     assert_eq!(books.balance(&Book::Available(id("zhang"))), yuan(5000));
     assert_eq!(books.balance(&Book::WalletTransit(id("w-1"))), Money::ZERO);
@@ -349,6 +354,7 @@ fn a_recipient_whose_wallet_closed_cannot_accept() {
         },
         &send(2, "mother", yuan(1)),
         &WalletLimits::PUBLISHED,
+        province("41"),
         at(10, 0),
     )
     .unwrap_err();
@@ -369,15 +375,8 @@ fn a_recipient_whose_wallet_closed_cannot_accept() {
 #[test]
 fn the_money_is_in_exactly_one_book_at_every_step() {
     // Same province: available → transit → the recipient's wallet.
-    let mut books = Books::default();
-    books.post(&Move::new(
-        "c",
-        "credit",
-        Book::Contributions,
-        Book::Available(id("zhang")),
-        yuan(5000),
-    ));
-    let transfer = books.apply(decide_send(state(), &send(1, "mother", yuan(500)), &WalletLimits::PUBLISHED, at(10, 0)).unwrap());
+    let mut books = Books::with_zhangs_5000();
+    let transfer = books.apply(sent_at_ten(&send(1, "mother", yuan(500))));
     books.apply(settle(&transfer, accept("mother"), at(12, 0)).unwrap());
     assert_eq!(books.balance(&Book::Wallet(id("mother"))), yuan(500));
     assert_eq!(books.balance(&Book::WalletTransit(id("w-1"))), Money::ZERO);
@@ -389,7 +388,7 @@ fn the_money_is_in_exactly_one_book_at_every_step() {
         recipient_province: province("13"),
         ..send(2, "father", yuan(300))
     };
-    let transfer = books.apply(decide_send(state(), &cross, &WalletLimits::PUBLISHED, at(10, 0)).unwrap());
+    let transfer = books.apply(sent_at_ten(&cross));
     let period = Period::of_unix_millis(at(12, 0));
     let decided = decide_settle(
         Some(transfer.clone()),
@@ -458,4 +457,99 @@ fn opening_a_wallet_needs_an_active_insured_person_and_is_idempotent() {
         decide_open_wallet(None, None, &id("nobody"), 1),
         Err(Refusal::NotFound { .. })
     ));
+}
+
+/// The notice for the recipient's province a decision carries, if any.
+fn wallet_notice(changes: &[Change]) -> Option<(ProvinceCode, gongji_common::contract::WalletNote)> {
+    changes.iter().find_map(|c| match c {
+        Change::Notice(to, gongji_common::contract::NoticeBody::Wallet(note)) => Some((*to, note.clone())),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_cross_province_transfer_tells_the_recipients_province_when_sent_and_its_one_outcome_with_its_month() {
+    let cross = SendCommand {
+        recipient_province: province("13"),
+        ..send(1, "father", yuan(300))
+    };
+    let sent = sent_at_ten(&cross);
+    let (to, note) = wallet_notice(&sent.changes).expect("the sending is told");
+    assert_eq!((to, note.amount, note.outcome), (province("13"), yuan(300), None));
+    assert_eq!((note.sent_at, note.return_at), (sent.outcome.sent_at, sent.outcome.return_at));
+    let within = sent_at_ten(&send(1, "mother", yuan(300)));
+    assert_eq!(wallet_notice(&within.changes), None, "a transfer within the province tells nobody");
+
+    let six = cst_day_hour_millis(20_789, 6);
+    for (how, now, status) in [
+        (Settle::Decline { by: id("father") }, at(12, 0), WalletStatus::Declined),
+        (Settle::Cancel { by: id("zhang") }, at(12, 0), WalletStatus::Cancelled),
+        (Settle::Return, six, WalletStatus::Returned),
+    ] {
+        let settled = settle(&sent.outcome, how, now).unwrap();
+        let (_, note) = wallet_notice(&settled.changes).expect("the outcome is told");
+        let outcome = note.outcome.expect("with its outcome");
+        assert_eq!(
+            (outcome.status, outcome.at, outcome.period),
+            (status, now, Period::of_unix_millis(now))
+        );
+    }
+}
+
+#[test]
+fn the_recipients_node_records_a_transfer_told_in_either_order_and_refuses_one_told_otherwise() {
+    use gongji_common::contract::{Notice, NoticeBody, WalletOutcome};
+    let note = gongji_common::contract::WalletNote {
+        transfer_id: id("w-1"),
+        sender_id: id("zhang"),
+        recipient_id: id("father"),
+        amount: yuan(300),
+        sent_at: at(10, 0),
+        return_at: cst_day_hour_millis(20_789, 6),
+        outcome: None,
+    };
+    let settled = gongji_common::contract::WalletNote {
+        outcome: Some(WalletOutcome {
+            status: WalletStatus::Returned,
+            at: cst_day_hour_millis(20_789, 6),
+            period: Period::of_unix_millis(cst_day_hour_millis(20_789, 6)),
+        }),
+        ..note.clone()
+    };
+    let told = |note: &gongji_common::contract::WalletNote, from: &str| {
+        let body = NoticeBody::Wallet(note.clone());
+        Notice {
+            id: body.notice_id(),
+            from: province(from),
+            to: province("13"),
+            body,
+        }
+    };
+    let state = |incoming: Option<IncomingWallet>| NoticeState {
+        here: province("13"),
+        applied: false,
+        held: None,
+        incoming,
+    };
+    let recorded = |decision: Decision<Delivery>| {
+        assert_eq!(decision.outcome, Delivery::Applied);
+        decision.changes.into_iter().find_map(|c| match c {
+            Change::WalletIncoming(incoming) => Some(incoming),
+            _ => None,
+        })
+    };
+    // The outcome first, then the sending: the record keeps the outcome.
+    let first = recorded(decide_notice(state(None), &told(&settled, "41"), 1)).expect("recorded");
+    let second = recorded(decide_notice(state(Some(first)), &told(&note, "41"), 2)).expect("recorded");
+    assert_eq!(second.note, settled);
+    // Another amount, or another sending province, is refused.
+    let other = gongji_common::contract::WalletNote {
+        amount: yuan(1),
+        ..note.clone()
+    };
+    for (note, from) in [(&other, "41"), (&note, "32")] {
+        let decided = decide_notice(state(Some(second.clone())), &told(note, from), 3);
+        assert!(matches!(decided.outcome, Delivery::Refused(_)), "{decided:?}");
+        assert!(decided.changes.is_empty());
+    }
 }

@@ -388,6 +388,21 @@ pub async fn employee_with_balance(node: &mut ProvinceNodeClient<Channel>, id: &
     .expect("credit contribution");
 }
 
+/// The hub's net position of each of `provinces` in `period` (none for a
+/// province without one).
+pub async fn nets(hub: &mut NationalHubClient<Channel>, period: &str, provinces: &[&str]) -> Vec<Option<String>> {
+    let positions = hub
+        .get_positions(pb::GetPositionsRequest { period: period.into() })
+        .await
+        .expect("positions")
+        .into_inner()
+        .positions;
+    provinces
+        .iter()
+        .map(|p| positions.iter().find(|x| x.province == *p).map(|x| x.net.clone()))
+        .collect()
+}
+
 /// (available, frozen) of a personal account.
 pub async fn balances(node: &mut ProvinceNodeClient<Channel>, person: &str) -> (String, String) {
     let account = node

@@ -1483,6 +1483,29 @@ async fn month_report_help_documents_the_csv_layout() {
     assert!(help.contains("province,payable,receivable,net"), "{help}");
 }
 
+/// `gongji wallet send`: Li (Hebei) sends `amount` to his mother's wallet in Jiangsu.
+async fn send_to_li_mother(hebei: &str, id: &str, amount: &str) -> Ran {
+    gongji(&[
+        "wallet",
+        "send",
+        "--id",
+        id,
+        "--from",
+        "li-13",
+        "--to",
+        "li-mother-32",
+        "--to-province",
+        "32",
+        "--kind",
+        "parent",
+        "--amount",
+        amount,
+        "--node",
+        hebei,
+    ])
+    .await
+}
+
 #[tokio::test]
 async fn the_cli_opens_wallets_sends_across_provinces_accepts_and_shows() {
     let net = TestNetwork::start(&["13", "32"]).await;
@@ -1497,46 +1520,10 @@ async fn the_cli_opens_wallets_sends_across_provinces_accepts_and_shows() {
     let opened = gongji(&["wallet", "open", "li-mother-32", "--node", &jiangsu]).await;
     assert_eq!(opened.code, 0, "{}", opened.err);
     assert_eq!(value(&opened.out, "state"), Some("open"), "{}", opened.out);
-    let sent = gongji(&[
-        "wallet",
-        "send",
-        "--id",
-        "cli-w-1",
-        "--from",
-        "li-13",
-        "--to",
-        "li-mother-32",
-        "--to-province",
-        "32",
-        "--kind",
-        "parent",
-        "--amount",
-        "500.00",
-        "--node",
-        &hebei,
-    ])
-    .await;
+    let sent = send_to_li_mother(&hebei, "cli-w-1", "500.00").await;
     assert_eq!(sent.code, 0, "{}", sent.err);
     assert_eq!(value(&sent.out, "status"), Some("UNACCEPTED"), "{}", sent.out);
-    let too_much = gongji(&[
-        "wallet",
-        "send",
-        "--id",
-        "cli-w-2",
-        "--from",
-        "li-13",
-        "--to",
-        "li-mother-32",
-        "--to-province",
-        "32",
-        "--kind",
-        "parent",
-        "--amount",
-        "100.00",
-        "--node",
-        &hebei,
-    ])
-    .await;
+    let too_much = send_to_li_mother(&hebei, "cli-w-2", "100.00").await;
     assert_ne!(too_much.code, 0);
     assert!(
         too_much.err.contains("has not yet accepted wallet transfer cli-w-1"),

@@ -143,6 +143,10 @@ fn notice(from: &str, to: &str, body: pb::notice::Body) -> pb::Notice {
         pb::notice::Body::RelationshipEnded(ended) => format!("ended/{}", ended.grant.as_ref().map_or("", |g| &g.relationship_id)),
         pb::notice::Body::DissolutionRequested(asked) => format!("dissolve/{}", asked.relationship_id),
         pb::notice::Body::QuotaChanged(changed) => format!("quota/{}/{}", changed.relationship_id, changed.change_id),
+        pb::notice::Body::WalletTransfer(note) if note.status == pb::WalletTransferStatus::Unaccepted as i32 => {
+            format!("wallet_sent/{}", note.transfer_id)
+        }
+        pb::notice::Body::WalletTransfer(note) => format!("wallet_settled/{}", note.transfer_id),
     };
     pb::Notice {
         notice_id,

@@ -3,8 +3,8 @@
 //! when a node does not answer.
 
 use gongji_tests::{
-    assert_status, balances, employee_with_balance, establish, eventually, hebei_donor_henan_parent, pay, pay_request, payment, register,
-    v1 as pb, TestNetwork,
+    assert_status, balances, employee_with_balance, establish, eventually, hebei_donor_henan_parent, nets, pay, pay_request, payment,
+    register, v1 as pb, TestNetwork,
 };
 use tonic::Code;
 
@@ -64,15 +64,10 @@ async fn cross_province_payment_agrees_on_both_nodes_and_the_hub() {
         (record.payer_position.as_str(), record.payee_position.as_str()),
         ("-128.50", "128.50")
     );
-    let positions = hub
-        .get_positions(pb::GetPositionsRequest { period: open.clone() })
-        .await
-        .unwrap()
-        .into_inner();
-    let net_of = |p: &str| positions.positions.iter().find(|x| x.province == p).map(|x| x.net.clone());
-    assert_eq!(net_of("13").as_deref(), Some("-128.50"));
-    assert_eq!(net_of("41").as_deref(), Some("128.50"));
-    assert_eq!(net_of("32").as_deref(), Some("0.00"));
+    assert_eq!(
+        nets(&mut hub, &open, &["13", "41", "32"]).await,
+        [Some("-128.50".to_owned()), Some("128.50".to_owned()), Some("0.00".to_owned())]
+    );
 
     // Listing by month and province finds it for both provinces, not for others.
     for (province, expected) in [("13", 1), ("41", 1), ("32", 0), ("", 1)] {

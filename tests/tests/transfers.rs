@@ -359,21 +359,33 @@ async fn money_returned_after_a_donor_moved_follows_them_to_their_new_province()
         .unwrap()
         .into_inner()
         .period;
-    let mut listed = net
-        .hub()
-        .list_transactions(pb::ListTransactionsRequest {
-            period,
-            province: "34".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut moved_amounts = Vec::new();
-    while let Some(t) = listed.message().await.unwrap() {
-        if t.kind == pb::TransactionKind::AccountTransfer as i32 {
-            assert_eq!((t.payer_province.as_str(), t.status), ("13", Ts::Approved as i32));
-            moved_amounts.push(t.amount);
+    // The hub records an approval once the receiving node's answer is back,
+    // which may come a moment after the money arrived there.
+    let transfers = eventually("the hub recorded every account transfer's approval", || {
+        let (mut hub, period) = (net.hub(), period.clone());
+        async move {
+            let mut listed = hub
+                .list_transactions(pb::ListTransactionsRequest {
+                    period,
+                    province: "34".into(),
+                })
+                .await
+                .ok()?
+                .into_inner();
+            let mut transfers = Vec::new();
+            while let Some(t) = listed.message().await.ok()? {
+                if t.kind == pb::TransactionKind::AccountTransfer as i32 {
+                    transfers.push(t);
+                }
+            }
+            (transfers.len() >= 3 && transfers.iter().all(|t| t.status != Ts::Pending as i32)).then_some(transfers)
         }
+    })
+    .await;
+    let mut moved_amounts = Vec::new();
+    for t in transfers {
+        assert_eq!((t.payer_province.as_str(), t.status), ("13", Ts::Approved as i32));
+        moved_amounts.push(t.amount);
     }
     // The balance, then the quotas returned when the relationships ended, then the refund.
     moved_amounts.sort_by_key(|amount| gongji_tests::fen(amount));

@@ -5,7 +5,7 @@
 //! it (the clock is moved, never waited for). See docs/WALLET.md.
 
 use gongji_common::period::{cst_day_and_second, cst_day_hour_millis};
-use gongji_tests::{assert_status, balances, employee_with_balance, eventually, register, v1 as pb, TestNetwork};
+use gongji_tests::{assert_status, balances, employee_with_balance, eventually, nets, register, v1 as pb, TestNetwork};
 use tonic::{transport::Channel, Code};
 
 type Node = pb::province_node_client::ProvinceNodeClient<Channel>;
@@ -66,6 +66,33 @@ async fn assert_audit_passes(node: &mut Node) {
     let report = node.self_check(pb::SelfCheckRequest {}).await.expect("self-check").into_inner();
     assert_eq!(report.violation_count, 0, "{:?}", report.violations);
     assert_eq!(report.trial_balance, "0.00");
+}
+
+/// Changes record `id` of `table` behind the back of a province's node
+/// (stopped, then started again), and answers what its self-check says.
+async fn tampered<V: serde::Serialize + serde::de::DeserializeOwned>(
+    net: &mut TestNetwork,
+    province: &str,
+    table: gongji_common::store::Table<gongji_common::Id, V>,
+    id: &str,
+    change: impl FnOnce(&mut V),
+) -> String {
+    net.stop_node(province).await;
+    {
+        let store = net.open_stopped_node_store(province);
+        let id = gongji_common::Id::parse("id", id).unwrap();
+        let mut record = store.get(table, &id).unwrap().expect("stored");
+        change(&mut record);
+        store.transact(|tx| tx.put(table, &id, &record)).durable().await.unwrap();
+    }
+    net.start_node(province).await;
+    let report = net
+        .node(province)
+        .self_check(pb::SelfCheckRequest {})
+        .await
+        .expect("self-check")
+        .into_inner();
+    report.violations.join("\n")
 }
 
 fn balance(statement: &pb::WalletStatement) -> String {
@@ -326,27 +353,11 @@ async fn a_wallet_transfer_settled_twice_or_with_its_money_astray_fails_the_audi
 
     // Behind the node's back, the unaccepted transfer is marked accepted:
     // its money is still in transit and it is still listed for return.
-    net.stop_node("41").await;
-    {
-        let store = net.open_stopped_node_store("41");
-        let id = gongji_common::Id::parse("id", "w-1").unwrap();
-        let mut transfer = store.get(WALLET_TRANSFERS, &id).unwrap().expect("stored");
+    let said = tampered(&mut net, "41", WALLET_TRANSFERS, "w-1", |transfer| {
         transfer.status = WalletStatus::Accepted;
         transfer.settled_at = Some(transfer.sent_at);
-        store
-            .transact(|tx| tx.put(WALLET_TRANSFERS, &id, &transfer))
-            .durable()
-            .await
-            .unwrap();
-    }
-    net.start_node("41").await;
-    let report = net
-        .node("41")
-        .self_check(pb::SelfCheckRequest {})
-        .await
-        .expect("self-check")
-        .into_inner();
-    let said = report.violations.join("\n");
+    })
+    .await;
     assert!(
         said.contains("wallet transfer w-1 is accepted but 100.00 of it is in transit"),
         "{said}"
@@ -366,6 +377,18 @@ async fn hebei_son_henan_mother(net: &TestNetwork) -> (Node, Node) {
     register(&mut henan, "aunt-41", pb::InsuranceType::Resident, "410100").await;
     open_wallet(&mut henan, "mother-41").await;
     (hebei, henan)
+}
+
+/// Hebei's son sends `amount` to his mother's wallet in Henan at 10:00 (w-1).
+async fn hebei_sent_w1(amount: &str) -> (TestNetwork, Node, Node) {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    let (mut hebei, henan) = hebei_son_henan_mother(&net).await;
+    set_clock(&net, 10, 0);
+    hebei
+        .send_to_wallet(send_request("w-1", "son-13", "mother-41", "41", amount))
+        .await
+        .expect("send");
+    (net, hebei, henan)
 }
 
 async fn accept_across(node: &mut Node, id: &str, by: &str, amount: &str) -> Result<pb::WalletTransfer, tonic::Status> {
@@ -445,15 +468,9 @@ async fn a_cross_province_wallet_transfer_is_owed_from_its_acceptance_and_agrees
     assert_eq!(record.status, pb::TransactionStatus::Approved as i32);
     assert_eq!((record.payer_province.as_str(), record.payee_province.as_str()), ("13", "41"));
     assert_eq!((record.amount.as_str(), record.period.as_str()), ("1200.00", open.as_str()));
-    let positions = hub
-        .get_positions(pb::GetPositionsRequest { period: open.clone() })
-        .await
-        .unwrap()
-        .into_inner();
-    let net_of = |p: &str| positions.positions.iter().find(|x| x.province == p).map(|x| x.net.clone());
     assert_eq!(
-        (net_of("13").as_deref(), net_of("41").as_deref()),
-        (Some("-1200.00"), Some("1200.00"))
+        nets(&mut hub, &open, &["13", "41"]).await,
+        [Some("-1200.00".to_owned()), Some("1200.00".to_owned())]
     );
     assert_audit_passes(&mut hebei).await;
     assert_audit_passes(&mut henan).await;
@@ -492,13 +509,7 @@ async fn a_cross_province_wallet_transfer_is_owed_from_its_acceptance_and_agrees
 
 #[tokio::test]
 async fn an_acceptance_while_the_senders_node_is_down_waits_pending_then_completes() {
-    let mut net = TestNetwork::start(&["13", "41"]).await;
-    let (mut hebei, mut henan) = hebei_son_henan_mother(&net).await;
-    set_clock(&net, 10, 0);
-    hebei
-        .send_to_wallet(send_request("w-1", "son-13", "mother-41", "41", "300.00"))
-        .await
-        .expect("send");
+    let (mut net, _hebei, mut henan) = hebei_sent_w1("300.00").await;
     net.stop_node("13").await;
     assert_status(
         accept_across(&mut henan, "w-1", "mother-41", "300.00").await,
@@ -682,13 +693,7 @@ async fn a_wallet_pays_care_medicines_and_contributions_and_refunds_and_reversal
 
 #[tokio::test]
 async fn a_recipient_declines_a_transfer_from_another_province_at_her_node_and_it_goes_back_once() {
-    let net = TestNetwork::start(&["13", "41"]).await;
-    let (mut hebei, mut henan) = hebei_son_henan_mother(&net).await;
-    set_clock(&net, 10, 0);
-    hebei
-        .send_to_wallet(send_request("w-1", "son-13", "mother-41", "41", "700.00"))
-        .await
-        .expect("send");
+    let (net, mut hebei, mut henan) = hebei_sent_w1("700.00").await;
     assert_eq!(balances(&mut hebei, "son-13").await.0, "4300.00");
     let decline = |by: &str| pb::DeclineWalletTransferRequest {
         transfer_id: "w-1".into(),
@@ -724,5 +729,233 @@ async fn a_recipient_declines_a_transfer_from_another_province_at_her_node_and_i
     assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "0.00");
     assert_audit_passes(&mut hebei).await;
     assert_audit_passes(&mut henan).await;
+    net.shutdown().await;
+}
+
+type Hub = pb::national_hub_client::NationalHubClient<Channel>;
+
+/// A transfer as the hub, the sender's node and the recipient's node each
+/// know it: (status, month of its outcome).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Known {
+    hub: Option<(i32, String)>,
+    sender: Option<(i32, String)>,
+    recipient: Option<(i32, String)>,
+}
+
+async fn known(hub: &mut Hub, sender: (&mut Node, &str), recipient: (&mut Node, &str), id: &str) -> Known {
+    let of = |t: &pb::WalletTransfer| (t.status, t.period.clone());
+    let find = |list: &[pb::WalletTransfer]| list.iter().find(|t| t.transfer_id == id).map(of);
+    Known {
+        hub: hub
+            .get_wallet_transfer(pb::GetWalletTransferRequest { transfer_id: id.into() })
+            .await
+            .ok()
+            .map(|r| of(r.get_ref())),
+        sender: find(&wallet(sender.0, sender.1).await.sent),
+        recipient: find(&wallet(recipient.0, recipient.1).await.received),
+    }
+}
+
+/// Waits until the hub, Hebei's son's node and Henan's mother's node all
+/// know transfer `id` with `status`, in one month; answers that month.
+async fn all_agree(net: &TestNetwork, id: &str, status: pb::WalletTransferStatus) -> String {
+    let (hebei, henan, hub) = (net.node("13"), net.node("41"), net.hub());
+    eventually(&format!("{id} is {status:?} at the hub and both nodes"), || {
+        let (mut hebei, mut henan, mut hub) = (hebei.clone(), henan.clone(), hub.clone());
+        async move {
+            let seen = known(&mut hub, (&mut hebei, "son-13"), (&mut henan, "mother-41"), id).await;
+            let one = seen.sender.clone().filter(|(s, _)| *s == status as i32)?;
+            (seen.hub.as_ref() == Some(&one) && seen.recipient.as_ref() == Some(&one)).then_some(one.1)
+        }
+    })
+    .await
+}
+
+/// Declines or accepts at the recipient's node by the transfer's id alone
+/// (her node knows the sender's province and amount since it was sent).
+async fn decline_by_id(node: &mut Node, id: &str, by: &str) -> Result<pb::WalletTransfer, tonic::Status> {
+    node.decline_wallet_transfer(pb::DeclineWalletTransferRequest {
+        transfer_id: id.into(),
+        recipient_id: by.into(),
+        ..Default::default()
+    })
+    .await
+    .map(|r| r.into_inner())
+}
+
+#[tokio::test]
+async fn the_recipients_node_lists_a_transfer_from_another_province_unaccepted_from_its_sending_and_the_hub_records_it() {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    let (mut hebei, mut henan) = hebei_son_henan_mother(&net).await;
+    let mut hub = net.hub();
+    set_clock(&net, 10, 0);
+    let sent = hebei
+        .send_to_wallet(send_request("w-1", "son-13", "mother-41", "41", "1200.00"))
+        .await
+        .expect("send")
+        .into_inner();
+
+    let listed = eventually("Henan's node lists the incoming transfer", || {
+        let mut henan = henan.clone();
+        async move {
+            wallet(&mut henan, "mother-41")
+                .await
+                .received
+                .into_iter()
+                .find(|t| t.transfer_id == "w-1")
+        }
+    })
+    .await;
+    assert_eq!(listed.status, pb::WalletTransferStatus::Unaccepted as i32);
+    assert_eq!(
+        (listed.sender_id.as_str(), listed.sender_province.as_str(), listed.amount.as_str()),
+        ("son-13", "13", "1200.00")
+    );
+    assert_eq!((listed.sent_at, listed.return_at), (sent.sent_at, sent.return_at));
+    assert_eq!((listed.settled_at, listed.period.as_str()), (None, ""));
+    let at_hub = hub
+        .get_wallet_transfer(pb::GetWalletTransferRequest { transfer_id: "w-1".into() })
+        .await
+        .expect("the hub recorded the sending")
+        .into_inner();
+    assert_eq!(at_hub.status, pb::WalletTransferStatus::Unaccepted as i32);
+    assert_eq!((at_hub.sender_province.as_str(), at_hub.recipient_province.as_str()), ("13", "41"));
+    // Sent is not owed: no transaction at the hub until it is accepted.
+    assert_status(
+        hub.get_transaction(pb::GetTransactionRequest {
+            transaction_id: "w-1".into(),
+            kind: pb::TransactionKind::WalletTransfer as i32,
+        })
+        .await,
+        Code::NotFound,
+        "w-1",
+    );
+
+    // Accepted by its id alone: the hub stamps the month, and all three say it.
+    let accepted = henan
+        .accept_wallet_transfer(pb::AcceptWalletTransferRequest {
+            transfer_id: "w-1".into(),
+            recipient_id: "mother-41".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("accept by id")
+        .into_inner();
+    assert_eq!(accepted.status, pb::WalletTransferStatus::Accepted as i32);
+    let open = hub.get_open_period(pb::GetOpenPeriodRequest {}).await.unwrap().into_inner().period;
+    assert_eq!(all_agree(&net, "w-1", pb::WalletTransferStatus::Accepted).await, open);
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "1200.00");
+    assert_audit_passes(&mut hebei).await;
+    assert_audit_passes(&mut henan).await;
+    let report = hub.self_check(pb::SelfCheckRequest {}).await.expect("hub self-check").into_inner();
+    assert_eq!(report.violation_count, 0, "{:?}", report.violations);
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_decline_a_cancel_and_a_return_at_six_are_recorded_with_their_month_at_the_hub_and_the_recipients_node() {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    let (mut hebei, mut henan) = hebei_son_henan_mother(&net).await;
+    let mut hub = net.hub();
+    set_clock(&net, 10, 0);
+    let month = |at: i64| gongji_common::Period::of_unix_millis(at).to_string();
+
+    hebei
+        .send_to_wallet(send_request("w-1", "son-13", "mother-41", "41", "100.00"))
+        .await
+        .expect("send");
+    all_agree(&net, "w-1", pb::WalletTransferStatus::Unaccepted).await;
+    decline_by_id(&mut henan, "w-1", "mother-41").await.expect("decline by id");
+    let now = net.network().clock().now_millis();
+    assert_eq!(all_agree(&net, "w-1", pb::WalletTransferStatus::Declined).await, month(now));
+
+    hebei
+        .send_to_wallet(send_request("w-2", "son-13", "mother-41", "41", "200.00"))
+        .await
+        .expect("send");
+    hebei
+        .cancel_wallet_transfer(pb::CancelWalletTransferRequest {
+            transfer_id: "w-2".into(),
+            sender_id: "son-13".into(),
+        })
+        .await
+        .expect("cancel");
+    assert_eq!(all_agree(&net, "w-2", pb::WalletTransferStatus::Cancelled).await, month(now));
+
+    hebei
+        .send_to_wallet(send_request("w-3", "son-13", "mother-41", "41", "300.00"))
+        .await
+        .expect("send");
+    let day = cst_day_and_second(now).0;
+    let six = cst_day_hour_millis(day + 1, 6);
+    net.network().clock().set(six);
+    assert_eq!(all_agree(&net, "w-3", pb::WalletTransferStatus::Returned).await, month(six));
+    assert_eq!(balances(&mut hebei, "son-13").await.0, "5000.00");
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "0.00");
+    // Nothing was owed for any of them.
+    for id in ["w-1", "w-2", "w-3"] {
+        let routed = hub
+            .get_transaction(pb::GetTransactionRequest {
+                transaction_id: id.into(),
+                kind: pb::TransactionKind::WalletTransfer as i32,
+            })
+            .await;
+        assert_status(routed, Code::NotFound, id);
+    }
+    assert_audit_passes(&mut hebei).await;
+    assert_audit_passes(&mut henan).await;
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_outcome_decided_while_the_hub_is_down_and_the_sender_restarts_still_reaches_the_hub_and_the_recipients_node_once() {
+    let (mut net, mut hebei, _henan) = hebei_sent_w1("400.00").await;
+    all_agree(&net, "w-1", pb::WalletTransferStatus::Unaccepted).await;
+
+    // The sender cancels while the hub is down: decided and on disk at the
+    // sender's node with its notice; then the sender's node crashes too.
+    net.stop_hub().await;
+    hebei
+        .cancel_wallet_transfer(pb::CancelWalletTransferRequest {
+            transfer_id: "w-1".into(),
+            sender_id: "son-13".into(),
+        })
+        .await
+        .expect("cancel without the hub");
+    net.stop_node("13").await;
+    net.start_hub().await;
+    net.start_node("13").await;
+
+    let month = all_agree(&net, "w-1", pb::WalletTransferStatus::Cancelled).await;
+    assert_eq!(
+        month,
+        gongji_common::Period::of_unix_millis(net.network().clock().now_millis()).to_string()
+    );
+    let mut hebei = net.node("13");
+    assert_eq!(balances(&mut hebei, "son-13").await.0, "5000.00", "back once");
+    assert_audit_passes(&mut hebei).await;
+    assert_audit_passes(&mut net.node("41")).await;
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_transfer_told_otherwise_at_the_recipients_node_than_credited_there_fails_the_audit() {
+    use province_node::store::WALLET_INCOMING;
+    let (mut net, _hebei, mut henan) = hebei_sent_w1("100.00").await;
+    accept_across(&mut henan, "w-1", "mother-41", "100.00").await.expect("accept");
+    all_agree(&net, "w-1", pb::WalletTransferStatus::Accepted).await;
+    assert_audit_passes(&mut henan).await;
+
+    // Behind the node's back, what Hebei told of it becomes a decline.
+    let said = tampered(&mut net, "41", WALLET_INCOMING, "w-1", |incoming| {
+        let outcome = incoming.note.outcome.as_mut().expect("told accepted");
+        outcome.status = gongji_common::contract::WalletStatus::Declined;
+    })
+    .await;
+    assert!(
+        said.contains("wallet transfer w-1 from province 13 was declined") && said.contains("yet credited here"),
+        "{said}"
+    );
     net.shutdown().await;
 }

@@ -123,6 +123,7 @@ pub const NATIONAL_HUB: Policy = Policy {
         ("ListProvinces", Need::Read),
         ("GetOpenPeriod", Need::Read),
         ("GetTransaction", Need::Read),
+        ("GetWalletTransfer", Need::Read),
         ("ListTransactions", Need::Read),
         ("GetPositions", Need::Read),
         ("GetMonth", Need::Read),

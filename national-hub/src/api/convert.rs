@@ -15,7 +15,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::{
-    domain::{ClearingResult, Dispute, HubTransaction, Level, MonthState, PrepaidOp, ProvincePrepaid, SettlementRecord, TxBody},
+    domain::{
+        notice::WalletRecord, ClearingResult, Dispute, HubTransaction, Level, MonthState, PrepaidOp, ProvincePrepaid, SettlementRecord,
+        TxBody,
+    },
     error::HubError,
     service::{Hub, MonthView, RouteOutcome},
 };
@@ -271,5 +274,24 @@ pub fn transaction_to_pb(record: &HubTransaction) -> pb::Transaction {
         payment_id,
         person_id,
         reversal_period: record.reversal_period.map(|p| p.to_string()).unwrap_or_default(),
+    }
+}
+
+/// A cross-province wallet transfer as the hub recorded it.
+pub fn wallet_transfer_to_pb(record: &WalletRecord) -> pb::WalletTransfer {
+    let note = record.note.to_pb();
+    pb::WalletTransfer {
+        transfer_id: note.transfer_id,
+        sender_id: note.sender_id,
+        recipient_id: note.recipient_id,
+        recipient_province: record.recipient_province.to_string(),
+        relation_kind: 0,
+        amount: note.amount,
+        status: note.status,
+        sent_at: note.sent_at,
+        return_at: note.return_at,
+        settled_at: note.settled_at,
+        sender_province: record.sender_province.to_string(),
+        period: note.period,
     }
 }

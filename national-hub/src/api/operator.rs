@@ -61,6 +61,12 @@ impl NationalHub for OperatorApi {
         Ok(Response::new(transaction_to_pb(&record)))
     }
 
+    async fn get_wallet_transfer(&self, request: Request<pb::GetWalletTransferRequest>) -> Result<Response<pb::WalletTransfer>, Status> {
+        let id = Id::parse("transfer_id", &request.get_ref().transfer_id).map_err(HubError::from)?;
+        let record = self.hub.wallet_transfer(&id)?;
+        Ok(Response::new(convert::wallet_transfer_to_pb(&record)))
+    }
+
     type ListTransactionsStream = ReceiverStream<Result<pb::Transaction, Status>>;
 
     async fn list_transactions(

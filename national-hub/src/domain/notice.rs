@@ -7,8 +7,10 @@
 
 use std::collections::BTreeSet;
 
+use serde::{Deserialize, Serialize};
+
 use gongji_common::{
-    contract::{Decline, DeclineReason, Notice, NoticeBody, NoticeRefusal, TxStatus},
+    contract::{Decline, DeclineReason, Notice, NoticeBody, NoticeRefusal, TxStatus, WalletNote},
     FieldError, ProvinceCode,
 };
 
@@ -87,6 +89,56 @@ pub fn decide(notice: &Notice, directory: Option<&GrantRecord>, relayed: bool, n
         enqueue: checked.is_ok() && !relayed,
         checked,
         ended,
+    }
+}
+
+/// A cross-province wallet transfer as the hub recorded it from its
+/// sender's node's notices: sent, then its one outcome and the month of it.
+/// Nothing is owed for it but an acceptance, which is routed and booked as
+/// a transaction of kind `WALLET_TRANSFER` (docs/WALLET.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletRecord {
+    pub sender_province: ProvinceCode,
+    pub recipient_province: ProvinceCode,
+    pub note: WalletNote,
+    /// When the hub last learned something of it.
+    pub updated_at: i64,
+}
+
+/// Decides a wallet notice (whose provinces are checked) at `now`, given the
+/// hub's record of the transfer and whether its id was relayed: the record
+/// to write (what was sent, then its outcome, whatever order the two
+/// notices come in), and whether to take it into the outbox for the
+/// recipient's node.
+pub fn decide_wallet(
+    notice: &Notice,
+    note: &WalletNote,
+    recorded: Option<&WalletRecord>,
+    relayed: bool,
+    now: i64,
+) -> (Result<Option<WalletRecord>, NoticeRefusal>, bool) {
+    let checked = match recorded {
+        Some(r) if (r.sender_province, r.recipient_province) != (notice.from, notice.to) => Err(NoticeRefusal::wallet(
+            notice,
+            format!(
+                "it was sent from province {} to province {}",
+                r.sender_province, r.recipient_province
+            ),
+        )),
+        _ => notice.check_wallet(note, recorded.map(|r| &r.note)),
+    };
+    match checked {
+        Err(refusal) => (Err(refusal), false),
+        Ok(merged) if recorded.is_some_and(|r| r.note == merged) => (Ok(None), !relayed),
+        Ok(merged) => (
+            Ok(Some(WalletRecord {
+                sender_province: notice.from,
+                recipient_province: notice.to,
+                note: merged,
+                updated_at: now,
+            })),
+            !relayed,
+        ),
     }
 }
 

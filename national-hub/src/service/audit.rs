@@ -2,14 +2,15 @@
 //! `gongji_common::books::check_books`) plus the hub's own rules — each month's
 //! positions sum to zero and equal the provinces' statement lines, the
 //! sums the clearing reads equal the lines, and a payment cancelled by a
-//! reversal never reached a statement. It reads one snapshot and writes
+//! reversal never reached a statement, and a cross-province wallet
+//! transfer's outcome agrees with its routed acceptance. It reads one snapshot and writes
 //! nothing.
 
 use std::collections::BTreeMap;
 
 use gongji_common::{
     books::{BooksCheck, Ledger},
-    contract::TxStatus,
+    contract::{TxKind, TxStatus, WalletStatus},
     pending::Waiting,
     statement::{Direction, Summer},
     store::Reads,
@@ -155,6 +156,34 @@ impl Hub {
                         ));
                     }
                 }
+            }
+        }
+        // A cross-province wallet transfer's outcome, as its sender's node
+        // told it, agrees with its acceptance as routed here: accepted
+        // exactly when the acceptance was approved, in its month (one
+        // still being decided, or not told yet, is pending, not wrong).
+        for item in snapshot.scan_prefix(store::WALLET_TRANSFERS, b"") {
+            let (_, record) = item?;
+            let Some(outcome) = record.note.outcome else { continue };
+            let id = &record.note.transfer_id;
+            let routed = snapshot.get(TRANSACTIONS, &TxKind::WalletTransfer.key(id))?;
+            let approved = routed.as_ref().filter(|t| t.status == TxStatus::Approved).map(|t| t.period);
+            let pending = routed.as_ref().is_some_and(|t| t.status == TxStatus::Pending);
+            let agrees = match (outcome.status == WalletStatus::Accepted, approved) {
+                (true, Some(period)) => period == outcome.period,
+                (accepted, approved) => !accepted && approved.is_none(),
+            };
+            if !pending && !agrees {
+                check.violations.add(format!(
+                    "wallet transfer {id} was {} in {} by province {}'s node, but its acceptance here is {}",
+                    outcome.status.as_str(),
+                    outcome.period,
+                    record.sender_province,
+                    match approved {
+                        Some(period) => format!("approved in {period}"),
+                        None => "not approved".to_owned(),
+                    }
+                ));
             }
         }
         let waiting = Waiting::read(&snapshot, store::PENDING, store::OUTBOX)?;

@@ -3,7 +3,7 @@
 //! acknowledged.
 
 use gongji_common::{
-    contract::{Notice, NoticeRefusal},
+    contract::{Notice, NoticeBody, NoticeRefusal, WalletNote},
     outbox::Outbox,
 };
 use tokio::sync::watch;
@@ -12,7 +12,7 @@ use super::Hub;
 use crate::{
     domain::notice,
     error::HubResult,
-    store::{GRANTS, OUTBOX, RELAYED},
+    store::{GRANTS, OUTBOX, RELAYED, WALLET_TRANSFERS},
 };
 
 impl Hub {
@@ -25,9 +25,10 @@ impl Hub {
     /// recorded nor relayed.
     pub async fn relay_notice(&self, notice: Notice) -> HubResult<()> {
         notice::check_provinces(&notice, self.provinces.codes())?;
-        let checked: Result<(), NoticeRefusal> = match notice::check_crosses(&notice) {
-            Err(refusal) => Err(refusal),
-            Ok(()) => {
+        let checked: Result<(), NoticeRefusal> = match (notice::check_crosses(&notice), &notice.body) {
+            (Err(refusal), _) => Err(refusal),
+            (Ok(()), NoticeBody::Wallet(note)) => self.relay_wallet(&notice, note).await?,
+            (Ok(()), _) => {
                 self.transact(|tx| {
                     let relationship = notice.body.relationship_id();
                     let directory = tx.get(GRANTS, relationship)?;
@@ -45,6 +46,35 @@ impl Hub {
                 .await?
             }
         };
+        self.refused(&notice, checked)
+    }
+
+    /// Records a cross-province wallet transfer's notice (sent, or its
+    /// outcome) and takes it into the outbox for the recipient's node, once
+    /// per id (see [`notice::decide_wallet`]).
+    async fn relay_wallet(&self, notice: &Notice, note: &WalletNote) -> HubResult<Result<(), NoticeRefusal>> {
+        self.transact(|tx| {
+            let recorded = tx.get(WALLET_TRANSFERS, &note.transfer_id)?;
+            let relayed = tx.contains(RELAYED, &notice.id)?;
+            let (checked, enqueue) = notice::decide_wallet(notice, note, recorded.as_ref(), relayed, self.now());
+            let record = match checked {
+                Ok(record) => record,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            if let Some(record) = record {
+                tx.put(WALLET_TRANSFERS, &note.transfer_id, &record)?;
+            }
+            if enqueue {
+                Outbox::enqueue(tx, OUTBOX, notice)?;
+                tx.put(RELAYED, &notice.id, &())?;
+            }
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    /// A refused notice is logged and answered as its refusal.
+    fn refused(&self, notice: &Notice, checked: Result<(), NoticeRefusal>) -> HubResult<()> {
         checked.map_err(|refusal| {
             tracing::warn!(notice = %notice.id, from = %notice.from, to = %notice.to, %refusal, "notice refused");
             refusal.into()

@@ -11,9 +11,9 @@ use gongji_common::{
 
 use super::Hub;
 use crate::{
-    domain::{GrantRecord, HubTransaction},
+    domain::{notice::WalletRecord, GrantRecord, HubTransaction},
     error::{HubError, HubResult},
-    store::{self, GRANTS, META, MONTHS, OPEN_PERIOD, STATEMENT, TRANSACTIONS, TX_BY_PERIOD, TX_BY_PROVINCE},
+    store::{self, GRANTS, META, MONTHS, OPEN_PERIOD, STATEMENT, TRANSACTIONS, TX_BY_PERIOD, TX_BY_PROVINCE, WALLET_TRANSFERS},
 };
 
 impl Hub {
@@ -37,6 +37,13 @@ impl Hub {
             }
         }
         Err(HubError::not_found("transaction", id))
+    }
+
+    /// A cross-province wallet transfer as the hub recorded it.
+    pub fn wallet_transfer(&self, id: &Id) -> HubResult<WalletRecord> {
+        self.store
+            .get(WALLET_TRANSFERS, id)?
+            .ok_or_else(|| HubError::not_found("wallet transfer", id))
     }
 
     pub fn grant(&self, id: &Id) -> HubResult<GrantRecord> {

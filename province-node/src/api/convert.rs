@@ -438,10 +438,10 @@ pub fn send_command(request: pb::SendToWalletRequest) -> Result<crate::domain::S
     })
 }
 
-pub fn wallet_transfer_to_pb(transfer: &crate::domain::WalletTransfer) -> pb::WalletTransfer {
-    use crate::domain::WalletStatus as S;
-    use pb::WalletTransferStatus as P;
+/// A transfer sent from this node (`here`).
+pub fn wallet_transfer_to_pb(transfer: &crate::domain::WalletTransfer, here: ProvinceCode) -> pb::WalletTransfer {
     let command = &transfer.command;
+    let crossing = command.recipient_province != here;
     pb::WalletTransfer {
         transfer_id: command.transfer_id.to_string(),
         sender_id: command.sender_id.to_string(),
@@ -449,16 +449,45 @@ pub fn wallet_transfer_to_pb(transfer: &crate::domain::WalletTransfer) -> pb::Wa
         recipient_province: command.recipient_province.to_string(),
         relation_kind: command.kind.to_pb() as i32,
         amount: command.amount.to_string(),
-        status: match transfer.status {
-            S::Unaccepted => P::Unaccepted,
-            S::Accepted => P::Accepted,
-            S::Declined => P::Declined,
-            S::Cancelled => P::Cancelled,
-            S::Returned => P::Returned,
-        } as i32,
+        status: transfer.status.to_pb() as i32,
         sent_at: Some(timestamp(transfer.sent_at)),
         return_at: Some(timestamp(transfer.return_at)),
         settled_at: transfer.settled_at.map(timestamp),
+        sender_province: here.to_string(),
+        period: match (crossing, transfer.note().outcome) {
+            (true, Some(outcome)) => outcome.period.to_string(),
+            _ => String::new(),
+        },
+    }
+}
+
+/// A transfer from another province as its sender's node told this node
+/// (`here`), with its credit here once accepted (which the outcome's notice
+/// may not have told yet).
+pub fn incoming_wallet_to_pb(
+    incoming: &crate::domain::IncomingWallet,
+    credit: Option<&crate::domain::WalletCredit>,
+    here: ProvinceCode,
+) -> pb::WalletTransfer {
+    let note = &incoming.note;
+    let (status, settled_at, period) = match (note.outcome, credit) {
+        (Some(outcome), _) => (outcome.status.to_pb(), Some(outcome.at), outcome.period.to_string()),
+        (None, Some(credit)) => (pb::WalletTransferStatus::Accepted, Some(credit.at), credit.period.to_string()),
+        (None, None) => (pb::WalletTransferStatus::Unaccepted, None, String::new()),
+    };
+    pb::WalletTransfer {
+        transfer_id: note.transfer_id.to_string(),
+        sender_id: note.sender_id.to_string(),
+        recipient_id: note.recipient_id.to_string(),
+        recipient_province: here.to_string(),
+        relation_kind: 0,
+        amount: note.amount.to_string(),
+        status: status as i32,
+        sent_at: Some(timestamp(note.sent_at)),
+        return_at: Some(timestamp(note.return_at)),
+        settled_at: settled_at.map(timestamp),
+        sender_province: incoming.sender_province.to_string(),
+        period,
     }
 }
 
@@ -475,6 +504,8 @@ pub fn wallet_credit_to_pb(credit: &crate::domain::WalletCredit, here: ProvinceC
         sent_at: None,
         return_at: None,
         settled_at: Some(timestamp(credit.at)),
+        sender_province: credit.sender_province.to_string(),
+        period: credit.period.to_string(),
     }
 }
 
@@ -514,11 +545,16 @@ pub fn wallet_statement_to_pb(view: &crate::service::WalletView) -> pb::WalletSt
             balance: view.balance.to_string(),
             opened_at: Some(timestamp(wallet.opened_at)),
         }),
-        sent: view.sent.iter().map(wallet_transfer_to_pb).collect(),
+        sent: view.sent.iter().map(|t| wallet_transfer_to_pb(t, view.here)).collect(),
         received: view
             .received
             .iter()
-            .map(wallet_transfer_to_pb)
+            .map(|t| wallet_transfer_to_pb(t, view.here))
+            .chain(
+                view.incoming
+                    .iter()
+                    .map(|(incoming, credit)| incoming_wallet_to_pb(incoming, credit.as_ref(), view.here)),
+            )
             .chain(view.credited.iter().map(|c| wallet_credit_to_pb(c, view.here)))
             .collect(),
     }

@@ -45,9 +45,30 @@ impl PublicApi {
         })
     }
 
+    /// The transfer from another province an acceptance or decline is
+    /// about: named by its sender's province and amount, or, without them,
+    /// as the sender's node told this node; `None` for a transfer within
+    /// this province.
+    fn incoming_wallet(&self, transfer_id: &str, sender_province: &str, by: Id, amount: &str) -> Result<Option<CrossWallet>, Status> {
+        if !sender_province.is_empty() && sender_province != self.node.province().to_string() {
+            return self.cross_wallet(transfer_id, sender_province, by, amount).map(Some);
+        }
+        if !sender_province.is_empty() {
+            return Ok(None);
+        }
+        let transfer_id = id("transfer_id", transfer_id)?;
+        Ok(self.node.incoming_wallet(&transfer_id)?.map(|incoming| CrossWallet {
+            transfer_id,
+            sender_province: incoming.sender_province,
+            recipient_province: self.node.province(),
+            recipient_id: by,
+            amount: incoming.note.amount,
+        }))
+    }
+
     async fn settle_wallet(&self, transfer_id: &str, settle: Settle) -> Reply<pb::WalletTransfer> {
         let transfer = self.node.settle_wallet(&id("transfer_id", transfer_id)?, settle).await?;
-        Ok(Response::new(convert::wallet_transfer_to_pb(&transfer)))
+        Ok(Response::new(convert::wallet_transfer_to_pb(&transfer, self.node.province())))
     }
 }
 
@@ -282,16 +303,15 @@ impl ProvinceNode for PublicApi {
     async fn send_to_wallet(&self, request: Request<pb::SendToWalletRequest>) -> Reply<pb::WalletTransfer> {
         let command = convert::send_command(request.into_inner()).map_err(NodeError::from)?;
         let transfer = self.node.send_to_wallet(command).await?;
-        Ok(Response::new(convert::wallet_transfer_to_pb(&transfer)))
+        Ok(Response::new(convert::wallet_transfer_to_pb(&transfer, self.node.province())))
     }
 
     async fn accept_wallet_transfer(&self, request: Request<pb::AcceptWalletTransferRequest>) -> Reply<pb::WalletTransfer> {
         let request = request.get_ref();
         let by = id("recipient_id", &request.recipient_id)?;
-        if request.sender_province.is_empty() || request.sender_province == self.node.province().to_string() {
+        let Some(wallet) = self.incoming_wallet(&request.transfer_id, &request.sender_province, by.clone(), &request.amount)? else {
             return self.settle_wallet(&request.transfer_id, Settle::Accept { by }).await;
-        }
-        let wallet = self.cross_wallet(&request.transfer_id, &request.sender_province, by, &request.amount)?;
+        };
         let credit = self.node.accept_across(wallet).await?;
         Ok(Response::new(convert::wallet_credit_to_pb(&credit, self.node.province())))
     }
@@ -299,10 +319,9 @@ impl ProvinceNode for PublicApi {
     async fn decline_wallet_transfer(&self, request: Request<pb::DeclineWalletTransferRequest>) -> Reply<pb::WalletTransfer> {
         let request = request.get_ref();
         let by = id("recipient_id", &request.recipient_id)?;
-        if request.sender_province.is_empty() || request.sender_province == self.node.province().to_string() {
+        let Some(wallet) = self.incoming_wallet(&request.transfer_id, &request.sender_province, by.clone(), &request.amount)? else {
             return self.settle_wallet(&request.transfer_id, Settle::Decline { by }).await;
-        }
-        let wallet = self.cross_wallet(&request.transfer_id, &request.sender_province, by, &request.amount)?;
+        };
         self.node.decline_across(wallet.clone()).await?;
         Ok(Response::new(pb::WalletTransfer {
             transfer_id: wallet.transfer_id.to_string(),

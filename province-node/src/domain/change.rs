@@ -12,6 +12,7 @@ use gongji_common::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::IncomingWallet;
 use super::{
     AcquiredPayment, Contribution, Event, IssuedDebit, Person, QuotaChangeRecord, RefundRecord, Relationship, Tombstone, TransferIn,
     TransferOut, Wallet, WalletCredit, WalletTransfer,
@@ -160,6 +161,8 @@ pub enum Change {
     Wallet(Wallet),
     WalletTransfer(WalletTransfer),
     WalletCredit(WalletCredit),
+    /// A transfer from another province as its sender's node told it.
+    WalletIncoming(IncomingWallet),
     WalletPayment(super::WalletPayment),
     /// A wallet payment id reversed before it arrived, at this time: never paid.
     WalletReversedFirst(Id, i64),

@@ -62,5 +62,6 @@ pub use transfer::{
 pub use wallet::{
     cst_day, decide_accept_across, decide_accept_answer, decide_acceptance_at_sender, decide_open_wallet, decide_send, decide_settle,
     decide_wallet_credit, decide_wallet_end, decide_wallet_pay, decide_wallet_refund, decide_wallet_reverse, wallet_reference,
-    RecipientState, SendCommand, SendState, Settle, Wallet, WalletCredit, WalletLimits, WalletPayment, WalletStatus, WalletTransfer,
+    IncomingWallet, RecipientState, SendCommand, SendState, Settle, Wallet, WalletCredit, WalletLimits, WalletPayment, WalletStatus,
+    WalletTransfer,
 };

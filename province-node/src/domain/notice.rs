@@ -2,9 +2,9 @@
 //! request to end it, a new quota. Applied once per notice id, and only
 //! from the other party as this node recorded the relationship.
 
-use gongji_common::contract::{Notice, NoticeBody, NoticeRefusal};
+use gongji_common::contract::{Notice, NoticeBody, NoticeRefusal, WalletNote};
 
-use super::{end, quota_event, Change, Decision, End, Event, EventKind, Held, Relationship, RelationshipStatus};
+use super::{end, quota_event, Change, Decision, End, Event, EventKind, Held, IncomingWallet, Relationship, RelationshipStatus};
 use gongji_common::ProvinceCode;
 
 /// What became of a delivered notice.
@@ -27,6 +27,8 @@ pub struct NoticeState {
     pub applied: bool,
     /// The relationship it is about, as held here.
     pub held: Option<Held>,
+    /// For a wallet notice: the transfer from another province as recorded here.
+    pub incoming: Option<IncomingWallet>,
 }
 
 /// Applies a notice once per id, if it comes from the other party of a
@@ -38,6 +40,9 @@ pub struct NoticeState {
 pub fn decide_notice(state: NoticeState, notice: &Notice, now: i64) -> Decision<Delivery> {
     if state.applied {
         return Decision::unchanged(Delivery::Repeated);
+    }
+    if let NoticeBody::Wallet(note) = &notice.body {
+        return decide_wallet_notice(state.incoming, notice, note, now);
     }
     let checked = match (&state.held, &notice.body) {
         (Some(held), _) => notice.check_against(&held.relationship.grant),
@@ -112,7 +117,36 @@ pub fn decide_notice(state: NoticeState, notice: &Notice, now: i64) -> Decision<
                 changes.push(Change::Relationship(relationship));
             }
         }
+        // Decided by `decide_wallet_notice`, above.
+        NoticeBody::Wallet(_) => {}
     }
     changes.push(Change::NoticeApplied(notice.id.clone()));
     Decision::new(Delivery::Applied, changes)
+}
+
+/// Records what the sender's node of another province says of a wallet
+/// transfer to a person of this province: sent (listed unaccepted), then its
+/// one outcome. Whatever order the two notices arrive in, the record ends
+/// the same; a notice that says otherwise than the record is refused.
+fn decide_wallet_notice(recorded: Option<IncomingWallet>, notice: &Notice, note: &WalletNote, now: i64) -> Decision<Delivery> {
+    let checked = match &recorded {
+        Some(incoming) if incoming.sender_province != notice.from => Err(NoticeRefusal::wallet(
+            notice,
+            format!("it was sent from province {}", incoming.sender_province),
+        )),
+        _ => notice.check_wallet(note, recorded.as_ref().map(|r| &r.note)),
+    };
+    let note = match checked {
+        Ok(note) => note,
+        Err(refusal) => return Decision::unchanged(Delivery::Refused(refusal)),
+    };
+    let incoming = IncomingWallet {
+        sender_province: notice.from,
+        note,
+        updated_at: now,
+    };
+    Decision::new(
+        Delivery::Applied,
+        vec![Change::WalletIncoming(incoming), Change::NoticeApplied(notice.id.clone())],
+    )
 }

@@ -169,6 +169,12 @@ pub fn decide_transfer_answer(
     now: i64,
 ) -> Result<Decision<Answered<TransferOut>>, Refusal> {
     let Some(mut record) = state.record else {
+        // Another node's id, already forgotten here by a pass that asked
+        // the hub at the same time (the recovery pass races the request):
+        // the same answer, nothing left to undo.
+        if let HubAnswer::Taken(why) = answer {
+            return Ok(Decision::unchanged(Answered::Taken(why.clone())));
+        }
         return Err(Refusal::vanished("transfer", id));
     };
     let Some(amount) = record.amount.filter(|_| record.is_pending()) else {

@@ -10,13 +10,15 @@
 use std::collections::BTreeMap;
 
 use gongji_common::{
-    contract::{CrossWallet, Decline, DeclineReason, RelationKind, TxKind, TxStatus},
+    contract::{CrossWallet, Decline, DeclineReason, NoticeBody, RelationKind, TxKind, TxStatus, WalletNote, WalletOutcome},
     pending::PendingKind,
     period::{cst_datetime, cst_day_and_second, cst_day_hour_millis},
     statement::Direction,
     Id, Money, Period, ProvinceCode, RegionCode,
 };
 use serde::{Deserialize, Serialize};
+
+pub use gongji_common::contract::WalletStatus;
 
 use super::{
     check_beneficiary_may_pay, check_institution, check_touch, region_of, Book, Change, CrossLine, Decision, HubAnswer, InsuranceType,
@@ -158,30 +160,6 @@ pub enum RecipientState {
     Open,
 }
 
-/// Where a wallet transfer stands. Unaccepted until exactly one of the
-/// other four.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WalletStatus {
-    Unaccepted,
-    Accepted,
-    Declined,
-    Cancelled,
-    Returned,
-}
-
-impl WalletStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WalletStatus::Unaccepted => "unaccepted",
-            WalletStatus::Accepted => "accepted",
-            WalletStatus::Declined => "declined",
-            WalletStatus::Cancelled => "cancelled",
-            WalletStatus::Returned => "returned",
-        }
-    }
-}
-
 /// A wallet transfer at the sender's node: the one record that decides it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WalletTransfer {
@@ -204,6 +182,33 @@ impl WalletTransfer {
 
     pub fn is_unaccepted(&self) -> bool {
         self.status == WalletStatus::Unaccepted
+    }
+
+    /// The transfer as its sender's node tells the hub and the recipient's
+    /// node of another province: sent, then its one outcome, with the month
+    /// of it (an acceptance's is the month the hub stamped; otherwise the
+    /// month it was settled in).
+    pub fn note(&self) -> WalletNote {
+        WalletNote {
+            transfer_id: self.command.transfer_id.clone(),
+            sender_id: self.command.sender_id.clone(),
+            recipient_id: self.command.recipient_id.clone(),
+            amount: self.command.amount,
+            sent_at: self.sent_at,
+            return_at: self.return_at,
+            outcome: self.settled_at.map(|at| WalletOutcome {
+                status: self.status,
+                at,
+                period: self.period.unwrap_or_else(|| Period::of_unix_millis(at)),
+            }),
+        }
+    }
+
+    /// The notice of this record for the recipient's province (through
+    /// the hub), written with it: none within a province.
+    fn notice(&self, here: ProvinceCode) -> Option<Change> {
+        let to = self.command.recipient_province;
+        (to != here).then(|| Change::Notice(to, NoticeBody::Wallet(self.note())))
     }
 
     /// The account the money waits in while the transfer is unaccepted.
@@ -230,7 +235,13 @@ pub struct SendState {
 /// Sends a wallet transfer: the amount leaves the sender's available balance
 /// into the transfer's transit book, unaccepted until the return time.
 /// Idempotent by transfer id. Each refusal names the rule; nothing moves.
-pub fn decide_send(state: SendState, command: &SendCommand, limits: &WalletLimits, now: i64) -> Result<Decision<WalletTransfer>, Refusal> {
+pub fn decide_send(
+    state: SendState,
+    command: &SendCommand,
+    limits: &WalletLimits,
+    here: ProvinceCode,
+    now: i64,
+) -> Result<Decision<WalletTransfer>, Refusal> {
     if let Some(recorded) = state.recorded {
         if recorded.command != *command {
             return Err(Refusal::reused("wallet transfer", &command.transfer_id));
@@ -348,7 +359,10 @@ pub fn decide_send(state: SendState, command: &SendCommand, limits: &WalletLimit
                 transfer: record.id().clone(),
                 due: true,
             },
-        ],
+        ]
+        .into_iter()
+        .chain(record.notice(here))
+        .collect(),
     ))
 }
 
@@ -500,12 +514,24 @@ pub fn decide_settle(
         due: false,
     });
     changes.insert(0, Change::WalletTransfer(record.clone()));
+    changes.extend(record.notice(here));
     Ok(Decision::new(record, changes))
 }
 
 /// The journal reference of a wallet transfer's step.
 pub fn wallet_reference(step: &str, transfer: &Id) -> String {
     format!("wallet-{step}:{transfer}")
+}
+
+/// A transfer to a person of this province from another province, as the
+/// sender's node told this node through the hub: listed from the moment it
+/// was sent, with its one outcome once that arrives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncomingWallet {
+    pub sender_province: ProvinceCode,
+    pub note: WalletNote,
+    /// When this node last learned something of it.
+    pub updated_at: i64,
 }
 
 /// An accepted cross-province transfer credited at the recipient's node.

@@ -18,7 +18,10 @@ use super::Node;
 use crate::{
     domain::WalletStatus,
     error::NodeResult,
-    store::{self, CROSS_LINES, DEBITS, OUTBOX, PAYMENTS, PENDING, REVERSED_IDS, WALLET_CREDITS, WALLET_DUE, WALLET_TRANSFERS},
+    store::{
+        self, CROSS_LINES, DEBITS, OUTBOX, PAYMENTS, PENDING, REVERSED_IDS, WALLET_ACCEPTING, WALLET_CREDITS, WALLET_DUE, WALLET_INCOMING,
+        WALLET_TRANSFERS,
+    },
 };
 
 /// What the self-check found, read at one consistent point.
@@ -161,6 +164,32 @@ fn wallet_check(books: &Snapshot, here: gongji_common::ProvinceCode, check: &mut
             (true, None) => check
                 .violations
                 .add(format!("wallet transfer {id} was accepted across provinces without a month")),
+            _ => {}
+        }
+    }
+    // A transfer from another province agrees with its credit here: credited
+    // only if the sender's node told it accepted (or has not told its
+    // outcome yet), in the same month; told accepted, credited or still
+    // being accepted here (the credit follows the sender's decision).
+    for item in books.scan_prefix(WALLET_INCOMING, b"") {
+        let (_, incoming) = item?;
+        let id = &incoming.note.transfer_id;
+        let credit = books.get(WALLET_CREDITS, id)?;
+        let accepting = books.get(WALLET_ACCEPTING, id)?.is_some();
+        match (incoming.note.outcome, credit) {
+            (Some(outcome), Some(credit)) if outcome.status != WalletStatus::Accepted || outcome.period != credit.period => {
+                check.violations.add(format!(
+                    "wallet transfer {id} from province {} was {} in {} by its sender's node, yet credited here in {}",
+                    incoming.sender_province,
+                    outcome.status.as_str(),
+                    outcome.period,
+                    credit.period
+                ))
+            }
+            (Some(outcome), None) if outcome.status == WalletStatus::Accepted && !accepting => check.violations.add(format!(
+                "wallet transfer {id} from province {} was accepted in {} by its sender's node, yet it is not credited here",
+                incoming.sender_province, outcome.period
+            )),
             _ => {}
         }
     }

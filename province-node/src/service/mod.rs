@@ -34,8 +34,8 @@ use crate::{
     store::{
         self, APPLIED_NOTICES, CONTRIBUTIONS, CROSS_LINES, DEBITS, LIVE_PAIRS, OUTBOX, PAYMENTS, PENDING, PERSONS, QUOTA_CHANGES, REFUNDS,
         RELATIONSHIPS, RELS_BY_BENEFICIARY, RELS_BY_DONOR, REL_EVENTS, REVERSED_IDS, TRANSFERS_IN, TRANSFERS_OUT, WALLETS,
-        WALLET_ACCEPTING, WALLET_CREDITS, WALLET_DUE, WALLET_FROM, WALLET_PAYMENTS, WALLET_REVERSED, WALLET_SENT, WALLET_TO,
-        WALLET_TRANSFERS, WALLET_UNACCEPTED,
+        WALLET_ACCEPTING, WALLET_CREDITS, WALLET_DUE, WALLET_FROM, WALLET_INCOMING, WALLET_PAYMENTS, WALLET_REVERSED, WALLET_SENT,
+        WALLET_TO, WALLET_TRANSFERS, WALLET_UNACCEPTED,
     },
 };
 
@@ -196,6 +196,11 @@ impl Node {
                     }
                     tx.put(WALLET_FROM, &wallets::listed(&t.command.sender_id, t.id()), &())?;
                     tx.put(WALLET_TRANSFERS, t.id(), &t)?
+                }
+                Change::WalletIncoming(incoming) => {
+                    let note = &incoming.note;
+                    tx.put(WALLET_TO, &wallets::listed(&note.recipient_id, &note.transfer_id), &())?;
+                    tx.put(WALLET_INCOMING, &note.transfer_id, &incoming)?
                 }
                 Change::WalletCredit(credit) => {
                     tx.put(WALLET_TO, &wallets::listed(&credit.recipient_id, &credit.transfer_id), &())?;

@@ -3,14 +3,14 @@
 //! notice id. They carry what one side must learn of the other's changes to
 //! a relationship: its end, a request to end it, a new quota.
 
-use gongji_common::contract::Notice;
+use gongji_common::contract::{Notice, NoticeBody};
 use tokio::sync::watch;
 
 use super::Node;
 use crate::{
     domain::{decide_notice, Delivery, NoticeState},
     error::NodeResult,
-    store::APPLIED_NOTICES,
+    store::{APPLIED_NOTICES, WALLET_INCOMING},
 };
 
 impl Node {
@@ -36,6 +36,10 @@ impl Node {
                     here: self.province,
                     applied: tx.contains(APPLIED_NOTICES, &notice.id)?,
                     held: Self::load_held(tx, notice.body.relationship_id())?,
+                    incoming: match &notice.body {
+                        NoticeBody::Wallet(note) => tx.get(WALLET_INCOMING, &note.transfer_id)?,
+                        _ => None,
+                    },
                 };
                 Ok(decide_notice(state, &notice, now))
             })

@@ -15,13 +15,13 @@ use super::Node;
 use crate::{
     domain::{
         cst_day, decide_accept_across, decide_accept_answer, decide_acceptance_at_sender, decide_open_wallet, decide_send, decide_settle,
-        decide_wallet_end, decide_wallet_pay, decide_wallet_refund, decide_wallet_reverse, PayCommand, RecipientState, Refusal,
-        SendCommand, SendState, Settle, Wallet, WalletCredit, WalletPayment, WalletTransfer,
+        decide_wallet_end, decide_wallet_pay, decide_wallet_refund, decide_wallet_reverse, IncomingWallet, PayCommand, RecipientState,
+        Refusal, SendCommand, SendState, Settle, Wallet, WalletCredit, WalletPayment, WalletTransfer,
     },
     error::{NodeError, NodeResult},
     store::{
-        self, PERSONS, WALLETS, WALLET_ACCEPTING, WALLET_CREDITS, WALLET_DUE, WALLET_FROM, WALLET_PAYMENTS, WALLET_REVERSED, WALLET_SENT,
-        WALLET_TO, WALLET_TRANSFERS, WALLET_UNACCEPTED,
+        self, PERSONS, WALLETS, WALLET_ACCEPTING, WALLET_CREDITS, WALLET_DUE, WALLET_FROM, WALLET_INCOMING, WALLET_PAYMENTS,
+        WALLET_REVERSED, WALLET_SENT, WALLET_TO, WALLET_TRANSFERS, WALLET_UNACCEPTED,
     },
 };
 
@@ -37,7 +37,11 @@ pub struct WalletView {
     pub sent: Vec<WalletTransfer>,
     /// Transfers to the person decided here (from this province).
     pub received: Vec<WalletTransfer>,
-    /// Accepted transfers from other provinces credited here.
+    /// Transfers from other provinces as their senders' nodes told this
+    /// node, each with its credit here once accepted.
+    pub incoming: Vec<(IncomingWallet, Option<WalletCredit>)>,
+    /// Accepted transfers from other provinces credited here that no notice
+    /// told of yet.
     pub credited: Vec<WalletCredit>,
 }
 
@@ -87,7 +91,7 @@ impl Node {
                     None => Self::recipient_state(tx, &command.recipient_id)?,
                 },
             };
-            Ok(decide_send(state, &command, &limits, now)?)
+            Ok(decide_send(state, &command, &limits, self.province, now)?)
         })
         .await
     }
@@ -330,6 +334,15 @@ impl Node {
         Ok(returned)
     }
 
+    /// A transfer to a person of this province from another province, as
+    /// its sender's node told this node (none for one sent from here).
+    pub fn incoming_wallet(&self, transfer_id: &Id) -> NodeResult<Option<IncomingWallet>> {
+        if self.store.get(WALLET_TRANSFERS, transfer_id)?.is_some() {
+            return Ok(None);
+        }
+        Ok(self.store.get(WALLET_INCOMING, transfer_id)?)
+    }
+
     /// A person's wallet, its balance and transfers.
     pub fn wallet(&self, person_id: &Id) -> NodeResult<WalletView> {
         if self.store.get(PERSONS, person_id)?.is_none() {
@@ -342,6 +355,7 @@ impl Node {
             balance: self.store.balance(&store::wallet(person_id))?,
             sent: Vec::new(),
             received: Vec::new(),
+            incoming: Vec::new(),
             credited: Vec::new(),
         };
         let prefix = key_prefix(&[person_id.as_bytes()]);
@@ -353,7 +367,13 @@ impl Node {
             let id = Id::parse("wallet transfer", &String::from_utf8_lossy(last_key_part(&key?)))?;
             match self.store.get(WALLET_TRANSFERS, &id)? {
                 Some(transfer) => view.received.push(transfer),
-                None => view.credited.extend(self.store.get(WALLET_CREDITS, &id)?),
+                None => {
+                    let credit = self.store.get(WALLET_CREDITS, &id)?;
+                    match self.store.get(WALLET_INCOMING, &id)? {
+                        Some(incoming) => view.incoming.push((incoming, credit)),
+                        None => view.credited.extend(credit),
+                    }
+                }
             }
         }
         Ok(view)
