@@ -34,6 +34,7 @@
 //! | `wallet_payments`     | payment id                        | `WalletPayment`: paid from a wallet here |
 //! | `wallet_reversed`     | payment id                        | when a wallet payment id was reversed before it arrived |
 //! | `wallet_accepting`    | transfer id                       | `CrossWallet`: an acceptance of a transfer from another province, asked and not yet answered |
+//! | `journal_by_account`  | account key ␟ seq (u64 BE)        | null: the journal entries that moved a person's account (`available/…`, `quota/…`), written with the entry; key `built` once it covers the whole journal |
 //!
 //! Plus the shared `journal` and `balances` trees; accounts used here:
 //! `available/PERSON`, `quota/RELATIONSHIP`, `contributions/`,
@@ -86,6 +87,7 @@ gongji_common::tables! {
     WALLET_ACCEPTING: Id => CrossWallet = "wallet_accepting";
     WALLET_PAYMENTS: Id => WalletPayment = "wallet_payments";
     WALLET_REVERSED: Id => i64 = "wallet_reversed";
+    JOURNAL_BY_ACCOUNT: [u8] => () = "journal_by_account";
 }
 
 /// The key of a sender's count of transfers on a CST day.
@@ -114,6 +116,15 @@ pub fn wallet(person: &Id) -> Account {
 pub fn wallet_transit(transfer: &Id) -> Account {
     Account::new(AccountKind::Transit, format!("wallet/{transfer}"))
 }
+
+/// The key of a journal entry in the index of `account`'s entries.
+pub fn journal_by_account_key(account: &Account, seq: u64) -> Vec<u8> {
+    key(&[account.key().as_bytes(), &seq.to_be_bytes()])
+}
+
+/// The key that marks the index of entries by account as covering the
+/// whole journal (it is no account's key: those have a separator after).
+pub const JOURNAL_INDEX_BUILT: &[u8] = b"built";
 
 /// The key of a cross-province line: month, kind, id (the hub's statement order).
 pub fn cross_line_key(period: Period, kind: &str, id: &str) -> Vec<u8> {

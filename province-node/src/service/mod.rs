@@ -14,6 +14,7 @@ mod reconcile;
 mod refunds;
 mod relationships;
 mod reversals;
+mod statements;
 mod transfers;
 mod wallets;
 
@@ -42,6 +43,7 @@ use crate::{
 pub use payments::PaymentView;
 pub use persons::Account;
 pub use relationships::PersonRelationships;
+pub use statements::index_journal;
 pub use transfers::TransferView;
 pub use wallets::WalletView;
 
@@ -236,7 +238,8 @@ impl Node {
             movement.amount,
         );
         entry.at = now;
-        tx.post(&entry).map(drop)
+        let seq = tx.post(&entry)?;
+        statements::index_entry(tx, &entry, seq)
     }
 
     /// Queues a notice for another province's node, under the id made from
