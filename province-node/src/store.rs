@@ -11,7 +11,7 @@
 //! | `live_pairs`          | donor id ␟ beneficiary id         | relationship id (pending or active, local donors) |
 //! | `payments`            | payment id                        | `AcquiredPayment` (served here) |
 //! | `debits`              | payment id                        | `IssuedDebit` (decided here) |
-//! | `pending`             | kind ␟ id                         | null: work awaiting another node (or a cascade) |
+//! | `pending`             | kind ␟ id                         | when it became pending (ms; null in older entries): work awaiting another node (or a cascade) |
 //! | `outbox`              | seq (u64 BE)                      | notice for another node, with delivery attempts |
 //! | `applied_notices`     | notice id                         | null: notices already applied |
 //! | `rel_events`          | relationship id ␟ seq (u64 BE)    | `Event` (history) |
@@ -46,6 +46,7 @@ use gongji_common::{
     contract::{CrossWallet, Payee},
     oplog::Logged,
     outbox::Queued,
+    pending::Since,
     store::{key, key_prefix},
     Id, Period, ProvinceCode,
 };
@@ -64,7 +65,7 @@ gongji_common::tables! {
     LIVE_PAIRS: [u8] => Id = "live_pairs";
     PAYMENTS: Id => AcquiredPayment = "payments";
     DEBITS: Id => IssuedDebit = "debits";
-    PENDING: [u8] => () = "pending";
+    PENDING: [u8] => Since = "pending";
     OUTBOX: [u8] => Queued = "outbox";
     APPLIED_NOTICES: str => () = "applied_notices";
     REL_EVENTS: [u8] => Event = "rel_events";

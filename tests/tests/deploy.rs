@@ -71,6 +71,7 @@ fn the_dashboard_charts_only_metrics_a_server_serves() {
         "gongji_transactions_total",
         "gongji_rpc_duration_seconds_bucket",
         "gongji_pending_intents",
+        "gongji_pending_oldest_age_seconds",
         "gongji_outbox_oldest_age_seconds",
         "gongji_prepaid_usage_percent",
         "gongji_month_state",

@@ -187,7 +187,12 @@ impl Node {
                         &line,
                     )?
                 }
-                Change::Pending(kind, id) => tx.put(PENDING, &kind.key(&id), &())?,
+                // Marked again (a retried step) it keeps the time it first waited from.
+                Change::Pending(kind, id) => {
+                    if !tx.contains(PENDING, &kind.key(&id))? {
+                        tx.put(PENDING, &kind.key(&id), &Some(now))?
+                    }
+                }
                 Change::Done(kind, id) => tx.remove(PENDING, &kind.key(&id))?,
                 Change::Notice(to, body) => self.send_notice(tx, to, body)?,
                 Change::NoticeApplied(id) => tx.put(APPLIED_NOTICES, &id, &())?,
@@ -338,7 +343,7 @@ impl Node {
 impl Node {
     /// Writes the node's gauges for a metrics scrape: pending intents and the outbox.
     pub fn gauges(&self, out: &mut gongji_common::metrics::Exposition) -> NodeResult<()> {
-        gongji_common::metrics::queue_gauges(out, &self.store, PENDING, &self.outbox)?;
+        gongji_common::metrics::queue_gauges(out, &self.store, PENDING, &self.outbox, self.now())?;
         self.wallet_gauges(out)?;
         Ok(())
     }
