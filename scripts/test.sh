@@ -42,6 +42,11 @@ install_for() {
 install_for promtool prometheus
 promtool --version >&2
 
+# The deploy test verifies the systemd units with systemd-analyze, from
+# Debian's systemd package.
+install_for systemd-analyze systemd
+systemd-analyze --version | head -n 1 >&2
+
 # The month report test opens the report in headless Chromium, from
 # Debian's chromium package.
 install_for chromium chromium
