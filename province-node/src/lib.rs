@@ -58,7 +58,7 @@ pub async fn run_with_metrics(
         gongji_common::store::DEFAULT_CACHE_BYTES,
         &server::holder("province-node", &listener),
     )?;
-    let indexed = service::index_journal(&store)?;
+    let indexed = service::index_journal(&store).await?;
     if indexed > 0 {
         tracing::info!(
             entries = indexed,

@@ -6,8 +6,8 @@
 
 use gongji_common::period::{cst_day_and_second, cst_day_hour_millis, Period};
 use gongji_tests::{
-    assert_status, balances, code, command_line::ok, employee_with_balance, establish, pay, pay_request, refund, register, reverse,
-    v1 as pb, TestNetwork,
+    assert_status, balances, code, command_line::ok, dissolve, employee_with_balance, establish, pay, pay_request, refund, register,
+    reverse, v1 as pb, TestNetwork,
 };
 use tonic::{transport::Channel, Code};
 
@@ -141,6 +141,9 @@ async fn a_statement_adds_up_to_the_journals_balances_over_one_month_and_across_
         .await
         .expect("pay");
     send_and_accept(&mut henan, "w-2", "100.00").await;
+    dissolve(&mut henan, "rel-41", pb::Party::Donor)
+        .await
+        .expect("dissolve: the quota is released");
     let now = (balances(&mut henan, "son-41").await, wallet_balance(&mut henan, "mother-41").await);
 
     let a = statement(&mut henan, "son-41", &month_a.to_string(), "", "")
@@ -167,6 +170,12 @@ async fn a_statement_adds_up_to_the_journals_balances_over_one_month_and_across_
     assert_eq!(account(&b, "personal").opening, end_of_a.0 .0, "B opens where A closed");
     assert_eq!(account(&b, "personal").closing, now.0 .0);
     assert_eq!(account(&b, "quota_given").closing, now.0 .1);
+    assert_eq!(now.0 .1, "0.00", "released by the dissolution");
+    assert!(b
+        .movements
+        .iter()
+        .filter(|m| m.role == "personal")
+        .any(|m| m.counterpart == "quota/rel-41" && !m.amount.starts_with('-')));
 
     // One range across both months: opens at zero, closes at today's balances.
     let both = statement(

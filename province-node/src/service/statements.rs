@@ -37,8 +37,9 @@ pub(super) fn index_entry(tx: &Tx, entry: &JournalEntry, seq: u64) -> Result<(),
 
 /// Indexes the journal of a store written before the index existed (once:
 /// a marker says it is done), in batches; repeating a batch after a crash
-/// writes the same keys. Answers how many entries it indexed.
-pub fn index_journal(store: &Store) -> Result<usize, StoreError> {
+/// writes the same keys. Answers, once it is on disk, how many entries it
+/// indexed.
+pub async fn index_journal(store: &Store) -> Result<usize, StoreError> {
     if store.get(JOURNAL_BY_ACCOUNT, JOURNAL_INDEX_BUILT)?.is_some() {
         return Ok(0);
     }
@@ -56,7 +57,8 @@ pub fn index_journal(store: &Store) -> Result<usize, StoreError> {
                 }
                 Ok::<_, StoreError>(())
             })
-            .unconfirmed()?;
+            .durable()
+            .await?;
     }
     store
         .transact(|tx| tx.put(JOURNAL_BY_ACCOUNT, JOURNAL_INDEX_BUILT, &()))
@@ -116,5 +118,55 @@ impl Node {
             });
         }
         Ok(domain::statement(person_id.clone(), range, histories)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gongji_common::{
+        books::{Account, AccountKind, Post},
+        money::Money,
+    };
+
+    use super::*;
+
+    fn keys_of(store: &Store, account: &Account) -> Vec<Vec<u8>> {
+        let prefix = key_prefix(&[account.key().as_bytes()]);
+        store.scan_keys(JOURNAL_BY_ACCOUNT, &prefix).map(|k| k.expect("key")).collect()
+    }
+
+    #[tokio::test]
+    async fn a_journal_written_before_the_index_is_indexed_once_at_start() {
+        let dir = std::env::temp_dir().join(format!("gongji-index-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let store = Store::open(&dir, store::TREES).expect("open a store");
+        let alice = store::available(&Id::parse("person", "alice").expect("id"));
+        let rel = store::quota(&Id::parse("relationship", "rel-1").expect("id"));
+        let amount = Money::parse_positive("amount", "10.00").expect("money");
+        // Entries posted as an older binary did: without the index.
+        for (from, to) in [
+            (Account::new(AccountKind::Contributions, ""), alice.clone()),
+            (alice.clone(), rel.clone()),
+        ] {
+            store
+                .transact(|tx| tx.post(&JournalEntry::transfer("ref", "test", &from, &to, amount)).map(drop))
+                .durable()
+                .await
+                .expect("post");
+        }
+        assert!(keys_of(&store, &alice).is_empty());
+
+        assert_eq!(index_journal(&store).await.expect("index"), 2);
+        // As the next start finds it.
+        assert!(store.release(std::time::Duration::from_secs(10)).await);
+        let store = Store::open(&dir, store::TREES).expect("open the store again");
+        assert_eq!(keys_of(&store, &alice).len(), 2, "both entries moved alice");
+        assert_eq!(keys_of(&store, &rel).len(), 1);
+        assert_eq!(
+            index_journal(&store).await.expect("index again"),
+            0,
+            "once: the marker says it is done"
+        );
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
