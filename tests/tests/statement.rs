@@ -178,29 +178,18 @@ async fn a_statement_adds_up_to_the_journals_balances_over_one_month_and_across_
         .any(|m| m.counterpart == "quota/rel-41" && !m.amount.starts_with('-')));
 
     // One range across both months: opens at zero, closes at today's balances.
-    let both = statement(
-        &mut henan,
-        "son-41",
-        "",
-        &day(cst_day_hour_millis(first_day, 0)),
-        &day(cst_day_hour_millis(b_day, 0)),
-    )
-    .await
-    .expect("statement across two months");
+    let (first, last) = (day(cst_day_hour_millis(first_day, 0)), day(cst_day_hour_millis(b_day, 0)));
+    let both = statement(&mut henan, "son-41", "", &first, &last)
+        .await
+        .expect("statement across two months");
     assert_adds_up(&both);
     assert_eq!(both.movements.len(), a.movements.len() + b.movements.len());
     assert_eq!(account(&both, "personal").closing, now.0 .0);
 
     // The beneficiary: the quota received and the wallet.
-    let mother = statement(
-        &mut henan,
-        "mother-41",
-        "",
-        &day(cst_day_hour_millis(first_day, 0)),
-        &day(cst_day_hour_millis(b_day, 0)),
-    )
-    .await
-    .expect("the beneficiary's statement");
+    let mother = statement(&mut henan, "mother-41", "", &first, &last)
+        .await
+        .expect("the beneficiary's statement");
     assert_adds_up(&mother);
     assert_eq!(account(&mother, "wallet").closing, now.1);
     assert_eq!(account(&mother, "quota_received").closing, now.0 .1);
@@ -245,18 +234,7 @@ async fn a_statement_adds_up_to_the_journals_balances_over_one_month_and_across_
         .find(|r| r["record"] == "account" && r["role"] == "personal")
         .expect("the personal account");
     assert_eq!(personal_line["closing"], end_of_a.0 .0.as_str());
-    let csv_text = ok(&[
-        "statement",
-        "son-41",
-        "--from",
-        &day(cst_day_hour_millis(first_day, 0)),
-        "--to",
-        &day(cst_day_hour_millis(b_day, 0)),
-        "--node",
-        &node,
-        "--csv",
-    ])
-    .await;
+    let csv_text = ok(&["statement", "son-41", "--from", &first, "--to", &last, "--node", &node, "--csv"]).await;
     let tables: Vec<&str> = csv_text.split("\r\n\r\n").collect();
     assert_eq!(tables.len(), 3, "statement, accounts, movements:\n{csv_text}");
     let mut reader = csv::Reader::from_reader(tables[2].as_bytes());
