@@ -42,6 +42,11 @@ install_for() {
 install_for promtool prometheus
 promtool --version >&2
 
+# The deploy test verifies the systemd units with systemd-analyze, from
+# Debian's systemd package.
+install_for systemd-analyze systemd
+systemd-analyze --version | head -n 1 >&2
+
 # The month report test opens the report in headless Chromium, from
 # Debian's chromium package.
 install_for chromium chromium
@@ -62,4 +67,4 @@ echo "the multi-node tests again on PostgreSQL (GONGJI_TEST_STORE=postgres)" >&2
 GONGJI_TEST_STORE=postgres cargo test -p gongji-tests --locked "$@" \
   --test payments --test refunds --test reversals --test relationships --test transfers \
   --test clearing --test restart --test audit --test dissolution --test notices --test recovery \
-  --test persons --test visibility --test wallet
+  --test persons --test visibility --test wallet --test statement

@@ -77,7 +77,7 @@ async fn dispatch(session: &Session, mut cli: Cli, display: Display, out: &mut d
     let command = cli.command;
     if format != Format::Text && !prints_records(&command) {
         return Err(CliError::Usage(
-            "--json and --csv are for commands that print records (show, info, status, month, prepaid, oplog, wallet and the \
+            "--json and --csv are for commands that print records (show, info, status, month, prepaid, oplog, wallet, statement and the \
              commands that record something); this one prints text only"
                 .into(),
         ));
@@ -99,6 +99,7 @@ async fn dispatch(session: &Session, mut cli: Cli, display: Display, out: &mut d
         Command::Terminate(args) => commands::terminate(session, args, out).await,
         Command::Transfer(args) => commands::transfer(session, args, out).await,
         Command::Wallet(command) => gongji_operator::wallet::command(session, command, out).await,
+        Command::Statement(args) => gongji_operator::statement::statement(session, args, out).await,
         Command::Show(what) => commands::show(session, what, out).await,
         Command::Info(node) => commands::info(session, node, out).await,
         Command::Month(command) => cycle::month(session, command, display, out, err).await,

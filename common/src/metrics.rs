@@ -290,18 +290,34 @@ impl prometheus_client::collector::Collector for StoreGauges {
     }
 }
 
-/// The gauges every server has: its pending intents by kind, and its
-/// outbox's depth and the age of its oldest message.
-pub fn queue_gauges(out: &mut Exposition, store: &Store, pending_tree: Table<[u8], ()>, outbox: &Outbox) -> Result<(), StoreError> {
+/// The gauges every server has: its pending intents by kind and the age of
+/// the oldest of each kind (by the server's clock, `now`), and its outbox's
+/// depth and the age of its oldest message.
+pub fn queue_gauges(
+    out: &mut Exposition,
+    store: &Store,
+    pending_tree: Table<[u8], crate::pending::Since>,
+    outbox: &Outbox,
+    now: i64,
+) -> Result<(), StoreError> {
     let mut pending = Vec::new();
+    let mut oldest = Vec::new();
     for kind in PendingKind::ALL {
         let prefix = key_prefix(&[kind.as_str().as_bytes()]);
         let mut count = 0u64;
-        for key in store.scan_keys(pending_tree, &prefix) {
-            key?;
+        let mut first: Option<i64> = None;
+        for item in store.scan_prefix(pending_tree, &prefix) {
+            let (_, since) = item?;
             count += 1;
+            first = match (first, since) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
-        pending.push((vec![("kind", kind.as_str().to_owned())], count as f64));
+        let labels = vec![("kind", kind.as_str().to_owned())];
+        pending.push((labels.clone(), count as f64));
+        let age_ms = first.map_or(0, |since| now.saturating_sub(since).max(0));
+        oldest.push((labels, age_ms as f64 / 1000.0));
     }
     let depth = outbox.len();
     let age = outbox.oldest_age()?.map_or(0.0, |age| age.as_secs_f64());
@@ -309,6 +325,11 @@ pub fn queue_gauges(out: &mut Exposition, store: &Store, pending_tree: Table<[u8
         "gongji_pending_intents",
         "Transactions recorded here and waiting for a definite answer from another node, by kind.",
         pending,
+    );
+    out.gauges(
+        "gongji_pending_oldest_age_seconds",
+        "How long the oldest transaction of each kind has waited for a definite answer, by the server's clock (0 when none waits).",
+        oldest,
     );
     out.gauges(
         "gongji_outbox_depth",

@@ -1,7 +1,8 @@
 //! Transactions waiting for another node, and the loop that finishes them.
 //!
-//! Each service keeps a `pending` tree (kind ␟ id → null) written in the same
-//! transaction as the pending record itself and removed with its outcome. On
+//! Each service keeps a `pending` tree (kind ␟ id → when it became pending,
+//! [`Since`]) written in the same transaction as the pending record itself and
+//! removed with its outcome. On
 //! start-up and then periodically, a recovery pass re-sends every pending
 //! transaction with its own id until a definite answer comes back; that is
 //! always safe because every hop answers a repeated id with its recorded
@@ -17,6 +18,11 @@ use crate::{
     store::{key, key_prefix, last_key_part, Reads, Store, StoreError, Table},
     Id,
 };
+
+/// The value of a pending entry: when it became pending (Unix milliseconds,
+/// the server's clock); `null` (None) in entries written before the time was
+/// recorded.
+pub type Since = Option<i64>;
 
 /// What a pending entry waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +76,7 @@ impl PendingKind {
 }
 
 /// Ids of the pending entries of one kind.
-pub fn pending_ids(store: &Store, tree: Table<[u8], ()>, kind: PendingKind) -> Result<Vec<Id>, StoreError> {
+pub fn pending_ids(store: &Store, tree: Table<[u8], Since>, kind: PendingKind) -> Result<Vec<Id>, StoreError> {
     let mut ids = Vec::new();
     for key in store.scan_keys(tree, &key_prefix(&[kind.as_str().as_bytes()])) {
         let key = key?;
@@ -100,7 +106,11 @@ pub struct Waiting {
 impl Waiting {
     /// What waits in `books` (a snapshot, read with the self-check), from
     /// its `pending` and `outbox` trees (an outbox of notices).
-    pub fn read(books: &impl Reads, pending: Table<[u8], ()>, outbox: Table<[u8], crate::outbox::Queued>) -> Result<Waiting, StoreError> {
+    pub fn read(
+        books: &impl Reads,
+        pending: Table<[u8], Since>,
+        outbox: Table<[u8], crate::outbox::Queued>,
+    ) -> Result<Waiting, StoreError> {
         let mut waiting = Waiting {
             outbox: books.count(outbox) as u64,
             ..Waiting::default()

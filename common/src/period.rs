@@ -67,6 +67,11 @@ impl Period {
     }
 
     /// The month before (the first month stays itself: there is none before).
+    /// The Unix time in milliseconds at which the month begins (00:00 CST of its first day).
+    pub fn first_millis(self) -> i64 {
+        cst_day_hour_millis(days_from_civil(i64::from(self.year), u32::from(self.month), 1), 0)
+    }
+
     pub fn previous(self) -> Period {
         match (self.year, self.month) {
             (0, 1) => self,
@@ -78,6 +83,38 @@ impl Period {
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day); Howard
 /// Hinnant's `civil_from_days`.
+/// Days since 1970-01-01 of a date of the proleptic Gregorian calendar
+/// (the inverse of [`civil_from_days`]).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let mp = i64::from((month + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// A CST day written `YYYY-MM-DD`, as days since 1970-01-01 CST.
+pub fn parse_cst_day(field: &str, text: &str) -> Result<i64, FieldError> {
+    let bad = || FieldError::new(field, format!("{text:?} is not a day (\"YYYY-MM-DD\", e.g. \"2026-11-05\")"));
+    let mut parts = text.split('-');
+    let (Some(year), Some(month), Some(day), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    if year.len() != 4 || month.len() != 2 || day.len() != 2 {
+        return Err(bad());
+    }
+    let period = Period::parse(field, &format!("{year}-{month}")).map_err(|_| bad())?;
+    let day: u32 = day.parse().map_err(|_| bad())?;
+    let days = days_from_civil(i64::from(period.year), u32::from(period.month), day);
+    // A day past the month's end (2026-02-30) would land in the next month.
+    match day >= 1 && civil_from_days(days) == (i64::from(period.year), u32::from(period.month), day) {
+        true => Ok(days),
+        false => Err(bad()),
+    }
+}
+
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -165,6 +202,27 @@ mod tests {
         assert_eq!(Period::of_unix_millis(1_709_208_000_000).to_string(), "2024-02");
         assert_eq!(Period::of_unix_millis(0).to_string(), "1970-01");
         assert_eq!(cst_datetime(1_793_462_400), "2026-11-01 00:00:00 +08:00");
+    }
+
+    #[test]
+    fn a_month_begins_at_midnight_cst_and_days_parse_strictly() {
+        assert_eq!(Period::parse("p", "2026-11").unwrap().first_millis(), 1_793_462_400_000);
+        assert_eq!(cst_day_hour_millis(parse_cst_day("d", "2026-11-01").unwrap(), 0), 1_793_462_400_000);
+        assert_eq!(
+            parse_cst_day("d", "2024-02-29").unwrap() + 1,
+            parse_cst_day("d", "2024-03-01").unwrap()
+        );
+        for bad in [
+            "2026-02-29",
+            "2026-11-31",
+            "2026-11-00",
+            "2026-11-1",
+            "2026-11",
+            "2026-11-01-02",
+            "",
+        ] {
+            assert_eq!(parse_cst_day("from", bad).unwrap_err().field, "from", "{bad}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! | `tx_by_period`   | YYYY-MM ␟ seq (u64 BE)           | transaction key   |
 //! | `tx_by_province` | YYYY-MM ␟ province ␟ seq (u64 BE) | transaction key (one entry for payer, one for payee) |
 //! | `grants`         | relationship id                  | `GrantRecord`     |
-//! | `pending`        | kind ␟ id                        | null: awaiting a province node |
+//! | `pending`        | kind ␟ id                        | when it became pending (ms; null in older entries): awaiting a province node |
 //! | `meta`           | name                             | e.g. `open_period` → "YYYY-MM" |
 //! | `outbox`         | seq (u64 BE)                     | notice to deliver, with attempts |
 //! | `relayed`        | notice id                        | null: notices already taken in |
@@ -32,6 +32,7 @@ use gongji_common::{
     books::{Account, AccountKind, JournalEntry, Posting},
     oplog::Logged,
     outbox::Queued,
+    pending::Since,
     statement::Summer,
     store::{key, key_prefix},
     Id, Money, Period, ProvinceCode,
@@ -44,7 +45,7 @@ gongji_common::tables! {
     TX_BY_PERIOD: [u8] => String = "tx_by_period";
     TX_BY_PROVINCE: [u8] => String = "tx_by_province";
     GRANTS: Id => GrantRecord = "grants";
-    PENDING: [u8] => () = "pending";
+    PENDING: [u8] => Since = "pending";
     META: [u8] => Period = "meta";
     OUTBOX: [u8] => Queued = "outbox";
     RELAYED: str => () = "relayed";

@@ -184,6 +184,10 @@ pub enum Command {
     /// relative's, accept, decline or cancel a transfer, show a wallet.
     #[command(subcommand)]
     Wallet(WalletCommand),
+    /// A person's statement (对账单) for a month or a range of days: every
+    /// movement of their personal account, wallet and quotas, with opening
+    /// and closing balances.
+    Statement(StatementArgs),
     /// Show records of a province node or the national hub.
     #[command(subcommand)]
     Show(Show),
@@ -690,6 +694,24 @@ pub enum WalletCommand {
     Cancel(WalletSettleArgs),
     /// A person's wallet, its balance and the transfers they sent and received.
     Show(WalletPerson),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatementArgs {
+    /// National id of a person insured at --node.
+    #[arg(value_name = "PERSON_ID", value_parser = id)]
+    pub person: Id,
+    /// A month, YYYY-MM (CST).
+    #[arg(long, value_name = "YYYY-MM", value_parser = period, conflicts_with_all = ["from", "to"], required_unless_present = "from")]
+    pub month: Option<Period>,
+    /// The first day, YYYY-MM-DD (CST), with --to.
+    #[arg(long, value_name = "YYYY-MM-DD", requires = "to")]
+    pub from: Option<String>,
+    /// The last day included, YYYY-MM-DD (CST), with --from.
+    #[arg(long, value_name = "YYYY-MM-DD", requires = "from")]
+    pub to: Option<String>,
+    #[command(flatten)]
+    pub node: NodeArg,
 }
 
 #[derive(Debug, Clone, Args)]

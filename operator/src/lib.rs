@@ -27,6 +27,7 @@ pub mod output;
 pub mod progress;
 pub mod ready;
 pub mod session;
+pub mod statement;
 pub mod status;
 pub mod totals;
 pub mod wallet;

@@ -58,6 +58,13 @@ pub async fn run_with_metrics(
         gongji_common::store::DEFAULT_CACHE_BYTES,
         &server::holder("province-node", &listener),
     )?;
+    let indexed = service::index_journal(&store).await?;
+    if indexed > 0 {
+        tracing::info!(
+            entries = indexed,
+            "indexed the journal by account (a store written before the index)"
+        );
+    }
     let access = config
         .access
         .access(

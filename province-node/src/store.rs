@@ -11,7 +11,7 @@
 //! | `live_pairs`          | donor id ␟ beneficiary id         | relationship id (pending or active, local donors) |
 //! | `payments`            | payment id                        | `AcquiredPayment` (served here) |
 //! | `debits`              | payment id                        | `IssuedDebit` (decided here) |
-//! | `pending`             | kind ␟ id                         | null: work awaiting another node (or a cascade) |
+//! | `pending`             | kind ␟ id                         | when it became pending (ms; null in older entries): work awaiting another node (or a cascade) |
 //! | `outbox`              | seq (u64 BE)                      | notice for another node, with delivery attempts |
 //! | `applied_notices`     | notice id                         | null: notices already applied |
 //! | `rel_events`          | relationship id ␟ seq (u64 BE)    | `Event` (history) |
@@ -35,6 +35,7 @@
 //! | `wallet_payments`     | payment id                        | `WalletPayment`: paid from a wallet here |
 //! | `wallet_reversed`     | payment id                        | when a wallet payment id was reversed before it arrived |
 //! | `wallet_accepting`    | transfer id                       | `CrossWallet`: an acceptance of a transfer from another province, asked and not yet answered |
+//! | `journal_by_account`  | account key ␟ seq (u64 BE)        | null: the journal entries that moved a person's account (`available/…`, `quota/…`), written with the entry; key `built` once it covers the whole journal |
 //!
 //! Plus the shared `journal` and `balances` trees; accounts used here:
 //! `available/PERSON`, `quota/RELATIONSHIP`, `contributions/`,
@@ -46,6 +47,7 @@ use gongji_common::{
     contract::{CrossWallet, Payee},
     oplog::Logged,
     outbox::Queued,
+    pending::Since,
     store::{key, key_prefix},
     Id, Period, ProvinceCode,
 };
@@ -64,7 +66,7 @@ gongji_common::tables! {
     LIVE_PAIRS: [u8] => Id = "live_pairs";
     PAYMENTS: Id => AcquiredPayment = "payments";
     DEBITS: Id => IssuedDebit = "debits";
-    PENDING: [u8] => () = "pending";
+    PENDING: [u8] => Since = "pending";
     OUTBOX: [u8] => Queued = "outbox";
     APPLIED_NOTICES: str => () = "applied_notices";
     REL_EVENTS: [u8] => Event = "rel_events";
@@ -88,6 +90,7 @@ gongji_common::tables! {
     WALLET_ACCEPTING: Id => CrossWallet = "wallet_accepting";
     WALLET_PAYMENTS: Id => WalletPayment = "wallet_payments";
     WALLET_REVERSED: Id => i64 = "wallet_reversed";
+    JOURNAL_BY_ACCOUNT: [u8] => () = "journal_by_account";
 }
 
 /// The key of a sender's count of transfers on a CST day.
@@ -116,6 +119,15 @@ pub fn wallet(person: &Id) -> Account {
 pub fn wallet_transit(transfer: &Id) -> Account {
     Account::new(AccountKind::Transit, format!("wallet/{transfer}"))
 }
+
+/// The key of a journal entry in the index of `account`'s entries.
+pub fn journal_by_account_key(account: &Account, seq: u64) -> Vec<u8> {
+    key(&[account.key().as_bytes(), &seq.to_be_bytes()])
+}
+
+/// The key that marks the index of entries by account as covering the
+/// whole journal (it is no account's key: those have a separator after).
+pub const JOURNAL_INDEX_BUILT: &[u8] = b"built";
 
 /// The key of a cross-province line: month, kind, id (the hub's statement order).
 pub fn cross_line_key(period: Period, kind: &str, id: &str) -> Vec<u8> {

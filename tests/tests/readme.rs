@@ -51,6 +51,7 @@ async fn the_readme_walkthroughs_work_as_written() {
         "$G pay --id cli-pay-1",
         "SendToWallet",
         "$G wallet send",
+        "$G statement",
     ] {
         assert!(blocks.iter().any(|b| b.contains(section)), "no walkthrough runs {section}");
     }
@@ -135,6 +136,15 @@ async fn the_readme_walkthroughs_work_as_written() {
     assert!(said.contains("WALLET_TRANSFER_STATUS_ACCEPTED"), "the wallet acceptance: {said}");
     assert!(said.contains("TRANSACTION_KIND_WALLET_TRANSFER"), "the hub's wallet record: {said}");
     assert!(here.path().join("report.csv").exists(), "the month's report was written");
+    assert!(
+        said.contains("statement of") && said.contains("available/demo-37-donor"),
+        "the statement: {said}"
+    );
+    let statement = std::fs::read_to_string(here.path().join("statement.csv")).expect("the statement's CSV was written");
+    assert!(
+        statement.contains("available/demo-37-donor") && statement.contains("cli-wallet-1"),
+        "{statement}"
+    );
     let page = std::fs::read_to_string(here.path().join("report.html")).expect("the month's HTML report was written");
     assert!(page.contains("data-payer=") && page.contains("<svg id=\"nets\""), "{page}");
     assert!(

@@ -8,7 +8,7 @@ use std::{
     sync::{Arc, Mutex, OnceLock},
 };
 
-use gongji_tests::{hebei_donor_henan_parent, pay, pay_request, v1 as pb, TestNetwork};
+use gongji_tests::{eventually, hebei_donor_henan_parent, pay, pay_request, v1 as pb, TestNetwork};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 // ---- A small parser of the Prometheus text format ----------------------------------------
@@ -223,11 +223,12 @@ fn hub_metrics_url(net: &TestNetwork) -> String {
 const PAYMENT_APPROVED: [(&str, &str); 2] = [("kind", "payment"), ("outcome", "approved")];
 
 /// The families every process serves, with their types.
-const COMMON_FAMILIES: [(&str, &str); 6] = [
+const COMMON_FAMILIES: [(&str, &str); 7] = [
     ("gongji_build_info", "gauge"),
     ("gongji_transactions_total", "counter"),
     ("gongji_rpc_duration_seconds", "histogram"),
     ("gongji_pending_intents", "gauge"),
+    ("gongji_pending_oldest_age_seconds", "gauge"),
     ("gongji_outbox_depth", "gauge"),
     ("gongji_outbox_oldest_age_seconds", "gauge"),
 ];
@@ -266,6 +267,7 @@ async fn metrics_endpoints_serve_every_named_metric_and_count_a_cross_province_p
                 0.0,
                 "{process} pending {kind}"
             );
+            assert_eq!(exposition.value("gongji_pending_oldest_age_seconds", &[("kind", kind)]), 0.0);
         }
         assert_eq!(exposition.value("gongji_outbox_depth", &[]), 0.0);
         assert_eq!(exposition.value("gongji_outbox_oldest_age_seconds", &[]), 0.0);
@@ -413,6 +415,34 @@ async fn every_metric_keeps_its_name_type_help_and_labels() {
         served, listed,
         "the servers' metrics differ from deploy/metrics.txt; what they serve:\n{served}"
     );
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_oldest_pending_payment_shows_its_age_by_the_servers_clock_at_the_node_and_the_hub() {
+    let mut net = start_with_metrics(&["13", "41"]).await;
+    hebei_donor_henan_parent(&net).await;
+    net.stop_node("13").await;
+    let stuck = pay(&mut net.node("41"), pay_request("vis-stuck", "parent-41", "H41010000001", "70.00")).await;
+    assert_eq!(stuck.unwrap_err().code(), tonic::Code::Unavailable);
+    // Five minutes later by the network's clock: short of the give-up time.
+    net.network().clock().advance(300_000);
+    for (server, url) in [("Henan", metrics_url(&net, "41")), ("the hub", hub_metrics_url(&net))] {
+        let exposition = scrape(&url).await;
+        assert_eq!(exposition.value("gongji_pending_intents", &[("kind", "payment")]), 1.0, "{server}");
+        let age = exposition.value("gongji_pending_oldest_age_seconds", &[("kind", "payment")]);
+        assert!((300.0..360.0).contains(&age), "{server}: the payment has waited {age} s");
+        assert_eq!(exposition.value("gongji_pending_oldest_age_seconds", &[("kind", "refund")]), 0.0);
+    }
+    net.start_node("13").await;
+    eventually("the payment is finished and nothing waits", || {
+        let url = metrics_url(&net, "41");
+        async move {
+            let exposition = scrape(&url).await;
+            (exposition.value("gongji_pending_oldest_age_seconds", &[("kind", "payment")]) == 0.0).then_some(())
+        }
+    })
+    .await;
     net.shutdown().await;
 }
 

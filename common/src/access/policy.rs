@@ -91,6 +91,7 @@ pub const PROVINCE_NODE: Policy = Policy {
         ("StreamLines", Need::Read),
         ("StreamRelationships", Need::Read),
         ("GetWallet", Need::Read),
+        ("GetPersonStatement", Need::Read),
         ("ListOperatorActions", Need::Audit),
         ("Pay", Need::Payment),
         ("RefundPayment", Need::Payment),

@@ -45,7 +45,7 @@ impl Hub {
     /// Writes the hub's gauges: pending intents, the outbox, each province's
     /// prepaid funds and each month's state.
     pub fn gauges(&self, out: &mut Exposition) -> HubResult<()> {
-        queue_gauges(out, self.store(), PENDING, self.outbox())?;
+        queue_gauges(out, self.store(), PENDING, self.outbox(), self.now())?;
 
         let prepaid = self.prepaid_status()?;
         let amounts: [(&str, &str, Reading); 5] = [

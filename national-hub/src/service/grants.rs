@@ -31,7 +31,7 @@ impl Hub {
                 };
                 if let GrantDecision::New(record) = &decided {
                     tx.put(GRANTS, &id, record)?;
-                    tx.put(PENDING, &PendingKind::Grant.key(&id), &())?;
+                    tx.put(PENDING, &PendingKind::Grant.key(&id), &Some(self.now()))?;
                 }
                 Ok(decided)
             })

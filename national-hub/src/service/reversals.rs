@@ -50,7 +50,7 @@ impl Hub {
                         }
                         Self::reserve(tx, *release)?;
                         Self::put_new(tx, reversal)?;
-                        tx.put(PENDING, &PendingKind::Reversal.key(&id), &())?;
+                        tx.put(PENDING, &PendingKind::Reversal.key(&id), &Some(self.now()))?;
                     }
                 }
                 Ok(decided)

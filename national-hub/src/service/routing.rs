@@ -74,7 +74,7 @@ impl Hub {
                     Self::put_new(tx, record)?;
                     Self::reserve(tx, *reservation)?;
                     if record.is_pending() {
-                        tx.put(PENDING, &pending_kind(body.kind()).key(body.id()), &())?;
+                        tx.put(PENDING, &pending_kind(body.kind()).key(body.id()), &Some(self.now()))?;
                     }
                 }
                 Ok(decided)

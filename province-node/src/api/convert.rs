@@ -559,3 +559,37 @@ pub fn wallet_statement_to_pb(view: &crate::service::WalletView) -> pb::WalletSt
             .collect(),
     }
 }
+
+pub fn person_statement_to_pb(s: &crate::domain::Statement) -> pb::PersonStatement {
+    pb::PersonStatement {
+        person_id: s.person_id.to_string(),
+        from: Some(timestamp(s.range.from)),
+        until: Some(timestamp(s.range.until)),
+        accounts: s
+            .accounts
+            .iter()
+            .map(|a| pb::StatementAccount {
+                role: a.role.as_str().to_owned(),
+                account: a.account.clone(),
+                relationship_id: a.relationship.as_ref().map(Id::to_string).unwrap_or_default(),
+                opening: a.opening.to_string(),
+                closing: a.closing.to_string(),
+            })
+            .collect(),
+        movements: s
+            .movements
+            .iter()
+            .map(|m| pb::StatementMovement {
+                seq: m.seq,
+                at: Some(timestamp(m.at)),
+                role: m.role.as_str().to_owned(),
+                account: m.account.clone(),
+                reference: m.reference.clone(),
+                memo: m.memo.clone(),
+                amount: m.amount.to_string(),
+                balance: m.balance.to_string(),
+                counterpart: m.counterpart.clone(),
+            })
+            .collect(),
+    }
+}

@@ -383,6 +383,17 @@ impl ProvinceNode for PublicApi {
         Ok(Response::new(convert::wallet_statement_to_pb(&view)))
     }
 
+    async fn get_person_statement(&self, request: Request<pb::GetPersonStatementRequest>) -> Reply<pb::PersonStatement> {
+        let r = request.get_ref();
+        let person = id("person_id", &r.person_id)?;
+        let range = crate::domain::Range::parse(&r.month, &r.from, &r.to).map_err(NodeError::from)?;
+        let node = self.node.clone();
+        let statement = tokio::task::spawn_blocking(move || node.person_statement(&person, range))
+            .await
+            .map_err(|e| Status::internal(format!("statement task failed: {e}")))??;
+        Ok(Response::new(convert::person_statement_to_pb(&statement)))
+    }
+
     #[tracing::instrument(skip_all, fields(period = %request.get_ref().period))]
     async fn reconcile_month(&self, request: Request<pb::ReconcileMonthRequest>) -> Reply<pb::Reconciliation> {
         let period = Period::parse("period", &request.get_ref().period).map_err(NodeError::from)?;

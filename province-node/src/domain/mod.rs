@@ -20,6 +20,7 @@ mod refund;
 mod refusal;
 mod relationship;
 mod reversal;
+mod statement;
 mod transfer;
 mod wallet;
 
@@ -55,6 +56,7 @@ pub use reversal::{
     decide_debit_reversal, decide_reversal, decide_reversal_answer, reversal_reference, DebitReversalState, ReversalAnswerState,
     ReversalState, Reversed,
 };
+pub use statement::{statement, AccountHistory, Balances, Movement, Range, Role, Statement};
 pub use transfer::{
     decide_hold, decide_transfer, decide_transfer_answer, decide_transfer_in, onward_reference, rest_reference, TransferAnswerState,
     TransferCommand, TransferIn, TransferInState, TransferOut,

@@ -14,6 +14,7 @@ mod reconcile;
 mod refunds;
 mod relationships;
 mod reversals;
+mod statements;
 mod transfers;
 mod wallets;
 
@@ -42,6 +43,7 @@ use crate::{
 pub use payments::PaymentView;
 pub use persons::Account;
 pub use relationships::PersonRelationships;
+pub use statements::index_journal;
 pub use transfers::TransferView;
 pub use wallets::WalletView;
 
@@ -185,7 +187,12 @@ impl Node {
                         &line,
                     )?
                 }
-                Change::Pending(kind, id) => tx.put(PENDING, &kind.key(&id), &())?,
+                // Marked again (a retried step) it keeps the time it first waited from.
+                Change::Pending(kind, id) => {
+                    if !tx.contains(PENDING, &kind.key(&id))? {
+                        tx.put(PENDING, &kind.key(&id), &Some(now))?
+                    }
+                }
                 Change::Done(kind, id) => tx.remove(PENDING, &kind.key(&id))?,
                 Change::Notice(to, body) => self.send_notice(tx, to, body)?,
                 Change::NoticeApplied(id) => tx.put(APPLIED_NOTICES, &id, &())?,
@@ -241,7 +248,8 @@ impl Node {
             movement.amount,
         );
         entry.at = now;
-        tx.post(&entry).map(drop)
+        let seq = tx.post(&entry)?;
+        statements::index_entry(tx, &entry, seq)
     }
 
     /// Queues a notice for another province's node, under the id made from
@@ -340,7 +348,7 @@ impl Node {
 impl Node {
     /// Writes the node's gauges for a metrics scrape: pending intents and the outbox.
     pub fn gauges(&self, out: &mut gongji_common::metrics::Exposition) -> NodeResult<()> {
-        gongji_common::metrics::queue_gauges(out, &self.store, PENDING, &self.outbox)?;
+        gongji_common::metrics::queue_gauges(out, &self.store, PENDING, &self.outbox, self.now())?;
         self.wallet_gauges(out)?;
         Ok(())
     }

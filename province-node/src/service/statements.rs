@@ -1,0 +1,172 @@
+//! A person's statement (对账单), read through the journal's index by
+//! account: the cost is the person's movements, not the journal's size.
+//!
+//! The index (`journal_by_account`) is written in the same transaction as
+//! each entry ([`index_entry`]); a store written before it existed is indexed
+//! once at start ([`index_journal`]).
+
+use gongji_common::{
+    books::{AccountKind, JournalEntry, JOURNAL},
+    store::{key_prefix, last_key_part, Store, StoreError, Tx},
+    Id,
+};
+
+use super::Node;
+use crate::{
+    domain::{self, AccountHistory, Range, Role, Statement},
+    error::{NodeError, NodeResult},
+    store::{self, JOURNAL_BY_ACCOUNT, JOURNAL_INDEX_BUILT, PERSONS, RELATIONSHIPS, RELS_BY_BENEFICIARY, RELS_BY_DONOR, WALLETS},
+};
+
+/// Entries indexed per transaction when a store is indexed at start.
+const INDEX_BATCH: usize = 10_000;
+
+/// Whether the index keeps an account's entries: a person's available
+/// balance or wallet, a relationship's quota.
+fn indexed(kind: AccountKind) -> bool {
+    matches!(kind, AccountKind::Available | AccountKind::Quota)
+}
+
+/// Lists entry `seq` under each of the person's accounts it moves.
+pub(super) fn index_entry(tx: &Tx, entry: &JournalEntry, seq: u64) -> Result<(), StoreError> {
+    for posting in entry.postings.iter().filter(|p| indexed(p.account.kind)) {
+        tx.put(JOURNAL_BY_ACCOUNT, &store::journal_by_account_key(&posting.account, seq), &())?;
+    }
+    Ok(())
+}
+
+/// Indexes the journal of a store written before the index existed (once:
+/// a marker says it is done), in batches; repeating a batch after a crash
+/// writes the same keys. Answers, once it is on disk, how many entries it
+/// indexed.
+pub async fn index_journal(store: &Store) -> Result<usize, StoreError> {
+    if store.get(JOURNAL_BY_ACCOUNT, JOURNAL_INDEX_BUILT)?.is_some() {
+        return Ok(0);
+    }
+    // Read first, written after: no scan stays open across a write.
+    let mut entries = Vec::new();
+    for item in store.scan_prefix(JOURNAL, b"") {
+        let (key, entry) = item?;
+        entries.push((journal_seq(&key)?, entry));
+    }
+    for batch in entries.chunks(INDEX_BATCH) {
+        store
+            .transact(|tx| {
+                for (seq, entry) in batch {
+                    index_entry(tx, entry, *seq)?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .durable()
+            .await?;
+    }
+    store
+        .transact(|tx| tx.put(JOURNAL_BY_ACCOUNT, JOURNAL_INDEX_BUILT, &()))
+        .unconfirmed()?;
+    Ok(entries.len())
+}
+
+/// The sequence number of a journal key (u64, big-endian).
+fn journal_seq(key: &[u8]) -> Result<u64, StoreError> {
+    let bytes: [u8; 8] = key
+        .try_into()
+        .map_err(|_| StoreError::Invariant(format!("journal key of {} bytes", key.len())))?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+impl Node {
+    /// The statement of a person insured here over `range`: their personal
+    /// account, their wallet, the quotas they give and the quotas they
+    /// receive that are held here.
+    pub fn person_statement(&self, person_id: &Id, range: Range) -> NodeResult<Statement> {
+        if self.store.get(PERSONS, person_id)?.is_none() {
+            return Err(NodeError::not_found("person", person_id));
+        }
+        let mut accounts = vec![(Role::Personal, store::available(person_id), None)];
+        if self.store.get(WALLETS, person_id)?.is_some() {
+            accounts.push((Role::Wallet, store::wallet(person_id), None));
+        }
+        let prefix = key_prefix(&[person_id.as_bytes()]);
+        for (role, list) in [(Role::QuotaGiven, RELS_BY_DONOR), (Role::QuotaReceived, RELS_BY_BENEFICIARY)] {
+            for key in self.store.scan_keys(list, &prefix) {
+                let id = Id::parse("relationship", &String::from_utf8_lossy(last_key_part(&key?)))?;
+                // A quota is in the books of the donor's node only.
+                let held_here = self.store.get(RELATIONSHIPS, &id)?.is_some_and(|r| r.owned_by(self.province));
+                if held_here {
+                    accounts.push((role, store::quota(&id), Some(id)));
+                }
+            }
+        }
+        let mut histories = Vec::with_capacity(accounts.len());
+        for (role, account, relationship) in accounts {
+            let prefix = key_prefix(&[account.key().as_bytes()]);
+            let mut entries = Vec::new();
+            for key in self.store.scan_keys(JOURNAL_BY_ACCOUNT, &prefix) {
+                let key = key?;
+                let seq = journal_seq(&key[prefix.len()..])?;
+                let entry = self
+                    .store
+                    .get(JOURNAL, &seq.to_be_bytes())?
+                    .ok_or_else(|| StoreError::Invariant(format!("journal entry {seq} of {account} is missing")))?;
+                entries.push((seq, entry));
+            }
+            histories.push(AccountHistory {
+                role,
+                account,
+                relationship,
+                entries,
+            });
+        }
+        Ok(domain::statement(person_id.clone(), range, histories)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gongji_common::{
+        books::{Account, AccountKind, Post},
+        money::Money,
+    };
+
+    use super::*;
+
+    fn keys_of(store: &Store, account: &Account) -> Vec<Vec<u8>> {
+        let prefix = key_prefix(&[account.key().as_bytes()]);
+        store.scan_keys(JOURNAL_BY_ACCOUNT, &prefix).map(|k| k.expect("key")).collect()
+    }
+
+    #[tokio::test]
+    async fn a_journal_written_before_the_index_is_indexed_once_at_start() {
+        let dir = std::env::temp_dir().join(format!("gongji-index-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let store = Store::open(&dir, store::TREES).expect("open a store");
+        let alice = store::available(&Id::parse("person", "alice").expect("id"));
+        let rel = store::quota(&Id::parse("relationship", "rel-1").expect("id"));
+        let amount = Money::parse_positive("amount", "10.00").expect("money");
+        // Entries posted as an older binary did: without the index.
+        for (from, to) in [
+            (Account::new(AccountKind::Contributions, ""), alice.clone()),
+            (alice.clone(), rel.clone()),
+        ] {
+            store
+                .transact(|tx| tx.post(&JournalEntry::transfer("ref", "test", &from, &to, amount)).map(drop))
+                .durable()
+                .await
+                .expect("post");
+        }
+        assert!(keys_of(&store, &alice).is_empty());
+
+        assert_eq!(index_journal(&store).await.expect("index"), 2);
+        // As the next start finds it.
+        assert!(store.release(std::time::Duration::from_secs(10)).await);
+        let store = Store::open(&dir, store::TREES).expect("open the store again");
+        assert_eq!(keys_of(&store, &alice).len(), 2, "both entries moved alice");
+        assert_eq!(keys_of(&store, &rel).len(), 1);
+        assert_eq!(
+            index_journal(&store).await.expect("index again"),
+            0,
+            "once: the marker says it is done"
+        );
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
