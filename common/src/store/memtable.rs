@@ -38,10 +38,16 @@ impl Memtable {
     /// The writes held here of keys starting with `prefix`, in key order,
     /// the latest of each key (removals included: they hide sled's values).
     pub(super) fn scan_prefix(&self, prefix: &[u8]) -> Vec<Entry> {
+        self.scan_from(prefix, prefix)
+    }
+
+    /// As [`Memtable::scan_prefix`], from key `start` on (inclusive).
+    pub(super) fn scan_from(&self, prefix: &[u8], start: &[u8]) -> Vec<Entry> {
+        let start = start.max(prefix);
         let mut latest = std::collections::BTreeMap::new();
         for table in self.frozen.iter().map(|frozen| frozen.as_ref()).chain([&self.active]) {
             let in_range = table
-                .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
+                .range::<[u8], _>((Bound::Included(start), Bound::Unbounded))
                 .take_while(|(key, _)| key.starts_with(prefix));
             for (key, value) in in_range {
                 latest.insert(key.clone(), value.clone());
