@@ -8,6 +8,7 @@ pub mod auth;
 pub mod books;
 pub mod clock;
 pub mod codes;
+pub mod cursor;
 pub mod contract;
 pub mod field;
 pub mod hubs;

@@ -817,6 +817,21 @@ pub struct TransactionsArgs {
     /// Only transactions in which this province pays or is paid (2-digit code).
     #[arg(long, value_name = "CODE", value_parser = province)]
     pub province: Option<ProvinceCode>,
+    /// With --province: only transactions between it and this province.
+    #[arg(long, value_name = "CODE", value_parser = province, requires = "province")]
+    pub counterpart: Option<ProvinceCode>,
+    /// Only transactions of this kind.
+    #[arg(long, value_enum)]
+    pub kind: Option<TxKind>,
+    /// Only transactions with this status: pending, approved, declined or reversed.
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+    /// At most this many (a page, 1 to 1000), then the --cursor of the next page.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+    /// Where to start: the cursor the previous page printed (same --period and --province).
+    #[arg(long, value_name = "CURSOR")]
+    pub cursor: Option<String>,
     #[command(flatten)]
     pub hub: HubArg,
 }

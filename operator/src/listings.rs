@@ -1,5 +1,5 @@
 //! `gongji show payments`: a page of a node's payments, as a table, and
-//! the cursor of the next page.
+//! the cursor of the next page (and that cursor line for `show transactions`).
 
 use std::io::Write;
 
@@ -37,10 +37,16 @@ pub async fn show_payments(session: &Session, args: PaymentsArgs, out: &mut Out<
         table.write(out)?;
     }
     if !page.next_cursor.is_empty() {
-        writeln!(out, "next page: --cursor {}", page.next_cursor)?;
-        out.json(&serde_json::json!({ "record": "next_page", "cursor": page.next_cursor }))?;
+        next_page(out, &page.next_cursor)?;
     }
     Ok(EXIT_OK)
+}
+
+/// Where the next page of a listing starts: a line of text, or a last JSON
+/// record `{"record":"next_page","cursor":…}` (CSV prints the rows only).
+pub fn next_page(out: &mut Out<'_>, cursor: &str) -> std::io::Result<()> {
+    writeln!(out, "next page: --cursor {cursor}")?;
+    out.json(&serde_json::json!({ "record": "next_page", "cursor": cursor }))
 }
 
 fn payments_table() -> Table {

@@ -6,9 +6,8 @@ use std::time::{Duration, Instant};
 
 use gongji_common::{
     contract::{Payee, Purpose, TxStatus},
-    money::Money,
     store::Store,
-    Id, InstitutionCode, Period,
+    Id, InstitutionCode, Money, Period,
 };
 use gongji_tests::{
     assert_status, employee_with_balance, establish, hebei_donor_henan_parent, pay, pay_request, register, reverse, v1 as pb, TestNetwork,
@@ -254,7 +253,7 @@ fn stored_payment(n: u64, at: i64) -> AcquiredPayment {
     AcquiredPayment {
         command: PayCommand {
             payment_id: Id::parse("payment_id", &format!("bulk-{n:06}")).expect("an id"),
-            beneficiary_id: Id::parse("beneficiary_id", &format!("person-{}", n % 100)).expect("an id"),
+            beneficiary_id: Id::parse("beneficiary_id", &format!("person-{}", n % 10)).expect("an id"),
             payee: Payee::Institution(InstitutionCode::parse("institution_id", institution).expect("a code")),
             amount: Money::parse_positive("amount", "1.00").expect("an amount"),
             purpose: Purpose::Outpatient,
@@ -393,5 +392,109 @@ async fn payments_written_before_listings_existed_are_indexed_at_start() {
         .await,
         ["pay-e"]
     );
+    net.shutdown().await;
+}
+
+/// The ids of a hub listing, and the cursor of the last one.
+async fn hub_page(net: &TestNetwork, request: pb::ListTransactionsRequest) -> Result<(Vec<String>, String), tonic::Status> {
+    let mut stream = net.hub().list_transactions(request).await?.into_inner();
+    let (mut ids, mut cursor) = (Vec::new(), String::new());
+    while let Some(transaction) = stream.message().await? {
+        ids.push(transaction.transaction_id);
+        cursor = transaction.cursor;
+    }
+    Ok((ids, cursor))
+}
+
+#[tokio::test]
+async fn the_hub_lists_a_months_transactions_in_pages_by_province_pair_kind_and_status() {
+    let net = TestNetwork::start(&["13", "32", "41"]).await;
+    five_payments(&net).await;
+    let open = net.open_period().await;
+    let month = |province: &str| pb::ListTransactionsRequest {
+        period: open.clone(),
+        province: province.into(),
+        ..Default::default()
+    };
+    // Without a limit, the whole month as before.
+    assert_eq!(hub_page(&net, month("")).await.unwrap().0, ["pay-a", "pay-c", "pay-d"]);
+
+    // In pages, in the order recorded: one recorded between pages comes last.
+    let (first, cursor) = hub_page(&net, pb::ListTransactionsRequest { limit: 2, ..month("41") }).await.unwrap();
+    assert_eq!(first, ["pay-a", "pay-c"]);
+    pay_from(&mut net.node("41"), "pay-g", "H41010000001", "2.00", "rel-13-41").await;
+    let (second, _) = hub_page(
+        &net,
+        pb::ListTransactionsRequest {
+            limit: 2,
+            cursor,
+            ..month("41")
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(second, ["pay-d", "pay-g"]);
+
+    let cases: Vec<(pb::ListTransactionsRequest, Vec<&str>)> = vec![
+        (
+            pb::ListTransactionsRequest {
+                status: "declined".into(),
+                ..month("")
+            },
+            vec!["pay-d"],
+        ),
+        (
+            pb::ListTransactionsRequest {
+                kind: pb::TransactionKind::Refund as i32,
+                ..month("13")
+            },
+            vec![],
+        ),
+        (
+            pb::ListTransactionsRequest {
+                counterpart: "13".into(),
+                status: "approved".into(),
+                ..month("41")
+            },
+            vec!["pay-a", "pay-c", "pay-g"],
+        ),
+        (
+            pb::ListTransactionsRequest {
+                counterpart: "32".into(),
+                ..month("41")
+            },
+            vec![],
+        ),
+    ];
+    for (asked, expected) in cases {
+        assert_eq!(hub_page(&net, asked.clone()).await.unwrap().0, expected, "{asked:?}");
+    }
+
+    for (asked, field) in [
+        (
+            pb::ListTransactionsRequest {
+                status: "lost".into(),
+                ..month("")
+            },
+            "status",
+        ),
+        (pb::ListTransactionsRequest { limit: 1001, ..month("") }, "limit"),
+        (
+            pb::ListTransactionsRequest {
+                cursor: "zz".into(),
+                ..month("")
+            },
+            "cursor",
+        ),
+        (
+            pb::ListTransactionsRequest {
+                counterpart: "13".into(),
+                ..month("")
+            },
+            "counterpart",
+        ),
+    ] {
+        assert_status(hub_page(&net, asked).await, Code::InvalidArgument, field);
+    }
     net.shutdown().await;
 }

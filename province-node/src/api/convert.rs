@@ -526,7 +526,8 @@ pub fn wallet_statement_to_pb(view: &crate::service::WalletView) -> pb::WalletSt
 
 /// The filters and page size of a payments listing (empty fields filter nothing).
 pub fn payment_filter(request: &pb::ListPaymentsRequest) -> Result<(crate::service::listings::PaymentFilter, usize), FieldError> {
-    use crate::service::listings::{check_limit, parse_status, PaymentFilter};
+    use crate::service::listings::PaymentFilter;
+    use gongji_common::cursor::{check_limit, parse_status};
     let given = |text: &str| (!text.trim().is_empty()).then(|| text.trim().to_string());
     let filter = PaymentFilter {
         person: given(&request.person_id).map(|text| Id::parse("person_id", &text)).transpose()?,

@@ -14,8 +14,9 @@
 
 use gongji_common::{
     contract::{Payee, TxStatus},
+    cursor::{self, status_name},
     store::{key, key_prefix, last_key_part, Store, StoreError, Tx},
-    FieldError, Id, Period,
+    Id, Period,
 };
 
 use crate::{
@@ -24,9 +25,6 @@ use crate::{
     service::{Node, PaymentView},
     store::{DEBITS, LISTINGS_BUILT, PAYMENTS, PAYMENT_INDEX},
 };
-
-/// The most payments one page may hold.
-pub const MAX_LIMIT: u32 = 1000;
 
 /// The version of the index layout; indexes of an older one (or none) are
 /// built again at start.
@@ -94,7 +92,7 @@ impl<'a> Indexed<'a> {
     fn keys(&self) -> Vec<Vec<u8>> {
         let month = Period::of_unix_millis(self.at).to_string();
         let mut values: Vec<(&str, &[u8])> = vec![
-            ("all", b""),
+            ("all", &[]),
             ("month", month.as_bytes()),
             ("status", status_name(self.status).as_bytes()),
         ];
@@ -118,41 +116,6 @@ fn institution(payee: &Payee) -> Option<&str> {
 /// A time as key bytes that sort the latest first.
 fn newest_first(at: i64) -> [u8; 8] {
     (u64::MAX - at.max(0) as u64).to_be_bytes()
-}
-
-/// The name of a status in listings (requests, index keys).
-pub fn status_name(status: TxStatus) -> &'static str {
-    match status {
-        TxStatus::Pending => "pending",
-        TxStatus::Approved => "approved",
-        TxStatus::Declined => "declined",
-        TxStatus::Reversed => "reversed",
-    }
-}
-
-/// The status a listing names (`pending`, `approved`, `declined`, `reversed`).
-pub fn parse_status(field: &str, text: &str) -> Result<TxStatus, FieldError> {
-    match text.to_ascii_lowercase().as_str() {
-        "pending" => Ok(TxStatus::Pending),
-        "approved" => Ok(TxStatus::Approved),
-        "declined" => Ok(TxStatus::Declined),
-        "reversed" => Ok(TxStatus::Reversed),
-        _ => Err(FieldError::new(
-            field,
-            format!("unknown status {text:?}: use pending, approved, declined or reversed"),
-        )),
-    }
-}
-
-/// The page size a listing asks for: 1 to [`MAX_LIMIT`].
-pub fn check_limit(field: &str, limit: u32) -> Result<usize, FieldError> {
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(FieldError::new(
-            field,
-            format!("must be 1 to {MAX_LIMIT} (the number of records of one page), got {limit}"),
-        ));
-    }
-    Ok(limit as usize)
 }
 
 /// Writes the index entries of a payment being written (`before` is its
@@ -180,21 +143,6 @@ pub fn index_payment(tx: &Tx, id: &Id, payment: Option<&AcquiredPayment>) -> Res
 pub fn index_debit(tx: &Tx, debit: &IssuedDebit) -> Result<(), StoreError> {
     let before = tx.get(DEBITS, &debit.payment.payment_id)?;
     reindex(tx, before.as_ref().map(Indexed::issued), Some(Indexed::issued(debit)))
-}
-
-/// Lowercase hex of a key (a cursor).
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 impl PaymentFilter {
@@ -231,22 +179,13 @@ impl PaymentFilter {
 }
 
 /// One page of the payments a node's store holds (served there or decided
-/// there), newest first, from `cursor` (a previous page's `next_cursor`
+/// there), newest first, after `from` (a previous page's `next_cursor`
 /// with the same filters) on.
-pub fn list_payments(store: &Store, filter: &PaymentFilter, cursor: Option<&str>, limit: usize) -> NodeResult<Page<PaymentView>> {
+pub fn list_payments(store: &Store, filter: &PaymentFilter, from: Option<&str>, limit: usize) -> NodeResult<Page<PaymentView>> {
         let prefix = filter.index();
-        let start = match cursor {
+        let start = match from {
             None => prefix.clone(),
-            Some(text) => {
-                let mut after = from_hex(text).filter(|key| key.starts_with(&prefix) && key.len() > prefix.len()).ok_or_else(|| {
-                    FieldError::new(
-                        "cursor",
-                        "is not a cursor of this listing: pass the next_cursor of the previous page, with the same filters, or none to start",
-                    )
-                })?;
-                after.push(0);
-                after
-            }
+            Some(text) => cursor::start_after("cursor", text, &prefix)?,
         };
         let mut items = Vec::new();
         let mut last = None;
@@ -270,7 +209,7 @@ pub fn list_payments(store: &Store, filter: &PaymentFilter, cursor: Option<&str>
                 }
             }
         }
-        let next_cursor = if items.len() == limit { last.map(|key| to_hex(&key)) } else { None };
+        let next_cursor = if items.len() == limit { last.map(|key| cursor::encode(&key)) } else { None };
         Ok(Page { items, next_cursor, read })
 }
 
