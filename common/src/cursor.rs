@@ -79,7 +79,10 @@ mod tests {
     #[test]
     fn a_cursor_starts_right_after_its_key_within_its_listing_only() {
         let cursor = encode(b"person\x1fp1\x1f\x01");
-        assert_eq!(start_after("cursor", &cursor, b"person\x1fp1\x1f").unwrap(), b"person\x1fp1\x1f\x01\x00");
+        assert_eq!(
+            start_after("cursor", &cursor, b"person\x1fp1\x1f").unwrap(),
+            b"person\x1fp1\x1f\x01\x00"
+        );
         for bad in ["zz", "0", "", &encode(b"person\x1fp2\x1f\x01"), &encode(b"person\x1fp1\x1f")] {
             assert!(start_after("cursor", bad, b"person\x1fp1\x1f").is_err(), "{bad:?}");
         }

@@ -271,7 +271,7 @@ fn stored_payment(n: u64, at: i64) -> AcquiredPayment {
 }
 
 /// Writes payments `from..to`, a millisecond apart, in transactions of 1,000.
-fn write_payments(store: &Store, from: u64, to: u64) {
+async fn write_payments(store: &Store, from: u64, to: u64) {
     let start = 1_780_000_000_000;
     for chunk in (from..to).collect::<Vec<_>>().chunks(1000) {
         store
@@ -286,10 +286,15 @@ fn write_payments(store: &Store, from: u64, to: u64) {
             .unconfirmed()
             .expect("write payments");
     }
+    store.durable().await.expect("on disk, where reads look");
 }
 
 /// A page of 50 and what it read, timed.
-fn timed_page(store: &Store, filter: &PaymentFilter, cursor: Option<&str>) -> (listings::Page<province_node::service::PaymentView>, Duration) {
+fn timed_page(
+    store: &Store,
+    filter: &PaymentFilter,
+    cursor: Option<&str>,
+) -> (listings::Page<province_node::service::PaymentView>, Duration) {
     let started = Instant::now();
     let page = listings::list_payments(store, filter, cursor, 50).expect("a page");
     (page, started.elapsed())
@@ -319,7 +324,7 @@ async fn a_page_reads_only_its_own_entries_however_many_payments_the_node_holds(
     ];
     let mut written = 0;
     for size in [1_000, 100_000] {
-        write_payments(&store, written, size);
+        write_payments(&store, written, size).await;
         written = size;
         for (name, filter) in &filters {
             let (first, took) = timed_page(&store, filter, None);
@@ -377,10 +382,7 @@ async fn payments_written_before_listings_existed_are_indexed_at_start() {
     }
     net.start_node("41").await;
     let mut henan = net.node("41");
-    assert_eq!(
-        ids(&mut henan, request()).await,
-        ["pay-e", "pay-d", "pay-c", "pay-b", "pay-a"]
-    );
+    assert_eq!(ids(&mut henan, request()).await, ["pay-e", "pay-d", "pay-c", "pay-b", "pay-a"]);
     assert_eq!(
         ids(
             &mut henan,
@@ -420,7 +422,9 @@ async fn the_hub_lists_a_months_transactions_in_pages_by_province_pair_kind_and_
     assert_eq!(hub_page(&net, month("")).await.unwrap().0, ["pay-a", "pay-c", "pay-d"]);
 
     // In pages, in the order recorded: one recorded between pages comes last.
-    let (first, cursor) = hub_page(&net, pb::ListTransactionsRequest { limit: 2, ..month("41") }).await.unwrap();
+    let (first, cursor) = hub_page(&net, pb::ListTransactionsRequest { limit: 2, ..month("41") })
+        .await
+        .unwrap();
     assert_eq!(first, ["pay-a", "pay-c"]);
     pay_from(&mut net.node("41"), "pay-g", "H41010000001", "2.00", "rel-13-41").await;
     let (second, _) = hub_page(

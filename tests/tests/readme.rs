@@ -137,7 +137,10 @@ async fn the_readme_walkthroughs_work_as_written() {
         said.contains("payment,status,beneficiary,institution,amount,relationship,donor,created_at"),
         "the payments listing as CSV: {said}"
     );
-    assert!(said.contains("next page: --cursor "), "a page of the payments listing names the next: {said}");
+    assert!(
+        said.contains("next page: --cursor "),
+        "a page of the payments listing names the next: {said}"
+    );
     assert!(said.contains("WALLET_TRANSFER_STATUS_ACCEPTED"), "the wallet acceptance: {said}");
     assert!(said.contains("TRANSACTION_KIND_WALLET_TRANSFER"), "the hub's wallet record: {said}");
     assert!(here.path().join("report.csv").exists(), "the month's report was written");

@@ -35,13 +35,9 @@ impl Memtable {
         self.active.extend(writes);
     }
 
-    /// The writes held here of keys starting with `prefix`, in key order,
-    /// the latest of each key (removals included: they hide sled's values).
-    pub(super) fn scan_prefix(&self, prefix: &[u8]) -> Vec<Entry> {
-        self.scan_from(prefix, prefix)
-    }
-
-    /// As [`Memtable::scan_prefix`], from key `start` on (inclusive).
+    /// The writes held here of keys starting with `prefix`, from key `start`
+    /// on (inclusive), in key order, the latest of each key (removals
+    /// included: they hide sled's values).
     pub(super) fn scan_from(&self, prefix: &[u8], start: &[u8]) -> Vec<Entry> {
         let start = start.max(prefix);
         let mut latest = std::collections::BTreeMap::new();
@@ -172,7 +168,7 @@ mod tests {
         assert_eq!(table.lookup(b"p3"), Some(None));
         assert_eq!(table.lookup(b"zz"), None);
         assert_eq!(
-            table.scan_prefix(b"p"),
+            table.scan_from(b"p", b"p"),
             vec![entry("p1", Some("new")), entry("p2", Some("two")), entry("p3", None)]
         );
 

@@ -271,6 +271,7 @@ pub fn transaction_to_pb(record: &HubTransaction) -> pb::Transaction {
         payment_id,
         person_id,
         reversal_period: record.reversal_period.map(|p| p.to_string()).unwrap_or_default(),
+        cursor: String::new(),
     }
 }
 
@@ -289,18 +290,26 @@ impl TransactionListing {
         let body = &record.body;
         self.kind.is_none_or(|kind| body.kind() == kind)
             && self.status.is_none_or(|status| record.status == status)
-            && self.pair.is_none_or(|(a, b)| {
-                (body.payer() == a && body.payee() == b) || (body.payer() == b && body.payee() == a)
-            })
+            && self
+                .pair
+                .is_none_or(|(a, b)| (body.payer() == a && body.payee() == b) || (body.payer() == b && body.payee() == a))
     }
 }
 
-pub fn transaction_listing(request: &pb::ListTransactionsRequest, province: Option<ProvinceCode>) -> Result<TransactionListing, FieldError> {
+pub fn transaction_listing(
+    request: &pb::ListTransactionsRequest,
+    province: Option<ProvinceCode>,
+) -> Result<TransactionListing, FieldError> {
     use gongji_common::cursor::{check_limit, parse_status};
     let pair = match (province, request.counterpart.as_str()) {
         (_, "") => None,
         (Some(province), code) => Some((province, ProvinceCode::parse("counterpart", code)?)),
-        (None, _) => return Err(FieldError::new("counterpart", "needs province: the pair is province and counterpart")),
+        (None, _) => {
+            return Err(FieldError::new(
+                "counterpart",
+                "needs province: the pair is province and counterpart",
+            ))
+        }
     };
     Ok(TransactionListing {
         kind: TxKind::from_pb(request.kind)?,

@@ -35,9 +35,10 @@ impl Hub {
         };
         Ok(self.store.scan_from(tree, &prefix, &start).map(move |item| {
             let (index_key, key) = item?;
-            let record = self.store.get(TRANSACTIONS, &key)?.ok_or_else(|| {
-                crate::error::HubError::Internal(format!("index names transaction {key}, which is missing"))
-            })?;
+            let record = self
+                .store
+                .get(TRANSACTIONS, &key)?
+                .ok_or_else(|| crate::error::HubError::Internal(format!("index names transaction {key}, which is missing")))?;
             Ok((cursor::encode(&index_key), record))
         }))
     }

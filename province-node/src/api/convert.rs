@@ -532,8 +532,12 @@ pub fn payment_filter(request: &pb::ListPaymentsRequest) -> Result<(crate::servi
     let filter = PaymentFilter {
         person: given(&request.person_id).map(|text| Id::parse("person_id", &text)).transpose()?,
         institution: given(&request.institution_id),
-        relationship: given(&request.relationship_id).map(|text| Id::parse("relationship_id", &text)).transpose()?,
-        month: given(&request.month).map(|text| gongji_common::Period::parse("month", &text)).transpose()?,
+        relationship: given(&request.relationship_id)
+            .map(|text| Id::parse("relationship_id", &text))
+            .transpose()?,
+        month: given(&request.month)
+            .map(|text| gongji_common::Period::parse("month", &text))
+            .transpose()?,
         status: given(&request.status).map(|text| parse_status("status", &text)).transpose()?,
     };
     Ok((filter, check_limit("limit", request.limit)?))

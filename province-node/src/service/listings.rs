@@ -182,35 +182,39 @@ impl PaymentFilter {
 /// there), newest first, after `from` (a previous page's `next_cursor`
 /// with the same filters) on.
 pub fn list_payments(store: &Store, filter: &PaymentFilter, from: Option<&str>, limit: usize) -> NodeResult<Page<PaymentView>> {
-        let prefix = filter.index();
-        let start = match from {
-            None => prefix.clone(),
-            Some(text) => cursor::start_after("cursor", text, &prefix)?,
+    let prefix = filter.index();
+    let start = match from {
+        None => prefix.clone(),
+        Some(text) => cursor::start_after("cursor", text, &prefix)?,
+    };
+    let mut items = Vec::new();
+    let mut last = None;
+    let mut read = 0;
+    for entry in store.scan_from(PAYMENT_INDEX, &prefix, &start) {
+        let (index_key, ()) = entry?;
+        read += 1;
+        let id = Id::parse("cursor", &String::from_utf8_lossy(last_key_part(&index_key)))?;
+        last = Some(index_key);
+        let payment = match store.get(PAYMENTS, &id)? {
+            Some(p) => PaymentView::Acquired(p),
+            None => match store.get(DEBITS, &id)? {
+                Some(d) => PaymentView::Issued(d),
+                None => continue,
+            },
         };
-        let mut items = Vec::new();
-        let mut last = None;
-        let mut read = 0;
-        for entry in store.scan_from(PAYMENT_INDEX, &prefix, &start) {
-            let (index_key, ()) = entry?;
-            read += 1;
-            let id = Id::parse("cursor", &String::from_utf8_lossy(last_key_part(&index_key)))?;
-            last = Some(index_key);
-            let payment = match store.get(PAYMENTS, &id)? {
-                Some(p) => PaymentView::Acquired(p),
-                None => match store.get(DEBITS, &id)? {
-                    Some(d) => PaymentView::Issued(d),
-                    None => continue,
-                },
-            };
-            if filter.admits(&payment) {
-                items.push(payment);
-                if items.len() == limit {
-                    break;
-                }
+        if filter.admits(&payment) {
+            items.push(payment);
+            if items.len() == limit {
+                break;
             }
         }
-        let next_cursor = if items.len() == limit { last.map(|key| cursor::encode(&key)) } else { None };
-        Ok(Page { items, next_cursor, read })
+    }
+    let next_cursor = if items.len() == limit {
+        last.map(|key| cursor::encode(&key))
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor, read })
 }
 
 impl Node {
@@ -221,25 +225,40 @@ impl Node {
 
     /// Builds the payment indexes of records written before they existed
     /// (a data directory of an older version): once, at start, if the
-    /// store has no mark of this index version.
-    pub fn build_listings(&self) -> NodeResult<usize> {
+    /// store has no mark of this index version; durable before it returns.
+    pub async fn build_listings(&self) -> NodeResult<usize> {
         if self.store.get(LISTINGS_BUILT, "payments")? == Some(INDEX_VERSION) {
             return Ok(0);
         }
         let mut built = 0;
-        for entry in self.store.scan_prefix(PAYMENTS, b"") {
-            let (_, payment) = entry?;
-            self.store
-                .transact(|tx| reindex(tx, None, Some(Indexed::acquired(&payment))))
-                .unconfirmed()?;
+        let mut keys = Vec::new();
+        let acquired = self
+            .store
+            .scan_prefix(PAYMENTS, b"")
+            .map(|entry| entry.map(|(_, p)| Indexed::acquired(&p).keys()));
+        let issued = self
+            .store
+            .scan_prefix(DEBITS, b"")
+            .map(|entry| entry.map(|(_, d)| Indexed::issued(&d).keys()));
+        for entry in acquired.chain(issued) {
+            keys.extend(entry?);
             built += 1;
+            if keys.len() >= 5000 {
+                self.put_index_keys(&std::mem::take(&mut keys))?;
+            }
         }
-        for entry in self.store.scan_prefix(DEBITS, b"") {
-            let (_, debit) = entry?;
-            self.store.transact(|tx| reindex(tx, None, Some(Indexed::issued(&debit)))).unconfirmed()?;
-            built += 1;
-        }
-        self.store.transact(|tx| tx.put(LISTINGS_BUILT, "payments", &INDEX_VERSION)).unconfirmed()?;
+        self.put_index_keys(&keys)?;
+        self.store
+            .transact(|tx| tx.put(LISTINGS_BUILT, "payments", &INDEX_VERSION))
+            .durable()
+            .await?;
         Ok(built)
+    }
+
+    fn put_index_keys(&self, keys: &[Vec<u8>]) -> NodeResult<()> {
+        self.store
+            .transact(|tx| keys.iter().try_for_each(|key| tx.put(PAYMENT_INDEX, key, &())))
+            .unconfirmed()?;
+        Ok(())
     }
 }
