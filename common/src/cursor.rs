@@ -17,7 +17,9 @@ pub fn encode(key: &[u8]) -> String {
 /// `prefix` (the listing's filters): the first key after the cursor's.
 /// Refused (naming `field`) if it is no cursor of this listing.
 pub fn start_after(field: &str, cursor: &str, prefix: &[u8]) -> Result<Vec<u8>, FieldError> {
-    let decoded: Option<Vec<u8>> = (cursor.len() % 2 == 0)
+    let decoded: Option<Vec<u8>> = cursor
+        .len()
+        .is_multiple_of(2)
         .then(|| {
             (0..cursor.len())
                 .step_by(2)

@@ -249,7 +249,7 @@ async fn a_bad_listing_request_is_refused_naming_the_field() {
 
 /// A payment written straight to a node's store, with its index entries.
 fn stored_payment(n: u64, at: i64) -> AcquiredPayment {
-    let institution = if n % 2 == 0 { "H41010000001" } else { "P41010000002" };
+    let institution = if n.is_multiple_of(2) { "H41010000001" } else { "P41010000002" };
     AcquiredPayment {
         command: PayCommand {
             payment_id: Id::parse("payment_id", &format!("bulk-{n:06}")).expect("an id"),
@@ -261,7 +261,11 @@ fn stored_payment(n: u64, at: i64) -> AcquiredPayment {
         },
         route: None,
         period: None,
-        status: if n % 10 == 0 { TxStatus::Declined } else { TxStatus::Approved },
+        status: if n.is_multiple_of(10) {
+            TxStatus::Declined
+        } else {
+            TxStatus::Approved
+        },
         decline: None,
         created_at: at,
         decided_at: Some(at),
