@@ -67,4 +67,4 @@ echo "the multi-node tests again on PostgreSQL (GONGJI_TEST_STORE=postgres)" >&2
 GONGJI_TEST_STORE=postgres cargo test -p gongji-tests --locked "$@" \
   --test payments --test refunds --test reversals --test relationships --test transfers \
   --test clearing --test restart --test audit --test dissolution --test notices --test recovery \
-  --test persons --test visibility --test wallet --test statement
+  --test persons --test visibility --test wallet --test statement --test listings

@@ -9,6 +9,7 @@ pub mod books;
 pub mod clock;
 pub mod codes;
 pub mod contract;
+pub mod cursor;
 pub mod field;
 pub mod hubs;
 pub mod ids;

@@ -789,6 +789,10 @@ pub enum Show {
     Relationship(NodeRecord),
     /// One payment as this node knows it: acquired here or decided here (node).
     Payment(NodeRecord),
+    /// The payments this node holds (served here or decided here), newest
+    /// first, a page at a time: by person, institution, relationship, month
+    /// or status (node). A page ends with the --cursor of the next one.
+    Payments(PaymentsArgs),
     /// One refund as this node knows it (node).
     Refund(NodeRecord),
     /// One insurance transfer this node released or received (node).
@@ -836,8 +840,50 @@ pub struct TransactionsArgs {
     /// Only transactions in which this province pays or is paid (2-digit code).
     #[arg(long, value_name = "CODE", value_parser = province)]
     pub province: Option<ProvinceCode>,
+    /// With --province: only transactions between it and this province.
+    #[arg(long, value_name = "CODE", value_parser = province, requires = "province")]
+    pub counterpart: Option<ProvinceCode>,
+    /// Only transactions of this kind.
+    #[arg(long, value_enum)]
+    pub kind: Option<TxKind>,
+    /// Only transactions with this status: pending, approved, declined or reversed.
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+    /// At most this many (a page, 1 to 1000), then the --cursor of the next page.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+    /// Where to start: the cursor the previous page printed (same --period and --province).
+    #[arg(long, value_name = "CURSOR")]
+    pub cursor: Option<String>,
     #[command(flatten)]
     pub hub: HubArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PaymentsArgs {
+    /// Only payments of this person, as beneficiary or as donor.
+    #[arg(long, value_name = "ID", value_parser = id)]
+    pub person: Option<Id>,
+    /// Only payments to this institution (its code).
+    #[arg(long, value_name = "CODE")]
+    pub institution: Option<String>,
+    /// Only payments from this relationship's quota.
+    #[arg(long, value_name = "ID", value_parser = id)]
+    pub relationship: Option<Id>,
+    /// Only payments made in this month, YYYY-MM (China Standard Time).
+    #[arg(long, value_name = "YYYY-MM", value_parser = period)]
+    pub month: Option<Period>,
+    /// Only payments with this status: pending, approved, declined or reversed.
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+    /// Payments per page, 1 to 1000.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub limit: u32,
+    /// Where to start: the cursor the previous page printed (same filters).
+    #[arg(long, value_name = "CURSOR")]
+    pub cursor: Option<String>,
+    #[command(flatten)]
+    pub node: NodeArg,
 }
 
 #[derive(Debug, Clone, Args)]

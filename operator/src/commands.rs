@@ -198,6 +198,7 @@ pub async fn show(session: &Session, what: Show, out: &mut Out<'_>) -> Result<u8
         Show::Relationships(record) => show_relationships(session, record, out).await,
         Show::Relationship(record) => show_relationship(session, record, out).await,
         Show::Payment(record) => show_payment(session, record, out).await,
+        Show::Payments(args) => crate::listings::show_payments(session, args, out).await,
         Show::Refund(record) => show_refund(session, record, out).await,
         Show::Transfer(record) => show_transfer(session, record, out).await,
         Show::History(record) => show_history(session, record, out).await,
@@ -334,18 +335,28 @@ async fn show_transactions(session: &Session, args: TransactionsArgs, out: &mut 
         .list_transactions(pb::ListTransactionsRequest {
             period: args.period.to_string(),
             province: args.province.map(|p| p.to_string()).unwrap_or_default(),
+            counterpart: args.counterpart.map(|p| p.to_string()).unwrap_or_default(),
+            kind: args.kind.map_or(pb::TransactionKind::Unspecified, pb::TransactionKind::from) as i32,
+            status: args.status.unwrap_or_default(),
+            limit: args.limit.unwrap_or(0),
+            cursor: args.cursor.unwrap_or_default(),
         })
         .await
         .map_err(CliError::call)?
         .into_inner();
     let mut table = output::transactions_table();
+    let mut last = String::new();
     while let Some(transaction) = stream.message().await.map_err(CliError::call)? {
         output::transaction_row(&mut table, &transaction);
+        last = transaction.cursor;
     }
     if table.is_empty() {
         writeln!(out, "no cross-province transactions in {}", args.period)?;
     } else {
         table.write(out)?;
+    }
+    if args.limit.is_some_and(|limit| table.rows().len() == limit as usize) {
+        crate::listings::next_page(out, &last)?;
     }
     Ok(EXIT_OK)
 }

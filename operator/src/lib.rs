@@ -21,6 +21,7 @@ pub mod cycle;
 pub mod doctor;
 pub mod error;
 pub mod import;
+pub mod listings;
 pub mod manifest;
 pub mod oplog;
 pub mod output;

@@ -81,6 +81,13 @@ pub async fn run_with_metrics(
         service::Node::new(config.province, store, hub, outbox, config.give_up_after(), config.clock.clock())
             .with_wallet_limits(wallet_limits),
     );
+    let indexed = node
+        .build_listings()
+        .await
+        .map_err(|e| RunError::Start(format!("building the payment listings' indexes: {e}")))?;
+    if indexed > 0 {
+        tracing::info!(indexed, "payments written before listings existed are indexed");
+    }
     let metrics = Metrics::new("node");
     metrics.set_collector(Box::new({
         let node = node.clone();

@@ -36,6 +36,8 @@
 //! | `wallet_reversed`     | payment id                        | when a wallet payment id was reversed before it arrived |
 //! | `wallet_accepting`    | transfer id                       | `CrossWallet`: an acceptance of a transfer from another province, asked and not yet answered |
 //! | `journal_by_account`  | account key ␟ seq (u64 BE)        | null: the journal entries that moved a person's account (`available/…`, `quota/…`), written with the entry; key `built` once it covers the whole journal |
+//! | `payment_index`       | dimension ␟ value ␟ inverted time (u64 BE) ␟ payment id | null: payments (served or decided here) by `all`, `person`, `institution`, `relationship`, `month`, `status`, newest first (`service::listings`) |
+//! | `listings_built`      | listing name                      | index version built (indexes of older data directories are built at start) |
 //!
 //! Plus the shared `journal` and `balances` trees; accounts used here:
 //! `available/PERSON`, `quota/RELATIONSHIP`, `contributions/`,
@@ -91,6 +93,8 @@ gongji_common::tables! {
     WALLET_PAYMENTS: Id => WalletPayment = "wallet_payments";
     WALLET_REVERSED: Id => i64 = "wallet_reversed";
     JOURNAL_BY_ACCOUNT: [u8] => () = "journal_by_account";
+    PAYMENT_INDEX: [u8] => () = "payment_index";
+    LISTINGS_BUILT: str => u32 = "listings_built";
 }
 
 /// The key of a sender's count of transfers on a CST day.

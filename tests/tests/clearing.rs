@@ -541,6 +541,7 @@ async fn transactions_in_flight_during_a_close_land_in_exactly_one_month_on_ever
             .list_transactions(pb::ListTransactionsRequest {
                 period: period.to_string(),
                 province: String::new(),
+                ..Default::default()
             })
             .await
             .unwrap()

@@ -75,6 +75,7 @@ async fn cross_province_payment_agrees_on_both_nodes_and_the_hub() {
             .list_transactions(pb::ListTransactionsRequest {
                 period: open.clone(),
                 province: province.into(),
+                ..Default::default()
             })
             .await
             .unwrap()

@@ -52,6 +52,7 @@ async fn the_readme_walkthroughs_work_as_written() {
         "SendToWallet",
         "$G wallet send",
         "$G statement",
+        "$G show payments",
     ] {
         assert!(blocks.iter().any(|b| b.contains(section)), "no walkthrough runs {section}");
     }
@@ -133,6 +134,14 @@ async fn the_readme_walkthroughs_work_as_written() {
     assert!(said.contains("no violations"), "the audit: {said}");
     assert!(said.contains("all 6 servers are serving"), "the status: {said}");
     assert!(said.contains("cli-pay-1"), "{said}");
+    assert!(
+        said.contains("payment,status,beneficiary,institution,amount,relationship,donor,created_at"),
+        "the payments listing as CSV: {said}"
+    );
+    assert!(
+        said.contains("next page: --cursor "),
+        "a page of the payments listing names the next: {said}"
+    );
     assert!(said.contains("WALLET_TRANSFER_STATUS_ACCEPTED"), "the wallet acceptance: {said}");
     assert!(said.contains("TRANSACTION_KIND_WALLET_TRANSFER"), "the hub's wallet record: {said}");
     assert!(here.path().join("report.csv").exists(), "the month's report was written");

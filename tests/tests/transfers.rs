@@ -368,6 +368,7 @@ async fn money_returned_after_a_donor_moved_follows_them_to_their_new_province()
                 .list_transactions(pb::ListTransactionsRequest {
                     period,
                     province: "34".into(),
+                    ..Default::default()
                 })
                 .await
                 .ok()?

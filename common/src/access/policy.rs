@@ -84,6 +84,7 @@ pub const PROVINCE_NODE: Policy = Policy {
         ("ListRelationships", Need::Read),
         ("GetRelationshipHistory", Need::Read),
         ("GetPayment", Need::Read),
+        ("ListPayments", Need::Read),
         ("GetRefund", Need::Read),
         ("GetTransfer", Need::Read),
         ("GetReconciliation", Need::Read),

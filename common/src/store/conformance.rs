@@ -109,6 +109,34 @@ async fn trees_are_apart_and_scans_keep_to_their_prefix_in_key_order(place: Plac
     assert_eq!(store.get(THINGSX, b"k\x1fb").unwrap(), None);
 }
 
+async fn a_scan_from_a_key_reads_from_it_on_within_its_prefix_only(place: Place) {
+    {
+        let store = place.open();
+        commit(&store, |tx| {
+            for (key, n) in [(&b"k\x1fa"[..], 1), (b"k\x1fc", 3), (b"j\x1fz", 0), (b"l", 9)] {
+                tx.put(THINGS, key, &n)?;
+            }
+            Ok(())
+        })
+        .await;
+        assert!(store.release(Duration::from_secs(5)).await, "released");
+    }
+    // Some entries on disk, some recent, one recent removal.
+    let store = place.open();
+    commit(&store, |tx| {
+        tx.put(THINGS, b"k\x1fb", &2)?;
+        tx.put(THINGS, b"k\x1fd", &4)?;
+        tx.remove(THINGS, b"k\x1fc")
+    })
+    .await;
+    let from = |start: &[u8]| -> Vec<u32> { store.scan_from(THINGS, b"k\x1f", start).map(|item| item.unwrap().1).collect() };
+    assert_eq!(from(b"k\x1f"), vec![1, 2, 4]);
+    assert_eq!(from(b"k\x1fa\x00"), vec![2, 4]);
+    assert_eq!(from(b"k\x1fc"), vec![4]);
+    assert_eq!(from(b"a"), vec![1, 2, 4], "a start before the prefix is the prefix");
+    assert_eq!(from(b"k\x1fe"), Vec::<u32>::new());
+}
+
 async fn a_long_scan_reads_every_record_while_the_caller_reads_others(place: Place) {
     let store = place.open();
     commit(&store, |tx| {
@@ -345,6 +373,7 @@ on_both_engines!(
     a_second_writer_of_one_store_is_refused,
     a_transaction_reads_its_own_writes_and_an_aborted_one_leaves_nothing,
     trees_are_apart_and_scans_keep_to_their_prefix_in_key_order,
+    a_scan_from_a_key_reads_from_it_on_within_its_prefix_only,
     a_long_scan_reads_every_record_while_the_caller_reads_others,
     nothing_is_seen_outside_a_transaction_before_it_is_durable,
     a_refusal_is_handed_over_only_once_what_it_read_is_durable,

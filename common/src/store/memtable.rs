@@ -35,13 +35,15 @@ impl Memtable {
         self.active.extend(writes);
     }
 
-    /// The writes held here of keys starting with `prefix`, in key order,
-    /// the latest of each key (removals included: they hide sled's values).
-    pub(super) fn scan_prefix(&self, prefix: &[u8]) -> Vec<Entry> {
+    /// The writes held here of keys starting with `prefix`, from key `start`
+    /// on (inclusive), in key order, the latest of each key (removals
+    /// included: they hide sled's values).
+    pub(super) fn scan_from(&self, prefix: &[u8], start: &[u8]) -> Vec<Entry> {
+        let start = start.max(prefix);
         let mut latest = std::collections::BTreeMap::new();
         for table in self.frozen.iter().map(|frozen| frozen.as_ref()).chain([&self.active]) {
             let in_range = table
-                .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
+                .range::<[u8], _>((Bound::Included(start), Bound::Unbounded))
                 .take_while(|(key, _)| key.starts_with(prefix));
             for (key, value) in in_range {
                 latest.insert(key.clone(), value.clone());
@@ -166,7 +168,7 @@ mod tests {
         assert_eq!(table.lookup(b"p3"), Some(None));
         assert_eq!(table.lookup(b"zz"), None);
         assert_eq!(
-            table.scan_prefix(b"p"),
+            table.scan_from(b"p", b"p"),
             vec![entry("p1", Some("new")), entry("p2", Some("two")), entry("p3", None)]
         );
 

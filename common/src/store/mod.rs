@@ -486,6 +486,18 @@ impl Store {
         self.reader().scan_prefix(table, prefix)
     }
 
+    /// Iterates over the entries whose key starts with `prefix`, from key
+    /// `start` on (inclusive), in key order: a page of a listing reads
+    /// from where the last one stopped, not from the prefix's first key.
+    pub fn scan_from<K: ?Sized, V: DeserializeOwned>(
+        &self,
+        table: Table<K, V>,
+        prefix: &[u8],
+        start: &[u8],
+    ) -> impl Iterator<Item = Result<(Vec<u8>, V), StoreError>> + '_ {
+        self.reader().scan_from(table, prefix, start)
+    }
+
     /// Iterates over the keys that start with `prefix`, in key order.
     pub fn scan_keys<K: ?Sized, V>(&self, table: Table<K, V>, prefix: &[u8]) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + '_ {
         self.reader().scan_keys(table.tree(), prefix)
@@ -730,20 +742,27 @@ impl<'a> Reader<'a> {
     }
 
     /// The entries whose stored key starts with the tree's prefix and
-    /// `prefix`, in key order, with the tree's prefix removed from the keys.
-    fn scan_raw(self, tree: TreeId, prefix: &[u8]) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + 'a {
+    /// `prefix`, from `start` on (inclusive), in key order, with the tree's
+    /// prefix removed from the keys. Only the entries from `start` are
+    /// read: a page from the middle of a long prefix costs the page.
+    fn scan_raw(self, tree: TreeId, prefix: &[u8], start: &[u8]) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + 'a {
         let full_prefix = self.full_key(tree, prefix);
+        let full_start = self.full_key(tree, start.max(prefix));
         let skip = self.inner.prefixes[tree.0].len();
         let entries: Entries<'a> = match (&self.inner.engine, self.view) {
             (Engine::Embedded { data, .. }, view) => {
                 let recent = match view {
-                    View::Frozen(memtable) => memtable.scan_prefix(&full_prefix),
-                    _ => self.inner.shared.memtable().scan_prefix(&full_prefix),
+                    View::Frozen(memtable) => memtable.scan_from(&full_prefix, &full_start),
+                    _ => self.inner.shared.memtable().scan_from(&full_prefix, &full_start),
                 };
-                Box::new(memtable::Merge::new(recent.into_iter(), data.scan_prefix(full_prefix)).map(|item| Ok(item?)))
+                let prefix = full_prefix.clone();
+                let older = data
+                    .range(full_start..)
+                    .take_while(move |item| item.as_ref().map_or(true, |(k, _)| k.starts_with(&prefix)));
+                Box::new(memtable::Merge::new(recent.into_iter(), older).map(|item| Ok(item?)))
             }
-            (Engine::Postgres(_), View::Pinned(pinned)) => Box::new(pinned.scan(&full_prefix)),
-            (Engine::Postgres(database), _) => Box::new(database.scan(&full_prefix)),
+            (Engine::Postgres(_), View::Pinned(pinned)) => Box::new(pinned.scan(&full_prefix, &full_start)),
+            (Engine::Postgres(database), _) => Box::new(database.scan(&full_prefix, &full_start)),
         };
         entries.map(move |item| {
             let (k, v) = item?;
@@ -756,20 +775,29 @@ impl<'a> Reader<'a> {
         table: Table<K, V>,
         prefix: &[u8],
     ) -> impl Iterator<Item = Result<(Vec<u8>, V), StoreError>> + 'a {
+        self.scan_from(table, prefix, prefix)
+    }
+
+    fn scan_from<K: ?Sized, V: DeserializeOwned>(
+        self,
+        table: Table<K, V>,
+        prefix: &[u8],
+        start: &[u8],
+    ) -> impl Iterator<Item = Result<(Vec<u8>, V), StoreError>> + 'a {
         let tree = table.tree();
         let name = self.inner.names[tree.0];
-        self.scan_raw(tree, prefix).map(move |item| {
+        self.scan_raw(tree, prefix, start).map(move |item| {
             let (k, v) = item?;
             Ok((k, decode(name, &v)?))
         })
     }
 
     fn scan_keys(self, tree: TreeId, prefix: &[u8]) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + 'a {
-        self.scan_raw(tree, prefix).map(|item| item.map(|(k, _)| k))
+        self.scan_raw(tree, prefix, prefix).map(|item| item.map(|(k, _)| k))
     }
 
     fn count(self, tree: TreeId) -> usize {
-        self.scan_raw(tree, b"").count()
+        self.scan_raw(tree, b"", b"").count()
     }
 }
 

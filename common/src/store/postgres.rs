@@ -515,9 +515,10 @@ impl Database {
         Ok(value)
     }
 
-    /// The records whose key starts with `prefix`, in key order, read in pages.
-    pub(super) fn scan(self: &Arc<Self>, prefix: &[u8]) -> Pages {
-        Pages::new(Source::Live(Arc::clone(self)), prefix)
+    /// The records whose key starts with `prefix`, from `start` on, in key
+    /// order, read in pages.
+    pub(super) fn scan(self: &Arc<Self>, prefix: &[u8], start: &[u8]) -> Pages {
+        Pages::new(Source::Live(Arc::clone(self)), prefix, start)
     }
 
     /// Writes the net writes of a batch in one statement, if this process
@@ -742,8 +743,8 @@ impl Pinned {
         Ok(row.map(|row| row.get(0)))
     }
 
-    pub(super) fn scan(&self, prefix: &[u8]) -> Pages {
-        Pages::new(Source::Pinned(self.clone()), prefix)
+    pub(super) fn scan(&self, prefix: &[u8], start: &[u8]) -> Pages {
+        Pages::new(Source::Pinned(self.clone()), prefix, start)
     }
 }
 
@@ -764,10 +765,12 @@ pub(super) struct Pages {
 }
 
 impl Pages {
-    fn new(source: Source, prefix: &[u8]) -> Pages {
+    /// The records whose key starts with `prefix`, from `start` on
+    /// (inclusive; `prefix` itself for all of them).
+    fn new(source: Source, prefix: &[u8], start: &[u8]) -> Pages {
         Pages {
             source,
-            from: Some(prefix.to_vec()),
+            from: Some(start.max(prefix).to_vec()),
             end: successor(prefix),
             page: VecDeque::new(),
             size: FIRST_PAGE,

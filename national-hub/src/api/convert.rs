@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use gongji_common::{
-    contract::{Decline, TxStatus},
+    contract::{Decline, TxKind, TxStatus},
     period::timestamp,
     statement::{Summer, Totals},
     FieldError, Period, ProvinceCode,
@@ -274,6 +274,7 @@ pub fn transaction_to_pb(record: &HubTransaction) -> pb::Transaction {
         payment_id,
         person_id,
         reversal_period: record.reversal_period.map(|p| p.to_string()).unwrap_or_default(),
+        cursor: String::new(),
     }
 }
 
@@ -294,4 +295,54 @@ pub fn wallet_transfer_to_pb(record: &WalletRecord) -> pb::WalletTransfer {
         sender_province: record.sender_province.to_string(),
         period: note.period,
     }
+}
+
+/// What a transaction listing keeps besides its index (the month's or the
+/// province's): a kind, a status, a counterpart; and how many.
+pub struct TransactionListing {
+    pub kind: Option<TxKind>,
+    pub status: Option<TxStatus>,
+    pub pair: Option<(ProvinceCode, ProvinceCode)>,
+    /// At most this many; `None`: all of them.
+    pub limit: Option<usize>,
+}
+
+impl TransactionListing {
+    pub fn admits(&self, record: &HubTransaction) -> bool {
+        let body = &record.body;
+        self.kind.is_none_or(|kind| body.kind() == kind)
+            && self.status.is_none_or(|status| record.status == status)
+            && self
+                .pair
+                .is_none_or(|(a, b)| (body.payer() == a && body.payee() == b) || (body.payer() == b && body.payee() == a))
+    }
+}
+
+pub fn transaction_listing(
+    request: &pb::ListTransactionsRequest,
+    province: Option<ProvinceCode>,
+) -> Result<TransactionListing, FieldError> {
+    use gongji_common::cursor::{check_limit, parse_status};
+    let pair = match (province, request.counterpart.as_str()) {
+        (_, "") => None,
+        (Some(province), code) => Some((province, ProvinceCode::parse("counterpart", code)?)),
+        (None, _) => {
+            return Err(FieldError::new(
+                "counterpart",
+                "needs province: the pair is province and counterpart",
+            ))
+        }
+    };
+    Ok(TransactionListing {
+        kind: TxKind::from_pb(request.kind)?,
+        status: match request.status.trim() {
+            "" => None,
+            text => Some(parse_status("status", text)?),
+        },
+        pair,
+        limit: match request.limit {
+            0 => None,
+            limit => Some(check_limit("limit", limit)?),
+        },
+    })
 }

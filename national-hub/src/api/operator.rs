@@ -79,15 +79,41 @@ impl NationalHub for OperatorApi {
             "" => None,
             code => Some(ProvinceCode::parse("province", code).map_err(HubError::from)?),
         };
-        let (sender, receiver) = tokio::sync::mpsc::channel(64);
+        let listing = convert::transaction_listing(&request, province).map_err(HubError::from)?;
+        let cursor = (!request.cursor.is_empty()).then(|| request.cursor.clone());
         let hub = self.hub.clone();
+        // Refuse a bad cursor before streaming.
+        drop(hub.transactions_after(period, province, cursor.as_deref())?);
+        let (sender, receiver) = tokio::sync::mpsc::channel(64);
         // A blocking thread walks the index, so a large month streams with
         // flat memory and never stalls the async workers on disk reads.
         tokio::task::spawn_blocking(move || {
-            for record in hub.transactions(period, province) {
-                let item = record.map(|record| transaction_to_pb(&record)).map_err(Status::from);
-                if sender.blocking_send(item).is_err() {
+            let records = match hub.transactions_after(period, province, cursor.as_deref()) {
+                Ok(records) => records,
+                Err(e) => {
+                    let _ = sender.blocking_send(Err(Status::from(e)));
+                    return;
+                }
+            };
+            let mut sent = 0;
+            for record in records {
+                let item = match record {
+                    Ok((cursor, record)) if listing.admits(&record) => pb::Transaction {
+                        cursor,
+                        ..transaction_to_pb(&record)
+                    },
+                    Ok(_) => continue,
+                    Err(e) => {
+                        let _ = sender.blocking_send(Err(Status::from(e)));
+                        return;
+                    }
+                };
+                if sender.blocking_send(Ok(item)).is_err() {
                     return; // the client went away
+                }
+                sent += 1;
+                if listing.limit == Some(sent) {
+                    return;
                 }
             }
         });

@@ -31,6 +31,7 @@ mod audit;
 mod books;
 mod gauges;
 mod grants;
+pub mod listings;
 mod months;
 mod notices;
 mod prepaid;

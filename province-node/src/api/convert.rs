@@ -593,3 +593,22 @@ pub fn person_statement_to_pb(s: &crate::domain::Statement) -> pb::PersonStateme
             .collect(),
     }
 }
+
+/// The filters and page size of a payments listing (empty fields filter nothing).
+pub fn payment_filter(request: &pb::ListPaymentsRequest) -> Result<(crate::service::listings::PaymentFilter, usize), FieldError> {
+    use crate::service::listings::PaymentFilter;
+    use gongji_common::cursor::{check_limit, parse_status};
+    let given = |text: &str| (!text.trim().is_empty()).then(|| text.trim().to_string());
+    let filter = PaymentFilter {
+        person: given(&request.person_id).map(|text| Id::parse("person_id", &text)).transpose()?,
+        institution: given(&request.institution_id),
+        relationship: given(&request.relationship_id)
+            .map(|text| Id::parse("relationship_id", &text))
+            .transpose()?,
+        month: given(&request.month)
+            .map(|text| gongji_common::Period::parse("month", &text))
+            .transpose()?,
+        status: given(&request.status).map(|text| parse_status("status", &text)).transpose()?,
+    };
+    Ok((filter, check_limit("limit", request.limit)?))
+}

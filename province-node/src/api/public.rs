@@ -465,6 +465,17 @@ impl ProvinceNode for PublicApi {
         Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(receiver)))
     }
 
+    async fn list_payments(&self, request: Request<pb::ListPaymentsRequest>) -> Reply<pb::ListPaymentsResponse> {
+        let request = request.into_inner();
+        let (filter, limit) = convert::payment_filter(&request).map_err(NodeError::from)?;
+        let cursor = (!request.cursor.is_empty()).then_some(request.cursor.as_str());
+        let page = self.node.list_payments(&filter, cursor, limit)?;
+        Ok(Response::new(pb::ListPaymentsResponse {
+            payments: page.items.iter().map(payment_to_pb).collect(),
+            next_cursor: page.next_cursor.unwrap_or_default(),
+        }))
+    }
+
     async fn list_operator_actions(&self, request: Request<pb::ListOperatorActionsRequest>) -> Reply<pb::ListOperatorActionsResponse> {
         let log = OpLog::new(self.node.store().clone(), crate::store::OPLOG);
         Ok(Response::new(log.list_pb(request.get_ref()).await.map_err(NodeError::from)?))

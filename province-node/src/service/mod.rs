@@ -7,6 +7,7 @@
 //! another node called or the caller answered. A refusal writes nothing.
 
 mod audit;
+pub mod listings;
 mod notices;
 mod payments;
 mod persons;
@@ -160,9 +161,18 @@ impl Node {
                     Some(id) => tx.put(LIVE_PAIRS, &store::pair_key(&donor, &beneficiary), &id)?,
                     None => tx.remove(LIVE_PAIRS, &store::pair_key(&donor, &beneficiary))?,
                 },
-                Change::Payment(p) => tx.put(PAYMENTS, &p.command.payment_id, &p)?,
-                Change::PaymentForgotten(id) => tx.remove(PAYMENTS, &id)?,
-                Change::Debit(d) => tx.put(DEBITS, &d.payment.payment_id, &d)?,
+                Change::Payment(p) => {
+                    listings::index_payment(tx, &p.command.payment_id, Some(&p))?;
+                    tx.put(PAYMENTS, &p.command.payment_id, &p)?
+                }
+                Change::PaymentForgotten(id) => {
+                    listings::index_payment(tx, &id, None)?;
+                    tx.remove(PAYMENTS, &id)?
+                }
+                Change::Debit(d) => {
+                    listings::index_debit(tx, &d)?;
+                    tx.put(DEBITS, &d.payment.payment_id, &d)?
+                }
                 Change::Tombstone(id, tombstone) => tx.put(REVERSED_IDS, &id, &tombstone)?,
                 Change::Refund(r) => tx.put(REFUNDS, &r.command.refund_id, &r)?,
                 Change::RefundForgotten(id) => tx.remove(REFUNDS, &id)?,

@@ -1,0 +1,92 @@
+//! Cursors of paged listings: where the last page stopped, as the index key
+//! it read last, in lowercase hex. The next page starts right after it, so
+//! records written meanwhile before the cursor are not listed, and none
+//! already listed is listed again.
+
+use crate::{contract::TxStatus, FieldError};
+
+/// The most records one page of a listing may hold.
+pub const MAX_LIMIT: u32 = 1000;
+
+/// The cursor of a listing that stopped at index key `key`.
+pub fn encode(key: &[u8]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where the page after `cursor` starts in an index whose keys start with
+/// `prefix` (the listing's filters): the first key after the cursor's.
+/// Refused (naming `field`) if it is no cursor of this listing.
+pub fn start_after(field: &str, cursor: &str, prefix: &[u8]) -> Result<Vec<u8>, FieldError> {
+    let decoded: Option<Vec<u8>> = cursor
+        .len()
+        .is_multiple_of(2)
+        .then(|| {
+            (0..cursor.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(cursor.get(i..i + 2)?, 16).ok())
+                .collect()
+        })
+        .flatten();
+    match decoded {
+        Some(mut key) if key.starts_with(prefix) && key.len() > prefix.len() => {
+            key.push(0);
+            Ok(key)
+        }
+        _ => Err(FieldError::new(
+            field,
+            "is not a cursor of this listing: pass the next cursor the previous page gave, with the same filters, or none to start",
+        )),
+    }
+}
+
+/// The name of a status in listings (requests, index keys).
+pub fn status_name(status: TxStatus) -> &'static str {
+    match status {
+        TxStatus::Pending => "pending",
+        TxStatus::Approved => "approved",
+        TxStatus::Declined => "declined",
+        TxStatus::Reversed => "reversed",
+    }
+}
+
+/// The status a listing names (`pending`, `approved`, `declined`, `reversed`).
+pub fn parse_status(field: &str, text: &str) -> Result<TxStatus, FieldError> {
+    match text.to_ascii_lowercase().as_str() {
+        "pending" => Ok(TxStatus::Pending),
+        "approved" => Ok(TxStatus::Approved),
+        "declined" => Ok(TxStatus::Declined),
+        "reversed" => Ok(TxStatus::Reversed),
+        _ => Err(FieldError::new(
+            field,
+            format!("unknown status {text:?}: use pending, approved, declined or reversed"),
+        )),
+    }
+}
+
+/// The page size a listing asks for: 1 to [`MAX_LIMIT`].
+pub fn check_limit(field: &str, limit: u32) -> Result<usize, FieldError> {
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(FieldError::new(
+            field,
+            format!("must be 1 to {MAX_LIMIT} (the number of records of one page), got {limit}"),
+        ));
+    }
+    Ok(limit as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_starts_right_after_its_key_within_its_listing_only() {
+        let cursor = encode(b"person\x1fp1\x1f\x01");
+        assert_eq!(
+            start_after("cursor", &cursor, b"person\x1fp1\x1f").unwrap(),
+            b"person\x1fp1\x1f\x01\x00"
+        );
+        for bad in ["zz", "0", "", &encode(b"person\x1fp2\x1f\x01"), &encode(b"person\x1fp1\x1f")] {
+            assert!(start_after("cursor", bad, b"person\x1fp1\x1f").is_err(), "{bad:?}");
+        }
+    }
+}
