@@ -17,7 +17,7 @@ use std::{
 
 use gongji_proto::v1 as pb;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
 
 use crate::{
     args::ImportArgs,
@@ -30,8 +30,13 @@ use crate::{
 /// The header every import file has (in any column order).
 pub const HEADER: [&str; 5] = ["id", "name", "insurance_type", "region_code", "status"];
 
-/// Rows read ahead of the node.
-const ROWS_IN_FLIGHT: usize = 256;
+/// Rows handed to the call at once. A row is a gRPC message of some sixty
+/// bytes; rows that are ready together are sent in one HTTP/2 DATA frame,
+/// and a node answers a flood of tiny frames, sent faster than it stores
+/// the rows, by closing the connection (h2's "too_many_data_frames").
+const ROWS_A_CHUNK: usize = 256;
+/// Chunks read ahead of the node.
+const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// A row refused, by the CLI or by the node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +126,7 @@ pub async fn import(
     let columns = Columns::find(header).map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
 
     let mut node = session.node(&args.node).await?;
-    let (rows, receiver) = mpsc::channel(ROWS_IN_FLIGHT);
+    let (rows, receiver) = mpsc::channel(CHUNKS_IN_FLIGHT);
     // Lines, not rows (a quoted field may hold a line break): an estimate.
     let lines = count_lines(&path).map(|n| n.saturating_sub(1));
     let mut progress = Progress::start(display, format!("importing {}", path.display()), Some("rows"), lines).estimated();
@@ -132,7 +137,10 @@ pub async fn import(
         let read = Arc::clone(&read);
         tokio::task::spawn_blocking(move || read_rows(reader, columns, rows, &read))
     };
-    let answer = node.import_persons(ReceiverStream::new(receiver));
+    let answer = node.import_persons(Rows {
+        chunks: receiver,
+        ready: Vec::new().into_iter(),
+    });
     tokio::pin!(answer);
     let mut ticks = tokio::time::interval(progress::TICK);
     let answer = loop {
@@ -188,9 +196,10 @@ fn write_summary(out: &mut dyn Write, path: &Path, summary: pb::ImportSummary, r
 
 /// Sends every well-formed row; returns the rows refused here.
 /// Counts the rows read in `read`.
-fn read_rows(mut reader: csv::Reader<File>, columns: Columns, rows: mpsc::Sender<pb::ImportPersonRow>, read: &AtomicU64) -> Reading {
+fn read_rows(mut reader: csv::Reader<File>, columns: Columns, rows: mpsc::Sender<Vec<pb::ImportPersonRow>>, read: &AtomicU64) -> Reading {
     let mut reading = Reading::default();
     let mut record = csv::StringRecord::new();
+    let mut chunk = Vec::with_capacity(ROWS_A_CHUNK);
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
@@ -203,9 +212,14 @@ fn read_rows(mut reader: csv::Reader<File>, columns: Columns, rows: mpsc::Sender
                             line,
                             person: Some(person),
                         };
-                        if rows.blocking_send(row).is_err() {
+                        chunk.push(row);
+                        if chunk.len() == ROWS_A_CHUNK
+                            && rows
+                                .blocking_send(std::mem::replace(&mut chunk, Vec::with_capacity(ROWS_A_CHUNK)))
+                                .is_err()
+                        {
                             // The call ended (the node refused the stream); its error is reported.
-                            break;
+                            return reading;
                         }
                     }
                     Err((field, message)) => reading.rejected.push(Rejection {
@@ -228,7 +242,34 @@ fn read_rows(mut reader: csv::Reader<File>, columns: Columns, rows: mpsc::Sender
             }),
         }
     }
+    if !chunk.is_empty() {
+        // An error here is the call's, reported with it.
+        let _ = rows.blocking_send(chunk);
+    }
     reading
+}
+
+/// The rows of the chunks the reading thread sends, one message each; the
+/// rows of a chunk are ready at once, so the call packs them into few frames.
+struct Rows {
+    chunks: mpsc::Receiver<Vec<pb::ImportPersonRow>>,
+    ready: std::vec::IntoIter<pb::ImportPersonRow>,
+}
+
+impl Stream for Rows {
+    type Item = pb::ImportPersonRow;
+
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        loop {
+            if let Some(row) = self.ready.next() {
+                return std::task::Poll::Ready(Some(row));
+            }
+            match std::task::ready!(self.chunks.poll_recv(cx)) {
+                Some(chunk) => self.ready = chunk.into_iter(),
+                None => return std::task::Poll::Ready(None),
+            }
+        }
+    }
 }
 
 /// One CSV row as a person; the field at fault and why otherwise.

@@ -181,6 +181,47 @@ async fn seeding_a_single_province_makes_only_the_same_province_relationship() {
     net.shutdown().await;
 }
 
+/// Rows go to the node in chunks: sent one by one, each in an HTTP/2 DATA
+/// frame of its own, a re-import (fast, every row unchanged) outran the node
+/// and h2 closed the connection ("too_many_data_frames", seen by the user
+/// as `unknown: transport error`) in about half the runs.
+#[tokio::test]
+async fn a_large_file_imported_again_and_again_is_read_to_its_end_every_time() {
+    let net = TestNetwork::start(&["32"]).await;
+    let node = node_url(&net, "32");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("persons.csv");
+    let mut text = String::from("id,name,insurance_type,region_code,status\n");
+    for i in 0..100_000 {
+        text.push_str(&format!("imp-{i:06},Person {i},employee,320100,active\n"));
+    }
+    std::fs::write(&file, text).unwrap();
+    let path = file.to_str().unwrap();
+
+    // The command runs as a process of its own, as an operator runs it: in
+    // this test's process it shares the node's threads and cannot outrun it.
+    let import = || async {
+        let output = tokio::process::Command::new(gongji_tests::cluster::binary("gongji"))
+            .args(["import", path, "--node", &node])
+            .output()
+            .await
+            .expect("run gongji import");
+        let out = String::from_utf8_lossy(&output.stdout).into_owned();
+        (output.status.code(), out, String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let (code, out, err) = import().await;
+    assert_eq!((code, value(&out, "imported")), (Some(0), Some("100000")), "{out}{err}");
+    for round in 1..=4 {
+        let (code, out, err) = import().await;
+        assert_eq!(
+            (code, value(&out, "unchanged")),
+            (Some(0), Some("100000")),
+            "round {round}: {out}{err}"
+        );
+    }
+    net.shutdown().await;
+}
+
 #[tokio::test]
 async fn import_lists_every_rejected_line_and_a_second_import_changes_nothing() {
     let net = TestNetwork::start(&["32"]).await;
