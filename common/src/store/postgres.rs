@@ -20,7 +20,7 @@
 //! read transaction on a connection of its own.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{BTreeMap, HashMap, VecDeque},
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc, Mutex, MutexGuard,
@@ -148,6 +148,10 @@ struct Cache {
     bytes: usize,
     /// Entries dropped so far, to tell a read whether its fill is safe.
     evictions: u64,
+    /// Prefixes whose every record is here.
+    ranges: Ranges,
+    /// Batches put here so far, to tell a scan whether its fill is safe.
+    batches: u64,
 }
 
 /// The memory the cache may take (keys and values).
@@ -180,8 +184,18 @@ impl Cache {
     }
 
     fn commit(&mut self, writes: Writes) {
+        self.batches += 1;
         for (key, value) in writes {
+            self.ranges.apply(&key, value.as_deref());
             self.put(key, value);
+        }
+    }
+
+    /// What a scan of all of `prefix` found in one page, if no batch can
+    /// have been put here since the scan began (`batches_before`).
+    fn fill_range(&mut self, prefix: &[u8], records: &[(Vec<u8>, Vec<u8>)], batches_before: u64) {
+        if self.batches == batches_before {
+            self.ranges.hold(prefix, records);
         }
     }
 
@@ -192,6 +206,116 @@ impl Cache {
                 self.bytes -= entry_bytes(&oldest, &value);
                 self.evictions += 1;
             }
+        }
+    }
+}
+
+/// Prefixes whose every record is kept in memory: a short scan (a person's
+/// relationships, the open months, the outbox) read once is answered here
+/// from then on. Like [`Cache`], they hold what the database holds: every
+/// batch this process writes (the only writer) is applied to each held
+/// prefix its keys fall under, and a prefix is taken in only from a scan no
+/// batch was written during.
+#[derive(Default)]
+struct Ranges {
+    held: HashMap<Vec<u8>, Held>,
+    /// How many held prefixes there are of each length, to find the held
+    /// prefixes of a written key.
+    lengths: BTreeMap<usize, usize>,
+    /// Held prefixes, oldest first (one may be listed again after it was
+    /// dropped and taken in again; dropping it twice is harmless).
+    order: VecDeque<Vec<u8>>,
+    bytes: usize,
+}
+
+/// The records of a held prefix.
+#[derive(Default)]
+struct Held {
+    records: BTreeMap<Vec<u8>, Vec<u8>>,
+    bytes: usize,
+}
+
+/// The memory held prefixes may take, and the most records one may have
+/// (a prefix that grows past it is dropped, and scanned from the database).
+const RANGE_BYTES: usize = 16 * 1024 * 1024;
+const RANGE_RECORDS: usize = 1024;
+
+fn record_bytes(key: &[u8], value: &[u8]) -> usize {
+    key.len() + value.len() + 64
+}
+
+impl Ranges {
+    /// The records of `prefix` from `start` on, if the prefix is held.
+    fn lookup(&self, prefix: &[u8], start: &[u8]) -> Option<VecDeque<(Vec<u8>, Vec<u8>)>> {
+        let held = self.held.get(prefix)?;
+        Some(
+            held.records
+                .range(start.to_vec()..)
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+        )
+    }
+
+    /// Takes in every record of `prefix` (as a scan just found them).
+    fn hold(&mut self, prefix: &[u8], records: &[(Vec<u8>, Vec<u8>)]) {
+        if self.held.contains_key(prefix) || records.len() > RANGE_RECORDS {
+            return;
+        }
+        let mut held = Held::default();
+        for (key, value) in records {
+            held.bytes += record_bytes(key, value);
+            held.records.insert(key.clone(), value.clone());
+        }
+        self.bytes += held.bytes + prefix.len();
+        self.held.insert(prefix.to_vec(), held);
+        *self.lengths.entry(prefix.len()).or_default() += 1;
+        self.order.push_back(prefix.to_vec());
+        if self.order.len() > 2 * self.held.len() + 64 {
+            let held = &self.held;
+            self.order.retain(|prefix| held.contains_key(prefix));
+        }
+        while self.bytes > RANGE_BYTES {
+            let Some(oldest) = self.order.pop_front() else { break };
+            self.drop_prefix(&oldest);
+        }
+    }
+
+    fn drop_prefix(&mut self, prefix: &[u8]) {
+        if let Some(held) = self.held.remove(prefix) {
+            self.bytes -= held.bytes + prefix.len();
+            if let Some(count) = self.lengths.get_mut(&prefix.len()) {
+                *count -= 1;
+                if *count == 0 {
+                    self.lengths.remove(&prefix.len());
+                }
+            }
+        }
+    }
+
+    /// A record the database now holds (or no longer holds), in every held
+    /// prefix it falls under.
+    fn apply(&mut self, key: &[u8], value: Option<&[u8]>) {
+        let lengths: Vec<usize> = self.lengths.range(..=key.len()).map(|(length, _)| *length).collect();
+        for length in lengths {
+            let prefix = &key[..length];
+            let Some(held) = self.held.get_mut(prefix) else { continue };
+            if let Some(old) = held.records.remove(key) {
+                held.bytes -= record_bytes(key, &old);
+                self.bytes -= record_bytes(key, &old);
+            }
+            if let Some(value) = value {
+                held.bytes += record_bytes(key, value);
+                self.bytes += record_bytes(key, value);
+                held.records.insert(key.to_vec(), value.to_vec());
+            }
+            if held.records.len() > RANGE_RECORDS {
+                let prefix = prefix.to_vec();
+                self.drop_prefix(&prefix);
+            }
+        }
+        while self.bytes > RANGE_BYTES {
+            let Some(oldest) = self.order.pop_front() else { break };
+            self.drop_prefix(&oldest);
         }
     }
 }
@@ -232,8 +356,16 @@ impl Drop for Database {
 
 /// Waits for `future` on the calling thread, whether or not it runs an
 /// async runtime: the connections are driven by the store's own runtime.
+/// On a worker of a multi-threaded runtime (a server answering a call), the
+/// worker's other tasks move to another thread while this one waits for the
+/// database, so a read never stalls the calls the worker would serve
+/// meanwhile (a server has as many workers as cores, two here).
 fn wait<F: std::future::Future>(future: F) -> F::Output {
-    futures_executor::block_on(future)
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|runtime| runtime.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(|| futures_executor::block_on(future)),
+        _ => futures_executor::block_on(future),
+    }
 }
 
 /// The URL of a store, safe to print: without its password.
@@ -756,6 +888,9 @@ enum Source {
 /// A scan, read page by page in key order.
 pub(super) struct Pages {
     source: Source,
+    /// The prefix, while the scan may still take it into memory whole (a
+    /// live scan of all of it, before its first page).
+    whole: Option<Vec<u8>>,
     /// The next key to read from (inclusive); none once done.
     from: Option<Vec<u8>>,
     /// The first key past the prefix; none if no key is.
@@ -766,15 +901,27 @@ pub(super) struct Pages {
 
 impl Pages {
     /// The records whose key starts with `prefix`, from `start` on
-    /// (inclusive; `prefix` itself for all of them).
+    /// (inclusive; `prefix` itself for all of them); from memory when a
+    /// live scan's prefix is held there.
     fn new(source: Source, prefix: &[u8], start: &[u8]) -> Pages {
-        Pages {
-            source,
-            from: Some(start.max(prefix).to_vec()),
+        let start = start.max(prefix);
+        let mut pages = Pages {
+            whole: None,
+            from: Some(start.to_vec()),
             end: successor(prefix),
             page: VecDeque::new(),
             size: FIRST_PAGE,
+            source,
+        };
+        if let Source::Live(db) = &pages.source {
+            if let Some(held) = db.cache().ranges.lookup(prefix, start) {
+                pages.page = held;
+                pages.from = None;
+            } else if start == prefix {
+                pages.whole = Some(prefix.to_vec());
+            }
         }
+        pages
     }
 
     fn fetch(&mut self) -> Result<(), StoreError> {
@@ -783,11 +930,19 @@ impl Pages {
             Some(end) => wait(conn.client.query(&conn.page_between, &[&from, end, &self.size])),
             None => wait(conn.client.query(&conn.page_from, &[&from, &self.size])),
         };
+        let whole = self.whole.take();
         let rows = match &self.source {
-            Source::Live(db) => db.on_reader(page),
-            Source::Pinned(pinned) => page(&pinned.conn),
-        }
-        .map_err(|e| db_error("scanning records", e))?;
+            Source::Live(db) => {
+                let batches = db.cache().batches;
+                let rows = db.on_reader(page).map_err(|e| db_error("scanning records", e))?;
+                if let Some(prefix) = whole.filter(|_| (rows.len() as i64) < self.size) {
+                    let records: Vec<(Vec<u8>, Vec<u8>)> = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+                    db.cache().fill_range(&prefix, &records, batches);
+                }
+                rows
+            }
+            Source::Pinned(pinned) => page(&pinned.conn).map_err(|e| db_error("scanning records", e))?,
+        };
         let full = rows.len() as i64 == self.size;
         for row in rows {
             self.page.push_back((row.get(0), row.get(1)));
@@ -851,6 +1006,58 @@ mod tests {
         cache.put(b"a".to_vec(), Some(big.clone()));
         cache.put(b"b".to_vec(), Some(big));
         assert!(cache.bytes <= CACHE_BYTES && cache.lookup(b"k").is_none(), "the oldest went");
+    }
+
+    fn records(pairs: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        pairs.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec())).collect()
+    }
+
+    #[test]
+    fn a_held_prefix_follows_every_batch_written_under_it_and_no_other() {
+        let mut cache = Cache::default();
+        let before = cache.batches;
+        cache.fill_range(b"rel/a/", &records(&[("rel/a/1", "x")]), before);
+        cache.fill_range(b"rel/", &records(&[("rel/a/1", "x"), ("rel/b/1", "y")]), before);
+        let mut batch = Writes::new();
+        batch.insert(b"rel/a/2".to_vec(), Some(b"z".to_vec()));
+        batch.insert(b"rel/b/1".to_vec(), None);
+        batch.insert(b"other/1".to_vec(), Some(b"w".to_vec()));
+        cache.commit(batch);
+        let held = |cache: &Cache, prefix: &str, start: &str| {
+            cache.ranges.lookup(prefix.as_bytes(), start.as_bytes()).map(|records| {
+                records
+                    .into_iter()
+                    .map(|(k, _)| String::from_utf8(k).unwrap_or_default())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(
+            held(&cache, "rel/a/", "rel/a/"),
+            Some(vec!["rel/a/1".to_owned(), "rel/a/2".to_owned()])
+        );
+        assert_eq!(held(&cache, "rel/", "rel/"), Some(vec!["rel/a/1".to_owned(), "rel/a/2".to_owned()]));
+        assert_eq!(held(&cache, "rel/", "rel/a/2"), Some(vec!["rel/a/2".to_owned()]), "from a start");
+        assert_eq!(held(&cache, "other/", "other/"), None, "never scanned whole");
+
+        // A scan that a batch was written during is not taken in.
+        let during = cache.batches;
+        cache.commit(Writes::new());
+        cache.fill_range(b"late/", &[], during);
+        assert_eq!(held(&cache, "late/", "late/"), None);
+
+        // A prefix that grows past the limit is dropped, and scanned again.
+        let mut batch = Writes::new();
+        for n in 0..=RANGE_RECORDS {
+            batch.insert(format!("rel/a/{n:05}").into_bytes(), Some(b"v".to_vec()));
+        }
+        cache.commit(batch);
+        assert_eq!(held(&cache, "rel/a/", "rel/a/"), None);
+        assert_eq!(held(&cache, "rel/", "rel/"), None);
+        assert_eq!(
+            (cache.ranges.bytes, cache.ranges.lengths.len()),
+            (0, 0),
+            "nothing is counted for them"
+        );
     }
 
     #[test]
