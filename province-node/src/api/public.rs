@@ -384,10 +384,16 @@ impl ProvinceNode for PublicApi {
         let r = request.get_ref();
         let person = id("person_id", &r.person_id)?;
         let range = crate::domain::Range::parse(&r.month, &r.from, &r.to).map_err(NodeError::from)?;
+        let relationship = (!r.relationship_id.is_empty())
+            .then(|| id("relationship_id", &r.relationship_id))
+            .transpose()?;
         let node = self.node.clone();
-        let statement = tokio::task::spawn_blocking(move || node.person_statement(&person, range))
-            .await
-            .map_err(|e| Status::internal(format!("statement task failed: {e}")))??;
+        let statement = tokio::task::spawn_blocking(move || match relationship {
+            None => node.person_statement(&person, range),
+            Some(relationship) => node.quota_statement(&person, &relationship, range),
+        })
+        .await
+        .map_err(|e| Status::internal(format!("statement task failed: {e}")))??;
         Ok(Response::new(convert::person_statement_to_pb(&statement)))
     }
 

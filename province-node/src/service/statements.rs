@@ -6,9 +6,9 @@
 //! once at start ([`index_journal`]).
 
 use gongji_common::{
-    books::{AccountKind, JournalEntry, JOURNAL},
+    books::{Account, AccountKind, JournalEntry, JOURNAL},
     store::{key_prefix, last_key_part, Store, StoreError, Tx},
-    Id,
+    FieldError, Id,
 };
 
 use super::Node;
@@ -97,6 +97,35 @@ impl Node {
                 }
             }
         }
+        self.statement_of(person_id, range, accounts)
+    }
+
+    /// The statement of one quota held here (its donor is insured here),
+    /// for its donor or its beneficiary, who may be insured in another
+    /// province (whose node holds no quota).
+    pub fn quota_statement(&self, person_id: &Id, relationship_id: &Id, range: Range) -> NodeResult<Statement> {
+        let relationship = self
+            .store
+            .get(RELATIONSHIPS, relationship_id)?
+            .filter(|r| r.owned_by(self.province))
+            .ok_or_else(|| NodeError::not_found("quota of relationship", relationship_id))?;
+        let role = if relationship.grant.donor_id == *person_id {
+            Role::QuotaGiven
+        } else if relationship.grant.beneficiary_id == *person_id {
+            Role::QuotaReceived
+        } else {
+            return Err(NodeError::from(FieldError::new(
+                "relationship_id",
+                format!("{relationship_id} is a relationship of neither donor nor beneficiary {person_id}"),
+            )));
+        };
+        let account = (role, store::quota(relationship_id), Some(relationship_id.clone()));
+        self.statement_of(person_id, range, vec![account])
+    }
+
+    /// The statement of `accounts` (role, account, relationship of a quota),
+    /// read through the journal's index by account.
+    fn statement_of(&self, person_id: &Id, range: Range, accounts: Vec<(Role, Account, Option<Id>)>) -> NodeResult<Statement> {
         let mut histories = Vec::with_capacity(accounts.len());
         for (role, account, relationship) in accounts {
             let prefix = key_prefix(&[account.key().as_bytes()]);
