@@ -10,7 +10,8 @@ use gongji_common::{
     Id, InstitutionCode, Money, Period,
 };
 use gongji_tests::{
-    assert_status, employee_with_balance, establish, hebei_donor_henan_parent, pay, pay_request, register, reverse, v1 as pb, TestNetwork,
+    assert_status, code, employee_with_balance, establish, hebei_donor_henan_parent, pay, pay_request, register, reverse, v1 as pb,
+    TestNetwork,
 };
 use province_node::{
     domain::{AcquiredPayment, PayCommand, RefundCommand, RefundRecord, TransferCommand, TransferOut},
@@ -934,5 +935,105 @@ async fn a_page_of_refunds_or_transfers_reads_only_its_own_entries_however_many_
     )
     .await;
     assert_eq!(served, [format!("refund-{:06}", most - 10), format!("refund-{:06}", most - 20)]);
+    net.shutdown().await;
+}
+
+/// How many entries of a hub index start with `prefix`.
+fn entries(store: &Store, index: Table<[u8], String>, prefix: &[u8]) -> usize {
+    store
+        .scan_keys(index, prefix)
+        .try_fold(0, |n, k| k.map(|_| n + 1))
+        .expect("the keys")
+}
+
+#[tokio::test]
+async fn the_hubs_kind_status_and_pair_indexes_hold_only_their_transactions_and_are_built_for_older_stores() {
+    use national_hub::store::{
+        by_value_key, pair_prefix, value_prefix, LISTINGS_BUILT as HUB_BUILT, TX_BY_KIND, TX_BY_PAIR, TX_BY_STATUS, TX_SEQ,
+    };
+    let mut net = TestNetwork::start(&["13", "32", "41"]).await;
+    five_payments(&net).await;
+    let mut henan = net.node("41");
+    // Many transactions a declined or refund page must not read.
+    for n in 0..200 {
+        let mut request = pay_request(&format!("many-{n:03}"), "parent-41", "H41010000001", "0.01");
+        request.relationship_id = "rel-13-41".into();
+        pay(&mut henan, request).await.expect("pay");
+    }
+    gongji_tests::refund(&mut henan, "ref-a", "pay-a", "1.00").await.expect("refund");
+    reverse(&mut henan, "pay-c").await.expect("reverse pay-c");
+    let open = net.open_period().await;
+    let month = Period::parse("month", &open).expect("a month");
+    let listed = |status: &str, kind: pb::TransactionKind, counterpart: &str| pb::ListTransactionsRequest {
+        period: open.clone(),
+        province: if counterpart.is_empty() { String::new() } else { "41".into() },
+        counterpart: counterpart.into(),
+        status: status.into(),
+        kind: kind as i32,
+        ..Default::default()
+    };
+    let cases = [
+        (listed("declined", pb::TransactionKind::Unspecified, ""), 1),
+        (listed("", pb::TransactionKind::Refund, ""), 1),
+        (listed("", pb::TransactionKind::Reversal, ""), 1),
+        (listed("pending", pb::TransactionKind::Unspecified, ""), 0),
+        (listed("", pb::TransactionKind::Unspecified, "13"), 205),
+        (listed("", pb::TransactionKind::Unspecified, "32"), 0),
+    ];
+    let mut before = Vec::new();
+    for (asked, count) in &cases {
+        let (ids, _) = hub_page(&net, asked.clone()).await.expect("a listing");
+        assert_eq!(ids.len(), *count, "{asked:?}: {ids:?}");
+        before.push(ids);
+    }
+
+    net.stop_hub().await;
+    {
+        let store = net.open_stopped_hub_store(national_hub::store::TREES);
+        // Each index holds its transactions only, so a page reads only them;
+        // each transaction was recorded pending, and its decision moved it.
+        assert_eq!(entries(&store, TX_BY_STATUS, &value_prefix(month, "declined")), 1);
+        assert_eq!(entries(&store, TX_BY_STATUS, &value_prefix(month, "pending")), 0);
+        assert_eq!(entries(&store, TX_BY_KIND, &value_prefix(month, "refund")), 1);
+        assert_eq!(entries(&store, TX_BY_PAIR, &pair_prefix(month, code("41"), code("32"))), 0);
+        assert_eq!(entries(&store, TX_BY_PAIR, &pair_prefix(month, code("41"), code("13"))), 205);
+        let seq = store.get(TX_SEQ, "payment/pay-a").expect("read").expect("pay-a's seq");
+        assert_eq!(store.get(TX_BY_STATUS, &by_value_key(month, "pending", seq)).expect("read"), None);
+        assert_eq!(
+            store
+                .get(TX_BY_STATUS, &by_value_key(month, "approved", seq))
+                .expect("read")
+                .as_deref(),
+            Some("payment/pay-a")
+        );
+
+        // As an older version left it: transactions, none of these indexes.
+        let mut keys = Vec::new();
+        for index in [TX_BY_KIND, TX_BY_STATUS, TX_BY_PAIR] {
+            keys.extend(store.scan_keys(index, b"").map(|k| (index, k.expect("a key"))));
+        }
+        let seqs: Vec<Vec<u8>> = store.scan_keys(TX_SEQ, b"").map(|k| k.expect("a key")).collect();
+        store
+            .transact(|tx| {
+                for (index, key) in &keys {
+                    tx.remove(*index, key)?;
+                }
+                for key in &seqs {
+                    tx.remove(TX_SEQ, std::str::from_utf8(key).expect("a key"))?;
+                }
+                tx.remove(HUB_BUILT, "transactions")
+            })
+            .unconfirmed()
+            .expect("forget the indexes");
+        store.durable().await.expect("on disk");
+    }
+    net.start_hub().await;
+    for ((asked, _), ids) in cases.iter().zip(&before) {
+        assert_eq!(
+            &hub_page(&net, asked.clone()).await.expect("a listing").0,
+            ids,
+            "{asked:?} after a rebuild"
+        );
+    }
     net.shutdown().await;
 }
