@@ -977,6 +977,21 @@ async fn the_hubs_kind_status_and_pair_indexes_hold_only_their_transactions_and_
         (listed("", pb::TransactionKind::Refund, ""), 1),
         (listed("", pb::TransactionKind::Reversal, ""), 1),
         (listed("pending", pb::TransactionKind::Unspecified, ""), 0),
+        // One filter is the index read, the others are checked: Jiangsu had no declined one.
+        (
+            pb::ListTransactionsRequest {
+                province: "32".into(),
+                ..listed("declined", pb::TransactionKind::Unspecified, "")
+            },
+            0,
+        ),
+        (
+            pb::ListTransactionsRequest {
+                province: "13".into(),
+                ..listed("declined", pb::TransactionKind::Payment, "")
+            },
+            1,
+        ),
         (listed("", pb::TransactionKind::Unspecified, "13"), 205),
         (listed("", pb::TransactionKind::Unspecified, "32"), 0),
     ];

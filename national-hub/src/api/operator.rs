@@ -104,7 +104,7 @@ impl NationalHub for OperatorApi {
             let mut sent = 0;
             for record in records {
                 let item = match record {
-                    Ok((cursor, record)) if listing.admits(&record) => pb::Transaction {
+                    Ok((cursor, record)) if selection.admits(&record) => pb::Transaction {
                         cursor,
                         ..transaction_to_pb(&record)
                     },

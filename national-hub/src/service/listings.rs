@@ -46,6 +46,17 @@ pub struct Selection {
 }
 
 impl Selection {
+    /// Whether a transaction read is of the selection: the index read holds
+    /// one of its filters, this checks them all.
+    pub fn admits(&self, record: &HubTransaction) -> bool {
+        let (payer, payee) = (record.body.payer(), record.body.payee());
+        let between = |a: ProvinceCode, b: ProvinceCode| (payer == a && payee == b) || (payer == b && payee == a);
+        self.province.is_none_or(|p| payer == p || payee == p)
+            && self.province.zip(self.counterpart).is_none_or(|(a, b)| between(a, b))
+            && self.kind.is_none_or(|kind| record.body.kind() == kind)
+            && self.status.is_none_or(|status| record.status == status)
+    }
+
     /// The index to read and its prefix for `period`.
     fn index(&self, period: Period) -> (Table<[u8], String>, Vec<u8>) {
         match (self.province, self.counterpart, self.status, self.kind) {
