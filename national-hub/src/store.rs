@@ -19,6 +19,11 @@
 //! | `statement_sums` | YYYY-MM ␟ province               | `Summer`: the totals and digest of the province's statement so far |
 //! | `pair_sums`      | YYYY-MM ␟ payer ␟ payee ␟ kind   | `PairLine`: count and gross of the pair's transactions so far |
 //! | `oplog`          | see `gongji_common::oplog`       | the operator audit log (append-only) |
+//! | `tx_seq`         | transaction key                  | its seq: where it is in the indexes below and the two above |
+//! | `tx_by_kind`     | YYYY-MM ␟ kind ␟ seq (u64 BE)     | transaction key |
+//! | `tx_by_status`   | YYYY-MM ␟ status ␟ seq (u64 BE)   | transaction key (moved when the status changes, in the same store transaction) |
+//! | `tx_by_pair`     | YYYY-MM ␟ province ␟ province ␟ seq (u64 BE) | transaction key (the two provinces in code order, either paying) |
+//! | `listings_built` | index name                       | version built (indexes of older data directories are built at start) |
 //!
 //! The two sums are written with every statement line, so a month's
 //! clearing reads them instead of the lines.
@@ -57,6 +62,11 @@ gongji_common::tables! {
     STATEMENT_SUMS: [u8] => Summer = "statement_sums";
     PAIR_SUMS: [u8] => PairLine = "pair_sums";
     OPLOG: [u8] => Logged = "oplog";
+    TX_SEQ: str => u64 = "tx_seq";
+    TX_BY_KIND: [u8] => String = "tx_by_kind";
+    TX_BY_STATUS: [u8] => String = "tx_by_status";
+    TX_BY_PAIR: [u8] => String = "tx_by_pair";
+    LISTINGS_BUILT: str => u32 = "listings_built";
 }
 
 pub const OPEN_PERIOD: &[u8] = b"open_period";
@@ -81,6 +91,40 @@ pub fn by_period_key(period: Period, seq: u64) -> Vec<u8> {
 
 pub fn by_province_key(period: Period, province: ProvinceCode, seq: u64) -> Vec<u8> {
     key(&[period.to_string().as_bytes(), province.as_str().as_bytes(), &seq.to_be_bytes()])
+}
+
+/// The key of a transaction in the index of a month's transactions by
+/// `value` (a kind, a status): the month, the value, then the seq.
+pub fn by_value_key(period: Period, value: &str, seq: u64) -> Vec<u8> {
+    key(&[period.to_string().as_bytes(), value.as_bytes(), &seq.to_be_bytes()])
+}
+
+pub fn value_prefix(period: Period, value: &str) -> Vec<u8> {
+    key_prefix(&[period.to_string().as_bytes(), value.as_bytes()])
+}
+
+/// Two provinces in code order: a pair, whichever pays.
+fn ordered(a: ProvinceCode, b: ProvinceCode) -> (ProvinceCode, ProvinceCode) {
+    if a.as_str() <= b.as_str() {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+pub fn by_pair_key(period: Period, a: ProvinceCode, b: ProvinceCode, seq: u64) -> Vec<u8> {
+    let (low, high) = ordered(a, b);
+    key(&[
+        period.to_string().as_bytes(),
+        low.as_str().as_bytes(),
+        high.as_str().as_bytes(),
+        &seq.to_be_bytes(),
+    ])
+}
+
+pub fn pair_prefix(period: Period, a: ProvinceCode, b: ProvinceCode) -> Vec<u8> {
+    let (low, high) = ordered(a, b);
+    key_prefix(&[period.to_string().as_bytes(), low.as_str().as_bytes(), high.as_str().as_bytes()])
 }
 
 pub fn period_prefix(period: Period) -> Vec<u8> {

@@ -793,6 +793,12 @@ pub enum Show {
     /// first, a page at a time: by person, institution, relationship, month
     /// or status (node). A page ends with the --cursor of the next one.
     Payments(PaymentsArgs),
+    /// The refunds this node holds, newest first, a page at a time: by
+    /// person, institution, relationship, month or status (node).
+    Refunds(RefundsArgs),
+    /// The insurance transfers this node released or received, newest
+    /// first, a page at a time: by person, month or status (node).
+    Transfers(TransfersArgs),
     /// One refund as this node knows it (node).
     Refund(NodeRecord),
     /// One insurance transfer this node released or received (node).
@@ -876,12 +882,59 @@ pub struct PaymentsArgs {
     /// Only payments with this status: pending, approved, declined or reversed.
     #[arg(long, value_name = "STATUS")]
     pub status: Option<String>,
-    /// Payments per page, 1 to 1000.
+    #[command(flatten)]
+    pub page: PageArgs,
+    #[command(flatten)]
+    pub node: NodeArg,
+}
+
+/// A page of a node's listing.
+#[derive(Debug, Clone, Args)]
+pub struct PageArgs {
+    /// Records per page, 1 to 1000.
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub limit: u32,
     /// Where to start: the cursor the previous page printed (same filters).
     #[arg(long, value_name = "CURSOR")]
     pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RefundsArgs {
+    /// Only refunds of payments of this person, as beneficiary or as donor.
+    #[arg(long, value_name = "ID", value_parser = id)]
+    pub person: Option<Id>,
+    /// Only refunds by this institution (its code).
+    #[arg(long, value_name = "CODE")]
+    pub institution: Option<String>,
+    /// Only refunds of payments from this relationship's quota.
+    #[arg(long, value_name = "ID", value_parser = id)]
+    pub relationship: Option<Id>,
+    /// Only refunds recorded in this month, YYYY-MM (China Standard Time).
+    #[arg(long, value_name = "YYYY-MM", value_parser = period)]
+    pub month: Option<Period>,
+    /// Only refunds with this status: pending, approved or declined.
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+    #[command(flatten)]
+    pub page: PageArgs,
+    #[command(flatten)]
+    pub node: NodeArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TransfersArgs {
+    /// Only transfers of this person.
+    #[arg(long, value_name = "ID", value_parser = id)]
+    pub person: Option<Id>,
+    /// Only transfers recorded in this month, YYYY-MM (China Standard Time).
+    #[arg(long, value_name = "YYYY-MM", value_parser = period)]
+    pub month: Option<Period>,
+    /// Only transfers with this status: pending, approved or declined.
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+    #[command(flatten)]
+    pub page: PageArgs,
     #[command(flatten)]
     pub node: NodeArg,
 }

@@ -199,6 +199,8 @@ pub async fn show(session: &Session, what: Show, out: &mut Out<'_>) -> Result<u8
         Show::Relationship(record) => show_relationship(session, record, out).await,
         Show::Payment(record) => show_payment(session, record, out).await,
         Show::Payments(args) => crate::listings::show_payments(session, args, out).await,
+        Show::Refunds(args) => crate::listings::show_refunds(session, args, out).await,
+        Show::Transfers(args) => crate::listings::show_transfers(session, args, out).await,
         Show::Refund(record) => show_refund(session, record, out).await,
         Show::Transfer(record) => show_transfer(session, record, out).await,
         Show::History(record) => show_history(session, record, out).await,

@@ -38,6 +38,8 @@
 //! | `journal_by_account`  | account key ␟ seq (u64 BE)        | null: the journal entries that moved a person's account (`available/…`, `quota/…`), written with the entry; key `built` once it covers the whole journal |
 //! | `payment_index`       | dimension ␟ value ␟ inverted time (u64 BE) ␟ payment id | null: payments (served or decided here) by `all`, `person`, `institution`, `relationship`, `month`, `status`, newest first (`service::listings`) |
 //! | `listings_built`      | listing name                      | index version built (indexes of older data directories are built at start) |
+//! | `refund_index`        | dimension ␟ value ␟ inverted time (u64 BE) ␟ refund id | null: refunds by `all`, `person` (beneficiary, donor), `institution`, `relationship`, `month`, `status`, newest first |
+//! | `transfer_index`      | dimension ␟ value ␟ inverted time (u64 BE) ␟ transfer id | null: insurance transfers (released or received here) by `all`, `person`, `month`, `status`, newest first |
 //!
 //! Plus the shared `journal` and `balances` trees; accounts used here:
 //! `available/PERSON`, `quota/RELATIONSHIP`, `contributions/`,
@@ -95,6 +97,8 @@ gongji_common::tables! {
     JOURNAL_BY_ACCOUNT: [u8] => () = "journal_by_account";
     PAYMENT_INDEX: [u8] => () = "payment_index";
     LISTINGS_BUILT: str => u32 = "listings_built";
+    REFUND_INDEX: [u8] => () = "refund_index";
+    TRANSFER_INDEX: [u8] => () = "transfer_index";
 }
 
 /// The key of a sender's count of transfers on a CST day.

@@ -53,6 +53,8 @@ async fn the_readme_walkthroughs_work_as_written() {
         "$G wallet send",
         "$G statement",
         "$G show payments",
+        "$G show refunds",
+        "$G show transfers",
     ] {
         assert!(blocks.iter().any(|b| b.contains(section)), "no walkthrough runs {section}");
     }
@@ -141,6 +143,16 @@ async fn the_readme_walkthroughs_work_as_written() {
     assert!(
         said.contains("next page: --cursor "),
         "a page of the payments listing names the next: {said}"
+    );
+    assert!(said.contains("readme-refund-1"), "the refunds listing: {said}");
+    assert!(
+        said.contains(r#""refund":"readme-refund-1","status":"approved""#),
+        "the donor's node lists the refund as JSON: {said}"
+    );
+    assert!(
+        said.contains("transfer,status,person,from,to_region,amount,created_at")
+            && said.contains("readme-transfer-1,approved,demo-13-donor"),
+        "the transfers listing as CSV: {said}"
     );
     assert!(said.contains("WALLET_TRANSFER_STATUS_ACCEPTED"), "the wallet acceptance: {said}");
     assert!(said.contains("TRANSACTION_KIND_WALLET_TRANSFER"), "the hub's wallet record: {said}");

@@ -6,8 +6,8 @@
 
 use gongji_common::period::{cst_day_and_second, cst_day_hour_millis, Period};
 use gongji_tests::{
-    assert_status, balances, code, command_line::ok, dissolve, employee_with_balance, establish, pay, pay_request, refund, register,
-    reverse, v1 as pb, TestNetwork,
+    assert_status, balances, code, command_line::ok, dissolve, employee_with_balance, establish, hebei_donor_henan_parent, pay,
+    pay_request, refund, register, relationship, reverse, v1 as pb, TestNetwork,
 };
 use tonic::{transport::Channel, Code};
 
@@ -19,6 +19,26 @@ async fn statement(node: &mut Node, person: &str, month: &str, from: &str, to: &
         month: month.into(),
         from: from.into(),
         to: to.into(),
+        relationship_id: String::new(),
+    })
+    .await
+    .map(|r| r.into_inner())
+}
+
+/// The statement of one quota, at the node that holds it.
+async fn quota_statement(
+    node: &mut Node,
+    person: &str,
+    relationship: &str,
+    from: &str,
+    to: &str,
+) -> Result<pb::PersonStatement, tonic::Status> {
+    node.get_person_statement(pb::GetPersonStatementRequest {
+        person_id: person.into(),
+        from: from.into(),
+        to: to.into(),
+        relationship_id: relationship.into(),
+        ..Default::default()
     })
     .await
     .map(|r| r.into_inner())
@@ -242,5 +262,101 @@ async fn a_statement_adds_up_to_the_journals_balances_over_one_month_and_across_
     assert_eq!(headers.get(0), Some("seq"));
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("a CSV row")).collect();
     assert_eq!(rows.len(), both.movements.len());
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_beneficiary_of_a_donor_of_another_province_sees_the_quota_granted_spent_and_returned() {
+    let net = TestNetwork::start(&["13", "41"]).await;
+    hebei_donor_henan_parent(&net).await;
+    let (mut hebei, mut henan) = (net.node("13"), net.node("41"));
+    pay(&mut henan, pay_request("p-x", "parent-41", "H41010000001", "100.00"))
+        .await
+        .expect("pay");
+    refund(&mut henan, "r-x", "p-x", "30.00").await.expect("refund");
+    assert_eq!(relationship(&mut hebei, "rel-13-41").await.remaining, "430.00");
+    dissolve(&mut hebei, "rel-13-41", pb::Party::Donor).await.expect("dissolve");
+    let (from, to) = ("2020-01-01".to_owned(), day(net.network().clock().now_millis()));
+
+    // The beneficiary's node holds no quota of a donor of another province.
+    let at_home = statement(&mut henan, "parent-41", "", &from, &to)
+        .await
+        .expect("the statement at home");
+    assert!(!at_home.accounts.iter().any(|a| a.role == "quota_received"), "{at_home:?}");
+    assert_status(
+        quota_statement(&mut henan, "parent-41", "rel-13-41", &from, &to).await,
+        Code::NotFound,
+        "rel-13-41",
+    );
+
+    // The donor's node, whose journal holds it, gives the quota's statement
+    // to its beneficiary: granted, spent, returned by the refund, released.
+    let received = quota_statement(&mut hebei, "parent-41", "rel-13-41", &from, &to)
+        .await
+        .expect("the quota received");
+    assert_adds_up(&received);
+    let quota = account(&received, "quota_received");
+    assert_eq!(
+        (quota.relationship_id.as_str(), quota.opening.as_str(), quota.closing.as_str()),
+        ("rel-13-41", "0.00", "0.00")
+    );
+    let amounts: Vec<&str> = received.movements.iter().map(|m| m.amount.as_str()).collect();
+    assert_eq!(amounts, ["500.00", "-100.00", "30.00", "-430.00"]);
+    assert!(received.movements[1].reference.contains("p-x") && received.movements[2].reference.contains("r-x"));
+    let given = quota_statement(&mut hebei, "donor-13", "rel-13-41", &from, &to)
+        .await
+        .expect("the quota given");
+    assert_eq!(account(&given, "quota_given").closing, "0.00");
+    assert_eq!(
+        given.movements,
+        received
+            .movements
+            .iter()
+            .map(|m| pb::StatementMovement {
+                role: "quota_given".into(),
+                ..m.clone()
+            })
+            .collect::<Vec<_>>()
+    );
+    register(&mut hebei, "stranger-13", pb::InsuranceType::Resident, "130100").await;
+    assert_status(
+        quota_statement(&mut hebei, "stranger-13", "rel-13-41", &from, &to).await,
+        Code::InvalidArgument,
+        "relationship_id",
+    );
+
+    // `gongji statement` at the beneficiary's node adds it, asked at the donor's.
+    let file = tempfile::NamedTempFile::new().expect("a file");
+    std::fs::write(file.path(), serde_json::to_string(&net.network().manifest()).expect("json")).expect("the address file");
+    let network = file.path().display().to_string();
+    let json = ok(&[
+        "statement",
+        "parent-41",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--network",
+        &network,
+        "--province",
+        "41",
+        "--json",
+    ])
+    .await;
+    let records: Vec<serde_json::Value> = json.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    let line = records
+        .iter()
+        .find(|r| r["record"] == "account" && r["role"] == "quota_received")
+        .unwrap_or_else(|| panic!("the quota received in {json}"));
+    assert_eq!(
+        (line["relationship"].as_str(), line["closing"].as_str()),
+        (Some("rel-13-41"), Some("0.00"))
+    );
+    let quota_movements: Vec<&str> = records
+        .iter()
+        .filter(|r| r["record"] == "movement" && r["role"] == "quota_received")
+        .filter_map(|r| r["amount"].as_str())
+        .collect();
+    assert_eq!(quota_movements, amounts);
     net.shutdown().await;
 }

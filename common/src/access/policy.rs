@@ -85,6 +85,8 @@ pub const PROVINCE_NODE: Policy = Policy {
         ("GetRelationshipHistory", Need::Read),
         ("GetPayment", Need::Read),
         ("ListPayments", Need::Read),
+        ("ListRefunds", Need::Read),
+        ("ListTransfers", Need::Read),
         ("GetRefund", Need::Read),
         ("GetTransfer", Need::Read),
         ("GetReconciliation", Need::Read),

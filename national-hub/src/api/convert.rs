@@ -297,25 +297,14 @@ pub fn wallet_transfer_to_pb(record: &WalletRecord) -> pb::WalletTransfer {
     }
 }
 
-/// What a transaction listing keeps besides its index (the month's or the
-/// province's): a kind, a status, a counterpart; and how many.
+/// What a transaction listing asks for besides its month and province: a
+/// kind, a status, a counterpart; and how many.
 pub struct TransactionListing {
     pub kind: Option<TxKind>,
     pub status: Option<TxStatus>,
     pub pair: Option<(ProvinceCode, ProvinceCode)>,
     /// At most this many; `None`: all of them.
     pub limit: Option<usize>,
-}
-
-impl TransactionListing {
-    pub fn admits(&self, record: &HubTransaction) -> bool {
-        let body = &record.body;
-        self.kind.is_none_or(|kind| body.kind() == kind)
-            && self.status.is_none_or(|status| record.status == status)
-            && self
-                .pair
-                .is_none_or(|(a, b)| (body.payer() == a && body.payee() == b) || (body.payer() == b && body.payee() == a))
-    }
 }
 
 pub fn transaction_listing(

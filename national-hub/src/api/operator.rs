@@ -80,15 +80,21 @@ impl NationalHub for OperatorApi {
             code => Some(ProvinceCode::parse("province", code).map_err(HubError::from)?),
         };
         let listing = convert::transaction_listing(&request, province).map_err(HubError::from)?;
+        let selection = crate::service::listings::Selection {
+            province,
+            counterpart: listing.pair.map(|(_, counterpart)| counterpart),
+            kind: listing.kind,
+            status: listing.status,
+        };
         let cursor = (!request.cursor.is_empty()).then(|| request.cursor.clone());
         let hub = self.hub.clone();
         // Refuse a bad cursor before streaming.
-        drop(hub.transactions_after(period, province, cursor.as_deref())?);
+        drop(hub.transactions_after(period, selection, cursor.as_deref())?);
         let (sender, receiver) = tokio::sync::mpsc::channel(64);
         // A blocking thread walks the index, so a large month streams with
         // flat memory and never stalls the async workers on disk reads.
         tokio::task::spawn_blocking(move || {
-            let records = match hub.transactions_after(period, province, cursor.as_deref()) {
+            let records = match hub.transactions_after(period, selection, cursor.as_deref()) {
                 Ok(records) => records,
                 Err(e) => {
                     let _ = sender.blocking_send(Err(Status::from(e)));
@@ -98,7 +104,7 @@ impl NationalHub for OperatorApi {
             let mut sent = 0;
             for record in records {
                 let item = match record {
-                    Ok((cursor, record)) if listing.admits(&record) => pb::Transaction {
+                    Ok((cursor, record)) if selection.admits(&record) => pb::Transaction {
                         cursor,
                         ..transaction_to_pb(&record)
                     },

@@ -5,6 +5,7 @@
 
 use gongji_common::books::Post;
 use gongji_common::{
+    cursor::status_name,
     store::{Tx, TxFail},
     Money, ProvinceCode,
 };
@@ -16,7 +17,10 @@ use crate::{
         prepaid::Reservation,
         Entry, Funds, HubTransaction,
     },
-    store::{self, MONTHS, PAIR_SUMS, RESERVED, STATEMENT, STATEMENT_SUMS, TRANSACTIONS, TX_BY_PERIOD, TX_BY_PROVINCE},
+    store::{
+        self, MONTHS, PAIR_SUMS, RESERVED, STATEMENT, STATEMENT_SUMS, TRANSACTIONS, TX_BY_KIND, TX_BY_PAIR, TX_BY_PERIOD, TX_BY_PROVINCE,
+        TX_BY_STATUS, TX_SEQ,
+    },
 };
 
 impl Hub {
@@ -83,7 +87,8 @@ impl Hub {
         })
     }
 
-    /// Writes a new transaction, indexed by its month and by both provinces.
+    /// Writes a new transaction, indexed by its month and by both provinces,
+    /// by kind, status and province pair.
     pub(super) fn put_new(tx: &Tx, record: &HubTransaction) -> Result<(), TxFail> {
         let key = record.body.key();
         let seq = tx.next_id()?;
@@ -92,6 +97,41 @@ impl Hub {
         for province in [record.body.payer(), record.body.payee()] {
             tx.put(TX_BY_PROVINCE, &store::by_province_key(record.period, province, seq), &key)?;
         }
-        Ok(())
+        Self::index_listings(tx, record, seq)
+    }
+
+    /// Writes the kind, status and pair index entries of the transaction
+    /// at `seq` (and where it is: `tx_seq`).
+    pub(super) fn index_listings(tx: &Tx, record: &HubTransaction, seq: u64) -> Result<(), TxFail> {
+        let (key, body) = (record.body.key(), &record.body);
+        tx.put(TX_SEQ, &key, &seq)?;
+        tx.put(TX_BY_KIND, &store::by_value_key(record.period, body.kind().as_str(), seq), &key)?;
+        tx.put(
+            TX_BY_STATUS,
+            &store::by_value_key(record.period, status_name(record.status), seq),
+            &key,
+        )?;
+        tx.put(
+            TX_BY_PAIR,
+            &store::by_pair_key(record.period, body.payer(), body.payee(), seq),
+            &key,
+        )
+    }
+
+    /// Writes a transaction already recorded, whose status may have
+    /// changed: its status index entry moves in the same store transaction.
+    pub(super) fn put_changed(tx: &Tx, record: &HubTransaction) -> Result<(), TxFail> {
+        let key = record.body.key();
+        if let (Some(before), Some(seq)) = (tx.get(TRANSACTIONS, &key)?, tx.get(TX_SEQ, &key)?) {
+            if before.status != record.status {
+                tx.remove(TX_BY_STATUS, &store::by_value_key(before.period, status_name(before.status), seq))?;
+                tx.put(
+                    TX_BY_STATUS,
+                    &store::by_value_key(record.period, status_name(record.status), seq),
+                    &key,
+                )?;
+            }
+        }
+        tx.put(TRANSACTIONS, &key, record)
     }
 }

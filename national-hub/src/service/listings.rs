@@ -1,34 +1,86 @@
-//! A month's transactions a page at a time: the month's index (or the
-//! province's) read from a cursor on, in the order recorded. A transaction
-//! recorded after a page is listed by a later page (it is recorded after
-//! every one listed); none is listed twice or skipped.
+//! A month's transactions a page at a time: one index of the month read
+//! from a cursor on, in the order recorded. The index is the most selective
+//! the filters name: the province pair, then the status, the kind, the
+//! province, else the whole month; the other filters are checked on each
+//! transaction read. A transaction recorded after a page is listed by a
+//! later page (it is recorded after every one listed); none is listed twice
+//! or skipped.
+//!
+//! The kind, status and pair indexes are written with the transaction (a
+//! status change moves its status entry in the same store transaction);
+//! a store of an older version gets them at start ([`Hub::build_listings`]).
 
-use gongji_common::{cursor, Period, ProvinceCode};
+use gongji_common::{
+    contract::{TxKind, TxStatus},
+    cursor::{self, status_name},
+    store::{StoreError, Table},
+    Period, ProvinceCode,
+};
 
 use super::Hub;
 use crate::{
     domain::HubTransaction,
     error::HubResult,
-    store::{self, TRANSACTIONS, TX_BY_PERIOD, TX_BY_PROVINCE},
+    store::{self, LISTINGS_BUILT, TRANSACTIONS, TX_BY_KIND, TX_BY_PAIR, TX_BY_PERIOD, TX_BY_PROVINCE, TX_BY_STATUS},
 };
 
 /// The most transactions one page may hold.
 pub const MAX_LIMIT: u32 = 1000;
 
+/// The version of the kind, status and pair indexes; a store without this
+/// mark gets them at start.
+const INDEX_VERSION: u32 = 1;
+
+/// Transactions indexed per store transaction when an older store's
+/// indexes are built.
+const BUILD_BATCH: usize = 5000;
+
+/// Which of a month's transactions a listing reads.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Selection {
+    pub province: Option<ProvinceCode>,
+    /// With `province`: the transactions between the two, either paying.
+    pub counterpart: Option<ProvinceCode>,
+    pub kind: Option<TxKind>,
+    pub status: Option<TxStatus>,
+}
+
+impl Selection {
+    /// Whether a transaction read is of the selection: the index read holds
+    /// one of its filters, this checks them all.
+    pub fn admits(&self, record: &HubTransaction) -> bool {
+        let (payer, payee) = (record.body.payer(), record.body.payee());
+        let between = |a: ProvinceCode, b: ProvinceCode| (payer == a && payee == b) || (payer == b && payee == a);
+        self.province.is_none_or(|p| payer == p || payee == p)
+            && self.province.zip(self.counterpart).is_none_or(|(a, b)| between(a, b))
+            && self.kind.is_none_or(|kind| record.body.kind() == kind)
+            && self.status.is_none_or(|status| record.status == status)
+    }
+
+    /// The index to read and its prefix for `period`.
+    fn index(&self, period: Period) -> (Table<[u8], String>, Vec<u8>) {
+        match (self.province, self.counterpart, self.status, self.kind) {
+            (Some(a), Some(b), _, _) => (TX_BY_PAIR, store::pair_prefix(period, a, b)),
+            (_, _, Some(status), _) => (TX_BY_STATUS, store::value_prefix(period, status_name(status))),
+            (_, _, _, Some(kind)) => (TX_BY_KIND, store::value_prefix(period, kind.as_str())),
+            (Some(p), None, None, None) => (TX_BY_PROVINCE, store::province_prefix(period, p)),
+            (None, _, None, None) => (TX_BY_PERIOD, store::period_prefix(period)),
+        }
+    }
+}
+
 impl Hub {
-    /// A month's transactions (of one province, if given) in the order
-    /// recorded, after `from` (a cursor a listing gave), each with the
-    /// cursor that resumes after it; lazily.
+    /// A month's transactions read through the index `selection` names,
+    /// in the order recorded, after `from` (a cursor a listing gave), each
+    /// with the cursor that resumes after it; lazily. The caller checks
+    /// the filters the index does not hold.
     pub fn transactions_after(
         &self,
         period: Period,
-        province: Option<ProvinceCode>,
+        selection: Selection,
         from: Option<&str>,
     ) -> HubResult<impl Iterator<Item = HubResult<(String, HubTransaction)>> + '_> {
-        let (tree, prefix) = match province {
-            Some(p) => (TX_BY_PROVINCE, store::province_prefix(period, p)),
-            None => (TX_BY_PERIOD, store::period_prefix(period)),
-        };
+        let (tree, prefix) = selection.index(period);
         let start = match from {
             Some(text) => cursor::start_after("cursor", text, &prefix)?,
             None => prefix.clone(),
@@ -42,4 +94,49 @@ impl Hub {
             Ok((cursor::encode(&index_key), record))
         }))
     }
+
+    /// Builds the kind, status and pair indexes of transactions recorded
+    /// before they existed, once: the month index read in chunks (no scan
+    /// open across a write), each chunk indexed in one store transaction;
+    /// durable before it returns. Answers how many it indexed.
+    pub async fn build_listings(&self) -> HubResult<usize> {
+        if self.store.get(LISTINGS_BUILT, "transactions")? == Some(INDEX_VERSION) {
+            return Ok(0);
+        }
+        let mut built = 0;
+        let mut start = Vec::new();
+        loop {
+            let (mut chunk, mut read) = (Vec::with_capacity(BUILD_BATCH), 0);
+            for item in self.store.scan_from(TX_BY_PERIOD, b"", &start).take(BUILD_BATCH) {
+                let (index_key, key) = item?;
+                let seq = seq_of(&index_key)?;
+                read += 1;
+                start = index_key;
+                if let Some(record) = self.store.get(TRANSACTIONS, &key)? {
+                    chunk.push((seq, record));
+                }
+            }
+            if read == 0 {
+                break;
+            }
+            start.push(0);
+            built += chunk.len();
+            self.store
+                .transact(|tx| chunk.iter().try_for_each(|(seq, record)| Self::index_listings(tx, record, *seq)))
+                .unconfirmed()?;
+        }
+        self.store
+            .transact(|tx| tx.put(LISTINGS_BUILT, "transactions", &INDEX_VERSION))
+            .durable()
+            .await?;
+        Ok(built)
+    }
+}
+
+/// The seq at the end of a month-index key.
+fn seq_of(index_key: &[u8]) -> Result<u64, StoreError> {
+    let tail = index_key.len().checked_sub(8).map(|at| &index_key[at..]);
+    tail.and_then(|bytes| bytes.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StoreError::Invariant(format!("a month index key of {} bytes", index_key.len())))
 }

@@ -92,6 +92,10 @@ impl Hub {
             clock,
         };
         hub.open_prepaid_accounts()?;
+        let indexed = hub.build_listings().await?;
+        if indexed > 0 {
+            tracing::info!(transactions = indexed, "built the kind, status and pair indexes of an older store");
+        }
         hub.store.durable().await?;
         Ok(hub)
     }

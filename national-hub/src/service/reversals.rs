@@ -45,7 +45,7 @@ impl Hub {
                         reversal,
                     } => {
                         if let Some(cancelled) = cancelled {
-                            tx.put(TRANSACTIONS, &payment_key, cancelled)?;
+                            Self::put_changed(tx, cancelled)?;
                             tx.remove(PENDING, &PendingKind::Payment.key(&id))?;
                         }
                         Self::reserve(tx, *release)?;
@@ -113,8 +113,8 @@ impl Hub {
                         if book_reversal {
                             Self::book(tx, &mut reversal, now)?;
                         }
-                        tx.put(TRANSACTIONS, &payment_key, &original)?;
-                        tx.put(TRANSACTIONS, &reversal_key, &reversal)?;
+                        Self::put_changed(tx, &original)?;
+                        Self::put_changed(tx, &reversal)?;
                         tx.remove(PENDING, &PendingKind::Reversal.key(id))?;
                         Ok(reversal::outcome(&original, &reversal))
                     }

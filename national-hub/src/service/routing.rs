@@ -128,7 +128,7 @@ impl Hub {
                         if book {
                             Self::book(tx, &mut record, now)?;
                         }
-                        tx.put(TRANSACTIONS, &key, &record)?;
+                        Self::put_changed(tx, &record)?;
                         tx.remove(PENDING, &pending_kind(kind).key(id))?;
                         Ok(record)
                     }

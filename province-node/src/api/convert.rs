@@ -15,6 +15,7 @@ use crate::domain::{
     QuotaChangeCommand, QuotaChangeRecord, RefundCommand, RefundRecord, RegisterCommand, Relationship, RelationshipStatus, Tombstone,
     TransferCommand, TransferIn, TransferOut,
 };
+use crate::service::listings::ListingFilter;
 
 fn enum_error(field: &str, value: i32) -> FieldError {
     if value == 0 {
@@ -336,11 +337,7 @@ pub fn transfer_out_to_pb(record: &TransferOut, here: ProvinceCode) -> pb::Insur
 pub fn transfer_in_to_pb(record: &TransferIn) -> pb::InsuranceTransfer {
     let t = &record.transfer;
     let (decline_reason, decline_message) = Decline::to_pb_parts(record.decline.as_ref());
-    let status = if record.decline.is_some() {
-        TxStatus::Declined
-    } else {
-        TxStatus::Approved
-    };
+    let status = record.status();
     pb::InsuranceTransfer {
         transfer_id: t.transfer_id.to_string(),
         person_id: t.person_id.to_string(),
@@ -594,21 +591,35 @@ pub fn person_statement_to_pb(s: &crate::domain::Statement) -> pb::PersonStateme
     }
 }
 
-/// The filters and page size of a payments listing (empty fields filter nothing).
-pub fn payment_filter(request: &pb::ListPaymentsRequest) -> Result<(crate::service::listings::PaymentFilter, usize), FieldError> {
-    use crate::service::listings::PaymentFilter;
+/// The filters and page size of a listing (empty fields filter nothing).
+fn listing_filter(
+    person_id: &str,
+    institution_id: &str,
+    relationship_id: &str,
+    month: &str,
+    status: &str,
+    limit: u32,
+) -> Result<(ListingFilter, usize), FieldError> {
     use gongji_common::cursor::{check_limit, parse_status};
     let given = |text: &str| (!text.trim().is_empty()).then(|| text.trim().to_string());
-    let filter = PaymentFilter {
-        person: given(&request.person_id).map(|text| Id::parse("person_id", &text)).transpose()?,
-        institution: given(&request.institution_id),
-        relationship: given(&request.relationship_id)
-            .map(|text| Id::parse("relationship_id", &text))
-            .transpose()?,
-        month: given(&request.month)
-            .map(|text| gongji_common::Period::parse("month", &text))
-            .transpose()?,
-        status: given(&request.status).map(|text| parse_status("status", &text)).transpose()?,
+    let filter = ListingFilter {
+        person: given(person_id).map(|text| Id::parse("person_id", &text)).transpose()?,
+        institution: given(institution_id),
+        relationship: given(relationship_id).map(|text| Id::parse("relationship_id", &text)).transpose()?,
+        month: given(month).map(|text| gongji_common::Period::parse("month", &text)).transpose()?,
+        status: given(status).map(|text| parse_status("status", &text)).transpose()?,
     };
-    Ok((filter, check_limit("limit", request.limit)?))
+    Ok((filter, check_limit("limit", limit)?))
+}
+
+pub fn payment_filter(r: &pb::ListPaymentsRequest) -> Result<(ListingFilter, usize), FieldError> {
+    listing_filter(&r.person_id, &r.institution_id, &r.relationship_id, &r.month, &r.status, r.limit)
+}
+
+pub fn refund_filter(r: &pb::ListRefundsRequest) -> Result<(ListingFilter, usize), FieldError> {
+    listing_filter(&r.person_id, &r.institution_id, &r.relationship_id, &r.month, &r.status, r.limit)
+}
+
+pub fn transfer_filter(r: &pb::ListTransfersRequest) -> Result<(ListingFilter, usize), FieldError> {
+    listing_filter(&r.person_id, "", "", &r.month, &r.status, r.limit)
 }

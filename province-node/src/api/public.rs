@@ -15,9 +15,9 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::{acting, convert};
 use crate::{
-    domain::ImportOutcome,
     domain::Refusal,
     domain::Settle,
+    domain::{ImportOutcome, RefundRecord},
     error::NodeError,
     service::{Node, PaymentView, TransferView},
 };
@@ -254,11 +254,8 @@ impl ProvinceNode for PublicApi {
     }
 
     async fn get_transfer(&self, request: Request<pb::GetTransferRequest>) -> Reply<pb::InsuranceTransfer> {
-        let transfer = match self.node.transfer_view(&id("transfer_id", &request.get_ref().transfer_id)?)? {
-            TransferView::Out(out) => convert::transfer_out_to_pb(&out, self.node.province()),
-            TransferView::In(received) => convert::transfer_in_to_pb(&received),
-        };
-        Ok(Response::new(transfer))
+        let transfer = self.node.transfer_view(&id("transfer_id", &request.get_ref().transfer_id)?)?;
+        Ok(Response::new(transfer_to_pb(&transfer, self.node.province())))
     }
 
     #[tracing::instrument(skip_all, fields(tx = %request.get_ref().refund_id))]
@@ -387,10 +384,16 @@ impl ProvinceNode for PublicApi {
         let r = request.get_ref();
         let person = id("person_id", &r.person_id)?;
         let range = crate::domain::Range::parse(&r.month, &r.from, &r.to).map_err(NodeError::from)?;
+        let relationship = (!r.relationship_id.is_empty())
+            .then(|| id("relationship_id", &r.relationship_id))
+            .transpose()?;
         let node = self.node.clone();
-        let statement = tokio::task::spawn_blocking(move || node.person_statement(&person, range))
-            .await
-            .map_err(|e| Status::internal(format!("statement task failed: {e}")))??;
+        let statement = tokio::task::spawn_blocking(move || match relationship {
+            None => node.person_statement(&person, range),
+            Some(relationship) => node.quota_statement(&person, &relationship, range),
+        })
+        .await
+        .map_err(|e| Status::internal(format!("statement task failed: {e}")))??;
         Ok(Response::new(convert::person_statement_to_pb(&statement)))
     }
 
@@ -469,9 +472,32 @@ impl ProvinceNode for PublicApi {
         let request = request.into_inner();
         let (filter, limit) = convert::payment_filter(&request).map_err(NodeError::from)?;
         let cursor = (!request.cursor.is_empty()).then_some(request.cursor.as_str());
-        let page = self.node.list_payments(&filter, cursor, limit)?;
+        let page = self.node.list::<PaymentView>(&filter, cursor, limit)?;
         Ok(Response::new(pb::ListPaymentsResponse {
             payments: page.items.iter().map(payment_to_pb).collect(),
+            next_cursor: page.next_cursor.unwrap_or_default(),
+        }))
+    }
+
+    async fn list_refunds(&self, request: Request<pb::ListRefundsRequest>) -> Reply<pb::ListRefundsResponse> {
+        let request = request.into_inner();
+        let (filter, limit) = convert::refund_filter(&request).map_err(NodeError::from)?;
+        let cursor = (!request.cursor.is_empty()).then_some(request.cursor.as_str());
+        let page = self.node.list::<RefundRecord>(&filter, cursor, limit)?;
+        Ok(Response::new(pb::ListRefundsResponse {
+            refunds: page.items.iter().map(convert::refund_to_pb).collect(),
+            next_cursor: page.next_cursor.unwrap_or_default(),
+        }))
+    }
+
+    async fn list_transfers(&self, request: Request<pb::ListTransfersRequest>) -> Reply<pb::ListTransfersResponse> {
+        let request = request.into_inner();
+        let (filter, limit) = convert::transfer_filter(&request).map_err(NodeError::from)?;
+        let cursor = (!request.cursor.is_empty()).then_some(request.cursor.as_str());
+        let page = self.node.list::<TransferView>(&filter, cursor, limit)?;
+        let here = self.node.province();
+        Ok(Response::new(pb::ListTransfersResponse {
+            transfers: page.items.iter().map(|t| transfer_to_pb(t, here)).collect(),
             next_cursor: page.next_cursor.unwrap_or_default(),
         }))
     }
@@ -479,6 +505,13 @@ impl ProvinceNode for PublicApi {
     async fn list_operator_actions(&self, request: Request<pb::ListOperatorActionsRequest>) -> Reply<pb::ListOperatorActionsResponse> {
         let log = OpLog::new(self.node.store().clone(), crate::store::OPLOG);
         Ok(Response::new(log.list_pb(request.get_ref()).await.map_err(NodeError::from)?))
+    }
+}
+
+fn transfer_to_pb(transfer: &TransferView, here: gongji_common::ProvinceCode) -> pb::InsuranceTransfer {
+    match transfer {
+        TransferView::Out(out) => convert::transfer_out_to_pb(out, here),
+        TransferView::In(received) => convert::transfer_in_to_pb(received),
     }
 }
 

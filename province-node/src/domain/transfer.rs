@@ -70,6 +70,17 @@ pub struct TransferIn {
     pub at: i64,
 }
 
+impl TransferIn {
+    /// Received here: approved, or declined (the person stays where they were).
+    pub fn status(&self) -> TxStatus {
+        if self.decline.is_some() {
+            TxStatus::Declined
+        } else {
+            TxStatus::Approved
+        }
+    }
+}
+
 /// The releasing node starts a transfer: the person is marked transferred
 /// (no new relationships, payments or contributions meanwhile; their
 /// relationships stay as they are until the receiving node has said yes).

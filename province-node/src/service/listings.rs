@@ -1,40 +1,43 @@
-//! Payments listed by person, institution, relationship, month or status,
-//! a page at a time. Each payment has index entries in `payment_index`,
-//! written in the transaction that writes the payment (see
-//! [`index_payment`]); a page reads the entries of one index from where the
-//! last page stopped, so its cost is the page's, not the store's.
+//! Payments, refunds and insurance transfers listed by person, institution,
+//! relationship, month or status (those that apply), a page at a time. Each
+//! record has index entries in its listing's index (`payment_index`,
+//! `refund_index`, `transfer_index`), written in the transaction that writes
+//! the record (see [`index_payment`]); a page reads the entries of one index
+//! from where the last page stopped, so its cost is the page's, not the
+//! store's.
 //!
-//! An index key is `dimension ␟ value ␟ inverted time ␟ payment id`: the
-//! newest payment first, a stable order for payments already written (a
-//! payment's time never changes). The cursor is the last key a page read:
-//! the next page starts right after it, so a payment written meanwhile (a
+//! An index key is `dimension ␟ value ␟ inverted time ␟ record id`: the
+//! newest record first, a stable order for records already written (a
+//! record's time never changes). The cursor is the last key a page read:
+//! the next page starts right after it, so a record written meanwhile (a
 //! newer one, before the cursor) is not listed, and none already listed is
-//! listed again. Only the status entry moves when a payment's status
+//! listed again. Only the status entry moves when a record's status
 //! changes, in the same transaction.
 
 use gongji_common::{
     contract::{Payee, TxStatus},
     cursor::{self, status_name},
-    store::{key, key_prefix, last_key_part, Store, StoreError, Tx},
+    store::{key, key_prefix, last_key_part, Store, StoreError, Table, Tx},
     Id, Period,
 };
 
 use crate::{
-    domain::{AcquiredPayment, IssuedDebit},
+    domain::{AcquiredPayment, IssuedDebit, RefundRecord, TransferIn, TransferOut},
     error::NodeResult,
-    service::{Node, PaymentView},
-    store::{DEBITS, LISTINGS_BUILT, PAYMENTS, PAYMENT_INDEX},
+    service::{Node, PaymentView, TransferView},
+    store::{DEBITS, LISTINGS_BUILT, PAYMENTS, PAYMENT_INDEX, REFUNDS, REFUND_INDEX, TRANSFERS_IN, TRANSFERS_OUT, TRANSFER_INDEX},
 };
 
 /// The version of the index layout; indexes of an older one (or none) are
 /// built again at start.
 const INDEX_VERSION: u32 = 1;
 
-/// What a listing of payments asks for: at most one index is read (the
-/// first filter given, in this order: relationship, person, institution,
-/// month, status); the other filters are checked on each payment read.
+/// What a listing asks for: at most one index is read (the first filter
+/// given, in this order: relationship, person, institution, month,
+/// status); the other filters are checked on each record read. Transfers
+/// have no institution or relationship: those filters select none.
 #[derive(Debug, Clone, Default)]
-pub struct PaymentFilter {
+pub struct ListingFilter {
     pub relationship: Option<Id>,
     pub person: Option<Id>,
     pub institution: Option<String>,
@@ -51,8 +54,8 @@ pub struct Page<T> {
     pub read: usize,
 }
 
-/// What an index entry of a payment records: who, where, when, how it stands.
-struct Indexed<'a> {
+/// What an index entry of a record holds: who, where, when, how it stands.
+pub struct Indexed<'a> {
     id: &'a Id,
     persons: Vec<&'a Id>,
     institution: Option<&'a str>,
@@ -88,7 +91,42 @@ impl<'a> Indexed<'a> {
         }
     }
 
-    /// The payment's index keys.
+    /// A refund, at the beneficiary's node or the donor's: the refunded
+    /// payment's beneficiary and donor, institution and relationship.
+    fn refund(refund: &'a RefundRecord) -> Indexed<'a> {
+        Indexed {
+            id: &refund.command.refund_id,
+            persons: vec![&refund.payment.beneficiary_id, &refund.payment.donor_id],
+            institution: institution(&refund.payment.payee),
+            relationship: Some(&refund.payment.relationship_id),
+            at: refund.created_at,
+            status: refund.status,
+        }
+    }
+
+    fn transfer_out(transfer: &'a TransferOut) -> Indexed<'a> {
+        Indexed {
+            id: &transfer.command.transfer_id,
+            persons: vec![&transfer.command.person_id],
+            institution: None,
+            relationship: None,
+            at: transfer.created_at,
+            status: transfer.status,
+        }
+    }
+
+    fn transfer_in(transfer: &'a TransferIn) -> Indexed<'a> {
+        Indexed {
+            id: &transfer.transfer.transfer_id,
+            persons: vec![&transfer.transfer.person_id],
+            institution: None,
+            relationship: None,
+            at: transfer.at,
+            status: transfer.status(),
+        }
+    }
+
+    /// The record's index keys.
     fn keys(&self) -> Vec<Vec<u8>> {
         let month = Period::of_unix_millis(self.at).to_string();
         let mut values: Vec<(&str, &[u8])> = vec![
@@ -118,16 +156,16 @@ fn newest_first(at: i64) -> [u8; 8] {
     (u64::MAX - at.max(0) as u64).to_be_bytes()
 }
 
-/// Writes the index entries of a payment being written (`before` is its
-/// stored version, if any): the entries it no longer has are removed.
-fn reindex(tx: &Tx, before: Option<Indexed>, after: Option<Indexed>) -> Result<(), StoreError> {
+/// Writes the index entries of a record being written to `index` (`before`
+/// is its stored version, if any): the entries it no longer has are removed.
+fn reindex(tx: &Tx, index: Table<[u8], ()>, before: Option<Indexed>, after: Option<Indexed>) -> Result<(), StoreError> {
     let old = before.map(|indexed| indexed.keys()).unwrap_or_default();
     let new = after.map(|indexed| indexed.keys()).unwrap_or_default();
     for gone in old.iter().filter(|key| !new.contains(key)) {
-        tx.remove(PAYMENT_INDEX, gone)?;
+        tx.remove(index, gone)?;
     }
     for key in new.iter().filter(|key| !old.contains(key)) {
-        tx.put(PAYMENT_INDEX, key, &())?;
+        tx.put(index, key, &())?;
     }
     Ok(())
 }
@@ -136,16 +174,55 @@ fn reindex(tx: &Tx, before: Option<Indexed>, after: Option<Indexed>) -> Result<(
 /// (`None`: it is forgotten).
 pub fn index_payment(tx: &Tx, id: &Id, payment: Option<&AcquiredPayment>) -> Result<(), StoreError> {
     let before = tx.get(PAYMENTS, id)?;
-    reindex(tx, before.as_ref().map(Indexed::acquired), payment.map(Indexed::acquired))
+    reindex(
+        tx,
+        PAYMENT_INDEX,
+        before.as_ref().map(Indexed::acquired),
+        payment.map(Indexed::acquired),
+    )
 }
 
 /// Indexes a debit decided here, in the transaction that writes it.
 pub fn index_debit(tx: &Tx, debit: &IssuedDebit) -> Result<(), StoreError> {
     let before = tx.get(DEBITS, &debit.payment.payment_id)?;
-    reindex(tx, before.as_ref().map(Indexed::issued), Some(Indexed::issued(debit)))
+    reindex(
+        tx,
+        PAYMENT_INDEX,
+        before.as_ref().map(Indexed::issued),
+        Some(Indexed::issued(debit)),
+    )
 }
 
-impl PaymentFilter {
+/// Indexes a refund, in the transaction that writes it (`None`: forgotten).
+pub fn index_refund(tx: &Tx, id: &Id, refund: Option<&RefundRecord>) -> Result<(), StoreError> {
+    let before = tx.get(REFUNDS, id)?;
+    reindex(tx, REFUND_INDEX, before.as_ref().map(Indexed::refund), refund.map(Indexed::refund))
+}
+
+/// Indexes a transfer released here, in the transaction that writes it
+/// (`None`: forgotten).
+pub fn index_transfer_out(tx: &Tx, id: &Id, transfer: Option<&TransferOut>) -> Result<(), StoreError> {
+    let before = tx.get(TRANSFERS_OUT, id)?;
+    reindex(
+        tx,
+        TRANSFER_INDEX,
+        before.as_ref().map(Indexed::transfer_out),
+        transfer.map(Indexed::transfer_out),
+    )
+}
+
+/// Indexes a transfer received here, in the transaction that writes it.
+pub fn index_transfer_in(tx: &Tx, transfer: &TransferIn) -> Result<(), StoreError> {
+    let before = tx.get(TRANSFERS_IN, &transfer.transfer.transfer_id)?;
+    reindex(
+        tx,
+        TRANSFER_INDEX,
+        before.as_ref().map(Indexed::transfer_in),
+        Some(Indexed::transfer_in(transfer)),
+    )
+}
+
+impl ListingFilter {
     /// The index a listing reads, as a key prefix.
     fn index(&self) -> Vec<u8> {
         let (dimension, value): (&str, Vec<u8>) = if let Some(id) = &self.relationship {
@@ -164,12 +241,7 @@ impl PaymentFilter {
         key_prefix(&[dimension.as_bytes(), &value])
     }
 
-    fn admits(&self, payment: &PaymentView) -> bool {
-        let indexed = match payment {
-            PaymentView::Acquired(p) => Indexed::acquired(p),
-            PaymentView::Issued(d) => Indexed::issued(d),
-            PaymentView::Cancelled { .. } => return false,
-        };
+    fn admits(&self, indexed: &Indexed) -> bool {
         self.relationship.as_ref().is_none_or(|id| indexed.relationship == Some(id))
             && self.person.as_ref().is_none_or(|id| indexed.persons.contains(&id))
             && self.institution.as_deref().is_none_or(|code| indexed.institution == Some(code))
@@ -178,10 +250,67 @@ impl PaymentFilter {
     }
 }
 
-/// One page of the payments a node's store holds (served there or decided
-/// there), newest first, after `from` (a previous page's `next_cursor`
-/// with the same filters) on.
-pub fn list_payments(store: &Store, filter: &PaymentFilter, from: Option<&str>, limit: usize) -> NodeResult<Page<PaymentView>> {
+/// A kind of record a node lists: its index, how to read one by id, and
+/// what its index entries hold.
+pub trait Listed: Sized {
+    const INDEX: Table<[u8], ()>;
+    fn load(store: &Store, id: &Id) -> NodeResult<Option<Self>>;
+    /// None: not listed (a cancelled payment).
+    fn indexed(&self) -> Option<Indexed<'_>>;
+}
+
+impl Listed for PaymentView {
+    const INDEX: Table<[u8], ()> = PAYMENT_INDEX;
+
+    fn load(store: &Store, id: &Id) -> NodeResult<Option<PaymentView>> {
+        if let Some(p) = store.get(PAYMENTS, id)? {
+            return Ok(Some(PaymentView::Acquired(p)));
+        }
+        Ok(store.get(DEBITS, id)?.map(PaymentView::Issued))
+    }
+
+    fn indexed(&self) -> Option<Indexed<'_>> {
+        match self {
+            PaymentView::Acquired(p) => Some(Indexed::acquired(p)),
+            PaymentView::Issued(d) => Some(Indexed::issued(d)),
+            PaymentView::Cancelled { .. } => None,
+        }
+    }
+}
+
+impl Listed for RefundRecord {
+    const INDEX: Table<[u8], ()> = REFUND_INDEX;
+
+    fn load(store: &Store, id: &Id) -> NodeResult<Option<RefundRecord>> {
+        Ok(store.get(REFUNDS, id)?)
+    }
+
+    fn indexed(&self) -> Option<Indexed<'_>> {
+        Some(Indexed::refund(self))
+    }
+}
+
+impl Listed for TransferView {
+    const INDEX: Table<[u8], ()> = TRANSFER_INDEX;
+
+    fn load(store: &Store, id: &Id) -> NodeResult<Option<TransferView>> {
+        if let Some(out) = store.get(TRANSFERS_OUT, id)? {
+            return Ok(Some(TransferView::Out(out)));
+        }
+        Ok(store.get(TRANSFERS_IN, id)?.map(TransferView::In))
+    }
+
+    fn indexed(&self) -> Option<Indexed<'_>> {
+        Some(match self {
+            TransferView::Out(out) => Indexed::transfer_out(out),
+            TransferView::In(received) => Indexed::transfer_in(received),
+        })
+    }
+}
+
+/// One page of the records of a kind a node's store holds, newest first,
+/// after `from` (a previous page's `next_cursor` with the same filters) on.
+pub fn list<T: Listed>(store: &Store, filter: &ListingFilter, from: Option<&str>, limit: usize) -> NodeResult<Page<T>> {
     let prefix = filter.index();
     let start = match from {
         None => prefix.clone(),
@@ -190,20 +319,16 @@ pub fn list_payments(store: &Store, filter: &PaymentFilter, from: Option<&str>, 
     let mut items = Vec::new();
     let mut last = None;
     let mut read = 0;
-    for entry in store.scan_from(PAYMENT_INDEX, &prefix, &start) {
+    for entry in store.scan_from(T::INDEX, &prefix, &start) {
         let (index_key, ()) = entry?;
         read += 1;
         let id = Id::parse("cursor", &String::from_utf8_lossy(last_key_part(&index_key)))?;
         last = Some(index_key);
-        let payment = match store.get(PAYMENTS, &id)? {
-            Some(p) => PaymentView::Acquired(p),
-            None => match store.get(DEBITS, &id)? {
-                Some(d) => PaymentView::Issued(d),
-                None => continue,
-            },
+        let Some(record) = T::load(store, &id)? else {
+            continue;
         };
-        if filter.admits(&payment) {
-            items.push(payment);
+        if record.indexed().is_some_and(|indexed| filter.admits(&indexed)) {
+            items.push(record);
             if items.len() == limit {
                 break;
             }
@@ -218,46 +343,76 @@ pub fn list_payments(store: &Store, filter: &PaymentFilter, from: Option<&str>, 
 }
 
 impl Node {
-    /// One page of the payments this node holds (see [`list_payments`]).
-    pub fn list_payments(&self, filter: &PaymentFilter, cursor: Option<&str>, limit: usize) -> NodeResult<Page<PaymentView>> {
-        list_payments(&self.store, filter, cursor, limit)
+    /// One page of the records of a kind this node holds (see [`list`]).
+    pub fn list<T: Listed>(&self, filter: &ListingFilter, cursor: Option<&str>, limit: usize) -> NodeResult<Page<T>> {
+        list(&self.store, filter, cursor, limit)
     }
 
-    /// Builds the payment indexes of records written before they existed
-    /// (a data directory of an older version): once, at start, if the
+    /// Builds the indexes of records written before they existed (a data
+    /// directory of an older version): once per listing, at start, if the
     /// store has no mark of this index version; durable before it returns.
     pub async fn build_listings(&self) -> NodeResult<usize> {
-        if self.store.get(LISTINGS_BUILT, "payments")? == Some(INDEX_VERSION) {
+        let payments = || {
+            let acquired = self
+                .store
+                .scan_prefix(PAYMENTS, b"")
+                .map(|entry| entry.map(|(_, p)| Indexed::acquired(&p).keys()));
+            let issued = self
+                .store
+                .scan_prefix(DEBITS, b"")
+                .map(|entry| entry.map(|(_, d)| Indexed::issued(&d).keys()));
+            acquired.chain(issued)
+        };
+        let refunds = || {
+            self.store
+                .scan_prefix(REFUNDS, b"")
+                .map(|entry| entry.map(|(_, r)| Indexed::refund(&r).keys()))
+        };
+        let transfers = || {
+            let out = self
+                .store
+                .scan_prefix(TRANSFERS_OUT, b"")
+                .map(|entry| entry.map(|(_, t)| Indexed::transfer_out(&t).keys()));
+            let received = self
+                .store
+                .scan_prefix(TRANSFERS_IN, b"")
+                .map(|entry| entry.map(|(_, t)| Indexed::transfer_in(&t).keys()));
+            out.chain(received)
+        };
+        Ok(self.build_listing("payments", PAYMENT_INDEX, payments).await?
+            + self.build_listing("refunds", REFUND_INDEX, refunds).await?
+            + self.build_listing("transfers", TRANSFER_INDEX, transfers).await?)
+    }
+
+    /// Builds one listing's index from its records' keys, in transactions
+    /// of at most a few thousand entries, unless already built.
+    async fn build_listing<I>(&self, name: &str, index: Table<[u8], ()>, records: impl FnOnce() -> I) -> NodeResult<usize>
+    where
+        I: Iterator<Item = Result<Vec<Vec<u8>>, StoreError>>,
+    {
+        if self.store.get(LISTINGS_BUILT, name)? == Some(INDEX_VERSION) {
             return Ok(0);
         }
         let mut built = 0;
         let mut keys = Vec::new();
-        let acquired = self
-            .store
-            .scan_prefix(PAYMENTS, b"")
-            .map(|entry| entry.map(|(_, p)| Indexed::acquired(&p).keys()));
-        let issued = self
-            .store
-            .scan_prefix(DEBITS, b"")
-            .map(|entry| entry.map(|(_, d)| Indexed::issued(&d).keys()));
-        for entry in acquired.chain(issued) {
+        for entry in records() {
             keys.extend(entry?);
             built += 1;
             if keys.len() >= 5000 {
-                self.put_index_keys(&std::mem::take(&mut keys))?;
+                self.put_index_keys(index, &std::mem::take(&mut keys))?;
             }
         }
-        self.put_index_keys(&keys)?;
+        self.put_index_keys(index, &keys)?;
         self.store
-            .transact(|tx| tx.put(LISTINGS_BUILT, "payments", &INDEX_VERSION))
+            .transact(|tx| tx.put(LISTINGS_BUILT, name, &INDEX_VERSION))
             .durable()
             .await?;
         Ok(built)
     }
 
-    fn put_index_keys(&self, keys: &[Vec<u8>]) -> NodeResult<()> {
+    fn put_index_keys(&self, index: Table<[u8], ()>, keys: &[Vec<u8>]) -> NodeResult<()> {
         self.store
-            .transact(|tx| keys.iter().try_for_each(|key| tx.put(PAYMENT_INDEX, key, &())))
+            .transact(|tx| keys.iter().try_for_each(|key| tx.put(index, key, &())))
             .unconfirmed()?;
         Ok(())
     }

@@ -174,16 +174,29 @@ impl Node {
                     tx.put(DEBITS, &d.payment.payment_id, &d)?
                 }
                 Change::Tombstone(id, tombstone) => tx.put(REVERSED_IDS, &id, &tombstone)?,
-                Change::Refund(r) => tx.put(REFUNDS, &r.command.refund_id, &r)?,
-                Change::RefundForgotten(id) => tx.remove(REFUNDS, &id)?,
+                Change::Refund(r) => {
+                    listings::index_refund(tx, &r.command.refund_id, Some(&r))?;
+                    tx.put(REFUNDS, &r.command.refund_id, &r)?
+                }
+                Change::RefundForgotten(id) => {
+                    listings::index_refund(tx, &id, None)?;
+                    tx.remove(REFUNDS, &id)?
+                }
                 Change::TransferOut(t) => {
                     if t.follow_up && t.is_pending() {
                         tracing::info!(person = %t.command.person_id, transfer = %t.command.transfer_id, amount = ?t.amount, "money follows a transferred person");
                     }
+                    listings::index_transfer_out(tx, &t.command.transfer_id, Some(&t))?;
                     tx.put(TRANSFERS_OUT, &t.command.transfer_id, &t)?
                 }
-                Change::TransferOutForgotten(id) => tx.remove(TRANSFERS_OUT, &id)?,
-                Change::TransferIn(t) => tx.put(TRANSFERS_IN, &t.transfer.transfer_id, &t)?,
+                Change::TransferOutForgotten(id) => {
+                    listings::index_transfer_out(tx, &id, None)?;
+                    tx.remove(TRANSFERS_OUT, &id)?
+                }
+                Change::TransferIn(t) => {
+                    listings::index_transfer_in(tx, &t)?;
+                    tx.put(TRANSFERS_IN, &t.transfer.transfer_id, &t)?
+                }
                 Change::Event(relationship, event) => {
                     let seq = tx.next_id()?;
                     tx.put(REL_EVENTS, &store::event_key(&relationship, seq), &event)?

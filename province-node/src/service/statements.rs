@@ -6,9 +6,9 @@
 //! once at start ([`index_journal`]).
 
 use gongji_common::{
-    books::{AccountKind, JournalEntry, JOURNAL},
+    books::{Account, AccountKind, JournalEntry, JOURNAL},
     store::{key_prefix, last_key_part, Store, StoreError, Tx},
-    Id,
+    FieldError, Id,
 };
 
 use super::Node;
@@ -40,19 +40,33 @@ pub(super) fn index_entry(tx: &Tx, entry: &JournalEntry, seq: u64) -> Result<(),
 /// writes the same keys. Answers, once it is on disk, how many entries it
 /// indexed.
 pub async fn index_journal(store: &Store) -> Result<usize, StoreError> {
+    index_journal_in_batches(store, INDEX_BATCH).await
+}
+
+/// [`index_journal`], reading and indexing `batch` entries at a time: the
+/// journal is never held in memory whole, and no scan stays open across a
+/// write.
+async fn index_journal_in_batches(store: &Store, batch: usize) -> Result<usize, StoreError> {
     if store.get(JOURNAL_BY_ACCOUNT, JOURNAL_INDEX_BUILT)?.is_some() {
         return Ok(0);
     }
-    // Read first, written after: no scan stays open across a write.
-    let mut entries = Vec::new();
-    for item in store.scan_prefix(JOURNAL, b"") {
-        let (key, entry) = item?;
-        entries.push((journal_seq(&key)?, entry));
-    }
-    for batch in entries.chunks(INDEX_BATCH) {
+    let mut indexed = 0;
+    let mut start = Vec::new();
+    loop {
+        let mut entries = Vec::with_capacity(batch);
+        for item in store.scan_from(JOURNAL, b"", &start).take(batch) {
+            let (key, entry) = item?;
+            entries.push((journal_seq(&key)?, entry));
+            start = key;
+        }
+        if entries.is_empty() {
+            break;
+        }
+        start.push(0);
+        indexed += entries.len();
         store
             .transact(|tx| {
-                for (seq, entry) in batch {
+                for (seq, entry) in &entries {
                     index_entry(tx, entry, *seq)?;
                 }
                 Ok::<_, StoreError>(())
@@ -63,7 +77,7 @@ pub async fn index_journal(store: &Store) -> Result<usize, StoreError> {
     store
         .transact(|tx| tx.put(JOURNAL_BY_ACCOUNT, JOURNAL_INDEX_BUILT, &()))
         .unconfirmed()?;
-    Ok(entries.len())
+    Ok(indexed)
 }
 
 /// The sequence number of a journal key (u64, big-endian).
@@ -97,6 +111,35 @@ impl Node {
                 }
             }
         }
+        self.statement_of(person_id, range, accounts)
+    }
+
+    /// The statement of one quota held here (its donor is insured here),
+    /// for its donor or its beneficiary, who may be insured in another
+    /// province (whose node holds no quota).
+    pub fn quota_statement(&self, person_id: &Id, relationship_id: &Id, range: Range) -> NodeResult<Statement> {
+        let relationship = self
+            .store
+            .get(RELATIONSHIPS, relationship_id)?
+            .filter(|r| r.owned_by(self.province))
+            .ok_or_else(|| NodeError::not_found("quota of relationship", relationship_id))?;
+        let role = if relationship.grant.donor_id == *person_id {
+            Role::QuotaGiven
+        } else if relationship.grant.beneficiary_id == *person_id {
+            Role::QuotaReceived
+        } else {
+            return Err(NodeError::from(FieldError::new(
+                "relationship_id",
+                format!("{relationship_id} is a relationship of neither donor nor beneficiary {person_id}"),
+            )));
+        };
+        let account = (role, store::quota(relationship_id), Some(relationship_id.clone()));
+        self.statement_of(person_id, range, vec![account])
+    }
+
+    /// The statement of `accounts` (role, account, relationship of a quota),
+    /// read through the journal's index by account.
+    fn statement_of(&self, person_id: &Id, range: Range, accounts: Vec<(Role, Account, Option<Id>)>) -> NodeResult<Statement> {
         let mut histories = Vec::with_capacity(accounts.len());
         for (role, account, relationship) in accounts {
             let prefix = key_prefix(&[account.key().as_bytes()]);
@@ -155,7 +198,8 @@ mod tests {
         }
         assert!(keys_of(&store, &alice).is_empty());
 
-        assert_eq!(index_journal(&store).await.expect("index"), 2);
+        // In batches of one: each batch read, then written.
+        assert_eq!(index_journal_in_batches(&store, 1).await.expect("index"), 2);
         // As the next start finds it.
         assert!(store.release(std::time::Duration::from_secs(10)).await);
         let store = Store::open(&dir, store::TREES).expect("open the store again");
