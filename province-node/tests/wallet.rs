@@ -526,6 +526,7 @@ fn the_recipients_node_records_a_transfer_told_in_either_order_and_refuses_one_t
         }
     };
     let state = |incoming: Option<IncomingWallet>| NoticeState {
+        sent: None,
         here: province("13"),
         applied: false,
         held: None,

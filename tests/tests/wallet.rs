@@ -959,3 +959,80 @@ async fn a_transfer_told_otherwise_at_the_recipients_node_than_credited_there_fa
     );
     net.shutdown().await;
 }
+
+async fn terminate(node: &mut Node, person: &str) {
+    node.terminate_insurance(pb::TerminateInsuranceRequest { person_id: person.into() })
+        .await
+        .expect("terminate");
+}
+
+async fn assert_all_audits_pass(net: &TestNetwork) {
+    assert_audit_passes(&mut net.node("13")).await;
+    assert_audit_passes(&mut net.node("41")).await;
+    let report = net
+        .hub()
+        .self_check(pb::SelfCheckRequest {})
+        .await
+        .expect("hub self-check")
+        .into_inner();
+    assert_eq!(report.violation_count, 0, "{:?}", report.violations);
+}
+
+#[tokio::test]
+async fn a_recipient_whose_insurance_ends_gets_transfers_from_another_province_declined_at_once_at_all_three_servers() {
+    let (net, mut hebei, mut henan) = hebei_sent_w1("400.00").await;
+    all_agree(&net, "w-1", pb::WalletTransferStatus::Unaccepted).await;
+    assert_eq!(balances(&mut hebei, "son-13").await.0, "4600.00");
+
+    // Her node asks Hebei's (through the hub) to decline it; Hebei's decides
+    // and tells the outcome, with the month it was declined in.
+    terminate(&mut henan, "mother-41").await;
+    let now = net.network().clock().now_millis();
+    let month = all_agree(&net, "w-1", pb::WalletTransferStatus::Declined).await;
+    assert_eq!(month, gongji_common::Period::of_unix_millis(now).to_string());
+    assert_eq!(balances(&mut hebei, "son-13").await.0, "5000.00", "back with the sender");
+
+    // The 06:00 return finds it declined: nothing moves twice.
+    let day = cst_day_and_second(now).0;
+    net.network().clock().set(cst_day_hour_millis(day + 1, 6) + 60_000);
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await; // three return passes (every 200 ms)
+    all_agree(&net, "w-1", pb::WalletTransferStatus::Declined).await;
+    assert_eq!(balances(&mut hebei, "son-13").await.0, "5000.00", "back once");
+    assert_all_audits_pass(&net).await;
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_decline_asked_for_an_ended_recipient_racing_the_six_oclock_return_and_a_restart_settles_once() {
+    let (mut net, _hebei, mut henan) = hebei_sent_w1("400.00").await;
+    all_agree(&net, "w-1", pb::WalletTransferStatus::Unaccepted).await;
+
+    // The hub is down when her insurance ends: the request to decline waits
+    // in her node's outbox while Hebei's returns it at 06:00 and restarts.
+    net.stop_hub().await;
+    terminate(&mut henan, "mother-41").await;
+    let day = cst_day_and_second(net.network().clock().now_millis()).0;
+    let six = cst_day_hour_millis(day + 1, 6) + 60_000;
+    net.network().clock().set(six);
+    let mut hebei = net.node("13");
+    eventually("Hebei's node returns w-1 at 06:00", || {
+        let mut hebei = hebei.clone();
+        async move {
+            let sent = wallet(&mut hebei, "son-13").await.sent;
+            sent.iter()
+                .any(|t| t.transfer_id == "w-1" && t.status == pb::WalletTransferStatus::Returned as i32)
+                .then_some(())
+        }
+    })
+    .await;
+    net.stop_node("13").await;
+    net.start_node("13").await;
+    net.start_hub().await;
+
+    let month = all_agree(&net, "w-1", pb::WalletTransferStatus::Returned).await;
+    assert_eq!(month, gongji_common::Period::of_unix_millis(six).to_string());
+    hebei = net.node("13");
+    assert_eq!(balances(&mut hebei, "son-13").await.0, "5000.00", "back once");
+    assert_all_audits_pass(&net).await;
+    net.shutdown().await;
+}

@@ -4,7 +4,11 @@
 
 use gongji_common::contract::{Notice, NoticeBody, NoticeRefusal, WalletNote};
 
-use super::{end, quota_event, Change, Decision, End, Event, EventKind, Held, IncomingWallet, Relationship, RelationshipStatus};
+use super::{
+    decide_settle, end, quota_event, Change, Decision, End, Event, EventKind, Held, IncomingWallet, RecipientState, Relationship,
+    RelationshipStatus, Settle, WalletTransfer,
+};
+use gongji_common::Period;
 use gongji_common::ProvinceCode;
 
 /// What became of a delivered notice.
@@ -29,6 +33,8 @@ pub struct NoticeState {
     pub held: Option<Held>,
     /// For a wallet notice: the transfer from another province as recorded here.
     pub incoming: Option<IncomingWallet>,
+    /// For a request to decline a wallet transfer: the transfer as sent from here.
+    pub sent: Option<WalletTransfer>,
 }
 
 /// Applies a notice once per id, if it comes from the other party of a
@@ -43,6 +49,9 @@ pub fn decide_notice(state: NoticeState, notice: &Notice, now: i64) -> Decision<
     }
     if let NoticeBody::Wallet(note) = &notice.body {
         return decide_wallet_notice(state.incoming, notice, note, now);
+    }
+    if let NoticeBody::WalletDeclineAsked { recipient_id, .. } = &notice.body {
+        return decide_wallet_decline_asked(state.sent, notice, recipient_id, state.here, now);
     }
     let checked = match (&state.held, &notice.body) {
         (Some(held), _) => notice.check_against(&held.relationship.grant),
@@ -117,11 +126,50 @@ pub fn decide_notice(state: NoticeState, notice: &Notice, now: i64) -> Decision<
                 changes.push(Change::Relationship(relationship));
             }
         }
-        // Decided by `decide_wallet_notice`, above.
-        NoticeBody::Wallet(_) => {}
+        // Decided by `decide_wallet_notice` and `decide_wallet_decline_asked`, above.
+        NoticeBody::Wallet(_) | NoticeBody::WalletDeclineAsked { .. } => {}
     }
     changes.push(Change::NoticeApplied(notice.id.clone()));
     Decision::new(Delivery::Applied, changes)
+}
+
+/// The sender's node declines a transfer its recipient's node asked it to
+/// (the recipient's insurance there ended or moved): settled once, as any
+/// decline, with its `wallet_settled` notice. A transfer already settled
+/// (accepted, cancelled, returned, or declined before) keeps its outcome:
+/// the request is acknowledged and not applied.
+fn decide_wallet_decline_asked(
+    sent: Option<WalletTransfer>,
+    notice: &Notice,
+    recipient_id: &gongji_common::Id,
+    here: ProvinceCode,
+    now: i64,
+) -> Decision<Delivery> {
+    let refused = |why: String| Decision::unchanged(Delivery::Refused(NoticeRefusal::wallet(notice, why)));
+    let Some(transfer) = sent else {
+        return refused(format!("no wallet transfer of that id was sent from province {here}"));
+    };
+    if transfer.command.recipient_province != notice.from {
+        return refused(format!("it was sent to province {}", transfer.command.recipient_province));
+    }
+    let settle = Settle::Decline { by: recipient_id.clone() };
+    let id = transfer.id().clone();
+    match decide_settle(
+        Some(transfer),
+        &id,
+        &settle,
+        RecipientState::Inactive,
+        Period::of_unix_millis(now),
+        here,
+        now,
+    ) {
+        Ok(decided) => {
+            let mut changes = decided.changes;
+            changes.push(Change::NoticeApplied(notice.id.clone()));
+            Decision::new(Delivery::Applied, changes)
+        }
+        Err(refusal) => refused(refusal.to_string()),
+    }
 }
 
 /// Records what the sender's node of another province says of a wallet

@@ -396,14 +396,18 @@ impl Node {
                 let Some(person) = tx.get(PERSONS, person_id)? else {
                     return Err(NodeError::not_found("person", person_id));
                 };
-                let mut unaccepted = Vec::new();
+                let (mut unaccepted, mut incoming) = (Vec::new(), Vec::new());
                 for id in &ids {
-                    unaccepted.extend(tx.get(WALLET_TRANSFERS, id)?);
+                    match tx.get(WALLET_TRANSFERS, id)? {
+                        Some(transfer) => unaccepted.push(transfer),
+                        None => incoming.extend(tx.get(WALLET_INCOMING, id)?),
+                    }
                 }
                 Ok(decide_wallet_end(
                     &person,
                     tx.get(WALLETS, person_id)?,
                     unaccepted,
+                    incoming,
                     self.province,
                     now,
                 )?)
