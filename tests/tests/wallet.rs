@@ -1036,3 +1036,102 @@ async fn a_decline_asked_for_an_ended_recipient_racing_the_six_oclock_return_and
     assert_all_audits_pass(&net).await;
     net.shutdown().await;
 }
+
+/// `gongji audit` of the whole network, waiting at most a second for
+/// differences to settle.
+async fn network_audit(net: &TestNetwork) -> gongji_operator::audit::AuditReport {
+    let target = gongji_operator::audit::Target::from_manifest(&net.network().manifest()).unwrap();
+    gongji_operator::audit::audit_settling(&net.session(), &target, &mut std::io::sink(), std::time::Duration::from_secs(1))
+        .await
+        .expect("audit")
+}
+
+#[tokio::test]
+async fn the_audit_compares_each_cross_province_transfer_at_the_hub_and_both_nodes_and_names_one_that_differs() {
+    use province_node::store::WALLET_INCOMING;
+    let mut net = TestNetwork::start(&["13", "41"]).await;
+    let (mut hebei, mut henan) = hebei_son_henan_mother(&net).await;
+    set_clock(&net, 10, 0);
+    let send = |id: &'static str| send_request(id, "son-13", "mother-41", "41", "10.00");
+    hebei.send_to_wallet(send("w-1")).await.expect("send");
+    accept_across(&mut henan, "w-1", "mother-41", "10.00").await.expect("accept");
+    all_agree(&net, "w-1", pb::WalletTransferStatus::Accepted).await;
+    hebei.send_to_wallet(send("w-2")).await.expect("send");
+    all_agree(&net, "w-2", pb::WalletTransferStatus::Unaccepted).await;
+    decline_by_id(&mut henan, "w-2", "mother-41").await.expect("decline");
+    let declined_in = all_agree(&net, "w-2", pb::WalletTransferStatus::Declined).await;
+    hebei.send_to_wallet(send("w-3")).await.expect("send");
+    hebei
+        .cancel_wallet_transfer(pb::CancelWalletTransferRequest {
+            transfer_id: "w-3".into(),
+            sender_id: "son-13".into(),
+        })
+        .await
+        .expect("cancel");
+    all_agree(&net, "w-3", pb::WalletTransferStatus::Cancelled).await;
+    set_clock(&net, 10, 0);
+    hebei.send_to_wallet(send("w-4")).await.expect("send");
+    set_clock(&net, 6, 1);
+    all_agree(&net, "w-4", pb::WalletTransferStatus::Returned).await;
+
+    let clean = network_audit(&net).await;
+    assert!(clean.passed(), "{:?}", clean.violations);
+    assert_eq!(clean.wallet_transfers, 4, "{clean:?}");
+
+    // Behind Henan's back, its record of the decline moves to another month.
+    tampered(&mut net, "41", WALLET_INCOMING, "w-2", |incoming| {
+        let outcome = incoming.note.outcome.as_mut().expect("told declined");
+        outcome.period = gongji_common::Period::parse("period", "2020-01").unwrap();
+    })
+    .await;
+    let report = network_audit(&net).await;
+    let said = report.violations.join("\n");
+    assert!(
+        said.contains(&format!(
+            "wallet transfer w-2 from province 13 to province 41: the sender's node says declined in {declined_in}, the hub says declined in {declined_in}, the recipient's node says declined in 2020-01"
+        )),
+        "{said}"
+    );
+    assert_eq!(report.violation_count, 1, "{said}");
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wallet_outcome_whose_notice_is_still_in_an_outbox_is_in_flight_not_a_violation() {
+    let mut net = TestNetwork::start(&["13", "41"]).await;
+    let (mut hebei, _henan) = hebei_son_henan_mother(&net).await;
+    set_clock(&net, 10, 0);
+    hebei
+        .send_to_wallet(send_request("w-1", "son-13", "mother-41", "41", "10.00"))
+        .await
+        .expect("send");
+    all_agree(&net, "w-1", pb::WalletTransferStatus::Unaccepted).await;
+    // The hub cannot reach Henan: the cancellation waits in the hub's outbox.
+    let to_henan = net.proxy_hub_to("41").await;
+    to_henan.set(gongji_tests::proxy::Fault::Refuse);
+    hebei
+        .cancel_wallet_transfer(pb::CancelWalletTransferRequest {
+            transfer_id: "w-1".into(),
+            sender_id: "son-13".into(),
+        })
+        .await
+        .expect("cancel");
+
+    let report = network_audit(&net).await;
+    assert!(report.passed(), "{:?}", report.violations);
+    assert!(
+        report
+            .in_flight
+            .iter()
+            .any(|item| item.starts_with("wallet transfer w-1 from province 13 to province 41")
+                && item.contains("the recipient's node says unaccepted")
+                && item.ends_with("(pending)")),
+        "{:?}",
+        report.in_flight
+    );
+    to_henan.heal();
+    all_agree(&net, "w-1", pb::WalletTransferStatus::Cancelled).await;
+    let report = network_audit(&net).await;
+    assert!(report.passed() && report.in_flight.is_empty(), "{report:?}");
+    net.shutdown().await;
+}
