@@ -422,7 +422,7 @@ pub async fn audit_showing(
     let _ = writeln!(err, "relationships compared: {}", report.relationships);
 
     // 2c. Every cross-province wallet transfer at the hub and both its nodes.
-    let compared = wallets::compare(&mut servers.hub, &mut servers.nodes).await?;
+    let compared = wallets::compare(&servers.hub, &servers.nodes).await?;
     report.wallet_transfers = compared.transfers;
     let mut unsettled_wallets = compared.differences;
     let _ = writeln!(err, "wallet transfers compared: {}", report.wallet_transfers);
@@ -455,7 +455,7 @@ pub async fn audit_showing(
         }
         unsettled_relationships = still;
         if !unsettled_wallets.is_empty() {
-            let again = wallets::compare(&mut servers.hub, &mut servers.nodes).await?.differences;
+            let again = wallets::compare(&servers.hub, &servers.nodes).await?.differences;
             unsettled_wallets = again.into_iter().filter(|(id, _)| unsettled_wallets.contains_key(id)).collect();
         }
     }

@@ -53,6 +53,27 @@ async fn accept(node: &mut Node, id: &str, by: &str) -> Result<pb::WalletTransfe
     .map(|r| r.into_inner())
 }
 
+/// Declines at the recipient's node by the transfer's id alone (her node
+/// knows the sender's province and amount once told of its sending).
+async fn decline_by_id(node: &mut Node, id: &str, by: &str) -> Result<pb::WalletTransfer, tonic::Status> {
+    node.decline_wallet_transfer(pb::DeclineWalletTransferRequest {
+        transfer_id: id.into(),
+        recipient_id: by.into(),
+        ..Default::default()
+    })
+    .await
+    .map(|r| r.into_inner())
+}
+
+async fn cancel(node: &mut Node, id: &str, by: &str) -> Result<pb::WalletTransfer, tonic::Status> {
+    node.cancel_wallet_transfer(pb::CancelWalletTransferRequest {
+        transfer_id: id.into(),
+        sender_id: by.into(),
+    })
+    .await
+    .map(|r| r.into_inner())
+}
+
 async fn wallet(node: &mut Node, person: &str) -> pb::WalletStatement {
     node.get_wallet(pb::GetWalletRequest { person_id: person.into() })
         .await
@@ -145,20 +166,9 @@ async fn a_wallet_transfer_is_accepted_once_and_moves_from_the_account_to_the_wa
     assert_eq!(balances(&mut henan, "son-41").await.0, "3000.00");
 
     // Settled once: neither a decline nor a cancellation comes after.
-    let declined = henan
-        .decline_wallet_transfer(pb::DeclineWalletTransferRequest {
-            transfer_id: "w-1".into(),
-            recipient_id: "mother-41".into(),
-            ..Default::default()
-        })
-        .await;
+    let declined = decline_by_id(&mut henan, "w-1", "mother-41").await;
     assert_status(declined, Code::FailedPrecondition, "already accepted");
-    let cancelled = henan
-        .cancel_wallet_transfer(pb::CancelWalletTransferRequest {
-            transfer_id: "w-1".into(),
-            sender_id: "son-41".into(),
-        })
-        .await;
+    let cancelled = cancel(&mut henan, "w-1", "son-41").await;
     assert_status(cancelled, Code::FailedPrecondition, "already accepted");
     assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "2000.00");
     assert_audit_passes(&mut henan).await;
@@ -772,18 +782,6 @@ async fn all_agree(net: &TestNetwork, id: &str, status: pb::WalletTransferStatus
     .await
 }
 
-/// Declines or accepts at the recipient's node by the transfer's id alone
-/// (her node knows the sender's province and amount since it was sent).
-async fn decline_by_id(node: &mut Node, id: &str, by: &str) -> Result<pb::WalletTransfer, tonic::Status> {
-    node.decline_wallet_transfer(pb::DeclineWalletTransferRequest {
-        transfer_id: id.into(),
-        recipient_id: by.into(),
-        ..Default::default()
-    })
-    .await
-    .map(|r| r.into_inner())
-}
-
 #[tokio::test]
 async fn the_recipients_node_lists_a_transfer_from_another_province_unaccepted_from_its_sending_and_the_hub_records_it() {
     let net = TestNetwork::start(&["13", "41"]).await;
@@ -874,13 +872,7 @@ async fn a_decline_a_cancel_and_a_return_at_six_are_recorded_with_their_month_at
         .send_to_wallet(send_request("w-2", "son-13", "mother-41", "41", "200.00"))
         .await
         .expect("send");
-    hebei
-        .cancel_wallet_transfer(pb::CancelWalletTransferRequest {
-            transfer_id: "w-2".into(),
-            sender_id: "son-13".into(),
-        })
-        .await
-        .expect("cancel");
+    cancel(&mut hebei, "w-2", "son-13").await.expect("cancel");
     assert_eq!(all_agree(&net, "w-2", pb::WalletTransferStatus::Cancelled).await, month(now));
 
     hebei
@@ -916,13 +908,7 @@ async fn an_outcome_decided_while_the_hub_is_down_and_the_sender_restarts_still_
     // The sender cancels while the hub is down: decided and on disk at the
     // sender's node with its notice; then the sender's node crashes too.
     net.stop_hub().await;
-    hebei
-        .cancel_wallet_transfer(pb::CancelWalletTransferRequest {
-            transfer_id: "w-1".into(),
-            sender_id: "son-13".into(),
-        })
-        .await
-        .expect("cancel without the hub");
+    cancel(&mut hebei, "w-1", "son-13").await.expect("cancel without the hub");
     net.stop_node("13").await;
     net.start_hub().await;
     net.start_node("13").await;
@@ -1061,13 +1047,7 @@ async fn the_audit_compares_each_cross_province_transfer_at_the_hub_and_both_nod
     decline_by_id(&mut henan, "w-2", "mother-41").await.expect("decline");
     let declined_in = all_agree(&net, "w-2", pb::WalletTransferStatus::Declined).await;
     hebei.send_to_wallet(send("w-3")).await.expect("send");
-    hebei
-        .cancel_wallet_transfer(pb::CancelWalletTransferRequest {
-            transfer_id: "w-3".into(),
-            sender_id: "son-13".into(),
-        })
-        .await
-        .expect("cancel");
+    cancel(&mut hebei, "w-3", "son-13").await.expect("cancel");
     all_agree(&net, "w-3", pb::WalletTransferStatus::Cancelled).await;
     set_clock(&net, 10, 0);
     hebei.send_to_wallet(send("w-4")).await.expect("send");
@@ -1109,13 +1089,7 @@ async fn a_wallet_outcome_whose_notice_is_still_in_an_outbox_is_in_flight_not_a_
     // The hub cannot reach Henan: the cancellation waits in the hub's outbox.
     let to_henan = net.proxy_hub_to("41").await;
     to_henan.set(gongji_tests::proxy::Fault::Refuse);
-    hebei
-        .cancel_wallet_transfer(pb::CancelWalletTransferRequest {
-            transfer_id: "w-1".into(),
-            sender_id: "son-13".into(),
-        })
-        .await
-        .expect("cancel");
+    cancel(&mut hebei, "w-1", "son-13").await.expect("cancel");
 
     let report = network_audit(&net).await;
     assert!(report.passed(), "{:?}", report.violations);

@@ -36,47 +36,34 @@ pub(super) struct Comparison {
 
 /// Reads every cross-province wallet transfer at the hub and at every node,
 /// and compares the three records of each.
-pub(super) async fn compare(hub: &mut HubClient, nodes: &mut BTreeMap<ProvinceCode, NodeClient>) -> Result<Comparison, CliError> {
+pub(super) async fn compare(hub: &HubClient, nodes: &BTreeMap<ProvinceCode, NodeClient>) -> Result<Comparison, CliError> {
     let audited: BTreeSet<String> = nodes.keys().map(|code| code.to_string()).collect();
     let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
-    let mut cursor = String::new();
-    loop {
-        let page = hub
-            .list_wallet_transfers(request(false, &cursor))
-            .await
-            .map_err(CliError::call)?
-            .into_inner();
-        for t in page.transfers {
-            let id = t.transfer_id.clone();
-            seen.entry(id).or_default().hub = Some(t);
-        }
-        if page.next_cursor.is_empty() {
-            break;
-        }
-        cursor = page.next_cursor;
+    let at_hub = hub.clone();
+    for t in every_page(|cursor| {
+        let mut hub = at_hub.clone();
+        async move { hub.list_wallet_transfers(request(false, &cursor)).await }
+    })
+    .await?
+    {
+        let id = t.transfer_id.clone();
+        seen.entry(id).or_default().hub = Some(t);
     }
-    for node in nodes.values_mut() {
+    for node in nodes.values() {
         for incoming in [false, true] {
-            let mut cursor = String::new();
-            loop {
-                let page = node
-                    .list_wallet_transfers(request(incoming, &cursor))
-                    .await
-                    .map_err(CliError::call)?
-                    .into_inner();
-                for t in page.transfers {
-                    let id = t.transfer_id.clone();
-                    let entry = seen.entry(id).or_default();
-                    if incoming {
-                        entry.recipient = Some(t);
-                    } else {
-                        entry.sender = Some(t);
-                    }
+            let transfers = every_page(|cursor| {
+                let mut node = node.clone();
+                async move { node.list_wallet_transfers(request(incoming, &cursor)).await }
+            })
+            .await?;
+            for t in transfers {
+                let id = t.transfer_id.clone();
+                let entry = seen.entry(id).or_default();
+                if incoming {
+                    entry.recipient = Some(t);
+                } else {
+                    entry.sender = Some(t);
                 }
-                if page.next_cursor.is_empty() {
-                    break;
-                }
-                cursor = page.next_cursor;
             }
         }
     }
@@ -90,6 +77,24 @@ pub(super) async fn compare(hub: &mut HubClient, nodes: &mut BTreeMap<ProvinceCo
         }
     }
     Ok(comparison)
+}
+
+/// Every transfer of a listing, page after page (`list` asks for the page
+/// after a cursor).
+async fn every_page<F, Fut>(mut list: F) -> Result<Vec<pb::WalletTransfer>, CliError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<pb::ListWalletTransfersResponse>, tonic::Status>>,
+{
+    let (mut all, mut cursor) = (Vec::new(), String::new());
+    loop {
+        let page = list(cursor).await.map_err(CliError::call)?.into_inner();
+        all.extend(page.transfers);
+        if page.next_cursor.is_empty() {
+            return Ok(all);
+        }
+        cursor = page.next_cursor;
+    }
 }
 
 fn request(incoming: bool, cursor: &str) -> pb::ListWalletTransfersRequest {
