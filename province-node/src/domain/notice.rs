@@ -35,6 +35,9 @@ pub struct NoticeState {
     pub incoming: Option<IncomingWallet>,
     /// For a request to decline a wallet transfer: the transfer as sent from here.
     pub sent: Option<WalletTransfer>,
+    /// For a wallet notice: the recipient's wallet here is closed (their
+    /// insurance ended or moved).
+    pub wallet_closed: bool,
 }
 
 /// Applies a notice once per id, if it comes from the other party of a
@@ -48,7 +51,7 @@ pub fn decide_notice(state: NoticeState, notice: &Notice, now: i64) -> Decision<
         return Decision::unchanged(Delivery::Repeated);
     }
     if let NoticeBody::Wallet(note) = &notice.body {
-        return decide_wallet_notice(state.incoming, notice, note, now);
+        return decide_wallet_notice(state.incoming, state.wallet_closed, notice, note, now);
     }
     if let NoticeBody::WalletDeclineAsked { recipient_id, .. } = &notice.body {
         return decide_wallet_decline_asked(state.sent, notice, recipient_id, state.here, now);
@@ -175,8 +178,17 @@ fn decide_wallet_decline_asked(
 /// Records what the sender's node of another province says of a wallet
 /// transfer to a person of this province: sent (listed unaccepted), then its
 /// one outcome. Whatever order the two notices arrive in, the record ends
-/// the same; a notice that says otherwise than the record is refused.
-fn decide_wallet_notice(recorded: Option<IncomingWallet>, notice: &Notice, note: &WalletNote, now: i64) -> Decision<Delivery> {
+/// the same; a notice that says otherwise than the record is refused. The
+/// sending of a transfer to a wallet closed meanwhile (the recipient's
+/// insurance ended or moved while its notice was on its way) is answered at
+/// once with a request to decline it, as the closing asks for the others.
+fn decide_wallet_notice(
+    recorded: Option<IncomingWallet>,
+    wallet_closed: bool,
+    notice: &Notice,
+    note: &WalletNote,
+    now: i64,
+) -> Decision<Delivery> {
     let checked = match &recorded {
         Some(incoming) if incoming.sender_province != notice.from => Err(NoticeRefusal::wallet(
             notice,
@@ -188,13 +200,19 @@ fn decide_wallet_notice(recorded: Option<IncomingWallet>, notice: &Notice, note:
         Ok(note) => note,
         Err(refusal) => return Decision::unchanged(Delivery::Refused(refusal)),
     };
+    let mut changes = Vec::new();
+    if recorded.is_none() && note.outcome.is_none() && wallet_closed {
+        let body = NoticeBody::WalletDeclineAsked {
+            transfer_id: note.transfer_id.clone(),
+            recipient_id: note.recipient_id.clone(),
+        };
+        changes.push(Change::Notice(notice.from, body));
+    }
     let incoming = IncomingWallet {
         sender_province: notice.from,
         note,
         updated_at: now,
     };
-    Decision::new(
-        Delivery::Applied,
-        vec![Change::WalletIncoming(incoming), Change::NoticeApplied(notice.id.clone())],
-    )
+    changes.extend([Change::WalletIncoming(incoming), Change::NoticeApplied(notice.id.clone())]);
+    Decision::new(Delivery::Applied, changes)
 }
