@@ -509,6 +509,9 @@ pub enum NoticeBody {
     /// The sender's node sent a wallet transfer to another province's
     /// person, or settled it (then the note carries the outcome).
     Wallet(WalletNote),
+    /// The recipient's node asks the sender's node to decline an unaccepted
+    /// wallet transfer: the recipient's insurance ended or moved.
+    WalletDeclineAsked { transfer_id: Id, recipient_id: Id },
 }
 
 impl NoticeBody {
@@ -519,6 +522,7 @@ impl NoticeBody {
             NoticeBody::RelationshipEnded { grant, .. } => &grant.relationship_id,
             NoticeBody::DissolutionRequested { relationship_id, .. } | NoticeBody::QuotaChanged { relationship_id, .. } => relationship_id,
             NoticeBody::Wallet(note) => &note.transfer_id,
+            NoticeBody::WalletDeclineAsked { transfer_id, .. } => transfer_id,
         }
     }
 
@@ -528,7 +532,7 @@ impl NoticeBody {
     pub fn sender(&self) -> Party {
         match self {
             NoticeBody::RelationshipEnded { .. } | NoticeBody::QuotaChanged { .. } | NoticeBody::Wallet(_) => Party::Donor,
-            NoticeBody::DissolutionRequested { .. } => Party::Beneficiary,
+            NoticeBody::DissolutionRequested { .. } | NoticeBody::WalletDeclineAsked { .. } => Party::Beneficiary,
         }
     }
 
@@ -540,6 +544,7 @@ impl NoticeBody {
             NoticeBody::QuotaChanged { .. } => "quota",
             NoticeBody::Wallet(note) if note.outcome.is_none() => "wallet_sent",
             NoticeBody::Wallet(_) => "wallet_settled",
+            NoticeBody::WalletDeclineAsked { .. } => "wallet_decline",
         }
     }
 
@@ -1071,6 +1076,10 @@ impl Notice {
                 version: change.version,
             },
             Some(Body::WalletTransfer(note)) => NoticeBody::Wallet(WalletNote::from_pb(note)?),
+            Some(Body::WalletDeclineAsked(asked)) => NoticeBody::WalletDeclineAsked {
+                transfer_id: Id::parse("wallet_decline_asked.transfer_id", &asked.transfer_id)?,
+                recipient_id: Id::parse("wallet_decline_asked.recipient_id", &asked.recipient_id)?,
+            },
             None => return Err(FieldError::new("body", "is required")),
         };
         Ok(Notice {
@@ -1113,6 +1122,10 @@ impl Notice {
                 change_id: change_id.to_string(),
             }),
             NoticeBody::Wallet(note) => Body::WalletTransfer(note.to_pb()),
+            NoticeBody::WalletDeclineAsked { transfer_id, recipient_id } => Body::WalletDeclineAsked(pb::WalletDeclineAsked {
+                transfer_id: transfer_id.to_string(),
+                recipient_id: recipient_id.to_string(),
+            }),
         };
         pb::Notice {
             notice_id: self.id.clone(),

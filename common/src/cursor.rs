@@ -74,6 +74,36 @@ pub fn check_limit(field: &str, limit: u32) -> Result<usize, FieldError> {
     Ok(limit as usize)
 }
 
+/// Where a listing of a whole table (no filter in its keys) starts: its
+/// first key, or right after `cursor` (empty: the first page).
+pub fn start_of_table(field: &str, cursor: &str) -> Result<Vec<u8>, FieldError> {
+    if cursor.is_empty() {
+        return Ok(Vec::new());
+    }
+    start_after(field, cursor, &[])
+}
+
+/// One page of `limit` records that `keep` takes, read in key order from
+/// `entries` (a scan from the page's start), and the cursor of the next
+/// page: empty when the scan ended before the page was full.
+pub fn page<V, E>(
+    entries: impl Iterator<Item = Result<(Vec<u8>, V), E>>,
+    limit: usize,
+    mut keep: impl FnMut(&V) -> bool,
+) -> Result<(Vec<V>, String), E> {
+    let mut items = Vec::new();
+    for entry in entries {
+        let (key, value) = entry?;
+        if keep(&value) {
+            items.push(value);
+            if items.len() == limit {
+                return Ok((items, encode(&key)));
+            }
+        }
+    }
+    Ok((items, String::new()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,12 @@
 //!   from one snapshot, merged by id like the lines; a difference is
 //!   compared again like theirs, and one whose grant, end, request to end or
 //!   quota change is still on its way (pending, or in an outbox) is in flight.
+//! - Every cross-province wallet transfer has the same outcome (or none yet)
+//!   and month at its sender's node, the hub and its recipient's node, and
+//!   none is held at the hub or a recipient's node that its sender's node
+//!   does not hold. Each server lists them a page at a time; a difference
+//!   is compared again like the others, and one whose notice is still in an
+//!   outbox (or whose acceptance is pending) is in flight.
 //! - Money is conserved: what came in (contributions) equals what is held
 //!   (available, quotas, transfers in flight) plus what went out (paid to
 //!   institutions and funds), and the provinces' claims on each other cancel
@@ -28,6 +34,7 @@
 //!   between provinces is reported as in flight).
 
 mod relationships;
+mod wallets;
 
 use std::{cmp::Ordering, collections::BTreeMap, io::Write};
 
@@ -128,6 +135,8 @@ pub struct AuditReport {
     pub lines: u64,
     /// Relationships read at the nodes (each once, however many hold it).
     pub relationships: u64,
+    /// Cross-province wallet transfers read (each once, however many hold it).
+    pub wallet_transfers: u64,
     pub pending: u64,
     pub outbox: u64,
     pub inflows: Money,
@@ -166,6 +175,7 @@ impl AuditReport {
         writeln!(out, "  months compared:         {}", self.months)?;
         writeln!(out, "  statement lines compared: {}", self.lines)?;
         writeln!(out, "  relationships compared:  {}", self.relationships)?;
+        writeln!(out, "  wallet transfers compared: {}", self.wallet_transfers)?;
         writeln!(out, "  still pending:           {} (outbox {})", self.pending, self.outbox)?;
         writeln!(
             out,
@@ -411,13 +421,22 @@ pub async fn audit_showing(
     let mut unsettled_relationships = compared.unsettled;
     let _ = writeln!(err, "relationships compared: {}", report.relationships);
 
+    // 2c. Every cross-province wallet transfer at the hub and both its nodes.
+    let compared = wallets::compare(&servers.hub, &servers.nodes).await?;
+    report.wallet_transfers = compared.transfers;
+    let mut unsettled_wallets = compared.differences;
+    let _ = writeln!(err, "wallet transfers compared: {}", report.wallet_transfers);
+
     // 3. Differences get time to settle: each is compared again until it
     // is gone or the time is up. Only the transactions and relationships
     // first found differing are judged (new ones in flight are not the
     // audit's concern).
     let mut unsettled = unsettled_months(&pairs);
-    let first_found: usize = pairs.values().map(|p| p.mismatches.len()).sum::<usize>() + unsettled_relationships.len();
-    while (!unsettled.is_empty() || !unsettled_relationships.is_empty()) && tokio::time::Instant::now() < deadline {
+    let first_found: usize =
+        pairs.values().map(|p| p.mismatches.len()).sum::<usize>() + unsettled_relationships.len() + unsettled_wallets.len();
+    while (!unsettled.is_empty() || !unsettled_relationships.is_empty() || !unsettled_wallets.is_empty())
+        && tokio::time::Instant::now() < deadline
+    {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         for period in &unsettled {
             for province in &provinces {
@@ -435,8 +454,12 @@ pub async fn audit_showing(
             }
         }
         unsettled_relationships = still;
+        if !unsettled_wallets.is_empty() {
+            let again = wallets::compare(&servers.hub, &servers.nodes).await?.differences;
+            unsettled_wallets = again.into_iter().filter(|(id, _)| unsettled_wallets.contains_key(id)).collect();
+        }
     }
-    let left: usize = pairs.values().map(|p| p.mismatches.len()).sum::<usize>() + unsettled_relationships.len();
+    let left: usize = pairs.values().map(|p| p.mismatches.len()).sum::<usize>() + unsettled_relationships.len() + unsettled_wallets.len();
     report.settled_during = first_found.saturating_sub(left) as u64;
 
     // 4. What is left is in flight if its transaction is pending somewhere.
@@ -458,6 +481,18 @@ pub async fn audit_showing(
         }
         if let Some(problem) = &pair.summary_problem {
             report.violation(format!("month {period}, province {province}: {problem}"));
+        }
+    }
+    let notices: std::collections::BTreeSet<String> = latest
+        .iter()
+        .flat_map(|(_, check)| check.outbox_ids.iter())
+        .map(|entry| entry.split_once('/').map_or(entry.as_str(), |(_, id)| id).to_owned())
+        .collect();
+    for (id, text) in &unsettled_wallets {
+        if pending.contains(id) || notices.contains(id) {
+            report.in_flight.push(format!("{text} (pending)"));
+        } else {
+            report.violation(text.clone());
         }
     }
     let waiting = relationships::Waiting::of(&latest);

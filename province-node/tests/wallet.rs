@@ -526,6 +526,8 @@ fn the_recipients_node_records_a_transfer_told_in_either_order_and_refuses_one_t
         }
     };
     let state = |incoming: Option<IncomingWallet>| NoticeState {
+        sent: None,
+        wallet_closed: false,
         here: province("13"),
         applied: false,
         held: None,
@@ -552,4 +554,20 @@ fn the_recipients_node_records_a_transfer_told_in_either_order_and_refuses_one_t
         assert!(matches!(decided.outcome, Delivery::Refused(_)), "{decided:?}");
         assert!(decided.changes.is_empty());
     }
+    // Sent to a wallet that closed while the notice was on its way: the
+    // sender's node is asked at once to decline it; its outcome asks nothing.
+    let closed = NoticeState {
+        wallet_closed: true,
+        ..state(None)
+    };
+    let asks = |decision: &Decision<Delivery>| {
+        decision
+            .changes
+            .iter()
+            .filter(|c| matches!(c, Change::Notice(to, NoticeBody::WalletDeclineAsked { transfer_id, .. }) if *to == province("41") && *transfer_id == id("w-1")))
+            .count()
+    };
+    assert_eq!(asks(&decide_notice(closed.clone(), &told(&note, "41"), 4)), 1);
+    assert_eq!(asks(&decide_notice(closed, &told(&settled, "41"), 4)), 0);
+    assert_eq!(asks(&decide_notice(state(None), &told(&note, "41"), 4)), 0);
 }

@@ -147,6 +147,7 @@ fn notice(from: &str, to: &str, body: pb::notice::Body) -> pb::Notice {
             format!("wallet_sent/{}", note.transfer_id)
         }
         pb::notice::Body::WalletTransfer(note) => format!("wallet_settled/{}", note.transfer_id),
+        pb::notice::Body::WalletDeclineAsked(asked) => format!("wallet_decline/{}", asked.transfer_id),
     };
     pb::Notice {
         notice_id,

@@ -53,6 +53,27 @@ async fn accept(node: &mut Node, id: &str, by: &str) -> Result<pb::WalletTransfe
     .map(|r| r.into_inner())
 }
 
+/// Declines at the recipient's node by the transfer's id alone (her node
+/// knows the sender's province and amount once told of its sending).
+async fn decline_by_id(node: &mut Node, id: &str, by: &str) -> Result<pb::WalletTransfer, tonic::Status> {
+    node.decline_wallet_transfer(pb::DeclineWalletTransferRequest {
+        transfer_id: id.into(),
+        recipient_id: by.into(),
+        ..Default::default()
+    })
+    .await
+    .map(|r| r.into_inner())
+}
+
+async fn cancel(node: &mut Node, id: &str, by: &str) -> Result<pb::WalletTransfer, tonic::Status> {
+    node.cancel_wallet_transfer(pb::CancelWalletTransferRequest {
+        transfer_id: id.into(),
+        sender_id: by.into(),
+    })
+    .await
+    .map(|r| r.into_inner())
+}
+
 async fn wallet(node: &mut Node, person: &str) -> pb::WalletStatement {
     node.get_wallet(pb::GetWalletRequest { person_id: person.into() })
         .await
@@ -145,20 +166,9 @@ async fn a_wallet_transfer_is_accepted_once_and_moves_from_the_account_to_the_wa
     assert_eq!(balances(&mut henan, "son-41").await.0, "3000.00");
 
     // Settled once: neither a decline nor a cancellation comes after.
-    let declined = henan
-        .decline_wallet_transfer(pb::DeclineWalletTransferRequest {
-            transfer_id: "w-1".into(),
-            recipient_id: "mother-41".into(),
-            ..Default::default()
-        })
-        .await;
+    let declined = decline_by_id(&mut henan, "w-1", "mother-41").await;
     assert_status(declined, Code::FailedPrecondition, "already accepted");
-    let cancelled = henan
-        .cancel_wallet_transfer(pb::CancelWalletTransferRequest {
-            transfer_id: "w-1".into(),
-            sender_id: "son-41".into(),
-        })
-        .await;
+    let cancelled = cancel(&mut henan, "w-1", "son-41").await;
     assert_status(cancelled, Code::FailedPrecondition, "already accepted");
     assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "2000.00");
     assert_audit_passes(&mut henan).await;
@@ -772,18 +782,6 @@ async fn all_agree(net: &TestNetwork, id: &str, status: pb::WalletTransferStatus
     .await
 }
 
-/// Declines or accepts at the recipient's node by the transfer's id alone
-/// (her node knows the sender's province and amount since it was sent).
-async fn decline_by_id(node: &mut Node, id: &str, by: &str) -> Result<pb::WalletTransfer, tonic::Status> {
-    node.decline_wallet_transfer(pb::DeclineWalletTransferRequest {
-        transfer_id: id.into(),
-        recipient_id: by.into(),
-        ..Default::default()
-    })
-    .await
-    .map(|r| r.into_inner())
-}
-
 #[tokio::test]
 async fn the_recipients_node_lists_a_transfer_from_another_province_unaccepted_from_its_sending_and_the_hub_records_it() {
     let net = TestNetwork::start(&["13", "41"]).await;
@@ -874,13 +872,7 @@ async fn a_decline_a_cancel_and_a_return_at_six_are_recorded_with_their_month_at
         .send_to_wallet(send_request("w-2", "son-13", "mother-41", "41", "200.00"))
         .await
         .expect("send");
-    hebei
-        .cancel_wallet_transfer(pb::CancelWalletTransferRequest {
-            transfer_id: "w-2".into(),
-            sender_id: "son-13".into(),
-        })
-        .await
-        .expect("cancel");
+    cancel(&mut hebei, "w-2", "son-13").await.expect("cancel");
     assert_eq!(all_agree(&net, "w-2", pb::WalletTransferStatus::Cancelled).await, month(now));
 
     hebei
@@ -916,13 +908,7 @@ async fn an_outcome_decided_while_the_hub_is_down_and_the_sender_restarts_still_
     // The sender cancels while the hub is down: decided and on disk at the
     // sender's node with its notice; then the sender's node crashes too.
     net.stop_hub().await;
-    hebei
-        .cancel_wallet_transfer(pb::CancelWalletTransferRequest {
-            transfer_id: "w-1".into(),
-            sender_id: "son-13".into(),
-        })
-        .await
-        .expect("cancel without the hub");
+    cancel(&mut hebei, "w-1", "son-13").await.expect("cancel without the hub");
     net.stop_node("13").await;
     net.start_hub().await;
     net.start_node("13").await;
@@ -957,5 +943,169 @@ async fn a_transfer_told_otherwise_at_the_recipients_node_than_credited_there_fa
         said.contains("wallet transfer w-1 from province 13 was declined") && said.contains("yet credited here"),
         "{said}"
     );
+    net.shutdown().await;
+}
+
+async fn terminate(node: &mut Node, person: &str) {
+    node.terminate_insurance(pb::TerminateInsuranceRequest { person_id: person.into() })
+        .await
+        .expect("terminate");
+}
+
+async fn assert_all_audits_pass(net: &TestNetwork) {
+    assert_audit_passes(&mut net.node("13")).await;
+    assert_audit_passes(&mut net.node("41")).await;
+    let report = net
+        .hub()
+        .self_check(pb::SelfCheckRequest {})
+        .await
+        .expect("hub self-check")
+        .into_inner();
+    assert_eq!(report.violation_count, 0, "{:?}", report.violations);
+}
+
+#[tokio::test]
+async fn a_recipient_whose_insurance_ends_gets_transfers_from_another_province_declined_at_once_at_all_three_servers() {
+    let (net, mut hebei, mut henan) = hebei_sent_w1("400.00").await;
+    all_agree(&net, "w-1", pb::WalletTransferStatus::Unaccepted).await;
+    assert_eq!(balances(&mut hebei, "son-13").await.0, "4600.00");
+
+    // Her node asks Hebei's (through the hub) to decline it; Hebei's decides
+    // and tells the outcome, with the month it was declined in.
+    terminate(&mut henan, "mother-41").await;
+    let now = net.network().clock().now_millis();
+    let month = all_agree(&net, "w-1", pb::WalletTransferStatus::Declined).await;
+    assert_eq!(month, gongji_common::Period::of_unix_millis(now).to_string());
+    assert_eq!(balances(&mut hebei, "son-13").await.0, "5000.00", "back with the sender");
+
+    // The 06:00 return finds it declined: nothing moves twice.
+    let day = cst_day_and_second(now).0;
+    net.network().clock().set(cst_day_hour_millis(day + 1, 6) + 60_000);
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await; // three return passes (every 200 ms)
+    all_agree(&net, "w-1", pb::WalletTransferStatus::Declined).await;
+    assert_eq!(balances(&mut hebei, "son-13").await.0, "5000.00", "back once");
+    assert_all_audits_pass(&net).await;
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_decline_asked_for_an_ended_recipient_racing_the_six_oclock_return_and_a_restart_settles_once() {
+    let (mut net, _hebei, mut henan) = hebei_sent_w1("400.00").await;
+    all_agree(&net, "w-1", pb::WalletTransferStatus::Unaccepted).await;
+
+    // The hub is down when her insurance ends: the request to decline waits
+    // in her node's outbox while Hebei's returns it at 06:00 and restarts.
+    net.stop_hub().await;
+    terminate(&mut henan, "mother-41").await;
+    let day = cst_day_and_second(net.network().clock().now_millis()).0;
+    let six = cst_day_hour_millis(day + 1, 6) + 60_000;
+    net.network().clock().set(six);
+    let mut hebei = net.node("13");
+    eventually("Hebei's node returns w-1 at 06:00", || {
+        let mut hebei = hebei.clone();
+        async move {
+            let sent = wallet(&mut hebei, "son-13").await.sent;
+            sent.iter()
+                .any(|t| t.transfer_id == "w-1" && t.status == pb::WalletTransferStatus::Returned as i32)
+                .then_some(())
+        }
+    })
+    .await;
+    net.stop_node("13").await;
+    net.start_node("13").await;
+    net.start_hub().await;
+
+    let month = all_agree(&net, "w-1", pb::WalletTransferStatus::Returned).await;
+    assert_eq!(month, gongji_common::Period::of_unix_millis(six).to_string());
+    hebei = net.node("13");
+    assert_eq!(balances(&mut hebei, "son-13").await.0, "5000.00", "back once");
+    assert_all_audits_pass(&net).await;
+    net.shutdown().await;
+}
+
+/// `gongji audit` of the whole network, waiting at most a second for
+/// differences to settle.
+async fn network_audit(net: &TestNetwork) -> gongji_operator::audit::AuditReport {
+    let target = gongji_operator::audit::Target::from_manifest(&net.network().manifest()).unwrap();
+    gongji_operator::audit::audit_settling(&net.session(), &target, &mut std::io::sink(), std::time::Duration::from_secs(1))
+        .await
+        .expect("audit")
+}
+
+#[tokio::test]
+async fn the_audit_compares_each_cross_province_transfer_at_the_hub_and_both_nodes_and_names_one_that_differs() {
+    use province_node::store::WALLET_INCOMING;
+    let mut net = TestNetwork::start(&["13", "41"]).await;
+    let (mut hebei, mut henan) = hebei_son_henan_mother(&net).await;
+    set_clock(&net, 10, 0);
+    let send = |id: &'static str| send_request(id, "son-13", "mother-41", "41", "10.00");
+    hebei.send_to_wallet(send("w-1")).await.expect("send");
+    accept_across(&mut henan, "w-1", "mother-41", "10.00").await.expect("accept");
+    all_agree(&net, "w-1", pb::WalletTransferStatus::Accepted).await;
+    hebei.send_to_wallet(send("w-2")).await.expect("send");
+    all_agree(&net, "w-2", pb::WalletTransferStatus::Unaccepted).await;
+    decline_by_id(&mut henan, "w-2", "mother-41").await.expect("decline");
+    let declined_in = all_agree(&net, "w-2", pb::WalletTransferStatus::Declined).await;
+    hebei.send_to_wallet(send("w-3")).await.expect("send");
+    cancel(&mut hebei, "w-3", "son-13").await.expect("cancel");
+    all_agree(&net, "w-3", pb::WalletTransferStatus::Cancelled).await;
+    set_clock(&net, 10, 0);
+    hebei.send_to_wallet(send("w-4")).await.expect("send");
+    set_clock(&net, 6, 1);
+    all_agree(&net, "w-4", pb::WalletTransferStatus::Returned).await;
+
+    let clean = network_audit(&net).await;
+    assert!(clean.passed(), "{:?}", clean.violations);
+    assert_eq!(clean.wallet_transfers, 4, "{clean:?}");
+
+    // Behind Henan's back, its record of the decline moves to another month.
+    tampered(&mut net, "41", WALLET_INCOMING, "w-2", |incoming| {
+        let outcome = incoming.note.outcome.as_mut().expect("told declined");
+        outcome.period = gongji_common::Period::parse("period", "2020-01").unwrap();
+    })
+    .await;
+    let report = network_audit(&net).await;
+    let said = report.violations.join("\n");
+    assert!(
+        said.contains(&format!(
+            "wallet transfer w-2 from province 13 to province 41: the sender's node says declined in {declined_in}, the hub says declined in {declined_in}, the recipient's node says declined in 2020-01"
+        )),
+        "{said}"
+    );
+    assert_eq!(report.violation_count, 1, "{said}");
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wallet_outcome_whose_notice_is_still_in_an_outbox_is_in_flight_not_a_violation() {
+    let mut net = TestNetwork::start(&["13", "41"]).await;
+    let (mut hebei, _henan) = hebei_son_henan_mother(&net).await;
+    set_clock(&net, 10, 0);
+    hebei
+        .send_to_wallet(send_request("w-1", "son-13", "mother-41", "41", "10.00"))
+        .await
+        .expect("send");
+    all_agree(&net, "w-1", pb::WalletTransferStatus::Unaccepted).await;
+    // The hub cannot reach Henan: the cancellation waits in the hub's outbox.
+    let to_henan = net.proxy_hub_to("41").await;
+    to_henan.set(gongji_tests::proxy::Fault::Refuse);
+    cancel(&mut hebei, "w-1", "son-13").await.expect("cancel");
+
+    let report = network_audit(&net).await;
+    assert!(report.passed(), "{:?}", report.violations);
+    assert!(
+        report
+            .in_flight
+            .iter()
+            .any(|item| item.starts_with("wallet transfer w-1 from province 13 to province 41")
+                && item.contains("the recipient's node says unaccepted")
+                && item.ends_with("(pending)")),
+        "{:?}",
+        report.in_flight
+    );
+    to_henan.heal();
+    all_agree(&net, "w-1", pb::WalletTransferStatus::Cancelled).await;
+    let report = network_audit(&net).await;
+    assert!(report.passed() && report.in_flight.is_empty(), "{report:?}");
     net.shutdown().await;
 }

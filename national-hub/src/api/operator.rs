@@ -67,6 +67,18 @@ impl NationalHub for OperatorApi {
         Ok(Response::new(convert::wallet_transfer_to_pb(&record)))
     }
 
+    async fn list_wallet_transfers(
+        &self,
+        request: Request<pb::ListWalletTransfersRequest>,
+    ) -> Result<Response<pb::ListWalletTransfersResponse>, Status> {
+        let r = request.get_ref();
+        let (records, next_cursor) = self.hub.wallet_transfers(&r.cursor, r.limit)?;
+        Ok(Response::new(pb::ListWalletTransfersResponse {
+            transfers: records.iter().map(convert::wallet_transfer_to_pb).collect(),
+            next_cursor,
+        }))
+    }
+
     type ListTransactionsStream = ReceiverStream<Result<pb::Transaction, Status>>;
 
     async fn list_transactions(

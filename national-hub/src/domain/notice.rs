@@ -142,6 +142,38 @@ pub fn decide_wallet(
     }
 }
 
+/// Decides a recipient's node's request to decline a wallet transfer (its
+/// recipient's insurance ended or moved), given the hub's record of the
+/// transfer: it passes, once per id, only from the recipient's province to
+/// the sender's, for the recipient the transfer was sent to. The hub records
+/// nothing of it: the sender's node decides, and tells the outcome.
+pub fn decide_wallet_decline_asked(notice: &Notice, recorded: Option<&WalletRecord>, relayed: bool) -> (Result<(), NoticeRefusal>, bool) {
+    let NoticeBody::WalletDeclineAsked { recipient_id, .. } = &notice.body else {
+        return (Err(NoticeRefusal::wallet(notice, "it is no request to decline")), false);
+    };
+    let checked = match recorded {
+        None => Err(NoticeRefusal::wallet(notice, "the hub has no record of its sending")),
+        Some(r) if (r.recipient_province, r.sender_province) != (notice.from, notice.to) => Err(NoticeRefusal::wallet(
+            notice,
+            format!(
+                "it was sent from province {} to province {}; only the recipient's node asks the sender's to decline it",
+                r.sender_province, r.recipient_province
+            ),
+        )),
+        Some(r) if r.note.recipient_id != *recipient_id => Err(NoticeRefusal::wallet(
+            notice,
+            format!("it was sent to {}, not {recipient_id}", r.note.recipient_id),
+        )),
+        Some(_) if notice.id != notice.body.notice_id() => Err(NoticeRefusal::wallet(
+            notice,
+            format!("its id must be {:?}, made from what it says", notice.body.notice_id()),
+        )),
+        Some(_) => Ok(()),
+    };
+    let enqueue = checked.is_ok() && !relayed;
+    (checked, enqueue)
+}
+
 #[cfg(test)]
 mod tests {
     use gongji_common::{
@@ -238,5 +270,54 @@ mod tests {
             check_crosses(&ended(&relationship, "13", "13")),
             Err(NoticeRefusal::SameProvince { .. })
         ));
+    }
+
+    fn sent_13_to_41() -> WalletRecord {
+        WalletRecord {
+            sender_province: province("13"),
+            recipient_province: province("41"),
+            note: WalletNote {
+                transfer_id: id("w-1"),
+                sender_id: id("son-13"),
+                recipient_id: id("mother-41"),
+                amount: Money::parse_positive("amount", "100.00").unwrap(),
+                sent_at: 1,
+                return_at: 2,
+                outcome: None,
+            },
+            updated_at: 1,
+        }
+    }
+
+    fn decline_asked(from: &str, to: &str, recipient: &str) -> Notice {
+        let body = NoticeBody::WalletDeclineAsked {
+            transfer_id: id("w-1"),
+            recipient_id: id(recipient),
+        };
+        Notice {
+            id: body.notice_id(),
+            from: province(from),
+            to: province(to),
+            body,
+        }
+    }
+
+    #[test]
+    fn only_the_recipients_node_asks_the_senders_to_decline_a_wallet_transfer_once_per_id() {
+        let record = sent_13_to_41();
+        let asked = decline_asked("41", "13", "mother-41");
+        assert_eq!(asked.id, "wallet_decline/w-1");
+        assert_eq!(decide_wallet_decline_asked(&asked, Some(&record), false), (Ok(()), true));
+        assert_eq!(decide_wallet_decline_asked(&asked, Some(&record), true), (Ok(()), false));
+        for (notice, why) in [
+            (decline_asked("13", "41", "mother-41"), "only the recipient's node"),
+            (decline_asked("41", "13", "aunt-41"), "not aunt-41"),
+        ] {
+            let (checked, enqueue) = decide_wallet_decline_asked(&notice, Some(&record), false);
+            assert!(!enqueue);
+            assert!(checked.unwrap_err().to_string().contains(why), "{why}");
+        }
+        let (checked, _) = decide_wallet_decline_asked(&asked, None, false);
+        assert!(checked.unwrap_err().to_string().contains("no record of its sending"));
     }
 }

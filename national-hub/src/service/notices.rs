@@ -28,6 +28,19 @@ impl Hub {
         let checked: Result<(), NoticeRefusal> = match (notice::check_crosses(&notice), &notice.body) {
             (Err(refusal), _) => Err(refusal),
             (Ok(()), NoticeBody::Wallet(note)) => self.relay_wallet(&notice, note).await?,
+            (Ok(()), NoticeBody::WalletDeclineAsked { transfer_id, .. }) => {
+                self.transact(|tx| {
+                    let recorded = tx.get(WALLET_TRANSFERS, transfer_id)?;
+                    let relayed = tx.contains(RELAYED, &notice.id)?;
+                    let (checked, enqueue) = notice::decide_wallet_decline_asked(&notice, recorded.as_ref(), relayed);
+                    if enqueue {
+                        Outbox::enqueue(tx, OUTBOX, &notice)?;
+                        tx.put(RELAYED, &notice.id, &())?;
+                    }
+                    Ok(checked)
+                })
+                .await?
+            }
             (Ok(()), _) => {
                 self.transact(|tx| {
                     let relationship = notice.body.relationship_id();

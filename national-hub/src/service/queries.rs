@@ -46,6 +46,18 @@ impl Hub {
             .ok_or_else(|| HubError::not_found("wallet transfer", id))
     }
 
+    /// One page of the cross-province wallet transfers recorded here, in id
+    /// order, and the next page's cursor (empty after the last).
+    pub fn wallet_transfers(&self, cursor: &str, limit: u32) -> HubResult<(Vec<WalletRecord>, String)> {
+        let start = gongji_common::cursor::start_of_table("cursor", cursor)?;
+        let limit = gongji_common::cursor::check_limit("limit", limit)?;
+        Ok(gongji_common::cursor::page(
+            self.store.scan_from(WALLET_TRANSFERS, &[], &start),
+            limit,
+            |_| true,
+        )?)
+    }
+
     pub fn grant(&self, id: &Id) -> HubResult<GrantRecord> {
         self.store.get(GRANTS, id)?.ok_or_else(|| HubError::not_found("grant", id))
     }

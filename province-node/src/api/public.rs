@@ -380,6 +380,25 @@ impl ProvinceNode for PublicApi {
         Ok(Response::new(convert::wallet_statement_to_pb(&view)))
     }
 
+    async fn list_wallet_transfers(&self, request: Request<pb::ListWalletTransfersRequest>) -> Reply<pb::ListWalletTransfersResponse> {
+        let r = request.get_ref();
+        let here = self.node.province();
+        let listing = self.node.list_wallet_transfers(r.incoming, &r.cursor, r.limit)?;
+        let (transfers, next_cursor) = match listing {
+            crate::service::WalletListing::Sent(sent, next) => {
+                (sent.iter().map(|t| convert::wallet_transfer_to_pb(t, here)).collect(), next)
+            }
+            crate::service::WalletListing::Incoming(incoming, next) => (
+                incoming
+                    .iter()
+                    .map(|(i, credit)| convert::incoming_wallet_to_pb(i, credit.as_ref(), here))
+                    .collect(),
+                next,
+            ),
+        };
+        Ok(Response::new(pb::ListWalletTransfersResponse { transfers, next_cursor }))
+    }
+
     async fn get_person_statement(&self, request: Request<pb::GetPersonStatementRequest>) -> Reply<pb::PersonStatement> {
         let r = request.get_ref();
         let person = id("person_id", &r.person_id)?;

@@ -4,7 +4,11 @@
 
 use gongji_common::contract::{Notice, NoticeBody, NoticeRefusal, WalletNote};
 
-use super::{end, quota_event, Change, Decision, End, Event, EventKind, Held, IncomingWallet, Relationship, RelationshipStatus};
+use super::{
+    decide_settle, end, quota_event, Change, Decision, End, Event, EventKind, Held, IncomingWallet, RecipientState, Relationship,
+    RelationshipStatus, Settle, WalletTransfer,
+};
+use gongji_common::Period;
 use gongji_common::ProvinceCode;
 
 /// What became of a delivered notice.
@@ -29,6 +33,11 @@ pub struct NoticeState {
     pub held: Option<Held>,
     /// For a wallet notice: the transfer from another province as recorded here.
     pub incoming: Option<IncomingWallet>,
+    /// For a request to decline a wallet transfer: the transfer as sent from here.
+    pub sent: Option<WalletTransfer>,
+    /// For a wallet notice: the recipient's wallet here is closed (their
+    /// insurance ended or moved).
+    pub wallet_closed: bool,
 }
 
 /// Applies a notice once per id, if it comes from the other party of a
@@ -42,7 +51,10 @@ pub fn decide_notice(state: NoticeState, notice: &Notice, now: i64) -> Decision<
         return Decision::unchanged(Delivery::Repeated);
     }
     if let NoticeBody::Wallet(note) = &notice.body {
-        return decide_wallet_notice(state.incoming, notice, note, now);
+        return decide_wallet_notice(state.incoming, state.wallet_closed, notice, note, now);
+    }
+    if let NoticeBody::WalletDeclineAsked { recipient_id, .. } = &notice.body {
+        return decide_wallet_decline_asked(state.sent, notice, recipient_id, state.here, now);
     }
     let checked = match (&state.held, &notice.body) {
         (Some(held), _) => notice.check_against(&held.relationship.grant),
@@ -117,18 +129,66 @@ pub fn decide_notice(state: NoticeState, notice: &Notice, now: i64) -> Decision<
                 changes.push(Change::Relationship(relationship));
             }
         }
-        // Decided by `decide_wallet_notice`, above.
-        NoticeBody::Wallet(_) => {}
+        // Decided by `decide_wallet_notice` and `decide_wallet_decline_asked`, above.
+        NoticeBody::Wallet(_) | NoticeBody::WalletDeclineAsked { .. } => {}
     }
     changes.push(Change::NoticeApplied(notice.id.clone()));
     Decision::new(Delivery::Applied, changes)
 }
 
+/// The sender's node declines a transfer its recipient's node asked it to
+/// (the recipient's insurance there ended or moved): settled once, as any
+/// decline, with its `wallet_settled` notice. A transfer already settled
+/// (accepted, cancelled, returned, or declined before) keeps its outcome:
+/// the request is acknowledged and not applied.
+fn decide_wallet_decline_asked(
+    sent: Option<WalletTransfer>,
+    notice: &Notice,
+    recipient_id: &gongji_common::Id,
+    here: ProvinceCode,
+    now: i64,
+) -> Decision<Delivery> {
+    let refused = |why: String| Decision::unchanged(Delivery::Refused(NoticeRefusal::wallet(notice, why)));
+    let Some(transfer) = sent else {
+        return refused(format!("no wallet transfer of that id was sent from province {here}"));
+    };
+    if transfer.command.recipient_province != notice.from {
+        return refused(format!("it was sent to province {}", transfer.command.recipient_province));
+    }
+    let settle = Settle::Decline { by: recipient_id.clone() };
+    let id = transfer.id().clone();
+    match decide_settle(
+        Some(transfer),
+        &id,
+        &settle,
+        RecipientState::Inactive,
+        Period::of_unix_millis(now),
+        here,
+        now,
+    ) {
+        Ok(decided) => {
+            let mut changes = decided.changes;
+            changes.push(Change::NoticeApplied(notice.id.clone()));
+            Decision::new(Delivery::Applied, changes)
+        }
+        Err(refusal) => refused(refusal.to_string()),
+    }
+}
+
 /// Records what the sender's node of another province says of a wallet
 /// transfer to a person of this province: sent (listed unaccepted), then its
 /// one outcome. Whatever order the two notices arrive in, the record ends
-/// the same; a notice that says otherwise than the record is refused.
-fn decide_wallet_notice(recorded: Option<IncomingWallet>, notice: &Notice, note: &WalletNote, now: i64) -> Decision<Delivery> {
+/// the same; a notice that says otherwise than the record is refused. The
+/// sending of a transfer to a wallet closed meanwhile (the recipient's
+/// insurance ended or moved while its notice was on its way) is answered at
+/// once with a request to decline it, as the closing asks for the others.
+fn decide_wallet_notice(
+    recorded: Option<IncomingWallet>,
+    wallet_closed: bool,
+    notice: &Notice,
+    note: &WalletNote,
+    now: i64,
+) -> Decision<Delivery> {
     let checked = match &recorded {
         Some(incoming) if incoming.sender_province != notice.from => Err(NoticeRefusal::wallet(
             notice,
@@ -140,13 +200,19 @@ fn decide_wallet_notice(recorded: Option<IncomingWallet>, notice: &Notice, note:
         Ok(note) => note,
         Err(refusal) => return Decision::unchanged(Delivery::Refused(refusal)),
     };
+    let mut changes = Vec::new();
+    if recorded.is_none() && note.outcome.is_none() && wallet_closed {
+        let body = NoticeBody::WalletDeclineAsked {
+            transfer_id: note.transfer_id.clone(),
+            recipient_id: note.recipient_id.clone(),
+        };
+        changes.push(Change::Notice(notice.from, body));
+    }
     let incoming = IncomingWallet {
         sender_province: notice.from,
         note,
         updated_at: now,
     };
-    Decision::new(
-        Delivery::Applied,
-        vec![Change::WalletIncoming(incoming), Change::NoticeApplied(notice.id.clone())],
-    )
+    changes.extend([Change::WalletIncoming(incoming), Change::NoticeApplied(notice.id.clone())]);
+    Decision::new(Delivery::Applied, changes)
 }

@@ -592,12 +592,17 @@ pub fn decide_wallet_credit(
 /// cancelled, the ones to them declined; those past their return time
 /// returned), so every amount is back in its sender's available balance
 /// before anything else of the person moves; and the wallet closes, its
-/// balance staying the holder's. Returns how many transfers it settled.
-/// Nothing for an active person; repeating it changes nothing.
+/// balance staying the holder's. A transfer to them from another province
+/// is decided by its sender's node: as the wallet closes, that node is asked
+/// (a durable notice `wallet_decline/<id>` through the hub) to decline each
+/// one not yet settled, and tells the outcome as for any decline. Returns
+/// how many transfers it settled or asked to decline. Nothing for an active
+/// person; repeating it changes nothing.
 pub fn decide_wallet_end(
     person: &Person,
     wallet: Option<Wallet>,
     unaccepted: Vec<WalletTransfer>,
+    incoming: Vec<IncomingWallet>,
     here: ProvinceCode,
     now: i64,
 ) -> Result<Decision<usize>, Refusal> {
@@ -624,6 +629,17 @@ pub fn decide_wallet_end(
         settled += 1;
     }
     if let Some(mut wallet) = wallet.filter(Wallet::is_open) {
+        for asked in incoming
+            .into_iter()
+            .filter(|i| i.note.outcome.is_none() && i.note.recipient_id == person.id && i.sender_province != here)
+        {
+            let body = NoticeBody::WalletDeclineAsked {
+                transfer_id: asked.note.transfer_id,
+                recipient_id: person.id.clone(),
+            };
+            changes.push(Change::Notice(asked.sender_province, body));
+            settled += 1;
+        }
         wallet.closed_at = Some(now);
         changes.push(Change::Wallet(wallet));
     }

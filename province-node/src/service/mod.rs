@@ -46,7 +46,7 @@ pub use persons::Account;
 pub use relationships::PersonRelationships;
 pub use statements::index_journal;
 pub use transfers::TransferView;
-pub use wallets::WalletView;
+pub use wallets::{WalletListing, WalletView};
 
 /// One province node's state and its link to the hub.
 pub struct Node {

@@ -10,7 +10,7 @@ use super::Node;
 use crate::{
     domain::{decide_notice, Delivery, NoticeState},
     error::NodeResult,
-    store::{APPLIED_NOTICES, WALLET_INCOMING},
+    store::{APPLIED_NOTICES, WALLETS, WALLET_INCOMING, WALLET_TRANSFERS},
 };
 
 impl Node {
@@ -38,6 +38,14 @@ impl Node {
                     held: Self::load_held(tx, notice.body.relationship_id())?,
                     incoming: match &notice.body {
                         NoticeBody::Wallet(note) => tx.get(WALLET_INCOMING, &note.transfer_id)?,
+                        _ => None,
+                    },
+                    wallet_closed: match &notice.body {
+                        NoticeBody::Wallet(note) => tx.get(WALLETS, &note.recipient_id)?.is_some_and(|w| !w.is_open()),
+                        _ => false,
+                    },
+                    sent: match &notice.body {
+                        NoticeBody::WalletDeclineAsked { transfer_id, .. } => tx.get(WALLET_TRANSFERS, transfer_id)?,
                         _ => None,
                     },
                 };

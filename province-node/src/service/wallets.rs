@@ -343,6 +343,28 @@ impl Node {
         Ok(self.store.get(WALLET_INCOMING, transfer_id)?)
     }
 
+    /// One page of the cross-province transfers held here, in id order
+    /// (docs/LISTINGS.md): sent from here to another province, or (`incoming`)
+    /// to persons here from another province, each with its credit here.
+    pub fn list_wallet_transfers(&self, incoming: bool, cursor: &str, limit: u32) -> NodeResult<WalletListing> {
+        let start = gongji_common::cursor::start_of_table("cursor", cursor)?;
+        let limit = gongji_common::cursor::check_limit("limit", limit)?;
+        if incoming {
+            let (page, next) = gongji_common::cursor::page(self.store.scan_from(WALLET_INCOMING, &[], &start), limit, |_| true)?;
+            let mut listed = Vec::new();
+            for incoming in page {
+                let credit = self.store.get(WALLET_CREDITS, &incoming.note.transfer_id)?;
+                listed.push((incoming, credit));
+            }
+            return Ok(WalletListing::Incoming(listed, next));
+        }
+        let here = self.province;
+        let (page, next) = gongji_common::cursor::page(self.store.scan_from(WALLET_TRANSFERS, &[], &start), limit, |t| {
+            t.command.recipient_province != here
+        })?;
+        Ok(WalletListing::Sent(page, next))
+    }
+
     /// A person's wallet, its balance and transfers.
     pub fn wallet(&self, person_id: &Id) -> NodeResult<WalletView> {
         if self.store.get(PERSONS, person_id)?.is_none() {
@@ -396,14 +418,18 @@ impl Node {
                 let Some(person) = tx.get(PERSONS, person_id)? else {
                     return Err(NodeError::not_found("person", person_id));
                 };
-                let mut unaccepted = Vec::new();
+                let (mut unaccepted, mut incoming) = (Vec::new(), Vec::new());
                 for id in &ids {
-                    unaccepted.extend(tx.get(WALLET_TRANSFERS, id)?);
+                    match tx.get(WALLET_TRANSFERS, id)? {
+                        Some(transfer) => unaccepted.push(transfer),
+                        None => incoming.extend(tx.get(WALLET_INCOMING, id)?),
+                    }
                 }
                 Ok(decide_wallet_end(
                     &person,
                     tx.get(WALLETS, person_id)?,
                     unaccepted,
+                    incoming,
                     self.province,
                     now,
                 )?)
@@ -490,4 +516,11 @@ impl Node {
 /// The key of a transfer in a person's list.
 pub(super) fn listed(person: &Id, transfer: &Id) -> Vec<u8> {
     key(&[person.as_bytes(), transfer.as_bytes()])
+}
+
+/// A page of cross-province wallet transfers held at a node, and the next
+/// page's cursor (empty after the last).
+pub enum WalletListing {
+    Sent(Vec<WalletTransfer>, String),
+    Incoming(Vec<(IncomingWallet, Option<WalletCredit>)>, String),
 }
