@@ -8,7 +8,12 @@
 //! always safe because every hop answers a repeated id with its recorded
 //! outcome.
 
-use std::{future::Future, time::Duration};
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{Mutex, MutexGuard},
+    time::Duration,
+};
 
 use tokio::sync::watch;
 
@@ -89,6 +94,60 @@ pub fn pending_ids(store: &Store, tree: Table<[u8], Since>, kind: PendingKind) -
     Ok(ids)
 }
 
+/// The pending work being sent right now, by the call that recorded it (or
+/// by a recovery pass), so a recovery pass leaves it to that call instead of
+/// sending it a second time. Only in memory: after a restart nothing is in
+/// flight, and the pass takes everything up again.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    sending: Mutex<HashMap<(&'static str, Id), usize>>,
+}
+
+/// Work marked in flight until this is dropped.
+#[must_use = "the work is in flight only while this is kept"]
+pub struct Flight<'a> {
+    in_flight: &'a InFlight,
+    key: (&'static str, Id),
+}
+
+impl InFlight {
+    fn sending(&self) -> MutexGuard<'_, HashMap<(&'static str, Id), usize>> {
+        self.sending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Marks `id` in flight while the answer is kept (a call and a recovery
+    /// pass may both hold it).
+    pub fn enter(&self, kind: PendingKind, id: &Id) -> Flight<'_> {
+        let key = (kind.as_str(), id.clone());
+        *self.sending().entry(key.clone()).or_default() += 1;
+        Flight { in_flight: self, key }
+    }
+
+    /// Marks `id` in flight unless it already is (then none: someone is
+    /// sending it).
+    pub fn try_enter(&self, kind: PendingKind, id: &Id) -> Option<Flight<'_>> {
+        let key = (kind.as_str(), id.clone());
+        let mut sending = self.sending();
+        if sending.contains_key(&key) {
+            return None;
+        }
+        sending.insert(key.clone(), 1);
+        Some(Flight { in_flight: self, key })
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        let mut sending = self.in_flight.sending();
+        if let Some(count) = sending.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                sending.remove(&self.key);
+            }
+        }
+    }
+}
+
 /// How many pending ids a self-check lists.
 const LISTED: usize = 1000;
 
@@ -134,6 +193,42 @@ impl Waiting {
     }
 }
 
+/// One recovery pass: every pending id of every kind, in [`PendingKind::ALL`]
+/// order, taken up again by `resolve` unless it is in flight (its own call
+/// is sending it: the pass would only send it twice). Returns how many are
+/// still pending (failed, or left to the call that sends them).
+pub async fn resolve_each<E, Fut>(
+    in_flight: &InFlight,
+    pending_ids: impl Fn(PendingKind) -> Result<Vec<Id>, E>,
+    resolve: impl Fn(PendingKind, Id) -> Fut,
+) -> usize
+where
+    E: std::fmt::Display,
+    Fut: Future<Output = Result<(), E>>,
+{
+    let mut still_pending = 0;
+    for kind in PendingKind::ALL {
+        let ids = match pending_ids(kind) {
+            Ok(ids) => ids,
+            Err(error) => {
+                tracing::error!(%error, "cannot list pending work");
+                return 0;
+            }
+        };
+        for id in ids {
+            let Some(_flight) = in_flight.try_enter(kind, &id) else {
+                still_pending += 1;
+                continue;
+            };
+            if let Err(error) = resolve(kind, id.clone()).await {
+                still_pending += 1;
+                tracing::debug!(%id, kind = kind.as_str(), %error, "still pending");
+            }
+        }
+    }
+    still_pending
+}
+
 /// Runs `pass` now and then every `interval` until `stop` turns true.
 pub async fn every<F, Fut>(interval: Duration, mut stop: watch::Receiver<bool>, mut pass: F)
 where
@@ -149,5 +244,34 @@ where
         if *stop.borrow() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(text: &str) -> Id {
+        Id::parse("id", text).expect("a valid id")
+    }
+
+    #[test]
+    fn work_is_in_flight_while_any_of_its_senders_keeps_it() {
+        let in_flight = InFlight::default();
+        let (a, b) = (id("p-1"), id("p-2"));
+        let call = in_flight.enter(PendingKind::Payment, &a);
+        assert!(
+            in_flight.try_enter(PendingKind::Payment, &a).is_none(),
+            "a pass leaves it to the call"
+        );
+        assert!(in_flight.try_enter(PendingKind::Refund, &a).is_some(), "another kind is other work");
+        let pass = in_flight.try_enter(PendingKind::Payment, &b).expect("nothing sends p-2");
+        let retry = in_flight.enter(PendingKind::Payment, &b);
+        drop(pass);
+        assert!(in_flight.try_enter(PendingKind::Payment, &b).is_none(), "the retry still sends it");
+        drop((call, retry));
+        assert!(in_flight.try_enter(PendingKind::Payment, &a).is_some());
+        assert!(in_flight.try_enter(PendingKind::Payment, &b).is_some());
+        assert!(in_flight.sending().is_empty(), "nothing is left once every flight ended");
     }
 }

@@ -396,6 +396,51 @@ fn served_inventory(hub: &Exposition, node: &Exposition) -> String {
     text
 }
 
+/// A payment is sent once at each hop while it is answered slowly: the
+/// recovery passes of the node and the hub (every 200 ms here) leave a
+/// pending payment to the call that is still sending it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_payment_is_sent_once_by_each_hop_whatever_the_recovery_passes_meanwhile() {
+    let mut net = start_with_metrics(&["13", "41"]).await;
+    hebei_donor_henan_parent(&net).await;
+    let hebei_link = net.proxy_hub_to("13").await;
+    hebei_link.set(gongji_tests::proxy::Fault::Delay(std::time::Duration::from_millis(300)));
+    let hub_before = scrape(&hub_metrics_url(&net)).await;
+    let hebei_before = scrape(&metrics_url(&net, "13")).await;
+
+    let started = std::time::Instant::now();
+    let paid = pay(&mut net.node("41"), pay_request("vis-slow-1", "parent-41", "H41010000001", "20.00"))
+        .await
+        .expect("pay");
+    let took = started.elapsed();
+    assert_eq!(paid.status, pb::TransactionStatus::Approved as i32);
+    assert!(
+        took > std::time::Duration::from_millis(600),
+        "the payment took {took:?}: too fast for a recovery pass to have run meanwhile"
+    );
+
+    let hub = scrape(&hub_metrics_url(&net)).await;
+    let hebei = scrape(&metrics_url(&net, "13")).await;
+    let answered = |before: &Exposition, after: &Exposition, method: &str| {
+        // No sample yet before the first call of a method.
+        let count = |e: &Exposition| {
+            let found = e.find("gongji_rpc_duration_seconds_count", &[("method", method), ("code", "OK")]);
+            found.first().map_or(0.0, |sample| sample.value)
+        };
+        count(after) - count(before)
+    };
+    assert_eq!(
+        answered(&hub_before, &hub, "/gongji.v1.HubRouter/RoutePayment"),
+        1.0,
+        "the hub was asked to route it once (Henan's recovery pass left it to the call)"
+    );
+    assert_eq!(
+        answered(&hebei_before, &hebei, "/gongji.v1.ProvinceLink/AuthorizeDebit"),
+        1.0,
+        "Hebei was asked to decide it once (the hub's recovery pass left it to the call)"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_metric_keeps_its_name_type_help_and_labels() {
     let net = start_with_metrics(&["13", "41"]).await;

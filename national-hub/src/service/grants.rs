@@ -48,6 +48,7 @@ impl Hub {
 
     /// Asks the beneficiary's node about a pending grant and records the answer.
     pub async fn forward_grant(&self, id: &Id) -> HubResult<Result<(), Decline>> {
+        let _flight = self.in_flight.enter(PendingKind::Grant, id);
         let record = self.grant(id)?;
         if let Some(answer) = record.answer() {
             return Ok(answer);

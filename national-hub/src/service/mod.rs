@@ -44,6 +44,7 @@ use gongji_common::{
     clock::Clock,
     contract::Decline,
     outbox::Outbox,
+    pending::InFlight,
     store::{Store, StoreError, Tx, TxFail},
     Period, ProvinceCode,
 };
@@ -69,6 +70,8 @@ pub struct Hub {
     policy: PrepaidPolicy,
     /// The clock every decision of the hub reads.
     clock: Clock,
+    /// Pending work being sent to a province node right now.
+    in_flight: InFlight,
 }
 
 impl Hub {
@@ -90,6 +93,7 @@ impl Hub {
             outbox,
             policy,
             clock,
+            in_flight: InFlight::default(),
         };
         hub.open_prepaid_accounts()?;
         let indexed = hub.build_listings().await?;
@@ -123,6 +127,11 @@ impl Hub {
         let outcome = self.store.transact(f).durable().await;
         self.outbox.wake();
         outcome
+    }
+
+    /// Pending work being sent right now (a recovery pass leaves it alone).
+    pub fn in_flight(&self) -> &InFlight {
+        &self.in_flight
     }
 
     /// The time a decision is given: the only clock the flows read.

@@ -28,24 +28,15 @@ impl Hub {
     }
 }
 
-/// One pass; returns how many pieces of work are still pending.
+/// One pass; returns how many pieces of work are still pending (a piece
+/// the call that recorded it is still sending is left to it).
 pub async fn resolve_pending(hub: &Hub) -> usize {
-    let mut still_pending = 0;
-    for kind in PendingKind::ALL {
-        let ids = match hub.pending_ids(kind) {
-            Ok(ids) => ids,
-            Err(error) => {
-                tracing::error!(%error, "cannot list pending work");
-                return 0;
-            }
-        };
-        for id in ids {
-            if let Err(error) = hub.resolve(kind, &id).await {
-                still_pending += 1;
-                tracing::debug!(%id, kind = kind.as_str(), %error, "still pending");
-            }
-        }
-    }
+    let still_pending = gongji_common::pending::resolve_each(
+        hub.in_flight(),
+        |kind| hub.pending_ids(kind),
+        |kind, id| async move { hub.resolve(kind, &id).await },
+    )
+    .await;
     if let Err(error) = hub.complete_closes().await {
         tracing::error!(%error, "cannot complete a month's close");
     }

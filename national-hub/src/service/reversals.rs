@@ -73,6 +73,7 @@ impl Hub {
     /// if it had approved it, the payment's approval (if the hub never
     /// learned it) and the credit back, each booked in its own month.
     pub async fn forward_reversal(&self, id: &Id) -> HubResult<ReversalOutcome> {
+        let _flight = self.in_flight.enter(PendingKind::Reversal, id);
         let payment_key = TxKind::Payment.key(id);
         let reversal_key = TxKind::Reversal.key(id);
         let pending = self.transaction(TxKind::Reversal, id)?;

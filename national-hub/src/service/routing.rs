@@ -58,6 +58,9 @@ impl Hub {
         check_crosses(field, body.payer(), body.payee())?;
         let key = body.key();
         self.store.warm(TRANSACTIONS, &key);
+        // In flight from before it is recorded pending until it is answered:
+        // a recovery pass meanwhile leaves it to this call.
+        let _flight = self.in_flight.enter(pending_kind(body.kind()), body.id());
         let decided = self
             .transact(|tx| {
                 let snapshot = RouteSnapshot {
@@ -98,6 +101,7 @@ impl Hub {
     /// Asks the deciding province about a pending transaction and records
     /// its answer (booked with both provinces' positions when approved).
     pub async fn forward(&self, kind: TxKind, id: &Id) -> HubResult<RouteOutcome> {
+        let _flight = self.in_flight.enter(pending_kind(kind), id);
         if kind == TxKind::Reversal {
             self.forward_reversal(id).await?;
             return Ok(RouteOutcome::of(&self.transaction(kind, id)?));

@@ -24,7 +24,7 @@ use gongji_common::{
     clock::Clock,
     contract::{Notice, NoticeBody, Payee},
     outbox::Outbox,
-    pending::PendingKind,
+    pending::{InFlight, PendingKind},
     store::{key, Committed, Store, StoreError, Tx},
     Id, ProvinceCode,
 };
@@ -60,6 +60,8 @@ pub struct Node {
     clock: Clock,
     /// The wallet's limits (published defaults, or the flags').
     wallet_limits: crate::domain::WalletLimits,
+    /// Pending work being sent to the hub right now.
+    in_flight: InFlight,
 }
 
 /// Counts for `GetNodeInfo`.
@@ -91,6 +93,7 @@ impl Node {
             give_up_after,
             clock,
             wallet_limits: crate::domain::WalletLimits::PUBLISHED,
+            in_flight: InFlight::default(),
         }
     }
 
@@ -98,6 +101,11 @@ impl Node {
     pub fn with_wallet_limits(mut self, limits: crate::domain::WalletLimits) -> Node {
         self.wallet_limits = limits;
         self
+    }
+
+    /// Pending work being sent right now (a recovery pass leaves it alone).
+    pub fn in_flight(&self) -> &InFlight {
+        &self.in_flight
     }
 
     /// The time a decision is given: the only clock the flows read.

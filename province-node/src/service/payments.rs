@@ -4,6 +4,7 @@
 //! and [`crate::domain::decide_debit`]; this module loads their state and
 //! talks to the hub.
 
+use gongji_common::pending::PendingKind;
 use gongji_common::{contract::Payee, Id, Period};
 
 use super::Node;
@@ -51,6 +52,9 @@ impl Node {
         let candidates = self.indexed_relationships(RELS_BY_BENEFICIARY, &command.beneficiary_id)?;
         self.store.warm(PAYMENTS, &command.payment_id);
         self.store.warm(REVERSED_IDS, &command.payment_id);
+        // In flight from before it is recorded pending until it is answered:
+        // a recovery pass meanwhile leaves it to this call.
+        let _flight = self.in_flight.enter(PendingKind::Payment, &command.payment_id);
         let paid = self
             .decide(|tx, now| {
                 let id = &command.payment_id;
@@ -92,6 +96,7 @@ impl Node {
     /// records it. Safe to repeat: every hop answers a repeated id with its
     /// recorded outcome.
     pub async fn resolve_payment(&self, id: &Id) -> NodeResult<AcquiredPayment> {
+        let _flight = self.in_flight.enter(PendingKind::Payment, id);
         let payment = self.acquired(id)?;
         let Some(route) = payment.route.clone().filter(|_| payment.is_pending()) else {
             return Ok(payment);

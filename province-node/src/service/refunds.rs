@@ -4,6 +4,7 @@
 //! and [`crate::domain::decide_take_back`]; this module loads their state
 //! and talks to the hub.
 
+use gongji_common::pending::PendingKind;
 use gongji_common::{contract::CrossRefund, Id, InstitutionCode, Period};
 
 use super::Node;
@@ -50,6 +51,7 @@ impl Node {
     /// Routes a pending cross-province refund through the hub and records
     /// the donor's node's answer.
     pub async fn resolve_refund(&self, id: &Id) -> NodeResult<RefundRecord> {
+        let _flight = self.in_flight.enter(PendingKind::Refund, id);
         let record = self.refund_record(id)?;
         if !record.is_pending() {
             return Ok(record);

@@ -4,6 +4,7 @@
 //! this module loads their state and talks to the hub.
 
 use gongji_common::books::Post;
+use gongji_common::pending::PendingKind;
 use gongji_common::{
     contract::Party,
     store::{last_key_part, Reads, Table},
@@ -66,6 +67,7 @@ impl Node {
     /// call any number of times: the hub and the beneficiary's node answer a
     /// repeated grant with their recorded answer.
     pub async fn resolve_grant(&self, id: &Id) -> NodeResult<Relationship> {
+        let _flight = self.in_flight.enter(PendingKind::Grant, id);
         let relationship = self.relationship(id)?;
         if relationship.status != RelationshipStatus::Pending {
             return Ok(relationship);

@@ -4,6 +4,7 @@
 //! and [`crate::domain::decide_debit_reversal`]; this module loads their
 //! state and talks to the hub.
 
+use gongji_common::pending::PendingKind;
 use gongji_common::{
     contract::{CrossPayment, ReversalOutcome},
     Id, InstitutionCode, Period,
@@ -55,6 +56,7 @@ impl Node {
     /// Tells the hub (and through it the donor's node) about a reversal, and
     /// records what it found (see [`decide_reversal_answer`]).
     pub async fn resolve_reversal(&self, id: &Id) -> NodeResult<AcquiredPayment> {
+        let _flight = self.in_flight.enter(PendingKind::Reversal, id);
         let payment = self.acquired(id)?;
         let (Some(route), Some(reversal)) = (payment.route.clone(), payment.reversal) else {
             return Ok(payment);

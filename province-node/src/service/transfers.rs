@@ -15,6 +15,7 @@
 //! is resumed by the recovery pass, so any node may be down midway.
 
 use gongji_common::books::Post;
+use gongji_common::pending::PendingKind;
 use gongji_common::{
     contract::{CrossTransfer, Decline, TxStatus},
     Id, Period,
@@ -100,6 +101,7 @@ impl Node {
     /// Takes a pending transfer as far as it can go: holds the balance that
     /// moves (once), routes it through the hub, records the answer.
     pub async fn resolve_transfer(&self, id: &Id) -> NodeResult<TransferOut> {
+        let _flight = self.in_flight.enter(PendingKind::Transfer, id);
         let mut record = self.transfer_out(id)?;
         if !record.is_pending() {
             return Ok(record);

@@ -4,6 +4,7 @@
 //! shows. The rules are the `decide_*` functions of [`crate::domain`]'s
 //! wallet module; docs/WALLET.md says why they are so.
 
+use gongji_common::pending::PendingKind;
 use gongji_common::{
     books::{Ledger, Post},
     contract::{CrossWallet, Decline, DeclineReason},
@@ -224,6 +225,7 @@ impl Node {
 
     /// Asks the hub about a pending acceptance and records the answer.
     async fn resolve_acceptance(&self, id: &Id) -> NodeResult<WalletCredit> {
+        let _flight = self.in_flight.enter(PendingKind::Wallet, id);
         let Some(wallet) = self.store.get(WALLET_ACCEPTING, id)? else {
             return self
                 .store
