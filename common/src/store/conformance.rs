@@ -246,6 +246,41 @@ async fn numbers_handed_out_only_grow_across_reopening(place: Place) {
     );
 }
 
+async fn many_reads_at_once_each_get_their_own_record_or_its_absence(place: Place) {
+    let store = place.open();
+    commit(&store, |tx| {
+        for n in 0..200u32 {
+            tx.put(THINGS, format!("k{n:03}").as_bytes(), &n)?;
+        }
+        Ok(())
+    })
+    .await;
+    // Sixteen threads read at once (on PostgreSQL their reads share
+    // statements): every one gets its own answer, present or absent, read
+    // alone or several together.
+    let readers: Vec<_> = (0..16u32)
+        .map(|thread| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for n in (thread..400).step_by(16) {
+                    let key = format!("k{n:03}");
+                    store.warming().key(THINGS, key.as_bytes()).key(THINGSX, key.as_bytes()).read();
+                    let expected = (n < 200).then_some(n);
+                    assert_eq!(store.get(THINGS, key.as_bytes()).expect("readable"), expected, "{key}");
+                    assert_eq!(
+                        store.get(THINGSX, key.as_bytes()).expect("readable"),
+                        None,
+                        "{key} in the other tree"
+                    );
+                }
+            })
+        })
+        .collect();
+    for reader in readers {
+        reader.join().expect("every read answered as written");
+    }
+}
+
 /// Runs `sql` on the database at `url`, as an administrator would.
 #[tokio::test]
 async fn a_database_of_a_newer_schema_is_refused_naming_both_versions() {
@@ -380,4 +415,5 @@ on_both_engines!(
     a_failed_write_stops_the_store_and_nothing_of_it_is_seen,
     a_snapshot_stays_as_it_was_taken_while_writes_go_on,
     numbers_handed_out_only_grow_across_reopening,
+    many_reads_at_once_each_get_their_own_record_or_its_absence,
 );

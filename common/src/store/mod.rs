@@ -471,8 +471,15 @@ impl Store {
     /// database while it holds the writer lock. A hint: it changes nothing,
     /// and does nothing on the embedded engine (its reads are local).
     pub fn warm<K: AsRef<[u8]> + ?Sized, V>(&self, table: Table<K, V>, key: &K) {
-        if let Engine::Postgres(database) = &self.inner.engine {
-            let _ = database.get(&full_key(&self.inner, table.tree(), key.as_ref()));
+        self.warming().key(table, key).read();
+    }
+
+    /// Several records brought into memory together, as [`Store::warm`]
+    /// brings one: on PostgreSQL, asked in one statement.
+    pub fn warming(&self) -> Warming<'_> {
+        Warming {
+            store: self,
+            keys: Vec::new(),
         }
     }
 
@@ -798,6 +805,31 @@ impl<'a> Reader<'a> {
 
     fn count(self, tree: TreeId) -> usize {
         self.scan_raw(tree, b"", b"").count()
+    }
+}
+
+/// Records to bring into memory together: see [`Store::warming`].
+#[must_use = "nothing is read until read() is called"]
+pub struct Warming<'a> {
+    store: &'a Store,
+    keys: Vec<Vec<u8>>,
+}
+
+impl Warming<'_> {
+    /// One more record.
+    pub fn key<K: AsRef<[u8]> + ?Sized, V>(mut self, table: Table<K, V>, key: &K) -> Self {
+        if matches!(self.store.inner.engine, Engine::Postgres(_)) {
+            self.keys.push(full_key(&self.store.inner, table.tree(), key.as_ref()));
+        }
+        self
+    }
+
+    /// Reads them (a hint: a failed read is read again by the transaction).
+    pub fn read(self) {
+        if let Engine::Postgres(database) = &self.store.inner.engine {
+            let keys: Vec<&[u8]> = self.keys.iter().map(Vec::as_slice).collect();
+            let _ = database.get_many(&keys);
+        }
     }
 }
 

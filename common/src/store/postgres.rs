@@ -27,6 +27,7 @@ use std::{
     },
 };
 
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_postgres::{types::ToSql, Client, NoTls, Statement};
 
 use super::{
@@ -68,6 +69,9 @@ CREATE TABLE IF NOT EXISTS gongji_lease (
 ";
 
 const GET: &str = "SELECT value FROM gongji_records WHERE key = $1";
+const GET_MANY: &str = "SELECT key, value FROM gongji_records WHERE key = ANY($1::bytea[])";
+/// The most keys one read statement asks for.
+const GET_BATCH: usize = 256;
 const PAGE_FROM: &str = "SELECT key, value FROM gongji_records WHERE key >= $1 ORDER BY key LIMIT $2";
 const PAGE_BETWEEN: &str = "SELECT key, value FROM gongji_records WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3";
 /// One batch: written only while the epoch is this holder's; answers
@@ -118,6 +122,7 @@ fn describe(e: &tokio_postgres::Error) -> String {
 struct Conn {
     client: Client,
     get: Statement,
+    get_many: Statement,
     page_from: Statement,
     page_between: Statement,
 }
@@ -126,6 +131,7 @@ impl Conn {
     async fn prepare(client: Client) -> Result<Conn, tokio_postgres::Error> {
         Ok(Conn {
             get: client.prepare(GET).await?,
+            get_many: client.prepare(GET_MANY).await?,
             page_from: client.prepare(PAGE_FROM).await?,
             page_between: client.prepare(PAGE_BETWEEN).await?,
             client,
@@ -326,8 +332,9 @@ pub(super) struct Database {
     /// may happen on an async task.
     runtime: Option<tokio::runtime::Runtime>,
     /// Read connections, each replaced when found lost.
-    readers: Vec<Mutex<Arc<Conn>>>,
-    next_reader: AtomicUsize,
+    readers: Arc<Readers>,
+    /// Reads of single records, gathered by [`gather_gets`].
+    gets: mpsc::UnboundedSender<GetRequest>,
     /// The writer's connection and its batch statement.
     writer: Mutex<(Conn, Statement)>,
     /// The session that holds the lease: the lock is released when it
@@ -351,6 +358,75 @@ impl Drop for Database {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
+    }
+}
+
+/// The read connections, taken in turn.
+struct Readers {
+    conns: Vec<Mutex<Arc<Conn>>>,
+    next: AtomicUsize,
+}
+
+impl Readers {
+    fn pick(&self) -> (usize, Arc<Conn>) {
+        let n = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
+        let conn = self.conns[n].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        (n, Arc::clone(&conn))
+    }
+
+    fn replace(&self, n: usize, conn: Arc<Conn>) {
+        *self.conns[n].lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = conn;
+    }
+}
+
+/// A read of one record: the value (none if absent), or an error (the
+/// reader asks again on its own, reconnecting a lost connection).
+struct GetRequest {
+    key: Vec<u8>,
+    answer: oneshot::Sender<Result<Option<Vec<u8>>, ()>>,
+}
+
+/// Reads single records for every thread of the process, many in one
+/// statement: at most one statement per read connection runs at a time, and
+/// whatever is asked meanwhile goes into the next one. Unloaded, a read is
+/// one statement as before; under load, the reads of many calls share a
+/// round trip (a cross-province payment reads some four new ids, each
+/// absent, across the three servers).
+async fn gather_gets(readers: Arc<Readers>, mut requests: mpsc::UnboundedReceiver<GetRequest>) {
+    let idle = Arc::new(Semaphore::new(readers.conns.len()));
+    while let Some(first) = requests.recv().await {
+        let Ok(permit) = Arc::clone(&idle).acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < GET_BATCH {
+            match requests.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        let (_, conn) = readers.pick();
+        tokio::spawn(async move {
+            let found = {
+                let keys: Vec<&[u8]> = batch.iter().map(|request| request.key.as_slice()).collect();
+                conn.client.query(&conn.get_many, &[&keys]).await
+            };
+            match found {
+                Ok(rows) => {
+                    let values: HashMap<Vec<u8>, Vec<u8>> = rows.into_iter().map(|row| (row.get(0), row.get(1))).collect();
+                    for request in batch {
+                        let value = values.get(&request.key).cloned();
+                        let _ = request.answer.send(Ok(value));
+                    }
+                }
+                Err(_) => {
+                    for request in batch {
+                        let _ = request.answer.send(Err(()));
+                    }
+                }
+            }
+            drop(permit);
+        });
     }
 }
 
@@ -502,10 +578,16 @@ impl Candidate {
             Err(e) => return Err(e),
         };
         tracing::info!(store = %place, epoch, "opened the PostgreSQL store and took its lease");
+        let readers = Arc::new(Readers {
+            conns: readers.into_iter().map(|conn| Mutex::new(Arc::new(conn))).collect(),
+            next: AtomicUsize::new(0),
+        });
+        let (gets, requests) = mpsc::unbounded_channel();
+        runtime.get().spawn(gather_gets(Arc::clone(&readers), requests));
         Ok(Ok(Database {
             runtime: Some(runtime.hand_on()),
-            readers: readers.into_iter().map(|conn| Mutex::new(Arc::new(conn))).collect(),
-            next_reader: AtomicUsize::new(0),
+            readers,
+            gets,
             writer: Mutex::new((writer, write)),
             lease: Mutex::new(lease),
             epoch,
@@ -536,9 +618,7 @@ impl Database {
     }
 
     fn reader(&self) -> (usize, Arc<Conn>) {
-        let n = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        let conn = self.readers[n].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        (n, Arc::clone(&conn))
+        self.readers.pick()
     }
 
     /// Runs `work` on the store's runtime and waits for it here.
@@ -578,7 +658,7 @@ impl Database {
             Err(e) if lost(&e) => match self.new_conn() {
                 Ok(fresh) => {
                     let fresh = Arc::new(fresh);
-                    *self.readers[n].lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::clone(&fresh);
+                    self.readers.replace(n, Arc::clone(&fresh));
                     query(&fresh)
                 }
                 Err(_) => Err(e),
@@ -632,19 +712,53 @@ impl Database {
 
     /// The value of a stored key.
     pub(super) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.get_many(&[key])?.pop().flatten())
+    }
+
+    /// The values of stored keys, in their order: from memory where they
+    /// are there, the others asked of the database together (see
+    /// [`gather_gets`]) and kept in memory.
+    pub(super) fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut values = Vec::with_capacity(keys.len());
+        let mut missing = Vec::new();
         let evictions = {
             let cache = self.cache();
-            if let Some(value) = cache.lookup(key) {
-                return Ok(value);
+            for (n, key) in keys.iter().enumerate() {
+                match cache.lookup(key) {
+                    Some(value) => values.push(value),
+                    None => {
+                        values.push(None);
+                        missing.push(n);
+                    }
+                }
             }
             cache.evictions
         };
-        let row = self
-            .on_reader(|conn| wait(conn.client.query_opt(&conn.get, &[&key])))
-            .map_err(|e| db_error("reading a record", e))?;
-        let value: Option<Vec<u8>> = row.map(|row| row.get(0));
-        self.cache().fill(key, value.clone(), evictions);
-        Ok(value)
+        let asked: Vec<(usize, Option<oneshot::Receiver<_>>)> = missing
+            .into_iter()
+            .map(|n| {
+                let (answer, answered) = oneshot::channel();
+                let sent = self.gets.send(GetRequest {
+                    key: keys[n].to_vec(),
+                    answer,
+                });
+                (n, sent.is_ok().then_some(answered))
+            })
+            .collect();
+        for (n, answered) in asked {
+            let value = match answered.map(wait) {
+                Some(Ok(Ok(value))) => value,
+                // Not answered (a lost connection, the store closing): read
+                // alone, on a reader replaced if it was lost.
+                _ => self
+                    .on_reader(|conn| wait(conn.client.query_opt(&conn.get, &[&keys[n]])))
+                    .map_err(|e| db_error("reading a record", e))?
+                    .map(|row| row.get(0)),
+            };
+            self.cache().fill(keys[n], value.clone(), evictions);
+            values[n] = value;
+        }
+        Ok(values)
     }
 
     /// The records whose key starts with `prefix`, from `start` on, in key

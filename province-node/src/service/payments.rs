@@ -15,7 +15,7 @@ use crate::{
     },
     error::{NodeError, NodeResult},
     hub_client::Unanswered,
-    store::{DEBITS, PAYMENTS, PERSONS, RELATIONSHIPS, RELS_BY_BENEFICIARY, REVERSED_IDS},
+    store::{DEBITS, PAYMENTS, PENDING, PERSONS, RELATIONSHIPS, RELS_BY_BENEFICIARY, REVERSED_IDS},
 };
 
 /// A payment as this node knows it.
@@ -50,8 +50,12 @@ impl Node {
         }
         // The beneficiary's relationships, each read again in the transaction.
         let candidates = self.indexed_relationships(RELS_BY_BENEFICIARY, &command.beneficiary_id)?;
-        self.store.warm(PAYMENTS, &command.payment_id);
-        self.store.warm(REVERSED_IDS, &command.payment_id);
+        self.store
+            .warming()
+            .key(PAYMENTS, &command.payment_id)
+            .key(REVERSED_IDS, &command.payment_id)
+            .key(PENDING, &PendingKind::Payment.key(&command.payment_id))
+            .read();
         // In flight from before it is recorded pending until it is answered:
         // a recovery pass meanwhile leaves it to this call.
         let _flight = self.in_flight.enter(PendingKind::Payment, &command.payment_id);
