@@ -281,6 +281,41 @@ async fn many_reads_at_once_each_get_their_own_record_or_its_absence(place: Plac
     }
 }
 
+async fn a_task_reading_many_records_without_yielding_gets_every_answer(place: Place) {
+    let store = place.open();
+    commit(&store, |tx| tx.put(THINGS, b"k000", &0)).await;
+    // A transaction of a server's task reads record after record without
+    // yielding (an index built at start, a large import): far past the
+    // task's cooperative budget of the async runtime. Each read still gets
+    // its answer (a read that waited for a wake-up only the runtime's
+    // scheduler gives would wait forever). Run on a thread of its own, so
+    // that a hang fails the test instead of stopping it.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let found = runtime.block_on(async {
+            store
+                .transact(|tx| {
+                    let mut found = 0;
+                    for n in 0..1000u32 {
+                        found += usize::from(tx.get(THINGS, format!("k{n:03}").as_bytes())?.is_some());
+                    }
+                    Ok::<_, TxFail>(found)
+                })
+                .unconfirmed()
+                .expect("read")
+        });
+        let _ = done.send(found);
+    });
+    let found = finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("a thousand reads in one task answered within a minute");
+    assert_eq!(found, 1);
+}
+
 /// Runs `sql` on the database at `url`, as an administrator would.
 #[tokio::test]
 async fn a_database_of_a_newer_schema_is_refused_naming_both_versions() {
@@ -416,4 +451,5 @@ on_both_engines!(
     a_snapshot_stays_as_it_was_taken_while_writes_go_on,
     numbers_handed_out_only_grow_across_reopening,
     many_reads_at_once_each_get_their_own_record_or_its_absence,
+    a_task_reading_many_records_without_yielding_gets_every_answer,
 );

@@ -436,8 +436,14 @@ async fn gather_gets(readers: Arc<Readers>, mut requests: mpsc::UnboundedReceive
 /// worker's other tasks move to another thread while this one waits for the
 /// database, so a read never stalls the calls the worker would serve
 /// meanwhile (a server has as many workers as cores, two here).
+///
+/// The future runs outside tokio's cooperative budget: a task that used up
+/// its budget has its tokio-aware futures (a channel's receiver, a join
+/// handle) answer "not yet" and wake it only once the scheduler runs again,
+/// which never happens while this thread blocks here in the task's place.
 fn wait<F: std::future::Future>(future: F) -> F::Output {
     use tokio::runtime::{Handle, RuntimeFlavor};
+    let future = tokio::task::unconstrained(future);
     match Handle::try_current().map(|runtime| runtime.runtime_flavor()) {
         Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(|| futures_executor::block_on(future)),
         _ => futures_executor::block_on(future),
