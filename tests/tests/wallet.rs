@@ -1109,3 +1109,58 @@ async fn a_wallet_outcome_whose_notice_is_still_in_an_outbox_is_in_flight_not_a_
     assert!(report.passed() && report.in_flight.is_empty(), "{report:?}");
     net.shutdown().await;
 }
+
+/// The race WALLET.md describes: Hebei's node has accepted w-1 when her
+/// insurance ends, but the answer never reached her node (the hub lost it),
+/// so her node asks for a decline. Hebei's one record decides: the decline
+/// finds it accepted and changes nothing, her node's acceptance is asked
+/// again and credits the closed wallet, and the money is hers there, owed by
+/// Hebei to Henan once, in every book.
+#[tokio::test]
+async fn an_acceptance_answered_after_the_recipients_insurance_ended_is_credited_to_her_closed_wallet_once() {
+    let (mut net, mut hebei, mut henan) = hebei_sent_w1("400.00").await;
+    all_agree(&net, "w-1", pb::WalletTransferStatus::Unaccepted).await;
+    let link = net.proxy_hub_to("13").await;
+    link.set(gongji_tests::proxy::Fault::DropReplies);
+    hebei = net.node("13");
+    assert_status(
+        accept_across(&mut henan, "w-1", "mother-41", "400.00").await,
+        Code::Unavailable,
+        "pending",
+    );
+    eventually("Hebei's node decided the acceptance", || {
+        let mut hebei = hebei.clone();
+        async move {
+            let sent = wallet(&mut hebei, "son-13").await.sent;
+            sent.iter()
+                .any(|t| t.transfer_id == "w-1" && t.status == pb::WalletTransferStatus::Accepted as i32)
+                .then_some(())
+        }
+    })
+    .await;
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "0.00", "not credited yet");
+
+    terminate(&mut henan, "mother-41").await;
+    link.set(gongji_tests::proxy::Fault::None);
+    let month = all_agree(&net, "w-1", pb::WalletTransferStatus::Accepted).await;
+    eventually("her node credits the closed wallet", || {
+        let mut henan = henan.clone();
+        async move { (balance(&wallet(&mut henan, "mother-41").await) == "400.00").then_some(()) }
+    })
+    .await;
+    assert_eq!(balances(&mut hebei, "son-13").await.0, "4600.00", "left the sender once");
+    assert_eq!(
+        accept_across(&mut henan, "w-1", "mother-41", "400.00")
+            .await
+            .expect("the credit, answered again")
+            .status,
+        pb::WalletTransferStatus::Accepted as i32
+    );
+    assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "400.00", "credited once");
+    let now = net.network().clock().now_millis();
+    assert_eq!(month, gongji_common::Period::of_unix_millis(now).to_string());
+    assert_all_audits_pass(&net).await;
+    let audit = network_audit(&net).await;
+    assert!(audit.passed(), "{:?}", audit.violations);
+    net.shutdown().await;
+}
