@@ -1118,11 +1118,11 @@ async fn a_wallet_outcome_whose_notice_is_still_in_an_outbox_is_in_flight_not_a_
 /// Hebei to Henan once, in every book.
 #[tokio::test]
 async fn an_acceptance_answered_after_the_recipients_insurance_ended_is_credited_to_her_closed_wallet_once() {
-    let (mut net, mut hebei, mut henan) = hebei_sent_w1("400.00").await;
+    let (mut net, _, mut henan) = hebei_sent_w1("400.00").await;
     all_agree(&net, "w-1", pb::WalletTransferStatus::Unaccepted).await;
     let link = net.proxy_hub_to("13").await;
     link.set(gongji_tests::proxy::Fault::DropReplies);
-    hebei = net.node("13");
+    let mut hebei = net.node("13");
     assert_status(
         accept_across(&mut henan, "w-1", "mother-41", "400.00").await,
         Code::Unavailable,
