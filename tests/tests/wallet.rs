@@ -946,6 +946,19 @@ async fn a_transfer_told_otherwise_at_the_recipients_node_than_credited_there_fa
     net.shutdown().await;
 }
 
+/// Waits until Hebei's son's node has settled transfer `id` with `status`
+/// (whatever the hub and Henan's node know yet).
+async fn sender_settled(hebei: &Node, id: &str, status: pb::WalletTransferStatus) {
+    eventually(&format!("Hebei's node settles {id} as {status:?}"), || {
+        let mut hebei = hebei.clone();
+        async move {
+            let sent = wallet(&mut hebei, "son-13").await.sent;
+            sent.iter().any(|t| t.transfer_id == id && t.status == status as i32).then_some(())
+        }
+    })
+    .await;
+}
+
 async fn terminate(node: &mut Node, person: &str) {
     node.terminate_insurance(pb::TerminateInsuranceRequest { person_id: person.into() })
         .await
@@ -1001,16 +1014,7 @@ async fn a_decline_asked_for_an_ended_recipient_racing_the_six_oclock_return_and
     let six = cst_day_hour_millis(day + 1, 6) + 60_000;
     net.network().clock().set(six);
     let mut hebei = net.node("13");
-    eventually("Hebei's node returns w-1 at 06:00", || {
-        let mut hebei = hebei.clone();
-        async move {
-            let sent = wallet(&mut hebei, "son-13").await.sent;
-            sent.iter()
-                .any(|t| t.transfer_id == "w-1" && t.status == pb::WalletTransferStatus::Returned as i32)
-                .then_some(())
-        }
-    })
-    .await;
+    sender_settled(&hebei, "w-1", pb::WalletTransferStatus::Returned).await;
     net.stop_node("13").await;
     net.start_node("13").await;
     net.start_hub().await;
@@ -1128,16 +1132,7 @@ async fn an_acceptance_answered_after_the_recipients_insurance_ended_is_credited
         Code::Unavailable,
         "pending",
     );
-    eventually("Hebei's node decided the acceptance", || {
-        let mut hebei = hebei.clone();
-        async move {
-            let sent = wallet(&mut hebei, "son-13").await.sent;
-            sent.iter()
-                .any(|t| t.transfer_id == "w-1" && t.status == pb::WalletTransferStatus::Accepted as i32)
-                .then_some(())
-        }
-    })
-    .await;
+    sender_settled(&hebei, "w-1", pb::WalletTransferStatus::Accepted).await;
     assert_eq!(balance(&wallet(&mut henan, "mother-41").await), "0.00", "not credited yet");
 
     terminate(&mut henan, "mother-41").await;
