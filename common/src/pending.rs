@@ -30,7 +30,7 @@ use crate::{
 pub type Since = Option<i64>;
 
 /// What a pending entry waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PendingKind {
     /// A relationship grant the beneficiary's node has not answered.
     Grant,
@@ -100,25 +100,25 @@ pub fn pending_ids(store: &Store, tree: Table<[u8], Since>, kind: PendingKind) -
 /// flight, and the pass takes everything up again.
 #[derive(Debug, Default)]
 pub struct InFlight {
-    sending: Mutex<HashMap<(&'static str, Id), usize>>,
+    sending: Mutex<HashMap<(PendingKind, Id), usize>>,
 }
 
 /// Work marked in flight until this is dropped.
 #[must_use = "the work is in flight only while this is kept"]
 pub struct Flight<'a> {
     in_flight: &'a InFlight,
-    key: (&'static str, Id),
+    key: (PendingKind, Id),
 }
 
 impl InFlight {
-    fn sending(&self) -> MutexGuard<'_, HashMap<(&'static str, Id), usize>> {
+    fn sending(&self) -> MutexGuard<'_, HashMap<(PendingKind, Id), usize>> {
         self.sending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Marks `id` in flight while the answer is kept (a call and a recovery
     /// pass may both hold it).
     pub fn enter(&self, kind: PendingKind, id: &Id) -> Flight<'_> {
-        let key = (kind.as_str(), id.clone());
+        let key = (kind, id.clone());
         *self.sending().entry(key.clone()).or_default() += 1;
         Flight { in_flight: self, key }
     }
@@ -126,7 +126,7 @@ impl InFlight {
     /// Marks `id` in flight unless it already is (then none: someone is
     /// sending it).
     pub fn try_enter(&self, kind: PendingKind, id: &Id) -> Option<Flight<'_>> {
-        let key = (kind.as_str(), id.clone());
+        let key = (kind, id.clone());
         let mut sending = self.sending();
         if sending.contains_key(&key) {
             return None;
