@@ -370,8 +370,11 @@ struct Readers {
 impl Readers {
     fn pick(&self) -> (usize, Arc<Conn>) {
         let n = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
-        let conn = self.conns[n].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        (n, Arc::clone(&conn))
+        (n, self.get(n))
+    }
+
+    fn get(&self, n: usize) -> Arc<Conn> {
+        Arc::clone(&self.conns[n].lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
     fn replace(&self, n: usize, conn: Arc<Conn>) {
@@ -379,11 +382,12 @@ impl Readers {
     }
 }
 
-/// A read of one record: the value (none if absent), or an error (the
-/// reader asks again on its own, reconnecting a lost connection).
+/// A read of one record: the value (none if absent), or the read connection
+/// whose statement failed (the reader asks again on its own there,
+/// reconnecting it if it was lost).
 struct GetRequest {
     key: Vec<u8>,
-    answer: oneshot::Sender<Result<Option<Vec<u8>>, ()>>,
+    answer: oneshot::Sender<Result<Option<Vec<u8>>, usize>>,
 }
 
 /// Reads single records for every thread of the process, many in one
@@ -405,7 +409,7 @@ async fn gather_gets(readers: Arc<Readers>, mut requests: mpsc::UnboundedReceive
                 Err(_) => break,
             }
         }
-        let (_, conn) = readers.pick();
+        let (reader, conn) = readers.pick();
         tokio::spawn(async move {
             let found = {
                 let keys: Vec<&[u8]> = batch.iter().map(|request| request.key.as_slice()).collect();
@@ -421,7 +425,7 @@ async fn gather_gets(readers: Arc<Readers>, mut requests: mpsc::UnboundedReceive
                 }
                 Err(_) => {
                     for request in batch {
-                        let _ = request.answer.send(Err(()));
+                        let _ = request.answer.send(Err(reader));
                     }
                 }
             }
@@ -660,6 +664,17 @@ impl Database {
     /// trying once more if it was lost (the database restarted, say).
     fn on_reader<T>(&self, query: impl Fn(&Conn) -> Result<T, tokio_postgres::Error>) -> Result<T, tokio_postgres::Error> {
         let (n, conn) = self.reader();
+        self.on_reader_at(n, conn, query)
+    }
+
+    /// Runs `query` on read connection `n` (`conn`), replacing it and
+    /// trying once more if it was lost.
+    fn on_reader_at<T>(
+        &self,
+        n: usize,
+        conn: Arc<Conn>,
+        query: impl Fn(&Conn) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<T, tokio_postgres::Error> {
         match query(&conn) {
             Err(e) if lost(&e) => match self.new_conn() {
                 Ok(fresh) => {
@@ -752,12 +767,20 @@ impl Database {
             })
             .collect();
         for (n, answered) in asked {
+            let read_alone = |conn: &Conn| wait(conn.client.query_opt(&conn.get, &[&keys[n]]));
             let value = match answered.map(wait) {
                 Some(Ok(Ok(value))) => value,
-                // Not answered (a lost connection, the store closing): read
-                // alone, on a reader replaced if it was lost.
+                // The gathered statement failed on a reader (lost with the
+                // database's restart, say): read alone on that reader,
+                // replaced if it was lost, so the next gathered read finds
+                // a live one.
+                Some(Ok(Err(reader))) => self
+                    .on_reader_at(reader, self.readers.get(reader), read_alone)
+                    .map_err(|e| db_error("reading a record", e))?
+                    .map(|row| row.get(0)),
+                // Not answered (the store closing): read alone.
                 _ => self
-                    .on_reader(|conn| wait(conn.client.query_opt(&conn.get, &[&keys[n]])))
+                    .on_reader(read_alone)
                     .map_err(|e| db_error("reading a record", e))?
                     .map(|row| row.get(0)),
             };
