@@ -98,6 +98,32 @@ async fn payments_are_listed_newest_first_in_pages_and_a_cursor_survives_a_write
     // A new listing starts with it.
     let (again, _) = page(&mut henan, by_parent()).await;
     assert_eq!(again, ["pay-f", "pay-e"]);
+
+    // A cursor of the listing of all payments, given with a filter, is
+    // refused; with its own filters it goes on.
+    let (first, cursor_of_all) = page(&mut henan, pb::ListPaymentsRequest { limit: 1, ..request() }).await;
+    assert_eq!(first, ["pay-f"]);
+    assert_status(
+        henan
+            .list_payments(pb::ListPaymentsRequest {
+                status: "approved".into(),
+                cursor: cursor_of_all.clone(),
+                ..request()
+            })
+            .await,
+        Code::InvalidArgument,
+        "cursor",
+    );
+    let (rest, _) = page(
+        &mut henan,
+        pb::ListPaymentsRequest {
+            limit: 2,
+            cursor: cursor_of_all,
+            ..request()
+        },
+    )
+    .await;
+    assert_eq!(rest, ["pay-e", "pay-d"], "each status's payments in one order");
     net.shutdown().await;
 }
 
@@ -235,7 +261,7 @@ async fn a_bad_listing_request_is_refused_naming_the_field() {
         assert_status(henan.list_payments(asked).await, Code::InvalidArgument, field);
     }
 
-    // Hex, but no key of this listing's index.
+    // Hex, but no position of this listing's index.
     let cursor_of_all = "00";
     assert_status(
         henan
@@ -278,9 +304,12 @@ fn stored_payment(n: u64, at: i64) -> AcquiredPayment {
     }
 }
 
+/// When the bulk payments start: 2026-05-29 04:26:40 UTC, all in one month.
+const BULK_START: i64 = 1_780_000_000_000;
+
 /// Writes payments `from..to`, a millisecond apart, in transactions of 1,000.
 async fn write_payments(store: &Store, from: u64, to: u64) {
-    let start = 1_780_000_000_000;
+    let start = BULK_START;
     for chunk in (from..to).collect::<Vec<_>>().chunks(1000) {
         store
             .transact(|tx| {
@@ -329,6 +358,13 @@ async fn a_page_reads_only_its_own_entries_however_many_payments_the_node_holds(
                 ..Default::default()
             },
         ),
+        (
+            "a month",
+            ListingFilter {
+                month: Some(Period::of_unix_millis(BULK_START)),
+                ..Default::default()
+            },
+        ),
     ];
     // PostgreSQL writes 100,000 payments (800,000 records) in over a minute
     // in a debug build: 30,000 there keep the test quick.
@@ -344,6 +380,13 @@ async fn a_page_reads_only_its_own_entries_however_many_payments_the_node_holds(
             assert_eq!((second.items.len(), second.read), (50, 50), "{name} at {size}");
             println!("{name:>9}: a page of 50 among {size:>7} payments took {took:?} (the next page {took_next:?}), read 50 index entries");
         }
+        // A month with none reads no entry: its positions are a range.
+        let before = ListingFilter {
+            month: Some(Period::of_unix_millis(BULK_START).previous()),
+            ..Default::default()
+        };
+        let (none, _) = timed_page(&store, &before, None);
+        assert_eq!((none.items.len(), none.read), (0, 0), "the month before, at {size}");
     }
     // The newest first: the last written.
     let (newest, _) = timed_page(&store, &ListingFilter::default(), None);
@@ -368,6 +411,67 @@ async fn a_page_reads_only_its_own_entries_however_many_payments_the_node_holds(
     let declined: Vec<String> = (1..=3).map(|k| format!("bulk-{:06}", most - 10 * k)).collect();
     assert_eq!(served, declined);
     assert_ne!(next, "");
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_month_lists_from_its_first_millisecond_to_its_last_in_pages() {
+    let mut net = TestNetwork::start(&["41"]).await;
+    net.stop_node("41").await;
+    let store = net.open_stopped_node_store("41");
+    let month = Period::of_unix_millis(BULK_START);
+    let (first, next) = (month.first_millis(), month.next().first_millis());
+    // n % 10 == 0 is declined, the others approved: both statuses in the month.
+    let times = [(1, first - 1), (10, first), (3, first + 1), (20, next - 1), (5, next)];
+    store
+        .transact(|tx| {
+            for (n, at) in times {
+                let payment = stored_payment(n, at);
+                listings::index_payment(tx, &payment.command.payment_id, Some(&payment))?;
+                tx.put(PAYMENTS, &payment.command.payment_id, &payment)?;
+            }
+            Ok::<_, gongji_common::store::StoreError>(())
+        })
+        .durable()
+        .await
+        .expect("write payments");
+    let in_month = ListingFilter {
+        month: Some(month),
+        ..Default::default()
+    };
+    let listed = |page: &listings::Page<province_node::service::PaymentView>| -> Vec<String> {
+        page.items
+            .iter()
+            .map(|view| match view {
+                province_node::service::PaymentView::Acquired(p) => p.command.payment_id.to_string(),
+                _ => panic!("a payment served here"),
+            })
+            .collect()
+    };
+    let whole = listings::list(&store, &in_month, None, 10).expect("a page");
+    assert_eq!(listed(&whole), ["bulk-000020", "bulk-000003", "bulk-000010"]);
+    assert_eq!(whole.read, 3, "nothing outside the month is read");
+    let mut cursor = None;
+    let mut paged = Vec::new();
+    loop {
+        let page = listings::list(&store, &in_month, cursor.as_deref(), 1).expect("a page");
+        paged.extend(listed(&page));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(paged, listed(&whole), "pages of one, across both statuses");
+    let declined = ListingFilter {
+        status: Some(TxStatus::Declined),
+        ..in_month.clone()
+    };
+    assert_eq!(
+        listed(&listings::list(&store, &declined, None, 10).expect("a page")),
+        ["bulk-000020", "bulk-000010"]
+    );
+    drop(store);
+    net.start_node("41").await;
     net.shutdown().await;
 }
 
@@ -409,6 +513,51 @@ async fn payments_written_before_listings_existed_are_indexed_at_start() {
         .await,
         ["pay-e"]
     );
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_index_of_the_older_layout_is_built_again_at_start() {
+    let mut net = TestNetwork::start(&["13", "41"]).await;
+    five_payments(&net).await;
+    net.stop_node("41").await;
+    // Version 1 also wrote `all`, `month` and `relationship` entries.
+    let store = net.open_stopped_node_store("41");
+    let stale: Vec<Vec<u8>> = ["all\u{1f}", "month\u{1f}2026-05", "relationship\u{1f}rel-13-41"]
+        .iter()
+        .map(|prefix| format!("{prefix}\u{1f}00000000\u{1f}pay-a").into_bytes())
+        .collect();
+    store
+        .transact(|tx| {
+            for key in &stale {
+                tx.put(PAYMENT_INDEX, key, &())?;
+            }
+            tx.put(LISTINGS_BUILT, "payments", &1_u32)
+        })
+        .durable()
+        .await
+        .expect("leave an older index");
+    drop(store);
+
+    net.start_node("41").await;
+    let mut henan = net.node("41");
+    assert_eq!(ids(&mut henan, request()).await, ["pay-e", "pay-d", "pay-c", "pay-b", "pay-a"]);
+    net.stop_node("41").await;
+    let store = net.open_stopped_node_store("41");
+    let dimensions: std::collections::BTreeSet<String> = store
+        .scan_keys(PAYMENT_INDEX, b"")
+        .map(|key| {
+            let key = key.expect("a key");
+            String::from_utf8_lossy(&key[..key.iter().position(|b| *b == 0x1f).expect("a dimension")]).into_owned()
+        })
+        .collect();
+    assert_eq!(dimensions, ["institution", "person", "status"].map(String::from).into());
+    // Five payments at Henan: a status, the beneficiary, the donor (each of
+    // the five is from a relationship) and the institution each.
+    assert_eq!(store.scan_keys(PAYMENT_INDEX, b"").count(), 5 * 4);
+    assert_eq!(store.get(LISTINGS_BUILT, "payments").expect("read"), Some(2));
+    drop(store);
+    net.start_node("41").await;
     net.shutdown().await;
 }
 

@@ -2,40 +2,56 @@
 //! relationship, month or status (those that apply), a page at a time. Each
 //! record has index entries in its listing's index (`payment_index`,
 //! `refund_index`, `transfer_index`), written in the transaction that writes
-//! the record (see [`index_payment`]); a page reads the entries of one index
-//! from where the last page stopped, so its cost is the page's, not the
-//! store's.
+//! the record (see [`index_payment`]); a page reads the entries of its
+//! index from where the last page stopped, so its cost is the page's, not
+//! the store's.
 //!
-//! An index key is `dimension ␟ value ␟ inverted time ␟ record id`: the
-//! newest record first, a stable order for records already written (a
-//! record's time never changes). The cursor is the last key a page read:
-//! the next page starts right after it, so a record written meanwhile (a
-//! newer one, before the cursor) is not listed, and none already listed is
-//! listed again. Only the status entry moves when a record's status
-//! changes, in the same transaction.
+//! An index key is `dimension ␟ value ␟ position`, the position being
+//! `inverted time ␟ record id`: the newest record first, a stable order for
+//! records already written (a record's time never changes). A record has
+//! one entry per dimension that names it: its status, each person, its
+//! institution. Every record has exactly one status entry, so the listing
+//! of all records merges the four status ranges by position; a month is a
+//! range of positions in any of them; a relationship's records are read
+//! from its beneficiary's entries. Few entries per record keep writing a
+//! payment cheap: they are most of what a payment writes.
+//!
+//! The cursor is the position a page read last: the next page starts right
+//! after it, so a record written meanwhile (a newer one, before the cursor)
+//! is not listed, and none already listed is listed again. Only the status
+//! entry moves when a record's status changes, in the same transaction, and
+//! keeps its position.
 
 use gongji_common::{
     contract::{Payee, TxStatus},
     cursor::{self, status_name},
-    store::{key, key_prefix, last_key_part, Store, StoreError, Table, Tx},
-    Id, Period,
+    store::{key, key_prefix, last_key_part, Store, StoreError, Table, Tx, KEY_SEPARATOR},
+    FieldError, Id, Period,
 };
 
 use crate::{
     domain::{AcquiredPayment, IssuedDebit, RefundRecord, TransferIn, TransferOut},
     error::NodeResult,
     service::{Node, PaymentView, TransferView},
-    store::{DEBITS, LISTINGS_BUILT, PAYMENTS, PAYMENT_INDEX, REFUNDS, REFUND_INDEX, TRANSFERS_IN, TRANSFERS_OUT, TRANSFER_INDEX},
+    store::{
+        DEBITS, LISTINGS_BUILT, PAYMENTS, PAYMENT_INDEX, REFUNDS, REFUND_INDEX, RELATIONSHIPS, TRANSFERS_IN, TRANSFERS_OUT, TRANSFER_INDEX,
+    },
 };
 
 /// The version of the index layout; indexes of an older one (or none) are
-/// built again at start.
-const INDEX_VERSION: u32 = 1;
+/// built again at start. Version 1 also had `all`, `month` and
+/// `relationship` entries.
+const INDEX_VERSION: u32 = 2;
 
-/// What a listing asks for: at most one index is read (the first filter
-/// given, in this order: relationship, person, institution, month,
-/// status); the other filters are checked on each record read. Transfers
-/// have no institution or relationship: those filters select none.
+/// Every status, one range of entries each.
+const STATUSES: [TxStatus; 4] = [TxStatus::Pending, TxStatus::Approved, TxStatus::Declined, TxStatus::Reversed];
+
+/// What a listing asks for: one dimension's entries are read (the first
+/// filter given, in this order: relationship (its beneficiary's entries),
+/// person, institution, status; none: every status's), within the month's
+/// positions if one is given; the other filters are checked on each record
+/// read. Transfers have no institution or relationship: those filters
+/// select none.
 #[derive(Debug, Clone, Default)]
 pub struct ListingFilter {
     pub relationship: Option<Id>,
@@ -128,18 +144,13 @@ impl<'a> Indexed<'a> {
 
     /// The record's index keys.
     fn keys(&self) -> Vec<Vec<u8>> {
-        let month = Period::of_unix_millis(self.at).to_string();
-        let mut values: Vec<(&str, &[u8])> = vec![
-            ("all", &[]),
-            ("month", month.as_bytes()),
-            ("status", status_name(self.status).as_bytes()),
-        ];
+        let mut values: Vec<(&str, &[u8])> = vec![("status", status_name(self.status).as_bytes())];
         values.extend(self.persons.iter().map(|person| ("person", person.as_bytes())));
         values.extend(self.institution.map(|code| ("institution", code.as_bytes())));
-        values.extend(self.relationship.map(|id| ("relationship", id.as_bytes())));
+        let position = key(&[&newest_first(self.at), self.id.as_bytes()]);
         values
             .into_iter()
-            .map(|(dimension, value)| key(&[dimension.as_bytes(), value, &newest_first(self.at), self.id.as_bytes()]))
+            .map(|(dimension, value)| [key_prefix(&[dimension.as_bytes(), value]), position.clone()].concat())
             .collect()
     }
 }
@@ -223,22 +234,37 @@ pub fn index_transfer_in(tx: &Tx, transfer: &TransferIn) -> Result<(), StoreErro
 }
 
 impl ListingFilter {
-    /// The index a listing reads, as a key prefix.
-    fn index(&self) -> Vec<u8> {
-        let (dimension, value): (&str, Vec<u8>) = if let Some(id) = &self.relationship {
-            ("relationship", id.as_bytes().to_vec())
+    /// The ranges of index keys a listing reads, each as its key prefix
+    /// (several: merged by position). None: nothing can match (a
+    /// relationship this node does not hold).
+    fn ranges(&self, store: &Store) -> NodeResult<Vec<Vec<u8>>> {
+        let range = |dimension: &str, value: &[u8]| key_prefix(&[dimension.as_bytes(), value]);
+        Ok(if let Some(id) = &self.relationship {
+            match store.get(RELATIONSHIPS, id)? {
+                Some(relationship) => vec![range("person", relationship.grant.beneficiary_id.as_bytes())],
+                None => Vec::new(),
+            }
         } else if let Some(id) = &self.person {
-            ("person", id.as_bytes().to_vec())
+            vec![range("person", id.as_bytes())]
         } else if let Some(code) = &self.institution {
-            ("institution", code.as_bytes().to_vec())
-        } else if let Some(month) = self.month {
-            ("month", month.to_string().into_bytes())
-        } else if let Some(status) = self.status {
-            ("status", status_name(status).as_bytes().to_vec())
+            vec![range("institution", code.as_bytes())]
         } else {
-            ("all", Vec::new())
-        };
-        key_prefix(&[dimension.as_bytes(), &value])
+            let statuses: &[TxStatus] = match &self.status {
+                Some(status) => std::slice::from_ref(status),
+                None => &STATUSES,
+            };
+            statuses
+                .iter()
+                .map(|status| range("status", status_name(*status).as_bytes()))
+                .collect()
+        })
+    }
+
+    /// The positions of the month asked for: the first (its newest time)
+    /// and the time bytes past which it ends.
+    fn months_positions(&self) -> Option<([u8; 8], [u8; 8])> {
+        self.month
+            .map(|month| (newest_first(month.next().first_millis() - 1), newest_first(month.first_millis())))
     }
 
     fn admits(&self, indexed: &Indexed) -> bool {
@@ -247,6 +273,51 @@ impl ListingFilter {
             && self.institution.as_deref().is_none_or(|code| indexed.institution == Some(code))
             && self.month.is_none_or(|month| Period::of_unix_millis(indexed.at) == month)
             && self.status.is_none_or(|status| indexed.status == status)
+    }
+}
+
+impl ListingFilter {
+    /// What a cursor carries of the filters it was given with (FNV-1a of
+    /// their values), so that a cursor is refused with other filters.
+    fn digest(&self) -> [u8; 8] {
+        let text = format!(
+            "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+            self.relationship.as_ref().map_or("", Id::as_str),
+            self.person.as_ref().map_or("", Id::as_str),
+            self.institution.as_deref().unwrap_or(""),
+            self.month.map(|month| month.to_string()).unwrap_or_default(),
+            self.status.map_or("", status_name),
+        );
+        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3)
+        });
+        hash.to_be_bytes()
+    }
+
+    /// The cursor of a page that read `position` last.
+    fn cursor(&self, position: &[u8]) -> String {
+        cursor::encode(&[&self.digest()[..], position].concat())
+    }
+
+    /// Where the page after cursor `text` starts: right after the position
+    /// it holds. Refused (naming the field) if it is no cursor of a listing
+    /// with these filters.
+    fn after_cursor(&self, field: &str, text: &str) -> Result<Vec<u8>, FieldError> {
+        let refused = || {
+            FieldError::new(
+                field,
+                "is not a cursor of this listing: pass the next cursor the previous page gave, with the same filters, or none to start",
+            )
+        };
+        let decoded = cursor::start_after(field, text, &self.digest())?;
+        // The digest, then the position: inverted time, separator, id (then the 0 after it).
+        let position = &decoded[8..];
+        let id = position
+            .get(9..position.len() - 1)
+            .filter(|_| position[8] == KEY_SEPARATOR)
+            .ok_or_else(refused)?;
+        Id::parse(field, &String::from_utf8_lossy(id)).map_err(|_| refused())?;
+        Ok(position.to_vec())
     }
 }
 
@@ -311,19 +382,34 @@ impl Listed for TransferView {
 /// One page of the records of a kind a node's store holds, newest first,
 /// after `from` (a previous page's `next_cursor` with the same filters) on.
 pub fn list<T: Listed>(store: &Store, filter: &ListingFilter, from: Option<&str>, limit: usize) -> NodeResult<Page<T>> {
-    let prefix = filter.index();
-    let start = match from {
-        None => prefix.clone(),
-        Some(text) => cursor::start_after("cursor", text, &prefix)?,
-    };
+    let after = from.map(|text| filter.after_cursor("cursor", text)).transpose()?;
+    let month = filter.months_positions();
+    // The first position a page may read: after the cursor, within the month.
+    let first = after
+        .into_iter()
+        .chain(month.map(|(newest, _)| newest.to_vec()))
+        .max()
+        .unwrap_or_default();
+    let mut ranges = Vec::new();
+    for prefix in filter.ranges(store)? {
+        let start = [prefix.as_slice(), &first].concat();
+        let skip = prefix.len();
+        let positions = store
+            .scan_from(T::INDEX, &prefix, &start)
+            .map(move |entry| entry.map(|(index_key, ())| index_key[skip..].to_vec()))
+            .take_while(move |entry| match (entry, month) {
+                (Ok(position), Some((_, oldest))) => position.get(..8).is_some_and(|time| time <= oldest.as_slice()),
+                _ => true,
+            });
+        ranges.push(positions.peekable());
+    }
     let mut items = Vec::new();
     let mut last = None;
     let mut read = 0;
-    for entry in store.scan_from(T::INDEX, &prefix, &start) {
-        let (index_key, ()) = entry?;
+    while let Some(position) = next_position(&mut ranges)? {
         read += 1;
-        let id = Id::parse("cursor", &String::from_utf8_lossy(last_key_part(&index_key)))?;
-        last = Some(index_key);
+        let id = Id::parse("cursor", &String::from_utf8_lossy(last_key_part(&position)))?;
+        last = Some(position);
         let Some(record) = T::load(store, &id)? else {
             continue;
         };
@@ -335,11 +421,34 @@ pub fn list<T: Listed>(store: &Store, filter: &ListingFilter, from: Option<&str>
         }
     }
     let next_cursor = if items.len() == limit {
-        last.map(|key| cursor::encode(&key))
+        last.map(|position| filter.cursor(&position))
     } else {
         None
     };
     Ok(Page { items, next_cursor, read })
+}
+
+/// The first position of the ranges, each in position order, taken from
+/// its range.
+fn next_position<I>(ranges: &mut [std::iter::Peekable<I>]) -> Result<Option<Vec<u8>>, StoreError>
+where
+    I: Iterator<Item = Result<Vec<u8>, StoreError>>,
+{
+    let mut first: Option<(usize, &Vec<u8>)> = None;
+    let mut failed = None;
+    for (at, range) in ranges.iter_mut().enumerate() {
+        match range.peek() {
+            None => {}
+            Some(Err(_)) => failed = Some(at),
+            Some(Ok(position)) if first.is_none_or(|(_, best)| position < best) => first = Some((at, position)),
+            Some(Ok(_)) => {}
+        }
+    }
+    let first = failed.or(first.map(|(at, _)| at));
+    match first {
+        Some(at) => ranges[at].next().transpose(),
+        None => Ok(None),
+    }
 }
 
 impl Node {
@@ -385,7 +494,8 @@ impl Node {
     }
 
     /// Builds one listing's index from its records' keys, in transactions
-    /// of at most a few thousand entries, unless already built.
+    /// of at most a few thousand entries, unless already built; the entries
+    /// of an older layout are removed first.
     async fn build_listing<I>(&self, name: &str, index: Table<[u8], ()>, records: impl FnOnce() -> I) -> NodeResult<usize>
     where
         I: Iterator<Item = Result<Vec<Vec<u8>>, StoreError>>,
@@ -393,6 +503,7 @@ impl Node {
         if self.store.get(LISTINGS_BUILT, name)? == Some(INDEX_VERSION) {
             return Ok(0);
         }
+        self.clear_index(index).await?;
         let mut built = 0;
         let mut keys = Vec::new();
         for entry in records() {
@@ -408,6 +519,22 @@ impl Node {
             .durable()
             .await?;
         Ok(built)
+    }
+
+    /// Removes every entry of `index`, a few thousand at a time, each batch
+    /// on disk before the next is read (reads outside a transaction see
+    /// only what is on disk).
+    async fn clear_index(&self, index: Table<[u8], ()>) -> NodeResult<()> {
+        loop {
+            let keys = self.store.scan_keys(index, b"").take(5000).collect::<Result<Vec<_>, _>>()?;
+            if keys.is_empty() {
+                return Ok(());
+            }
+            self.store
+                .transact(|tx| keys.iter().try_for_each(|key| tx.remove(index, key)))
+                .durable()
+                .await?;
+        }
     }
 
     fn put_index_keys(&self, index: Table<[u8], ()>, keys: &[Vec<u8>]) -> NodeResult<()> {
