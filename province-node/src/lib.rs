@@ -86,7 +86,10 @@ pub async fn run_with_metrics(
         .await
         .map_err(|e| RunError::Start(format!("building the payment listings' indexes: {e}")))?;
     if indexed > 0 {
-        tracing::info!(indexed, "payments written before listings existed are indexed");
+        tracing::info!(
+            indexed,
+            "listing indexes built at start (records of an older version, or of an older index layout)"
+        );
     }
     let metrics = Metrics::new("node");
     metrics.set_collector(Box::new({

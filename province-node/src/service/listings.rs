@@ -43,6 +43,9 @@ use crate::{
 /// `relationship` entries.
 const INDEX_VERSION: u32 = 2;
 
+/// How often building an index at start says how far it got, in records.
+const BUILD_PROGRESS_EVERY: usize = 100_000;
+
 /// Every status, one range of entries each.
 const STATUSES: [TxStatus; 4] = [TxStatus::Pending, TxStatus::Approved, TxStatus::Declined, TxStatus::Reversed];
 
@@ -503,12 +506,18 @@ impl Node {
         if self.store.get(LISTINGS_BUILT, name)? == Some(INDEX_VERSION) {
             return Ok(0);
         }
-        self.clear_index(index).await?;
+        let removed = self.clear_index(index).await?;
+        if removed > 0 {
+            tracing::info!(listing = name, removed, "removed the index entries of an older layout");
+        }
         let mut built = 0;
         let mut keys = Vec::new();
         for entry in records() {
             keys.extend(entry?);
             built += 1;
+            if built % BUILD_PROGRESS_EVERY == 0 {
+                tracing::info!(listing = name, records = built, "building the listing's index");
+            }
             if keys.len() >= 5000 {
                 self.put_index_keys(index, &std::mem::take(&mut keys))?;
             }
@@ -523,13 +532,15 @@ impl Node {
 
     /// Removes every entry of `index`, a few thousand at a time, each batch
     /// on disk before the next is read (reads outside a transaction see
-    /// only what is on disk).
-    async fn clear_index(&self, index: Table<[u8], ()>) -> NodeResult<()> {
+    /// only what is on disk). Answers how many it removed.
+    async fn clear_index(&self, index: Table<[u8], ()>) -> NodeResult<usize> {
+        let mut removed = 0;
         loop {
             let keys = self.store.scan_keys(index, b"").take(5000).collect::<Result<Vec<_>, _>>()?;
             if keys.is_empty() {
-                return Ok(());
+                return Ok(removed);
             }
+            removed += keys.len();
             self.store
                 .transact(|tx| keys.iter().try_for_each(|key| tx.remove(index, key)))
                 .durable()
