@@ -46,6 +46,9 @@ const INDEX_VERSION: u32 = 2;
 /// How often building an index at start says how far it got, in records.
 const BUILD_PROGRESS_EVERY: usize = 100_000;
 
+/// How often removing an older layout's entries says how far it got.
+const CLEAR_PROGRESS_EVERY: usize = 500_000;
+
 /// Every status, one range of entries each.
 const STATUSES: [TxStatus; 4] = [TxStatus::Pending, TxStatus::Approved, TxStatus::Declined, TxStatus::Reversed];
 
@@ -539,6 +542,9 @@ impl Node {
             let keys = self.store.scan_keys(index, b"").take(5000).collect::<Result<Vec<_>, _>>()?;
             if keys.is_empty() {
                 return Ok(removed);
+            }
+            if removed / CLEAR_PROGRESS_EVERY < (removed + keys.len()) / CLEAR_PROGRESS_EVERY {
+                tracing::info!(removed, "removing the index entries of an older layout");
             }
             removed += keys.len();
             self.store
