@@ -174,7 +174,7 @@ async fn serve_term(
 
     tracing::info!(
         listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
-        data_dir = %config.data_dir.display(),
+        books = %config.store.place(&config.data_dir),
         provinces = hub.provinces().entries().count(),
         open_period = %hub.open_period().map_err(|error| RunError::Start(error.to_string()))?,
         "national hub serving"

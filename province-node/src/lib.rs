@@ -134,7 +134,7 @@ pub async fn run_with_metrics(
     tracing::info!(
         province = %config.province,
         listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
-        data_dir = %config.data_dir.display(),
+        books = %config.store.place(&config.data_dir),
         hub = %config.hub,
         "province node serving"
     );

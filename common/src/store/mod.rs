@@ -228,6 +228,15 @@ impl StoreFlags {
     }
 
     /// The options to open the store with, `cache_bytes` of sled cache.
+    /// Where the books are, for a log line: the database's URL without its
+    /// password, or the data directory.
+    pub fn place(&self, data_dir: &Path) -> String {
+        match &self.url {
+            Some(url) => redacted(url),
+            None => data_dir.display().to_string(),
+        }
+    }
+
     pub fn options(&self, cache_bytes: u64) -> Result<StoreOptions, String> {
         let faults = match &self.store_faults {
             Some(text) => {

@@ -442,3 +442,15 @@ mod log_and_checkpoints {
         assert_eq!(before, after);
     }
 }
+
+#[test]
+fn a_store_is_named_by_its_database_without_the_password_or_by_its_data_directory() {
+    let database = StoreFlags {
+        url: Some("postgres://gongji:secret@db1,db2/hub".into()),
+        ..Default::default()
+    };
+    let place = database.place(Path::new("/var/lib/gongji"));
+    assert!(place.starts_with("postgres://gongji") && place.contains("db1,db2/hub"), "{place}");
+    assert!(!place.contains("secret"), "{place}");
+    assert_eq!(StoreFlags::default().place(Path::new("/var/lib/gongji")), "/var/lib/gongji");
+}
