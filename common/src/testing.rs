@@ -100,7 +100,7 @@ pub fn administer_postgres(url: &str, sql: &str) {
                 .await
                 .unwrap_or_else(|e| panic!("cannot reach the tests' PostgreSQL at {url}: {e}"));
             tokio::spawn(connection);
-            client.batch_execute(&sql).await.unwrap_or_else(|e| panic!("{sql} on {url}: {e}"));
+            client.batch_execute(&sql).await.unwrap_or_else(|e| panic!("{sql} on {url}: {e:?}"));
         });
     })
     .join()
