@@ -49,8 +49,17 @@ const BUILD_PROGRESS_EVERY: usize = 100_000;
 /// How often removing an older layout's entries says how far it got.
 const CLEAR_PROGRESS_EVERY: usize = 500_000;
 
-/// Every status, one range of entries each.
+/// Every status, one range of entries each: the listing of all records
+/// merges them, so a record of a status missing here would never be listed.
 const STATUSES: [TxStatus; 4] = [TxStatus::Pending, TxStatus::Approved, TxStatus::Declined, TxStatus::Reversed];
+
+/// Does not compile when a status is added: add it to [`STATUSES`] too.
+#[allow(dead_code)]
+fn every_status_has_its_range(status: TxStatus) {
+    match status {
+        TxStatus::Pending | TxStatus::Approved | TxStatus::Declined | TxStatus::Reversed => {}
+    }
+}
 
 /// What a listing asks for: one dimension's entries are read (the first
 /// filter given, in this order: relationship (its beneficiary's entries),
