@@ -13,7 +13,7 @@ use super::Hub;
 use crate::{
     domain::{notice::WalletRecord, GrantRecord, HubTransaction},
     error::{HubError, HubResult},
-    store::{self, GRANTS, META, MONTHS, OPEN_PERIOD, STATEMENT, TRANSACTIONS, TX_BY_PERIOD, TX_BY_PROVINCE, WALLET_TRANSFERS},
+    store::{self, GRANTS, META, MONTHS, OPEN_PERIOD, STATEMENT, TRANSACTIONS, WALLET_TRANSFERS},
 };
 
 impl Hub {
@@ -60,21 +60,6 @@ impl Hub {
 
     pub fn grant(&self, id: &Id) -> HubResult<GrantRecord> {
         self.store.get(GRANTS, id)?.ok_or_else(|| HubError::not_found("grant", id))
-    }
-
-    /// A month's transactions (of one province, if given), in the order
-    /// recorded; lazily, so a large month is never held in memory.
-    pub fn transactions(&self, period: Period, province: Option<ProvinceCode>) -> impl Iterator<Item = HubResult<HubTransaction>> + '_ {
-        let (tree, prefix) = match province {
-            Some(p) => (TX_BY_PROVINCE, store::province_prefix(period, p)),
-            None => (TX_BY_PERIOD, store::period_prefix(period)),
-        };
-        self.store.scan_prefix(tree, &prefix).map(move |item| {
-            let (_, key) = item?;
-            self.store
-                .get(TRANSACTIONS, &key)?
-                .ok_or_else(|| HubError::Internal(format!("index names transaction {key}, which is missing")))
-        })
     }
 
     /// A province's position in a month.
