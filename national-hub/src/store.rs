@@ -47,6 +47,8 @@ use crate::domain::{notice::WalletRecord, Entry, GrantRecord, HubAccount, HubLin
 
 gongji_common::tables! {
     TRANSACTIONS: str => HubTransaction = "transactions";
+    // Written by older versions only: a month's and a province's
+    // transactions are now read from the kind and pair indexes.
     TX_BY_PERIOD: [u8] => String = "tx_by_period";
     TX_BY_PROVINCE: [u8] => String = "tx_by_province";
     GRANTS: Id => GrantRecord = "grants";
@@ -85,12 +87,10 @@ pub fn pair_sums_key(period: Period, payer: ProvinceCode, payee: ProvinceCode, k
     ])
 }
 
+/// The key of a transaction in the month index older versions wrote
+/// (`tx_by_period`, read to build an older store's indexes).
 pub fn by_period_key(period: Period, seq: u64) -> Vec<u8> {
     key(&[period.to_string().as_bytes(), &seq.to_be_bytes()])
-}
-
-pub fn by_province_key(period: Period, province: ProvinceCode, seq: u64) -> Vec<u8> {
-    key(&[period.to_string().as_bytes(), province.as_str().as_bytes(), &seq.to_be_bytes()])
 }
 
 /// The key of a transaction in the index of a month's transactions by
@@ -125,14 +125,6 @@ pub fn by_pair_key(period: Period, a: ProvinceCode, b: ProvinceCode, seq: u64) -
 pub fn pair_prefix(period: Period, a: ProvinceCode, b: ProvinceCode) -> Vec<u8> {
     let (low, high) = ordered(a, b);
     key_prefix(&[period.to_string().as_bytes(), low.as_str().as_bytes(), high.as_str().as_bytes()])
-}
-
-pub fn period_prefix(period: Period) -> Vec<u8> {
-    key_prefix(&[period.to_string().as_bytes()])
-}
-
-pub fn province_prefix(period: Period, province: ProvinceCode) -> Vec<u8> {
-    key_prefix(&[period.to_string().as_bytes(), province.as_str().as_bytes()])
 }
 
 /// The key of a statement line.

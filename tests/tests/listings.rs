@@ -1098,7 +1098,8 @@ fn entries(store: &Store, index: Table<[u8], String>, prefix: &[u8]) -> usize {
 #[tokio::test]
 async fn the_hubs_kind_status_and_pair_indexes_hold_only_their_transactions_and_are_built_for_older_stores() {
     use national_hub::store::{
-        by_value_key, pair_prefix, value_prefix, LISTINGS_BUILT as HUB_BUILT, TX_BY_KIND, TX_BY_PAIR, TX_BY_STATUS, TX_SEQ,
+        by_period_key, by_value_key, pair_prefix, value_prefix, LISTINGS_BUILT as HUB_BUILT, TX_BY_KIND, TX_BY_PAIR, TX_BY_PERIOD,
+        TX_BY_STATUS, TX_SEQ,
     };
     let mut net = TestNetwork::start(&["13", "32", "41"]).await;
     five_payments(&net).await;
@@ -1154,6 +1155,9 @@ async fn the_hubs_kind_status_and_pair_indexes_hold_only_their_transactions_and_
     net.stop_hub().await;
     {
         let store = net.open_stopped_hub_store(national_hub::store::TREES);
+        // The month and province indexes of older versions are written no more.
+        assert_eq!(store.scan_keys(TX_BY_PERIOD, b"").count(), 0);
+        assert_eq!(store.scan_keys(national_hub::store::TX_BY_PROVINCE, b"").count(), 0);
         // Each index holds its transactions only, so a page reads only them;
         // each transaction was recorded pending, and its decision moved it.
         assert_eq!(entries(&store, TX_BY_STATUS, &value_prefix(month, "declined")), 1);
@@ -1183,7 +1187,11 @@ async fn the_hubs_kind_status_and_pair_indexes_hold_only_their_transactions_and_
                     tx.remove(*index, key)?;
                 }
                 for key in &seqs {
-                    tx.remove(TX_SEQ, std::str::from_utf8(key).expect("a key"))?;
+                    let key = std::str::from_utf8(key).expect("a key");
+                    // Older versions indexed the month (read to build the others).
+                    let seq = tx.get(TX_SEQ, key)?.expect("a seq");
+                    tx.put(TX_BY_PERIOD, &by_period_key(month, seq), &key.to_owned())?;
+                    tx.remove(TX_SEQ, key)?;
                 }
                 tx.remove(HUB_BUILT, "transactions")
             })

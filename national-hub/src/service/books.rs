@@ -17,10 +17,7 @@ use crate::{
         prepaid::Reservation,
         Entry, Funds, HubTransaction,
     },
-    store::{
-        self, MONTHS, PAIR_SUMS, RESERVED, STATEMENT, STATEMENT_SUMS, TRANSACTIONS, TX_BY_KIND, TX_BY_PAIR, TX_BY_PERIOD, TX_BY_PROVINCE,
-        TX_BY_STATUS, TX_SEQ,
-    },
+    store::{self, MONTHS, PAIR_SUMS, RESERVED, STATEMENT, STATEMENT_SUMS, TRANSACTIONS, TX_BY_KIND, TX_BY_PAIR, TX_BY_STATUS, TX_SEQ},
 };
 
 impl Hub {
@@ -87,16 +84,13 @@ impl Hub {
         })
     }
 
-    /// Writes a new transaction, indexed by its month and by both provinces,
-    /// by kind, status and province pair.
+    /// Writes a new transaction, indexed by kind, status and province pair
+    /// (a month's transactions are its kinds' entries, a province's its
+    /// pairs' entries: see `listings`).
     pub(super) fn put_new(tx: &Tx, record: &HubTransaction) -> Result<(), TxFail> {
         let key = record.body.key();
         let seq = tx.next_id()?;
         tx.put(TRANSACTIONS, &key, record)?;
-        tx.put(TX_BY_PERIOD, &store::by_period_key(record.period, seq), &key)?;
-        for province in [record.body.payer(), record.body.payee()] {
-            tx.put(TX_BY_PROVINCE, &store::by_province_key(record.period, province, seq), &key)?;
-        }
         Self::index_listings(tx, record, seq)
     }
 
