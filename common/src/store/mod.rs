@@ -227,7 +227,6 @@ impl StoreFlags {
         }
     }
 
-    /// The options to open the store with, `cache_bytes` of sled cache.
     /// Where the books are, for a log line: the database's URL without its
     /// password, or the data directory.
     pub fn place(&self, data_dir: &Path) -> String {
@@ -237,6 +236,7 @@ impl StoreFlags {
         }
     }
 
+    /// The options to open the store with, `cache_bytes` of sled cache.
     pub fn options(&self, cache_bytes: u64) -> Result<StoreOptions, String> {
         let faults = match &self.store_faults {
             Some(text) => {
