@@ -39,6 +39,34 @@ pub fn start_after(field: &str, cursor: &str, prefix: &[u8]) -> Result<Vec<u8>, 
     }
 }
 
+/// What a cursor carries of the filters it was given with (FNV-1a of their
+/// values, in a fixed order), so that a listing refuses a cursor of another.
+pub fn filters_digest(filters: &[&str]) -> [u8; 8] {
+    let hash = filters.join("\u{1f}").bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3)
+    });
+    hash.to_be_bytes()
+}
+
+/// The next entry of several ranges read at once, each in order: the least
+/// of their heads, taken from its range; an error first. A listing that
+/// reads several ranges of an index (every status, every pair of a
+/// province) merges them so.
+pub fn next_merged<T: Ord, E, I: Iterator<Item = Result<T, E>>>(ranges: &mut [std::iter::Peekable<I>]) -> Option<Result<T, E>> {
+    let mut first: Option<(usize, &T)> = None;
+    let mut failed = None;
+    for (at, range) in ranges.iter_mut().enumerate() {
+        match range.peek() {
+            None => {}
+            Some(Err(_)) => failed = Some(at),
+            Some(Ok(head)) if first.is_none_or(|(_, least)| head < least) => first = Some((at, head)),
+            Some(Ok(_)) => {}
+        }
+    }
+    let at = failed.or(first.map(|(at, _)| at))?;
+    ranges[at].next()
+}
+
 /// The name of a status in listings (requests, index keys).
 pub fn status_name(status: TxStatus) -> &'static str {
     match status {
@@ -118,5 +146,25 @@ mod tests {
         for bad in ["zz", "0", "", &encode(b"person\x1fp2\x1f\x01"), &encode(b"person\x1fp1\x1f")] {
             assert!(start_after("cursor", bad, b"person\x1fp1\x1f").is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn ranges_merge_in_order_and_an_error_comes_first() {
+        let mut ranges = vec![
+            vec![Ok(1), Ok(4)].into_iter().peekable(),
+            vec![Ok(2), Ok(3), Ok(9)].into_iter().peekable(),
+            Vec::<Result<u32, ()>>::new().into_iter().peekable(),
+        ];
+        let merged: Vec<u32> = std::iter::from_fn(|| next_merged(&mut ranges)).map(Result::unwrap).collect();
+        assert_eq!(merged, [1, 2, 3, 4, 9]);
+        let mut failing = vec![vec![Ok(1)].into_iter().peekable(), vec![Err("lost"), Ok(0)].into_iter().peekable()];
+        assert_eq!(next_merged(&mut failing), Some(Err("lost")));
+    }
+
+    #[test]
+    fn a_digest_tells_filters_apart() {
+        assert_eq!(filters_digest(&["a", "b"]), filters_digest(&["a", "b"]));
+        assert_ne!(filters_digest(&["a", "b"]), filters_digest(&["ab", ""]));
+        assert_ne!(filters_digest(&["", "x"]), filters_digest(&["x", ""]));
     }
 }

@@ -85,17 +85,13 @@ impl Selection {
     /// What a cursor carries of the selection it was given with (FNV-1a of
     /// the filters), so that it is refused with another.
     fn digest(&self, period: Period) -> [u8; 8] {
-        let text = format!(
-            "{period}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
-            self.province.map(|p| p.as_str().to_owned()).unwrap_or_default(),
-            self.counterpart.map(|p| p.as_str().to_owned()).unwrap_or_default(),
+        cursor::filters_digest(&[
+            &period.to_string(),
+            self.province.as_ref().map_or("", ProvinceCode::as_str),
+            self.counterpart.as_ref().map_or("", ProvinceCode::as_str),
             self.kind.map_or("", TxKind::as_str),
             self.status.map_or("", status_name),
-        );
-        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3)
-        });
-        hash.to_be_bytes()
+        ])
     }
 }
 
@@ -147,7 +143,7 @@ impl Hub {
                     .peekable()
             })
             .collect();
-        Ok(std::iter::from_fn(move || next_in_order(&mut ranges)).map(move |item| {
+        Ok(std::iter::from_fn(move || cursor::next_merged(&mut ranges)).map(move |item| {
             let (seq, key) = item?;
             let record = self
                 .store
@@ -193,24 +189,6 @@ impl Hub {
             .await?;
         Ok(built)
     }
-}
-
-/// The entry of the lowest sequence among the ranges (each in sequence
-/// order), taken from its range; an error first.
-fn next_in_order<I>(ranges: &mut [std::iter::Peekable<I>]) -> Option<Result<(u64, String), StoreError>>
-where
-    I: Iterator<Item = Result<(u64, String), StoreError>>,
-{
-    let mut first: Option<(usize, u64)> = None;
-    for (at, range) in ranges.iter_mut().enumerate() {
-        match range.peek() {
-            None => {}
-            Some(Err(_)) => return range.next(),
-            Some(Ok((seq, _))) if first.is_none_or(|(_, lowest)| *seq < lowest) => first = Some((at, *seq)),
-            Some(Ok(_)) => {}
-        }
-    }
-    first.and_then(|(at, _)| ranges[at].next())
 }
 
 /// The first sequence after the one cursor `text` (of a selection with

@@ -295,18 +295,14 @@ impl ListingFilter {
     /// What a cursor carries of the filters it was given with (FNV-1a of
     /// their values), so that a cursor is refused with other filters.
     fn digest(&self) -> [u8; 8] {
-        let text = format!(
-            "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+        let month = self.month.map(|month| month.to_string()).unwrap_or_default();
+        cursor::filters_digest(&[
             self.relationship.as_ref().map_or("", Id::as_str),
             self.person.as_ref().map_or("", Id::as_str),
             self.institution.as_deref().unwrap_or(""),
-            self.month.map(|month| month.to_string()).unwrap_or_default(),
+            &month,
             self.status.map_or("", status_name),
-        );
-        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3)
-        });
-        hash.to_be_bytes()
+        ])
     }
 
     /// The cursor of a page that read `position` last.
@@ -421,7 +417,7 @@ pub fn list<T: Listed>(store: &Store, filter: &ListingFilter, from: Option<&str>
     let mut items = Vec::new();
     let mut last = None;
     let mut read = 0;
-    while let Some(position) = next_position(&mut ranges)? {
+    while let Some(position) = cursor::next_merged(&mut ranges).transpose()? {
         read += 1;
         let id = Id::parse("cursor", &String::from_utf8_lossy(last_key_part(&position)))?;
         last = Some(position);
@@ -441,29 +437,6 @@ pub fn list<T: Listed>(store: &Store, filter: &ListingFilter, from: Option<&str>
         None
     };
     Ok(Page { items, next_cursor, read })
-}
-
-/// The first position of the ranges, each in position order, taken from
-/// its range.
-fn next_position<I>(ranges: &mut [std::iter::Peekable<I>]) -> Result<Option<Vec<u8>>, StoreError>
-where
-    I: Iterator<Item = Result<Vec<u8>, StoreError>>,
-{
-    let mut first: Option<(usize, &Vec<u8>)> = None;
-    let mut failed = None;
-    for (at, range) in ranges.iter_mut().enumerate() {
-        match range.peek() {
-            None => {}
-            Some(Err(_)) => failed = Some(at),
-            Some(Ok(position)) if first.is_none_or(|(_, best)| position < best) => first = Some((at, position)),
-            Some(Ok(_)) => {}
-        }
-    }
-    let first = failed.or(first.map(|(at, _)| at));
-    match first {
-        Some(at) => ranges[at].next().transpose(),
-        None => Ok(None),
-    }
 }
 
 impl Node {
