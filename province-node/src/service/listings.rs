@@ -250,7 +250,7 @@ pub fn index_transfer_in(tx: &Tx, transfer: &TransferIn) -> Result<(), StoreErro
 
 impl ListingFilter {
     /// The ranges of index keys a listing reads, each as its key prefix
-    /// (several: merged by position). None: nothing can match (a
+    /// (several: merged by position). Empty: nothing can match (a
     /// relationship this node does not hold).
     fn ranges(&self, store: &Store) -> NodeResult<Vec<Vec<u8>>> {
         let range = |dimension: &str, value: &[u8]| key_prefix(&[dimension.as_bytes(), value]);
@@ -289,9 +289,7 @@ impl ListingFilter {
             && self.month.is_none_or(|month| Period::of_unix_millis(indexed.at) == month)
             && self.status.is_none_or(|status| indexed.status == status)
     }
-}
 
-impl ListingFilter {
     /// What a cursor carries of the filters it was given with (FNV-1a of
     /// their values), so that a cursor is refused with other filters.
     fn digest(&self) -> [u8; 8] {
@@ -525,14 +523,15 @@ impl Node {
             if keys.is_empty() {
                 return Ok(removed);
             }
-            if removed / CLEAR_PROGRESS_EVERY < (removed + keys.len()) / CLEAR_PROGRESS_EVERY {
-                tracing::info!(removed, "removing the index entries of an older layout");
-            }
-            removed += keys.len();
             self.store
                 .transact(|tx| keys.iter().try_for_each(|key| tx.remove(index, key)))
                 .durable()
                 .await?;
+            let before = removed;
+            removed += keys.len();
+            if before / CLEAR_PROGRESS_EVERY < removed / CLEAR_PROGRESS_EVERY {
+                tracing::info!(removed, "removing the index entries of an older layout");
+            }
         }
     }
 
