@@ -264,7 +264,7 @@ async fn many_reads_at_once_each_get_their_own_record_or_its_absence(place: Plac
             std::thread::spawn(move || {
                 for n in (thread..400).step_by(16) {
                     let key = format!("k{n:03}");
-                    store.warming().key(THINGS, key.as_bytes()).key(THINGSX, key.as_bytes()).read();
+                    futures_executor::block_on(store.warming().key(THINGS, key.as_bytes()).key(THINGSX, key.as_bytes()).read());
                     let expected = (n < 200).then_some(n);
                     assert_eq!(store.get(THINGS, key.as_bytes()).expect("readable"), expected, "{key}");
                     assert_eq!(

@@ -479,8 +479,8 @@ impl Store {
     /// transaction reads it, so the transaction does not wait for the
     /// database while it holds the writer lock. A hint: it changes nothing,
     /// and does nothing on the embedded engine (its reads are local).
-    pub fn warm<K: AsRef<[u8]> + ?Sized, V>(&self, table: Table<K, V>, key: &K) {
-        self.warming().key(table, key).read();
+    pub async fn warm<K: AsRef<[u8]> + ?Sized, V>(&self, table: Table<K, V>, key: &K) {
+        self.warming().key(table, key).read().await;
     }
 
     /// Several records brought into memory together, as [`Store::warm`]
@@ -833,11 +833,13 @@ impl Warming<'_> {
         self
     }
 
-    /// Reads them (a hint: a failed read is read again by the transaction).
-    pub fn read(self) {
+    /// Reads them (a hint: a failed read is read again by the
+    /// transaction), without holding the calling thread while the database
+    /// answers.
+    pub async fn read(self) {
         if let Engine::Postgres(database) = &self.store.inner.engine {
             let keys: Vec<&[u8]> = self.keys.iter().map(Vec::as_slice).collect();
-            let _ = database.get_many(&keys);
+            database.warm(&keys).await;
         }
     }
 }

@@ -390,6 +390,9 @@ struct GetRequest {
     answer: oneshot::Sender<Result<Option<Vec<u8>>, usize>>,
 }
 
+/// What a [`GetRequest`] is answered with, to come.
+type Answer = oneshot::Receiver<Result<Option<Vec<u8>>, usize>>;
+
 /// Reads single records for every thread of the process, many in one
 /// statement: at most one statement per read connection runs at a time, and
 /// whatever is asked meanwhile goes into the next one. Unloaded, a read is
@@ -740,32 +743,7 @@ impl Database {
     /// are there, the others asked of the database together (see
     /// [`gather_gets`]) and kept in memory.
     pub(super) fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let mut values = Vec::with_capacity(keys.len());
-        let mut missing = Vec::new();
-        let evictions = {
-            let cache = self.cache();
-            for (n, key) in keys.iter().enumerate() {
-                match cache.lookup(key) {
-                    Some(value) => values.push(value),
-                    None => {
-                        values.push(None);
-                        missing.push(n);
-                    }
-                }
-            }
-            cache.evictions
-        };
-        let asked: Vec<(usize, Option<oneshot::Receiver<_>>)> = missing
-            .into_iter()
-            .map(|n| {
-                let (answer, answered) = oneshot::channel();
-                let sent = self.gets.send(GetRequest {
-                    key: keys[n].to_vec(),
-                    answer,
-                });
-                (n, sent.is_ok().then_some(answered))
-            })
-            .collect();
+        let (mut values, asked, evictions) = self.ask(keys);
         for (n, answered) in asked {
             let read_alone = |conn: &Conn| wait(conn.client.query_opt(&conn.get, &[&keys[n]]));
             let value = match answered.map(wait) {
@@ -788,6 +766,55 @@ impl Database {
             values[n] = value;
         }
         Ok(values)
+    }
+
+    /// Brings stored keys into memory, as [`Database::get_many`] reads
+    /// them, but awaiting the database's answer instead of holding the
+    /// calling thread (a server's worker serves other calls meanwhile). A
+    /// hint: a key whose read failed is read again when it is needed.
+    pub(super) async fn warm(&self, keys: &[&[u8]]) {
+        let (_, asked, evictions) = self.ask(keys);
+        for (n, answered) in asked {
+            let Some(answered) = answered else { continue };
+            if let Ok(Ok(value)) = answered.await {
+                self.cache().fill(keys[n], value, evictions);
+            }
+        }
+    }
+
+    /// The values of `keys` found in memory, in their order (`None` where
+    /// not found), and for each key not found its position and the answer
+    /// to come from [`gather_gets`] (`None` if the store is closing); with
+    /// the cache's eviction count before, for [`Cache::fill`].
+    #[allow(clippy::type_complexity)]
+    fn ask(&self, keys: &[&[u8]]) -> (Vec<Option<Vec<u8>>>, Vec<(usize, Option<Answer>)>, u64) {
+        let mut values = Vec::with_capacity(keys.len());
+        let mut missing = Vec::new();
+        let evictions = {
+            let cache = self.cache();
+            for (n, key) in keys.iter().enumerate() {
+                match cache.lookup(key) {
+                    Some(value) => values.push(value),
+                    None => {
+                        values.push(None);
+                        missing.push(n);
+                    }
+                }
+            }
+            cache.evictions
+        };
+        let asked = missing
+            .into_iter()
+            .map(|n| {
+                let (answer, answered) = oneshot::channel();
+                let sent = self.gets.send(GetRequest {
+                    key: keys[n].to_vec(),
+                    answer,
+                });
+                (n, sent.is_ok().then_some(answered))
+            })
+            .collect();
+        (values, asked, evictions)
     }
 
     /// The records whose key starts with `prefix`, from `start` on, in key

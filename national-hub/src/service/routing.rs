@@ -57,7 +57,7 @@ impl Hub {
         };
         check_crosses(field, body.payer(), body.payee())?;
         let key = body.key();
-        self.store.warm(TRANSACTIONS, &key);
+        self.store.warm(TRANSACTIONS, &key).await;
         // In flight from before it is recorded pending until it is answered:
         // a recovery pass meanwhile leaves it to this call.
         let _flight = self.in_flight.enter(pending_kind(body.kind()), body.id());

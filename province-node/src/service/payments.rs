@@ -55,7 +55,8 @@ impl Node {
             .key(PAYMENTS, &command.payment_id)
             .key(REVERSED_IDS, &command.payment_id)
             .key(PENDING, &PendingKind::Payment.key(&command.payment_id))
-            .read();
+            .read()
+            .await;
         // In flight from before it is recorded pending until it is answered:
         // a recovery pass meanwhile leaves it to this call.
         let _flight = self.in_flight.enter(PendingKind::Payment, &command.payment_id);
@@ -142,7 +143,7 @@ impl Node {
             )
             .into());
         }
-        self.store.warm(DEBITS, &payment.payment_id);
+        self.store.warm(DEBITS, &payment.payment_id).await;
         let debit = self
             .decide(|tx, now| {
                 let state = DebitState {
