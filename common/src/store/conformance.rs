@@ -421,6 +421,45 @@ async fn a_store_rides_out_the_loss_of_its_database_connections() {
     assert!(matches!(second, StoreError::LeaseHeld { .. }), "{second}");
 }
 
+#[tokio::test]
+async fn a_reopened_store_knows_every_key_of_its_database_and_asks_it_for_no_other() {
+    let place = Place::postgres();
+    // More keys than one page of the scan of the keys.
+    let written = 25_000u32;
+    {
+        let store = place.open();
+        commit(&store, |tx| {
+            for n in 0..written {
+                tx.put(THINGS, format!("k{n:05}").as_bytes(), &n)?;
+            }
+            Ok(())
+        })
+        .await;
+    }
+    let store = place.open();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !store.database_reads().expect("a database").keys_known {
+        assert!(std::time::Instant::now() < deadline, "the keys are known within 30 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Every key written before is read, from the database (nothing is in
+    // memory yet); a key written by this store is read too.
+    for n in (0..written).step_by(97).chain([written - 1]) {
+        assert_eq!(store.get(THINGS, format!("k{n:05}").as_bytes()).unwrap(), Some(n), "k{n:05}");
+    }
+    commit(&store, |tx| tx.put(THINGSX, b"new", &7)).await;
+    assert_eq!(store.get(THINGSX, b"new").unwrap(), Some(7));
+    // Keys the database does not hold are answered without asking it
+    // (a filter may answer "maybe" for about 1% of them).
+    let asked = store.database_reads().expect("a database").asked;
+    for n in written..written + 2_000 {
+        assert_eq!(store.get(THINGS, format!("k{n:05}").as_bytes()).unwrap(), None, "k{n:05}");
+        assert_eq!(store.get(THINGSX, format!("k{n:05}").as_bytes()).unwrap(), None, "k{n:05}");
+    }
+    let asked = store.database_reads().expect("a database").asked - asked;
+    assert!(asked < 80, "{asked} of 4,000 reads of absent keys asked the database");
+}
+
 /// Each test, once per engine.
 macro_rules! on_both_engines {
     ($($test:ident),* $(,)?) => {

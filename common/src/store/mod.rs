@@ -35,6 +35,7 @@
 
 mod faults;
 mod flusher;
+mod known;
 mod memtable;
 mod postgres;
 mod recovery;
@@ -53,7 +54,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use wal::Writes;
 
 pub use faults::Faults;
-pub use postgres::{redacted, SCHEMA_VERSION};
+pub use postgres::{redacted, DatabaseReads, SCHEMA_VERSION};
 pub use recovery::{Damage, LogReport, SegmentReport};
 pub use table::Table;
 pub use wal::{Ending, SegmentScan};
@@ -598,6 +599,16 @@ impl Store {
     pub async fn durable(&self) -> Result<(), StoreError> {
         let last = self.inner.shared.writer().saturating_sub(1);
         self.wait_durable(last).await
+    }
+
+    /// On PostgreSQL, how many keys the store has asked its database for
+    /// and whether it knows yet every key the database holds (a read of any
+    /// other key asks it nothing); none on the embedded engine.
+    pub fn database_reads(&self) -> Option<DatabaseReads> {
+        match &self.inner.engine {
+            Engine::Postgres(database) => Some(database.reads()),
+            Engine::Embedded { .. } => None,
+        }
     }
 
     /// Size of the data on disk (in the database), in bytes.

@@ -22,9 +22,10 @@
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
     sync::{
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc, Mutex, MutexGuard,
     },
+    time::{Duration, Instant},
 };
 
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -32,6 +33,7 @@ use tokio_postgres::{types::ToSql, Client, NoTls, Statement};
 
 use super::{
     flusher::{Shared, Sink},
+    known::{Filter, Known},
     wal::Writes,
     StoreError,
 };
@@ -74,6 +76,15 @@ const GET_MANY: &str = "SELECT key, value FROM gongji_records WHERE key = ANY($1
 const GET_BATCH: usize = 256;
 const PAGE_FROM: &str = "SELECT key, value FROM gongji_records WHERE key >= $1 ORDER BY key LIMIT $2";
 const PAGE_BETWEEN: &str = "SELECT key, value FROM gongji_records WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3";
+/// The keys after one, for the filter of known keys (see [`super::known`]).
+const KEYS_AFTER: &str = "SELECT key FROM gongji_records WHERE key > $1 ORDER BY key LIMIT $2";
+const KEYS_PAGE: i64 = 10_000;
+/// How many records the table holds, as PostgreSQL last estimated it.
+const ESTIMATED_RECORDS: &str = "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'gongji_records'::regclass";
+/// The pause before a failed scan of the keys is tried again.
+const KEYS_RETRY: Duration = Duration::from_secs(5);
+/// How often a filter of known keys is checked for being full.
+const KEYS_CHECK: Duration = Duration::from_secs(10);
 /// One batch: written only while the epoch is this holder's; answers
 /// whether it was.
 const WRITE: &str = "
@@ -345,6 +356,10 @@ pub(super) struct Database {
     holder: String,
     config: tokio_postgres::Config,
     cache: Mutex<Cache>,
+    /// The keys the database may hold.
+    known: Arc<Known>,
+    /// Keys asked of the database so far.
+    asked: AtomicU64,
     /// Where the store is, for messages (the URL without its password).
     pub(super) place: String,
 }
@@ -597,6 +612,8 @@ impl Candidate {
         });
         let (gets, requests) = mpsc::unbounded_channel();
         runtime.get().spawn(gather_gets(Arc::clone(&readers), requests));
+        let known = Arc::new(Known::default());
+        runtime.get().spawn(know_keys(config.clone(), place.clone(), Arc::clone(&known)));
         Ok(Ok(Database {
             runtime: Some(runtime.hand_on()),
             readers,
@@ -607,6 +624,8 @@ impl Candidate {
             holder: holder.to_owned(),
             config,
             cache: Mutex::new(Cache::default()),
+            known,
+            asked: AtomicU64::new(0),
             place,
         }))
     }
@@ -783,9 +802,10 @@ impl Database {
     }
 
     /// The values of `keys` found in memory, in their order (`None` where
-    /// not found), and for each key not found its position and the answer
-    /// to come from [`gather_gets`] (`None` if the store is closing); with
-    /// the cache's eviction count before, for [`Cache::fill`].
+    /// not found, or known not to be in the database), and for each other
+    /// key its position and the answer to come from [`gather_gets`] (`None`
+    /// if the store is closing); with the cache's eviction count before,
+    /// for [`Cache::fill`].
     #[allow(clippy::type_complexity)]
     fn ask(&self, keys: &[&[u8]]) -> (Vec<Option<Vec<u8>>>, Vec<(usize, Option<Answer>)>, u64) {
         let mut values = Vec::with_capacity(keys.len());
@@ -797,12 +817,15 @@ impl Database {
                     Some(value) => values.push(value),
                     None => {
                         values.push(None);
-                        missing.push(n);
+                        if !self.known.absent(key) {
+                            missing.push(n);
+                        }
                     }
                 }
             }
             cache.evictions
         };
+        self.asked.fetch_add(missing.len() as u64, Ordering::Relaxed);
         let asked = missing
             .into_iter()
             .map(|n| {
@@ -844,6 +867,9 @@ impl Database {
             }
         }
         let mut writer = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Held until the statement has returned: a scan of the keys
+        // starting meanwhile waits for it (see [`super::known`]).
+        let telling = self.known.telling(upsert_keys.iter().copied());
         let params: [&(dyn ToSql + Sync); 4] = [&self.epoch, &upsert_keys, &upsert_values, &deletes];
         // A lost connection (the database restarting) is waited out: the
         // batch is written again once the lease is this process's again (a
@@ -879,6 +905,7 @@ impl Database {
                 ),
             ));
         }
+        drop(telling);
         drop(writer);
         // Both locks together, so a transaction finds each key either
         // among the records not yet written or here.
@@ -918,6 +945,93 @@ impl Database {
             .and_then(|row| u64::try_from(row.get::<_, i64>(0)).ok())
             .unwrap_or(0)
     }
+
+    /// How many keys this store has asked its database for so far, and
+    /// whether it knows yet every key the database holds.
+    pub(super) fn reads(&self) -> DatabaseReads {
+        DatabaseReads {
+            asked: self.asked.load(Ordering::Relaxed),
+            keys_known: self.known.ready().is_some(),
+        }
+    }
+}
+
+/// See [`Database::reads`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatabaseReads {
+    pub asked: u64,
+    pub keys_known: bool,
+}
+
+/// Builds the store's filter of the keys its database holds (see
+/// [`super::known`]), and builds it again, larger, whenever it is full; a
+/// failed scan (the database restarting, say) is tried again. Ends with the
+/// store's runtime.
+async fn know_keys(config: tokio_postgres::Config, place: String, known: Arc<Known>) {
+    let mut sized_for = 0;
+    loop {
+        let started = Instant::now();
+        match scan_keys(&config, &place, &known, sized_for).await {
+            Ok(filter) => {
+                tracing::info!(
+                    store = %place,
+                    keys = filter.keys(),
+                    bytes = filter.bytes(),
+                    seconds = started.elapsed().as_secs_f64(),
+                    "every key of the database is known: a read of a key it does not hold asks it no more"
+                );
+                while !filter.full() {
+                    tokio::time::sleep(KEYS_CHECK).await;
+                }
+                sized_for = filter.keys();
+                tracing::info!(store = %place, keys = sized_for, "the filter of known keys is full; building a larger one");
+            }
+            Err(e) => {
+                let known = Arc::clone(&known);
+                let _ = tokio::task::spawn_blocking(move || known.abandon()).await;
+                tracing::warn!(store = %place, error = %e, "scanning the database's keys failed; trying again (meanwhile every read asks the database)");
+                tokio::time::sleep(KEYS_RETRY).await;
+            }
+        }
+    }
+}
+
+/// One scan of every key into a new filter, sized for twice the keys the
+/// table holds (as estimated, or as the last filter counted).
+async fn scan_keys(config: &tokio_postgres::Config, place: &str, known: &Arc<Known>, sized_for: u64) -> Result<Arc<Filter>, StoreError> {
+    let client = connect(&tokio::runtime::Handle::current(), config, place).await?;
+    let estimate: i64 = client
+        .query_one(ESTIMATED_RECORDS, &[])
+        .await
+        .map_err(|e| db_error("estimating the records", e))?
+        .get(0);
+    let filter = Arc::new(Filter::with_capacity(2 * sized_for.max(u64::try_from(estimate).unwrap_or(0))));
+    // Waits for a batch being written (its keys are then in the table), so
+    // on a thread that may block: this runtime drives that batch.
+    let installing = (Arc::clone(known), Arc::clone(&filter));
+    tokio::task::spawn_blocking(move || installing.0.build(installing.1))
+        .await
+        .map_err(|e| StoreError::Database(format!("installing the filter of known keys: {e}")))?;
+    let page = client.prepare(KEYS_AFTER).await.map_err(|e| db_error("scanning the keys", e))?;
+    let mut after: Vec<u8> = Vec::new();
+    loop {
+        let rows = client
+            .query(&page, &[&after, &KEYS_PAGE])
+            .await
+            .map_err(|e| db_error("scanning the keys", e))?;
+        for row in &rows {
+            filter.insert(row.get::<_, &[u8]>(0));
+        }
+        match rows.last() {
+            Some(last) if rows.len() as i64 == KEYS_PAGE => after = last.get(0),
+            _ => break,
+        }
+    }
+    let known = Arc::clone(known);
+    tokio::task::spawn_blocking(move || known.built())
+        .await
+        .map_err(|e| StoreError::Database(format!("installing the filter of known keys: {e}")))?;
+    Ok(filter)
 }
 
 /// A new connection, driven on the store's runtime (`handle`).
