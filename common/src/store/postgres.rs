@@ -408,6 +408,18 @@ struct GetRequest {
 /// What a [`GetRequest`] is answered with, to come.
 type Answer = oneshot::Receiver<Result<Option<Vec<u8>>, usize>>;
 
+/// Keys looked up in memory by [`Database::ask`].
+struct Asked {
+    /// Each key's value in memory, in the keys' order: `None` where not
+    /// found, or known not to be in the database.
+    values: Vec<Option<Vec<u8>>>,
+    /// For each other key, its position and the answer to come from
+    /// [`gather_gets`] (`None` if the store is closing).
+    answers: Vec<(usize, Option<Answer>)>,
+    /// The cache's evictions before, for [`Cache::fill`].
+    evictions: u64,
+}
+
 /// Reads single records for every thread of the process, many in one
 /// statement: at most one statement per read connection runs at a time, and
 /// whatever is asked meanwhile goes into the next one. Unloaded, a read is
@@ -762,8 +774,12 @@ impl Database {
     /// are there, the others asked of the database together (see
     /// [`gather_gets`]) and kept in memory.
     pub(super) fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let (mut values, asked, evictions) = self.ask(keys);
-        for (n, answered) in asked {
+        let Asked {
+            mut values,
+            answers,
+            evictions,
+        } = self.ask(keys);
+        for (n, answered) in answers {
             let read_alone = |conn: &Conn| wait(conn.client.query_opt(&conn.get, &[&keys[n]]));
             let value = match answered.map(wait) {
                 Some(Ok(Ok(value))) => value,
@@ -792,8 +808,8 @@ impl Database {
     /// calling thread (a server's worker serves other calls meanwhile). A
     /// hint: a key whose read failed is read again when it is needed.
     pub(super) async fn warm(&self, keys: &[&[u8]]) {
-        let (_, asked, evictions) = self.ask(keys);
-        for (n, answered) in asked {
+        let Asked { answers, evictions, .. } = self.ask(keys);
+        for (n, answered) in answers {
             let Some(answered) = answered else { continue };
             if let Ok(Ok(value)) = answered.await {
                 self.cache().fill(keys[n], value, evictions);
@@ -801,13 +817,8 @@ impl Database {
         }
     }
 
-    /// The values of `keys` found in memory, in their order (`None` where
-    /// not found, or known not to be in the database), and for each other
-    /// key its position and the answer to come from [`gather_gets`] (`None`
-    /// if the store is closing); with the cache's eviction count before,
-    /// for [`Cache::fill`].
-    #[allow(clippy::type_complexity)]
-    fn ask(&self, keys: &[&[u8]]) -> (Vec<Option<Vec<u8>>>, Vec<(usize, Option<Answer>)>, u64) {
+    /// What memory holds of `keys`, and the database asked for the rest.
+    fn ask(&self, keys: &[&[u8]]) -> Asked {
         let mut values = Vec::with_capacity(keys.len());
         let mut missing = Vec::new();
         let evictions = {
@@ -826,7 +837,7 @@ impl Database {
             cache.evictions
         };
         self.asked.fetch_add(missing.len() as u64, Ordering::Relaxed);
-        let asked = missing
+        let answers = missing
             .into_iter()
             .map(|n| {
                 let (answer, answered) = oneshot::channel();
@@ -837,7 +848,11 @@ impl Database {
                 (n, sent.is_ok().then_some(answered))
             })
             .collect();
-        (values, asked, evictions)
+        Asked {
+            values,
+            answers,
+            evictions,
+        }
     }
 
     /// The records whose key starts with `prefix`, from `start` on, in key
