@@ -30,7 +30,7 @@ use gongji_common::{
 use gongji_proto::v1::{hub_router_server::HubRouterServer, national_hub_server::NationalHubServer};
 use tokio::net::TcpListener;
 
-/// The hub's sled page cache (the nodes use the store's default).
+/// The hub's database page cache (the nodes use the store's default).
 const HUB_CACHE_BYTES: u64 = 40 * 1024 * 1024;
 
 pub use config::{HubConfig, ProvinceEntry};

@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use redb::{ReadableTable, TableDefinition};
+
 use super::{AccountKind, Ledger};
 use crate::money::Money;
 use crate::store::{Reads, StoreError};
@@ -61,16 +63,31 @@ fn kind_of(key: &str) -> Option<AccountKind> {
     .find(|k| k.as_str() == kind)
 }
 
-fn scratch_error(e: sled::Error) -> StoreError {
-    StoreError::Engine(e)
+fn scratch_error(e: impl Into<redb::Error>) -> StoreError {
+    StoreError::Engine(e.into())
 }
+
+/// The journal's sum per account, in the scratch database.
+const SUMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sums");
+/// The entries seen (memo and reference), in the scratch database.
+const SEEN: TableDefinition<&[u8], ()> = TableDefinition::new("seen");
+
+/// Memory the scratch database may hold; the rest is in its file.
+const SCRATCH_CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 /// Checks the journal against the balances of `books` (a snapshot, for one
 /// consistent reading while writes go on).
 pub fn check_books(books: &impl Reads) -> Result<BooksCheck, StoreError> {
-    let scratch = sled::Config::new().temporary(true).open().map_err(scratch_error)?;
-    let sums = scratch.open_tree("sums").map_err(scratch_error)?;
-    let seen = scratch.open_tree("seen").map_err(scratch_error)?;
+    // An unnamed temporary file, gone when closed; one transaction that is
+    // never committed holds the scratch tables.
+    let file = tempfile::tempfile().map_err(scratch_error)?;
+    let scratch = redb::Builder::new()
+        .set_cache_size(SCRATCH_CACHE_BYTES)
+        .create_with_backend(redb::backends::FileBackend::new(file))
+        .map_err(scratch_error)?;
+    let scratch = scratch.begin_write().map_err(scratch_error)?;
+    let mut sums = scratch.open_table(SUMS).map_err(scratch_error)?;
+    let mut seen = scratch.open_table(SEEN).map_err(scratch_error)?;
     let read = |bytes: &[u8]| -> Result<Money, StoreError> {
         String::from_utf8(bytes.to_vec())
             .map_err(|e| StoreError::Invariant(e.to_string()))
@@ -88,13 +105,13 @@ pub fn check_books(books: &impl Reads) -> Result<BooksCheck, StoreError> {
                 .add(format!("journal entry {} ({}) does not balance", entry.reference, entry.memo));
         }
         let once = format!("{}\u{1f}{}", entry.memo, entry.reference);
-        if seen.insert(once.as_bytes(), &[]).map_err(scratch_error)?.is_some() {
+        if seen.insert(once.as_bytes(), ()).map_err(scratch_error)?.is_some() {
             check.violations.add(format!("{} {} was posted twice", entry.memo, entry.reference));
         }
         for posting in &entry.postings {
             let key = posting.account.key();
             let before = match sums.get(key.as_bytes()).map_err(scratch_error)? {
-                Some(bytes) => read(&bytes)?,
+                Some(bytes) => read(bytes.value())?,
                 None => Money::ZERO,
             };
             let after = before.checked_add(posting.amount).map_err(overflow)?;
@@ -120,7 +137,7 @@ pub fn check_books(books: &impl Reads) -> Result<BooksCheck, StoreError> {
                 .add(format!("account {account} holds money and is negative: {balance}"));
         }
         let journal = match sums.remove(account.as_bytes()).map_err(scratch_error)? {
-            Some(bytes) => read(&bytes)?,
+            Some(bytes) => read(bytes.value())?,
             None => Money::ZERO,
         };
         if journal != balance {
@@ -129,13 +146,13 @@ pub fn check_books(books: &impl Reads) -> Result<BooksCheck, StoreError> {
                 .add(format!("account {account} has balance {balance} but its journal sums to {journal}"));
         }
     }
-    for item in sums.iter() {
+    for item in sums.iter().map_err(scratch_error)? {
         let (account, sum) = item.map_err(scratch_error)?;
-        let sum = read(&sum)?;
+        let sum = read(sum.value())?;
         if !sum.is_zero() {
             check.violations.add(format!(
                 "account {} has journal postings summing to {sum} but no balance",
-                String::from_utf8_lossy(&account)
+                String::from_utf8_lossy(account.value())
             ));
         }
     }

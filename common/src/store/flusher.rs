@@ -11,8 +11,8 @@
 //! When a segment is full the thread starts the next one (holding the
 //! store's writer lock, so that every record in the old segments is in the
 //! memtable) and hands the memtable to the checkpointer thread, which
-//! writes it to sled, syncs sled's files with `fsync`, records the
-//! checkpoint and only then deletes the old segments.
+//! commits it to the database (durable commits of a few thousand writes
+//! each), records the checkpoint and only then deletes the old segments.
 //!
 //! A failed log write stops the store for good: every later transaction and
 //! wait fails, the records of the failed batch stay unseen (they are in no
@@ -46,7 +46,7 @@ pub(super) struct Shared {
     pub writer: Mutex<u64>,
     /// Records committed but not yet on disk.
     pub unsynced: Mutex<Unsynced>,
-    /// Writes on disk that sled does not hold yet.
+    /// Writes on disk that the database does not hold yet.
     pub memtable: RwLock<Memtable>,
     /// The LSN of the last record on disk.
     pub durable_lsn: AtomicU64,
@@ -106,7 +106,7 @@ impl Shared {
     }
 }
 
-/// A frozen memtable to apply to sled, and the LSN of its last record.
+/// A frozen memtable to commit to the database, and the LSN of its last record.
 struct Checkpoint {
     writes: Arc<Writes>,
     lsn: u64,
@@ -116,7 +116,7 @@ struct Checkpoint {
 
 /// Where the log is, and the segment open for writing.
 pub(super) struct Segments {
-    /// The data directory (sled's files) and its `wal` directory.
+    /// The data directory (the database's file) and its `wal` directory.
     pub data_dir: PathBuf,
     pub dir: PathBuf,
     pub current: u64,
@@ -240,7 +240,7 @@ fn run(mut sink: impl Sink, shared: Arc<Shared>, waiting: &mpsc::Receiver<Waiter
 }
 
 /// The embedded engine's sink: the write-ahead log, and the checkpointer
-/// thread that moves what the log holds into sled.
+/// thread that moves what the log holds into the database.
 pub(super) struct Log {
     segments: Segments,
     checkpoint: mpsc::Sender<Checkpoint>,
@@ -248,14 +248,14 @@ pub(super) struct Log {
 }
 
 impl Log {
-    pub(super) fn start(db: sled::Db, data: sled::Tree, shared: &Arc<Shared>, segments: Segments) -> Log {
+    pub(super) fn start(db: Arc<redb::Database>, shared: &Arc<Shared>, segments: Segments) -> Log {
         let (checkpoint, checkpoints) = mpsc::channel::<Checkpoint>();
         let checkpointer = {
             let (dir, data_dir) = (segments.dir.clone(), segments.data_dir.clone());
             let shared = Arc::clone(shared);
             std::thread::Builder::new()
                 .name("store-checkpoint".into())
-                .spawn(move || checkpoint_loop(&db, &data, &shared, &data_dir, &dir, &checkpoints))
+                .spawn(move || checkpoint_loop(&db, &shared, &data_dir, &dir, &checkpoints))
                 .expect("spawning the checkpoint thread needs only memory")
         };
         Log {
@@ -293,7 +293,7 @@ impl Sink for Log {
 
 /// Closes the current segment with every record committed so far, opens
 /// the next one and freezes the memtable, whose writes are then exactly
-/// those of the closed segments' records not yet in sled. Holds the writer
+/// those of the closed segments' records not yet in the database. Holds the writer
 /// lock, so no transaction commits (and no snapshot is taken) meanwhile;
 /// waits while a snapshot is alive (`None`).
 fn rotate(shared: &Shared, segments: &mut Segments) -> Result<Option<Checkpoint>, String> {
@@ -317,20 +317,13 @@ fn rotate(shared: &Shared, segments: &mut Segments) -> Result<Option<Checkpoint>
     }))
 }
 
-/// For each frozen memtable: applies it to sled, flushes sled, syncs sled's
-/// files, records the checkpoint, drops the frozen table and deletes the
-/// closed segments. A failed checkpoint is retried: until it succeeds the
-/// log keeps every record and the memtable every write.
-fn checkpoint_loop(
-    db: &sled::Db,
-    data: &sled::Tree,
-    shared: &Shared,
-    data_dir: &Path,
-    dir: &Path,
-    checkpoints: &mpsc::Receiver<Checkpoint>,
-) {
+/// For each frozen memtable: commits it to the database, records the
+/// checkpoint, drops the frozen table and deletes the closed segments. A
+/// failed checkpoint is retried: until it succeeds the log keeps every
+/// record and the memtable every write.
+fn checkpoint_loop(db: &redb::Database, shared: &Shared, data_dir: &Path, dir: &Path, checkpoints: &mpsc::Receiver<Checkpoint>) {
     while let Ok(checkpoint) = checkpoints.recv() {
-        while let Err(e) = make_checkpoint(db, data, data_dir, dir, checkpoint.lsn, Some(&checkpoint.writes)) {
+        while let Err(e) = make_checkpoint(db, data_dir, dir, checkpoint.lsn, Some(&checkpoint.writes)) {
             tracing::error!(error = %e, "checkpoint: writing the data failed; the log is kept, retrying in a second");
             std::thread::sleep(Duration::from_secs(1));
         }
@@ -341,22 +334,15 @@ fn checkpoint_loop(
     }
 }
 
-/// Makes sled hold every record up to `lsn` on disk (after applying
-/// `writes`, if given), then records the checkpoint. sled's own flush does
-/// not reach the disk's write cache on every system, so its files and
-/// directories are synced with `fsync` before the log may be dropped.
-pub(super) fn make_checkpoint(
-    db: &sled::Db,
-    data: &sled::Tree,
-    data_dir: &Path,
-    dir: &Path,
-    lsn: u64,
-    writes: Option<&Writes>,
-) -> Result<(), String> {
+/// Makes the database hold every record up to `lsn` on disk (committing
+/// `writes`, the records it does not hold yet, if any), then records the
+/// checkpoint. The commits sync the database's file; the data directory's
+/// files and directories are synced too (the file's own entry in its
+/// directory, once created, included) before the log may be dropped.
+pub(super) fn make_checkpoint(db: &redb::Database, data_dir: &Path, dir: &Path, lsn: u64, writes: Option<&Writes>) -> Result<(), String> {
     if let Some(writes) = writes {
-        super::apply(data, lsn, writes).map_err(|e| format!("writing to the database: {e}"))?;
+        super::embedded::apply(db, lsn, writes).map_err(|e| format!("writing to the database: {e}"))?;
     }
-    db.flush().map_err(|e| format!("flushing the database: {e}"))?;
     sync_database_files(data_dir, dir).map_err(|e| format!("syncing the database's files: {e}"))?;
     wal::write_checkpoint(dir, lsn).map_err(|e| format!("recording the checkpoint: {e}"))
 }

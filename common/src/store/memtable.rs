@@ -1,11 +1,12 @@
-//! Writes committed since the last checkpoint, read before sled.
+//! Writes committed since the last checkpoint, read before the database.
 //!
 //! A committed transaction's writes go to the active table (and, as a
-//! record, to the log); sled receives them only at a checkpoint, when the
-//! active table is frozen and applied to sled in key order, each key once
-//! however often it was written. Until sled has flushed them, reads find
-//! them here: the active table first, then the frozen one, then sled.
-//! sled therefore never holds a write the log does not.
+//! record, to the log); the embedded database receives them only at a
+//! checkpoint, when the active table is frozen and committed to the
+//! database, each key once however often it was written. Until that commit
+//! returns, reads find them here: the active table first, then the frozen
+//! one, then the database. The database therefore never holds a write the
+//! log does not.
 
 use std::{cmp::Ordering, iter::Peekable, ops::Bound, sync::Arc};
 
@@ -22,7 +23,7 @@ pub(super) struct Memtable {
 
 impl Memtable {
     /// The latest write of `key` held here: `Some(None)` if it was removed,
-    /// `None` if sled has the answer.
+    /// `None` if the database has the answer.
     pub(super) fn lookup(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
         if let Some(value) = self.active.get(key) {
             return Some(value.clone());
@@ -37,7 +38,7 @@ impl Memtable {
 
     /// The writes held here of keys starting with `prefix`, from key `start`
     /// on (inclusive), in key order, the latest of each key (removals
-    /// included: they hide sled's values).
+    /// included: they hide the database's values).
     pub(super) fn scan_from(&self, prefix: &[u8], start: &[u8]) -> Vec<Entry> {
         let start = start.max(prefix);
         let mut latest = std::collections::BTreeMap::new();
@@ -68,13 +69,13 @@ impl Memtable {
         Some(frozen)
     }
 
-    /// Drops the frozen table once sled holds it on disk.
+    /// Drops the frozen table once the database holds it on disk.
     pub(super) fn release_frozen(&mut self) {
         self.frozen = None;
     }
 }
 
-/// Merges the writes held in memory (`recent`, which win) with what sled
+/// Merges the writes held in memory (`recent`, which win) with what the database
 /// holds (`older`), both in key order, leaving out removed keys.
 pub(super) struct Merge<R: Iterator<Item = Entry>, O: Iterator> {
     recent: Peekable<R>,
@@ -173,7 +174,7 @@ mod tests {
         );
 
         table.release_frozen();
-        assert_eq!(table.lookup(b"p2"), None, "sled has it now");
+        assert_eq!(table.lookup(b"p2"), None, "the database has it now");
         assert!(!table.is_frozen());
     }
 }

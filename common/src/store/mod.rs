@@ -1,5 +1,6 @@
-//! The durable store: sled behind a small API of our own, so that no other
-//! module names sled and the engine could change.
+//! The durable store, behind a small API of our own so that no other module
+//! names an engine: embedded (our write-ahead log in front of a redb file in
+//! the data directory) or PostgreSQL (`postgres`).
 //!
 //! - Each tree has one purpose; every crate declares its trees in one list
 //!   ([`tables!`](crate::tables)), after the common crate's own (the books,
@@ -7,8 +8,8 @@
 //!   keys and values: what they mean belongs to the crates.
 //! - Values are JSON (readable in a pinch, easy to evolve); keys are built
 //!   with [`key`] from parts joined by a separator that ids cannot contain,
-//!   numbers big-endian so that ranges sort. Every tree lives in one sled
-//!   tree, its keys prefixed with the tree's name.
+//!   numbers big-endian so that ranges sort. Every tree lives in one table
+//!   of the database, its keys prefixed with the tree's name.
 //! - All writes go through [`Store::transact`]: one serializable transaction
 //!   over every tree, so a state change, its journal entry and its
 //!   idempotency record land together or not at all. Transactions of one
@@ -28,11 +29,13 @@
 //!   nothing from the failed batch is ever seen, and [`Store::failure`]
 //!   says why (the server reports NOT_SERVING and refuses with
 //!   UNAVAILABLE); a restart replays only what is on disk.
-//! - sled receives the writes at checkpoints (`flusher`); on opening, the
+//! - The embedded database receives the writes at checkpoints (`flusher`,
+//!   `embedded`); on opening, the
 //!   log is checked and replayed (`recovery`): a data directory whose
 //!   acknowledged records are damaged or missing is refused with what was
 //!   found, never opened on half its state.
 
+mod embedded;
 mod faults;
 mod flusher;
 mod known;
@@ -123,7 +126,7 @@ pub enum StoreError {
     #[error("the data directory {path} is damaged: {damage}. {WHAT_TO_DO}")]
     Damaged { path: PathBuf, damage: Damage },
     #[error("storage failure: {0}")]
-    Engine(#[from] sled::Error),
+    Engine(#[from] redb::Error),
     /// The PostgreSQL engine failed a read or could not start.
     #[error("the database: {0}")]
     Database(String),
@@ -153,13 +156,11 @@ impl StoreError {
 /// closure returns (this one or the caller's own) aborts the transaction.
 pub type TxFail = StoreError;
 
-/// sled's page cache by default. Recent writes are read from the memtable,
-/// so the cache serves older data; the process's memory is about twice this
-/// plus the memtable (at most two log segments' writes).
+/// The embedded database's page cache by default (its write buffer is half
+/// of it). Recent writes are read from the memtable, so the cache serves
+/// older data; the process's memory is about this plus the memtable (at
+/// most two log segments' writes).
 pub const DEFAULT_CACHE_BYTES: u64 = 128 * 1024 * 1024;
-
-/// The sled tree that holds every tree of the store.
-const DATA_TREE: &str = "gongji-data";
 
 /// The key of the next number [`Tx::next_id`] hands out (no tree's prefix
 /// starts with a NUL byte).
@@ -167,12 +168,12 @@ const NEXT_ID_KEY: &[u8] = b"\0next-id";
 
 /// The file that names the layout of a data directory, and this version's.
 const FORMAT_FILE: &str = "FORMAT";
-const FORMAT: &str = "gongji-store 2";
+const FORMAT: &str = "gongji-store 3";
 
 /// How a store is opened.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// sled's page cache.
+    /// The embedded database's page cache.
     pub cache_bytes: u64,
     /// A log segment is closed (and a checkpoint taken) at this size.
     pub segment_bytes: u64,
@@ -237,7 +238,7 @@ impl StoreFlags {
         }
     }
 
-    /// The options to open the store with, `cache_bytes` of sled cache.
+    /// The options to open the store with, `cache_bytes` of database cache.
     pub fn options(&self, cache_bytes: u64) -> Result<StoreOptions, String> {
         let faults = match &self.store_faults {
             Some(text) => {
@@ -271,9 +272,10 @@ struct Inner {
 
 /// Where the records are, below the records not yet durable.
 enum Engine {
-    /// sled in a data directory, behind the write-ahead log: records on
-    /// disk that sled does not hold yet are in the memtable.
-    Embedded { data: sled::Tree, db: sled::Db },
+    /// A redb database in a data directory, behind the write-ahead log:
+    /// records on disk that the database does not hold yet are in the
+    /// memtable (see `embedded`).
+    Embedded { db: Arc<redb::Database>, file: PathBuf },
     /// A PostgreSQL database (see `postgres`).
     Postgres(Arc<postgres::Database>),
 }
@@ -359,20 +361,16 @@ impl Store {
     /// [`Store::open`] with its options.
     pub fn open_with(path: &Path, app_trees: &[&'static str], options: StoreOptions) -> Result<Store, StoreError> {
         check_format(path)?;
-        let open_error = |source: sled::Error| StoreError::Open {
+        let db = embedded::open(path, options.cache_bytes).map_err(|detail| StoreError::Open {
             path: path.to_owned(),
-            detail: source.to_string(),
-        };
-        let db = open_database(path, options.cache_bytes).map_err(open_error)?;
+            detail,
+        })?;
         let names: Vec<&'static str> = COMMON_TREES.iter().chain(app_trees).copied().collect();
-        let data = db.open_tree(DATA_TREE).map_err(open_error)?;
-        let segments = replay_log(path, &db, &data, &options)?;
+        let segments = replay_log(path, &db, &options)?;
         let shared = Arc::new(flusher::Shared::new(segments.1, Arc::clone(&options.faults)));
-        let flusher = flusher::Flusher::start(
-            flusher::Log::start(db.clone(), data.clone(), &shared, segments.0),
-            Arc::clone(&shared),
-        );
-        Ok(Store::new(names, shared, flusher, Engine::Embedded { data, db }))
+        let flusher = flusher::Flusher::start(flusher::Log::start(Arc::clone(&db), &shared, segments.0), Arc::clone(&shared));
+        let file = embedded::database_path(path);
+        Ok(Store::new(names, shared, flusher, Engine::Embedded { db, file }))
     }
 
     /// Opens (or creates) the store in the PostgreSQL database at `url`
@@ -614,7 +612,7 @@ impl Store {
     /// Size of the data on disk (in the database), in bytes.
     pub fn size_on_disk(&self) -> u64 {
         match &self.inner.engine {
-            Engine::Embedded { db, .. } => db.size_on_disk().unwrap_or(0),
+            Engine::Embedded { file, .. } => std::fs::metadata(file).map_or(0, |m| m.len()),
             Engine::Postgres(database) => database.size(),
         }
     }
@@ -638,7 +636,8 @@ pub struct Snapshot {
 
 /// What holds a snapshot's view.
 enum Pinned {
-    /// The memtable as it was (sled does not change while it is alive).
+    /// The memtable as it was (the database does not change while it is
+    /// alive: no checkpoint starts).
     Embedded(memtable::Memtable),
     Postgres(postgres::Pinned),
 }
@@ -715,7 +714,7 @@ impl<R: viewed::Viewed> Reads for R {
 }
 
 /// Reads of what is on disk: the memtable (the live one, or a snapshot's
-/// copy), then sled; or the database (live, or a snapshot's transaction).
+/// copy), then the embedded database; or PostgreSQL (live, or a snapshot's transaction).
 #[derive(Clone, Copy)]
 pub struct Reader<'a> {
     inner: &'a Inner,
@@ -745,14 +744,16 @@ impl<'a> Reader<'a> {
     /// The value of a stored key on disk.
     fn read(self, full_key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         match (&self.inner.engine, self.view) {
-            (Engine::Embedded { data, .. }, view) => {
+            (Engine::Embedded { db, .. }, view) => {
+                // The memtable before the database: a checkpoint commits to
+                // the database before it releases the frozen table.
                 let recent = match view {
                     View::Frozen(memtable) => memtable.lookup(full_key),
                     _ => self.inner.shared.memtable().lookup(full_key),
                 };
                 match recent {
                     Some(value) => Ok(value),
-                    None => Ok(data.get(full_key)?.map(|bytes| bytes.to_vec())),
+                    None => embedded::get(db, full_key),
                 }
             }
             (Engine::Postgres(_), View::Pinned(pinned)) => pinned.get(full_key),
@@ -777,16 +778,15 @@ impl<'a> Reader<'a> {
         let full_start = self.full_key(tree, start.max(prefix));
         let skip = self.inner.prefixes[tree.0].len();
         let entries: Entries<'a> = match (&self.inner.engine, self.view) {
-            (Engine::Embedded { data, .. }, view) => {
+            (Engine::Embedded { db, .. }, view) => {
                 let recent = match view {
                     View::Frozen(memtable) => memtable.scan_from(&full_prefix, &full_start),
                     _ => self.inner.shared.memtable().scan_from(&full_prefix, &full_start),
                 };
                 let prefix = full_prefix.clone();
-                let older = data
-                    .range(full_start..)
+                let older = embedded::range_from(db, &full_start)
                     .take_while(move |item| item.as_ref().map_or(true, |(k, _)| k.starts_with(&prefix)));
-                Box::new(memtable::Merge::new(recent.into_iter(), older).map(|item| Ok(item?)))
+                Box::new(memtable::Merge::new(recent.into_iter(), older))
             }
             (Engine::Postgres(_), View::Pinned(pinned)) => Box::new(pinned.scan(&full_prefix, &full_start)),
             (Engine::Postgres(database), _) => Box::new(database.scan(&full_prefix, &full_start)),
@@ -863,30 +863,6 @@ fn full_key(inner: &Inner, tree: TreeId, key: &[u8]) -> Vec<u8> {
     full
 }
 
-/// How long opening waits for the directory's lock: a store just dropped
-/// in this process may hold it a moment longer (sled finishes some writes
-/// and frees some memory on its own threads, later).
-const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// Opens sled in `path`, waiting up to [`LOCK_PATIENCE`] for its lock.
-fn open_database(path: &Path, cache_bytes: u64) -> Result<sled::Db, sled::Error> {
-    let started = std::time::Instant::now();
-    loop {
-        let opened = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_bytes)
-            // sled is written only at checkpoints, each ending in a flush.
-            .flush_every_ms(None)
-            .open();
-        match opened {
-            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") && started.elapsed() < LOCK_PATIENCE => {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            other => return other,
-        }
-    }
-}
-
 /// The key prefix of the tree named `name`.
 fn tree_prefix(name: &str) -> Vec<u8> {
     let mut prefix = name.as_bytes().to_vec();
@@ -950,43 +926,22 @@ fn encode<T: Serialize>(tree: &'static str, value: &T) -> Result<Vec<u8>, StoreE
     })
 }
 
-/// Applies writes to sled, then the LSN of the last record they come from.
-/// sled receives only writes the log holds on disk and recovers a prefix
-/// of its writes after a crash, so its LSN is that of the last record it
-/// holds whole; replaying the log from the next record restores any record
-/// it holds only in part.
-fn apply(data: &sled::Tree, lsn: u64, writes: &Writes) -> Result<(), sled::Error> {
-    for (key, value) in writes {
-        match value {
-            Some(value) => data.insert(key.as_slice(), value.as_slice())?,
-            None => data.remove(key.as_slice())?,
-        };
-    }
-    data.insert(wal::LSN_KEY, &lsn.to_be_bytes())?;
-    Ok(())
-}
-
-/// The LSN of the last record sled has applied (0: none).
-fn applied_lsn(data: &sled::Tree) -> Result<u64, sled::Error> {
-    Ok(data
-        .get(wal::LSN_KEY)?
-        .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_ref()).ok())
-        .map_or(0, u64::from_be_bytes))
-}
-
-/// Checks the log left in `path`/wal and replays into sled the records sled
-/// does not have (see `recovery`), refusing a damaged directory; then makes
-/// sled durable, records the checkpoint, deletes the replayed segments and
-/// starts a new one. Returns it and the next LSN.
-fn replay_log(path: &Path, db: &sled::Db, data: &sled::Tree, options: &StoreOptions) -> Result<(flusher::Segments, u64), StoreError> {
+/// Checks the log left in `path`/wal and replays into the database the
+/// records it does not have (see `recovery`), refusing a damaged directory:
+/// their writes, merged, in one durable transaction. Then records the
+/// checkpoint, deletes the replayed segments and starts a new one. Returns
+/// it and the next LSN.
+fn replay_log(path: &Path, db: &redb::Database, options: &StoreOptions) -> Result<(flusher::Segments, u64), StoreError> {
     let dir = wal::dir(path);
     let log_error = |detail: String| StoreError::Log { path: dir.clone(), detail };
     std::fs::create_dir_all(&dir).map_err(|e| log_error(e.to_string()))?;
-    let database_lsn = applied_lsn(data)?;
+    let database_lsn = embedded::applied_lsn(db)?;
     let mut replayed = 0u64;
+    let mut writes = Writes::new();
     let report = recovery::examine_log(&dir, Some(database_lsn), |record| {
         replayed += 1;
-        apply(data, record.lsn, &record.writes).map_err(|e| format!("applying record {} to the database: {e}", record.lsn))
+        writes.extend(record.writes);
+        Ok(())
     })
     .map_err(|e| log_error(e.to_string()))?;
     if let Some(damage) = report.damage {
@@ -1003,7 +958,8 @@ fn replay_log(path: &Path, db: &sled::Db, data: &sled::Tree, options: &StoreOpti
     }
     let next_segment = report.segments.last().map_or(1, |s| s.number + 1);
     if !report.segments.is_empty() {
-        flusher::make_checkpoint(db, data, path, &dir, report.next_lsn - 1, None).map_err(log_error)?;
+        let replayed = (replayed > 0).then_some(&writes);
+        flusher::make_checkpoint(db, path, &dir, report.next_lsn - 1, replayed).map_err(log_error)?;
         flusher::delete_before(&dir, next_segment).map_err(|e| log_error(e.to_string()))?;
     }
     let file =

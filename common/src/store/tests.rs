@@ -75,7 +75,7 @@ fn a_second_open_of_the_same_directory_fails_naming_it() {
 }
 
 #[tokio::test]
-async fn trees_are_apart_though_they_share_one_sled_tree() {
+async fn trees_are_apart_though_they_share_one_table() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), &["things", "thingsx"]).unwrap();
     let (things, thingsx) = (THINGS, Table::<[u8], u32>::app(1));
@@ -115,13 +115,26 @@ fn a_data_directory_of_another_format_is_refused_not_misread() {
     let dir = tempfile::tempdir().unwrap();
     {
         // The layout before the format file: sled's files and a log.
-        let db = sled::open(dir.path()).unwrap();
-        db.insert(b"x", b"y").unwrap();
-        db.flush().unwrap();
+        std::fs::write(dir.path().join("conf"), "segment_size: 524288\n").unwrap();
+        std::fs::write(dir.path().join("db"), [0u8; 64]).unwrap();
+        std::fs::create_dir(dir.path().join("wal")).unwrap();
     }
     let err = Store::open(dir.path(), APP).err().expect("an older directory is refused");
     assert!(matches!(err, StoreError::Format { .. }), "{err}");
     assert!(err.to_string().contains("older version"), "{err}");
+    assert!(
+        dir.path().join("db").exists() && !dir.path().join(embedded::DATABASE_FILE).exists(),
+        "nothing was written into it"
+    );
+
+    // The format before this one kept its records in sled.
+    let sled_era = tempfile::tempdir().unwrap();
+    std::fs::write(sled_era.path().join(FORMAT_FILE), "gongji-store 2\n").unwrap();
+    let err = Store::open(sled_era.path(), APP).err().expect("the previous format is refused");
+    assert!(
+        err.to_string().contains("gongji-store 2") && err.to_string().contains("gongji-store 3"),
+        "{err}"
+    );
 
     let newer = tempfile::tempdir().unwrap();
     std::fs::write(newer.path().join(FORMAT_FILE), "gongji-store 9\n").unwrap();
@@ -227,7 +240,7 @@ mod log_and_checkpoints {
     use super::*;
 
     #[tokio::test]
-    async fn checkpoints_move_writes_into_sled_and_delete_the_closed_segments() {
+    async fn checkpoints_move_writes_into_the_database_and_delete_the_closed_segments() {
         let dir = tempfile::tempdir().unwrap();
         let mut expected = BTreeMap::new();
         {
@@ -256,7 +269,10 @@ mod log_and_checkpoints {
                 "several checkpoints, closed segments deleted: {files:?}"
             );
             let checkpoint = wal::read_checkpoint(&wal::dir(dir.path())).unwrap().expect("a checkpoint recorded");
-            assert!(checkpoint > 100, "the checkpoint names the records sled holds: {checkpoint}");
+            assert!(
+                checkpoint > 100,
+                "the checkpoint names the records the database holds: {checkpoint}"
+            );
             assert_eq!(things(&store), expected.clone().into_iter().collect::<Vec<_>>());
             assert_eq!(store.count(THINGS), expected.len());
         }

@@ -4,7 +4,7 @@
 //! Every committed transaction's writes are one record of the in-memory
 //! tail; the flusher (see `flusher`) writes the tail as one **batch** to the
 //! current segment file and `fdatasync`s it, then acknowledges every
-//! transaction in it. sled receives the writes only at checkpoints (see
+//! transaction in it. The database receives the writes only at checkpoints (see
 //! `flusher`), after which the closed segments are deleted.
 //!
 //! ## On disk
@@ -23,8 +23,8 @@
 //!   data, not file-system metadata), and the zeros are made durable before
 //!   a batch is written into them: a segment always ends in zeros, never
 //!   inside a batch. A zero batch header ends the batches.
-//! - `wal/checkpoint` holds the LSN up to which every record is in sled and
-//!   on disk (written after sled's files were synced, before any segment is
+//! - `wal/checkpoint` holds the LSN up to which every record is in the
+//!   database on disk (written after its commit returned, before any segment is
 //!   deleted).
 //!
 //! ## Torn write or damage
@@ -53,7 +53,7 @@ use super::faults::Faults;
 /// Writes of one transaction: stored key → new value (`None`: removed).
 pub(super) type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
-/// The key under which sled keeps the LSN of the last record it applied
+/// The key under which the database keeps the LSN of the last record it applied
 /// (no tree's prefix starts with a NUL byte).
 pub(super) const LSN_KEY: &[u8] = b"\0wal-lsn";
 
@@ -549,7 +549,7 @@ pub(super) fn checkpoint_path(dir: &Path) -> PathBuf {
 
 const CHECKPOINT_MAGIC: &[u8; 4] = b"GJCP";
 
-/// The LSN up to which sled held every record on disk at the last
+/// The LSN up to which the database held every record on disk at the last
 /// checkpoint (none if no checkpoint was ever recorded).
 pub(super) fn read_checkpoint(dir: &Path) -> Result<Option<u64>, String> {
     let path = checkpoint_path(dir);
@@ -564,7 +564,7 @@ pub(super) fn read_checkpoint(dir: &Path) -> Result<Option<u64>, String> {
     Ok(Some(u64_at(&bytes, 4)))
 }
 
-/// Records that sled holds every record up to `lsn` on disk: written to a
+/// Records that the database holds every record up to `lsn` on disk: written to a
 /// new file, synced, renamed over the old one, the directory synced.
 pub(super) fn write_checkpoint(dir: &Path, lsn: u64) -> io::Result<()> {
     let mut bytes = Vec::with_capacity(16);
