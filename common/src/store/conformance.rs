@@ -458,6 +458,34 @@ async fn a_reopened_store_knows_every_key_of_its_database_and_asks_it_for_no_oth
     }
     let asked = store.database_reads().expect("a database").asked - asked;
     assert!(asked < 80, "{asked} of 4,000 reads of absent keys asked the database");
+
+    // New keys are inserted plainly, those it may hold upserted: a batch
+    // of both, then the same keys again (all known now), and a key
+    // removed and written again, all land.
+    let inserted = store.database_reads().expect("a database").inserted;
+    let mixed = |value: u32| {
+        move |tx: &Tx| -> Result<(), TxFail> {
+            for n in (0..written).step_by(50).chain(written + 10_000..written + 10_500) {
+                tx.put(THINGS, format!("k{n:05}").as_bytes(), &(n + value))?;
+            }
+            Ok(())
+        }
+    };
+    commit(&store, mixed(1)).await;
+    let fresh = store.database_reads().expect("a database").inserted - inserted;
+    assert!((490..=500).contains(&fresh), "{fresh} of the 500 new keys inserted plainly");
+    commit(&store, mixed(2)).await;
+    commit(&store, |tx| tx.remove(THINGS, b"k00050")).await;
+    commit(&store, |tx| tx.put(THINGS, b"k00050", &3)).await;
+    drop(store);
+    let store = place.open();
+    assert_eq!(store.get(THINGS, b"k00000").unwrap(), Some(2));
+    assert_eq!(store.get(THINGS, b"k00050").unwrap(), Some(3));
+    assert_eq!(
+        store.get(THINGS, format!("k{:05}", written + 10_499).as_bytes()).unwrap(),
+        Some(written + 10_501)
+    );
+    assert_eq!(store.count(THINGS), written as usize + 500);
 }
 
 /// Each test, once per engine.
