@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{wal, Entries, StoreError, Writes};
+use super::{wal, Entries, Faults, StoreError, Writes};
 
 /// The database's file in a data directory.
 pub(super) const DATABASE_FILE: &str = "data.redb";
@@ -45,9 +45,13 @@ pub(super) fn open(path: &Path, cache_bytes: u64) -> Result<Arc<redb::Database>,
         }
     };
     // The table exists from the start, so a read never meets its absence.
-    let tx = db.begin_write().map_err(|e| e.to_string())?;
-    tx.open_table(DATA).map_err(|e| e.to_string())?;
-    tx.commit().map_err(|e| e.to_string())?;
+    let exists = db.begin_read().map_err(|e| e.to_string())?.open_table(DATA).is_ok();
+    if !exists {
+        let mut tx = db.begin_write().map_err(|e| e.to_string())?;
+        tx.set_quick_repair(true);
+        tx.open_table(DATA).map_err(|e| e.to_string())?;
+        tx.commit().map_err(|e| e.to_string())?;
+    }
     Ok(Arc::new(db))
 }
 
@@ -94,14 +98,16 @@ const WRITES_PER_COMMIT: usize = 4096;
 /// database with part of the writes and the LSN of an earlier checkpoint;
 /// the log's replay from there writes every one of them again, in order, so
 /// the result is the same.
-pub(super) fn apply(db: &redb::Database, lsn: u64, writes: &Writes) -> Result<(), redb::Error> {
+pub(super) fn apply(db: &redb::Database, lsn: u64, writes: &Writes, faults: &Faults) -> Result<(), redb::Error> {
     let writes: Vec<_> = writes.iter().collect();
     let mut chunks = writes.chunks(WRITES_PER_COMMIT).peekable();
     if chunks.peek().is_none() {
+        faults.before_commit()?;
         return commit(db, &[], Some(lsn));
     }
     while let Some(chunk) = chunks.next() {
         let last = chunks.peek().is_none();
+        faults.before_commit()?;
         commit(db, chunk, last.then_some(lsn))?;
     }
     Ok(())
@@ -156,7 +162,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = open(dir.path(), 1 << 20).unwrap();
         let count = 2 * WRITES_PER_COMMIT as u32 + 10;
-        apply(&db, 10, &writes(0..count, Some("a"))).unwrap();
+        apply(&db, 10, &writes(0..count, Some("a")), &Faults::none()).unwrap();
         assert_eq!(applied_lsn(&db).unwrap(), 10);
         assert_eq!((value(&db, 0), value(&db, count - 1)), (Some("a".into()), Some("a".into())));
 
@@ -172,7 +178,7 @@ mod tests {
         assert_eq!(value(&db, count - 1), Some("a".into()));
 
         // The replay writes them all again, then the LSN.
-        apply(&db, 20, &next).unwrap();
+        apply(&db, 20, &next, &Faults::none()).unwrap();
         assert_eq!(applied_lsn(&db).unwrap(), 20);
         assert_eq!(value(&db, count / 2 - 1), Some("b".into()));
         assert_eq!(value(&db, count / 2), None);
@@ -185,8 +191,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let db = open(dir.path(), 1 << 20).unwrap();
-            apply(&db, 3, &writes(0..5, Some("x"))).unwrap();
-            apply(&db, 7, &Writes::new()).unwrap();
+            apply(&db, 3, &writes(0..5, Some("x")), &Faults::none()).unwrap();
+            apply(&db, 7, &Writes::new(), &Faults::none()).unwrap();
         }
         let db = open(dir.path(), 1 << 20).unwrap();
         assert_eq!(applied_lsn(&db).unwrap(), 7);

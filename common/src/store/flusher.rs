@@ -319,13 +319,14 @@ fn rotate(shared: &Shared, segments: &mut Segments) -> Result<Option<Checkpoint>
 
 /// For each frozen memtable: commits it to the database, records the
 /// checkpoint, drops the frozen table and deletes the closed segments. A
-/// failed checkpoint is retried: until it succeeds the log keeps every
-/// record and the memtable every write.
+/// failed checkpoint stops the store, as a failed log write does (the
+/// database refuses every later commit after an I/O error until it is
+/// opened again): the log keeps every record, and a restart replays them.
 fn checkpoint_loop(db: &redb::Database, shared: &Shared, data_dir: &Path, dir: &Path, checkpoints: &mpsc::Receiver<Checkpoint>) {
     while let Ok(checkpoint) = checkpoints.recv() {
-        while let Err(e) = make_checkpoint(db, data_dir, dir, checkpoint.lsn, Some(&checkpoint.writes)) {
-            tracing::error!(error = %e, "checkpoint: writing the data failed; the log is kept, retrying in a second");
-            std::thread::sleep(Duration::from_secs(1));
+        if let Err(e) = make_checkpoint(db, data_dir, dir, checkpoint.lsn, Some(&checkpoint.writes), &shared.faults) {
+            shared.fail(&format!("a checkpoint failed ({e}); the log holds every record"));
+            return;
         }
         shared.memtable_mut().release_frozen();
         if let Err(e) = delete_before(dir, checkpoint.keep_from) {
@@ -339,9 +340,16 @@ fn checkpoint_loop(db: &redb::Database, shared: &Shared, data_dir: &Path, dir: &
 /// checkpoint. The commits sync the database's file; the data directory's
 /// files and directories are synced too (the file's own entry in its
 /// directory, once created, included) before the log may be dropped.
-pub(super) fn make_checkpoint(db: &redb::Database, data_dir: &Path, dir: &Path, lsn: u64, writes: Option<&Writes>) -> Result<(), String> {
+pub(super) fn make_checkpoint(
+    db: &redb::Database,
+    data_dir: &Path,
+    dir: &Path,
+    lsn: u64,
+    writes: Option<&Writes>,
+    faults: &Faults,
+) -> Result<(), String> {
     if let Some(writes) = writes {
-        super::embedded::apply(db, lsn, writes).map_err(|e| format!("writing to the database: {e}"))?;
+        super::embedded::apply(db, lsn, writes, faults).map_err(|e| format!("writing to the database: {e}"))?;
     }
     sync_database_files(data_dir, dir).map_err(|e| format!("syncing the database's files: {e}"))?;
     wal::write_checkpoint(dir, lsn).map_err(|e| format!("recording the checkpoint: {e}"))

@@ -157,6 +157,17 @@ impl Known {
         *self.building.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
     }
 
+    /// The filter turned out wrong (a key it denied is in the database):
+    /// reads and writes trust none until one is built again.
+    pub(super) fn distrust(&self) {
+        *self.ready.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+    }
+
+    /// Whether `filter` is the one reads trust.
+    pub(super) fn trusts(&self, filter: &Arc<Filter>) -> bool {
+        self.ready().is_some_and(|ready| Arc::ptr_eq(&ready, filter))
+    }
+
     /// The filter reads trust, if there is one yet.
     pub(super) fn ready(&self) -> Option<Arc<Filter>> {
         self.ready.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()

@@ -928,7 +928,7 @@ fn encode<T: Serialize>(tree: &'static str, value: &T) -> Result<Vec<u8>, StoreE
 
 /// Checks the log left in `path`/wal and replays into the database the
 /// records it does not have (see `recovery`), refusing a damaged directory:
-/// their writes, merged, in one durable transaction. Then records the
+/// their writes, merged, committed as a checkpoint's are. Then records the
 /// checkpoint, deletes the replayed segments and starts a new one. Returns
 /// it and the next LSN.
 fn replay_log(path: &Path, db: &redb::Database, options: &StoreOptions) -> Result<(flusher::Segments, u64), StoreError> {
@@ -959,7 +959,7 @@ fn replay_log(path: &Path, db: &redb::Database, options: &StoreOptions) -> Resul
     let next_segment = report.segments.last().map_or(1, |s| s.number + 1);
     if !report.segments.is_empty() {
         let replayed = (replayed > 0).then_some(&writes);
-        flusher::make_checkpoint(db, path, &dir, report.next_lsn - 1, replayed).map_err(log_error)?;
+        flusher::make_checkpoint(db, path, &dir, report.next_lsn - 1, replayed, &options.faults).map_err(log_error)?;
         flusher::delete_before(&dir, next_segment).map_err(|e| log_error(e.to_string()))?;
     }
     let file =

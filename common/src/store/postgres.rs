@@ -83,8 +83,9 @@ const KEYS_PAGE: i64 = 10_000;
 const ESTIMATED_RECORDS: &str = "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'gongji_records'::regclass";
 /// The pause before a failed scan of the keys is tried again.
 const KEYS_RETRY: Duration = Duration::from_secs(5);
-/// How often a filter of known keys is checked for being full.
-const KEYS_CHECK: Duration = Duration::from_secs(10);
+/// How often the filter of known keys is checked for being full, or
+/// distrusted (then it is built again).
+const KEYS_CHECK: Duration = Duration::from_secs(1);
 /// One batch: written only while the epoch is this holder's; answers
 /// whether it was. Keys the database certainly does not hold ($2, $3) are
 /// inserted plainly: an insert `ON CONFLICT` probes the index before it
@@ -115,6 +116,11 @@ SELECT (SELECT count(*) FROM fence), (SELECT count(*) FROM inserted), (SELECT co
 const RECONNECT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 /// The pause between attempts to reconnect.
 const RECONNECT_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Whether a statement failed on a key the table holds already.
+fn duplicate_key(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+}
 
 /// Whether an error means the connection is gone (the database restarted
 /// or dropped it), as opposed to a statement's own failure.
@@ -914,6 +920,18 @@ impl Database {
             let (conn, write) = &*writer;
             match wait(conn.client.query_one(write, &params)) {
                 Ok(row) => break row,
+                // A key the filter denied is in the table: someone else
+                // wrote it (a restore, a hand, a bug). The statement wrote
+                // nothing; the batch is written again with every key
+                // upserted, and the filter is built again from the table.
+                Err(e) if attempt == 1 && duplicate_key(&e) => {
+                    tracing::error!(
+                        store = %self.place,
+                        error = %describe(&e),
+                        "a key the filter of known keys denied is in the database: writing the batch again with every key upserted, and building the filter again"
+                    );
+                    self.known.distrust();
+                }
                 Err(e) if lost(&e) && started.elapsed() < RECONNECT_PATIENCE => {
                     tracing::warn!(store = %self.place, error = %describe(&e), "the database connection was lost; reconnecting");
                     std::thread::sleep(RECONNECT_PAUSE);
@@ -1042,11 +1060,13 @@ async fn know_keys(config: tokio_postgres::Config, place: String, known: Arc<Kno
                     seconds = started.elapsed().as_secs_f64(),
                     "every key of the database is known: a read of a key it does not hold asks it no more"
                 );
-                while !filter.full() {
+                while !filter.full() && known.trusts(&filter) {
                     tokio::time::sleep(KEYS_CHECK).await;
                 }
                 sized_for = filter.keys();
-                tracing::info!(store = %place, keys = sized_for, "the filter of known keys is full; building a larger one");
+                if known.trusts(&filter) {
+                    tracing::info!(store = %place, keys = sized_for, "the filter of known keys is full; building a larger one");
+                }
             }
             Err(e) => {
                 let known = Arc::clone(&known);

@@ -281,6 +281,99 @@ mod log_and_checkpoints {
     }
 
     #[tokio::test]
+    async fn a_failed_checkpoint_stops_the_store_and_a_restart_has_every_acknowledged_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut expected = BTreeMap::new();
+        {
+            let store = open_small(dir.path(), 4096);
+            let failed = store.failed();
+            store.faults().fail_commit(1);
+            for i in 0..2_000u32 {
+                let key = format!("k{:03}", i % 50).into_bytes();
+                match store.transact(|tx| tx.put(THINGS, &key, &i)).durable().await {
+                    Ok(()) => {
+                        expected.insert(key, i);
+                    }
+                    Err(e) => {
+                        assert!(e.is_unavailable(), "{e}");
+                        break;
+                    }
+                }
+            }
+            let why = tokio::time::timeout(Duration::from_secs(5), failed)
+                .await
+                .expect("the failed checkpoint is reported");
+            assert!(why.contains("checkpoint failed") && why.contains("no space left"), "{why}");
+            let refused = store
+                .transact(|tx| tx.put(THINGS, b"after", &0))
+                .unconfirmed()
+                .expect_err("refused");
+            assert!(refused.is_unavailable(), "{refused}");
+            // Dropping the store ends its threads (the checkpoint thread
+            // gave up): this block ends.
+        }
+        let store = open_small(dir.path(), 4096);
+        assert!(!expected.is_empty());
+        assert_eq!(things(&store), expected.into_iter().collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_replay_cut_between_its_commits_is_replayed_whole_at_the_next_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = |i: u32| format!("k{i:05}").into_bytes();
+        let mut expected = BTreeMap::new();
+        {
+            // Two records, more writes than one commit of the database
+            // takes, neither checkpointed: the next opening replays them.
+            let store = Store::open(dir.path(), APP).unwrap();
+            commit(&store, |tx| {
+                for i in 0..6_000u32 {
+                    tx.put(THINGS, &key(i), &i)?;
+                    expected.insert(key(i), i);
+                }
+                Ok(())
+            })
+            .await;
+            let mut second = expected.clone();
+            commit(&store, |tx| {
+                for i in (0..6_000u32).step_by(3) {
+                    tx.put(THINGS, &key(i), &(i + 1))?;
+                    second.insert(key(i), i + 1);
+                }
+                for i in (1..6_000u32).step_by(7) {
+                    tx.remove(THINGS, &key(i))?;
+                    second.remove(&key(i));
+                }
+                Ok(())
+            })
+            .await;
+            expected = second;
+        }
+        let faults = Arc::new(Faults::none());
+        faults.fail_commit(2);
+        let err = Store::open_with(
+            dir.path(),
+            APP,
+            StoreOptions {
+                faults,
+                ..StoreOptions::default()
+            },
+        )
+        .err()
+        .expect("the replay's second commit failed");
+        assert!(err.to_string().contains("no space left"), "{err}");
+        {
+            // The first commit is in the database, without the LSN of the
+            // records it comes from.
+            let db = embedded::open(dir.path(), 1 << 20).unwrap();
+            assert_eq!(embedded::applied_lsn(&db).unwrap(), 0);
+            assert_eq!(embedded::get(&db, b"things\0k00000").unwrap(), Some(b"1".to_vec()));
+        }
+        let store = Store::open(dir.path(), APP).unwrap();
+        assert_eq!(things(&store), expected.into_iter().collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
     async fn after_a_crash_numbers_continue_and_every_durable_write_is_there() {
         let dir = tempfile::tempdir().unwrap();
         let image = tempfile::tempdir().unwrap();
