@@ -485,36 +485,51 @@ async fn a_reopened_store_knows_every_key_of_its_database_and_asks_it_for_no_oth
     commit(&store, |tx| tx.remove(THINGS, b"n1")).await;
     commit(&store, |tx| tx.put(THINGS, b"n1", &3)).await;
 
-    // A key written behind the store's back, which the filter denies: the
+    // Keys written behind the store's back, which the filter denies: the
     // plain insert fails, the batch is written again with upserts, and the
-    // filter is built again from the table.
+    // filter is built again from the table, with the keys the store never
+    // wrote too.
     let Place::Database(url) = &place else { unreachable!("a database") };
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connected");
     tokio::spawn(connection);
-    let behind: &[u8] = b"thingsx\0behind";
-    let value: &[u8] = b"5";
-    client
-        .execute("INSERT INTO gongji_records (key, value) VALUES ($1, $2)", &[&behind, &value])
-        .await
-        .expect("written behind the store's back");
-    let inserted = store.database_reads().expect("a database").inserted;
-    commit(&store, |tx| tx.put(THINGSX, b"behind", &6)).await;
+    for n in 0..40 {
+        let key = format!("thingsx\0behind{n:02}").into_bytes();
+        let value: &[u8] = b"5";
+        client
+            .execute("INSERT INTO gongji_records (key, value) VALUES ($1, $2)", &[&key, &value])
+            .await
+            .expect("written behind the store's back");
+    }
+    let before = store.database_reads().expect("a database");
+    commit(&store, |tx| {
+        for n in 0..20 {
+            tx.put(THINGSX, format!("behind{n:02}").as_bytes(), &6)?;
+        }
+        Ok(())
+    })
+    .await;
     assert_eq!(store.failure(), None);
-    assert_eq!(
-        store.database_reads().expect("a database").inserted,
-        inserted,
-        "written again, upserted"
-    );
+    let after = store.database_reads().expect("a database");
+    assert_eq!(after.distrusted, before.distrusted + 1, "the filter was found wrong once");
+    assert_eq!(after.inserted, before.inserted, "the batch was written again, upserted");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !store.database_reads().expect("a database").keys_known {
         assert!(std::time::Instant::now() < deadline, "the filter is built again within 30 s");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    for n in 0..40 {
+        let expected = if n < 20 { 6 } else { 5 };
+        assert_eq!(
+            store.get(THINGSX, format!("behind{n:02}").as_bytes()).unwrap(),
+            Some(expected),
+            "behind{n:02}"
+        );
+    }
     drop(store);
     let store = place.open();
     assert_eq!(store.get(THINGS, b"k00000").unwrap(), Some(2));
     assert_eq!(store.get(THINGS, b"n1").unwrap(), Some(3));
-    assert_eq!(store.get(THINGSX, b"behind").unwrap(), Some(6));
+    assert_eq!(store.get(THINGSX, b"behind00").unwrap(), Some(6));
     assert_eq!(
         store.get(THINGS, format!("k{:05}", written + 10_499).as_bytes()).unwrap(),
         Some(written + 10_501)

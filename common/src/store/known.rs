@@ -106,12 +106,22 @@ impl Filter {
 #[derive(Default)]
 pub(super) struct Known {
     ready: RwLock<Option<Arc<Filter>>>,
-    building: RwLock<Option<Arc<Filter>>>,
+    building: RwLock<Option<Building>>,
+    /// How often a filter turned out wrong ([`Known::distrust`]).
+    distrusts: AtomicU64,
+}
+
+/// A filter a scan is building, and the count of distrusts when it began:
+/// a filter distrusted meanwhile may have been scanned past a key written
+/// behind the process's back, so it is not installed.
+struct Building {
+    filter: Arc<Filter>,
+    distrusts: u64,
 }
 
 /// Held by a batch while it is written (see the module's text).
 pub(super) struct Telling<'a> {
-    _building: RwLockReadGuard<'a, Option<Arc<Filter>>>,
+    _building: RwLockReadGuard<'a, Option<Building>>,
 }
 
 impl Known {
@@ -130,8 +140,8 @@ impl Known {
             if let Some(filter) = &ready {
                 filter.insert(key);
             }
-            if let Some(filter) = &*building {
-                filter.insert(key);
+            if let Some(building) = &*building {
+                building.filter.insert(key);
             }
         }
         Telling { _building: building }
@@ -140,15 +150,19 @@ impl Known {
     /// Starts building `filter`: from now on every batch tells it of its
     /// keys; a batch being written now has finished when this returns.
     pub(super) fn build(&self, filter: Arc<Filter>) {
-        *self.building.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(filter);
+        let distrusts = self.distrusts.load(Ordering::SeqCst);
+        *self.building.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Building { filter, distrusts });
     }
 
     /// The filter being built holds every key of the database: reads trust
-    /// it from now on.
+    /// it from now on, unless a filter was distrusted since its scan began
+    /// (then it is dropped, and the caller scans again).
     pub(super) fn built(&self) {
         let mut building = self.building.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(filter) = building.take() {
-            *self.ready.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(filter);
+        if let Some(built) = building.take() {
+            if built.distrusts == self.distrusts.load(Ordering::SeqCst) {
+                *self.ready.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(built.filter);
+            }
         }
     }
 
@@ -160,7 +174,13 @@ impl Known {
     /// The filter turned out wrong (a key it denied is in the database):
     /// reads and writes trust none until one is built again.
     pub(super) fn distrust(&self) {
+        self.distrusts.fetch_add(1, Ordering::SeqCst);
         *self.ready.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+    }
+
+    /// How often a filter turned out wrong.
+    pub(super) fn distrusts(&self) -> u64 {
+        self.distrusts.load(Ordering::SeqCst)
     }
 
     /// Whether `filter` is the one reads trust.
@@ -225,6 +245,28 @@ mod tests {
         known.built();
         assert!(!known.absent(b"k4"), "the new filter was told too");
         assert!(known.absent(b"k1"));
+    }
+
+    #[test]
+    fn a_filter_distrusted_while_another_is_built_is_not_replaced_by_it() {
+        let known = Known::default();
+        known.build(Arc::new(Filter::with_capacity(16)));
+        known.built();
+        assert!(known.absent(b"k1"));
+        // A scan starts; then a key is found behind the process's back.
+        let scanning = Arc::new(Filter::with_capacity(16));
+        known.build(Arc::clone(&scanning));
+        known.distrust();
+        assert!(!known.absent(b"k1"), "nothing is known absent once distrusted");
+        assert_eq!(known.distrusts(), 1);
+        // The scan that began before may have passed the key: not trusted.
+        known.built();
+        assert!(!known.trusts(&scanning) && known.ready().is_none());
+        // A scan begun after is.
+        let again = Arc::new(Filter::with_capacity(16));
+        known.build(Arc::clone(&again));
+        known.built();
+        assert!(known.trusts(&again) && known.absent(b"k1"));
     }
 
     #[test]

@@ -1009,6 +1009,7 @@ impl Database {
         DatabaseReads {
             asked: self.asked.load(Ordering::Relaxed),
             inserted: self.inserted.load(Ordering::Relaxed),
+            distrusted: self.known.distrusts(),
             keys_known: self.known.ready().is_some(),
         }
     }
@@ -1040,6 +1041,8 @@ pub struct DatabaseReads {
     pub asked: u64,
     /// Keys written with a plain insert, known to be new.
     pub inserted: u64,
+    /// Filters of known keys found wrong (a key denied was in the table).
+    pub distrusted: u64,
     pub keys_known: bool,
 }
 
@@ -1052,6 +1055,10 @@ async fn know_keys(config: tokio_postgres::Config, place: String, known: Arc<Kno
     loop {
         let started = Instant::now();
         match scan_keys(&config, &place, &known, sized_for).await {
+            Ok(filter) if !known.trusts(&filter) => {
+                sized_for = filter.keys();
+                tracing::info!(store = %place, "a filter of known keys was distrusted while this one was built; building it again");
+            }
             Ok(filter) => {
                 tracing::info!(
                     store = %place,
