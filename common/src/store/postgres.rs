@@ -904,18 +904,12 @@ impl Database {
         // Held until the statement has returned: a scan of the keys
         // starting meanwhile waits for it (see [`super::known`]).
         let telling = self.known.telling(new.keys.iter().chain(&put.keys).copied());
-        let inserted = new.keys.len() as u64;
         // A lost connection (the database restarting) is waited out: the
         // batch is written again once the lease is this process's again,
         // every key upserted then (the lost attempt may have committed; a
         // batch holds each key's final value, so writing it twice is safe).
         let started = std::time::Instant::now();
-        let mut attempt = 0;
         let row = loop {
-            if attempt == 1 {
-                put.append(&mut new);
-            }
-            attempt += 1;
             let params: [&(dyn ToSql + Sync); 6] = [&self.epoch, &new.keys, &new.values, &put.keys, &put.values, &deletes];
             let (conn, write) = &*writer;
             match wait(conn.client.query_one(write, &params)) {
@@ -924,16 +918,19 @@ impl Database {
                 // wrote it (a restore, a hand, a bug). The statement wrote
                 // nothing; the batch is written again with every key
                 // upserted, and the filter is built again from the table.
-                Err(e) if attempt == 1 && duplicate_key(&e) => {
+                Err(e) if !new.keys.is_empty() && duplicate_key(&e) => {
                     tracing::error!(
                         store = %self.place,
                         error = %describe(&e),
                         "a key the filter of known keys denied is in the database: writing the batch again with every key upserted, and building the filter again"
                     );
                     self.known.distrust();
+                    put.append(&mut new);
                 }
                 Err(e) if lost(&e) && started.elapsed() < RECONNECT_PATIENCE => {
                     tracing::warn!(store = %self.place, error = %describe(&e), "the database connection was lost; reconnecting");
+                    // The lost attempt may have committed its plain inserts.
+                    put.append(&mut new);
                     std::thread::sleep(RECONNECT_PAUSE);
                     match self.reconnect_writer() {
                         Ok((conn, write, session)) => {
@@ -960,9 +957,8 @@ impl Database {
         }
         drop(telling);
         drop(writer);
-        if new.keys.len() as u64 == inserted {
-            self.inserted.fetch_add(inserted, Ordering::Relaxed);
-        }
+        // A batch written again upserted every key: `new` is empty then.
+        self.inserted.fetch_add(new.keys.len() as u64, Ordering::Relaxed);
         // Both locks together, so a transaction finds each key either
         // among the records not yet written or here.
         let mut cache = self.cache();
