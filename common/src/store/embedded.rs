@@ -52,6 +52,9 @@ pub(super) fn open(path: &Path, cache_bytes: u64) -> Result<Arc<redb::Database>,
         tx.open_table(DATA).map_err(|e| e.to_string())?;
         tx.commit().map_err(|e| e.to_string())?;
     }
+    // The file's entry in the directory is durable before any checkpoint
+    // relies on the file (redb's commits sync the file, not its directory).
+    wal::sync_dir(path).map_err(|e| format!("syncing {}: {e}", path.display()))?;
     Ok(Arc::new(db))
 }
 

@@ -116,8 +116,7 @@ struct Checkpoint {
 
 /// Where the log is, and the segment open for writing.
 pub(super) struct Segments {
-    /// The data directory (the database's file) and its `wal` directory.
-    pub data_dir: PathBuf,
+    /// The `wal` directory.
     pub dir: PathBuf,
     pub current: u64,
     pub file: wal::SegmentFile,
@@ -251,11 +250,11 @@ impl Log {
     pub(super) fn start(db: Arc<redb::Database>, shared: &Arc<Shared>, segments: Segments) -> Log {
         let (checkpoint, checkpoints) = mpsc::channel::<Checkpoint>();
         let checkpointer = {
-            let (dir, data_dir) = (segments.dir.clone(), segments.data_dir.clone());
+            let dir = segments.dir.clone();
             let shared = Arc::clone(shared);
             std::thread::Builder::new()
                 .name("store-checkpoint".into())
-                .spawn(move || checkpoint_loop(&db, &shared, &data_dir, &dir, &checkpoints))
+                .spawn(move || checkpoint_loop(&db, &shared, &dir, &checkpoints))
                 .expect("spawning the checkpoint thread needs only memory")
         };
         Log {
@@ -322,9 +321,9 @@ fn rotate(shared: &Shared, segments: &mut Segments) -> Result<Option<Checkpoint>
 /// failed checkpoint stops the store, as a failed log write does (the
 /// database refuses every later commit after an I/O error until it is
 /// opened again): the log keeps every record, and a restart replays them.
-fn checkpoint_loop(db: &redb::Database, shared: &Shared, data_dir: &Path, dir: &Path, checkpoints: &mpsc::Receiver<Checkpoint>) {
+fn checkpoint_loop(db: &redb::Database, shared: &Shared, dir: &Path, checkpoints: &mpsc::Receiver<Checkpoint>) {
     while let Ok(checkpoint) = checkpoints.recv() {
-        if let Err(e) = make_checkpoint(db, data_dir, dir, checkpoint.lsn, Some(&checkpoint.writes), &shared.faults) {
+        if let Err(e) = make_checkpoint(db, dir, checkpoint.lsn, Some(&checkpoint.writes), &shared.faults) {
             shared.fail(&format!("a checkpoint failed ({e}); the log holds every record"));
             return;
         }
@@ -337,39 +336,14 @@ fn checkpoint_loop(db: &redb::Database, shared: &Shared, data_dir: &Path, dir: &
 
 /// Makes the database hold every record up to `lsn` on disk (committing
 /// `writes`, the records it does not hold yet, if any), then records the
-/// checkpoint. The commits sync the database's file; the data directory's
-/// files and directories are synced too (the file's own entry in its
-/// directory, once created, included) before the log may be dropped.
-pub(super) fn make_checkpoint(
-    db: &redb::Database,
-    data_dir: &Path,
-    dir: &Path,
-    lsn: u64,
-    writes: Option<&Writes>,
-    faults: &Faults,
-) -> Result<(), String> {
+/// checkpoint. Each commit returns once redb has synced the database's
+/// file (whose entry in the data directory was synced when it was created),
+/// so the log may be dropped after.
+pub(super) fn make_checkpoint(db: &redb::Database, dir: &Path, lsn: u64, writes: Option<&Writes>, faults: &Faults) -> Result<(), String> {
     if let Some(writes) = writes {
         super::embedded::apply(db, lsn, writes, faults).map_err(|e| format!("writing to the database: {e}"))?;
     }
-    sync_database_files(data_dir, dir).map_err(|e| format!("syncing the database's files: {e}"))?;
     wal::write_checkpoint(dir, lsn).map_err(|e| format!("recording the checkpoint: {e}"))
-}
-
-/// `fsync`s every file and directory of the data directory but the log's.
-fn sync_database_files(path: &Path, skip: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(path)? {
-        let entry = entry?;
-        let entry_path = entry.path();
-        if entry_path == skip {
-            continue;
-        }
-        if entry.file_type()?.is_dir() {
-            sync_database_files(&entry_path, skip)?;
-        } else {
-            std::fs::File::open(&entry_path)?.sync_all()?;
-        }
-    }
-    wal::sync_dir(path)
 }
 
 /// Deletes the segments numbered below `keep_from`.

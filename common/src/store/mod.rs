@@ -201,9 +201,11 @@ pub struct StoreFlags {
     #[arg(long = "store", env = "GONGJI_STORE", value_name = "URL", hide_env_values = true)]
     pub url: Option<String>,
 
-    /// Faults injected into the store's log, for tests only: `stall-ms=N`
-    /// (each log write waits N ms first), `fail-write=N` (the N-th log
-    /// write fails as on a full disk), comma-separated.
+    /// Faults injected into the store, for tests only: `stall-ms=N` (each
+    /// log write waits N ms first), `fail-write=N` (the N-th log write
+    /// fails as on a full disk), `fail-commit=N` (the N-th commit into the
+    /// embedded database fails: a checkpoint, or the replay at opening),
+    /// comma-separated.
     #[arg(long, env = "GONGJI_STORE_FAULTS", hide = true)]
     pub store_faults: Option<String>,
 }
@@ -966,14 +968,13 @@ fn replay_log(path: &Path, db: &redb::Database, options: &StoreOptions) -> Resul
     let next_segment = report.segments.last().map_or(1, |s| s.number + 1);
     if !report.segments.is_empty() {
         let replayed = (replayed > 0).then_some(&writes);
-        flusher::make_checkpoint(db, path, &dir, report.next_lsn - 1, replayed, &options.faults).map_err(log_error)?;
+        flusher::make_checkpoint(db, &dir, report.next_lsn - 1, replayed, &options.faults).map_err(log_error)?;
         flusher::delete_before(&dir, next_segment).map_err(|e| log_error(e.to_string()))?;
     }
     let file =
         wal::create_segment(&dir, next_segment, report.next_lsn, Arc::clone(&options.faults)).map_err(|e| log_error(e.to_string()))?;
     Ok((
         flusher::Segments {
-            data_dir: path.to_owned(),
             dir,
             current: next_segment,
             file,
